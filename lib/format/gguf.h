@@ -1,0 +1,107 @@
+/*
+ * gguf — reader for GGUF files (versions 1, 2 and 3).
+ *
+ * The file is mapped read-only and parsed once: metadata key/values and the
+ * tensor directory are indexed, and every length, count, offset and tensor
+ * extent is checked against the file size before use, so a truncated or
+ * corrupt file yields an error naming the file (and the tensor or key)
+ * instead of a crash. Tensor data stay in the mapping; struct gguf_tensor's
+ * data pointer is valid until gguf_close().
+ *
+ * Version differences: v1 stores counts and string lengths as uint32, v2 and
+ * v3 as uint64 (v3 only adds big-endian files, which we refuse). Tensor dims
+ * are listed innermost first, so a 2-D tensor [ne0, ne1] is the row-major
+ * matrix of ne1 rows by ne0 columns.
+ */
+#ifndef ADA_FORMAT_GGUF_H
+#define ADA_FORMAT_GGUF_H
+
+#include <stdint.h>
+
+#include "../util/fileio.h"
+
+enum gguf_type {
+	GGUF_TYPE_UINT8 = 0, GGUF_TYPE_INT8 = 1, GGUF_TYPE_UINT16 = 2,
+	GGUF_TYPE_INT16 = 3, GGUF_TYPE_UINT32 = 4, GGUF_TYPE_INT32 = 5,
+	GGUF_TYPE_FLOAT32 = 6, GGUF_TYPE_BOOL = 7, GGUF_TYPE_STRING = 8,
+	GGUF_TYPE_ARRAY = 9, GGUF_TYPE_UINT64 = 10, GGUF_TYPE_INT64 = 11,
+	GGUF_TYPE_FLOAT64 = 12,
+};
+
+/* ggml tensor types we read; others are named in errors via ggml_type_name(). */
+enum ggml_type {
+	GGML_TYPE_F32 = 0,
+	GGML_TYPE_F16 = 1,
+	GGML_TYPE_BF16 = 30,
+};
+
+struct gguf_kv {
+	char *key;              /* owned, NUL-terminated */
+	uint32_t type;          /* enum gguf_type */
+	union {
+		uint64_t u;         /* unsigned integers and bool */
+		int64_t i;          /* signed integers */
+		double f;           /* floats */
+		struct {
+			const char *s;  /* into the mapping, NOT NUL-terminated */
+			uint64_t len;
+		} str;
+		struct {
+			uint32_t type;  /* element type */
+			uint64_t n;
+			const uint8_t *data;   /* raw elements (numeric arrays) */
+			const char **strs;     /* string arrays: n pointers into the mapping */
+			uint64_t *lens;        /* string arrays: n lengths */
+		} arr;
+	} v;
+};
+
+struct gguf_tensor {
+	char *name;             /* owned */
+	uint32_t n_dims;
+	uint64_t dims[4];       /* innermost first; unused dims are 1 */
+	uint32_t type;          /* enum ggml_type */
+	uint64_t offset;        /* relative to the data section */
+	uint64_t n_elements;
+	uint64_t n_bytes;
+	const void *data;       /* into the mapping */
+};
+
+struct gguf {
+	struct mapped_file file;
+	uint32_t version;
+	uint64_t n_kv, n_tensors;
+	struct gguf_kv *kv;
+	struct gguf_tensor *tensors;
+	uint64_t alignment;
+	uint64_t data_offset;   /* start of the tensor data section in the file */
+};
+
+int gguf_open(const char *path, struct gguf **out, struct ada_err *err);
+void gguf_close(struct gguf *g);
+
+/* Does the buffer start like a GGUF file? (for format auto-detection) */
+int gguf_sniff(const uint8_t *head, size_t len);
+
+const struct gguf_kv *gguf_find_kv(const struct gguf *g, const char *key);
+const struct gguf_tensor *gguf_find_tensor(const struct gguf *g, const char *name);
+
+/* Typed getters: ADA_OK, ADA_ENOTFOUND when absent, ADA_EFORMAT on a type
+ * that cannot convert (integers convert between widths when in range). */
+int gguf_get_u64(const struct gguf *g, const char *key, uint64_t *out, struct ada_err *err);
+int gguf_get_f64(const struct gguf *g, const char *key, double *out, struct ada_err *err);
+/* *out is malloc'ed and NUL-terminated; caller frees. */
+int gguf_get_str(const struct gguf *g, const char *key, char **out, struct ada_err *err);
+
+/* Numeric array element i as double / int64 (bounds-checked by the caller via arr.n). */
+double gguf_arr_f64(const struct gguf_kv *kv, uint64_t i);
+int64_t gguf_arr_i64(const struct gguf_kv *kv, uint64_t i);
+
+const char *ggml_type_name(uint32_t type);
+
+/* Convert a tensor of F32, F16 or BF16 into dst (n_elements floats).
+ * Other types: ADA_EUNSUPPORTED naming the type and the tensor. */
+int gguf_tensor_to_f32(const struct gguf *g, const struct gguf_tensor *t, float *dst,
+		       struct ada_err *err);
+
+#endif

@@ -1,0 +1,110 @@
+/*
+ * model — a pretrained transformer's configuration and frozen weights.
+ *
+ * One struct for every file format: loaders (format/*.c via model_load())
+ * fill struct model with f32 weights in one layout, so the forward pass
+ * never knows where they came from:
+ *   - matrices are row-major [out][in] (y = x W^T), like PyTorch's Linear;
+ *   - Q and K rows use the adjacent-pair RoPE layout (pairs (2i, 2i+1) of
+ *     each head), as GGUF and llama2.c store them; Hugging Face checkpoints
+ *     (rotate-half layout) are permuted on load.
+ * F32 tensors stay in the read-only file mapping (shared between jobs on
+ * the same model through the page cache); F16/BF16 tensors and permuted
+ * Q/K are converted into buffers the model owns. All weight pointers are
+ * const: training never writes to a base model (full fine-tuning copies the
+ * weights it trains into its own parameter arena).
+ */
+#ifndef ADA_MODEL_MODEL_H
+#define ADA_MODEL_MODEL_H
+
+#include <stdint.h>
+
+#include "../adalora.h"
+#include "../util/fileio.h"
+
+struct tokenizer;
+
+enum model_family {
+	MODEL_FAMILY_LLAMA = 1,   /* llama, mistral, qwen2: pre-norm decoder */
+	MODEL_FAMILY_BERT = 2,    /* bert, roberta: post-norm encoder (later) */
+};
+
+/* The seven adaptable linear modules of a Llama block, in the order used
+ * everywhere (rank matrices, exports, the API's target_modules). */
+enum llama_module {
+	MOD_Q, MOD_K, MOD_V, MOD_O, MOD_GATE, MOD_UP, MOD_DOWN,
+	N_LLAMA_MODULES
+};
+
+struct model_config {
+	enum model_family family;
+	char arch[32];            /* "llama", "mistral", "qwen2" */
+	int dim;                  /* model width */
+	int hidden_dim;           /* FFN width */
+	int n_layers;
+	int n_heads;
+	int n_kv_heads;           /* < n_heads for grouped-query attention */
+	int head_dim;             /* usually dim / n_heads */
+	int vocab_size;
+	int context_length;       /* longest sequence the model was trained for */
+	float rope_theta;
+	float norm_eps;
+	int tied_output;          /* the output matrix is the token embedding */
+	int qkv_bias;             /* q/k/v projections have biases (qwen2) */
+};
+
+struct model_layer {
+	const float *attn_norm;                 /* [dim] */
+	const float *wq;                        /* [n_heads*head_dim][dim] */
+	const float *wk, *wv;                   /* [n_kv_heads*head_dim][dim] */
+	const float *wo;                        /* [dim][n_heads*head_dim] */
+	const float *bq, *bk, *bv;              /* NULL unless qkv_bias */
+	const float *ffn_norm;                  /* [dim] */
+	const float *w_gate, *w_up;             /* [hidden][dim] (w1, w3) */
+	const float *w_down;                    /* [dim][hidden] (w2) */
+};
+
+struct model {
+	struct model_config cfg;
+	char format[16];          /* "gguf", "llama2c", "hf" */
+	char *path;               /* owned */
+	const float *tok_emb;     /* [vocab][dim] */
+	struct model_layer *layers;  /* owned array of n_layers */
+	const float *final_norm;  /* [dim] */
+	const float *output;      /* [vocab][dim]; == tok_emb when tied_output */
+	struct tokenizer *tokenizer;  /* embedded tokenizer (GGUF, HF dir) or NULL; owned */
+
+	/* Storage behind the pointers above (released by model_free). */
+	struct mapped_file *maps;
+	int n_maps;
+	void **owned;
+	int n_owned;
+	void *format_state;       /* e.g. the open struct gguf; released by format_free */
+	void (*format_free)(void *state);
+};
+
+/* Load a model, detecting the format by content: GGUF magic, a Hugging Face
+ * directory (config.json), else a llama2.c checkpoint. tokenizer_path is
+ * optional (llama2.c needs one; it overrides an embedded tokenizer). */
+int model_load(const char *path, const char *tokenizer_path, struct model **out,
+	       struct ada_err *err);
+void model_free(struct model *m);
+
+/* Number of parameters (embedding and output counted once when tied). */
+int64_t model_param_count(const struct model_config *cfg);
+
+/* Module names: "q", "k", ... and Hugging Face paths:
+ * "model.layers.3.self_attn.q_proj" (written into buf). */
+const char *llama_module_name(enum llama_module m);
+int llama_module_from_name(const char *name);   /* -1 if unknown */
+void llama_module_hf_path(int layer, enum llama_module m, char *buf, size_t cap);
+
+/* Shape of module m: rows (out) and columns (in). */
+void llama_module_shape(const struct model_config *cfg, enum llama_module m,
+			int *out_dim, int *in_dim);
+
+/* Check a config for internal consistency (positive sizes, heads divide,
+ * GQA grouping) and name the offending field. */
+int model_config_check(const struct model_config *cfg, const char *path, struct ada_err *err);
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * check — the unit tests' tiny harness.
+ *
+ * A test file defines test functions, lists them in main() with RUN(), and
+ * returns check_summary(). CHECK* macros record failures and keep going, so
+ * one run reports every broken assertion. Exit codes follow meson: 0 pass,
+ * 1 fail, 77 skip (used when ../shared/assets is absent).
+ */
+#ifndef ADA_TESTS_CHECK_H
+#define ADA_TESTS_CHECK_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int check_failures;
+static int check_count;
+
+#define CHECK(cond) do { \
+	check_count++; \
+	if (!(cond)) { \
+		check_failures++; \
+		fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond); \
+	} \
+} while (0)
+
+#define CHECK_MSG(cond, ...) do { \
+	check_count++; \
+	if (!(cond)) { \
+		check_failures++; \
+		fprintf(stderr, "%s:%d: CHECK failed: %s: ", __FILE__, __LINE__, #cond); \
+		fprintf(stderr, __VA_ARGS__); \
+		fputc('\n', stderr); \
+	} \
+} while (0)
+
+#define CHECK_INT_EQ(a, b) do { \
+	long long _a = (long long)(a), _b = (long long)(b); \
+	check_count++; \
+	if (_a != _b) { \
+		check_failures++; \
+		fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", \
+			__FILE__, __LINE__, #a, #b, _a, _b); \
+	} \
+} while (0)
+
+#define CHECK_STR_EQ(a, b) do { \
+	const char *_a = (a), *_b = (b); \
+	check_count++; \
+	if (!_a || !_b || strcmp(_a, _b)) { \
+		check_failures++; \
+		fprintf(stderr, "%s:%d: %s == %s failed: \"%s\" != \"%s\"\n", \
+			__FILE__, __LINE__, #a, #b, _a ? _a : "(null)", _b ? _b : "(null)"); \
+	} \
+} while (0)
+
+/* |a - b| <= tol */
+#define CHECK_NEAR(a, b, tol) do { \
+	double _a = (double)(a), _b = (double)(b), _t = (double)(tol); \
+	check_count++; \
+	if (!(fabs(_a - _b) <= _t)) { \
+		check_failures++; \
+		fprintf(stderr, "%s:%d: %s ~ %s failed: %.10g vs %.10g (tol %g)\n", \
+			__FILE__, __LINE__, #a, #b, _a, _b, _t); \
+	} \
+} while (0)
+
+/* An expression returning an ada code must succeed; print the error otherwise. */
+#define CHECK_OK(expr, errp) do { \
+	int _rc = (expr); \
+	const struct ada_err *_e = (errp); \
+	check_count++; \
+	if (_rc != 0) { \
+		check_failures++; \
+		fprintf(stderr, "%s:%d: %s returned %d: %s\n", __FILE__, __LINE__, \
+			#expr, _rc, _e ? _e->msg : ""); \
+	} \
+} while (0)
+
+#define RUN(fn) do { \
+	int _before = check_failures; \
+	fn(); \
+	fprintf(stderr, "%s %s\n", check_failures == _before ? "ok  " : "FAIL", #fn); \
+} while (0)
+
+static inline int check_summary(void)
+{
+	fprintf(stderr, "%d checks, %d failed\n", check_count, check_failures);
+	return check_failures ? 1 : 0;
+}
+
+/* The shared assets directory (env ADALORA_ASSETS, else ../shared/assets
+ * relative to the source root passed by meson), or NULL when absent. */
+static inline const char *check_assets(void)
+{
+	static char buf[4096];
+	const char *env = getenv("ADALORA_ASSETS");
+	struct stat st;
+
+	if (env && *env) {
+		snprintf(buf, sizeof(buf), "%s", env);
+		if (stat(buf, &st) == 0 && S_ISDIR(st.st_mode))
+			return buf;
+	}
+	return NULL;
+}
+
+/* Skip the whole test program (exit 77) unless the assets are present. */
+static inline const char *check_require_assets(const char *what)
+{
+	const char *a = check_assets();
+
+	if (!a) {
+		fprintf(stderr, "SKIP: %s needs ../shared/assets (set ADALORA_ASSETS); not found\n",
+			what);
+		exit(77);
+	}
+	return a;
+}
+
+/* A fresh scratch directory under the build tree (or /tmp); caller frees. */
+static inline char *check_tmpdir(const char *name)
+{
+	const char *base = getenv("ADALORA_TEST_TMP");
+	char *p = malloc(4096);
+
+	snprintf(p, 4096, "%s/%s-XXXXXX", base && *base ? base : "/tmp", name);
+	if (!mkdtemp(p)) {
+		perror("mkdtemp");
+		exit(1);
+	}
+	return p;
+}
+
+#endif
