@@ -18,17 +18,11 @@
 #include <stdint.h>
 
 #include "../adalora.h"
+#include "../util/ivec.h"   /* struct ivec: token id arrays */
 
 struct gguf;
 struct tokenizer;
 
-/* A growable array of token ids. */
-struct ivec {
-	int32_t *v;
-	size_t n, cap;
-};
-int ivec_push(struct ivec *iv, int32_t x);       /* 0, or -1 on OOM */
-void ivec_release(struct ivec *iv);
 
 enum tokenizer_flags {
 	TOK_ADD_BOS = 1 << 0,        /* prepend BOS (when the tokenizer has one) */
