@@ -1,7 +1,7 @@
 /*
  * model — a pretrained transformer's configuration and frozen weights.
  *
- * One struct for every file format: loaders (format/*.c via model_load())
+ * One struct for every file format: the loaders (lib/model/model_*.c via model_load())
  * fill struct model with f32 weights in one layout, so the forward pass
  * never knows where they came from:
  *   - matrices are row-major [out][in] (y = x W^T), like PyTorch's Linear;

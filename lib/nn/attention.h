@@ -1,0 +1,42 @@
+/*
+ * attention — causal multi-head self-attention with grouped-query heads.
+ *
+ * Inputs are the projected, rotated q [B*T][H*hd] and k, v [B*T][KV*hd];
+ * query head h reads key/value head h / (H / KV). The softmax probabilities
+ * [B][H][T][T] are kept for backward (zero above the diagonal).
+ *
+ * Why not sgemm per head: heads are small (head_dim 8 to 128) and the mask
+ * halves the work, so sgemm on T x T x head_dim blocks wastes half its
+ * FLOPs and runs far from peak at small head_dim. The kernels here keep K
+ * and V transposed in per-thread scratch so every inner loop runs over the
+ * sequence (long, contiguous, vectorised) and skip the masked half. Work is
+ * split by (batch, head) forward and by (batch, kv head) backward, so the
+ * key/value gradients of a group are owned by one thread: deterministic.
+ */
+#ifndef ADA_NN_ATTENTION_H
+#define ADA_NN_ATTENTION_H
+
+#include <stddef.h>
+
+#include "real.h"
+
+struct attention_shape {
+	int B, T;           /* batch rows, sequence length */
+	int n_heads, n_kv_heads, head_dim;
+};
+
+/* Scratch reals needed per thread. */
+size_t attention_scratch_per_thread(const struct attention_shape *s);
+
+/* y = softmax(mask(q k^T / sqrt(hd))) v; att receives the probabilities.
+ * scratch holds n_threads * attention_scratch_per_thread() reals. */
+void attention_forward(real *y, real *att, const real *q, const real *k, const real *v,
+		       const struct attention_shape *s, real *scratch, int n_threads);
+
+/* Gradients of q, k, v from dy. OVERWRITES dq, dk, dv (they have no other
+ * source), unlike the accumulating ops. */
+void attention_backward(real *dq, real *dk, real *dv, const real *dy, const real *att,
+			const real *q, const real *k, const real *v,
+			const struct attention_shape *s, real *scratch, int n_threads);
+
+#endif

@@ -1,0 +1,30 @@
+/* linear — dense layer with an adapter slot; see linear.h. */
+#include "linear.h"
+
+#include "../adalora.h"
+#include "blas.h"
+#include "ops.h"
+
+int linear_forward(const struct linear *l, const real *x, int N, real *y,
+		   const struct nn_step *st)
+{
+	gemm(0, 1, N, l->out, l->in, 1, x, l->in, l->w, l->in, 0, y, l->out);
+	if (l->b)
+		bias_forward(y, l->b, N, l->out);
+	if (l->adapter)
+		return l->adapter->ops->forward(l->adapter, x, N, y, st);
+	return ADA_OK;
+}
+
+void linear_backward(const struct linear *l, const real *x, const real *dy, int N, real *dx,
+		     const struct nn_step *st)
+{
+	if (dx)
+		gemm(0, 0, N, l->in, l->out, 1, dy, l->out, l->w, l->in, 1, dx, l->in);
+	if (l->dw)
+		gemm(1, 0, l->out, l->in, N, 1, dy, l->out, x, l->in, 1, l->dw, l->in);
+	if (l->db)
+		bias_backward(l->db, dy, N, l->out);
+	if (l->adapter)
+		l->adapter->ops->backward(l->adapter, x, dy, N, dx, st);
+}

@@ -1,0 +1,107 @@
+/*
+ * llama — the Llama-family decoder, forward and backward, over flat buffers.
+ *
+ *   x = emb[tokens]
+ *   per block:  x += o( attn( rope(q(n1(x))), rope(k(n1(x))), v(n1(x)) ) )
+ *               x += down( silu(gate(n2(x))) * up(n2(x)) )
+ *   logits = out(norm(x));  loss = mean cross-entropy over counted targets
+ *
+ * struct llama_net holds borrowed weight pointers (the frozen model's, or
+ * trained copies in the parameter arena) and, for what trains, gradient
+ * pointers; every linear layer may carry an adapter (adapter.h). The net
+ * never allocates weights. struct llama_acts holds every activation of one
+ * (batch, sequence) shape in a single allocation made once and reused for
+ * every step (llm.c style); backward reuses what forward saved.
+ *
+ * Batch x sequence are flattened (N = B*T rows) so each projection is one
+ * large matrix product.
+ */
+#ifndef ADA_NN_LLAMA_H
+#define ADA_NN_LLAMA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../model/model.h"   /* enum llama_module */
+#include "linear.h"
+#include "real.h"
+
+struct llama_dims {
+	int dim, hidden, n_layers, n_heads, n_kv_heads, head_dim, vocab;
+	double rope_theta;
+	real norm_eps;
+};
+
+struct llama_block {
+	const real *attn_norm;
+	real *d_attn_norm;                    /* NULL: frozen */
+	struct linear lin[N_LLAMA_MODULES];   /* q k v o gate up down */
+	const real *ffn_norm;
+	real *d_ffn_norm;
+};
+
+struct llama_net {
+	struct llama_dims d;
+	const real *tok_emb;                  /* [vocab][dim] */
+	real *d_tok_emb;
+	struct llama_block *blocks;           /* [n_layers], borrowed */
+	const real *final_norm;
+	real *d_final_norm;
+	const real *output;                   /* [vocab][dim]; may be tok_emb (tied) */
+	real *d_output;                       /* may alias d_tok_emb (tied) */
+};
+
+struct llama_acts {
+	int B, T, N;
+	int n_threads;                        /* attention scratch slots */
+	void *mem;                            /* the one allocation */
+	size_t bytes;
+
+	/* saved by forward, [n_layers] blocks of each */
+	real *x_in;      /* [L][N][D] block input (residual stream) */
+	real *xn1;       /* [L][N][D] */
+	real *rstd1;     /* [L][N] */
+	real *q;         /* [L][N][H*hd] after RoPE */
+	real *k, *v;     /* [L][N][KV*hd] (k after RoPE) */
+	real *att;       /* [L][B][H][T][T] probabilities */
+	real *y;         /* [L][N][H*hd] attention output */
+	real *x_mid;     /* [L][N][D] after the attention residual */
+	real *xn2;       /* [L][N][D] */
+	real *rstd2;     /* [L][N] */
+	real *gate, *up, *h;   /* [L][N][F] */
+	real *x_out;     /* [N][D] after the last block */
+	real *xf;        /* [N][D] final norm */
+	real *rstdf;     /* [N] */
+	real *logits;    /* [N][V]; holds dlogits after backward's loss step */
+	double *row_loss;  /* [N] */
+
+	/* backward scratch */
+	real *dx, *dxn, *dq, *dk, *dv, *dy, *dgate, *dup, *dh;
+	real *att_scratch;
+
+	real *rope_cos, *rope_sin;   /* [T][hd/2] */
+	const int32_t *targets;      /* of the last forward (borrowed) */
+};
+
+/* Allocate activations for B sequences of T tokens. */
+int llama_acts_init(struct llama_acts *a, const struct llama_dims *d, int B, int T,
+		    int n_threads);
+void llama_acts_release(struct llama_acts *a);
+
+/* Forward pass over tokens [B][T] (B <= a->B rows of the allocated shape).
+ * With targets [B][T] (-1 = ignore) it returns the summed NLL in *nll_sum
+ * and the counted targets in *n_targets; targets NULL leaves the logits
+ * only. With grad_scale != 0 the loss gradient is fused in: the logits
+ * buffer then holds dL/dlogits = (softmax - onehot) * grad_scale, ready
+ * for llama_backward (grad_scale = 1 / targets of the whole optimizer step
+ * gives a token mean across micro-batches). */
+int llama_forward(const struct llama_net *net, struct llama_acts *a, const int32_t *tokens,
+		  const int32_t *targets, int B, real grad_scale, double *nll_sum,
+		  int64_t *n_targets, const struct nn_step *st);
+
+/* Backward from the fused loss gradient of the last forward; accumulates
+ * into every non-NULL gradient of the net and of its adapters. */
+void llama_backward(const struct llama_net *net, struct llama_acts *a, const int32_t *tokens,
+		    int B, const struct nn_step *st);
+
+#endif
