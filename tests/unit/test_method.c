@@ -1,0 +1,121 @@
+/* Tests of train/method.c: the API's "method" object. */
+#include "check.h"
+
+#include "adalora.h"
+
+static int parse(const char *text, struct ada_method *m, struct ada_err *err)
+{
+	json_error_t jerr;
+	json_t *j = json_loads(text, 0, &jerr);
+	int rc;
+
+	if (!j) {
+		fprintf(stderr, "bad test JSON: %s\n", jerr.text);
+		return -1;
+	}
+	rc = ada_method_from_json(j, m, err);
+	json_decref(j);
+	return rc;
+}
+
+static void expect_param(const char *text, const char *param)
+{
+	struct ada_method m;
+	struct ada_err err = { 0 };
+	int rc = parse(text, &m, &err);
+
+	CHECK_MSG(rc == ADA_EINVAL, "%s: rc %d", text, rc);
+	CHECK_MSG(!strcmp(err.param, param), "%s: param '%s' want '%s' (%s)", text, err.param,
+		  param, err.msg);
+	CHECK_MSG(strstr(err.msg, param) != NULL, "message names the field: %s", err.msg);
+}
+
+static void test_defaults(void)
+{
+	struct ada_method m;
+	struct ada_err err;
+
+	CHECK_OK(parse("{\"type\":\"adalora\"}", &m, &err), &err);
+	CHECK_INT_EQ(m.type, ADA_METHOD_ADALORA);
+	CHECK_INT_EQ(m.hp.init_r, 12);
+	CHECK_INT_EQ(m.hp.target_r, 8);
+	CHECK_INT_EQ(m.hp.delta_t, 10);
+	CHECK_NEAR(m.hp.beta1, 0.85, 0);
+	CHECK_NEAR(m.hp.orth_reg_weight, 0.5, 0);
+	CHECK_INT_EQ(m.hp.target_modules, ADA_MODULES_ALL);
+	CHECK_INT_EQ(m.hp.micro_batch_size, m.hp.batch_size);
+	CHECK_OK(parse("{\"type\":\"lora\",\"lora\":{\"hyperparameters\":{\"r\":4,"
+		       "\"target_modules\":[\"q\",\"v_proj\"],\"batch_size\":\"auto\"}}}", &m, &err),
+		 &err);
+	CHECK_INT_EQ(m.hp.r, 4);
+	CHECK_INT_EQ(m.hp.target_modules, (1u << 0) | (1u << 2));
+	CHECK_INT_EQ(m.hp.batch_size, 8);
+}
+
+static void test_errors_name_the_field(void)
+{
+	expect_param("{}", "method.type");
+	expect_param("{\"type\":\"qlora\"}", "method.type");
+	expect_param("{\"type\":\"lora\",\"adalora\":{}}", "method.adalora");
+	expect_param("{\"type\":\"lora\",\"lora\":{\"hyper\":{}}}", "method.lora.hyper");
+	expect_param("{\"type\":\"lora\",\"lora\":{\"hyperparameters\":{\"rank\":4}}}",
+		     "method.lora.hyperparameters.rank");
+	expect_param("{\"type\":\"lora\",\"lora\":{\"hyperparameters\":{\"init_r\":4}}}",
+		     "method.lora.hyperparameters.init_r");
+	expect_param("{\"type\":\"adalora\",\"adalora\":{\"hyperparameters\":{\"init_r\":\"12\"}}}",
+		     "method.adalora.hyperparameters.init_r");
+	expect_param("{\"type\":\"adalora\",\"adalora\":{\"hyperparameters\":{\"init_r\":-3}}}",
+		     "method.adalora.hyperparameters.init_r");
+	expect_param("{\"type\":\"adalora\",\"adalora\":{\"hyperparameters\":{\"init_r\":4,\"target_r\":6}}}",
+		     "method.adalora.hyperparameters.target_r");
+	expect_param("{\"type\":\"adalora\",\"adalora\":{\"hyperparameters\":{\"deltaT\":0}}}",
+		     "method.adalora.hyperparameters.deltaT");
+	expect_param("{\"type\":\"adalora\",\"adalora\":{\"hyperparameters\":{\"max_steps\":100,"
+		     "\"tinit\":50,\"tfinal\":50}}}", "method.adalora.hyperparameters.tfinal");
+	expect_param("{\"type\":\"adalora\",\"adalora\":{\"hyperparameters\":{\"learning_rate\":100}}}",
+		     "method.adalora.hyperparameters.learning_rate");
+	expect_param("{\"type\":\"adalora\",\"adalora\":{\"hyperparameters\":{\"importance\":\"random\"}}}",
+		     "method.adalora.hyperparameters.importance");
+	expect_param("{\"type\":\"lora\",\"lora\":{\"hyperparameters\":{\"target_modules\":[\"q\",\"lm_head\"]}}}",
+		     "method.lora.hyperparameters.target_modules[1]");
+	expect_param("{\"type\":\"lora\",\"lora\":{\"hyperparameters\":{\"target_modules\":[]}}}",
+		     "method.lora.hyperparameters.target_modules");
+	expect_param("{\"type\":\"lora\",\"lora\":{\"hyperparameters\":{\"batch_size\":8,\"micro_batch_size\":3}}}",
+		     "method.lora.hyperparameters.micro_batch_size");
+	expect_param("{\"type\":\"full\",\"full\":{\"hyperparameters\":{\"r\":8}}}",
+		     "method.full.hyperparameters.r");
+	expect_param("{\"type\":\"lora_prune\",\"lora_prune\":{\"hyperparameters\":{\"importance\":\"magnitude\"}}}",
+		     "method.lora_prune.hyperparameters.importance");
+	expect_param("{\"type\":\"lora\",\"lora\":{\"hyperparameters\":{\"seq_len\":1.5}}}",
+		     "method.lora.hyperparameters.seq_len");
+}
+
+/* to_json fills every default, and parsing it back gives the same method. */
+static void test_round_trip(void)
+{
+	const char *types[] = { "adalora", "lora", "full", "lora_prune" };
+
+	for (int i = 0; i < 4; i++) {
+		struct ada_method a, b;
+		struct ada_err err;
+		char text[64];
+		snprintf(text, sizeof(text), "{\"type\":\"%s\"}", types[i]);
+		CHECK_OK(parse(text, &a, &err), &err);
+		json_t *j = ada_method_to_json(&a);
+		/* valid_fraction null (default rule) is not an accepted input: drop it */
+		json_t *hp = json_object_get(json_object_get(j, types[i]), "hyperparameters");
+		json_object_del(hp, "valid_fraction");
+		json_object_del(hp, "max_steps");
+		CHECK_OK(ada_method_from_json(j, &b, &err), &err);
+		CHECK(memcmp(&a.hp, &b.hp, sizeof(a.hp)) == 0);
+		json_decref(j);
+	}
+}
+
+int main(void)
+{
+	RUN(test_defaults);
+	RUN(test_errors_name_the_field);
+	RUN(test_round_trip);
+	return check_summary();
+}
