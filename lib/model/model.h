@@ -90,6 +90,13 @@ int model_load(const char *path, const char *tokenizer_path, struct model **out,
 	       struct ada_err *err);
 void model_free(struct model *m);
 
+/* A model with random weights N(0, 0.02^2) (norms 1) for cfg; owned. */
+int model_random(const struct model_config *cfg, uint64_t seed, struct model **out,
+		 struct ada_err *err);
+/* Shapes of the llama2.c family by name ("stories260K", "stories15M",
+ * "stories42M", "stories110M"); ADA_EINVAL for an unknown name. */
+int model_shape_config(const char *name, struct model_config *cfg);
+
 /* Number of parameters (embedding and output counted once when tied). */
 int64_t model_param_count(const struct model_config *cfg);
 

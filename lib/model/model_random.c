@@ -1,0 +1,121 @@
+/*
+ * model_random — a Llama model with random weights, for benchmarks, tests
+ * and the offline demo (which needs a model without ../shared).
+ *
+ * Weights ~ N(0, 0.02^2), norms 1, as the PyTorch peer initialises its
+ * benchmark model; one owned allocation holds them all.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/alloc.h"
+#include "../util/err.h"
+#include "../util/rng.h"
+#include "model.h"
+
+int model_random(const struct model_config *cfg, uint64_t seed, struct model **out,
+		 struct ada_err *err)
+{
+	const int L = cfg->n_layers, D = cfg->dim, F = cfg->hidden_dim, V = cfg->vocab_size;
+	const size_t QD = (size_t)cfg->n_heads * cfg->head_dim;
+	const size_t KD = (size_t)cfg->n_kv_heads * cfg->head_dim;
+	size_t per_layer, total;
+	struct model *m;
+	float *p, *mem;
+	struct rng rng;
+	int rc;
+
+	*out = NULL;
+	if ((rc = model_config_check(cfg, "random model", err)))
+		return rc;
+	per_layer = 2 * (size_t)D + QD * D * 2 + KD * D * 2 + 3 * (size_t)F * D +
+		    (cfg->qkv_bias ? QD + 2 * KD : 0);
+	total = (size_t)V * D * (cfg->tied_output ? 1 : 2) + (size_t)D + per_layer * (size_t)L;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	m->cfg = *cfg;
+	strcpy(m->format, "random");
+	m->path = strdup("(random)");
+	m->layers = xcalloc((size_t)L, sizeof(*m->layers));
+	m->owned = calloc(1, sizeof(*m->owned));
+	mem = xalloc_aligned(total, sizeof(float));
+	if (!m->path || !m->layers || !m->owned || !mem) {
+		free(mem);
+		model_free(m);
+		return ada_fail(err, ADA_ENOMEM, "out of memory for a random model of %zu weights",
+				total);
+	}
+	m->owned[m->n_owned++] = mem;
+	rng_seed(&rng, seed);
+	p = mem;
+
+#define TAKE(ptr, n, is_norm) do { \
+	(ptr) = p; \
+	for (size_t _i = 0; _i < (size_t)(n); _i++) \
+		p[_i] = (is_norm) ? 1.0f : (float)(0.02 * rng_normal(&rng)); \
+	p += (n); \
+} while (0)
+
+	TAKE(m->tok_emb, (size_t)V * D, 0);
+	for (int l = 0; l < L; l++) {
+		struct model_layer *ly = &m->layers[l];
+		TAKE(ly->attn_norm, D, 1);
+		TAKE(ly->wq, QD * D, 0);
+		TAKE(ly->wk, KD * D, 0);
+		TAKE(ly->wv, KD * D, 0);
+		TAKE(ly->wo, (size_t)D * QD, 0);
+		if (cfg->qkv_bias) {
+			TAKE(ly->bq, QD, 0);
+			TAKE(ly->bk, KD, 0);
+			TAKE(ly->bv, KD, 0);
+		}
+		TAKE(ly->ffn_norm, D, 1);
+		TAKE(ly->w_gate, (size_t)F * D, 0);
+		TAKE(ly->w_up, (size_t)F * D, 0);
+		TAKE(ly->w_down, (size_t)D * F, 0);
+	}
+	TAKE(m->final_norm, D, 1);
+	if (cfg->tied_output)
+		m->output = m->tok_emb;
+	else
+		TAKE(m->output, (size_t)V * D, 0);
+#undef TAKE
+	*out = m;
+	return ADA_OK;
+}
+
+/* The llama2.c model family's shapes, as ../shared/bench/torch_reference.py names them. */
+int model_shape_config(const char *name, struct model_config *cfg)
+{
+	static const struct {
+		const char *name;
+		int dim, n_layers, n_heads, n_kv_heads, hidden, vocab, seq_len;
+	} shapes[] = {
+		{ "stories260K", 64, 5, 8, 4, 172, 512, 512 },
+		{ "stories15M", 288, 6, 6, 6, 768, 32000, 256 },
+		{ "stories42M", 512, 8, 8, 8, 1376, 32000, 1024 },
+		{ "stories110M", 768, 12, 12, 12, 2048, 32000, 1024 },
+	};
+
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		if (strcmp(name, shapes[i].name))
+			continue;
+		memset(cfg, 0, sizeof(*cfg));
+		cfg->family = MODEL_FAMILY_LLAMA;
+		strcpy(cfg->arch, "llama");
+		cfg->dim = shapes[i].dim;
+		cfg->hidden_dim = shapes[i].hidden;
+		cfg->n_layers = shapes[i].n_layers;
+		cfg->n_heads = shapes[i].n_heads;
+		cfg->n_kv_heads = shapes[i].n_kv_heads;
+		cfg->head_dim = shapes[i].dim / shapes[i].n_heads;
+		cfg->vocab_size = shapes[i].vocab;
+		cfg->context_length = shapes[i].seq_len;
+		cfg->rope_theta = 10000;
+		cfg->norm_eps = 1e-5f;
+		cfg->tied_output = 1;
+		return ADA_OK;
+	}
+	return ADA_EINVAL;
+}
