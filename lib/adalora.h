@@ -134,4 +134,102 @@ int ada_method_from_json(const json_t *method, struct ada_method *out, struct ad
 /* The method with every default filled in, as the API returns it (new reference). */
 json_t *ada_method_to_json(const struct ada_method *m);
 
+/* ---- training jobs ------------------------------------------------------ */
+
+/* Progress at a log interval (and at evaluations and the end). */
+struct ada_metrics {
+	int64_t step;               /* optimizer steps completed */
+	int64_t total_steps;
+	double epoch;               /* fractional epochs completed */
+	double train_loss;          /* token-mean loss over the interval (NAN if none) */
+	double valid_loss;          /* latest evaluation (NAN until there is one) */
+	double learning_rate;       /* of the last step */
+	double grad_norm;           /* before clipping, last step */
+	double orth_reg;            /* AdaLoRA's R (unweighted), last step; 0 otherwise */
+	int64_t budget;             /* b(t) of the last step; -1 without a budget */
+	double tokens_per_second;   /* over the interval */
+	int64_t trained_tokens;     /* tokens processed so far */
+	double eta_seconds;
+	double elapsed_seconds;
+};
+
+/* The rank allocation at a mask (and the frozen one at the end). */
+struct ada_ranks {
+	int64_t step;
+	int64_t budget;             /* b(t) */
+	int64_t kept;               /* triplets kept (may be below b(t) after ties) */
+	int64_t initial, target;    /* b(0), b(T) */
+	int init_r;
+	int n_layers;
+	int n_modules;              /* columns: the seven Llama modules in order */
+	const int *ranks;           /* [n_layers][n_modules]; -1 where not adapted */
+	int final;                  /* the frozen allocation */
+};
+
+/* Callbacks run on the training thread; any may be NULL. */
+struct ada_callbacks {
+	void *ctx;
+	void (*on_metrics)(void *ctx, const struct ada_metrics *m);
+	void (*on_eval)(void *ctx, const struct ada_metrics *m);
+	void (*on_ranks)(void *ctx, const struct ada_ranks *r);
+	void (*on_checkpoint)(void *ctx, int64_t step, const char *dir, const struct ada_metrics *m);
+	void (*on_log)(void *ctx, const char *level, const char *msg);
+};
+
+/* Values of the stop flag, read at step boundaries. */
+enum ada_stop {
+	ADA_RUN = 0,
+	ADA_STOP_CANCEL = 1,        /* checkpoint, then return ADA_ECANCELLED */
+	ADA_STOP_PAUSE = 2,         /* checkpoint, then return ADA_ESTOPPED (resume later) */
+};
+
+struct ada_job {
+	const char *model;          /* GGUF file, llama2.c .bin or Hugging Face directory */
+	const char *tokenizer;      /* NULL: the model's own */
+	const char *train_file;
+	const char *valid_file;     /* NULL: hold out the tail of train_file */
+	const char *out_dir;        /* adapter/, checkpoint/, result.json go here */
+	uint64_t seed;
+	struct ada_method method;
+	int resume;                 /* continue from out_dir/checkpoint when present */
+	int threads;                /* 0: ada_set_threads' value */
+	const struct ada_callbacks *cb;
+	const volatile int *stop;   /* enum ada_stop; NULL = never */
+};
+
+/* What a job amounts to, known before it runs (ada_job_plan) or after. */
+struct ada_plan {
+	int64_t total_steps;
+	int64_t steps_per_epoch;
+	int64_t n_epochs;
+	int64_t train_windows, valid_windows;
+	int64_t train_tokens;       /* target tokens per epoch */
+	int64_t n_matrices;         /* adapted matrices */
+	int64_t trainable_params;
+	int64_t budget_initial, budget_target;   /* -1 without a budget */
+};
+
+struct ada_result {
+	struct ada_plan plan;
+	int64_t steps;              /* completed */
+	double train_loss;          /* last logged */
+	double valid_loss;          /* final evaluation (NAN without validation data) */
+	double valid_loss_initial;  /* before training */
+	int64_t trained_tokens;
+	double seconds;
+	char adapter_dir[4096];     /* where the result was written */
+};
+
+/* Load the model, tokenizer and data of a job and compute its plan, running
+ * every check that needs them (seq_len vs the model's context, the budget
+ * schedule vs the total steps, tokenizer vs model vocabulary, empty data).
+ * Cheap next to training; the daemon calls it before queueing a job. */
+int ada_job_plan(const struct ada_job *job, struct ada_plan *plan, struct ada_err *err);
+
+/* Run a job to the end (or until stopped). Writes out_dir/adapter (PEFT
+ * layout; model.gguf for full fine-tuning), out_dir/checkpoint and
+ * out_dir/result.json. Returns ADA_OK, ADA_ECANCELLED or ADA_ESTOPPED after
+ * a stop request (a checkpoint was written), or an error. res may be NULL. */
+int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err *err);
+
 #endif

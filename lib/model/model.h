@@ -90,6 +90,12 @@ int model_load(const char *path, const char *tokenizer_path, struct model **out,
 	       struct ada_err *err);
 void model_free(struct model *m);
 
+/* The model's tokenizer: the file at tokenizer_path when given (llama2.c
+ * tokenizer.bin, tokenizer.json or GGUF), else the one it carries. Refuses
+ * a vocabulary that does not match the model. Owned by the caller. */
+int model_open_tokenizer(const struct model *m, const char *tokenizer_path,
+			 struct tokenizer **out, struct ada_err *err);
+
 /* A model with random weights N(0, 0.02^2) (norms 1) for cfg; owned. */
 int model_random(const struct model_config *cfg, uint64_t seed, struct model **out,
 		 struct ada_err *err);

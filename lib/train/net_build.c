@@ -320,3 +320,113 @@ int trained_net_find(const struct trained_net *tn, int layer, enum llama_module 
 			return i;
 	return -1;
 }
+
+int64_t trained_net_param_count(const struct model_config *cfg, const struct ada_method *method)
+{
+	int64_t n = 0;
+	int r = adapter_rank(method);
+
+	if (method->type == ADA_METHOD_FULL)
+		return model_param_count(cfg);
+	for (int mod = 0; mod < N_LLAMA_MODULES; mod++) {
+		int out, in;
+		if (!((method->hp.target_modules >> mod) & 1))
+			continue;
+		llama_module_shape(cfg, mod, &out, &in);
+		n += (int64_t)r * (in + out) + (method->type == ADA_METHOD_ADALORA ? r : 0);
+	}
+	return n * cfg->n_layers;
+}
+
+/* Copy the kept rows of a [r][cols] block. */
+static void copy_rows(float *dst, const float *src, int r, int cols, const uint8_t *keep)
+{
+	for (int i = 0, k = 0; i < r; i++)
+		if (keep[i])
+			memcpy(dst + (size_t)k++ * cols, src + (size_t)i * cols, sizeof(float) * (size_t)cols);
+}
+
+/* Copy the kept columns of a [rows][r] block into [rows][k]. */
+static void copy_cols(float *dst, const float *src, int rows, int r, int k, const uint8_t *keep)
+{
+	for (int row = 0; row < rows; row++)
+		for (int i = 0, c = 0; i < r; i++)
+			if (keep[i])
+				dst[(size_t)row * k + c++] = src[(size_t)row * r + i];
+}
+
+static int rebuild_arena(struct trained_net *tn, const int *new_r, const uint8_t *const *keep,
+			 struct ada_err *err)
+{
+	struct param_arena old = tn->arena, pa;
+	int rc;
+
+	param_arena_init(&pa);
+	for (int i = 0; i < tn->n_mods; i++) {
+		struct adapted_module *am = &tn->mods[i];
+		const struct param_tensor *tA = &old.t[am->t_A], *tB = &old.t[am->t_B];
+		int nA = param_arena_add(&pa, tA->name, new_r[i], tA->cols, tA->decay);
+		int nB = param_arena_add(&pa, tB->name, tB->rows, new_r[i], tB->decay);
+		int nE = -1;
+		if (am->t_E >= 0)
+			nE = param_arena_add(&pa, old.t[am->t_E].name, new_r[i], 1, old.t[am->t_E].decay);
+		if (nA < 0 || nB < 0 || (am->t_E >= 0 && nE < 0)) {
+			param_arena_release(&pa);
+			return ada_fail(err, ADA_ENOMEM, "out of memory");
+		}
+	}
+	if ((rc = param_arena_alloc(&pa, err))) {
+		param_arena_release(&pa);
+		return rc;
+	}
+	for (int i = 0, t = 0; i < tn->n_mods; i++) {
+		struct adapted_module *am = &tn->mods[i];
+		int r = old.t[am->t_A].rows, k = new_r[i];
+		int nA = t++, nB = t++, nE = am->t_E >= 0 ? t++ : -1;
+
+		if (keep) {
+			float *src[3] = { old.w, old.m, old.v }, *dst[3] = { pa.w, pa.m, pa.v };
+			for (int a = 0; a < 3; a++) {
+				copy_rows(dst[a] + pa.t[nA].offset, src[a] + old.t[am->t_A].offset, r,
+					  old.t[am->t_A].cols, keep[i]);
+				copy_cols(dst[a] + pa.t[nB].offset, src[a] + old.t[am->t_B].offset,
+					  old.t[am->t_B].rows, r, k, keep[i]);
+				if (nE >= 0)
+					copy_rows(dst[a] + pa.t[nE].offset, src[a] + old.t[am->t_E].offset,
+						  r, 1, keep[i]);
+			}
+		}
+		am->t_A = nA;
+		am->t_B = nB;
+		am->t_E = nE;
+		am->lr->r = k;
+	}
+	tn->arena = pa;
+	param_arena_release(&old);
+	trained_net_bind(tn);
+	return ADA_OK;
+}
+
+int trained_net_compact(struct trained_net *tn, const uint8_t *const *keep, struct ada_err *err)
+{
+	int *r = calloc((size_t)tn->n_mods + 1, sizeof(*r));
+	int rc;
+
+	if (!r)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	for (int i = 0; i < tn->n_mods; i++)
+		for (int j = 0; j < tn->mods[i].lr->r; j++)
+			r[i] += keep[i][j] != 0;
+	rc = rebuild_arena(tn, r, keep, err);
+	free(r);
+	return rc;
+}
+
+int trained_net_reshape(struct trained_net *tn, const int *ranks, struct ada_err *err)
+{
+	for (int i = 0; i < tn->n_mods; i++)
+		if (ranks[i] < 0 || ranks[i] > tn->mods[i].init_r)
+			return ada_fail(err, ADA_EFORMAT, "adapter %d: rank %d out of range", i,
+					ranks[i]);
+	return rebuild_arena(tn, ranks, NULL, err);
+}

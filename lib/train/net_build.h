@@ -55,6 +55,18 @@ int trained_net_build(struct trained_net *tn, const struct model *model,
 		      struct ada_err *err);
 void trained_net_release(struct trained_net *tn);
 
+/* AdaLoRA after the freeze: rebuild the arena keeping, for adapter i, only
+ * the triplets with keep[i][j] != 0 (weights and both moments; gradients
+ * zeroed), and shrink the adapters to match. */
+int trained_net_compact(struct trained_net *tn, const uint8_t *const *keep,
+			struct ada_err *err);
+/* Reshape the arena to adapter ranks ranks[i] without keeping values (a
+ * checkpoint taken after compaction is about to fill it). */
+int trained_net_reshape(struct trained_net *tn, const int *ranks, struct ada_err *err);
+
+/* Trainable parameters of method on a model of cfg (without building it). */
+int64_t trained_net_param_count(const struct model_config *cfg, const struct ada_method *method);
+
 /* Index into tn->mods of (layer, module), or -1 when not adapted. */
 int trained_net_find(const struct trained_net *tn, int layer, enum llama_module m);
 

@@ -1,0 +1,356 @@
+/*
+ * trainer — the optimizer loop of ada_train(); see trainer.h.
+ *
+ * One step, in the order adalora.md section 8 fixes:
+ *   zero grads; for each micro-batch: forward (loss gradient fused) and
+ *   backward; + gamma * R (AdaLoRA); clip; AdamW; rank allocator
+ *   (importance, budget, mask); report.
+ * The stop flag is read between steps only, so a checkpoint always sits on
+ * a step boundary and a resumed run continues bit for bit.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../nn/orth_reg.h"
+#include "../util/err.h"
+#include "../util/fileio.h"
+#include "trainer.h"
+
+/* Consecutive steps with non-finite gradients before a job is declared diverged. */
+#define MAX_NONFINITE_STEPS 20
+
+static void say(struct trainer *tr, const char *level, const char *fmt, ...)
+{
+	const struct ada_callbacks *cb = tr->job->cb;
+	char msg[512];
+	va_list ap;
+
+	if (!cb || !cb->on_log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cb->on_log(cb->ctx, level, msg);
+}
+
+void trainer_rank_matrix(const struct trainer *tr, int *ranks)
+{
+	const int L = tr->model->cfg.n_layers;
+
+	for (int i = 0; i < L * N_LLAMA_MODULES; i++)
+		ranks[i] = -1;
+	for (int i = 0; i < tr->tn.n_mods; i++) {
+		const struct adapted_module *am = &tr->tn.mods[i];
+		int r = am->lr->r;
+		if (tr->alloc && !tr->compacted)
+			r = rank_allocator_rank(tr->alloc, i);
+		ranks[am->layer * N_LLAMA_MODULES + am->module] = r;
+	}
+}
+
+static void emit_ranks(struct trainer *tr, int64_t step, int64_t budget, int64_t kept, int final)
+{
+	const struct ada_callbacks *cb = tr->job->cb;
+	const int L = tr->model->cfg.n_layers;
+	int *ranks;
+
+	if (!cb || !cb->on_ranks)
+		return;
+	ranks = calloc((size_t)L * N_LLAMA_MODULES, sizeof(*ranks));
+	if (!ranks)
+		return;
+	trainer_rank_matrix(tr, ranks);
+	struct ada_ranks r = {
+		.step = step, .budget = budget, .kept = kept,
+		.initial = budget_schedule_initial(&tr->schedule),
+		.target = budget_schedule_target(&tr->schedule),
+		.init_r = tr->hp->init_r, .n_layers = L, .n_modules = N_LLAMA_MODULES,
+		.ranks = ranks, .final = final,
+	};
+	cb->on_ranks(cb->ctx, &r);
+	free(ranks);
+}
+
+/* Rebuild the arena at the kept ranks after the mask froze: P, Q, lambda and
+ * both moments keep only the surviving triplets, so the last phase computes
+ * (and checkpoints) no masked component. Outputs are unchanged: a masked
+ * triplet contributed lambda = 0. */
+static int compact(struct trainer *tr, struct ada_err *err)
+{
+	struct trained_net *tn = &tr->tn;
+	uint8_t **keep = calloc((size_t)tn->n_mods + 1, sizeof(*keep));
+	int rc = ADA_OK;
+
+	if (!keep)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	for (int i = 0; i < tn->n_mods && !rc; i++) {
+		const bool *k = rank_allocator_kept(tr->alloc, i);
+		keep[i] = malloc((size_t)tn->mods[i].lr->r + 1);
+		if (!keep[i]) {
+			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+			break;
+		}
+		for (int j = 0; j < tn->mods[i].lr->r; j++)
+			keep[i][j] = k[j];
+	}
+	if (!rc)
+		rc = trained_net_compact(tn, (const uint8_t *const *)keep, err);
+	for (int i = 0; i < tn->n_mods; i++)
+		free(keep[i]);
+	free(keep);
+	if (rc)
+		return rc;
+	param_chunks_release(&tr->chunks);
+	{
+		const struct param_arena *pa = &tn->arena;
+		struct param_range *ranges = calloc((size_t)pa->n_tensors + 1, sizeof(*ranges));
+		if (!ranges)
+			return ada_fail(err, ADA_ENOMEM, "out of memory");
+		for (int i = 0; i < pa->n_tensors; i++)
+			ranges[i] = (struct param_range){ pa->t[i].offset, pa->t[i].n, pa->t[i].decay };
+		rc = param_chunks_init(&tr->chunks, ranges, (size_t)pa->n_tensors, pa->n, err);
+		free(ranges);
+	}
+	if (!rc)
+		tr->compacted = 1;
+	return rc;
+}
+
+struct step_out {
+	double nll_sum;
+	int64_t n_targets;
+	int64_t tokens;
+	double orth_reg;
+	double lr;
+	struct grad_norm_info gn;
+	int64_t budget;
+};
+
+static int run_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
+{
+	const struct ada_hparams *hp = tr->hp;
+	struct trained_net *tn = &tr->tn;
+	const int T = hp->seq_len, micro = tr->acts.B;
+	const int64_t step = tr->step;
+	const int rows = batcher_step_rows(&tr->batcher, step);
+	const int64_t step_targets = batcher_step_targets(&tr->batcher, step);
+	int rc;
+
+	memset(so, 0, sizeof(*so));
+	so->budget = -1;
+	memset(tn->arena.g, 0, sizeof(float) * tn->arena.n);
+	for (int r0 = 0, mb = 0; r0 < rows; r0 += micro, mb++) {
+		int r1 = r0 + micro < rows ? r0 + micro : rows;
+		struct nn_step st = { .training = 1, .seed = tr->job->seed, .step = step, .micro = mb };
+		double nll = 0;
+		int64_t cnt = 0;
+
+		batcher_rows(&tr->batcher, step, r0, r1, tr->inputs, tr->targets);
+		rc = llama_forward(&tn->net, &tr->acts, tr->inputs, tr->targets, r1 - r0,
+				   (real)(1.0 / (double)(step_targets > 0 ? step_targets : 1)),
+				   &nll, &cnt, &st);
+		if (rc)
+			return ada_fail(err, rc, "out of memory in the forward pass");
+		llama_backward(&tn->net, &tr->acts, tr->inputs, r1 - r0, &st);
+		so->nll_sum += nll;
+		so->n_targets += cnt;
+		so->tokens += (int64_t)(r1 - r0) * T;
+	}
+	if (tr->job->method.type == ADA_METHOD_ADALORA && tn->n_mods) {
+		const double gamma = hp->orth_reg_weight, two_n = 2.0 * tn->n_mods;
+		double sum = 0;
+		for (int i = 0; i < tn->n_mods; i++) {
+			struct lowrank *lr = tn->mods[i].lr;
+			sum += orth_reg_pair(lr->P, lr->Q, lr->base.out, lr->base.in, lr->r,
+					     (real)(gamma / two_n), lr->dP, lr->dQ, tr->orth_scratch);
+		}
+		so->orth_reg = sum / two_n;
+	}
+	grad_clip(&tr->chunks, tn->arena.g, hp->max_grad_norm, &so->gn);
+	so->lr = hp->learning_rate *
+		 lr_factor((int)hp->lr_scheduler + 1, step, hp->warmup_steps, tr->plan.total_steps);
+	if (so->gn.finite) {
+		adamw_step(&tr->opt, &tr->chunks, so->lr, tn->arena.w, tn->arena.g, tn->arena.m,
+			   tn->arena.v);
+		tr->nonfinite_in_a_row = 0;
+	} else {
+		tr->nonfinite_in_a_row++;
+		say(tr, "warning", "step %lld: non-finite gradients, update skipped",
+		    (long long)step + 1);
+	}
+	if (tr->alloc && !tr->compacted) {
+		struct rank_step_info info;
+		if ((rc = rank_allocator_step(tr->alloc, step, &info, err)))
+			return rc;
+		so->budget = info.budget;
+		if (info.masked)
+			emit_ranks(tr, step + 1, info.budget, info.kept, info.froze);
+		if (info.froze && hp->compact_on_freeze &&
+		    tr->job->method.type == ADA_METHOD_ADALORA) {
+			if ((rc = compact(tr, err)))
+				return rc;
+			say(tr, "info", "step %lld: rank mask frozen at %lld triplets; adapters compacted",
+			    (long long)step + 1, (long long)info.kept);
+		}
+	} else if (tr->alloc) {
+		so->budget = budget_schedule_target(&tr->schedule);
+	}
+	tr->step++;
+	tr->trained_tokens += so->tokens;
+	if (tr->nonfinite_in_a_row >= MAX_NONFINITE_STEPS)
+		return ada_fail(err, ADA_ENUMERIC,
+				"training diverged: %d consecutive steps with non-finite gradients (lower learning_rate?)",
+				MAX_NONFINITE_STEPS);
+	return ADA_OK;
+}
+
+static int evaluate_valid(struct trainer *tr, struct ada_err *err)
+{
+	const struct ada_callbacks *cb = tr->job->cb;
+	int64_t n;
+	int rc;
+
+	if (!tr->valid.n_windows)
+		return ADA_OK;
+	rc = trainer_evaluate(tr, &tr->valid, &tr->valid_loss, &n, err);
+	if (rc)
+		return rc;
+	tr->last.valid_loss = tr->valid_loss;
+	if (cb && cb->on_eval)
+		cb->on_eval(cb->ctx, &tr->last);
+	return ADA_OK;
+}
+
+static int stop_now(struct trainer *tr, int *code, struct ada_err *err)
+{
+	int s = tr->job->stop ? *tr->job->stop : ADA_RUN;
+	int rc;
+
+	if (s == ADA_RUN)
+		return 0;
+	rc = trainer_save_checkpoint(tr, err);
+	if (rc) {
+		*code = rc;
+		return 1;
+	}
+	*code = s == ADA_STOP_CANCEL ? ADA_ECANCELLED : ADA_ESTOPPED;
+	ada_fail(err, *code, "%s at step %lld (checkpoint kept)",
+		 s == ADA_STOP_CANCEL ? "cancelled" : "paused", (long long)tr->step);
+	return 1;
+}
+
+static int train_loop(struct trainer *tr, struct ada_err *err)
+{
+	const struct ada_hparams *hp = tr->hp;
+	const struct ada_callbacks *cb = tr->job->cb;
+	const int64_t T = tr->plan.total_steps, start = tr->step;
+	double t0 = trainer_now(), t_int = t0, interval_nll = 0;
+	int64_t interval_targets = 0, interval_tokens = 0;
+	int rc, code;
+
+	tr->last.total_steps = T;
+	tr->last.valid_loss = tr->valid_loss;
+	tr->last.budget = tr->has_budget ? budget_schedule_initial(&tr->schedule) : -1;
+	if (tr->step == 0 && tr->valid.n_windows) {
+		if ((rc = evaluate_valid(tr, err)))
+			return rc;
+		tr->valid_loss_initial = tr->valid_loss;
+		say(tr, "info", "validation loss before training: %.4f", tr->valid_loss);
+	}
+	if (tr->step == 0 && tr->has_budget)
+		emit_ranks(tr, 0, budget_schedule_initial(&tr->schedule),
+			   budget_schedule_initial(&tr->schedule), 0);
+	while (tr->step < T) {
+		struct step_out so;
+
+		if (stop_now(tr, &code, err))
+			return code;
+		if ((rc = run_step(tr, &so, err)))
+			return rc;
+		interval_nll += so.nll_sum;
+		interval_targets += so.n_targets;
+		interval_tokens += so.tokens;
+		tr->last.step = tr->step;
+		tr->last.epoch = (double)tr->step / (double)tr->plan.steps_per_epoch;
+		tr->last.learning_rate = so.lr;
+		tr->last.grad_norm = so.gn.norm;
+		tr->last.orth_reg = so.orth_reg;
+		tr->last.budget = so.budget;
+		tr->last.trained_tokens = tr->trained_tokens;
+
+		if (tr->step % hp->log_every == 0 || tr->step == T) {
+			double now = trainer_now();
+			tr->last.train_loss = interval_targets ? interval_nll / interval_targets : NAN;
+			tr->last.tokens_per_second = interval_tokens / (now - t_int > 1e-9 ? now - t_int : 1e-9);
+			tr->last.elapsed_seconds = now - tr->t_start;
+			tr->last.eta_seconds = (now - t0) / (double)(tr->step - start) * (double)(T - tr->step);
+			if (cb && cb->on_metrics)
+				cb->on_metrics(cb->ctx, &tr->last);
+			interval_nll = 0;
+			interval_targets = interval_tokens = 0;
+			t_int = now;
+		}
+		if (hp->eval_every && tr->step % hp->eval_every == 0 && tr->step < T &&
+		    (rc = evaluate_valid(tr, err)))
+			return rc;
+		if (hp->checkpoint_every && tr->step % hp->checkpoint_every == 0 && tr->step < T) {
+			if ((rc = trainer_save_checkpoint(tr, err)))
+				return rc;
+			if (cb && cb->on_checkpoint) {
+				char *dir = path_join(tr->job->out_dir, "checkpoint");
+				cb->on_checkpoint(cb->ctx, tr->step, dir, &tr->last);
+				free(dir);
+			}
+		}
+	}
+	if (tr->has_budget) {
+		/* The allocation the adapter is exported with. */
+		int64_t kept = 0;
+		for (int i = 0; i < tr->tn.n_mods; i++)
+			kept += tr->compacted ? tr->tn.mods[i].lr->r : rank_allocator_rank(tr->alloc, i);
+		emit_ranks(tr, tr->step, budget_schedule_target(&tr->schedule), kept, 1);
+	}
+	return evaluate_valid(tr, err);
+}
+
+int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err *err)
+{
+	struct trainer tr;
+	struct ada_result local;
+	int rc;
+
+	if (!res)
+		res = &local;
+	memset(res, 0, sizeof(*res));
+	res->valid_loss = res->valid_loss_initial = NAN;
+	if (!job->out_dir)
+		return ada_fail(err, ADA_EINVAL, "a job needs an output directory");
+	rc = mkdir_p(job->out_dir, 0755, err);
+	if (rc)
+		return rc;
+	rc = trainer_setup(&tr, job, err);
+	if (!rc)
+		rc = trainer_build(&tr, err);
+	if (!rc) {
+		trainer_plan(&tr, &res->plan);
+		tr.t_start = trainer_now();
+		say(&tr, "info", "%s on %s: %lld steps (%lld per epoch), %lld trainable parameters",
+		    ada_method_name(job->method.type), job->model, (long long)tr.plan.total_steps,
+		    (long long)tr.plan.steps_per_epoch, (long long)res->plan.trainable_params);
+		rc = train_loop(&tr, err);
+	}
+	if (!rc)
+		rc = trainer_write_outputs(&tr, res, err);
+	res->steps = tr.step;
+	res->trained_tokens = tr.trained_tokens;
+	res->train_loss = tr.last.train_loss;
+	res->valid_loss = tr.valid_loss;
+	res->valid_loss_initial = tr.valid_loss_initial;
+	if (tr.t_start > 0)
+		res->seconds = trainer_now() - tr.t_start;
+	trainer_release(&tr);
+	return rc;
+}
