@@ -232,4 +232,59 @@ int ada_job_plan(const struct ada_job *job, struct ada_plan *plan, struct ada_er
  * a stop request (a checkpoint was written), or an error. res may be NULL. */
 int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err *err);
 
+/* ---- training data ----------------------------------------------------- */
+
+/* A training file is UTF-8, either JSONL (every non-blank line one JSON
+ * object; told by its first non-blank line parsing as an object) or plain
+ * text (documents separated by blank lines). All records of a file have
+ * one shape. */
+enum ada_data_format {
+	ADA_DATA_PLAIN_TEXT = 1,
+	ADA_DATA_JSONL = 2,
+};
+
+enum ada_data_shape {
+	ADA_SHAPE_TEXT = 1,              /* {"text"} or a plain-text document */
+	ADA_SHAPE_PROMPT_COMPLETION = 2, /* {"prompt", "completion"} */
+	ADA_SHAPE_CHAT = 3,              /* {"messages": [{"role", "content"}, ...]} */
+	ADA_SHAPE_CLASSIFY = 4,          /* {"text", "label"} */
+	ADA_SHAPE_CLASSIFY_PAIR = 5,     /* {"text_a", "text_b", "label"} */
+};
+
+/* What the labels of a classification file are. One label written as a
+ * JSON real (0.5, 1.0, 1e0) makes the file a regression (ADA_LABEL_FLOAT);
+ * strings and numbers do not mix. */
+enum ada_label_kind {
+	ADA_LABEL_NONE = 0,
+	ADA_LABEL_INT = 1,
+	ADA_LABEL_STRING = 2,
+	ADA_LABEL_FLOAT = 3,
+};
+
+struct ada_data_info {
+	int format;             /* enum ada_data_format */
+	int shape;              /* enum ada_data_shape */
+	int label_kind;         /* enum ada_label_kind */
+	int64_t line_count;     /* lines in the buffer, blank ones included */
+	int64_t record_count;   /* JSONL objects, or plain-text documents */
+};
+
+/* Stable names: "plain_text"/"jsonl"; "text", "prompt_completion", "chat",
+ * "classification", "pair_classification"; "none", "int", "string", "float". */
+const char *ada_data_format_name(int format);
+const char *ada_data_shape_name(int shape);
+const char *ada_label_kind_name(int kind);
+
+enum ada_data_flags {
+	ADA_DATA_JSONL_ONLY = 1 << 0,   /* refuse plain text (the upload check) */
+};
+
+/* Check a training file held in buf[0..len) without a tokenizer: UTF-8,
+ * format, and every JSONL line against the shapes above (unknown keys,
+ * wrong types, empty strings and mixed shapes are errors). Errors name the
+ * 1-based line and the field; a file without records is an error too.
+ * info is filled on success. */
+int ada_data_validate(const char *buf, size_t len, unsigned flags,
+		      struct ada_data_info *info, struct ada_err *err);
+
 #endif
