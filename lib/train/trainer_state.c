@@ -1,0 +1,133 @@
+/*
+ * trainer_state — checkpoints of a running trainer (format in checkpoint.h).
+ *
+ * Load order matters after compaction: the allocator blob is restored while
+ * the adapters still have their initial rank (its views point there), then
+ * the arena is reshaped to the checkpoint's ranks and filled.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../infer/evaluate.h"
+#include "../util/err.h"
+#include "../util/fileio.h"
+#include "checkpoint.h"
+#include "trainer.h"
+
+int trainer_evaluate(struct trainer *tr, const struct dataset *ds, double *mean_nll,
+		     int64_t *n_tokens, struct ada_err *err)
+{
+	double nll;
+	int64_t n;
+	int rc = evaluate_nll(&tr->tn.net, &tr->acts, ds, tr->inputs, tr->targets, &nll, &n);
+
+	if (rc)
+		return ada_fail(err, rc, "evaluation failed (out of memory)");
+	*mean_nll = n ? nll / (double)n : NAN;
+	*n_tokens = n;
+	return ADA_OK;
+}
+
+int trainer_save_checkpoint(struct trainer *tr, struct ada_err *err)
+{
+	const struct param_arena *pa = &tr->tn.arena;
+	struct checkpoint_state st = {
+		.step = tr->step,
+		.total_steps = tr->plan.total_steps,
+		.adam_step = tr->opt.step,
+		.trained_tokens = tr->trained_tokens,
+		.valid_loss = tr->valid_loss,
+		.valid_loss_initial = tr->valid_loss_initial,
+		.fingerprint = tr->fingerprint,
+		.arena_floats = pa->n,
+		.w = pa->w, .m = pa->m, .v = pa->v,
+		.n_ranks = tr->tn.n_mods,
+	};
+	void *blob = NULL;
+	size_t blob_len = 0;
+	char *dir;
+	int rc;
+
+	st.ranks = calloc((size_t)tr->tn.n_mods + 1, sizeof(int));
+	dir = path_join(tr->job->out_dir, "checkpoint");
+	if (!st.ranks || !dir) {
+		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+		goto out_free;
+	}
+	for (int i = 0; i < tr->tn.n_mods; i++)
+		st.ranks[i] = tr->tn.mods[i].lr->r;
+	if (tr->alloc && (rc = rank_allocator_save(tr->alloc, &blob, &blob_len, err)))
+		goto out_free;
+	st.alloc_blob = blob;
+	st.alloc_len = blob_len;
+	rc = checkpoint_save(dir, &st, err);
+out_free:
+	free(blob);
+	free(st.ranks);
+	free(dir);
+	return rc;
+}
+
+int trainer_load_checkpoint(struct trainer *tr, struct ada_err *err)
+{
+	struct checkpoint_state st;
+	char *dir = path_join(tr->job->out_dir, "checkpoint");
+	int rc, reshaped = 0;
+
+	if (!dir)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	rc = checkpoint_load(dir, &st, NULL, NULL, NULL, 0, err);
+	if (rc)
+		goto out_free;
+	if (strcmp(st.fingerprint, tr->fingerprint)) {
+		rc = ada_fail(err, ADA_EINVAL,
+			      "%s: the checkpoint belongs to a different job configuration", dir);
+		goto out_release;
+	}
+	if (st.total_steps != tr->plan.total_steps || st.n_ranks != tr->tn.n_mods ||
+	    st.step > st.total_steps) {
+		rc = ada_fail(err, ADA_EFORMAT, "%s: the checkpoint does not fit this job", dir);
+		goto out_release;
+	}
+	if (tr->alloc && (rc = rank_allocator_restore(tr->alloc, st.alloc_blob, st.alloc_len, err)))
+		goto out_release;
+	for (int i = 0; i < tr->tn.n_mods; i++)
+		reshaped |= st.ranks[i] != tr->tn.mods[i].lr->r;
+	if (reshaped) {
+		if ((rc = trained_net_reshape(&tr->tn, st.ranks, err)))
+			goto out_release;
+		tr->compacted = 1;
+		param_chunks_release(&tr->chunks);
+		{
+			const struct param_arena *pa = &tr->tn.arena;
+			struct param_range *ranges = calloc((size_t)pa->n_tensors + 1, sizeof(*ranges));
+			if (!ranges) {
+				rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+				goto out_release;
+			}
+			for (int i = 0; i < pa->n_tensors; i++)
+				ranges[i] = (struct param_range){ pa->t[i].offset, pa->t[i].n,
+								  pa->t[i].decay };
+			rc = param_chunks_init(&tr->chunks, ranges, (size_t)pa->n_tensors, pa->n, err);
+			free(ranges);
+			if (rc)
+				goto out_release;
+		}
+	}
+	checkpoint_state_release(&st);
+	rc = checkpoint_load(dir, &st, tr->tn.arena.w, tr->tn.arena.m, tr->tn.arena.v,
+			     tr->tn.arena.n, err);
+	if (rc)
+		goto out_free;
+	tr->step = st.step;
+	tr->opt.step = st.adam_step;
+	tr->trained_tokens = st.trained_tokens;
+	tr->valid_loss = st.valid_loss;
+	tr->valid_loss_initial = st.valid_loss_initial;
+out_release:
+	checkpoint_state_release(&st);
+out_free:
+	free(dir);
+	return rc;
+}
