@@ -45,8 +45,9 @@ const char *ada_code_name(int code);
 
 /* ---- threads ----------------------------------------------------------- */
 
-/* Threads used by BLAS and lib/'s own parallel loops for jobs started from
- * now on (process-wide; the daemon divides cores among its workers). */
+/* Threads for lib/'s parallel loops and products started from the calling
+ * thread from now on (each daemon worker sets its share of the cores).
+ * BLAS itself always runs single-threaded inside lib/'s own threads. */
 void ada_set_threads(int n);
 
 /* ---- models ------------------------------------------------------------ */
@@ -231,6 +232,64 @@ int ada_job_plan(const struct ada_job *job, struct ada_plan *plan, struct ada_er
  * out_dir/result.json. Returns ADA_OK, ADA_ECANCELLED or ADA_ESTOPPED after
  * a stop request (a checkpoint was written), or an error. res may be NULL. */
 int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err *err);
+
+/* ---- inference -------------------------------------------------------- */
+
+struct ada_infer_opts {
+	const char *model;          /* GGUF, llama2.c .bin or Hugging Face directory */
+	const char *tokenizer;      /* NULL: the model's own */
+	const char *adapter;        /* NULL, or a PEFT adapter directory (LoRA or AdaLoRA) */
+};
+
+struct ada_generate_opts {
+	struct ada_infer_opts in;
+	const char *prompt;         /* NULL or "": start from BOS alone */
+	int n_tokens;               /* positions to run, prompt included (llama2.c's steps) */
+	double temperature;         /* 0: greedy */
+	double top_p;               /* nucleus; 1 = off */
+	uint64_t seed;
+};
+
+/* Generate text; emit(ctx, bytes, n) receives each piece as it is decoded.
+ * Stops early at BOS or EOS. */
+int ada_generate(const struct ada_generate_opts *o,
+		 void (*emit)(void *ctx, const char *s, size_t n), void *ctx, struct ada_err *err);
+
+struct ada_eval_result {
+	int64_t tokens;             /* predicted tokens */
+	double mean_nll;            /* natural log */
+	double perplexity;
+};
+
+/* Held-out loss of a model (with its adapter) on a data file, packed into
+ * windows of seq_len tokens (0: the model's context, capped at 1024). */
+int ada_eval(const struct ada_infer_opts *in, const char *data_file, int seq_len,
+	     struct ada_eval_result *res, struct ada_err *err);
+
+/* ---- benchmarks -------------------------------------------------------- */
+
+struct ada_bench_opts {
+	const char *model;          /* a model file, or NULL with shape */
+	const char *shape;          /* "stories260K", "stories15M", ... (random weights) */
+	enum ada_method_type method;
+	int batch, seq, steps, warmup, threads;
+};
+
+struct ada_bench_result {
+	char config[64];
+	int64_t trainable_params;
+	double ms_per_step_median;
+	double tokens_per_s;
+	double gflops_per_s;        /* counted FLOPs of the step / median time */
+	double flops_per_step;
+	double peak_rss_mb;
+	double final_loss;
+	int threads;
+};
+
+/* Time `steps` training steps after `warmup` untimed ones on random tokens,
+ * with the PyTorch peer's settings (../shared/bench/torch_reference.py). */
+int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, struct ada_err *err);
 
 /* ---- training data ----------------------------------------------------- */
 

@@ -12,9 +12,18 @@
 #include "blas.h"
 
 #include <cblas.h>
+#include <pthread.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+/* OpenBLAS's own thread count: always 1 (see the comment above). */
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_single_threaded(void)
+{
+	openblas_set_num_threads(1);
+}
 
 /* Below this many multiply-adds a product runs on one thread. */
 #define PARALLEL_MIN_WORK (1L << 18)
@@ -40,6 +49,7 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, real alpha,
 
 	if (M <= 0 || N <= 0)
 		return;
+	pthread_once(&blas_once, blas_single_threaded);
 	if (K <= 0) {
 		/* BLAS leaves C alone for K = 0 only when beta = 1; be explicit. */
 		for (int i = 0; i < M; i++)

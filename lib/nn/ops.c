@@ -132,6 +132,22 @@ static void rope_rotate(real *x, const real *cos_t, const real *sin_t, int B, in
 	}
 }
 
+void rope_forward_pos(real *x, const real *cos_t, const real *sin_t, int pos, int n_heads,
+		      int head_dim)
+{
+	int half = head_dim / 2;
+	const real *c = cos_t + (long)pos * half, *s = sin_t + (long)pos * half;
+
+	for (int h = 0; h < n_heads; h++) {
+		real *v = x + h * head_dim;
+		for (int i = 0; i < half; i++) {
+			real a = v[2 * i], b = v[2 * i + 1];
+			v[2 * i] = a * c[i] - b * s[i];
+			v[2 * i + 1] = a * s[i] + b * c[i];
+		}
+	}
+}
+
 void rope_forward(real *x, const real *cos_t, const real *sin_t, int B, int T, int n_heads,
 		  int head_dim)
 {

@@ -32,6 +32,9 @@ void rmsnorm_backward(real *dx, real *dw, const real *dout, const real *x, const
 void rope_tables(real *cos_t, real *sin_t, int T, int head_dim, double theta);
 void rope_forward(real *x, const real *cos_t, const real *sin_t, int B, int T, int n_heads,
 		  int head_dim);
+/* One row of n_heads heads at absolute position pos (incremental decoding). */
+void rope_forward_pos(real *x, const real *cos_t, const real *sin_t, int pos, int n_heads,
+		      int head_dim);
 /* The inverse rotation applied to the gradient, in place. */
 void rope_backward(real *dx, const real *cos_t, const real *sin_t, int B, int T, int n_heads,
 		   int head_dim);

@@ -38,6 +38,22 @@ static void hp_prefix(const struct ada_method *m, char *buf, size_t cap)
 	snprintf(buf, cap, "method.%s.hyperparameters", ada_method_name(m->type));
 }
 
+/* Data and schedule modules name bare fields ("batch_size", "total_steps");
+ * the API reports the full path. The total steps follow from the data, so
+ * a schedule with no budget phase is blamed on tfinal, as in method.c. */
+static int qualify_param(struct ada_err *err, const char *prefix, int rc)
+{
+	char bare[sizeof(err->param)];
+
+	if (!err || !rc || !err->param[0] || !strncmp(err->param, "method.", 7))
+		return rc;
+	snprintf(bare, sizeof(bare), "%s", err->param);
+	if (!strcmp(bare, "total_steps"))
+		snprintf(bare, sizeof(bare), "tfinal");
+	snprintf(err->param, sizeof(err->param), "%s.%s", prefix, bare);
+	return rc;
+}
+
 /* A string that changes whenever anything that shapes the result does. */
 static char *make_fingerprint(const struct ada_job *job)
 {
@@ -94,11 +110,11 @@ int trainer_setup(struct trainer *tr, const struct ada_job *job, struct ada_err 
 	rc = dataset_load_split(job->train_file, job->valid_file, hp->valid_fraction, hp->seq_len,
 				&enc, &tr->train, &tr->valid, err);
 	if (rc)
-		return rc;
+		return qualify_param(err, prefix, rc);
 	rc = batch_plan_init(&tr->plan, tr->train.n_windows, hp->batch_size, hp->n_epochs,
 			     hp->max_steps, err);
 	if (rc)
-		return rc;
+		return qualify_param(err, prefix, rc);
 
 	tr->has_budget = job->method.type == ADA_METHOD_ADALORA ||
 			 job->method.type == ADA_METHOD_LORA_PRUNE;
@@ -111,8 +127,8 @@ int trainer_setup(struct trainer *tr, const struct ada_job *job, struct ada_err 
 			.tfinal = hp->tfinal, .delta_t = hp->delta_t, .init_r = hp->init_r,
 			.target_r = hp->target_r, .n_matrices = (int64_t)n * tr->model->cfg.n_layers,
 		};
-		if ((rc = budget_schedule_check(&tr->schedule, prefix, err)))
-			return rc;
+		if ((rc = budget_schedule_check(&tr->schedule, NULL, err)))
+			return qualify_param(err, prefix, rc);
 	}
 	tr->fingerprint = make_fingerprint(job);
 	if (!tr->fingerprint)

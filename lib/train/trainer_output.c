@@ -1,0 +1,120 @@
+/*
+ * trainer_output — what a finished job leaves behind:
+ *   out_dir/adapter/       the PEFT adapter (adapter methods), or
+ *   out_dir/model.gguf     the fine-tuned model (full fine-tuning), and
+ *   out_dir/result.json    final metrics, plan, and the final rank matrix.
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../util/alloc.h"
+#include "../util/err.h"
+#include "../util/fileio.h"
+#include "export_model.h"
+#include "export_peft.h"
+#include "trainer.h"
+
+static json_t *num(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static int write_result(struct trainer *tr, const struct ada_result *res, struct ada_err *err)
+{
+	json_t *j = json_object();
+	char *text, *path;
+	int rc;
+
+	json_object_set_new(j, "method", ada_method_to_json(&tr->job->method));
+	json_object_set_new(j, "model", json_string(tr->job->model));
+	json_object_set_new(j, "seed", json_integer((json_int_t)tr->job->seed));
+	json_object_set_new(j, "steps", json_integer(tr->step));
+	json_object_set_new(j, "total_steps", json_integer(tr->plan.total_steps));
+	json_object_set_new(j, "epochs", json_integer(tr->plan.n_epochs));
+	json_object_set_new(j, "train_loss", num(tr->last.train_loss));
+	json_object_set_new(j, "valid_loss", num(tr->valid_loss));
+	json_object_set_new(j, "valid_loss_initial", num(tr->valid_loss_initial));
+	json_object_set_new(j, "trained_tokens", json_integer(tr->trained_tokens));
+	json_object_set_new(j, "trainable_params", json_integer(res->plan.trainable_params));
+	json_object_set_new(j, "seconds", json_real(trainer_now() - tr->t_start));
+	json_object_set_new(j, "output", json_string(res->adapter_dir));
+	if (tr->has_budget) {
+		const int L = tr->model->cfg.n_layers;
+		int *ranks = calloc((size_t)L * N_LLAMA_MODULES, sizeof(*ranks));
+		json_t *rows = json_array(), *b = json_object();
+		if (!ranks) {
+			json_decref(j);
+			json_decref(rows);
+			json_decref(b);
+			return ada_fail(err, ADA_ENOMEM, "out of memory");
+		}
+		trainer_rank_matrix(tr, ranks);
+		for (int l = 0; l < L; l++) {
+			json_t *row = json_array();
+			for (int m = 0; m < N_LLAMA_MODULES; m++)
+				json_array_append_new(row, json_integer(ranks[l * N_LLAMA_MODULES + m]));
+			json_array_append_new(rows, row);
+		}
+		free(ranks);
+		json_object_set_new(b, "initial", json_integer(budget_schedule_initial(&tr->schedule)));
+		json_object_set_new(b, "target", json_integer(budget_schedule_target(&tr->schedule)));
+		json_object_set_new(j, "budget", b);
+		json_object_set_new(j, "final_ranks", rows);
+	}
+	text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(j);
+	path = path_join(tr->job->out_dir, "result.json");
+	if (!text || !path) {
+		free(text);
+		free(path);
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	}
+	rc = file_write_atomic(path, text, strlen(text), err);
+	free(text);
+	free(path);
+	return rc;
+}
+
+int trainer_write_outputs(struct trainer *tr, struct ada_result *res, struct ada_err *err)
+{
+	char *dir;
+	int rc;
+
+	if (tr->job->method.type == ADA_METHOD_FULL) {
+		dir = path_join(tr->job->out_dir, "model.gguf");
+		if (!dir)
+			return ada_fail(err, ADA_ENOMEM, "out of memory");
+		rc = export_model_gguf(tr->model, &tr->tn.net, dir, err);
+	} else {
+		struct export_info info = {
+			.base_model = tr->job->model,
+			.total_steps = tr->plan.total_steps,
+		};
+		const bool **kept = NULL;
+
+		dir = path_join(tr->job->out_dir, "adapter");
+		if (!dir)
+			return ada_fail(err, ADA_ENOMEM, "out of memory");
+		if (tr->alloc && tr->job->method.type == ADA_METHOD_ADALORA) {
+			kept = calloc((size_t)tr->tn.n_mods + 1, sizeof(*kept));
+			if (!kept) {
+				free(dir);
+				return ada_fail(err, ADA_ENOMEM, "out of memory");
+			}
+			for (int i = 0; i < tr->tn.n_mods; i++)
+				kept[i] = rank_allocator_kept(tr->alloc, i);
+			info.kept = kept;
+		}
+		rc = export_peft(&tr->tn, &info, dir, err);
+		free(kept);
+	}
+	if (!rc)
+		snprintf(res->adapter_dir, sizeof(res->adapter_dir), "%s", dir);
+	free(dir);
+	if (!rc)
+		rc = write_result(tr, res, err);
+	return rc;
+}
