@@ -225,6 +225,10 @@ int gguf_open(const char *path, struct gguf **out, struct ada_err *err)
 		goto out_free;
 	}
 	g->version = cur_u32(&c);
+	if (c.failed) {
+		rc = ada_fail(err, ADA_EFORMAT, "%s: truncated GGUF header", path);
+		goto out_free;
+	}
 	if (g->version < 1 || g->version > 3) {
 		/* A big-endian v3 file reads as a huge version number here. */
 		rc = ada_fail(err, ADA_EUNSUPPORTED, "%s: unsupported GGUF version %u%s", path,

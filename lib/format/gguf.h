@@ -1,5 +1,5 @@
 /*
- * gguf — reader for GGUF files (versions 1, 2 and 3).
+ * gguf — reader (and, in gguf_write.c, writer) for GGUF files (versions 1, 2 and 3).
  *
  * The file is mapped read-only and parsed once: metadata key/values and the
  * tensor directory are indexed, and every length, count, offset and tensor
@@ -103,5 +103,48 @@ const char *ggml_type_name(uint32_t type);
  * Other types: ADA_EUNSUPPORTED naming the type and the tensor. */
 int gguf_tensor_to_f32(const struct gguf *g, const struct gguf_tensor *t, float *dst,
 		       struct ada_err *err);
+
+/* ---- writer ---------------------------------------------------------------
+ *
+ * Builds a GGUF file (version 1, 2 or 3, alignment 32) from metadata and f32
+ * tensors, narrowing tensors to F16/BF16 on the way out if asked. Metadata
+ * values are copied into the writer; tensor data are borrowed and must stay
+ * valid until gguf_writer_write() returns. The file is written through
+ * struct atomic_file, so a crash leaves either the old file or the new one.
+ * Setting a key that is already set replaces its value (GGUF keys are unique).
+ */
+struct gguf_writer;
+
+int gguf_writer_new(uint32_t version, struct gguf_writer **out, struct ada_err *err);
+void gguf_writer_free(struct gguf_writer *w);
+
+int gguf_writer_set_u32(struct gguf_writer *w, const char *key, uint32_t v, struct ada_err *err);
+int gguf_writer_set_i32(struct gguf_writer *w, const char *key, int32_t v, struct ada_err *err);
+int gguf_writer_set_f32(struct gguf_writer *w, const char *key, float v, struct ada_err *err);
+int gguf_writer_set_bool(struct gguf_writer *w, const char *key, int v, struct ada_err *err);
+/* s is NUL-terminated. */
+int gguf_writer_set_str(struct gguf_writer *w, const char *key, const char *s, struct ada_err *err);
+/* n strings; lens may be NULL (then each string is NUL-terminated). */
+int gguf_writer_set_str_array(struct gguf_writer *w, const char *key, const char *const *strs,
+			      const uint64_t *lens, uint64_t n, struct ada_err *err);
+int gguf_writer_set_f32_array(struct gguf_writer *w, const char *key, const float *v, uint64_t n,
+			      struct ada_err *err);
+int gguf_writer_set_i32_array(struct gguf_writer *w, const char *key, const int32_t *v, uint64_t n,
+			      struct ada_err *err);
+/* Copy one metadata entry, of any type, from a file being read (e.g. the
+ * tokenizer.ggml.* keys of a base model into a merged export). */
+int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv *kv, struct ada_err *err);
+
+/* Add a tensor of n_dims (1..4) dims, innermost first (a row-major matrix of
+ * R rows by C columns is dims {C, R}); data holds the product of the dims as
+ * f32 and is borrowed until gguf_writer_write(). type is GGML_TYPE_F32,
+ * GGML_TYPE_F16 or GGML_TYPE_BF16. */
+int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t n_dims,
+			   const uint64_t *dims, const float *data, uint32_t type,
+			   struct ada_err *err);
+
+/* Write everything to path atomically. The writer stays usable (and must
+ * still be freed). */
+int gguf_writer_write(struct gguf_writer *w, const char *path, struct ada_err *err);
 
 #endif

@@ -1,13 +1,14 @@
 /*
  * model — a pretrained transformer's configuration and frozen weights.
  *
- * One struct for every file format: the loaders (lib/model/model_*.c via model_load())
- * fill struct model with f32 weights in one layout, so the forward pass
- * never knows where they came from:
+ * One struct for every file format: loaders (model_{gguf,llama2c,hf}.c via
+ * model_load()) fill struct model with f32 weights in one layout, so the
+ * forward pass never knows where they came from:
  *   - matrices are row-major [out][in] (y = x W^T), like PyTorch's Linear;
  *   - Q and K rows use the adjacent-pair RoPE layout (pairs (2i, 2i+1) of
- *     each head), as GGUF and llama2.c store them; Hugging Face checkpoints
- *     (rotate-half layout) are permuted on load.
+ *     each head), as llama2.c and GGUF llama/mistral store them; Hugging
+ *     Face checkpoints and GGUF qwen2 (rotate-half layout) are permuted on
+ *     load.
  * F32 tensors stay in the read-only file mapping (shared between jobs on
  * the same model through the page cache); F16/BF16 tensors and permuted
  * Q/K are converted into buffers the model owns. All weight pointers are
@@ -23,6 +24,7 @@
 #include "../util/fileio.h"
 
 struct tokenizer;
+struct gguf;
 
 enum model_family {
 	MODEL_FAMILY_LLAMA = 1,   /* llama, mistral, qwen2: pre-norm decoder */
@@ -51,6 +53,9 @@ struct model_config {
 	float norm_eps;
 	int tied_output;          /* the output matrix is the token embedding */
 	int qkv_bias;             /* q/k/v projections have biases (qwen2) */
+	int sliding_window;       /* attention window (Mistral, Qwen2 with
+	                           * use_sliding_window); 0 = none. Not implemented:
+	                           * sequences longer than it must be refused. */
 };
 
 struct model_layer {
@@ -84,8 +89,14 @@ struct model {
 };
 
 /* Load a model, detecting the format by content: GGUF magic, a Hugging Face
- * directory (config.json), else a llama2.c checkpoint. tokenizer_path is
- * optional (llama2.c needs one; it overrides an embedded tokenizer). */
+ * directory (config.json), else a llama2.c checkpoint (v1 by its magic, else
+ * legacy v0 by a plausible header and the exact file size). *out is owned by
+ * the caller (model_free).
+ *
+ * Tokenizers are not loaded here: m->tokenizer is left NULL and
+ * tokenizer_path is not read. For GGUF models the open struct gguf stays in
+ * m->format_state (until model_free) so the embedded tokenizer can be built
+ * from it. */
 int model_load(const char *path, const char *tokenizer_path, struct model **out,
 	       struct ada_err *err);
 void model_free(struct model *m);
@@ -103,6 +114,9 @@ int model_random(const struct model_config *cfg, uint64_t seed, struct model **o
  * "stories42M", "stories110M"); ADA_EINVAL for an unknown name. */
 int model_shape_config(const char *name, struct model_config *cfg);
 
+/* The open GGUF file behind a GGUF model (borrowed), or NULL for other formats. */
+const struct gguf *model_gguf(const struct model *m);
+
 /* Number of parameters (embedding and output counted once when tied). */
 int64_t model_param_count(const struct model_config *cfg);
 
@@ -115,6 +129,16 @@ void llama_module_hf_path(int layer, enum llama_module m, char *buf, size_t cap)
 /* Shape of module m: rows (out) and columns (in). */
 void llama_module_shape(const struct model_config *cfg, enum llama_module m,
 			int *out_dim, int *in_dim);
+
+/* Reorder the rows of a Q or K projection (rows = n_heads * head_dim, each
+ * row cols wide; cols = 1 for a bias) between the two RoPE layouts, within
+ * each head of head_dim rows:
+ *   rotate-half (Hugging Face, GGUF qwen2): row i pairs with row i + head_dim/2;
+ *   adjacent pairs (ours, llama2.c, GGUF llama): row 2i pairs with row 2i+1.
+ * to_pairs: dst[2i + j] = src[i + j*head_dim/2] (j = 0, 1); to_halves is its
+ * inverse (for exporters). dst and src must not overlap. */
+void rope_rows_to_pairs(float *dst, const float *src, int n_heads, int head_dim, size_t cols);
+void rope_rows_to_halves(float *dst, const float *src, int n_heads, int head_dim, size_t cols);
 
 /* Check a config for internal consistency (positive sizes, heads divide,
  * GQA grouping) and name the offending field. */

@@ -1,0 +1,286 @@
+/*
+ * model — format detection, the model's lifecycle, and the facts about a
+ * Llama block that every other part of lib/ asks for (module names and
+ * shapes, parameter counts, config sanity); see model.h.
+ *
+ * Detection is by content, never by file name: a directory is a Hugging
+ * Face model when it has config.json; a file is GGUF when it starts with
+ * the GGUF magic, else a llama2.c checkpoint when its header says so (the
+ * v1 magic, or a legacy v0 header with plausible numbers, whose exact size
+ * the loader then checks).
+ */
+#include "model_loader.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../format/gguf.h"
+#include "../util/alloc.h"
+#include "../util/err.h"
+
+/* Sanity bounds: far above any real Llama-family model, low enough that
+ * every size product fits comfortably in 64 bits. */
+#define MAX_DIM        (1 << 16)
+#define MAX_HIDDEN     (1 << 20)
+#define MAX_LAYERS     1024
+#define MAX_HEADS      1024
+#define MAX_HEAD_DIM   1024
+#define MAX_Q_DIM      (1 << 17)
+#define MAX_VOCAB      (1 << 22)
+#define MAX_CONTEXT    (1 << 24)
+
+/* ---- detection -------------------------------------------------------- */
+
+/* Up to cap bytes from the start of path. */
+static int read_head(const char *path, uint8_t *buf, size_t cap, size_t *len,
+		     struct ada_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t got = 0;
+
+	*len = 0;
+	if (fd < 0)
+		return ada_fail(err, errno == ENOENT ? ADA_ENOTFOUND : ADA_EIO, "%s: %s",
+				path, strerror(errno));
+	while (got < cap) {
+		ssize_t n = read(fd, buf + got, cap - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int e = errno;
+			close(fd);
+			return ada_fail(err, ADA_EIO, "%s: read: %s", path, strerror(e));
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	*len = got;
+	return ADA_OK;
+}
+
+int model_detect_format(const char *path, enum model_format *fmt, struct ada_err *err)
+{
+	uint8_t head[LLAMA2C_V1_HEADER];
+	struct stat st;
+	size_t len = 0;
+	int rc;
+
+	if (stat(path, &st) < 0)
+		return ada_fail(err, errno == ENOENT ? ADA_ENOTFOUND : ADA_EIO, "%s: %s",
+				path, strerror(errno));
+	if (S_ISDIR(st.st_mode)) {
+		char *cfg = path_join(path, "config.json");
+		int found;
+
+		if (!cfg)
+			return ada_fail(err, ADA_ENOMEM, "out of memory");
+		found = file_exists(cfg);
+		free(cfg);
+		if (!found)
+			return ada_fail(err, ADA_EFORMAT,
+					"%s: a directory without config.json is not a Hugging Face model",
+					path);
+		*fmt = MODEL_FORMAT_HF;
+		return ADA_OK;
+	}
+	rc = read_head(path, head, sizeof(head), &len, err);
+	if (rc)
+		return rc;
+	if (gguf_sniff(head, len)) {
+		*fmt = MODEL_FORMAT_GGUF;
+		return ADA_OK;
+	}
+	if (llama2c_sniff(head, len)) {
+		*fmt = MODEL_FORMAT_LLAMA2C;
+		return ADA_OK;
+	}
+	return ada_fail(err, ADA_EFORMAT,
+			"%s: not a model file (neither GGUF nor a llama2.c checkpoint)", path);
+}
+
+/* ---- lifecycle -------------------------------------------------------- */
+
+int model_load(const char *path, const char *tokenizer_path, struct model **out,
+	       struct ada_err *err)
+{
+	enum model_format fmt;
+	struct model *m;
+	int rc;
+
+	/* Tokenizers are attached by the caller; see model.h. */
+	(void)tokenizer_path;
+	*out = NULL;
+	rc = model_detect_format(path, &fmt, err);
+	if (rc)
+		return rc;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	m->path = strdup(path);
+	if (!m->path) {
+		free(m);
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	}
+	switch (fmt) {
+	case MODEL_FORMAT_GGUF:
+		rc = model_load_gguf(m, err);
+		break;
+	case MODEL_FORMAT_LLAMA2C:
+		rc = model_load_llama2c(m, err);
+		break;
+	case MODEL_FORMAT_HF:
+		rc = model_load_hf(m, err);
+		break;
+	}
+	if (rc) {
+		model_free(m);
+		return rc;
+	}
+	*out = m;
+	return ADA_OK;
+}
+
+void model_free(struct model *m)
+{
+	if (!m)
+		return;
+	for (int i = 0; i < m->n_owned; i++)
+		free(m->owned[i]);
+	free(m->owned);
+	for (int i = 0; i < m->n_maps; i++)
+		mapped_file_close(&m->maps[i]);
+	free(m->maps);
+	if (m->format_free)
+		m->format_free(m->format_state);
+	free(m->layers);
+	free(m->path);
+	free(m);
+}
+
+const struct gguf *model_gguf(const struct model *m)
+{
+	return strcmp(m->format, "gguf") ? NULL : m->format_state;
+}
+
+int model_alloc_weights(struct model *m, size_t n, float **out, struct ada_err *err)
+{
+	void **owned;
+
+	*out = NULL;
+	owned = xreallocarray(m->owned, (size_t)m->n_owned + 1, sizeof(*owned));
+	if (!owned)
+		return ada_fail(err, ADA_ENOMEM, "%s: out of memory", m->path);
+	m->owned = owned;
+	*out = xalloc_aligned(n ? n : 1, sizeof(**out));
+	if (!*out)
+		return ada_fail(err, ADA_ENOMEM, "%s: out of memory for %zu weights", m->path, n);
+	m->owned[m->n_owned++] = *out;
+	return ADA_OK;
+}
+
+int model_alloc_layers(struct model *m, struct ada_err *err)
+{
+	m->layers = xcalloc((size_t)m->cfg.n_layers, sizeof(*m->layers));
+	return m->layers ? ADA_OK : ada_fail(err, ADA_ENOMEM, "%s: out of memory", m->path);
+}
+
+/* ---- the Llama block -------------------------------------------------- */
+
+int64_t model_param_count(const struct model_config *cfg)
+{
+	int64_t dim = cfg->dim;
+	int64_t q = (int64_t)cfg->n_heads * cfg->head_dim;
+	int64_t kv = (int64_t)cfg->n_kv_heads * cfg->head_dim;
+	int64_t layer = 2 * dim                       /* the two norms */
+			+ dim * q + 2 * dim * kv + q * dim
+			+ 3 * dim * cfg->hidden_dim;
+	int64_t n;
+
+	if (cfg->qkv_bias)
+		layer += q + 2 * kv;
+	n = (int64_t)cfg->vocab_size * dim + cfg->n_layers * layer + dim;
+	if (!cfg->tied_output)
+		n += (int64_t)cfg->vocab_size * dim;
+	return n;
+}
+
+/* Module names, paths and shapes: model/modules.c. */
+
+static void permute_rows(float *dst, const float *src, int n_heads, int head_dim, size_t cols,
+			 int to_pairs)
+{
+	size_t half = (size_t)head_dim / 2, hd = (size_t)head_dim;
+
+	for (size_t h = 0; h < (size_t)n_heads; h++) {
+		for (size_t i = 0; i < half; i++) {
+			for (size_t j = 0; j < 2; j++) {
+				size_t pair = h * hd + 2 * i + j;
+				size_t halves = h * hd + i + j * half;
+				size_t d = to_pairs ? pair : halves, s = to_pairs ? halves : pair;
+
+				memcpy(dst + d * cols, src + s * cols, cols * sizeof(*dst));
+			}
+		}
+	}
+}
+
+void rope_rows_to_pairs(float *dst, const float *src, int n_heads, int head_dim, size_t cols)
+{
+	permute_rows(dst, src, n_heads, head_dim, cols, 1);
+}
+
+void rope_rows_to_halves(float *dst, const float *src, int n_heads, int head_dim, size_t cols)
+{
+	permute_rows(dst, src, n_heads, head_dim, cols, 0);
+}
+
+static int check_range(const char *path, const char *field, int v, int lo, int hi,
+		       struct ada_err *err)
+{
+	if (v >= lo && v <= hi)
+		return ADA_OK;
+	return ada_fail_param(err, ADA_EFORMAT, field, "%s: %s = %d is out of range [%d, %d]",
+			      path, field, v, lo, hi);
+}
+
+int model_config_check(const struct model_config *cfg, const char *path, struct ada_err *err)
+{
+	int rc;
+
+	if ((rc = check_range(path, "dim", cfg->dim, 1, MAX_DIM, err)) ||
+	    (rc = check_range(path, "hidden_dim", cfg->hidden_dim, 1, MAX_HIDDEN, err)) ||
+	    (rc = check_range(path, "n_layers", cfg->n_layers, 1, MAX_LAYERS, err)) ||
+	    (rc = check_range(path, "n_heads", cfg->n_heads, 1, MAX_HEADS, err)) ||
+	    (rc = check_range(path, "n_kv_heads", cfg->n_kv_heads, 1, cfg->n_heads, err)) ||
+	    (rc = check_range(path, "head_dim", cfg->head_dim, 2, MAX_HEAD_DIM, err)) ||
+	    (rc = check_range(path, "vocab_size", cfg->vocab_size, 1, MAX_VOCAB, err)) ||
+	    (rc = check_range(path, "context_length", cfg->context_length, 1, MAX_CONTEXT, err)) ||
+	    (rc = check_range(path, "sliding_window", cfg->sliding_window, 0, INT32_MAX, err)))
+		return rc;
+	if (cfg->n_heads % cfg->n_kv_heads)
+		return ada_fail_param(err, ADA_EFORMAT, "n_kv_heads",
+				      "%s: n_heads (%d) is not a multiple of n_kv_heads (%d)",
+				      path, cfg->n_heads, cfg->n_kv_heads);
+	if (cfg->head_dim % 2)
+		return ada_fail_param(err, ADA_EFORMAT, "head_dim",
+				      "%s: head_dim (%d) must be even for RoPE", path, cfg->head_dim);
+	if ((int64_t)cfg->n_heads * cfg->head_dim > MAX_Q_DIM)
+		return ada_fail_param(err, ADA_EFORMAT, "head_dim",
+				      "%s: n_heads * head_dim = %lld is implausibly large", path,
+				      (long long)cfg->n_heads * cfg->head_dim);
+	if (!(isfinite(cfg->rope_theta) && cfg->rope_theta > 0))
+		return ada_fail_param(err, ADA_EFORMAT, "rope_theta",
+				      "%s: rope_theta (%g) must be positive", path, cfg->rope_theta);
+	if (!(isfinite(cfg->norm_eps) && cfg->norm_eps > 0 && cfg->norm_eps < 1))
+		return ada_fail_param(err, ADA_EFORMAT, "norm_eps",
+				      "%s: norm_eps (%g) must be in (0, 1)", path, cfg->norm_eps);
+	return ADA_OK;
+}

@@ -1,0 +1,73 @@
+/*
+ * model_loader — what the per-format loaders share (internal to lib/model).
+ *
+ * model.c detects a file's format and hands a zeroed struct model (path
+ * set) to one loader, which reads the config, checks it, and points every
+ * weight either into a mapping it attaches to the model or into buffers it
+ * registers with model_alloc_weights(); on failure model_free() releases
+ * whatever was attached so far. The header-only readers serve
+ * ada_model_probe() (model_probe.c) with the same parsing and checks as the
+ * loaders, so a model that probes fine also loads.
+ */
+#ifndef ADA_MODEL_LOADER_H
+#define ADA_MODEL_LOADER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+enum model_format {
+	MODEL_FORMAT_GGUF,
+	MODEL_FORMAT_LLAMA2C,
+	MODEL_FORMAT_HF,
+};
+
+/* By content: a directory with config.json, GGUF magic, a llama2.c header. */
+int model_detect_format(const char *path, enum model_format *fmt, struct ada_err *err);
+
+/* The loaders (m zeroed but for m->path). */
+int model_load_gguf(struct model *m, struct ada_err *err);
+int model_load_llama2c(struct model *m, struct ada_err *err);
+int model_load_hf(struct model *m, struct ada_err *err);
+
+/* *out = a zeroed, 64-byte aligned buffer of n floats owned by m (freed by
+ * model_free). */
+int model_alloc_weights(struct model *m, size_t n, float **out, struct ada_err *err);
+/* m->layers for m->cfg.n_layers (config already checked). */
+int model_alloc_layers(struct model *m, struct ada_err *err);
+
+/* ---- header-only readers (no weights touched) ------------------------- */
+
+/* GGUF metadata -> config (checked); the output matrix's presence decides
+ * tied_output and token_embd.weight's shape gives vocab_size. */
+int gguf_read_model_config(const struct gguf *g, struct model_config *cfg,
+			   struct ada_err *err);
+
+#define LLAMA2C_MAGIC 0x616b3432u        /* "ak42" */
+#define LLAMA2C_V0_HEADER 28             /* 7 int32 */
+#define LLAMA2C_V1_HEADER 256
+
+struct llama2c_header {
+	int version;                     /* 0 (legacy) or 1 */
+	size_t header_bytes;
+	int shared_classifier;
+	struct model_config cfg;         /* checked */
+};
+
+/* Could head (the file's first len bytes) start a llama2.c checkpoint: the
+ * v1 magic, or a legacy v0 header whose numbers are plausible? */
+int llama2c_sniff(const uint8_t *head, size_t len);
+/* Parse the header and check that file_size is exactly what it implies. */
+int llama2c_parse_header(const char *path, const uint8_t *head, size_t len,
+			 uint64_t file_size, struct llama2c_header *h, struct ada_err *err);
+/* Read path's header and size only. */
+int llama2c_probe(const char *path, struct model_config *cfg, struct ada_err *err);
+
+/* config.json -> config (checked), then the safetensors headers (not the
+ * weights) decide tied_output the way the loader would. *has_tokenizer: the
+ * directory holds tokenizer.json. */
+int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
+	     struct ada_err *err);
+
+#endif

@@ -1,0 +1,71 @@
+/*
+ * model_probe — ada_model_probe(): describe a model without loading it.
+ *
+ * The CLI and the daemon's GET /v1/models list models by their headers:
+ * GGUF metadata and tensor directory, a llama2.c header plus the file size,
+ * or a Hugging Face config.json plus the safetensors headers. No weight is
+ * read, yet the probe runs the loaders' own parsers and checks, so what it
+ * accepts, model_load() accepts too (short of damaged tensor data).
+ */
+#include "model_loader.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "../format/gguf.h"
+#include "../util/err.h"
+
+static int probe_gguf(const char *path, struct model_config *cfg, int *has_tokenizer,
+		      struct ada_err *err)
+{
+	struct gguf *g;
+	int rc = gguf_open(path, &g, err);
+
+	if (rc)
+		return rc;
+	rc = gguf_read_model_config(g, cfg, err);
+	*has_tokenizer = gguf_find_kv(g, "tokenizer.ggml.tokens") != NULL;
+	gguf_close(g);
+	return rc;
+}
+
+int ada_model_probe(const char *path, struct ada_model_info *info, struct ada_err *err)
+{
+	static const char *const format_names[] = {
+		[MODEL_FORMAT_GGUF] = "gguf", [MODEL_FORMAT_LLAMA2C] = "llama2c",
+		[MODEL_FORMAT_HF] = "hf",
+	};
+	struct model_config cfg;
+	enum model_format fmt;
+	int has_tokenizer = 0, rc;
+
+	memset(info, 0, sizeof(*info));
+	rc = model_detect_format(path, &fmt, err);
+	if (rc)
+		return rc;
+	switch (fmt) {
+	case MODEL_FORMAT_GGUF:
+		rc = probe_gguf(path, &cfg, &has_tokenizer, err);
+		break;
+	case MODEL_FORMAT_LLAMA2C:
+		rc = llama2c_probe(path, &cfg, err);
+		break;
+	case MODEL_FORMAT_HF:
+		rc = hf_probe(path, &cfg, &has_tokenizer, err);
+		break;
+	}
+	if (rc)
+		return rc;
+	snprintf(info->format, sizeof(info->format), "%s", format_names[fmt]);
+	snprintf(info->architecture, sizeof(info->architecture), "%s", cfg.arch);
+	info->parameters = model_param_count(&cfg);
+	info->context_length = cfg.context_length;
+	info->n_layers = cfg.n_layers;
+	info->dim = cfg.dim;
+	info->hidden_dim = cfg.hidden_dim;
+	info->n_heads = cfg.n_heads;
+	info->n_kv_heads = cfg.n_kv_heads;
+	info->vocab_size = cfg.vocab_size;
+	info->has_tokenizer = has_tokenizer;
+	return ADA_OK;
+}

@@ -1,0 +1,615 @@
+/*
+ * tiny_model — random tiny models and their writers; see tiny_model.h.
+ *
+ * One list of the model's tensors (name, data, shape, whether it is a Q/K
+ * tensor) drives every writer, so the formats cannot disagree about what a
+ * model contains; only names, dimension order and the Q/K layout differ.
+ */
+#include "tiny_model.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/gguf.h"
+#include "model/model_loader.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/fileio.h"
+#include "util/half.h"
+#include "util/rng.h"
+
+void tiny_config(struct model_config *cfg, const char *arch)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->family = MODEL_FAMILY_LLAMA;
+	snprintf(cfg->arch, sizeof(cfg->arch), "%s", arch);
+	cfg->dim = 32;
+	cfg->hidden_dim = 40;
+	cfg->n_layers = 2;
+	cfg->n_heads = 4;
+	cfg->n_kv_heads = 2;
+	cfg->head_dim = 8;
+	cfg->vocab_size = 48;
+	cfg->context_length = 64;
+	cfg->rope_theta = 10000.0f;
+	cfg->norm_eps = 1e-5f;
+	if (!strcmp(arch, "mistral")) {
+		cfg->head_dim = 16;
+		cfg->sliding_window = 32;
+	} else if (!strcmp(arch, "qwen2")) {
+		cfg->qkv_bias = 1;
+		cfg->rope_theta = 1e6f;
+		cfg->norm_eps = 1e-6f;
+	}
+}
+
+static int random_tensor(struct model *m, struct rng *r, size_t n, double mean, double scale,
+			 const float **out)
+{
+	float *p;
+	int rc = model_alloc_weights(m, n, &p, NULL);
+
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		p[i] = (float)(mean + scale * rng_normal(r));
+	*out = p;
+	return ADA_OK;
+}
+
+int tiny_model_random(const struct model_config *cfg, uint64_t seed, struct model **out)
+{
+	struct model *m = calloc(1, sizeof(*m));
+	size_t dim = (size_t)cfg->dim, hidden = (size_t)cfg->hidden_dim;
+	size_t q = (size_t)cfg->n_heads * (size_t)cfg->head_dim;
+	size_t kv = (size_t)cfg->n_kv_heads * (size_t)cfg->head_dim;
+	size_t emb = (size_t)cfg->vocab_size * dim;
+	struct rng r;
+	int rc;
+
+	*out = NULL;
+	if (!m)
+		return ADA_ENOMEM;
+	m->cfg = *cfg;
+	snprintf(m->format, sizeof(m->format), "random");
+	m->path = strdup("random");
+	rc = m->path ? model_alloc_layers(m, NULL) : ADA_ENOMEM;
+	rng_seed(&r, seed);
+	if (!rc)
+		rc = random_tensor(m, &r, emb, 0, 0.5, &m->tok_emb);
+	for (int i = 0; i < cfg->n_layers && !rc; i++) {
+		struct model_layer *l = &m->layers[i];
+
+		if ((rc = random_tensor(m, &r, dim, 1, 0.1, &l->attn_norm)) ||
+		    (rc = random_tensor(m, &r, q * dim, 0, 0.2, &l->wq)) ||
+		    (rc = random_tensor(m, &r, kv * dim, 0, 0.2, &l->wk)) ||
+		    (rc = random_tensor(m, &r, kv * dim, 0, 0.2, &l->wv)) ||
+		    (rc = random_tensor(m, &r, dim * q, 0, 0.2, &l->wo)) ||
+		    (rc = random_tensor(m, &r, dim, 1, 0.1, &l->ffn_norm)) ||
+		    (rc = random_tensor(m, &r, hidden * dim, 0, 0.2, &l->w_gate)) ||
+		    (rc = random_tensor(m, &r, hidden * dim, 0, 0.2, &l->w_up)) ||
+		    (rc = random_tensor(m, &r, dim * hidden, 0, 0.2, &l->w_down)))
+			break;
+		if (cfg->qkv_bias &&
+		    ((rc = random_tensor(m, &r, q, 0, 0.1, &l->bq)) ||
+		     (rc = random_tensor(m, &r, kv, 0, 0.1, &l->bk)) ||
+		     (rc = random_tensor(m, &r, kv, 0, 0.1, &l->bv))))
+			break;
+	}
+	if (!rc)
+		rc = random_tensor(m, &r, dim, 1, 0.1, &m->final_norm);
+	if (!rc && cfg->tied_output)
+		m->output = m->tok_emb;
+	else if (!rc)
+		rc = random_tensor(m, &r, emb, 0, 0.5, &m->output);
+	if (rc) {
+		model_free(m);
+		return rc;
+	}
+	*out = m;
+	return ADA_OK;
+}
+
+/* ---- the tensor list -------------------------------------------------- */
+
+struct tiny_tensor {
+	char name[96];
+	const float *data;
+	uint64_t rows, cols;   /* rows = 0: a vector of cols */
+	int rope_heads;        /* Q/K weight or bias: its heads, else 0 */
+};
+
+enum naming { NAMES_GGUF, NAMES_HF };
+
+static size_t max_tensors(const struct model *m)
+{
+	return 3 + 12 * (size_t)m->cfg.n_layers;
+}
+
+static void add(struct tiny_tensor *t, size_t *n, const char *name, const float *data,
+		uint64_t rows, uint64_t cols, int rope_heads)
+{
+	snprintf(t[*n].name, sizeof(t[*n].name), "%s", name);
+	t[*n].data = data;
+	t[*n].rows = rows;
+	t[*n].cols = cols;
+	t[*n].rope_heads = rope_heads;
+	(*n)++;
+}
+
+static size_t list_tensors(const struct model *m, enum naming nm, struct tiny_tensor *t)
+{
+	const struct model_config *c = &m->cfg;
+	uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
+	uint64_t vocab = (uint64_t)c->vocab_size;
+	uint64_t q = (uint64_t)c->n_heads * (uint64_t)c->head_dim;
+	uint64_t kv = (uint64_t)c->n_kv_heads * (uint64_t)c->head_dim;
+	int hf = nm == NAMES_HF;
+	char name[96];
+	size_t n = 0;
+
+	add(t, &n, hf ? "model.embed_tokens.weight" : "token_embd.weight", m->tok_emb, vocab,
+	    dim, 0);
+	for (int i = 0; i < c->n_layers; i++) {
+		const struct model_layer *l = &m->layers[i];
+#define T(gguf, hfname, data, rows, cols, heads) do { \
+		if (hf) \
+			snprintf(name, sizeof(name), "model.layers.%d.%s", i, hfname); \
+		else \
+			snprintf(name, sizeof(name), "blk.%d.%s", i, gguf); \
+		add(t, &n, name, data, rows, cols, heads); \
+	} while (0)
+		T("attn_norm.weight", "input_layernorm.weight", l->attn_norm, 0, dim, 0);
+		T("attn_q.weight", "self_attn.q_proj.weight", l->wq, q, dim, c->n_heads);
+		T("attn_k.weight", "self_attn.k_proj.weight", l->wk, kv, dim, c->n_kv_heads);
+		T("attn_v.weight", "self_attn.v_proj.weight", l->wv, kv, dim, 0);
+		T("attn_output.weight", "self_attn.o_proj.weight", l->wo, dim, q, 0);
+		if (c->qkv_bias) {
+			T("attn_q.bias", "self_attn.q_proj.bias", l->bq, 0, q, c->n_heads);
+			T("attn_k.bias", "self_attn.k_proj.bias", l->bk, 0, kv, c->n_kv_heads);
+			T("attn_v.bias", "self_attn.v_proj.bias", l->bv, 0, kv, 0);
+		}
+		T("ffn_norm.weight", "post_attention_layernorm.weight", l->ffn_norm, 0, dim, 0);
+		T("ffn_gate.weight", "mlp.gate_proj.weight", l->w_gate, hidden, dim, 0);
+		T("ffn_up.weight", "mlp.up_proj.weight", l->w_up, hidden, dim, 0);
+		T("ffn_down.weight", "mlp.down_proj.weight", l->w_down, dim, hidden, 0);
+#undef T
+	}
+	add(t, &n, hf ? "model.norm.weight" : "output_norm.weight", m->final_norm, 0, dim, 0);
+	if (!c->tied_output)
+		add(t, &n, hf ? "lm_head.weight" : "output.weight", m->output, vocab, dim, 0);
+	return n;
+}
+
+static uint64_t n_elements(const struct tiny_tensor *t)
+{
+	return (t->rows ? t->rows : 1) * t->cols;
+}
+
+/* Give every Q/K tensor its rotate-half copy (owned by *copies, n of them). */
+static int to_halves(struct tiny_tensor *t, size_t n, int head_dim, float ***copies)
+{
+	*copies = calloc(n, sizeof(**copies));
+	if (!*copies)
+		return ADA_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!t[i].rope_heads)
+			continue;
+		float *c = malloc(n_elements(&t[i]) * sizeof(*c));
+		if (!c)
+			return ADA_ENOMEM;
+		rope_rows_to_halves(c, t[i].data, t[i].rope_heads, head_dim,
+				    t[i].rows ? (size_t)t[i].cols : 1);
+		(*copies)[i] = c;
+		t[i].data = c;
+	}
+	return ADA_OK;
+}
+
+static void free_copies(float **copies, size_t n)
+{
+	if (!copies)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(copies[i]);
+	free(copies);
+}
+
+/* ---- GGUF ------------------------------------------------------------- */
+
+static int gguf_set_config(struct gguf_writer *w, const struct model_config *c,
+			   struct ada_err *err)
+{
+	char key[128];
+	int rc;
+
+#define U32(suffix, v) do { \
+		snprintf(key, sizeof(key), "%s.%s", c->arch, suffix); \
+		if ((rc = gguf_writer_set_u32(w, key, (uint32_t)(v), err))) \
+			return rc; \
+	} while (0)
+#define F32(suffix, v) do { \
+		snprintf(key, sizeof(key), "%s.%s", c->arch, suffix); \
+		if ((rc = gguf_writer_set_f32(w, key, v, err))) \
+			return rc; \
+	} while (0)
+	if ((rc = gguf_writer_set_str(w, "general.architecture", c->arch, err)) ||
+	    (rc = gguf_writer_set_str(w, "general.name", "tiny", err)))
+		return rc;
+	U32("context_length", c->context_length);
+	U32("embedding_length", c->dim);
+	U32("block_count", c->n_layers);
+	U32("feed_forward_length", c->hidden_dim);
+	U32("attention.head_count", c->n_heads);
+	U32("attention.head_count_kv", c->n_kv_heads);
+	U32("rope.dimension_count", c->head_dim);
+	if (c->head_dim * c->n_heads != c->dim) {
+		U32("attention.key_length", c->head_dim);
+		U32("attention.value_length", c->head_dim);
+	}
+	if (c->sliding_window)
+		U32("attention.sliding_window", c->sliding_window);
+	F32("attention.layer_norm_rms_epsilon", c->norm_eps);
+	F32("rope.freq_base", c->rope_theta);
+#undef U32
+#undef F32
+	return ADA_OK;
+}
+
+int tiny_write_gguf(const struct model *m, const char *path, uint32_t version, uint32_t type,
+		    struct ada_err *err)
+{
+	size_t cap = max_tensors(m), n;
+	struct tiny_tensor *t = calloc(cap, sizeof(*t));
+	struct gguf_writer *w = NULL;
+	float **copies = NULL;
+	int rc;
+
+	if (!t)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	n = list_tensors(m, NAMES_GGUF, t);
+	/* llama.cpp leaves qwen2's Q/K in rotate-half layout (NEOX RoPE). */
+	rc = m->cfg.qkv_bias ? to_halves(t, n, m->cfg.head_dim, &copies) : ADA_OK;
+	if (rc) {
+		ada_fail(err, rc, "out of memory");
+		goto out_free;
+	}
+	rc = gguf_writer_new(version, &w, err);
+	if (!rc)
+		rc = gguf_set_config(w, &m->cfg, err);
+	for (size_t i = 0; i < n && !rc; i++) {
+		uint64_t dims[2] = { t[i].cols, t[i].rows };
+		rc = gguf_writer_add_tensor(w, t[i].name, t[i].rows ? 2 : 1, dims, t[i].data, type,
+					    err);
+	}
+	if (!rc)
+		rc = gguf_writer_write(w, path, err);
+out_free:
+	gguf_writer_free(w);
+	free_copies(copies, n);
+	free(t);
+	return rc;
+}
+
+/* ---- Hugging Face ----------------------------------------------------- */
+
+static json_t *hf_config_json(const struct model_config *c, enum st_dtype dtype)
+{
+	json_t *j = json_object();
+
+	json_object_set_new(j, "architectures", json_pack("[s]",
+		!strcmp(c->arch, "qwen2") ? "Qwen2ForCausalLM" :
+		!strcmp(c->arch, "mistral") ? "MistralForCausalLM" : "LlamaForCausalLM"));
+	json_object_set_new(j, "model_type", json_string(c->arch));
+	json_object_set_new(j, "hidden_size", json_integer(c->dim));
+	json_object_set_new(j, "intermediate_size", json_integer(c->hidden_dim));
+	json_object_set_new(j, "num_hidden_layers", json_integer(c->n_layers));
+	json_object_set_new(j, "num_attention_heads", json_integer(c->n_heads));
+	json_object_set_new(j, "num_key_value_heads", json_integer(c->n_kv_heads));
+	json_object_set_new(j, "head_dim", json_integer(c->head_dim));
+	json_object_set_new(j, "vocab_size", json_integer(c->vocab_size));
+	json_object_set_new(j, "max_position_embeddings", json_integer(c->context_length));
+	json_object_set_new(j, "rope_theta", json_real(c->rope_theta));
+	json_object_set_new(j, "rms_norm_eps", json_real(c->norm_eps));
+	json_object_set_new(j, "tie_word_embeddings", json_boolean(c->tied_output));
+	json_object_set_new(j, "hidden_act", json_string("silu"));
+	json_object_set_new(j, "rope_scaling", json_null());
+	json_object_set_new(j, "torch_dtype", json_string(dtype == ST_F32 ? "float32" :
+		dtype == ST_F16 ? "float16" : "bfloat16"));
+	if (!strcmp(c->arch, "mistral"))
+		json_object_set_new(j, "sliding_window",
+				    c->sliding_window ? json_integer(c->sliding_window) : json_null());
+	if (!strcmp(c->arch, "qwen2")) {
+		json_object_set_new(j, "use_sliding_window", json_boolean(c->sliding_window > 0));
+		json_object_set_new(j, "sliding_window", json_integer(c->sliding_window ?
+								      c->sliding_window : 4096));
+		json_object_set_new(j, "max_window_layers", json_integer(0));
+	}
+	return j;
+}
+
+static int write_json(json_t *j, const char *dir, const char *name, struct ada_err *err)
+{
+	char *path = path_join(dir, name);
+	char *text = json_dumps(j, JSON_INDENT(2));
+	int rc;
+
+	if (!path || !text)
+		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+	else
+		rc = file_write_atomic(path, text, strlen(text), err);
+	free(path);
+	free(text);
+	return rc;
+}
+
+/* Tensors [from, to) of t into dir/name. */
+static int write_shard(const struct tiny_tensor *t, size_t from, size_t to, const char *dir,
+		       const char *name, enum st_dtype dtype, struct ada_err *err)
+{
+	struct safetensors_writer *w;
+	char *path = path_join(dir, name);
+	int rc;
+
+	if (!path)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	rc = safetensors_writer_new(&w, err);
+	if (!rc)
+		rc = safetensors_writer_set_metadata(w, "format", "pt", err);
+	for (size_t i = from; i < to && !rc; i++) {
+		uint64_t shape[2] = { t[i].rows, t[i].cols };
+		if (t[i].rows)
+			rc = safetensors_writer_add_tensor(w, t[i].name, 2, shape, t[i].data, dtype,
+							   err);
+		else
+			rc = safetensors_writer_add_tensor(w, t[i].name, 1, &t[i].cols, t[i].data,
+							   dtype, err);
+	}
+	if (!rc)
+		rc = safetensors_writer_write(w, path, err);
+	safetensors_writer_free(w);
+	free(path);
+	return rc;
+}
+
+static int write_index(const struct tiny_tensor *t, size_t n, size_t split, const char *dir,
+		       struct ada_err *err)
+{
+	json_t *map = json_object(), *root;
+	int rc;
+
+	for (size_t i = 0; i < n; i++)
+		json_object_set_new(map, t[i].name,
+				    json_string(i < split ? TINY_HF_SHARD1 : TINY_HF_SHARD2));
+	root = json_pack("{s:{s:I}, s:o}", "metadata", "total_size", (json_int_t)0,
+			 "weight_map", map);
+	rc = write_json(root, dir, "model.safetensors.index.json", err);
+	json_decref(root);
+	return rc;
+}
+
+int tiny_write_hf(const struct model *m, const char *dir, enum st_dtype dtype,
+		  enum tiny_hf_layout layout, struct ada_err *err)
+{
+	size_t cap = max_tensors(m), n, split;
+	struct tiny_tensor *t = calloc(cap, sizeof(*t));
+	float **copies = NULL;
+	json_t *config;
+	int rc;
+
+	if (!t)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	n = list_tensors(m, NAMES_HF, t);
+	rc = to_halves(t, n, m->cfg.head_dim, &copies);
+	if (rc) {
+		ada_fail(err, rc, "out of memory");
+		goto out_free;
+	}
+	rc = mkdir_p(dir, 0755, err);
+	if (rc)
+		goto out_free;
+	config = hf_config_json(&m->cfg, dtype);
+	rc = write_json(config, dir, "config.json", err);
+	json_decref(config);
+	if (rc)
+		goto out_free;
+	split = n / 2;
+	switch (layout) {
+	case TINY_HF_SINGLE:
+		rc = write_shard(t, 0, n, dir, "model.safetensors", dtype, err);
+		break;
+	case TINY_HF_INDEXED_SHARDS:
+		rc = write_index(t, n, split, dir, err);
+		/* fall through */
+	case TINY_HF_UNINDEXED_SHARDS:
+		if (!rc)
+			rc = write_shard(t, 0, split, dir, TINY_HF_SHARD1, dtype, err);
+		if (!rc)
+			rc = write_shard(t, split, n, dir, TINY_HF_SHARD2, dtype, err);
+		break;
+	}
+out_free:
+	free_copies(copies, n);
+	free(t);
+	return rc;
+}
+
+/* ---- llama2.c --------------------------------------------------------- */
+
+static int put(struct atomic_file *af, const float *p, size_t n, struct ada_err *err)
+{
+	return atomic_file_write(af, p, n * sizeof(*p), err);
+}
+
+/* llama2.c's precomputed RoPE table, seq_len x head_size/2, cos or sin. */
+static int put_rope_table(struct atomic_file *af, const struct model_config *c, int use_sin,
+			  struct ada_err *err)
+{
+	int half = c->head_dim / 2, rc = ADA_OK;
+	float *row = malloc((size_t)half * sizeof(*row));
+
+	if (!row)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	for (int pos = 0; pos < c->context_length && !rc; pos++) {
+		for (int i = 0; i < half; i++) {
+			double theta = pos * pow(10000.0, -2.0 * i / c->head_dim);
+			row[i] = (float)(use_sin ? sin(theta) : cos(theta));
+		}
+		rc = put(af, row, (size_t)half, err);
+	}
+	free(row);
+	return rc;
+}
+
+int tiny_write_llama2c(const struct model *m, const char *path, int version,
+		       struct ada_err *err)
+{
+	const struct model_config *c = &m->cfg;
+	size_t dim = (size_t)c->dim, hidden = (size_t)c->hidden_dim, L = (size_t)c->n_layers;
+	size_t kv = (size_t)c->n_kv_heads * (size_t)c->head_dim;
+	size_t emb = (size_t)c->vocab_size * dim;
+	int32_t ints[7] = { c->dim, c->hidden_dim, c->n_layers, c->n_heads, c->n_kv_heads,
+			    c->vocab_size, c->context_length };
+	struct atomic_file af;
+	int rc;
+
+	if (c->n_heads * c->head_dim != c->dim || c->qkv_bias)
+		return ada_fail(err, ADA_EINVAL, "llama2.c cannot store this model");
+	rc = atomic_file_open(&af, path, err);
+	if (rc)
+		return rc;
+	if (version == 0) {
+		if (!c->tied_output)
+			ints[5] = -ints[5];
+		rc = atomic_file_write(&af, ints, sizeof(ints), err);
+	} else {
+		uint8_t header[LLAMA2C_V1_HEADER] = { 0 };
+		uint32_t magic = LLAMA2C_MAGIC;
+		int32_t v = 1;
+
+		memcpy(header, &magic, 4);
+		memcpy(header + 4, &v, 4);
+		memcpy(header + 8, ints, sizeof(ints));
+		header[36] = (uint8_t)c->tied_output;
+		rc = atomic_file_write(&af, header, sizeof(header), err);
+	}
+#define EACH(field, n) \
+	for (size_t i = 0; i < L && !rc; i++) \
+		rc = put(&af, m->layers[i].field, n, err)
+	if (version == 0) {
+		if (!rc)
+			rc = put(&af, m->tok_emb, emb, err);
+		EACH(attn_norm, dim);
+		EACH(wq, dim * dim);
+		EACH(wk, kv * dim);
+		EACH(wv, kv * dim);
+		EACH(wo, dim * dim);
+		EACH(ffn_norm, dim);
+		EACH(w_gate, hidden * dim);
+		EACH(w_down, dim * hidden);
+		EACH(w_up, hidden * dim);
+		if (!rc)
+			rc = put(&af, m->final_norm, dim, err);
+		if (!rc)
+			rc = put_rope_table(&af, c, 0, err);
+		if (!rc)
+			rc = put_rope_table(&af, c, 1, err);
+	} else {
+		EACH(attn_norm, dim);
+		EACH(ffn_norm, dim);
+		if (!rc)
+			rc = put(&af, m->final_norm, dim, err);
+		if (!rc)
+			rc = put(&af, m->tok_emb, emb, err);
+		EACH(wq, dim * dim);
+		EACH(wk, kv * dim);
+		EACH(wv, kv * dim);
+		EACH(wo, dim * dim);
+		EACH(w_gate, hidden * dim);
+		EACH(w_down, dim * hidden);
+		EACH(w_up, hidden * dim);
+	}
+#undef EACH
+	if (!rc && !c->tied_output)
+		rc = put(&af, m->output, emb, err);
+	if (rc) {
+		atomic_file_abort(&af);
+		return rc;
+	}
+	return atomic_file_commit(&af, err);
+}
+
+/* ---- rounding and comparison ------------------------------------------ */
+
+void tiny_model_round(struct model *m, enum st_dtype dtype)
+{
+	struct tiny_tensor *t = calloc(max_tensors(m), sizeof(*t));
+	size_t n;
+
+	if (!t)
+		abort();
+	n = list_tensors(m, NAMES_GGUF, t);
+	/* tiny_model_random() allocated every tensor, so each is ours to write. */
+	for (size_t i = 0; i < n; i++) {
+		float *p = (float *)t[i].data;
+		for (uint64_t j = 0; j < n_elements(&t[i]); j++)
+			p[j] = dtype == ST_BF16 ? bf16_to_f32(f32_to_bf16(p[j]))
+						: f16_to_f32(f32_to_f16(p[j]));
+	}
+	free(t);
+}
+
+int tiny_models_equal(const struct model *a, const struct model *b, char *why, size_t cap)
+{
+	const struct model_config *x = &a->cfg, *y = &b->cfg;
+	size_t na = max_tensors(a), nb = max_tensors(b), n;
+	struct tiny_tensor *ta, *tb;
+	int rc = -1;
+
+#define SAME(f) do { \
+		if (x->f != y->f) { \
+			snprintf(why, cap, "config %s differs: %g vs %g", #f, (double)x->f, (double)y->f); \
+			return -1; \
+		} \
+	} while (0)
+	SAME(family); SAME(dim); SAME(hidden_dim); SAME(n_layers); SAME(n_heads);
+	SAME(n_kv_heads); SAME(head_dim); SAME(vocab_size); SAME(context_length);
+	SAME(rope_theta); SAME(norm_eps); SAME(qkv_bias); SAME(sliding_window);
+#undef SAME
+	if (strcmp(x->arch, y->arch)) {
+		snprintf(why, cap, "arch differs: %s vs %s", x->arch, y->arch);
+		return -1;
+	}
+	ta = calloc(na, sizeof(*ta));
+	tb = calloc(nb, sizeof(*tb));
+	if (!ta || !tb) {
+		snprintf(why, cap, "out of memory");
+		goto out_free;
+	}
+	/* List both as untied so the output matrices are compared by value. */
+	struct model ua = *a, ub = *b;
+	ua.cfg.tied_output = ub.cfg.tied_output = 0;
+	n = list_tensors(&ua, NAMES_GGUF, ta);
+	list_tensors(&ub, NAMES_GGUF, tb);
+	for (size_t i = 0; i < n; i++) {
+		if (memcmp(ta[i].data, tb[i].data, n_elements(&ta[i]) * sizeof(float))) {
+			for (uint64_t j = 0; j < n_elements(&ta[i]); j++) {
+				if (memcmp(&ta[i].data[j], &tb[i].data[j], sizeof(float))) {
+					snprintf(why, cap, "%s[%llu] differs: %.9g vs %.9g",
+						 ta[i].name, (unsigned long long)j,
+						 ta[i].data[j], tb[i].data[j]);
+					break;
+				}
+			}
+			goto out_free;
+		}
+	}
+	rc = 0;
+out_free:
+	free(ta);
+	free(tb);
+	return rc;
+}
