@@ -124,7 +124,7 @@ int trainer_setup(struct trainer *tr, const struct ada_job *job, struct ada_err 
 			n += (hp->target_modules >> m) & 1;
 		tr->schedule = (struct budget_schedule){
 			.total_steps = tr->plan.total_steps, .tinit = hp->tinit,
-			.tfinal = hp->tfinal, .delta_t = hp->delta_t, .init_r = hp->init_r,
+			.tfinal = hp->tfinal, .deltaT = hp->delta_t, .init_r = hp->init_r,
 			.target_r = hp->target_r, .n_matrices = (int64_t)n * tr->model->cfg.n_layers,
 		};
 		if ((rc = budget_schedule_check(&tr->schedule, NULL, err)))

@@ -862,7 +862,10 @@ static void test_modules_and_config_check(void)
 
 	for (int i = 0; i < N_LLAMA_MODULES; i++)
 		CHECK_INT_EQ(llama_module_from_name(llama_module_name(i)), i);
-	CHECK_INT_EQ(llama_module_from_name("q_proj"), -1);
+	/* Hugging Face leaf names are accepted too (target_modules from PEFT configs). */
+	CHECK_INT_EQ(llama_module_from_name("q_proj"), MOD_Q);
+	CHECK_INT_EQ(llama_module_from_name("down_proj"), MOD_DOWN);
+	CHECK_INT_EQ(llama_module_from_name("lm_head"), -1);
 	CHECK_STR_EQ(llama_module_name(MOD_GATE), "gate");
 	llama_module_hf_path(3, MOD_GATE, buf, sizeof(buf));
 	CHECK_STR_EQ(buf, "model.layers.3.mlp.gate_proj");
