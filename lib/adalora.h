@@ -233,6 +233,27 @@ int ada_job_plan(const struct ada_job *job, struct ada_plan *plan, struct ada_er
  * a stop request (a checkpoint was written), or an error. res may be NULL. */
 int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err *err);
 
+/* ---- the AdaLoRA budget schedule (adalora.md section 4) ----------------- */
+
+struct ada_schedule {
+	int64_t total_steps, tinit, tfinal, deltaT;
+	int64_t init_r, target_r, n_matrices;
+};
+
+/* Validate (ADA_EINVAL with param = the field's API name, prefixed by
+ * param_prefix when non-NULL) and render the curve as a new JSON object:
+ *   {"initial","target","freeze_step","points":[[t,b],...] (at most
+ *    max_points), "mask_steps":[...] (at most max_mask_steps, evenly
+ *    thinned), "n_mask_steps"} */
+int ada_schedule_json(const struct ada_schedule *s, const char *param_prefix,
+		      size_t max_points, size_t max_mask_steps, json_t **out, struct ada_err *err);
+
+/* Create a small Llama model with random weights and a byte-level
+ * tokenizer (259 tokens: <unk>, <s>, </s>, <0x00>..<0xFF>) as a GGUF file:
+ * a model that needs nothing from outside the project (the demo, tests).
+ * shape: "tiny" (dim 64, 2 layers) or a llama2.c family name. */
+int ada_create_model(const char *shape, uint64_t seed, const char *path, struct ada_err *err);
+
 /* ---- inference -------------------------------------------------------- */
 
 struct ada_infer_opts {
