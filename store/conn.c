@@ -1,0 +1,251 @@
+/* conn — per-thread connections, cached statements, transactions; see conn.h. */
+#include "conn.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/err.h"
+
+int conn_fail(struct conn *c, const char *what, struct ada_err *err)
+{
+	int ec = c && c->db ? sqlite3_errcode(c->db) : SQLITE_ERROR;
+
+	return ada_fail(err, ec == SQLITE_NOMEM ? ADA_ENOMEM : ADA_EIO, "store: %s: %s", what,
+			c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(ec));
+}
+
+int conn_exec(struct conn *c, const char *sql, struct ada_err *err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		ada_fail(err, ADA_EIO, "store: %s", msg ? msg : sqlite3_errmsg(c->db));
+		sqlite3_free(msg);
+		return ADA_EIO;
+	}
+	return ADA_OK;
+}
+
+static void conn_close(struct conn *c)
+{
+	for (int i = 0; i < CONN_STMT_SLOTS; i++)
+		sqlite3_finalize(c->cache[i].stmt);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+/* The thread is exiting (or done with the store). */
+void conn_thread_exit(void *p)
+{
+	struct conn *c = p;
+	struct store *st = c->st;
+
+	pthread_mutex_lock(&st->lock);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		st->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&st->lock);
+	conn_close(c);
+}
+
+static int conn_open(struct store *st, struct conn **out, struct ada_err *err)
+{
+	static const char *const sync_pragma[] = {
+		[STORE_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
+		[STORE_SYNC_FULL] = "PRAGMA synchronous=FULL",
+	};
+	struct conn *c = calloc(1, sizeof(*c));
+	int rc;
+
+	if (!c)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	c->st = st;
+	/* NOMUTEX: this connection never leaves its thread. */
+	rc = sqlite3_open_v2(st->path, &c->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		ada_fail(err, ADA_EIO, "store: cannot open %s: %s", st->path,
+			 c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		conn_close(c);
+		return ADA_EIO;
+	}
+	sqlite3_extended_result_codes(c->db, 0);
+	sqlite3_busy_timeout(c->db, st->busy_timeout_ms);
+	if ((rc = conn_exec(c, sync_pragma[st->sync], err)) ||
+	    (rc = conn_exec(c, "PRAGMA foreign_keys=ON", err))) {
+		ada_err_prefix(err, "%s", st->path);
+		conn_close(c);
+		return rc;
+	}
+	*out = c;
+	return ADA_OK;
+}
+
+int conn_get(struct store *st, struct conn **out, struct ada_err *err)
+{
+	struct conn *c = pthread_getspecific(st->key);
+	int rc;
+
+	if (c) {
+		*out = c;
+		return ADA_OK;
+	}
+	if ((rc = conn_open(st, &c, err)))
+		return rc;
+	if (pthread_setspecific(st->key, c)) {
+		conn_close(c);
+		return ada_fail(err, ADA_ENOMEM, "store: out of thread-specific slots");
+	}
+	pthread_mutex_lock(&st->lock);
+	c->next = st->conns;
+	if (st->conns)
+		st->conns->prev = c;
+	st->conns = c;
+	pthread_mutex_unlock(&st->lock);
+	*out = c;
+	return ADA_OK;
+}
+
+void store_thread_done(struct store *st)
+{
+	struct conn *c = pthread_getspecific(st->key);
+
+	if (!c)
+		return;
+	pthread_setspecific(st->key, NULL);
+	conn_thread_exit(c);
+}
+
+/* Called by store_free() once every other thread is gone. */
+void conn_close_all(struct store *st)
+{
+	while (st->conns) {
+		struct conn *c = st->conns;
+		st->conns = c->next;
+		conn_close(c);
+	}
+}
+
+int conn_stmt(struct conn *c, const char *sql, sqlite3_stmt **out, struct ada_err *err)
+{
+	/* Open addressing on the SQL text's address. */
+	size_t h = ((uintptr_t)sql >> 4) * 0x9e3779b97f4a7c15ull;
+	size_t i = (h >> 40) % CONN_STMT_SLOTS;
+
+	for (int probe = 0; probe < CONN_STMT_SLOTS; probe++, i = (i + 1) % CONN_STMT_SLOTS) {
+		if (c->cache[i].sql == sql) {
+			sqlite3_reset(c->cache[i].stmt);
+			sqlite3_clear_bindings(c->cache[i].stmt);
+			*out = c->cache[i].stmt;
+			return ADA_OK;
+		}
+		if (!c->cache[i].sql) {
+			if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+					       &c->cache[i].stmt, NULL) != SQLITE_OK)
+				return conn_fail(c, "prepare", err);
+			c->cache[i].sql = sql;
+			*out = c->cache[i].stmt;
+			return ADA_OK;
+		}
+	}
+	/* More distinct statements than slots is a programming error. */
+	return ada_fail(err, ADA_ENOMEM, "store: statement cache full");
+}
+
+int conn_begin(struct conn *c, struct ada_err *err)
+{
+	pthread_mutex_lock(&c->st->write_lock);
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		int rc = conn_fail(c, "begin", err);
+		pthread_mutex_unlock(&c->st->write_lock);
+		return rc;
+	}
+	c->in_tx = 1;
+	return ADA_OK;
+}
+
+int conn_commit(struct conn *c, struct ada_err *err)
+{
+	int rc = ADA_OK;
+
+	if (sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = conn_fail(c, "commit", err);
+		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	}
+	c->in_tx = 0;
+	pthread_mutex_unlock(&c->st->write_lock);
+	return rc;
+}
+
+void conn_rollback(struct conn *c)
+{
+	if (!c->in_tx)
+		return;
+	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+	c->in_tx = 0;
+	pthread_mutex_unlock(&c->st->write_lock);
+}
+
+int bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
+}
+
+void col_copy(sqlite3_stmt *s, int i, char *buf, size_t cap)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	size_t n = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
+
+	if (n >= cap)
+		n = cap - 1;
+	if (n)
+		memcpy(buf, t, n);
+	buf[n] = '\0';
+}
+
+int col_dup(sqlite3_stmt *s, int i, char **out, struct ada_err *err)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+	size_t n;
+
+	*out = NULL;
+	if (!t)
+		return sqlite3_column_type(s, i) == SQLITE_NULL
+			       ? ADA_OK
+			       : ada_fail(err, ADA_ENOMEM, "out of memory");
+	n = (size_t)sqlite3_column_bytes(s, i);
+	*out = malloc(n + 1);
+	if (!*out)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	memcpy(*out, t, n + 1);
+	return ADA_OK;
+}
+
+int64_t col_int_or(sqlite3_stmt *s, int i, int64_t dflt)
+{
+	return sqlite3_column_type(s, i) == SQLITE_NULL ? dflt : sqlite3_column_int64(s, i);
+}
+
+int conn_seq_of(struct conn *c, const char *sql, const char *id, int64_t *seq,
+		struct ada_err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_stmt(c, sql, &s, err)))
+		return rc;
+	bind_text(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*seq = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return ADA_OK;
+	if (rc == SQLITE_DONE)
+		return ada_fail_param(err, ADA_ENOTFOUND, "after", "after: no such id: %s", id);
+	return conn_fail(c, "page", err);
+}

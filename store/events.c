@@ -1,0 +1,255 @@
+/*
+ * events — a job's event log and its checkpoints; see store.h.
+ *
+ * An event's number is the job's last_event counter, bumped in the same
+ * transaction that inserts the event, so numbers are dense per job and a
+ * stream that resumes after number n (SSE's Last-Event-ID) misses nothing.
+ */
+#include "conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/alloc.h"
+#include "util/err.h"
+
+#define EVENT_COLS "seq, created_at, level, type, message, data"
+
+static const char sql_bump[] =
+	"UPDATE jobs SET last_event = last_event + 1 WHERE id = ?1 RETURNING last_event";
+static const char sql_insert[] =
+	"INSERT INTO events (job_id, seq, created_at, level, type, message, data) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char sql_after[] =
+	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+static const char sql_newest[] =
+	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 ORDER BY seq DESC LIMIT ?3";
+static const char sql_ranks_all[] =
+	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 AND message = 'ranks' ORDER BY seq";
+static const char sql_ranks_last[] =
+	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 AND message = 'ranks' "
+	"ORDER BY seq DESC LIMIT 1";
+static const char sql_ckpt_add[] =
+	"INSERT OR REPLACE INTO checkpoints (job_id, step, created_at, metrics) "
+	"VALUES (?1, ?2, ?3, ?4)";
+static const char sql_ckpt_list[] =
+	"SELECT step, created_at, metrics FROM checkpoints WHERE job_id = ?1 AND step < ?2 "
+	"ORDER BY step DESC LIMIT ?3";
+
+int event_insert(struct conn *c, const char *job_id, const char *level, const char *type,
+		 const char *message, const char *data, struct ada_err *err)
+{
+	sqlite3_stmt *s;
+	int64_t seq;
+	int rc;
+
+	if ((rc = conn_stmt(c, sql_bump, &s, err)))
+		return rc;
+	bind_text(s, 1, job_id);
+	rc = sqlite3_step(s);
+	seq = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return ada_fail(err, ADA_ENOTFOUND, "no such job: %s", job_id);
+	if (rc != SQLITE_ROW)
+		return conn_fail(c, "event number", err);
+	if ((rc = conn_stmt(c, sql_insert, &s, err)))
+		return rc;
+	bind_text(s, 1, job_id);
+	sqlite3_bind_int64(s, 2, seq);
+	sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
+	bind_text(s, 4, level);
+	bind_text(s, 5, type);
+	bind_text(s, 6, message);
+	bind_text(s, 7, data);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? ADA_OK : conn_fail(c, "insert event", err);
+}
+
+int store_event_add(struct store *st, const char *job_id, const char *level, const char *type,
+		    const char *message, const char *data, struct ada_err *err)
+{
+	struct conn *c;
+	int rc;
+
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
+		return rc;
+	if ((rc = event_insert(c, job_id, level, type, message, data, err))) {
+		conn_rollback(c);
+		return rc;
+	}
+	if ((rc = conn_commit(c, err)))
+		return rc;
+	store_notify(st, job_id);
+	return ADA_OK;
+}
+
+static int read_event(sqlite3_stmt *s, struct store_event *e, struct ada_err *err)
+{
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	e->seq = sqlite3_column_int64(s, 0);
+	e->created_at = sqlite3_column_int64(s, 1);
+	col_copy(s, 2, e->level, sizeof(e->level));
+	col_copy(s, 3, e->type, sizeof(e->type));
+	if ((rc = col_dup(s, 4, &e->message, err)) || (rc = col_dup(s, 5, &e->data, err)))
+		return rc;
+	return ADA_OK;
+}
+
+/* Run a prepared event query (bindings done) into out, up to limit rows. */
+static int collect_events(struct conn *c, sqlite3_stmt *s, size_t limit,
+			  struct store_events *out, struct ada_err *err)
+{
+	size_t cap = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (out->n == limit) {
+			out->has_more = 1;
+			break;
+		}
+		if (out->n == cap) {
+			size_t ncap = cap ? 2 * cap : 16;
+			struct store_event *v = xreallocarray(out->v, ncap, sizeof(*v));
+			if (!v) {
+				rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+				goto out_fail;
+			}
+			out->v = v;
+			cap = ncap;
+		}
+		out->n++;
+		if ((rc = read_event(s, &out->v[out->n - 1], err)))
+			goto out_fail;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		rc = conn_fail(c, "read events", err);
+		goto out_fail;
+	}
+	sqlite3_reset(s);
+	return ADA_OK;
+out_fail:
+	sqlite3_reset(s);
+	store_events_release(out);
+	return rc;
+}
+
+int store_event_list(struct store *st, const char *job_id, int64_t after_seq, int limit,
+		     struct store_events *out, struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = conn_get(st, &c, err)) ||
+	    (rc = conn_stmt(c, after_seq >= 0 ? sql_after : sql_newest, &s, err)))
+		return rc;
+	bind_text(s, 1, job_id);
+	if (after_seq >= 0)
+		sqlite3_bind_int64(s, 2, after_seq);
+	sqlite3_bind_int(s, 3, limit + 1);
+	return collect_events(c, s, (size_t)limit, out, err);
+}
+
+int store_event_ranks(struct store *st, const char *job_id, int history,
+		      struct store_events *out, struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = conn_get(st, &c, err)) ||
+	    (rc = conn_stmt(c, history ? sql_ranks_all : sql_ranks_last, &s, err)))
+		return rc;
+	bind_text(s, 1, job_id);
+	return collect_events(c, s, SIZE_MAX, out, err);
+}
+
+void store_events_release(struct store_events *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].message);
+		free(l->v[i].data);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+int store_checkpoint_add(struct store *st, const char *job_id, int64_t step,
+			 const char *metrics, struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_ckpt_add, &s, err)))
+		return rc;
+	bind_text(s, 1, job_id);
+	sqlite3_bind_int64(s, 2, step);
+	sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
+	bind_text(s, 4, metrics);
+	if ((rc = conn_begin(c, err)))
+		return rc;
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		rc = conn_fail(c, "insert checkpoint", err);
+		sqlite3_reset(s);
+		conn_rollback(c);
+		return rc;
+	}
+	sqlite3_reset(s);
+	return conn_commit(c, err);
+}
+
+int store_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
+			  struct store_checkpoints *out, struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_ckpt_list, &s, err)))
+		return rc;
+	out->v = xcalloc((size_t)limit + 1, sizeof(*out->v));
+	if (!out->v)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	bind_text(s, 1, job_id);
+	sqlite3_bind_int64(s, 2, after_step >= 0 ? after_step : INT64_MAX);
+	sqlite3_bind_int(s, 3, limit + 1);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_checkpoint *k = &out->v[out->n];
+		if (out->n == (size_t)limit) {
+			out->has_more = 1;
+			break;
+		}
+		k->step = sqlite3_column_int64(s, 0);
+		k->created_at = sqlite3_column_int64(s, 1);
+		out->n++;
+		if ((rc = col_dup(s, 2, &k->metrics, err)))
+			goto out_fail;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		rc = conn_fail(c, "list checkpoints", err);
+		goto out_fail;
+	}
+	sqlite3_reset(s);
+	return ADA_OK;
+out_fail:
+	sqlite3_reset(s);
+	store_checkpoints_release(out);
+	return rc;
+}
+
+void store_checkpoints_release(struct store_checkpoints *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].metrics);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}

@@ -1,0 +1,174 @@
+/* files — rows of uploaded training files; see store.h. */
+#include "conn.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/alloc.h"
+#include "util/err.h"
+
+#define FILE_COLS "seq, id, filename, purpose, bytes, created_at, line_count, record_count, " \
+		  "format, shape, storage"
+
+static const char sql_insert[] =
+	"INSERT INTO files (id, filename, purpose, bytes, created_at, line_count, record_count, "
+	"format, shape, storage) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+static const char sql_get[] = "SELECT " FILE_COLS " FROM files WHERE id = ?1";
+static const char sql_seq[] = "SELECT seq FROM files WHERE id = ?1";
+static const char sql_list[] =
+	"SELECT " FILE_COLS " FROM files WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2";
+static const char sql_in_use[] =
+	"SELECT 1 FROM jobs WHERE (training_file = ?1 OR validation_file = ?1) "
+	"AND status IN ('validating_files', 'queued', 'running') LIMIT 1";
+static const char sql_delete[] = "DELETE FROM files WHERE id = ?1";
+
+static void read_row(sqlite3_stmt *s, struct store_file *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->seq = sqlite3_column_int64(s, 0);
+	col_copy(s, 1, f->id, sizeof(f->id));
+	col_copy(s, 2, f->filename, sizeof(f->filename));
+	col_copy(s, 3, f->purpose, sizeof(f->purpose));
+	f->bytes = sqlite3_column_int64(s, 4);
+	f->created_at = sqlite3_column_int64(s, 5);
+	f->line_count = sqlite3_column_int64(s, 6);
+	f->record_count = sqlite3_column_int64(s, 7);
+	col_copy(s, 8, f->format, sizeof(f->format));
+	col_copy(s, 9, f->shape, sizeof(f->shape));
+	col_copy(s, 10, f->storage, sizeof(f->storage));
+}
+
+int store_file_add(struct store *st, struct store_file *f, struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_insert, &s, err)))
+		return rc;
+	f->created_at = (int64_t)time(NULL);
+	bind_text(s, 1, f->id);
+	bind_text(s, 2, f->filename);
+	bind_text(s, 3, f->purpose);
+	sqlite3_bind_int64(s, 4, f->bytes);
+	sqlite3_bind_int64(s, 5, f->created_at);
+	sqlite3_bind_int64(s, 6, f->line_count);
+	sqlite3_bind_int64(s, 7, f->record_count);
+	bind_text(s, 8, f->format);
+	bind_text(s, 9, f->shape);
+	bind_text(s, 10, f->storage);
+	/* A single statement is its own transaction; take the write lock so
+	 * it queues behind this process's other writers. */
+	if ((rc = conn_begin(c, err)))
+		return rc;
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		rc = conn_fail(c, "insert file", err);
+		conn_rollback(c);
+		return rc;
+	}
+	f->seq = sqlite3_last_insert_rowid(c->db);
+	return conn_commit(c, err);
+}
+
+int store_file_get(struct store *st, const char *id, struct store_file *f, struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_get, &s, err)))
+		return rc;
+	bind_text(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		read_row(s, f);
+		sqlite3_reset(s);
+		return ADA_OK;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return ada_fail(err, ADA_ENOTFOUND, "no such file: %s", id);
+	return conn_fail(c, "get file", err);
+}
+
+int store_file_list(struct store *st, const char *after, int limit, struct store_files *out,
+		    struct ada_err *err)
+{
+	int64_t from = INT64_MAX;
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = conn_get(st, &c, err)))
+		return rc;
+	if (after && (rc = conn_seq_of(c, sql_seq, after, &from, err)))
+		return rc;
+	if ((rc = conn_stmt(c, sql_list, &s, err)))
+		return rc;
+	out->v = xcalloc((size_t)limit + 1, sizeof(*out->v));
+	if (!out->v)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	sqlite3_bind_int64(s, 1, from);
+	sqlite3_bind_int(s, 2, limit + 1);   /* one more tells has_more */
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (out->n == (size_t)limit) {
+			out->has_more = 1;
+			continue;
+		}
+		read_row(s, &out->v[out->n++]);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		store_files_release(out);
+		return conn_fail(c, "list files", err);
+	}
+	return ADA_OK;
+}
+
+int store_file_delete(struct store *st, const char *id, struct store_file *deleted,
+		      struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
+		return rc;
+	if ((rc = store_file_get(st, id, deleted, err)))
+		goto out_rollback;
+	if ((rc = conn_stmt(c, sql_in_use, &s, err)))
+		goto out_rollback;
+	bind_text(s, 1, id);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW) {
+		rc = ada_fail_param(err, STORE_ECONFLICT, "file_id",
+				    "file %s is used by a job that has not finished", id);
+		goto out_rollback;
+	}
+	if (rc != SQLITE_DONE) {
+		rc = conn_fail(c, "delete file", err);
+		goto out_rollback;
+	}
+	if ((rc = conn_stmt(c, sql_delete, &s, err)))
+		goto out_rollback;
+	bind_text(s, 1, id);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		rc = conn_fail(c, "delete file", err);
+		sqlite3_reset(s);
+		goto out_rollback;
+	}
+	sqlite3_reset(s);
+	return conn_commit(c, err);
+out_rollback:
+	conn_rollback(c);
+	return rc;
+}
+
+void store_files_release(struct store_files *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}

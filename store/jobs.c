@@ -1,0 +1,678 @@
+/*
+ * jobs — fine-tuning job rows and their state machine; see store.h.
+ *
+ *   validating_files -> queued -> running -> succeeded | failed | cancelled
+ *   validating_files | queued -> cancelled      (cancel)
+ *   validating_files -> failed                  (the plan refused the job)
+ *   running -> queued                           (shutdown, or a restart)
+ *
+ * Every transition is one transaction that also appends the job's event,
+ * and each UPDATE names the state it leaves in its WHERE clause, so two
+ * threads racing (a cancel and a worker finishing) cannot both win.
+ */
+#include "conn.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/alloc.h"
+#include "util/err.h"
+
+#define JOB_COLS "seq, id, model, training_file, validation_file, seed, suffix, method, " \
+		 "hyperparameters, status, created_at, started_at, finished_at, error, " \
+		 "fine_tuned_model, cancel_requested, total_steps, steps_per_epoch, n_epochs, " \
+		 "budget_initial, budget_target, step, epoch, tokens_per_second, trained_tokens, " \
+		 "estimated_finish, budget_current, metrics, last_event"
+
+static const char sql_file_exists[] = "SELECT 1 FROM files WHERE id = ?1";
+static const char sql_waiting[] =
+	"SELECT count(*) FROM jobs WHERE status IN ('validating_files', 'queued')";
+static const char sql_insert[] =
+	"INSERT INTO jobs (id, model, training_file, validation_file, seed, suffix, method, "
+	"hyperparameters, status, created_at) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'validating_files', ?9)";
+static const char sql_get[] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1";
+static const char sql_seq[] = "SELECT seq FROM jobs WHERE id = ?1";
+static const char sql_list[] =
+	"SELECT " JOB_COLS " FROM jobs WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2";
+static const char sql_list_status[] =
+	"SELECT " JOB_COLS " FROM jobs WHERE status = ?3 AND seq < ?1 ORDER BY seq DESC LIMIT ?2";
+static const char sql_next_validating[] =
+	"SELECT " JOB_COLS " FROM jobs WHERE status = 'validating_files' ORDER BY seq LIMIT 1";
+static const char sql_planned[] =
+	"UPDATE jobs SET status = 'queued', total_steps = ?2, steps_per_epoch = ?3, "
+	"n_epochs = ?4, budget_initial = ?5, budget_target = ?6, budget_current = ?5, "
+	"hyperparameters = coalesce(?7, hyperparameters) "
+	"WHERE id = ?1 AND status = 'validating_files' RETURNING seq";
+static const char sql_claim[] =
+	"UPDATE jobs SET status = 'running', started_at = coalesce(started_at, ?1) "
+	"WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) "
+	"RETURNING id, started_at = ?1";
+static const char sql_finish[] =
+	"UPDATE jobs SET status = ?2, finished_at = ?3, error = ?4, fine_tuned_model = ?5, "
+	"estimated_finish = NULL "
+	"WHERE id = ?1 AND status IN ('validating_files', 'running') RETURNING seq";
+static const char sql_requeue[] =
+	"UPDATE jobs SET status = 'queued', estimated_finish = NULL "
+	"WHERE id = ?1 AND status = 'running' RETURNING seq";
+static const char sql_cancel_now[] =
+	"UPDATE jobs SET status = 'cancelled', finished_at = ?2 "
+	"WHERE id = ?1 AND status IN ('validating_files', 'queued') RETURNING seq";
+static const char sql_cancel_request[] =
+	"UPDATE jobs SET cancel_requested = 1 "
+	"WHERE id = ?1 AND status = 'running' AND cancel_requested = 0 RETURNING seq";
+static const char sql_running[] = "SELECT id, cancel_requested FROM jobs WHERE status = 'running'";
+static const char sql_recover_cancel[] =
+	"UPDATE jobs SET status = 'cancelled', finished_at = ?2, estimated_finish = NULL "
+	"WHERE id = ?1";
+static const char sql_recover_queue[] =
+	"UPDATE jobs SET status = 'queued', estimated_finish = NULL WHERE id = ?1";
+static const char sql_progress[] =
+	"UPDATE jobs SET step = ?2, total_steps = ?3, epoch = ?4, tokens_per_second = ?5, "
+	"trained_tokens = ?6, estimated_finish = ?7, budget_current = ?8, metrics = ?9 "
+	"WHERE id = ?1";
+static const char sql_counts[] = "SELECT status, count(*) FROM jobs GROUP BY status";
+static const char sql_totals[] =
+	"SELECT coalesce(sum(step), 0), coalesce(sum(trained_tokens), 0) FROM jobs";
+
+void store_job_release(struct store_job *j)
+{
+	free(j->method);
+	free(j->hyperparameters);
+	free(j->metrics);
+	free(j->error);
+	j->method = j->hyperparameters = j->metrics = j->error = NULL;
+}
+
+void store_jobs_release(struct store_jobs *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		store_job_release(&l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+static int read_job(sqlite3_stmt *s, struct store_job *j, struct ada_err *err)
+{
+	char status[32];
+	int rc, st;
+
+	memset(j, 0, sizeof(*j));
+	j->seq = sqlite3_column_int64(s, 0);
+	col_copy(s, 1, j->id, sizeof(j->id));
+	col_copy(s, 2, j->model, sizeof(j->model));
+	col_copy(s, 3, j->training_file, sizeof(j->training_file));
+	col_copy(s, 4, j->validation_file, sizeof(j->validation_file));
+	j->seed = (uint64_t)sqlite3_column_int64(s, 5);
+	col_copy(s, 6, j->suffix, sizeof(j->suffix));
+	col_copy(s, 9, status, sizeof(status));
+	st = job_status_from_name(status);
+	j->status = st < 0 ? JOB_FAILED : (enum job_status)st;
+	j->created_at = sqlite3_column_int64(s, 10);
+	j->started_at = col_int_or(s, 11, 0);
+	j->finished_at = col_int_or(s, 12, 0);
+	col_copy(s, 14, j->fine_tuned_model, sizeof(j->fine_tuned_model));
+	j->cancel_requested = sqlite3_column_int(s, 15);
+	j->total_steps = col_int_or(s, 16, 0);
+	j->steps_per_epoch = col_int_or(s, 17, 0);
+	j->n_epochs = col_int_or(s, 18, 0);
+	j->budget_initial = col_int_or(s, 19, -1);
+	j->budget_target = col_int_or(s, 20, -1);
+	j->step = sqlite3_column_int64(s, 21);
+	j->epoch = sqlite3_column_double(s, 22);
+	j->tokens_per_second = sqlite3_column_type(s, 23) == SQLITE_NULL
+				       ? NAN : sqlite3_column_double(s, 23);
+	j->trained_tokens = sqlite3_column_int64(s, 24);
+	j->estimated_finish = col_int_or(s, 25, 0);
+	j->budget_current = col_int_or(s, 26, -1);
+	j->last_event = sqlite3_column_int64(s, 28);
+	if ((rc = col_dup(s, 7, &j->method, err)) ||
+	    (rc = col_dup(s, 8, &j->hyperparameters, err)) ||
+	    (rc = col_dup(s, 13, &j->error, err)) ||
+	    (rc = col_dup(s, 27, &j->metrics, err))) {
+		store_job_release(j);
+		return rc;
+	}
+	return ADA_OK;
+}
+
+/* One row of sql (bound to id, or unbound when id is NULL) into out;
+ * ADA_ENOTFOUND when there is none. */
+static int get_one(struct conn *c, const char *sql, const char *id, struct store_job *out,
+		   struct ada_err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_stmt(c, sql, &s, err)))
+		return rc;
+	if (id)
+		bind_text(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		rc = read_job(s, out, err);
+	else if (rc == SQLITE_DONE)
+		rc = ada_fail(err, ADA_ENOTFOUND, "no such job: %s", id ? id : "(none waiting)");
+	else
+		rc = conn_fail(c, "read job", err);
+	sqlite3_reset(s);
+	return rc;
+}
+
+/* Step an UPDATE ... RETURNING of one row; ADA_ENOTFOUND when it matched none. */
+static int update_one(struct conn *c, sqlite3_stmt *s, struct ada_err *err)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return ADA_OK;
+	if (rc == SQLITE_DONE)
+		return ADA_ENOTFOUND;
+	return conn_fail(c, "update job", err);
+}
+
+/* STORE_ECONFLICT or ADA_ENOTFOUND for a transition that matched no row. */
+static int refused(struct conn *c, const char *id, const char *what, struct ada_err *err)
+{
+	struct store_job j;
+	int rc = get_one(c, sql_get, id, &j, err);
+
+	if (rc)
+		return rc;
+	rc = ada_fail_param(err, STORE_ECONFLICT, "status", "job %s is %s: cannot %s", id,
+			    job_status_name(j.status), what);
+	store_job_release(&j);
+	return rc;
+}
+
+static int file_exists(struct conn *c, const char *id, const char *param, struct ada_err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_stmt(c, sql_file_exists, &s, err)))
+		return rc;
+	bind_text(s, 1, id);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return ADA_OK;
+	if (rc == SQLITE_DONE)
+		return ada_fail_param(err, ADA_ENOTFOUND, param, "%s: no such file: %s", param, id);
+	return conn_fail(c, "find file", err);
+}
+
+static int count_waiting(struct conn *c, int64_t *n, struct ada_err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_stmt(c, sql_waiting, &s, err)))
+		return rc;
+	rc = sqlite3_step(s);
+	*n = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? ADA_OK : conn_fail(c, "count jobs", err);
+}
+
+int store_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
+		     struct ada_err *err)
+{
+	char msg[160];
+	struct conn *c;
+	sqlite3_stmt *s;
+	int64_t waiting;
+	int rc;
+
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
+		return rc;
+	if ((rc = file_exists(c, spec->training_file, "training_file", err)) ||
+	    (spec->validation_file &&
+	     (rc = file_exists(c, spec->validation_file, "validation_file", err))))
+		goto out_rollback;
+	if (spec->max_waiting > 0) {
+		if ((rc = count_waiting(c, &waiting, err)))
+			goto out_rollback;
+		if (waiting >= spec->max_waiting) {
+			rc = ada_fail(err, STORE_EFULL,
+				      "%lld jobs are already waiting; try again later",
+				      (long long)waiting);
+			goto out_rollback;
+		}
+	}
+	if ((rc = conn_stmt(c, sql_insert, &s, err)))
+		goto out_rollback;
+	bind_text(s, 1, spec->id);
+	bind_text(s, 2, spec->model);
+	bind_text(s, 3, spec->training_file);
+	bind_text(s, 4, spec->validation_file);
+	sqlite3_bind_int64(s, 5, (int64_t)spec->seed);
+	bind_text(s, 6, spec->suffix);
+	bind_text(s, 7, spec->method);
+	bind_text(s, 8, spec->hyperparameters);
+	sqlite3_bind_int64(s, 9, (int64_t)time(NULL));
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		rc = conn_fail(c, "insert job", err);
+		goto out_rollback;
+	}
+	snprintf(msg, sizeof(msg), "Created fine-tuning job: %s", spec->id);
+	if ((rc = event_insert(c, spec->id, "info", "message", msg, NULL, err)))
+		goto out_rollback;
+	snprintf(msg, sizeof(msg), "Validating training file: %s", spec->training_file);
+	if ((rc = event_insert(c, spec->id, "info", "message", msg, NULL, err)))
+		goto out_rollback;
+	if (out && (rc = get_one(c, sql_get, spec->id, out, err)))
+		goto out_rollback;
+	if ((rc = conn_commit(c, err))) {
+		if (out)
+			store_job_release(out);
+		return rc;
+	}
+	store_notify(st, spec->id);
+	return ADA_OK;
+out_rollback:
+	conn_rollback(c);
+	return rc;
+}
+
+int store_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err)
+{
+	struct conn *c;
+	int rc;
+
+	if ((rc = conn_get(st, &c, err)))
+		return rc;
+	return get_one(c, sql_get, id, out, err);
+}
+
+int store_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
+		   struct ada_err *err)
+{
+	int64_t from = INT64_MAX;
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = conn_get(st, &c, err)))
+		return rc;
+	if (q->after && (rc = conn_seq_of(c, sql_seq, q->after, &from, err)))
+		return rc;
+	if ((rc = conn_stmt(c, q->status >= 0 ? sql_list_status : sql_list, &s, err)))
+		return rc;
+	out->v = xcalloc((size_t)q->limit + 1, sizeof(*out->v));
+	if (!out->v)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	sqlite3_bind_int64(s, 1, from);
+	sqlite3_bind_int(s, 2, q->limit + 1);
+	if (q->status >= 0)
+		bind_text(s, 3, job_status_name((enum job_status)q->status));
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (out->n == (size_t)q->limit) {
+			out->has_more = 1;
+			break;
+		}
+		if ((rc = read_job(s, &out->v[out->n], err)))
+			goto out_fail;
+		out->n++;
+	}
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		rc = conn_fail(c, "list jobs", err);
+		goto out_fail;
+	}
+	sqlite3_reset(s);
+	return ADA_OK;
+out_fail:
+	sqlite3_reset(s);
+	store_jobs_release(out);
+	return rc;
+}
+
+int store_job_next_validating(struct store *st, struct store_job *out, struct ada_err *err)
+{
+	struct conn *c;
+	int rc;
+
+	if ((rc = conn_get(st, &c, err)))
+		return rc;
+	return get_one(c, sql_next_validating, NULL, out, err);
+}
+
+/* Run a transition: stmt s (bound) in a transaction with an event. */
+static int transition(struct store *st, struct conn *c, sqlite3_stmt *s, const char *id,
+		      const char *what, const char *level, const char *message,
+		      struct ada_err *err)
+{
+	int rc = update_one(c, s, err);
+
+	if (rc == ADA_ENOTFOUND)
+		rc = refused(c, id, what, err);
+	if (!rc && message)
+		rc = event_insert(c, id, level, "message", message, NULL, err);
+	if (rc) {
+		conn_rollback(c);
+		return rc;
+	}
+	if ((rc = conn_commit(c, err)))
+		return rc;
+	store_notify(st, id);
+	return ADA_OK;
+}
+
+static void bind_budget(sqlite3_stmt *s, int i, int64_t v)
+{
+	if (v < 0)
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_int64(s, i, v);
+}
+
+int store_job_planned(struct store *st, const char *id, const struct store_plan *plan,
+		      const char *hyperparameters, const char *message, struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
+		return rc;
+	if ((rc = conn_stmt(c, sql_planned, &s, err))) {
+		conn_rollback(c);
+		return rc;
+	}
+	bind_text(s, 1, id);
+	sqlite3_bind_int64(s, 2, plan->total_steps);
+	sqlite3_bind_int64(s, 3, plan->steps_per_epoch);
+	sqlite3_bind_int64(s, 4, plan->n_epochs);
+	bind_budget(s, 5, plan->budget_initial);
+	bind_budget(s, 6, plan->budget_target);
+	bind_text(s, 7, hyperparameters);
+	return transition(st, c, s, id, "queue it", "info", message, err);
+}
+
+int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err)
+{
+	char id[STORE_ID_MAX];
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc, first;
+
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
+		return rc;
+	if ((rc = conn_stmt(c, sql_claim, &s, err)))
+		goto out_rollback;
+	sqlite3_bind_int64(s, 1, (int64_t)time(NULL));
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		col_copy(s, 0, id, sizeof(id));
+		first = sqlite3_column_int(s, 1);
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE) {
+		rc = ada_fail(err, ADA_ENOTFOUND, "no job is queued");
+		goto out_rollback;
+	}
+	if (rc != SQLITE_ROW) {
+		rc = conn_fail(c, "claim job", err);
+		goto out_rollback;
+	}
+	if ((rc = event_insert(c, id, "info", "message",
+			       first ? "Fine-tuning job started"
+				     : "Fine-tuning job resumed from its last checkpoint",
+			       NULL, err)) ||
+	    (rc = get_one(c, sql_get, id, out, err)))
+		goto out_rollback;
+	if ((rc = conn_commit(c, err))) {
+		store_job_release(out);
+		return rc;
+	}
+	store_notify(st, id);
+	return ADA_OK;
+out_rollback:
+	conn_rollback(c);
+	return rc;
+}
+
+int store_job_finish(struct store *st, const char *id, enum job_status status,
+		     const char *error, const char *fine_tuned_model, const char *level,
+		     const char *message, struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	if (!job_status_final(status))
+		return ada_fail(err, ADA_EINVAL, "%s is not a final status", job_status_name(status));
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
+		return rc;
+	if ((rc = conn_stmt(c, sql_finish, &s, err))) {
+		conn_rollback(c);
+		return rc;
+	}
+	bind_text(s, 1, id);
+	bind_text(s, 2, job_status_name(status));
+	sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
+	bind_text(s, 4, error);
+	bind_text(s, 5, fine_tuned_model);
+	return transition(st, c, s, id, "finish it", level, message, err);
+}
+
+int store_job_requeue(struct store *st, const char *id, const char *message,
+		      struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
+		return rc;
+	if ((rc = conn_stmt(c, sql_requeue, &s, err))) {
+		conn_rollback(c);
+		return rc;
+	}
+	bind_text(s, 1, id);
+	return transition(st, c, s, id, "re-queue it", "info", message, err);
+}
+
+int store_job_cancel(struct store *st, const char *id, struct store_job *out,
+		     struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
+		return rc;
+	if ((rc = get_one(c, sql_get, id, out, err)))
+		goto out_rollback;
+	if (job_status_final(out->status)) {
+		rc = ada_fail_param(err, STORE_ECONFLICT, "status",
+				    "job %s has already %s", id, job_status_name(out->status));
+		goto out_release;
+	}
+	store_job_release(out);
+	if (out->status == JOB_RUNNING) {
+		if ((rc = conn_stmt(c, sql_cancel_request, &s, err)))
+			goto out_rollback;
+		bind_text(s, 1, id);
+		rc = update_one(c, s, err);
+		if (rc == ADA_OK)
+			rc = event_insert(c, id, "info", "message",
+					  "Cancellation requested: the job stops at its next step",
+					  NULL, err);
+		else if (rc == ADA_ENOTFOUND)
+			rc = ADA_OK;   /* already requested */
+	} else {
+		if ((rc = conn_stmt(c, sql_cancel_now, &s, err)))
+			goto out_rollback;
+		bind_text(s, 1, id);
+		sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
+		rc = update_one(c, s, err);
+		if (rc == ADA_OK)
+			rc = event_insert(c, id, "info", "message", "Fine-tuning job cancelled",
+					  NULL, err);
+	}
+	if (rc || (rc = get_one(c, sql_get, id, out, err)))
+		goto out_rollback;
+	if ((rc = conn_commit(c, err))) {
+		store_job_release(out);
+		return rc;
+	}
+	store_notify(st, id);
+	return ADA_OK;
+out_release:
+	store_job_release(out);
+out_rollback:
+	conn_rollback(c);
+	return rc;
+}
+
+int store_recover(struct store *st, int *requeued, int *cancelled, struct ada_err *err)
+{
+	struct {
+		char id[STORE_ID_MAX];
+		int cancel;
+	} *v = NULL;
+	size_t n = 0, cap = 0;
+	int nq = 0, nc = 0, rc;
+	struct conn *c;
+	sqlite3_stmt *s;
+
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
+		return rc;
+	if ((rc = conn_stmt(c, sql_running, &s, err)))
+		goto out_rollback;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			void *nv = xreallocarray(v, cap ? 2 * cap : 8, sizeof(*v));
+			if (!nv) {
+				sqlite3_reset(s);
+				rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+				goto out_rollback;
+			}
+			v = nv;
+			cap = cap ? 2 * cap : 8;
+		}
+		col_copy(s, 0, v[n].id, sizeof(v[n].id));
+		v[n++].cancel = sqlite3_column_int(s, 1);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		rc = conn_fail(c, "recover jobs", err);
+		goto out_rollback;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const char *msg = v[i].cancel
+			? "Fine-tuning job cancelled (the daemon stopped before the job could)"
+			: "The daemon restarted: job re-queued; it resumes from its last checkpoint";
+		if ((rc = conn_stmt(c, v[i].cancel ? sql_recover_cancel : sql_recover_queue, &s,
+				    err)))
+			goto out_rollback;
+		bind_text(s, 1, v[i].id);
+		if (v[i].cancel)
+			sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
+		rc = sqlite3_step(s);
+		sqlite3_reset(s);
+		if (rc != SQLITE_DONE) {
+			rc = conn_fail(c, "recover job", err);
+			goto out_rollback;
+		}
+		if ((rc = event_insert(c, v[i].id, "info", "message", msg, NULL, err)))
+			goto out_rollback;
+		*(v[i].cancel ? &nc : &nq) += 1;
+	}
+	if ((rc = conn_commit(c, err)))
+		goto out_free;
+	for (size_t i = 0; i < n; i++)
+		store_notify(st, v[i].id);
+	if (requeued)
+		*requeued = nq;
+	if (cancelled)
+		*cancelled = nc;
+	goto out_free;
+out_rollback:
+	conn_rollback(c);
+out_free:
+	free(v);
+	return rc;
+}
+
+int store_job_progress(struct store *st, const char *id, const struct store_progress *p,
+		       const char *message, const char *event_data, struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
+		return rc;
+	if ((rc = event_insert(c, id, "info", "metrics", message, event_data, err)) ||
+	    (rc = conn_stmt(c, sql_progress, &s, err)))
+		goto out_rollback;
+	bind_text(s, 1, id);
+	sqlite3_bind_int64(s, 2, p->step);
+	sqlite3_bind_int64(s, 3, p->total_steps);
+	sqlite3_bind_double(s, 4, p->epoch);
+	if (isfinite(p->tokens_per_second))
+		sqlite3_bind_double(s, 5, p->tokens_per_second);
+	sqlite3_bind_int64(s, 6, p->trained_tokens);
+	if (p->estimated_finish > 0)
+		sqlite3_bind_int64(s, 7, p->estimated_finish);
+	bind_budget(s, 8, p->budget_current);
+	bind_text(s, 9, p->metrics);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		rc = conn_fail(c, "job progress", err);
+		goto out_rollback;
+	}
+	if ((rc = conn_commit(c, err)))
+		return rc;
+	store_notify(st, id);
+	return ADA_OK;
+out_rollback:
+	conn_rollback(c);
+	return rc;
+}
+
+int store_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(counts, 0, sizeof(int64_t) * JOB_N_STATUS);
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_counts, &s, err)))
+		return rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int k = job_status_from_name((const char *)sqlite3_column_text(s, 0));
+		if (k >= 0)
+			counts[k] = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? ADA_OK : conn_fail(c, "count jobs", err);
+}
+
+int store_job_totals(struct store *st, int64_t *steps, int64_t *tokens, struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	*steps = *tokens = 0;
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_totals, &s, err)))
+		return rc;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*steps = sqlite3_column_int64(s, 0);
+		*tokens = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW ? ADA_OK : conn_fail(c, "job totals", err);
+}

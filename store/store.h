@@ -1,0 +1,306 @@
+/*
+ * store — the daemon's durable state: uploaded files, fine-tuning jobs,
+ * their events and checkpoints, in one SQLite database.
+ *
+ * The store owns every line of SQL in the daemon; api/ and daemon/ see rows
+ * as C structs. The database runs in WAL mode, so readers never wait for
+ * the writer; each thread gets its own connection the first time it touches
+ * the store (SQLite connections must not be shared between threads), and
+ * every writing transaction is BEGIN IMMEDIATE behind one process-wide
+ * mutex, so writers in this process queue in order instead of sleeping in
+ * SQLite's busy handler. A write that returned ADA_OK is on disk (with
+ * synchronous=FULL, even across power loss), which is what lets the API
+ * acknowledge a request only once it cannot be lost.
+ *
+ * Events are the single source of what happened to a job: every state
+ * change appends one in the same transaction, so a client reading the
+ * event log (late, or after a restart) sees the whole history, and the
+ * store wakes the job's watchers (live SSE streams) after each commit.
+ *
+ * Results are adalora.h's codes plus the two below. Strings handed in are
+ * borrowed for the call; strings in returned structs are owned by the
+ * struct and freed by its *_release() function.
+ */
+#ifndef ADALORAD_STORE_H
+#define ADALORAD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adalora.h"
+
+enum store_code {
+	STORE_ECONFLICT = 64,   /* the row's state forbids the change (err->param says which) */
+	STORE_EFULL = 65,       /* a configured limit is reached */
+};
+
+/* Room for the API's ids ("ftjob-" + 24 characters) and names. */
+#define STORE_ID_MAX 48
+#define STORE_NAME_MAX 256
+
+enum store_sync {
+	STORE_SYNC_NORMAL = 1,  /* WAL fsynced at checkpoints: survives process crashes */
+	STORE_SYNC_FULL = 2,    /* WAL fsynced at every commit: survives power loss too */
+};
+
+struct store_config {
+	const char *path;       /* the database file; created when absent */
+	enum store_sync sync;
+	int busy_timeout_ms;    /* for locks held by other processes (sqlite3 CLI, backups) */
+};
+
+struct store;
+
+/* Open (creating when needed) and migrate the database: migrations/NNNN_name.sql
+ * are applied in order under PRAGMA user_version. A database whose version
+ * is newer than this binary's schema is refused (ADA_EUNSUPPORTED). */
+int store_open(const struct store_config *cfg, struct store **out, struct ada_err *err);
+/* Close every connection; all threads using the store must have stopped. */
+void store_free(struct store *st);
+/* The newest schema version this binary knows. */
+int store_schema_version(void);
+/* Close the calling thread's connection now (threads that exit get theirs
+ * closed by themselves; this is for long-lived threads that are done). */
+void store_thread_done(struct store *st);
+
+/* A fresh random id "<prefix>-<24 characters>" in buf (cap >= STORE_ID_MAX). */
+int store_new_id(const char *prefix, char *buf, size_t cap, struct ada_err *err);
+
+/* ---- files ------------------------------------------------------------- */
+
+struct store_file {
+	int64_t seq;
+	char id[STORE_ID_MAX];
+	char filename[STORE_NAME_MAX];
+	char purpose[32];
+	char format[16];
+	char shape[32];
+	char storage[64];       /* internal name under data-dir/files/ */
+	int64_t bytes, created_at, line_count, record_count;
+};
+
+struct store_files {
+	struct store_file *v;   /* owned */
+	size_t n;
+	int has_more;
+};
+
+/* seq and created_at are assigned. */
+int store_file_add(struct store *st, struct store_file *f, struct ada_err *err);
+/* ADA_ENOTFOUND when there is no such file. */
+int store_file_get(struct store *st, const char *id, struct store_file *f, struct ada_err *err);
+/* Newest first; after = the id a previous page ended with (NULL for the first page). */
+int store_file_list(struct store *st, const char *after, int limit, struct store_files *out,
+		    struct ada_err *err);
+/* Delete the row; STORE_ECONFLICT while a job that has not finished uses
+ * the file. *deleted receives the row (its storage name is the caller's to
+ * remove from disk). */
+int store_file_delete(struct store *st, const char *id, struct store_file *deleted,
+		      struct ada_err *err);
+void store_files_release(struct store_files *l);
+
+/* ---- jobs -------------------------------------------------------------- */
+
+enum job_status {
+	JOB_VALIDATING = 0,     /* "validating_files": waiting for its plan */
+	JOB_QUEUED,
+	JOB_RUNNING,
+	JOB_SUCCEEDED,
+	JOB_FAILED,
+	JOB_CANCELLED,
+	JOB_N_STATUS
+};
+
+const char *job_status_name(enum job_status s);
+/* -1 for an unknown name. */
+int job_status_from_name(const char *name);
+static inline int job_status_final(enum job_status s)
+{
+	return s == JOB_SUCCEEDED || s == JOB_FAILED || s == JOB_CANCELLED;
+}
+
+struct store_job {
+	int64_t seq;
+	char id[STORE_ID_MAX];
+	char model[STORE_NAME_MAX];
+	char training_file[STORE_ID_MAX];
+	char validation_file[STORE_ID_MAX];  /* "" = none */
+	char suffix[72];                     /* "" = none */
+	char fine_tuned_model[2 * STORE_NAME_MAX];  /* "" until succeeded */
+	uint64_t seed;
+	enum job_status status;
+	int cancel_requested;
+	int64_t created_at, started_at, finished_at;    /* 0 = not yet */
+	int64_t total_steps, steps_per_epoch, n_epochs; /* 0 until planned */
+	int64_t budget_initial, budget_target, budget_current;   /* -1 = no budget */
+	int64_t step, trained_tokens;
+	int64_t estimated_finish;            /* 0 = unknown */
+	double epoch;
+	double tokens_per_second;            /* NAN = unknown */
+	int64_t last_event;                  /* seq of the newest event */
+	/* JSON texts, owned; NULL = JSON null */
+	char *method, *hyperparameters, *metrics, *error;
+};
+
+void store_job_release(struct store_job *j);
+
+struct store_jobs {
+	struct store_job *v;    /* owned, each released by store_jobs_release */
+	size_t n;
+	int has_more;
+};
+void store_jobs_release(struct store_jobs *l);
+
+struct store_job_spec {
+	const char *id, *model, *training_file;
+	const char *validation_file;         /* NULL = none */
+	const char *suffix;                  /* NULL = none */
+	uint64_t seed;
+	const char *method;                  /* JSON text */
+	const char *hyperparameters;         /* JSON text */
+	int64_t max_waiting;                 /* STORE_EFULL when this many jobs already
+					      * wait (validating or queued); 0 = no limit */
+};
+
+/* Insert a job in JOB_VALIDATING with its first events. The files must
+ * exist (ADA_ENOTFOUND, param "training_file" or "validation_file"). */
+int store_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
+		     struct ada_err *err);
+/* ADA_ENOTFOUND when there is no such job. */
+int store_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err);
+
+struct store_job_query {
+	const char *after;      /* id the previous page ended with, or NULL */
+	int limit;
+	int status;             /* enum job_status, or -1 for all */
+};
+/* Newest first. */
+int store_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
+		   struct ada_err *err);
+
+/* The oldest job still validating (ADA_ENOTFOUND when none). */
+int store_job_next_validating(struct store *st, struct store_job *out, struct ada_err *err);
+
+struct store_plan {
+	int64_t total_steps, steps_per_epoch, n_epochs;
+	int64_t budget_initial, budget_target;   /* -1 = no budget */
+};
+
+/* validating -> queued with its plan; STORE_ECONFLICT when the job left
+ * JOB_VALIDATING meanwhile (it was cancelled). hyperparameters (JSON, may
+ * be NULL to keep) replaces the stored one ("auto" resolved). */
+int store_job_planned(struct store *st, const char *id, const struct store_plan *plan,
+		      const char *hyperparameters, const char *message, struct ada_err *err);
+
+/* Atomically take the oldest queued job and mark it running (ADA_ENOTFOUND
+ * when none is queued). */
+int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err);
+
+/* A validating or running job reaches a final status. error is JSON or
+ * NULL; fine_tuned_model NULL unless succeeded. STORE_ECONFLICT when the
+ * job was not validating or running. */
+int store_job_finish(struct store *st, const char *id, enum job_status status,
+		     const char *error, const char *fine_tuned_model, const char *level,
+		     const char *message, struct ada_err *err);
+
+/* running -> queued (paused for shutdown; it resumes from its checkpoint). */
+int store_job_requeue(struct store *st, const char *id, const char *message,
+		      struct ada_err *err);
+
+/* Cancel: a validating or queued job becomes cancelled at once; a running
+ * one gets cancel_requested (its worker stops it). STORE_ECONFLICT for a
+ * finished job. *out receives the job as it now is. */
+int store_job_cancel(struct store *st, const char *id, struct store_job *out,
+		     struct ada_err *err);
+
+/* At start: jobs left running by a crash go back to the queue (or become
+ * cancelled when a cancel was pending). Counts are optional. */
+int store_recover(struct store *st, int *requeued, int *cancelled, struct ada_err *err);
+
+struct store_progress {
+	int64_t step, total_steps, trained_tokens;
+	int64_t budget_current;    /* -1 = no budget */
+	int64_t estimated_finish;  /* 0 = unknown */
+	double epoch, tokens_per_second;
+	const char *metrics;       /* JSON: the job's latest metrics */
+};
+
+/* A metrics event and the job's progress columns, in one transaction. */
+int store_job_progress(struct store *st, const char *id, const struct store_progress *p,
+		       const char *message, const char *event_data, struct ada_err *err);
+
+/* Counts of jobs by status. */
+int store_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err);
+/* Steps and tokens trained over all jobs. */
+int store_job_totals(struct store *st, int64_t *steps, int64_t *tokens, struct ada_err *err);
+
+/* ---- events ------------------------------------------------------------ */
+
+struct store_event {
+	int64_t seq, created_at;
+	char level[16];
+	char type[16];          /* "message" or "metrics" */
+	char *message;          /* owned */
+	char *data;             /* owned JSON object text, or NULL */
+};
+
+struct store_events {
+	struct store_event *v;  /* owned */
+	size_t n;
+	int has_more;
+};
+void store_events_release(struct store_events *l);
+
+/* Append an event (level "info", "warning", "error"; type "message" or
+ * "metrics"; data JSON or NULL). */
+int store_event_add(struct store *st, const char *job_id, const char *level, const char *type,
+		    const char *message, const char *data, struct ada_err *err);
+
+/* Events of a job. after_seq >= 0: those after it, oldest first; after_seq
+ * < 0: the newest, newest first. */
+int store_event_list(struct store *st, const char *job_id, int64_t after_seq, int limit,
+		     struct store_events *out, struct ada_err *err);
+
+/* The job's rank events ("message" == "ranks"): all of them oldest first,
+ * or only the latest. */
+int store_event_ranks(struct store *st, const char *job_id, int history,
+		      struct store_events *out, struct ada_err *err);
+
+/* ---- checkpoints ------------------------------------------------------- */
+
+struct store_checkpoint {
+	int64_t step, created_at;
+	char *metrics;          /* owned JSON */
+};
+
+struct store_checkpoints {
+	struct store_checkpoint *v;
+	size_t n;
+	int has_more;
+};
+void store_checkpoints_release(struct store_checkpoints *l);
+
+/* Record a checkpoint (a repeated step replaces the row). */
+int store_checkpoint_add(struct store *st, const char *job_id, int64_t step,
+			 const char *metrics, struct ada_err *err);
+/* Newest first; after_step >= 0 continues below it. */
+int store_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
+			  struct store_checkpoints *out, struct ada_err *err);
+
+/* ---- watching a job ---------------------------------------------------- */
+
+/* A watcher is told (wake, on the writing thread, after the commit) every
+ * time an event of its job is committed. wake must be quick and must not
+ * call into the store. The struct is the caller's and stays linked until
+ * store_watch_remove(). */
+struct store_watch {
+	char job_id[STORE_ID_MAX];
+	void (*wake)(void *ctx);
+	void *ctx;
+	struct store_watch *prev, *next;    /* the store's */
+};
+
+void store_watch_add(struct store *st, struct store_watch *w);
+void store_watch_remove(struct store *st, struct store_watch *w);
+
+#endif
