@@ -52,6 +52,28 @@ static inline int bytebuf_add(struct bytebuf *b, const void *s, size_t len)
 	return 0;
 }
 
+/* Set b to s with every occurrence of a replaced by r (a empty: s as is). */
+static inline int bytebuf_set_replaced(struct bytebuf *b, const char *s, size_t len,
+				       const char *a, size_t a_len, const char *r, size_t r_len)
+{
+	size_t i = 0, from = 0;
+
+	b->n = 0;
+	if (!a_len)
+		return bytebuf_add(b, s, len);
+	while (i + a_len <= len) {
+		if (s[i] == a[0] && !memcmp(s + i, a, a_len)) {
+			if (bytebuf_add(b, s + from, i - from) || bytebuf_add(b, r, r_len))
+				return -1;
+			i += a_len;
+			from = i;
+		} else {
+			i++;
+		}
+	}
+	return bytebuf_add(b, s + from, len - from);
+}
+
 static inline void bytebuf_release(struct bytebuf *b)
 {
 	free(b->p);

@@ -39,9 +39,11 @@ static const struct {
 } known_splits[] = {
 	{ "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
 	  PRETOK_SPLIT_GPT2 },
-	{ "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+	{ "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}|"
+	  " ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
 	  PRETOK_SPLIT_LLAMA3 },
-	{ "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+	{ "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}|"
+	  " ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
 	  PRETOK_SPLIT_QWEN2 },
 };
 
@@ -89,6 +91,17 @@ static int32_t find_any(const struct tokenizer *t, const char *s, size_t len)
 	return id;
 }
 
+/* The list of a Sequence component (normalizers, pretokenizers, decoders). */
+static int sequence_items(struct hf *h, json_t *obj, const char *key, const char *where,
+			  json_t **items)
+{
+	*items = json_object_get(obj, key);
+	if (!json_is_array(*items))
+		return ada_fail_param(h->err, ADA_EFORMAT, where, "%s: %s Sequence has no '%s' list",
+				      h->path, where, key);
+	return ADA_OK;
+}
+
 /* ---- vocabulary and added tokens ------------------------------------------- */
 
 struct slot {
@@ -131,13 +144,13 @@ static int build_vocab(struct hf *h, json_t *model, json_t *added)
 	json_int_t max_id = -1;
 	struct slot *slots;
 	const char *key;
-	size_t i;
+	size_t i, key_len;
 	int rc;
 
 	if (!json_is_object(vocab) || !json_object_size(vocab))
 		return ada_fail_param(h->err, ADA_EFORMAT, "model.vocab",
 				      "%s: model.vocab is missing or empty", h->path);
-	json_object_foreach(vocab, key, v) {
+	json_object_keylen_foreach(vocab, key, key_len, v) {
 		json_int_t id = json_integer_value(v);
 		if (!json_is_integer(v) || id < 0 || id >= MAX_VOCAB)
 			return ada_fail_param(h->err, ADA_EFORMAT, "model.vocab",
@@ -163,7 +176,7 @@ static int build_vocab(struct hf *h, json_t *model, json_t *added)
 	slots = xcalloc((size_t)max_id + 1, sizeof(*slots));
 	if (!slots)
 		return ada_fail(h->err, ADA_ENOMEM, "out of memory");
-	json_object_foreach(vocab, key, v) {
+	json_object_keylen_foreach(vocab, key, key_len, v) {
 		json_int_t id = json_integer_value(v);
 		if (slots[id].type) {
 			rc = ada_fail_param(h->err, ADA_EFORMAT, "model.vocab",
@@ -171,9 +184,7 @@ static int build_vocab(struct hf *h, json_t *model, json_t *added)
 					    h->path, (long long)id, key, (int)slots[id].len, slots[id].s);
 			goto out_free;
 		}
-		/* Object keys are NUL-terminated; a token containing NUL
-		 * cannot come through jansson's key API and is refused. */
-		slots[id] = (struct slot){ key, strlen(key), TOKT_NORMAL };
+		slots[id] = (struct slot){ key, key_len, TOKT_NORMAL };
 	}
 	rc = fill_added(h, added, slots);
 	if (rc)
@@ -215,9 +226,11 @@ static int merge_parts(struct hf *h, json_t *m, size_t i, const char **a, size_t
 		       const char **b, size_t *b_len)
 {
 	if (json_is_string(m)) {
-		const char *s = json_string_value(m), *sep = strchr(s, ' ');
+		const char *s = json_string_value(m);
 		size_t len = json_string_length(m);
-		if (sep && !strchr(sep + 1, ' ') && sep > s && (size_t)(sep - s) + 1 < len) {
+		const char *sep = memchr(s, ' ', len);
+		if (sep && sep > s && (size_t)(sep - s) + 1 < len &&
+		    !memchr(sep + 1, ' ', len - (size_t)(sep - s) - 1)) {
 			*a = s;
 			*a_len = (size_t)(sep - s);
 			*b = sep + 1;
@@ -346,7 +359,10 @@ static int load_normalizer(struct hf *h, json_t *n)
 	if (!n || json_is_null(n))
 		return ADA_OK;
 	if (!strcmp(type, "Sequence")) {
-		json_array_foreach(json_object_get(n, "normalizers"), i, item)
+		json_t *items;
+		if ((rc = sequence_items(h, n, "normalizers", "normalizer", &items)))
+			return rc;
+		json_array_foreach(items, i, item)
 			if ((rc = load_normalizer(h, item)))
 				return rc;
 		return ADA_OK;
@@ -433,7 +449,10 @@ static int load_pretok(struct hf *h, json_t *p)
 	if (!p || json_is_null(p))
 		return ADA_OK;
 	if (!strcmp(type, "Sequence")) {
-		json_array_foreach(json_object_get(p, "pretokenizers"), i, item)
+		json_t *items;
+		if ((rc = sequence_items(h, p, "pretokenizers", "pre_tokenizer", &items)))
+			return rc;
+		json_array_foreach(items, i, item)
 			if ((rc = load_pretok(h, item)))
 				return rc;
 		return ADA_OK;
@@ -489,7 +508,10 @@ static int load_decoder(struct hf *h, json_t *d)
 	if (!d || json_is_null(d))
 		return ADA_OK;
 	if (!strcmp(type, "Sequence")) {
-		json_array_foreach(json_object_get(d, "decoders"), i, item)
+		json_t *items;
+		if ((rc = sequence_items(h, d, "decoders", "decoder", &items)))
+			return rc;
+		json_array_foreach(items, i, item)
 			if ((rc = load_decoder(h, item)))
 				return rc;
 		return ADA_OK;

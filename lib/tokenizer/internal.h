@@ -4,16 +4,17 @@
  * Every tokenizer we load is the same pipeline with different settings:
  *
  *   text -> split out added/special tokens (special.c)
- *        -> per segment: normalizers (normalize.c: Prepend, Replace, NFC)
+ *        -> per segment: normalizers (encode.c: Prepend, Replace, NFC)
  *        -> pre-tokenizers into words (pretok.c: regex splits, ByteLevel,
  *           Metaspace)
  *        -> per word: merges (merge.c: SentencePiece scores or BPE ranks,
  *           heap over adjacent pairs)
  *
- * and decoding is a per-token table of bytes computed at load plus one rule
- * (strip the dummy-prefix space of the first piece). The loaders (spm.c,
- * bpe.c, hf_json.c) only fill in this struct; tokenizer.c runs it. Nothing
- * here changes after load, which is what lets threads share a tokenizer.
+ * and decoding (decode.c) is a per-token table of bytes computed at load
+ * plus one rule (strip the dummy-prefix space of the first piece). The
+ * loaders (spm.c, bpe.c, hf_json.c) only fill in this struct, through the
+ * helpers of tokenizer.c. Nothing here changes after load, which is what
+ * lets threads share a tokenizer.
  */
 #ifndef ADA_TOKENIZER_INTERNAL_H
 #define ADA_TOKENIZER_INTERNAL_H
@@ -59,6 +60,8 @@ int vocab_add(struct vocab *v, const char *s, size_t len, float score, uint8_t t
  * With duplicate texts the later id wins, as in llama.cpp. */
 int vocab_index(struct vocab *v);
 int32_t vocab_find(const struct vocab *v, const char *s, size_t len);
+/* The byte a token spelled <0xAB> stands for, or -1. */
+int vocab_byte_value(const char *s, size_t len);
 static inline const char *vocab_text(const struct vocab *v, int32_t id, size_t *len)
 {
 	*len = v->off[id + 1] - v->off[id];
@@ -191,6 +194,20 @@ void merge_scratch_free(struct merge_scratch *s);
 
 /* ---- the tokenizer ----------------------------------------------------- */
 
+/* How a token's text becomes bytes, applied in order (Hugging Face's
+ * per-token decoders; our SentencePiece and GPT-2 loaders use the same). */
+enum dec_kind {
+	DEC_REPLACE,            /* every a becomes b (U+2581 -> ' ') */
+	DEC_BYTEFALLBACK,       /* a token spelled <0xAB> is the byte 0xAB */
+	DEC_BYTELEVEL,          /* GPT-2 alphabet back to bytes, if every char maps */
+};
+
+struct dec_step {
+	enum dec_kind kind;
+	char *a, *b;            /* owned (DEC_REPLACE) */
+	size_t a_len, b_len;
+};
+
 struct tokenizer {
 	char kind[16];                 /* "spm", "gpt2", "hf-bpe" */
 	char *source;                  /* owned copy of the path, for errors */
@@ -221,20 +238,6 @@ struct tokenizer {
 	size_t max_piece;              /* longest piece_text entry */
 };
 
-/* How a token's text becomes bytes, applied in order (Hugging Face's
- * per-token decoders; our SentencePiece and GPT-2 loaders use the same). */
-enum dec_kind {
-	DEC_REPLACE,            /* every a becomes b (U+2581 -> ' ') */
-	DEC_BYTEFALLBACK,       /* a token spelled <0xAB> is the byte 0xAB */
-	DEC_BYTELEVEL,          /* GPT-2 alphabet back to bytes, if every char maps */
-};
-
-struct dec_step {
-	enum dec_kind kind;
-	char *a, *b;            /* owned (DEC_REPLACE) */
-	size_t a_len, b_len;
-};
-
 /* A zeroed tokenizer with ids set to -1; NULL on OOM. */
 struct tokenizer *tokenizer_alloc(const char *kind, const char *source);
 /* After the vocab is filled: find <0xAB> tokens, index the vocab. */
@@ -248,7 +251,9 @@ int tokenizer_add_dec(struct tokenizer *t, enum dec_kind kind, const char *a, si
 /* Precompute every token's decoded bytes: control and unknown tokens give
  * none; the others run through the decoder steps. */
 int tokenizer_build_pieces(struct tokenizer *t, struct ada_err *err);
-/* Final checks shared by loaders (ids in range); frees t on failure. */
+/* What every loader ends with: ids checked against the vocabulary, special
+ * tokens indexed, decoding pieces built, speed-ups that change no result
+ * added. On success *out = t; on failure t is freed. */
 int tokenizer_finish(struct tokenizer *t, struct tokenizer **out, struct ada_err *err);
 
 /* ---- loaders ------------------------------------------------------------ */

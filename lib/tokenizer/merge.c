@@ -144,6 +144,14 @@ static int add_sym(struct merge_scratch *s, size_t *n, size_t start, size_t len,
 	return 0;
 }
 
+static int bytes_have_tokens(const struct tokenizer *t, const unsigned char *u, int k)
+{
+	for (int b = 0; b < k; b++)
+		if (t->byte_tok[u[b]] < 0)
+			return 0;
+	return 1;
+}
+
 /* One symbol per character; what an unknown character becomes depends on
  * the model (see the cases). */
 static int initial_symbols(const struct tokenizer *t, struct merge_scratch *s, const char *w,
@@ -167,10 +175,7 @@ static int initial_symbols(const struct tokenizer *t, struct merge_scratch *s, c
 			if (add_sym(s, n, i, (size_t)k, id))
 				goto oom;
 			last_was_unk = 0;
-		} else if (t->byte_fallback && t->byte_tok[u[i]] >= 0 &&
-			   (k < 2 || t->byte_tok[u[i + 1]] >= 0) &&
-			   (k < 3 || t->byte_tok[u[i + 2]] >= 0) &&
-			   (k < 4 || t->byte_tok[u[i + 3]] >= 0)) {
+		} else if (t->byte_fallback && bytes_have_tokens(t, u + i, k)) {
 			for (int b = 0; b < k; b++)
 				if (add_sym(s, n, i + (size_t)b, 1, t->byte_tok[u[i + b]]))
 					goto oom;

@@ -1,12 +1,8 @@
 /*
- * tokenizer — the public face: loading by content, the encode pipeline,
- * decoding, accessors. The loaders (spm.c, bpe.c, hf_json.c) describe a
- * tokenizer as settings of struct tokenizer (internal.h); this file runs
- * those settings and owns the struct's lifecycle.
- *
- * Encoding, per call (all scratch is local, so threads may share t):
- * validate UTF-8, cut the text at added/special tokens, and for each plain
- * segment run the normalizers, the pre-tokenizers and the merge loop.
+ * tokenizer — struct tokenizer's lifecycle: loading by content, the steps
+ * loaders assemble, the checks every loader ends with, and the accessors.
+ * The loaders (spm.c, bpe.c, hf_json.c) describe a tokenizer as settings;
+ * encode.c and decode.c run them.
  */
 #include "internal.h"
 
@@ -14,12 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "unicode.h"
 #include "../format/gguf.h"
 #include "../util/alloc.h"
 #include "../util/err.h"
 #include "../util/fileio.h"
-#include "../util/utf8.h"
 
 /* ---- ivec ----------------------------------------------------------------- */
 
@@ -88,39 +82,20 @@ void tokenizer_free(struct tokenizer *t)
 	free(t);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
-/* <0xAB> -> 0xAB, or -1. */
-static int byte_token_value(const char *s, size_t len)
-{
-	int hi, lo;
-
-	if (len != 6 || memcmp(s, "<0x", 3) || s[5] != '>')
-		return -1;
-	hi = hexval(s[3]);
-	lo = hexval(s[4]);
-	return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
-}
-
 int tokenizer_index_vocab(struct tokenizer *t, struct ada_err *err)
 {
 	for (int32_t id = 0; id < t->vocab.n; id++) {
 		size_t len;
 		const char *s = vocab_text(&t->vocab, id, &len);
-		int b = byte_token_value(s, len);
+		int b = vocab_byte_value(s, len);
+		char canonical[8];
 
-		/* Byte fallback looks tokens up by their canonical spelling. */
-		if (b >= 0 && s[3] == "0123456789ABCDEF"[b >> 4] && s[4] == "0123456789ABCDEF"[b & 15] &&
-		    t->byte_tok[b] < 0)
+		/* Byte fallback looks tokens up by their canonical spelling,
+		 * <0xAB> with capital hex digits. */
+		if (b < 0 || t->byte_tok[b] >= 0)
+			continue;
+		snprintf(canonical, sizeof(canonical), "<0x%02X>", b);
+		if (!memcmp(s, canonical, 6))
 			t->byte_tok[b] = id;
 	}
 	if (vocab_index(&t->vocab))
@@ -128,16 +103,26 @@ int tokenizer_index_vocab(struct tokenizer *t, struct ada_err *err)
 	return ADA_OK;
 }
 
-static char *memdup(const char *s, size_t len)
+/* Owned copies of a step's two strings (NULL stands for ""). */
+static int dup_strings(char **a, size_t *a_len, const char *sa, size_t la,
+		       char **b, size_t *b_len, const char *sb, size_t lb)
 {
-	char *p = malloc(len + 1);
-
-	if (p) {
-		if (len)
-			memcpy(p, s, len);
-		p[len] = '\0';
+	*a = malloc(la + 1);
+	*b = malloc(lb + 1);
+	if (!*a || !*b) {
+		free(*a);
+		free(*b);
+		*a = *b = NULL;
+		return -1;
 	}
-	return p;
+	if (la)
+		memcpy(*a, sa, la);
+	if (lb)
+		memcpy(*b, sb, lb);
+	(*a)[la] = (*b)[lb] = '\0';
+	*a_len = la;
+	*b_len = lb;
+	return 0;
 }
 
 int tokenizer_add_norm(struct tokenizer *t, enum norm_kind kind, const char *a, size_t a_len,
@@ -149,17 +134,9 @@ int tokenizer_add_norm(struct tokenizer *t, enum norm_kind kind, const char *a, 
 		return -1;
 	t->norm = v;
 	v = &t->norm[t->n_norm];
-	memset(v, 0, sizeof(*v));
 	v->kind = kind;
-	v->a = memdup(a ? a : "", a_len);
-	v->b = memdup(b ? b : "", b_len);
-	if (!v->a || !v->b) {
-		free(v->a);
-		free(v->b);
+	if (dup_strings(&v->a, &v->a_len, a, a_len, &v->b, &v->b_len, b, b_len))
 		return -1;
-	}
-	v->a_len = a_len;
-	v->b_len = b_len;
 	t->n_norm++;
 	return 0;
 }
@@ -184,128 +161,11 @@ int tokenizer_add_dec(struct tokenizer *t, enum dec_kind kind, const char *a, si
 		return -1;
 	t->dec = v;
 	v = &t->dec[t->n_dec];
-	memset(v, 0, sizeof(*v));
 	v->kind = kind;
-	v->a = memdup(a ? a : "", a_len);
-	v->b = memdup(b ? b : "", b_len);
-	if (!v->a || !v->b) {
-		free(v->a);
-		free(v->b);
+	if (dup_strings(&v->a, &v->a_len, a, a_len, &v->b, &v->b_len, b, b_len))
 		return -1;
-	}
-	v->a_len = a_len;
-	v->b_len = b_len;
 	t->n_dec++;
 	return 0;
-}
-
-/* out = s with every a replaced by b (a non-empty). */
-static int replace_all(struct bytebuf *out, const char *s, size_t len, const char *a,
-		       size_t a_len, const char *b, size_t b_len)
-{
-	size_t i = 0, from = 0;
-
-	out->n = 0;
-	if (!a_len)
-		return bytebuf_add(out, s, len);
-	while (i + a_len <= len) {
-		if (s[i] == a[0] && !memcmp(s + i, a, a_len)) {
-			if (bytebuf_add(out, s + from, i - from) || bytebuf_add(out, b, b_len))
-				return -1;
-			i += a_len;
-			from = i;
-		} else {
-			i++;
-		}
-	}
-	return bytebuf_add(out, s + from, len - from);
-}
-
-/* GPT-2 alphabet back to bytes when every character maps; else unchanged
- * (added tokens written in plain text), as Hugging Face's decoder does. */
-static int bytelevel_decode(struct bytebuf *out, const char *s, size_t len)
-{
-	const unsigned char *u = (const unsigned char *)s;
-
-	out->n = 0;
-	if (bytebuf_reserve(out, len))
-		return -1;
-	for (size_t i = 0; i < len;) {
-		uint32_t cp;
-		int k = utf8_decode(u + i, len - i, &cp);
-		int b = k > 0 ? bytelevel_byte(cp) : -1;
-		if (b < 0) {
-			out->n = 0;
-			return bytebuf_add(out, s, len);
-		}
-		out->p[out->n++] = (char)b;
-		i += (size_t)k;
-	}
-	return 0;
-}
-
-/* Run one token's text through the decoder steps into *cur. */
-static int decode_steps(const struct tokenizer *t, struct bytebuf *cur, struct bytebuf *next)
-{
-	for (size_t k = 0; k < t->n_dec && cur->n; k++) {
-		const struct dec_step *d = &t->dec[k];
-		struct bytebuf swap;
-		int b;
-
-		switch (d->kind) {
-		case DEC_REPLACE:
-			if (replace_all(next, cur->p, cur->n, d->a, d->a_len, d->b, d->b_len))
-				return -1;
-			break;
-		case DEC_BYTEFALLBACK:
-			b = byte_token_value(cur->p, cur->n);
-			next->n = 0;
-			if (b >= 0 ? bytebuf_add(next, &(char){ (char)b }, 1)
-				   : bytebuf_add(next, cur->p, cur->n))
-				return -1;
-			break;
-		case DEC_BYTELEVEL:
-			if (bytelevel_decode(next, cur->p, cur->n))
-				return -1;
-			break;
-		}
-		swap = *cur;
-		*cur = *next;
-		*next = swap;
-	}
-	return 0;
-}
-
-int tokenizer_build_pieces(struct tokenizer *t, struct ada_err *err)
-{
-	struct bytebuf cur = { 0 }, next = { 0 };
-	int rc = ADA_OK;
-
-	t->piece_off = xcalloc((size_t)t->vocab.n + 1, sizeof(*t->piece_off));
-	if (!t->piece_off || bytebuf_reserve(&t->piece_text, 1))
-		goto oom;
-	for (int32_t id = 0; id < t->vocab.n; id++) {
-		uint8_t type = t->vocab.type[id];
-		size_t len;
-		const char *s = vocab_text(&t->vocab, id, &len);
-
-		cur.n = 0;
-		if (type != TOKT_CONTROL && type != TOKT_UNKNOWN && type != TOKT_UNUSED &&
-		    (bytebuf_add(&cur, s, len) || decode_steps(t, &cur, &next)))
-			goto oom;
-		if (bytebuf_add(&t->piece_text, cur.p, cur.n))
-			goto oom;
-		t->piece_off[id + 1] = t->piece_text.n;
-		if (cur.n > t->max_piece)
-			t->max_piece = cur.n;
-	}
-	goto out_free;
-oom:
-	rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-out_free:
-	bytebuf_release(&cur);
-	bytebuf_release(&next);
-	return rc;
 }
 
 /* Does every token that text can become hold sp only in a leading run? */
@@ -352,7 +212,10 @@ static int add_space_runs_split(struct tokenizer *t)
 			sp_len = t->norm[i].b_len;
 		}
 	}
-	if (!sp_len || sp_len >= sizeof(st.repl) || !space_only_leads(t, sp, sp_len))
+	/* The space must be a token of its own: spelled in byte tokens, a
+	 * merge of those could cross the cut unseen by the check. */
+	if (!sp_len || sp_len >= sizeof(st.repl) || vocab_find(&t->vocab, sp, sp_len) < 0 ||
+	    !space_only_leads(t, sp, sp_len))
 		return 0;
 	memcpy(st.repl, sp, sp_len);
 	st.repl_len = sp_len;
@@ -454,188 +317,6 @@ int tokenizer_load(const char *path, int vocab_size, struct tokenizer **out, str
 	}
 	mapped_file_close(&mf);
 	return tokenizer_load_llama2c(path, vocab_size, out, err);
-}
-
-/* ---- encoding ----------------------------------------------------------- */
-
-struct encode_state {
-	const struct tokenizer *t;
-	struct bytebuf a, b;            /* normalizer ping-pong */
-	struct pretok_scratch pretok;
-	struct merge_scratch *merge;
-	struct ivec *out;
-};
-
-static void encode_state_release(struct encode_state *st)
-{
-	bytebuf_release(&st->a);
-	bytebuf_release(&st->b);
-	pretok_scratch_release(&st->pretok);
-	merge_scratch_free(st->merge);
-}
-
-/* Normalize seg into st->a. */
-static int normalize(const struct tokenizer *t, struct encode_state *st, const char *seg,
-		     size_t len, int no_prefix)
-{
-	struct bytebuf swap;
-
-	st->a.n = 0;
-	if (bytebuf_add(&st->a, seg, len))
-		return -1;
-	for (size_t k = 0; k < t->n_norm; k++) {
-		const struct norm_step *n = &t->norm[k];
-
-		st->b.n = 0;
-		switch (n->kind) {
-		case NORM_PREPEND:
-			if (!st->a.n || no_prefix)
-				continue;
-			if (bytebuf_add(&st->b, n->a, n->a_len) || bytebuf_add(&st->b, st->a.p, st->a.n))
-				return -1;
-			break;
-		case NORM_REPLACE:
-			if (replace_all(&st->b, st->a.p, st->a.n, n->a, n->a_len, n->b, n->b_len))
-				return -1;
-			break;
-		case NORM_NFC:
-			if (unicode_nfc(st->a.p, st->a.n, &st->b))
-				return -1;
-			break;
-		}
-		swap = st->a;
-		st->a = st->b;
-		st->b = swap;
-	}
-	return 0;
-}
-
-static int merge_sink(void *arg, const char *w, size_t len, struct ada_err *err)
-{
-	struct encode_state *st = arg;
-
-	return merge_word(st->t, w, len, &st->merge, st->out, err);
-}
-
-static int encode_segment(const struct tokenizer *t, struct encode_state *st, const char *seg,
-			  size_t len, unsigned word_flags, struct ada_err *err)
-{
-	if (normalize(t, st, seg, len, !!(word_flags & WORD_NO_PREFIX)))
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	return pretok_run(t->pretok, t->n_pretok, &st->pretok, st->a.p, st->a.n, word_flags,
-			  merge_sink, st, err);
-}
-
-int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
-		     unsigned flags, struct ivec *out, struct ada_err *err)
-{
-	struct encode_state st = { .t = t, .out = out };
-	size_t bad = utf8_validate(text, len), n0 = out->n, pos = 0;
-	int rc = ADA_OK;
-
-	if (bad != len)
-		return ada_fail(err, ADA_EINVAL, "text is not valid UTF-8 at byte %zu", bad);
-	if ((flags & TOK_ADD_BOS) && t->bos >= 0 && ivec_push(out, t->bos))
-		goto oom;
-	while (pos < len) {
-		size_t at = len, mlen = 0;
-		int32_t id = -1;
-		int found = special_set_next(&t->specials, text, len, pos, flags, &at, &mlen, &id);
-
-		if (at > pos) {
-			unsigned wf = 0;
-			if (pos == 0)
-				wf = WORD_AT_START | (flags & TOK_NO_PREFIX_SPACE ? WORD_NO_PREFIX : 0);
-			rc = encode_segment(t, &st, text + pos, at - pos, wf, err);
-			if (rc)
-				goto out_fail;
-		}
-		if (!found)
-			break;
-		if (ivec_push(out, id))
-			goto oom;
-		pos = at + mlen;
-	}
-	if ((flags & TOK_ADD_EOS) && t->eos >= 0 && ivec_push(out, t->eos))
-		goto oom;
-	encode_state_release(&st);
-	return ADA_OK;
-oom:
-	rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-out_fail:
-	out->n = n0;
-	encode_state_release(&st);
-	return rc;
-}
-
-/* ---- decoding ----------------------------------------------------------- */
-
-static const char *piece(const struct tokenizer *t, int32_t prev, int32_t id, size_t *len)
-{
-	const char *p = t->piece_text.p + t->piece_off[id];
-
-	*len = t->piece_off[id + 1] - t->piece_off[id];
-	if (t->strip_first_space && (prev < 0 || prev == t->bos) && *len && p[0] == ' ') {
-		p++;
-		(*len)--;
-	}
-	return p;
-}
-
-int tokenizer_decode_token(const struct tokenizer *t, int32_t prev, int32_t id,
-			   char *buf, size_t cap)
-{
-	size_t len;
-	const char *p;
-
-	if (id < 0 || id >= t->vocab.n)
-		return -1;
-	p = piece(t, prev, id, &len);
-	if (len > cap || len > INT32_MAX)
-		return -1;
-	if (len)
-		memcpy(buf, p, len);
-	return (int)len;
-}
-
-size_t tokenizer_max_piece(const struct tokenizer *t)
-{
-	return t->max_piece;
-}
-
-int tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n,
-		     char **out, size_t *out_len, struct ada_err *err)
-{
-	struct bytebuf b = { 0 };
-	int32_t prev = -1;
-
-	*out = NULL;
-	if (out_len)
-		*out_len = 0;
-	for (size_t i = 0; i < n; i++) {
-		size_t len;
-		const char *p;
-
-		if (ids[i] < 0 || ids[i] >= t->vocab.n) {
-			bytebuf_release(&b);
-			return ada_fail(err, ADA_EINVAL,
-					"token id %d at position %zu is outside the vocabulary (%d)",
-					ids[i], i, t->vocab.n);
-		}
-		p = piece(t, prev, ids[i], &len);
-		if (bytebuf_add(&b, p, len))
-			goto oom;
-		prev = ids[i];
-	}
-	if (bytebuf_add(&b, "", 1))
-		goto oom;
-	*out = b.p;
-	if (out_len)
-		*out_len = b.n - 1;
-	return ADA_OK;
-oom:
-	bytebuf_release(&b);
-	return ada_fail(err, ADA_ENOMEM, "out of memory");
 }
 
 /* ---- accessors ---------------------------------------------------------- */

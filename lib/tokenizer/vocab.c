@@ -136,6 +136,28 @@ int32_t vocab_find(const struct vocab *v, const char *s, size_t len)
 	return -1;
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+int vocab_byte_value(const char *s, size_t len)
+{
+	int hi, lo;
+
+	if (len != 6 || memcmp(s, "<0x", 3) || s[5] != '>')
+		return -1;
+	hi = hexval(s[3]);
+	lo = hexval(s[4]);
+	return hi < 0 || lo < 0 ? -1 : hi * 16 + lo;
+}
+
 void vocab_release(struct vocab *v)
 {
 	bytebuf_release(&v->text);

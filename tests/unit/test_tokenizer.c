@@ -330,6 +330,199 @@ static void test_unsupported_gguf(void)
 	CHECK(t == NULL);
 }
 
+/* ---- a minimal GGUF v3 writer, for metadata the real files never have -- */
+
+struct gw {
+	uint8_t *p;
+	size_t n, cap;
+	uint64_t n_kv;
+};
+
+static void gw_bytes(struct gw *w, const void *b, size_t len)
+{
+	if (w->n + len > w->cap) {
+		w->cap = (w->n + len) * 2 + 64;
+		w->p = realloc(w->p, w->cap);
+	}
+	memcpy(w->p + w->n, b, len);
+	w->n += len;
+}
+
+static void gw_u32(struct gw *w, uint32_t v)
+{
+	gw_bytes(w, &v, 4);
+}
+
+static void gw_u64(struct gw *w, uint64_t v)
+{
+	gw_bytes(w, &v, 8);
+}
+
+static void gw_str(struct gw *w, const char *s)
+{
+	gw_u64(w, strlen(s));
+	gw_bytes(w, s, strlen(s));
+}
+
+static void gw_key(struct gw *w, const char *key, uint32_t type)
+{
+	gw_str(w, key);
+	gw_u32(w, type);
+	w->n_kv++;
+}
+
+static void gw_kv_str(struct gw *w, const char *key, const char *v)
+{
+	gw_key(w, key, GGUF_TYPE_STRING);
+	gw_str(w, v);
+}
+
+static void gw_kv_u32(struct gw *w, const char *key, uint32_t v)
+{
+	gw_key(w, key, GGUF_TYPE_UINT32);
+	gw_u32(w, v);
+}
+
+static void gw_kv_strs(struct gw *w, const char *key, const char *const *v, size_t n)
+{
+	gw_key(w, key, GGUF_TYPE_ARRAY);
+	gw_u32(w, GGUF_TYPE_STRING);
+	gw_u64(w, n);
+	for (size_t i = 0; i < n; i++)
+		gw_str(w, v[i]);
+}
+
+static void gw_kv_nums(struct gw *w, const char *key, uint32_t type, const void *v, size_t n)
+{
+	gw_key(w, key, GGUF_TYPE_ARRAY);
+	gw_u32(w, type);
+	gw_u64(w, n);
+	gw_bytes(w, v, n * 4);
+}
+
+/* Header + the key/values written so far, to path. */
+static void gw_save(struct gw *w, const char *path)
+{
+	struct gw out = { 0 };
+	struct ada_err err;
+	static const uint8_t pad[32];
+
+	gw_bytes(&out, "GGUF", 4);
+	gw_u32(&out, 3);
+	gw_u64(&out, 0);                     /* tensors */
+	gw_u64(&out, w->n_kv);
+	gw_bytes(&out, w->p, w->n);
+	gw_bytes(&out, pad, (32 - out.n % 32) % 32);
+	CHECK_OK(file_write_atomic(path, out.p, out.n, &err), &err);
+	free(out.p);
+	free(w->p);
+	memset(w, 0, sizeof(*w));
+}
+
+/* A tiny SentencePiece vocabulary: <unk> <s> </s>, bytes, ▁ a ▁a. */
+enum { TINY_N = 3 + 256 + 3 };
+
+static void tiny_spm(struct gw *w, size_t n_scores, int32_t bad_type, uint32_t bos)
+{
+	static char names[TINY_N][8];
+	const char *tokens[TINY_N];
+	float scores[TINY_N];
+	int32_t types[TINY_N];
+
+	for (int i = 0; i < TINY_N; i++) {
+		if (i < 3)
+			snprintf(names[i], sizeof(names[i]), "%s",
+				 (const char *[]){ "<unk>", "<s>", "</s>" }[i]);
+		else if (i < 259)
+			snprintf(names[i], sizeof(names[i]), "<0x%02X>", i - 3);
+		tokens[i] = names[i];
+		scores[i] = -(float)i;
+		types[i] = i == 0 ? 2 : i < 3 ? 3 : i < 259 ? 6 : 1;
+	}
+	tokens[259] = "\xe2\x96\x81";
+	tokens[260] = "a";
+	tokens[261] = "\xe2\x96\x81" "a";
+	if (bad_type)
+		types[260] = bad_type;
+	gw_kv_str(w, "general.architecture", "llama");
+	gw_kv_str(w, "tokenizer.ggml.model", "llama");
+	gw_kv_strs(w, "tokenizer.ggml.tokens", tokens, TINY_N);
+	gw_kv_nums(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, n_scores);
+	gw_kv_nums(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, TINY_N);
+	gw_kv_u32(w, "tokenizer.ggml.bos_token_id", bos);
+}
+
+/* GGUF tokenizer metadata that is wrong in ways a truncation is not. */
+static void test_gguf_metadata_damaged(void)
+{
+	char *tmp = check_tmpdir("tokgguf"), path[4200];
+	static const int32_t a_a[] = { 261, 261 };
+	struct tokenizer *t = NULL;
+	struct ada_err err;
+	struct gw w = { 0 };
+	struct ivec ids = { 0 };
+
+	snprintf(path, sizeof(path), "%s/tiny.gguf", tmp);
+	tiny_spm(&w, TINY_N, 0, 1);
+	gw_save(&w, path);
+	CHECK_OK(tokenizer_load(path, 0, &t, &err), &err);
+	if (t) {
+		CHECK_OK(tokenizer_encode(t, "a a", 3, 0, &ids, &err), &err);
+		CHECK(ids_equal(&ids, a_a, 2));
+		tokenizer_free(t);
+		ivec_release(&ids);
+	}
+
+	tiny_spm(&w, TINY_N - 1, 0, 1);
+	gw_save(&w, path);
+	CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EFORMAT);
+	CHECK_MSG(strstr(err.msg, "tokenizer.ggml.scores") && strstr(err.msg, "tiny.gguf"), "%s",
+		  err.msg);
+
+	tiny_spm(&w, TINY_N, 9, 1);
+	gw_save(&w, path);
+	CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EFORMAT);
+	CHECK_MSG(strstr(err.msg, "token 260") && strstr(err.msg, "type 9"), "%s", err.msg);
+
+	tiny_spm(&w, TINY_N, 0, 5000);
+	gw_save(&w, path);
+	CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EFORMAT);
+	CHECK_MSG(strstr(err.msg, "BOS token id 5000"), "%s", err.msg);
+
+	{       /* byte-level BPE: a merge without its space, an unknown pre-tokenizer */
+		const char *tokens[] = { "a", "b", "ab", "<|endoftext|>" };
+		const char *bad_merges[] = { "a b", "ab" };
+		gw_kv_str(&w, "tokenizer.ggml.model", "gpt2");
+		gw_kv_strs(&w, "tokenizer.ggml.tokens", tokens, 4);
+		gw_kv_strs(&w, "tokenizer.ggml.merges", bad_merges, 2);
+		gw_save(&w, path);
+		CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EFORMAT);
+		CHECK_MSG(strstr(err.msg, "merge 1 ('ab')"), "%s", err.msg);
+
+		gw_kv_str(&w, "tokenizer.ggml.model", "gpt2");
+		gw_kv_str(&w, "tokenizer.ggml.pre", "deepseek-llm");
+		gw_kv_strs(&w, "tokenizer.ggml.tokens", tokens, 4);
+		gw_kv_strs(&w, "tokenizer.ggml.merges", bad_merges, 1);
+		gw_save(&w, path);
+		CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EUNSUPPORTED);
+		CHECK_MSG(strstr(err.msg, "deepseek-llm"), "%s", err.msg);
+
+		gw_kv_str(&w, "tokenizer.ggml.model", "gpt2");
+		gw_kv_nums(&w, "tokenizer.ggml.tokens", GGUF_TYPE_INT32, (int32_t[]){ 7 }, 1);
+		gw_save(&w, path);
+		CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EFORMAT);
+		CHECK_MSG(strstr(err.msg, "not an array of strings"), "%s", err.msg);
+
+		gw_kv_str(&w, "general.architecture", "llama");
+		gw_save(&w, path);
+		CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_ENOTFOUND);
+		CHECK_MSG(strstr(err.msg, "tokenizer.ggml.model"), "%s", err.msg);
+	}
+	CHECK(t == NULL);
+	remove_tree(tmp, NULL);
+	free(tmp);
+}
+
 struct shared_job {
 	const struct tokenizer *t;
 	const char *text;
@@ -428,6 +621,7 @@ int main(void)
 	RUN(test_invalid_utf8);
 	RUN(test_llama2c_damaged);
 	RUN(test_unsupported_gguf);
+	RUN(test_gguf_metadata_damaged);
 	RUN(test_shared_between_threads);
 	RUN(test_tinyshakespeare_whole);
 	return check_summary();

@@ -112,7 +112,8 @@ static struct tokenizer *load_path(const char *path)
 static void test_gpt2_json_vectors(void)
 {
 	for (int pairs = 0; pairs <= 1; pairs++) {
-		struct tokenizer *t = load_path(write_json(tmp, "gpt2.json", gpt2_json(pairs, NULL, NULL)));
+		const char *path = write_json(tmp, "gpt2.json", gpt2_json(pairs, NULL, NULL));
+		struct tokenizer *t = load_path(path);
 		if (!t)
 			continue;
 		CHECK_STR_EQ(tokenizer_kind(t), "hf-bpe");
@@ -299,7 +300,9 @@ static void check_encode(const struct tokenizer *t, const char *text, unsigned f
 	ivec_release(&ids);
 }
 
-#define IDS(...) (const int32_t[]){ __VA_ARGS__ }, sizeof((const int32_t[]){ __VA_ARGS__ }) / sizeof(int32_t)
+/* An id list literal and its length, as two arguments. */
+#define IDS(...) (const int32_t[]){ __VA_ARGS__ }, \
+	sizeof((const int32_t[]){ __VA_ARGS__ }) / sizeof(int32_t)
 
 static void test_small_spm_style(void)
 {
