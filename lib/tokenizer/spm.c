@@ -41,26 +41,24 @@ static int read_records(const struct mapped_file *mf, int64_t want, struct vocab
 		float score;
 		int32_t len;
 
-		if (end - p < 8) {
+		if (end - p < 8)
 			return ada_fail(err, ADA_EFORMAT, "%s: truncated at token %lld%s", mf->path,
 					(long long)i, want < 0 ? "" : " (vocab size mismatch?)");
-		}
 		memcpy(&score, p, 4);
 		memcpy(&len, p + 4, 4);
 		p += 8;
-		if (len < 0 || (uint32_t)len > max_len) {
+		/* llama2.c sizes its buffers by max_token_length: a longer
+		 * token is corruption, not just a long token. */
+		if (len < 0 || (uint32_t)len > max_len)
 			return ada_fail(err, ADA_EFORMAT,
 					"%s: token %lld has length %d (max_token_length is %u)",
 					mf->path, (long long)i, len, max_len);
-		}
-		if (end - p < len) {
+		if (end - p < len)
 			return ada_fail(err, ADA_EFORMAT, "%s: truncated inside token %lld",
 					mf->path, (long long)i);
-		}
-		if (i >= MAX_VOCAB) {
+		if (i >= MAX_VOCAB)
 			return ada_fail(err, ADA_EFORMAT, "%s: more than %d tokens", mf->path,
 					MAX_VOCAB);
-		}
 		if (vocab) {
 			const char *s = (const char *)p;
 			uint8_t type = TOKT_NORMAL;
@@ -85,8 +83,8 @@ static int read_records(const struct mapped_file *mf, int64_t want, struct vocab
 	return ADA_OK;
 }
 
-/* Encoding and decoding settings of a SentencePiece tokenizer whose spaces
- * are spelled space (a plain space or U+2581). */
+/* The settings of a SentencePiece tokenizer; space is how its vocabulary
+ * spells a space (" " in tokenizer.bin, U+2581 in GGUF). */
 static int spm_pipeline(struct tokenizer *t, const char *space, size_t space_len,
 			int add_prefix)
 {
@@ -95,7 +93,7 @@ static int spm_pipeline(struct tokenizer *t, const char *space, size_t space_len
 	t->strip_first_space = add_prefix;
 	if (add_prefix && tokenizer_add_norm(t, NORM_PREPEND, " ", 1, NULL, 0))
 		return -1;
-	if (strcmp(space, " ")) {
+	if (space_len != 1 || space[0] != ' ') {
 		if (tokenizer_add_norm(t, NORM_REPLACE, " ", 1, space, space_len) ||
 		    tokenizer_add_dec(t, DEC_REPLACE, space, space_len, " ", 1))
 			return -1;

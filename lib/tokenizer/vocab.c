@@ -10,6 +10,7 @@
  */
 #include "internal.h"
 
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -75,7 +76,8 @@ int vocab_add(struct vocab *v, const char *s, size_t len, float score, uint8_t t
 
 	if (id >= v->n || bytebuf_add(&v->text, s, len))
 		return -1;
-	v->score[id] = score;
+	/* A NaN score would make the merge heap's order meaningless. */
+	v->score[id] = score == score ? score : -FLT_MAX;
 	v->type[id] = type;
 	v->off[id + 1] = v->text.n;
 	v->filled++;

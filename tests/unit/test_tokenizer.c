@@ -71,6 +71,20 @@ static void test_gpt2_vectors(void)
 	tokenizer_free(t);
 }
 
+/* llama2.c's 32k tokenizer.bin is Llama 2's vocabulary, spaces spelled
+ * ' ' instead of U+2581: llama.cpp's vectors must pass on it as well. */
+static void test_llama2c_32k_vectors(void)
+{
+	struct tokenizer *t = load("tokenizers/llama2c-32k/tokenizer.bin", 32000);
+
+	if (!t)
+		return;
+	CHECK_STR_EQ(tokenizer_kind(t), "spm");
+	CHECK_INT_EQ(tokenizer_vocab_size(t), 32000);
+	CHECK_INT_EQ(check_vectors(t, asset(SPM_VOCAB)), 46);
+	tokenizer_free(t);
+}
+
 /* The vocabulary of tok512.bin is the one inside stories260K.gguf (spaces
  * spelled ' ' in one, U+2581 in the other): ids must agree everywhere. */
 static void test_llama2c_bin_matches_gguf(void)
@@ -615,6 +629,7 @@ int main(void)
 	assets = check_require_assets("test_tokenizer");
 	RUN(test_llama_spm_vectors);
 	RUN(test_gpt2_vectors);
+	RUN(test_llama2c_32k_vectors);
 	RUN(test_llama2c_bin_matches_gguf);
 	RUN(test_llama2c_known_ids);
 	RUN(test_flags);
