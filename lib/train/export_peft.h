@@ -23,6 +23,7 @@
 #ifndef ADA_TRAIN_EXPORT_PEFT_H
 #define ADA_TRAIN_EXPORT_PEFT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../adalora.h"

@@ -147,10 +147,13 @@ static void test_import_errors(void)
 	o.adapter = dir;
 	CHECK(inference_net_open(&in, &o, &err) != ADA_OK);       /* no files */
 	snprintf(path, sizeof(path), "%s/adapter_config.json", dir);
-	file_write_atomic(path, "{\"peft_type\":\"IA3\"}", 19, NULL);
+	file_write_atomic(path, "{\"peft_type\":\"IA3\"}", strlen("{\"peft_type\":\"IA3\"}"), NULL);
 	CHECK_INT_EQ(inference_net_open(&in, &o, &err), ADA_EUNSUPPORTED);
 	CHECK(strstr(err.msg, "IA3") != NULL);
-	file_write_atomic(path, "{\"peft_type\":\"LORA\",\"use_dora\":true}", 35, NULL);
+	{
+		const char *dora = "{\"peft_type\":\"LORA\",\"use_dora\":true}";
+		file_write_atomic(path, dora, strlen(dora), NULL);
+	}
 	CHECK_INT_EQ(inference_net_open(&in, &o, &err), ADA_EUNSUPPORTED);
 	CHECK(strstr(err.msg, "use_dora") != NULL);
 }
