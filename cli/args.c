@@ -75,6 +75,10 @@ int cli_parse(const char *cmd, const char *usage, int argc, char **argv, struct 
 		struct cli_opt *o = NULL;
 		size_t nlen;
 
+		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+			fputs(usage ? usage : "", stdout);
+			return CLI_HELP;
+		}
 		if (a[0] != '-' || !a[1]) {
 			if (*n_pos >= max_pos)
 				return usage_fail(cmd, usage, "unexpected argument '%s'", a);

@@ -24,8 +24,15 @@ struct cli_opt {
 	int seen;                  /* set by the parser */
 };
 
-/* Parse argv[1..argc) (argv[0] is the subcommand). Returns 0, or prints a
- * usage line (with `usage` after it) and returns EXIT_USAGE. */
+/* Parse argv[1..argc) (argv[0] is the subcommand). Returns 0; or prints a
+ * usage line (with `usage` after it) and returns EXIT_USAGE; or, for
+ * --help / -h, prints usage on stdout and returns CLI_HELP (exit 0). */
+#define CLI_HELP (-1)
+static inline int cli_exit_code(int rc)
+{
+	return rc == CLI_HELP ? 0 : rc;
+}
+
 int cli_parse(const char *cmd, const char *usage, int argc, char **argv, struct cli_opt *opts,
 	      int n_opts, const char **pos, int max_pos, int *n_pos);
 

@@ -61,7 +61,7 @@ int cmd_train(int argc, char **argv)
 	char *out_dir = NULL, *metrics = NULL;
 
 	if ((rc = cli_parse("train", usage, argc, argv, opts, 4, pos, 1, &n_pos)))
-		return rc;
+		return cli_exit_code(rc);
 	if (n_pos != 1)
 		return cli_fail("train", EXIT_USAGE, "missing CONFIG.json\n%s", usage);
 	if (out && resume && strcmp(out, resume))

@@ -8,7 +8,17 @@
 #ifndef ADA_CLI_COMMANDS_H
 #define ADA_CLI_COMMANDS_H
 
+/* adalora train: run a fine-tuning job in the foreground. */
+int cmd_train(int argc, char **argv);
+/* adalora generate: text from a model (and adapter). */
+int cmd_generate(int argc, char **argv);
+/* adalora eval: held-out loss / perplexity as JSON. */
+int cmd_eval(int argc, char **argv);
 /* adalora schedule: print the AdaLoRA budget curve as JSON. */
 int cmd_schedule(int argc, char **argv);
+/* adalora bench: time training steps, one JSON line. */
+int cmd_bench(int argc, char **argv);
+/* adalora create-model: a random model with a byte-level tokenizer. */
+int cmd_create_model(int argc, char **argv);
 
 #endif

@@ -1,4 +1,4 @@
-/* attention — causal GQA attention kernels; see attention.h. */
+/* attention — causal GQA attention over row chunks; see attention.h. */
 #include "attention.h"
 
 #include <math.h>
@@ -7,12 +7,18 @@
 #include <omp.h>
 #endif
 
+#include "blas.h"
 #include "vexp.h"
+
+/* Query rows per chunk: the products of a chunk only reach the keys up to
+ * its last row, so the masked upper triangle costs at most half a chunk
+ * per chunk instead of half the square. */
+#define CHUNK 64
 
 size_t attention_scratch_per_thread(const struct attention_shape *s)
 {
-	/* Kt, Vt, dKt, dVt: head_dim x T each; one row of T for dP. */
-	return (size_t)4 * s->head_dim * s->T + (size_t)s->T;
+	/* dP (then dS) for one chunk of query rows against every key. */
+	return (size_t)CHUNK * (size_t)s->T;
 }
 
 static int thread_id(void)
@@ -24,12 +30,32 @@ static int thread_id(void)
 #endif
 }
 
-/* dst[d][j] = src[j * ld + d] for j < T, d < hd. */
-static void transpose_in(real *dst, const real *src, int T, int hd, int ld)
+/* Causal softmax of rows [i0, i0 + nr) of a T x T probability block, in
+ * place: row i keeps columns [0, i]; columns (i, J) are zeroed, J = i0 + nr
+ * being as far as the chunk's products read. */
+static void softmax_rows(real *P, int i0, int nr, int T)
 {
-	for (int j = 0; j < T; j++)
-		for (int d = 0; d < hd; d++)
-			dst[(long)d * T + j] = src[(long)j * ld + d];
+	const int J = i0 + nr;
+
+	for (int r = 0; r < nr; r++) {
+		real *row = P + (long)(i0 + r) * T;
+		const int L = i0 + r + 1;
+		real mx = row[0], sum = 0, inv;
+
+		#pragma omp simd reduction(max:mx)
+		for (int j = 1; j < L; j++)
+			mx = row[j] > mx ? row[j] : mx;
+		#pragma omp simd reduction(+:sum)
+		for (int j = 0; j < L; j++) {
+			row[j] = vexp(row[j] - mx);
+			sum += row[j];
+		}
+		inv = 1 / sum;
+		#pragma omp simd
+		for (int j = 0; j < L; j++)
+			row[j] *= inv;
+		memset(row + L, 0, sizeof(real) * (size_t)(J - L));
+	}
 }
 
 void attention_forward(real *y, real *att, const real *q, const real *k, const real *v,
@@ -39,50 +65,23 @@ void attention_forward(real *y, real *att, const real *q, const real *k, const r
 	const int rep = H / s->n_kv_heads;
 	const int qld = H * hd, kld = s->n_kv_heads * hd;
 	const real scale = (real)(1.0 / sqrt((double)hd));
-	const size_t per = attention_scratch_per_thread(s);
 
+	(void)scratch;
 	#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
 	for (int bh = 0; bh < B * H; bh++) {
-		int b = bh / H, h = bh % H, g = h / rep;
-		real *Kt = scratch + per * (size_t)thread_id();
-		real *Vt = Kt + (size_t)hd * T;
+		const int b = bh / H, h = bh % H, g = h / rep;
+		const real *Q = q + (long)b * T * qld + h * hd;
+		const real *K = k + (long)b * T * kld + g * hd;
+		const real *V = v + (long)b * T * kld + g * hd;
+		real *P = att + (long)bh * T * T, *Y = y + (long)b * T * qld + h * hd;
 
-		transpose_in(Kt, k + (long)b * T * kld + g * hd, T, hd, kld);
-		transpose_in(Vt, v + (long)b * T * kld + g * hd, T, hd, kld);
-		for (int i = 0; i < T; i++) {
-			real *row = att + ((long)bh * T + i) * T;
-			const real *qi = q + ((long)b * T + i) * qld + h * hd;
-			real *yi = y + ((long)b * T + i) * qld + h * hd;
-			const int L = i + 1;
-			real mx, sum = 0, inv;
-
-			memset(row, 0, sizeof(real) * (size_t)T);
-			for (int d = 0; d < hd; d++) {
-				const real qd = qi[d] * scale, *kt = Kt + (long)d * T;
-				#pragma omp simd
-				for (int j = 0; j < L; j++)
-					row[j] += qd * kt[j];
-			}
-			mx = row[0];
-			for (int j = 1; j < L; j++)
-				mx = row[j] > mx ? row[j] : mx;
-			#pragma omp simd reduction(+:sum)
-			for (int j = 0; j < L; j++) {
-				row[j] = vexp(row[j] - mx);
-				sum += row[j];
-			}
-			inv = 1 / sum;
-			#pragma omp simd
-			for (int j = 0; j < L; j++)
-				row[j] *= inv;
-			for (int d = 0; d < hd; d++) {
-				const real *vt = Vt + (long)d * T;
-				real acc = 0;
-				#pragma omp simd reduction(+:acc)
-				for (int j = 0; j < L; j++)
-					acc += row[j] * vt[j];
-				yi[d] = acc;
-			}
+		for (int i0 = 0; i0 < T; i0 += CHUNK) {
+			const int nr = T - i0 < CHUNK ? T - i0 : CHUNK, J = i0 + nr;
+			/* scores of the chunk's rows against keys [0, J) */
+			gemm(0, 1, nr, J, hd, scale, Q + (long)i0 * qld, qld, K, kld, 0,
+			     P + (long)i0 * T, T);
+			softmax_rows(P, i0, nr, T);
+			gemm(0, 0, nr, hd, J, 1, P + (long)i0 * T, T, V, kld, 0, Y + (long)i0 * qld, qld);
 		}
 	}
 }
@@ -99,61 +98,49 @@ void attention_backward(real *dq, real *dk, real *dv, const real *dy, const real
 
 	#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
 	for (int bg = 0; bg < B * KV; bg++) {
-		int b = bg / KV, g = bg % KV;
-		real *Kt = scratch + per * (size_t)thread_id();
-		real *Vt = Kt + (size_t)hd * T;
-		real *dKt = Vt + (size_t)hd * T;
-		real *dVt = dKt + (size_t)hd * T;
-		real *dp = dVt + (size_t)hd * T;
+		const int b = bg / KV, g = bg % KV;
+		const real *K = k + (long)b * T * kld + g * hd;
+		const real *V = v + (long)b * T * kld + g * hd;
+		real *dK = dk + (long)b * T * kld + g * hd, *dV = dv + (long)b * T * kld + g * hd;
+		real *dS = scratch + per * (size_t)thread_id();
 
-		transpose_in(Kt, k + (long)b * T * kld + g * hd, T, hd, kld);
-		transpose_in(Vt, v + (long)b * T * kld + g * hd, T, hd, kld);
-		memset(dKt, 0, sizeof(real) * (size_t)hd * T);
-		memset(dVt, 0, sizeof(real) * (size_t)hd * T);
-
+		/* This task owns the keys and values of (b, g): every query head
+		 * of the group adds into them, so no other thread touches them. */
+		for (int j = 0; j < T; j++) {
+			memset(dK + (long)j * kld, 0, sizeof(real) * (size_t)hd);
+			memset(dV + (long)j * kld, 0, sizeof(real) * (size_t)hd);
+		}
 		for (int h = g * rep; h < (g + 1) * rep; h++) {
-			for (int i = 0; i < T; i++) {
-				const real *P = att + (((long)b * H + h) * T + i) * T;
-				const real *dyi = dy + ((long)b * T + i) * qld + h * hd;
-				const real *qi = q + ((long)b * T + i) * qld + h * hd;
-				real *dqi = dq + ((long)b * T + i) * qld + h * hd;
-				const int L = i + 1;
-				real dot = 0;
+			const real *P = att + ((long)b * H + h) * T * T;
+			const real *Q = q + (long)b * T * qld + h * hd;
+			const real *dY = dy + (long)b * T * qld + h * hd;
+			real *dQ = dq + (long)b * T * qld + h * hd;
 
-				memset(dp, 0, sizeof(real) * (size_t)L);
-				for (int d = 0; d < hd; d++) {
-					const real a = dyi[d], *vt = Vt + (long)d * T;
-					real *dvt = dVt + (long)d * T;
+			for (int i0 = 0; i0 < T; i0 += CHUNK) {
+				const int nr = T - i0 < CHUNK ? T - i0 : CHUNK, J = i0 + nr;
+				const real *Pc = P + (long)i0 * T;
+
+				/* dP = dY V^T;  dV += P^T dY */
+				gemm(0, 1, nr, J, hd, 1, dY + (long)i0 * qld, qld, V, kld, 0, dS, J);
+				gemm(1, 0, J, hd, nr, 1, Pc, T, dY + (long)i0 * qld, qld, 1, dV, kld);
+				/* dS = P * (dP - rowsum(P * dP)) * scale */
+				for (int r = 0; r < nr; r++) {
+					const real *pr = Pc + (long)r * T;
+					real *ds = dS + (long)r * J, dot = 0;
+					const int L = i0 + r + 1;
+					#pragma omp simd reduction(+:dot)
+					for (int j = 0; j < L; j++)
+						dot += pr[j] * ds[j];
 					#pragma omp simd
-					for (int j = 0; j < L; j++) {
-						dp[j] += a * vt[j];
-						dvt[j] += a * P[j];
-					}
+					for (int j = 0; j < L; j++)
+						ds[j] = pr[j] * (ds[j] - dot) * scale;
+					for (int j = L; j < J; j++)
+						ds[j] = 0;
 				}
-				#pragma omp simd reduction(+:dot)
-				for (int j = 0; j < L; j++)
-					dot += P[j] * dp[j];
-				#pragma omp simd
-				for (int j = 0; j < L; j++)
-					dp[j] = P[j] * (dp[j] - dot) * scale;
-				for (int d = 0; d < hd; d++) {
-					const real *kt = Kt + (long)d * T;
-					real *dkt = dKt + (long)d * T;
-					const real a = qi[d];
-					real acc = 0;
-					#pragma omp simd reduction(+:acc)
-					for (int j = 0; j < L; j++) {
-						acc += dp[j] * kt[j];
-						dkt[j] += a * dp[j];
-					}
-					dqi[d] = acc;
-				}
+				/* dQ = dS K;  dK += dS^T Q */
+				gemm(0, 0, nr, hd, J, 1, dS, J, K, kld, 0, dQ + (long)i0 * qld, qld);
+				gemm(1, 0, J, hd, nr, 1, dS, J, Q + (long)i0 * qld, qld, 1, dK, kld);
 			}
 		}
-		for (int j = 0; j < T; j++)
-			for (int d = 0; d < hd; d++) {
-				dk[((long)b * T + j) * kld + g * hd + d] = dKt[(long)d * T + j];
-				dv[((long)b * T + j) * kld + g * hd + d] = dVt[(long)d * T + j];
-			}
 	}
 }

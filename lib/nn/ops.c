@@ -230,6 +230,7 @@ double softmax_xent(real *logits, const int32_t *targets, int N, int V, real gra
 				memset(z, 0, sizeof(real) * (size_t)V);
 			continue;
 		}
+		#pragma omp simd reduction(max:mx)
 		for (int v = 1; v < V; v++)
 			mx = z[v] > mx ? z[v] : mx;
 		real zt = z[tgt];

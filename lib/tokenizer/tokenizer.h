@@ -4,12 +4,18 @@
  * One interface over several algorithms:
  *   - SentencePiece-style BPE with byte fallback, scored merges (llama2.c
  *     tokenizer.bin; GGUF tokenizer.ggml.model = "llama");
- *   - GPT-2 byte-level BPE with ranked merges (GGUF "gpt2"; Hugging Face
- *     tokenizer.json with a ByteLevel pre-tokenizer);
+ *   - GPT-2 byte-level BPE with ranked merges (GGUF "gpt2" with the GPT-2,
+ *     Llama 3 or Qwen2 pre-tokenizer; Hugging Face tokenizer.json with a
+ *     ByteLevel pre-tokenizer);
  *   - Hugging Face tokenizer.json BPE with byte fallback (Llama 2 / Mistral
  *     style: Metaspace or Prepend+Replace normalizers).
- * The vocabulary is immutable after load, so one tokenizer may be shared by
- * several threads.
+ * Encoding matches llama.cpp / Hugging Face token for token (the llama.cpp
+ * conformance vectors pass). The tokenizer is immutable after load, so one
+ * tokenizer may be shared by several threads.
+ *
+ * Ownership: a loaded tokenizer is owned by the caller (tokenizer_free);
+ * it keeps no reference to the file or struct gguf it came from. Every other
+ * pointer argument is borrowed for the duration of the call.
  */
 #ifndef ADA_TOKENIZER_TOKENIZER_H
 #define ADA_TOKENIZER_TOKENIZER_H
@@ -26,35 +32,53 @@ struct tokenizer;
 
 enum tokenizer_flags {
 	TOK_ADD_BOS = 1 << 0,        /* prepend BOS (when the tokenizer has one) */
-	TOK_ADD_EOS = 1 << 1,        /* append EOS */
-	TOK_NO_PREFIX_SPACE = 1 << 2, /* SentencePiece: no dummy-prefix space (a
-	                               * continuation, e.g. a completion after its prompt) */
+	TOK_ADD_EOS = 1 << 1,        /* append EOS (when the tokenizer has one) */
+	TOK_NO_PREFIX_SPACE = 1 << 2, /* no dummy-prefix space (SentencePiece,
+	                               * Metaspace, ByteLevel add_prefix_space): the
+	                               * text continues earlier text, e.g. a
+	                               * completion after its prompt */
+	TOK_PARSE_SPECIAL = 1 << 3,  /* control tokens written in the text ("<s>",
+	                               * "<|im_start|>") become those tokens; without
+	                               * it they are ordinary text. User-defined /
+	                               * non-special added tokens always match. */
 };
 
-/* llama2.c tokenizer.bin; vocab_size comes from the model. */
+/* llama2.c tokenizer.bin; vocab_size comes from the model (0 = as many
+ * tokens as the file holds). */
 int tokenizer_load_llama2c(const char *path, int vocab_size, struct tokenizer **out,
 			   struct ada_err *err);
-/* The tokenizer embedded in a GGUF file (tokenizer.ggml.*). */
+/* The tokenizer embedded in a GGUF file (tokenizer.ggml.*); g is only read
+ * during the call. */
 int tokenizer_load_gguf(const struct gguf *g, struct tokenizer **out, struct ada_err *err);
-/* Hugging Face tokenizer.json. */
+/* Hugging Face tokenizer.json. BOS/EOS/PAD come from a tokenizer_config.json
+ * in the same directory when there is one, else from the post-processor
+ * template and the usual names ("<s>", "</s>", "<|endoftext|>", ...). */
 int tokenizer_load_hf(const char *path, struct tokenizer **out, struct ada_err *err);
 /* By content: GGUF file, tokenizer.json, or llama2.c tokenizer.bin
- * (vocab_size needed only for the latter; 0 = take it from the file size). */
+ * (vocab_size is used only for the latter). */
 int tokenizer_load(const char *path, int vocab_size, struct tokenizer **out, struct ada_err *err);
 void tokenizer_free(struct tokenizer *t);
 
-/* Append the ids of text[0..len) to out. Invalid UTF-8 is an error. */
+/* Append the ids of text[0..len) to out (flags: enum tokenizer_flags).
+ * Invalid UTF-8 is an error (ADA_EINVAL naming the byte offset); on error
+ * out is left as it was. */
 int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
 		     unsigned flags, struct ivec *out, struct ada_err *err);
 
-/* The bytes of one token as it appears after `prev` (SentencePiece strips the
- * dummy-prefix space after BOS; byte tokens <0xAB> become the raw byte).
- * Returns the byte count written to buf (at most cap), or -1 for a bad id. */
+/* The bytes of token id as it appears after token prev (-1: at the start of
+ * the text): byte tokens <0xAB> become the raw byte, control tokens give
+ * nothing, and a tokenizer that adds a dummy-prefix space drops the leading
+ * space of the first piece (prev is -1 or BOS). Returns the byte count
+ * written to buf, or -1 for a bad id or when the piece does not fit in cap
+ * (tokenizer_max_piece() bytes always fit). Pieces of a multi-byte
+ * character split across byte tokens are not valid UTF-8 on their own. */
 int tokenizer_decode_token(const struct tokenizer *t, int32_t prev, int32_t id,
 			   char *buf, size_t cap);
+size_t tokenizer_max_piece(const struct tokenizer *t);
 
-/* Decode a whole sequence into a malloc'ed NUL-terminated string (caller frees).
- * BOS/EOS and other control tokens produce no text. */
+/* Decode a whole sequence into a malloc'ed NUL-terminated string (caller
+ * frees), by the rules of tokenizer_decode_token. An id out of range is an
+ * error. */
 int tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n,
 		     char **out, size_t *out_len, struct ada_err *err);
 
@@ -62,6 +86,14 @@ int tokenizer_vocab_size(const struct tokenizer *t);
 int32_t tokenizer_bos(const struct tokenizer *t);   /* -1 if none */
 int32_t tokenizer_eos(const struct tokenizer *t);   /* -1 if none */
 int32_t tokenizer_pad(const struct tokenizer *t);   /* -1 if none */
-const char *tokenizer_kind(const struct tokenizer *t);  /* "spm", "gpt2", "hf-bpe", ... */
+int32_t tokenizer_unk(const struct tokenizer *t);   /* -1 if none */
+/* Does the tokenizer's own configuration ask for BOS / EOS around a text
+ * (GGUF add_bos_token, tokenizer_config.json add_bos_token, ...)? Callers
+ * turn this into TOK_ADD_BOS / TOK_ADD_EOS. */
+int tokenizer_wants_bos(const struct tokenizer *t);
+int tokenizer_wants_eos(const struct tokenizer *t);
+/* The vocabulary's spelling of id (not NUL-terminated; *len set), or NULL. */
+const char *tokenizer_token_text(const struct tokenizer *t, int32_t id, size_t *len);
+const char *tokenizer_kind(const struct tokenizer *t);  /* "spm", "gpt2", "hf-bpe" */
 
 #endif

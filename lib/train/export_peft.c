@@ -141,7 +141,7 @@ int export_peft(const struct trained_net *tn, const struct export_info *info, co
 		struct ada_err *err)
 {
 	struct safetensors_writer *w = NULL;
-	float **bufs = xcalloc((size_t)tn->n_mods * 3 + 1, sizeof(*bufs));
+	float **bufs = xcalloc((size_t)tn->n_mods * 4 + 1, sizeof(*bufs));
 	json_t *cfg = NULL;
 	char *path = NULL, *text = NULL;
 	int rc, nb = 0;
@@ -181,6 +181,19 @@ int export_peft(const struct trained_net *tn, const struct export_info *info, co
 		}
 		if (tn->method.type == ADA_METHOD_LORA_PRUNE && k == 0)
 			continue;   /* left out of target_modules: no tensors */
+		if (am->module == MOD_Q || am->module == MOD_K) {
+			/* Our Q/K rows use adjacent RoPE pairs; PEFT adapters live
+			 * on Hugging Face weights, whose rows are rotate-half. */
+			const struct model_config *mc = &tn->model->cfg;
+			int heads = am->module == MOD_Q ? mc->n_heads : mc->n_kv_heads;
+			float *Bh = bufs[nb++] = xcalloc((size_t)out * k + 1, sizeof(float));
+			if (!Bh) {
+				rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+				goto out_free;
+			}
+			rope_rows_to_halves(Bh, B, heads, mc->head_dim, (size_t)k);
+			B = Bh;
+		}
 		uint64_t sa[2] = { (uint64_t)k, (uint64_t)in }, sb[2] = { (uint64_t)out, (uint64_t)k };
 		uint64_t se[2] = { (uint64_t)k, 1 };
 		if ((rc = safetensors_writer_add_tensor(w, pa->t[am->t_A].name, 2, sa, A, ST_F32, err)) ||

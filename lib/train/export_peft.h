@@ -14,10 +14,16 @@
  * module (alpha scaled by k / r so alpha / k keeps the trained scale);
  * modules pruned to rank 0 are left out of target_modules, since PEFT's
  * LoRA refuses r = 0.
+ *
+ * The rows of lora_B for q_proj and k_proj are written in the Hugging Face
+ * (rotate-half) order, as PEFT would have them on the HF model; our
+ * weights use adjacent RoPE pairs (model.h), so they are permuted here and
+ * back on import.
  */
 #ifndef ADA_TRAIN_EXPORT_PEFT_H
 #define ADA_TRAIN_EXPORT_PEFT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../adalora.h"

@@ -1,6 +1,8 @@
 /* net_build — trainable network for a job; see net_build.h. */
 #include "net_build.h"
 
+#include "../infer/inference_net.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,12 +180,9 @@ void trained_net_bind(struct trained_net *tn)
 	struct param_arena *pa = &tn->arena;
 	struct llama_net *net = &tn->net;
 
-	net->d = (struct llama_dims){
-		.dim = c->dim, .hidden = c->hidden_dim, .n_layers = c->n_layers,
-		.n_heads = c->n_heads, .n_kv_heads = c->n_kv_heads, .head_dim = c->head_dim,
-		.vocab = c->vocab_size, .rope_theta = c->rope_theta, .norm_eps = c->norm_eps,
-	};
-	net->blocks = tn->blocks;
+	/* Start from the frozen model; full fine-tuning then swaps in the
+	 * arena's copies, adapter methods attach their adapters. */
+	llama_net_from_model(net, tn->blocks, md);
 	if (tn->method.type == ADA_METHOD_FULL) {
 		int i = 0;
 #define BIND(wp, gp) (wp) = param_w(pa, i), (gp) = param_g(pa, i), i++
@@ -212,26 +211,6 @@ void trained_net_bind(struct trained_net *tn)
 	}
 
 	/* Adapters: the base stays frozen where the file mapping put it. */
-	net->tok_emb = md->tok_emb;
-	net->final_norm = md->final_norm;
-	net->output = md->output;
-	for (int l = 0; l < c->n_layers; l++) {
-		const struct model_layer *ly = &md->layers[l];
-		struct llama_block *b = &tn->blocks[l];
-		const float *w[N_LLAMA_MODULES] = { ly->wq, ly->wk, ly->wv, ly->wo,
-						    ly->w_gate, ly->w_up, ly->w_down };
-		const float *bias[3] = { ly->bq, ly->bk, ly->bv };
-
-		b->attn_norm = ly->attn_norm;
-		b->ffn_norm = ly->ffn_norm;
-		for (int mod = 0; mod < N_LLAMA_MODULES; mod++) {
-			struct linear *lin = &b->lin[mod];
-			llama_module_shape(c, mod, &lin->out, &lin->in);
-			lin->w = w[mod];
-			lin->b = mod <= MOD_V ? bias[mod] : NULL;
-			lin->adapter = NULL;
-		}
-	}
 	for (int i = 0; i < tn->n_mods; i++) {
 		struct adapted_module *am = &tn->mods[i];
 		struct lowrank *lr = am->lr;

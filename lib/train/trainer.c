@@ -119,17 +119,7 @@ static int compact(struct trainer *tr, struct ada_err *err)
 	return rc;
 }
 
-struct step_out {
-	double nll_sum;
-	int64_t n_targets;
-	int64_t tokens;
-	double orth_reg;
-	double lr;
-	struct grad_norm_info gn;
-	int64_t budget;
-};
-
-static int run_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
+int trainer_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 {
 	const struct ada_hparams *hp = tr->hp;
 	struct trained_net *tn = &tr->tn;
@@ -268,7 +258,7 @@ static int train_loop(struct trainer *tr, struct ada_err *err)
 
 		if (stop_now(tr, &code, err))
 			return code;
-		if ((rc = run_step(tr, &so, err)))
+		if ((rc = trainer_step(tr, &so, err)))
 			return rc;
 		interval_nll += so.nll_sum;
 		interval_targets += so.n_targets;

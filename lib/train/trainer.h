@@ -56,6 +56,20 @@ struct trainer {
 	char *fingerprint;              /* identifies the job configuration */
 };
 
+/* What one optimizer step did. */
+struct step_out {
+	double nll_sum;
+	int64_t n_targets;
+	int64_t tokens;
+	double orth_reg;
+	double lr;
+	struct grad_norm_info gn;
+	int64_t budget;
+};
+
+/* trainer.c: run optimizer step tr->step (then tr->step++). */
+int trainer_step(struct trainer *tr, struct step_out *so, struct ada_err *err);
+
 /* trainer_setup.c: load model, tokenizer, data; plan and check. */
 int trainer_setup(struct trainer *tr, const struct ada_job *job, struct ada_err *err);
 void trainer_plan(const struct trainer *tr, struct ada_plan *plan);

@@ -1,0 +1,66 @@
+/*
+ * cmd_bench — `adalora bench --model PATH|--shape NAME --method M [--batch B]
+ * [--seq S] [--steps K] [--threads N]`: one JSON line with the fields of
+ * ../shared/bench/torch_reference.py's, so compare.py can read both.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "args.h"
+#include "commands.h"
+#include "adalora.h"
+
+static const char usage[] =
+	"usage: adalora bench --model PATH|--shape NAME --method adalora|lora|full\n"
+	"                     [--batch B] [--seq S] [--steps K] [--warmup W] [--threads N]\n";
+
+int cmd_bench(int argc, char **argv)
+{
+	struct ada_bench_opts o = { .batch = 4, .seq = 256, .steps = 10, .warmup = 2 };
+	const char *method = NULL, *pos[1];
+	int n_pos, rc;
+	struct cli_opt opts[] = {
+		{ "--model", NULL, OPT_STRING, &o.model, 0 },
+		{ "--shape", NULL, OPT_STRING, &o.shape, 0 },
+		{ "--method", NULL, OPT_STRING, &method, 0 },
+		{ "--batch", NULL, OPT_INT, &o.batch, 0 },
+		{ "--seq", NULL, OPT_INT, &o.seq, 0 },
+		{ "--steps", NULL, OPT_INT, &o.steps, 0 },
+		{ "--warmup", NULL, OPT_INT, &o.warmup, 0 },
+		{ "--threads", NULL, OPT_INT, &o.threads, 0 },
+	};
+	struct ada_bench_result res;
+	struct ada_err err = { 0 };
+	json_t *j;
+
+	if ((rc = cli_parse("bench", usage, argc, argv, opts, 8, pos, 0, &n_pos)))
+		return cli_exit_code(rc);
+	if (!o.model == !o.shape)
+		return cli_fail("bench", EXIT_USAGE, "give exactly one of --model and --shape\n%s",
+				usage);
+	if (!method || (strcmp(method, "adalora") && strcmp(method, "lora") && strcmp(method, "full")))
+		return cli_fail("bench", EXIT_USAGE, "--method must be adalora, lora or full\n%s", usage);
+	if (o.batch < 1 || o.seq < 2 || o.steps < 1 || o.warmup < 0 || o.threads < 0)
+		return cli_fail("bench", EXIT_USAGE, "--batch, --steps >= 1, --seq >= 2, --warmup >= 0");
+	o.method = !strcmp(method, "adalora") ? ADA_METHOD_ADALORA :
+		   !strcmp(method, "lora") ? ADA_METHOD_LORA : ADA_METHOD_FULL;
+	if (o.threads)
+		ada_set_threads(o.threads);
+	rc = ada_bench(&o, &res, &err);
+	if (rc)
+		return cli_fail("bench", rc == ADA_EINVAL ? EXIT_USAGE : EXIT_RUNTIME, "%s", err.msg);
+	j = json_pack("{ss ss ss si si si sI sf sf sf sf sf sf}",
+		      "impl", "adalora 0.1.0", "config", res.config, "method", method,
+		      "batch", o.batch, "seq", o.seq, "threads", res.threads,
+		      "trainable_params", (json_int_t)res.trainable_params,
+		      "ms_per_step_median", res.ms_per_step_median,
+		      "tokens_per_s", res.tokens_per_s, "gflops_per_s", res.gflops_per_s,
+		      "flops_per_step", res.flops_per_step, "final_loss", res.final_loss,
+		      "peak_rss_mb", res.peak_rss_mb);
+	json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
+	fputc('\n', stdout);
+	json_decref(j);
+	return 0;
+}

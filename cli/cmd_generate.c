@@ -1,0 +1,53 @@
+/*
+ * cmd_generate — `adalora generate --model PATH [--tokenizer PATH]
+ * [--adapter DIR] [--prompt TEXT] [-n TOKENS] [--temperature T] [--top-p P]
+ * [--seed S]`: text on stdout as it is produced (docs/cli.md).
+ */
+#include <stdio.h>
+
+#include "args.h"
+#include "commands.h"
+#include "adalora.h"
+
+static const char usage[] =
+	"usage: adalora generate --model PATH [--tokenizer PATH] [--adapter DIR] [--prompt TEXT]\n"
+	"                        [-n TOKENS] [--temperature T] [--top-p P] [--seed S]\n";
+
+static void emit(void *ctx, const char *s, size_t n)
+{
+	(void)ctx;
+	fwrite(s, 1, n, stdout);
+	fflush(stdout);
+}
+
+int cmd_generate(int argc, char **argv)
+{
+	struct ada_generate_opts o = { .n_tokens = 256, .temperature = 1.0, .top_p = 0.9 };
+	const char *pos[1];
+	int64_t seed = 42;
+	int n_pos, rc;
+	struct cli_opt opts[] = {
+		{ "--model", NULL, OPT_STRING, &o.in.model, 0 },
+		{ "--tokenizer", NULL, OPT_STRING, &o.in.tokenizer, 0 },
+		{ "--adapter", NULL, OPT_STRING, &o.in.adapter, 0 },
+		{ "--prompt", NULL, OPT_STRING, &o.prompt, 0 },
+		{ "--steps", "-n", OPT_INT, &o.n_tokens, 0 },
+		{ "--temperature", NULL, OPT_DOUBLE, &o.temperature, 0 },
+		{ "--top-p", NULL, OPT_DOUBLE, &o.top_p, 0 },
+		{ "--seed", NULL, OPT_INT64, &seed, 0 },
+	};
+	struct ada_err err = { 0 };
+
+	if ((rc = cli_parse("generate", usage, argc, argv, opts, 8, pos, 0, &n_pos)))
+		return cli_exit_code(rc);
+	if (!o.in.model)
+		return cli_fail("generate", EXIT_USAGE, "--model is required\n%s", usage);
+	if (o.n_tokens < 1 || o.temperature < 0 || o.top_p < 0 || o.top_p > 1 || seed < 0)
+		return cli_fail("generate", EXIT_USAGE,
+				"-n must be >= 1, --temperature >= 0, --top-p in [0, 1], --seed >= 0");
+	o.seed = (uint64_t)seed;
+	rc = ada_generate(&o, emit, NULL, &err);
+	if (rc)
+		return cli_fail("generate", rc == ADA_EINVAL ? EXIT_USAGE : EXIT_RUNTIME, "%s", err.msg);
+	return 0;
+}

@@ -1,0 +1,712 @@
+/*
+ * hf_json — Hugging Face tokenizer.json (model.type "BPE").
+ *
+ * A tokenizer.json is a pipeline of named components; we map each one we
+ * support onto struct tokenizer's settings and refuse every other one with
+ * an error naming it, rather than tokenize differently from the reference:
+ *
+ *   normalizer     null, Sequence, Prepend, Replace (String pattern), NFC
+ *   pre_tokenizer  null, Sequence, Metaspace, ByteLevel, Split with the
+ *                  GPT-2, Llama 3 or Qwen2 regex (behavior Isolated)
+ *   model          BPE: vocab, merges ("a b" or ["a", "b"]), byte_fallback,
+ *                  ignore_merges, unk_token, fuse_unk
+ *   decoder        null, Sequence, Replace, ByteFallback, Fuse, Strip
+ *                  (leading spaces), Metaspace, ByteLevel
+ *   added_tokens   matched verbatim before anything else; "special" ones are
+ *                  control tokens (TOK_PARSE_SPECIAL), the rest always match
+ *
+ * tokenizer.json does not say which token is BOS or EOS; a
+ * tokenizer_config.json beside it does, and without one the post-processor
+ * template and the customary names decide.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "../util/alloc.h"
+#include "../util/err.h"
+#include "../util/fileio.h"
+
+#define MAX_VOCAB (1 << 24)
+
+/* The Split regexes we implement (pretok.c), as tokenizer.json spells them. */
+static const struct {
+	const char *regex;
+	enum pretok_kind kind;
+} known_splits[] = {
+	{ "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
+	  PRETOK_SPLIT_GPT2 },
+	{ "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}|"
+	  " ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+	  PRETOK_SPLIT_LLAMA3 },
+	{ "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}|"
+	  " ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+	  PRETOK_SPLIT_QWEN2 },
+};
+
+struct hf {
+	const char *path;
+	struct tokenizer *t;
+	struct ada_err *err;
+};
+
+static const char *type_of(json_t *obj)
+{
+	const char *s = json_string_value(json_object_get(obj, "type"));
+
+	return s ? s : "";
+}
+
+/* A boolean member; absent or null gives def. */
+static int get_bool(struct hf *h, json_t *obj, const char *key, const char *where, int def,
+		    int *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!v || json_is_null(v)) {
+		*out = def;
+		return ADA_OK;
+	}
+	if (!json_is_boolean(v))
+		return ada_fail_param(h->err, ADA_EFORMAT, key, "%s: %s.%s is not a boolean",
+				      h->path, where, key);
+	*out = json_is_true(v);
+	return ADA_OK;
+}
+
+/* Any token spelled s (control tokens too), or -1. */
+static int32_t find_any(const struct tokenizer *t, const char *s, size_t len)
+{
+	int32_t id = vocab_find(&t->vocab, s, len);
+
+	for (int32_t i = 0; id < 0 && i < t->vocab.n; i++) {
+		size_t l;
+		const char *txt = vocab_text(&t->vocab, i, &l);
+		if (l == len && !memcmp(txt, s, len))
+			id = i;
+	}
+	return id;
+}
+
+/* The list of a Sequence component (normalizers, pretokenizers, decoders). */
+static int sequence_items(struct hf *h, json_t *obj, const char *key, const char *where,
+			  json_t **items)
+{
+	*items = json_object_get(obj, key);
+	if (!json_is_array(*items))
+		return ada_fail_param(h->err, ADA_EFORMAT, where, "%s: %s Sequence has no '%s' list",
+				      h->path, where, key);
+	return ADA_OK;
+}
+
+/* ---- vocabulary and added tokens ------------------------------------------- */
+
+struct slot {
+	const char *s;
+	size_t len;
+	uint8_t type;           /* 0: no token has this id */
+};
+
+static int fill_added(struct hf *h, json_t *added, struct slot *slots)
+{
+	size_t i;
+	json_t *a;
+
+	json_array_foreach(added, i, a) {
+		json_int_t id = json_integer_value(json_object_get(a, "id"));
+		json_t *content = json_object_get(a, "content");
+		int special = 0, flag = 0, rc;
+		const char *flags[] = { "lstrip", "rstrip", "single_word" };
+
+		for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
+			if ((rc = get_bool(h, a, flags[f], "added_tokens[]", 0, &flag)))
+				return rc;
+			if (flag)
+				return ada_fail_param(h->err, ADA_EUNSUPPORTED, "added_tokens",
+						      "%s: added token '%s': %s is not supported",
+						      h->path, json_string_value(content), flags[f]);
+		}
+		if ((rc = get_bool(h, a, "special", "added_tokens[]", 0, &special)))
+			return rc;
+		slots[id] = (struct slot){ json_string_value(content), json_string_length(content),
+					   special ? TOKT_CONTROL : TOKT_USER };
+	}
+	return ADA_OK;
+}
+
+static int build_vocab(struct hf *h, json_t *model, json_t *added)
+{
+	json_t *vocab = json_object_get(model, "vocab"), *v, *a;
+	struct tokenizer *t = h->t;
+	json_int_t max_id = -1;
+	struct slot *slots;
+	const char *key;
+	size_t i, key_len;
+	int rc;
+
+	if (!json_is_object(vocab) || !json_object_size(vocab))
+		return ada_fail_param(h->err, ADA_EFORMAT, "model.vocab",
+				      "%s: model.vocab is missing or empty", h->path);
+	json_object_keylen_foreach(vocab, key, key_len, v) {
+		json_int_t id = json_integer_value(v);
+		if (!json_is_integer(v) || id < 0 || id >= MAX_VOCAB)
+			return ada_fail_param(h->err, ADA_EFORMAT, "model.vocab",
+					      "%s: model.vocab['%s'] is not a token id", h->path, key);
+		if (id > max_id)
+			max_id = id;
+	}
+	if (added && !json_is_array(added))
+		return ada_fail_param(h->err, ADA_EFORMAT, "added_tokens",
+				      "%s: added_tokens is not an array", h->path);
+	json_array_foreach(added, i, a) {
+		json_t *id = json_object_get(a, "id"), *content = json_object_get(a, "content");
+		if (!json_is_integer(id) || json_integer_value(id) < 0 ||
+		    json_integer_value(id) >= MAX_VOCAB || !json_is_string(content) ||
+		    !json_string_length(content))
+			return ada_fail_param(h->err, ADA_EFORMAT, "added_tokens",
+					      "%s: added_tokens[%zu] needs an id and a non-empty content",
+					      h->path, i);
+		if (json_integer_value(id) > max_id)
+			max_id = json_integer_value(id);
+	}
+
+	slots = xcalloc((size_t)max_id + 1, sizeof(*slots));
+	if (!slots)
+		return ada_fail(h->err, ADA_ENOMEM, "out of memory");
+	json_object_keylen_foreach(vocab, key, key_len, v) {
+		json_int_t id = json_integer_value(v);
+		if (slots[id].type) {
+			rc = ada_fail_param(h->err, ADA_EFORMAT, "model.vocab",
+					    "%s: model.vocab gives id %lld to both '%s' and '%.*s'",
+					    h->path, (long long)id, key, (int)slots[id].len, slots[id].s);
+			goto out_free;
+		}
+		slots[id] = (struct slot){ key, key_len, TOKT_NORMAL };
+	}
+	rc = fill_added(h, added, slots);
+	if (rc)
+		goto out_free;
+	if (vocab_init(&t->vocab, (int32_t)max_id + 1)) {
+		rc = ada_fail(h->err, ADA_ENOMEM, "out of memory");
+		goto out_free;
+	}
+	for (json_int_t id = 0; id <= max_id; id++) {
+		struct slot *s = &slots[id];
+		if (vocab_add(&t->vocab, s->type ? s->s : "", s->type ? s->len : 0, 0.0f,
+			      s->type ? s->type : TOKT_UNUSED)) {
+			rc = ada_fail(h->err, ADA_ENOMEM, "out of memory");
+			goto out_free;
+		}
+	}
+	rc = tokenizer_index_vocab(t, h->err);
+	if (rc)
+		goto out_free;
+	json_array_foreach(added, i, a) {
+		json_int_t id = json_integer_value(json_object_get(a, "id"));
+		json_t *content = json_object_get(a, "content");
+		if (special_set_add(&t->specials, json_string_value(content),
+				    json_string_length(content), (int32_t)id,
+				    slots[id].type == TOKT_CONTROL)) {
+			rc = ada_fail(h->err, ADA_ENOMEM, "out of memory");
+			goto out_free;
+		}
+	}
+out_free:
+	free(slots);
+	return rc;
+}
+
+/* ---- model: BPE ------------------------------------------------------------ */
+
+/* One merge as its two parts: "a b" (split at the only space) or ["a", "b"]. */
+static int merge_parts(struct hf *h, json_t *m, size_t i, const char **a, size_t *a_len,
+		       const char **b, size_t *b_len)
+{
+	if (json_is_string(m)) {
+		const char *s = json_string_value(m);
+		size_t len = json_string_length(m);
+		const char *sep = memchr(s, ' ', len);
+		if (sep && sep > s && (size_t)(sep - s) + 1 < len &&
+		    !memchr(sep + 1, ' ', len - (size_t)(sep - s) - 1)) {
+			*a = s;
+			*a_len = (size_t)(sep - s);
+			*b = sep + 1;
+			*b_len = len - *a_len - 1;
+			return ADA_OK;
+		}
+	} else if (json_is_array(m) && json_array_size(m) == 2 &&
+		   json_is_string(json_array_get(m, 0)) && json_is_string(json_array_get(m, 1))) {
+		*a = json_string_value(json_array_get(m, 0));
+		*a_len = json_string_length(json_array_get(m, 0));
+		*b = json_string_value(json_array_get(m, 1));
+		*b_len = json_string_length(json_array_get(m, 1));
+		return ADA_OK;
+	}
+	return ada_fail_param(h->err, ADA_EFORMAT, "model.merges",
+			      "%s: model.merges[%zu] is neither \"a b\" nor [\"a\", \"b\"]", h->path, i);
+}
+
+static int load_merges(struct hf *h, json_t *merges)
+{
+	struct tokenizer *t = h->t;
+	struct bytebuf joined = { 0 };
+	size_t i;
+	json_t *m;
+	int rc = ADA_OK;
+
+	if (!json_is_array(merges))
+		return ada_fail_param(h->err, ADA_EFORMAT, "model.merges",
+				      "%s: model.merges is missing or not an array", h->path);
+	if (json_array_size(merges) > UINT32_MAX || merge_table_init(&t->merges, json_array_size(merges)))
+		return ada_fail(h->err, ADA_ENOMEM, "out of memory");
+	json_array_foreach(merges, i, m) {
+		const char *a = NULL, *b = NULL;
+		size_t a_len = 0, b_len = 0;
+		int32_t ia, ib, iab;
+
+		rc = merge_parts(h, m, i, &a, &a_len, &b, &b_len);
+		if (rc)
+			break;
+		joined.n = 0;
+		if (bytebuf_add(&joined, a, a_len) || bytebuf_add(&joined, b, b_len)) {
+			rc = ada_fail(h->err, ADA_ENOMEM, "out of memory");
+			break;
+		}
+		ia = vocab_find(&t->vocab, a, a_len);
+		ib = vocab_find(&t->vocab, b, b_len);
+		iab = vocab_find(&t->vocab, joined.p, joined.n);
+		if (ia < 0 || ib < 0 || iab < 0) {
+			/* Hugging Face refuses such a file too. */
+			rc = ada_fail_param(h->err, ADA_EFORMAT, "model.merges",
+					    "%s: model.merges[%zu] ('%.*s' + '%.*s') names a token "
+					    "not in model.vocab", h->path, i, (int)a_len, a,
+					    (int)b_len, b);
+			break;
+		}
+		merge_table_add(&t->merges, ia, ib, (uint32_t)i, iab);
+	}
+	bytebuf_release(&joined);
+	return rc;
+}
+
+static int empty_or_null(json_t *v)
+{
+	return !v || json_is_null(v) || (json_is_string(v) && !json_string_length(v));
+}
+
+static int load_model(struct hf *h, json_t *model)
+{
+	struct tokenizer *t = h->t;
+	const char *type = type_of(model);
+	json_t *unk = json_object_get(model, "unk_token"), *dropout;
+	int rc;
+
+	if (*type && strcmp(type, "BPE"))
+		return ada_fail_param(h->err, ADA_EUNSUPPORTED, "model.type",
+				      "%s: model type '%s' is not supported (only BPE)", h->path, type);
+	dropout = json_object_get(model, "dropout");
+	if (dropout && !json_is_null(dropout) && json_number_value(dropout) != 0.0)
+		return ada_fail_param(h->err, ADA_EUNSUPPORTED, "model.dropout",
+				      "%s: BPE dropout is not supported", h->path);
+	if (!empty_or_null(json_object_get(model, "continuing_subword_prefix")) ||
+	    !empty_or_null(json_object_get(model, "end_of_word_suffix")))
+		return ada_fail_param(h->err, ADA_EUNSUPPORTED, "model",
+				      "%s: BPE continuing_subword_prefix / end_of_word_suffix "
+				      "are not supported", h->path);
+	if ((rc = get_bool(h, model, "byte_fallback", "model", 0, &t->byte_fallback)) ||
+	    (rc = get_bool(h, model, "ignore_merges", "model", 0, &t->ignore_merges)) ||
+	    (rc = get_bool(h, model, "fuse_unk", "model", 0, &t->fuse_unk)))
+		return rc;
+	if (json_is_string(unk)) {
+		t->unk = find_any(t, json_string_value(unk), json_string_length(unk));
+		if (t->unk < 0)
+			return ada_fail_param(h->err, ADA_EFORMAT, "model.unk_token",
+					      "%s: model.unk_token '%s' is not in the vocabulary",
+					      h->path, json_string_value(unk));
+	}
+	t->algo = TOK_ALGO_RANKED;
+	return load_merges(h, json_object_get(model, "merges"));
+}
+
+/* ---- normalizer ------------------------------------------------------------- */
+
+/* {"String": s} -> s; a Regex pattern is refused. */
+static int string_pattern(struct hf *h, json_t *obj, const char *where, const char **s,
+			  size_t *len)
+{
+	json_t *pat = json_object_get(obj, "pattern");
+	json_t *str = json_object_get(pat, "String");
+
+	if (!json_is_string(str) || !json_string_length(str))
+		return ada_fail_param(h->err, ADA_EUNSUPPORTED, where,
+				      "%s: %s: only a non-empty String pattern is supported",
+				      h->path, where);
+	*s = json_string_value(str);
+	*len = json_string_length(str);
+	return ADA_OK;
+}
+
+static int load_normalizer(struct hf *h, json_t *n)
+{
+	const char *type = type_of(n), *a = NULL;
+	json_t *content, *item;
+	size_t a_len = 0, i;
+	int rc;
+
+	if (!n || json_is_null(n))
+		return ADA_OK;
+	if (!strcmp(type, "Sequence")) {
+		json_t *items;
+		if ((rc = sequence_items(h, n, "normalizers", "normalizer", &items)))
+			return rc;
+		json_array_foreach(items, i, item)
+			if ((rc = load_normalizer(h, item)))
+				return rc;
+		return ADA_OK;
+	}
+	if (!strcmp(type, "Prepend")) {
+		content = json_object_get(n, "prepend");
+		if (!json_is_string(content))
+			return ada_fail_param(h->err, ADA_EFORMAT, "normalizer",
+					      "%s: normalizer Prepend has no 'prepend' string", h->path);
+		if (tokenizer_add_norm(h->t, NORM_PREPEND, json_string_value(content),
+				       json_string_length(content), NULL, 0))
+			goto oom;
+		return ADA_OK;
+	}
+	if (!strcmp(type, "Replace")) {
+		if ((rc = string_pattern(h, n, "normalizer.Replace", &a, &a_len)))
+			return rc;
+		content = json_object_get(n, "content");
+		if (!json_is_string(content))
+			return ada_fail_param(h->err, ADA_EFORMAT, "normalizer",
+					      "%s: normalizer Replace has no 'content' string", h->path);
+		if (tokenizer_add_norm(h->t, NORM_REPLACE, a, a_len, json_string_value(content),
+				       json_string_length(content)))
+			goto oom;
+		return ADA_OK;
+	}
+	if (!strcmp(type, "NFC")) {
+		if (tokenizer_add_norm(h->t, NORM_NFC, NULL, 0, NULL, 0))
+			goto oom;
+		return ADA_OK;
+	}
+	return ada_fail_param(h->err, ADA_EUNSUPPORTED, "normalizer",
+			      "%s: normalizer '%s' is not supported (Sequence, Prepend, Replace "
+			      "and NFC are)", h->path, type);
+oom:
+	return ada_fail(h->err, ADA_ENOMEM, "out of memory");
+}
+
+/* ---- pre-tokenizer ------------------------------------------------------------ */
+
+/* Metaspace's replacement and prepend scheme (shared with its decoder). */
+static int metaspace_settings(struct hf *h, json_t *m, const char *where,
+			      struct pretok_step *st)
+{
+	json_t *repl = json_object_get(m, "replacement");
+	const char *scheme = json_string_value(json_object_get(m, "prepend_scheme"));
+	int legacy = 1, rc;
+
+	if (!json_is_string(repl) || !json_string_length(repl) ||
+	    json_string_length(repl) >= sizeof(st->repl))
+		return ada_fail_param(h->err, ADA_EFORMAT, where,
+				      "%s: %s Metaspace needs a one-character replacement",
+				      h->path, where);
+	memcpy(st->repl, json_string_value(repl), json_string_length(repl));
+	st->repl_len = json_string_length(repl);
+	if (scheme) {
+		if (!strcmp(scheme, "first"))
+			st->prepend = PREPEND_FIRST;
+		else if (!strcmp(scheme, "always"))
+			st->prepend = PREPEND_ALWAYS;
+		else if (!strcmp(scheme, "never"))
+			st->prepend = PREPEND_NEVER;
+		else
+			return ada_fail_param(h->err, ADA_EUNSUPPORTED, where,
+					      "%s: %s Metaspace prepend_scheme '%s' is not supported",
+					      h->path, where, scheme);
+		return ADA_OK;
+	}
+	/* Files from before prepend_scheme: add_prefix_space (default true). */
+	if ((rc = get_bool(h, m, "add_prefix_space", where, 1, &legacy)))
+		return rc;
+	st->prepend = legacy ? PREPEND_ALWAYS : PREPEND_NEVER;
+	return ADA_OK;
+}
+
+static int load_pretok(struct hf *h, json_t *p)
+{
+	const char *type = type_of(p);
+	struct pretok_step st = { 0 };
+	json_t *item;
+	size_t i;
+	int rc;
+
+	if (!p || json_is_null(p))
+		return ADA_OK;
+	if (!strcmp(type, "Sequence")) {
+		json_t *items;
+		if ((rc = sequence_items(h, p, "pretokenizers", "pre_tokenizer", &items)))
+			return rc;
+		json_array_foreach(items, i, item)
+			if ((rc = load_pretok(h, item)))
+				return rc;
+		return ADA_OK;
+	}
+	if (!strcmp(type, "Metaspace")) {
+		st.kind = PRETOK_METASPACE;
+		if ((rc = metaspace_settings(h, p, "pre_tokenizer", &st)) ||
+		    (rc = get_bool(h, p, "split", "pre_tokenizer", 1, &st.split)))
+			return rc;
+	} else if (!strcmp(type, "ByteLevel")) {
+		st.kind = PRETOK_BYTELEVEL;
+		if ((rc = get_bool(h, p, "add_prefix_space", "pre_tokenizer", 1, &st.add_prefix_space)) ||
+		    (rc = get_bool(h, p, "use_regex", "pre_tokenizer", 1, &st.use_regex)))
+			return rc;
+	} else if (!strcmp(type, "Split")) {
+		json_t *pat = json_object_get(p, "pattern");
+		const char *re = json_string_value(json_object_get(pat, "Regex"));
+		const char *behavior = json_string_value(json_object_get(p, "behavior"));
+		int invert = 0;
+
+		if ((rc = get_bool(h, p, "invert", "pre_tokenizer", 0, &invert)))
+			return rc;
+		for (i = 0; re && i < sizeof(known_splits) / sizeof(known_splits[0]); i++)
+			if (!strcmp(re, known_splits[i].regex))
+				break;
+		if (!re || i == sizeof(known_splits) / sizeof(known_splits[0]) || invert ||
+		    !behavior || strcmp(behavior, "Isolated"))
+			return ada_fail_param(h->err, ADA_EUNSUPPORTED, "pre_tokenizer",
+					      "%s: pre_tokenizer Split is supported only with the "
+					      "GPT-2, Llama 3 or Qwen2 regex, Isolated, not inverted "
+					      "(got %s)", h->path, re ? re : "a String pattern");
+		st.kind = known_splits[i].kind;
+	} else {
+		return ada_fail_param(h->err, ADA_EUNSUPPORTED, "pre_tokenizer",
+				      "%s: pre_tokenizer '%s' is not supported (Sequence, Metaspace, "
+				      "ByteLevel and Split are)", h->path, type);
+	}
+	if (tokenizer_add_pretok(h->t, &st))
+		return ada_fail(h->err, ADA_ENOMEM, "out of memory");
+	return ADA_OK;
+}
+
+/* ---- decoder --------------------------------------------------------------- */
+
+static int load_decoder(struct hf *h, json_t *d)
+{
+	const char *type = type_of(d), *a = NULL;
+	struct tokenizer *t = h->t;
+	json_t *content, *item;
+	size_t a_len = 0, i;
+	int rc;
+
+	if (!d || json_is_null(d))
+		return ADA_OK;
+	if (!strcmp(type, "Sequence")) {
+		json_t *items;
+		if ((rc = sequence_items(h, d, "decoders", "decoder", &items)))
+			return rc;
+		json_array_foreach(items, i, item)
+			if ((rc = load_decoder(h, item)))
+				return rc;
+		return ADA_OK;
+	}
+	if (!strcmp(type, "Fuse"))
+		return ADA_OK;          /* we decode to one byte string anyway */
+	if (!strcmp(type, "ByteFallback"))
+		rc = tokenizer_add_dec(t, DEC_BYTEFALLBACK, NULL, 0, NULL, 0);
+	else if (!strcmp(type, "ByteLevel"))
+		rc = tokenizer_add_dec(t, DEC_BYTELEVEL, NULL, 0, NULL, 0);
+	else if (!strcmp(type, "Replace")) {
+		if ((rc = string_pattern(h, d, "decoder.Replace", &a, &a_len)))
+			return rc;
+		content = json_object_get(d, "content");
+		if (!json_is_string(content))
+			return ada_fail_param(h->err, ADA_EFORMAT, "decoder",
+					      "%s: decoder Replace has no 'content' string", h->path);
+		rc = tokenizer_add_dec(t, DEC_REPLACE, a, a_len, json_string_value(content),
+				       json_string_length(content));
+	} else if (!strcmp(type, "Strip")) {
+		const char *c = json_string_value(json_object_get(d, "content"));
+		json_int_t start = json_integer_value(json_object_get(d, "start"));
+		json_int_t stop = json_integer_value(json_object_get(d, "stop"));
+
+		if (!c || strcmp(c, " ") || start < 0 || start > 1 || stop != 0)
+			return ada_fail_param(h->err, ADA_EUNSUPPORTED, "decoder",
+					      "%s: decoder Strip is supported only for one leading "
+					      "space (content ' ', start 1, stop 0)", h->path);
+		t->strip_first_space |= start == 1;
+		return ADA_OK;
+	} else if (!strcmp(type, "Metaspace")) {
+		struct pretok_step st = { 0 };
+
+		if ((rc = metaspace_settings(h, d, "decoder", &st)))
+			return rc;
+		t->strip_first_space |= st.prepend != PREPEND_NEVER;
+		rc = tokenizer_add_dec(t, DEC_REPLACE, st.repl, st.repl_len, " ", 1);
+	} else {
+		return ada_fail_param(h->err, ADA_EUNSUPPORTED, "decoder",
+				      "%s: decoder '%s' is not supported (Sequence, Replace, "
+				      "ByteFallback, Fuse, Strip, Metaspace and ByteLevel are)",
+				      h->path, type);
+	}
+	return rc ? ada_fail(h->err, ADA_ENOMEM, "out of memory") : ADA_OK;
+}
+
+/* ---- BOS / EOS / PAD ---------------------------------------------------------- */
+
+/* A token named by a string or by {"content": string}; -1 when absent. */
+static int32_t named_token(const struct tokenizer *t, json_t *v)
+{
+	if (json_is_object(v))
+		v = json_object_get(v, "content");
+	if (!json_is_string(v))
+		return -1;
+	return find_any(t, json_string_value(v), json_string_length(v));
+}
+
+static int32_t first_named(const struct tokenizer *t, const char *const *names)
+{
+	for (; *names; names++) {
+		int32_t id = find_any(t, *names, strlen(*names));
+		if (id >= 0 && t->vocab.type[id] == TOKT_CONTROL)
+			return id;
+	}
+	return -1;
+}
+
+/* The post-processor's single-sequence template: a special token before
+ * the sequence is BOS, one after it EOS. */
+static void template_specials(struct tokenizer *t, json_t *post)
+{
+	json_t *single = json_object_get(post, "single"), *item;
+	int seen_seq = 0;
+	size_t i;
+
+	if (strcmp(type_of(post), "TemplateProcessing"))
+		return;
+	json_array_foreach(single, i, item) {
+		json_t *sp = json_object_get(json_object_get(item, "SpecialToken"), "id");
+		int32_t id;
+
+		if (json_object_get(item, "Sequence")) {
+			seen_seq = 1;
+			continue;
+		}
+		id = json_is_string(sp) ? find_any(t, json_string_value(sp), json_string_length(sp)) : -1;
+		if (id < 0)
+			continue;
+		if (!seen_seq) {
+			t->bos = id;
+			t->add_bos = 1;
+		} else {
+			t->eos = id;
+			t->add_eos = 1;
+		}
+	}
+}
+
+/* BOS, EOS and PAD: tokenizer_config.json beside the file has the last word. */
+static int special_ids(struct hf *h, json_t *root)
+{
+	static const char *const bos_names[] = { "<s>", "<|begin_of_text|>", "<|endoftext|>", NULL };
+	static const char *const eos_names[] = { "</s>", "<|end_of_text|>", "<|endoftext|>", NULL };
+	static const char *const pad_names[] = { "<pad>", NULL };
+	struct tokenizer *t = h->t;
+	char *dir = xstrdup(h->path), *slash, *cfg_path = NULL;
+	json_error_t jerr;
+	json_t *cfg = NULL, *v;
+	int rc = ADA_OK;
+
+	template_specials(t, json_object_get(root, "post_processor"));
+	if (t->bos < 0)
+		t->bos = first_named(t, bos_names);
+	if (t->eos < 0)
+		t->eos = first_named(t, eos_names);
+	t->pad = first_named(t, pad_names);
+
+	if (!dir)
+		goto oom;
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	cfg_path = path_join(!slash ? "." : slash == dir ? "/" : dir, "tokenizer_config.json");
+	if (!cfg_path)
+		goto oom;
+	if (!file_exists(cfg_path))
+		goto out_free;
+	cfg = json_load_file(cfg_path, 0, &jerr);
+	if (!json_is_object(cfg)) {
+		rc = ada_fail(h->err, ADA_EFORMAT, "%s: line %d: %s", cfg_path, jerr.line,
+			      cfg ? "not a JSON object" : jerr.text);
+		goto out_free;
+	}
+	if ((v = json_object_get(cfg, "bos_token")))
+		t->bos = named_token(t, v);
+	if ((v = json_object_get(cfg, "eos_token")))
+		t->eos = named_token(t, v);
+	if ((v = json_object_get(cfg, "pad_token")))
+		t->pad = named_token(t, v);
+	if (json_is_boolean(v = json_object_get(cfg, "add_bos_token")))
+		t->add_bos = json_is_true(v);
+	if (json_is_boolean(v = json_object_get(cfg, "add_eos_token")))
+		t->add_eos = json_is_true(v);
+	goto out_free;
+oom:
+	rc = ada_fail(h->err, ADA_ENOMEM, "out of memory");
+out_free:
+	json_decref(cfg);
+	free(cfg_path);
+	free(dir);
+	return rc;
+}
+
+/* ---- the whole file ----------------------------------------------------------- */
+
+int tokenizer_load_hf(const char *path, struct tokenizer **out, struct ada_err *err)
+{
+	struct hf h = { .path = path, .err = err };
+	json_error_t jerr;
+	json_t *root, *model;
+	char *buf = NULL;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	rc = file_read_all(path, &buf, &len, err);
+	if (rc)
+		return rc;
+	root = json_loadb(buf, len, JSON_ALLOW_NUL, &jerr);
+	free(buf);
+	if (!root)
+		return ada_fail(err, ADA_EFORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
+	model = json_object_get(root, "model");
+	if (!json_is_object(model)) {
+		rc = ada_fail_param(err, ADA_EFORMAT, "model",
+				    "%s: no 'model' object: not a tokenizer.json", path);
+		goto out_free;
+	}
+	h.t = tokenizer_alloc("hf-bpe", path);
+	if (!h.t) {
+		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+		goto out_free;
+	}
+	if ((rc = build_vocab(&h, model, json_object_get(root, "added_tokens"))) ||
+	    (rc = load_model(&h, model)) ||
+	    (rc = load_normalizer(&h, json_object_get(root, "normalizer"))) ||
+	    (rc = load_pretok(&h, json_object_get(root, "pre_tokenizer"))) ||
+	    (rc = load_decoder(&h, json_object_get(root, "decoder"))) ||
+	    (rc = special_ids(&h, root)))
+		goto out_free;
+	json_decref(root);
+	return tokenizer_finish(h.t, out, err);
+out_free:
+	tokenizer_free(h.t);
+	json_decref(root);
+	return rc;
+}

@@ -1,0 +1,271 @@
+/*
+ * internal — struct tokenizer and the pieces its source files share.
+ *
+ * Every tokenizer we load is the same pipeline with different settings:
+ *
+ *   text -> split out added/special tokens (special.c)
+ *        -> per segment: normalizers (encode.c: Prepend, Replace, NFC)
+ *        -> pre-tokenizers into words (pretok.c: regex splits, ByteLevel,
+ *           Metaspace)
+ *        -> per word: merges (merge.c: SentencePiece scores or BPE ranks,
+ *           heap over adjacent pairs)
+ *
+ * and decoding (decode.c) is a per-token table of bytes computed at load
+ * plus one rule (strip the dummy-prefix space of the first piece). The
+ * loaders (spm.c, bpe.c, hf_json.c) only fill in this struct, through the
+ * helpers of tokenizer.c. Nothing here changes after load, which is what
+ * lets threads share a tokenizer.
+ */
+#ifndef ADA_TOKENIZER_INTERNAL_H
+#define ADA_TOKENIZER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tokenizer.h"
+#include "bytebuf.h"
+
+/* Token kinds; the values are GGUF's tokenizer.ggml.token_type. */
+enum tok_type {
+	TOKT_NORMAL = 1,
+	TOKT_UNKNOWN = 2,
+	TOKT_CONTROL = 3,       /* BOS, EOS, chat markers: no text when decoded */
+	TOKT_USER = 4,          /* user-defined: matched verbatim, never split */
+	TOKT_UNUSED = 5,
+	TOKT_BYTE = 6,          /* <0xAB> byte fallback */
+};
+
+/* ---- vocab.c: token table and lookups -------------------------------- */
+
+struct vocab_slot {
+	int32_t id;             /* -1: empty */
+	uint32_t hash;          /* high bits of the text's hash, to skip compares */
+};
+
+struct vocab {
+	int32_t n;              /* tokens allocated */
+	int32_t filled;         /* tokens added so far (ids 0..filled-1) */
+	struct bytebuf text;    /* all token texts back to back */
+	size_t *off;            /* n + 1 offsets into text */
+	float *score;           /* n */
+	uint8_t *type;          /* n, enum tok_type */
+	struct vocab_slot *slot; /* open-addressing text -> id table */
+	size_t mask;            /* slot count - 1 */
+};
+
+int vocab_init(struct vocab *v, int32_t n);
+/* Add token `filled` (tokens are added in id order). */
+int vocab_add(struct vocab *v, const char *s, size_t len, float score, uint8_t type);
+/* Build the lookup over tokens that text may turn into (normal, user-defined).
+ * With duplicate texts the later id wins, as in llama.cpp. */
+int vocab_index(struct vocab *v);
+int32_t vocab_find(const struct vocab *v, const char *s, size_t len);
+/* The byte a token spelled <0xAB> stands for, or -1. */
+int vocab_byte_value(const char *s, size_t len);
+static inline const char *vocab_text(const struct vocab *v, int32_t id, size_t *len)
+{
+	*len = v->off[id + 1] - v->off[id];
+	return v->text.p + v->off[id];
+}
+void vocab_release(struct vocab *v);
+
+/* Ranked merges: (left id, right id) -> (rank, merged id). One slot is one
+ * 16-byte record so a probe touches one cache line. */
+struct merge_slot {
+	uint64_t key;           /* (left << 32 | right) + 1; 0 marks an empty slot */
+	uint32_t rank;
+	int32_t result;
+};
+
+struct merge_table {
+	struct merge_slot *slot;
+	size_t mask;
+};
+
+int merge_table_init(struct merge_table *m, size_t n_merges);
+/* The first (lowest-rank) entry for a pair wins. */
+void merge_table_add(struct merge_table *m, int32_t a, int32_t b, uint32_t rank, int32_t result);
+int merge_table_find(const struct merge_table *m, int32_t a, int32_t b,
+		     uint32_t *rank, int32_t *result);
+void merge_table_release(struct merge_table *m);
+
+/* ---- special.c: added tokens matched verbatim ----------------------- */
+
+struct special {
+	uint32_t off, len;      /* text in special_set.text */
+	int32_t id;
+	uint8_t first;          /* first byte, the bucket */
+	int control;            /* matched only with TOK_PARSE_SPECIAL */
+};
+
+struct special_set {
+	struct bytebuf text;
+	struct special *v;
+	size_t n;
+	uint32_t bucket[257];   /* v sorted by first byte, then longest first */
+};
+
+int special_set_add(struct special_set *s, const char *text, size_t len, int32_t id,
+		    int control);
+void special_set_finish(struct special_set *s);
+/* The leftmost-longest special token in text[from..len) that flags allow:
+ * its start, length and id; or 0 when there is none. */
+int special_set_next(const struct special_set *s, const char *text, size_t len,
+		     size_t from, unsigned flags, size_t *at, size_t *mlen, int32_t *id);
+void special_set_release(struct special_set *s);
+
+/* ---- normalizers and pre-tokenizers ---------------------------------- */
+
+enum norm_kind {
+	NORM_PREPEND,           /* prepend a (non-empty segments; the dummy prefix) */
+	NORM_REPLACE,           /* every a becomes b */
+	NORM_NFC,
+};
+
+struct norm_step {
+	enum norm_kind kind;
+	char *a, *b;            /* owned */
+	size_t a_len, b_len;
+};
+
+enum pretok_kind {
+	PRETOK_SPLIT_GPT2,      /* the GPT-2 regex, Isolated */
+	PRETOK_SPLIT_LLAMA3,    /* Llama 3: digits in runs of up to 3 */
+	PRETOK_SPLIT_QWEN2,     /* Qwen2: single digits */
+	PRETOK_BYTELEVEL,       /* bytes to GPT-2's printable alphabet */
+	PRETOK_METASPACE,       /* spaces to the replacement, prefix, optional split */
+	PRETOK_SPACE_RUNS,      /* split before each run of repl: not a format's
+	                         * component but a speed-up tokenizer_finish adds
+	                         * when no token could span such a cut */
+};
+
+enum prepend_scheme { PREPEND_NEVER, PREPEND_FIRST, PREPEND_ALWAYS };
+
+struct pretok_step {
+	enum pretok_kind kind;
+	int add_prefix_space;          /* ByteLevel: a space before words lacking one */
+	int use_regex;                 /* ByteLevel: split with the GPT-2 regex first */
+	char repl[8];                  /* Metaspace replacement, UTF-8 */
+	size_t repl_len;
+	enum prepend_scheme prepend;   /* Metaspace */
+	int split;                     /* Metaspace: words start at each replacement */
+};
+
+/* Where a word sits, for the steps that add a prefix space. */
+enum word_flags {
+	WORD_AT_START = 1 << 0,        /* starts at the beginning of the input */
+	WORD_NO_PREFIX = 1 << 1,       /* a continuation: never add a prefix space */
+};
+
+/* Receives each finished word; returns an ada code. */
+typedef int (*word_sink)(void *arg, const char *w, size_t len, struct ada_err *err);
+
+/* Scratch for pretok_run: two buffers per step, reused across calls. */
+struct pretok_scratch {
+	struct bytebuf *buf;
+	size_t n;
+};
+
+/* Run text through the pre-tokenizer steps, handing every resulting word
+ * to sink in order. Words stream through: nothing the size of the input is
+ * built beyond what a rewriting step must hold. */
+int pretok_run(const struct pretok_step *steps, size_t n_steps, struct pretok_scratch *ps,
+	       const char *text, size_t len, unsigned flags, word_sink sink, void *arg,
+	       struct ada_err *err);
+void pretok_scratch_release(struct pretok_scratch *ps);
+
+/* GPT-2's bytes_to_unicode() and its inverse (-1: not in the alphabet). */
+uint32_t bytelevel_cp(uint8_t b);
+int bytelevel_byte(uint32_t cp);
+
+/* ---- merge.c: the per-word merge loop --------------------------------- */
+
+enum tok_algo {
+	TOK_ALGO_SCORED,        /* SentencePiece: best merged-token score first */
+	TOK_ALGO_RANKED,        /* BPE: lowest merge rank first */
+};
+
+struct merge_scratch;
+
+/* Encode one word (after normalization and pre-tokenization) into out. */
+int merge_word(const struct tokenizer *t, const char *w, size_t len,
+	       struct merge_scratch **scratch, struct ivec *out, struct ada_err *err);
+void merge_scratch_free(struct merge_scratch *s);
+
+/* ---- the tokenizer ----------------------------------------------------- */
+
+/* How a token's text becomes bytes, applied in order (Hugging Face's
+ * per-token decoders; our SentencePiece and GPT-2 loaders use the same). */
+enum dec_kind {
+	DEC_REPLACE,            /* every a becomes b (U+2581 -> ' ') */
+	DEC_BYTEFALLBACK,       /* a token spelled <0xAB> is the byte 0xAB */
+	DEC_BYTELEVEL,          /* GPT-2 alphabet back to bytes, if every char maps */
+};
+
+struct dec_step {
+	enum dec_kind kind;
+	char *a, *b;            /* owned (DEC_REPLACE) */
+	size_t a_len, b_len;
+};
+
+struct tokenizer {
+	char kind[16];                 /* "spm", "gpt2", "hf-bpe" */
+	char *source;                  /* owned copy of the path, for errors */
+	enum tok_algo algo;
+	struct vocab vocab;
+	struct merge_table merges;     /* TOK_ALGO_RANKED */
+	int byte_fallback;             /* unknown characters become <0xAB> tokens */
+	int32_t byte_tok[256];         /* id of <0xAB>, -1 if absent */
+	int ignore_merges;             /* a word that is a token is not split */
+	int fuse_unk;                  /* consecutive unknowns become one <unk> */
+	int32_t unk, bos, eos, pad;    /* -1 if none */
+	int add_bos, add_eos;          /* what the tokenizer's own config asks for */
+
+	struct norm_step *norm;
+	size_t n_norm;
+	struct pretok_step *pretok;
+	size_t n_pretok;
+	struct special_set specials;
+
+	/* Decoding: the bytes of each token (built by tokenizer_build_pieces
+	 * from dec), and whether the first piece of a sequence loses its
+	 * leading space (the dummy prefix). */
+	struct dec_step *dec;
+	size_t n_dec;
+	struct bytebuf piece_text;
+	size_t *piece_off;             /* vocab.n + 1 */
+	int strip_first_space;
+	size_t max_piece;              /* longest piece_text entry */
+};
+
+/* A zeroed tokenizer with ids set to -1; NULL on OOM. */
+struct tokenizer *tokenizer_alloc(const char *kind, const char *source);
+/* After the vocab is filled: find <0xAB> tokens, index the vocab. */
+int tokenizer_index_vocab(struct tokenizer *t, struct ada_err *err);
+/* Append a normalizer / pre-tokenizer / decoder step (strings copied). */
+int tokenizer_add_norm(struct tokenizer *t, enum norm_kind kind, const char *a, size_t a_len,
+		       const char *b, size_t b_len);
+int tokenizer_add_pretok(struct tokenizer *t, const struct pretok_step *step);
+int tokenizer_add_dec(struct tokenizer *t, enum dec_kind kind, const char *a, size_t a_len,
+		      const char *b, size_t b_len);
+/* Precompute every token's decoded bytes: control and unknown tokens give
+ * none; the others run through the decoder steps. */
+int tokenizer_build_pieces(struct tokenizer *t, struct ada_err *err);
+/* What every loader ends with: ids checked against the vocabulary, special
+ * tokens indexed, decoding pieces built, speed-ups that change no result
+ * added. On success *out = t; on failure t is freed. */
+int tokenizer_finish(struct tokenizer *t, struct tokenizer **out, struct ada_err *err);
+
+/* ---- loaders ------------------------------------------------------------ */
+
+struct gguf;
+
+/* gguf_vocab.c: tokenizer.ggml.{tokens,scores,token_type} into t->vocab and
+ * the special ids (bos, eos, unknown, padding, add_bos/eos_token) into t. */
+int gguf_vocab_read(const struct gguf *g, struct tokenizer *t, struct ada_err *err);
+
+/* spm.c (model "llama") and bpe.c (model "gpt2"); t has its vocab already. */
+int spm_setup_gguf(const struct gguf *g, struct tokenizer *t, struct ada_err *err);
+int bpe_setup_gguf(const struct gguf *g, struct tokenizer *t, struct ada_err *err);
+
+#endif

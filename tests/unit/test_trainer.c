@@ -1,0 +1,265 @@
+/*
+ * Tests of the trainer on a self-made model (ada_create_model: random
+ * weights, byte-level tokenizer), so they need nothing from ../shared:
+ *   - stop at step k, resume, finish: the adapter (or model) file is
+ *     byte-identical to an uninterrupted run's, for LoRA, AdaLoRA (with a
+ *     stop before and after the mask freezes and the adapters compact) and
+ *     full fine-tuning;
+ *   - compaction at the freeze leaves the logits unchanged;
+ *   - errors: seq_len beyond the context, an empty dataset, a damaged model.
+ */
+#include "check.h"
+
+#include "adalora.h"
+#include "infer/inference_net.h"
+#include "train/net_build.h"
+#include "util/err.h"
+#include "util/fileio.h"
+#include "util/rng.h"
+
+static char *tmp;
+static char model_path[4200], data_path[4200];
+
+static void write_corpus(const char *path)
+{
+	static const char *words[] = { "the", "cat", "sat", "on", "a", "mat", "and", "dog",
+				       "ran", "to", "big", "red", "ball", "in", "park", "sun" };
+	struct rng r;
+	FILE *f = fopen(path, "w");
+
+	rng_seed(&r, 7);
+	for (int doc = 0; doc < 60; doc++) {
+		for (int s = 0; s < 6; s++) {
+			for (int w = 0; w < 8; w++)
+				fprintf(f, "%s%s", w ? " " : "", words[rng_below(&r, 16)]);
+			fputs(". ", f);
+		}
+		fputs("\n\n", f);
+	}
+	fclose(f);
+}
+
+struct stopper {
+	int64_t stop_at;
+	volatile int flag;
+};
+
+static void stop_on_metrics(void *ctx, const struct ada_metrics *m)
+{
+	struct stopper *s = ctx;
+
+	if (m->step == s->stop_at)
+		s->flag = ADA_STOP_PAUSE;
+}
+
+static void base_job(struct ada_job *job, enum ada_method_type t, const char *out)
+{
+	memset(job, 0, sizeof(*job));
+	job->model = model_path;
+	job->train_file = data_path;
+	job->out_dir = out;
+	job->seed = 3;
+	job->threads = 2;
+	ada_method_defaults(t, &job->method);
+	job->method.hp.max_steps = 14;
+	job->method.hp.batch_size = 4;
+	job->method.hp.micro_batch_size = 2;    /* gradient accumulation too */
+	job->method.hp.seq_len = 32;
+	job->method.hp.learning_rate = 5e-3;
+	job->method.hp.log_every = 1;
+	job->method.hp.checkpoint_every = 0;
+	job->method.hp.warmup_steps = 2;
+	job->method.hp.lora_dropout = 0.1;
+	job->method.hp.init_r = 4;
+	job->method.hp.target_r = 2;
+	job->method.hp.tinit = 2;
+	job->method.hp.tfinal = 4;
+	job->method.hp.delta_t = 2;
+	job->method.hp.r = 4;
+}
+
+static int same_file(const char *a, const char *b)
+{
+	char *x = NULL, *y = NULL;
+	size_t nx = 0, ny = 0;
+	int same;
+
+	if (file_read_all(a, &x, &nx, NULL) || file_read_all(b, &y, &ny, NULL)) {
+		free(x);
+		free(y);
+		return 0;
+	}
+	same = nx == ny && !memcmp(x, y, nx);
+	free(x);
+	free(y);
+	return same;
+}
+
+static void check_resume(enum ada_method_type t, int64_t stop_at)
+{
+	char dir_a[4300], dir_b[4300], fa[4400], fb[4400];
+	struct ada_job job;
+	struct ada_err err = { 0 };
+	struct ada_result res;
+	struct stopper st = { .stop_at = stop_at };
+	struct ada_callbacks cb = { .ctx = &st, .on_metrics = stop_on_metrics };
+	const char *out_file = t == ADA_METHOD_FULL ? "model.gguf" : "adapter/adapter_model.safetensors";
+
+	snprintf(dir_a, sizeof(dir_a), "%s/%s-a-%lld", tmp, ada_method_name(t), (long long)stop_at);
+	snprintf(dir_b, sizeof(dir_b), "%s/%s-b-%lld", tmp, ada_method_name(t), (long long)stop_at);
+	base_job(&job, t, dir_a);
+	CHECK_OK(ada_train(&job, &res, &err), &err);
+	CHECK_INT_EQ(res.steps, 14);
+
+	base_job(&job, t, dir_b);
+	job.cb = &cb;
+	job.stop = &st.flag;
+	CHECK_INT_EQ(ada_train(&job, &res, &err), ADA_ESTOPPED);
+	CHECK_INT_EQ(res.steps, stop_at);
+	st.flag = ADA_RUN;
+	st.stop_at = -1;
+	job.resume = 1;
+	CHECK_OK(ada_train(&job, &res, &err), &err);
+	CHECK_INT_EQ(res.steps, 14);
+
+	snprintf(fa, sizeof(fa), "%s/%s", dir_a, out_file);
+	snprintf(fb, sizeof(fb), "%s/%s", dir_b, out_file);
+	CHECK_MSG(same_file(fa, fb), "%s stopped at %lld: %s differs after resume",
+		  ada_method_name(t), (long long)stop_at, out_file);
+}
+
+static void test_resume_lora(void)
+{
+	check_resume(ADA_METHOD_LORA, 5);
+}
+
+static void test_resume_adalora(void)
+{
+	check_resume(ADA_METHOD_ADALORA, 5);    /* before the freeze (t_freeze = 10) */
+	check_resume(ADA_METHOD_ADALORA, 12);   /* after it: compacted adapters */
+}
+
+static void test_resume_full(void)
+{
+	check_resume(ADA_METHOD_FULL, 7);
+}
+
+static void test_resume_lora_prune(void)
+{
+	check_resume(ADA_METHOD_LORA_PRUNE, 7);
+}
+
+/* Compaction keeps exactly what the masked triplets contributed: nothing. */
+static void test_compaction_keeps_logits(void)
+{
+	struct inference_net in;
+	struct ada_infer_opts o = { .model = model_path };
+	struct trained_net tn;
+	struct ada_method m;
+	struct ada_err err = { 0 };
+	struct llama_acts acts;
+	struct rng r;
+	const int B = 2, T = 16;
+	int32_t tokens[32];
+	uint8_t *keep[64];
+	float *before;
+	double maxdiff = 0, maxabs = 0;
+
+	CHECK_OK(inference_net_open(&in, &o, &err), &err);
+	ada_method_defaults(ADA_METHOD_ADALORA, &m);
+	m.hp.init_r = 6;
+	CHECK_OK(trained_net_build(&tn, in.model, &m, 9, 1, &err), &err);
+	rng_seed(&r, 4);
+	for (int i = 0; i < tn.n_mods; i++) {
+		struct lowrank *lr = tn.mods[i].lr;
+		keep[i] = calloc((size_t)lr->r, 1);
+		for (int j = 0; j < lr->r; j++) {
+			keep[i][j] = rng_below(&r, 3) != 0 || i % 5 == 0 ? 0 : 1;
+			if (i % 5 == 0)
+				keep[i][j] = 0;   /* some modules end at rank 0 */
+			lr->g[j] = keep[i][j] ? (float)rng_normal(&r) : 0.0f;
+		}
+	}
+	for (int i = 0; i < B * T; i++)
+		tokens[i] = (int32_t)rng_below(&r, 260);
+	CHECK_OK(llama_acts_init(&acts, &tn.net.d, B, T, 2), (struct ada_err *)NULL);
+	llama_forward(&tn.net, &acts, tokens, NULL, B, 0, NULL, NULL, &(struct nn_step){ 0 });
+	before = malloc(sizeof(float) * (size_t)B * T * 260);
+	memcpy(before, acts.logits, sizeof(float) * (size_t)B * T * 260);
+	CHECK_OK(trained_net_compact(&tn, (const uint8_t *const *)keep, &err), &err);
+	CHECK_INT_EQ(tn.mods[0].lr->r, 0);
+	llama_forward(&tn.net, &acts, tokens, NULL, B, 0, NULL, NULL, &(struct nn_step){ 0 });
+	for (int i = 0; i < B * T * 260; i++) {
+		double d = fabs((double)before[i] - acts.logits[i]);
+		maxdiff = d > maxdiff ? d : maxdiff;
+		maxabs = fabs(before[i]) > maxabs ? fabs(before[i]) : maxabs;
+	}
+	CHECK_MSG(maxdiff <= 1e-6 * (maxabs + 1), "logits moved by %g after compaction", maxdiff);
+	for (int i = 0; i < tn.n_mods; i++)
+		free(keep[i]);
+	free(before);
+	llama_acts_release(&acts);
+	trained_net_release(&tn);
+	inference_net_close(&in);
+}
+
+static void test_errors(void)
+{
+	char out[4300], empty[4300], broken[4300];
+	struct ada_job job;
+	struct ada_err err = { 0 };
+	char *buf = NULL;
+	size_t len;
+
+	snprintf(out, sizeof(out), "%s/errors", tmp);
+	base_job(&job, ADA_METHOD_LORA, out);
+	job.method.hp.seq_len = 512;           /* the tiny model's context is 256 */
+	CHECK_INT_EQ(ada_train(&job, NULL, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "method.lora.hyperparameters.seq_len");
+
+	snprintf(empty, sizeof(empty), "%s/empty.txt", tmp);
+	CHECK_OK(file_write_atomic(empty, "\n\n  \n", 5, &err), &err);
+	base_job(&job, ADA_METHOD_LORA, out);
+	job.train_file = empty;
+	CHECK(ada_train(&job, NULL, &err) != ADA_OK);
+	CHECK_MSG(strstr(err.msg, "empty") != NULL, "empty dataset message: %s", err.msg);
+
+	snprintf(broken, sizeof(broken), "%s/broken.gguf", tmp);
+	CHECK_OK(file_read_all(model_path, &buf, &len, &err), &err);
+	CHECK_OK(file_write_atomic(broken, buf, len / 2, &err), &err);
+	free(buf);
+	base_job(&job, ADA_METHOD_LORA, out);
+	job.model = broken;
+	CHECK_INT_EQ(ada_train(&job, NULL, &err), ADA_EFORMAT);
+	CHECK(strstr(err.msg, "broken.gguf") != NULL);
+
+	base_job(&job, ADA_METHOD_ADALORA, out);
+	job.method.hp.max_steps = 0;
+	job.method.hp.n_epochs = 1;
+	job.method.hp.tinit = 1000;           /* more than the data's total steps */
+	CHECK_INT_EQ(ada_train(&job, NULL, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "method.adalora.hyperparameters.tfinal");
+}
+
+int main(void)
+{
+	struct ada_err err;
+
+	tmp = check_tmpdir("trainer");
+	snprintf(model_path, sizeof(model_path), "%s/tiny.gguf", tmp);
+	snprintf(data_path, sizeof(data_path), "%s/train.txt", tmp);
+	if (ada_create_model("tiny", 1, model_path, &err)) {
+		fprintf(stderr, "create model: %s\n", err.msg);
+		return 1;
+	}
+	write_corpus(data_path);
+	RUN(test_resume_lora);
+	RUN(test_resume_adalora);
+	RUN(test_resume_full);
+	RUN(test_resume_lora_prune);
+	RUN(test_compaction_keeps_logits);
+	RUN(test_errors);
+	remove_tree(tmp, NULL);
+	free(tmp);
+	return check_summary();
+}
