@@ -247,6 +247,12 @@ static int parse_field(const struct field *f, const json_t *v, struct ada_hparam
 		*(int *)base = (int)json_integer_value(v);
 		return ADA_OK;
 	case F_DOUBLE:
+		/* to_json writes valid_fraction < 0 (the default rule) as null:
+		 * accept it back, so a job's method can be resubmitted as is. */
+		if (json_is_null(v) && f->offset == OFF(valid_fraction)) {
+			*(double *)base = -1;
+			return ADA_OK;
+		}
 		if (!json_is_number(v))
 			return bad(err, path, "%s must be a number%s", "");
 		d = json_number_value(v);
