@@ -30,6 +30,9 @@ static const char sql_ranks_all[] =
 static const char sql_ranks_last[] =
 	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 AND message = 'ranks' "
 	"ORDER BY seq DESC LIMIT 1";
+static const char sql_last[] =
+	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 AND message = ?2 "
+	"ORDER BY seq DESC LIMIT 1";
 static const char sql_ckpt_add[] =
 	"INSERT OR REPLACE INTO checkpoints (job_id, step, created_at, metrics) "
 	"VALUES (?1, ?2, ?3, ?4)";
@@ -169,6 +172,21 @@ int store_event_ranks(struct store *st, const char *job_id, int history,
 		return rc;
 	bind_text(s, 1, job_id);
 	return collect_events(c, s, SIZE_MAX, out, err);
+}
+
+int store_event_last(struct store *st, const char *job_id, const char *message,
+		     struct store_events *out, struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_last, &s, err)))
+		return rc;
+	bind_text(s, 1, job_id);
+	bind_text(s, 2, message);
+	return collect_events(c, s, 1, out, err);
 }
 
 void store_events_release(struct store_events *l)

@@ -604,7 +604,8 @@ out_free:
 }
 
 int store_job_progress(struct store *st, const char *id, const struct store_progress *p,
-		       const char *message, const char *event_data, struct ada_err *err)
+		       const char *type, const char *message, const char *event_data,
+		       struct ada_err *err)
 {
 	struct conn *c;
 	sqlite3_stmt *s;
@@ -612,7 +613,7 @@ int store_job_progress(struct store *st, const char *id, const struct store_prog
 
 	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
 		return rc;
-	if ((rc = event_insert(c, id, "info", "metrics", message, event_data, err)) ||
+	if ((rc = event_insert(c, id, "info", type, message, event_data, err)) ||
 	    (rc = conn_stmt(c, sql_progress, &s, err)))
 		goto out_rollback;
 	bind_text(s, 1, id);

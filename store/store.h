@@ -225,9 +225,11 @@ struct store_progress {
 	const char *metrics;       /* JSON: the job's latest metrics */
 };
 
-/* A metrics event and the job's progress columns, in one transaction. */
+/* An event (type "metrics", or "message" for an evaluation) and the job's
+ * progress columns, in one transaction. */
 int store_job_progress(struct store *st, const char *id, const struct store_progress *p,
-		       const char *message, const char *event_data, struct ada_err *err);
+		       const char *type, const char *message, const char *event_data,
+		       struct ada_err *err);
 
 /* Counts of jobs by status. */
 int store_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err);
@@ -265,6 +267,10 @@ int store_event_list(struct store *st, const char *job_id, int64_t after_seq, in
  * or only the latest. */
 int store_event_ranks(struct store *st, const char *job_id, int history,
 		      struct store_events *out, struct ada_err *err);
+
+/* The job's newest event whose message is message (0 or 1 events). */
+int store_event_last(struct store *st, const char *job_id, const char *message,
+		     struct store_events *out, struct ada_err *err);
 
 /* ---- checkpoints ------------------------------------------------------- */
 

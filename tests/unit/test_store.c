@@ -192,8 +192,8 @@ static void test_job_lifecycle(void)
 	CHECK_STR_EQ(j.hyperparameters, "{\"n_epochs\":10}");
 	store_job_release(&j);
 
-	CHECK_OK(store_job_progress(st, "ftjob-1", &p, "Step 10/100", "{\"step\":10}", &err),
-		 &err);
+	CHECK_OK(store_job_progress(st, "ftjob-1", &p, "metrics", "Step 10/100", "{\"step\":10}",
+				    &err), &err);
 	CHECK_OK(store_job_get(st, "ftjob-1", &j, &err), &err);
 	CHECK_INT_EQ(j.step, 10);
 	CHECK_INT_EQ(j.budget_current, 400);
@@ -234,6 +234,13 @@ static void test_job_lifecycle(void)
 	CHECK_OK(store_event_ranks(st, "ftjob-1", 1, &ev, &err), &err);
 	CHECK_INT_EQ(ev.n, 2);
 	CHECK_STR_EQ(ev.v[0].data, "{\"step\":0}");
+	store_events_release(&ev);
+	CHECK_OK(store_event_last(st, "ftjob-1", "other", &ev, &err), &err);
+	CHECK_INT_EQ(ev.n, 1);
+	CHECK_INT_EQ(ev.v[0].seq, 7);
+	store_events_release(&ev);
+	CHECK_OK(store_event_last(st, "ftjob-1", "none", &ev, &err), &err);
+	CHECK_INT_EQ(ev.n, 0);
 	store_events_release(&ev);
 	CHECK_INT_EQ(store_event_add(st, "ftjob-none", "info", "message", "x", NULL, &err),
 		     ADA_ENOTFOUND);

@@ -1,0 +1,278 @@
+/*
+ * h_jobs — creating, listing, reading and cancelling fine-tuning jobs.
+ *
+ * Creation must be cheap (hundreds per second), so it checks here only
+ * what needs neither the data nor the weights: the body's fields, the
+ * method (ada_method_from_json, whose param names are the API's paths),
+ * that the model and files exist, seq_len against the model's context,
+ * and, when max_steps fixes the total, the budget schedule. The job is
+ * then stored as validating_files and the validator is woken: the checks
+ * that need the tokenized data (ada_job_plan) run there and move the job
+ * to queued, or fail it with error {code, message, param}.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "http.h"
+
+#define MAX_SEED 2147483647
+
+/* A string field: 0 with *out set (NULL when absent or null and allowed),
+ * or -1 after replying. */
+static int string_field(struct request *r, const json_t *body, const char *key, int required,
+			size_t max_len, const char **out)
+{
+	const json_t *v = json_object_get(body, key);
+
+	*out = NULL;
+	if (!v || json_is_null(v)) {
+		if (!required)
+			return 0;
+		reply_error(r, 400, "missing_required_parameter", key, "%s is required", key);
+		return -1;
+	}
+	if (!json_is_string(v)) {
+		reply_error(r, 400, "invalid_type", key, "%s must be a string", key);
+		return -1;
+	}
+	if (json_string_length(v) == 0 || json_string_length(v) > max_len) {
+		reply_error(r, 400, "invalid_value", key, "%s must be 1 to %zu bytes long", key,
+			    max_len);
+		return -1;
+	}
+	if (strlen(json_string_value(v)) != json_string_length(v)) {
+		reply_error(r, 400, "invalid_value", key, "%s must not contain NUL", key);
+		return -1;
+	}
+	*out = json_string_value(v);
+	return 0;
+}
+
+static int suffix_ok(const char *s)
+{
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+			return 0;
+	return 1;
+}
+
+static int seed_field(struct request *r, const json_t *body, uint64_t *seed)
+{
+	const json_t *v = json_object_get(body, "seed");
+	uint32_t rnd;
+
+	if (!v || json_is_null(v)) {
+		/* Like OpenAI: a seed is chosen, and shown, so the job can be rerun. */
+		if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+			reply_error(r, 500, "internal_error", NULL, "getrandom: %s", strerror(errno));
+			return -1;
+		}
+		*seed = rnd & MAX_SEED;
+		return 0;
+	}
+	if (!json_is_integer(v)) {
+		reply_error(r, 400, "invalid_type", "seed", "seed must be an integer");
+		return -1;
+	}
+	if (json_integer_value(v) < 0 || json_integer_value(v) > MAX_SEED) {
+		reply_error(r, 400, "invalid_value", "seed", "seed must be between 0 and %d",
+			    MAX_SEED);
+		return -1;
+	}
+	*seed = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static int popcount7(unsigned m)
+{
+	return __builtin_popcount(m & ADA_MODULES_ALL);
+}
+
+/* The checks that need the model's header, not its weights. */
+static int check_against_model(struct request *r, const struct ada_method *m,
+			       const struct ada_model_info *info)
+{
+	const char *type = ada_method_name(m->type);
+	const struct ada_hparams *hp = &m->hp;
+	char prefix[96], param[160];
+
+	snprintf(prefix, sizeof(prefix), "method.%s.hyperparameters.", type);
+	if (info->context_length > 0 && hp->seq_len > info->context_length) {
+		snprintf(param, sizeof(param), "%sseq_len", prefix);
+		reply_error(r, 400, "invalid_value", param,
+			    "%s (%d) exceeds the model's context length (%d)", param, hp->seq_len,
+			    info->context_length);
+		return -1;
+	}
+	if (hp->max_steps > 0 && (m->type == ADA_METHOD_ADALORA || m->type == ADA_METHOD_LORA_PRUNE)) {
+		struct ada_schedule s = {
+			.total_steps = hp->max_steps, .tinit = hp->tinit, .tfinal = hp->tfinal,
+			.deltaT = hp->delta_t, .init_r = hp->init_r, .target_r = hp->target_r,
+			.n_matrices = (int64_t)popcount7(hp->target_modules) * info->n_layers,
+		};
+		struct ada_err err = { 0 };
+		json_t *curve = NULL;
+
+		if (ada_schedule_json(&s, prefix, 8, 2, &curve, &err)) {
+			/* The total is max_steps, and the matrices follow from
+			 * target_modules: name the fields the client wrote. */
+			size_t n = strlen(prefix);
+			if (strncmp(err.param, prefix, n))
+				;
+			else if (!strcmp(err.param + n, "total_steps"))
+				snprintf(err.param + n, sizeof(err.param) - n, "tfinal");
+			else if (!strcmp(err.param + n, "n_matrices"))
+				snprintf(err.param + n, sizeof(err.param) - n, "target_modules");
+			reply_ada_err(r, &err, 400);
+			return -1;
+		}
+		json_decref(curve);
+	}
+	return 0;
+}
+
+void h_jobs_create(struct request *r)
+{
+	static const char *const known[] = {
+		"model", "training_file", "validation_file", "seed", "suffix", "method", NULL,
+	};
+	struct api *a = r->api;
+	const char *model, *training, *validation, *suffix;
+	struct ada_model_info info;
+	struct ada_err err = { 0 };
+	struct ada_method method;
+	struct store_job job;
+	json_t *body, *mj = NULL, *default_method = NULL;
+	char *method_text = NULL, *hp_text = NULL, id[STORE_ID_MAX];
+	uint64_t seed;
+	int rc;
+
+	if (!(body = body_object(r)))
+		return;
+	if (body_known_fields(r, body, known, "") ||
+	    string_field(r, body, "model", 1, STORE_NAME_MAX - 1, &model) ||
+	    string_field(r, body, "training_file", 1, STORE_ID_MAX - 1, &training) ||
+	    string_field(r, body, "validation_file", 0, STORE_ID_MAX - 1, &validation) ||
+	    string_field(r, body, "suffix", 0, 64, &suffix) || seed_field(r, body, &seed))
+		goto out_free;
+	if (suffix && !suffix_ok(suffix)) {
+		reply_error(r, 400, "invalid_value", "suffix",
+			    "suffix may hold letters, digits, '-', '_' and '.' only");
+		goto out_free;
+	}
+	if (a->cfg.hooks.model_find(a->cfg.hooks.ctx, model, &info)) {
+		reply_error(r, 400, "model_not_found", "model",
+			    "model '%s' is not in the models directory (GET /v1/models lists them)",
+			    model);
+		goto out_free;
+	}
+	if (!json_object_get(body, "method"))
+		default_method = json_pack("{s:s}", "type", "adalora");
+	if (ada_method_from_json(default_method ? default_method : json_object_get(body, "method"),
+				 &method, &err)) {
+		reply_ada_err(r, &err, 400);
+		goto out_free;
+	}
+	if (check_against_model(r, &method, &info))
+		goto out_free;
+	mj = ada_method_to_json(&method);
+	method_text = json_dumps(mj, JSON_COMPACT);
+	hp_text = json_dumps(json_object_get(json_object_get(mj, ada_method_name(method.type)),
+					     "hyperparameters"),
+			     JSON_COMPACT);
+	if (!method_text || !hp_text) {
+		reply_error(r, 500, "out_of_memory", NULL, "out of memory");
+		goto out_free;
+	}
+	if (store_new_id("ftjob", id, sizeof(id), &err)) {
+		reply_ada_err(r, &err, 500);
+		goto out_free;
+	}
+	{
+		struct store_job_spec spec = {
+			.id = id, .model = model, .training_file = training,
+			.validation_file = validation, .suffix = suffix, .seed = seed,
+			.method = method_text, .hyperparameters = hp_text,
+			.max_waiting = a->cfg.limits.max_waiting_jobs,
+		};
+		rc = store_job_create(a->cfg.store, &spec, &job, &err);
+	}
+	if (rc) {
+		if (rc == ADA_ENOTFOUND) {
+			reply_error(r, 400, "file_not_found", err.param, "%s", err.msg);
+			goto out_free;
+		}
+		reply_ada_err(r, &err, 400);
+		goto out_free;
+	}
+	if (a->cfg.hooks.job_created)
+		a->cfg.hooks.job_created(a->cfg.hooks.ctx);
+	reply_json(r, 201, job_object(a, &job));
+	store_job_release(&job);
+out_free:
+	free(method_text);
+	free(hp_text);
+	json_decref(mj);
+	json_decref(default_method);
+	json_decref(body);
+}
+
+void h_jobs_list(struct request *r)
+{
+	const char *status = req_arg(r, "status");
+	struct store_job_query q = { .after = req_arg(r, "after"), .status = -1 };
+	struct ada_err err = { 0 };
+	struct store_jobs l;
+	json_t *data;
+
+	if (req_limit(r, &q.limit))
+		return;
+	if (status && (q.status = job_status_from_name(status)) < 0) {
+		reply_error(r, 400, "invalid_value", "status",
+			    "status must be one of validating_files, queued, running, succeeded, failed, cancelled");
+		return;
+	}
+	if (store_job_list(r->api->cfg.store, &q, &l, &err)) {
+		reply_ada_err(r, &err, 400);
+		return;
+	}
+	data = json_array();
+	for (size_t i = 0; i < l.n; i++)
+		json_array_append_new(data, job_object(r->api, &l.v[i]));
+	reply_json(r, 200, json_pack("{s:s,s:o,s:b}", "object", "list", "data", data, "has_more",
+				     l.has_more));
+	store_jobs_release(&l);
+}
+
+void h_jobs_get(struct request *r)
+{
+	struct ada_err err = { 0 };
+	struct store_job j;
+
+	if (store_job_get(r->api->cfg.store, r->params[0], &j, &err)) {
+		reply_ada_err(r, &err, 404);
+		return;
+	}
+	reply_json(r, 200, job_object(r->api, &j));
+	store_job_release(&j);
+}
+
+void h_jobs_cancel(struct request *r)
+{
+	struct api *a = r->api;
+	struct ada_err err = { 0 };
+	struct store_job j;
+
+	if (store_job_cancel(a->cfg.store, r->params[0], &j, &err)) {
+		reply_ada_err(r, &err, 404);
+		return;
+	}
+	if (j.status == JOB_RUNNING && a->cfg.hooks.job_cancel)
+		a->cfg.hooks.job_cancel(a->cfg.hooks.ctx, j.id);
+	reply_json(r, 200, job_object(a, &j));
+	store_job_release(&j);
+}

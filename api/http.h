@@ -1,0 +1,211 @@
+/*
+ * http — what the api's files share (internal to api/): the server
+ * state, one request's state, the route table and the reply helpers.
+ *
+ * A request lives from libmicrohttpd's first call of the access handler
+ * (headers read) to its completion callback. Its handler runs once the
+ * body is in (JSON bodies buffered up to the body limit, uploads streamed
+ * to a temporary file) and queues exactly one response through the
+ * reply_*() helpers, which record the status for the log and /metrics.
+ */
+#ifndef ADALORAD_API_HTTP_H
+#define ADALORAD_API_HTTP_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+
+#include "api.h"
+
+struct request;
+struct upload;
+
+enum body_kind {
+	BODY_NONE,              /* a body is ignored */
+	BODY_JSON,              /* buffered, up to limits.max_body */
+	BODY_UPLOAD,            /* streamed to a temporary file, up to limits.max_upload */
+};
+
+struct route {
+	const char *method;     /* "GET", "POST", "DELETE" */
+	const char *pattern;    /* segments; "{}" matches one path parameter */
+	const char *name;       /* the pattern as /metrics labels it */
+	enum body_kind body;
+	int open;               /* served without an API key */
+	void (*handle)(struct request *r);
+};
+
+/* Responses: compact, and reals at 15 digits (0.85, not 0.84999999999999998;
+ * the store keeps full precision). */
+#define API_JSON_FLAGS (JSON_COMPACT | JSON_REAL_PRECISION(15))
+
+#define ROUTE_PARAMS 2
+#define N_LATENCY_BUCKETS 14
+#define N_STATUS_SLOTS 16
+
+/* Counters of one route (plus one for requests that matched none). */
+struct route_stats {
+	atomic_uint_fast64_t by_status[N_STATUS_SLOTS];
+	atomic_uint_fast64_t latency[N_LATENCY_BUCKETS];   /* cumulative on output */
+	atomic_uint_fast64_t latency_ns_sum;
+	atomic_uint_fast64_t count;
+};
+
+struct sse_stream;
+
+struct api {
+	struct api_config cfg;      /* strings below are the api's copies */
+	char *files_dir, *jobs_dir, *version;
+	char **keys;
+	size_t *key_lens;
+	char address[96];
+	int listen_fd;
+	struct MHD_Daemon *mhd;
+
+	struct route_stats *stats;  /* [n_routes + 1] */
+
+	/* live streams (sse.c) */
+	pthread_mutex_t sse_lock;
+	pthread_cond_t sse_cond;
+	struct sse_stream *streams;
+	unsigned n_streams;
+	int stopping;
+	pthread_t keepalive_thread;
+	int keepalive_started;
+};
+
+struct request {
+	struct api *api;
+	struct MHD_Connection *conn;
+	const struct route *route;
+	int route_index;            /* into the route table; -1 = none matched */
+	char method[8];
+	const char *url;            /* libmicrohttpd's, valid for the request */
+	char params[ROUTE_PARAMS][STORE_NAME_MAX];
+	char allow[64];             /* methods of the path, for a 405 */
+	uint64_t t_start_ns;
+	unsigned status;            /* of the queued response; 0 = none yet */
+	int responded;
+	int first_call_done;
+	uint64_t bytes_in;
+
+	/* body (BODY_JSON) */
+	char *body;
+	size_t body_len, body_cap;
+	int too_large;              /* the body went over its limit */
+	struct upload *upload;      /* BODY_UPLOAD */
+};
+
+extern const struct route api_routes[];
+extern const int api_n_routes;
+
+/* Find the route of method + path: its index (params filled), or -1 with
+ * *allow set to the methods the path accepts ("" when the path is unknown). */
+int route_match(const char *method, const char *path, char params[ROUTE_PARAMS][STORE_NAME_MAX],
+		char *allow, size_t allow_cap);
+
+/* ---- replies (reply.c) ------------------------------------------------- */
+
+/* Queue obj (stolen) as the JSON response. */
+void reply_json(struct request *r, unsigned status, json_t *obj);
+/* Queue the API's error object. code and param may be NULL. */
+void reply_error(struct request *r, unsigned status, const char *code, const char *param,
+		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* Queue an error from an ada_err: the status follows err->code; a
+ * not-found is a 404 unless notfound_status says otherwise. */
+void reply_ada_err(struct request *r, const struct ada_err *err, unsigned notfound_status);
+/* Queue a prepared response (the api's reference is dropped). */
+void reply_response(struct request *r, unsigned status, struct MHD_Response *resp);
+/* The type string api.md gives a status. */
+const char *error_type(unsigned status);
+
+/* A query argument, or NULL. */
+const char *req_arg(struct request *r, const char *key);
+/* A request header, or NULL. */
+const char *req_header(struct request *r, const char *key);
+/* ?limit= (default 20, 1..100): 0 on success, else replies 400 and returns -1. */
+int req_limit(struct request *r, int *limit);
+
+/* Log a line (logfmt) through the hooks. */
+void api_log(struct api *a, enum api_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+uint64_t now_ns(void);
+
+/* ---- statistics (stats.c) --------------------------------------------- */
+
+int stats_init(struct api *a);
+void stats_free(struct api *a);
+void stats_record(struct api *a, int route_index, unsigned status, uint64_t ns);
+/* Append the Prometheus text of the HTTP counters to a growing buffer. */
+int stats_render(struct api *a, char **buf, size_t *len, size_t *cap);
+
+/* ---- auth (auth.c) ------------------------------------------------------ */
+
+/* 1 when the request carries one of the configured keys (or none are configured). */
+int auth_ok(struct api *a, struct request *r);
+
+/* ---- JSON bodies (body.c) ---------------------------------------------- */
+
+/* Parse r's body as a JSON object; on failure reply 400 and return NULL. */
+json_t *body_object(struct request *r);
+/* Reply 400 naming the first key of obj not in known (NULL-terminated);
+ * returns -1 then, else 0. prefix ("" or "method.") is put before names. */
+int body_known_fields(struct request *r, const json_t *obj, const char *const *known,
+		      const char *prefix);
+
+/* ---- handlers ---------------------------------------------------------- */
+
+void h_files_list(struct request *r);
+void h_files_get(struct request *r);
+void h_files_delete(struct request *r);
+void h_files_content(struct request *r);
+void h_models_list(struct request *r);
+void h_models_get(struct request *r);
+void h_jobs_create(struct request *r);
+void h_jobs_list(struct request *r);
+void h_jobs_get(struct request *r);
+void h_jobs_cancel(struct request *r);
+void h_jobs_events(struct request *r);
+void h_jobs_checkpoints(struct request *r);
+void h_jobs_ranks(struct request *r);
+void h_jobs_adapter(struct request *r);
+void h_jobs_adapter_file(struct request *r);
+void h_schedule(struct request *r);
+void h_healthz(struct request *r);
+void h_metrics(struct request *r);
+
+/* ---- uploads (upload.c) ------------------------------------------------ */
+
+/* Called on the first call for a BODY_UPLOAD route; 0, or -1 after replying. */
+int upload_begin(struct request *r);
+/* Body bytes; 0, or -1 on a failure to reply with at the end. */
+int upload_data(struct request *r, const char *data, size_t size);
+/* The body is complete: validate, store, reply (the upload route's handler). */
+void upload_finish(struct request *r);
+void upload_free(struct upload *u);
+
+/* ---- streams (sse.c) --------------------------------------------------- */
+
+int sse_init(struct api *a);
+/* Reply with a live stream of job_id's events after after_seq. */
+void sse_start(struct request *r, const char *job_id, int64_t after_seq);
+/* End every stream (shutdown); then join the keep-alive thread. */
+void sse_shutdown(struct api *a);
+void sse_free(struct api *a);
+
+/* ---- objects (objects.c) ----------------------------------------------- */
+
+json_t *job_object(struct api *a, const struct store_job *j);
+json_t *event_object(const char *job_id, const struct store_event *e);
+json_t *file_object(const struct store_file *f);
+/* "ftevent-<job token>-<seq>"; returns buf. */
+char *event_id(const char *job_id, int64_t seq, char *buf, size_t cap);
+/* The seq of an event id of job_id, or -1 when it is not one. */
+int64_t event_id_parse(const char *job_id, const char *id);
+/* A JSON text column as a value (null when NULL or unparsable). */
+json_t *json_column(const char *text);
+
+#endif

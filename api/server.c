@@ -1,0 +1,413 @@
+/*
+ * server — libmicrohttpd's side of the api: the listening socket, the
+ * access handler that walks each request through routing, auth, limits
+ * and body intake to its handler, and the completion callback that logs
+ * the request and counts it for /metrics.
+ *
+ * The socket is bound here rather than by libmicrohttpd so that any
+ * address (IPv4, IPv6, a name) works the same way and the real port of
+ * "ADDR:0" is known before the daemon announces it.
+ *
+ * Limits are checked before a body is read: a Content-Length over the
+ * limit is refused with 413 from the headers alone. A chunked body has no
+ * length; it is counted as it arrives, dropped once over the limit, and
+ * answered with 413 when it ends (or the connection is closed if it goes
+ * on far past the limit).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "util/alloc.h"
+#include "util/err.h"
+
+/* How far past its limit a chunked body is drained for a clean 413. */
+#define DRAIN_SLACK (4u << 20)
+
+static int parse_listen(const char *where, char *host, size_t hcap, char *port, size_t pcap)
+{
+	const char *colon;
+
+	if (where[0] == '[') {
+		const char *rb = strchr(where, ']');
+		if (!rb || rb[1] != ':')
+			return -1;
+		snprintf(host, hcap, "%.*s", (int)(rb - where - 1), where + 1);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(where, ':');
+		if (!colon)
+			return -1;
+		snprintf(host, hcap, "%.*s", (int)(colon - where), where);
+	}
+	snprintf(port, pcap, "%s", colon + 1);
+	if (!*host || !*port || strspn(port, "0123456789") != strlen(port))
+		return -1;
+	return 0;
+}
+
+static int open_listener(struct api *a, const char *where, struct ada_err *err)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE | AI_NUMERICSERV };
+	struct addrinfo *res, *ai;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char host[256], port[16], nh[NI_MAXHOST], np[NI_MAXSERV];
+	int fd = -1, one = 1, gai, e = 0;
+
+	if (parse_listen(where, host, sizeof(host), port, sizeof(port)))
+		return ada_fail_param(err, ADA_EINVAL, "listen",
+				      "--listen %s: expected ADDR:PORT (e.g. 127.0.0.1:8080, [::1]:0)",
+				      where);
+	gai = getaddrinfo(host, port, &hints, &res);
+	if (gai)
+		return ada_fail_param(err, ADA_EINVAL, "listen", "--listen %s: %s", where,
+				      gai_strerror(gai));
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+			    ai->ai_protocol);
+		if (fd < 0) {
+			e = errno;
+			continue;
+		}
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1024) == 0)
+			break;
+		e = errno;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0)
+		return ada_fail(err, ADA_EIO, "--listen %s: %s", where, strerror(e));
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) ||
+	    getnameinfo((struct sockaddr *)&ss, sl, nh, sizeof(nh), np, sizeof(np),
+			NI_NUMERICHOST | NI_NUMERICSERV)) {
+		close(fd);
+		return ada_fail(err, ADA_EIO, "--listen %s: cannot read the bound address", where);
+	}
+	snprintf(a->address, sizeof(a->address), ss.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s",
+		 nh, np);
+	a->listen_fd = fd;
+	return ADA_OK;
+}
+
+/* Content-Type without parameters, compared case-insensitively. */
+static int media_type_is(const char *ct, const char *type)
+{
+	size_t n = strlen(type);
+
+	return ct && !strncasecmp(ct, type, n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ');
+}
+
+static int content_length(struct request *r, uint64_t *len)
+{
+	const char *s = req_header(r, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	uint64_t v = 0;
+
+	if (!s)
+		return 0;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > UINT64_MAX / 10 - 1)
+			return 0;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	*len = v;
+	return 1;
+}
+
+static void dispatch(struct request *r)
+{
+	if (r->route->body == BODY_JSON && r->too_large) {
+		reply_error(r, 413, "body_too_large", NULL,
+			    "the request body exceeds the limit of %zu bytes",
+			    r->api->cfg.limits.max_body);
+		return;
+	}
+	r->route->handle(r);
+}
+
+static enum MHD_Result first_call(struct request *r)
+{
+	struct api *a = r->api;
+	uint64_t len;
+
+	r->route_index = route_match(r->method, r->url, r->params, r->allow, sizeof(r->allow));
+	r->route = r->route_index >= 0 ? &api_routes[r->route_index] : NULL;
+	if ((!r->route || !r->route->open) && !strncmp(r->url, "/v1/", 4) && !auth_ok(a, r)) {
+		if (req_header(r, MHD_HTTP_HEADER_AUTHORIZATION))
+			reply_error(r, 401, "invalid_api_key", NULL, "Incorrect API key provided");
+		else
+			reply_error(r, 401, "missing_api_key", NULL,
+				    "You didn't provide an API key: send Authorization: Bearer <key>");
+		return MHD_YES;
+	}
+	if (!r->route) {
+		if (r->allow[0])
+			reply_error(r, 405, "method_not_allowed", NULL, "%s is not allowed on %s (allowed: %s)",
+				    r->method, r->url, r->allow);
+		else
+			reply_error(r, 404, "unknown_route", NULL, "no route %s %s", r->method,
+				    r->url);
+		return MHD_YES;
+	}
+	if (r->route->body == BODY_NONE) {
+		r->route->handle(r);
+		return r->responded ? MHD_YES : MHD_NO;
+	}
+	if (content_length(r, &len)) {
+		size_t limit = r->route->body == BODY_JSON ? a->cfg.limits.max_body
+							   : a->cfg.limits.max_upload;
+		if (len > limit) {
+			reply_error(r, 413, "body_too_large", NULL,
+				    "the request body (%llu bytes) exceeds the limit of %zu bytes",
+				    (unsigned long long)len, limit);
+			return MHD_YES;
+		}
+	}
+	if (r->route->body == BODY_JSON) {
+		const char *ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
+		if (ct && !media_type_is(ct, "application/json")) {
+			reply_error(r, 415, "unsupported_media_type", NULL,
+				    "Content-Type must be application/json, not %s", ct);
+			return MHD_YES;
+		}
+		return MHD_YES;
+	}
+	upload_begin(r);
+	return MHD_YES;
+}
+
+static enum MHD_Result take_body(struct request *r, const char *data, size_t size)
+{
+	size_t limit = r->route->body == BODY_JSON ? r->api->cfg.limits.max_body
+						   : r->api->cfg.limits.max_upload;
+
+	r->bytes_in += size;
+	if (r->bytes_in > (uint64_t)limit + DRAIN_SLACK)
+		return MHD_NO;   /* a client that keeps sending: hang up */
+	if (r->too_large)
+		return MHD_YES;
+	if (r->route->body == BODY_UPLOAD) {
+		upload_data(r, data, size);
+		return MHD_YES;
+	}
+	if (r->body_len + size > limit) {
+		r->too_large = 1;
+		free(r->body);
+		r->body = NULL;
+		r->body_len = r->body_cap = 0;
+		return MHD_YES;
+	}
+	if (r->body_len + size > r->body_cap) {
+		size_t cap = r->body_cap ? r->body_cap : 4096;
+		char *nb;
+		while (cap < r->body_len + size)
+			cap *= 2;
+		if (cap > limit)
+			cap = limit;
+		nb = realloc(r->body, cap);
+		if (!nb)
+			return MHD_NO;
+		r->body = nb;
+		r->body_cap = cap;
+	}
+	memcpy(r->body + r->body_len, data, size);
+	r->body_len += size;
+	return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+				  const char *method, const char *version,
+				  const char *upload_data, size_t *upload_data_size,
+				  void **con_cls)
+{
+	struct request *r = *con_cls;
+
+	(void)version;
+	if (!r) {
+		r = calloc(1, sizeof(*r));
+		if (!r)
+			return MHD_NO;
+		r->api = cls;
+		r->conn = conn;
+		r->url = url;
+		r->route_index = -1;
+		r->t_start_ns = now_ns();
+		snprintf(r->method, sizeof(r->method), "%s", method);
+		*con_cls = r;
+		return first_call(r);
+	}
+	if (r->responded) {
+		/* Answered from the headers; the rest of the body is not ours. */
+		r->bytes_in += *upload_data_size;
+		*upload_data_size = 0;
+		return r->bytes_in > DRAIN_SLACK ? MHD_NO : MHD_YES;
+	}
+	if (*upload_data_size) {
+		enum MHD_Result res = take_body(r, upload_data, *upload_data_size);
+		*upload_data_size = 0;
+		return res;
+	}
+	dispatch(r);
+	return r->responded ? MHD_YES : MHD_NO;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	static const char *const reasons[] = {
+		[MHD_REQUEST_TERMINATED_COMPLETED_OK] = "ok",
+		[MHD_REQUEST_TERMINATED_WITH_ERROR] = "error",
+		[MHD_REQUEST_TERMINATED_TIMEOUT_REACHED] = "timeout",
+		[MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN] = "shutdown",
+		[MHD_REQUEST_TERMINATED_READ_ERROR] = "read_error",
+		[MHD_REQUEST_TERMINATED_CLIENT_ABORT] = "client_abort",
+	};
+	struct api *a = cls;
+	struct request *r = *con_cls;
+	char line[1024] = "", num[64];
+	uint64_t ns;
+
+	(void)conn;
+	if (!r)
+		return;
+	ns = now_ns() - r->t_start_ns;
+	stats_record(a, r->route_index, r->status, ns);
+	logfmt_append(line, sizeof(line), "msg", "request");
+	logfmt_append(line, sizeof(line), "method", r->method);
+	logfmt_append(line, sizeof(line), "path", r->url);
+	snprintf(num, sizeof(num), "%u", r->status);
+	logfmt_append(line, sizeof(line), "status", num);
+	snprintf(num, sizeof(num), "%.3f", (double)ns * 1e-6);
+	logfmt_append(line, sizeof(line), "ms", num);
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)r->bytes_in);
+	logfmt_append(line, sizeof(line), "bytes_in", num);
+	if ((unsigned)toe < sizeof(reasons) / sizeof(reasons[0]) && toe != 0)
+		logfmt_append(line, sizeof(line), "end", reasons[toe]);
+	api_log(a, r->status >= 500 || !r->status ? API_LOG_WARN : API_LOG_INFO, "%s", line);
+	free(r->body);
+	upload_free(r->upload);
+	free(r);
+	*con_cls = NULL;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[512], line[700] = "";
+	size_t n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	n = strlen(msg);
+	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	logfmt_append(line, sizeof(line), "msg", "libmicrohttpd");
+	logfmt_append(line, sizeof(line), "detail", msg);
+	api_log(cls, API_LOG_WARN, "%s", line);
+}
+
+static char *dup_or_null(const char *s, int *fail)
+{
+	char *d = s ? strdup(s) : NULL;
+
+	if (s && !d)
+		*fail = 1;
+	return d;
+}
+
+int api_start(const struct api_config *cfg, struct api **out, struct ada_err *err)
+{
+	struct api *a = calloc(1, sizeof(*a));
+	int fail = 0, rc;
+
+	*out = NULL;
+	if (!a)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	a->cfg = *cfg;
+	a->listen_fd = -1;
+	a->files_dir = dup_or_null(cfg->files_dir, &fail);
+	a->jobs_dir = dup_or_null(cfg->jobs_dir, &fail);
+	a->version = dup_or_null(cfg->version ? cfg->version : "", &fail);
+	a->keys = xcalloc(cfg->n_keys + 1, sizeof(*a->keys));
+	a->key_lens = xcalloc(cfg->n_keys + 1, sizeof(*a->key_lens));
+	if (!a->keys || !a->key_lens)
+		fail = 1;
+	for (size_t i = 0; !fail && i < cfg->n_keys; i++) {
+		a->keys[i] = dup_or_null(cfg->keys[i], &fail);
+		a->key_lens[i] = a->keys[i] ? strlen(a->keys[i]) : 0;
+	}
+	if (fail || stats_init(a) || sse_init(a)) {
+		api_stop(a);
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	}
+	if ((rc = open_listener(a, cfg->listen, err))) {
+		api_stop(a);
+		return rc;
+	}
+	a->mhd = MHD_start_daemon(
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+			MHD_USE_ERROR_LOG,
+		0, NULL, NULL, on_request, a,
+		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a,   /* first, to catch everything */
+		MHD_OPTION_LISTEN_SOCKET, a->listen_fd,
+		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->limits.http_threads ? cfg->limits.http_threads : 4),
+		MHD_OPTION_CONNECTION_LIMIT, cfg->limits.max_connections,
+		MHD_OPTION_CONNECTION_TIMEOUT, cfg->limits.idle_timeout_s,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
+		MHD_OPTION_END);
+	if (!a->mhd) {
+		api_stop(a);
+		return ada_fail(err, ADA_EIO, "cannot start the HTTP server on %s", cfg->listen);
+	}
+	a->listen_fd = -1;   /* libmicrohttpd's now */
+	*out = a;
+	return ADA_OK;
+}
+
+const char *api_address(const struct api *a)
+{
+	return a->address;
+}
+
+void api_quiesce(struct api *a)
+{
+	MHD_socket fd;
+
+	if (!a->mhd)
+		return;
+	/* Closing the socket (not just ignoring it) makes new clients see
+	 * "connection refused" instead of hanging in the backlog. */
+	fd = MHD_quiesce_daemon(a->mhd);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+}
+
+void api_stop(struct api *a)
+{
+	if (!a)
+		return;
+	sse_shutdown(a);
+	if (a->mhd)
+		MHD_stop_daemon(a->mhd);
+	if (a->listen_fd >= 0)
+		close(a->listen_fd);
+	sse_free(a);
+	stats_free(a);
+	for (size_t i = 0; a->keys && i < a->cfg.n_keys; i++)
+		free(a->keys[i]);
+	free(a->keys);
+	free(a->key_lens);
+	free(a->files_dir);
+	free(a->jobs_dir);
+	free(a->version);
+	free(a);
+}

@@ -1,0 +1,304 @@
+/*
+ * adalorad — the fine-tuning daemon: wiring and lifecycle.
+ *
+ * Start: options; the store (migrated, jobs a crash left running put back
+ * in the queue); uploads left half-written by a crash swept; the models
+ * directory scanned; the workers started; the HTTP API bound, and
+ * "listening on ADDR:PORT" printed as the first line on stderr.
+ *
+ * Stop (SIGTERM or SIGINT): the API stops accepting connections, running
+ * jobs checkpoint and go back to the queue, streams end, everything is
+ * joined and closed, exit 0. SIGKILL loses nothing acknowledged: every
+ * answer the API gave was committed (and fsynced) first.
+ *
+ * Signals are blocked in every thread and taken synchronously by the main
+ * thread with sigwait(), so no handler ever runs inside a library call.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "log.h"
+#include "models.h"
+#include "options.h"
+#include "store.h"
+#include "util/err.h"
+#include "util/fileio.h"
+#include "workers.h"
+
+#ifndef ADALORAD_VERSION
+#define ADALORAD_VERSION "unknown"
+#endif
+
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+/* What the API's hooks reach. */
+struct daemon {
+	struct models *models;
+	struct workers *workers;
+};
+
+static int hook_model_find(void *ctx, const char *id, struct ada_model_info *info)
+{
+	struct daemon *d = ctx;
+	struct model_entry e;
+
+	if (models_find(d->models, id, &e))
+		return ADA_ENOTFOUND;
+	if (info)
+		*info = e.info;
+	return ADA_OK;
+}
+
+static int hook_model_list(void *ctx, struct api_model **out, size_t *n, struct ada_err *err)
+{
+	struct daemon *d = ctx;
+
+	return models_list(d->models, out, n, err);
+}
+
+static void hook_job_created(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	workers_wake(d->workers);
+}
+
+static void hook_job_cancel(void *ctx, const char *job_id)
+{
+	struct daemon *d = ctx;
+
+	workers_cancel(d->workers, job_id);
+}
+
+static void hook_log(void *ctx, enum api_log_level level, const char *line)
+{
+	(void)ctx;
+	log_line((enum log_level)level, line);
+}
+
+/* Bearer keys, one per line; blank lines and "#" comments skipped. */
+static int load_keys(const char *path, char ***keys, size_t *n, struct ada_err *err)
+{
+	char *buf, *line, *save = NULL;
+	size_t len;
+	int rc;
+
+	*keys = NULL;
+	*n = 0;
+	if ((rc = file_read_all(path, &buf, &len, err)))
+		return rc;
+	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *end = line + strlen(line), **nk;
+		while (*line == ' ' || *line == '\t' || *line == '\r')
+			line++;
+		while (end > line && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+			*--end = '\0';
+		if (!*line || *line == '#')
+			continue;
+		nk = realloc(*keys, (*n + 1) * sizeof(*nk));
+		if (!nk || !(nk[*n] = strdup(line))) {
+			free(nk ? nk : *keys);
+			*keys = NULL;
+			free(buf);
+			return ada_fail(err, ADA_ENOMEM, "out of memory");
+		}
+		*keys = nk;
+		(*n)++;
+	}
+	free(buf);
+	if (!*n)
+		return ada_fail(err, ADA_EINVAL, "%s: no API keys in the file (one per line)", path);
+	return ADA_OK;
+}
+
+static void free_keys(char **keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(keys[i]);
+	free(keys);
+}
+
+/* Remove what a crash left in files_dir: half-written uploads ("tmp-*"),
+ * and stored files whose row never committed. */
+static void sweep_files(struct store *st, const char *files_dir)
+{
+	DIR *dir = opendir(files_dir);
+	struct dirent *de;
+	int removed = 0;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		struct ada_err err = { 0 };
+		struct store_file f;
+		char path[4096];
+		int orphan = !strncmp(de->d_name, "tmp-", 4);
+
+		if (!orphan && !strncmp(de->d_name, "file-", 5))
+			orphan = store_file_get(st, de->d_name, &f, &err) == ADA_ENOTFOUND;
+		if (!orphan)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", files_dir, de->d_name);
+		if (!unlink(path))
+			removed++;
+	}
+	closedir(dir);
+	if (removed) {
+		fsync_dir(files_dir, NULL);
+		log_msg(LOG_INFO, "msg=\"removed unfinished uploads\" count=%d", removed);
+	}
+}
+
+static int cpu_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (int)n : 1;
+}
+
+static int run(const struct options *o)
+{
+	struct daemon d = { 0 };
+	struct store *st = NULL;
+	struct api *api = NULL;
+	struct ada_err err = { 0 };
+	char **keys = NULL, *files_dir = NULL, *jobs_dir = NULL;
+	size_t n_keys = 0;
+	int requeued = 0, cancelled = 0, sig, code = EXIT_RUNTIME, blas;
+	sigset_t set;
+
+	log_hold();
+	files_dir = path_join(o->data_dir, "files");
+	jobs_dir = path_join(o->data_dir, "jobs");
+	if (!files_dir || !jobs_dir) {
+		ada_fail(&err, ADA_ENOMEM, "out of memory");
+		goto out_fail;
+	}
+	if ((o->api_key_file && load_keys(o->api_key_file, &keys, &n_keys, &err)) ||
+	    mkdir_p(files_dir, 0700, &err) || mkdir_p(jobs_dir, 0755, &err))
+		goto out_fail;
+	{
+		struct store_config sc = {
+			.path = o->db, .busy_timeout_ms = 5000,
+			.sync = strcmp(o->sqlite_synchronous, "normal") ? STORE_SYNC_FULL
+									 : STORE_SYNC_NORMAL,
+		};
+		if (store_open(&sc, &st, &err) || store_recover(st, &requeued, &cancelled, &err))
+			goto out_fail;
+	}
+	sweep_files(st, files_dir);
+	if (models_open(o->models_dir, &d.models, &err))
+		goto out_fail;
+	blas = o->blas_threads ? (int)o->blas_threads : cpu_count();
+	{
+		struct workers_config wc = {
+			.store = st, .models = d.models, .files_dir = files_dir,
+			.jobs_dir = jobs_dir, .n_workers = (int)o->workers,
+			.threads_per_worker = blas / (int)o->workers > 0 ? blas / (int)o->workers : 1,
+		};
+		if (workers_start(&wc, &d.workers, &err))
+			goto out_fail;
+	}
+	{
+		struct api_config ac = {
+			.listen = o->listen, .files_dir = files_dir, .jobs_dir = jobs_dir,
+			.version = ADALORAD_VERSION, .keys = (const char *const *)keys,
+			.n_keys = n_keys, .workers = (int)o->workers, .store = st,
+			.limits = {
+				.max_body = (size_t)o->max_body_size,
+				.max_upload = (size_t)o->max_upload_size,
+				.max_connections = (unsigned)o->max_connections,
+				.max_waiting_jobs = o->max_queued_jobs,
+				.max_streams = (unsigned)o->max_sse_clients,
+				.keepalive_ms = (unsigned)o->sse_keepalive_ms,
+				.http_threads = (unsigned)o->http_threads,
+				.idle_timeout_s = (unsigned)o->idle_timeout,
+			},
+			.hooks = {
+				.ctx = &d, .model_find = hook_model_find,
+				.model_list = hook_model_list, .job_created = hook_job_created,
+				.job_cancel = hook_job_cancel, .log = hook_log,
+			},
+		};
+		if (api_start(&ac, &api, &err))
+			goto out_fail;
+	}
+	fprintf(stderr, "listening on %s\n", api_address(api));
+	fflush(stderr);
+	log_release();
+	{
+		char line[1200] = "";
+		logfmt_append(line, sizeof(line), "msg", "started");
+		logfmt_append(line, sizeof(line), "version", ADALORAD_VERSION);
+		logfmt_append(line, sizeof(line), "db", o->db);
+		logfmt_append(line, sizeof(line), "models_dir", o->models_dir);
+		log_msg(LOG_INFO,
+			"%s models=%zu workers=%lld blas_threads_per_worker=%d requeued=%d cancelled=%d auth=%s",
+			line, models_count(d.models), (long long)o->workers,
+			blas / (int)o->workers > 0 ? blas / (int)o->workers : 1, requeued, cancelled,
+			n_keys ? "on" : "off");
+	}
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigwait(&set, &sig);
+	log_msg(LOG_INFO, "msg=\"shutting down\" signal=%s", sig == SIGTERM ? "TERM" : "INT");
+	api_quiesce(api);
+	workers_stop(d.workers);   /* running jobs checkpoint and re-queue */
+	d.workers = NULL;
+	api_stop(api);
+	api = NULL;
+	code = 0;
+	log_msg(LOG_INFO, "msg=stopped");
+	goto out_free;
+out_fail:
+	log_release();
+	fprintf(stderr, "adalorad: %s\n", err.msg);
+out_free:
+	workers_stop(d.workers);
+	api_stop(api);
+	models_free(d.models);
+	store_free(st);
+	free_keys(keys, n_keys);
+	free(files_dir);
+	free(jobs_dir);
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	struct ada_err err = { 0 };
+	struct options o;
+	sigset_t set;
+	int help = 0, code;
+
+	if (options_parse(argc, argv, &o, &help, &err)) {
+		fprintf(stderr, "adalorad: %s\n%s", err.msg, options_usage);
+		options_release(&o);
+		return EXIT_USAGE;
+	}
+	if (help) {
+		fputs(options_usage, stdout);
+		options_release(&o);
+		return 0;
+	}
+	log_set_level((enum log_level)log_level_from_name(o.log_level));
+	/* Before any thread exists, so every thread inherits the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	code = run(&o);
+	options_release(&o);
+	return code;
+}

@@ -1,0 +1,45 @@
+/*
+ * options — adalorad's configuration: defaults, then the --config JSON
+ * file, then the command-line flags (each later source wins).
+ *
+ * One table lists every setting once: its flag, its key in the config
+ * file (the flag without dashes, '-' as '_'), its kind and where it goes.
+ * The README's configuration reference documents the same table.
+ */
+#ifndef ADALORAD_DAEMON_OPTIONS_H
+#define ADALORAD_DAEMON_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "adalora.h"
+
+struct options {
+	char *listen;
+	char *db;
+	char *data_dir;
+	char *models_dir;
+	char *api_key_file;         /* NULL: no auth */
+	char *config;
+	char *log_level;
+	char *sqlite_synchronous;   /* "full" or "normal" */
+	int64_t workers;
+	int64_t blas_threads;       /* over all workers; 0 = the CPU count */
+	int64_t http_threads;
+	int64_t max_body_size;
+	int64_t max_upload_size;
+	int64_t max_connections;
+	int64_t max_queued_jobs;
+	int64_t max_sse_clients;
+	int64_t sse_keepalive_ms;
+	int64_t idle_timeout;
+};
+
+/* Parse argv (after defaults and any --config file) into opts, which the
+ * caller releases with options_release(). Returns ADA_OK, or ADA_EINVAL
+ * with a one-line message (a usage error). *help is set for --help. */
+int options_parse(int argc, char **argv, struct options *opts, int *help, struct ada_err *err);
+void options_release(struct options *opts);
+extern const char options_usage[];
+
+#endif

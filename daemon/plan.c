@@ -1,0 +1,148 @@
+/*
+ * plan — planning jobs before they queue, with a cache.
+ *
+ * ada_job_plan() tokenizes the whole training file; creating the same job
+ * a hundred times must not tokenize it a hundred times. The plan's numbers
+ * (windows, steps per epoch, total steps) depend only on the model, the
+ * files, and the hyperparameters that shape the data and the step count
+ * (seq_len, valid_fraction, batch_size, n_epochs, max_steps), so those are
+ * the key. What else ada_job_plan checks — the budget schedule against the
+ * total steps — is re-checked for every job with its own tinit, tfinal,
+ * deltaT and ranks through ada_schedule_json(). Files are immutable once
+ * uploaded; a model file that changes (size or time) changes the key.
+ * Only the validator thread uses the cache: no lock.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/err.h"
+#include "workers.h"
+
+#define PLAN_CACHE_SIZE 64
+
+struct plan_key {
+	char model[4096];
+	int64_t model_mtime, model_size;
+	char train[4096], valid[4096];
+	int seq_len, batch_size, n_epochs;
+	int64_t max_steps;
+	double valid_fraction;
+	unsigned target_modules;
+	int method_full;
+};
+
+struct plan_cache {
+	struct {
+		struct plan_key key;
+		struct ada_plan plan;
+		uint64_t used;
+	} slot[PLAN_CACHE_SIZE];
+	size_t n;
+	uint64_t clock;
+};
+
+struct plan_cache *plan_cache_new(void)
+{
+	return calloc(1, sizeof(struct plan_cache));
+}
+
+void plan_cache_free(struct plan_cache *c)
+{
+	free(c);
+}
+
+static void make_key(const struct job_inputs *in, struct plan_key *k)
+{
+	const struct ada_hparams *hp = &in->method.hp;
+
+	memset(k, 0, sizeof(*k));
+	snprintf(k->model, sizeof(k->model), "%s", in->model.path);
+	k->model_mtime = in->model.mtime;
+	k->model_size = in->model.size;
+	snprintf(k->train, sizeof(k->train), "%s", in->train_path);
+	snprintf(k->valid, sizeof(k->valid), "%s", in->valid_path);
+	k->seq_len = hp->seq_len;
+	k->batch_size = hp->batch_size;
+	k->n_epochs = hp->n_epochs;
+	k->max_steps = hp->max_steps;
+	k->valid_fraction = hp->valid_fraction;
+	k->target_modules = in->method.type == ADA_METHOD_FULL ? 0 : hp->target_modules;
+	k->method_full = in->method.type == ADA_METHOD_FULL;
+}
+
+static int key_equal(const struct plan_key *a, const struct plan_key *b)
+{
+	return !strcmp(a->model, b->model) && a->model_mtime == b->model_mtime &&
+	       a->model_size == b->model_size && !strcmp(a->train, b->train) &&
+	       !strcmp(a->valid, b->valid) && a->seq_len == b->seq_len &&
+	       a->batch_size == b->batch_size && a->n_epochs == b->n_epochs &&
+	       a->max_steps == b->max_steps && a->valid_fraction == b->valid_fraction &&
+	       a->target_modules == b->target_modules && a->method_full == b->method_full;
+}
+
+/* The job's own budget settings against a known plan. */
+static int check_budget(const struct job_inputs *in, struct ada_plan *plan, struct ada_err *err)
+{
+	const struct ada_hparams *hp = &in->method.hp;
+	const char *type = ada_method_name(in->method.type);
+	struct ada_schedule s = {
+		.total_steps = plan->total_steps, .tinit = hp->tinit, .tfinal = hp->tfinal,
+		.deltaT = hp->delta_t, .init_r = hp->init_r, .target_r = hp->target_r,
+		.n_matrices = plan->n_matrices,
+	};
+	char prefix[96];
+	json_t *curve = NULL;
+	size_t n;
+	int rc;
+
+	if (in->method.type != ADA_METHOD_ADALORA && in->method.type != ADA_METHOD_LORA_PRUNE) {
+		plan->budget_initial = plan->budget_target = -1;
+		return ADA_OK;
+	}
+	snprintf(prefix, sizeof(prefix), "method.%s.hyperparameters.", type);
+	rc = ada_schedule_json(&s, prefix, 8, 2, &curve, err);
+	json_decref(curve);
+	if (rc) {
+		/* As ada_job_plan says it: a total at or below tinit + tfinal
+		 * leaves no budget phase, and tfinal is the field to fix. */
+		n = strlen(prefix);
+		if (!strncmp(err->param, prefix, n) && !strcmp(err->param + n, "total_steps"))
+			snprintf(err->param + n, sizeof(err->param) - n, "tfinal");
+		return rc;
+	}
+	plan->budget_initial = plan->n_matrices * hp->init_r;
+	plan->budget_target = plan->n_matrices * hp->target_r;
+	return ADA_OK;
+}
+
+int plan_job(struct plan_cache *c, const struct job_inputs *in, const struct store_job *j,
+	     struct ada_plan *plan, struct ada_err *err)
+{
+	struct ada_job job;
+	struct plan_key key;
+	size_t victim = 0;
+	int rc;
+
+	make_key(in, &key);
+	for (size_t i = 0; i < c->n; i++)
+		if (key_equal(&key, &c->slot[i].key)) {
+			c->slot[i].used = ++c->clock;
+			*plan = c->slot[i].plan;
+			return check_budget(in, plan, err);
+		}
+	job_inputs_to_job(in, j, &job);
+	if ((rc = ada_job_plan(&job, plan, err)))
+		return rc;
+	if (c->n < PLAN_CACHE_SIZE) {
+		victim = c->n++;
+	} else {
+		for (size_t i = 1; i < PLAN_CACHE_SIZE; i++)
+			if (c->slot[i].used < c->slot[victim].used)
+				victim = i;
+	}
+	c->slot[victim].key = key;
+	c->slot[victim].plan = *plan;
+	c->slot[victim].used = ++c->clock;
+	return ADA_OK;
+}

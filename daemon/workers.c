@@ -1,0 +1,309 @@
+/* workers — the validator and training threads; see workers.h. */
+#include "workers.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util/alloc.h"
+#include "util/err.h"
+
+/* Training runs this much nicer than the HTTP threads. */
+#define WORKER_NICE 10
+/* A sleeping thread looks at the store this often even unwoken (a job
+ * queued by another process, e.g. the sqlite3 shell). */
+#define IDLE_POLL_S 5
+
+struct worker {
+	struct workers *ws;
+	pthread_t thread;
+	int started;
+	volatile int stop;              /* enum ada_stop, read by the trainer */
+	char job_id[STORE_ID_MAX];      /* the job it runs; "" when idle (under ws->lock) */
+};
+
+struct workers {
+	struct workers_config cfg;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t generation;            /* bumped by every wake-up */
+	int stopping;
+	struct worker *w;
+	pthread_t validator;
+	int validator_started;
+	struct plan_cache *cache;
+};
+
+void workers_wake(struct workers *ws)
+{
+	pthread_mutex_lock(&ws->lock);
+	ws->generation++;
+	pthread_cond_broadcast(&ws->cond);
+	pthread_mutex_unlock(&ws->lock);
+}
+
+void workers_cancel(struct workers *ws, const char *job_id)
+{
+	pthread_mutex_lock(&ws->lock);
+	for (int i = 0; i < ws->cfg.n_workers; i++)
+		if (!strcmp(ws->w[i].job_id, job_id))
+			__atomic_store_n(&ws->w[i].stop, ADA_STOP_CANCEL, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&ws->lock);
+}
+
+/* Sleep until woken (the generation moves past seen), stopping, or the
+ * idle poll. Returns 1 when stopping. */
+static int wait_for_work(struct workers *ws, uint64_t seen)
+{
+	struct timespec ts;
+	int stopping;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += IDLE_POLL_S;
+	pthread_mutex_lock(&ws->lock);
+	while (!ws->stopping && ws->generation == seen)
+		if (pthread_cond_timedwait(&ws->cond, &ws->lock, &ts) == ETIMEDOUT)
+			break;
+	stopping = ws->stopping;
+	pthread_mutex_unlock(&ws->lock);
+	return stopping;
+}
+
+static uint64_t generation(struct workers *ws, int *stopping)
+{
+	uint64_t g;
+
+	pthread_mutex_lock(&ws->lock);
+	g = ws->generation;
+	*stopping = ws->stopping;
+	pthread_mutex_unlock(&ws->lock);
+	return g;
+}
+
+static void log_store_error(const char *what, const struct ada_err *err)
+{
+	char line[900] = "";
+
+	logfmt_append(line, sizeof(line), "msg", what);
+	logfmt_append(line, sizeof(line), "detail", err->msg);
+	log_line(LOG_ERROR, line);
+}
+
+/* Plan one validating job: queued, or failed with the reason. */
+static void validate_one(struct workers *ws, const struct store_job *j)
+{
+	struct job_inputs *in = malloc(sizeof(*in));
+	struct ada_err err = { 0 };
+	struct ada_plan plan;
+	int rc;
+
+	if (!in) {
+		ada_fail(&err, ADA_ENOMEM, "out of memory");
+		rc = ADA_ENOMEM;
+	} else if (!(rc = job_inputs_resolve(&ws->cfg, j, in, &err))) {
+		rc = plan_job(ws->cache, in, j, &plan, &err);
+	}
+	if (!rc) {
+		struct store_plan sp = {
+			.total_steps = plan.total_steps, .steps_per_epoch = plan.steps_per_epoch,
+			.n_epochs = plan.n_epochs, .budget_initial = plan.budget_initial,
+			.budget_target = plan.budget_target,
+		};
+		json_t *hp = json_loads(j->hyperparameters ? j->hyperparameters : "{}", 0, NULL);
+		char msg[256], *hp_text;
+
+		/* "auto" epochs become the number the plan chose, as OpenAI does. */
+		if (hp && json_is_string(json_object_get(hp, "n_epochs")))
+			json_object_set_new(hp, "n_epochs", json_integer(plan.n_epochs));
+		hp_text = hp ? json_dumps(hp, JSON_COMPACT) : NULL;
+		json_decref(hp);
+		snprintf(msg, sizeof(msg),
+			 "Files validated: %lld steps (%lld epochs of %lld), %lld training windows; job queued",
+			 (long long)plan.total_steps, (long long)plan.n_epochs,
+			 (long long)plan.steps_per_epoch, (long long)plan.train_windows);
+		rc = store_job_planned(ws->cfg.store, j->id, &sp, hp_text, msg, &err);
+		free(hp_text);
+		if (rc == STORE_ECONFLICT)
+			log_msg(LOG_INFO, "msg=job job=%s detail=\"left validation before its plan\"",
+				j->id);
+		else if (rc)
+			log_store_error("cannot queue a planned job", &err);
+		else
+			log_msg(LOG_INFO, "msg=job job=%s status=queued total_steps=%lld", j->id,
+				(long long)plan.total_steps);
+		workers_wake(ws);
+	} else {
+		char *error = job_error_json(&err, rc == ADA_ENOTFOUND && !strcmp(err.param, "model")
+							   ? "model_not_found" : NULL);
+		char msg[700];
+		struct ada_err ferr = { 0 };
+
+		snprintf(msg, sizeof(msg), "Validation failed: %s", err.msg);
+		if (store_job_finish(ws->cfg.store, j->id, JOB_FAILED, error, NULL, "error", msg,
+				     &ferr) && ferr.code != STORE_ECONFLICT)
+			log_store_error("cannot fail a job", &ferr);
+		else {
+			char line[1000] = "";
+			logfmt_append(line, sizeof(line), "msg", "job");
+			logfmt_append(line, sizeof(line), "job", j->id);
+			logfmt_append(line, sizeof(line), "status", "failed");
+			logfmt_append(line, sizeof(line), "detail", err.msg);
+			log_line(LOG_INFO, line);
+		}
+		free(error);
+	}
+	free(in);
+}
+
+/* Training and planning yield to the HTTP threads. */
+static void lower_priority(void)
+{
+	/* Per-thread on Linux; threads created from this one (the trainer's
+	 * OpenMP team) inherit it. */
+	if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE))
+		log_msg(LOG_DEBUG, "msg=\"cannot lower a worker's priority\" errno=%d", errno);
+}
+
+static void *validator_main(void *arg)
+{
+	struct workers *ws = arg;
+
+	ada_set_threads(ws->cfg.threads_per_worker);
+	lower_priority();
+	for (;;) {
+		struct ada_err err = { 0 };
+		struct store_job j;
+		int stopping, rc;
+		uint64_t seen = generation(ws, &stopping);
+
+		if (stopping)
+			break;
+		rc = store_job_next_validating(ws->cfg.store, &j, &err);
+		if (rc == ADA_OK) {
+			validate_one(ws, &j);
+			store_job_release(&j);
+			continue;
+		}
+		if (rc != ADA_ENOTFOUND)
+			log_store_error("cannot read the validation queue", &err);
+		if (wait_for_work(ws, seen))
+			break;
+	}
+	store_thread_done(ws->cfg.store);
+	return NULL;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct workers *ws = w->ws;
+
+	ada_set_threads(ws->cfg.threads_per_worker);
+	lower_priority();
+	for (;;) {
+		struct ada_err err = { 0 };
+		struct store_job j, now;
+		int stopping, rc;
+		uint64_t seen = generation(ws, &stopping);
+
+		if (stopping)
+			break;
+		rc = store_job_claim(ws->cfg.store, &j, &err);
+		if (rc == ADA_ENOTFOUND) {
+			if (wait_for_work(ws, seen))
+				break;
+			continue;
+		}
+		if (rc) {
+			log_store_error("cannot claim a job", &err);
+			if (wait_for_work(ws, seen))
+				break;
+			continue;
+		}
+		pthread_mutex_lock(&ws->lock);
+		snprintf(w->job_id, sizeof(w->job_id), "%s", j.id);
+		w->stop = ws->stopping ? ADA_STOP_PAUSE : ADA_RUN;
+		pthread_mutex_unlock(&ws->lock);
+		/* A cancel that came between the claim and the line above found
+		 * no worker to stop; the row remembers it. */
+		if (!store_job_get(ws->cfg.store, j.id, &now, &err)) {
+			if (now.cancel_requested)
+				workers_cancel(ws, j.id);
+			store_job_release(&now);
+		}
+		job_run(&ws->cfg, &j, &w->stop);
+		pthread_mutex_lock(&ws->lock);
+		w->job_id[0] = '\0';
+		pthread_mutex_unlock(&ws->lock);
+		store_job_release(&j);
+	}
+	store_thread_done(ws->cfg.store);
+	return NULL;
+}
+
+int workers_start(const struct workers_config *cfg, struct workers **out, struct ada_err *err)
+{
+	struct workers *ws = calloc(1, sizeof(*ws));
+	pthread_condattr_t ca;
+
+	*out = NULL;
+	if (!ws)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	ws->cfg = *cfg;
+	pthread_mutex_init(&ws->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&ws->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	ws->w = xcalloc((size_t)cfg->n_workers, sizeof(*ws->w));
+	ws->cache = plan_cache_new();
+	if (!ws->w || !ws->cache) {
+		workers_stop(ws);
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	}
+	if (pthread_create(&ws->validator, NULL, validator_main, ws)) {
+		workers_stop(ws);
+		return ada_fail(err, ADA_ENOMEM, "cannot start the validator thread");
+	}
+	ws->validator_started = 1;
+	for (int i = 0; i < cfg->n_workers; i++) {
+		ws->w[i].ws = ws;
+		if (pthread_create(&ws->w[i].thread, NULL, worker_main, &ws->w[i])) {
+			workers_stop(ws);
+			return ada_fail(err, ADA_ENOMEM, "cannot start worker thread %d", i);
+		}
+		ws->w[i].started = 1;
+	}
+	*out = ws;
+	return ADA_OK;
+}
+
+void workers_stop(struct workers *ws)
+{
+	if (!ws)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	ws->stopping = 1;
+	for (int i = 0; ws->w && i < ws->cfg.n_workers; i++)
+		if (ws->w[i].job_id[0])
+			__atomic_store_n(&ws->w[i].stop, ADA_STOP_PAUSE, __ATOMIC_RELEASE);
+	pthread_cond_broadcast(&ws->cond);
+	pthread_mutex_unlock(&ws->lock);
+	if (ws->validator_started)
+		pthread_join(ws->validator, NULL);
+	for (int i = 0; ws->w && i < ws->cfg.n_workers; i++)
+		if (ws->w[i].started)
+			pthread_join(ws->w[i].thread, NULL);
+	plan_cache_free(ws->cache);
+	free(ws->w);
+	pthread_cond_destroy(&ws->cond);
+	pthread_mutex_destroy(&ws->lock);
+	free(ws);
+}

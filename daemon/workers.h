@@ -1,0 +1,83 @@
+/*
+ * workers — the threads that turn stored jobs into adapters.
+ *
+ * One validator thread takes jobs in validating_files, in creation order,
+ * and plans them (ada_job_plan: tokenizes the data, computes the total
+ * steps, checks what needs data and weights), moving each to queued or
+ * failed. N worker threads claim queued jobs (one atomic UPDATE in the
+ * store) and run ada_train on them; the trainer's callbacks become the
+ * job's events. Each worker trains with its share of the BLAS threads
+ * (--blas-threads / --workers, so cores are not oversubscribed) and at a
+ * lower scheduling priority than the HTTP threads, so the API stays quick
+ * while every core trains.
+ *
+ * Stopping: a cancel raises one worker's stop flag (ADA_STOP_CANCEL);
+ * shutdown raises all of them (ADA_STOP_PAUSE): the trainer checkpoints at
+ * its next step boundary and the job goes back to the queue, to resume
+ * bit for bit at the next start.
+ */
+#ifndef ADALORAD_DAEMON_WORKERS_H
+#define ADALORAD_DAEMON_WORKERS_H
+
+#include "adalora.h"
+#include "models.h"
+#include "store.h"
+
+struct workers_config {
+	struct store *store;        /* borrowed */
+	struct models *models;      /* borrowed */
+	const char *files_dir;      /* uploads, by their stored names */
+	const char *jobs_dir;       /* a job's outputs: jobs_dir/<job id>/ */
+	int n_workers;
+	int threads_per_worker;
+};
+
+struct workers;
+
+/* Start the validator and the workers; cfg's strings must outlive them. */
+int workers_start(const struct workers_config *cfg, struct workers **out, struct ada_err *err);
+/* A job was created (plan it) or queued (claim it). */
+void workers_wake(struct workers *ws);
+/* Stop the job if a worker runs it (its row already says cancel_requested). */
+void workers_cancel(struct workers *ws, const char *job_id);
+/* Pause running jobs (they checkpoint and re-queue), join every thread, free. */
+void workers_stop(struct workers *ws);
+
+/* ---- one job (job_run.c) ---------------------------------------------- */
+
+/* What a stored job needs to run: resolved paths and the parsed method. */
+struct job_inputs {
+	struct model_entry model;
+	char train_path[4096];
+	char valid_path[4096];      /* "" = none */
+	char out_dir[4096];
+	struct ada_method method;
+};
+
+int job_inputs_resolve(const struct workers_config *cfg, const struct store_job *j,
+		       struct job_inputs *in, struct ada_err *err);
+/* An ada_job over in (borrowed: in must outlive job). */
+void job_inputs_to_job(const struct job_inputs *in, const struct store_job *j,
+		       struct ada_job *job);
+
+/* Train a claimed (running) job to its end and record the outcome in the
+ * store: succeeded, failed, cancelled, or back to queued when paused. */
+void job_run(const struct workers_config *cfg, const struct store_job *j,
+	     const volatile int *stop);
+
+/* The error object a failed job records ({code, message, param}, JSON text). */
+char *job_error_json(const struct ada_err *err, const char *code);
+
+/* ---- planning (plan.c) ------------------------------------------------- */
+
+struct plan_cache;
+
+struct plan_cache *plan_cache_new(void);
+void plan_cache_free(struct plan_cache *c);
+/* The plan of a job (ada_job_plan), from the cache when the model, files
+ * and data-shaping hyperparameters match an earlier job; the budget
+ * schedule is re-checked against the job's own settings either way. */
+int plan_job(struct plan_cache *c, const struct job_inputs *in, const struct store_job *j,
+	     struct ada_plan *plan, struct ada_err *err);
+
+#endif
