@@ -179,8 +179,11 @@ void h_schedule(struct request *r)
 			goto out_free;
 		}
 		/* Module names are parsed as job creation parses them. */
-		mj = json_pack("{s:s,s:{s:{s:O?}}}", "type", "adalora", "adalora", "hyperparameters",
-			       "target_modules", modules);
+		mj = json_pack("{s:s,s:{s:{}}}", "type", "adalora", "adalora", "hyperparameters");
+		if (modules)
+			json_object_set(json_object_get(json_object_get(mj, "adalora"),
+							"hyperparameters"),
+					"target_modules", (json_t *)modules);
 		if (ada_method_from_json(mj, &m, &err)) {
 			const char *p = strstr(err.param, "target_modules");
 			if (p)

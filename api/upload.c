@@ -91,7 +91,7 @@ static int set_filename(struct upload *u, const char *name, const char *param)
 	const char *why = bad_filename(name, strlen(name));
 
 	if (why) {
-		fail(u, 400, "invalid_value", param, "%s %s", param, why);
+		fail(u, 400, "invalid_value", param, "the file name %s", why);
 		return -1;
 	}
 	snprintf(u->filename, sizeof(u->filename), "%s", name);
@@ -148,7 +148,7 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
 				     "the file part needs a filename (Content-Disposition)");
 				return MHD_YES;
 			}
-			if (set_filename(u, filename, "filename"))
+			if (set_filename(u, filename, "file"))
 				return MHD_YES;
 			u->have_file = 1;
 		}
