@@ -106,7 +106,7 @@ static void write_bytes(struct request *r, const char *data, size_t size)
 		return;
 	u->bytes += size;
 	if (u->bytes > r->api->cfg.limits.max_upload) {
-		fail(u, 413, "body_too_large", "file", "the file exceeds the upload limit of %zu bytes",
+		fail(u, 413, "body_too_large", NULL, "the file exceeds the upload limit of %zu bytes",
 		     r->api->cfg.limits.max_upload);
 		return;
 	}

@@ -144,8 +144,8 @@ int store_file_delete(struct store *st, const char *id, struct store_file *delet
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_ROW) {
-		rc = ada_fail_param(err, STORE_ECONFLICT, "file_id",
-				    "file %s is used by a job that has not finished", id);
+		rc = ada_fail(err, STORE_ECONFLICT, "file %s is used by a job that has not finished",
+			      id);
 		goto out_rollback;
 	}
 	if (rc != SQLITE_DONE) {

@@ -272,9 +272,43 @@ void http_resp_free(struct http_resp *r)
 	memset(r, 0, sizeof(*r));
 }
 
+struct upload_src {
+	const char *p;
+	size_t left;
+};
+
+static size_t on_read(char *out, size_t size, size_t nitems, void *ud)
+{
+	struct upload_src *u = ud;
+	size_t n = size * nitems < u->left ? size * nitems : u->left;
+
+	memcpy(out, u->p, n);
+	u->p += n;
+	u->left -= n;
+	return n;
+}
+
+static void request(struct daemon *d, const char *method, const char *path,
+		    const char *const *headers, const void *body, size_t len, int chunked,
+		    struct http_resp *r);
+
 void http(struct daemon *d, const char *method, const char *path, const char *const *headers,
 	  const void *body, size_t len, struct http_resp *r)
 {
+	request(d, method, path, headers, body, len, 0, r);
+}
+
+void http_chunked(struct daemon *d, const char *method, const char *path,
+		  const char *const *headers, const void *body, size_t len, struct http_resp *r)
+{
+	request(d, method, path, headers, body, len, 1, r);
+}
+
+static void request(struct daemon *d, const char *method, const char *path,
+		    const char *const *headers, const void *body, size_t len, int chunked,
+		    struct http_resp *r)
+{
+	struct upload_src src = { body, len };
 	CURL *c = curl_easy_init();
 	struct curl_slist *hl = NULL;
 	struct buf b = { 0 }, h = { 0 };
@@ -295,7 +329,12 @@ void http(struct daemon *d, const char *method, const char *path, const char *co
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
 	if (!strcmp(method, "HEAD"))
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-	if (body) {
+	if (body && chunked) {
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, on_read);
+		curl_easy_setopt(c, CURLOPT_READDATA, &src);
+		hl = curl_slist_append(hl, "Transfer-Encoding: chunked");
+	} else if (body) {
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	}
@@ -304,7 +343,10 @@ void http(struct daemon *d, const char *method, const char *path, const char *co
 		hl = curl_slist_append(hl, headers[i]);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
 	cc = curl_easy_perform(c);
-	if (cc != CURLE_OK)
+	/* A server may answer (413) and close before a chunked body is sent. */
+	if (cc != CURLE_OK && !(chunked && (cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR) &&
+				curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status) == CURLE_OK &&
+				r->status))
 		FATAL("%s %s: %s", method, path, curl_easy_strerror(cc));
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
 	r->body = b.p ? b.p : strdup("");

@@ -58,6 +58,9 @@ void http_resp_free(struct http_resp *r);
 /* One request. headers: NULL-terminated "Name: value" lines, may be NULL. */
 void http(struct daemon *d, const char *method, const char *path, const char *const *headers,
 	  const void *body, size_t len, struct http_resp *r);
+/* The same with a chunked body (no Content-Length). */
+void http_chunked(struct daemon *d, const char *method, const char *path,
+		  const char *const *headers, const void *body, size_t len, struct http_resp *r);
 /* A JSON request (obj stolen, may be NULL): the status; *out the response JSON. */
 long http_json(struct daemon *d, const char *method, const char *path, json_t *obj,
 	       json_t **out);
