@@ -382,6 +382,10 @@ int ada_method_from_json(const json_t *method, struct ada_method *out, struct ad
 		if ((rc = parse_field(f, val, &out->hp, path, err)))
 			return rc;
 	}
+	/* Unless given, micro-batches are whole batches (no accumulation),
+	 * whatever batch_size was chosen. */
+	if (!json_object_get(hyper, "micro_batch_size"))
+		out->hp.micro_batch_size = out->hp.batch_size;
 	if ((rc = check_consistency(out, prefix, err)))
 		return rc;
 out_resolve:

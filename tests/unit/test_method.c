@@ -90,6 +90,23 @@ static void test_errors_name_the_field(void)
 		     "method.lora.hyperparameters.seq_len");
 }
 
+/* micro_batch_size follows batch_size unless given. */
+static void test_micro_batch_follows_batch(void)
+{
+	struct ada_method m;
+	struct ada_err err;
+
+	CHECK_OK(parse("{\"type\":\"adalora\",\"adalora\":{\"hyperparameters\":{\"batch_size\":4}}}",
+		       &m, &err), &err);
+	CHECK_INT_EQ(m.hp.micro_batch_size, 4);
+	CHECK_OK(parse("{\"type\":\"lora\",\"lora\":{\"hyperparameters\":{\"batch_size\":32}}}",
+		       &m, &err), &err);
+	CHECK_INT_EQ(m.hp.micro_batch_size, 32);
+	CHECK_OK(parse("{\"type\":\"lora\",\"lora\":{\"hyperparameters\":{\"batch_size\":32,\"micro_batch_size\":8}}}",
+		       &m, &err), &err);
+	CHECK_INT_EQ(m.hp.micro_batch_size, 8);
+}
+
 /* to_json fills every default, and parsing it back gives the same method. */
 static void test_round_trip(void)
 {
@@ -113,5 +130,6 @@ int main(void)
 	RUN(test_defaults);
 	RUN(test_errors_name_the_field);
 	RUN(test_round_trip);
+	RUN(test_micro_batch_follows_batch);
 	return check_summary();
 }
