@@ -10,6 +10,11 @@
  * permanent name and the directory fsynced, and only then is the row
  * committed and 200 returned: an acknowledged upload survives a crash.
  *
+ * libmicrohttpd's multipart parser refuses an epilogue (bytes after the
+ * closing boundary, which RFC 2046 allows and the openai SDK sends as a
+ * final CRLF), so the stream is fed to it only up to the closing
+ * delimiter.
+ *
  * The client's filename is metadata. It never becomes part of a path:
  * files are stored under their random id. Names with path separators or
  * control characters are refused all the same, since no honest client
@@ -38,6 +43,12 @@ struct upload {
 	int have_file, have_purpose;
 	uint64_t bytes;
 	struct MHD_PostProcessor *pp;   /* multipart bodies */
+	char close_delim[96];           /* "\r\n--<boundary>--" */
+	size_t close_len;
+	char tail[96];                  /* the last close_len - 1 bytes fed, to find a
+					 * delimiter split across two reads */
+	size_t tail_len;
+	int closed;                     /* the closing delimiter went by */
 
 	/* the first failure, replied when the body ends */
 	unsigned fail_status;
@@ -176,6 +187,59 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
 	return MHD_YES;
 }
 
+/* The closing delimiter of a multipart body, from its Content-Type. */
+static int set_close_delim(struct upload *u, const char *ct)
+{
+	const char *b = strcasestr(ct, "boundary=");
+	size_t n;
+
+	if (!b)
+		return -1;
+	b += 9;
+	if (*b == '"') {
+		const char *end = strchr(++b, '"');
+		n = end ? (size_t)(end - b) : 0;
+	} else {
+		n = strcspn(b, "; \t");
+	}
+	if (n == 0 || n > 70)   /* RFC 2046: 1 to 70 characters */
+		return -1;
+	u->close_len = (size_t)snprintf(u->close_delim, sizeof(u->close_delim), "\r\n--%.*s--",
+					(int)n, b);
+	return 0;
+}
+
+/* Feed multipart bytes to the parser, stopping at the closing delimiter. */
+static void feed_multipart(struct upload *u, const char *data, size_t size)
+{
+	char window[2 * sizeof(u->tail) + 4096];
+	size_t done = 0;
+
+	while (!u->closed && done < size) {
+		size_t take = size - done < 4096 ? size - done : 4096, w = u->tail_len + take;
+		const char *hit;
+
+		memcpy(window, u->tail, u->tail_len);
+		memcpy(window + u->tail_len, data + done, take);
+		hit = memmem(window, w, u->close_delim, u->close_len);
+		if (hit) {
+			/* Feed up to the delimiter's end; what follows is epilogue. */
+			take = (size_t)(hit - window) + u->close_len - u->tail_len;
+			u->closed = 1;
+		}
+		if (MHD_post_process(u->pp, data + done, take) != MHD_YES)
+			fail(u, 400, "invalid_multipart", NULL, "malformed multipart/form-data body");
+		done += take;
+		if (w >= u->close_len - 1) {
+			u->tail_len = u->close_len - 1;
+			memcpy(u->tail, window + w - u->tail_len, u->tail_len);
+		} else {
+			u->tail_len = w;
+			memcpy(u->tail, window, w);
+		}
+	}
+}
+
 static int raw_type_ok(const char *ct)
 {
 	static const char *const ok[] = {
@@ -211,7 +275,7 @@ int upload_begin(struct request *r)
 	r->upload = u;
 	if (ct && !strncasecmp(ct, "multipart/form-data", 19)) {
 		u->pp = MHD_create_post_processor(r->conn, 64 * 1024, on_part, r);
-		if (!u->pp) {
+		if (!u->pp || set_close_delim(u, ct)) {
 			reply_error(r, 400, "invalid_multipart", NULL,
 				    "multipart/form-data without a usable boundary");
 			return -1;
@@ -262,8 +326,7 @@ int upload_data(struct request *r, const char *data, size_t size)
 	struct upload *u = r->upload;
 
 	if (u->pp) {
-		if (MHD_post_process(u->pp, data, size) != MHD_YES)
-			fail(u, 400, "invalid_multipart", NULL, "malformed multipart/form-data body");
+		feed_multipart(u, data, size);
 	} else {
 		write_bytes(r, data, size);
 	}
