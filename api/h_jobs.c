@@ -17,6 +17,7 @@
 #include <sys/random.h>
 
 #include "http.h"
+#include "util/alloc.h"
 
 #define MAX_SEED 2147483647
 
@@ -221,13 +222,46 @@ out_free:
 	json_decref(body);
 }
 
+/* {"object":"list","data":[jobs],"has_more"}, the jobs rendered (or cached)
+ * texts spliced in as they are. */
+static void reply_job_list(struct request *r, const struct store_jobs *l)
+{
+	static const char head[] = "{\"object\":\"list\",\"data\":[";
+	size_t len = sizeof(head) - 1;
+	char *out = malloc(len + 32), *grown;
+
+	if (!out)
+		goto out_oom;
+	memcpy(out, head, len);
+	for (size_t i = 0; i < l->n; i++) {
+		size_t n;
+		char *text = job_render(r->api, &l->v[i], &n);
+		/* room for this job, a comma, and the tail below */
+		if (!text || !(grown = xreallocarray(out, len + n + 32, 1))) {
+			free(text);
+			free(out);
+			goto out_oom;
+		}
+		out = grown;
+		if (i)
+			out[len++] = ',';
+		memcpy(out + len, text, n);
+		len += n;
+		free(text);
+	}
+	len += (size_t)sprintf(out + len, "],\"has_more\":%s}", l->has_more ? "true" : "false");
+	reply_text(r, 200, out, len);
+	return;
+out_oom:
+	reply_error(r, 500, "out_of_memory", NULL, "out of memory");
+}
+
 void h_jobs_list(struct request *r)
 {
 	const char *status = req_arg(r, "status");
 	struct store_job_query q = { .after = req_arg(r, "after"), .status = -1 };
 	struct ada_err err = { 0 };
 	struct store_jobs l;
-	json_t *data;
 
 	if (req_limit(r, &q.limit))
 		return;
@@ -240,24 +274,35 @@ void h_jobs_list(struct request *r)
 		reply_ada_err(r, &err, 400);
 		return;
 	}
-	data = json_array();
-	for (size_t i = 0; i < l.n; i++)
-		json_array_append_new(data, job_object(r->api, &l.v[i]));
-	reply_json(r, 200, json_pack("{s:s,s:o,s:b}", "object", "list", "data", data, "has_more",
-				     l.has_more));
+	reply_job_list(r, &l);
 	store_jobs_release(&l);
 }
 
 void h_jobs_get(struct request *r)
 {
+	struct api *a = r->api;
 	struct ada_err err = { 0 };
 	struct store_job j;
+	int64_t version;
+	size_t len;
+	char *text;
 
-	if (store_job_get(r->api->cfg.store, r->params[0], &j, &err)) {
+	/* An unchanged job is answered from the cache: no row, no rendering. */
+	if (store_job_version(a->cfg.store, r->params[0], &version, &err)) {
 		reply_ada_err(r, &err, 404);
 		return;
 	}
-	reply_json(r, 200, job_object(r->api, &j));
+	text = job_cache_get(a, r->params[0], version, &len);
+	if (text) {
+		reply_text(r, 200, text, len);
+		return;
+	}
+	if (store_job_get(a->cfg.store, r->params[0], &j, &err)) {
+		reply_ada_err(r, &err, 404);
+		return;
+	}
+	text = job_render(a, &j, &len);
+	reply_text(r, 200, text, len);
 	store_job_release(&j);
 }
 

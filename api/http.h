@@ -54,6 +54,7 @@ struct route_stats {
 };
 
 struct sse_stream;
+struct job_cache_slot;
 
 struct api {
 	struct api_config cfg;      /* strings below are the api's copies */
@@ -74,6 +75,10 @@ struct api {
 	int stopping;
 	pthread_t keepalive_thread;
 	int keepalive_started;
+
+	/* rendered jobs (job_cache.c) */
+	pthread_mutex_t job_cache_lock;
+	struct job_cache_slot *job_cache;
 };
 
 struct request {
@@ -195,6 +200,18 @@ void sse_start(struct request *r, const char *job_id, int64_t after_seq);
 /* End every stream (shutdown); then join the keep-alive thread. */
 void sse_shutdown(struct api *a);
 void sse_free(struct api *a);
+
+/* ---- rendered jobs (job_cache.c) ------------------------------------ */
+
+int job_cache_init(struct api *a);
+void job_cache_free(struct api *a);
+/* A copy (malloc'ed) of the job rendered at this version, or NULL. */
+char *job_cache_get(struct api *a, const char *id, int64_t version, size_t *len);
+void job_cache_put(struct api *a, const char *id, int64_t version, const char *text, size_t len);
+/* The job object's JSON text (malloc'ed), from the cache when it can be. */
+char *job_render(struct api *a, const struct store_job *j, size_t *len);
+/* Queue a JSON text (stolen) as the response. */
+void reply_text(struct request *r, unsigned status, char *text, size_t len);
 
 /* ---- objects (objects.c) ----------------------------------------------- */
 

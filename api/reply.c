@@ -61,9 +61,15 @@ void reply_response(struct request *r, unsigned status, struct MHD_Response *res
 void reply_json(struct request *r, unsigned status, json_t *obj)
 {
 	char *text = obj ? json_dumps(obj, API_JSON_FLAGS) : NULL;
-	struct MHD_Response *resp;
 
 	json_decref(obj);
+	reply_text(r, status, text, text ? strlen(text) : 0);
+}
+
+void reply_text(struct request *r, unsigned status, char *text, size_t len)
+{
+	struct MHD_Response *resp;
+
 	if (!text) {
 		static const char oom[] =
 			"{\"error\":{\"message\":\"out of memory\",\"type\":\"server_error\","
@@ -72,7 +78,7 @@ void reply_json(struct request *r, unsigned status, json_t *obj)
 						       MHD_RESPMEM_PERSISTENT);
 		status = 500;
 	} else {
-		resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+		resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
 		if (!resp)
 			free(text);
 	}

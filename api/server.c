@@ -126,7 +126,7 @@ static int content_length(struct request *r, uint64_t *len)
 
 static void dispatch(struct request *r)
 {
-	if (r->route->body == BODY_JSON && r->too_large) {
+	if (r->route->body != BODY_UPLOAD && r->too_large) {
 		reply_error(r, 413, "body_too_large", NULL,
 			    "the request body exceeds the limit of %zu bytes",
 			    r->api->cfg.limits.max_body);
@@ -159,13 +159,12 @@ static enum MHD_Result first_call(struct request *r)
 				    r->url);
 		return MHD_YES;
 	}
-	if (r->route->body == BODY_NONE) {
-		r->route->handle(r);
-		return r->responded ? MHD_YES : MHD_NO;
-	}
+	/* Everything else is answered once the request is complete: a
+	 * response queued before that makes libmicrohttpd close the
+	 * connection (it cannot tell whether a body is still coming). */
 	if (content_length(r, &len)) {
-		size_t limit = r->route->body == BODY_JSON ? a->cfg.limits.max_body
-							   : a->cfg.limits.max_upload;
+		size_t limit = r->route->body == BODY_UPLOAD ? a->cfg.limits.max_upload
+							     : a->cfg.limits.max_body;
 		if (len > limit) {
 			reply_error(r, 413, "body_too_large", NULL,
 				    "the request body (%llu bytes) exceeds the limit of %zu bytes",
@@ -173,6 +172,8 @@ static enum MHD_Result first_call(struct request *r)
 			return MHD_YES;
 		}
 	}
+	if (r->route->body == BODY_NONE)
+		return MHD_YES;
 	if (r->route->body == BODY_JSON) {
 		const char *ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
 		if (ct && !media_type_is(ct, "application/json")) {
@@ -188,8 +189,8 @@ static enum MHD_Result first_call(struct request *r)
 
 static enum MHD_Result take_body(struct request *r, const char *data, size_t size)
 {
-	size_t limit = r->route->body == BODY_JSON ? r->api->cfg.limits.max_body
-						   : r->api->cfg.limits.max_upload;
+	size_t limit = r->route->body == BODY_UPLOAD ? r->api->cfg.limits.max_upload
+						     : r->api->cfg.limits.max_body;
 
 	r->bytes_in += size;
 	if (r->bytes_in > (uint64_t)limit + DRAIN_SLACK)
@@ -344,7 +345,7 @@ int api_start(const struct api_config *cfg, struct api **out, struct ada_err *er
 		a->keys[i] = dup_or_null(cfg->keys[i], &fail);
 		a->key_lens[i] = a->keys[i] ? strlen(a->keys[i]) : 0;
 	}
-	if (fail || stats_init(a) || sse_init(a)) {
+	if (sse_init(a) || job_cache_init(a) || fail || stats_init(a)) {
 		api_stop(a);
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	}
@@ -401,6 +402,7 @@ void api_stop(struct api *a)
 	if (a->listen_fd >= 0)
 		close(a->listen_fd);
 	sse_free(a);
+	job_cache_free(a);
 	stats_free(a);
 	for (size_t i = 0; a->keys && i < a->cfg.n_keys; i++)
 		free(a->keys[i]);

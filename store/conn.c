@@ -158,12 +158,8 @@ int conn_stmt(struct conn *c, const char *sql, sqlite3_stmt **out, struct ada_er
 
 int conn_begin(struct conn *c, struct ada_err *err)
 {
-	pthread_mutex_lock(&c->st->write_lock);
-	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		int rc = conn_fail(c, "begin", err);
-		pthread_mutex_unlock(&c->st->write_lock);
-		return rc;
-	}
+	if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return conn_fail(c, "begin", err);
 	c->in_tx = 1;
 	return ADA_OK;
 }
@@ -177,7 +173,6 @@ int conn_commit(struct conn *c, struct ada_err *err)
 		sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	}
 	c->in_tx = 0;
-	pthread_mutex_unlock(&c->st->write_lock);
 	return rc;
 }
 
@@ -187,7 +182,6 @@ void conn_rollback(struct conn *c)
 		return;
 	sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 	c->in_tx = 0;
-	pthread_mutex_unlock(&c->st->write_lock);
 }
 
 int bind_text(sqlite3_stmt *s, int i, const char *v)

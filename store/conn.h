@@ -18,6 +18,8 @@
 
 #define CONN_STMT_SLOTS 64
 
+struct write_op;
+
 struct conn {
 	sqlite3 *db;
 	struct store *st;
@@ -35,10 +37,15 @@ struct store {
 	int busy_timeout_ms;
 	pthread_key_t key;           /* the calling thread's struct conn */
 	pthread_mutex_t lock;        /* guards conns and watches */
-	pthread_mutex_t write_lock;  /* one writing transaction at a time */
 	struct conn *conns;
 	struct store_watch *watches;
 	int lock_fd;                 /* flock'ed "<db>.lock": one daemon per database */
+
+	/* group commit (writer.c) */
+	pthread_mutex_t gc_lock;
+	pthread_cond_t gc_cond;
+	struct write_op *queue_head, *queue_tail;
+	int committing;              /* a leader is running a batch */
 };
 
 /* The calling thread's connection (opened on first use). */
@@ -52,10 +59,21 @@ void conn_thread_exit(void *conn);
  * with its bindings cleared. */
 int conn_stmt(struct conn *c, const char *sql, sqlite3_stmt **out, struct ada_err *err);
 
-/* BEGIN IMMEDIATE under the store's write lock; commit or roll back. */
+/* BEGIN IMMEDIATE; commit or roll back. Only the group-commit leader
+ * (and migrations, before any other thread) open transactions. */
 int conn_begin(struct conn *c, struct ada_err *err);
 int conn_commit(struct conn *c, struct ada_err *err);
 void conn_rollback(struct conn *c);
+
+/* A write for store_write(): runs in a savepoint of a shared transaction,
+ * on the committing thread's connection c (it must use nothing else).
+ * It may name in notify (STORE_ID_MAX bytes) a job whose watchers are
+ * woken after the commit. */
+typedef int (*write_fn)(struct conn *c, void *ctx, char *notify, struct ada_err *err);
+
+/* Run fn as part of the next group commit and wait for that commit:
+ * fn's result, or the commit's failure. */
+int store_write(struct store *st, write_fn fn, void *ctx, struct ada_err *err);
 
 /* Run SQL with no results (pragmas, DDL). */
 int conn_exec(struct conn *c, const char *sql, struct ada_err *err);

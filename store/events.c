@@ -7,6 +7,7 @@
  */
 #include "conn.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -71,22 +72,26 @@ int event_insert(struct conn *c, const char *job_id, const char *level, const ch
 	return rc == SQLITE_DONE ? ADA_OK : conn_fail(c, "insert event", err);
 }
 
+struct event_add {
+	const char *job_id, *level, *type, *message, *data;
+};
+
+static int op_event_add(struct conn *c, void *ctx, char *notify, struct ada_err *err)
+{
+	struct event_add *e = ctx;
+	int rc = event_insert(c, e->job_id, e->level, e->type, e->message, e->data, err);
+
+	if (!rc)
+		snprintf(notify, STORE_ID_MAX, "%s", e->job_id);
+	return rc;
+}
+
 int store_event_add(struct store *st, const char *job_id, const char *level, const char *type,
 		    const char *message, const char *data, struct ada_err *err)
 {
-	struct conn *c;
-	int rc;
+	struct event_add e = { job_id, level, type, message, data };
 
-	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
-		return rc;
-	if ((rc = event_insert(c, job_id, level, type, message, data, err))) {
-		conn_rollback(c);
-		return rc;
-	}
-	if ((rc = conn_commit(c, err)))
-		return rc;
-	store_notify(st, job_id);
-	return ADA_OK;
+	return store_write(st, op_event_add, &e, err);
 }
 
 static int read_event(sqlite3_stmt *s, struct store_event *e, struct ada_err *err)
@@ -199,29 +204,35 @@ void store_events_release(struct store_events *l)
 	memset(l, 0, sizeof(*l));
 }
 
-int store_checkpoint_add(struct store *st, const char *job_id, int64_t step,
-			 const char *metrics, struct ada_err *err)
+struct checkpoint_add {
+	const char *job_id, *metrics;
+	int64_t step;
+};
+
+static int op_checkpoint_add(struct conn *c, void *ctx, char *notify, struct ada_err *err)
 {
-	struct conn *c;
+	struct checkpoint_add *k = ctx;
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_ckpt_add, &s, err)))
+	(void)notify;
+	if ((rc = conn_stmt(c, sql_ckpt_add, &s, err)))
 		return rc;
-	bind_text(s, 1, job_id);
-	sqlite3_bind_int64(s, 2, step);
+	bind_text(s, 1, k->job_id);
+	sqlite3_bind_int64(s, 2, k->step);
 	sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
-	bind_text(s, 4, metrics);
-	if ((rc = conn_begin(c, err)))
-		return rc;
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		rc = conn_fail(c, "insert checkpoint", err);
-		sqlite3_reset(s);
-		conn_rollback(c);
-		return rc;
-	}
+	bind_text(s, 4, k->metrics);
+	rc = sqlite3_step(s);
 	sqlite3_reset(s);
-	return conn_commit(c, err);
+	return rc == SQLITE_DONE ? ADA_OK : conn_fail(c, "insert checkpoint", err);
+}
+
+int store_checkpoint_add(struct store *st, const char *job_id, int64_t step,
+			 const char *metrics, struct ada_err *err)
+{
+	struct checkpoint_add k = { job_id, metrics, step };
+
+	return store_write(st, op_checkpoint_add, &k, err);
 }
 
 int store_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,

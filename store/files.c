@@ -39,15 +39,15 @@ static void read_row(sqlite3_stmt *s, struct store_file *f)
 	col_copy(s, 10, f->storage, sizeof(f->storage));
 }
 
-int store_file_add(struct store *st, struct store_file *f, struct ada_err *err)
+static int op_file_add(struct conn *c, void *ctx, char *notify, struct ada_err *err)
 {
-	struct conn *c;
+	struct store_file *f = ctx;
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_insert, &s, err)))
+	(void)notify;
+	if ((rc = conn_stmt(c, sql_insert, &s, err)))
 		return rc;
-	f->created_at = (int64_t)time(NULL);
 	bind_text(s, 1, f->id);
 	bind_text(s, 2, f->filename);
 	bind_text(s, 3, f->purpose);
@@ -58,17 +58,18 @@ int store_file_add(struct store *st, struct store_file *f, struct ada_err *err)
 	bind_text(s, 8, f->format);
 	bind_text(s, 9, f->shape);
 	bind_text(s, 10, f->storage);
-	/* A single statement is its own transaction; take the write lock so
-	 * it queues behind this process's other writers. */
-	if ((rc = conn_begin(c, err)))
-		return rc;
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		rc = conn_fail(c, "insert file", err);
-		conn_rollback(c);
-		return rc;
-	}
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return conn_fail(c, "insert file", err);
 	f->seq = sqlite3_last_insert_rowid(c->db);
-	return conn_commit(c, err);
+	return ADA_OK;
+}
+
+int store_file_add(struct store *st, struct store_file *f, struct ada_err *err)
+{
+	f->created_at = (int64_t)time(NULL);
+	return store_write(st, op_file_add, f, err);
 }
 
 int store_file_get(struct store *st, const char *id, struct store_file *f, struct ada_err *err)
@@ -127,44 +128,43 @@ int store_file_list(struct store *st, const char *after, int limit, struct store
 	return ADA_OK;
 }
 
-int store_file_delete(struct store *st, const char *id, struct store_file *deleted,
-		      struct ada_err *err)
+struct file_delete {
+	const char *id;
+	struct store_file *deleted;
+};
+
+static int op_file_delete(struct conn *c, void *ctx, char *notify, struct ada_err *err)
 {
-	struct conn *c;
+	struct file_delete *fd = ctx;
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
+	(void)notify;
+	if ((rc = store_file_get(c->st, fd->id, fd->deleted, err)) ||
+	    (rc = conn_stmt(c, sql_in_use, &s, err)))
 		return rc;
-	if ((rc = store_file_get(st, id, deleted, err)))
-		goto out_rollback;
-	if ((rc = conn_stmt(c, sql_in_use, &s, err)))
-		goto out_rollback;
-	bind_text(s, 1, id);
+	bind_text(s, 1, fd->id);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
-	if (rc == SQLITE_ROW) {
-		rc = ada_fail(err, STORE_ECONFLICT, "file %s is used by a job that has not finished",
-			      id);
-		goto out_rollback;
-	}
-	if (rc != SQLITE_DONE) {
-		rc = conn_fail(c, "delete file", err);
-		goto out_rollback;
-	}
+	if (rc == SQLITE_ROW)
+		return ada_fail(err, STORE_ECONFLICT,
+				"file %s is used by a job that has not finished", fd->id);
+	if (rc != SQLITE_DONE)
+		return conn_fail(c, "delete file", err);
 	if ((rc = conn_stmt(c, sql_delete, &s, err)))
-		goto out_rollback;
-	bind_text(s, 1, id);
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		rc = conn_fail(c, "delete file", err);
-		sqlite3_reset(s);
-		goto out_rollback;
-	}
+		return rc;
+	bind_text(s, 1, fd->id);
+	rc = sqlite3_step(s);
 	sqlite3_reset(s);
-	return conn_commit(c, err);
-out_rollback:
-	conn_rollback(c);
-	return rc;
+	return rc == SQLITE_DONE ? ADA_OK : conn_fail(c, "delete file", err);
+}
+
+int store_file_delete(struct store *st, const char *id, struct store_file *deleted,
+		      struct ada_err *err)
+{
+	struct file_delete fd = { id, deleted };
+
+	return store_write(st, op_file_delete, &fd, err);
 }
 
 void store_files_release(struct store_files *l)

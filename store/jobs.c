@@ -35,6 +35,7 @@ static const char sql_insert[] =
 	"hyperparameters, status, created_at) "
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'validating_files', ?9)";
 static const char sql_get[] = "SELECT " JOB_COLS " FROM jobs WHERE id = ?1";
+static const char sql_version[] = "SELECT last_event FROM jobs WHERE id = ?1";
 static const char sql_seq[] = "SELECT seq FROM jobs WHERE id = ?1";
 static const char sql_list[] =
 	"SELECT " JOB_COLS " FROM jobs WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2";
@@ -219,33 +220,34 @@ static int count_waiting(struct conn *c, int64_t *n, struct ada_err *err)
 	return rc == SQLITE_ROW ? ADA_OK : conn_fail(c, "count jobs", err);
 }
 
-int store_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
-		     struct ada_err *err)
+struct job_create {
+	const struct store_job_spec *spec;
+	struct store_job *out;
+};
+
+static int op_job_create(struct conn *c, void *ctx, char *notify, struct ada_err *err)
 {
+	struct job_create *jc = ctx;
+	const struct store_job_spec *spec = jc->spec;
 	char msg[160];
-	struct conn *c;
 	sqlite3_stmt *s;
 	int64_t waiting;
 	int rc;
 
-	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
-		return rc;
 	if ((rc = file_exists(c, spec->training_file, "training_file", err)) ||
 	    (spec->validation_file &&
 	     (rc = file_exists(c, spec->validation_file, "validation_file", err))))
-		goto out_rollback;
+		return rc;
 	if (spec->max_waiting > 0) {
 		if ((rc = count_waiting(c, &waiting, err)))
-			goto out_rollback;
-		if (waiting >= spec->max_waiting) {
-			rc = ada_fail(err, STORE_EFULL,
-				      "%lld jobs are already waiting; try again later",
-				      (long long)waiting);
-			goto out_rollback;
-		}
+			return rc;
+		if (waiting >= spec->max_waiting)
+			return ada_fail(err, STORE_EFULL,
+					"%lld jobs are already waiting; try again later",
+					(long long)waiting);
 	}
 	if ((rc = conn_stmt(c, sql_insert, &s, err)))
-		goto out_rollback;
+		return rc;
 	bind_text(s, 1, spec->id);
 	bind_text(s, 2, spec->model);
 	bind_text(s, 3, spec->training_file);
@@ -257,27 +259,32 @@ int store_job_create(struct store *st, const struct store_job_spec *spec, struct
 	sqlite3_bind_int64(s, 9, (int64_t)time(NULL));
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
-	if (rc != SQLITE_DONE) {
-		rc = conn_fail(c, "insert job", err);
-		goto out_rollback;
-	}
+	if (rc != SQLITE_DONE)
+		return conn_fail(c, "insert job", err);
 	snprintf(msg, sizeof(msg), "Created fine-tuning job: %s", spec->id);
 	if ((rc = event_insert(c, spec->id, "info", "message", msg, NULL, err)))
-		goto out_rollback;
+		return rc;
 	snprintf(msg, sizeof(msg), "Validating training file: %s", spec->training_file);
 	if ((rc = event_insert(c, spec->id, "info", "message", msg, NULL, err)))
-		goto out_rollback;
-	if (out && (rc = get_one(c, sql_get, spec->id, out, err)))
-		goto out_rollback;
-	if ((rc = conn_commit(c, err))) {
-		if (out)
-			store_job_release(out);
 		return rc;
-	}
-	store_notify(st, spec->id);
+	if (jc->out && (rc = get_one(c, sql_get, spec->id, jc->out, err)))
+		return rc;
+	snprintf(notify, STORE_ID_MAX, "%s", spec->id);
 	return ADA_OK;
-out_rollback:
-	conn_rollback(c);
+}
+
+int store_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
+		     struct ada_err *err)
+{
+	struct job_create jc = { spec, out };
+	int rc;
+
+	if (out)
+		memset(out, 0, sizeof(*out));
+	rc = store_write(st, op_job_create, &jc, err);
+	/* The row was read inside the transaction: drop it if the commit failed. */
+	if (rc && out)
+		store_job_release(out);
 	return rc;
 }
 
@@ -289,6 +296,26 @@ int store_job_get(struct store *st, const char *id, struct store_job *out, struc
 	if ((rc = conn_get(st, &c, err)))
 		return rc;
 	return get_one(c, sql_get, id, out, err);
+}
+
+int store_job_version(struct store *st, const char *id, int64_t *version, struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_version, &s, err)))
+		return rc;
+	bind_text(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*version = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return ADA_OK;
+	if (rc == SQLITE_DONE)
+		return ada_fail(err, ADA_ENOTFOUND, "no such job: %s", id);
+	return conn_fail(c, "read job", err);
 }
 
 int store_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
@@ -344,25 +371,22 @@ int store_job_next_validating(struct store *st, struct store_job *out, struct ad
 	return get_one(c, sql_next_validating, NULL, out, err);
 }
 
-/* Run a transition: stmt s (bound) in a transaction with an event. */
-static int transition(struct store *st, struct conn *c, sqlite3_stmt *s, const char *id,
-		      const char *what, const char *level, const char *message,
-		      struct ada_err *err)
+/* An UPDATE of one job and its event: the statement (bound by the
+ * caller) must match the job in the state it leaves; if it matches
+ * nothing, the job is refused (STORE_ECONFLICT) or missing. */
+static int transition(struct conn *c, sqlite3_stmt *s, const char *id, const char *what,
+		      const char *level, const char *message, char *notify, struct ada_err *err)
 {
 	int rc = update_one(c, s, err);
 
 	if (rc == ADA_ENOTFOUND)
 		rc = refused(c, id, what, err);
-	if (!rc && message)
-		rc = event_insert(c, id, level, "message", message, NULL, err);
-	if (rc) {
-		conn_rollback(c);
-		return rc;
-	}
-	if ((rc = conn_commit(c, err)))
-		return rc;
-	store_notify(st, id);
-	return ADA_OK;
+	/* Always an event: last_event must move with every change of the row. */
+	if (!rc)
+		rc = event_insert(c, id, level, "message", message ? message : what, NULL, err);
+	if (!rc)
+		snprintf(notify, STORE_ID_MAX, "%s", id);
+	return rc;
 }
 
 static void bind_budget(sqlite3_stmt *s, int i, int64_t v)
@@ -373,40 +397,47 @@ static void bind_budget(sqlite3_stmt *s, int i, int64_t v)
 		sqlite3_bind_int64(s, i, v);
 }
 
-int store_job_planned(struct store *st, const char *id, const struct store_plan *plan,
-		      const char *hyperparameters, const char *message, struct ada_err *err)
+struct job_planned {
+	const char *id, *hyperparameters, *message;
+	const struct store_plan *plan;
+};
+
+static int op_job_planned(struct conn *c, void *ctx, char *notify, struct ada_err *err)
 {
-	struct conn *c;
+	struct job_planned *p = ctx;
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
+	if ((rc = conn_stmt(c, sql_planned, &s, err)))
 		return rc;
-	if ((rc = conn_stmt(c, sql_planned, &s, err))) {
-		conn_rollback(c);
-		return rc;
-	}
-	bind_text(s, 1, id);
-	sqlite3_bind_int64(s, 2, plan->total_steps);
-	sqlite3_bind_int64(s, 3, plan->steps_per_epoch);
-	sqlite3_bind_int64(s, 4, plan->n_epochs);
-	bind_budget(s, 5, plan->budget_initial);
-	bind_budget(s, 6, plan->budget_target);
-	bind_text(s, 7, hyperparameters);
-	return transition(st, c, s, id, "queue it", "info", message, err);
+	bind_text(s, 1, p->id);
+	sqlite3_bind_int64(s, 2, p->plan->total_steps);
+	sqlite3_bind_int64(s, 3, p->plan->steps_per_epoch);
+	sqlite3_bind_int64(s, 4, p->plan->n_epochs);
+	bind_budget(s, 5, p->plan->budget_initial);
+	bind_budget(s, 6, p->plan->budget_target);
+	bind_text(s, 7, p->hyperparameters);
+	return transition(c, s, p->id, "queue it", "info", p->message, notify, err);
 }
 
-int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err)
+int store_job_planned(struct store *st, const char *id, const struct store_plan *plan,
+		      const char *hyperparameters, const char *message, struct ada_err *err)
 {
-	char id[STORE_ID_MAX];
-	struct conn *c;
-	sqlite3_stmt *s;
-	int rc, first;
+	struct job_planned p = { id, hyperparameters, message, plan };
 
-	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
-		return rc;
+	return store_write(st, op_job_planned, &p, err);
+}
+
+static int op_job_claim(struct conn *c, void *ctx, char *notify, struct ada_err *err)
+{
+	struct store_job *out = ctx;
+	char id[STORE_ID_MAX];
+	sqlite3_stmt *s;
+	int rc, first = 0;
+
+	/* The claim itself is this one UPDATE ... RETURNING. */
 	if ((rc = conn_stmt(c, sql_claim, &s, err)))
-		goto out_rollback;
+		return rc;
 	sqlite3_bind_int64(s, 1, (int64_t)time(NULL));
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
@@ -414,92 +445,110 @@ int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err
 		first = sqlite3_column_int(s, 1);
 	}
 	sqlite3_reset(s);
-	if (rc == SQLITE_DONE) {
-		rc = ada_fail(err, ADA_ENOTFOUND, "no job is queued");
-		goto out_rollback;
-	}
-	if (rc != SQLITE_ROW) {
-		rc = conn_fail(c, "claim job", err);
-		goto out_rollback;
-	}
+	if (rc == SQLITE_DONE)
+		return ada_fail(err, ADA_ENOTFOUND, "no job is queued");
+	if (rc != SQLITE_ROW)
+		return conn_fail(c, "claim job", err);
 	if ((rc = event_insert(c, id, "info", "message",
 			       first ? "Fine-tuning job started"
 				     : "Fine-tuning job resumed from its last checkpoint",
 			       NULL, err)) ||
 	    (rc = get_one(c, sql_get, id, out, err)))
-		goto out_rollback;
-	if ((rc = conn_commit(c, err))) {
-		store_job_release(out);
 		return rc;
-	}
-	store_notify(st, id);
+	snprintf(notify, STORE_ID_MAX, "%s", id);
 	return ADA_OK;
-out_rollback:
-	conn_rollback(c);
+}
+
+int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = store_write(st, op_job_claim, out, err);
+	if (rc)
+		store_job_release(out);
 	return rc;
+}
+
+struct job_finish {
+	const char *id, *error, *model, *level, *message;
+	enum job_status status;
+};
+
+static int op_job_finish(struct conn *c, void *ctx, char *notify, struct ada_err *err)
+{
+	struct job_finish *f = ctx;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_stmt(c, sql_finish, &s, err)))
+		return rc;
+	bind_text(s, 1, f->id);
+	bind_text(s, 2, job_status_name(f->status));
+	sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
+	bind_text(s, 4, f->error);
+	bind_text(s, 5, f->model);
+	return transition(c, s, f->id, "finish it", f->level, f->message, notify, err);
 }
 
 int store_job_finish(struct store *st, const char *id, enum job_status status,
 		     const char *error, const char *fine_tuned_model, const char *level,
 		     const char *message, struct ada_err *err)
 {
-	struct conn *c;
-	sqlite3_stmt *s;
-	int rc;
+	struct job_finish f = { id, error, fine_tuned_model, level, message, status };
 
 	if (!job_status_final(status))
 		return ada_fail(err, ADA_EINVAL, "%s is not a final status", job_status_name(status));
-	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
+	return store_write(st, op_job_finish, &f, err);
+}
+
+struct job_requeue {
+	const char *id, *message;
+};
+
+static int op_job_requeue(struct conn *c, void *ctx, char *notify, struct ada_err *err)
+{
+	struct job_requeue *q = ctx;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_stmt(c, sql_requeue, &s, err)))
 		return rc;
-	if ((rc = conn_stmt(c, sql_finish, &s, err))) {
-		conn_rollback(c);
-		return rc;
-	}
-	bind_text(s, 1, id);
-	bind_text(s, 2, job_status_name(status));
-	sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
-	bind_text(s, 4, error);
-	bind_text(s, 5, fine_tuned_model);
-	return transition(st, c, s, id, "finish it", level, message, err);
+	bind_text(s, 1, q->id);
+	return transition(c, s, q->id, "re-queue it", "info", q->message, notify, err);
 }
 
 int store_job_requeue(struct store *st, const char *id, const char *message,
 		      struct ada_err *err)
 {
-	struct conn *c;
-	sqlite3_stmt *s;
-	int rc;
+	struct job_requeue q = { id, message };
 
-	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
-		return rc;
-	if ((rc = conn_stmt(c, sql_requeue, &s, err))) {
-		conn_rollback(c);
-		return rc;
-	}
-	bind_text(s, 1, id);
-	return transition(st, c, s, id, "re-queue it", "info", message, err);
+	return store_write(st, op_job_requeue, &q, err);
 }
 
-int store_job_cancel(struct store *st, const char *id, struct store_job *out,
-		     struct ada_err *err)
+struct job_cancel {
+	const char *id;
+	struct store_job *out;
+};
+
+static int op_job_cancel(struct conn *c, void *ctx, char *notify, struct ada_err *err)
 {
-	struct conn *c;
+	struct job_cancel *jc = ctx;
+	const char *id = jc->id;
+	enum job_status status;
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
+	if ((rc = get_one(c, sql_get, id, jc->out, err)))
 		return rc;
-	if ((rc = get_one(c, sql_get, id, out, err)))
-		goto out_rollback;
-	if (job_status_final(out->status)) {
-		rc = ada_fail_param(err, STORE_ECONFLICT, "status",
-				    "job %s has already %s", id, job_status_name(out->status));
-		goto out_release;
-	}
-	store_job_release(out);
-	if (out->status == JOB_RUNNING) {
+	status = jc->out->status;
+	store_job_release(jc->out);
+	if (job_status_final(status))
+		return ada_fail_param(err, STORE_ECONFLICT, "status", "job %s has already %s", id,
+				      job_status_name(status));
+	if (status == JOB_RUNNING) {
 		if ((rc = conn_stmt(c, sql_cancel_request, &s, err)))
-			goto out_rollback;
+			return rc;
 		bind_text(s, 1, id);
 		rc = update_one(c, s, err);
 		if (rc == ADA_OK)
@@ -510,7 +559,7 @@ int store_job_cancel(struct store *st, const char *id, struct store_job *out,
 			rc = ADA_OK;   /* already requested */
 	} else {
 		if ((rc = conn_stmt(c, sql_cancel_now, &s, err)))
-			goto out_rollback;
+			return rc;
 		bind_text(s, 1, id);
 		sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
 		rc = update_one(c, s, err);
@@ -518,43 +567,50 @@ int store_job_cancel(struct store *st, const char *id, struct store_job *out,
 			rc = event_insert(c, id, "info", "message", "Fine-tuning job cancelled",
 					  NULL, err);
 	}
-	if (rc || (rc = get_one(c, sql_get, id, out, err)))
-		goto out_rollback;
-	if ((rc = conn_commit(c, err))) {
-		store_job_release(out);
+	if (rc || (rc = get_one(c, sql_get, id, jc->out, err)))
 		return rc;
-	}
-	store_notify(st, id);
+	snprintf(notify, STORE_ID_MAX, "%s", id);
 	return ADA_OK;
-out_release:
-	store_job_release(out);
-out_rollback:
-	conn_rollback(c);
+}
+
+int store_job_cancel(struct store *st, const char *id, struct store_job *out,
+		     struct ada_err *err)
+{
+	struct job_cancel jc = { id, out };
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = store_write(st, op_job_cancel, &jc, err);
+	if (rc)
+		store_job_release(out);
 	return rc;
 }
 
-int store_recover(struct store *st, int *requeued, int *cancelled, struct ada_err *err)
+struct recover {
+	int requeued, cancelled;
+};
+
+static int op_recover(struct conn *c, void *ctx, char *notify, struct ada_err *err)
 {
+	struct recover *rv = ctx;
 	struct {
 		char id[STORE_ID_MAX];
 		int cancel;
 	} *v = NULL;
 	size_t n = 0, cap = 0;
-	int nq = 0, nc = 0, rc;
-	struct conn *c;
 	sqlite3_stmt *s;
+	int rc;
 
-	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
-		return rc;
+	(void)notify;   /* at start no one watches yet */
 	if ((rc = conn_stmt(c, sql_running, &s, err)))
-		goto out_rollback;
+		return rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (n == cap) {
 			void *nv = xreallocarray(v, cap ? 2 * cap : 8, sizeof(*v));
 			if (!nv) {
 				sqlite3_reset(s);
-				rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-				goto out_rollback;
+				free(v);
+				return ada_fail(err, ADA_ENOMEM, "out of memory");
 			}
 			v = nv;
 			cap = cap ? 2 * cap : 8;
@@ -564,16 +620,17 @@ int store_recover(struct store *st, int *requeued, int *cancelled, struct ada_er
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
-		rc = conn_fail(c, "recover jobs", err);
-		goto out_rollback;
+		free(v);
+		return conn_fail(c, "recover jobs", err);
 	}
-	for (size_t i = 0; i < n; i++) {
+	rc = ADA_OK;
+	for (size_t i = 0; i < n && !rc; i++) {
 		const char *msg = v[i].cancel
 			? "Fine-tuning job cancelled (the daemon stopped before the job could)"
 			: "The daemon restarted: job re-queued; it resumes from its last checkpoint";
 		if ((rc = conn_stmt(c, v[i].cancel ? sql_recover_cancel : sql_recover_queue, &s,
 				    err)))
-			goto out_rollback;
+			break;
 		bind_text(s, 1, v[i].id);
 		if (v[i].cancel)
 			sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
@@ -581,42 +638,43 @@ int store_recover(struct store *st, int *requeued, int *cancelled, struct ada_er
 		sqlite3_reset(s);
 		if (rc != SQLITE_DONE) {
 			rc = conn_fail(c, "recover job", err);
-			goto out_rollback;
+			break;
 		}
-		if ((rc = event_insert(c, v[i].id, "info", "message", msg, NULL, err)))
-			goto out_rollback;
-		*(v[i].cancel ? &nc : &nq) += 1;
+		rc = event_insert(c, v[i].id, "info", "message", msg, NULL, err);
+		*(v[i].cancel ? &rv->cancelled : &rv->requeued) += 1;
 	}
-	if ((rc = conn_commit(c, err)))
-		goto out_free;
-	for (size_t i = 0; i < n; i++)
-		store_notify(st, v[i].id);
-	if (requeued)
-		*requeued = nq;
-	if (cancelled)
-		*cancelled = nc;
-	goto out_free;
-out_rollback:
-	conn_rollback(c);
-out_free:
 	free(v);
 	return rc;
 }
 
-int store_job_progress(struct store *st, const char *id, const struct store_progress *p,
-		       const char *type, const char *message, const char *event_data,
-		       struct ada_err *err)
+int store_recover(struct store *st, int *requeued, int *cancelled, struct ada_err *err)
 {
-	struct conn *c;
+	struct recover rv = { 0, 0 };
+	int rc = store_write(st, op_recover, &rv, err);
+
+	if (!rc && requeued)
+		*requeued = rv.requeued;
+	if (!rc && cancelled)
+		*cancelled = rv.cancelled;
+	return rc;
+}
+
+struct job_progress {
+	const char *id, *type, *message, *data;
+	const struct store_progress *p;
+};
+
+static int op_job_progress(struct conn *c, void *ctx, char *notify, struct ada_err *err)
+{
+	struct job_progress *jp = ctx;
+	const struct store_progress *p = jp->p;
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = conn_get(st, &c, err)) || (rc = conn_begin(c, err)))
-		return rc;
-	if ((rc = event_insert(c, id, "info", type, message, event_data, err)) ||
+	if ((rc = event_insert(c, jp->id, "info", jp->type, jp->message, jp->data, err)) ||
 	    (rc = conn_stmt(c, sql_progress, &s, err)))
-		goto out_rollback;
-	bind_text(s, 1, id);
+		return rc;
+	bind_text(s, 1, jp->id);
 	sqlite3_bind_int64(s, 2, p->step);
 	sqlite3_bind_int64(s, 3, p->total_steps);
 	sqlite3_bind_double(s, 4, p->epoch);
@@ -629,17 +687,19 @@ int store_job_progress(struct store *st, const char *id, const struct store_prog
 	bind_text(s, 9, p->metrics);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
-	if (rc != SQLITE_DONE) {
-		rc = conn_fail(c, "job progress", err);
-		goto out_rollback;
-	}
-	if ((rc = conn_commit(c, err)))
-		return rc;
-	store_notify(st, id);
+	if (rc != SQLITE_DONE)
+		return conn_fail(c, "job progress", err);
+	snprintf(notify, STORE_ID_MAX, "%s", jp->id);
 	return ADA_OK;
-out_rollback:
-	conn_rollback(c);
-	return rc;
+}
+
+int store_job_progress(struct store *st, const char *id, const struct store_progress *p,
+		       const char *type, const char *message, const char *event_data,
+		       struct ada_err *err)
+{
+	struct job_progress jp = { id, type, message, event_data, p };
+
+	return store_write(st, op_job_progress, &jp, err);
 }
 
 int store_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err)

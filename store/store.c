@@ -140,10 +140,12 @@ int store_open(const struct store_config *cfg, struct store **out, struct ada_er
 	st->sync = cfg->sync == STORE_SYNC_NORMAL ? STORE_SYNC_NORMAL : STORE_SYNC_FULL;
 	st->busy_timeout_ms = cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : 5000;
 	pthread_mutex_init(&st->lock, NULL);
-	pthread_mutex_init(&st->write_lock, NULL);
+	pthread_mutex_init(&st->gc_lock, NULL);
+	pthread_cond_init(&st->gc_cond, NULL);
 	if (pthread_key_create(&st->key, conn_thread_exit)) {
 		pthread_mutex_destroy(&st->lock);
-		pthread_mutex_destroy(&st->write_lock);
+		pthread_mutex_destroy(&st->gc_lock);
+		pthread_cond_destroy(&st->gc_cond);
 		free(st->path);
 		free(st);
 		return ada_fail(err, ADA_ENOMEM, "store: no thread-specific key left");
@@ -170,7 +172,8 @@ void store_free(struct store *st)
 	conn_close_all(st);
 	pthread_key_delete(st->key);
 	pthread_mutex_destroy(&st->lock);
-	pthread_mutex_destroy(&st->write_lock);
+	pthread_mutex_destroy(&st->gc_lock);
+	pthread_cond_destroy(&st->gc_cond);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
 	free(st->path);

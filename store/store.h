@@ -169,6 +169,11 @@ int store_job_create(struct store *st, const struct store_job_spec *spec, struct
 /* ADA_ENOTFOUND when there is no such job. */
 int store_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err);
 
+/* The job's version: its last_event. Every change of a job row appends
+ * an event in the same transaction, so (id, version) names one state of
+ * the row exactly (what a cache of rendered jobs keys on). */
+int store_job_version(struct store *st, const char *id, int64_t *version, struct ada_err *err);
+
 struct store_job_query {
 	const char *after;      /* id the previous page ended with, or NULL */
 	int limit;

@@ -1,0 +1,142 @@
+/*
+ * writer — group commit: concurrent writes share one transaction, and so
+ * one fsync.
+ *
+ * With synchronous=FULL every COMMIT waits for the disk, and writers take
+ * turns; a hundred clients creating jobs at once would wait for a hundred
+ * fsyncs in a row. Instead, a write is queued as a function, and whichever
+ * writer finds no commit in progress becomes the leader: it takes every
+ * queued write, runs each in a savepoint of one BEGIN IMMEDIATE
+ * transaction on its own connection (a write that fails rolls back to its
+ * savepoint alone), commits once, wakes the watchers of the jobs written,
+ * and hands each waiting writer its result. Nothing is acknowledged before
+ * its commit, so nothing acknowledged can be lost; under no contention a
+ * write is simply its own transaction.
+ */
+#include "conn.h"
+
+#include <string.h>
+
+#include "util/err.h"
+
+/* A bigger batch only lengthens the wait of its first writer. */
+#define MAX_BATCH 256
+
+struct write_op {
+	write_fn fn;
+	void *ctx;
+	struct ada_err *err;    /* the writer's */
+	int rc;
+	int done;
+	char notify[STORE_ID_MAX];
+	struct write_op *next;
+};
+
+static int exec_cached(struct conn *c, const char *sql, struct ada_err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_stmt(c, sql, &s, err)))
+		return rc;
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? ADA_OK : conn_fail(c, sql, err);
+}
+
+static const char sql_savepoint[] = "SAVEPOINT w";
+static const char sql_release[] = "RELEASE w";
+static const char sql_rollback_to[] = "ROLLBACK TO w";
+
+/* Run a batch in one transaction; every op gets its rc. */
+static void run_batch(struct store *st, struct write_op *batch)
+{
+	struct ada_err cerr = { 0 };
+	struct conn *c;
+	int rc;
+
+	if ((rc = conn_get(st, &c, &cerr)) || (rc = conn_begin(c, &cerr))) {
+		for (struct write_op *op = batch; op; op = op->next) {
+			op->rc = rc;
+			if (op->err)
+				*op->err = cerr;
+		}
+		return;
+	}
+	for (struct write_op *op = batch; op; op = op->next) {
+		op->notify[0] = '\0';
+		if ((op->rc = exec_cached(c, sql_savepoint, op->err)))
+			continue;
+		op->rc = op->fn(c, op->ctx, op->notify, op->err);
+		if (op->rc && exec_cached(c, sql_rollback_to, NULL) == ADA_OK)
+			op->notify[0] = '\0';
+		if (exec_cached(c, sql_release, &cerr)) {
+			/* The transaction is unusable: fail the rest with it. */
+			for (struct write_op *o = op; o; o = o->next) {
+				o->rc = cerr.code;
+				if (o->err)
+					*o->err = cerr;
+			}
+			conn_rollback(c);
+			return;
+		}
+	}
+	if ((rc = conn_commit(c, &cerr))) {
+		for (struct write_op *op = batch; op; op = op->next) {
+			if (op->rc)
+				continue;
+			op->rc = rc;
+			if (op->err)
+				*op->err = cerr;
+		}
+		return;
+	}
+	for (struct write_op *op = batch; op; op = op->next)
+		if (!op->rc && op->notify[0])
+			store_notify(st, op->notify);
+}
+
+int store_write(struct store *st, write_fn fn, void *ctx, struct ada_err *err)
+{
+	struct write_op me = { .fn = fn, .ctx = ctx, .err = err };
+
+	pthread_mutex_lock(&st->gc_lock);
+	if (st->queue_tail)
+		st->queue_tail->next = &me;
+	else
+		st->queue_head = &me;
+	st->queue_tail = &me;
+	while (!me.done) {
+		struct write_op *batch, *last;
+		int n = 1;
+
+		if (st->committing) {
+			pthread_cond_wait(&st->gc_cond, &st->gc_lock);
+			continue;
+		}
+		/* Lead: take the queue (up to MAX_BATCH) and commit it. */
+		st->committing = 1;
+		batch = last = st->queue_head;
+		while (last->next && n < MAX_BATCH) {
+			last = last->next;
+			n++;
+		}
+		st->queue_head = last->next;
+		if (!st->queue_head)
+			st->queue_tail = NULL;
+		last->next = NULL;
+		pthread_mutex_unlock(&st->gc_lock);
+
+		run_batch(st, batch);
+
+		pthread_mutex_lock(&st->gc_lock);
+		for (struct write_op *op = batch, *next; op; op = next) {
+			next = op->next;
+			op->done = 1;   /* op may be gone once this is seen */
+		}
+		st->committing = 0;
+		pthread_cond_broadcast(&st->gc_cond);
+	}
+	pthread_mutex_unlock(&st->gc_lock);
+	return me.rc;
+}
