@@ -1,7 +1,8 @@
 /*
  * test_store — the daemon's SQLite store: migrations, the job state
  * machine, event numbering, paging, conflicts, recovery after a crash,
- * watchers, and many threads writing at once.
+ * watchers, and many threads writing at once (group commit: good and bad
+ * writes sharing transactions).
  */
 #include <pthread.h>
 #include <sqlite3.h>
@@ -397,6 +398,13 @@ static void *writer(void *arg)
 			fprintf(stderr, "thread %d: %s\n", t, err.msg);
 			atomic_fetch_add(&thread_failures, 1);
 		}
+		/* A write that fails in a shared commit fails alone. */
+		if (store_new_id("ftjob", id, sizeof(id), &err) ||
+		    create_job(shared, id, "file-missing", 0, &err) != ADA_ENOTFOUND ||
+		    strcmp(err.param, "training_file")) {
+			fprintf(stderr, "thread %d: a bad write was not refused alone\n", t);
+			atomic_fetch_add(&thread_failures, 1);
+		}
 	}
 	return NULL;
 }
@@ -418,6 +426,15 @@ static void test_concurrent_writers(void)
 	CHECK_INT_EQ(atomic_load(&thread_failures), 0);
 	CHECK_OK(store_job_counts(shared, counts, &err), &err);
 	CHECK_INT_EQ(counts[JOB_VALIDATING], N_THREADS * N_PER_THREAD);
+	{
+		/* Every job has its two creation events and the one added. */
+		struct store_job_query q = { .limit = 100, .status = -1 };
+		struct store_jobs l;
+		CHECK_OK(store_job_list(shared, &q, &l, &err), &err);
+		for (size_t i = 0; i < l.n; i++)
+			CHECK_INT_EQ(l.v[i].last_event, 3);
+		store_jobs_release(&l);
+	}
 	CHECK_OK(store_new_id("file", id, sizeof(id), &err), &err);
 	CHECK_INT_EQ(strlen(id), 5 + 24);
 	CHECK(!strncmp(id, "file-", 5));
