@@ -294,6 +294,7 @@ struct ada_bench_opts {
 	const char *shape;          /* "stories260K", "stories15M", ... (random weights) */
 	enum ada_method_type method;
 	int batch, seq, steps, warmup, threads;
+	int rank;                   /* LoRA r / AdaLoRA init_r; 0: the peer's (8 / 12) */
 };
 
 struct ada_bench_result {
