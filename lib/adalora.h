@@ -276,6 +276,11 @@ struct ada_generate_opts {
 int ada_generate(const struct ada_generate_opts *o,
 		 void (*emit)(void *ctx, const char *s, size_t n), void *ctx, struct ada_err *err);
 
+/* Fold the adapter of o into its base model and write the whole model:
+ * format "gguf" (out is a file) or "hf" (out is a directory). */
+int ada_export_merged(const struct ada_infer_opts *o, const char *out, const char *format,
+		      struct ada_err *err);
+
 struct ada_eval_result {
 	int64_t tokens;             /* predicted tokens */
 	double mean_nll;            /* natural log */
