@@ -28,7 +28,14 @@ struct gguf;
 
 enum model_family {
 	MODEL_FAMILY_LLAMA = 1,   /* llama, mistral, qwen2: pre-norm decoder */
-	MODEL_FAMILY_BERT = 2,    /* bert, roberta: post-norm encoder (later) */
+	MODEL_FAMILY_BERT = 2,    /* bert, roberta: post-norm encoder */
+};
+
+/* The six adaptable linear modules of a BERT layer (the paper's six
+ * matrices), in the order used for rank matrices and target_modules. */
+enum bert_module {
+	BMOD_QUERY, BMOD_KEY, BMOD_VALUE, BMOD_ATTN_OUT, BMOD_INTER, BMOD_OUTPUT,
+	N_BERT_MODULES
 };
 
 /* The seven adaptable linear modules of a Llama block, in the order used
@@ -56,6 +63,13 @@ struct model_config {
 	int sliding_window;       /* attention window (Mistral, Qwen2 with
 	                           * use_sliding_window); 0 = none. Not implemented:
 	                           * sequences longer than it must be refused. */
+	/* BERT family only (dim = hidden_size, hidden_dim = intermediate_size,
+	 * n_kv_heads = n_heads, norm_eps = layer_norm_eps) */
+	int type_vocab_size;      /* token type (segment) embeddings */
+	int max_positions;        /* rows of the learned position table */
+	int position_offset;      /* first position id: 0 (BERT), padding_idx + 1 (RoBERTa) */
+	int pad_token_id;
+	int has_pooler;           /* pooler.dense present (BERT; RoBERTa checkpoints often not) */
 };
 
 struct model_layer {
@@ -69,12 +83,30 @@ struct model_layer {
 	const float *w_down;                    /* [dim][hidden] (w2) */
 };
 
+/* BERT weights, Hugging Face layout: linear weights [out][in] plus biases. */
+struct bert_layer {
+	const float *w[N_BERT_MODULES];         /* query key value attn_out inter output */
+	const float *b[N_BERT_MODULES];
+	const float *ln_attn_w, *ln_attn_b;     /* attention.output.LayerNorm */
+	const float *ln_out_w, *ln_out_b;       /* output.LayerNorm */
+};
+
+struct bert_weights {
+	const float *word_emb;                  /* [vocab][dim] */
+	const float *pos_emb;                   /* [max_positions][dim] */
+	const float *type_emb;                  /* [type_vocab_size][dim] */
+	const float *emb_ln_w, *emb_ln_b;
+	struct bert_layer *layers;              /* owned array of n_layers */
+	const float *pooler_w, *pooler_b;       /* [dim][dim], [dim]; NULL without pooler */
+};
+
 struct model {
 	struct model_config cfg;
 	char format[16];          /* "gguf", "llama2c", "hf" */
 	char *path;               /* owned */
 	const float *tok_emb;     /* [vocab][dim] */
-	struct model_layer *layers;  /* owned array of n_layers */
+	struct model_layer *layers;  /* owned array of n_layers (llama family) */
+	struct bert_weights *bert;   /* owned (BERT family); NULL otherwise */
 	const float *final_norm;  /* [dim] */
 	const float *output;      /* [vocab][dim]; == tok_emb when tied_output */
 	struct tokenizer *tokenizer;  /* embedded tokenizer (GGUF, HF dir) or NULL; owned */
