@@ -149,6 +149,28 @@ int model_shape_config(const char *name, struct model_config *cfg);
 /* The open GGUF file behind a GGUF model (borrowed), or NULL for other formats. */
 const struct gguf *model_gguf(const struct model *m);
 
+/*
+ * Tensors in a Hugging Face model's files that model_load() did not use: a
+ * checkpoint's task head (BertForSequenceClassification's classifier.weight
+ * and classifier.bias, RoBERTa's classifier.dense.* and
+ * classifier.out_proj.*, Llama's score.weight), a masked-LM head, stored
+ * buffers (embeddings.position_ids). The loader ignores them; these let the
+ * caller list them and read one, e.g. to start from a fine-tuned head. The
+ * files stay open until model_free, so reading is a conversion, not I/O.
+ * Other formats have none. Nothing here changes m (safe on a shared model).
+ */
+size_t model_extra_count(const struct model *m);
+/* The i-th extra tensor's name (borrowed from m), or NULL past the end. */
+const char *model_extra_name(const struct model *m, size_t i);
+/* Its shape: [rows, cols], or rows = 0 for a vector of cols. ADA_ENOTFOUND
+ * when m has no extra tensor called name. */
+int model_extra_shape(const struct model *m, const char *name, uint64_t *rows, uint64_t *cols,
+		      struct ada_err *err);
+/* Its values as f32 into dst (rows * cols floats, cols when rows = 0, owned
+ * by the caller); the shape must be exactly that (errors name the file). */
+int model_extra_read(const struct model *m, const char *name, uint64_t rows, uint64_t cols,
+		     float *dst, struct ada_err *err);
+
 /* Number of parameters (embedding and output counted once when tied). */
 int64_t model_param_count(const struct model_config *cfg);
 
