@@ -113,6 +113,10 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 	}
 	if (rc)
 		goto out_release;
+	if (tr.model->cfg.family != MODEL_FAMILY_LLAMA) {
+		rc = ada_fail(err, ADA_EUNSUPPORTED, "%s: bench runs Llama-family models", o->model);
+		goto out_release;
+	}
 	if (o->seq > tr.model->cfg.context_length) {
 		rc = ada_fail_param(err, ADA_EINVAL, "seq", "--seq %d exceeds the context length %d",
 				    o->seq, tr.model->cfg.context_length);
