@@ -173,6 +173,37 @@ const struct gguf *model_gguf(const struct model *m)
 	return strcmp(m->format, "gguf") ? NULL : m->format_state;
 }
 
+int model_place_tensor(struct model *m, const void *mapped_f32, size_t n, tensor_convert_fn convert,
+		       const void *ctx, int perm_heads, uint64_t rows, uint64_t cols,
+		       const float **out, struct ada_err *err)
+{
+	float *dst, *tmp;
+	int rc;
+
+	if (mapped_f32 && !perm_heads && (uintptr_t)mapped_f32 % sizeof(float) == 0) {
+		*out = mapped_f32;
+		return ADA_OK;
+	}
+	rc = model_alloc_weights(m, n, &dst, err);
+	if (rc)
+		return rc;
+	*out = dst;
+	if (!perm_heads)
+		return convert(ctx, dst, err);
+	tmp = malloc(n * sizeof(*tmp));
+	if (!tmp)
+		return ada_fail(err, ADA_ENOMEM, "%s: out of memory", m->path);
+	rc = convert(ctx, tmp, err);
+	if (!rc) {
+		/* A bias vector permutes as cols rows of one value. */
+		uint64_t prows = rows ? rows : cols, pcols = rows ? cols : 1;
+		rope_rows_to_pairs(dst, tmp, perm_heads, (int)(prows / (uint64_t)perm_heads),
+				   (size_t)pcols);
+	}
+	free(tmp);
+	return rc;
+}
+
 int model_alloc_weights(struct model *m, size_t n, float **out, struct ada_err *err)
 {
 	void **owned;

@@ -558,12 +558,23 @@ static int check_tensor(const struct safetensors *st, const struct st_tensor *t,
 	return ADA_OK;
 }
 
+struct st_source {
+	const struct safetensors *st;
+	const struct st_tensor *t;
+};
+
+static int st_convert(const void *ctx, float *dst, struct ada_err *err)
+{
+	const struct st_source *src = ctx;
+
+	return safetensors_tensor_to_f32(src->st, src->t, dst, err);
+}
+
 int hf_weight(struct model *m, struct hf_shards *sh, const char *name, uint64_t rows,
 	      uint64_t cols, int perm_heads, const float **out, struct ada_err *err)
 {
 	const struct safetensors *st;
 	const struct st_tensor *t;
-	float *dst, *tmp;
 	size_t shard = 0;
 	int rc;
 
@@ -576,27 +587,12 @@ int hf_weight(struct model *m, struct hf_shards *sh, const char *name, uint64_t 
 	if (rc)
 		return rc;
 	sh->used[shard][t - st->tensors] = 1;
-	if (t->dtype == ST_F32 && !perm_heads && (uintptr_t)t->data % sizeof(float) == 0) {
-		*out = t->data;
-		return ADA_OK;
+	{
+		const struct st_source src = { st, t };
+		return model_place_tensor(m, t->dtype == ST_F32 ? t->data : NULL,
+					  (size_t)t->n_elements, st_convert, &src, perm_heads, rows,
+					  cols, out, err);
 	}
-	rc = model_alloc_weights(m, (size_t)t->n_elements, &dst, err);
-	if (rc)
-		return rc;
-	*out = dst;
-	if (!perm_heads)
-		return safetensors_tensor_to_f32(st, t, dst, err);
-	tmp = malloc((size_t)t->n_elements * sizeof(*tmp));
-	if (!tmp)
-		return ada_fail(err, ADA_ENOMEM, "%s: out of memory", m->path);
-	rc = safetensors_tensor_to_f32(st, t, tmp, err);
-	if (!rc) {
-		uint64_t prows = rows ? rows : cols, pcols = rows ? cols : 1;
-		rope_rows_to_pairs(dst, tmp, perm_heads, (int)(prows / (uint64_t)perm_heads),
-				   (size_t)pcols);
-	}
-	free(tmp);
-	return rc;
 }
 
 static int load_layer(struct model *m, struct hf_shards *sh, int i, struct ada_err *err)

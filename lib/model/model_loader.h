@@ -34,6 +34,16 @@ int model_load_hf(struct model *m, struct ada_err *err);
 /* *out = a zeroed, 64-byte aligned buffer of n floats owned by m (freed by
  * model_free). */
 int model_alloc_weights(struct model *m, size_t n, float **out, struct ada_err *err);
+/* A checked tensor of n floats into *out as f32 in our layout: F32 data
+ * (mapped, 4-byte aligned) with no permutation is used in place; anything
+ * else goes through convert(ctx, dst) into a buffer m owns, then, with
+ * perm_heads > 0, its rows (rows x cols; a vector when rows = 0) move from
+ * rotate-half to adjacent RoPE pairs for that many heads. Shared by the
+ * GGUF and Hugging Face loaders. */
+typedef int (*tensor_convert_fn)(const void *ctx, float *dst, struct ada_err *err);
+int model_place_tensor(struct model *m, const void *mapped_f32, size_t n, tensor_convert_fn convert,
+		       const void *ctx, int perm_heads, uint64_t rows, uint64_t cols,
+		       const float **out, struct ada_err *err);
 /* m->layers for m->cfg.n_layers (config already checked). */
 int model_alloc_layers(struct model *m, struct ada_err *err);
 
