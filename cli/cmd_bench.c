@@ -14,7 +14,8 @@
 
 static const char usage[] =
 	"usage: adalora bench --model PATH|--shape NAME --method adalora|lora|full\n"
-	"                     [--batch B] [--seq S] [--steps K] [--warmup W] [--threads N]\n";
+	"                     [--batch B] [--seq S] [--steps K] [--warmup W] [--threads N]\n"
+	"                     [--rank R]   (LoRA r / AdaLoRA init_r; default 8 / 12 as the peer)\n";
 
 int cmd_bench(int argc, char **argv)
 {
@@ -30,19 +31,20 @@ int cmd_bench(int argc, char **argv)
 		{ "--steps", NULL, OPT_INT, &o.steps, 0 },
 		{ "--warmup", NULL, OPT_INT, &o.warmup, 0 },
 		{ "--threads", NULL, OPT_INT, &o.threads, 0 },
+		{ "--rank", NULL, OPT_INT, &o.rank, 0 },
 	};
 	struct ada_bench_result res;
 	struct ada_err err = { 0 };
 	json_t *j;
 
-	if ((rc = cli_parse("bench", usage, argc, argv, opts, 8, pos, 0, &n_pos)))
+	if ((rc = cli_parse("bench", usage, argc, argv, opts, 9, pos, 0, &n_pos)))
 		return cli_exit_code(rc);
 	if (!o.model == !o.shape)
 		return cli_fail("bench", EXIT_USAGE, "give exactly one of --model and --shape\n%s",
 				usage);
 	if (!method || (strcmp(method, "adalora") && strcmp(method, "lora") && strcmp(method, "full")))
 		return cli_fail("bench", EXIT_USAGE, "--method must be adalora, lora or full\n%s", usage);
-	if (o.batch < 1 || o.seq < 2 || o.steps < 1 || o.warmup < 0 || o.threads < 0)
+	if (o.batch < 1 || o.seq < 2 || o.steps < 1 || o.warmup < 0 || o.threads < 0 || o.rank < 0)
 		return cli_fail("bench", EXIT_USAGE, "--batch, --steps >= 1, --seq >= 2, --warmup >= 0");
 	o.method = !strcmp(method, "adalora") ? ADA_METHOD_ADALORA :
 		   !strcmp(method, "lora") ? ADA_METHOD_LORA : ADA_METHOD_FULL;

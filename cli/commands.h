@@ -18,6 +18,8 @@ int cmd_eval(int argc, char **argv);
 int cmd_schedule(int argc, char **argv);
 /* adalora bench: time training steps, one JSON line. */
 int cmd_bench(int argc, char **argv);
+/* adalora export --merge: an adapter folded into its base model. */
+int cmd_export(int argc, char **argv);
 /* adalora create-model: a random model with a byte-level tokenizer. */
 int cmd_create_model(int argc, char **argv);
 

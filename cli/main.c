@@ -22,6 +22,7 @@ static const struct {
 	{ "eval", cmd_eval, "held-out loss and perplexity of a model on a data file" },
 	{ "schedule", cmd_schedule, "the AdaLoRA budget curve of a set of hyperparameters" },
 	{ "bench", cmd_bench, "time training steps (one JSON line)" },
+	{ "export", cmd_export, "fold an adapter into its base model (GGUF or Hugging Face)" },
 	{ "create-model", cmd_create_model, "write a random model with a byte-level tokenizer" },
 };
 

@@ -276,6 +276,11 @@ struct ada_generate_opts {
 int ada_generate(const struct ada_generate_opts *o,
 		 void (*emit)(void *ctx, const char *s, size_t n), void *ctx, struct ada_err *err);
 
+/* Fold the adapter of o into its base model and write the whole model:
+ * format "gguf" (out is a file) or "hf" (out is a directory). */
+int ada_export_merged(const struct ada_infer_opts *o, const char *out, const char *format,
+		      struct ada_err *err);
+
 struct ada_eval_result {
 	int64_t tokens;             /* predicted tokens */
 	double mean_nll;            /* natural log */
@@ -294,6 +299,7 @@ struct ada_bench_opts {
 	const char *shape;          /* "stories260K", "stories15M", ... (random weights) */
 	enum ada_method_type method;
 	int batch, seq, steps, warmup, threads;
+	int rank;                   /* LoRA r / AdaLoRA init_r; 0: the peer's (8 / 12) */
 };
 
 struct ada_bench_result {

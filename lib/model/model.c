@@ -160,6 +160,9 @@ void model_free(struct model *m)
 	free(m->maps);
 	if (m->format_free)
 		m->format_free(m->format_state);
+	if (m->bert)
+		free(m->bert->layers);
+	free(m->bert);
 	free(m->layers);
 	free(m->path);
 	free(m);
@@ -168,6 +171,37 @@ void model_free(struct model *m)
 const struct gguf *model_gguf(const struct model *m)
 {
 	return strcmp(m->format, "gguf") ? NULL : m->format_state;
+}
+
+int model_place_tensor(struct model *m, const void *mapped_f32, size_t n, tensor_convert_fn convert,
+		       const void *ctx, int perm_heads, uint64_t rows, uint64_t cols,
+		       const float **out, struct ada_err *err)
+{
+	float *dst, *tmp;
+	int rc;
+
+	if (mapped_f32 && !perm_heads && (uintptr_t)mapped_f32 % sizeof(float) == 0) {
+		*out = mapped_f32;
+		return ADA_OK;
+	}
+	rc = model_alloc_weights(m, n, &dst, err);
+	if (rc)
+		return rc;
+	*out = dst;
+	if (!perm_heads)
+		return convert(ctx, dst, err);
+	tmp = malloc(n * sizeof(*tmp));
+	if (!tmp)
+		return ada_fail(err, ADA_ENOMEM, "%s: out of memory", m->path);
+	rc = convert(ctx, tmp, err);
+	if (!rc) {
+		/* A bias vector permutes as cols rows of one value. */
+		uint64_t prows = rows ? rows : cols, pcols = rows ? cols : 1;
+		rope_rows_to_pairs(dst, tmp, perm_heads, (int)(prows / (uint64_t)perm_heads),
+				   (size_t)pcols);
+	}
+	free(tmp);
+	return rc;
 }
 
 int model_alloc_weights(struct model *m, size_t n, float **out, struct ada_err *err)
@@ -194,6 +228,21 @@ int model_alloc_layers(struct model *m, struct ada_err *err)
 
 /* ---- the Llama block -------------------------------------------------- */
 
+/* BERT: embeddings (word, position, type, LayerNorm), per layer four
+ * dim x dim and two dim x hidden Linears with biases and two LayerNorms,
+ * the optional pooler. */
+static int64_t bert_param_count(const struct model_config *cfg)
+{
+	int64_t dim = cfg->dim, hidden = cfg->hidden_dim;
+	int64_t layer = 4 * (dim * dim + dim) + 2 * dim * hidden + hidden + dim + 4 * dim;
+	int64_t n = ((int64_t)cfg->vocab_size + cfg->max_positions + cfg->type_vocab_size) * dim +
+		    2 * dim + cfg->n_layers * layer;
+
+	if (cfg->has_pooler)
+		n += dim * dim + dim;
+	return n;
+}
+
 int64_t model_param_count(const struct model_config *cfg)
 {
 	int64_t dim = cfg->dim;
@@ -204,6 +253,8 @@ int64_t model_param_count(const struct model_config *cfg)
 			+ 3 * dim * cfg->hidden_dim;
 	int64_t n;
 
+	if (cfg->family == MODEL_FAMILY_BERT)
+		return bert_param_count(cfg);
 	if (cfg->qkv_bias)
 		layer += q + 2 * kv;
 	n = (int64_t)cfg->vocab_size * dim + cfg->n_layers * layer + dim;
@@ -251,20 +302,53 @@ static int check_range(const char *path, const char *field, int v, int lo, int h
 			      path, field, v, lo, hi);
 }
 
-int model_config_check(const struct model_config *cfg, const char *path, struct ada_err *err)
+/* BERT: no RoPE, no grouped-query attention; learned positions from
+ * position_offset, token types, a padding id inside the vocabulary. */
+static int bert_config_check(const struct model_config *cfg, const char *path,
+			     struct ada_err *err)
 {
 	int rc;
+
+	if ((rc = check_range(path, "n_kv_heads", cfg->n_kv_heads, cfg->n_heads, cfg->n_heads,
+			      err)) ||
+	    (rc = check_range(path, "type_vocab_size", cfg->type_vocab_size, 1, MAX_VOCAB, err)) ||
+	    (rc = check_range(path, "max_positions", cfg->max_positions, 1, MAX_CONTEXT, err)) ||
+	    (rc = check_range(path, "position_offset", cfg->position_offset, 0,
+			      cfg->max_positions - 1, err)) ||
+	    (rc = check_range(path, "pad_token_id", cfg->pad_token_id, 0, cfg->vocab_size - 1,
+			      err)))
+		return rc;
+	if (cfg->context_length != cfg->max_positions - cfg->position_offset)
+		return ada_fail_param(err, ADA_EFORMAT, "context_length",
+				      "%s: context_length (%d) must be max_positions - position_offset (%d)",
+				      path, cfg->context_length,
+				      cfg->max_positions - cfg->position_offset);
+	if ((int64_t)cfg->n_heads * cfg->head_dim != cfg->dim)
+		return ada_fail_param(err, ADA_EFORMAT, "head_dim",
+				      "%s: n_heads * head_dim (%lld) must be dim (%d)", path,
+				      (long long)cfg->n_heads * cfg->head_dim, cfg->dim);
+	return ADA_OK;
+}
+
+int model_config_check(const struct model_config *cfg, const char *path, struct ada_err *err)
+{
+	int bert = cfg->family == MODEL_FAMILY_BERT, rc;
 
 	if ((rc = check_range(path, "dim", cfg->dim, 1, MAX_DIM, err)) ||
 	    (rc = check_range(path, "hidden_dim", cfg->hidden_dim, 1, MAX_HIDDEN, err)) ||
 	    (rc = check_range(path, "n_layers", cfg->n_layers, 1, MAX_LAYERS, err)) ||
 	    (rc = check_range(path, "n_heads", cfg->n_heads, 1, MAX_HEADS, err)) ||
 	    (rc = check_range(path, "n_kv_heads", cfg->n_kv_heads, 1, cfg->n_heads, err)) ||
-	    (rc = check_range(path, "head_dim", cfg->head_dim, 2, MAX_HEAD_DIM, err)) ||
+	    (rc = check_range(path, "head_dim", cfg->head_dim, bert ? 1 : 2, MAX_HEAD_DIM, err)) ||
 	    (rc = check_range(path, "vocab_size", cfg->vocab_size, 1, MAX_VOCAB, err)) ||
 	    (rc = check_range(path, "context_length", cfg->context_length, 1, MAX_CONTEXT, err)) ||
 	    (rc = check_range(path, "sliding_window", cfg->sliding_window, 0, INT32_MAX, err)))
 		return rc;
+	if (!(isfinite(cfg->norm_eps) && cfg->norm_eps > 0 && cfg->norm_eps < 1))
+		return ada_fail_param(err, ADA_EFORMAT, "norm_eps",
+				      "%s: norm_eps (%g) must be in (0, 1)", path, cfg->norm_eps);
+	if (bert)
+		return bert_config_check(cfg, path, err);
 	if (cfg->n_heads % cfg->n_kv_heads)
 		return ada_fail_param(err, ADA_EFORMAT, "n_kv_heads",
 				      "%s: n_heads (%d) is not a multiple of n_kv_heads (%d)",
@@ -279,8 +363,5 @@ int model_config_check(const struct model_config *cfg, const char *path, struct 
 	if (!(isfinite(cfg->rope_theta) && cfg->rope_theta > 0))
 		return ada_fail_param(err, ADA_EFORMAT, "rope_theta",
 				      "%s: rope_theta (%g) must be positive", path, cfg->rope_theta);
-	if (!(isfinite(cfg->norm_eps) && cfg->norm_eps > 0 && cfg->norm_eps < 1))
-		return ada_fail_param(err, ADA_EFORMAT, "norm_eps",
-				      "%s: norm_eps (%g) must be in (0, 1)", path, cfg->norm_eps);
 	return ADA_OK;
 }

@@ -28,7 +28,14 @@ struct gguf;
 
 enum model_family {
 	MODEL_FAMILY_LLAMA = 1,   /* llama, mistral, qwen2: pre-norm decoder */
-	MODEL_FAMILY_BERT = 2,    /* bert, roberta: post-norm encoder (later) */
+	MODEL_FAMILY_BERT = 2,    /* bert, roberta: post-norm encoder */
+};
+
+/* The six adaptable linear modules of a BERT layer (the paper's six
+ * matrices), in the order used for rank matrices and target_modules. */
+enum bert_module {
+	BMOD_QUERY, BMOD_KEY, BMOD_VALUE, BMOD_ATTN_OUT, BMOD_INTER, BMOD_OUTPUT,
+	N_BERT_MODULES
 };
 
 /* The seven adaptable linear modules of a Llama block, in the order used
@@ -56,6 +63,13 @@ struct model_config {
 	int sliding_window;       /* attention window (Mistral, Qwen2 with
 	                           * use_sliding_window); 0 = none. Not implemented:
 	                           * sequences longer than it must be refused. */
+	/* BERT family only (dim = hidden_size, hidden_dim = intermediate_size,
+	 * n_kv_heads = n_heads, norm_eps = layer_norm_eps) */
+	int type_vocab_size;      /* token type (segment) embeddings */
+	int max_positions;        /* rows of the learned position table */
+	int position_offset;      /* first position id: 0 (BERT), padding_idx + 1 (RoBERTa) */
+	int pad_token_id;
+	int has_pooler;           /* pooler.dense present (BERT; RoBERTa checkpoints often not) */
 };
 
 struct model_layer {
@@ -69,12 +83,30 @@ struct model_layer {
 	const float *w_down;                    /* [dim][hidden] (w2) */
 };
 
+/* BERT weights, Hugging Face layout: linear weights [out][in] plus biases. */
+struct bert_layer {
+	const float *w[N_BERT_MODULES];         /* query key value attn_out inter output */
+	const float *b[N_BERT_MODULES];
+	const float *ln_attn_w, *ln_attn_b;     /* attention.output.LayerNorm */
+	const float *ln_out_w, *ln_out_b;       /* output.LayerNorm */
+};
+
+struct bert_weights {
+	const float *word_emb;                  /* [vocab][dim] */
+	const float *pos_emb;                   /* [max_positions][dim] */
+	const float *type_emb;                  /* [type_vocab_size][dim] */
+	const float *emb_ln_w, *emb_ln_b;
+	struct bert_layer *layers;              /* owned array of n_layers */
+	const float *pooler_w, *pooler_b;       /* [dim][dim], [dim]; NULL without pooler */
+};
+
 struct model {
 	struct model_config cfg;
 	char format[16];          /* "gguf", "llama2c", "hf" */
 	char *path;               /* owned */
 	const float *tok_emb;     /* [vocab][dim] */
-	struct model_layer *layers;  /* owned array of n_layers */
+	struct model_layer *layers;  /* owned array of n_layers (llama family) */
+	struct bert_weights *bert;   /* owned (BERT family); NULL otherwise */
 	const float *final_norm;  /* [dim] */
 	const float *output;      /* [vocab][dim]; == tok_emb when tied_output */
 	struct tokenizer *tokenizer;  /* embedded tokenizer (GGUF, HF dir) or NULL; owned */
@@ -116,6 +148,28 @@ int model_shape_config(const char *name, struct model_config *cfg);
 
 /* The open GGUF file behind a GGUF model (borrowed), or NULL for other formats. */
 const struct gguf *model_gguf(const struct model *m);
+
+/*
+ * Tensors in a Hugging Face model's files that model_load() did not use: a
+ * checkpoint's task head (BertForSequenceClassification's classifier.weight
+ * and classifier.bias, RoBERTa's classifier.dense.* and
+ * classifier.out_proj.*, Llama's score.weight), a masked-LM head, stored
+ * buffers (embeddings.position_ids). The loader ignores them; these let the
+ * caller list them and read one, e.g. to start from a fine-tuned head. The
+ * files stay open until model_free, so reading is a conversion, not I/O.
+ * Other formats have none. Nothing here changes m (safe on a shared model).
+ */
+size_t model_extra_count(const struct model *m);
+/* The i-th extra tensor's name (borrowed from m), or NULL past the end. */
+const char *model_extra_name(const struct model *m, size_t i);
+/* Its shape: [rows, cols], or rows = 0 for a vector of cols. ADA_ENOTFOUND
+ * when m has no extra tensor called name. */
+int model_extra_shape(const struct model *m, const char *name, uint64_t *rows, uint64_t *cols,
+		      struct ada_err *err);
+/* Its values as f32 into dst (rows * cols floats, cols when rows = 0, owned
+ * by the caller); the shape must be exactly that (errors name the file). */
+int model_extra_read(const struct model *m, const char *name, uint64_t rows, uint64_t cols,
+		     float *dst, struct ada_err *err);
 
 /* Number of parameters (embedding and output counted once when tied). */
 int64_t model_param_count(const struct model_config *cfg);

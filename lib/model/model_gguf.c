@@ -197,12 +197,22 @@ int gguf_read_model_config(const struct gguf *g, struct model_config *cfg, struc
  * layout. perm_heads > 0: the rows of a Q/K weight (or the values of its
  * bias) come in rotate-half layout for that many heads; permute them.
  */
+struct gguf_source {
+	const struct gguf *g;
+	const struct gguf_tensor *t;
+};
+
+static int gguf_convert(const void *ctx, float *dst, struct ada_err *err)
+{
+	const struct gguf_source *src = ctx;
+
+	return gguf_tensor_to_f32(src->g, src->t, dst, err);
+}
+
 static int gguf_weight(struct model *m, const struct gguf *g, const char *name, uint64_t rows,
 		       uint64_t cols, int perm_heads, const float **out, struct ada_err *err)
 {
 	const struct gguf_tensor *t = gguf_find_tensor(g, name);
-	float *dst, *tmp;
-	int rc;
 
 	if (!t)
 		return ada_fail(err, ADA_EFORMAT, "%s: missing tensor '%s'", m->path, name);
@@ -218,29 +228,14 @@ static int gguf_weight(struct model *m, const struct gguf *g, const char *name, 
 		return ada_fail(err, ADA_EUNSUPPORTED,
 				"%s: tensor '%s' has type %s; only F32, F16 and BF16 are supported",
 				m->path, name, ggml_type_name(t->type));
-	/* A mapping pointer needs 4-byte alignment (general.alignment may be 1 or 2). */
-	if (t->type == GGML_TYPE_F32 && !perm_heads && (uintptr_t)t->data % sizeof(float) == 0) {
-		*out = t->data;
-		return ADA_OK;
+	/* A mapping pointer needs 4-byte alignment (general.alignment may be 1 or 2):
+	 * model_place_tensor checks. */
+	{
+		const struct gguf_source src = { g, t };
+		return model_place_tensor(m, t->type == GGML_TYPE_F32 ? t->data : NULL,
+					  (size_t)t->n_elements, gguf_convert, &src, perm_heads, rows,
+					  cols, out, err);
 	}
-	rc = model_alloc_weights(m, (size_t)t->n_elements, &dst, err);
-	if (rc)
-		return rc;
-	*out = dst;
-	if (!perm_heads)
-		return gguf_tensor_to_f32(g, t, dst, err);
-	tmp = malloc((size_t)t->n_elements * sizeof(*tmp));
-	if (!tmp)
-		return ada_fail(err, ADA_ENOMEM, "%s: out of memory", m->path);
-	rc = gguf_tensor_to_f32(g, t, tmp, err);
-	if (!rc) {
-		/* A bias vector permutes as cols rows of one value. */
-		uint64_t prows = rows ? rows : cols, pcols = rows ? cols : 1;
-		rope_rows_to_pairs(dst, tmp, perm_heads, (int)(prows / (uint64_t)perm_heads),
-				   (size_t)pcols);
-	}
-	free(tmp);
-	return rc;
 }
 
 static int load_layer(struct model *m, const struct gguf *g, int i, struct ada_err *err)

@@ -1,12 +1,15 @@
 /*
  * model_hf — Hugging Face model directories -> struct model.
  *
- * A directory holds config.json (model_type llama, mistral or qwen2) and
- * the weights as safetensors: model.safetensors, or the shards named in
+ * A directory holds config.json (model_type llama, mistral or qwen2 here;
+ * bert and roberta are model_bert.c's, which shares this file's helpers)
+ * and the weights as safetensors: model.safetensors, or the shards named in
  * model.safetensors.index.json's weight_map, or else every *.safetensors
  * file in the directory. All shards stay open (mapped) as the model's
  * format_state, and a tensor is looked up across all of them (a name found
- * in two shards is an error, not a guess).
+ * in two shards is an error, not a guess). Each shard remembers which of
+ * its tensors the loader used, so the others (a classification head, a
+ * language-model head) can be listed and read afterwards (model_extra_*).
  *
  * Config defaults follow the transformers classes of each model type
  * (LlamaConfig, MistralConfig, Qwen2Config), so a config loads here as it
@@ -41,36 +44,38 @@
 
 struct hf_shards {
 	struct safetensors **st;   /* owned */
+	uint8_t **used;            /* owned; per shard, per tensor: the loader took it */
 	size_t n;
 };
 
-static void hf_shards_free(void *state)
+void hf_shards_free(void *state)
 {
 	struct hf_shards *sh = state;
 
 	if (!sh)
 		return;
-	for (size_t i = 0; i < sh->n; i++)
+	for (size_t i = 0; i < sh->n; i++) {
 		safetensors_close(sh->st[i]);
+		free(sh->used[i]);
+	}
 	free(sh->st);
+	free(sh->used);
 	free(sh);
 }
 
 /* ---- config.json ------------------------------------------------------ */
 
-/* A member that is absent or JSON null reads as NULL (configs use both). */
-static json_t *member(json_t *o, const char *key)
+json_t *hf_member(json_t *o, const char *key)
 {
 	json_t *v = json_object_get(o, key);
 
 	return json_is_null(v) ? NULL : v;
 }
 
-/* dflt < 0: required. */
-static int get_int(const char *path, json_t *root, const char *key, int dflt, int *out,
-		   struct ada_err *err)
+int hf_get_int(const char *path, json_t *root, const char *key, int dflt, int *out,
+	       struct ada_err *err)
 {
-	json_t *v = member(root, key);
+	json_t *v = hf_member(root, key);
 
 	if (!v) {
 		if (dflt < 0)
@@ -85,10 +90,10 @@ static int get_int(const char *path, json_t *root, const char *key, int dflt, in
 	return ADA_OK;
 }
 
-static int get_float(const char *path, json_t *obj, const char *key, double dflt, float *out,
-		     struct ada_err *err)
+int hf_get_float(const char *path, json_t *obj, const char *key, double dflt, float *out,
+		 struct ada_err *err)
 {
-	json_t *v = member(obj, key);
+	json_t *v = hf_member(obj, key);
 
 	if (!v) {
 		*out = (float)dflt;
@@ -100,10 +105,10 @@ static int get_float(const char *path, json_t *obj, const char *key, double dflt
 	return ADA_OK;
 }
 
-static int get_bool(const char *path, json_t *root, const char *key, int dflt, int *out,
-		    struct ada_err *err)
+int hf_get_bool(const char *path, json_t *root, const char *key, int dflt, int *out,
+		struct ada_err *err)
 {
-	json_t *v = member(root, key);
+	json_t *v = hf_member(root, key);
 
 	if (!v) {
 		*out = dflt;
@@ -125,9 +130,9 @@ static int check_rope_type(const char *path, json_t *obj, const char *key, struc
 		return ADA_OK;
 	if (!json_is_object(obj))
 		return ada_fail_param(err, ADA_EFORMAT, key, "%s: '%s' must be an object", path, key);
-	type = member(obj, "rope_type");
+	type = hf_member(obj, "rope_type");
 	if (!type)
-		type = member(obj, "type");
+		type = hf_member(obj, "type");
 	if (!type || (json_is_string(type) && !strcmp(json_string_value(type), "default")))
 		return ADA_OK;
 	return ada_fail_param(err, ADA_EUNSUPPORTED, key, "%s: %s type '%s' is not supported",
@@ -137,7 +142,7 @@ static int check_rope_type(const char *path, json_t *obj, const char *key, struc
 static int refuse_unsupported(const char *path, json_t *root, struct ada_err *err)
 {
 	static const char *const bias_flags[] = { "attention_bias", "mlp_bias" };
-	json_t *act = member(root, "hidden_act");
+	json_t *act = hf_member(root, "hidden_act");
 	int rc, flag;
 
 	if (act && (!json_is_string(act) || strcmp(json_string_value(act), "silu")))
@@ -145,18 +150,18 @@ static int refuse_unsupported(const char *path, json_t *root, struct ada_err *er
 				      "%s: hidden_act '%s' is not supported (silu)", path,
 				      json_is_string(act) ? json_string_value(act) : "?");
 	for (size_t i = 0; i < sizeof(bias_flags) / sizeof(bias_flags[0]); i++) {
-		rc = get_bool(path, root, bias_flags[i], 0, &flag, err);
+		rc = hf_get_bool(path, root, bias_flags[i], 0, &flag, err);
 		if (rc)
 			return rc;
 		if (flag)
 			return ada_fail_param(err, ADA_EUNSUPPORTED, bias_flags[i],
 					      "%s: %s = true is not supported", path, bias_flags[i]);
 	}
-	if (member(root, "quantization_config"))
+	if (hf_member(root, "quantization_config"))
 		return ada_fail_param(err, ADA_EUNSUPPORTED, "quantization_config",
 				      "%s: quantized checkpoints are not supported", path);
-	if ((rc = check_rope_type(path, member(root, "rope_scaling"), "rope_scaling", err)) ||
-	    (rc = check_rope_type(path, member(root, "rope_parameters"), "rope_parameters", err)))
+	if ((rc = check_rope_type(path, hf_member(root, "rope_scaling"), "rope_scaling", err)) ||
+	    (rc = check_rope_type(path, hf_member(root, "rope_parameters"), "rope_parameters", err)))
 		return rc;
 	return ADA_OK;
 }
@@ -170,7 +175,7 @@ static int read_sliding_window(const char *path, json_t *root, struct model_conf
 	if (!strcmp(cfg->arch, "mistral"))
 		use = 1;
 	else if (!strcmp(cfg->arch, "qwen2") &&
-		 (rc = get_bool(path, root, "use_sliding_window", 0, &use, err)))
+		 (rc = hf_get_bool(path, root, "use_sliding_window", 0, &use, err)))
 		return rc;
 	if (!use) {
 		cfg->sliding_window = 0;
@@ -180,7 +185,7 @@ static int read_sliding_window(const char *path, json_t *root, struct model_conf
 		cfg->sliding_window = 0;
 		return ADA_OK;
 	}
-	return get_int(path, root, "sliding_window", 4096, &cfg->sliding_window, err);
+	return hf_get_int(path, root, "sliding_window", 4096, &cfg->sliding_window, err);
 }
 
 static int parse_config(const char *path, json_t *root, struct model_config *cfg,
@@ -193,44 +198,46 @@ static int parse_config(const char *path, json_t *root, struct model_config *cfg
 	memset(cfg, 0, sizeof(*cfg));
 	if (!json_is_object(root))
 		return ada_fail(err, ADA_EFORMAT, "%s: not a JSON object", path);
-	mt = member(root, "model_type");
+	mt = hf_member(root, "model_type");
 	if (!json_is_string(mt))
 		return ada_fail_param(err, ADA_EFORMAT, "model_type", "%s: missing 'model_type'",
 				      path);
+	if (!strcmp(json_string_value(mt), "bert") || !strcmp(json_string_value(mt), "roberta"))
+		return bert_parse_config(path, root, cfg, err);
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		known |= !strcmp(json_string_value(mt), types[i]);
 	if (!known)
 		return ada_fail_param(err, ADA_EUNSUPPORTED, "model_type",
-				      "%s: model_type '%s' is not supported (llama, mistral, qwen2)",
-				      path, json_string_value(mt));
+				      "%s: model_type '%s' is not supported (llama, mistral, qwen2, "
+				      "bert, roberta)", path, json_string_value(mt));
 	cfg->family = MODEL_FAMILY_LLAMA;
 	snprintf(cfg->arch, sizeof(cfg->arch), "%s", json_string_value(mt));
 	if ((rc = refuse_unsupported(path, root, err)) ||
-	    (rc = get_int(path, root, "hidden_size", -1, &cfg->dim, err)) ||
-	    (rc = get_int(path, root, "intermediate_size", -1, &cfg->hidden_dim, err)) ||
-	    (rc = get_int(path, root, "num_hidden_layers", -1, &cfg->n_layers, err)) ||
-	    (rc = get_int(path, root, "num_attention_heads", -1, &cfg->n_heads, err)) ||
-	    (rc = get_int(path, root, "vocab_size", -1, &cfg->vocab_size, err)) ||
-	    (rc = get_int(path, root, "max_position_embeddings", -1, &cfg->context_length, err)) ||
-	    (rc = get_int(path, root, "num_key_value_heads",
+	    (rc = hf_get_int(path, root, "hidden_size", -1, &cfg->dim, err)) ||
+	    (rc = hf_get_int(path, root, "intermediate_size", -1, &cfg->hidden_dim, err)) ||
+	    (rc = hf_get_int(path, root, "num_hidden_layers", -1, &cfg->n_layers, err)) ||
+	    (rc = hf_get_int(path, root, "num_attention_heads", -1, &cfg->n_heads, err)) ||
+	    (rc = hf_get_int(path, root, "vocab_size", -1, &cfg->vocab_size, err)) ||
+	    (rc = hf_get_int(path, root, "max_position_embeddings", -1, &cfg->context_length, err)) ||
+	    (rc = hf_get_int(path, root, "num_key_value_heads",
 			  !strcmp(cfg->arch, "mistral") ? 8 : cfg->n_heads, &cfg->n_kv_heads, err)) ||
-	    (rc = get_float(path, root, "rms_norm_eps", 1e-6, &cfg->norm_eps, err)) ||
-	    (rc = get_bool(path, root, "tie_word_embeddings", 0, &cfg->tied_output, err)) ||
+	    (rc = hf_get_float(path, root, "rms_norm_eps", 1e-6, &cfg->norm_eps, err)) ||
+	    (rc = hf_get_bool(path, root, "tie_word_embeddings", 0, &cfg->tied_output, err)) ||
 	    (rc = read_sliding_window(path, root, cfg, err)))
 		return rc;
 	/* transformers 5 moved rope_theta into rope_parameters. */
-	rope_params = member(root, "rope_parameters");
-	if (!member(root, "rope_theta") && json_is_object(rope_params))
-		rc = get_float(path, rope_params, "rope_theta", 10000.0, &cfg->rope_theta, err);
+	rope_params = hf_member(root, "rope_parameters");
+	if (!hf_member(root, "rope_theta") && json_is_object(rope_params))
+		rc = hf_get_float(path, rope_params, "rope_theta", 10000.0, &cfg->rope_theta, err);
 	else
-		rc = get_float(path, root, "rope_theta", 10000.0, &cfg->rope_theta, err);
+		rc = hf_get_float(path, root, "rope_theta", 10000.0, &cfg->rope_theta, err);
 	if (rc)
 		return rc;
-	if (!member(root, "head_dim") && (cfg->n_heads <= 0 || cfg->dim % cfg->n_heads))
+	if (!hf_member(root, "head_dim") && (cfg->n_heads <= 0 || cfg->dim % cfg->n_heads))
 		return ada_fail_param(err, ADA_EFORMAT, "head_dim",
 				      "%s: hidden_size (%d) is not a multiple of num_attention_heads (%d) and head_dim is not given",
 				      path, cfg->dim, cfg->n_heads);
-	rc = get_int(path, root, "head_dim", cfg->n_heads > 0 ? cfg->dim / cfg->n_heads : 0,
+	rc = hf_get_int(path, root, "head_dim", cfg->n_heads > 0 ? cfg->dim / cfg->n_heads : 0,
 		     &cfg->head_dim, err);
 	if (rc)
 		return rc;
@@ -409,7 +416,7 @@ out_free:
 	return rc;
 }
 
-static int open_shards(const char *dir, struct hf_shards **out, struct ada_err *err)
+int hf_open_shards(const char *dir, struct hf_shards **out, struct ada_err *err)
 {
 	struct name_list names = { 0 };
 	struct hf_shards *sh;
@@ -423,7 +430,8 @@ static int open_shards(const char *dir, struct hf_shards **out, struct ada_err *
 	if (rc)
 		goto out_free;
 	sh->st = xcalloc(names.n, sizeof(*sh->st));
-	if (!sh->st) {
+	sh->used = xcalloc(names.n, sizeof(*sh->used));
+	if (!sh->st || !sh->used) {
 		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
 		goto out_free;
 	}
@@ -439,6 +447,12 @@ static int open_shards(const char *dir, struct hf_shards **out, struct ada_err *
 		if (rc)
 			goto out_free;
 		sh->n = i + 1;
+		sh->used[i] = xcalloc(sh->st[i]->n_tensors ? sh->st[i]->n_tensors : 1,
+				      sizeof(*sh->used[i]));
+		if (!sh->used[i]) {
+			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+			goto out_free;
+		}
 	}
 	*out = sh;
 	sh = NULL;
@@ -448,10 +462,11 @@ out_free:
 	return rc;
 }
 
-/* The shard holding name (NULL when none), refusing a name held twice. */
-static int find_tensor(const struct hf_shards *sh, const char *name,
-		       const struct safetensors **st, const struct st_tensor **t,
-		       struct ada_err *err)
+/* The shard holding name (NULL when none), refusing a name held twice;
+ * *shard is its index. */
+static int find_tensor_at(const struct hf_shards *sh, const char *name,
+			  const struct safetensors **st, const struct st_tensor **t,
+			  size_t *shard, struct ada_err *err)
 {
 	*st = NULL;
 	*t = NULL;
@@ -465,8 +480,28 @@ static int find_tensor(const struct hf_shards *sh, const char *name,
 					(*st)->file.path, sh->st[i]->file.path);
 		*st = sh->st[i];
 		*t = x;
+		*shard = i;
 	}
 	return ADA_OK;
+}
+
+static int find_tensor(const struct hf_shards *sh, const char *name,
+		       const struct safetensors **st, const struct st_tensor **t,
+		       struct ada_err *err)
+{
+	size_t shard;
+
+	return find_tensor_at(sh, name, st, t, &shard, err);
+}
+
+int hf_has_tensor(const struct hf_shards *sh, const char *name, int *found, struct ada_err *err)
+{
+	const struct safetensors *st;
+	const struct st_tensor *t;
+	int rc = find_tensor(sh, name, &st, &t, err);
+
+	*found = t != NULL;
+	return rc;
 }
 
 /* A missing lm_head means the output is the embedding. */
@@ -498,25 +533,10 @@ static void shape_str(const struct st_tensor *t, char *buf, size_t cap)
 		snprintf(buf + n, cap - n, "]");
 }
 
-/*
- * The weight called name: a [rows, cols] matrix, or a [cols] vector when
- * rows = 0, as f32 in our layout. perm_heads > 0: the rows (vector: values)
- * are in rotate-half layout for that many heads; permute them.
- */
-static int hf_weight(struct model *m, const struct hf_shards *sh, const char *name,
-		     uint64_t rows, uint64_t cols, int perm_heads, const float **out,
-		     struct ada_err *err)
+/* t must be [rows, cols] ([cols] when rows = 0) of a dtype we convert. */
+static int check_tensor(const struct safetensors *st, const struct st_tensor *t,
+			const char *name, uint64_t rows, uint64_t cols, struct ada_err *err)
 {
-	const struct safetensors *st;
-	const struct st_tensor *t;
-	float *dst, *tmp;
-	int rc;
-
-	rc = find_tensor(sh, name, &st, &t, err);
-	if (rc)
-		return ada_err_prefix(err, "%s", m->path);
-	if (!t)
-		return ada_fail(err, ADA_EFORMAT, "%s: missing tensor '%s'", m->path, name);
 	if (rows ? t->n_dims != 2 || t->shape[0] != rows || t->shape[1] != cols
 		 : t->n_dims != 1 || t->shape[0] != cols) {
 		char have[128];
@@ -535,30 +555,47 @@ static int hf_weight(struct model *m, const struct hf_shards *sh, const char *na
 		return ada_fail(err, ADA_EUNSUPPORTED,
 				"%s: tensor '%s' has dtype %s; only F32, F16 and BF16 are supported",
 				st->file.path, name, st_dtype_name(t->dtype));
-	if (t->dtype == ST_F32 && !perm_heads && (uintptr_t)t->data % sizeof(float) == 0) {
-		*out = t->data;
-		return ADA_OK;
-	}
-	rc = model_alloc_weights(m, (size_t)t->n_elements, &dst, err);
-	if (rc)
-		return rc;
-	*out = dst;
-	if (!perm_heads)
-		return safetensors_tensor_to_f32(st, t, dst, err);
-	tmp = malloc((size_t)t->n_elements * sizeof(*tmp));
-	if (!tmp)
-		return ada_fail(err, ADA_ENOMEM, "%s: out of memory", m->path);
-	rc = safetensors_tensor_to_f32(st, t, tmp, err);
-	if (!rc) {
-		uint64_t prows = rows ? rows : cols, pcols = rows ? cols : 1;
-		rope_rows_to_pairs(dst, tmp, perm_heads, (int)(prows / (uint64_t)perm_heads),
-				   (size_t)pcols);
-	}
-	free(tmp);
-	return rc;
+	return ADA_OK;
 }
 
-static int load_layer(struct model *m, const struct hf_shards *sh, int i, struct ada_err *err)
+struct st_source {
+	const struct safetensors *st;
+	const struct st_tensor *t;
+};
+
+static int st_convert(const void *ctx, float *dst, struct ada_err *err)
+{
+	const struct st_source *src = ctx;
+
+	return safetensors_tensor_to_f32(src->st, src->t, dst, err);
+}
+
+int hf_weight(struct model *m, struct hf_shards *sh, const char *name, uint64_t rows,
+	      uint64_t cols, int perm_heads, const float **out, struct ada_err *err)
+{
+	const struct safetensors *st;
+	const struct st_tensor *t;
+	size_t shard = 0;
+	int rc;
+
+	rc = find_tensor_at(sh, name, &st, &t, &shard, err);
+	if (rc)
+		return ada_err_prefix(err, "%s", m->path);
+	if (!t)
+		return ada_fail(err, ADA_EFORMAT, "%s: missing tensor '%s'", m->path, name);
+	rc = check_tensor(st, t, name, rows, cols, err);
+	if (rc)
+		return rc;
+	sh->used[shard][t - st->tensors] = 1;
+	{
+		const struct st_source src = { st, t };
+		return model_place_tensor(m, t->dtype == ST_F32 ? t->data : NULL,
+					  (size_t)t->n_elements, st_convert, &src, perm_heads, rows,
+					  cols, out, err);
+	}
+}
+
+static int load_layer(struct model *m, struct hf_shards *sh, int i, struct ada_err *err)
 {
 	const struct model_config *c = &m->cfg;
 	struct model_layer *l = &m->layers[i];
@@ -602,11 +639,13 @@ int model_load_hf(struct model *m, struct ada_err *err)
 	rc = read_config(m->path, &m->cfg, err);
 	if (rc)
 		return rc;
-	rc = open_shards(m->path, &sh, err);
+	rc = hf_open_shards(m->path, &sh, err);
 	if (rc)
 		return rc;
 	m->format_state = sh;
 	m->format_free = hf_shards_free;
+	if (m->cfg.family == MODEL_FAMILY_BERT)
+		return bert_load_hf(m, sh, err);
 	rc = resolve_tied(sh, &m->cfg, err);
 	if (!rc)
 		rc = model_alloc_layers(m, err);
@@ -632,23 +671,109 @@ int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
 	     struct ada_err *err)
 {
 	struct hf_shards *sh;
-	char *tok;
+	char *tok, *vocab;
 	int rc;
 
 	rc = read_config(dir, cfg, err);
 	if (rc)
 		return rc;
-	rc = open_shards(dir, &sh, err);
+	rc = hf_open_shards(dir, &sh, err);
 	if (rc)
 		return rc;
-	rc = resolve_tied(sh, cfg, err);
+	if (cfg->family == MODEL_FAMILY_BERT)
+		rc = bert_resolve_hf(dir, sh, cfg, NULL, 0, err);
+	else
+		rc = resolve_tied(sh, cfg, err);
 	hf_shards_free(sh);
 	if (rc)
 		return rc;
 	tok = path_join(dir, "tokenizer.json");
-	if (!tok)
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	*has_tokenizer = file_exists(tok);
+	vocab = path_join(dir, "vocab.txt");
+	if (!tok || !vocab)
+		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+	else    /* BERT directories often carry only WordPiece's vocab.txt */
+		*has_tokenizer = file_exists(tok) || file_exists(vocab);
 	free(tok);
+	free(vocab);
+	return rc;
+}
+
+/* ---- tensors the loader did not use ------------------------------------ */
+
+static const struct hf_shards *hf_state(const struct model *m)
+{
+	return strcmp(m->format, "hf") ? NULL : m->format_state;
+}
+
+size_t model_extra_count(const struct model *m)
+{
+	const struct hf_shards *sh = hf_state(m);
+	size_t n = 0;
+
+	for (size_t i = 0; sh && i < sh->n; i++)
+		for (size_t k = 0; k < sh->st[i]->n_tensors; k++)
+			n += !sh->used[i][k];
+	return n;
+}
+
+const char *model_extra_name(const struct model *m, size_t idx)
+{
+	const struct hf_shards *sh = hf_state(m);
+
+	for (size_t i = 0; sh && i < sh->n; i++)
+		for (size_t k = 0; k < sh->st[i]->n_tensors; k++)
+			if (!sh->used[i][k] && !idx--)
+				return sh->st[i]->tensors[k].name;
+	return NULL;
+}
+
+/* The unused tensor called name, or ADA_ENOTFOUND. */
+static int find_extra(const struct model *m, const char *name, const struct safetensors **st,
+		      const struct st_tensor **t, struct ada_err *err)
+{
+	const struct hf_shards *sh = hf_state(m);
+	size_t shard = 0;
+	int rc;
+
+	if (!sh)
+		return ada_fail(err, ADA_ENOTFOUND, "%s: a %s model has no extra tensors", m->path,
+				m->format);
+	rc = find_tensor_at(sh, name, st, t, &shard, err);
+	if (rc)
+		return ada_err_prefix(err, "%s", m->path);
+	if (!*t || sh->used[shard][*t - (*st)->tensors])
+		return ada_fail(err, ADA_ENOTFOUND, "%s: no extra tensor '%s'", m->path, name);
 	return ADA_OK;
+}
+
+int model_extra_shape(const struct model *m, const char *name, uint64_t *rows, uint64_t *cols,
+		      struct ada_err *err)
+{
+	const struct safetensors *st = NULL;
+	const struct st_tensor *t = NULL;
+	int rc = find_extra(m, name, &st, &t, err);
+
+	if (rc)
+		return rc;
+	if (t->n_dims != 1 && t->n_dims != 2)
+		return ada_fail(err, ADA_EUNSUPPORTED,
+				"%s: tensor '%s' has %u dimensions (1 or 2 are supported)",
+				st->file.path, name, t->n_dims);
+	*rows = t->n_dims == 2 ? t->shape[0] : 0;
+	*cols = t->shape[t->n_dims - 1];
+	return ADA_OK;
+}
+
+int model_extra_read(const struct model *m, const char *name, uint64_t rows, uint64_t cols,
+		     float *dst, struct ada_err *err)
+{
+	const struct safetensors *st = NULL;
+	const struct st_tensor *t = NULL;
+	int rc = find_extra(m, name, &st, &t, err);
+
+	if (!rc)
+		rc = check_tensor(st, t, name, rows, cols, err);
+	if (!rc)
+		rc = safetensors_tensor_to_f32(st, t, dst, err);
+	return rc;
 }

@@ -34,6 +34,16 @@ int model_load_hf(struct model *m, struct ada_err *err);
 /* *out = a zeroed, 64-byte aligned buffer of n floats owned by m (freed by
  * model_free). */
 int model_alloc_weights(struct model *m, size_t n, float **out, struct ada_err *err);
+/* A checked tensor of n floats into *out as f32 in our layout: F32 data
+ * (mapped, 4-byte aligned) with no permutation is used in place; anything
+ * else goes through convert(ctx, dst) into a buffer m owns, then, with
+ * perm_heads > 0, its rows (rows x cols; a vector when rows = 0) move from
+ * rotate-half to adjacent RoPE pairs for that many heads. Shared by the
+ * GGUF and Hugging Face loaders. */
+typedef int (*tensor_convert_fn)(const void *ctx, float *dst, struct ada_err *err);
+int model_place_tensor(struct model *m, const void *mapped_f32, size_t n, tensor_convert_fn convert,
+		       const void *ctx, int perm_heads, uint64_t rows, uint64_t cols,
+		       const float **out, struct ada_err *err);
 /* m->layers for m->cfg.n_layers (config already checked). */
 int model_alloc_layers(struct model *m, struct ada_err *err);
 
@@ -65,9 +75,50 @@ int llama2c_parse_header(const char *path, const uint8_t *head, size_t len,
 int llama2c_probe(const char *path, struct model_config *cfg, struct ada_err *err);
 
 /* config.json -> config (checked), then the safetensors headers (not the
- * weights) decide tied_output the way the loader would. *has_tokenizer: the
- * directory holds tokenizer.json. */
+ * weights) decide what the loader would: tied_output (Llama family), the
+ * pooler (BERT family). *has_tokenizer: the directory holds tokenizer.json
+ * or vocab.txt. */
 int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
 	     struct ada_err *err);
+
+/* ---- Hugging Face helpers (model_hf.c), shared with model_bert.c ------ */
+
+/* The open safetensors files of a directory, with a note of the tensors
+ * the loader took (see model_extra_count). */
+struct hf_shards;
+int hf_open_shards(const char *dir, struct hf_shards **out, struct ada_err *err);
+void hf_shards_free(void *state);
+/* Is a tensor called name in the files? (A name in two files is an error.) */
+int hf_has_tensor(const struct hf_shards *sh, const char *name, int *found,
+		  struct ada_err *err);
+/* The weight called name: a [rows, cols] matrix, or a [cols] vector when
+ * rows = 0, as f32 (pointing into the mapping when F32 and aligned, else
+ * converted into a buffer m owns); every mismatch is an error naming the
+ * file and the tensor. perm_heads > 0: the rows (a vector: its values) are
+ * in rotate-half RoPE layout for that many heads; permute them. */
+int hf_weight(struct model *m, struct hf_shards *sh, const char *name, uint64_t rows,
+	      uint64_t cols, int perm_heads, const float **out, struct ada_err *err);
+/* config.json members: absent and null read the same (hf_member: NULL);
+ * dflt < 0 makes an int required. Errors name the file and set param. */
+json_t *hf_member(json_t *o, const char *key);
+int hf_get_int(const char *path, json_t *root, const char *key, int dflt, int *out,
+	       struct ada_err *err);
+int hf_get_float(const char *path, json_t *obj, const char *key, double dflt, float *out,
+		 struct ada_err *err);
+int hf_get_bool(const char *path, json_t *root, const char *key, int dflt, int *out,
+		struct ada_err *err);
+
+/* ---- the BERT family (model_bert.c) ----------------------------------- */
+
+/* config.json of model_type "bert" or "roberta" -> config (checked). */
+int bert_parse_config(const char *path, json_t *root, struct model_config *cfg,
+		      struct ada_err *err);
+/* What the weight files decide: the prefix of the encoder's tensor names
+ * ("bert." / "roberta." in ...For* checkpoints, else "") into prefix (may
+ * be NULL), and cfg->has_pooler. dir names the model in errors. */
+int bert_resolve_hf(const char *dir, const struct hf_shards *sh, struct model_config *cfg,
+		    char *prefix, size_t cap, struct ada_err *err);
+/* The weights of m (config already parsed) into m->bert. */
+int bert_load_hf(struct model *m, struct hf_shards *sh, struct ada_err *err);
 
 #endif

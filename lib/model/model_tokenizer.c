@@ -4,8 +4,9 @@
  *
  * Kept apart from the loaders so that model/ and tokenizer/ stay
  * independent: a GGUF file carries its vocabulary in metadata, a Hugging
- * Face directory in tokenizer.json, a llama2.c checkpoint nowhere (the user
- * names a tokenizer.bin). A tokenizer whose vocabulary size differs from
+ * Face directory in tokenizer.json (BERT directories may have only
+ * WordPiece's vocab.txt), a llama2.c checkpoint nowhere (the user names a
+ * tokenizer.bin). A tokenizer whose vocabulary size differs from
  * the model's embedding is refused: every id must index a row.
  */
 #include <stdlib.h>
@@ -33,15 +34,19 @@ int model_open_tokenizer(const struct model *m, const char *tokenizer_path,
 				      "%s carries no tokenizer: pass one (--tokenizer)", m->path);
 	} else if (!strcmp(m->format, "hf")) {
 		char *p = path_join(m->path, "tokenizer.json");
-		if (!p)
-			return ada_fail(err, ADA_ENOMEM, "out of memory");
-		if (file_exists(p))
+		char *vocab = path_join(m->path, "vocab.txt");
+		if (!p || !vocab)
+			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+		else if (file_exists(p))
 			rc = tokenizer_load_hf(p, &t, err);
+		else if (m->cfg.family == MODEL_FAMILY_BERT && file_exists(vocab))
+			rc = tokenizer_load_wordpiece(vocab, &t, err);
 		else
 			rc = ada_fail(err, ADA_EINVAL,
 				      "%s has no tokenizer.json: pass a tokenizer (--tokenizer)",
 				      m->path);
 		free(p);
+		free(vocab);
 	} else {
 		rc = ada_fail(err, ADA_EINVAL,
 			      "%s (%s) carries no tokenizer: pass one (--tokenizer)", m->path,

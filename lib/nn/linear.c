@@ -16,15 +16,27 @@ int linear_forward(const struct linear *l, const real *x, int N, real *y,
 	return ADA_OK;
 }
 
-void linear_backward(const struct linear *l, const real *x, const real *dy, int N, real *dx,
-		     const struct nn_step *st)
+static void backward(const struct linear *l, const real *x, const real *dy, int N, real *dx,
+		     real beta, const struct nn_step *st)
 {
 	if (dx)
-		gemm(0, 0, N, l->in, l->out, 1, dy, l->out, l->w, l->in, 1, dx, l->in);
+		gemm(0, 0, N, l->in, l->out, 1, dy, l->out, l->w, l->in, beta, dx, l->in);
 	if (l->dw)
 		gemm(1, 0, l->out, l->in, N, 1, dy, l->out, x, l->in, 1, l->dw, l->in);
 	if (l->db)
 		bias_backward(l->db, dy, N, l->out);
 	if (l->adapter)
 		l->adapter->ops->backward(l->adapter, x, dy, N, dx, st);
+}
+
+void linear_backward(const struct linear *l, const real *x, const real *dy, int N, real *dx,
+		     const struct nn_step *st)
+{
+	backward(l, x, dy, N, dx, 1, st);
+}
+
+void linear_backward_into(const struct linear *l, const real *x, const real *dy, int N, real *dx,
+			  const struct nn_step *st)
+{
+	backward(l, x, dy, N, dx, 0, st);
 }

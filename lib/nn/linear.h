@@ -27,5 +27,9 @@ int linear_forward(const struct linear *l, const real *x, int N, real *y,
 /* dx[N][in] += dy W (dx may be NULL); dW += dy^T x; db += colsum(dy); adapter grads. */
 void linear_backward(const struct linear *l, const real *x, const real *dy, int N, real *dx,
 		     const struct nn_step *st);
+/* The same, but dx[N][in] = dy W (+ the adapter's share): for the first
+ * contribution to a gradient buffer, which then needs no zeroing pass. */
+void linear_backward_into(const struct linear *l, const real *x, const real *dy, int N, real *dx,
+			  const struct nn_step *st);
 
 #endif

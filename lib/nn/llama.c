@@ -195,27 +195,22 @@ void llama_backward(const struct llama_net *net, struct llama_acts *a, const int
 		const real *g = a->gate + l * NA * F, *u = a->up + l * NA * F, *h = a->h + l * NA * F;
 		const real *att = a->att + l * (size_t)a->B * d->n_heads * T * T;
 
-		/* FFN branch: dx is dL/d(block output) == dL/dx_mid through the residual. */
-		memset(a->dh, 0, sizeof(real) * (size_t)N * F);
-		linear_backward(&blk->lin[MOD_DOWN], h, dx, N, a->dh, st);
-		memset(a->dgate, 0, sizeof(real) * (size_t)N * F);
-		memset(a->dup, 0, sizeof(real) * (size_t)N * F);
+		/* FFN branch: dx is dL/d(block output) == dL/dx_mid through the residual.
+		 * The first contribution to each gradient buffer overwrites it. */
+		linear_backward_into(&blk->lin[MOD_DOWN], h, dx, N, a->dh, st);
 		swiglu_backward(a->dgate, a->dup, a->dh, g, u, N * F);
-		memset(dxn, 0, sizeof(real) * (size_t)N * D);
-		linear_backward(&blk->lin[MOD_GATE], xn2, a->dgate, N, dxn, st);
+		linear_backward_into(&blk->lin[MOD_GATE], xn2, a->dgate, N, dxn, st);
 		linear_backward(&blk->lin[MOD_UP], xn2, a->dup, N, dxn, st);
 		rmsnorm_backward(dx, blk->d_ffn_norm, dxn, x_mid, blk->ffn_norm, a->rstd2 + l * NA,
 				 N, D);
 
 		/* Attention branch: dx is now dL/dx_mid. */
-		memset(a->dy, 0, sizeof(real) * (size_t)N * QD);
-		linear_backward(&blk->lin[MOD_O], y, dx, N, a->dy, st);
+		linear_backward_into(&blk->lin[MOD_O], y, dx, N, a->dy, st);
 		attention_backward(a->dq, a->dk, a->dv, a->dy, att, q, k, v, &s, a->att_scratch,
 				   a->n_threads);
 		rope_backward(a->dq, a->rope_cos, a->rope_sin, B, T, d->n_heads, d->head_dim);
 		rope_backward(a->dk, a->rope_cos, a->rope_sin, B, T, d->n_kv_heads, d->head_dim);
-		memset(dxn, 0, sizeof(real) * (size_t)N * D);
-		linear_backward(&blk->lin[MOD_Q], xn1, a->dq, N, dxn, st);
+		linear_backward_into(&blk->lin[MOD_Q], xn1, a->dq, N, dxn, st);
 		linear_backward(&blk->lin[MOD_K], xn1, a->dk, N, dxn, st);
 		linear_backward(&blk->lin[MOD_V], xn1, a->dv, N, dxn, st);
 		rmsnorm_backward(dx, blk->d_attn_norm, dxn, x_in, blk->attn_norm, a->rstd1 + l * NA,

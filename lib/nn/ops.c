@@ -176,8 +176,8 @@ void swiglu_backward(real *dg, real *du, const real *dh, const real *g, const re
 	for (int i = 0; i < n; i++) {
 		real sig = 1 / (1 + vexp(-g[i]));
 		real silu = g[i] * sig;
-		du[i] += dh[i] * silu;
-		dg[i] += dh[i] * u[i] * sig * (1 + g[i] * (1 - sig));
+		du[i] = dh[i] * silu;
+		dg[i] = dh[i] * u[i] * sig * (1 + g[i] * (1 - sig));
 	}
 }
 

@@ -41,7 +41,7 @@ void rope_backward(real *dx, const real *cos_t, const real *sin_t, int B, int T,
 
 /* h = silu(g) * u (SwiGLU's gate). */
 void swiglu_forward(real *h, const real *g, const real *u, int n);
-/* dg += dh * u * silu'(g);  du += dh * silu(g). */
+/* dg = dh * u * silu'(g);  du = dh * silu(g)  (overwrites: their only source). */
 void swiglu_backward(real *dg, real *du, const real *dh, const real *g, const real *u, int n);
 
 /* y += x, elementwise. */

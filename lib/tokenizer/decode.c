@@ -3,9 +3,13 @@
  *
  * Every token's bytes are computed once at load (tokenizer_build_pieces)
  * by running its spelling through the decoder steps: U+2581 back to space,
- * <0xAB> to the byte, GPT-2's alphabet back to bytes. Decoding is then a
- * table lookup per id plus one rule: a tokenizer that adds a dummy-prefix
- * space drops the leading space of the first piece of a text.
+ * <0xAB> to the byte, GPT-2's alphabet back to bytes, WordPiece's "##"
+ * continuation dropped and a space before any other piece. Decoding is
+ * then a table lookup per id plus one rule: a tokenizer that adds a
+ * dummy-prefix space (or WordPiece's word space) drops the leading space of
+ * the first piece of a text. Hugging Face's WordPiece "cleanup" (" ." to
+ * ".", " n't" to "n't", ...) rewrites across pieces and is not applied:
+ * BERT's decoded text is its lowercased words separated by spaces.
  */
 #include "internal.h"
 
@@ -62,6 +66,15 @@ static int decode_steps(const struct tokenizer *t, struct bytebuf *cur, struct b
 		case DEC_BYTELEVEL:
 			if (bytelevel_decode(next, cur->p, cur->n))
 				return -1;
+			break;
+		case DEC_WORDPIECE:
+			next->n = 0;
+			if (cur->n >= d->a_len && !memcmp(cur->p, d->a, d->a_len)) {
+				if (bytebuf_add(next, cur->p + d->a_len, cur->n - d->a_len))
+					return -1;
+			} else if (bytebuf_add(next, " ", 1) || bytebuf_add(next, cur->p, cur->n)) {
+				return -1;
+			}
 			break;
 		}
 		swap = *cur;

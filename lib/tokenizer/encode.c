@@ -3,8 +3,9 @@
  *
  * Per call: validate UTF-8, cut the text at added/special tokens, and run
  * each plain segment through the normalizers, the pre-tokenizers
- * (pretok.c, which streams words) and the merge loop (merge.c). All scratch
- * belongs to the call, so threads may share one tokenizer.
+ * (pretok.c, which streams words) and the merge loop (merge.c) or
+ * WordPiece (wordpiece.c). All scratch belongs to the call, so threads may
+ * share one tokenizer.
  */
 #include "internal.h"
 
@@ -20,6 +21,7 @@ struct encode_state {
 	struct bytebuf a, b;            /* normalizer ping-pong */
 	struct pretok_scratch pretok;
 	struct merge_scratch *merge;
+	struct bytebuf wp_key;          /* WordPiece lookups */
 	struct ivec *out;
 };
 
@@ -29,6 +31,7 @@ static void encode_state_release(struct encode_state *st)
 	bytebuf_release(&st->b);
 	pretok_scratch_release(&st->pretok);
 	merge_scratch_free(st->merge);
+	bytebuf_release(&st->wp_key);
 }
 
 /* Run the normalizers over seg; *out is seg itself when there are none,
@@ -64,6 +67,26 @@ static int normalize(const struct tokenizer *t, struct encode_state *st, const c
 			if (unicode_nfc(st->a.p, st->a.n, &st->b))
 				return -1;
 			break;
+		case NORM_NFD:
+			if (unicode_nfd(st->a.p, st->a.n, &st->b))
+				return -1;
+			break;
+		case NORM_LOWERCASE:
+			if (unicode_lowercase(st->a.p, st->a.n, &st->b))
+				return -1;
+			break;
+		case NORM_STRIP_ACCENTS:
+			if (unicode_strip_marks(st->a.p, st->a.n, &st->b))
+				return -1;
+			break;
+		case NORM_BERT_CLEAN:
+			if (bert_clean_text(st->a.p, st->a.n, &st->b))
+				return -1;
+			break;
+		case NORM_BERT_CHINESE:
+			if (bert_pad_chinese(st->a.p, st->a.n, &st->b))
+				return -1;
+			break;
 		}
 		swap = st->a;
 		st->a = st->b;
@@ -78,6 +101,8 @@ static int merge_sink(void *arg, const char *w, size_t len, struct ada_err *err)
 {
 	struct encode_state *st = arg;
 
+	if (st->t->algo == TOK_ALGO_WORDPIECE)
+		return wordpiece_word(st->t, w, len, &st->wp_key, st->out, err);
 	return merge_word(st->t, w, len, &st->merge, st->out, err);
 }
 

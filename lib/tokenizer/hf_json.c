@@ -1,26 +1,36 @@
 /*
- * hf_json — Hugging Face tokenizer.json (model.type "BPE").
+ * hf_json — Hugging Face tokenizer.json (model.type "BPE" or "WordPiece").
  *
  * A tokenizer.json is a pipeline of named components; we map each one we
  * support onto struct tokenizer's settings and refuse every other one with
  * an error naming it, rather than tokenize differently from the reference:
  *
- *   normalizer     null, Sequence, Prepend, Replace (String pattern), NFC
+ *   normalizer     null, Sequence, Prepend, Replace (String pattern), NFC,
+ *                  NFD, Lowercase, StripAccents, BertNormalizer
  *   pre_tokenizer  null, Sequence, Metaspace, ByteLevel, Split with the
- *                  GPT-2, Llama 3 or Qwen2 regex (behavior Isolated)
+ *                  GPT-2, Llama 3 or Qwen2 regex (behavior Isolated),
+ *                  BertPreTokenizer
  *   model          BPE: vocab, merges ("a b" or ["a", "b"]), byte_fallback,
- *                  ignore_merges, unk_token, fuse_unk
+ *                  ignore_merges, unk_token, fuse_unk (a model without
+ *                  "type" is BPE, as in older files);
+ *                  WordPiece: vocab, unk_token, continuing_subword_prefix,
+ *                  max_input_chars_per_word
  *   decoder        null, Sequence, Replace, ByteFallback, Fuse, Strip
- *                  (leading spaces), Metaspace, ByteLevel
+ *                  (leading spaces), Metaspace, ByteLevel, WordPiece
+ *   post_processor null, Sequence, ByteLevel (offsets only), TemplateProcessing,
+ *                  BertProcessing, RobertaProcessing
  *   added_tokens   matched verbatim before anything else; "special" ones are
- *                  control tokens (TOK_PARSE_SPECIAL), the rest always match
+ *                  control tokens (TOK_PARSE_SPECIAL), the rest always match;
+ *                  lstrip/rstrip take the white space beside a match
  *
  * tokenizer.json does not say which token is BOS or EOS; a
  * tokenizer_config.json beside it does, and without one the post-processor
- * template and the customary names decide.
+ * and the customary names decide. The post-processor also gives encoder
+ * tokenizers their framing of one text or a pair (pair.c).
  */
 #include "internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -108,6 +118,7 @@ struct slot {
 	const char *s;
 	size_t len;
 	uint8_t type;           /* 0: no token has this id */
+	unsigned strip;         /* SPECIAL_LSTRIP / SPECIAL_RSTRIP of an added token */
 };
 
 static int fill_added(struct hf *h, json_t *added, struct slot *slots)
@@ -118,21 +129,21 @@ static int fill_added(struct hf *h, json_t *added, struct slot *slots)
 	json_array_foreach(added, i, a) {
 		json_int_t id = json_integer_value(json_object_get(a, "id"));
 		json_t *content = json_object_get(a, "content");
-		int special = 0, flag = 0, rc;
-		const char *flags[] = { "lstrip", "rstrip", "single_word" };
+		int special = 0, single_word = 0, lstrip = 0, rstrip = 0, rc;
 
-		for (size_t f = 0; f < sizeof(flags) / sizeof(flags[0]); f++) {
-			if ((rc = get_bool(h, a, flags[f], "added_tokens[]", 0, &flag)))
-				return rc;
-			if (flag)
-				return ada_fail_param(h->err, ADA_EUNSUPPORTED, "added_tokens",
-						      "%s: added token '%s': %s is not supported",
-						      h->path, json_string_value(content), flags[f]);
-		}
-		if ((rc = get_bool(h, a, "special", "added_tokens[]", 0, &special)))
+		if ((rc = get_bool(h, a, "single_word", "added_tokens[]", 0, &single_word)) ||
+		    (rc = get_bool(h, a, "lstrip", "added_tokens[]", 0, &lstrip)) ||
+		    (rc = get_bool(h, a, "rstrip", "added_tokens[]", 0, &rstrip)) ||
+		    (rc = get_bool(h, a, "special", "added_tokens[]", 0, &special)))
 			return rc;
+		if (single_word)
+			return ada_fail_param(h->err, ADA_EUNSUPPORTED, "added_tokens",
+					      "%s: added token '%s': single_word is not supported",
+					      h->path, json_string_value(content));
 		slots[id] = (struct slot){ json_string_value(content), json_string_length(content),
-					   special ? TOKT_CONTROL : TOKT_USER };
+					   special ? TOKT_CONTROL : TOKT_USER,
+					   (lstrip ? SPECIAL_LSTRIP : 0u) |
+					   (rstrip ? SPECIAL_RSTRIP : 0u) };
 	}
 	return ADA_OK;
 }
@@ -184,7 +195,7 @@ static int build_vocab(struct hf *h, json_t *model, json_t *added)
 					    h->path, (long long)id, key, (int)slots[id].len, slots[id].s);
 			goto out_free;
 		}
-		slots[id] = (struct slot){ key, key_len, TOKT_NORMAL };
+		slots[id] = (struct slot){ key, key_len, TOKT_NORMAL, 0 };
 	}
 	rc = fill_added(h, added, slots);
 	if (rc)
@@ -209,7 +220,8 @@ static int build_vocab(struct hf *h, json_t *model, json_t *added)
 		json_t *content = json_object_get(a, "content");
 		if (special_set_add(&t->specials, json_string_value(content),
 				    json_string_length(content), (int32_t)id,
-				    slots[id].type == TOKT_CONTROL)) {
+				    (slots[id].type == TOKT_CONTROL ? SPECIAL_CONTROL : 0u) |
+				    slots[id].strip)) {
 			rc = ada_fail(h->err, ADA_ENOMEM, "out of memory");
 			goto out_free;
 		}
@@ -297,6 +309,39 @@ static int empty_or_null(json_t *v)
 	return !v || json_is_null(v) || (json_is_string(v) && !json_string_length(v));
 }
 
+/* ---- model: WordPiece --------------------------------------------------------- */
+
+static int load_wordpiece(struct hf *h, json_t *model)
+{
+	struct tokenizer *t = h->t;
+	json_t *unk = json_object_get(model, "unk_token");
+	json_t *prefix = json_object_get(model, "continuing_subword_prefix");
+	json_t *max_chars = json_object_get(model, "max_input_chars_per_word");
+	json_int_t max = 100;
+
+	snprintf(t->kind, sizeof(t->kind), "wordpiece");
+	if (!json_is_string(unk))
+		return ada_fail_param(h->err, ADA_EFORMAT, "model.unk_token",
+				      "%s: a WordPiece model needs an unk_token", h->path);
+	t->unk = find_any(t, json_string_value(unk), json_string_length(unk));
+	if (t->unk < 0)
+		return ada_fail_param(h->err, ADA_EFORMAT, "model.unk_token",
+				      "%s: model.unk_token '%s' is not in the vocabulary", h->path,
+				      json_string_value(unk));
+	if (prefix && !json_is_null(prefix) && !json_is_string(prefix))
+		return ada_fail_param(h->err, ADA_EFORMAT, "model.continuing_subword_prefix",
+				      "%s: model.continuing_subword_prefix is not a string", h->path);
+	if (max_chars && !json_is_null(max_chars)) {
+		max = json_integer_value(max_chars);
+		if (!json_is_integer(max_chars) || max < 0)
+			return ada_fail_param(h->err, ADA_EFORMAT, "model.max_input_chars_per_word",
+					      "%s: model.max_input_chars_per_word is not a count",
+					      h->path);
+	}
+	return wordpiece_init(t, "", json_is_string(prefix) ? json_string_value(prefix) : "##",
+			      (size_t)max, h->err);
+}
+
 static int load_model(struct hf *h, json_t *model)
 {
 	struct tokenizer *t = h->t;
@@ -304,9 +349,12 @@ static int load_model(struct hf *h, json_t *model)
 	json_t *unk = json_object_get(model, "unk_token"), *dropout;
 	int rc;
 
+	if (!strcmp(type, "WordPiece"))
+		return load_wordpiece(h, model);
 	if (*type && strcmp(type, "BPE"))
 		return ada_fail_param(h->err, ADA_EUNSUPPORTED, "model.type",
-				      "%s: model type '%s' is not supported (only BPE)", h->path, type);
+				      "%s: model type '%s' is not supported (BPE and WordPiece are)",
+				      h->path, type);
 	dropout = json_object_get(model, "dropout");
 	if (dropout && !json_is_null(dropout) && json_number_value(dropout) != 0.0)
 		return ada_fail_param(h->err, ADA_EUNSUPPORTED, "model.dropout",
@@ -389,14 +437,36 @@ static int load_normalizer(struct hf *h, json_t *n)
 			goto oom;
 		return ADA_OK;
 	}
-	if (!strcmp(type, "NFC")) {
-		if (tokenizer_add_norm(h->t, NORM_NFC, NULL, 0, NULL, 0))
+	if (!strcmp(type, "NFC") || !strcmp(type, "NFD") || !strcmp(type, "Lowercase") ||
+	    !strcmp(type, "StripAccents")) {
+		enum norm_kind kind = !strcmp(type, "NFC") ? NORM_NFC : !strcmp(type, "NFD") ? NORM_NFD :
+				      !strcmp(type, "Lowercase") ? NORM_LOWERCASE : NORM_STRIP_ACCENTS;
+		if (tokenizer_add_norm(h->t, kind, NULL, 0, NULL, 0))
+			goto oom;
+		return ADA_OK;
+	}
+	if (!strcmp(type, "BertNormalizer")) {
+		int clean = 1, chinese = 1, strip = 1, lower = 1;
+
+		if ((rc = get_bool(h, n, "clean_text", "normalizer", 1, &clean)) ||
+		    (rc = get_bool(h, n, "handle_chinese_chars", "normalizer", 1, &chinese)) ||
+		    (rc = get_bool(h, n, "lowercase", "normalizer", 1, &lower)))
+			return rc;
+		/* strip_accents null follows lowercase, as in BERT. */
+		if ((rc = get_bool(h, n, "strip_accents", "normalizer", lower, &strip)))
+			return rc;
+		if ((clean && tokenizer_add_norm(h->t, NORM_BERT_CLEAN, NULL, 0, NULL, 0)) ||
+		    (chinese && tokenizer_add_norm(h->t, NORM_BERT_CHINESE, NULL, 0, NULL, 0)) ||
+		    (strip && (tokenizer_add_norm(h->t, NORM_NFD, NULL, 0, NULL, 0) ||
+			       tokenizer_add_norm(h->t, NORM_STRIP_ACCENTS, NULL, 0, NULL, 0))) ||
+		    (lower && tokenizer_add_norm(h->t, NORM_LOWERCASE, NULL, 0, NULL, 0)))
 			goto oom;
 		return ADA_OK;
 	}
 	return ada_fail_param(h->err, ADA_EUNSUPPORTED, "normalizer",
-			      "%s: normalizer '%s' is not supported (Sequence, Prepend, Replace "
-			      "and NFC are)", h->path, type);
+			      "%s: normalizer '%s' is not supported (Sequence, Prepend, Replace, "
+			      "NFC, NFD, Lowercase, StripAccents and BertNormalizer are)", h->path,
+			      type);
 oom:
 	return ada_fail(h->err, ADA_ENOMEM, "out of memory");
 }
@@ -485,10 +555,12 @@ static int load_pretok(struct hf *h, json_t *p)
 					      "GPT-2, Llama 3 or Qwen2 regex, Isolated, not inverted "
 					      "(got %s)", h->path, re ? re : "a String pattern");
 		st.kind = known_splits[i].kind;
+	} else if (!strcmp(type, "BertPreTokenizer")) {
+		st.kind = PRETOK_BERT;
 	} else {
 		return ada_fail_param(h->err, ADA_EUNSUPPORTED, "pre_tokenizer",
 				      "%s: pre_tokenizer '%s' is not supported (Sequence, Metaspace, "
-				      "ByteLevel and Split are)", h->path, type);
+				      "ByteLevel, Split and BertPreTokenizer are)", h->path, type);
 	}
 	if (tokenizer_add_pretok(h->t, &st))
 		return ada_fail(h->err, ADA_ENOMEM, "out of memory");
@@ -549,11 +621,18 @@ static int load_decoder(struct hf *h, json_t *d)
 			return rc;
 		t->strip_first_space |= st.prepend != PREPEND_NEVER;
 		rc = tokenizer_add_dec(t, DEC_REPLACE, st.repl, st.repl_len, " ", 1);
+	} else if (!strcmp(type, "WordPiece")) {
+		json_t *prefix = json_object_get(d, "prefix");
+		const char *p = json_is_string(prefix) ? json_string_value(prefix) : "##";
+
+		/* cleanup (" ." -> ".", ...) works across pieces: not applied. */
+		t->strip_first_space = 1;
+		rc = tokenizer_add_dec(t, DEC_WORDPIECE, p, strlen(p), NULL, 0);
 	} else {
 		return ada_fail_param(h->err, ADA_EUNSUPPORTED, "decoder",
 				      "%s: decoder '%s' is not supported (Sequence, Replace, "
-				      "ByteFallback, Fuse, Strip, Metaspace and ByteLevel are)",
-				      h->path, type);
+				      "ByteFallback, Fuse, Strip, Metaspace, ByteLevel and WordPiece "
+				      "are)", h->path, type);
 	}
 	return rc ? ada_fail(h->err, ADA_ENOMEM, "out of memory") : ADA_OK;
 }
@@ -580,35 +659,180 @@ static int32_t first_named(const struct tokenizer *t, const char *const *names)
 	return -1;
 }
 
-/* The post-processor's single-sequence template: a special token before
- * the sequence is BOS, one after it EOS. */
-static void template_specials(struct tokenizer *t, json_t *post)
+/* ---- post-processor ----------------------------------------------------------- */
+
+/* A template's special token by name: the ids its special_tokens map
+ * gives, else the token spelled so. */
+static int template_token(struct hf *h, json_t *specials, const char *name,
+			  struct tmpl_item *items, int *n, uint8_t type_id)
 {
-	json_t *single = json_object_get(post, "single"), *item;
-	int seen_seq = 0;
+	json_t *ids = json_object_get(json_object_get(specials, name), "ids"), *v;
+	int32_t one = find_any(h->t, name, strlen(name));
+	size_t i, count = json_is_array(ids) ? json_array_size(ids) : 1;
+
+	if (!json_is_array(ids) && one < 0)
+		return ada_fail_param(h->err, ADA_EFORMAT, "post_processor",
+				      "%s: post_processor special token '%s' is not in the vocabulary",
+				      h->path, name);
+	if (*n + count > TMPL_MAX)
+		return ada_fail_param(h->err, ADA_EUNSUPPORTED, "post_processor",
+				      "%s: post_processor template longer than %d items", h->path,
+				      TMPL_MAX);
+	if (!json_is_array(ids)) {
+		items[(*n)++] = (struct tmpl_item){ one, type_id };
+		return ADA_OK;
+	}
+	json_array_foreach(ids, i, v) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+		    json_integer_value(v) > INT32_MAX)
+			return ada_fail_param(h->err, ADA_EFORMAT, "post_processor",
+					      "%s: post_processor special token '%s' has a bad id",
+					      h->path, name);
+		items[(*n)++] = (struct tmpl_item){ (int32_t)json_integer_value(v), type_id };
+	}
+	return ADA_OK;
+}
+
+/* A TemplateProcessing list: [{"SpecialToken": {"id", "type_id"}} or
+ * {"Sequence": {"id": "A"|"B", "type_id"}}, ...]. */
+static int template_items(struct hf *h, json_t *list, json_t *specials, const char *which,
+			  struct tmpl_item *items, int *n)
+{
+	json_t *item;
 	size_t i;
+	int rc;
 
-	if (strcmp(type_of(post), "TemplateProcessing"))
-		return;
-	json_array_foreach(single, i, item) {
-		json_t *sp = json_object_get(json_object_get(item, "SpecialToken"), "id");
-		int32_t id;
+	*n = 0;
+	if (!json_is_array(list))
+		return ada_fail_param(h->err, ADA_EFORMAT, "post_processor",
+				      "%s: post_processor TemplateProcessing has no '%s' list", h->path,
+				      which);
+	json_array_foreach(list, i, item) {
+		json_t *seq = json_object_get(item, "Sequence");
+		json_t *body = seq ? seq : json_object_get(item, "SpecialToken");
+		json_t *tid = json_object_get(body, "type_id");
+		const char *id = json_string_value(json_object_get(body, "id"));
 
-		if (json_object_get(item, "Sequence")) {
+		if (!json_is_object(body) || !id || (tid && !json_is_integer(tid)) ||
+		    json_integer_value(tid) < 0 || json_integer_value(tid) > 255)
+			return ada_fail_param(h->err, ADA_EFORMAT, "post_processor",
+					      "%s: post_processor %s[%zu] is neither a Sequence nor a "
+					      "SpecialToken with an id and a type_id", h->path, which, i);
+		if (!seq) {
+			rc = template_token(h, specials, id, items, n,
+					    (uint8_t)json_integer_value(tid));
+			if (rc)
+				return rc;
+			continue;
+		}
+		if ((strcmp(id, "A") && strcmp(id, "B")) || *n == TMPL_MAX)
+			return ada_fail_param(h->err, ADA_EUNSUPPORTED, "post_processor",
+					      "%s: post_processor %s[%zu]: sequence '%s' (A and B are "
+					      "supported, %d items at most)", h->path, which, i, id,
+					      TMPL_MAX);
+		items[(*n)++] = (struct tmpl_item){ strcmp(id, "A") ? TMPL_SEQ_B : TMPL_SEQ_A,
+						    (uint8_t)json_integer_value(tid) };
+	}
+	return ADA_OK;
+}
+
+/* TemplateProcessing: a special token before the text is BOS, one after it
+ * EOS. Only a template that ends a text with a special token frames an
+ * encoder's input (BERT's [CLS] $A [SEP]); a decoder's ("<s> $A", Llama)
+ * only says that BOS is wanted. */
+static int load_template(struct hf *h, json_t *post)
+{
+	struct tokenizer *t = h->t;
+	struct pair_template *p = &t->tmpl;
+	json_t *specials = json_object_get(post, "special_tokens");
+	json_t *pair = json_object_get(post, "pair");
+	int seen_seq = 0, ends_with_special = 0, rc;
+
+	rc = template_items(h, json_object_get(post, "single"), specials, "single", p->single,
+			    &p->n_single);
+	if (!rc && json_is_array(pair) && json_array_size(pair))
+		rc = template_items(h, pair, specials, "pair", p->pair, &p->n_pair);
+	if (rc)
+		return rc;
+	for (int i = 0; i < p->n_single; i++) {
+		int32_t id = p->single[i].id;
+
+		if (id == TMPL_SEQ_A || id == TMPL_SEQ_B) {
 			seen_seq = 1;
 			continue;
 		}
-		id = json_is_string(sp) ? find_any(t, json_string_value(sp), json_string_length(sp)) : -1;
-		if (id < 0)
-			continue;
 		if (!seen_seq) {
 			t->bos = id;
 			t->add_bos = 1;
 		} else {
 			t->eos = id;
 			t->add_eos = 1;
+			ends_with_special = 1;
 		}
 	}
+	if (!ends_with_special)
+		p->n_single = p->n_pair = 0;
+	return ADA_OK;
+}
+
+/* BertProcessing / RobertaProcessing: "cls": [name, id], "sep": [name, id]. */
+static int load_cls_sep(struct hf *h, json_t *post, int roberta)
+{
+	struct tokenizer *t = h->t;
+	int32_t ids[2];
+
+	for (int i = 0; i < 2; i++) {
+		json_t *v = json_object_get(post, i ? "sep" : "cls");
+		json_t *id = json_array_get(v, 1);
+
+		if (!json_is_array(v) || json_array_size(v) != 2 ||
+		    !json_is_string(json_array_get(v, 0)) || !json_is_integer(id) ||
+		    json_integer_value(id) < 0 || json_integer_value(id) > INT32_MAX)
+			return ada_fail_param(h->err, ADA_EFORMAT, "post_processor",
+					      "%s: post_processor %s needs '%s': [token, id]", h->path,
+					      type_of(post), i ? "sep" : "cls");
+		ids[i] = (int32_t)json_integer_value(id);
+	}
+	t->bos = ids[0];
+	t->eos = ids[1];
+	t->add_bos = t->add_eos = 1;
+	if (roberta)
+		pair_template_roberta(&t->tmpl, ids[0], ids[1]);
+	else
+		pair_template_bert(&t->tmpl, ids[0], ids[1]);
+	return ADA_OK;
+}
+
+static int load_post_processor(struct hf *h, json_t *post, int *framed)
+{
+	const char *type = type_of(post);
+	json_t *item;
+	size_t i;
+	int rc;
+
+	if (!post || json_is_null(post) || !strcmp(type, "ByteLevel"))
+		return ADA_OK;          /* ByteLevel only adjusts offsets */
+	if (!strcmp(type, "Sequence")) {
+		json_t *items;
+		if ((rc = sequence_items(h, post, "processors", "post_processor", &items)))
+			return rc;
+		json_array_foreach(items, i, item)
+			if ((rc = load_post_processor(h, item, framed)))
+				return rc;
+		return ADA_OK;
+	}
+	if (strcmp(type, "TemplateProcessing") && strcmp(type, "BertProcessing") &&
+	    strcmp(type, "RobertaProcessing"))
+		return ada_fail_param(h->err, ADA_EUNSUPPORTED, "post_processor",
+				      "%s: post_processor '%s' is not supported (Sequence, ByteLevel, "
+				      "TemplateProcessing, BertProcessing and RobertaProcessing are)",
+				      h->path, type);
+	if ((*framed)++)
+		return ada_fail_param(h->err, ADA_EUNSUPPORTED, "post_processor",
+				      "%s: more than one post_processor adds special tokens", h->path);
+	if (!strcmp(type, "TemplateProcessing"))
+		return load_template(h, post);
+	return load_cls_sep(h, post, !strcmp(type, "RobertaProcessing"));
 }
 
 /* BOS, EOS and PAD: tokenizer_config.json beside the file has the last word. */
@@ -616,26 +840,23 @@ static int special_ids(struct hf *h, json_t *root)
 {
 	static const char *const bos_names[] = { "<s>", "<|begin_of_text|>", "<|endoftext|>", NULL };
 	static const char *const eos_names[] = { "</s>", "<|end_of_text|>", "<|endoftext|>", NULL };
-	static const char *const pad_names[] = { "<pad>", NULL };
+	static const char *const pad_names[] = { "<pad>", "[PAD]", NULL };
 	struct tokenizer *t = h->t;
-	char *dir = xstrdup(h->path), *slash, *cfg_path = NULL;
+	char *cfg_path = NULL;
 	json_error_t jerr;
 	json_t *cfg = NULL, *v;
-	int rc = ADA_OK;
+	int framed = 0, rc;
 
-	template_specials(t, json_object_get(root, "post_processor"));
+	rc = load_post_processor(h, json_object_get(root, "post_processor"), &framed);
+	if (rc)
+		return rc;
 	if (t->bos < 0)
 		t->bos = first_named(t, bos_names);
 	if (t->eos < 0)
 		t->eos = first_named(t, eos_names);
 	t->pad = first_named(t, pad_names);
 
-	if (!dir)
-		goto oom;
-	slash = strrchr(dir, '/');
-	if (slash)
-		*slash = '\0';
-	cfg_path = path_join(!slash ? "." : slash == dir ? "/" : dir, "tokenizer_config.json");
+	cfg_path = tokenizer_sibling(h->path, "tokenizer_config.json");
 	if (!cfg_path)
 		goto oom;
 	if (!file_exists(cfg_path))
@@ -662,7 +883,6 @@ oom:
 out_free:
 	json_decref(cfg);
 	free(cfg_path);
-	free(dir);
 	return rc;
 }
 

@@ -4,17 +4,22 @@
  * Every tokenizer we load is the same pipeline with different settings:
  *
  *   text -> split out added/special tokens (special.c)
- *        -> per segment: normalizers (encode.c: Prepend, Replace, NFC)
+ *        -> per segment: normalizers (encode.c: Prepend, Replace, NFC, NFD,
+ *           Lowercase, StripAccents; bert_norm.c: BERT's text cleaning and
+ *           Chinese characters)
  *        -> pre-tokenizers into words (pretok.c: regex splits, ByteLevel,
- *           Metaspace)
+ *           Metaspace, BERT's whitespace and punctuation split)
  *        -> per word: merges (merge.c: SentencePiece scores or BPE ranks,
- *           heap over adjacent pairs)
+ *           heap over adjacent pairs) or WordPiece (wordpiece.c: greedy
+ *           longest match)
  *
  * and decoding (decode.c) is a per-token table of bytes computed at load
- * plus one rule (strip the dummy-prefix space of the first piece). The
- * loaders (spm.c, bpe.c, hf_json.c) only fill in this struct, through the
- * helpers of tokenizer.c. Nothing here changes after load, which is what
- * lets threads share a tokenizer.
+ * plus one rule (strip the dummy-prefix space of the first piece). Framing
+ * a text or a pair of texts with special tokens ([CLS] a [SEP] b [SEP]) is
+ * the post-processor template (pair.c). The loaders (spm.c, bpe.c,
+ * wordpiece.c, hf_json.c) only fill in this struct, through the helpers of
+ * tokenizer.c. Nothing here changes after load, which is what lets threads
+ * share a tokenizer.
  */
 #ifndef ADA_TOKENIZER_INTERNAL_H
 #define ADA_TOKENIZER_INTERNAL_H
@@ -91,11 +96,17 @@ void merge_table_release(struct merge_table *m);
 
 /* ---- special.c: added tokens matched verbatim ----------------------- */
 
+enum special_flags {
+	SPECIAL_CONTROL = 1 << 0,  /* matched only with TOK_PARSE_SPECIAL */
+	SPECIAL_LSTRIP = 1 << 1,   /* the match takes the white space before it */
+	SPECIAL_RSTRIP = 1 << 2,   /* ... and after it (Hugging Face lstrip/rstrip) */
+};
+
 struct special {
 	uint32_t off, len;      /* text in special_set.text */
 	int32_t id;
 	uint8_t first;          /* first byte, the bucket */
-	int control;            /* matched only with TOK_PARSE_SPECIAL */
+	unsigned flags;         /* enum special_flags */
 };
 
 struct special_set {
@@ -105,11 +116,13 @@ struct special_set {
 	uint32_t bucket[257];   /* v sorted by first byte, then longest first */
 };
 
+/* flags: enum special_flags (1 = SPECIAL_CONTROL, so a 0/1 "control" works). */
 int special_set_add(struct special_set *s, const char *text, size_t len, int32_t id,
-		    int control);
+		    unsigned flags);
 void special_set_finish(struct special_set *s);
 /* The leftmost-longest special token in text[from..len) that flags allow:
- * its start, length and id; or 0 when there is none. */
+ * its start, length and id (white space it strips included, never before
+ * from); or 0 when there is none. */
 int special_set_next(const struct special_set *s, const char *text, size_t len,
 		     size_t from, unsigned flags, size_t *at, size_t *mlen, int32_t *id);
 void special_set_release(struct special_set *s);
@@ -120,6 +133,11 @@ enum norm_kind {
 	NORM_PREPEND,           /* prepend a (non-empty segments; the dummy prefix) */
 	NORM_REPLACE,           /* every a becomes b */
 	NORM_NFC,
+	NORM_NFD,
+	NORM_LOWERCASE,         /* full lowercase of each code point */
+	NORM_STRIP_ACCENTS,     /* drop nonspacing marks (after NFD) */
+	NORM_BERT_CLEAN,        /* BERT: drop NUL, U+FFFD and controls, white space to ' ' */
+	NORM_BERT_CHINESE,      /* BERT: a space either side of each CJK ideograph */
 };
 
 struct norm_step {
@@ -137,6 +155,8 @@ enum pretok_kind {
 	PRETOK_SPACE_RUNS,      /* split before each run of repl: not a format's
 	                         * component but a speed-up tokenizer_finish adds
 	                         * when no token could span such a cut */
+	PRETOK_BERT,            /* BERT: split at white space (dropped) and around
+	                         * each punctuation character (kept alone) */
 };
 
 enum prepend_scheme { PREPEND_NEVER, PREPEND_FIRST, PREPEND_ALWAYS };
@@ -178,11 +198,19 @@ void pretok_scratch_release(struct pretok_scratch *ps);
 uint32_t bytelevel_cp(uint8_t b);
 int bytelevel_byte(uint32_t cp);
 
+/* bert_norm.c: the two BERT-only normalizer steps (s valid UTF-8, the
+ * result appended to out; 0 or -1 on OOM). */
+int bert_clean_text(const char *s, size_t len, struct bytebuf *out);
+int bert_pad_chinese(const char *s, size_t len, struct bytebuf *out);
+/* BERT's punctuation: ASCII punctuation or a P* code point. */
+int bert_is_punct(uint32_t cp);
+
 /* ---- merge.c: the per-word merge loop --------------------------------- */
 
 enum tok_algo {
 	TOK_ALGO_SCORED,        /* SentencePiece: best merged-token score first */
 	TOK_ALGO_RANKED,        /* BPE: lowest merge rank first */
+	TOK_ALGO_WORDPIECE,     /* WordPiece: greedy longest match (wordpiece.c) */
 };
 
 struct merge_scratch;
@@ -192,6 +220,21 @@ int merge_word(const struct tokenizer *t, const char *w, size_t len,
 	       struct merge_scratch **scratch, struct ivec *out, struct ada_err *err);
 void merge_scratch_free(struct merge_scratch *s);
 
+/* ---- wordpiece.c: the WordPiece model ---------------------------------- */
+
+/* Encode one word into out; key is scratch for the prefixed lookups. */
+int wordpiece_word(const struct tokenizer *t, const char *w, size_t len, struct bytebuf *key,
+		   struct ivec *out, struct ada_err *err);
+/* Set the algorithm and its piece spellings (see struct tokenizer); after
+ * the vocabulary is indexed and t->unk set. */
+int wordpiece_init(struct tokenizer *t, const char *first, const char *next,
+		   size_t max_chars, struct ada_err *err);
+/* BERT's text pipeline for vocabularies that do not describe their own
+ * (vocab.txt, GGUF): clean text, Chinese characters, optional accent
+ * stripping and lowercasing, the BERT pre-tokenizer. */
+int wordpiece_bert_pipeline(struct tokenizer *t, int lowercase, int strip_accents,
+			    int chinese);
+
 /* ---- the tokenizer ----------------------------------------------------- */
 
 /* How a token's text becomes bytes, applied in order (Hugging Face's
@@ -200,6 +243,8 @@ enum dec_kind {
 	DEC_REPLACE,            /* every a becomes b (U+2581 -> ' ') */
 	DEC_BYTEFALLBACK,       /* a token spelled <0xAB> is the byte 0xAB */
 	DEC_BYTELEVEL,          /* GPT-2 alphabet back to bytes, if every char maps */
+	DEC_WORDPIECE,          /* a piece starting with a ("##") loses it; any
+	                         * other starts a word: a space before it */
 };
 
 struct dec_step {
@@ -208,8 +253,33 @@ struct dec_step {
 	size_t a_len, b_len;
 };
 
+/* A post-processor template: the token ids around and between the texts.
+ * Items are special tokens (id >= 0) or the texts (TMPL_SEQ_A/B), each with
+ * the token type id its tokens get. */
+#define TMPL_MAX 16
+#define TMPL_SEQ_A (-1)
+#define TMPL_SEQ_B (-2)
+
+struct tmpl_item {
+	int32_t id;
+	uint8_t type_id;
+};
+
+struct pair_template {
+	struct tmpl_item single[TMPL_MAX], pair[TMPL_MAX];
+	int n_single, n_pair;          /* n_single 0: no template (decoder style);
+	                                * n_pair 0: single texts only */
+};
+
+/* pair.c: BERT's [CLS] a [SEP] (b [SEP]) with types 0 / 1, and RoBERTa's
+ * <s> a </s> (</s> b </s>) with types 0. */
+void pair_template_bert(struct pair_template *p, int32_t cls, int32_t sep);
+void pair_template_roberta(struct pair_template *p, int32_t cls, int32_t sep);
+/* Every special id of t->tmpl inside the vocabulary (tokenizer_finish). */
+int pair_template_check(const struct tokenizer *t, struct ada_err *err);
+
 struct tokenizer {
-	char kind[16];                 /* "spm", "gpt2", "hf-bpe" */
+	char kind[16];                 /* "spm", "gpt2", "hf-bpe", "wordpiece" */
 	char *source;                  /* owned copy of the path, for errors */
 	enum tok_algo algo;
 	struct vocab vocab;
@@ -220,6 +290,17 @@ struct tokenizer {
 	int fuse_unk;                  /* consecutive unknowns become one <unk> */
 	int32_t unk, bos, eos, pad;    /* -1 if none */
 	int add_bos, add_eos;          /* what the tokenizer's own config asks for */
+
+	/* WordPiece: how pieces are spelled in the vocabulary. A word's first
+	 * piece is wp_first + text, the pieces after it wp_next + text:
+	 * "" and "##" in Hugging Face vocabularies, U+2581 and "" in
+	 * llama.cpp's GGUF. A word of more than wp_max_chars code points is
+	 * one unknown token; no piece is longer than wp_max_key bytes. */
+	char wp_first[8], wp_next[8];
+	size_t wp_first_len, wp_next_len;
+	size_t wp_max_chars, wp_max_key;
+
+	struct pair_template tmpl;     /* encoder framing (pair.c) */
 
 	struct norm_step *norm;
 	size_t n_norm;
@@ -240,6 +321,9 @@ struct tokenizer {
 
 /* A zeroed tokenizer with ids set to -1; NULL on OOM. */
 struct tokenizer *tokenizer_alloc(const char *kind, const char *source);
+/* dir(path)/name, malloc'ed (NULL on OOM): files that sit beside a
+ * tokenizer file (tokenizer_config.json). */
+char *tokenizer_sibling(const char *path, const char *name);
 /* After the vocab is filled: find <0xAB> tokens, index the vocab. */
 int tokenizer_index_vocab(struct tokenizer *t, struct ada_err *err);
 /* Append a normalizer / pre-tokenizer / decoder step (strings copied). */
@@ -264,8 +348,10 @@ struct gguf;
  * the special ids (bos, eos, unknown, padding, add_bos/eos_token) into t. */
 int gguf_vocab_read(const struct gguf *g, struct tokenizer *t, struct ada_err *err);
 
-/* spm.c (model "llama") and bpe.c (model "gpt2"); t has its vocab already. */
+/* spm.c (model "llama"), bpe.c (model "gpt2") and wordpiece.c (model
+ * "bert"); t has its vocab already. */
 int spm_setup_gguf(const struct gguf *g, struct tokenizer *t, struct ada_err *err);
 int bpe_setup_gguf(const struct gguf *g, struct tokenizer *t, struct ada_err *err);
+int wordpiece_setup_gguf(const struct gguf *g, struct tokenizer *t, struct ada_err *err);
 
 #endif

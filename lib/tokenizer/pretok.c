@@ -12,6 +12,7 @@
  * ByteLevel maps every byte to GPT-2's printable alphabet (bytes_to_unicode)
  * so byte-level vocabularies see text without spaces or control bytes;
  * Metaspace turns spaces into U+2581 and adds SentencePiece's prefix.
+ * BERT's pre-tokenizer cuts at white space and around punctuation.
  *
  * Steps run as a pipeline: each word a step produces goes straight on to
  * the next step and finally to the sink (the merge loop), so memory stays
@@ -369,6 +370,32 @@ static int step_space_runs(struct pipe *p, size_t k, const char *w, size_t len, 
 	return ADA_OK;
 }
 
+/* BERT: white space (White_Space) ends a word and is dropped; each
+ * punctuation character (bert_is_punct) is a word of its own. */
+static int step_bert(struct pipe *p, size_t k, const char *w, size_t len, unsigned flags)
+{
+	struct scan sc = { (const unsigned char *)w, len };
+	size_t start = 0, i = 0;
+	int rc;
+
+	while (i < len) {
+		struct ch c = at(&sc, i);
+		int space = IS_S(c), punct = !space && bert_is_punct(c.cp);
+
+		if (space || punct) {
+			if (i > start && (rc = stage(p, k + 1, w + start, i - start, start ? 0 : flags)))
+				return rc;
+			if (punct && (rc = stage(p, k + 1, w + i, c.next - i, i ? 0 : flags)))
+				return rc;
+			start = c.next;
+		}
+		i = c.next;
+	}
+	if (len > start)
+		return stage(p, k + 1, w + start, len - start, start ? 0 : flags);
+	return ADA_OK;
+}
+
 static int stage(struct pipe *p, size_t k, const char *w, size_t len, unsigned flags)
 {
 	if (k == p->n)
@@ -384,6 +411,8 @@ static int stage(struct pipe *p, size_t k, const char *w, size_t len, unsigned f
 		return step_metaspace(p, k, w, len, flags);
 	case PRETOK_SPACE_RUNS:
 		return step_space_runs(p, k, w, len, flags);
+	case PRETOK_BERT:
+		return step_bert(p, k, w, len, flags);
 	}
 	return ada_fail(p->err, ADA_EINVAL, "unknown pre-tokenizer step %d", (int)p->steps[k].kind);
 }

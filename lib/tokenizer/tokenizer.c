@@ -1,8 +1,8 @@
 /*
  * tokenizer — struct tokenizer's lifecycle: loading by content, the steps
  * loaders assemble, the checks every loader ends with, and the accessors.
- * The loaders (spm.c, bpe.c, hf_json.c) describe a tokenizer as settings;
- * encode.c and decode.c run them.
+ * The loaders (spm.c, bpe.c, wordpiece.c, hf_json.c) describe a tokenizer
+ * as settings; encode.c, decode.c and pair.c run them.
  */
 #include "internal.h"
 
@@ -14,6 +14,7 @@
 #include "../util/alloc.h"
 #include "../util/err.h"
 #include "../util/fileio.h"
+#include "../util/utf8.h"
 
 /* struct ivec lives in util/ivec.c. */
 
@@ -59,6 +60,20 @@ void tokenizer_free(struct tokenizer *t)
 	free(t->piece_off);
 	free(t->source);
 	free(t);
+}
+
+char *tokenizer_sibling(const char *path, const char *name)
+{
+	char *dir = xstrdup(path), *slash, *out;
+
+	if (!dir)
+		return NULL;
+	slash = strrchr(dir, '/');
+	if (slash)
+		*slash = '\0';
+	out = path_join(!slash ? "." : slash == dir ? "/" : dir, name);
+	free(dir);
+	return out;
 }
 
 int tokenizer_index_vocab(struct tokenizer *t, struct ada_err *err)
@@ -177,7 +192,7 @@ static int add_space_runs_split(struct tokenizer *t)
 	const char *sp = " ";
 	size_t sp_len = 1;
 
-	if (t->ignore_merges)
+	if (t->ignore_merges || t->algo == TOK_ALGO_WORDPIECE)
 		return 0;          /* whole-word lookups would see different words */
 	for (size_t i = 0; i < t->n_pretok; i++) {
 		if (t->pretok[i].kind != PRETOK_METASPACE || t->pretok[i].split)
@@ -214,6 +229,9 @@ int tokenizer_finish(struct tokenizer *t, struct tokenizer **out, struct ada_err
 			goto out_free;
 		}
 	}
+	rc = pair_template_check(t, err);
+	if (rc)
+		goto out_free;
 	special_set_finish(&t->specials);
 	if (add_space_runs_split(t)) {
 		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
@@ -241,22 +259,29 @@ int tokenizer_load_gguf(const struct gguf *g, struct tokenizer **out, struct ada
 	rc = gguf_get_str(g, "tokenizer.ggml.model", &model, err);
 	if (rc)
 		return rc;
-	if (strcmp(model, "llama") && strcmp(model, "gpt2")) {
+	if (strcmp(model, "llama") && strcmp(model, "gpt2") && strcmp(model, "bert")) {
 		rc = ada_fail(err, ADA_EUNSUPPORTED,
-			      "%s: tokenizer.ggml.model '%s' is not supported (only 'llama' and 'gpt2')",
+			      "%s: tokenizer.ggml.model '%s' is not supported ('llama', 'gpt2' and 'bert' are)",
 			      g->file.path, model);
 		free(model);
 		return rc;
 	}
-	t = tokenizer_alloc(strcmp(model, "llama") ? "gpt2" : "spm", g->file.path);
+	t = tokenizer_alloc(!strcmp(model, "llama") ? "spm" : !strcmp(model, "gpt2") ? "gpt2" :
+			    "wordpiece", g->file.path);
 	if (!t) {
 		free(model);
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	}
-	t->add_bos = !strcmp(model, "llama");   /* llama.cpp's defaults */
+	/* llama.cpp's defaults: BOS for SentencePiece; [CLS] ... [SEP] for BERT. */
+	t->add_bos = strcmp(model, "gpt2") != 0;
+	t->add_eos = !strcmp(model, "bert");
 	rc = gguf_vocab_read(g, t, err);
-	if (!rc)
-		rc = strcmp(model, "llama") ? bpe_setup_gguf(g, t, err) : spm_setup_gguf(g, t, err);
+	if (!rc && !strcmp(model, "llama"))
+		rc = spm_setup_gguf(g, t, err);
+	else if (!rc && !strcmp(model, "gpt2"))
+		rc = bpe_setup_gguf(g, t, err);
+	else if (!rc)
+		rc = wordpiece_setup_gguf(g, t, err);
 	free(model);
 	if (rc) {
 		tokenizer_free(t);
@@ -293,6 +318,13 @@ int tokenizer_load(const char *path, int vocab_size, struct tokenizer **out, str
 	if (i < mf.size && mf.data[i] == '{') {
 		mapped_file_close(&mf);
 		return tokenizer_load_hf(path, out, err);
+	}
+	/* A llama2.c tokenizer.bin starts with a little-endian int32 (zero
+	 * bytes); a vocab.txt is UTF-8 text without them. */
+	if (mf.size && !memchr(mf.data, 0, mf.size) &&
+	    utf8_validate((const char *)mf.data, mf.size) == mf.size) {
+		mapped_file_close(&mf);
+		return tokenizer_load_wordpiece(path, out, err);
 	}
 	mapped_file_close(&mf);
 	return tokenizer_load_llama2c(path, vocab_size, out, err);

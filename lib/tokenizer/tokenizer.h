@@ -8,9 +8,15 @@
  *     Llama 3 or Qwen2 pre-tokenizer; Hugging Face tokenizer.json with a
  *     ByteLevel pre-tokenizer);
  *   - Hugging Face tokenizer.json BPE with byte fallback (Llama 2 / Mistral
- *     style: Metaspace or Prepend+Replace normalizers).
+ *     style: Metaspace or Prepend+Replace normalizers);
+ *   - BERT's WordPiece (vocab.txt; GGUF tokenizer.ggml.model = "bert";
+ *     tokenizer.json with a WordPiece model), with BERT's normalizer
+ *     (control characters, Chinese characters, accents, lowercase) and
+ *     pre-tokenizer (white space and punctuation).
  * Encoding matches llama.cpp / Hugging Face token for token (the llama.cpp
- * conformance vectors pass). The tokenizer is immutable after load, so one
+ * conformance vectors pass). A classifier's input, one text or a pair of
+ * texts framed by special tokens with token type ids, comes from
+ * tokenizer_encode_pair(). The tokenizer is immutable after load, so one
  * tokenizer may be shared by several threads.
  *
  * Ownership: a loaded tokenizer is owned by the caller (tokenizer_free);
@@ -54,8 +60,17 @@ int tokenizer_load_gguf(const struct gguf *g, struct tokenizer **out, struct ada
  * in the same directory when there is one, else from the post-processor
  * template and the usual names ("<s>", "</s>", "<|endoftext|>", ...). */
 int tokenizer_load_hf(const char *path, struct tokenizer **out, struct ada_err *err);
-/* By content: GGUF file, tokenizer.json, or llama2.c tokenizer.bin
- * (vocab_size is used only for the latter). */
+/* BERT's vocab.txt: one WordPiece token per line (the line number is the
+ * id). The text pipeline is BertTokenizer's: uncased (lowercase, accents
+ * stripped), Chinese characters split, [UNK] [CLS] [SEP] [PAD] [MASK] as
+ * special tokens, unless a tokenizer_config.json in the same directory
+ * says otherwise (do_lower_case, strip_accents, tokenize_chinese_chars,
+ * unk_token, cls_token, sep_token, pad_token, mask_token). BOS and EOS are
+ * [CLS] and [SEP]. */
+int tokenizer_load_wordpiece(const char *path, struct tokenizer **out, struct ada_err *err);
+/* By content: GGUF file, tokenizer.json, a vocab.txt (UTF-8 text without
+ * NUL bytes), or llama2.c tokenizer.bin (vocab_size is used only for the
+ * latter). */
 int tokenizer_load(const char *path, int vocab_size, struct tokenizer **out, struct ada_err *err);
 void tokenizer_free(struct tokenizer *t);
 
@@ -82,6 +97,41 @@ size_t tokenizer_max_piece(const struct tokenizer *t);
 int tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n,
 		     char **out, size_t *out_len, struct ada_err *err);
 
+/*
+ * A classifier's input: text a, or the pair (a, b) when b is not NULL,
+ * framed by the tokenizer's special tokens, appended to ids, with each
+ * token's type id (segment) appended to type_ids (which may be NULL).
+ *
+ *   encoder tokenizers: the post-processor's template. Built in for
+ *   WordPiece vocabularies (vocab.txt, GGUF "bert"); from tokenizer.json's
+ *   BertProcessing, RobertaProcessing, or TemplateProcessing when it ends a
+ *   single text with a special token (BERT: [CLS] $A [SEP]):
+ *     BERT     [CLS] a [SEP]     [CLS] a [SEP] b [SEP]      types 0.. / 1..
+ *     RoBERTa  <s> a </s>        <s> a </s> </s> b </s>     types all 0
+ *   decoder tokenizers (every other: Llama, Mistral, Qwen2, GPT-2):
+ *     [BOS] a                    [BOS] a " "b               types all 0
+ *   BOS only when the tokenizer asks for it (tokenizer_wants_bos); b is
+ *   encoded as the continuation " " + b; no separator and no EOS, so the
+ *   last token is the last token of the text, where a decoder classifies.
+ *
+ * Texts never parse special tokens: "[SEP]" written in a text is text.
+ * max_len > 0 bounds the whole sequence: when it does not fit, tokens are
+ * dropped from the end of the texts, "longest_first": one at a time from
+ * the longer text (from b on a tie) until it fits, so a long text is cut
+ * down to the other's length before both shrink together; a single text
+ * just loses its tail. max_len no larger than the number of special tokens
+ * is an error (ADA_EINVAL, param "max_len"); max_len 0 means no limit.
+ * *truncated (may be NULL) receives the number of text tokens dropped.
+ * Errors name the text ("text_b: text is not valid UTF-8 at byte 3"); on
+ * error ids and type_ids are left as they were.
+ */
+int tokenizer_encode_pair(const struct tokenizer *t, const char *a, size_t a_len,
+			  const char *b, size_t b_len, int max_len, struct ivec *ids,
+			  struct ivec *type_ids, int *truncated, struct ada_err *err);
+/* Special tokens tokenizer_encode_pair adds to one text (pair = 0) or a
+ * pair; -1 when the tokenizer cannot frame a pair. */
+int tokenizer_special_count(const struct tokenizer *t, int pair);
+
 int tokenizer_vocab_size(const struct tokenizer *t);
 int32_t tokenizer_bos(const struct tokenizer *t);   /* -1 if none */
 int32_t tokenizer_eos(const struct tokenizer *t);   /* -1 if none */
@@ -94,6 +144,7 @@ int tokenizer_wants_bos(const struct tokenizer *t);
 int tokenizer_wants_eos(const struct tokenizer *t);
 /* The vocabulary's spelling of id (not NUL-terminated; *len set), or NULL. */
 const char *tokenizer_token_text(const struct tokenizer *t, int32_t id, size_t *len);
-const char *tokenizer_kind(const struct tokenizer *t);  /* "spm", "gpt2", "hf-bpe" */
+/* "spm", "gpt2", "hf-bpe", "wordpiece" */
+const char *tokenizer_kind(const struct tokenizer *t);
 
 #endif

@@ -1,11 +1,12 @@
 /*
- * unicode — class lookups and NFC over the generated tables; see unicode.h.
+ * unicode — class lookups, NFC, NFD and lowercasing over the generated
+ * tables; see unicode.h.
  *
  * Lookups are binary searches with an ASCII fast path: the pre-tokenizer
  * classifies every code point of its input, and most input is ASCII.
  * NFC follows UAX #15 literally (full canonical decomposition, canonical
- * reordering, canonical composition); Hangul syllables are decomposed and
- * composed arithmetically rather than tabled.
+ * reordering, canonical composition); NFD is its first two steps. Hangul
+ * syllables are decomposed and composed arithmetically rather than tabled.
  */
 #include "unicode.h"
 
@@ -70,22 +71,25 @@ static unsigned ccc_of(uint32_t cp)
 	return 0;
 }
 
-static const struct ucd_decomp *decomp_of(uint32_t cp)
+static const struct ucd_decomp *mapping_of(const struct ucd_decomp *t, size_t n, uint32_t cp)
 {
-	size_t lo = 0, hi = ucd_decomp_n;
+	size_t lo = 0, hi = n;
 
-	if (cp < 0xC0)
-		return NULL;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (cp < ucd_decomp[mid].cp)
+		if (cp < t[mid].cp)
 			hi = mid;
-		else if (cp > ucd_decomp[mid].cp)
+		else if (cp > t[mid].cp)
 			lo = mid + 1;
 		else
-			return &ucd_decomp[mid];
+			return &t[mid];
 	}
 	return NULL;
+}
+
+static const struct ucd_decomp *decomp_of(uint32_t cp)
+{
+	return cp < 0xC0 ? NULL : mapping_of(ucd_decomp, ucd_decomp_n, cp);
 }
 
 /* The primary composite of (a, b), or 0 when they do not compose. */
@@ -206,19 +210,28 @@ static size_t canonical_compose(uint32_t *v, size_t n)
 	return out;
 }
 
-int unicode_nfc(const char *s, size_t len, struct bytebuf *out)
+static int encode_cps(const uint32_t *v, size_t n, struct bytebuf *out)
+{
+	size_t bytes;
+
+	if (size_mul(n, 4, &bytes) || bytebuf_reserve(out, bytes))
+		return -1;
+	for (size_t j = 0; j < n; j++)
+		out->n += (size_t)utf8_encode(v[j], out->p + out->n);
+	return 0;
+}
+
+/* The ASCII prefix of s goes to out as is (ASCII is NFC and NFD), but for
+ * its last byte, which a following mark may compose with; the rest is
+ * decomposed and put in canonical order in cps. */
+static int decompose_text(const char *s, size_t len, struct bytebuf *out, struct cpbuf *cps)
 {
 	const unsigned char *u = (const unsigned char *)s;
-	struct cpbuf cps = { 0 };
-	size_t i = 0, n;
-	int rc = -1;
+	size_t i = 0;
 
 	while (i < len && u[i] < 0x80)
 		i++;
-	if (i == len)                    /* ASCII is always NFC */
-		return bytebuf_add(out, s, len);
-
-	if (i > 0)                       /* a mark may compose with the last ASCII letter */
+	if (i > 0 && i < len)
 		i--;
 	if (bytebuf_add(out, s, i))
 		return -1;
@@ -226,19 +239,108 @@ int unicode_nfc(const char *s, size_t len, struct bytebuf *out)
 		uint32_t cp;
 		int k = utf8_decode(u + i, len - i, &cp);
 		if (k <= 0)
-			goto out_free;   /* callers validate; refuse rather than guess */
-		if (decompose_into(&cps, cp))
-			goto out_free;
+			return -1;       /* callers validate; refuse rather than guess */
+		if (decompose_into(cps, cp))
+			return -1;
 		i += (size_t)k;
 	}
-	canonical_order(cps.v, cps.n);
-	n = canonical_compose(cps.v, cps.n);
-	if (bytebuf_reserve(out, n * 4))
-		goto out_free;
-	for (size_t j = 0; j < n; j++)
-		out->n += (size_t)utf8_encode(cps.v[j], out->p + out->n);
-	rc = 0;
-out_free:
+	canonical_order(cps->v, cps->n);
+	return 0;
+}
+
+int unicode_nfc(const char *s, size_t len, struct bytebuf *out)
+{
+	struct cpbuf cps = { 0 };
+	int rc = decompose_text(s, len, out, &cps);
+
+	if (!rc)
+		rc = encode_cps(cps.v, canonical_compose(cps.v, cps.n), out);
 	free(cps.v);
 	return rc;
+}
+
+int unicode_nfd(const char *s, size_t len, struct bytebuf *out)
+{
+	struct cpbuf cps = { 0 };
+	int rc = decompose_text(s, len, out, &cps);
+
+	if (!rc)
+		rc = encode_cps(cps.v, cps.n, out);
+	free(cps.v);
+	return rc;
+}
+
+int ucd_is_punct(uint32_t cp)
+{
+	return in_ranges(ucd_punct, ucd_punct_n, cp);
+}
+
+int ucd_is_control(uint32_t cp)
+{
+	return in_ranges(ucd_control, ucd_control_n, cp);
+}
+
+int ucd_is_nonspacing_mark(uint32_t cp)
+{
+	return cp >= 0x300 && in_ranges(ucd_nonspacing_mark, ucd_nonspacing_mark_n, cp);
+}
+
+int ucd_is_white_space(uint32_t cp)
+{
+	return in_ranges(ucd_space, ucd_space_n, cp);
+}
+
+int unicode_strip_marks(const char *s, size_t len, struct bytebuf *out)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	if (bytebuf_reserve(out, len))
+		return -1;
+	for (size_t i = 0; i < len;) {
+		uint32_t cp;
+		int k = u[i] < 0x80 ? 1 : utf8_decode(u + i, len - i, &cp);
+
+		if (k <= 0)
+			return -1;
+		if (k == 1 || !ucd_is_nonspacing_mark(cp)) {
+			memcpy(out->p + out->n, s + i, (size_t)k);
+			out->n += (size_t)k;
+		}
+		i += (size_t)k;
+	}
+	return 0;
+}
+
+int unicode_lowercase(const char *s, size_t len, struct bytebuf *out)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	for (size_t i = 0; i < len;) {
+		const struct ucd_decomp *m;
+		uint32_t cp;
+		int k;
+
+		if (u[i] < 0x80) {
+			size_t end = i;
+			while (end < len && u[end] < 0x80)
+				end++;
+			if (bytebuf_reserve(out, end - i))
+				return -1;
+			for (; i < end; i++)
+				out->p[out->n++] = (char)(u[i] >= 'A' && u[i] <= 'Z' ? u[i] + 32 : u[i]);
+			continue;
+		}
+		k = utf8_decode(u + i, len - i, &cp);
+		if (k <= 0)
+			return -1;
+		m = mapping_of(ucd_lower, ucd_lower_n, cp);
+		if (!m) {
+			if (bytebuf_add(out, s + i, (size_t)k))
+				return -1;
+		} else if (encode_cps(ucd_lower_pool + m->at, m->n, out)) {
+			return -1;
+		}
+		i += (size_t)k;
+	}
+	return 0;
 }

@@ -20,9 +20,11 @@ struct ucd_ccc {
 	uint8_t ccc;                    /* canonical combining class, never 0 here */
 };
 
+/* A code point and the sequence it maps to (a canonical decomposition, a
+ * lowercase mapping), stored in a pool of code points. */
 struct ucd_decomp {
 	uint32_t cp;
-	uint16_t at;                    /* index into ucd_decomp_pool */
+	uint16_t at;                    /* index into the table's pool */
 	uint8_t n;                      /* 1..4 code points */
 };
 
@@ -40,5 +42,12 @@ extern const size_t ucd_decomp_n;
 extern const uint32_t ucd_decomp_pool[];
 extern const struct ucd_compose ucd_compose[];
 extern const size_t ucd_compose_n;
+/* BERT's classes: punctuation (P*), control (Cc Cf Co), nonspacing marks
+ * (Mn); and each code point's full lowercase (into ucd_lower_pool). */
+extern const struct ucd_range ucd_punct[], ucd_control[], ucd_nonspacing_mark[];
+extern const size_t ucd_punct_n, ucd_control_n, ucd_nonspacing_mark_n;
+extern const struct ucd_decomp ucd_lower[];
+extern const size_t ucd_lower_n;
+extern const uint32_t ucd_lower_pool[];
 
 #endif

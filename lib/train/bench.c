@@ -57,9 +57,9 @@ static int bench_method(const struct ada_bench_opts *o, struct ada_method *m, st
 	m->hp.lr_scheduler = ADA_LR_CONSTANT;
 	m->hp.max_grad_norm = 1.0;
 	m->hp.lora_alpha = 32;
-	m->hp.r = 8;
-	m->hp.init_r = 12;
-	m->hp.target_r = 8;
+	m->hp.r = o->rank > 0 ? o->rank : 8;
+	m->hp.init_r = o->rank > 0 ? o->rank : 12;
+	m->hp.target_r = m->hp.init_r * 2 / 3;
 	m->hp.tinit = 0;
 	m->hp.tfinal = 0;
 	m->hp.delta_t = 1;
@@ -113,6 +113,10 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 	}
 	if (rc)
 		goto out_release;
+	if (tr.model->cfg.family != MODEL_FAMILY_LLAMA) {
+		rc = ada_fail(err, ADA_EUNSUPPORTED, "%s: bench runs Llama-family models", o->model);
+		goto out_release;
+	}
 	if (o->seq > tr.model->cfg.context_length) {
 		rc = ada_fail_param(err, ADA_EINVAL, "seq", "--seq %d exceeds the context length %d",
 				    o->seq, tr.model->cfg.context_length);

@@ -135,6 +135,51 @@ static void test_lora_round_trip(void)
 	check_round_trip(ADA_METHOD_LORA, 0);
 }
 
+/* export --merge: the merged model alone gives the logits of base + adapter,
+ * as GGUF (with the base's tokenizer) and as a Hugging Face directory. */
+static void test_merge(void)
+{
+	struct inference_net with_adapter, merged;
+	struct ada_infer_opts o = { .model = model_path };
+	struct ada_err err = { 0 };
+	struct rng r;
+	int32_t tokens[B * T];
+	char adapter[4300], gguf[4300], hf[4300];
+	const int V = 260;
+	float *want = malloc(sizeof(float) * B * T * V), *got = malloc(sizeof(float) * B * T * V);
+	const char *outs[2] = { gguf, hf };
+
+	snprintf(adapter, sizeof(adapter), "%s/%s-%d", tmp, "adalora", 1);  /* from the round trip */
+	snprintf(gguf, sizeof(gguf), "%s/merged.gguf", tmp);
+	snprintf(hf, sizeof(hf), "%s/merged-hf", tmp);
+	rng_seed(&r, 12);
+	for (int i = 0; i < B * T; i++)
+		tokens[i] = (int32_t)rng_below(&r, V);
+	o.adapter = adapter;
+	CHECK_OK(inference_net_open(&with_adapter, &o, &err), &err);
+	logits_of(&with_adapter.net, tokens, want);
+	CHECK_OK(ada_export_merged(&o, gguf, "gguf", &err), &err);
+	CHECK_OK(ada_export_merged(&o, hf, "hf", &err), &err);
+	for (int f = 0; f < 2; f++) {
+		struct ada_infer_opts mo = { .model = outs[f], .tokenizer = f ? model_path : NULL };
+		double maxdiff = 0;
+		CHECK_OK(inference_net_open(&merged, &mo, &err), &err);
+		if (!merged.model)
+			continue;
+		logits_of(&merged.net, tokens, got);
+		for (int i = 0; i < B * T * V; i++) {
+			double d = fabs((double)want[i] - got[i]);
+			maxdiff = d > maxdiff ? d : maxdiff;
+		}
+		CHECK_MSG(maxdiff < 1e-4, "merged %s: logits differ by %g", f ? "hf" : "gguf", maxdiff);
+		inference_net_close(&merged);
+	}
+	CHECK_INT_EQ(ada_export_merged(&o, gguf, "onnx", &err), ADA_EINVAL);
+	inference_net_close(&with_adapter);
+	free(want);
+	free(got);
+}
+
 static void test_import_errors(void)
 {
 	struct inference_net in;
@@ -170,6 +215,7 @@ int main(void)
 	}
 	RUN(test_adalora_round_trip);
 	RUN(test_lora_round_trip);
+	RUN(test_merge);
 	RUN(test_import_errors);
 	remove_tree(tmp, NULL);
 	free(tmp);

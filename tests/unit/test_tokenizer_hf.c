@@ -394,11 +394,13 @@ static void test_refused(void)
 		{ "other regex", "pre_tokenizer",
 		  json_pack("{s:s, s:{s:s}, s:s, s:b}", "type", "Split", "pattern", "Regex", "\\d+",
 			    "behavior", "Isolated", "invert", 0), ADA_EUNSUPPORTED, "\\d+" },
-		{ "WordPiece decoder", "decoder", json_pack("{s:s}", "type", "WordPiece"),
-		  ADA_EUNSUPPORTED, "WordPiece" },
-		{ "added lstrip", "added_tokens",
-		  json_pack("[{s:i, s:s, s:b, s:b}]", "id", 0, "content", "<unk>", "lstrip", 1,
-			    "special", 1), ADA_EUNSUPPORTED, "lstrip" },
+		{ "CTC decoder", "decoder", json_pack("{s:s}", "type", "CTC"),
+		  ADA_EUNSUPPORTED, "CTC" },
+		{ "added single_word", "added_tokens",
+		  json_pack("[{s:i, s:s, s:b, s:b}]", "id", 0, "content", "<unk>", "single_word", 1,
+			    "special", 1), ADA_EUNSUPPORTED, "single_word" },
+		{ "post-processor", "post_processor", json_pack("{s:s}", "type", "BertPostProcessor"),
+		  ADA_EUNSUPPORTED, "BertPostProcessor" },
 		{ "added without content", "added_tokens", json_pack("[{s:i}]", "id", 3),
 		  ADA_EFORMAT, "added_tokens[0]" },
 	};
@@ -419,10 +421,10 @@ static void test_refused(void)
 	/* Broken model sections. */
 	{
 		json_t *root = metaspace_json(1, 1), *model = json_object_get(root, "model");
-		json_object_set_new(model, "type", json_string("WordPiece"));
+		json_object_set_new(model, "type", json_string("Unigram"));
 		path = write_json(tmp, "bad.json", root);
 		CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EUNSUPPORTED);
-		CHECK(strstr(err.msg, "WordPiece") != NULL);
+		CHECK(strstr(err.msg, "Unigram") != NULL);
 	}
 	{
 		json_t *root = metaspace_json(1, 1), *model = json_object_get(root, "model");

@@ -1,6 +1,7 @@
 /* Tests of the tokenizer's Unicode layer and pre-tokenizers in isolation:
- * character classes, NFC, GPT-2's byte alphabet, and the hand-written
- * regex scanners on cases where the regexes' backtracking matters. (The
+ * character classes, NFC, NFD, lowercase, BERT's text rules, GPT-2's byte
+ * alphabet, and the hand-written regex scanners on cases where the
+ * regexes' backtracking matters. (The
  * scanners were also cross-checked against Python's regex module on random
  * strings while being written; these cases pin the behaviour down.) */
 #include "check.h"
@@ -53,6 +54,45 @@ static void test_nfc(void)
 	check_nfc("\xcc\x81x", "\xcc\x81x");                        /* leading mark stays */
 	check_nfc("\xef\xac\x81", "\xef\xac\x81");                  /* ﬁ: compatibility only */
 	check_nfc("\xe0\xa5\x98", "\xe0\xa4\x95\xe0\xa4\xbc");      /* excluded from composition */
+}
+
+typedef int (*text_fn)(const char *s, size_t len, struct bytebuf *out);
+
+static void check_text(text_fn fn, const char *what, const char *in, size_t len,
+		       const char *want)
+{
+	struct bytebuf out = { 0 };
+
+	CHECK_INT_EQ(fn(in, len, &out), 0);
+	CHECK_MSG(out.n == strlen(want) && (!out.n || !memcmp(out.p, want, out.n)),
+		  "%s of '%.*s' gave '%.*s'", what, (int)len, in, (int)out.n, out.p ? out.p : "");
+	bytebuf_release(&out);
+}
+
+#define CHECK_TEXT(fn, in, want) check_text(fn, #fn, in, sizeof(in) - 1, want)
+
+static void test_bert_text(void)
+{
+	CHECK_TEXT(unicode_nfd, "plain", "plain");
+	CHECK_TEXT(unicode_nfd, "caf\xc3\xa9", "cafe\xcc\x81");
+	CHECK_TEXT(unicode_nfd, "\xe1\xbb\x87", "e\xcc\xa3\xcc\x82");        /* ệ, marks ordered */
+	CHECK_TEXT(unicode_nfd, "\xea\xb0\x81", "\xe1\x84\x80\xe1\x85\xa1\xe1\x86\xa8");
+	CHECK_TEXT(unicode_nfd, "\xef\xac\x81", "\xef\xac\x81");             /* ﬁ stays */
+	CHECK_TEXT(unicode_nfd, "\xef\xa4\x80", "\xe8\xb1\x88");             /* U+F900 */
+	CHECK_TEXT(unicode_lowercase, "HeLLo \xc3\x89\xce\xa3\xce\xa3", "hello \xc3\xa9\xcf\x83\xcf\x83");
+	CHECK_TEXT(unicode_lowercase, "\xc4\xb0", "i\xcc\x87");                 /* İ: two */
+	CHECK_TEXT(unicode_lowercase, "\xe1\xba\x9e\xe2\x84\xaa", "\xc3\x9fk");  /* ẞ, Kelvin */
+	CHECK_TEXT(unicode_strip_marks, "e\xcc\x81\xe0\xa4\x95\xe0\xa4\xbf", "e\xe0\xa4\x95\xe0\xa4\xbf");
+	CHECK_TEXT(bert_clean_text, "a\tb\x01\x0b\xc2\x85\xc2\xa0\xe2\x80\x8b\xef\xbf\xbd" "c", "a b c");
+	CHECK_TEXT(bert_pad_chinese, "a\xe6\x97\xa5\xe6\x9c\xac" "b\xed\x95\x9c",
+		   "a \xe6\x97\xa5  \xe6\x9c\xac " "b\xed\x95\x9c");          /* 日本, not 한 */
+	CHECK(ucd_is_punct(0x00ab) && ucd_is_punct(0x3002) && !ucd_is_punct(0xff5e));
+	CHECK(bert_is_punct('$') && bert_is_punct('`') && !bert_is_punct('a') &&
+	      !bert_is_punct(0x20ac));                                          /* € is Sc */
+	CHECK(ucd_is_control(0x00ad) && ucd_is_control(0xe000) && ucd_is_control(0x0085) &&
+	      !ucd_is_control(0x0378));                                         /* Cn is not */
+	CHECK(ucd_is_nonspacing_mark(0x0301) && !ucd_is_nonspacing_mark(0x0903));  /* Mc */
+	CHECK(ucd_is_white_space(0x2028) && !ucd_is_white_space(0x200b));
 }
 
 static void test_byte_alphabet(void)
@@ -137,12 +177,26 @@ static void test_rewriting_steps(void)
 	check_split(&runs, "__a__b_c", 0, "__a|__b|_c");
 }
 
+static void test_bert_pretokenizer(void)
+{
+	struct pretok_step bert = { .kind = PRETOK_BERT };
+
+	check_split(&bert, "Hello, world!", 0, "Hello|,|world|!");
+	check_split(&bert, "  a\t\nb\xc2\xa0" "c  ", 0, "a|b|c");
+	check_split(&bert, "it's $5.00", 0, "it|'|s|$|5|.|00");
+	check_split(&bert, "\xc2\xabx\xc2\xbb\xe3\x80\x82y\xef\xbd\x9e", 0,
+		    "\xc2\xab|x|\xc2\xbb|\xe3\x80\x82|y\xef\xbd\x9e");
+	check_split(&bert, "", 0, "");
+}
+
 int main(void)
 {
 	RUN(test_classes);
 	RUN(test_nfc);
+	RUN(test_bert_text);
 	RUN(test_byte_alphabet);
 	RUN(test_regex_scanners);
 	RUN(test_rewriting_steps);
+	RUN(test_bert_pretokenizer);
 	return check_summary();
 }

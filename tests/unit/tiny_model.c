@@ -4,6 +4,9 @@
  * One list of the model's tensors (name, data, shape, whether it is a Q/K
  * tensor) drives every writer, so the formats cannot disagree about what a
  * model contains; only names, dimension order and the Q/K layout differ.
+ * BERT-family models have their own list (Hugging Face names, optionally
+ * under "bert." / "roberta."), shared the same way by their writer, the
+ * comparison and the rounding.
  */
 #include "tiny_model.h"
 
@@ -605,6 +608,300 @@ int tiny_models_equal(const struct model *a, const struct model *b, char *why, s
 				}
 			}
 			goto out_free;
+		}
+	}
+	rc = 0;
+out_free:
+	free(ta);
+	free(tb);
+	return rc;
+}
+
+/* ---- the BERT family ---------------------------------------------------- */
+
+void tiny_bert_config(struct model_config *cfg, const char *arch)
+{
+	int roberta = !strcmp(arch, "roberta");
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->family = MODEL_FAMILY_BERT;
+	snprintf(cfg->arch, sizeof(cfg->arch), "%s", arch);
+	cfg->dim = 32;
+	cfg->hidden_dim = 48;
+	cfg->n_layers = 2;
+	cfg->n_heads = cfg->n_kv_heads = 4;
+	cfg->head_dim = 8;
+	cfg->vocab_size = 64;
+	cfg->max_positions = 40;
+	cfg->type_vocab_size = roberta ? 1 : 2;
+	cfg->pad_token_id = roberta ? 1 : 0;
+	cfg->position_offset = roberta ? cfg->pad_token_id + 1 : 0;
+	cfg->context_length = cfg->max_positions - cfg->position_offset;
+	cfg->norm_eps = roberta ? 1e-5f : 1e-12f;
+	cfg->has_pooler = !roberta;
+}
+
+/* The six Linears of a layer, in enum bert_module order. */
+static const char *const bert_linear[N_BERT_MODULES] = {
+	"attention.self.query", "attention.self.key", "attention.self.value",
+	"attention.output.dense", "intermediate.dense", "output.dense",
+};
+
+static size_t bert_max_tensors(const struct model *m)
+{
+	return 5 + 16 * (size_t)m->cfg.n_layers + 2;
+}
+
+/* The encoder's tensors with Hugging Face names (under prefix). */
+static size_t bert_list(const struct model *m, const char *prefix, int legacy,
+			struct tiny_tensor *t)
+{
+	const struct model_config *c = &m->cfg;
+	const struct bert_weights *w = m->bert;
+	uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
+	const char *lw = legacy ? "gamma" : "weight", *lb = legacy ? "beta" : "bias";
+	char name[96];
+	size_t n = 0;
+
+#define B(data, rows, cols, ...) do { \
+		int _k = snprintf(name, sizeof(name), "%s", prefix); \
+		snprintf(name + _k, sizeof(name) - (size_t)_k, __VA_ARGS__); \
+		add(t, &n, name, data, rows, cols, 0); \
+	} while (0)
+	B(w->word_emb, (uint64_t)c->vocab_size, dim, "embeddings.word_embeddings.weight");
+	B(w->pos_emb, (uint64_t)c->max_positions, dim, "embeddings.position_embeddings.weight");
+	B(w->type_emb, (uint64_t)c->type_vocab_size, dim, "embeddings.token_type_embeddings.weight");
+	B(w->emb_ln_w, 0, dim, "embeddings.LayerNorm.%s", lw);
+	B(w->emb_ln_b, 0, dim, "embeddings.LayerNorm.%s", lb);
+	for (int i = 0; i < c->n_layers; i++) {
+		const struct bert_layer *l = &w->layers[i];
+
+		for (int k = 0; k < N_BERT_MODULES; k++) {
+			uint64_t out = k == BMOD_INTER ? hidden : dim;
+			uint64_t in = k == BMOD_OUTPUT ? hidden : dim;
+
+			B(l->w[k], out, in, "encoder.layer.%d.%s.weight", i, bert_linear[k]);
+			B(l->b[k], 0, out, "encoder.layer.%d.%s.bias", i, bert_linear[k]);
+		}
+		B(l->ln_attn_w, 0, dim, "encoder.layer.%d.attention.output.LayerNorm.%s", i, lw);
+		B(l->ln_attn_b, 0, dim, "encoder.layer.%d.attention.output.LayerNorm.%s", i, lb);
+		B(l->ln_out_w, 0, dim, "encoder.layer.%d.output.LayerNorm.%s", i, lw);
+		B(l->ln_out_b, 0, dim, "encoder.layer.%d.output.LayerNorm.%s", i, lb);
+	}
+	if (c->has_pooler) {
+		B(w->pooler_w, dim, dim, "pooler.dense.weight");
+		B(w->pooler_b, 0, dim, "pooler.dense.bias");
+	}
+#undef B
+	return n;
+}
+
+int tiny_bert_random(const struct model_config *cfg, uint64_t seed, struct model **out)
+{
+	struct model *m = calloc(1, sizeof(*m));
+	size_t dim = (size_t)cfg->dim, hidden = (size_t)cfg->hidden_dim;
+	struct bert_weights *w;
+	struct rng r;
+	int rc = ADA_OK;
+
+	*out = NULL;
+	if (!m)
+		return ADA_ENOMEM;
+	m->cfg = *cfg;
+	snprintf(m->format, sizeof(m->format), "random");
+	m->path = strdup("random");
+	w = m->bert = calloc(1, sizeof(*m->bert));
+	if (!m->path || !w || !(w->layers = calloc((size_t)cfg->n_layers, sizeof(*w->layers)))) {
+		model_free(m);
+		return ADA_ENOMEM;
+	}
+	rng_seed(&r, seed);
+	if ((rc = random_tensor(m, &r, (size_t)cfg->vocab_size * dim, 0, 0.5, &w->word_emb)) ||
+	    (rc = random_tensor(m, &r, (size_t)cfg->max_positions * dim, 0, 0.5, &w->pos_emb)) ||
+	    (rc = random_tensor(m, &r, (size_t)cfg->type_vocab_size * dim, 0, 0.5, &w->type_emb)) ||
+	    (rc = random_tensor(m, &r, dim, 1, 0.1, &w->emb_ln_w)) ||
+	    (rc = random_tensor(m, &r, dim, 0, 0.1, &w->emb_ln_b)))
+		goto out;
+	for (int i = 0; i < cfg->n_layers; i++) {
+		struct bert_layer *l = &w->layers[i];
+
+		for (int k = 0; k < N_BERT_MODULES; k++) {
+			size_t o = k == BMOD_INTER ? hidden : dim, in = k == BMOD_OUTPUT ? hidden : dim;
+
+			if ((rc = random_tensor(m, &r, o * in, 0, 0.2, &l->w[k])) ||
+			    (rc = random_tensor(m, &r, o, 0, 0.1, &l->b[k])))
+				goto out;
+		}
+		if ((rc = random_tensor(m, &r, dim, 1, 0.1, &l->ln_attn_w)) ||
+		    (rc = random_tensor(m, &r, dim, 0, 0.1, &l->ln_attn_b)) ||
+		    (rc = random_tensor(m, &r, dim, 1, 0.1, &l->ln_out_w)) ||
+		    (rc = random_tensor(m, &r, dim, 0, 0.1, &l->ln_out_b)))
+			goto out;
+	}
+	if (cfg->has_pooler &&
+	    ((rc = random_tensor(m, &r, dim * dim, 0, 0.2, &w->pooler_w)) ||
+	     (rc = random_tensor(m, &r, dim, 0, 0.1, &w->pooler_b))))
+		goto out;
+	m->tok_emb = w->word_emb;
+out:
+	if (rc) {
+		model_free(m);
+		return rc;
+	}
+	*out = m;
+	return ADA_OK;
+}
+
+void tiny_bert_round(struct model *m, enum st_dtype dtype)
+{
+	struct tiny_tensor *t = calloc(bert_max_tensors(m), sizeof(*t));
+	size_t n;
+
+	if (!t)
+		abort();
+	n = bert_list(m, "", 0, t);
+	/* tiny_bert_random() allocated every tensor, so each is ours to write. */
+	for (size_t i = 0; i < n; i++) {
+		float *p = (float *)t[i].data;
+		for (uint64_t j = 0; j < n_elements(&t[i]); j++)
+			p[j] = dtype == ST_BF16 ? bf16_to_f32(f32_to_bf16(p[j]))
+						: f16_to_f32(f32_to_f16(p[j]));
+	}
+	free(t);
+}
+
+size_t tiny_bert_tensor_count(const struct model *m, uint64_t *elements)
+{
+	struct tiny_tensor *t = calloc(bert_max_tensors(m), sizeof(*t));
+	size_t n;
+
+	if (!t)
+		abort();
+	n = bert_list(m, "", 0, t);
+	*elements = 0;
+	for (size_t i = 0; i < n; i++)
+		*elements += n_elements(&t[i]);
+	free(t);
+	return n;
+}
+
+static json_t *bert_config_json(const struct model_config *c, enum st_dtype dtype, int head)
+{
+	int roberta = !strcmp(c->arch, "roberta");
+	json_t *j = json_object();
+
+	json_object_set_new(j, "architectures", json_pack("[s]",
+		roberta ? (head ? "RobertaForSequenceClassification" : "RobertaModel")
+			: (head ? "BertForSequenceClassification" : "BertModel")));
+	json_object_set_new(j, "model_type", json_string(c->arch));
+	json_object_set_new(j, "hidden_size", json_integer(c->dim));
+	json_object_set_new(j, "intermediate_size", json_integer(c->hidden_dim));
+	json_object_set_new(j, "num_hidden_layers", json_integer(c->n_layers));
+	json_object_set_new(j, "num_attention_heads", json_integer(c->n_heads));
+	json_object_set_new(j, "vocab_size", json_integer(c->vocab_size));
+	json_object_set_new(j, "max_position_embeddings", json_integer(c->max_positions));
+	json_object_set_new(j, "type_vocab_size", json_integer(c->type_vocab_size));
+	json_object_set_new(j, "layer_norm_eps", json_real(c->norm_eps));
+	json_object_set_new(j, "hidden_act", json_string("gelu"));
+	json_object_set_new(j, "pad_token_id", json_integer(c->pad_token_id));
+	json_object_set_new(j, "position_embedding_type", json_string("absolute"));
+	json_object_set_new(j, "hidden_dropout_prob", json_real(0.1));
+	json_object_set_new(j, "attention_probs_dropout_prob", json_real(0.1));
+	json_object_set_new(j, "initializer_range", json_real(0.02));
+	json_object_set_new(j, "classifier_dropout", json_null());
+	json_object_set_new(j, "use_cache", json_true());
+	json_object_set_new(j, "torch_dtype", json_string(dtype == ST_F32 ? "float32" :
+		dtype == ST_F16 ? "float16" : "bfloat16"));
+	if (roberta) {
+		json_object_set_new(j, "bos_token_id", json_integer(0));
+		json_object_set_new(j, "eos_token_id", json_integer(2));
+	}
+	return j;
+}
+
+int tiny_write_bert_hf(const struct model *m, const char *dir, const struct tiny_bert_opts *opts,
+		       struct ada_err *err)
+{
+	static const struct tiny_bert_opts defaults = { .dtype = ST_F32 };
+	const struct tiny_bert_opts *o = opts ? opts : &defaults;
+	size_t cap = bert_max_tensors(m) + o->n_extra, n, kept = 0;
+	struct tiny_tensor *t = calloc(cap, sizeof(*t));
+	const char *prefix = !o->prefixed ? "" : !strcmp(m->cfg.arch, "roberta") ? "roberta." :
+			     "bert.";
+	json_t *config;
+	int rc;
+
+	if (!t)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	n = bert_list(m, prefix, o->legacy_ln, t);
+	for (size_t i = 0; i < o->n_extra; i++) {
+		if (strlen(o->extra[i].name) >= sizeof(t[0].name)) {
+			rc = ada_fail(err, ADA_EINVAL, "extra tensor name too long");
+			goto out_free;
+		}
+		add(t, &n, o->extra[i].name, o->extra[i].data, o->extra[i].rows, o->extra[i].cols, 0);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!o->omit || strcmp(t[i].name, o->omit))
+			t[kept++] = t[i];
+	rc = mkdir_p(dir, 0755, err);
+	if (rc)
+		goto out_free;
+	config = bert_config_json(&m->cfg, o->dtype, o->n_extra > 0);
+	rc = write_json(config, dir, "config.json", err);
+	json_decref(config);
+	if (!rc)
+		rc = write_shard(t, 0, kept, dir, "model.safetensors", o->dtype, err);
+out_free:
+	free(t);
+	return rc;
+}
+
+int tiny_bert_equal(const struct model *a, const struct model *b, char *why, size_t cap)
+{
+	const struct model_config *x = &a->cfg, *y = &b->cfg;
+	struct tiny_tensor *ta, *tb;
+	size_t n;
+	int rc = -1;
+
+#define SAME(f) do { \
+		if (x->f != y->f) { \
+			snprintf(why, cap, "config %s differs: %g vs %g", #f, (double)x->f, (double)y->f); \
+			return -1; \
+		} \
+	} while (0)
+	SAME(family); SAME(dim); SAME(hidden_dim); SAME(n_layers); SAME(n_heads);
+	SAME(n_kv_heads); SAME(head_dim); SAME(vocab_size); SAME(context_length);
+	SAME(norm_eps); SAME(type_vocab_size); SAME(max_positions); SAME(position_offset);
+	SAME(pad_token_id); SAME(has_pooler);
+#undef SAME
+	if (strcmp(x->arch, y->arch)) {
+		snprintf(why, cap, "arch differs: %s vs %s", x->arch, y->arch);
+		return -1;
+	}
+	if (!a->bert || !b->bert) {
+		snprintf(why, cap, "no BERT weights");
+		return -1;
+	}
+	ta = calloc(bert_max_tensors(a), sizeof(*ta));
+	tb = calloc(bert_max_tensors(b), sizeof(*tb));
+	if (!ta || !tb) {
+		snprintf(why, cap, "out of memory");
+		goto out_free;
+	}
+	n = bert_list(a, "", 0, ta);
+	bert_list(b, "", 0, tb);
+	for (size_t i = 0; i < n; i++) {
+		if (!ta[i].data || !tb[i].data) {
+			snprintf(why, cap, "%s is missing", ta[i].name);
+			goto out_free;
+		}
+		for (uint64_t j = 0; j < n_elements(&ta[i]); j++) {
+			if (memcmp(&ta[i].data[j], &tb[i].data[j], sizeof(float))) {
+				snprintf(why, cap, "%s[%llu] differs: %.9g vs %.9g", ta[i].name,
+					 (unsigned long long)j, ta[i].data[j], tb[i].data[j]);
+				goto out_free;
+			}
 		}
 	}
 	rc = 0;

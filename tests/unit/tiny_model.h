@@ -1,6 +1,8 @@
 /*
- * tiny_model — small random Llama-family models, written in every format
- * lib/model loads.
+ * tiny_model — small random models, written in every format lib/model
+ * loads: Llama-family models as GGUF, Hugging Face and llama2.c files;
+ * BERT and RoBERTa encoders as Hugging Face directories (the forward and
+ * training tests reuse these).
  *
  * Tests make a random struct model (its weights owned by it, in our layout:
  * row-major [out][in], Q/K in adjacent RoPE pairs), write it as GGUF, a
@@ -61,5 +63,56 @@ int tiny_write_llama2c(const struct model *m, const char *path, int version,
  * weight compared bit for bit (the output matrix by value). 0 when equal,
  * else -1 with the first difference described in why. */
 int tiny_models_equal(const struct model *a, const struct model *b, char *why, size_t cap);
+
+/* ---- the BERT family ---------------------------------------------------- */
+
+/* A small encoder config for arch "bert" or "roberta": dim 32, intermediate
+ * 48, 2 layers, 4 heads (head_dim 8), vocab 64, 40 learned positions.
+ * bert: 2 token types, pad 0, layer_norm_eps 1e-12, a pooler, context 40;
+ * roberta: 1 token type, pad 1 so positions start at 2 (context 38), eps
+ * 1e-5, no pooler (as RoBERTa classification checkpoints have none). */
+void tiny_bert_config(struct model_config *cfg, const char *arch);
+
+/* Random weights for cfg (m->bert; Linear weights N(0, 0.2^2), biases
+ * N(0, 0.1^2), LayerNorm weights near 1 and biases near 0; the pooler only
+ * with cfg->has_pooler); *out owned by the caller (model_free).
+ * Deterministic in seed. */
+int tiny_bert_random(const struct model_config *cfg, uint64_t seed, struct model **out);
+
+/* Round every weight of a tiny_bert_random() model to ST_F16 or ST_BF16. */
+void tiny_bert_round(struct model *m, enum st_dtype dtype);
+
+/* A tensor to write beside the encoder's (a task head): [rows, cols], or
+ * [cols] when rows = 0; data borrowed. */
+struct tiny_extra {
+	const char *name;
+	const float *data;
+	uint64_t rows, cols;
+};
+
+struct tiny_bert_opts {
+	enum st_dtype dtype;               /* ST_F32 (the zero value), ST_F16, ST_BF16 */
+	int prefixed;                      /* names under "bert." / "roberta.", as in
+	                                    * ...ForSequenceClassification checkpoints */
+	int legacy_ln;                     /* LayerNorm.gamma / .beta, as old checkpoints */
+	const char *omit;                  /* a tensor (name as written) to leave out */
+	const struct tiny_extra *extra;    /* more tensors, e.g. classifier.weight */
+	size_t n_extra;
+};
+
+/* A Hugging Face directory (created if needed): config.json as transformers
+ * writes it for BertModel / RobertaModel (or ...ForSequenceClassification
+ * when there are extra tensors) and model.safetensors. opts NULL: F32,
+ * bare names. */
+int tiny_write_bert_hf(const struct model *m, const char *dir, const struct tiny_bert_opts *opts,
+		       struct ada_err *err);
+
+/* The tensors tiny_write_bert_hf writes for m (encoder only, bare names):
+ * their number and their total element count (what model_param_count says). */
+size_t tiny_bert_tensor_count(const struct model *m, uint64_t *elements);
+
+/* Configs and every BERT weight compared bit for bit; 0 when equal, else -1
+ * with the first difference in why. */
+int tiny_bert_equal(const struct model *a, const struct model *b, char *why, size_t cap);
 
 #endif

@@ -15,9 +15,10 @@
 #include "tokenizer/tokenizer.h"
 #include "util/fileio.h"
 
-/* Check every vector of vocab against t: exact ids, and decode(encode(x))
- * == x. Returns the number of vectors (0 if the files are missing). */
-static inline int check_vectors(const struct tokenizer *t, const char *vocab)
+/* Check every vector of vocab against t: exact ids, and, with round_trip,
+ * decode(encode(x)) == x (not for BERT, which lowercases and drops spaces).
+ * Returns the number of vectors (0 if the files are missing). */
+static inline int check_vectors_opt(const struct tokenizer *t, const char *vocab, int round_trip)
 {
 	static const char sep[] = "\n__ggml_vocab_test__\n";
 	char path[4096], *inp = NULL, *outs = NULL, *p, *o;
@@ -63,10 +64,13 @@ static inline int check_vectors(const struct tokenizer *t, const char *vocab)
 		ok = ok && k == ids.n;
 		CHECK_MSG(ok, "vector %d of %s: '%.*s'\n  expected%s\n  got      %zu ids", n,
 			  vocab, (int)len, p, o, ids.n);
-		CHECK_OK(tokenizer_decode(t, ids.v, ids.n, &dec, &dec_len, &err), &err);
-		CHECK_MSG(dec && dec_len == len && !memcmp(dec, p, len),
-			  "vector %d: round trip of '%.*s' gave '%s'", n, (int)len, p, dec ? dec : "");
-		free(dec);
+		if (round_trip) {
+			CHECK_OK(tokenizer_decode(t, ids.v, ids.n, &dec, &dec_len, &err), &err);
+			CHECK_MSG(dec && dec_len == len && !memcmp(dec, p, len),
+				  "vector %d: round trip of '%.*s' gave '%s'", n, (int)len, p,
+				  dec ? dec : "");
+			free(dec);
+		}
 		ivec_release(&ids);
 		n++;
 		o = eol + 1;
@@ -75,6 +79,11 @@ static inline int check_vectors(const struct tokenizer *t, const char *vocab)
 	free(inp);
 	free(outs);
 	return n;
+}
+
+static inline int check_vectors(const struct tokenizer *t, const char *vocab)
+{
+	return check_vectors_opt(t, vocab, 1);
 }
 
 #endif

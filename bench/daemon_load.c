@@ -1,14 +1,14 @@
 /*
- * load — a load generator for adalorad (libcurl multi, one process, one
+ * daemon_load — a load generator for adalorad (libcurl multi, one process, one
  * thread, many connections). Three measurements, one per mode:
  *
- *   load get URL JOB_ID CONNECTIONS SECONDS
+^ *   daemon_load get URL JOB_ID CONNECTIONS SECONDS
  *       CONNECTIONS keep-alive connections each GET the job as fast as it
  *       answers; prints requests/s and latency percentiles.
- *   load create URL BODY_FILE CONNECTIONS COUNT
+^ *   daemon_load create URL BODY_FILE CONNECTIONS COUNT
  *       COUNT job creations (POST, the JSON in BODY_FILE) over CONNECTIONS
  *       connections; prints creations per second and latency percentiles.
- *   load sse URL JOB_ID EVENTS
+^ *   daemon_load sse URL JOB_ID EVENTS
  *       follows the job's event stream; for each metrics event, the time
  *       from the trainer's callback (data.time, stamped by the worker) to
  *       the event's arrival here; prints the percentiles.
@@ -49,7 +49,7 @@ static void add(struct samples *s, double x)
 		s->cap = s->cap ? 2 * s->cap : 1024;
 		s->v = realloc(s->v, s->cap * sizeof(*s->v));
 		if (!s->v) {
-			fprintf(stderr, "load: out of memory\n");
+			fprintf(stderr, "daemon_load: out of memory\n");
 			exit(1);
 		}
 	}
@@ -199,7 +199,7 @@ static int mode_create(const char *url, const char *body_file, int n, int count)
 	double t0;
 
 	if (!body) {
-		fprintf(stderr, "load: %s is not JSON\n", body_file);
+		fprintf(stderr, "daemon_load: %s is not JSON\n", body_file);
 		return 2;
 	}
 	text = json_dumps(body, JSON_COMPACT);
@@ -305,9 +305,9 @@ int main(int argc, char **argv)
 	else if (argc == 5 && !strcmp(argv[1], "sse"))
 		rc = mode_sse(argv[2], argv[3], atoi(argv[4]));
 	else
-		fprintf(stderr, "usage: load get URL JOB_ID CONNECTIONS SECONDS\n"
-				"       load create URL BODY_FILE CONNECTIONS COUNT\n"
-				"       load sse URL JOB_ID EVENTS\n");
+		fprintf(stderr, "usage: daemon_load get URL JOB_ID CONNECTIONS SECONDS\n"
+				"       daemon_load create URL BODY_FILE CONNECTIONS COUNT\n"
+				"       daemon_load sse URL JOB_ID EVENTS\n");
 	curl_global_cleanup();
 	return rc;
 }

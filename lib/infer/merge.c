@@ -1,0 +1,68 @@
+/*
+ * merge — ada_export_merged(): fold an adapter into its base model and
+ * write the result as a whole model (`adalora export --merge`).
+ *
+ * For each adapted module W' = W + scale * P diag(g) Q, formed once here
+ * (never during training); then the network's linear layers point at the
+ * merged copies and the exporters write GGUF (f32, with the base's
+ * tokenizer metadata when it came from GGUF) or a Hugging Face directory.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../nn/blas.h"
+#include "../train/export_model.h"
+#include "../util/alloc.h"
+#include "../util/err.h"
+#include "inference_net.h"
+
+int ada_export_merged(const struct ada_infer_opts *o, const char *out, const char *format,
+		      struct ada_err *err)
+{
+	struct inference_net in;
+	float **merged = NULL;
+	int rc, n = 0;
+
+	if (!format || (strcmp(format, "gguf") && strcmp(format, "hf")))
+		return ada_fail_param(err, ADA_EINVAL, "format", "format must be \"gguf\" or \"hf\"");
+	if ((rc = inference_net_open(&in, o, err)))
+		return rc;
+	merged = xcalloc((size_t)in.adapter.n_mods + 1, sizeof(*merged));
+	if (!merged) {
+		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+		goto out_close;
+	}
+	for (int i = 0; i < in.adapter.n_mods; i++) {
+		const struct peft_module *pm = &in.adapter.mods[i];
+		const struct lowrank *lr = pm->lr;
+		struct linear *lin = &in.net.blocks[pm->layer].lin[pm->module];
+		const int out_d = lin->out, in_d = lin->in, k = lr->r;
+		float *w = xcalloc((size_t)out_d * in_d, sizeof(float));
+		float *pg = xcalloc((size_t)out_d * (k > 0 ? k : 1), sizeof(float));
+
+		if (!w || !pg) {
+			free(w);
+			free(pg);
+			rc = ada_fail(err, ADA_ENOMEM, "out of memory merging the adapter");
+			goto out_free;
+		}
+		memcpy(w, lin->w, sizeof(float) * (size_t)out_d * in_d);
+		for (int r = 0; r < out_d; r++)
+			for (int j = 0; j < k; j++)
+				pg[(size_t)r * k + j] = lr->P[(size_t)r * k + j] * lr->g[j];
+		gemm(0, 0, out_d, in_d, k, lr->scale, pg, k, lr->Q, in_d, 1, w, in_d);
+		free(pg);
+		merged[n++] = w;
+		lin->w = w;
+		lin->adapter = NULL;
+	}
+	rc = !strcmp(format, "gguf") ? export_model_gguf(in.model, &in.net, out, err)
+				      : export_model_hf(in.model, &in.net, out, err);
+out_free:
+	for (int i = 0; i < n; i++)
+		free(merged[i]);
+	free(merged);
+out_close:
+	inference_net_close(&in);
+	return rc;
+}

@@ -1,0 +1,181 @@
+/*
+ * Classification data and metrics: JSONL and GLUE TSV records, label maps
+ * (int, string, float), validation labels that do not fit, truncation
+ * through the encoder, the tail split; accuracy, F1, MCC, Pearson and
+ * Spearman against values computed by hand (scikit-learn / scipy
+ * conventions).
+ */
+#include "check.h"
+
+#include "train/class_data.h"
+#include "train/cls_metrics.h"
+#include "util/err.h"
+#include "util/fileio.h"
+
+static char *tmp;
+
+/* A byte-level toy encoder: [CLS]=1 a [SEP]=2 (b [SEP]), ids = byte + 3,
+ * type 0 for a, 1 for b; longest-first truncation. */
+static int toy_encode(void *ctx, const char *a, size_t alen, const char *b, size_t blen,
+		      int max_len, struct ivec *ids, struct ivec *types, int *truncated,
+		      struct ada_err *err)
+{
+	size_t specials = b ? 3 : 2, la = alen, lb = b ? blen : 0;
+
+	(void)ctx;
+	if ((size_t)max_len < specials + 1)
+		return ada_fail(err, ADA_EINVAL, "max_len too small");
+	*truncated = 0;
+	while (la + lb + specials > (size_t)max_len) {
+		if (la >= lb)
+			la--;
+		else
+			lb--;
+		*truncated = 1;
+	}
+	ivec_push(ids, 1);
+	ivec_push(types, 0);
+	for (size_t i = 0; i < la; i++) {
+		ivec_push(ids, (unsigned char)a[i] + 3);
+		ivec_push(types, 0);
+	}
+	ivec_push(ids, 2);
+	ivec_push(types, 0);
+	if (b) {
+		for (size_t i = 0; i < lb; i++) {
+			ivec_push(ids, (unsigned char)b[i] + 3);
+			ivec_push(types, 1);
+		}
+		ivec_push(ids, 2);
+		ivec_push(types, 1);
+	}
+	return ADA_OK;
+}
+
+static const struct pair_encoder enc = { .encode = toy_encode, .pad = 0 };
+
+static char *write_file(const char *name, const char *text)
+{
+	char *p = path_join(tmp, name);
+	file_write_atomic(p, text, strlen(text), NULL);
+	return p;
+}
+
+static void test_jsonl_int_and_string_labels(void)
+{
+	struct label_map lm;
+	struct class_dataset ds, dv;
+	struct ada_err err = { 0 };
+	char *tr = write_file("a.jsonl", "{\"text\":\"good\",\"label\":1}\n{\"text\":\"bad\",\"label\":0}\n"
+					  "{\"text\":\"meh\",\"label\":2}\n");
+	char *va = write_file("a_valid.jsonl", "{\"text\":\"ok\",\"label\":3}\n");
+	char *st = write_file("s.jsonl", "{\"text_a\":\"x\",\"text_b\":\"yy\",\"label\":\"neutral\"}\n"
+					  "{\"text_a\":\"p\",\"text_b\":\"q\",\"label\":\"entailment\"}\n");
+	char *sv = write_file("s_valid.jsonl", "{\"text_a\":\"x\",\"text_b\":\"y\",\"label\":\"contradiction\"}\n");
+
+	CHECK_OK(class_data_load(tr, CLASS_FORMAT_AUTO, &enc, 16, &lm, 1, &ds, &err), &err);
+	CHECK_INT_EQ(lm.kind, ADA_LABEL_INT);
+	CHECK_INT_EQ(lm.n_labels, 3);
+	CHECK_INT_EQ(ds.n, 3);
+	CHECK_INT_EQ(ds.lengths[0], 6);           /* [CLS] g o o d [SEP] */
+	CHECK_INT_EQ(ds.ids[0], 1);
+	CHECK_INT_EQ(ds.ids[1], 'g' + 3);
+	CHECK_INT_EQ(ds.ids[6], 0);               /* padded */
+	CHECK_INT_EQ(ds.labels[2], 2);
+	/* a validation label beyond the training labels: the count changed */
+	CHECK_INT_EQ(class_data_load(va, CLASS_FORMAT_AUTO, &enc, 16, &lm, 0, &dv, &err), ADA_EINVAL);
+	CHECK(strstr(err.msg, "label count") != NULL && strstr(err.msg, "line 1") != NULL);
+	class_dataset_release(&ds);
+	label_map_release(&lm);
+
+	CHECK_OK(class_data_load(st, CLASS_FORMAT_AUTO, &enc, 16, &lm, 1, &ds, &err), &err);
+	CHECK_INT_EQ(lm.kind, ADA_LABEL_STRING);
+	CHECK_STR_EQ(lm.names[0], "entailment");  /* sorted */
+	CHECK_STR_EQ(lm.names[1], "neutral");
+	CHECK_INT_EQ(ds.labels[0], 1);
+	CHECK_INT_EQ(ds.types[ds.seq_len * 0 + 3], 1);   /* [CLS] x [SEP] y... */
+	CHECK_INT_EQ(class_data_load(sv, CLASS_FORMAT_AUTO, &enc, 16, &lm, 0, &dv, &err), ADA_EINVAL);
+	CHECK(strstr(err.msg, "contradiction") != NULL);
+	class_dataset_release(&ds);
+	label_map_release(&lm);
+	free(tr); free(va); free(st); free(sv);
+}
+
+static void test_glue_tsv_and_truncation(void)
+{
+	struct label_map lm;
+	struct class_dataset ds, dv;
+	struct ada_err err = { 0 };
+	char *sst = write_file("sst.tsv", "sentence\tlabel\nit is fine \t1\nterrible , awful and long\t0\n");
+	char *sts = write_file("sts.tsv", "genre\tsentence1\tsentence2\tscore\nx\tab\tcd\t3.8\nx\tef\tgh\t1\n");
+	char *cola = write_file("cola.tsv", "gj04\t1\t\tThe sailors rode the breeze .\ngj04\t0\t*\tThe more .\n");
+	char *bad = write_file("bad.tsv", "sentence\tlabel\nonly one column\n");
+
+	CHECK_OK(class_data_load(sst, CLASS_FORMAT_AUTO, &enc, 8, &lm, 1, &ds, &err), &err);
+	CHECK_INT_EQ(ds.n, 2);
+	CHECK_INT_EQ(ds.n_truncated, 2);          /* both longer than 8 - 2 */
+	CHECK_INT_EQ(ds.lengths[1], 8);
+	CHECK_OK(class_data_split_tail(&ds, 0.5, &dv, &err), &err);
+	CHECK_INT_EQ(ds.n, 1);
+	CHECK_INT_EQ(dv.n, 1);
+	CHECK_INT_EQ(dv.labels[0], 0);
+	class_dataset_release(&ds);
+	class_dataset_release(&dv);
+	label_map_release(&lm);
+
+	CHECK_OK(class_data_load(sts, CLASS_FORMAT_AUTO, &enc, 16, &lm, 1, &ds, &err), &err);
+	CHECK_INT_EQ(lm.kind, ADA_LABEL_FLOAT);
+	CHECK_INT_EQ(lm.n_labels, 1);
+	CHECK_NEAR(ds.targets[0], 3.8, 1e-6);
+	CHECK_NEAR(ds.targets[1], 1.0, 0);
+	class_dataset_release(&ds);
+	label_map_release(&lm);
+
+	CHECK_OK(class_data_load(cola, CLASS_FORMAT_GLUE_TSV, &enc, 64, &lm, 1, &ds, &err), &err);
+	CHECK_INT_EQ(ds.n, 2);
+	CHECK_INT_EQ(ds.labels[0], 1);
+	class_dataset_release(&ds);
+	label_map_release(&lm);
+
+	CHECK_INT_EQ(class_data_load(bad, CLASS_FORMAT_AUTO, &enc, 16, &lm, 1, &ds, &err), ADA_EINVAL);
+	CHECK(strstr(err.msg, "line 2") != NULL);
+	free(sst); free(sts); free(cola); free(bad);
+}
+
+static void test_metrics(void)
+{
+	struct cls_metrics m;
+	/* gold 1 1 1 0 0 0 1 0, pred 1 0 1 0 1 0 1 0: tp 3 fn 1 fp 1 tn 3 */
+	int32_t gold[8] = { 1, 1, 1, 0, 0, 0, 1, 0 }, pred[8] = { 1, 0, 1, 0, 1, 0, 1, 0 };
+	float x[5] = { 1, 2, 3, 4, 5 }, y[5] = { 2, 1, 4, 3, 5 };
+	double scratch[20];
+
+	cls_metrics_classify(pred, gold, 8, 2, &m);
+	CHECK_NEAR(m.accuracy, 0.75, 1e-12);
+	CHECK_NEAR(m.f1, 0.75, 1e-12);            /* 2*3 / (6 + 1 + 1) */
+	CHECK_NEAR(m.mcc, 0.5, 1e-12);            /* (9 - 1) / sqrt(4*4*4*4) */
+	/* constant prediction: MCC undefined */
+	int32_t ones[4] = { 1, 1, 1, 1 }, g4[4] = { 0, 1, 0, 1 };
+	cls_metrics_classify(ones, g4, 4, 2, &m);
+	CHECK(isnan(m.mcc));
+	CHECK_NEAR(m.accuracy, 0.5, 0);
+
+	cls_metrics_regress(x, y, 5, scratch, &m);
+	CHECK_NEAR(m.pearson, 0.8, 1e-12);        /* cov 2.0 / (sqrt 2 sqrt 2)... = 8/10 */
+	CHECK_NEAR(m.spearman, 0.8, 1e-12);
+	float t[4] = { 1, 2, 2, 3 }, u[4] = { 1, 3, 2, 4 };
+	cls_metrics_regress(t, u, 4, scratch, &m);
+	/* ranks t: 1 2.5 2.5 4 ; u: 1 3 2 4 -> pearson of ranks */
+	CHECK_NEAR(m.spearman, 0.9486832980505138, 1e-12);
+}
+
+int main(void)
+{
+	tmp = check_tmpdir("classdata");
+	RUN(test_jsonl_int_and_string_labels);
+	RUN(test_glue_tsv_and_truncation);
+	RUN(test_metrics);
+	remove_tree(tmp, NULL);
+	free(tmp);
+	return check_summary();
+}
