@@ -1,14 +1,14 @@
 /*
- * daemon_load — a load generator for adalorad (libcurl multi, one process, one
- * thread, many connections). Three measurements, one per mode:
+ * daemon_load — a load generator for adalorad (libcurl multi, one process,
+ * one thread, many connections). Three measurements, one per mode:
  *
-^ *   daemon_load get URL JOB_ID CONNECTIONS SECONDS
+ *   daemon_load get URL JOB_ID CONNECTIONS SECONDS
  *       CONNECTIONS keep-alive connections each GET the job as fast as it
  *       answers; prints requests/s and latency percentiles.
-^ *   daemon_load create URL BODY_FILE CONNECTIONS COUNT
+ *   daemon_load create URL BODY_FILE CONNECTIONS COUNT
  *       COUNT job creations (POST, the JSON in BODY_FILE) over CONNECTIONS
  *       connections; prints creations per second and latency percentiles.
-^ *   daemon_load sse URL JOB_ID EVENTS
+ *   daemon_load sse URL JOB_ID EVENTS
  *       follows the job's event stream; for each metrics event, the time
  *       from the trainer's callback (data.time, stamped by the worker) to
  *       the event's arrival here; prints the percentiles.
