@@ -146,12 +146,14 @@ static void on_ranks(void *ctx, const struct ada_ranks *rk)
 {
 	struct run *r = ctx;
 	struct ada_err err = { 0 };
-	json_t *modules = json_array(), *layers = json_array(), *data;
+	json_t *modules, *layers, *data;
 	char *text;
 
 	if (rk->step < r->last_ranks_step ||
 	    (rk->step == r->last_ranks_step && rk->final <= r->last_ranks_final))
 		return;
+	modules = json_array();
+	layers = json_array();
 	r->last_ranks_step = rk->step;
 	r->last_ranks_final = rk->final;
 	for (int c = 0; c < rk->n_modules && c < 7; c++)

@@ -71,6 +71,8 @@ static const struct model_entry *lookup(const struct models *m, const char *id)
 {
 	struct model_entry key;
 
+	if (!m->n)
+		return NULL;   /* bsearch() wants a non-null array */
 	snprintf(key.id, sizeof(key.id), "%s", id);
 	return bsearch(&key, m->v, m->n, sizeof(*m->v), cmp_entry);
 }
