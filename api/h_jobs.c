@@ -210,9 +210,14 @@ void h_jobs_create(struct request *r)
 		reply_ada_err(r, &err, 400);
 		goto out_free;
 	}
+	api_log(a, API_LOG_INFO, "msg=job job=%s status=validating_files", job.id);
 	if (a->cfg.hooks.job_created)
 		a->cfg.hooks.job_created(a->cfg.hooks.ctx);
-	reply_json(r, 201, job_object(a, &job));
+	{
+		size_t len;
+		char *text = job_render(a, &job, &len);
+		reply_text(r, 201, text, len);
+	}
 	store_job_release(&job);
 out_free:
 	free(method_text);
@@ -316,8 +321,14 @@ void h_jobs_cancel(struct request *r)
 		reply_ada_err(r, &err, 404);
 		return;
 	}
-	if (j.status == JOB_RUNNING && a->cfg.hooks.job_cancel)
-		a->cfg.hooks.job_cancel(a->cfg.hooks.ctx, j.id);
+	if (j.status == JOB_RUNNING) {
+		api_log(a, API_LOG_INFO, "msg=job job=%s status=running detail=\"cancel requested\"",
+			j.id);
+		if (a->cfg.hooks.job_cancel)
+			a->cfg.hooks.job_cancel(a->cfg.hooks.ctx, j.id);
+	} else {
+		api_log(a, API_LOG_INFO, "msg=job job=%s status=cancelled", j.id);
+	}
 	reply_json(r, 200, job_object(a, &j));
 	store_job_release(&j);
 }

@@ -282,7 +282,7 @@ int main(int argc, char **argv)
 	int help = 0, code;
 
 	if (options_parse(argc, argv, &o, &help, &err)) {
-		fprintf(stderr, "adalorad: %s\n%s", err.msg, options_usage);
+		fprintf(stderr, "adalorad: %s (adalorad --help lists the flags)\n", err.msg);
 		options_release(&o);
 		return EXIT_USAGE;
 	}
