@@ -329,6 +329,6 @@ void h_jobs_cancel(struct request *r)
 	} else {
 		api_log(a, API_LOG_INFO, "msg=job job=%s status=cancelled", j.id);
 	}
-	reply_json(r, 200, job_object(a, &j));
+	reply_json(r, 200, job_object(&j));
 	store_job_release(&j);
 }

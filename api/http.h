@@ -215,7 +215,7 @@ void reply_text(struct request *r, unsigned status, char *text, size_t len);
 
 /* ---- objects (objects.c) ----------------------------------------------- */
 
-json_t *job_object(struct api *a, const struct store_job *j);
+json_t *job_object(const struct store_job *j);
 json_t *event_object(const char *job_id, const struct store_event *e);
 json_t *file_object(const struct store_file *f);
 /* "ftevent-<job token>-<seq>"; returns buf. */

@@ -92,7 +92,7 @@ char *job_render(struct api *a, const struct store_job *j, size_t *len)
 
 	if (text)
 		return text;
-	o = job_object(a, j);
+	o = job_object(j);
 	text = o ? json_dumps(o, API_JSON_FLAGS) : NULL;
 	json_decref(o);
 	if (!text)

@@ -78,13 +78,12 @@ json_t *file_object(const struct store_file *f)
 			 "shape", f->shape);
 }
 
-static json_t *result_files(struct api *a, const struct store_job *j, const json_t *method)
+static json_t *result_files(const struct store_job *j, const json_t *method)
 {
 	const char *type = json_string_value(json_object_get(method, "type"));
 	json_t *files = json_array();
 	char url[STORE_ID_MAX + 96];
 
-	(void)a;
 	if (j->status != JOB_SUCCEEDED)
 		return files;
 	if (type && !strcmp(type, "full")) {
@@ -100,7 +99,7 @@ static json_t *result_files(struct api *a, const struct store_job *j, const json
 	return files;
 }
 
-json_t *job_object(struct api *a, const struct store_job *j)
+json_t *job_object(const struct store_job *j)
 {
 	json_t *method = json_column(j->method), *metrics = json_column(j->metrics);
 	json_t *progress, *budget = json_null(), *o;
@@ -142,7 +141,7 @@ json_t *job_object(struct api *a, const struct store_job *j)
 		      "progress", progress,
 		      "budget", budget,
 		      "metrics", metrics,
-		      "result_files", result_files(a, j, method));
+		      "result_files", result_files(j, method));
 	json_decref(method);
 	return o;
 }

@@ -399,6 +399,40 @@ static void test_auth(void)
 	http_resp_free(&r);
 }
 
+/* A file no job uses can be deleted: row and bytes. */
+static void test_delete(void)
+{
+	const char *auth[] = { "Authorization: Bearer s3cret-key-1", NULL };
+	char path[512], stored[2600];
+	struct http_resp r;
+	struct stat st;
+	char *id;
+
+	/* upload() sends no key: go through the raw route with one. */
+	{
+		const char *h[] = { "Authorization: Bearer s3cret-key-1",
+				    "Content-Type: application/jsonl", NULL };
+		static const char body[] = "{\"text\":\"to be deleted\"}\n";
+		http(&d, "POST", "/v1/files?purpose=fine-tune&filename=gone.jsonl", h, body,
+		     sizeof(body) - 1, &r);
+		CHECK_INT_EQ(r.status, 200);
+		id = strdup(json_string_value(json_object_get(r.json, "id")) ?: "");
+		http_resp_free(&r);
+	}
+	snprintf(stored, sizeof(stored), "%s/data/files/%s", dir, id);
+	CHECK(stat(stored, &st) == 0);
+	snprintf(path, sizeof(path), "/v1/files/%s", id);
+	http(&d, "DELETE", path, auth, NULL, 0, &r);
+	CHECK_INT_EQ(r.status, 200);
+	CHECK(json_is_true(json_object_get(r.json, "deleted")));
+	http_resp_free(&r);
+	http(&d, "GET", path, auth, NULL, 0, &r);
+	CHECK_INT_EQ(r.status, 404);
+	http_resp_free(&r);
+	CHECK(stat(stored, &st) != 0);
+	free(id);
+}
+
 /* Healthy, and nothing changed that should not have. */
 static void test_intact(void)
 {
@@ -472,6 +506,7 @@ int main(void)
 		json_decref(wait_job(&d, busy_job, 120));
 	}
 	RUN(test_auth);
+	RUN(test_delete);
 	RUN(test_intact);
 	fprintf(stderr, "%d hostile requests answered as documented\n", n_cases);
 	CHECK(n_cases >= 30);

@@ -258,6 +258,10 @@ static void test_adapter(void)
 			found |= !strcmp(json_string_value(json_object_get(m, "id")), id);
 		CHECK(found);
 		json_decref(models);
+		snprintf(path, sizeof(path), "/v1/models/%s", id);
+		CHECK_INT_EQ(http_json(&d, "GET", path, NULL, &models), 200);
+		CHECK_STR_EQ(json_string_value(json_object_get(models, "parent")), "stories260K");
+		json_decref(models);
 	}
 }
 
