@@ -16,7 +16,7 @@
 
 #include "harness.h"
 
-#define STEPS 200
+#define STEPS 120
 
 static struct daemon d;
 static char *dir, data_path[2200], *file_id, *ref_job;
@@ -27,7 +27,7 @@ static char *create(void)
 	char *id;
 
 	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs",
-			       adalora_job("stories260K", file_id, STEPS, 64, 25), &job), 201);
+			       adalora_job("stories260K", file_id, STEPS, 64, 20), &job), 201);
 	id = strdup(json_string_value(json_object_get(job, "id")) ?: "");
 	json_decref(job);
 	return id;
@@ -113,10 +113,10 @@ static void test_reference(void)
 static void test_kill_mid_training(void)
 {
 	char *job = create();
-	json_t *j = wait_step(&d, job, 80, 120);
+	json_t *j = wait_step(&d, job, 50, 120);
 	long step = (long)json_integer_value(json_object_get(json_object_get(j, "progress"), "step"));
 
-	CHECK_MSG(step >= 80 && step < STEPS, "killed at step %ld", step);
+	CHECK_MSG(step >= 50 && step < STEPS, "killed at step %ld", step);
 	json_decref(j);
 	daemon_kill(&d);
 	daemon_start(&d, dir, NULL);
@@ -129,7 +129,7 @@ static void test_kill_mid_training(void)
 static void test_sigterm(void)
 {
 	char *job = create();
-	json_t *j = wait_step(&d, job, 60, 120);
+	json_t *j = wait_step(&d, job, 30, 120);
 
 	json_decref(j);
 	CHECK_INT_EQ(daemon_stop(&d), 0);
