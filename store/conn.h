@@ -43,9 +43,11 @@ struct store {
 
 	/* group commit (writer.c) */
 	pthread_mutex_t gc_lock;
-	pthread_cond_t gc_cond;
+	pthread_cond_t gc_cond;      /* work for the writer thread */
+	pthread_cond_t gc_done;      /* a batch committed */
 	struct write_op *queue_head, *queue_tail;
-	int committing;              /* a leader is running a batch */
+	pthread_t writer;
+	int writer_started, writer_stop;
 };
 
 /* The calling thread's connection (opened on first use). */
@@ -59,14 +61,14 @@ void conn_thread_exit(void *conn);
  * with its bindings cleared. */
 int conn_stmt(struct conn *c, const char *sql, sqlite3_stmt **out, struct ada_err *err);
 
-/* BEGIN IMMEDIATE; commit or roll back. Only the group-commit leader
- * (and migrations, before any other thread) open transactions. */
+/* BEGIN IMMEDIATE; commit or roll back. Only the writer thread (and
+ * migrations, before it starts) open transactions. */
 int conn_begin(struct conn *c, struct ada_err *err);
 int conn_commit(struct conn *c, struct ada_err *err);
 void conn_rollback(struct conn *c);
 
 /* A write for store_write(): runs in a savepoint of a shared transaction,
- * on the committing thread's connection c (it must use nothing else).
+ * on the writer thread's connection c (it must use nothing else).
  * It may name in notify (STORE_ID_MAX bytes) a job whose watchers are
  * woken after the commit. */
 typedef int (*write_fn)(struct conn *c, void *ctx, char *notify, struct ada_err *err);
@@ -74,6 +76,10 @@ typedef int (*write_fn)(struct conn *c, void *ctx, char *notify, struct ada_err 
 /* Run fn as part of the next group commit and wait for that commit:
  * fn's result, or the commit's failure. */
 int store_write(struct store *st, write_fn fn, void *ctx, struct ada_err *err);
+/* The writer thread (store_open starts it once migrated; store_free stops
+ * it after the queue drains). */
+int writer_start(struct store *st, struct ada_err *err);
+void writer_stop(struct store *st);
 
 /* Run SQL with no results (pragmas, DDL). */
 int conn_exec(struct conn *c, const char *sql, struct ada_err *err);

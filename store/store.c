@@ -142,10 +142,12 @@ int store_open(const struct store_config *cfg, struct store **out, struct ada_er
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->gc_lock, NULL);
 	pthread_cond_init(&st->gc_cond, NULL);
+	pthread_cond_init(&st->gc_done, NULL);
 	if (pthread_key_create(&st->key, conn_thread_exit)) {
 		pthread_mutex_destroy(&st->lock);
 		pthread_mutex_destroy(&st->gc_lock);
 		pthread_cond_destroy(&st->gc_cond);
+		pthread_cond_destroy(&st->gc_done);
 		free(st->path);
 		free(st);
 		return ada_fail(err, ADA_ENOMEM, "store: no thread-specific key left");
@@ -155,7 +157,7 @@ int store_open(const struct store_config *cfg, struct store **out, struct ada_er
 		goto out_free;
 	}
 	if ((rc = take_lock(st, err)) || (rc = conn_get(st, &c, err)) ||
-	    (rc = set_wal(c, err)) || (rc = migrate(c, err)))
+	    (rc = set_wal(c, err)) || (rc = migrate(c, err)) || (rc = writer_start(st, err)))
 		goto out_free;
 	*out = st;
 	return ADA_OK;
@@ -168,12 +170,14 @@ void store_free(struct store *st)
 {
 	if (!st)
 		return;
+	writer_stop(st);
 	pthread_setspecific(st->key, NULL);
 	conn_close_all(st);
 	pthread_key_delete(st->key);
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->gc_lock);
 	pthread_cond_destroy(&st->gc_cond);
+	pthread_cond_destroy(&st->gc_done);
 	if (st->lock_fd >= 0)
 		close(st->lock_fd);
 	free(st->path);

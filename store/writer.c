@@ -2,16 +2,18 @@
  * writer — group commit: concurrent writes share one transaction, and so
  * one fsync.
  *
- * With synchronous=FULL every COMMIT waits for the disk, and writers take
- * turns; a hundred clients creating jobs at once would wait for a hundred
- * fsyncs in a row. Instead, a write is queued as a function, and whichever
- * writer finds no commit in progress becomes the leader: it takes every
- * queued write, runs each in a savepoint of one BEGIN IMMEDIATE
- * transaction on its own connection (a write that fails rolls back to its
- * savepoint alone), commits once, wakes the watchers of the jobs written,
- * and hands each waiting writer its result. Nothing is acknowledged before
- * its commit, so nothing acknowledged can be lost; under no contention a
- * write is simply its own transaction.
+ * With synchronous=FULL every COMMIT waits for the disk, and writers that
+ * take turns would wait for one fsync each; a hundred clients creating
+ * jobs at once would queue behind a hundred fsyncs. Instead a write is
+ * queued as a function, and the store's writer thread takes everything
+ * queued, runs each write in a savepoint of one BEGIN IMMEDIATE
+ * transaction (a write that fails rolls back to its savepoint alone),
+ * commits once, wakes the watchers of the jobs written, and hands each
+ * waiting writer its result. Nothing is acknowledged before its commit.
+ *
+ * A thread of its own, at normal priority, rather than "the first writer
+ * leads": the training threads write too, and run at a lower priority; a
+ * batch led by one of them would make every HTTP thread wait on it.
  */
 #include "conn.h"
 
@@ -19,8 +21,9 @@
 
 #include "util/err.h"
 
-/* A bigger batch only lengthens the wait of its first writer. */
-#define MAX_BATCH 256
+/* Enough to share an fsync widely; small enough that a write arriving
+ * during a big batch does not wait long for the next. */
+#define MAX_BATCH 64
 
 struct write_op {
 	write_fn fn;
@@ -106,16 +109,26 @@ int store_write(struct store *st, write_fn fn, void *ctx, struct ada_err *err)
 	else
 		st->queue_head = &me;
 	st->queue_tail = &me;
-	while (!me.done) {
+	pthread_cond_broadcast(&st->gc_cond);
+	while (!me.done)
+		pthread_cond_wait(&st->gc_done, &st->gc_lock);
+	pthread_mutex_unlock(&st->gc_lock);
+	return me.rc;
+}
+
+static void *writer_main(void *arg)
+{
+	struct store *st = arg;
+
+	pthread_mutex_lock(&st->gc_lock);
+	for (;;) {
 		struct write_op *batch, *last;
 		int n = 1;
 
-		if (st->committing) {
+		while (!st->queue_head && !st->writer_stop)
 			pthread_cond_wait(&st->gc_cond, &st->gc_lock);
-			continue;
-		}
-		/* Lead: take the queue (up to MAX_BATCH) and commit it. */
-		st->committing = 1;
+		if (!st->queue_head)
+			break;   /* stopping, and nothing left to write */
 		batch = last = st->queue_head;
 		while (last->next && n < MAX_BATCH) {
 			last = last->next;
@@ -132,11 +145,31 @@ int store_write(struct store *st, write_fn fn, void *ctx, struct ada_err *err)
 		pthread_mutex_lock(&st->gc_lock);
 		for (struct write_op *op = batch, *next; op; op = next) {
 			next = op->next;
-			op->done = 1;   /* op may be gone once this is seen */
+			op->done = 1;   /* its writer may return (and op vanish) from here */
 		}
-		st->committing = 0;
-		pthread_cond_broadcast(&st->gc_cond);
+		pthread_cond_broadcast(&st->gc_done);
 	}
 	pthread_mutex_unlock(&st->gc_lock);
-	return me.rc;
+	store_thread_done(st);
+	return NULL;
+}
+
+int writer_start(struct store *st, struct ada_err *err)
+{
+	if (pthread_create(&st->writer, NULL, writer_main, st))
+		return ada_fail(err, ADA_ENOMEM, "store: cannot start the writer thread");
+	st->writer_started = 1;
+	return ADA_OK;
+}
+
+void writer_stop(struct store *st)
+{
+	if (!st->writer_started)
+		return;
+	pthread_mutex_lock(&st->gc_lock);
+	st->writer_stop = 1;
+	pthread_cond_broadcast(&st->gc_cond);
+	pthread_mutex_unlock(&st->gc_lock);
+	pthread_join(st->writer, NULL);
+	st->writer_started = 0;
 }
