@@ -17,10 +17,13 @@ void layernorm_forward(real *out, real *mean, real *rstd, const real *x, const r
 		real m, s;
 
 		/* Two passes in double: the variance of the deviations, not
-		 * E[x^2] - E[x]^2, which cancels badly for rows far from zero. */
+		 * E[x^2] - E[x]^2, which cancels badly for rows far from zero.
+		 * (simd reductions: a fixed order per build, so deterministic) */
+		#pragma omp simd reduction(+:sum)
 		for (int c = 0; c < C; c++)
 			sum += xr[c];
 		m = (real)(sum / C);
+		#pragma omp simd reduction(+:ss)
 		for (int c = 0; c < C; c++)
 			ss += (double)(xr[c] - m) * (xr[c] - m);
 		s = (real)(1.0 / sqrt(ss / C + eps));
@@ -45,6 +48,7 @@ void layernorm_backward(real *dx, real *dw, real *db, const real *dout, const re
 		double sum = 0, dot = 0;
 		real mg, mgx;
 
+		#pragma omp simd reduction(+:sum, dot)
 		for (int c = 0; c < C; c++) {
 			real g = d[c] * w[c];
 			sum += g;
