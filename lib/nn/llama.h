@@ -125,7 +125,7 @@ void llama_backward(const struct llama_net *net, struct llama_acts *a, const int
 int llama_forward_hidden(const struct llama_net *net, struct llama_acts *a,
 			 const int32_t *tokens, int B, const struct nn_step *st);
 
-/* Backward from dhidden = dL/d(a->xf) [B*T][dim] (borrowed; e.g.
+/* Backward from dhidden = dL/d(a->xf) [B*T][dim] (borrowed, not a->dx; e.g.
  * a->dhidden, which the caller zeroes and fills); accumulates like
  * llama_backward. net->output and net->d_output are not used. */
 void llama_backward_hidden(const struct llama_net *net, struct llama_acts *a,

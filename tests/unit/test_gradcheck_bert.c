@@ -229,7 +229,8 @@ static void check_attention_bidir(int B, int T, int H, int KV, int hd, const int
 			double e = 0;
 			for (size_t i = 0; i < (size_t)L * H * hd; i++)
 				e = fmax(e, fabs(y1[i] - c.y[(size_t)b * T * H * hd + i]));
-			CHECK_MSG(e < 1e-14, "sequence %d of length %d: prefix differs by %.3g", b, L, e);
+			CHECK_MSG(e < 1e-14, "sequence %d of length %d: prefix differs by %.3g",
+				  b, L, e);
 			free(y1); free(att1);
 		}
 	}
@@ -648,7 +649,8 @@ static void tbert_build(struct tbert *t, enum method m, int C, int position_offs
 							     l * N_BERT_MODULES + mod)->base;
 		}
 		b->ln_attn.w = tensor(r, "ln_attn w", D, 1, 0.2, ln_trains, &b->ln_attn.dw);
-		b->ln_attn.b = tensor(r, "ln_attn b", D, 0, 0.2, ln_trains || bitfit, &b->ln_attn.db);
+		b->ln_attn.b = tensor(r, "ln_attn b", D, 0, 0.2, ln_trains || bitfit,
+				      &b->ln_attn.db);
 		b->ln_out.w = tensor(r, "ln_out w", D, 1, 0.2, ln_trains, &b->ln_out.dw);
 		b->ln_out.b = tensor(r, "ln_out b", D, 0, 0.2, ln_trains || bitfit, &b->ln_out.db);
 		if (m == M_HOULSBY) {
@@ -684,8 +686,8 @@ static void check_bert(const char *label, enum method m, int C, int position_off
 		/* Softmax ignores a shift shared by all keys, and q . b_k is one:
 		 * the key bias has no gradient. Both sides must see that. */
 		if (!strcmp(t.r.names[i], "key bias")) {
-			CHECK_MSG(ana < 1e-14 && num < 1e-9, "%s: key bias: gradient %.3g, numeric %.3g",
-				  label, ana, num);
+			CHECK_MSG(ana < 1e-14 && num < 1e-9,
+				  "%s: key bias: gradient %.3g, numeric %.3g", label, ana, num);
 			continue;
 		}
 		CHECK_MSG(e < TOL, "%s: %s (#%d): relative error %.3g", label, t.r.names[i], i, e);
@@ -740,7 +742,8 @@ static double tllama_run(struct tllama *t, int with_grad)
 	struct nn_step st = { .training = 1, .seed = 9 };
 	double loss = 0;
 
-	CHECK_OK(llama_forward_hidden(&t->net, &t->acts, t->tok, t->B, &st), (struct ada_err *)NULL);
+	CHECK_OK(llama_forward_hidden(&t->net, &t->acts, t->tok, t->B, &st),
+		 (struct ada_err *)NULL);
 	CHECK_OK(seq_head_forward(&t->head, &t->ha, t->acts.xf, t->len, t->B, t->T, &st),
 		 (struct ada_err *)NULL);
 	CHECK_OK(seq_head_xent(t->ha.logits, t->labels, t->B, t->C,
