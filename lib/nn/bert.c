@@ -248,29 +248,25 @@ void bert_backward(const struct bert_net *net, struct bert_acts *a, const int32_
 		const real *att = a->att + l * (size_t)a->B * d->n_heads * T * T;
 		real *dx_in = l > 0 || embeddings_train ? dx : NULL;
 
-		/* LN_out, then the residual (into dx) and the FFN branch (ds). */
-		memset(ds, 0, nd);
+		/* LN_out, then the residual (into dx) and the FFN branch (ds).
+		 * The first contribution to each gradient buffer overwrites it. */
 		layernorm_backward(ds, blk->ln_out.dw, blk->ln_out.db, dx, s2, blk->ln_out.w,
 				   a->mean2 + l * NA, a->rstd2 + l * NA, N, D);
 		memcpy(dx, ds, nd);
 		if (blk->bn_out)
 			bottleneck_backward(blk->bn_out, ds, N);
-		memset(a->dg, 0, sizeof(real) * (size_t)N * F);
-		linear_backward(&blk->lin[BMOD_OUTPUT], g, ds, N, a->dg, st);
-		memset(a->du, 0, sizeof(real) * (size_t)N * F);
+		linear_backward_into(&blk->lin[BMOD_OUTPUT], g, ds, N, a->dg, st);
 		gelu_backward(a->du, a->dg, u, (long)N * F);
 		linear_backward(&blk->lin[BMOD_INTER], x_mid, a->du, N, dx, st);
 
 		/* LN_attn, then the residual (dx) and the attention branch (ds). */
-		memset(ds, 0, nd);
 		layernorm_backward(ds, blk->ln_attn.dw, blk->ln_attn.db, dx, s1, blk->ln_attn.w,
 				   a->mean1 + l * NA, a->rstd1 + l * NA, N, D);
 		if (dx_in)
 			memcpy(dx_in, ds, nd);
 		if (blk->bn_attn)
 			bottleneck_backward(blk->bn_attn, ds, N);
-		memset(a->dctx, 0, nd);
-		linear_backward(&blk->lin[BMOD_ATTN_OUT], ctx, ds, N, a->dctx, st);
+		linear_backward_into(&blk->lin[BMOD_ATTN_OUT], ctx, ds, N, a->dctx, st);
 		attention_bidir_backward(a->dq, a->dk, a->dv, a->dctx, att, q, k, v, lengths, &s,
 					 a->att_scratch, a->n_threads);
 		linear_backward(&blk->lin[BMOD_QUERY], x, a->dq, N, dx_in, st);
@@ -281,7 +277,6 @@ void bert_backward(const struct bert_net *net, struct bert_acts *a, const int32_
 		return;
 
 	/* Embedding LayerNorm and tables; ds becomes d(emb). */
-	memset(ds, 0, nd);
 	layernorm_backward(ds, net->ln_emb.dw, net->ln_emb.db, dx, a->emb, net->ln_emb.w,
 			   a->mean_e, a->rstd_e, N, D);
 	if (net->d_word_emb)

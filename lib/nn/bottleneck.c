@@ -90,7 +90,6 @@ static void act_backward(enum bottleneck_act act, real *da, const real *dz, cons
 {
 	switch (act) {
 	case BOTTLENECK_GELU:
-		memset(da, 0, sizeof(real) * (size_t)n);
 		gelu_backward(da, dz, a, n);
 		break;
 	case BOTTLENECK_RELU:

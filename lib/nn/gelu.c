@@ -84,5 +84,5 @@ void gelu_backward(real *dx, const real *dout, const real *x, long n)
 {
 	#pragma omp parallel for simd schedule(static)
 	for (long i = 0; i < n; i++)
-		dx[i] += dout[i] * (norm_cdf(x[i]) + x[i] * norm_pdf(x[i]));
+		dx[i] = dout[i] * (norm_cdf(x[i]) + x[i] * norm_pdf(x[i]));
 }

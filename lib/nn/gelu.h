@@ -19,7 +19,8 @@
 
 /* out[i] = gelu(x[i]); out may alias x. */
 void gelu_forward(real *out, const real *x, long n);
-/* dx[i] += dout[i] * gelu'(x[i]),  gelu'(x) = Phi(x) + x phi(x). */
+/* dx[i] = dout[i] * gelu'(x[i]),  gelu'(x) = Phi(x) + x phi(x) (overwrites,
+ * like swiglu_backward: the input of an activation has no other consumer). */
 void gelu_backward(real *dx, const real *dout, const real *x, long n);
 
 #endif

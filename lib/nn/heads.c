@@ -80,18 +80,14 @@ void seq_head_backward(const struct seq_head *h, struct seq_head_acts *a, const 
 		       const struct nn_step *st)
 {
 	const int D = a->dim;
-	const size_t n = sizeof(real) * (size_t)B * D;
 
 	if (h->dense.w) {
-		memset(a->dt, 0, n);
-		linear_backward(&h->out, a->t, dlogits, B, a->dt, st);
+		linear_backward_into(&h->out, a->t, dlogits, B, a->dt, st);
 		for (long i = 0; i < (long)B * D; i++)
 			a->dt[i] *= 1 - a->t[i] * a->t[i];
-		memset(a->dx, 0, n);
-		linear_backward(&h->dense, a->x, a->dt, B, dhidden ? a->dx : NULL, st);
+		linear_backward_into(&h->dense, a->x, a->dt, B, dhidden ? a->dx : NULL, st);
 	} else {
-		memset(a->dx, 0, n);
-		linear_backward(&h->out, a->x, dlogits, B, dhidden ? a->dx : NULL, st);
+		linear_backward_into(&h->out, a->x, dlogits, B, dhidden ? a->dx : NULL, st);
 	}
 	if (!dhidden)
 		return;

@@ -58,7 +58,7 @@ void layernorm_backward(real *dx, real *dw, real *db, const real *dout, const re
 		mgx = (real)(dot / C);
 		#pragma omp simd
 		for (int c = 0; c < C; c++)
-			dxr[c] += s * (d[c] * w[c] - mg - (xr[c] - m) * s * mgx);
+			dxr[c] = s * (d[c] * w[c] - mg - (xr[c] - m) * s * mgx);
 	}
 	if (!dw && !db)
 		return;

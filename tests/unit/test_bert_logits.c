@@ -4,7 +4,10 @@
  * through lib/nn (bert_forward + the pooler/classifier head, batched and
  * padded) and through tests/unit/bert_ref.c (plain double loops over each
  * unpadded sequence). Built twice: against the float nn/ (logits within
- * 1e-5 relative) and the double one (1e-10). The float build also checks
+ * 1e-5 relative) and the double one (1e-10). The float build also loads
+ * tiny BERT and RoBERTa checkpoints with classification heads through the
+ * Hugging Face writer and model_load(), binds them to a bert_net the way
+ * the trainer will, and compares with the reference again; and it checks
  * the vectorised GELU against libm over a dense grid.
  *
  * The weights are drawn in double and rounded to float first, so both
@@ -19,6 +22,11 @@
 #include "nn/gelu.h"
 #include "nn/heads.h"
 #include "util/rng.h"
+#ifndef ADA_REAL_DOUBLE
+#include "tiny_model.h"
+#include "util/err.h"
+#include "util/fileio.h"
+#endif
 
 #ifdef ADA_REAL_DOUBLE
 #define LOGIT_TOL 1e-10
@@ -227,6 +235,178 @@ static void test_acts_shape(void)
 }
 
 #ifndef ADA_REAL_DOUBLE
+static const double *dcopy(struct pool *pl, const float *src, size_t n)
+{
+	double *d = pool_add(pl, calloc(n ? n : 1, sizeof(double)));
+
+	for (size_t i = 0; i < n; i++)
+		d[i] = src[i];
+	return d;
+}
+
+static float *read_extra(struct pool *pl, const struct model *m, const char *name, uint64_t rows,
+			 uint64_t cols)
+{
+	float *p = pool_add(pl, calloc((size_t)(rows ? rows : 1) * cols, sizeof(float)));
+	struct ada_err err;
+
+	CHECK_OK(model_extra_read(m, name, rows, cols, p, &err), &err);
+	return p;
+}
+
+/* The binding the trainer does: a bert_net on a loaded model's (float)
+ * weights, frozen; the head on the pooler or classifier.dense and the
+ * classifier / out_proj read from the checkpoint's extra tensors. */
+static void bind_loaded(struct model_pair *mp, struct pool *pl, const struct model *m, int C)
+{
+	const struct model_config *c = &m->cfg;
+	const struct bert_weights *w = m->bert;
+	const int D = c->dim, F = c->hidden_dim;
+	const int roberta = !c->has_pooler;
+
+	memset(mp, 0, sizeof(*mp));
+	mp->net.d = (struct bert_dims){ .dim = D, .hidden = F, .n_layers = c->n_layers,
+					.n_heads = c->n_heads, .head_dim = c->head_dim,
+					.vocab = c->vocab_size, .max_positions = c->max_positions,
+					.type_vocab = c->type_vocab_size,
+					.position_offset = c->position_offset,
+					.norm_eps = c->norm_eps };
+	mp->net.blocks = mp->blocks;
+	mp->net.word_emb = w->word_emb;
+	mp->net.pos_emb = w->pos_emb;
+	mp->net.type_emb = w->type_emb;
+	mp->net.ln_emb = (struct bert_ln){ .w = w->emb_ln_w, .b = w->emb_ln_b };
+	mp->ref = (struct bert_ref){ .dim = D, .hidden = F, .n_layers = c->n_layers,
+				     .n_heads = c->n_heads, .n_labels = C,
+				     .position_offset = c->position_offset, .eps = c->norm_eps,
+				     .layers = mp->rl };
+	mp->ref.word = dcopy(pl, w->word_emb, (size_t)c->vocab_size * D);
+	mp->ref.pos = dcopy(pl, w->pos_emb, (size_t)c->max_positions * D);
+	mp->ref.type = dcopy(pl, w->type_emb, (size_t)c->type_vocab_size * D);
+	mp->ref.ln_emb_w = dcopy(pl, w->emb_ln_w, D);
+	mp->ref.ln_emb_b = dcopy(pl, w->emb_ln_b, D);
+	for (int l = 0; l < c->n_layers; l++) {
+		const struct bert_layer *ly = &w->layers[l];
+		const int outs[6] = { D, D, D, D, F, D }, ins[6] = { D, D, D, D, D, F };
+		struct bert_block *b = &mp->blocks[l];
+		for (int mod = 0; mod < N_BERT_MODULES; mod++) {
+			b->lin[mod] = (struct linear){ .w = ly->w[mod], .b = ly->b[mod],
+						       .in = ins[mod], .out = outs[mod] };
+			mp->rl[l].w[mod] = dcopy(pl, ly->w[mod], (size_t)outs[mod] * ins[mod]);
+			mp->rl[l].b[mod] = dcopy(pl, ly->b[mod], outs[mod]);
+		}
+		b->ln_attn = (struct bert_ln){ .w = ly->ln_attn_w, .b = ly->ln_attn_b };
+		b->ln_out = (struct bert_ln){ .w = ly->ln_out_w, .b = ly->ln_out_b };
+		mp->rl[l].ln_attn_w = dcopy(pl, ly->ln_attn_w, D);
+		mp->rl[l].ln_attn_b = dcopy(pl, ly->ln_attn_b, D);
+		mp->rl[l].ln_out_w = dcopy(pl, ly->ln_out_w, D);
+		mp->rl[l].ln_out_b = dcopy(pl, ly->ln_out_b, D);
+	}
+	mp->head.pool = SEQ_POOL_FIRST;
+	mp->head.dense = (struct linear){ .in = D, .out = D };
+	mp->head.out = (struct linear){ .in = D, .out = C };
+	if (roberta) {
+		mp->head.dense.w = read_extra(pl, m, "classifier.dense.weight", D, D);
+		mp->head.dense.b = read_extra(pl, m, "classifier.dense.bias", 0, D);
+		mp->head.out.w = read_extra(pl, m, "classifier.out_proj.weight", C, D);
+		mp->head.out.b = read_extra(pl, m, "classifier.out_proj.bias", 0, C);
+	} else {
+		mp->head.dense.w = w->pooler_w;
+		mp->head.dense.b = w->pooler_b;
+		mp->head.out.w = read_extra(pl, m, "classifier.weight", C, D);
+		mp->head.out.b = read_extra(pl, m, "classifier.bias", 0, C);
+	}
+	mp->ref.pooler_w = dcopy(pl, mp->head.dense.w, (size_t)D * D);
+	mp->ref.pooler_b = dcopy(pl, mp->head.dense.b, D);
+	mp->ref.cls_w = dcopy(pl, mp->head.out.w, (size_t)C * D);
+	mp->ref.cls_b = dcopy(pl, mp->head.out.b, C);
+}
+
+static void check_loaded(const char *arch, const char *dir)
+{
+	enum { B = 3, T = 11, C = 3 };
+	const int32_t len[B] = { 11, 6, 2 };
+	struct model_config cfg;
+	struct model *m = NULL, *x = NULL;
+	struct model_pair mp;
+	struct pool pl = { 0 };
+	struct bert_acts a;
+	struct seq_head_acts ha;
+	struct ada_err err;
+	struct tiny_extra extra[4];
+	struct tiny_bert_opts o = { .prefixed = 1, .extra = extra };
+	int32_t tok[B * T], types[B * T];
+	char label[64];
+
+	tiny_bert_config(&cfg, arch);
+	CHECK_OK(tiny_bert_random(&cfg, 11, &m), (struct ada_err *)NULL);
+	if (!m)
+		return;
+	/* the task head, as ...ForSequenceClassification checkpoints store it */
+	const int D = cfg.dim;
+	struct wpair dw = weight(&pl, (size_t)D * D, 0, 0.3), db = weight(&pl, D, 0, 0.2);
+	struct wpair ow = weight(&pl, (size_t)C * D, 0, 0.5), ob = weight(&pl, C, 0, 0.2);
+	float *fdw = pool_add(&pl, calloc((size_t)D * D, sizeof(float)));
+	float *fdb = pool_add(&pl, calloc(D, sizeof(float)));
+	float *fow = pool_add(&pl, calloc((size_t)C * D, sizeof(float)));
+	float *fob = pool_add(&pl, calloc(C, sizeof(float)));
+	for (int i = 0; i < D * D; i++)
+		fdw[i] = (float)dw.d[i];
+	for (int i = 0; i < D; i++)
+		fdb[i] = (float)db.d[i];
+	for (int i = 0; i < C * D; i++)
+		fow[i] = (float)ow.d[i];
+	for (int i = 0; i < C; i++)
+		fob[i] = (float)ob.d[i];
+	if (cfg.has_pooler) {
+		extra[0] = (struct tiny_extra){ "classifier.weight", fow, C, (uint64_t)D };
+		extra[1] = (struct tiny_extra){ "classifier.bias", fob, 0, C };
+		o.n_extra = 2;
+	} else {
+		extra[0] = (struct tiny_extra){ "classifier.dense.weight", fdw, (uint64_t)D, (uint64_t)D };
+		extra[1] = (struct tiny_extra){ "classifier.dense.bias", fdb, 0, (uint64_t)D };
+		extra[2] = (struct tiny_extra){ "classifier.out_proj.weight", fow, C, (uint64_t)D };
+		extra[3] = (struct tiny_extra){ "classifier.out_proj.bias", fob, 0, C };
+		o.n_extra = 4;
+	}
+	CHECK_OK(tiny_write_bert_hf(m, dir, &o, &err), &err);
+	CHECK_OK(model_load(dir, NULL, &x, &err), &err);
+	if (!x)
+		goto out;
+	bind_loaded(&mp, &pl, x, C);
+	for (int b = 0; b < B; b++)
+		for (int t = 0; t < T; t++) {
+			int pad = t >= len[b];
+			tok[b * T + t] = pad ? cfg.pad_token_id :
+				(int32_t)rng_below(&rng, (uint64_t)cfg.vocab_size);
+			types[b * T + t] = pad ? 0 : (int32_t)rng_below(&rng,
+							(uint64_t)cfg.type_vocab_size);
+		}
+	CHECK_OK(bert_acts_init(&a, &mp.net.d, B, T, 2), (struct ada_err *)NULL);
+	CHECK_OK(seq_head_acts_init(&ha, D, C, B), (struct ada_err *)NULL);
+	snprintf(label, sizeof(label), "%s through its HF directory", arch);
+	compare(&mp, &a, &ha, tok, types, len, B, label);
+	bert_acts_release(&a);
+	seq_head_acts_release(&ha);
+out:
+	model_free(x);
+	model_free(m);
+	pool_free(&pl);
+}
+
+static void test_loaded_models(void)
+{
+	char *tmp = check_tmpdir("bert_logits");
+	char *d1 = path_join(tmp, "bert"), *d2 = path_join(tmp, "roberta");
+
+	check_loaded("bert", d1);
+	check_loaded("roberta", d2);
+	remove_tree(tmp, NULL);
+	free(d1);
+	free(d2);
+	free(tmp);
+}
+
 /* The float GELU within 1e-6 relative of the exact one on x >= -13 (every
  * 389th float of either sign up to 20), and 0 below. */
 static void test_gelu_accuracy(void)
@@ -273,6 +453,7 @@ int main(void)
 	RUN(test_bert_logits);
 	RUN(test_acts_shape);
 #ifndef ADA_REAL_DOUBLE
+	RUN(test_loaded_models);
 	RUN(test_gelu_accuracy);
 #endif
 	return check_summary();
