@@ -231,13 +231,13 @@ void bert_backward(const struct bert_net *net, struct bert_acts *a, const int32_
 	struct attention_shape s = { B, T, d->n_heads, d->n_heads, d->head_dim };
 	const int32_t *types = token_types ? token_types : a->zero_types;
 	real *dx = a->dx, *ds = a->ds;
+	const real *dout = dhidden;     /* dL/d(output of the layer being undone) */
 	/* Without trained embeddings nothing needs dL/d(layer 0 input). */
 	const int embeddings_train = net->d_word_emb || net->d_pos_emb || net->d_type_emb ||
 				     net->ln_emb.dw || net->ln_emb.db;
 
-	/* dx holds dL/d(output of the layer being undone), then, once LN_out
-	 * has consumed it, dL/dx_mid, then dL/d(layer input). */
-	memcpy(dx, dhidden, nd);
+	/* dx holds dL/dx_mid once LN_out has consumed dout, then dL/d(layer
+	 * input), which is the next dout. */
 	for (int l = d->n_layers - 1; l >= 0; l--) {
 		const struct bert_block *blk = &net->blocks[l];
 		const real *x = a->x + l * NA * D;
@@ -250,7 +250,7 @@ void bert_backward(const struct bert_net *net, struct bert_acts *a, const int32_
 
 		/* LN_out, then the residual (into dx) and the FFN branch (ds).
 		 * The first contribution to each gradient buffer overwrites it. */
-		layernorm_backward(ds, blk->ln_out.dw, blk->ln_out.db, dx, s2, blk->ln_out.w,
+		layernorm_backward(ds, blk->ln_out.dw, blk->ln_out.db, dout, s2, blk->ln_out.w,
 				   a->mean2 + l * NA, a->rstd2 + l * NA, N, D);
 		memcpy(dx, ds, nd);
 		if (blk->bn_out)
@@ -272,6 +272,7 @@ void bert_backward(const struct bert_net *net, struct bert_acts *a, const int32_
 		linear_backward(&blk->lin[BMOD_QUERY], x, a->dq, N, dx_in, st);
 		linear_backward(&blk->lin[BMOD_KEY], x, a->dk, N, dx_in, st);
 		linear_backward(&blk->lin[BMOD_VALUE], x, a->dv, N, dx_in, st);
+		dout = dx;
 	}
 	if (!embeddings_train)
 		return;

@@ -114,9 +114,10 @@ int bert_forward(const struct bert_net *net, struct bert_acts *a, const int32_t 
 		 const int32_t *token_types, const int32_t *lengths, int B,
 		 const struct nn_step *st);
 
-/* Backward from dhidden = dL/d(a->hidden) [B*T][dim] (borrowed, not a->dx;
- * e.g. a->dhidden, which the caller zeroes and fills); accumulates into every
- * non-NULL gradient of the net, its adapters and bottlenecks. */
+/* Backward from dhidden = dL/d(a->hidden) [B*T][dim] (borrowed: a->dhidden,
+ * which the caller zeroes and fills, or a buffer of its own, not one of a's
+ * other scratch buffers); accumulates into every non-NULL gradient of the
+ * net, its adapters and bottlenecks. */
 void bert_backward(const struct bert_net *net, struct bert_acts *a, const int32_t *tokens,
 		   const int32_t *token_types, const int32_t *lengths, int B,
 		   const real *dhidden, const struct nn_step *st);
