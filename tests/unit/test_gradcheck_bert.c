@@ -24,36 +24,7 @@
 #include "nn/llama.h"
 #include "nn/lowrank.h"
 #include "util/rng.h"
-
-#ifndef ADA_REAL_DOUBLE
-#error "test_gradcheck_bert must be built with real = double"
-#endif
-
-#define TOL 1e-6
-#define FD_H 1e-5
-
-static struct rng rng;
-
-static real *rnd(size_t n, double mean, double scale)
-{
-	real *p = calloc(n ? n : 1, sizeof(real));
-	for (size_t i = 0; i < n; i++)
-		p[i] = mean + rng_normal(&rng) * scale;
-	return p;
-}
-
-static real *zeros(size_t n)
-{
-	return calloc(n ? n : 1, sizeof(real));
-}
-
-static double dot(const real *a, const real *b, size_t n)
-{
-	double s = 0;
-	for (size_t i = 0; i < n; i++)
-		s += a[i] * b[i];
-	return s;
-}
+#include "gradcheck.h"
 
 static int all_zero(const real *p, size_t n)
 {
@@ -61,41 +32,6 @@ static int all_zero(const real *p, size_t n)
 		if (p[i] != 0)
 			return 0;
 	return 1;
-}
-
-typedef double (*loss_fn)(void *ctx);
-
-/* Also reports the norms of the numeric and analytic gradients (may be NULL). */
-static double fd_compare(loss_fn f, void *ctx, real *param, const real *grad, size_t n,
-			 size_t max_elems, double *num_norm, double *ana_norm)
-{
-	double num2 = 0, ana2 = 0, diff2 = 0;
-	size_t stride = n > max_elems ? n / max_elems : 1;
-
-	for (size_t i = 0; i < n; i += stride) {
-		real save = param[i];
-		param[i] = save + FD_H;
-		double fp = f(ctx);
-		param[i] = save - FD_H;
-		double fm = f(ctx);
-		param[i] = save;
-		double num = (fp - fm) / (2 * FD_H);
-		num2 += num * num;
-		ana2 += grad[i] * grad[i];
-		diff2 += (num - grad[i]) * (num - grad[i]);
-	}
-	double denom = sqrt(num2 > ana2 ? num2 : ana2);
-	if (num_norm)
-		*num_norm = sqrt(num2);
-	if (ana_norm)
-		*ana_norm = sqrt(ana2);
-	return denom > 0 ? sqrt(diff2) / denom : sqrt(diff2);
-}
-
-static double fd_rel_error(loss_fn f, void *ctx, real *param, const real *grad, size_t n,
-			   size_t max_elems)
-{
-	return fd_compare(f, ctx, param, grad, n, max_elems, NULL, NULL);
 }
 
 /* Probes per tensor: single ops / whole models (each probe is two forwards). */
@@ -126,8 +62,8 @@ static void test_layernorm(void)
 	struct op_ctx c = { .N = 5, .C = 12 };
 	size_t n = (size_t)c.N * c.C;
 	/* rows far from zero: the mean matters */
-	c.x = rnd(n, 3, 1.5); c.w = rnd(c.C, 1, 0.3); c.b = rnd(c.C, 0, 0.3);
-	c.wt = rnd(n, 0, 1); c.out = zeros(n); c.mean = zeros(c.N); c.rstd = zeros(c.N);
+	c.x = rnd_mean(n, 3, 1.5); c.w = rnd_mean(c.C, 1, 0.3); c.b = rnd_mean(c.C, 0, 0.3);
+	c.wt = rnd_mean(n, 0, 1); c.out = zeros(n); c.mean = zeros(c.N); c.rstd = zeros(c.N);
 	real *dx = zeros(n), *dw = zeros(c.C), *db = zeros(c.C);
 	layernorm_loss(&c);
 	/* each output row has zero mean and unit variance before w, b */
@@ -156,7 +92,7 @@ static double gelu_loss(void *vc)
 static void test_gelu(void)
 {
 	struct op_ctx c = { .N = 80 };
-	c.x = rnd(c.N, 0, 2.5); c.wt = rnd(c.N, 0, 1); c.out = zeros(c.N);
+	c.x = rnd_mean(c.N, 0, 2.5); c.wt = rnd_mean(c.N, 0, 1); c.out = zeros(c.N);
 	real *dx = zeros(c.N);
 	gelu_backward(dx, c.wt, c.x, c.N);
 	CHECK_GRAD("gelu dx", gelu_loss, &c, c.x, dx, c.N);
@@ -197,8 +133,8 @@ static void check_attention_bidir(int B, int T, int H, int KV, int hd, const int
 {
 	struct att_ctx c = { .s = { B, T, H, KV, hd }, .len = len };
 	size_t nq = (size_t)B * T * H * hd, nk = (size_t)B * T * KV * hd;
-	c.q = rnd(nq, 0, 1); c.k = rnd(nk, 0, 1); c.v = rnd(nk, 0, 1); c.y = zeros(nq);
-	c.att = zeros((size_t)B * H * T * T); c.w = rnd(nq, 0, 1);
+	c.q = rnd_mean(nq, 0, 1); c.k = rnd_mean(nk, 0, 1); c.v = rnd_mean(nk, 0, 1); c.y = zeros(nq);
+	c.att = zeros((size_t)B * H * T * T); c.w = rnd_mean(nq, 0, 1);
 	real *scratch = zeros(2 * attention_scratch_per_thread(&c.s));
 	real *dq = zeros(nq), *dk = zeros(nk), *dv = zeros(nk);
 	char name[96];
@@ -269,8 +205,8 @@ static void check_bottleneck(enum bottleneck_act act, int trains_down, const cha
 	struct bn_ctx c = { .bn = bottleneck_new(D, S, act), .N = N };
 	struct bottleneck *bn = c.bn;
 	size_t n = (size_t)N * D;
-	real *wd = rnd((size_t)S * D, 0, 0.6), *bd = rnd(S, 0, 0.3);
-	real *wu = rnd((size_t)D * S, 0, 0.6), *bu = rnd(D, 0, 0.3);
+	real *wd = rnd_mean((size_t)S * D, 0, 0.6), *bd = rnd_mean(S, 0, 0.3);
+	real *wu = rnd_mean((size_t)D * S, 0, 0.6), *bu = rnd_mean(D, 0, 0.3);
 	real *dwd = zeros((size_t)S * D), *dbd = zeros(S), *dwu = zeros((size_t)D * S);
 	real *dbu = zeros(D), *dh = zeros(n);
 	char name[64];
@@ -278,7 +214,7 @@ static void check_bottleneck(enum bottleneck_act act, int trains_down, const cha
 	bn->w_down = wd; bn->b_down = bd; bn->w_up = wu; bn->b_up = bu;
 	bn->dw_down = trains_down ? dwd : NULL; bn->db_down = dbd;
 	bn->dw_up = dwu; bn->db_up = dbu;
-	c.h0 = rnd(n, 0, 1); c.h = zeros(n); c.w = rnd(n, 0, 1);
+	c.h0 = rnd_mean(n, 0, 1); c.h = zeros(n); c.w = rnd_mean(n, 0, 1);
 	bn_loss(&c);
 	memcpy(dh, c.w, n * sizeof(real));
 	bottleneck_backward(bn, dh, N);
@@ -345,7 +281,7 @@ static void test_losses(void)
 	real *dz = zeros(20), *keep = zeros(20);
 	double s, s2;
 
-	c.z = rnd(20, 0, 2);
+	c.z = rnd_mean(20, 0, 2);
 	CHECK_OK(seq_head_xent(c.z, labels, 4, 5, 1.0 / 3, dz, &s), (struct ada_err *)NULL);
 	CHECK_NEAR(s / 3, xent_loss(&c), 1e-14);
 	CHECK_GRAD("xent dlogits", xent_loss, &c, c.z, dz, 20);
@@ -410,14 +346,14 @@ static void check_head(const char *label, enum seq_pool pool, int dense, int out
 
 	c.h.pool = pool;
 	if (dense)
-		c.h.dense = (struct linear){ .w = rnd((size_t)D * D, 0, 0.5), .dw = dW1,
-					     .b = rnd(D, 0, 0.3), .db = db1, .in = D, .out = D };
-	c.h.out = (struct linear){ .w = rnd((size_t)C * D, 0, 0.5), .dw = dW2, .in = D, .out = C };
+		c.h.dense = (struct linear){ .w = rnd_mean((size_t)D * D, 0, 0.5), .dw = dW1,
+					     .b = rnd_mean(D, 0, 0.3), .db = db1, .in = D, .out = D };
+	c.h.out = (struct linear){ .w = rnd_mean((size_t)C * D, 0, 0.5), .dw = dW2, .in = D, .out = C };
 	if (out_bias) {
-		c.h.out.b = rnd(C, 0, 0.3);
+		c.h.out.b = rnd_mean(C, 0, 0.3);
 		c.h.out.db = db2;
 	}
-	c.hidden = rnd(nh, 0, 1);
+	c.hidden = rnd_mean(nh, 0, 1);
 	CHECK_OK(seq_head_acts_init(&c.a, D, C, B), (struct ada_err *)NULL);
 	head_run(&c, 1);
 	seq_head_backward(&c.h, &c.a, c.a.dlogits, dhidden, len, B, T, &st);
@@ -489,7 +425,7 @@ static void *own(struct reg *r, void *p)
 static real *tensor(struct reg *r, const char *name, size_t n, double mean, double scale,
 		    int trains, real **grad)
 {
-	real *p = own(r, rnd(n, mean, scale));
+	real *p = own(r, rnd_mean(n, mean, scale));
 
 	if (grad)
 		*grad = NULL;
