@@ -1,4 +1,4 @@
-/* attention — causal GQA attention over row chunks; see attention.h. */
+/* attention — causal and bidirectional GQA attention over row chunks; see attention.h. */
 #include "attention.h"
 
 #include <math.h>
@@ -30,65 +30,79 @@ static int thread_id(void)
 #endif
 }
 
-/* Causal softmax of rows [i0, i0 + nr) of a T x T probability block, in
- * place: row i keeps columns [0, i]; columns (i, J) are zeroed, J = i0 + nr
- * being as far as the chunk's products read. */
-static void softmax_rows(real *P, int i0, int nr, int T)
+/* Softmax of one row over its first L columns, in place. */
+static void softmax_row(real *row, int L)
 {
-	const int J = i0 + nr;
+	real mx = row[0], sum = 0, inv;
 
-	for (int r = 0; r < nr; r++) {
-		real *row = P + (long)(i0 + r) * T;
-		const int L = i0 + r + 1;
-		real mx = row[0], sum = 0, inv;
-
-		#pragma omp simd reduction(max:mx)
-		for (int j = 1; j < L; j++)
-			mx = row[j] > mx ? row[j] : mx;
-		#pragma omp simd reduction(+:sum)
-		for (int j = 0; j < L; j++) {
-			row[j] = vexp(row[j] - mx);
-			sum += row[j];
-		}
-		inv = 1 / sum;
-		#pragma omp simd
-		for (int j = 0; j < L; j++)
-			row[j] *= inv;
-		memset(row + L, 0, sizeof(real) * (size_t)(J - L));
+	#pragma omp simd reduction(max:mx)
+	for (int j = 1; j < L; j++)
+		mx = row[j] > mx ? row[j] : mx;
+	#pragma omp simd reduction(+:sum)
+	for (int j = 0; j < L; j++) {
+		row[j] = vexp(row[j] - mx);
+		sum += row[j];
 	}
+	inv = 1 / sum;
+	#pragma omp simd
+	for (int j = 0; j < L; j++)
+		row[j] *= inv;
 }
 
-void attention_forward(real *y, real *att, const real *q, const real *k, const real *v,
-		       const struct attention_shape *s, real *scratch, int n_threads)
+/* The causal and the bidirectional kernels are one loop: per (batch, head),
+ * query rows [0, len) in chunks; a chunk's products reach keys [0, J) with
+ * J = its last row + 1 (causal) or len (bidirectional), and row i attends
+ * to keys [0, row_keys) within that. Rows [len, T) are padding: y = 0. */
+static int chunk_keys(int causal, int i0, int nr, int len)
+{
+	return causal ? i0 + nr : len;
+}
+
+static int row_keys(int causal, int i, int len)
+{
+	return causal ? i + 1 : len;
+}
+
+static void forward(real *y, real *att, const real *q, const real *k, const real *v,
+		    const int32_t *lengths, int causal, const struct attention_shape *s,
+		    int n_threads)
 {
 	const int B = s->B, T = s->T, H = s->n_heads, hd = s->head_dim;
 	const int rep = H / s->n_kv_heads;
 	const int qld = H * hd, kld = s->n_kv_heads * hd;
 	const real scale = (real)(1.0 / sqrt((double)hd));
 
-	(void)scratch;
 	#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
 	for (int bh = 0; bh < B * H; bh++) {
 		const int b = bh / H, h = bh % H, g = h / rep;
+		const int len = lengths ? lengths[b] : T;
 		const real *Q = q + (long)b * T * qld + h * hd;
 		const real *K = k + (long)b * T * kld + g * hd;
 		const real *V = v + (long)b * T * kld + g * hd;
 		real *P = att + (long)bh * T * T, *Y = y + (long)b * T * qld + h * hd;
 
-		for (int i0 = 0; i0 < T; i0 += CHUNK) {
-			const int nr = T - i0 < CHUNK ? T - i0 : CHUNK, J = i0 + nr;
+		for (int i0 = 0; i0 < len; i0 += CHUNK) {
+			const int nr = len - i0 < CHUNK ? len - i0 : CHUNK;
+			const int J = chunk_keys(causal, i0, nr, len);
 			/* scores of the chunk's rows against keys [0, J) */
 			gemm(0, 1, nr, J, hd, scale, Q + (long)i0 * qld, qld, K, kld, 0,
 			     P + (long)i0 * T, T);
-			softmax_rows(P, i0, nr, T);
+			for (int r = 0; r < nr; r++) {
+				real *row = P + (long)(i0 + r) * T;
+				const int L = row_keys(causal, i0 + r, len);
+				softmax_row(row, L);
+				memset(row + L, 0, sizeof(real) * (size_t)(J - L));
+			}
 			gemm(0, 0, nr, hd, J, 1, P + (long)i0 * T, T, V, kld, 0, Y + (long)i0 * qld, qld);
 		}
+		for (int i = len; i < T; i++)
+			memset(Y + (long)i * qld, 0, sizeof(real) * (size_t)hd);
 	}
 }
 
-void attention_backward(real *dq, real *dk, real *dv, const real *dy, const real *att,
-			const real *q, const real *k, const real *v,
-			const struct attention_shape *s, real *scratch, int n_threads)
+static void backward(real *dq, real *dk, real *dv, const real *dy, const real *att,
+		     const real *q, const real *k, const real *v, const int32_t *lengths,
+		     int causal, const struct attention_shape *s, real *scratch, int n_threads)
 {
 	const int B = s->B, T = s->T, H = s->n_heads, KV = s->n_kv_heads, hd = s->head_dim;
 	const int rep = H / KV;
@@ -99,13 +113,15 @@ void attention_backward(real *dq, real *dk, real *dv, const real *dy, const real
 	#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
 	for (int bg = 0; bg < B * KV; bg++) {
 		const int b = bg / KV, g = bg % KV;
+		const int len = lengths ? lengths[b] : T;
 		const real *K = k + (long)b * T * kld + g * hd;
 		const real *V = v + (long)b * T * kld + g * hd;
 		real *dK = dk + (long)b * T * kld + g * hd, *dV = dv + (long)b * T * kld + g * hd;
 		real *dS = scratch + per * (size_t)thread_id();
 
 		/* This task owns the keys and values of (b, g): every query head
-		 * of the group adds into them, so no other thread touches them. */
+		 * of the group adds into them, so no other thread touches them.
+		 * Padded keys stay zero: nothing attends to them. */
 		for (int j = 0; j < T; j++) {
 			memset(dK + (long)j * kld, 0, sizeof(real) * (size_t)hd);
 			memset(dV + (long)j * kld, 0, sizeof(real) * (size_t)hd);
@@ -116,8 +132,9 @@ void attention_backward(real *dq, real *dk, real *dv, const real *dy, const real
 			const real *dY = dy + (long)b * T * qld + h * hd;
 			real *dQ = dq + (long)b * T * qld + h * hd;
 
-			for (int i0 = 0; i0 < T; i0 += CHUNK) {
-				const int nr = T - i0 < CHUNK ? T - i0 : CHUNK, J = i0 + nr;
+			for (int i0 = 0; i0 < len; i0 += CHUNK) {
+				const int nr = len - i0 < CHUNK ? len - i0 : CHUNK;
+				const int J = chunk_keys(causal, i0, nr, len);
 				const real *Pc = P + (long)i0 * T;
 
 				/* dP = dY V^T;  dV += P^T dY */
@@ -127,7 +144,7 @@ void attention_backward(real *dq, real *dk, real *dv, const real *dy, const real
 				for (int r = 0; r < nr; r++) {
 					const real *pr = Pc + (long)r * T;
 					real *ds = dS + (long)r * J, dot = 0;
-					const int L = i0 + r + 1;
+					const int L = row_keys(causal, i0 + r, len);
 					#pragma omp simd reduction(+:dot)
 					for (int j = 0; j < L; j++)
 						dot += pr[j] * ds[j];
@@ -141,6 +158,38 @@ void attention_backward(real *dq, real *dk, real *dv, const real *dy, const real
 				gemm(0, 0, nr, hd, J, 1, dS, J, K, kld, 0, dQ + (long)i0 * qld, qld);
 				gemm(1, 0, J, hd, nr, 1, dS, J, Q + (long)i0 * qld, qld, 1, dK, kld);
 			}
+			/* Padded query rows had y = 0 whatever q was. */
+			for (int i = len; i < T; i++)
+				memset(dQ + (long)i * qld, 0, sizeof(real) * (size_t)hd);
 		}
 	}
+}
+
+void attention_forward(real *y, real *att, const real *q, const real *k, const real *v,
+		       const struct attention_shape *s, real *scratch, int n_threads)
+{
+	(void)scratch;
+	forward(y, att, q, k, v, NULL, 1, s, n_threads);
+}
+
+void attention_backward(real *dq, real *dk, real *dv, const real *dy, const real *att,
+			const real *q, const real *k, const real *v,
+			const struct attention_shape *s, real *scratch, int n_threads)
+{
+	backward(dq, dk, dv, dy, att, q, k, v, NULL, 1, s, scratch, n_threads);
+}
+
+void attention_bidir_forward(real *y, real *att, const real *q, const real *k, const real *v,
+			     const int32_t *lengths, const struct attention_shape *s,
+			     int n_threads)
+{
+	forward(y, att, q, k, v, lengths, 0, s, n_threads);
+}
+
+void attention_bidir_backward(real *dq, real *dk, real *dv, const real *dy, const real *att,
+			      const real *q, const real *k, const real *v,
+			      const int32_t *lengths, const struct attention_shape *s,
+			      real *scratch, int n_threads)
+{
+	backward(dq, dk, dv, dy, att, q, k, v, lengths, 0, s, scratch, n_threads);
 }

@@ -1,5 +1,6 @@
 /*
- * attention — causal multi-head self-attention with grouped-query heads.
+ * attention — multi-head self-attention with grouped-query heads: causal
+ * (decoders) or bidirectional with a key padding mask (encoders).
  *
  * Inputs are the projected, rotated q [B*T][H*hd] and k, v [B*T][KV*hd];
  * query head h reads key/value head h / (H / KV). The softmax probabilities
@@ -15,11 +16,21 @@
  * head) forward and by (batch, kv head) backward, so the key/value
  * gradients of a group are owned by one thread: deterministic, and the
  * BLAS calls inside run single-threaded (blas.c).
+ *
+ * The bidirectional variant serves batches of sequences of different
+ * lengths padded to T: batch row b has lengths[b] valid tokens (1..T;
+ * lengths NULL means all T). Keys at or beyond the length are masked out
+ * (exactly: they get probability 0, as an additive -inf mask gives), and
+ * the padded query rows are not computed at all: their output is 0 and
+ * their q, k, v gradients are 0, so padding costs no attention work and
+ * nothing of it leaks into the real tokens. Probabilities are stored for
+ * rows and columns below the length only; the rest of att is unspecified.
  */
 #ifndef ADA_NN_ATTENTION_H
 #define ADA_NN_ATTENTION_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "real.h"
 
@@ -41,5 +52,17 @@ void attention_forward(real *y, real *att, const real *q, const real *k, const r
 void attention_backward(real *dq, real *dk, real *dv, const real *dy, const real *att,
 			const real *q, const real *k, const real *v,
 			const struct attention_shape *s, real *scratch, int n_threads);
+
+/* Encoder attention: y = softmax(mask(q k^T / sqrt(hd))) v over the keys
+ * below lengths[b], y = 0 on padded rows. */
+void attention_bidir_forward(real *y, real *att, const real *q, const real *k, const real *v,
+			     const int32_t *lengths, const struct attention_shape *s,
+			     int n_threads);
+
+/* Its gradients; OVERWRITES dq, dk, dv (zero on padded rows). */
+void attention_bidir_backward(real *dq, real *dk, real *dv, const real *dy, const real *att,
+			      const real *q, const real *k, const real *v,
+			      const int32_t *lengths, const struct attention_shape *s,
+			      real *scratch, int n_threads);
 
 #endif

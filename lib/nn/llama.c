@@ -33,7 +33,8 @@ static real *carve(struct carver *c, size_t n_reals)
 	return p;
 }
 
-static void layout(struct llama_acts *a, const struct llama_dims *d, struct carver *c)
+static void layout(struct llama_acts *a, const struct llama_dims *d, int lm_head,
+		   struct carver *c)
 {
 	const size_t L = (size_t)d->n_layers, N = (size_t)a->N, D = (size_t)d->dim;
 	const size_t F = (size_t)d->hidden, V = (size_t)d->vocab;
@@ -58,8 +59,12 @@ static void layout(struct llama_acts *a, const struct llama_dims *d, struct carv
 	a->x_out = carve(c, N * D);
 	a->xf = carve(c, N * D);
 	a->rstdf = carve(c, N);
-	a->logits = carve(c, N * V);
-	a->row_loss = (double *)carve(c, N * sizeof(double) / sizeof(real));
+	if (lm_head) {
+		a->logits = carve(c, N * V);
+		a->row_loss = (double *)carve(c, N * sizeof(double) / sizeof(real));
+	} else {
+		a->dhidden = carve(c, N * D);
+	}
 	a->dx = carve(c, N * D);
 	a->dxn = carve(c, N * D);
 	a->dq = carve(c, N * QD);
@@ -74,8 +79,8 @@ static void layout(struct llama_acts *a, const struct llama_dims *d, struct carv
 	a->rope_sin = carve(c, (size_t)a->T * (size_t)(d->head_dim / 2));
 }
 
-int llama_acts_init(struct llama_acts *a, const struct llama_dims *d, int B, int T,
-		    int n_threads)
+static int acts_init(struct llama_acts *a, const struct llama_dims *d, int B, int T,
+		     int n_threads, int lm_head)
 {
 	struct carver c = { 0 };
 
@@ -86,7 +91,7 @@ int llama_acts_init(struct llama_acts *a, const struct llama_dims *d, int B, int
 	a->T = T;
 	a->N = B * T;
 	a->n_threads = n_threads;
-	layout(a, d, &c);
+	layout(a, d, lm_head, &c);
 	if (c.overflow)
 		return ADA_ENOMEM;
 	a->mem = xalloc_aligned(c.off, 1);
@@ -95,9 +100,21 @@ int llama_acts_init(struct llama_acts *a, const struct llama_dims *d, int B, int
 	a->bytes = c.off;
 	c.base = a->mem;
 	c.off = 0;
-	layout(a, d, &c);
+	layout(a, d, lm_head, &c);
 	rope_tables(a->rope_cos, a->rope_sin, T, d->head_dim, d->rope_theta);
 	return ADA_OK;
+}
+
+int llama_acts_init(struct llama_acts *a, const struct llama_dims *d, int B, int T,
+		    int n_threads)
+{
+	return acts_init(a, d, B, T, n_threads, 1);
+}
+
+int llama_acts_init_hidden(struct llama_acts *a, const struct llama_dims *d, int B, int T,
+			   int n_threads)
+{
+	return acts_init(a, d, B, T, n_threads, 0);
 }
 
 void llama_acts_release(struct llama_acts *a)
@@ -106,9 +123,8 @@ void llama_acts_release(struct llama_acts *a)
 	memset(a, 0, sizeof(*a));
 }
 
-int llama_forward(const struct llama_net *net, struct llama_acts *a, const int32_t *tokens,
-		  const int32_t *targets, int B, real grad_scale, double *nll_sum,
-		  int64_t *n_targets, const struct nn_step *st)
+int llama_forward_hidden(const struct llama_net *net, struct llama_acts *a,
+			 const int32_t *tokens, int B, const struct nn_step *st)
 {
 	const struct llama_dims *d = &net->d;
 	const int T = a->T, N = B * T, D = d->dim, F = d->hidden;
@@ -143,6 +159,8 @@ int llama_forward(const struct llama_net *net, struct llama_acts *a, const int32
 		attention_forward(y, att, q, k, v, &s, a->att_scratch, a->n_threads);
 		if ((rc = linear_forward(&blk->lin[MOD_O], y, N, x_mid, st)))
 			return rc;
+		if (blk->bn_attn && (rc = bottleneck_forward(blk->bn_attn, x_mid, N)))
+			return rc;
 		add_inplace(x_mid, x_in, (long)N * D);
 		rmsnorm_forward(xn2, a->rstd2 + l * NA, x_mid, blk->ffn_norm, N, D, d->norm_eps);
 		if ((rc = linear_forward(&blk->lin[MOD_GATE], xn2, N, g, st)) ||
@@ -151,10 +169,27 @@ int llama_forward(const struct llama_net *net, struct llama_acts *a, const int32
 		swiglu_forward(h, g, u, N * F);
 		if ((rc = linear_forward(&blk->lin[MOD_DOWN], h, N, next, st)))
 			return rc;
+		if (blk->bn_ffn && (rc = bottleneck_forward(blk->bn_ffn, next, N)))
+			return rc;
 		add_inplace(next, x_mid, (long)N * D);
 		x = next;
 	}
 	rmsnorm_forward(a->xf, a->rstdf, a->x_out, net->final_norm, N, D, d->norm_eps);
+	return ADA_OK;
+}
+
+int llama_forward(const struct llama_net *net, struct llama_acts *a, const int32_t *tokens,
+		  const int32_t *targets, int B, real grad_scale, double *nll_sum,
+		  int64_t *n_targets, const struct nn_step *st)
+{
+	const struct llama_dims *d = &net->d;
+	const int N = B * a->T, D = d->dim;
+	int rc;
+
+	if (!a->logits)
+		return ADA_EINVAL;
+	if ((rc = llama_forward_hidden(net, a, tokens, B, st)))
+		return rc;
 	gemm(0, 1, N, d->vocab, D, 1, a->xf, D, net->output, D, 0, a->logits, d->vocab);
 	a->targets = targets;
 	if (targets) {
@@ -169,8 +204,9 @@ int llama_forward(const struct llama_net *net, struct llama_acts *a, const int32
 	return ADA_OK;
 }
 
-void llama_backward(const struct llama_net *net, struct llama_acts *a, const int32_t *tokens,
-		    int B, const struct nn_step *st)
+void llama_backward_hidden(const struct llama_net *net, struct llama_acts *a,
+			   const int32_t *tokens, int B, const real *dhidden,
+			   const struct nn_step *st)
 {
 	const struct llama_dims *d = &net->d;
 	const int T = a->T, N = B * T, D = d->dim, F = d->hidden;
@@ -179,12 +215,9 @@ void llama_backward(const struct llama_net *net, struct llama_acts *a, const int
 	struct attention_shape s = { B, T, d->n_heads, d->n_kv_heads, d->head_dim };
 	real *dx = a->dx, *dxn = a->dxn;
 
-	/* Output layer and final norm. a->logits holds dL/dlogits. */
-	gemm(0, 0, N, D, d->vocab, 1, a->logits, d->vocab, net->output, D, 0, dxn, D);
-	if (net->d_output)
-		gemm(1, 0, d->vocab, D, N, 1, a->logits, d->vocab, a->xf, D, 1, net->d_output, D);
+	/* Final norm; dhidden may be dxn (llama_backward), which is free after. */
 	memset(dx, 0, sizeof(real) * (size_t)N * D);
-	rmsnorm_backward(dx, net->d_final_norm, dxn, a->x_out, net->final_norm, a->rstdf, N, D);
+	rmsnorm_backward(dx, net->d_final_norm, dhidden, a->x_out, net->final_norm, a->rstdf, N, D);
 
 	for (int l = d->n_layers - 1; l >= 0; l--) {
 		const struct llama_block *blk = &net->blocks[l];
@@ -195,9 +228,17 @@ void llama_backward(const struct llama_net *net, struct llama_acts *a, const int
 		const real *g = a->gate + l * NA * F, *u = a->up + l * NA * F, *h = a->h + l * NA * F;
 		const real *att = a->att + l * (size_t)a->B * d->n_heads * T * T;
 
-		/* FFN branch: dx is dL/d(block output) == dL/dx_mid through the residual.
-		 * The first contribution to each gradient buffer overwrites it. */
-		linear_backward_into(&blk->lin[MOD_DOWN], h, dx, N, a->dh, st);
+		/* FFN branch: dx is dL/d(block output) == dL/dx_mid through the
+		 * residual. A bottleneck turns the branch's copy (in dxn, free
+		 * here) into dL/d(down's output). The first contribution to each
+		 * gradient buffer overwrites it. */
+		const real *dbranch = dx;
+		if (blk->bn_ffn) {
+			memcpy(dxn, dx, sizeof(real) * (size_t)N * D);
+			bottleneck_backward(blk->bn_ffn, dxn, N);
+			dbranch = dxn;
+		}
+		linear_backward_into(&blk->lin[MOD_DOWN], h, dbranch, N, a->dh, st);
 		swiglu_backward(a->dgate, a->dup, a->dh, g, u, N * F);
 		linear_backward_into(&blk->lin[MOD_GATE], xn2, a->dgate, N, dxn, st);
 		linear_backward(&blk->lin[MOD_UP], xn2, a->dup, N, dxn, st);
@@ -205,7 +246,13 @@ void llama_backward(const struct llama_net *net, struct llama_acts *a, const int
 				 N, D);
 
 		/* Attention branch: dx is now dL/dx_mid. */
-		linear_backward_into(&blk->lin[MOD_O], y, dx, N, a->dy, st);
+		dbranch = dx;
+		if (blk->bn_attn) {
+			memcpy(dxn, dx, sizeof(real) * (size_t)N * D);
+			bottleneck_backward(blk->bn_attn, dxn, N);
+			dbranch = dxn;
+		}
+		linear_backward_into(&blk->lin[MOD_O], y, dbranch, N, a->dy, st);
 		attention_backward(a->dq, a->dk, a->dv, a->dy, att, q, k, v, &s, a->att_scratch,
 				   a->n_threads);
 		rope_backward(a->dq, a->rope_cos, a->rope_sin, B, T, d->n_heads, d->head_dim);
@@ -218,4 +265,17 @@ void llama_backward(const struct llama_net *net, struct llama_acts *a, const int
 	}
 	if (net->d_tok_emb)
 		embedding_backward(net->d_tok_emb, tokens, dx, N, D);
+}
+
+void llama_backward(const struct llama_net *net, struct llama_acts *a, const int32_t *tokens,
+		    int B, const struct nn_step *st)
+{
+	const struct llama_dims *d = &net->d;
+	const int N = B * a->T, D = d->dim;
+
+	/* Output layer: a->logits holds dL/dlogits; dL/d(final norm) goes to dxn. */
+	gemm(0, 0, N, D, d->vocab, 1, a->logits, d->vocab, net->output, D, 0, a->dxn, D);
+	if (net->d_output)
+		gemm(1, 0, d->vocab, D, N, 1, a->logits, d->vocab, a->xf, D, 1, net->d_output, D);
+	llama_backward_hidden(net, a, tokens, B, a->dxn, st);
 }

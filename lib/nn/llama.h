@@ -6,6 +6,12 @@
  *               x += down( silu(gate(n2(x))) * up(n2(x)) )
  *   logits = out(norm(x));  loss = mean cross-entropy over counted targets
  *
+ * Sequence classification stops at norm(x): llama_forward_hidden and
+ * llama_backward_hidden run the same blocks without the LM head (heads.h
+ * pools the last token). A block may also carry Houlsby bottleneck
+ * adapters (bottleneck.h) on the outputs of o and down, before the
+ * residual add.
+ *
  * struct llama_net holds borrowed weight pointers (the frozen model's, or
  * trained copies in the parameter arena) and, for what trains, gradient
  * pointers; every linear layer may carry an adapter (adapter.h). The net
@@ -23,6 +29,7 @@
 #include <stdint.h>
 
 #include "../model/model.h"   /* enum llama_module */
+#include "bottleneck.h"
 #include "linear.h"
 #include "real.h"
 
@@ -38,6 +45,8 @@ struct llama_block {
 	struct linear lin[N_LLAMA_MODULES];   /* q k v o gate up down */
 	const real *ffn_norm;
 	real *d_ffn_norm;
+	struct bottleneck *bn_attn;           /* on o's output; borrowed, NULL: none */
+	struct bottleneck *bn_ffn;            /* on down's output */
 };
 
 struct llama_net {
@@ -72,8 +81,11 @@ struct llama_acts {
 	real *x_out;     /* [N][D] after the last block */
 	real *xf;        /* [N][D] final norm */
 	real *rstdf;     /* [N] */
-	real *logits;    /* [N][V]; holds dlogits after backward's loss step */
-	double *row_loss;  /* [N] */
+	real *logits;    /* [N][V]; holds dlogits after backward's loss step;
+	                  * NULL in hidden-state acts (no LM head) */
+	double *row_loss;  /* [N]; NULL in hidden-state acts */
+	real *dhidden;   /* [N][D] d(final-norm output) for llama_backward_hidden;
+	                  * hidden-state acts only, else NULL */
 
 	/* backward scratch */
 	real *dx, *dxn, *dq, *dk, *dv, *dy, *dgate, *dup, *dh;
@@ -86,6 +98,10 @@ struct llama_acts {
 /* Allocate activations for B sequences of T tokens. */
 int llama_acts_init(struct llama_acts *a, const struct llama_dims *d, int B, int T,
 		    int n_threads);
+/* The same for llama_forward_hidden/llama_backward_hidden: no [N][vocab]
+ * logits, and a dhidden buffer instead. */
+int llama_acts_init_hidden(struct llama_acts *a, const struct llama_dims *d, int B, int T,
+			   int n_threads);
 void llama_acts_release(struct llama_acts *a);
 
 /* Forward pass over tokens [B][T] (B <= a->B rows of the allocated shape).
@@ -103,5 +119,17 @@ int llama_forward(const struct llama_net *net, struct llama_acts *a, const int32
  * into every non-NULL gradient of the net and of its adapters. */
 void llama_backward(const struct llama_net *net, struct llama_acts *a, const int32_t *tokens,
 		    int B, const struct nn_step *st);
+
+/* Forward up to the final norm: the hidden states [B*T][dim] are left in
+ * a->xf. Works with either kind of acts. */
+int llama_forward_hidden(const struct llama_net *net, struct llama_acts *a,
+			 const int32_t *tokens, int B, const struct nn_step *st);
+
+/* Backward from dhidden = dL/d(a->xf) [B*T][dim] (borrowed, not a->dx; e.g.
+ * a->dhidden, which the caller zeroes and fills); accumulates like
+ * llama_backward. net->output and net->d_output are not used. */
+void llama_backward_hidden(const struct llama_net *net, struct llama_acts *a,
+			   const int32_t *tokens, int B, const real *dhidden,
+			   const struct nn_step *st);
 
 #endif

@@ -32,7 +32,7 @@ static inline float vexp(float x)
 
 	x = x < -87.0f ? -87.0f : x;          /* below: the result underflows to ~0 */
 	x = x > 88.0f ? 88.0f : x;
-	n = __builtin_roundevenf(x * log2e);
+	n = __builtin_rintf(x * log2e);      /* nearest-even: the default mode */
 	r = x - n * ln2_hi;
 	r = r - n * ln2_lo;
 	p = 1.3981999507e-3f;

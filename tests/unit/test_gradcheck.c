@@ -19,55 +19,7 @@
 #include "nn/ops.h"
 #include "nn/orth_reg.h"
 #include "util/rng.h"
-
-#ifndef ADA_REAL_DOUBLE
-#error "test_gradcheck must be built with real = double"
-#endif
-
-#define TOL 1e-6
-#define FD_H 1e-5
-
-static struct rng rng;
-
-static real *rnd(size_t n, double scale)
-{
-	real *p = calloc(n ? n : 1, sizeof(real));
-	for (size_t i = 0; i < n; i++)
-		p[i] = rng_normal(&rng) * scale;
-	return p;
-}
-
-static real *zeros(size_t n)
-{
-	return calloc(n ? n : 1, sizeof(real));
-}
-
-/* A scalar loss of the current parameters; the checks perturb params in place. */
-typedef double (*loss_fn)(void *ctx);
-
-/* Compare grad (analytic) of param[0..n) with central differences of f;
- * at most max_elems elements are probed (a deterministic stride). */
-static double fd_rel_error(loss_fn f, void *ctx, real *param, const real *grad, size_t n,
-			   size_t max_elems)
-{
-	double num2 = 0, ana2 = 0, diff2 = 0;
-	size_t stride = n > max_elems ? n / max_elems : 1;
-
-	for (size_t i = 0; i < n; i += stride) {
-		real save = param[i];
-		param[i] = save + FD_H;
-		double fp = f(ctx);
-		param[i] = save - FD_H;
-		double fm = f(ctx);
-		param[i] = save;
-		double num = (fp - fm) / (2 * FD_H);
-		num2 += num * num;
-		ana2 += grad[i] * grad[i];
-		diff2 += (num - grad[i]) * (num - grad[i]);
-	}
-	double denom = sqrt(num2 > ana2 ? num2 : ana2);
-	return denom > 0 ? sqrt(diff2) / denom : sqrt(diff2);
-}
+#include "gradcheck.h"
 
 #define CHECK_GRAD(name, f, ctx, param, grad, n) do { \
 	double _e = fd_rel_error(f, ctx, param, grad, n, 400); \
@@ -82,14 +34,6 @@ struct op_ctx {
 	int32_t *ids;
 	real eps;
 };
-
-static double dot(const real *a, const real *b, size_t n)
-{
-	double s = 0;
-	for (size_t i = 0; i < n; i++)
-		s += a[i] * b[i];
-	return s;
-}
 
 static double rmsnorm_loss(void *vc)
 {
