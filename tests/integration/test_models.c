@@ -1,0 +1,180 @@
+/*
+ * test_models — the models directory: GGUF files, llama2.c checkpoints
+ * with a tokenizer beside them, and Hugging Face directories are models
+ * named after the entry (without extension); tokenizers, hidden files,
+ * damaged files and checkpoints with no tokenizer are not. A model added
+ * while the daemon runs is found without a restart. Offline.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "tiny_model.h"
+
+static struct daemon d;
+static char *dir;
+
+static void path_in(char *buf, size_t cap, const char *name)
+{
+	snprintf(buf, cap, "%s/models/%s", dir, name);
+}
+
+static void write_bytes(const char *name, const void *data, size_t len)
+{
+	char path[2400];
+	FILE *f;
+
+	path_in(path, sizeof(path), name);
+	f = fopen(path, "wb");
+	if (!f || fwrite(data, 1, len, f) != len)
+		FATAL("%s: %s", path, strerror(errno));
+	fclose(f);
+}
+
+/* A llama2.c tokenizer.bin of n tokens ("t0", "t1", ...). */
+static void write_tokenizer(const char *name, int n)
+{
+	char path[2400];
+	FILE *f;
+	uint32_t max_len = 8;
+
+	path_in(path, sizeof(path), name);
+	f = fopen(path, "wb");
+	fwrite(&max_len, sizeof(max_len), 1, f);
+	for (int i = 0; i < n; i++) {
+		char tok[16];
+		float score = (float)-i;
+		int32_t len = (int32_t)snprintf(tok, sizeof(tok), "t%d", i);
+		fwrite(&score, sizeof(score), 1, f);
+		fwrite(&len, sizeof(len), 1, f);
+		fwrite(tok, 1, (size_t)len, f);
+	}
+	fclose(f);
+}
+
+static void make_models(void)
+{
+	struct model_config cfg;
+	struct model *m = NULL;
+	struct ada_err err = { 0 };
+	char path[2400];
+
+	/* a.gguf: a model with its tokenizer inside. */
+	{
+		path_in(path, sizeof(path), "a.gguf");
+		if (ada_create_model("tiny", 1, path, &err))
+			FATAL("%s", err.msg);
+	}
+	tiny_config(&cfg, "llama");
+	if (tiny_model_random(&cfg, 2, &m))
+		FATAL("tiny model");
+	/* b.bin: a llama2.c checkpoint, its tokenizer beside it (tok48.bin). */
+	path_in(path, sizeof(path), "b.bin");
+	if (tiny_write_llama2c(m, path, 1, &err))
+		FATAL("%s", err.msg);
+	write_tokenizer("tok48.bin", cfg.vocab_size);
+	/* c/: a Hugging Face directory. */
+	path_in(path, sizeof(path), "c");
+	if (tiny_write_hf(m, path, ST_F32, TINY_HF_SINGLE, &err))
+		FATAL("%s", err.msg);
+	/* Not models: a checkpoint whose tokenizer would be tok32.bin, a
+	 * damaged GGUF, a hidden file, a text file. */
+	cfg.vocab_size = 32;
+	model_free(m);
+	m = NULL;
+	if (tiny_model_random(&cfg, 3, &m))
+		FATAL("tiny model");
+	path_in(path, sizeof(path), "d.bin");
+	if (tiny_write_llama2c(m, path, 1, &err))
+		FATAL("%s", err.msg);
+	model_free(m);
+	write_bytes("bad.gguf", "GGUF\x03\x00\x00\x00garbage", 15);
+	path_in(path, sizeof(path), ".hidden.gguf");
+	if (ada_create_model("tiny", 1, path, &err))
+		FATAL("%s", err.msg);
+	write_bytes("notes.txt", "not a model\n", 12);
+}
+
+/* The ids GET /v1/models lists, comma-separated, in order. */
+static void model_ids(char *out, size_t cap)
+{
+	json_t *l = NULL, *m;
+	size_t i;
+
+	out[0] = '\0';
+	CHECK_INT_EQ(http_json(&d, "GET", "/v1/models", NULL, &l), 200);
+	json_array_foreach(json_object_get(l, "data"), i, m) {
+		if (out[0])
+			strncat(out, ",", cap - strlen(out) - 1);
+		strncat(out, json_string_value(json_object_get(m, "id")), cap - strlen(out) - 1);
+		CHECK_STR_EQ(json_string_value(json_object_get(m, "object")), "model");
+		CHECK_STR_EQ(json_string_value(json_object_get(m, "architecture")), "llama");
+		CHECK(json_integer_value(json_object_get(m, "parameters")) > 0);
+		CHECK(json_integer_value(json_object_get(m, "context_length")) > 0);
+	}
+	json_decref(l);
+}
+
+static void test_listing(void)
+{
+	char ids[512];
+	json_t *m = NULL;
+
+	model_ids(ids, sizeof(ids));
+	CHECK_STR_EQ(ids, "a,b,c");
+	CHECK_INT_EQ(http_json(&d, "GET", "/v1/models/b", NULL, &m), 200);
+	CHECK_STR_EQ(json_string_value(json_object_get(m, "format")), "llama2c");
+	CHECK_INT_EQ(json_integer_value(json_object_get(m, "context_length")), 64);
+	json_decref(m);
+	CHECK_INT_EQ(http_json(&d, "GET", "/v1/models/c", NULL, &m), 200);
+	CHECK_STR_EQ(json_string_value(json_object_get(m, "format")), "hf");
+	json_decref(m);
+	CHECK_INT_EQ(http_json(&d, "GET", "/v1/models/d", NULL, NULL), 404);
+	CHECK_INT_EQ(http_json(&d, "GET", "/v1/models/bad", NULL, NULL), 404);
+}
+
+/* A model copied in while the daemon runs can be used at once. */
+static void test_added_later(void)
+{
+	char data[2400], src[2400], dst[2400], ids[512], *fid, *buf;
+	json_t *job = NULL;
+	size_t len;
+
+	snprintf(data, sizeof(data), "%s/words.jsonl", dir);
+	write_jsonl(data, 0, 4000);
+	fid = upload(&d, data, "words.jsonl");
+	sleep(1);   /* past the rescan interval of the last listing */
+	path_in(src, sizeof(src), "a.gguf");
+	path_in(dst, sizeof(dst), "e.gguf");
+	buf = read_file(src, &len);
+	write_bytes("e.gguf", buf, len);
+	free(buf);
+	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs", adalora_job("e", fid, 10, 32, 5),
+			       &job), 201);
+	json_decref(job);
+	model_ids(ids, sizeof(ids));
+	CHECK_STR_EQ(ids, "a,b,c,e");
+	free(fid);
+}
+
+int main(void)
+{
+	dir = scratch_dir("models");
+	make_models();
+	daemon_start(&d, dir, NULL);
+	RUN(test_listing);
+	RUN(test_added_later);
+	CHECK_INT_EQ(daemon_stop(&d), 0);
+	/* The skipped entries were each logged once, with the reason. */
+	{
+		char *log = read_file(d.log_path, NULL);
+		CHECK(log && strstr(log, "entry=d.bin") && strstr(log, "tok32.bin"));
+		CHECK(log && strstr(log, "entry=bad.gguf"));
+		free(log);
+	}
+	free(dir);
+	return check_summary();
+}
