@@ -86,7 +86,7 @@ struct request {
 	struct MHD_Connection *conn;
 	const struct route *route;
 	int route_index;            /* into the route table; -1 = none matched */
-	char method[8];
+	char method[16];
 	const char *url;            /* libmicrohttpd's, valid for the request */
 	char params[ROUTE_PARAMS][STORE_NAME_MAX];
 	char allow[64];             /* methods of the path, for a 405 */

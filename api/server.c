@@ -176,11 +176,9 @@ static enum MHD_Result first_call(struct request *r)
 		return MHD_YES;
 	if (r->route->body == BODY_JSON) {
 		const char *ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-		if (ct && !media_type_is(ct, "application/json")) {
+		if (ct && !media_type_is(ct, "application/json"))
 			reply_error(r, 415, "unsupported_media_type", NULL,
 				    "Content-Type must be application/json, not %s", ct);
-			return MHD_YES;
-		}
 		return MHD_YES;
 	}
 	upload_begin(r);
