@@ -387,5 +387,8 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 		finish(cfg, j, JOB_FAILED, error, NULL, "error", msg);
 		free(error);
 	}
+	if (r.failed_writes)
+		log_msg(LOG_WARN, "msg=\"job events not recorded\" job=%s count=%d", j->id,
+			r.failed_writes);
 	free(in);
 }
