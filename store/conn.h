@@ -45,7 +45,9 @@ struct store {
 	pthread_mutex_t gc_lock;
 	pthread_cond_t gc_cond;      /* work for the writer thread */
 	pthread_cond_t gc_done;      /* a batch committed */
-	struct write_op *queue_head, *queue_tail;
+	struct write_queue {
+		struct write_op *head, *tail;
+	} queues[2];                 /* [0] urgent (live events), [1] the rest */
 	pthread_t writer;
 	int writer_started, writer_stop;
 };
@@ -76,6 +78,8 @@ typedef int (*write_fn)(struct conn *c, void *ctx, char *notify, struct ada_err 
 /* Run fn as part of the next group commit and wait for that commit:
  * fn's result, or the commit's failure. */
 int store_write(struct store *st, write_fn fn, void *ctx, struct ada_err *err);
+/* The same, ahead of the queue: a running job's events. */
+int store_write_urgent(struct store *st, write_fn fn, void *ctx, struct ada_err *err);
 /* The writer thread (store_open starts it once migrated; store_free stops
  * it after the queue drains). */
 int writer_start(struct store *st, struct ada_err *err);

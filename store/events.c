@@ -91,7 +91,7 @@ int store_event_add(struct store *st, const char *job_id, const char *level, con
 {
 	struct event_add e = { job_id, level, type, message, data };
 
-	return store_write(st, op_event_add, &e, err);
+	return store_write_urgent(st, op_event_add, &e, err);
 }
 
 static int read_event(sqlite3_stmt *s, struct store_event *e, struct ada_err *err)

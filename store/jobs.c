@@ -699,7 +699,7 @@ int store_job_progress(struct store *st, const char *id, const struct store_prog
 {
 	struct job_progress jp = { id, type, message, event_data, p };
 
-	return store_write(st, op_job_progress, &jp, err);
+	return store_write_urgent(st, op_job_progress, &jp, err);
 }
 
 int store_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err)

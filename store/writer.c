@@ -14,6 +14,10 @@
  * A thread of its own, at normal priority, rather than "the first writer
  * leads": the training threads write too, and run at a lower priority; a
  * batch led by one of them would make every HTTP thread wait on it.
+ *
+ * Two queues: a job's live events (store_write_urgent) go into the next
+ * batch ahead of everything else, so a flood of job creations delays what
+ * a stream shows by one batch at most.
  */
 #include "conn.h"
 
@@ -99,21 +103,55 @@ static void run_batch(struct store *st, struct write_op *batch)
 			store_notify(st, op->notify);
 }
 
-int store_write(struct store *st, write_fn fn, void *ctx, struct ada_err *err)
+static int enqueue_and_wait(struct store *st, write_fn fn, void *ctx, int urgent,
+			    struct ada_err *err)
 {
 	struct write_op me = { .fn = fn, .ctx = ctx, .err = err };
+	struct write_queue *q = &st->queues[urgent ? 0 : 1];
 
 	pthread_mutex_lock(&st->gc_lock);
-	if (st->queue_tail)
-		st->queue_tail->next = &me;
+	if (q->tail)
+		q->tail->next = &me;
 	else
-		st->queue_head = &me;
-	st->queue_tail = &me;
+		q->head = &me;
+	q->tail = &me;
 	pthread_cond_broadcast(&st->gc_cond);
 	while (!me.done)
 		pthread_cond_wait(&st->gc_done, &st->gc_lock);
 	pthread_mutex_unlock(&st->gc_lock);
 	return me.rc;
+}
+
+int store_write(struct store *st, write_fn fn, void *ctx, struct ada_err *err)
+{
+	return enqueue_and_wait(st, fn, ctx, 0, err);
+}
+
+int store_write_urgent(struct store *st, write_fn fn, void *ctx, struct ada_err *err)
+{
+	return enqueue_and_wait(st, fn, ctx, 1, err);
+}
+
+/* Up to MAX_BATCH ops, urgent ones first, as one list. Caller holds gc_lock. */
+static struct write_op *take_batch(struct store *st)
+{
+	struct write_op *head = NULL, **link = &head;
+	int n = 0;
+
+	for (int k = 0; k < 2; k++) {
+		struct write_queue *q = &st->queues[k];
+		while (q->head && n < MAX_BATCH) {
+			struct write_op *op = q->head;
+			q->head = op->next;
+			if (!q->head)
+				q->tail = NULL;
+			op->next = NULL;
+			*link = op;
+			link = &op->next;
+			n++;
+		}
+	}
+	return head;
 }
 
 static void *writer_main(void *arg)
@@ -122,22 +160,13 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&st->gc_lock);
 	for (;;) {
-		struct write_op *batch, *last;
-		int n = 1;
+		struct write_op *batch;
 
-		while (!st->queue_head && !st->writer_stop)
+		while (!st->queues[0].head && !st->queues[1].head && !st->writer_stop)
 			pthread_cond_wait(&st->gc_cond, &st->gc_lock);
-		if (!st->queue_head)
+		batch = take_batch(st);
+		if (!batch)
 			break;   /* stopping, and nothing left to write */
-		batch = last = st->queue_head;
-		while (last->next && n < MAX_BATCH) {
-			last = last->next;
-			n++;
-		}
-		st->queue_head = last->next;
-		if (!st->queue_head)
-			st->queue_tail = NULL;
-		last->next = NULL;
 		pthread_mutex_unlock(&st->gc_lock);
 
 		run_batch(st, batch);
