@@ -11,8 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 #if defined(__SSE__)
-#include <pmmintrin.h>
-#include <xmmintrin.h>
 #endif
 
 #include "log.h"
@@ -166,19 +164,6 @@ static void validate_one(struct workers *ws, const struct store_job *j)
 	free(in);
 }
 
-/* Subnormal floats are up to ~40x slower on x86 and carry nothing a
- * training step needs: once a model's small gradients and moments drift
- * into that range, a job crawls (measured: 42 s vs 1.2 s for the same
- * 200 steps). Flush them to zero in the training threads. Set before the
- * thread's first parallel region, so its OpenMP team inherits the mode. */
-static void flush_denormals(void)
-{
-#if defined(__SSE__)
-	_MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
-	_MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
-#endif
-}
-
 /* Training and planning yield to the HTTP threads. */
 static void lower_priority(void)
 {
@@ -192,7 +177,6 @@ static void *validator_main(void *arg)
 {
 	struct workers *ws = arg;
 
-	flush_denormals();
 	ada_set_threads(ws->cfg.threads_per_worker);
 	lower_priority();
 	for (;;) {
@@ -223,7 +207,6 @@ static void *worker_main(void *arg)
 	struct worker *w = arg;
 	struct workers *ws = w->ws;
 
-	flush_denormals();
 	ada_set_threads(ws->cfg.threads_per_worker);
 	lower_priority();
 	for (;;) {

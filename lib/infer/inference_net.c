@@ -6,6 +6,7 @@
 
 #include "../util/alloc.h"
 #include "../util/err.h"
+#include "../util/fpenv.h"
 
 void llama_net_from_model(struct llama_net *net, struct llama_block *blocks,
 			  const struct model *m)
@@ -46,6 +47,7 @@ int inference_net_open(struct inference_net *in, const struct ada_infer_opts *o,
 	int rc;
 
 	memset(in, 0, sizeof(*in));
+	fpenv_flush_subnormals();   /* the same arithmetic as training */
 	if ((rc = model_load(o->model, o->tokenizer, &in->model, err)))
 		return rc;
 	if (in->model->cfg.family != MODEL_FAMILY_LLAMA) {

@@ -16,6 +16,7 @@
 #include "../util/alloc.h"
 #include "../util/err.h"
 #include "../util/fileio.h"
+#include "../util/fpenv.h"
 #include "trainer.h"
 
 double trainer_now(void)
@@ -221,6 +222,7 @@ int trainer_build(struct trainer *tr, struct ada_err *err)
 #else
 	tr->threads = 1;
 #endif
+	fpenv_flush_subnormals();
 	rc = trained_net_build(&tr->tn, tr->model, &job->method, job->seed, 1, err);
 	if (rc)
 		return rc;
