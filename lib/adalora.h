@@ -72,6 +72,8 @@ enum ada_method_type {
 	ADA_METHOD_ADALORA,
 	ADA_METHOD_FULL,
 	ADA_METHOD_LORA_PRUNE,   /* the paper's ablation: LoRA doublets pruned by the budget */
+	ADA_METHOD_BITFIT,       /* biases (and a classifier's head) train, nothing else */
+	ADA_METHOD_ADAPTER,      /* Houlsby bottleneck adapters after attention and the FFN */
 };
 
 enum ada_importance {
@@ -82,7 +84,10 @@ enum ada_importance {
 
 enum ada_lr_schedule { ADA_LR_LINEAR = 0, ADA_LR_COSINE, ADA_LR_CONSTANT };
 
-/* Bit i is enum llama_module i: q k v o gate up down. */
+/* Bit i is enum llama_module i: q k v o gate up down. A BERT module takes
+ * the bit of the Llama module in its place: query = q, key = k, value = v,
+ * attention.output.dense = o, intermediate.dense = up, output.dense = down
+ * (gate has no BERT counterpart, so all seven bits mean the paper's six). */
 #define ADA_MODULES_ALL 0x7fu
 
 struct ada_hparams {
@@ -106,6 +111,8 @@ struct ada_hparams {
 	double lora_alpha;
 	double lora_dropout;
 	unsigned target_modules;   /* ADA_MODULES_ALL bits */
+	/* adapter */
+	int adapter_size;          /* bottleneck width of the Houlsby adapters */
 	/* budget (adalora, lora_prune) */
 	int init_r, target_r;
 	int64_t tinit, tfinal, delta_t;
