@@ -43,6 +43,13 @@ enum class_file_format {
 	CLASS_FORMAT_GLUE_TSV,
 };
 
+/* The job's data_format (enum ada_file_format) as a class_data format. */
+static inline enum class_file_format class_file_format_of(int ada_file_format)
+{
+	return ada_file_format == ADA_FILE_GLUE_TSV ? CLASS_FORMAT_GLUE_TSV :
+	       ada_file_format == ADA_FILE_JSONL ? CLASS_FORMAT_JSONL : CLASS_FORMAT_AUTO;
+}
+
 struct label_map {
 	int kind;                  /* ADA_LABEL_INT, ADA_LABEL_STRING or ADA_LABEL_FLOAT */
 	int n_labels;              /* classes (1 for regression) */
