@@ -64,6 +64,7 @@ struct class_dataset {
 	int32_t *lengths;          /* n real lengths (owned) */
 	int32_t *labels;           /* n class ids (classification; owned) */
 	float *targets;            /* n values (regression; owned) */
+	uint8_t *truncated;        /* n: 1 where the example was shortened (owned) */
 	int64_t n_truncated;       /* examples shortened to fit */
 };
 
