@@ -463,16 +463,15 @@ int trained_net_find(const struct trained_net *tn, int layer, int module)
 	return -1;
 }
 
-int64_t trained_net_param_count(const struct model *model, const struct ada_method *method,
-				const struct net_spec *spec)
+int trained_net_count(const struct model *model, const struct ada_method *method,
+		      const struct net_spec *spec, int64_t *n, struct ada_err *err)
 {
 	struct trained_net tn;
-	int64_t n = -1;
+	int rc = setup(&tn, model, method, spec, err);
 
-	if (!setup(&tn, model, method, spec, NULL))
-		n = (int64_t)param_arena_count(&tn.arena);
+	*n = rc ? -1 : (int64_t)param_arena_count(&tn.arena);
 	trained_net_release(&tn);
-	return n;
+	return rc;
 }
 
 /* Copy the kept rows of a [r][cols] block. */

@@ -121,10 +121,11 @@ int trained_net_compact(struct trained_net *tn, const uint8_t *const *keep,
  * checkpoint taken after compaction is about to fill it). */
 int trained_net_reshape(struct trained_net *tn, const int *ranks, struct ada_err *err);
 
-/* Trainable parameters of method and spec on model (registered, not
- * allocated); -1 for a combination trained_net_build refuses. */
-int64_t trained_net_param_count(const struct model *model, const struct ada_method *method,
-				const struct net_spec *spec);
+/* Trainable parameters of method and spec on model into *n (registered,
+ * not allocated): cheap, and it refuses what trained_net_build refuses,
+ * with the same error. */
+int trained_net_count(const struct model *model, const struct ada_method *method,
+		      const struct net_spec *spec, int64_t *n, struct ada_err *err);
 
 /* Index into tn->mods of (layer, module), or -1 when not adapted. */
 int trained_net_find(const struct trained_net *tn, int layer, int module);

@@ -242,9 +242,11 @@ void trainer_plan(const struct trainer *tr, struct ada_plan *plan)
 								    tr->hp->target_modules) *
 				   tr->model->cfg.n_layers;
 	}
-	plan->trainable_params = tr->tn.arena.n_tensors ?
-				 (int64_t)param_arena_count(&tr->tn.arena) :
-				 trained_net_param_count(tr->model, &tr->job->method, &tr->spec);
+	if (tr->tn.arena.n_tensors)
+		plan->trainable_params = (int64_t)param_arena_count(&tr->tn.arena);
+	else
+		trained_net_count(tr->model, &tr->job->method, &tr->spec, &plan->trainable_params,
+				  NULL);
 }
 
 /* Optimizer ranges: one per arena tensor, with its decay flag. */
@@ -356,17 +358,16 @@ int ada_job_plan(const struct ada_job *job, struct ada_plan *plan, struct ada_er
 	int rc = trainer_setup(&tr, job, err);
 
 	if (!rc) {
-		trainer_plan(&tr, plan);
-		if (plan->trainable_params < 0) {
-			/* the network refuses the job: say why */
-			struct trained_net tn;
-			char prefix[96];
-			rc = trained_net_build(&tn, tr.model, &job->method, &tr.spec, job->seed, 0, err);
-			hp_prefix(&job->method, prefix, sizeof(prefix));
-			rc = qualify_param(err, prefix, rc ? rc : ADA_EINVAL);
-			trained_net_release(&tn);
-		}
+		char prefix[96];
+		int64_t n;
+
+		/* what the network refuses, refused here too */
+		hp_prefix(&job->method, prefix, sizeof(prefix));
+		rc = qualify_param(err, prefix,
+				   trained_net_count(tr.model, &job->method, &tr.spec, &n, err));
 	}
+	if (!rc)
+		trainer_plan(&tr, plan);
 	trainer_release(&tr);
 	return rc;
 }

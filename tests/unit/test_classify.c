@@ -536,8 +536,24 @@ static void test_errors(void)
 	/* the validation labels must be the training labels: 2 is not */
 	expect_train_error(llama_path, ADA_METHOD_LORA, train, outside, ADA_EINVAL, "label count");
 	expect_train_error(llama_path, ADA_METHOD_LORA, train, outside, ADA_EINVAL, "outside.jsonl");
-	/* nothing for bitfit to train on a bias-free decoder's LM */
+	/* nothing for bitfit to train on a bias-free decoder's LM; the plan says so too */
 	expect_train_error(llama_path, ADA_METHOD_BITFIT, lm, NULL, ADA_EINVAL, "no biases");
+	{
+		struct ada_job job;
+		struct ada_plan plan;
+		struct ada_err err = { 0 };
+		char out[4400];
+		snprintf(out, sizeof(out), "%s/errors", tmp);
+		base_job(&job, llama_path, ADA_METHOD_BITFIT, lm, NULL, out);
+		job.method.hp.seq_len = 8;
+		CHECK_INT_EQ(ada_job_plan(&job, &plan, &err), ADA_EINVAL);
+		CHECK_STR_EQ(err.param, "method.type");
+		/* gate alone has no BERT counterpart: nothing to adapt */
+		base_job(&job, bert_dir, ADA_METHOD_LORA, train, NULL, out);
+		job.method.hp.target_modules = 1u << MOD_GATE;
+		CHECK_INT_EQ(ada_job_plan(&job, &plan, &err), ADA_EINVAL);
+		CHECK_STR_EQ(err.param, "method.lora.hyperparameters.target_modules");
+	}
 	free(train);
 	free(missing);
 	free(mixed);
