@@ -243,6 +243,9 @@ static int refuse(const struct trained_net *tn, struct ada_err *err)
 	const struct model *md = tn->model;
 	const struct model_config *c = &md->cfg;
 
+	if (tn->spec.task != ADA_TASK_CAUSAL_LM && tn->spec.task != ADA_TASK_CLASSIFICATION)
+		return ada_fail(err, ADA_EINVAL, "a network is built for a resolved task, not %d",
+				(int)tn->spec.task);
 	if (is_bert(tn) && !is_classifier(tn))
 		return ada_fail(err, ADA_EUNSUPPORTED,
 				"%s: a BERT-family model is an encoder; it trains classifiers, not a causal LM",

@@ -39,7 +39,6 @@ struct trainer_cls;
 
 /* The task-specific half of a job. */
 struct trainer_task {
-	enum ada_task task;
 	/* setup: read the training and validation data, set tr->spec and
 	 * tr->plan. Errors name bare hyperparameters ("seq_len"). */
 	int (*load)(struct trainer *tr, struct ada_err *err);
@@ -55,7 +54,8 @@ struct trainer_task {
 	/* a pass over the validation data: tr->valid_loss, tr->valid_m */
 	int (*evaluate)(struct trainer *tr, struct ada_err *err);
 	void (*plan)(const struct trainer *tr, struct ada_plan *plan);
-	/* what result.json and struct ada_result record beyond the common part */
+	/* what result.json and struct ada_result record beyond the common part
+	 * (ADA_OK or ADA_ENOMEM) */
 	int (*result)(const struct trainer *tr, json_t *j, struct ada_result *res);
 	void (*release)(struct trainer *tr);
 };

@@ -266,7 +266,6 @@ static void cls_release(struct trainer *tr)
 }
 
 const struct trainer_task trainer_task_cls = {
-	.task = ADA_TASK_CLASSIFICATION,
 	.load = cls_load,
 	.build = cls_build,
 	.step = cls_step,

@@ -133,7 +133,6 @@ static void lm_release(struct trainer *tr)
 }
 
 const struct trainer_task trainer_task_lm = {
-	.task = ADA_TASK_CAUSAL_LM,
 	.load = lm_load,
 	.build = lm_build,
 	.step = lm_step,
