@@ -750,6 +750,7 @@ static void test_each_epoch_is_a_permutation(void)
 			same &= batcher_window(&b2, s, r) == batcher_window(&b, s, r);
 	}
 	CHECK(same);
+	batcher_release(&b2);
 	CHECK_INT_EQ(batcher_init_items(&b2, 0, B, 1, &err), ADA_EINVAL);
 	batcher_release(&b);
 	batcher_release(&b2);
