@@ -1,7 +1,14 @@
 /*
  * cmd_eval — `adalora eval --model PATH [--tokenizer PATH] [--adapter DIR]
- * --data FILE [--seq-len N]`: {"tokens","mean_nll","perplexity"} on stdout.
+ * --data FILE [--format auto|jsonl|glue-tsv] [--seq-len N]`.
+ *
+ * Language models: {"tokens","mean_nll","perplexity"} on stdout.
+ * Classifiers (an adapter a classification job wrote): {"examples","loss",
+ * "accuracy","f1","mcc"} (f1 with two classes only), regressions
+ * {"examples","loss","pearson","spearman"}; an undefined metric (e.g. MCC
+ * of a constant prediction) is null.
  */
+#include <math.h>
 #include <stdio.h>
 
 #include <jansson.h>
@@ -12,18 +19,46 @@
 
 static const char usage[] =
 	"usage: adalora eval --model PATH [--tokenizer PATH] [--adapter DIR] --data FILE\n"
-	"                    [--seq-len N] [--threads N]\n";
+	"                    [--format auto|jsonl|glue-tsv] [--seq-len N] [--threads N]\n";
+
+static json_t *num(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+static json_t *result_json(const struct ada_eval_result *res)
+{
+	json_t *j;
+
+	if (!res->classification)
+		return json_pack("{sI sf sf}", "tokens", (json_int_t)res->tokens, "mean_nll",
+				 res->mean_nll, "perplexity", res->perplexity);
+	j = json_object();
+	json_object_set_new(j, "examples", json_integer(res->examples));
+	json_object_set_new(j, "loss", num(res->loss));
+	if (res->num_labels == 1) {
+		json_object_set_new(j, "pearson", num(res->pearson));
+		json_object_set_new(j, "spearman", num(res->spearman));
+		return j;
+	}
+	json_object_set_new(j, "accuracy", num(res->accuracy));
+	if (res->num_labels == 2)
+		json_object_set_new(j, "f1", num(res->f1));
+	json_object_set_new(j, "mcc", num(res->mcc));
+	return j;
+}
 
 int cmd_eval(int argc, char **argv)
 {
 	struct ada_infer_opts in = { 0 };
-	const char *data = NULL, *pos[1];
-	int seq_len = 0, threads = 0, n_pos, rc;
+	const char *data = NULL, *format = "auto", *pos[1];
+	int seq_len = 0, threads = 0, n_pos, rc, fmt;
 	struct cli_opt opts[] = {
 		{ "--model", NULL, OPT_STRING, &in.model, 0 },
 		{ "--tokenizer", NULL, OPT_STRING, &in.tokenizer, 0 },
 		{ "--adapter", NULL, OPT_STRING, &in.adapter, 0 },
 		{ "--data", NULL, OPT_STRING, &data, 0 },
+		{ "--format", NULL, OPT_STRING, &format, 0 },
 		{ "--seq-len", NULL, OPT_INT, &seq_len, 0 },
 		{ "--threads", NULL, OPT_INT, &threads, 0 },
 	};
@@ -31,20 +66,21 @@ int cmd_eval(int argc, char **argv)
 	struct ada_err err = { 0 };
 	json_t *j;
 
-	if ((rc = cli_parse("eval", usage, argc, argv, opts, 6, pos, 0, &n_pos)))
+	if ((rc = cli_parse("eval", usage, argc, argv, opts, 7, pos, 0, &n_pos)))
 		return cli_exit_code(rc);
 	if (!in.model || !data)
 		return cli_fail("eval", EXIT_USAGE, "--model and --data are required\n%s", usage);
 	if (seq_len < 0 || seq_len == 1 || threads < 0)
 		return cli_fail("eval", EXIT_USAGE, "--seq-len must be >= 2, --threads >= 1");
+	if ((fmt = ada_file_format_from_name(format)) < 0)
+		return cli_fail("eval", EXIT_USAGE, "--format must be auto, jsonl or glue-tsv");
 	if (threads)
 		ada_set_threads(threads);
-	rc = ada_eval(&in, data, seq_len, &res, &err);
+	rc = ada_eval(&in, data, (enum ada_file_format)fmt, seq_len, &res, &err);
 	if (rc)
 		return cli_fail("eval", rc == ADA_EINVAL && err.param[0] ? EXIT_USAGE : EXIT_RUNTIME,
 				"%s", err.msg);
-	j = json_pack("{sI sf sf}", "tokens", (json_int_t)res.tokens, "mean_nll", res.mean_nll,
-		      "perplexity", res.perplexity);
+	j = result_json(&res);
 	json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
 	fputc('\n', stdout);
 	json_decref(j);

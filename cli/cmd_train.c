@@ -110,6 +110,8 @@ int cmd_train(int argc, char **argv)
 	job.tokenizer = jc.tokenizer;
 	job.train_file = jc.train_file;
 	job.valid_file = jc.valid_file;
+	job.task = jc.task;
+	job.data_format = jc.data_format;
 	job.out_dir = out_dir;
 	job.seed = jc.seed;
 	job.method = jc.method;
@@ -134,8 +136,13 @@ int cmd_train(int argc, char **argv)
 		if (res.valid_loss == res.valid_loss)
 			fprintf(stderr, "; validation loss %.4f (before: %.4f)", res.valid_loss,
 				res.valid_loss_initial);
+		if (res.accuracy == res.accuracy)
+			fprintf(stderr, "; accuracy %.4f, MCC %.4f", res.accuracy, res.mcc);
+		if (res.pearson == res.pearson)
+			fprintf(stderr, "; Pearson %.4f, Spearman %.4f", res.pearson, res.spearman);
 		fprintf(stderr, "\nwrote %s\n", res.adapter_dir);
 	}
+	ada_result_release(&res);
 out_release:
 	free(metrics);
 	free(out_dir);

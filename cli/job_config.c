@@ -35,7 +35,7 @@ static int get_path(const json_t *root, const char *key, int required, const cha
 int job_config_load(const char *path, struct job_config *jc, struct ada_err *err)
 {
 	static const char *known[] = { "model", "tokenizer", "train_file", "valid_file", "task",
-				       "seed", "method" };
+				       "data_format", "seed", "method" };
 	json_error_t jerr;
 	json_t *root;
 	const char *key;
@@ -78,10 +78,24 @@ int job_config_load(const char *path, struct job_config *jc, struct ada_err *err
 	if (rc)
 		goto out_free;
 	val = json_object_get(root, "task");
-	if (val && !(json_is_string(val) && !strcmp(json_string_value(val), "causal_lm"))) {
-		rc = ada_fail_param(err, ADA_EINVAL, "task",
-				    "task must be \"causal_lm\" (classification is not built yet)");
-		goto out_free;
+	if (val) {
+		int t = json_is_string(val) ? ada_task_from_name(json_string_value(val)) : -1;
+		if (t < 0) {
+			rc = ada_fail_param(err, ADA_EINVAL, "task",
+					    "task must be \"auto\", \"causal_lm\" or \"classification\"");
+			goto out_free;
+		}
+		jc->task = (enum ada_task)t;
+	}
+	val = json_object_get(root, "data_format");
+	if (val) {
+		int f = json_is_string(val) ? ada_file_format_from_name(json_string_value(val)) : -1;
+		if (f < 0) {
+			rc = ada_fail_param(err, ADA_EINVAL, "data_format",
+					    "data_format must be \"auto\", \"jsonl\" or \"glue-tsv\"");
+			goto out_free;
+		}
+		jc->data_format = (enum ada_file_format)f;
 	}
 	val = json_object_get(root, "seed");
 	if (val && (!json_is_integer(val) || json_integer_value(val) < 0)) {

@@ -1,7 +1,9 @@
 /*
  * job_config — the CONFIG.json of `adalora train` (docs/cli.md):
- *   {"model", "tokenizer"?, "train_file", "valid_file"?, "task"?, "seed",
- *    "method": {... the API's method object ...}}
+ *   {"model", "tokenizer"?, "train_file", "valid_file"?, "task"?,
+ *    "data_format"?, "seed", "method": {... the API's method object ...}}
+ * task: "auto" (the default: told by the model and the data), "causal_lm"
+ * or "classification"; data_format: "auto", "jsonl" or "glue-tsv".
  * Relative paths are taken relative to the config file's directory, so a
  * config and its data can move together.
  */
@@ -13,6 +15,8 @@
 struct job_config {
 	char *model, *tokenizer, *train_file, *valid_file;   /* owned */
 	uint64_t seed;
+	enum ada_task task;
+	enum ada_file_format data_format;
 	struct ada_method method;
 };
 

@@ -74,6 +74,17 @@ static json_t *metrics_json(const char *type, const struct ada_metrics *m)
 	json_object_set_new(j, "budget", m->budget >= 0 ? json_integer(m->budget) : json_null());
 	json_object_set_new(j, "tokens_per_second", json_real(m->tokens_per_second));
 	json_object_set_new(j, "trained_tokens", json_integer(m->trained_tokens));
+	/* a classifier's latest evaluation */
+	if (isfinite(m->accuracy))
+		json_object_set_new(j, "accuracy", json_real(m->accuracy));
+	if (isfinite(m->f1))
+		json_object_set_new(j, "f1", json_real(m->f1));
+	if (isfinite(m->mcc))
+		json_object_set_new(j, "mcc", json_real(m->mcc));
+	if (isfinite(m->pearson))
+		json_object_set_new(j, "pearson", json_real(m->pearson));
+	if (isfinite(m->spearman))
+		json_object_set_new(j, "spearman", json_real(m->spearman));
 	return j;
 }
 
@@ -98,9 +109,15 @@ static void on_eval(void *ctx, const struct ada_metrics *m)
 	struct progress *p = ctx;
 
 	emit(p, metrics_json("eval", m));
-	if (!p->quiet)
-		fprintf(stderr, "step %lld/%lld | validation loss %.4f\n", (long long)m->step,
-			(long long)m->total_steps, m->valid_loss);
+	if (p->quiet)
+		return;
+	fprintf(stderr, "step %lld/%lld | validation loss %.4f", (long long)m->step,
+		(long long)m->total_steps, m->valid_loss);
+	if (isfinite(m->accuracy))
+		fprintf(stderr, " | accuracy %.4f", m->accuracy);
+	if (isfinite(m->pearson))
+		fprintf(stderr, " | Pearson %.4f", m->pearson);
+	fputc('\n', stderr);
 }
 
 static void on_ranks(void *ctx, const struct ada_ranks *r)

@@ -72,6 +72,8 @@ enum ada_method_type {
 	ADA_METHOD_ADALORA,
 	ADA_METHOD_FULL,
 	ADA_METHOD_LORA_PRUNE,   /* the paper's ablation: LoRA doublets pruned by the budget */
+	ADA_METHOD_BITFIT,       /* biases (and a classifier's head) train, nothing else */
+	ADA_METHOD_ADAPTER,      /* Houlsby bottleneck adapters after attention and the FFN */
 };
 
 enum ada_importance {
@@ -82,7 +84,10 @@ enum ada_importance {
 
 enum ada_lr_schedule { ADA_LR_LINEAR = 0, ADA_LR_COSINE, ADA_LR_CONSTANT };
 
-/* Bit i is enum llama_module i: q k v o gate up down. */
+/* Bit i is enum llama_module i: q k v o gate up down. A BERT module takes
+ * the bit of the Llama module in its place: query = q, key = k, value = v,
+ * attention.output.dense = o, intermediate.dense = up, output.dense = down
+ * (gate has no BERT counterpart, so all seven bits mean the paper's six). */
 #define ADA_MODULES_ALL 0x7fu
 
 struct ada_hparams {
@@ -106,6 +111,8 @@ struct ada_hparams {
 	double lora_alpha;
 	double lora_dropout;
 	unsigned target_modules;   /* ADA_MODULES_ALL bits */
+	/* adapter */
+	int adapter_size;          /* bottleneck width of the Houlsby adapters */
 	/* budget (adalora, lora_prune) */
 	int init_r, target_r;
 	int64_t tinit, tfinal, delta_t;
@@ -137,6 +144,30 @@ json_t *ada_method_to_json(const struct ada_method *m);
 
 /* ---- training jobs ------------------------------------------------------ */
 
+/* What a job trains. AUTO decides from the model and the training file: a
+ * BERT-family model, a GLUE TSV file (data format glue-tsv, or a name
+ * ending in .tsv) or JSONL of {"text","label"} / {"text_a","text_b",
+ * "label"} lines make a classification job, anything else a causal LM. */
+enum ada_task {
+	ADA_TASK_AUTO = 0,
+	ADA_TASK_CAUSAL_LM,
+	ADA_TASK_CLASSIFICATION,     /* classification, or regression (float labels) */
+};
+
+/* How the training and validation files are read. */
+enum ada_file_format {
+	ADA_FILE_AUTO = 0,           /* GLUE TSV when the name ends in .tsv, else JSONL / text */
+	ADA_FILE_JSONL,              /* JSONL (causal LM: plain text too, told by content) */
+	ADA_FILE_GLUE_TSV,           /* GLUE TSV with its header row (classification only) */
+};
+
+/* Stable names: "auto", "causal_lm", "classification"; "auto", "jsonl",
+ * "glue-tsv". The *_from_name functions return -1 for an unknown name. */
+const char *ada_task_name(enum ada_task t);
+int ada_task_from_name(const char *name);
+const char *ada_file_format_name(enum ada_file_format f);
+int ada_file_format_from_name(const char *name);
+
 /* Progress at a log interval (and at evaluations and the end). */
 struct ada_metrics {
 	int64_t step;               /* optimizer steps completed */
@@ -152,6 +183,11 @@ struct ada_metrics {
 	int64_t trained_tokens;     /* tokens processed so far */
 	double eta_seconds;
 	double elapsed_seconds;
+	/* classification: the latest evaluation's GLUE metrics (adalora.md,
+	 * README); NAN before the first one and where one does not apply
+	 * (accuracy, f1 (binary), mcc for classes; pearson, spearman for
+	 * regression) or is undefined (a constant prediction) */
+	double accuracy, f1, mcc, pearson, spearman;
 };
 
 /* The rank allocation at a mask (and the frozen one at the end). */
@@ -162,7 +198,8 @@ struct ada_ranks {
 	int64_t initial, target;    /* b(0), b(T) */
 	int init_r;
 	int n_layers;
-	int n_modules;              /* columns: the seven Llama modules in order */
+	int n_modules;              /* columns: the family's modules in order (7 Llama, 6 BERT) */
+	const char *const *module_names;   /* [n_modules] their API names (borrowed) */
 	const int *ranks;           /* [n_layers][n_modules]; -1 where not adapted */
 	int final;                  /* the frozen allocation */
 };
@@ -190,6 +227,8 @@ struct ada_job {
 	const char *train_file;
 	const char *valid_file;     /* NULL: hold out the tail of train_file */
 	const char *out_dir;        /* adapter/, checkpoint/, result.json go here */
+	enum ada_task task;         /* ADA_TASK_AUTO (0) decides from the data */
+	enum ada_file_format data_format;   /* of train_file and valid_file */
 	uint64_t seed;
 	struct ada_method method;
 	int resume;                 /* continue from out_dir/checkpoint when present */
@@ -200,11 +239,13 @@ struct ada_job {
 
 /* What a job amounts to, known before it runs (ada_job_plan) or after. */
 struct ada_plan {
+	int task;                   /* enum ada_task, resolved (never AUTO) */
 	int64_t total_steps;
 	int64_t steps_per_epoch;
 	int64_t n_epochs;
-	int64_t train_windows, valid_windows;
-	int64_t train_tokens;       /* target tokens per epoch */
+	int64_t train_windows, valid_windows;   /* classification: examples */
+	int64_t train_tokens;       /* target tokens per epoch (classification: real tokens) */
+	int num_labels;             /* classification: outputs (1 for regression); else 0 */
 	int64_t n_matrices;         /* adapted matrices */
 	int64_t trainable_params;
 	int64_t budget_initial, budget_target;   /* -1 without a budget */
@@ -219,7 +260,17 @@ struct ada_result {
 	int64_t trained_tokens;
 	double seconds;
 	char adapter_dir[4096];     /* where the result was written */
+	/* classification: the final evaluation (NAN as in struct ada_metrics) */
+	double accuracy, f1, mcc, pearson, spearman;
+	int num_labels;             /* outputs of the head (1: regression); 0 for an LM */
+	int label_kind;             /* enum ada_label_kind */
+	char **label_names;         /* [num_labels] string labels by class id, owned
+	                             * (ada_result_release); NULL unless labels are strings */
+	int64_t truncated_train, truncated_valid;   /* examples cut to seq_len */
 };
+
+/* Free what a result owns (label_names); safe on a zeroed result. */
+void ada_result_release(struct ada_result *res);
 
 /* Load the model, tokenizer and data of a job and compute its plan, running
  * every check that needs them (seq_len vs the model's context, the budget
@@ -259,7 +310,8 @@ int ada_create_model(const char *shape, uint64_t seed, const char *path, struct 
 struct ada_infer_opts {
 	const char *model;          /* GGUF, llama2.c .bin or Hugging Face directory */
 	const char *tokenizer;      /* NULL: the model's own */
-	const char *adapter;        /* NULL, or a PEFT adapter directory (LoRA or AdaLoRA) */
+	const char *adapter;        /* NULL, or an adapter directory a job wrote (PEFT LoRA or
+	                             * AdaLoRA, or ours: BITFIT, BOTTLENECK, FULL) */
 };
 
 struct ada_generate_opts {
@@ -282,15 +334,26 @@ int ada_export_merged(const struct ada_infer_opts *o, const char *out, const cha
 		      struct ada_err *err);
 
 struct ada_eval_result {
+	int classification;         /* the adapter carries a classifier head */
+	/* language models */
 	int64_t tokens;             /* predicted tokens */
 	double mean_nll;            /* natural log */
 	double perplexity;
+	/* classifiers */
+	int64_t examples;
+	double loss;                /* mean cross-entropy (regression: mean squared error) */
+	double accuracy, f1, mcc, pearson, spearman;   /* NAN where not applicable */
+	int num_labels;             /* 1: regression */
+	int64_t truncated;          /* examples cut to seq_len */
 };
 
-/* Held-out loss of a model (with its adapter) on a data file, packed into
- * windows of seq_len tokens (0: the model's context, capped at 1024). */
-int ada_eval(const struct ada_infer_opts *in, const char *data_file, int seq_len,
-	     struct ada_eval_result *res, struct ada_err *err);
+/* Held-out loss of a model (with its adapter) on a data file read as fmt.
+ * Language models: windows of seq_len tokens (0: the model's context,
+ * capped at 1024). Classifiers (an adapter with a head, written by a
+ * classification job): every example, truncated to seq_len (0: the
+ * training job's, from the adapter), scored with the GLUE metrics. */
+int ada_eval(const struct ada_infer_opts *in, const char *data_file, enum ada_file_format fmt,
+	     int seq_len, struct ada_eval_result *res, struct ada_err *err);
 
 /* ---- benchmarks -------------------------------------------------------- */
 

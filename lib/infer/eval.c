@@ -1,6 +1,13 @@
 /*
- * eval — ada_eval(): held-out loss and perplexity of a model (with an
- * optional adapter) on a data file, packed like training data.
+ * eval — ada_eval(): how well a model (with an optional adapter) does on a
+ * data file.
+ *
+ * Language models: held-out loss and perplexity, the file packed into
+ * windows like training data. Classifiers (an adapter a classification
+ * job wrote, head and label map included): every example encoded and
+ * truncated as training did (seq_len defaults to the job's, recorded in
+ * the adapter), then classifier_evaluate() — the function the trainer's
+ * validation runs — for the mean loss and the GLUE metrics.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -9,6 +16,7 @@
 #include <omp.h>
 #endif
 
+#include "../train/class_data.h"
 #include "../train/data.h"
 #include "../util/alloc.h"
 #include "../util/err.h"
@@ -24,10 +32,18 @@ static int encode_cb(void *ctx, const char *text, size_t len, unsigned flags, st
 	return tokenizer_encode(ctx, text, len, flags, out, err);
 }
 
-int ada_eval(const struct ada_infer_opts *o, const char *data_file, int seq_len,
-	     struct ada_eval_result *res, struct ada_err *err)
+static int n_threads(void)
 {
-	struct inference_net in;
+#ifdef _OPENMP
+	return omp_get_max_threads();
+#else
+	return 1;
+#endif
+}
+
+static int eval_lm(struct inference_net *in, const char *data_file, int seq_len,
+		   struct ada_eval_result *res, struct ada_err *err)
+{
 	struct dataset ds = { 0 };
 	struct llama_acts acts;
 	struct text_encoder enc;
@@ -36,33 +52,15 @@ int ada_eval(const struct ada_infer_opts *o, const char *data_file, int seq_len,
 	int64_t n = 0;
 	int rc, B;
 
-	memset(res, 0, sizeof(*res));
-	if ((rc = inference_net_open(&in, o, err)))
-		return rc;
-	if (seq_len <= 0)
-		seq_len = in.model->cfg.context_length < EVAL_MAX_SEQ ? in.model->cfg.context_length
-								       : EVAL_MAX_SEQ;
-	if (seq_len > in.model->cfg.context_length) {
-		rc = ada_fail_param(err, ADA_EINVAL, "seq_len",
-				    "--seq-len %d exceeds the model's context length (%d)", seq_len,
-				    in.model->cfg.context_length);
-		goto out_close;
-	}
-	enc.ctx = in.tok;
+	enc.ctx = in->tok;
 	enc.encode = encode_cb;
-	enc.bos = tokenizer_bos(in.tok);
-	enc.eos = tokenizer_eos(in.tok);
-	enc.pad = tokenizer_pad(in.tok) >= 0 ? tokenizer_pad(in.tok) : 0;
+	enc.bos = tokenizer_bos(in->tok);
+	enc.eos = tokenizer_eos(in->tok);
+	enc.pad = tokenizer_pad(in->tok) >= 0 ? tokenizer_pad(in->tok) : 0;
 	if ((rc = dataset_load(data_file, seq_len, &enc, &ds, err)))
-		goto out_close;
+		return rc;
 	B = ds.n_windows < EVAL_BATCH ? (int)ds.n_windows : EVAL_BATCH;
-	{
-		int threads = 1;
-#ifdef _OPENMP
-		threads = omp_get_max_threads();
-#endif
-		rc = llama_acts_init(&acts, &in.net.d, B, seq_len, threads);
-	}
+	rc = llama_acts_init(&acts, &in->net.d, B, seq_len, n_threads());
 	if (rc) {
 		rc = ada_fail(err, rc, "out of memory for activations");
 		goto out_ds;
@@ -71,7 +69,7 @@ int ada_eval(const struct ada_infer_opts *o, const char *data_file, int seq_len,
 	targets = xcalloc((size_t)B * seq_len, sizeof(*targets));
 	if (!inputs || !targets)
 		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-	else if ((rc = evaluate_nll(&in.net, &acts, &ds, inputs, targets, &nll, &n)))
+	else if ((rc = evaluate_nll(&in->net, &acts, &ds, inputs, targets, &nll, &n)))
 		rc = ada_fail(err, rc, "evaluation failed");
 	if (!rc) {
 		res->tokens = n;
@@ -83,6 +81,83 @@ int ada_eval(const struct ada_infer_opts *o, const char *data_file, int seq_len,
 	llama_acts_release(&acts);
 out_ds:
 	dataset_release(&ds);
+	return rc;
+}
+
+static int eval_classifier(struct inference_net *in, const char *data_file,
+			   enum ada_file_format fmt, int seq_len, struct ada_eval_result *res,
+			   struct ada_err *err)
+{
+	struct class_dataset ds;
+	struct classifier_acts acts;
+	struct pair_encoder enc;
+	struct cls_metrics m;
+	int rc, B;
+
+	classifier_pair_encoder(&enc, in->tok);
+	rc = class_data_load(data_file, class_file_format_of(fmt), &enc, seq_len,
+			     &in->adapter.labels, 0, &ds, err);
+	if (rc)
+		return rc;
+	B = ds.n < EVAL_BATCH ? (int)ds.n : EVAL_BATCH;
+	if ((rc = classifier_acts_init(&acts, &in->cls, B, seq_len, n_threads()))) {
+		rc = ada_fail(err, rc, "out of memory for activations");
+		goto out_ds;
+	}
+	if ((rc = classifier_evaluate(&in->cls, &acts, &ds, &m))) {
+		rc = ada_fail(err, rc, "%s: evaluation failed (%s)", data_file,
+			      rc == ADA_ENOMEM ? "out of memory" : "an example the network refuses");
+	} else {
+		res->examples = ds.n;
+		res->truncated = ds.n_truncated;
+		res->loss = m.loss;
+		res->accuracy = m.accuracy;
+		res->f1 = m.f1;
+		res->mcc = m.mcc;
+		res->pearson = m.pearson;
+		res->spearman = m.spearman;
+	}
+	classifier_acts_release(&acts);
+out_ds:
+	class_dataset_release(&ds);
+	return rc;
+}
+
+int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_file_format fmt,
+	     int seq_len, struct ada_eval_result *res, struct ada_err *err)
+{
+	struct inference_net in;
+	int rc, context;
+
+	memset(res, 0, sizeof(*res));
+	res->mean_nll = res->perplexity = res->loss = NAN;
+	res->accuracy = res->f1 = res->mcc = res->pearson = res->spearman = NAN;
+	if ((rc = inference_net_open(&in, o, err)))
+		return rc;
+	context = in.model->cfg.context_length;
+	if (seq_len <= 0)
+		seq_len = in.is_classifier && in.adapter.seq_len ? in.adapter.seq_len :
+			  context < EVAL_MAX_SEQ ? context : EVAL_MAX_SEQ;
+	if (seq_len > context) {
+		rc = ada_fail_param(err, ADA_EINVAL, "seq_len",
+				    "--seq-len %d exceeds the model's context length (%d)", seq_len,
+				    context);
+		goto out_close;
+	}
+	if (in.is_classifier) {
+		res->classification = 1;
+		res->num_labels = in.adapter.n_labels;
+		rc = eval_classifier(&in, data_file, fmt, seq_len, res, err);
+	} else if (in.model->cfg.family != MODEL_FAMILY_LLAMA) {
+		rc = ada_fail(err, ADA_EINVAL,
+			      "%s: an encoder evaluates as a classifier: pass the adapter a classification job wrote (--adapter)",
+			      o->model);
+	} else if (fmt == ADA_FILE_GLUE_TSV) {
+		rc = ada_fail_param(err, ADA_EINVAL, "format",
+				    "--format glue-tsv is classification data: pass a classifier's adapter (--adapter)");
+	} else {
+		rc = eval_lm(&in, data_file, seq_len, res, err);
+	}
 out_close:
 	inference_net_close(&in);
 	return rc;

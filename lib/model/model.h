@@ -184,6 +184,35 @@ void llama_module_hf_path(int layer, enum llama_module m, char *buf, size_t cap)
 void llama_module_shape(const struct model_config *cfg, enum llama_module m,
 			int *out_dim, int *in_dim);
 
+/* "bert" or "roberta": the attribute under which ...ForSequenceClassification
+ * holds the encoder (Hugging Face module paths start with it). */
+const char *bert_model_prefix(const struct model_config *cfg);
+/* "attention.self.query" or "query", ... "output.dense" -> enum
+ * bert_module; -1 if unknown. */
+int bert_module_from_name(const char *name);
+
+/*
+ * The adaptable modules of either family, indexed 0..model_n_modules()-1
+ * (enum llama_module or enum bert_module): the columns of rank matrices.
+ *   name      the API's: "q".."down"; "query", "key", "value",
+ *             "attention.output.dense", "intermediate.dense", "output.dense"
+ *   hf_leaf   the PEFT target_modules entry: "q_proj", ...; BERT as name
+ *   hf_path   "model.layers.3.self_attn.q_proj", "bert.encoder.layer.3.
+ *             attention.self.query" (written into buf)
+ *   bit       the module's target_modules bit (modules.c: a BERT module
+ *             shares the bit of the Llama module in its place; gate has
+ *             none on BERT)
+ */
+int model_n_modules(const struct model_config *cfg);
+const char *model_module_name(const struct model_config *cfg, int m);
+const char *model_module_hf_leaf(const struct model_config *cfg, int m);
+void model_module_hf_path(const struct model_config *cfg, int layer, int m, char *buf,
+			  size_t cap);
+void model_module_shape(const struct model_config *cfg, int m, int *out_dim, int *in_dim);
+unsigned model_module_bit(const struct model_config *cfg, int m);
+/* Modules per layer that target_modules selects. */
+int model_modules_targeted(const struct model_config *cfg, unsigned target_modules);
+
 /* Reorder the rows of a Q or K projection (rows = n_heads * head_dim, each
  * row cols wide; cols = 1 for a bias) between the two RoPE layouts, within
  * each head of head_dim rows:

@@ -1,7 +1,14 @@
 /*
- * modules — names, Hugging Face paths and shapes of the seven adaptable
- * linear modules of a Llama block. One table so that the API's
+ * modules — names, Hugging Face paths and shapes of the adaptable linear
+ * modules of a layer: seven in a Llama block, six in a BERT layer (the
+ * AdaLoRA paper's six matrices). One table per family so that the API's
  * target_modules, the rank matrix columns and PEFT exports agree.
+ *
+ * target_modules is one bit set for both families: bit i is Llama module
+ * i, and a BERT module answers to the bit of the Llama module in the same
+ * place of the layer (query = q, key = k, value = v, attention.output.dense
+ * = o, intermediate.dense = up, output.dense = down). gate has no BERT
+ * counterpart, so "all seven" means the paper's six on BERT.
  */
 #include <stdio.h>
 #include <string.h>
@@ -60,4 +67,101 @@ void llama_module_shape(const struct model_config *cfg, enum llama_module m, int
 	case MOD_DOWN: *out_dim = cfg->dim; *in_dim = cfg->hidden_dim; return;
 	default: *out_dim = *in_dim = 0; return;
 	}
+}
+
+/* ---- the BERT family ---------------------------------------------------- */
+
+static const struct {
+	const char *leaf;       /* Hugging Face submodule path within a layer */
+	enum llama_module bit;  /* its target_modules bit */
+} bert_modules[N_BERT_MODULES] = {
+	[BMOD_QUERY] = { "attention.self.query", MOD_Q },
+	[BMOD_KEY] = { "attention.self.key", MOD_K },
+	[BMOD_VALUE] = { "attention.self.value", MOD_V },
+	[BMOD_ATTN_OUT] = { "attention.output.dense", MOD_O },
+	[BMOD_INTER] = { "intermediate.dense", MOD_UP },
+	[BMOD_OUTPUT] = { "output.dense", MOD_DOWN },
+};
+
+const char *bert_model_prefix(const struct model_config *cfg)
+{
+	return !strcmp(cfg->arch, "roberta") ? "roberta" : "bert";
+}
+
+int bert_module_from_name(const char *name)
+{
+	/* the leaf ("attention.self.query") or its last part ("query") */
+	for (int m = 0; m < N_BERT_MODULES; m++) {
+		const char *leaf = bert_modules[m].leaf, *last = strrchr(leaf, '.') + 1;
+		if (!strcmp(name, leaf) || (m <= BMOD_VALUE && !strcmp(name, last)))
+			return m;
+	}
+	return -1;
+}
+
+/* ---- either family ------------------------------------------------------ */
+
+int model_n_modules(const struct model_config *cfg)
+{
+	return cfg->family == MODEL_FAMILY_BERT ? N_BERT_MODULES : N_LLAMA_MODULES;
+}
+
+const char *model_module_name(const struct model_config *cfg, int m)
+{
+	if (cfg->family != MODEL_FAMILY_BERT)
+		return llama_module_name((enum llama_module)m);
+	if (m < 0 || m >= N_BERT_MODULES)
+		return "?";
+	return m <= BMOD_VALUE ? strrchr(bert_modules[m].leaf, '.') + 1 : bert_modules[m].leaf;
+}
+
+const char *model_module_hf_leaf(const struct model_config *cfg, int m)
+{
+	if (cfg->family == MODEL_FAMILY_BERT)
+		return m >= 0 && m < N_BERT_MODULES ? bert_modules[m].leaf : "?";
+	return (unsigned)m < N_LLAMA_MODULES ? strchr(modules[m].hf, '.') + 1 : "?";
+}
+
+void model_module_hf_path(const struct model_config *cfg, int layer, int m, char *buf,
+			  size_t cap)
+{
+	if (cfg->family != MODEL_FAMILY_BERT) {
+		llama_module_hf_path(layer, (enum llama_module)m, buf, cap);
+		return;
+	}
+	snprintf(buf, cap, "%s.encoder.layer.%d.%s", bert_model_prefix(cfg), layer,
+		 m >= 0 && m < N_BERT_MODULES ? bert_modules[m].leaf : "?");
+}
+
+void model_module_shape(const struct model_config *cfg, int m, int *out_dim, int *in_dim)
+{
+	if (cfg->family != MODEL_FAMILY_BERT) {
+		llama_module_shape(cfg, (enum llama_module)m, out_dim, in_dim);
+		return;
+	}
+	switch (m) {
+	case BMOD_QUERY:
+	case BMOD_KEY:
+	case BMOD_VALUE:
+	case BMOD_ATTN_OUT: *out_dim = cfg->dim; *in_dim = cfg->dim; return;
+	case BMOD_INTER: *out_dim = cfg->hidden_dim; *in_dim = cfg->dim; return;
+	case BMOD_OUTPUT: *out_dim = cfg->dim; *in_dim = cfg->hidden_dim; return;
+	default: *out_dim = *in_dim = 0; return;
+	}
+}
+
+unsigned model_module_bit(const struct model_config *cfg, int m)
+{
+	if (cfg->family == MODEL_FAMILY_BERT)
+		return m >= 0 && m < N_BERT_MODULES ? 1u << bert_modules[m].bit : 0;
+	return (unsigned)m < N_LLAMA_MODULES ? 1u << m : 0;
+}
+
+int model_modules_targeted(const struct model_config *cfg, unsigned target_modules)
+{
+	int n = 0;
+
+	for (int m = 0; m < model_n_modules(cfg); m++)
+		n += (target_modules & model_module_bit(cfg, m)) != 0;
+	return n;
 }

@@ -75,28 +75,38 @@ void batch_permutation(uint64_t seed, int64_t epoch, uint32_t *perm, size_t n)
 	}
 }
 
-int batcher_init(struct batcher *b, const struct dataset *ds, int batch_size,
-		 uint64_t seed, struct ada_err *err)
+int batcher_init_items(struct batcher *b, int64_t n_items, int batch_size, uint64_t seed,
+		       struct ada_err *err)
 {
 	memset(b, 0, sizeof(*b));
-	if (ds->n_windows < 1)
-		return ada_fail(err, ADA_EINVAL, "no training windows to batch");
-	if ((uint64_t)ds->n_windows > UINT32_MAX)
-		return ada_fail(err, ADA_EUNSUPPORTED, "%lld windows is more than we index",
-				(long long)ds->n_windows);
+	if (n_items < 1)
+		return ada_fail(err, ADA_EINVAL, "nothing to batch (no training windows or examples)");
+	if ((uint64_t)n_items > UINT32_MAX)
+		return ada_fail(err, ADA_EUNSUPPORTED, "%lld items is more than we index",
+				(long long)n_items);
 	if (batch_size < 1)
 		return ada_fail_param(err, ADA_EINVAL, "batch_size",
 				      "batch_size %d must be at least 1", batch_size);
-	b->perm = xcalloc((size_t)ds->n_windows, sizeof(*b->perm));
+	b->perm = xcalloc((size_t)n_items, sizeof(*b->perm));
 	if (!b->perm)
-		return ada_fail(err, ADA_ENOMEM, "out of memory for an epoch order of %lld windows",
-				(long long)ds->n_windows);
-	b->ds = ds;
+		return ada_fail(err, ADA_ENOMEM, "out of memory for an epoch order of %lld items",
+				(long long)n_items);
+	b->n_items = n_items;
 	b->seed = seed;
 	b->batch_size = batch_size;
-	b->steps_per_epoch = (ds->n_windows - 1) / batch_size + 1;
+	b->steps_per_epoch = (n_items - 1) / batch_size + 1;
 	b->perm_epoch = -1;
 	return ADA_OK;
+}
+
+int batcher_init(struct batcher *b, const struct dataset *ds, int batch_size,
+		 uint64_t seed, struct ada_err *err)
+{
+	int rc = batcher_init_items(b, ds->n_windows, batch_size, seed, err);
+
+	if (!rc)
+		b->ds = ds;
+	return rc;
 }
 
 void batcher_release(struct batcher *b)
@@ -111,7 +121,7 @@ int batcher_step_rows(const struct batcher *b, int64_t step)
 
 	assert(step >= 0);
 	first = (step % b->steps_per_epoch) * b->batch_size;
-	left = b->ds->n_windows - first;
+	left = b->n_items - first;
 	return left < b->batch_size ? (int)left : b->batch_size;
 }
 
@@ -121,7 +131,7 @@ int64_t batcher_window(struct batcher *b, int64_t step, int row)
 
 	assert(step >= 0 && row >= 0 && row < batcher_step_rows(b, step));
 	if (epoch != b->perm_epoch) {
-		batch_permutation(b->seed, epoch, b->perm, (size_t)b->ds->n_windows);
+		batch_permutation(b->seed, epoch, b->perm, (size_t)b->n_items);
 		b->perm_epoch = epoch;
 	}
 	return b->perm[(step % b->steps_per_epoch) * b->batch_size + row];
@@ -133,7 +143,7 @@ int64_t batcher_rows(struct batcher *b, int64_t step, int r0, int r1,
 	size_t L = (size_t)b->ds->seq_len;
 	int64_t count = 0;
 
-	assert(0 <= r0 && r0 <= r1 && r1 <= batcher_step_rows(b, step));
+	assert(b->ds && 0 <= r0 && r0 <= r1 && r1 <= batcher_step_rows(b, step));
 	for (int r = r0; r < r1; r++) {
 		size_t at = (size_t)(r - r0) * L;
 

@@ -10,6 +10,9 @@
  * at step t thus sees exactly the batches the uninterrupted run would have,
  * and a checkpoint needs nothing but the step number.
  *
+ * The same order works over any numbered items: a classification job
+ * batches its examples with batcher_init_items() and batcher_window().
+ *
  * struct batcher remembers the order of the last epoch it was asked about,
  * so that the steps of one epoch do not reshuffle; that memo changes no
  * result, but it makes a batcher a thing for one thread at a time.
@@ -48,7 +51,8 @@ int batch_plan_init(struct batch_plan *plan, int64_t n_windows, int batch_size,
 void batch_permutation(uint64_t seed, int64_t epoch, uint32_t *perm, size_t n);
 
 struct batcher {
-	const struct dataset *ds;  /* borrowed; must outlive the batcher */
+	const struct dataset *ds;  /* borrowed; must outlive the batcher; NULL over items */
+	int64_t n_items;           /* windows of ds, or the items of batcher_init_items */
 	uint64_t seed;
 	int batch_size;
 	int64_t steps_per_epoch;
@@ -58,6 +62,10 @@ struct batcher {
 
 int batcher_init(struct batcher *b, const struct dataset *ds, int batch_size,
 		 uint64_t seed, struct ada_err *err);
+/* Over items 0..n_items-1 of the caller's (no dataset: batcher_rows,
+ * batcher_batch and batcher_step_targets are for window datasets only). */
+int batcher_init_items(struct batcher *b, int64_t n_items, int batch_size, uint64_t seed,
+		       struct ada_err *err);
 void batcher_release(struct batcher *b);
 
 static inline int64_t batcher_epoch(const struct batcher *b, int64_t step)
@@ -68,7 +76,7 @@ static inline int64_t batcher_epoch(const struct batcher *b, int64_t step)
 /* Rows in step `step` (batch_size, or fewer in an epoch's last step). */
 int batcher_step_rows(const struct batcher *b, int64_t step);
 
-/* The training window behind row `row` of step `step`. */
+/* The training window (item) behind row `row` of step `step`. */
 int64_t batcher_window(struct batcher *b, int64_t step, int row);
 
 /* Rows [r0, r1) of step `step` — a micro-batch, for gradient accumulation —

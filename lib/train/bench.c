@@ -99,6 +99,8 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 	job.out_dir = "/nonexistent";   /* never written: no checkpoints, no outputs */
 	tr.job = &job;
 	tr.hp = &job.method.hp;
+	tr.task = &trainer_task_lm;
+	tr.spec = (struct net_spec){ .task = ADA_TASK_CAUSAL_LM };
 	tr.valid_loss = tr.valid_loss_initial = NAN;
 
 	if (o->model) {
@@ -141,9 +143,7 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 		goto out_release;
 	tr.has_budget = job.method.type == ADA_METHOD_ADALORA;
 	if (tr.has_budget) {
-		int n = 0;
-		for (int mm = 0; mm < N_LLAMA_MODULES; mm++)
-			n += (tr.hp->target_modules >> mm) & 1;
+		int n = model_modules_targeted(&tr.model->cfg, tr.hp->target_modules);
 		tr.schedule = (struct budget_schedule){
 			.total_steps = tr.plan.total_steps, .tinit = 0, .tfinal = 0, .deltaT = 1,
 			.init_r = tr.hp->init_r, .target_r = tr.hp->target_r,

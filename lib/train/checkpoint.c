@@ -67,6 +67,15 @@ int checkpoint_save(const char *dir, const struct checkpoint_state *st, struct a
 	json_object_set_new(hdr, "trained_tokens", json_integer(st->trained_tokens));
 	json_object_set_new(hdr, "valid_loss", number_or_null(st->valid_loss));
 	json_object_set_new(hdr, "valid_loss_initial", number_or_null(st->valid_loss_initial));
+	{
+		json_t *a = json_array(), *b = json_array();
+		for (int i = 0; i < CHECKPOINT_N_METRICS; i++) {
+			json_array_append_new(a, number_or_null(st->valid_metrics[i]));
+			json_array_append_new(b, number_or_null(st->valid_metrics_initial[i]));
+		}
+		json_object_set_new(hdr, "valid_metrics", a);
+		json_object_set_new(hdr, "valid_metrics_initial", b);
+	}
 	json_object_set_new(hdr, "fingerprint", json_string(st->fingerprint ? st->fingerprint : ""));
 	json_object_set_new(hdr, "arena_floats", json_integer((json_int_t)st->arena_floats));
 	json_object_set_new(hdr, "allocator_bytes", json_integer((json_int_t)st->alloc_len));
@@ -175,6 +184,14 @@ int checkpoint_load(const char *dir, struct checkpoint_state *st, float *w, floa
 	st->trained_tokens = (int64_t)get_number(hdr, "trained_tokens");
 	st->valid_loss = get_number(hdr, "valid_loss");
 	st->valid_loss_initial = get_number(hdr, "valid_loss_initial");
+	for (int i = 0; i < CHECKPOINT_N_METRICS; i++) {
+		/* absent in checkpoints of language models written before them */
+		const json_t *a = json_object_get(hdr, "valid_metrics");
+		const json_t *b = json_object_get(hdr, "valid_metrics_initial");
+		const json_t *x = json_array_get(a, (size_t)i), *y = json_array_get(b, (size_t)i);
+		st->valid_metrics[i] = json_is_number(x) ? json_number_value(x) : NAN;
+		st->valid_metrics_initial[i] = json_is_number(y) ? json_number_value(y) : NAN;
+	}
 	st->arena_floats = (size_t)get_number(hdr, "arena_floats");
 	st->alloc_len = (size_t)get_number(hdr, "allocator_bytes");
 	st->fingerprint = xstrdup(json_string_value(json_object_get(hdr, "fingerprint")));

@@ -28,6 +28,8 @@
 
 #include "../adalora.h"
 
+#define CHECKPOINT_N_METRICS 5
+
 struct checkpoint_state {
 	int64_t step;               /* optimizer steps completed */
 	int64_t total_steps;
@@ -35,6 +37,10 @@ struct checkpoint_state {
 	int64_t trained_tokens;
 	double valid_loss;          /* last evaluated, NAN if none */
 	double valid_loss_initial;  /* before training, NAN if none */
+	/* a classifier's validation metrics (accuracy, f1, mcc, pearson,
+	 * spearman), latest and before training; NAN if none */
+	double valid_metrics[CHECKPOINT_N_METRICS];
+	double valid_metrics_initial[CHECKPOINT_N_METRICS];
 	const char *fingerprint;    /* borrowed on save; owned (malloc) after load */
 	/* arena */
 	size_t arena_floats;

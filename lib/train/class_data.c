@@ -71,7 +71,7 @@ static int grow(struct builder *bd)
 	int64_t cap = bd->cap ? bd->cap * 2 : 256;
 	size_t T = (size_t)bd->seq_len;
 	int32_t *ids = xreallocarray(ds->ids, (size_t)cap * T, sizeof(*ids));
-	uint8_t *types;
+	uint8_t *types, *truncated;
 	int32_t *lengths, *labels;
 	float *targets;
 
@@ -90,6 +90,9 @@ static int grow(struct builder *bd)
 	if (!(targets = xreallocarray(ds->targets, (size_t)cap, sizeof(*targets))))
 		return -1;
 	ds->targets = targets;
+	if (!(truncated = xreallocarray(ds->truncated, (size_t)cap, 1)))
+		return -1;
+	ds->truncated = truncated;
 	bd->cap = cap;
 	return 0;
 }
@@ -176,7 +179,8 @@ static int take_example(struct builder *bd, const char *a, size_t alen, const ch
 	ds->lengths[ds->n] = (int32_t)bd->ids.n;
 	ds->labels[ds->n] = id;
 	ds->targets[ds->n] = value;
-	ds->n_truncated += truncated;
+	ds->truncated[ds->n] = truncated != 0;
+	ds->n_truncated += truncated != 0;
 	ds->n++;
 	return ADA_OK;
 }
@@ -427,6 +431,7 @@ void class_dataset_release(struct class_dataset *ds)
 	free(ds->lengths);
 	free(ds->labels);
 	free(ds->targets);
+	free(ds->truncated);
 	memset(ds, 0, sizeof(*ds));
 }
 
@@ -460,7 +465,9 @@ int class_data_split_tail(struct class_dataset *train, double fraction,
 	valid->lengths = xcalloc((size_t)k, sizeof(*valid->lengths));
 	valid->labels = xcalloc((size_t)k, sizeof(*valid->labels));
 	valid->targets = xcalloc((size_t)k, sizeof(*valid->targets));
-	if (!valid->ids || !valid->types || !valid->lengths || !valid->labels || !valid->targets) {
+	valid->truncated = xcalloc((size_t)k, 1);
+	if (!valid->ids || !valid->types || !valid->lengths || !valid->labels || !valid->targets ||
+	    !valid->truncated) {
 		class_dataset_release(valid);
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	}
@@ -470,5 +477,9 @@ int class_data_split_tail(struct class_dataset *train, double fraction,
 	memcpy(valid->lengths, train->lengths + train->n, (size_t)k * sizeof(*valid->lengths));
 	memcpy(valid->labels, train->labels + train->n, (size_t)k * sizeof(*valid->labels));
 	memcpy(valid->targets, train->targets + train->n, (size_t)k * sizeof(*valid->targets));
+	memcpy(valid->truncated, train->truncated + train->n, (size_t)k);
+	for (int64_t i = 0; i < k; i++)
+		valid->n_truncated += valid->truncated[i];
+	train->n_truncated -= valid->n_truncated;
 	return ADA_OK;
 }

@@ -43,6 +43,13 @@ enum class_file_format {
 	CLASS_FORMAT_GLUE_TSV,
 };
 
+/* The job's data_format (enum ada_file_format) as a class_data format. */
+static inline enum class_file_format class_file_format_of(int ada_file_format)
+{
+	return ada_file_format == ADA_FILE_GLUE_TSV ? CLASS_FORMAT_GLUE_TSV :
+	       ada_file_format == ADA_FILE_JSONL ? CLASS_FORMAT_JSONL : CLASS_FORMAT_AUTO;
+}
+
 struct label_map {
 	int kind;                  /* ADA_LABEL_INT, ADA_LABEL_STRING or ADA_LABEL_FLOAT */
 	int n_labels;              /* classes (1 for regression) */
@@ -57,6 +64,7 @@ struct class_dataset {
 	int32_t *lengths;          /* n real lengths (owned) */
 	int32_t *labels;           /* n class ids (classification; owned) */
 	float *targets;            /* n values (regression; owned) */
+	uint8_t *truncated;        /* n: 1 where the example was shortened (owned) */
 	int64_t n_truncated;       /* examples shortened to fit */
 };
 

@@ -26,7 +26,9 @@ enum field_kind { F_INT, F_INT64, F_DOUBLE, F_BOOL, F_EPOCHS, F_BATCH, F_STEPS,
 #define M_ADA (1u << ADA_METHOD_ADALORA)
 #define M_FULL (1u << ADA_METHOD_FULL)
 #define M_PRUNE (1u << ADA_METHOD_LORA_PRUNE)
-#define M_ALL (M_LORA | M_ADA | M_FULL | M_PRUNE)
+#define M_BITFIT (1u << ADA_METHOD_BITFIT)
+#define M_ADAPTER (1u << ADA_METHOD_ADAPTER)
+#define M_ALL (M_LORA | M_ADA | M_FULL | M_PRUNE | M_BITFIT | M_ADAPTER)
 #define M_ADAPTERS (M_LORA | M_ADA | M_PRUNE)
 #define M_BUDGET (M_ADA | M_PRUNE)
 
@@ -69,6 +71,7 @@ static const struct field fields[] = {
 	{ "orth_reg_weight", F_DOUBLE, OFF(orth_reg_weight), 0, 1e6, M_ADA },
 	{ "importance", F_IMPORTANCE, OFF(importance), 0, 0, M_BUDGET },
 	{ "compact_on_freeze", F_BOOL, OFF(compact_on_freeze), 0, 1, M_ADA },
+	{ "adapter_size", F_INT, OFF(adapter_size), 1, 65536, M_ADAPTER },
 };
 
 static const char *importance_names[] = {
@@ -88,13 +91,15 @@ const char *ada_method_name(enum ada_method_type t)
 	case ADA_METHOD_ADALORA: return "adalora";
 	case ADA_METHOD_FULL: return "full";
 	case ADA_METHOD_LORA_PRUNE: return "lora_prune";
+	case ADA_METHOD_BITFIT: return "bitfit";
+	case ADA_METHOD_ADAPTER: return "adapter";
 	}
 	return "unknown";
 }
 
 static int method_from_name(const char *s)
 {
-	for (int t = ADA_METHOD_LORA; t <= ADA_METHOD_LORA_PRUNE; t++)
+	for (int t = ADA_METHOD_LORA; t <= ADA_METHOD_ADAPTER; t++)
 		if (!strcmp(s, ada_method_name(t)))
 			return t;
 	return -1;
@@ -123,7 +128,8 @@ void ada_method_defaults(enum ada_method_type t, struct ada_method *out)
 	hp->r = 8;
 	hp->lora_alpha = 8;               /* PEFT's default */
 	hp->lora_dropout = 0;
-	hp->target_modules = t == ADA_METHOD_FULL ? 0 : ADA_MODULES_ALL;
+	hp->target_modules = t == ADA_METHOD_LORA || t == ADA_METHOD_ADALORA ||
+			     t == ADA_METHOD_LORA_PRUNE ? ADA_MODULES_ALL : 0;
 	hp->init_r = 12;
 	hp->target_r = 8;
 	hp->tinit = 0;
@@ -134,6 +140,7 @@ void ada_method_defaults(enum ada_method_type t, struct ada_method *out)
 	hp->orth_reg_weight = t == ADA_METHOD_ADALORA ? 0.5 : 0;
 	hp->importance = ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY;
 	hp->compact_on_freeze = t == ADA_METHOD_ADALORA;
+	hp->adapter_size = 64;
 }
 
 static int bad(struct ada_err *err, const char *path, const char *fmt, const char *detail)
@@ -175,9 +182,14 @@ static int parse_modules(const json_t *v, unsigned *out, const char *path, struc
 		if (!json_is_string(it))
 			return bad(err, elem, "%s must be a string%s", "");
 		m = llama_module_from_name(json_string_value(it));
+		if (m < 0 && (m = bert_module_from_name(json_string_value(it))) >= 0) {
+			/* a BERT name stands for the bit of its place in the layer */
+			struct model_config bert = { .family = MODEL_FAMILY_BERT };
+			m = __builtin_ctz(model_module_bit(&bert, m));
+		}
 		if (m < 0)
 			return ada_fail_param(err, ADA_EINVAL, elem,
-					      "%s: unknown module '%s' (known: q, k, v, o, gate, up, down)",
+					      "%s: unknown module '%s' (known: q, k, v, o, gate, up, down; BERT: query, key, value, attention.output.dense, intermediate.dense, output.dense)",
 					      elem, json_string_value(it));
 		if (mask & (1u << m))
 			return ada_fail_param(err, ADA_EINVAL, elem, "%s: module '%s' listed twice",
@@ -337,7 +349,7 @@ int ada_method_from_json(const json_t *method, struct ada_method *out, struct ad
 		return ada_fail_param(err, ADA_EINVAL, "method.type", "method.type is required");
 	if (!json_is_string(type) || (t = method_from_name(json_string_value(type))) < 0)
 		return ada_fail_param(err, ADA_EINVAL, "method.type",
-				      "method.type must be one of: adalora, lora, full, lora_prune");
+				      "method.type must be one of: adalora, lora, full, lora_prune, bitfit, adapter");
 	ada_method_defaults((enum ada_method_type)t, out);
 
 	json_object_foreach((json_t *)method, key, val) {

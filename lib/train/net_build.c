@@ -1,20 +1,37 @@
 /* net_build — trainable network for a job; see net_build.h. */
 #include "net_build.h"
 
-#include "../infer/inference_net.h"
-
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../infer/inference_net.h"
+#include "../infer/net_slots.h"
 #include "../util/alloc.h"
 #include "../util/err.h"
 #include "../util/rng.h"
 
+#define NEW_WEIGHT_STD 0.02   /* heads and bottlenecks, as transformers' initializer_range */
+
 static int is_budgeted(const struct ada_method *m)
 {
 	return m->type == ADA_METHOD_ADALORA || m->type == ADA_METHOD_LORA_PRUNE;
+}
+
+static int has_adapters(const struct ada_method *m)
+{
+	return m->type == ADA_METHOD_LORA || is_budgeted(m);
+}
+
+static int is_bert(const struct trained_net *tn)
+{
+	return tn->model->cfg.family == MODEL_FAMILY_BERT;
+}
+
+static int is_classifier(const struct trained_net *tn)
+{
+	return tn->spec.task == ADA_TASK_CLASSIFICATION;
 }
 
 static int adapter_rank(const struct ada_method *m)
@@ -31,119 +48,253 @@ static double adapter_scale(const struct ada_method *m)
 	return m->hp.lora_alpha / r;         /* PEFT LoRA: alpha / r */
 }
 
-/* Register the arena tensors of the method; fills tn->mods. */
-static int register_tensors(struct trained_net *tn, struct ada_err *err)
+static struct linear *module_linear(struct trained_net *tn, int layer, int module)
+{
+	return is_bert(tn) ? &tn->bert_blocks[layer].lin[module] : &tn->blocks[layer].lin[module];
+}
+
+/* The network as the model has it: frozen weights, no gradients, no
+ * adapters; a classifier's head with its shape (and BERT's pooler). */
+static void bind_frozen(struct trained_net *tn)
+{
+	if (is_bert(tn))
+		bert_net_from_model(&tn->bert, tn->bert_blocks, tn->model);
+	else
+		llama_net_from_model(&tn->net, tn->blocks, tn->model);
+	if (is_classifier(tn))
+		seq_head_from_model(&tn->head, tn->model, tn->spec.n_labels);
+}
+
+/* Register an arena tensor reached through (w, g); -1 when out of memory. */
+static int reg(struct trained_net *tn, const char *name, int rows, int cols, int decay,
+	       const real **w, real **g, enum tensor_init init, const float *from, int rope_heads)
+{
+	struct param_arena *pa = &tn->arena;
+	int i = param_arena_add(pa, name, rows, cols, decay);
+	struct tensor_binding *b;
+
+	if (i < 0)
+		return -1;
+	b = xreallocarray(tn->binds, (size_t)pa->n_tensors, sizeof(*b));
+	if (!b)
+		return -1;
+	tn->binds = b;
+	b[i] = (struct tensor_binding){ .w = w, .g = g, .rope_heads = rope_heads, .init = init,
+					.from = from };
+	return i;
+}
+
+/* The model's own weights a method trains, from net_slots.h. */
+static int slot_trains(const struct ada_method *m, const struct net_slot *s)
+{
+	switch (m->type) {
+	case ADA_METHOD_FULL:
+		return 1;
+	case ADA_METHOD_BITFIT:
+		return s->kind == SLOT_BIAS || s->kind == SLOT_NORM_BIAS;
+	case ADA_METHOD_ADAPTER:
+		/* Houlsby: the layers' norms train with the bottlenecks */
+		return s->layer >= 0 && (s->kind == SLOT_NORM || s->kind == SLOT_NORM_BIAS);
+	default:
+		return 0;
+	}
+}
+
+static int register_slots(struct trained_net *tn, struct ada_err *err)
+{
+	const struct model_config *c = &tn->model->cfg;
+	struct net_slots slots;
+	char name[200];
+	int rc;
+
+	if (is_bert(tn))
+		rc = net_slots_bert(&slots, &tn->bert, tn->head.dense.w ? &tn->head.dense : NULL, c);
+	else
+		rc = net_slots_llama(&slots, &tn->net, c, !is_classifier(tn));
+	if (rc)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	for (int i = 0; i < slots.n && !rc; i++) {
+		const struct net_slot *s = &slots.v[i];
+		int decay = s->kind == SLOT_WEIGHT || s->kind == SLOT_EMBEDDING;
+
+		if (!slot_trains(&tn->method, s))
+			continue;
+		snprintf(name, sizeof(name), "base_model.model.%s", s->name);
+		if (reg(tn, name, s->rows, s->cols, decay, s->w, s->g, INIT_COPY, *s->w,
+			s->rope_heads) < 0)
+			rc = ada_fail(err, ADA_ENOMEM, "out of memory registering trainable tensors");
+	}
+	net_slots_release(&slots);
+	return rc;
+}
+
+static int register_bottlenecks(struct trained_net *tn, struct ada_err *err)
+{
+	const struct model_config *c = &tn->model->cfg;
+	const int D = c->dim, S = tn->method.hp.adapter_size;
+	char path[160], name[200];
+
+	tn->bns = xcalloc((size_t)c->n_layers * 2, sizeof(*tn->bns));
+	if (!tn->bns)
+		goto out_nomem;
+	for (int i = 0; i < c->n_layers * 2; i++) {
+		struct bottleneck *bn = bottleneck_new(D, S, BOTTLENECK_SILU);
+
+		if (!bn)
+			goto out_nomem;
+		tn->bns[tn->n_bns++] = bn;
+		net_bottleneck_path(c, i / 2, i % 2, path, sizeof(path));
+#define BN(part, rows, cols, decay, wp, gp, init) \
+		(snprintf(name, sizeof(name), "base_model.model.%s.%s", path, part), \
+		 reg(tn, name, rows, cols, decay, (const real **)&bn->wp, &bn->gp, init, NULL, 0) < 0)
+		if (BN("down.weight", S, D, 1, w_down, dw_down, INIT_NORMAL) ||
+		    BN("down.bias", S, 1, 0, b_down, db_down, INIT_ZERO) ||
+		    BN("up.weight", D, S, 1, w_up, dw_up, INIT_ZERO) ||
+		    BN("up.bias", D, 1, 0, b_up, db_up, INIT_ZERO))
+			goto out_nomem;
+#undef BN
+	}
+	return ADA_OK;
+out_nomem:
+	return ada_fail(err, ADA_ENOMEM, "out of memory registering bottleneck adapters");
+}
+
+static int register_adapters(struct trained_net *tn, struct ada_err *err)
 {
 	const struct model_config *c = &tn->model->cfg;
 	const struct ada_method *m = &tn->method;
-	struct param_arena *pa = &tn->arena;
-	char name[200], path[128];
-	int n = 0;
+	const int ada = m->type == ADA_METHOD_ADALORA, n_mod = model_n_modules(c);
+	const int per_layer = model_modules_targeted(c, m->hp.target_modules);
+	char name[200], path[160];
 
-	if (m->type == ADA_METHOD_FULL) {
-		/* Hugging Face names; norms and biases are not decayed. */
-		if (param_arena_add(pa, "model.embed_tokens.weight", c->vocab_size, c->dim, 1) < 0)
-			goto out_nomem;
-		for (int l = 0; l < c->n_layers; l++) {
-			snprintf(name, sizeof(name), "model.layers.%d.input_layernorm.weight", l);
-			if (param_arena_add(pa, name, c->dim, 1, 0) < 0)
-				goto out_nomem;
-			for (int mod = 0; mod < N_LLAMA_MODULES; mod++) {
-				int out, in;
-				llama_module_shape(c, mod, &out, &in);
-				llama_module_hf_path(l, mod, path, sizeof(path));
-				snprintf(name, sizeof(name), "%s.weight", path);
-				if (param_arena_add(pa, name, out, in, 1) < 0)
-					goto out_nomem;
-				if (c->qkv_bias && mod <= MOD_V) {
-					snprintf(name, sizeof(name), "%s.bias", path);
-					if (param_arena_add(pa, name, out, 1, 0) < 0)
-						goto out_nomem;
-				}
-			}
-			snprintf(name, sizeof(name), "model.layers.%d.post_attention_layernorm.weight", l);
-			if (param_arena_add(pa, name, c->dim, 1, 0) < 0)
-				goto out_nomem;
-		}
-		if (param_arena_add(pa, "model.norm.weight", c->dim, 1, 0) < 0)
-			goto out_nomem;
-		if (!c->tied_output &&
-		    param_arena_add(pa, "lm_head.weight", c->vocab_size, c->dim, 1) < 0)
-			goto out_nomem;
-		return ADA_OK;
-	}
-
-	for (int l = 0; l < c->n_layers; l++)
-		for (int mod = 0; mod < N_LLAMA_MODULES; mod++)
-			n += (m->hp.target_modules >> mod) & 1;
-	tn->mods = xcalloc((size_t)n, sizeof(*tn->mods));
-	if (!tn->mods && n)
+	if (!per_layer)
+		return ada_fail_param(err, ADA_EINVAL, "target_modules",
+				      "target_modules selects no module of this %s model", c->arch);
+	tn->mods = xcalloc((size_t)per_layer * c->n_layers, sizeof(*tn->mods));
+	if (!tn->mods)
 		goto out_nomem;
 	for (int l = 0; l < c->n_layers; l++)
-		for (int mod = 0; mod < N_LLAMA_MODULES; mod++) {
+		for (int mod = 0; mod < n_mod; mod++) {
 			struct adapted_module *am;
 			int out, in, r = adapter_rank(m);
-			int ada = m->type == ADA_METHOD_ADALORA;
 
-			if (!((m->hp.target_modules >> mod) & 1))
+			if (!(m->hp.target_modules & model_module_bit(c, mod)))
 				continue;
 			am = &tn->mods[tn->n_mods++];
 			am->layer = l;
 			am->module = mod;
 			am->init_r = r;
-			llama_module_shape(c, mod, &out, &in);
-			llama_module_hf_path(l, mod, path, sizeof(path));
+			model_module_shape(c, mod, &out, &in);
+			model_module_hf_path(c, l, mod, path, sizeof(path));
 			/* PEFT state-dict keys: LoRA layers are nn.Linear (".weight"),
 			 * AdaLoRA's are bare parameters. */
 			snprintf(name, sizeof(name), "base_model.model.%s.lora_A%s", path, ada ? "" : ".weight");
-			am->t_A = param_arena_add(pa, name, r, in, 1);
+			am->t_A = reg(tn, name, r, in, 1, NULL, NULL, INIT_ZERO, NULL, 0);
 			snprintf(name, sizeof(name), "base_model.model.%s.lora_B%s", path, ada ? "" : ".weight");
-			am->t_B = param_arena_add(pa, name, out, r, 1);
+			am->t_B = reg(tn, name, out, r, 1, NULL, NULL, INIT_ZERO, NULL, 0);
 			am->t_E = -1;
 			if (ada) {
 				snprintf(name, sizeof(name), "base_model.model.%s.lora_E", path);
-				am->t_E = param_arena_add(pa, name, r, 1, 1);
+				am->t_E = reg(tn, name, r, 1, 1, NULL, NULL, INIT_ZERO, NULL, 0);
 			}
 			if (am->t_A < 0 || am->t_B < 0 || (ada && am->t_E < 0))
 				goto out_nomem;
 			am->lr = lowrank_new(in, out, r, (real)adapter_scale(m),
-					     (real)m->hp.lora_dropout, l * N_LLAMA_MODULES + mod);
+					     (real)m->hp.lora_dropout, l * n_mod + mod);
 			if (!am->lr)
 				goto out_nomem;
 		}
 	return ADA_OK;
-
 out_nomem:
 	return ada_fail(err, ADA_ENOMEM, "out of memory registering trainable tensors");
 }
 
-/* Copy base weights into the arena (full fine-tuning). */
-static void copy_base_weights(struct trained_net *tn)
+/* The head of ...ForSequenceClassification, as PEFT saves modules_to_save. */
+static int register_head(struct trained_net *tn, struct ada_err *err)
+{
+	const int D = tn->model->cfg.dim, C = tn->spec.n_labels;
+	struct linear *out = &tn->head.out, *dense = &tn->head.dense;
+	int bad;
+
+	if (!is_bert(tn)) {
+		bad = reg(tn, "base_model.model.score.weight", C, D, 1, &out->w, &out->dw, INIT_NORMAL,
+			  NULL, 0) < 0;
+	} else if (strcmp(tn->model->cfg.arch, "roberta")) {
+		bad = reg(tn, "base_model.model.classifier.weight", C, D, 1, &out->w, &out->dw,
+			  INIT_NORMAL, NULL, 0) < 0 ||
+		      reg(tn, "base_model.model.classifier.bias", C, 1, 0, &out->b, &out->db,
+			  INIT_ZERO, NULL, 0) < 0;
+	} else {
+		bad = reg(tn, "base_model.model.classifier.dense.weight", D, D, 1, &dense->w,
+			  &dense->dw, INIT_NORMAL, NULL, 0) < 0 ||
+		      reg(tn, "base_model.model.classifier.dense.bias", D, 1, 0, &dense->b,
+			  &dense->db, INIT_ZERO, NULL, 0) < 0 ||
+		      reg(tn, "base_model.model.classifier.out_proj.weight", C, D, 1, &out->w,
+			  &out->dw, INIT_NORMAL, NULL, 0) < 0 ||
+		      reg(tn, "base_model.model.classifier.out_proj.bias", C, 1, 0, &out->b,
+			  &out->db, INIT_ZERO, NULL, 0) < 0;
+	}
+	return bad ? ada_fail(err, ADA_ENOMEM, "out of memory registering the head") : ADA_OK;
+}
+
+/* What the model cannot do with this method and task. */
+static int refuse(const struct trained_net *tn, struct ada_err *err)
 {
 	const struct model *md = tn->model;
 	const struct model_config *c = &md->cfg;
-	struct param_arena *pa = &tn->arena;
-	int i = 0;
 
-#define COPY(src) memcpy(param_w(pa, i), (src), sizeof(float) * pa->t[i].n), i++
-	COPY(md->tok_emb);
-	for (int l = 0; l < c->n_layers; l++) {
-		const struct model_layer *ly = &md->layers[l];
-		const float *w[N_LLAMA_MODULES] = { ly->wq, ly->wk, ly->wv, ly->wo,
-						    ly->w_gate, ly->w_up, ly->w_down };
-		const float *b[3] = { ly->bq, ly->bk, ly->bv };
-		COPY(ly->attn_norm);
-		for (int mod = 0; mod < N_LLAMA_MODULES; mod++) {
-			COPY(w[mod]);
-			if (c->qkv_bias && mod <= MOD_V)
-				COPY(b[mod]);
-		}
-		COPY(ly->ffn_norm);
-	}
-	COPY(md->final_norm);
-	if (!c->tied_output)
-		COPY(md->output);
-#undef COPY
+	if (tn->spec.task != ADA_TASK_CAUSAL_LM && tn->spec.task != ADA_TASK_CLASSIFICATION)
+		return ada_fail(err, ADA_EINVAL, "a network is built for a resolved task, not %d",
+				(int)tn->spec.task);
+	if (is_bert(tn) && !is_classifier(tn))
+		return ada_fail(err, ADA_EUNSUPPORTED,
+				"%s: a BERT-family model is an encoder; it trains classifiers, not a causal LM",
+				md->path);
+	if (is_classifier(tn) && tn->spec.n_labels < 1)
+		return ada_fail(err, ADA_EINVAL, "a classifier needs at least one output");
+	if (is_bert(tn) && is_classifier(tn) && strcmp(c->arch, "roberta") && !c->has_pooler)
+		return ada_fail(err, ADA_EUNSUPPORTED,
+				"%s: no pooler weights (bert.pooler.dense); BertForSequenceClassification would start its pooler at random, which no adapter records",
+				md->path);
+	if (tn->method.type == ADA_METHOD_BITFIT && !is_classifier(tn) && !is_bert(tn) &&
+	    !c->qkv_bias)
+		return ada_fail_param(err, ADA_EINVAL, "method.type",
+				      "method.type: bitfit trains biases (and a classifier's head), but %s has no biases: a causal LM would train nothing",
+				      md->path);
+	return ADA_OK;
+}
+
+/* Everything but the arena's memory: the frozen binding, the tensors and
+ * the adapter objects. */
+static int setup(struct trained_net *tn, const struct model *model, const struct ada_method *method,
+		 const struct net_spec *spec, struct ada_err *err)
+{
+	const int L = model->cfg.n_layers;
+	int rc;
+
+	memset(tn, 0, sizeof(*tn));
+	tn->model = model;
+	tn->method = *method;
+	tn->spec = *spec;
+	param_arena_init(&tn->arena);
+	if ((rc = refuse(tn, err)))
+		return rc;
+	if (is_bert(tn))
+		tn->bert_blocks = xcalloc((size_t)L, sizeof(*tn->bert_blocks));
+	else
+		tn->blocks = xcalloc((size_t)L, sizeof(*tn->blocks));
+	if (!tn->bert_blocks && !tn->blocks)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	bind_frozen(tn);
+	if (method->type == ADA_METHOD_ADAPTER && (rc = register_bottlenecks(tn, err)))
+		return rc;
+	if ((rc = register_slots(tn, err)))
+		return rc;
+	if (has_adapters(method) && (rc = register_adapters(tn, err)))
+		return rc;
+	if (is_classifier(tn) && (rc = register_head(tn, err)))
+		return rc;
+	return ADA_OK;
 }
 
 static void init_adapters(struct trained_net *tn, uint64_t seed)
@@ -173,44 +324,47 @@ static void init_adapters(struct trained_net *tn, uint64_t seed)
 	}
 }
 
+/* Copied weights, and the new ones of heads and bottlenecks, in tensor order. */
+static void init_bound(struct trained_net *tn, uint64_t seed)
+{
+	struct param_arena *pa = &tn->arena;
+	struct rng rng;
+
+	rng_seed(&rng, rng_hash(seed, 0x6e6577ULL));
+	for (int i = 0; i < pa->n_tensors; i++) {
+		const struct tensor_binding *b = &tn->binds[i];
+		float *w = param_w(pa, i);
+
+		if (!b->w)
+			continue;
+		if (b->init == INIT_COPY)
+			memcpy(w, b->from, sizeof(float) * pa->t[i].n);
+		else if (b->init == INIT_NORMAL)
+			for (size_t k = 0; k < pa->t[i].n; k++)
+				w[k] = (float)(NEW_WEIGHT_STD * rng_normal(&rng));
+		else
+			memset(w, 0, sizeof(float) * pa->t[i].n);
+	}
+}
+
 void trained_net_bind(struct trained_net *tn)
 {
-	const struct model *md = tn->model;
-	const struct model_config *c = &md->cfg;
+	const struct model_config *c = &tn->model->cfg;
 	struct param_arena *pa = &tn->arena;
-	struct llama_net *net = &tn->net;
 
-	/* Start from the frozen model; full fine-tuning then swaps in the
-	 * arena's copies, adapter methods attach their adapters. */
-	llama_net_from_model(net, tn->blocks, md);
-	if (tn->method.type == ADA_METHOD_FULL) {
-		int i = 0;
-#define BIND(wp, gp) (wp) = param_w(pa, i), (gp) = param_g(pa, i), i++
-		BIND(net->tok_emb, net->d_tok_emb);
-		for (int l = 0; l < c->n_layers; l++) {
-			struct llama_block *b = &tn->blocks[l];
-			BIND(b->attn_norm, b->d_attn_norm);
-			for (int mod = 0; mod < N_LLAMA_MODULES; mod++) {
-				struct linear *lin = &b->lin[mod];
-				llama_module_shape(c, mod, &lin->out, &lin->in);
-				BIND(lin->w, lin->dw);
-				if (c->qkv_bias && mod <= MOD_V)
-					BIND(lin->b, lin->db);
-			}
-			BIND(b->ffn_norm, b->d_ffn_norm);
-		}
-		BIND(net->final_norm, net->d_final_norm);
-		if (c->tied_output) {
-			net->output = net->tok_emb;
-			net->d_output = net->d_tok_emb;
-		} else {
-			BIND(net->output, net->d_output);
-		}
-#undef BIND
-		return;
+	/* Start from the frozen model, then point what trains at the arena. */
+	bind_frozen(tn);
+	for (int i = 0; i < pa->n_tensors; i++) {
+		const struct tensor_binding *b = &tn->binds[i];
+		if (!b->w)
+			continue;
+		*b->w = param_w(pa, i);
+		*b->g = param_g(pa, i);
 	}
-
-	/* Adapters: the base stays frozen where the file mapping put it. */
+	if (!is_bert(tn) && !is_classifier(tn) && c->tied_output && tn->net.d_tok_emb) {
+		tn->net.output = tn->net.tok_emb;
+		tn->net.d_output = tn->net.d_tok_emb;
+	}
 	for (int i = 0; i < tn->n_mods; i++) {
 		struct adapted_module *am = &tn->mods[i];
 		struct lowrank *lr = am->lr;
@@ -226,30 +380,39 @@ void trained_net_bind(struct trained_net *tn)
 			lr->g = am->fixed_gate;
 			lr->dg = NULL;
 		}
-		tn->blocks[am->layer].lin[am->module].adapter = &lr->base;
+		module_linear(tn, am->layer, am->module)->adapter = &lr->base;
 	}
+	for (int l = 0; l < tn->n_bns / 2; l++) {
+		if (is_bert(tn)) {
+			tn->bert_blocks[l].bn_attn = tn->bns[2 * l];
+			tn->bert_blocks[l].bn_out = tn->bns[2 * l + 1];
+		} else {
+			tn->blocks[l].bn_attn = tn->bns[2 * l];
+			tn->blocks[l].bn_ffn = tn->bns[2 * l + 1];
+		}
+	}
+	if (is_classifier(tn))
+		tn->cls = (struct classifier){
+			.family = c->family,
+			.llama = is_bert(tn) ? NULL : &tn->net,
+			.bert = is_bert(tn) ? &tn->bert : NULL,
+			.head = &tn->head,
+			.n_labels = tn->spec.n_labels,
+			.regression = tn->spec.regression,
+		};
 }
 
 int trained_net_build(struct trained_net *tn, const struct model *model,
-		      const struct ada_method *method, uint64_t seed, int init_weights,
-		      struct ada_err *err)
+		      const struct ada_method *method, const struct net_spec *spec, uint64_t seed,
+		      int init_weights, struct ada_err *err)
 {
 	int rc;
 
-	memset(tn, 0, sizeof(*tn));
-	tn->model = model;
-	tn->method = *method;
-	param_arena_init(&tn->arena);
-	tn->blocks = xcalloc((size_t)model->cfg.n_layers, sizeof(*tn->blocks));
-	if (!tn->blocks) {
-		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-		goto out_release;
-	}
-	if ((rc = register_tensors(tn, err)))
+	if ((rc = setup(tn, model, method, spec, err)))
 		goto out_release;
 	if ((rc = param_arena_alloc(&tn->arena, err)))
 		goto out_release;
-	if (method->type != ADA_METHOD_ADALORA && method->type != ADA_METHOD_FULL) {
+	if (method->type == ADA_METHOD_LORA || method->type == ADA_METHOD_LORA_PRUNE) {
 		size_t total = 0;
 		for (int i = 0; i < tn->n_mods; i++)
 			total += (size_t)tn->mods[i].init_r;
@@ -267,10 +430,8 @@ int trained_net_build(struct trained_net *tn, const struct model *model,
 		}
 	}
 	if (init_weights) {
-		if (method->type == ADA_METHOD_FULL)
-			copy_base_weights(tn);
-		else
-			init_adapters(tn, seed);
+		init_bound(tn, seed);
+		init_adapters(tn, seed);
 	}
 	trained_net_bind(tn);
 	return ADA_OK;
@@ -285,36 +446,35 @@ void trained_net_release(struct trained_net *tn)
 	for (int i = 0; i < tn->n_mods; i++)
 		if (tn->mods[i].lr)
 			adapter_free(&tn->mods[i].lr->base);
+	for (int i = 0; i < tn->n_bns; i++)
+		bottleneck_free(tn->bns[i]);
+	free(tn->bns);
 	free(tn->mods);
 	free(tn->blocks);
+	free(tn->bert_blocks);
 	free(tn->gates);
+	free(tn->binds);
 	param_arena_release(&tn->arena);
 	memset(tn, 0, sizeof(*tn));
 }
 
-int trained_net_find(const struct trained_net *tn, int layer, enum llama_module m)
+int trained_net_find(const struct trained_net *tn, int layer, int module)
 {
 	for (int i = 0; i < tn->n_mods; i++)
-		if (tn->mods[i].layer == layer && tn->mods[i].module == m)
+		if (tn->mods[i].layer == layer && tn->mods[i].module == module)
 			return i;
 	return -1;
 }
 
-int64_t trained_net_param_count(const struct model_config *cfg, const struct ada_method *method)
+int trained_net_count(const struct model *model, const struct ada_method *method,
+		      const struct net_spec *spec, int64_t *n, struct ada_err *err)
 {
-	int64_t n = 0;
-	int r = adapter_rank(method);
+	struct trained_net tn;
+	int rc = setup(&tn, model, method, spec, err);
 
-	if (method->type == ADA_METHOD_FULL)
-		return model_param_count(cfg);
-	for (int mod = 0; mod < N_LLAMA_MODULES; mod++) {
-		int out, in;
-		if (!((method->hp.target_modules >> mod) & 1))
-			continue;
-		llama_module_shape(cfg, mod, &out, &in);
-		n += (int64_t)r * (in + out) + (method->type == ADA_METHOD_ADALORA ? r : 0);
-	}
-	return n * cfg->n_layers;
+	*n = rc ? -1 : (int64_t)param_arena_count(&tn.arena);
+	trained_net_release(&tn);
+	return rc;
 }
 
 /* Copy the kept rows of a [r][cols] block. */
@@ -334,54 +494,63 @@ static void copy_cols(float *dst, const float *src, int rows, int r, int k, cons
 				dst[(size_t)row * k + c++] = src[(size_t)row * r + i];
 }
 
+/* The same tensors in the same order, adapters at ranks new_r; with keep,
+ * adapters keep their kept triplets and everything else its values. */
 static int rebuild_arena(struct trained_net *tn, const int *new_r, const uint8_t *const *keep,
 			 struct ada_err *err)
 {
 	struct param_arena old = tn->arena, pa;
-	int rc;
+	int *owner = xcalloc((size_t)old.n_tensors + 1, sizeof(*owner));   /* mod + 1, or 0 */
+	int rc = ADA_OK;
 
-	param_arena_init(&pa);
+	if (!owner)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	for (int i = 0; i < tn->n_mods; i++) {
-		struct adapted_module *am = &tn->mods[i];
-		const struct param_tensor *tA = &old.t[am->t_A], *tB = &old.t[am->t_B];
-		int nA = param_arena_add(&pa, tA->name, new_r[i], tA->cols, tA->decay);
-		int nB = param_arena_add(&pa, tB->name, tB->rows, new_r[i], tB->decay);
-		int nE = -1;
+		const struct adapted_module *am = &tn->mods[i];
+		owner[am->t_A] = owner[am->t_B] = i + 1;
 		if (am->t_E >= 0)
-			nE = param_arena_add(&pa, old.t[am->t_E].name, new_r[i], 1, old.t[am->t_E].decay);
-		if (nA < 0 || nB < 0 || (am->t_E >= 0 && nE < 0)) {
-			param_arena_release(&pa);
-			return ada_fail(err, ADA_ENOMEM, "out of memory");
-		}
+			owner[am->t_E] = i + 1;
 	}
-	if ((rc = param_arena_alloc(&pa, err))) {
+	param_arena_init(&pa);
+	for (int t = 0; t < old.n_tensors && !rc; t++) {
+		const struct param_tensor *ot = &old.t[t];
+		int rows = ot->rows, cols = ot->cols, i = owner[t] - 1;
+
+		if (i >= 0 && t == tn->mods[i].t_B)
+			cols = new_r[i];
+		else if (i >= 0)
+			rows = new_r[i];
+		if (param_arena_add(&pa, ot->name, rows, cols, ot->decay) < 0)
+			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+	}
+	if (!rc)
+		rc = param_arena_alloc(&pa, err);
+	if (rc) {
 		param_arena_release(&pa);
+		free(owner);
 		return rc;
 	}
-	for (int i = 0, t = 0; i < tn->n_mods; i++) {
-		struct adapted_module *am = &tn->mods[i];
-		int r = old.t[am->t_A].rows, k = new_r[i];
-		int nA = t++, nB = t++, nE = am->t_E >= 0 ? t++ : -1;
+	for (int t = 0; keep && t < old.n_tensors; t++) {
+		float *src[3] = { old.w, old.m, old.v }, *dst[3] = { pa.w, pa.m, pa.v };
+		const int i = owner[t] - 1;
 
-		if (keep) {
-			float *src[3] = { old.w, old.m, old.v }, *dst[3] = { pa.w, pa.m, pa.v };
-			for (int a = 0; a < 3; a++) {
-				copy_rows(dst[a] + pa.t[nA].offset, src[a] + old.t[am->t_A].offset, r,
-					  old.t[am->t_A].cols, keep[i]);
-				copy_cols(dst[a] + pa.t[nB].offset, src[a] + old.t[am->t_B].offset,
-					  old.t[am->t_B].rows, r, k, keep[i]);
-				if (nE >= 0)
-					copy_rows(dst[a] + pa.t[nE].offset, src[a] + old.t[am->t_E].offset,
-						  r, 1, keep[i]);
-			}
+		for (int a = 0; a < 3; a++) {
+			const float *s = src[a] + old.t[t].offset;
+			float *d = dst[a] + pa.t[t].offset;
+
+			if (i < 0)
+				memcpy(d, s, sizeof(float) * old.t[t].n);
+			else if (t == tn->mods[i].t_B)
+				copy_cols(d, s, old.t[t].rows, old.t[t].cols, new_r[i], keep[i]);
+			else
+				copy_rows(d, s, old.t[t].rows, old.t[t].cols, keep[i]);
 		}
-		am->t_A = nA;
-		am->t_B = nB;
-		am->t_E = nE;
-		am->lr->r = k;
 	}
+	for (int i = 0; i < tn->n_mods; i++)
+		tn->mods[i].lr->r = new_r[i];
 	tn->arena = pa;
 	param_arena_release(&old);
+	free(owner);
 	trained_net_bind(tn);
 	return ADA_OK;
 }

@@ -2,9 +2,9 @@
  * trainer — the optimizer loop of ada_train(); see trainer.h.
  *
  * One step, in the order adalora.md section 8 fixes:
- *   zero grads; for each micro-batch: forward (loss gradient fused) and
- *   backward; + gamma * R (AdaLoRA); clip; AdamW; rank allocator
- *   (importance, budget, mask); report.
+ *   zero grads; the task's forward and backward of each micro-batch
+ *   (trainer_lm.c, trainer_cls.c); + gamma * R (AdaLoRA); clip; AdamW;
+ *   rank allocator (importance, budget, mask); report.
  * The stop flag is read between steps only, so a checkpoint always sits on
  * a step boundary and a resumed run continues bit for bit.
  */
@@ -22,7 +22,7 @@
 /* Consecutive steps with non-finite gradients before a job is declared diverged. */
 #define MAX_NONFINITE_STEPS 20
 
-static void say(struct trainer *tr, const char *level, const char *fmt, ...)
+void trainer_say(struct trainer *tr, const char *level, const char *fmt, ...)
 {
 	const struct ada_callbacks *cb = tr->job->cb;
 	char msg[512];
@@ -38,37 +38,41 @@ static void say(struct trainer *tr, const char *level, const char *fmt, ...)
 
 void trainer_rank_matrix(const struct trainer *tr, int *ranks)
 {
-	const int L = tr->model->cfg.n_layers;
+	const int L = tr->model->cfg.n_layers, M = model_n_modules(&tr->model->cfg);
 
-	for (int i = 0; i < L * N_LLAMA_MODULES; i++)
+	for (int i = 0; i < L * M; i++)
 		ranks[i] = -1;
 	for (int i = 0; i < tr->tn.n_mods; i++) {
 		const struct adapted_module *am = &tr->tn.mods[i];
 		int r = am->lr->r;
 		if (tr->alloc && !tr->compacted)
 			r = rank_allocator_rank(tr->alloc, i);
-		ranks[am->layer * N_LLAMA_MODULES + am->module] = r;
+		ranks[am->layer * M + am->module] = r;
 	}
 }
 
 static void emit_ranks(struct trainer *tr, int64_t step, int64_t budget, int64_t kept, int final)
 {
 	const struct ada_callbacks *cb = tr->job->cb;
-	const int L = tr->model->cfg.n_layers;
+	const struct model_config *c = &tr->model->cfg;
+	const int L = c->n_layers, M = model_n_modules(c);
+	const char *names[N_LLAMA_MODULES];
 	int *ranks;
 
 	if (!cb || !cb->on_ranks)
 		return;
-	ranks = calloc((size_t)L * N_LLAMA_MODULES, sizeof(*ranks));
+	ranks = calloc((size_t)L * M, sizeof(*ranks));
 	if (!ranks)
 		return;
 	trainer_rank_matrix(tr, ranks);
+	for (int m = 0; m < M; m++)
+		names[m] = model_module_name(c, m);
 	struct ada_ranks r = {
 		.step = step, .budget = budget, .kept = kept,
 		.initial = budget_schedule_initial(&tr->schedule),
 		.target = budget_schedule_target(&tr->schedule),
-		.init_r = tr->hp->init_r, .n_layers = L, .n_modules = N_LLAMA_MODULES,
-		.ranks = ranks, .final = final,
+		.init_r = tr->hp->init_r, .n_layers = L, .n_modules = M,
+		.module_names = names, .ranks = ranks, .final = final,
 	};
 	cb->on_ranks(cb->ctx, &r);
 	free(ranks);
@@ -123,32 +127,14 @@ int trainer_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 {
 	const struct ada_hparams *hp = tr->hp;
 	struct trained_net *tn = &tr->tn;
-	const int T = hp->seq_len, micro = tr->acts.B;
 	const int64_t step = tr->step;
-	const int rows = batcher_step_rows(&tr->batcher, step);
-	const int64_t step_targets = batcher_step_targets(&tr->batcher, step);
 	int rc;
 
 	memset(so, 0, sizeof(*so));
 	so->budget = -1;
 	memset(tn->arena.g, 0, sizeof(float) * tn->arena.n);
-	for (int r0 = 0, mb = 0; r0 < rows; r0 += micro, mb++) {
-		int r1 = r0 + micro < rows ? r0 + micro : rows;
-		struct nn_step st = { .training = 1, .seed = tr->job->seed, .step = step, .micro = mb };
-		double nll = 0;
-		int64_t cnt = 0;
-
-		batcher_rows(&tr->batcher, step, r0, r1, tr->inputs, tr->targets);
-		rc = llama_forward(&tn->net, &tr->acts, tr->inputs, tr->targets, r1 - r0,
-				   (real)(1.0 / (double)(step_targets > 0 ? step_targets : 1)),
-				   &nll, &cnt, &st);
-		if (rc)
-			return ada_fail(err, rc, "out of memory in the forward pass");
-		llama_backward(&tn->net, &tr->acts, tr->inputs, r1 - r0, &st);
-		so->nll_sum += nll;
-		so->n_targets += cnt;
-		so->tokens += (int64_t)(r1 - r0) * T;
-	}
+	if ((rc = tr->task->step(tr, so, err)))
+		return rc;
 	if (tr->job->method.type == ADA_METHOD_ADALORA && tn->n_mods) {
 		const double gamma = hp->orth_reg_weight, two_n = 2.0 * tn->n_mods;
 		double sum = 0;
@@ -168,7 +154,7 @@ int trainer_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 		tr->nonfinite_in_a_row = 0;
 	} else {
 		tr->nonfinite_in_a_row++;
-		say(tr, "warning", "step %lld: non-finite gradients, update skipped",
+		trainer_say(tr, "warning", "step %lld: non-finite gradients, update skipped",
 		    (long long)step + 1);
 	}
 	if (tr->alloc && !tr->compacted) {
@@ -182,7 +168,7 @@ int trainer_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 		    tr->job->method.type == ADA_METHOD_ADALORA) {
 			if ((rc = compact(tr, err)))
 				return rc;
-			say(tr, "info", "step %lld: rank mask frozen at %lld triplets; adapters compacted",
+			trainer_say(tr, "info", "step %lld: rank mask frozen at %lld triplets; adapters compacted",
 			    (long long)step + 1, (long long)info.kept);
 		}
 	} else if (tr->alloc) {
@@ -197,18 +183,27 @@ int trainer_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 	return ADA_OK;
 }
 
+/* The latest evaluation into the metrics the callbacks see. */
+static void show_valid(struct trainer *tr)
+{
+	tr->last.valid_loss = tr->valid_loss;
+	tr->last.accuracy = tr->valid_m.accuracy;
+	tr->last.f1 = tr->valid_m.f1;
+	tr->last.mcc = tr->valid_m.mcc;
+	tr->last.pearson = tr->valid_m.pearson;
+	tr->last.spearman = tr->valid_m.spearman;
+}
+
 static int evaluate_valid(struct trainer *tr, struct ada_err *err)
 {
 	const struct ada_callbacks *cb = tr->job->cb;
-	int64_t n;
 	int rc;
 
-	if (!tr->valid.n_windows)
+	if (!tr->task->n_valid(tr))
 		return ADA_OK;
-	rc = trainer_evaluate(tr, &tr->valid, &tr->valid_loss, &n, err);
-	if (rc)
+	if ((rc = tr->task->evaluate(tr, err)))
 		return rc;
-	tr->last.valid_loss = tr->valid_loss;
+	show_valid(tr);
 	if (cb && cb->on_eval)
 		cb->on_eval(cb->ctx, &tr->last);
 	return ADA_OK;
@@ -242,13 +237,18 @@ static int train_loop(struct trainer *tr, struct ada_err *err)
 	int rc, code;
 
 	tr->last.total_steps = T;
-	tr->last.valid_loss = tr->valid_loss;
+	show_valid(tr);
 	tr->last.budget = tr->has_budget ? budget_schedule_initial(&tr->schedule) : -1;
-	if (tr->step == 0 && tr->valid.n_windows) {
+	if (tr->step == 0 && tr->task->n_valid(tr)) {
 		if ((rc = evaluate_valid(tr, err)))
 			return rc;
 		tr->valid_loss_initial = tr->valid_loss;
-		say(tr, "info", "validation loss before training: %.4f", tr->valid_loss);
+		tr->valid_m_initial = tr->valid_m;
+		if (isfinite(tr->valid_m.accuracy))
+			trainer_say(tr, "info", "validation before training: loss %.4f, accuracy %.4f",
+				    tr->valid_loss, tr->valid_m.accuracy);
+		else
+			trainer_say(tr, "info", "validation loss before training: %.4f", tr->valid_loss);
 	}
 	if (tr->step == 0 && tr->has_budget)
 		emit_ranks(tr, 0, budget_schedule_initial(&tr->schedule),
@@ -316,6 +316,7 @@ int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err 
 		res = &local;
 	memset(res, 0, sizeof(*res));
 	res->valid_loss = res->valid_loss_initial = NAN;
+	res->accuracy = res->f1 = res->mcc = res->pearson = res->spearman = NAN;
 	if (!job->out_dir)
 		return ada_fail(err, ADA_EINVAL, "a job needs an output directory");
 	rc = mkdir_p(job->out_dir, 0755, err);
@@ -327,7 +328,7 @@ int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err 
 	if (!rc) {
 		trainer_plan(&tr, &res->plan);
 		tr.t_start = trainer_now();
-		say(&tr, "info", "%s on %s: %lld steps (%lld per epoch), %lld trainable parameters",
+		trainer_say(&tr, "info", "%s on %s: %lld steps (%lld per epoch), %lld trainable parameters",
 		    ada_method_name(job->method.type), job->model, (long long)tr.plan.total_steps,
 		    (long long)tr.plan.steps_per_epoch, (long long)res->plan.trainable_params);
 		rc = train_loop(&tr, err);
@@ -339,8 +340,15 @@ int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err 
 	res->train_loss = tr.last.train_loss;
 	res->valid_loss = tr.valid_loss;
 	res->valid_loss_initial = tr.valid_loss_initial;
+	res->accuracy = tr.valid_m.accuracy;
+	res->f1 = tr.valid_m.f1;
+	res->mcc = tr.valid_m.mcc;
+	res->pearson = tr.valid_m.pearson;
+	res->spearman = tr.valid_m.spearman;
 	if (tr.t_start > 0)
 		res->seconds = trainer_now() - tr.t_start;
 	trainer_release(&tr);
+	if (res == &local)
+		ada_result_release(&local);
 	return rc;
 }

@@ -6,6 +6,14 @@
  * (trainer_setup.c), the loop runs the optimizer steps (trainer.c), and
  * evaluation and outputs have files of their own. struct trainer owns
  * everything a job holds; it lives on the training thread only.
+ *
+ * There is one trainer for every task. What differs between a causal
+ * language model and a sequence classifier (the data, the forward and
+ * backward passes of a step's micro-batches, the validation pass, what the
+ * result records) is a struct trainer_task (trainer_lm.c, trainer_cls.c);
+ * the step around it (zeroing, orthogonality penalty, clipping, AdamW, the
+ * rank allocator), the loop, checkpoints, callbacks and the stop flag are
+ * shared.
  */
 #ifndef ADA_TRAIN_TRAINER_H
 #define ADA_TRAIN_TRAINER_H
@@ -18,10 +26,41 @@
 #include "../tokenizer/tokenizer.h"
 #include "batch.h"
 #include "budget.h"
+#include "class_data.h"
+#include "cls_metrics.h"
 #include "data.h"
 #include "net_build.h"
 #include "optim.h"
 #include "rank_allocator.h"
+
+struct trainer;
+struct step_out;
+struct trainer_cls;
+
+/* The task-specific half of a job. */
+struct trainer_task {
+	/* setup: read the training and validation data, set tr->spec and
+	 * tr->plan. Errors name bare hyperparameters ("seq_len"). */
+	int (*load)(struct trainer *tr, struct ada_err *err);
+	/* build, once the network exists: activations for micro-batches of
+	 * micro rows, the batcher, input buffers. */
+	int (*build)(struct trainer *tr, int micro, struct ada_err *err);
+	/* forward and backward of every micro-batch of step tr->step, the
+	 * gradients summed into the (zeroed) arena, scaled so they are those
+	 * of the step's mean loss; loss sum, count and tokens into so */
+	int (*step)(struct trainer *tr, struct step_out *so, struct ada_err *err);
+	/* validation examples or windows (0: no validation) */
+	int64_t (*n_valid)(const struct trainer *tr);
+	/* a pass over the validation data: tr->valid_loss, tr->valid_m */
+	int (*evaluate)(struct trainer *tr, struct ada_err *err);
+	void (*plan)(const struct trainer *tr, struct ada_plan *plan);
+	/* what result.json and struct ada_result record beyond the common part
+	 * (ADA_OK or ADA_ENOMEM) */
+	int (*result)(const struct trainer *tr, json_t *j, struct ada_result *res);
+	void (*release)(struct trainer *tr);
+};
+
+extern const struct trainer_task trainer_task_lm, trainer_task_cls;
 
 struct trainer {
 	const struct ada_job *job;      /* borrowed */
@@ -29,20 +68,24 @@ struct trainer {
 	struct model *model;            /* owned */
 	struct tokenizer *tok;          /* borrowed from model, or owned_tok */
 	struct tokenizer *owned_tok;
-	struct dataset train, valid;
+	const struct trainer_task *task;
+	struct net_spec spec;           /* what the network computes (set by task->load) */
+	struct dataset train, valid;    /* causal LM */
+	struct trainer_cls *cls;        /* classification (trainer_cls.c); owned */
+	const struct label_map *labels; /* classification: the label map (in cls) */
 	struct batch_plan plan;
 	struct budget_schedule schedule;   /* adalora / lora_prune */
 	int has_budget;
 
 	/* built by trainer_build() */
 	struct trained_net tn;
-	struct llama_acts acts;         /* micro-batch shape */
+	struct llama_acts acts;         /* causal LM: micro-batch shape */
 	struct batcher batcher;
 	struct param_chunks chunks;
 	struct adamw opt;
 	struct rank_allocator *alloc;
 	int compacted;
-	int32_t *inputs, *targets;      /* micro-batch buffers */
+	int32_t *inputs, *targets;      /* causal LM: micro-batch buffers */
 	float *orth_scratch;
 	int threads;
 
@@ -50,6 +93,7 @@ struct trainer {
 	int64_t step;                   /* optimizer steps completed */
 	int64_t trained_tokens;
 	double valid_loss, valid_loss_initial;
+	struct cls_metrics valid_m, valid_m_initial;   /* classification; NAN otherwise */
 	int64_t nonfinite_in_a_row;
 	struct ada_metrics last;        /* of the latest step */
 	double t_start;
@@ -58,7 +102,7 @@ struct trainer {
 
 /* What one optimizer step did. */
 struct step_out {
-	double nll_sum;
+	double nll_sum;                 /* loss summed over the step's targets (examples) */
 	int64_t n_targets;
 	int64_t tokens;
 	double orth_reg;
@@ -77,9 +121,9 @@ void trainer_plan(const struct trainer *tr, struct ada_plan *plan);
 int trainer_build(struct trainer *tr, struct ada_err *err);
 void trainer_release(struct trainer *tr);
 
-/* evaluate.c: mean NLL over a dataset (forward only). */
-int trainer_evaluate(struct trainer *tr, const struct dataset *ds, double *mean_nll,
-		     int64_t *n_tokens, struct ada_err *err);
+/* trainer.c: an on_log message (printf-style). */
+void trainer_say(struct trainer *tr, const char *level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* trainer_state.c: checkpoints of this trainer. */
 int trainer_save_checkpoint(struct trainer *tr, struct ada_err *err);
@@ -88,7 +132,8 @@ int trainer_load_checkpoint(struct trainer *tr, struct ada_err *err);
 /* trainer_output.c: the adapter (or model), result.json. */
 int trainer_write_outputs(struct trainer *tr, struct ada_result *res, struct ada_err *err);
 
-/* The current rank matrix [n_layers][7] (-1 = not adapted) into ranks. */
+/* The current rank matrix [n_layers][model_n_modules()] (-1 = not
+ * adapted) into ranks. */
 void trainer_rank_matrix(const struct trainer *tr, int *ranks);
 
 double trainer_now(void);

@@ -1,8 +1,12 @@
 /*
  * trainer_output — what a finished job leaves behind:
- *   out_dir/adapter/       the PEFT adapter (adapter methods), or
- *   out_dir/model.gguf     the fine-tuned model (full fine-tuning), and
- *   out_dir/result.json    final metrics, plan, and the final rank matrix.
+ *   out_dir/adapter/       the adapter (export_peft.h; a classifier's head
+ *                          and label map with it), or
+ *   out_dir/model.gguf     the fine-tuned model (full fine-tuning of a
+ *                          causal LM), and
+ *   out_dir/result.json    final metrics, plan, the final rank matrix and
+ *                          what the task adds (classification: the label
+ *                          map, the GLUE metrics before and after).
  */
 #include <math.h>
 #include <stdbool.h>
@@ -22,7 +26,7 @@ static json_t *num(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
-static int write_result(struct trainer *tr, const struct ada_result *res, struct ada_err *err)
+static int write_result(struct trainer *tr, struct ada_result *res, struct ada_err *err)
 {
 	json_t *j = json_object();
 	char *text, *path;
@@ -41,23 +45,32 @@ static int write_result(struct trainer *tr, const struct ada_result *res, struct
 	json_object_set_new(j, "trainable_params", json_integer(res->plan.trainable_params));
 	json_object_set_new(j, "seconds", json_real(trainer_now() - tr->t_start));
 	json_object_set_new(j, "output", json_string(res->adapter_dir));
+	if (tr->task->result(tr, j, res)) {
+		json_decref(j);
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	}
 	if (tr->has_budget) {
-		const int L = tr->model->cfg.n_layers;
-		int *ranks = calloc((size_t)L * N_LLAMA_MODULES, sizeof(*ranks));
-		json_t *rows = json_array(), *b = json_object();
+		const struct model_config *c = &tr->model->cfg;
+		const int L = c->n_layers, M = model_n_modules(c);
+		int *ranks = calloc((size_t)L * M, sizeof(*ranks));
+		json_t *rows = json_array(), *b = json_object(), *names = json_array();
 		if (!ranks) {
 			json_decref(j);
 			json_decref(rows);
 			json_decref(b);
+			json_decref(names);
 			return ada_fail(err, ADA_ENOMEM, "out of memory");
 		}
 		trainer_rank_matrix(tr, ranks);
 		for (int l = 0; l < L; l++) {
 			json_t *row = json_array();
-			for (int m = 0; m < N_LLAMA_MODULES; m++)
-				json_array_append_new(row, json_integer(ranks[l * N_LLAMA_MODULES + m]));
+			for (int m = 0; m < M; m++)
+				json_array_append_new(row, json_integer(ranks[l * M + m]));
 			json_array_append_new(rows, row);
 		}
+		for (int m = 0; m < M; m++)
+			json_array_append_new(names, json_string(model_module_name(c, m)));
+		json_object_set_new(j, "rank_modules", names);
 		free(ranks);
 		json_object_set_new(b, "initial", json_integer(budget_schedule_initial(&tr->schedule)));
 		json_object_set_new(b, "target", json_integer(budget_schedule_target(&tr->schedule)));
@@ -83,7 +96,7 @@ int trainer_write_outputs(struct trainer *tr, struct ada_result *res, struct ada
 	char *dir;
 	int rc;
 
-	if (tr->job->method.type == ADA_METHOD_FULL) {
+	if (tr->job->method.type == ADA_METHOD_FULL && tr->spec.task == ADA_TASK_CAUSAL_LM) {
 		dir = path_join(tr->job->out_dir, "model.gguf");
 		if (!dir)
 			return ada_fail(err, ADA_ENOMEM, "out of memory");
@@ -92,6 +105,8 @@ int trainer_write_outputs(struct trainer *tr, struct ada_result *res, struct ada
 		struct export_info info = {
 			.base_model = tr->job->model,
 			.total_steps = tr->plan.total_steps,
+			.labels = tr->labels,
+			.seq_len = tr->hp->seq_len,
 		};
 		const bool **kept = NULL;
 
@@ -117,4 +132,13 @@ int trainer_write_outputs(struct trainer *tr, struct ada_result *res, struct ada
 	if (!rc)
 		rc = write_result(tr, res, err);
 	return rc;
+}
+
+void ada_result_release(struct ada_result *res)
+{
+	if (res->label_names)
+		for (int i = 0; i < res->num_labels; i++)
+			free(res->label_names[i]);
+	free(res->label_names);
+	res->label_names = NULL;
 }

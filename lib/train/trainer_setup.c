@@ -1,8 +1,9 @@
 /*
  * trainer_setup — everything a job needs before its first step: model,
- * tokenizer and data loaded and checked against the method, the plan
- * (total steps, budget), then the network, optimizer and rank allocator,
- * restored from a checkpoint when resuming.
+ * tokenizer, the task (causal LM or classification, told by the model and
+ * the data when the job leaves it to us) and its data, loaded and checked
+ * against the method, the plan (total steps, budget), then the network,
+ * optimizer and rank allocator, restored from a checkpoint when resuming.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,18 +20,48 @@
 #include "../util/fpenv.h"
 #include "trainer.h"
 
+const char *ada_task_name(enum ada_task t)
+{
+	switch (t) {
+	case ADA_TASK_AUTO: return "auto";
+	case ADA_TASK_CAUSAL_LM: return "causal_lm";
+	case ADA_TASK_CLASSIFICATION: return "classification";
+	}
+	return "unknown";
+}
+
+int ada_task_from_name(const char *name)
+{
+	for (int t = ADA_TASK_AUTO; t <= ADA_TASK_CLASSIFICATION; t++)
+		if (!strcmp(name, ada_task_name(t)))
+			return t;
+	return -1;
+}
+
+const char *ada_file_format_name(enum ada_file_format f)
+{
+	switch (f) {
+	case ADA_FILE_AUTO: return "auto";
+	case ADA_FILE_JSONL: return "jsonl";
+	case ADA_FILE_GLUE_TSV: return "glue-tsv";
+	}
+	return "unknown";
+}
+
+int ada_file_format_from_name(const char *name)
+{
+	for (int f = ADA_FILE_AUTO; f <= ADA_FILE_GLUE_TSV; f++)
+		if (!strcmp(name, ada_file_format_name(f)))
+			return f;
+	return -1;
+}
+
 double trainer_now(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int encode_cb(void *ctx, const char *text, size_t len, unsigned flags, struct ivec *out,
-		     struct ada_err *err)
-{
-	return tokenizer_encode(ctx, text, len, flags, out, err);
 }
 
 /* "method.<type>.hyperparameters" for error params. */
@@ -66,16 +97,85 @@ static char *make_fingerprint(const struct ada_job *job)
 	json_object_set_new(j, "train_file", json_string(job->train_file));
 	json_object_set_new(j, "valid_file", job->valid_file ? json_string(job->valid_file) : json_null());
 	json_object_set_new(j, "seed", json_integer((json_int_t)job->seed));
+	json_object_set_new(j, "task", json_string(ada_task_name(job->task)));
+	json_object_set_new(j, "data_format", json_string(ada_file_format_name(job->data_format)));
 	json_object_set_new(j, "method", ada_method_to_json(&job->method));
 	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(j);
 	return s;
 }
 
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* Is the first record of a JSONL file a labelled one? (Its shape is
+ * checked line by line when the task's loader reads the file.) */
+static int first_record_labelled(const char *path, struct ada_err *err, int *labelled)
+{
+	char *buf = NULL, *p, *end;
+	size_t len;
+	int rc;
+
+	*labelled = 0;
+	if ((rc = file_read_all(path, &buf, &len, err)))
+		return rc;
+	for (p = buf, end = buf + len; p < end;) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		size_t i = 0;
+
+		while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r'))
+			i++;
+		if (i < n) {
+			json_t *j = json_loadb(p, n, 0, NULL);
+			*labelled = json_is_object(j) && json_object_get(j, "label") != NULL;
+			json_decref(j);
+			break;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	free(buf);
+	return ADA_OK;
+}
+
+/* The job's task, resolved (adalora.h, enum ada_task). */
+static int resolve_task(struct trainer *tr, struct ada_err *err)
+{
+	const struct ada_job *job = tr->job;
+	const int bert = tr->model->cfg.family == MODEL_FAMILY_BERT;
+	enum ada_task t = job->task;
+	int labelled, rc;
+
+	if (t == ADA_TASK_AUTO) {
+		if (bert || job->data_format == ADA_FILE_GLUE_TSV ||
+		    (job->data_format == ADA_FILE_AUTO && ends_with(job->train_file, ".tsv"))) {
+			t = ADA_TASK_CLASSIFICATION;
+		} else {
+			if ((rc = first_record_labelled(job->train_file, err, &labelled)))
+				return rc;
+			t = labelled ? ADA_TASK_CLASSIFICATION : ADA_TASK_CAUSAL_LM;
+		}
+	}
+	if (t == ADA_TASK_CAUSAL_LM && job->data_format == ADA_FILE_GLUE_TSV)
+		return ada_fail_param(err, ADA_EINVAL, "data_format",
+				      "data_format: glue-tsv holds classification data, the task is causal_lm");
+	if (t == ADA_TASK_CAUSAL_LM && bert)
+		return ada_fail_param(err, ADA_EINVAL, "task",
+				      "task: %s is a BERT-family encoder; it trains classifiers, not a causal LM",
+				      job->model);
+	if (t != ADA_TASK_CAUSAL_LM && t != ADA_TASK_CLASSIFICATION)
+		return ada_fail_param(err, ADA_EINVAL, "task", "task: unknown task %d", (int)t);
+	tr->task = t == ADA_TASK_CLASSIFICATION ? &trainer_task_cls : &trainer_task_lm;
+	return ADA_OK;
+}
+
 int trainer_setup(struct trainer *tr, const struct ada_job *job, struct ada_err *err)
 {
 	const struct ada_hparams *hp = &job->method.hp;
-	struct text_encoder enc;
 	char prefix[96], param[160];
 	int rc;
 
@@ -84,15 +184,15 @@ int trainer_setup(struct trainer *tr, const struct ada_job *job, struct ada_err 
 	tr->hp = hp;
 	tr->valid_loss = NAN;
 	tr->valid_loss_initial = NAN;
+	tr->valid_m.accuracy = tr->valid_m.f1 = tr->valid_m.mcc = NAN;
+	tr->valid_m.pearson = tr->valid_m.spearman = tr->valid_m.loss = NAN;
+	tr->valid_m_initial = tr->valid_m;
 	hp_prefix(&job->method, prefix, sizeof(prefix));
 	if (!job->model || !job->train_file)
 		return ada_fail(err, ADA_EINVAL, "a job needs a model and a training file");
 
 	if ((rc = model_load(job->model, job->tokenizer, &tr->model, err)))
 		return rc;
-	if (tr->model->cfg.family != MODEL_FAMILY_LLAMA)
-		return ada_fail(err, ADA_EUNSUPPORTED, "%s: only Llama-family models can be trained",
-				job->model);
 	if (hp->seq_len > tr->model->cfg.context_length) {
 		snprintf(param, sizeof(param), "%s.seq_len", prefix);
 		return ada_fail_param(err, ADA_EINVAL, param,
@@ -102,27 +202,15 @@ int trainer_setup(struct trainer *tr, const struct ada_job *job, struct ada_err 
 	if ((rc = model_open_tokenizer(tr->model, job->tokenizer, &tr->owned_tok, err)))
 		return rc;
 	tr->tok = tr->owned_tok;
-
-	enc.ctx = tr->tok;
-	enc.encode = encode_cb;
-	enc.bos = tokenizer_bos(tr->tok);
-	enc.eos = tokenizer_eos(tr->tok);
-	enc.pad = tokenizer_pad(tr->tok) >= 0 ? tokenizer_pad(tr->tok) : 0;
-	rc = dataset_load_split(job->train_file, job->valid_file, hp->valid_fraction, hp->seq_len,
-				&enc, &tr->train, &tr->valid, err);
-	if (rc)
-		return qualify_param(err, prefix, rc);
-	rc = batch_plan_init(&tr->plan, tr->train.n_windows, hp->batch_size, hp->n_epochs,
-			     hp->max_steps, err);
-	if (rc)
+	if ((rc = resolve_task(tr, err)))
+		return rc;
+	if ((rc = tr->task->load(tr, err)))
 		return qualify_param(err, prefix, rc);
 
 	tr->has_budget = job->method.type == ADA_METHOD_ADALORA ||
 			 job->method.type == ADA_METHOD_LORA_PRUNE;
 	if (tr->has_budget) {
-		int n = 0;
-		for (int m = 0; m < N_LLAMA_MODULES; m++)
-			n += (hp->target_modules >> m) & 1;
+		int n = model_modules_targeted(&tr->model->cfg, hp->target_modules);
 		tr->schedule = (struct budget_schedule){
 			.total_steps = tr->plan.total_steps, .tinit = hp->tinit,
 			.tfinal = hp->tfinal, .deltaT = hp->delta_t, .init_r = hp->init_r,
@@ -140,24 +228,26 @@ int trainer_setup(struct trainer *tr, const struct ada_job *job, struct ada_err 
 void trainer_plan(const struct trainer *tr, struct ada_plan *plan)
 {
 	memset(plan, 0, sizeof(*plan));
+	plan->task = tr->spec.task;
 	plan->total_steps = tr->plan.total_steps;
 	plan->steps_per_epoch = tr->plan.steps_per_epoch;
 	plan->n_epochs = tr->plan.n_epochs;
-	plan->train_windows = tr->train.n_windows;
-	plan->valid_windows = tr->valid.n_windows;
-	plan->train_tokens = tr->train.n_targets;
+	tr->task->plan(tr, plan);
 	plan->budget_initial = plan->budget_target = -1;
 	if (tr->has_budget) {
 		plan->n_matrices = tr->schedule.n_matrices;
 		plan->budget_initial = budget_schedule_initial(&tr->schedule);
 		plan->budget_target = budget_schedule_target(&tr->schedule);
-	} else if (tr->job->method.type != ADA_METHOD_FULL) {
-		int n = 0;
-		for (int m = 0; m < N_LLAMA_MODULES; m++)
-			n += (tr->hp->target_modules >> m) & 1;
-		plan->n_matrices = (int64_t)n * tr->model->cfg.n_layers;
+	} else if (tr->job->method.type == ADA_METHOD_LORA) {
+		plan->n_matrices = (int64_t)model_modules_targeted(&tr->model->cfg,
+								    tr->hp->target_modules) *
+				   tr->model->cfg.n_layers;
 	}
-	plan->trainable_params = trained_net_param_count(&tr->model->cfg, &tr->job->method);
+	if (tr->tn.arena.n_tensors)
+		plan->trainable_params = (int64_t)param_arena_count(&tr->tn.arena);
+	else
+		trained_net_count(tr->model, &tr->job->method, &tr->spec, &plan->trainable_params,
+				  NULL);
 }
 
 /* Optimizer ranges: one per arena tensor, with its decay flag. */
@@ -214,7 +304,6 @@ int trainer_build(struct trainer *tr, struct ada_err *err)
 	const struct ada_job *job = tr->job;
 	const struct ada_hparams *hp = tr->hp;
 	int rc, micro = hp->micro_batch_size;
-	size_t n_io;
 
 #ifdef _OPENMP
 	tr->threads = job->threads > 0 ? job->threads : omp_get_max_threads();
@@ -223,26 +312,22 @@ int trainer_build(struct trainer *tr, struct ada_err *err)
 	tr->threads = 1;
 #endif
 	fpenv_flush_subnormals();
-	rc = trained_net_build(&tr->tn, tr->model, &job->method, job->seed, 1, err);
-	if (rc)
-		return rc;
+	rc = trained_net_build(&tr->tn, tr->model, &job->method, &tr->spec, job->seed, 1, err);
+	if (rc) {
+		char prefix[96];
+		hp_prefix(&job->method, prefix, sizeof(prefix));
+		return qualify_param(err, prefix, rc);
+	}
 	if (micro > hp->batch_size)
 		micro = hp->batch_size;
-	rc = llama_acts_init(&tr->acts, &tr->tn.net.d, micro, hp->seq_len, tr->threads);
-	if (rc)
-		return ada_fail(err, rc, "out of memory for activations (micro-batch %d x %d)",
-				micro, hp->seq_len);
-	if ((rc = batcher_init(&tr->batcher, &tr->train, hp->batch_size, job->seed, err)))
+	if ((rc = tr->task->build(tr, micro, err)))
 		return rc;
 	if ((rc = build_optimizer(tr, err)))
 		return rc;
 	if (tr->has_budget && (rc = build_allocator(tr, err)))
 		return rc;
-	n_io = (size_t)micro * (size_t)hp->seq_len;
-	tr->inputs = xcalloc(n_io, sizeof(*tr->inputs));
-	tr->targets = xcalloc(n_io, sizeof(*tr->targets));
 	tr->orth_scratch = xcalloc((size_t)hp->init_r * (size_t)hp->init_r + 1, sizeof(float));
-	if (!tr->inputs || !tr->targets || !tr->orth_scratch)
+	if (!tr->orth_scratch)
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	if (job->resume) {
 		rc = trainer_load_checkpoint(tr, err);
@@ -256,17 +341,14 @@ int trainer_build(struct trainer *tr, struct ada_err *err)
 
 void trainer_release(struct trainer *tr)
 {
-	free(tr->inputs);
-	free(tr->targets);
+	if (tr->task)
+		tr->task->release(tr);
 	free(tr->orth_scratch);
 	free(tr->fingerprint);
 	rank_allocator_free(tr->alloc);
 	param_chunks_release(&tr->chunks);
 	batcher_release(&tr->batcher);
-	llama_acts_release(&tr->acts);
 	trained_net_release(&tr->tn);
-	dataset_release(&tr->train);
-	dataset_release(&tr->valid);
 	tokenizer_free(tr->owned_tok);
 	model_free(tr->model);
 	memset(tr, 0, sizeof(*tr));
@@ -278,9 +360,16 @@ int ada_job_plan(const struct ada_job *job, struct ada_plan *plan, struct ada_er
 	int rc = trainer_setup(&tr, job, err);
 
 	if (!rc) {
-		trainer_plan(&tr, plan);
-		plan->trainable_params = trained_net_param_count(&tr.model->cfg, &job->method);
+		char prefix[96];
+		int64_t n;
+
+		/* what the network refuses, refused here too */
+		hp_prefix(&job->method, prefix, sizeof(prefix));
+		rc = qualify_param(err, prefix,
+				   trained_net_count(tr.model, &job->method, &tr.spec, &n, err));
 	}
+	if (!rc)
+		trainer_plan(&tr, plan);
 	trainer_release(&tr);
 	return rc;
 }

@@ -9,24 +9,28 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../infer/evaluate.h"
 #include "../util/err.h"
 #include "../util/fileio.h"
 #include "checkpoint.h"
 #include "trainer.h"
 
-int trainer_evaluate(struct trainer *tr, const struct dataset *ds, double *mean_nll,
-		     int64_t *n_tokens, struct ada_err *err)
+static void metrics_out(const struct cls_metrics *m, double *v)
 {
-	double nll;
-	int64_t n;
-	int rc = evaluate_nll(&tr->tn.net, &tr->acts, ds, tr->inputs, tr->targets, &nll, &n);
+	v[0] = m->accuracy;
+	v[1] = m->f1;
+	v[2] = m->mcc;
+	v[3] = m->pearson;
+	v[4] = m->spearman;
+}
 
-	if (rc)
-		return ada_fail(err, rc, "evaluation failed (out of memory)");
-	*mean_nll = n ? nll / (double)n : NAN;
-	*n_tokens = n;
-	return ADA_OK;
+static void metrics_in(struct cls_metrics *m, const double *v, double loss)
+{
+	m->accuracy = v[0];
+	m->f1 = v[1];
+	m->mcc = v[2];
+	m->pearson = v[3];
+	m->spearman = v[4];
+	m->loss = loss;
 }
 
 int trainer_save_checkpoint(struct trainer *tr, struct ada_err *err)
@@ -49,6 +53,8 @@ int trainer_save_checkpoint(struct trainer *tr, struct ada_err *err)
 	char *dir;
 	int rc;
 
+	metrics_out(&tr->valid_m, st.valid_metrics);
+	metrics_out(&tr->valid_m_initial, st.valid_metrics_initial);
 	st.ranks = calloc((size_t)tr->tn.n_mods + 1, sizeof(int));
 	dir = path_join(tr->job->out_dir, "checkpoint");
 	if (!st.ranks || !dir) {
@@ -125,6 +131,8 @@ int trainer_load_checkpoint(struct trainer *tr, struct ada_err *err)
 	tr->trained_tokens = st.trained_tokens;
 	tr->valid_loss = st.valid_loss;
 	tr->valid_loss_initial = st.valid_loss_initial;
+	metrics_in(&tr->valid_m, st.valid_metrics, st.valid_loss);
+	metrics_in(&tr->valid_m_initial, st.valid_metrics_initial, st.valid_loss_initial);
 out_release:
 	checkpoint_state_release(&st);
 out_free:

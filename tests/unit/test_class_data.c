@@ -118,6 +118,8 @@ static void test_glue_tsv_and_truncation(void)
 	CHECK_OK(class_data_split_tail(&ds, 0.5, &dv, &err), &err);
 	CHECK_INT_EQ(ds.n, 1);
 	CHECK_INT_EQ(dv.n, 1);
+	CHECK_INT_EQ(ds.n_truncated, 1);          /* the counts follow the examples */
+	CHECK_INT_EQ(dv.n_truncated, 1);
 	CHECK_INT_EQ(dv.labels[0], 0);
 	class_dataset_release(&ds);
 	class_dataset_release(&dv);

@@ -738,6 +738,20 @@ static void test_each_epoch_is_a_permutation(void)
 	for (int r = 0; r < B; r++)
 		same &= batcher_window(&b2, 0, r) == order[0][r];
 	CHECK(!same);
+	batcher_release(&b2);
+	/* Over bare items (classification examples): the same order, step for
+	 * step, as over the windows of a dataset of that size. */
+	CHECK_OK(batcher_init_items(&b2, n, B, 1234, &err), &err);
+	CHECK(b2.ds == NULL && b2.steps_per_epoch == b.steps_per_epoch);
+	same = 1;
+	for (int64_t s = 2 * b.steps_per_epoch; s < 3 * b.steps_per_epoch; s++) {
+		CHECK_INT_EQ(batcher_step_rows(&b2, s), batcher_step_rows(&b, s));
+		for (int r = 0; r < batcher_step_rows(&b, s); r++)
+			same &= batcher_window(&b2, s, r) == batcher_window(&b, s, r);
+	}
+	CHECK(same);
+	batcher_release(&b2);
+	CHECK_INT_EQ(batcher_init_items(&b2, 0, B, 1, &err), ADA_EINVAL);
 	batcher_release(&b);
 	batcher_release(&b2);
 	dataset_release(&ds);

@@ -50,6 +50,26 @@ static void test_defaults(void)
 	CHECK_INT_EQ(m.hp.r, 4);
 	CHECK_INT_EQ(m.hp.target_modules, (1u << 0) | (1u << 2));
 	CHECK_INT_EQ(m.hp.batch_size, 8);
+
+	/* the paper's BERT names stand for the bits of their places */
+	CHECK_OK(parse("{\"type\":\"adalora\",\"adalora\":{\"hyperparameters\":{\"target_modules\":"
+		       "[\"query\",\"attention.self.value\",\"attention.output.dense\","
+		       "\"intermediate.dense\",\"output.dense\"]}}}", &m, &err), &err);
+	CHECK_INT_EQ(m.hp.target_modules, (1u << 0) | (1u << 2) | (1u << 3) | (1u << 5) | (1u << 6));
+
+	/* the baselines: bitfit and Houlsby adapters */
+	CHECK_OK(parse("{\"type\":\"bitfit\"}", &m, &err), &err);
+	CHECK_INT_EQ(m.type, ADA_METHOD_BITFIT);
+	CHECK_STR_EQ(ada_method_name(m.type), "bitfit");
+	CHECK_INT_EQ(m.hp.target_modules, 0);
+	CHECK_NEAR(m.hp.learning_rate, 1e-3, 0);
+	CHECK_OK(parse("{\"type\":\"adapter\",\"adapter\":{\"hyperparameters\":{\"adapter_size\":16,"
+		       "\"learning_rate\":5e-4}}}", &m, &err), &err);
+	CHECK_INT_EQ(m.type, ADA_METHOD_ADAPTER);
+	CHECK_STR_EQ(ada_method_name(m.type), "adapter");
+	CHECK_INT_EQ(m.hp.adapter_size, 16);
+	CHECK_OK(parse("{\"type\":\"adapter\"}", &m, &err), &err);
+	CHECK_INT_EQ(m.hp.adapter_size, 64);
 }
 
 static void test_errors_name_the_field(void)
@@ -88,6 +108,18 @@ static void test_errors_name_the_field(void)
 		     "method.lora_prune.hyperparameters.importance");
 	expect_param("{\"type\":\"lora\",\"lora\":{\"hyperparameters\":{\"seq_len\":1.5}}}",
 		     "method.lora.hyperparameters.seq_len");
+	expect_param("{\"type\":\"lora\",\"lora\":{\"hyperparameters\":{\"adapter_size\":8}}}",
+		     "method.lora.hyperparameters.adapter_size");
+	expect_param("{\"type\":\"adapter\",\"adapter\":{\"hyperparameters\":{\"adapter_size\":0}}}",
+		     "method.adapter.hyperparameters.adapter_size");
+	expect_param("{\"type\":\"adapter\",\"adapter\":{\"hyperparameters\":{\"r\":8}}}",
+		     "method.adapter.hyperparameters.r");
+	expect_param("{\"type\":\"bitfit\",\"bitfit\":{\"hyperparameters\":{\"target_modules\":[\"q\"]}}}",
+		     "method.bitfit.hyperparameters.target_modules");
+	expect_param("{\"type\":\"bitfit\",\"bitfit\":{\"hyperparameters\":{\"adapter_size\":8}}}",
+		     "method.bitfit.hyperparameters.adapter_size");
+	expect_param("{\"type\":\"lora\",\"lora\":{\"hyperparameters\":{\"target_modules\":[\"query\",\"pooler\"]}}}",
+		     "method.lora.hyperparameters.target_modules[1]");
 }
 
 /* micro_batch_size follows batch_size unless given. */
@@ -110,9 +142,9 @@ static void test_micro_batch_follows_batch(void)
 /* to_json fills every default, and parsing it back gives the same method. */
 static void test_round_trip(void)
 {
-	const char *types[] = { "adalora", "lora", "full", "lora_prune" };
+	const char *types[] = { "adalora", "lora", "full", "lora_prune", "bitfit", "adapter" };
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 6; i++) {
 		struct ada_method a, b;
 		struct ada_err err;
 		char text[64];

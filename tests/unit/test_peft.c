@@ -15,6 +15,7 @@
 #include "util/rng.h"
 
 static char *tmp;
+static const struct net_spec lm_spec = { .task = ADA_TASK_CAUSAL_LM };
 static char model_path[4200];
 
 #define B 2
@@ -55,7 +56,7 @@ static void check_round_trip(enum ada_method_type t, int compact)
 	m.hp.init_r = 4;
 	m.hp.r = 3;
 	m.hp.lora_alpha = 16;
-	CHECK_OK(trained_net_build(&tn, base.model, &m, 5, 1, &err), &err);
+	CHECK_OK(trained_net_build(&tn, base.model, &m, &lm_spec, 5, 1, &err), &err);
 	rng_seed(&r, 11);
 	/* Make every factor nonzero (LoRA's B starts at 0) and mask some triplets. */
 	for (size_t i = 0; i < tn.arena.n; i++)

@@ -18,6 +18,7 @@
 #include "util/rng.h"
 
 static char *tmp;
+static const struct net_spec lm_spec = { .task = ADA_TASK_CAUSAL_LM };
 static char model_path[4200], data_path[4200];
 
 static void write_corpus(const char *path)
@@ -168,7 +169,7 @@ static void test_compaction_keeps_logits(void)
 	CHECK_OK(inference_net_open(&in, &o, &err), &err);
 	ada_method_defaults(ADA_METHOD_ADALORA, &m);
 	m.hp.init_r = 6;
-	CHECK_OK(trained_net_build(&tn, in.model, &m, 9, 1, &err), &err);
+	CHECK_OK(trained_net_build(&tn, in.model, &m, &lm_spec, 9, 1, &err), &err);
 	rng_seed(&r, 4);
 	for (int i = 0; i < tn.n_mods; i++) {
 		struct lowrank *lr = tn.mods[i].lr;

@@ -1,0 +1,144 @@
+/*
+ * trainer_lm — the causal language-model task of the trainer (trainer.h):
+ * data packed into windows of seq_len + 1 tokens (data.h), batches of
+ * windows (batch.h), llama_forward with the loss gradient fused, then
+ * llama_backward; validation is the mean NLL of the held-out windows.
+ * Loss and gradients are token means over the whole optimizer step: each
+ * micro-batch's gradient is scaled by 1 / (targets in the step).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../infer/evaluate.h"
+#include "../util/alloc.h"
+#include "../util/err.h"
+#include "trainer.h"
+
+static int encode_cb(void *ctx, const char *text, size_t len, unsigned flags, struct ivec *out,
+		     struct ada_err *err)
+{
+	return tokenizer_encode(ctx, text, len, flags, out, err);
+}
+
+static int lm_load(struct trainer *tr, struct ada_err *err)
+{
+	const struct ada_job *job = tr->job;
+	const struct ada_hparams *hp = tr->hp;
+	struct text_encoder enc;
+	int rc;
+
+	enc.ctx = tr->tok;
+	enc.encode = encode_cb;
+	enc.bos = tokenizer_bos(tr->tok);
+	enc.eos = tokenizer_eos(tr->tok);
+	enc.pad = tokenizer_pad(tr->tok) >= 0 ? tokenizer_pad(tr->tok) : 0;
+	tr->spec = (struct net_spec){ .task = ADA_TASK_CAUSAL_LM };
+	rc = dataset_load_split(job->train_file, job->valid_file, hp->valid_fraction, hp->seq_len,
+				&enc, &tr->train, &tr->valid, err);
+	if (rc)
+		return rc;
+	return batch_plan_init(&tr->plan, tr->train.n_windows, hp->batch_size, hp->n_epochs,
+			       hp->max_steps, err);
+}
+
+static int lm_build(struct trainer *tr, int micro, struct ada_err *err)
+{
+	const struct ada_hparams *hp = tr->hp;
+	size_t n_io = (size_t)micro * (size_t)hp->seq_len;
+	int rc;
+
+	rc = llama_acts_init(&tr->acts, &tr->tn.net.d, micro, hp->seq_len, tr->threads);
+	if (rc)
+		return ada_fail(err, rc, "out of memory for activations (micro-batch %d x %d)",
+				micro, hp->seq_len);
+	if ((rc = batcher_init(&tr->batcher, &tr->train, hp->batch_size, tr->job->seed, err)))
+		return rc;
+	tr->inputs = xcalloc(n_io, sizeof(*tr->inputs));
+	tr->targets = xcalloc(n_io, sizeof(*tr->targets));
+	if (!tr->inputs || !tr->targets)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	return ADA_OK;
+}
+
+static int lm_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
+{
+	struct trained_net *tn = &tr->tn;
+	const int T = tr->hp->seq_len, micro = tr->acts.B;
+	const int64_t step = tr->step;
+	const int rows = batcher_step_rows(&tr->batcher, step);
+	const int64_t step_targets = batcher_step_targets(&tr->batcher, step);
+	int rc;
+
+	for (int r0 = 0, mb = 0; r0 < rows; r0 += micro, mb++) {
+		int r1 = r0 + micro < rows ? r0 + micro : rows;
+		struct nn_step st = { .training = 1, .seed = tr->job->seed, .step = step, .micro = mb };
+		double nll = 0;
+		int64_t cnt = 0;
+
+		batcher_rows(&tr->batcher, step, r0, r1, tr->inputs, tr->targets);
+		rc = llama_forward(&tn->net, &tr->acts, tr->inputs, tr->targets, r1 - r0,
+				   (real)(1.0 / (double)(step_targets > 0 ? step_targets : 1)),
+				   &nll, &cnt, &st);
+		if (rc)
+			return ada_fail(err, rc, "out of memory in the forward pass");
+		llama_backward(&tn->net, &tr->acts, tr->inputs, r1 - r0, &st);
+		so->nll_sum += nll;
+		so->n_targets += cnt;
+		so->tokens += (int64_t)(r1 - r0) * T;
+	}
+	return ADA_OK;
+}
+
+static int64_t lm_n_valid(const struct trainer *tr)
+{
+	return tr->valid.n_windows;
+}
+
+static int lm_evaluate(struct trainer *tr, struct ada_err *err)
+{
+	double nll;
+	int64_t n;
+	int rc = evaluate_nll(&tr->tn.net, &tr->acts, &tr->valid, tr->inputs, tr->targets, &nll, &n);
+
+	if (rc)
+		return ada_fail(err, rc, "evaluation failed (out of memory)");
+	tr->valid_loss = n ? nll / (double)n : NAN;
+	return ADA_OK;
+}
+
+static void lm_plan(const struct trainer *tr, struct ada_plan *plan)
+{
+	plan->train_windows = tr->train.n_windows;
+	plan->valid_windows = tr->valid.n_windows;
+	plan->train_tokens = tr->train.n_targets;
+}
+
+static int lm_result(const struct trainer *tr, json_t *j, struct ada_result *res)
+{
+	(void)tr;
+	(void)res;
+	json_object_set_new(j, "task", json_string(ada_task_name(ADA_TASK_CAUSAL_LM)));
+	return ADA_OK;
+}
+
+static void lm_release(struct trainer *tr)
+{
+	free(tr->inputs);
+	free(tr->targets);
+	tr->inputs = tr->targets = NULL;
+	llama_acts_release(&tr->acts);
+	dataset_release(&tr->train);
+	dataset_release(&tr->valid);
+}
+
+const struct trainer_task trainer_task_lm = {
+	.load = lm_load,
+	.build = lm_build,
+	.step = lm_step,
+	.n_valid = lm_n_valid,
+	.evaluate = lm_evaluate,
+	.plan = lm_plan,
+	.result = lm_result,
+	.release = lm_release,
+};
