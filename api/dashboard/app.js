@@ -61,6 +61,13 @@ function route() {
   }
 }
 
+// The skip link focuses the content; following its href would change
+// the hash, which is the route.
+document.querySelector('.skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  main.focus();
+});
+
 // Move focus to the new view, as a page load would (screen readers and
 // keyboard users start at its top). Not on the first load.
 window.addEventListener('hashchange', () => {

@@ -13,7 +13,9 @@
 // width whenever that changes, so text stays crisp at any size.
 import { h, s, fmtNum } from './util.js';
 
-const MARGIN = { left: 56, right: 14, top: 12, bottom: 36 };
+// Room around the plot; the left one grows with the y tick labels.
+const MARGIN = { right: 14, top: 12, bottom: 36, axisLabel: 22 };
+const CHAR_PX = 6.6;   // width of a tick label's character at 11px
 let chartIds = 0;
 
 function niceStep(range, count) {
@@ -21,6 +23,12 @@ function niceStep(range, count) {
   const p = 10 ** Math.floor(Math.log10(raw));
   const f = raw / p;
   return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * p;
+}
+
+// A tick value with as many decimals as its step needs.
+function tickLabel(v, step) {
+  if (step < 1e-6 || Math.abs(v) >= 1e7) return v.toExponential(1);
+  return v.toFixed(Math.max(0, Math.min(8, -Math.floor(Math.log10(step) + 1e-9))));
 }
 
 function ticks(min, max, step) {
@@ -103,7 +111,6 @@ export class LineChart {
     const { height, xLabel, yLabel } = this.opts;
     const W = Math.max(200, this.plot.clientWidth || 600);
     this.lastWidth = this.plot.clientWidth;
-    const pw = W - MARGIN.left - MARGIN.right;
     const ph = height - MARGIN.top - MARGIN.bottom;
     const all = this.series.flatMap((sr) => sr.points).filter((p) => Number.isFinite(p[1]));
     const text = this.summary();
@@ -136,22 +143,26 @@ export class LineChart {
     const yStep = niceStep(y1 - y0, Math.max(2, Math.floor(ph / 40)));
     y0 = Math.floor(y0 / yStep) * yStep;
     y1 = Math.ceil(y1 / yStep) * yStep;
+    const yTicks = ticks(y0, y1, yStep).map((v) => [v, tickLabel(v, yStep)]);
+    const left = MARGIN.axisLabel + 8 + CHAR_PX * Math.max(...yTicks.map((t) => t[1].length));
+    const pw = W - left - MARGIN.right;
     const xStep = Math.max(1, niceStep(x1 - x0, Math.max(2, Math.floor(pw / 80))));
-    const X = (x) => MARGIN.left + ((x - x0) / (x1 - x0)) * pw;
+    const X = (x) => left + ((x - x0) / (x1 - x0)) * pw;
     const Y = (y) => MARGIN.top + (1 - (y - y0) / (y1 - y0)) * ph;
 
     const grid = s('g', { class: 'grid' });
-    for (const v of ticks(y0, y1, yStep)) {
-      grid.append(s('line', { x1: MARGIN.left, x2: MARGIN.left + pw, y1: Y(v), y2: Y(v) }),
-                  s('text', { x: MARGIN.left - 6, y: Y(v) + 4, class: 'tick y' }, fmtNum(v, 3)));
+    for (const [v, label] of yTicks) {
+      grid.append(s('line', { x1: left, x2: left + pw, y1: Y(v), y2: Y(v) }),
+                  s('text', { x: left - 6, y: Y(v) + 4, class: 'tick y' }, label));
     }
     for (const v of ticks(x0, x1, xStep)) {
       grid.append(s('line', { class: 'xgrid', x1: X(v), x2: X(v), y1: MARGIN.top,
                               y2: MARGIN.top + ph }),
-                  s('text', { x: X(v), y: MARGIN.top + ph + 16, class: 'tick x' }, fmtNum(v)));
+                  s('text', { x: X(v), y: MARGIN.top + ph + 16, class: 'tick x' },
+                    tickLabel(v, xStep)));
     }
     grid.append(
-      s('text', { x: MARGIN.left + pw / 2, y: height - 4, class: 'axis-label' }, xLabel),
+      s('text', { x: left + pw / 2, y: height - 4, class: 'axis-label' }, xLabel),
       s('text', { x: 12, y: MARGIN.top + ph / 2, class: 'axis-label',
                   transform: `rotate(-90 12 ${MARGIN.top + ph / 2})` }, yLabel));
     svg.append(grid);
@@ -187,7 +198,7 @@ export class LineChart {
                            this.markerLabel));
     }
     if (!all.length) {
-      svg.append(s('text', { x: MARGIN.left + pw / 2, y: MARGIN.top + ph / 2,
+      svg.append(s('text', { x: left + pw / 2, y: MARGIN.top + ph / 2,
                              class: 'empty' }, 'No data yet'));
     }
     this.plot.replaceChildren(svg);

@@ -19,7 +19,8 @@ import { RankHeatmap } from './heatmap.js';
 import { cancelJob, progressCell } from './jobs.js';
 import { followEvents } from './sse.js';
 import {
-  BUDGET_METHODS, FINAL_STATUSES, h, fmtNum, fmtTime, hyperparametersOf, methodOf, statusBadge,
+  BUDGET_METHODS, FINAL_STATUSES, debounce, h, fmtNum, fmtTime, hyperparametersOf, methodOf,
+  statusBadge,
 } from './util.js';
 
 const JOB_POLL_MS = 2000;
@@ -90,7 +91,7 @@ class JobPage {
     this.heatHost = h('div', { 'data-testid': 'rank-heatmap' });
     this.heatmap = new RankHeatmap(this.heatHost);
     this.heatmap.clear('No rank allocation yet.');
-    this.replay = h('div', { class: 'replay' },
+    this.replay = h('div', { class: 'replay', hidden: true },
                     h('label', { for: 'rank-step' }, 'Allocation at'), this.slider,
                     this.sliderOut, this.play, this.toLatest);
     this.ranksSection = h('section', { 'aria-labelledby': 'h-ranks' },
@@ -185,7 +186,10 @@ class JobPage {
       this.render();
     } catch (e) {
       // 409: not allocated yet; the stream brings the first allocation.
-      if (!this.signal.aborted && e.status !== 409) this.heatmap.clear(e.message);
+      // 404 for a budget method: the job was never planned (it failed or
+      // was cancelled before it ran).
+      if (this.signal.aborted || e.status === 409) return;
+      this.heatmap.clear(e.status === 404 ? 'No rank allocation: the job never ran.' : e.message);
     }
   }
 
@@ -277,7 +281,7 @@ class JobPage {
     } else {
       this.log.push(ev);
       if (this.log.length > LOG_LINES) this.log.shift();
-      if (ev.message.startsWith('Checkpoint saved')) this.loadCheckpoints();
+      if (ev.message.startsWith('Checkpoint saved')) this.refreshCheckpoints();
     }
     this.render();
   }
@@ -334,7 +338,8 @@ class JobPage {
       ['Created', fmtTime(job.created_at)], ['Started', fmtTime(job.started_at)],
       ['Finished', fmtTime(job.finished_at)], ['Training file', job.training_file],
       ['Validation file', job.validation_file || 'none'], ['Seed', String(job.seed)],
-      ['Steps', job.progress?.total_steps ? String(job.progress.total_steps) : 'not planned yet'],
+      ['Steps', job.progress?.total_steps ? String(job.progress.total_steps)
+        : FINAL_STATUSES.has(job.status) ? '–' : 'not planned yet'],
       ['Fine-tuned model', job.fine_tuned_model || '–'],
     ];
     if (BUDGET_METHODS.has(methodOf(job))) {
@@ -408,6 +413,7 @@ class JobPage {
   renderHeatmap() {
     if (!this.rankInfo || !this.ranks.length) return;
     const last = this.ranks.length - 1;
+    this.replay.hidden = false;
     this.slider.max = String(last);
     if (this.follow) this.slider.value = String(last);
     const i = Math.min(Number(this.slider.value), last);

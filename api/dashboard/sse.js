@@ -84,9 +84,10 @@ export function followEvents(jobId, { onEvent, onDone, onState, signal }) {
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
         for (;;) {
           const { value, done } = await reader.read();
-          if (done || finished) break;
+          if (done || finished || signal.aborted) break;
           parser.push(value);
         }
+        if (signal.aborted) return;
         if (finished) {
           reader.cancel().catch(() => {});
           onState('ended');
