@@ -11,7 +11,7 @@
 // form marks and focuses.
 import { api } from './api.js';
 import { LineChart } from './charts.js';
-import { BUDGET_METHODS, h, debounce, fmtNum } from './util.js';
+import { BUDGET_METHODS, h, debounce, fmtCount } from './util.js';
 
 const METHODS = [
   ['adalora', 'AdaLoRA: adaptive rank budget'],
@@ -261,7 +261,7 @@ class CreateForm {
       const base = models.data.filter((m) => !m.parent);
       const keep = this.model.value;
       this.model.replaceChildren(...base.map((m) => h('option', { value: m.id },
-        `${m.id}${m.architecture ? ` (${m.architecture}, ${fmtNum(m.parameters, 3)} parameters, ` +
+        `${m.id}${m.architecture ? ` (${m.architecture}, ${fmtCount(m.parameters)} parameters, ` +
                                    `context ${m.context_length})` : ''}`)));
       if (keep) this.model.value = keep;
       if (!base.length) this.say('No base models: put one in the daemon\'s --models-dir.', true);

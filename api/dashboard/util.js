@@ -67,6 +67,15 @@ export function fmtNum(v, digits = 4) {
   return String(Number(v.toPrecision(digits)));
 }
 
+// A count as 292.8K, 1.1M, 7B.
+export function fmtCount(n) {
+  if (!Number.isFinite(n)) return '–';
+  for (const [div, unit] of [[1e9, 'B'], [1e6, 'M'], [1e3, 'K']]) {
+    if (Math.abs(n) >= div) return `${Number((n / div).toPrecision(3))}${unit}`;
+  }
+  return String(n);
+}
+
 // The time left until a job's estimated_finish, as text.
 export function fmtEta(job) {
   if (job.status !== 'running' || !job.estimated_finish) return '';

@@ -231,6 +231,7 @@ static void test_open_with_keys(void)
 int main(void)
 {
 	dir = scratch_dir("dashboard");
+	models_create_tiny(dir);
 	daemon_start(&d, dir, NULL);
 	RUN(test_page_and_files);
 	RUN(test_errors);
