@@ -7,16 +7,14 @@
 // Where the data comes from: the job's live event stream (sse.js),
 // followed from its first event, gives the whole history and then every
 // new event — metrics (loss, learning rate, b(t)), validations, rank
-// allocations, messages. GET …/ranks?history=true fills the slider at
-// once; rank events from the stream are merged into it by step, so the
-// two sources can arrive in any order. The job object is polled for
+// allocations (to ranks.js), messages. The job object is polled for
 // status, progress and ETA while the job is not final; the scheduled
 // b(t) comes from POST /v1/adalora/schedule with the job's own
 // hyperparameters and step count.
 import { api } from './api.js';
 import { LineChart } from './charts.js';
-import { RankHeatmap } from './heatmap.js';
 import { cancelJob, progressCell } from './jobs.js';
+import { RankSection } from './ranks.js';
 import { followEvents } from './sse.js';
 import {
   BUDGET_METHODS, FINAL_STATUSES, debounce, h, fmtNum, fmtTime, hyperparametersOf, methodOf,
@@ -24,7 +22,6 @@ import {
 } from './util.js';
 
 const JOB_POLL_MS = 2000;
-const REPLAY_MS = 350;
 const LOG_LINES = 60;
 // Validation metrics of classification jobs, shown when a job has them.
 const CLASS_METRICS = ['accuracy', 'f1', 'mcc', 'pearson', 'spearman'];
@@ -39,13 +36,9 @@ class JobPage {
     this.job = null;
     this.metrics = [];       // data of metrics events, by increasing step
     this.validations = [];   // data of "validation" events
-    this.ranks = [];         // {step, budget, layers, final}, by increasing step
-    this.rankInfo = null;    // {modules, initR, budgetInitial}
     this.schedule = null;
     this.scheduleAsked = false;
     this.log = [];
-    this.follow = true;      // the slider stays on the newest allocation
-    this.replayTimer = 0;
     this.pollTimer = 0;
     this.outputsLoaded = false;
     this.frame = 0;
@@ -76,27 +69,7 @@ class JobPage {
     this.classChart = new LineChart(this.classFig, { title: 'Validation metrics', yLabel: 'value' });
     this.budgetNote = h('p', { class: 'help' });
 
-    this.slider = h('input', { type: 'range', id: 'rank-step', min: 0, max: 0, value: 0,
-                               step: 1, 'aria-describedby': 'rank-step-out' });
-    this.sliderOut = h('output', { id: 'rank-step-out', for: 'rank-step' }, '');
-    this.play = h('button', { type: 'button', class: 'small', onclick: () => this.togglePlay() },
-                  'Replay');
-    this.toLatest = h('button', { type: 'button', class: 'small',
-                                  onclick: () => this.showLatest() }, 'Latest');
-    this.slider.addEventListener('input', () => {
-      this.stopReplay();
-      this.follow = Number(this.slider.value) === this.ranks.length - 1;
-      this.renderHeatmap();
-    });
-    this.heatHost = h('div', { 'data-testid': 'rank-heatmap' });
-    this.heatmap = new RankHeatmap(this.heatHost);
-    this.heatmap.clear('No rank allocation yet.');
-    this.replay = h('div', { class: 'replay', hidden: true },
-                    h('label', { for: 'rank-step' }, 'Allocation at'), this.slider,
-                    this.sliderOut, this.play, this.toLatest);
-    this.ranksSection = h('section', { 'aria-labelledby': 'h-ranks' },
-                          h('h2', { id: 'h-ranks' }, 'Rank allocation'), this.replay,
-                          this.heatHost);
+    this.ranks = new RankSection();
 
     this.checkpoints = h('div', {}, h('p', { class: 'help' }, 'None yet.'));
     this.outputs = h('div', {}, h('p', { class: 'help' }, 'Downloads appear when the job has ' +
@@ -115,7 +88,7 @@ class JobPage {
         h('h2', { id: 'h-curves' }, 'Training curves'),
         h('div', { class: 'charts' }, this.lossFig, this.lrFig,
           h('div', { class: 'budget-box' }, this.budgetFig, this.budgetNote), this.classFig)),
-      this.ranksSection,
+      this.ranks.element,
       h('section', { 'aria-labelledby': 'h-ckpt' },
         h('h2', { id: 'h-ckpt' }, 'Checkpoints'), this.checkpoints),
       h('section', { 'aria-labelledby': 'h-out' },
@@ -128,7 +101,9 @@ class JobPage {
     const got = await this.loadJob();
     if (got === 'retry') this.pollTimer = setTimeout(() => this.start(), JOB_POLL_MS);
     if (got !== true) return;
-    if (BUDGET_METHODS.has(methodOf(this.job))) this.loadRanks();
+    if (BUDGET_METHODS.has(methodOf(this.job))) {
+      this.ranks.load(jobPath(this.id, '/ranks'), this.signal);
+    }
     this.loadCheckpoints();
     followEvents(this.id, {
       signal: this.signal,
@@ -141,7 +116,7 @@ class JobPage {
   destroy() {
     this.abort.abort();
     clearTimeout(this.pollTimer);
-    this.stopReplay();
+    this.ranks.destroy();
     if (this.frame) cancelAnimationFrame(this.frame);
     for (const c of [this.loss, this.lr, this.budget, this.classChart]) c.destroy();
   }
@@ -172,25 +147,6 @@ class JobPage {
       this.loadOutputs();
     }
     return true;
-  }
-
-  async loadRanks() {
-    try {
-      const r = await api.get(jobPath(this.id, '/ranks?history=true'), { signal: this.signal });
-      this.setRankInfo(r.modules, r.init_r, r.budget?.initial);
-      for (const e of r.history || []) {
-        this.addRanks({ step: e.step, budget: e.budget, layers: e.layers, final: false });
-      }
-      const last = this.ranks.find((e) => e.step === r.step);
-      if (last && r.final) last.final = true;
-      this.render();
-    } catch (e) {
-      // 409: not allocated yet; the stream brings the first allocation.
-      // 404 for a budget method: the job was never planned (it failed or
-      // was cancelled before it ran).
-      if (this.signal.aborted || e.status === 409) return;
-      this.heatmap.clear(e.status === 404 ? 'No rank allocation: the job never ran.' : e.message);
-    }
   }
 
   async loadCheckpoints() {
@@ -273,9 +229,7 @@ class JobPage {
       const last = this.metrics[this.metrics.length - 1];
       if (!last || d.step > last.step) this.metrics.push(d);
     } else if (ev.message === 'ranks') {
-      this.setRankInfo(d.modules, d.init_r, d.budget?.initial);
-      this.addRanks({ step: d.step, budget: d.budget?.current, layers: d.layers,
-                      final: !!d.final });
+      this.ranks.addEvent(d);
     } else if (ev.message === 'validation') {
       this.validations.push(d);
     } else {
@@ -301,21 +255,6 @@ class JobPage {
     this.stream.dataset.state = state;
   }
 
-  setRankInfo(modules, initR, budgetInitial) {
-    if (!this.rankInfo && modules) {
-      this.rankInfo = { modules, initR, budgetInitial };
-    }
-  }
-
-  addRanks(entry) {
-    const i = this.ranks.findIndex((e) => e.step >= entry.step);
-    if (i < 0) this.ranks.push(entry);
-    else if (this.ranks[i].step === entry.step) {
-      this.ranks[i] = { ...entry, final: entry.final || this.ranks[i].final };
-    }
-    else this.ranks.splice(i, 0, entry);
-  }
-
   // ---- rendering ------------------------------------------------------
 
   render() {
@@ -323,7 +262,7 @@ class JobPage {
     this.frame = requestAnimationFrame(() => {
       this.frame = 0;
       this.renderCharts();
-      this.renderHeatmap();
+      this.ranks.render();
       this.renderLatest();
       this.renderLog();
     });
@@ -359,7 +298,7 @@ class JobPage {
     }
     const budgeted = BUDGET_METHODS.has(methodOf(job));
     this.budgetFig.parentElement.hidden = !budgeted;
-    this.ranksSection.hidden = !budgeted;
+    this.ranks.element.hidden = !budgeted;
     this.render();
   }
 
@@ -410,24 +349,6 @@ class JobPage {
     if (classSeries.length) this.classChart.set({ xMax: total, series: classSeries });
   }
 
-  renderHeatmap() {
-    if (!this.rankInfo || !this.ranks.length) return;
-    const last = this.ranks.length - 1;
-    this.replay.hidden = false;
-    this.slider.max = String(last);
-    if (this.follow) this.slider.value = String(last);
-    const i = Math.min(Number(this.slider.value), last);
-    const e = this.ranks[i];
-    const info = this.rankInfo;
-    this.slider.setAttribute('aria-valuetext', `step ${e.step}, ${i + 1} of ${last + 1}`);
-    this.sliderOut.textContent = `step ${e.step} (${i + 1} of ${last + 1})` +
-                                 (e.budget !== undefined ? `, budget ${e.budget}` : '');
-    this.heatmap.render(e, { modules: info.modules, initR: info.initR, final: e.final,
-                             budgetInitial: info.budgetInitial });
-    this.heatHost.dataset.index = String(i);
-    this.heatHost.dataset.entries = String(last + 1);
-  }
-
   renderLatest() {
     const job = this.job;
     if (!job) return;
@@ -470,39 +391,6 @@ class JobPage {
     } finally {
       this.cancel.disabled = false;
     }
-  }
-
-  togglePlay() {
-    if (this.replayTimer) {
-      this.stopReplay();
-      return;
-    }
-    if (this.ranks.length < 2) return;
-    this.follow = false;
-    this.slider.value = '0';
-    this.play.textContent = 'Stop';
-    this.renderHeatmap();
-    this.replayTimer = setInterval(() => {
-      const next = Number(this.slider.value) + 1;
-      if (next >= this.ranks.length) {
-        this.showLatest();
-        return;
-      }
-      this.slider.value = String(next);
-      this.renderHeatmap();
-    }, REPLAY_MS);
-  }
-
-  stopReplay() {
-    clearInterval(this.replayTimer);
-    this.replayTimer = 0;
-    this.play.textContent = 'Replay';
-  }
-
-  showLatest() {
-    this.stopReplay();
-    this.follow = true;
-    this.renderHeatmap();
   }
 }
 
