@@ -375,8 +375,12 @@ class JobPage {
   }
 
   renderLog() {
-    this.logList.replaceChildren(...this.log.map((ev) => h('li', { class: `lv-${ev.level}` },
+    const list = this.logList;
+    // Newest last; stay at the bottom unless the reader scrolled up.
+    const atBottom = list.scrollTop + list.clientHeight >= list.scrollHeight - 4;
+    list.replaceChildren(...this.log.map((ev) => h('li', { class: `lv-${ev.level}` },
       h('time', {}, fmtTime(ev.created_at)), ' ', ev.message)));
+    if (atBottom) list.scrollTop = list.scrollHeight;
   }
 
   // ---- actions --------------------------------------------------------
