@@ -180,6 +180,8 @@ void h_jobs_adapter(struct request *r);
 void h_jobs_adapter_file(struct request *r);
 void h_schedule(struct request *r);
 void h_healthz(struct request *r);
+void h_dashboard_index(struct request *r);
+void h_dashboard_file(struct request *r);
 void h_metrics(struct request *r);
 
 /* ---- uploads (upload.c) ------------------------------------------------ */

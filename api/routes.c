@@ -13,6 +13,8 @@
 const struct route api_routes[] = {
 	{ "GET", "/healthz", "/healthz", BODY_NONE, 1, h_healthz },
 	{ "GET", "/metrics", "/metrics", BODY_NONE, 1, h_metrics },
+	{ "GET", "/", "/", BODY_NONE, 1, h_dashboard_index },
+	{ "GET", "/dashboard/{}", "/dashboard/{name}", BODY_NONE, 1, h_dashboard_file },
 	{ "POST", "/v1/files", "/v1/files", BODY_UPLOAD, 0, upload_finish },
 	{ "GET", "/v1/files", "/v1/files", BODY_NONE, 0, h_files_list },
 	{ "GET", "/v1/files/{}", "/v1/files/{id}", BODY_NONE, 0, h_files_get },

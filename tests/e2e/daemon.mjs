@@ -1,0 +1,125 @@
+// daemon.mjs — what the dashboard's end-to-end test stands on: a real
+// adalorad, a browser, and the reasons to skip.
+//
+// The daemon is started as the C integration harness starts it: the
+// binary built in this tree (ADALORAD_BIN), a scratch directory under
+// ADALORA_TEST_TMP, --listen 127.0.0.1:0 with the port read from the first
+// line of its stderr, models/stories260K.gguf linked to the shared asset,
+// and a JSONL file of tinyshakespeare speeches. The browser is Debian's
+// chromium driven by playwright-core (Playwright's own browser download
+// does not work offline), started with the flags that keep it off the
+// network. Exits 77 (meson's "skipped") with the reason when chromium,
+// the npm package or ../shared/assets is missing.
+import { spawn } from 'node:child_process';
+import {
+  existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, symlinkSync, writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const chromiumPath = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+
+function skip(why) {
+  console.error(`SKIP: ${why}`);
+  process.exit(77);
+}
+
+// Skip unless everything the test needs is there; returns the assets dir.
+export function requireEverything() {
+  if (!existsSync(join(here, 'node_modules', 'playwright-core'))) {
+    skip('the npm package playwright-core is not installed (run scripts/setup-node)');
+  }
+  if (!existsSync(chromiumPath)) skip(`no browser at ${chromiumPath} (scripts/setup installs chromium)`);
+  const assets = process.env.ADALORA_ASSETS;
+  if (!assets || !existsSync(join(assets, 'models', 'stories260K', 'stories260K.gguf'))) {
+    skip(`../shared/assets is absent (${assets || 'ADALORA_ASSETS unset'}): stories260K is needed`);
+  }
+  return assets;
+}
+
+export async function launchBrowser() {
+  const { chromium } = await import('playwright-core');
+  return chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}
+
+// Where screenshots go (the build tree when run by meson).
+export function artifactsDir() {
+  const dir = process.env.ADALORA_E2E_ARTIFACTS ||
+              join(process.env.ADALORA_TEST_TMP || '/tmp', 'e2e-artifacts');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
+// One {"text"} line per speech of the first maxBytes of tinyshakespeare.
+export function writeShakespeare(assets, path, maxBytes) {
+  const text = readFileSync(join(assets, 'data', 'text', 'tinyshakespeare', 'input.txt'), 'utf8')
+    .slice(0, maxBytes);
+  const lines = text.split(/\n\n+/).filter((t) => t.trim()).map((t) => JSON.stringify({ text: t }));
+  writeFileSync(path, `${lines.join('\n')}\n`);
+}
+
+// options: {key: a bearer key the daemon requires}
+export async function startDaemon(name, assets, { key } = {}) {
+  const bin = process.env.ADALORAD_BIN;
+  if (!bin) throw new Error('ADALORAD_BIN must be set (run with meson)');
+  const dir = mkdtempSync(join(process.env.ADALORA_TEST_TMP || '/tmp', `${name}-`));
+  mkdirSync(join(dir, 'models'));
+  symlinkSync(join(assets, 'models', 'stories260K', 'stories260K.gguf'),
+              join(dir, 'models', 'stories260K.gguf'));
+  const args = ['--listen', '127.0.0.1:0', '--db', join(dir, 'adalorad.db'),
+                '--data-dir', join(dir, 'data'), '--models-dir', join(dir, 'models'),
+                '--sse-keepalive', '1'];
+  if (key) {
+    writeFileSync(join(dir, 'keys'), `# e2e\n${key}\n`);
+    args.push('--api-key-file', join(dir, 'keys'));
+  }
+  const log = join(dir, 'daemon.log');
+  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', openSync(log, 'w')] });
+  const t0 = Date.now();
+  for (;;) {
+    const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
+    const nl = text.indexOf('\n');
+    if (nl >= 0) {
+      const m = /^listening on (\S+)$/.exec(text.slice(0, nl));
+      if (!m) throw new Error(`unexpected first line: ${text.slice(0, nl)}`);
+      const base = `http://${m[1]}`;
+      const auth = key ? { Authorization: `Bearer ${key}` } : {};
+      return {
+        dir, base, log,
+        async api(method, path, body) {
+          const res = await fetch(`${base}${path}`, {
+            method, headers: { ...auth, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+            body: body ? JSON.stringify(body) : undefined,
+          });
+          const json = await res.json();
+          if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+          return json;
+        },
+        async upload(path, filename) {
+          const form = new FormData();
+          form.append('purpose', 'fine-tune');
+          form.append('file', new Blob([readFileSync(path)]), filename);
+          const res = await fetch(`${base}/v1/files`, { method: 'POST', headers: auth, body: form });
+          const json = await res.json();
+          if (!res.ok) throw new Error(`upload: ${res.status} ${JSON.stringify(json)}`);
+          return json;
+        },
+        stop() {
+          return new Promise((resolve) => {
+            if (child.exitCode !== null) resolve(child.exitCode);
+            child.on('exit', (code) => resolve(code));
+            child.kill('SIGTERM');
+          });
+        },
+      };
+    }
+    if (child.exitCode !== null) throw new Error(`adalorad exited: ${text}`);
+    if (Date.now() - t0 > 30000) throw new Error('adalorad did not start');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
