@@ -334,7 +334,8 @@ test('a classification job shows its labels and validation metrics', { timeout: 
   await page.goto(`${d.base}/#/jobs/${job.id}`);
   await waitState(page, 'the classifier to succeed', (st) => st.status === 'succeeded' && st.loss === 20);
   const acc = page.locator('[data-testid="metrics-chart"] [data-series="valid_accuracy"]');
-  await acc.waitFor();
+  // attached, not "visible": a flat accuracy line has an empty bounding box
+  await acc.waitFor({ state: 'attached' });
   assert.ok(await page.locator('[data-testid="metrics-chart"]').isVisible());
   assert.ok(Number(await acc.getAttribute('data-count')) >= 2, 'accuracy at several steps');
   await page.locator('dl.facts dd:has-text("classification")').waitFor();
