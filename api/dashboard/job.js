@@ -372,12 +372,12 @@ class JobPage {
         markerLabel: 'mask steps',
       });
     }
-    // Classification jobs: validation metrics from metrics and validation events.
+    // Classification jobs: validation metrics from the validation events,
+    // at the steps they were scored (a metrics event repeats the latest
+    // evaluation before its step's own, so it is no point of the curve).
     const classSeries = CLASS_METRICS.map(([k, label], i) => {
       const byStep = new Map();
-      for (const d of [...this.validations, ...m]) {
-        if (Number.isFinite(d[k])) byStep.set(d.step, d[k]);
-      }
+      for (const d of this.validations) if (Number.isFinite(d[k])) byStep.set(d.step, d[k]);
       return { key: k, label: label.replace('Validation ', ''), kind: 'line', cls: `s-c${i}`,
                points: [...byStep].sort((a, b) => a[0] - b[0]) };
     }).filter((sr) => sr.points.length);
@@ -388,7 +388,12 @@ class JobPage {
   renderLatest() {
     const job = this.job;
     if (!job) return;
-    const d = { ...(job.metrics || {}), ...(this.metrics[this.metrics.length - 1] || {}) };
+    // The latest validation wins for the validation values: the last
+    // metrics event may predate its step's evaluation.
+    const lastValid = this.validations[this.validations.length - 1] || {};
+    const d = { ...(job.metrics || {}), ...(this.metrics[this.metrics.length - 1] || {}),
+                ...Object.fromEntries(Object.entries(lastValid)
+                  .filter(([k, v]) => k.startsWith('valid_') && Number.isFinite(v))) };
     const p = job.progress || {};
     const step = Math.max(p.step || 0, d.step || 0);
     const rows = [
