@@ -223,22 +223,19 @@ out_release:
 /* What a finished job can be downloaded as: name -> path in its directory. */
 static const struct {
 	const char *name, *rel, *type;
-	int full;   /* 1: only full fine-tuning; 0: only adapter methods */
+	int full;   /* 1: only a whole model (job_writes_gguf); 0: only adapters */
 } outputs[] = {
 	{ "adapter_model.safetensors", "adapter/adapter_model.safetensors",
 	  "application/octet-stream", 0 },
 	{ "adapter_config.json", "adapter/adapter_config.json", "application/json", 0 },
+	/* a classifier's label map (listed only where it exists) */
+	{ "labels.json", "adapter/labels.json", "application/json", 0 },
 	{ "model.gguf", "model.gguf", "application/octet-stream", 1 },
 };
 
 static int is_full(const struct store_job *j)
 {
-	json_t *m = json_column(j->method);
-	const char *t = json_string_value(json_object_get(m, "type"));
-	int full = t && !strcmp(t, "full");
-
-	json_decref(m);
-	return full;
+	return job_writes_gguf(j);
 }
 
 static int require_succeeded(struct request *r, const struct store_job *j)
@@ -296,7 +293,8 @@ void h_jobs_adapter_file(struct request *r)
 	for (i = 0; i < sizeof(outputs) / sizeof(outputs[0]); i++)
 		if (!strcmp(r->params[1], outputs[i].name))
 			break;
-	if (i == sizeof(outputs) / sizeof(outputs[0]) || outputs[i].full != is_full(&j)) {
+	if (i == sizeof(outputs) / sizeof(outputs[0]) || outputs[i].full != is_full(&j) ||
+	    (!strcmp(outputs[i].name, "labels.json") && strcmp(j.task, "classification"))) {
 		reply_error(r, 404, "not_found", NULL, "job %s has no output named %s", j.id,
 			    r->params[1]);
 		goto out_release;

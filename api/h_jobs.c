@@ -5,7 +5,13 @@
  * what needs neither the data nor the weights: the body's fields, the
  * method (ada_method_from_json, whose param names are the API's paths),
  * that the model and files exist, seq_len against the model's context,
- * and, when max_steps fixes the total, the budget schedule. The job is
+ * and, when max_steps fixes the total, the budget schedule. For
+ * classification it also checks what the files' label summaries (recorded
+ * at upload) tell without reading the files: a BERT-family model needs
+ * labelled data, training and validation files are both labelled or
+ * neither, and the validation labels fit the training label map
+ * (ada_labels_check) — so a label count that changed is a 400 naming
+ * validation_file, not a job that fails later. The job is
  * then stored as validating_files and the validator is woken: the checks
  * that need the tokenized data (ada_job_plan) run there and move the job
  * to queued, or fail it with error {code, message, param}.
@@ -88,9 +94,72 @@ static int seed_field(struct request *r, const json_t *body, uint64_t *seed)
 	return 0;
 }
 
-static int popcount7(unsigned m)
+static int is_encoder(const struct ada_model_info *info)
 {
+	return !strcmp(info->architecture, "bert") || !strcmp(info->architecture, "roberta");
+}
+
+/* Adapted matrices per layer: the targeted modules the family has (BERT's
+ * six take the bits of q k v o up down; gate has no counterpart). */
+static int modules_targeted(const struct ada_model_info *info, unsigned m)
+{
+	if (is_encoder(info))
+		m &= ~(1u << 4);
 	return __builtin_popcount(m & ADA_MODULES_ALL);
+}
+
+static int is_labelled(const struct store_file *f)
+{
+	return !strcmp(f->shape, ada_data_shape_name(ADA_SHAPE_CLASSIFY)) ||
+	       !strcmp(f->shape, ada_data_shape_name(ADA_SHAPE_CLASSIFY_PAIR));
+}
+
+/* The classification checks the files' rows allow (see the top). A file
+ * that does not exist is left to store_job_create, which says so. */
+static int check_labels(struct request *r, const char *model, const struct ada_model_info *info,
+			const char *training, const char *validation)
+{
+	struct store *st = r->api->cfg.store;
+	struct store_file tf, vf;
+	struct ada_err err = { 0 };
+	char *tl = NULL, *vl = NULL;
+	json_t *tj = NULL, *vj = NULL;
+	int rc = 0;
+
+	if (store_file_get(st, training, &tf, &err))
+		return 0;
+	if (is_encoder(info) && !is_labelled(&tf)) {
+		reply_error(r, 400, "invalid_value", "training_file",
+			    "model '%s' is a %s encoder: it trains classifiers, and the lines of training file %s have no label (shape %s)",
+			    model, info->architecture, training, tf.shape);
+		return -1;
+	}
+	if (validation && !store_file_get(st, validation, &vf, &err) &&
+	    is_labelled(&tf) != is_labelled(&vf)) {
+		reply_error(r, 400, "invalid_value", "validation_file",
+			    "the lines of validation file %s are %s but those of training file %s are %s: both must be labelled, or neither",
+			    validation, vf.shape, training, tf.shape);
+		return -1;
+	}
+	if (!is_labelled(&tf))
+		return 0;
+	/* Files uploaded before labels were recorded have none: the plan checks them. */
+	if (store_file_labels(st, training, &tl, &err) || !tl ||
+	    (validation && (store_file_labels(st, validation, &vl, &err) || !vl)))
+		goto out_free;
+	tj = json_loads(tl, 0, NULL);
+	vj = vl ? json_loads(vl, 0, NULL) : NULL;
+	if (tj && (!vl || vj) && ada_labels_check(tj, vj, &err)) {
+		reply_error(r, 400, "invalid_value", err.param, "%s: %s",
+			    !strcmp(err.param, "validation_file") ? validation : training, err.msg);
+		rc = -1;
+	}
+out_free:
+	json_decref(tj);
+	json_decref(vj);
+	free(tl);
+	free(vl);
+	return rc;
 }
 
 /* The checks that need the model's header, not its weights. */
@@ -113,7 +182,8 @@ static int check_against_model(struct request *r, const struct ada_method *m,
 		struct ada_schedule s = {
 			.total_steps = hp->max_steps, .tinit = hp->tinit, .tfinal = hp->tfinal,
 			.deltaT = hp->delta_t, .init_r = hp->init_r, .target_r = hp->target_r,
-			.n_matrices = (int64_t)popcount7(hp->target_modules) * info->n_layers,
+			.n_matrices = (int64_t)modules_targeted(info, hp->target_modules) *
+				      info->n_layers,
 		};
 		struct ada_err err = { 0 };
 		json_t *curve = NULL;
@@ -178,7 +248,8 @@ void h_jobs_create(struct request *r)
 		reply_ada_err(r, &err, 400);
 		goto out_free;
 	}
-	if (check_against_model(r, &method, &info))
+	if (check_against_model(r, &method, &info) ||
+	    check_labels(r, model, &info, training, validation))
 		goto out_free;
 	mj = ada_method_to_json(&method);
 	method_text = json_dumps(mj, JSON_COMPACT);

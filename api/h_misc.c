@@ -193,6 +193,10 @@ void h_schedule(struct request *r)
 			goto out_free;
 		}
 		json_decref(mj);
+		/* BERT's six modules take the bits of q k v o up down: gate has
+		 * no counterpart there. */
+		if (!strcmp(info.architecture, "bert") || !strcmp(info.architecture, "roberta"))
+			m.hp.target_modules &= ~(1u << 4);
 		s.n_matrices = (int64_t)__builtin_popcount(m.hp.target_modules) * info.n_layers;
 	} else if (!json_object_get(body, "n_matrices")) {
 		reply_error(r, 400, "missing_required_parameter", "n_matrices",

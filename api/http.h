@@ -218,6 +218,9 @@ void reply_text(struct request *r, unsigned status, char *text, size_t len);
 /* ---- objects (objects.c) ----------------------------------------------- */
 
 json_t *job_object(const struct store_job *j);
+/* Whether the job's output is a whole model (model.gguf: full fine-tuning
+ * of a causal LM) rather than an adapter directory. */
+int job_writes_gguf(const struct store_job *j);
 json_t *event_object(const char *job_id, const struct store_event *e);
 json_t *file_object(const struct store_file *f);
 /* "ftevent-<job token>-<seq>"; returns buf. */

@@ -78,15 +78,14 @@ json_t *file_object(const struct store_file *f)
 			 "shape", f->shape);
 }
 
-static json_t *result_files(const struct store_job *j, const json_t *method)
+static json_t *result_files(const struct store_job *j)
 {
-	const char *type = json_string_value(json_object_get(method, "type"));
 	json_t *files = json_array();
 	char url[STORE_ID_MAX + 96];
 
 	if (j->status != JOB_SUCCEEDED)
 		return files;
-	if (type && !strcmp(type, "full")) {
+	if (job_writes_gguf(j)) {
 		snprintf(url, sizeof(url), "/v1/fine_tuning/jobs/%s/adapter/model.gguf", j->id);
 		json_array_append_new(files, json_string(url));
 		return files;
@@ -96,7 +95,23 @@ static json_t *result_files(const struct store_job *j, const json_t *method)
 	json_array_append_new(files, json_string(url));
 	snprintf(url, sizeof(url), "/v1/fine_tuning/jobs/%s/adapter/adapter_config.json", j->id);
 	json_array_append_new(files, json_string(url));
+	if (!strcmp(j->task, "classification")) {
+		snprintf(url, sizeof(url), "/v1/fine_tuning/jobs/%s/adapter/labels.json", j->id);
+		json_array_append_new(files, json_string(url));
+	}
 	return files;
+}
+
+int job_writes_gguf(const struct store_job *j)
+{
+	json_t *m = json_column(j->method);
+	const char *t = json_string_value(json_object_get(m, "type"));
+	/* Full fine-tuning of a causal LM writes a whole model; of a
+	 * classifier, an adapter of ours ("FULL") with the head. */
+	int gguf = t && !strcmp(t, "full") && strcmp(j->task, "classification");
+
+	json_decref(m);
+	return gguf;
 }
 
 json_t *job_object(const struct store_job *j)
@@ -141,7 +156,12 @@ json_t *job_object(const struct store_job *j)
 		      "progress", progress,
 		      "budget", budget,
 		      "metrics", metrics,
-		      "result_files", result_files(j, method));
+		      "result_files", result_files(j));
+	/* Ours, beside OpenAI's fields: the task the plan resolved (null
+	 * before) and a classifier's labels and example counts (null for a
+	 * causal LM). */
+	json_object_set_new(o, "task", j->task[0] ? json_string(j->task) : json_null());
+	json_object_set_new(o, "classification", json_column(j->classification));
 	json_decref(method);
 	return o;
 }

@@ -333,16 +333,26 @@ int upload_data(struct request *r, const char *data, size_t size)
 	return u->fail_status ? -1 : 0;
 }
 
-/* Check the stored bytes as a training file; fills f's counts and shape. */
-static int validate(struct upload *u, struct store_file *f, struct ada_err *err)
+/* Check the stored bytes as a training file; fills f's counts and shape,
+ * and for a classification file *labels (JSON text, the caller's) with its
+ * label summary, which job creation compares between files. */
+static int validate(struct upload *u, struct store_file *f, char **labels, struct ada_err *err)
 {
 	struct mapped_file mf;
 	struct ada_data_info info;
+	json_t *lj = NULL;
 	int rc = mapped_file_open(u->tmp_path, &mf, err);
 
+	*labels = NULL;
 	if (rc)
 		return rc;
 	rc = ada_data_validate((const char *)mf.data, mf.size, ADA_DATA_JSONL_ONLY, &info, err);
+	if (!rc && (info.shape == ADA_SHAPE_CLASSIFY || info.shape == ADA_SHAPE_CLASSIFY_PAIR)) {
+		rc = ada_data_labels((const char *)mf.data, mf.size, &lj, err);
+		if (!rc && !(*labels = json_dumps(lj, JSON_COMPACT)))
+			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+		json_decref(lj);
+	}
 	mapped_file_close(&mf);
 	if (rc)
 		return ada_err_prefix(err, "%s", u->filename);
@@ -359,7 +369,7 @@ void upload_finish(struct request *r)
 	struct upload *u = r->upload;
 	struct ada_err err = { 0 };
 	struct store_file f = { 0 };
-	char final_path[4096];
+	char final_path[4096], *labels = NULL;
 	int rc;
 
 	if (!u)
@@ -386,36 +396,39 @@ void upload_finish(struct request *r)
 	}
 	close(u->fd);
 	u->fd = -1;
-	if ((rc = validate(u, &f, &err))) {
+	if ((rc = validate(u, &f, &labels, &err))) {
 		if (rc == ADA_EIO || rc == ADA_ENOMEM)
 			reply_error(r, 500, "storage_error", NULL, "%s", err.msg);
 		else
 			reply_error(r, 400, "invalid_file", "file", "%s", err.msg);
-		return;
+		goto out_free;
 	}
 	snprintf(final_path, sizeof(final_path), "%s/%s", a->files_dir, u->id);
 	if (rename(u->tmp_path, final_path)) {
 		reply_error(r, 500, "storage_error", NULL, "cannot store the upload: %s",
 			    strerror(errno));
-		return;
+		goto out_free;
 	}
 	u->tmp_path[0] = '\0';
 	if ((rc = fsync_dir(a->files_dir, &err))) {
 		unlink(final_path);
 		reply_error(r, 500, "storage_error", NULL, "%s", err.msg);
-		return;
+		goto out_free;
 	}
 	snprintf(f.id, sizeof(f.id), "%s", u->id);
 	snprintf(f.filename, sizeof(f.filename), "%s", u->filename);
 	snprintf(f.purpose, sizeof(f.purpose), "%s", u->purpose);
 	snprintf(f.storage, sizeof(f.storage), "%s", u->id);
 	f.bytes = (int64_t)u->bytes;
+	f.labels = labels;
 	if ((rc = store_file_add(a->cfg.store, &f, &err))) {
 		unlink(final_path);
 		reply_error(r, 500, "storage_error", NULL, "%s", err.msg);
-		return;
+		goto out_free;
 	}
 	reply_json(r, 200, file_object(&f));
+out_free:
+	free(labels);
 }
 
 void upload_free(struct upload *u)

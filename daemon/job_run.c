@@ -9,8 +9,16 @@
  * skip what the log already holds (metrics up to the job's last logged
  * step, rank and evaluation events up to the last recorded ones), so the
  * history stays one continuous run.
+ *
+ * Classification jobs report more: every validation pass scores GLUE's
+ * metrics, which ride along in the metrics and validation events and the
+ * job's "metrics" object under valid_* names (only those that apply and
+ * are defined: accuracy, f1, mcc for classes; pearson, spearman for a
+ * regression). At success the result's label map and truncation counts
+ * become the job's "classification" object, in the same transaction.
  */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,17 +29,34 @@
 #include "util/err.h"
 #include "workers.h"
 
-static const char *const module_names[7] = { "q", "k", "v", "o", "gate", "up", "down" };
+/* A classifier's validation metrics (struct ada_metrics) by their API names. */
+static const struct {
+	const char *name;
+	size_t offset;
+} cls_metrics[] = {
+	{ "valid_accuracy", offsetof(struct ada_metrics, accuracy) },
+	{ "valid_f1", offsetof(struct ada_metrics, f1) },
+	{ "valid_mcc", offsetof(struct ada_metrics, mcc) },
+	{ "valid_pearson", offsetof(struct ada_metrics, pearson) },
+	{ "valid_spearman", offsetof(struct ada_metrics, spearman) },
+};
+#define N_CLS_METRICS (sizeof(cls_metrics) / sizeof(cls_metrics[0]))
+
+static double *cls_metric(struct ada_metrics *m, size_t i)
+{
+	return (double *)((char *)m + cls_metrics[i].offset);
+}
 
 struct run {
 	const struct workers_config *cfg;
 	const struct store_job *job;
-	unsigned target_modules;
 	int64_t last_metrics_step;     /* the log already has metrics up to here */
 	int64_t last_eval_step;
 	int64_t last_ranks_step;
 	int last_ranks_final;
-	double valid_loss;             /* latest evaluation, NAN before one */
+	/* the latest evaluation: valid_loss and a classifier's metrics, NAN
+	 * before one (and where a metric does not apply) */
+	struct ada_metrics eval;
 	int failed_writes;             /* callbacks that could not persist */
 };
 
@@ -67,14 +92,27 @@ static void persist_failed(struct run *r, const char *what, const struct ada_err
 	log_line(LOG_ERROR, line);
 }
 
+/* valid_accuracy, ... of the latest evaluation into o: the finite ones. */
+static void add_cls_metrics(json_t *o, const struct run *r)
+{
+	for (size_t i = 0; i < N_CLS_METRICS; i++) {
+		double v = *cls_metric((struct ada_metrics *)&r->eval, i);
+		if (isfinite(v))
+			json_object_set_new(o, cls_metrics[i].name, json_real(v));
+	}
+}
+
 /* The job's "metrics" object: the latest values. */
 static char *latest_metrics(const struct run *r, const struct ada_metrics *m)
 {
 	json_t *o = json_pack("{s:o,s:o,s:o,s:o,s:o}", "train_loss", num(m->train_loss),
-			      "valid_loss", num(r->valid_loss), "learning_rate",
+			      "valid_loss", num(r->eval.valid_loss), "learning_rate",
 			      num(m->learning_rate), "grad_norm", num(m->grad_norm), "orth_reg",
 			      num(m->orth_reg));
-	char *s = json_dumps(o, JSON_COMPACT);
+	char *s;
+
+	add_cls_metrics(o, r);
+	s = json_dumps(o, JSON_COMPACT);
 
 	json_decref(o);
 	return s;
@@ -121,25 +159,42 @@ static void on_metrics(void *ctx, const struct ada_metrics *m)
 			 "orth_reg", num(m->orth_reg), "grad_norm", num(m->grad_norm),
 			 "tokens_per_second", num(m->tokens_per_second), "epoch", m->epoch,
 			 "trained_tokens", (json_int_t)m->trained_tokens,
-			 "valid_loss", num(r->valid_loss),
+			 "valid_loss", num(r->eval.valid_loss),
 			 /* when the callback ran: clients measure delivery latency */
 			 "time", unix_now());
+	add_cls_metrics(data, r);
 	snprintf(msg, sizeof(msg), "Step %lld/%lld: training loss=%.4f", (long long)m->step,
 		 (long long)m->total_steps, m->train_loss);
+	if (isfinite(r->eval.accuracy))
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), ", validation accuracy=%.4f",
+			 r->eval.accuracy);
 	record_progress(r, m, "metrics", msg, data);
 }
 
 static void on_eval(void *ctx, const struct ada_metrics *m)
 {
 	struct run *r = ctx;
-	r->valid_loss = m->valid_loss;
+	json_t *data;
+
+	r->eval.valid_loss = m->valid_loss;
+	for (size_t i = 0; i < N_CLS_METRICS; i++)
+		*cls_metric(&r->eval, i) = *cls_metric((struct ada_metrics *)m, i);
 	if (m->step <= r->last_eval_step)
 		return;
 	r->last_eval_step = m->step;
 	/* Like "ranks", a fixed message marks the kind; data carries the values. */
-	record_progress(r, m, "message", "validation",
-			json_pack("{s:I,s:I,s:o}", "step", (json_int_t)m->step, "total_steps",
-				  (json_int_t)m->total_steps, "valid_loss", num(m->valid_loss)));
+	data = json_pack("{s:I,s:I,s:o}", "step", (json_int_t)m->step, "total_steps",
+			 (json_int_t)m->total_steps, "valid_loss", num(m->valid_loss));
+	add_cls_metrics(data, r);
+	record_progress(r, m, "message", "validation", data);
+}
+
+static int column_adapted(const struct ada_ranks *rk, int c)
+{
+	for (int l = 0; l < rk->n_layers; l++)
+		if (rk->ranks[l * rk->n_modules + c] >= 0)
+			return 1;
+	return 0;
 }
 
 static void on_ranks(void *ctx, const struct ada_ranks *rk)
@@ -156,14 +211,17 @@ static void on_ranks(void *ctx, const struct ada_ranks *rk)
 	layers = json_array();
 	r->last_ranks_step = rk->step;
 	r->last_ranks_final = rk->final;
-	for (int c = 0; c < rk->n_modules && c < 7; c++)
-		if (r->target_modules & (1u << c))
-			json_array_append_new(modules, json_string(module_names[c]));
+	/* Columns are the family's modules by their lib names (q ... down for
+	 * Llama, query ... output.dense for BERT); those adapted in no layer
+	 * (not in target_modules) are left out. */
+	for (int c = 0; c < rk->n_modules; c++)
+		if (column_adapted(rk, c))
+			json_array_append_new(modules, json_string(rk->module_names[c]));
 	for (int l = 0; l < rk->n_layers; l++) {
 		json_t *row = json_array();
-		for (int c = 0; c < rk->n_modules && c < 7; c++) {
+		for (int c = 0; c < rk->n_modules; c++) {
 			int v = rk->ranks[l * rk->n_modules + c];
-			if (r->target_modules & (1u << c))
+			if (column_adapted(rk, c))
 				json_array_append_new(row, v >= 0 ? json_integer(v) : json_null());
 		}
 		json_array_append_new(layers, row);
@@ -259,6 +317,35 @@ void job_inputs_to_job(const struct job_inputs *in, const struct store_job *j,
 	job->resume = 1;   /* a re-queued job continues from its checkpoint */
 }
 
+/* Replace the first "path" in err->msg by "name id". */
+static void rename_path(struct ada_err *err, const char *path, const char *name, const char *id)
+{
+	char *at = path[0] ? strstr(err->msg, path) : NULL;
+	char rest[sizeof(err->msg)];
+
+	if (!at)
+		return;
+	snprintf(rest, sizeof(rest), "%s", at + strlen(path));
+	snprintf(at, sizeof(err->msg) - (size_t)(at - err->msg), "%s %s%s", name, id, rest);
+}
+
+void job_error_name_file(const struct job_inputs *in, const struct store_job *j,
+			 struct ada_err *err)
+{
+	const int valid = in && in->valid_path[0] && strstr(err->msg, in->valid_path);
+	const int train = in && strstr(err->msg, in->train_path);
+
+	if (!in || (!valid && !train))
+		return;
+	if (!err->param[0])
+		snprintf(err->param, sizeof(err->param), "%s",
+			 valid ? "validation_file" : "training_file");
+	if (valid)
+		rename_path(err, in->valid_path, "validation file", j->validation_file);
+	if (train)
+		rename_path(err, in->train_path, "training file", j->training_file);
+}
+
 char *job_error_json(const struct ada_err *err, const char *code)
 {
 	json_t *o = json_pack("{s:s,s:s,s:s?}", "code", code ? code : ada_code_name(err->code),
@@ -290,7 +377,12 @@ static void load_marks(struct run *r)
 	if (!store_event_last(r->cfg->store, r->job->id, "validation", &ev, &err) && ev.n) {
 		d = parse_or_null(ev.v[0].data);
 		r->last_eval_step = json_integer_value(json_object_get(d, "step"));
-		r->valid_loss = json_number_value(json_object_get(d, "valid_loss"));
+		if (json_is_number(json_object_get(d, "valid_loss")))
+			r->eval.valid_loss = json_number_value(json_object_get(d, "valid_loss"));
+		for (size_t i = 0; i < N_CLS_METRICS; i++)
+			if (json_is_number(json_object_get(d, cls_metrics[i].name)))
+				*cls_metric(&r->eval, i) =
+					json_number_value(json_object_get(d, cls_metrics[i].name));
 		json_decref(d);
 	}
 	store_events_release(&ev);
@@ -308,6 +400,16 @@ static void log_transition(const struct store_job *j, const char *status, const 
 	log_line(LOG_INFO, line);
 }
 
+static void log_finish_failed(const struct store_job *j, const struct ada_err *err)
+{
+	char line[900] = "";
+
+	logfmt_append(line, sizeof(line), "msg", "cannot record the end of a job");
+	logfmt_append(line, sizeof(line), "job", j->id);
+	logfmt_append(line, sizeof(line), "detail", err->msg);
+	log_line(LOG_ERROR, line);
+}
+
 static void finish(const struct workers_config *cfg, const struct store_job *j,
 		   enum job_status status, const char *error, const char *model, const char *level,
 		   const char *message)
@@ -315,20 +417,40 @@ static void finish(const struct workers_config *cfg, const struct store_job *j,
 	struct ada_err err = { 0 };
 
 	if (store_job_finish(cfg->store, j->id, status, error, model, level, message, &err)) {
-		char line[900] = "";
-		logfmt_append(line, sizeof(line), "msg", "cannot record the end of a job");
-		logfmt_append(line, sizeof(line), "job", j->id);
-		logfmt_append(line, sizeof(line), "detail", err.msg);
-		log_line(LOG_ERROR, line);
+		log_finish_failed(j, &err);
 		return;
 	}
 	log_transition(j, job_status_name(status), message);
 }
 
+/* The job's "classification" object from a classifier's result (JSON text):
+ * the label map by class id (strings; null when the labels are the ids
+ * themselves or a regression's values), the examples and how many were
+ * truncated. */
+static char *classification_json(const struct ada_result *res)
+{
+	json_t *labels = json_null(), *o;
+	char *s;
+
+	if (res->label_names) {
+		labels = json_array();
+		for (int i = 0; i < res->num_labels; i++)
+			json_array_append_new(labels, json_string(res->label_names[i]));
+	}
+	o = json_pack("{s:i,s:s,s:o,s:I,s:I,s:{s:I,s:I}}", "num_labels", res->num_labels,
+		      "label_kind", ada_label_kind_name(res->label_kind), "labels", labels,
+		      "train_examples", (json_int_t)res->plan.train_windows, "valid_examples",
+		      (json_int_t)res->plan.valid_windows, "truncated", "train",
+		      (json_int_t)res->truncated_train, "valid", (json_int_t)res->truncated_valid);
+	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return s;
+}
+
 void job_run(const struct workers_config *cfg, const struct store_job *j,
 	     const volatile int *stop)
 {
-	struct run r = { .cfg = cfg, .job = j, .valid_loss = NAN };
+	struct run r = { .cfg = cfg, .job = j };
 	struct ada_callbacks cb = {
 		.ctx = &r, .on_metrics = on_metrics, .on_eval = on_eval, .on_ranks = on_ranks,
 		.on_checkpoint = on_checkpoint, .on_log = on_log,
@@ -337,9 +459,13 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 	struct job_inputs *in = malloc(sizeof(*in));
 	struct ada_result res;
 	struct ada_job job;
-	char msg[640], *error;
+	char msg[640], *error, *cls = NULL;
 	int rc;
 
+	memset(&res, 0, sizeof(res));
+	r.eval.valid_loss = NAN;
+	for (size_t i = 0; i < N_CLS_METRICS; i++)
+		*cls_metric(&r.eval, i) = NAN;
 	log_transition(j, "running", NULL);
 	if (!in) {
 		ada_fail(&err, ADA_ENOMEM, "out of memory");
@@ -348,7 +474,6 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 		rc = job_inputs_resolve(cfg, j, in, &err);
 	}
 	if (!rc) {
-		r.target_modules = in->method.hp.target_modules;
 		load_marks(&r);
 		job_inputs_to_job(in, j, &job);
 		job.cb = &cb;
@@ -364,7 +489,14 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 		if (isfinite(res.valid_loss))
 			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
 				 ", validation loss %.4f", res.valid_loss);
-		finish(cfg, j, JOB_SUCCEEDED, NULL, model, "info", msg);
+		if (isfinite(res.accuracy))
+			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
+				 ", validation accuracy %.4f", res.accuracy);
+		cls = res.num_labels > 0 ? classification_json(&res) : NULL;
+		if (store_job_succeeded(cfg->store, j->id, model, cls, msg, &err))
+			log_finish_failed(j, &err);
+		else
+			log_transition(j, "succeeded", msg);
 		break;
 	}
 	case ADA_ECANCELLED:
@@ -381,6 +513,7 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 			log_transition(j, "queued", "paused for shutdown");
 		break;
 	default:
+		job_error_name_file(in, j, &err);
 		error = job_error_json(&err, rc == ADA_ENOTFOUND && !strcmp(err.param, "model")
 						    ? "model_not_found" : NULL);
 		snprintf(msg, sizeof(msg), "Fine-tuning job failed: %s", err.msg);
@@ -390,5 +523,7 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 	if (r.failed_writes)
 		log_msg(LOG_WARN, "msg=\"job events not recorded\" job=%s count=%d", j->id,
 			r.failed_writes);
+	free(cls);
+	ada_result_release(&res);
 	free(in);
 }

@@ -3,10 +3,16 @@
  *
  * ada_job_plan() tokenizes the whole training file; creating the same job
  * a hundred times must not tokenize it a hundred times. The plan's numbers
- * (windows, steps per epoch, total steps) depend only on the model, the
- * files, and the hyperparameters that shape the data and the step count
- * (seq_len, valid_fraction, batch_size, n_epochs, max_steps), so those are
- * the key. What else ada_job_plan checks — the budget schedule against the
+ * (windows or examples, steps per epoch, total steps) depend only on the
+ * model, the files, and the hyperparameters that shape the data and the
+ * step count (seq_len, valid_fraction, batch_size, n_epochs, max_steps).
+ * The task is told by the model and the training file (the daemon always
+ * asks for ADA_TASK_AUTO and reads files as JSONL), and a classifier's
+ * label map by the files, so both follow from the key too. The method type
+ * is part of it: what the network refuses depends on it (bitfit on a causal
+ * LM without biases, ...), and so do n_matrices (target_modules; none for
+ * full, bitfit, adapter) and the trainable parameters (adapter_size). What
+ * else ada_job_plan checks — the budget schedule against the
  * total steps — is re-checked for every job with its own tinit, tfinal,
  * deltaT and ranks through ada_schedule_json(). Files are immutable once
  * uploaded; a model file that changes (size or time) changes the key.
@@ -29,7 +35,8 @@ struct plan_key {
 	int64_t max_steps;
 	double valid_fraction;
 	unsigned target_modules;
-	int method_full;
+	int method_type;
+	int adapter_size;
 };
 
 struct plan_cache {
@@ -67,8 +74,12 @@ static void make_key(const struct job_inputs *in, struct plan_key *k)
 	k->n_epochs = hp->n_epochs;
 	k->max_steps = hp->max_steps;
 	k->valid_fraction = hp->valid_fraction;
-	k->target_modules = in->method.type == ADA_METHOD_FULL ? 0 : hp->target_modules;
-	k->method_full = in->method.type == ADA_METHOD_FULL;
+	k->method_type = (int)in->method.type;
+	k->target_modules = in->method.type == ADA_METHOD_LORA ||
+					    in->method.type == ADA_METHOD_ADALORA ||
+					    in->method.type == ADA_METHOD_LORA_PRUNE
+				    ? hp->target_modules : 0;
+	k->adapter_size = in->method.type == ADA_METHOD_ADAPTER ? hp->adapter_size : 0;
 }
 
 static int key_equal(const struct plan_key *a, const struct plan_key *b)
@@ -78,7 +89,8 @@ static int key_equal(const struct plan_key *a, const struct plan_key *b)
 	       !strcmp(a->valid, b->valid) && a->seq_len == b->seq_len &&
 	       a->batch_size == b->batch_size && a->n_epochs == b->n_epochs &&
 	       a->max_steps == b->max_steps && a->valid_fraction == b->valid_fraction &&
-	       a->target_modules == b->target_modules && a->method_full == b->method_full;
+	       a->target_modules == b->target_modules && a->method_type == b->method_type &&
+	       a->adapter_size == b->adapter_size;
 }
 
 /* The job's own budget settings against a known plan. */

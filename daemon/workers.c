@@ -113,25 +113,40 @@ static void validate_one(struct workers *ws, const struct store_job *j)
 		rc = plan_job(ws->cache, in, j, &plan, &err);
 	}
 	if (!rc) {
+		const int cls = plan.task == ADA_TASK_CLASSIFICATION;
+		json_t *hp = json_loads(j->hyperparameters ? j->hyperparameters : "{}", 0, NULL);
+		json_t *cj = cls ? json_pack("{s:i,s:I,s:I}", "num_labels", plan.num_labels,
+					     "train_examples", (json_int_t)plan.train_windows,
+					     "valid_examples", (json_int_t)plan.valid_windows)
+				 : NULL;
+		char msg[256], *hp_text, *cls_text = cj ? json_dumps(cj, JSON_COMPACT) : NULL;
 		struct store_plan sp = {
 			.total_steps = plan.total_steps, .steps_per_epoch = plan.steps_per_epoch,
 			.n_epochs = plan.n_epochs, .budget_initial = plan.budget_initial,
-			.budget_target = plan.budget_target,
+			.budget_target = plan.budget_target, .task = ada_task_name(plan.task),
+			.classification = cls_text,
 		};
-		json_t *hp = json_loads(j->hyperparameters ? j->hyperparameters : "{}", 0, NULL);
-		char msg[256], *hp_text;
 
 		/* "auto" epochs become the number the plan chose, as OpenAI does. */
 		if (hp && json_is_string(json_object_get(hp, "n_epochs")))
 			json_object_set_new(hp, "n_epochs", json_integer(plan.n_epochs));
 		hp_text = hp ? json_dumps(hp, JSON_COMPACT) : NULL;
 		json_decref(hp);
-		snprintf(msg, sizeof(msg),
-			 "Files validated: %lld steps (%lld epochs of %lld), %lld training windows; job queued",
-			 (long long)plan.total_steps, (long long)plan.n_epochs,
-			 (long long)plan.steps_per_epoch, (long long)plan.train_windows);
+		json_decref(cj);
+		if (cls)
+			snprintf(msg, sizeof(msg),
+				 "Files validated: classification with %d %s, %lld steps (%lld epochs of %lld), %lld training examples; job queued",
+				 plan.num_labels, plan.num_labels == 1 ? "output (regression)" : "labels",
+				 (long long)plan.total_steps, (long long)plan.n_epochs,
+				 (long long)plan.steps_per_epoch, (long long)plan.train_windows);
+		else
+			snprintf(msg, sizeof(msg),
+				 "Files validated: %lld steps (%lld epochs of %lld), %lld training windows; job queued",
+				 (long long)plan.total_steps, (long long)plan.n_epochs,
+				 (long long)plan.steps_per_epoch, (long long)plan.train_windows);
 		rc = store_job_planned(ws->cfg.store, j->id, &sp, hp_text, msg, &err);
 		free(hp_text);
+		free(cls_text);
 		if (rc == STORE_ECONFLICT)
 			log_msg(LOG_INFO, "msg=job job=%s detail=\"left validation before its plan\"",
 				j->id);
@@ -142,7 +157,9 @@ static void validate_one(struct workers *ws, const struct store_job *j)
 				(long long)plan.total_steps);
 		workers_wake(ws);
 	} else {
-		char *error = job_error_json(&err, rc == ADA_ENOTFOUND && !strcmp(err.param, "model")
+		char *error;
+		job_error_name_file(in, j, &err);
+		error = job_error_json(&err, rc == ADA_ENOTFOUND && !strcmp(err.param, "model")
 							   ? "model_not_found" : NULL);
 		char msg[700];
 		struct ada_err ferr = { 0 };

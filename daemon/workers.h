@@ -65,6 +65,12 @@ void job_inputs_to_job(const struct job_inputs *in, const struct store_job *j,
 void job_run(const struct workers_config *cfg, const struct store_job *j,
 	     const volatile int *stop);
 
+/* lib names a data file by its path in errors about its contents: name it
+ * by its id instead (internal paths stay internal) and, when the error has
+ * no param yet, blame "training_file" or "validation_file". */
+void job_error_name_file(const struct job_inputs *in, const struct store_job *j,
+			 struct ada_err *err);
+
 /* The error object a failed job records ({code, message, param}, JSON text). */
 char *job_error_json(const struct ada_err *err, const char *code);
 

@@ -436,4 +436,21 @@ enum ada_data_flags {
 int ada_data_validate(const char *buf, size_t len, unsigned flags,
 		      struct ada_data_info *info, struct ada_err *err);
 
+/* The labels of a classification file in buf[0..len) (JSONL; what
+ * ada_data_validate called shape classification), as training will map
+ * them: a new JSON object {"kind": "int", "num_labels": largest + 1},
+ * {"kind": "string", "num_labels": n, "labels": [the distinct strings,
+ * sorted: class ids in order]} or {"kind": "float", "num_labels": 1}.
+ * Fails, naming the line, on what training refuses in one file (a negative
+ * or huge class id, string and numeric labels mixed, an unlabelled line). */
+int ada_data_labels(const char *buf, size_t len, json_t **out, struct ada_err *err);
+
+/* Whether two ada_data_labels() summaries make a classification job that
+ * training accepts: at least 2 training classes (or a regression), and a
+ * validation file (valid may be NULL) whose labels fit the training label
+ * map (no unseen string, no id past the training count, the same kind).
+ * ADA_EINVAL with err->param "training_file" or "validation_file" (the
+ * API's names) and a message otherwise. Training checks the same again. */
+int ada_labels_check(const json_t *train, const json_t *valid, struct ada_err *err);
+
 #endif

@@ -13,8 +13,9 @@
 
 static const char sql_insert[] =
 	"INSERT INTO files (id, filename, purpose, bytes, created_at, line_count, record_count, "
-	"format, shape, storage) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+	"format, shape, storage, labels) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 static const char sql_get[] = "SELECT " FILE_COLS " FROM files WHERE id = ?1";
+static const char sql_labels[] = "SELECT labels FROM files WHERE id = ?1";
 static const char sql_seq[] = "SELECT seq FROM files WHERE id = ?1";
 static const char sql_list[] =
 	"SELECT " FILE_COLS " FROM files WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2";
@@ -58,6 +59,7 @@ static int op_file_add(struct conn *c, void *ctx, char *notify, struct ada_err *
 	bind_text(s, 8, f->format);
 	bind_text(s, 9, f->shape);
 	bind_text(s, 10, f->storage);
+	bind_text(s, 11, f->labels);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)
@@ -91,6 +93,28 @@ int store_file_get(struct store *st, const char *id, struct store_file *f, struc
 	if (rc == SQLITE_DONE)
 		return ada_fail(err, ADA_ENOTFOUND, "no such file: %s", id);
 	return conn_fail(c, "get file", err);
+}
+
+int store_file_labels(struct store *st, const char *id, char **labels, struct ada_err *err)
+{
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	*labels = NULL;
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_labels, &s, err)))
+		return rc;
+	bind_text(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		rc = col_dup(s, 0, labels, err);
+		sqlite3_reset(s);
+		return rc;
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return ada_fail(err, ADA_ENOTFOUND, "no such file: %s", id);
+	return conn_fail(c, "get file labels", err);
 }
 
 int store_file_list(struct store *st, const char *after, int limit, struct store_files *out,

@@ -25,7 +25,7 @@
 		 "hyperparameters, status, created_at, started_at, finished_at, error, " \
 		 "fine_tuned_model, cancel_requested, total_steps, steps_per_epoch, n_epochs, " \
 		 "budget_initial, budget_target, step, epoch, tokens_per_second, trained_tokens, " \
-		 "estimated_finish, budget_current, metrics, last_event"
+		 "estimated_finish, budget_current, metrics, last_event, task, classification"
 
 static const char sql_file_exists[] = "SELECT 1 FROM files WHERE id = ?1";
 static const char sql_waiting[] =
@@ -46,7 +46,7 @@ static const char sql_next_validating[] =
 static const char sql_planned[] =
 	"UPDATE jobs SET status = 'queued', total_steps = ?2, steps_per_epoch = ?3, "
 	"n_epochs = ?4, budget_initial = ?5, budget_target = ?6, budget_current = ?5, "
-	"hyperparameters = coalesce(?7, hyperparameters) "
+	"hyperparameters = coalesce(?7, hyperparameters), task = ?8, classification = ?9 "
 	"WHERE id = ?1 AND status = 'validating_files' RETURNING seq";
 static const char sql_claim[] =
 	"UPDATE jobs SET status = 'running', started_at = coalesce(started_at, ?1) "
@@ -54,7 +54,7 @@ static const char sql_claim[] =
 	"RETURNING id, started_at = ?1";
 static const char sql_finish[] =
 	"UPDATE jobs SET status = ?2, finished_at = ?3, error = ?4, fine_tuned_model = ?5, "
-	"estimated_finish = NULL "
+	"estimated_finish = NULL, classification = coalesce(?6, classification) "
 	"WHERE id = ?1 AND status IN ('validating_files', 'running') RETURNING seq";
 static const char sql_requeue[] =
 	"UPDATE jobs SET status = 'queued', estimated_finish = NULL "
@@ -85,7 +85,8 @@ void store_job_release(struct store_job *j)
 	free(j->hyperparameters);
 	free(j->metrics);
 	free(j->error);
-	j->method = j->hyperparameters = j->metrics = j->error = NULL;
+	free(j->classification);
+	j->method = j->hyperparameters = j->metrics = j->error = j->classification = NULL;
 }
 
 void store_jobs_release(struct store_jobs *l)
@@ -130,10 +131,12 @@ static int read_job(sqlite3_stmt *s, struct store_job *j, struct ada_err *err)
 	j->estimated_finish = col_int_or(s, 25, 0);
 	j->budget_current = col_int_or(s, 26, -1);
 	j->last_event = sqlite3_column_int64(s, 28);
+	col_copy(s, 29, j->task, sizeof(j->task));
 	if ((rc = col_dup(s, 7, &j->method, err)) ||
 	    (rc = col_dup(s, 8, &j->hyperparameters, err)) ||
 	    (rc = col_dup(s, 13, &j->error, err)) ||
-	    (rc = col_dup(s, 27, &j->metrics, err))) {
+	    (rc = col_dup(s, 27, &j->metrics, err)) ||
+	    (rc = col_dup(s, 30, &j->classification, err))) {
 		store_job_release(j);
 		return rc;
 	}
@@ -417,6 +420,8 @@ static int op_job_planned(struct conn *c, void *ctx, char *notify, struct ada_er
 	bind_budget(s, 5, p->plan->budget_initial);
 	bind_budget(s, 6, p->plan->budget_target);
 	bind_text(s, 7, p->hyperparameters);
+	bind_text(s, 8, p->plan->task);
+	bind_text(s, 9, p->plan->classification);
 	return transition(c, s, p->id, "queue it", "info", p->message, notify, err);
 }
 
@@ -471,7 +476,7 @@ int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err
 }
 
 struct job_finish {
-	const char *id, *error, *model, *level, *message;
+	const char *id, *error, *model, *level, *message, *classification;
 	enum job_status status;
 };
 
@@ -488,6 +493,7 @@ static int op_job_finish(struct conn *c, void *ctx, char *notify, struct ada_err
 	sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
 	bind_text(s, 4, f->error);
 	bind_text(s, 5, f->model);
+	bind_text(s, 6, f->classification);
 	return transition(c, s, f->id, "finish it", f->level, f->message, notify, err);
 }
 
@@ -495,10 +501,19 @@ int store_job_finish(struct store *st, const char *id, enum job_status status,
 		     const char *error, const char *fine_tuned_model, const char *level,
 		     const char *message, struct ada_err *err)
 {
-	struct job_finish f = { id, error, fine_tuned_model, level, message, status };
+	struct job_finish f = { id, error, fine_tuned_model, level, message, NULL, status };
 
 	if (!job_status_final(status))
 		return ada_fail(err, ADA_EINVAL, "%s is not a final status", job_status_name(status));
+	return store_write(st, op_job_finish, &f, err);
+}
+
+int store_job_succeeded(struct store *st, const char *id, const char *fine_tuned_model,
+			const char *classification, const char *message, struct ada_err *err)
+{
+	struct job_finish f = { id, NULL, fine_tuned_model, "info", message, classification,
+				JOB_SUCCEEDED };
+
 	return store_write(st, op_job_finish, &f, err);
 }
 

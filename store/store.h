@@ -77,6 +77,10 @@ struct store_file {
 	char shape[32];
 	char storage[64];       /* internal name under data-dir/files/ */
 	int64_t bytes, created_at, line_count, record_count;
+	/* in, for store_file_add only (borrowed): the JSON label summary of a
+	 * classification file (ada_data_labels), or NULL; reads leave it NULL
+	 * (store_file_labels reads it) */
+	const char *labels;
 };
 
 struct store_files {
@@ -98,6 +102,9 @@ int store_file_list(struct store *st, const char *after, int limit, struct store
 int store_file_delete(struct store *st, const char *id, struct store_file *deleted,
 		      struct ada_err *err);
 void store_files_release(struct store_files *l);
+/* The label summary of a file: *labels (JSON text, the caller's to free) is
+ * NULL for a file without labels or uploaded before labels were recorded. */
+int store_file_labels(struct store *st, const char *id, char **labels, struct ada_err *err);
 
 /* ---- jobs -------------------------------------------------------------- */
 
@@ -138,8 +145,10 @@ struct store_job {
 	double epoch;
 	double tokens_per_second;            /* NAN = unknown */
 	int64_t last_event;                  /* seq of the newest event */
+	char task[24];                       /* "causal_lm", "classification"; "" until planned */
 	/* JSON texts, owned; NULL = JSON null */
 	char *method, *hyperparameters, *metrics, *error;
+	char *classification;                /* classification jobs: labels and counts */
 };
 
 void store_job_release(struct store_job *j);
@@ -189,6 +198,8 @@ int store_job_next_validating(struct store *st, struct store_job *out, struct ad
 struct store_plan {
 	int64_t total_steps, steps_per_epoch, n_epochs;
 	int64_t budget_initial, budget_target;   /* -1 = no budget */
+	const char *task;                        /* NULL = unknown */
+	const char *classification;              /* JSON, or NULL (not a classifier) */
 };
 
 /* validating -> queued with its plan; STORE_ECONFLICT when the job left
@@ -207,6 +218,11 @@ int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err
 int store_job_finish(struct store *st, const char *id, enum job_status status,
 		     const char *error, const char *fine_tuned_model, const char *level,
 		     const char *message, struct ada_err *err);
+
+/* running -> succeeded, like store_job_finish, also replacing the job's
+ * classification JSON when classification is not NULL (the result's). */
+int store_job_succeeded(struct store *st, const char *id, const char *fine_tuned_model,
+			const char *classification, const char *message, struct ada_err *err);
 
 /* running -> queued (paused for shutdown; it resumes from its checkpoint). */
 int store_job_requeue(struct store *st, const char *id, const char *message,

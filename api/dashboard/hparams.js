@@ -12,6 +12,8 @@ export const METHODS = [
   ['lora', 'LoRA: fixed rank'],
   ['lora_prune', 'LoRA pruned by importance (the paper\'s ablation)'],
   ['full', 'Full fine-tuning'],
+  ['bitfit', 'BitFit: biases only'],
+  ['adapter', 'Adapter: Houlsby bottlenecks'],
 ];
 const ALL = METHODS.map((m) => m[0]);
 const ADAPTERS = ['adalora', 'lora', 'lora_prune'];
@@ -63,6 +65,8 @@ export const FIELDS = [
   { name: 'orth_reg_weight', group: 'Rank budget', kind: 'float', dflt: '0.5', methods: ['adalora'] },
   { name: 'importance', group: 'Rank budget', kind: 'select', dflt: 'sensitivity_uncertainty',
     options: ['sensitivity_uncertainty', 'sensitivity', 'magnitude'], methods: BUDGET },
+  { name: 'adapter_size', group: 'Adapter', kind: 'int', dflt: '64', methods: ['adapter'],
+    help: 'bottleneck width of the Houlsby adapters' },
   { name: 'compact_on_freeze', group: 'Rank budget', kind: 'bool', dflt: true, methods: ['adalora'],
     help: 'shrink adapters to their kept rank at the freeze' },
 ];

@@ -3,6 +3,9 @@
 // learning-rate curves, b(t) actual against the scheduled curve with the
 // mask steps marked, the rank heatmap with a step slider replaying the
 // allocation history, checkpoints, adapter downloads and the event log.
+// Classification jobs also show their task, labels and label map (the job's
+// "classification" object) and their validation metrics over the steps
+// (accuracy, F1, MCC; Pearson and Spearman for a regression).
 //
 // Where the data comes from: the job's live event stream (sse.js),
 // followed from its first event, gives the whole history and then every
@@ -23,8 +26,38 @@ import {
 
 const JOB_POLL_MS = 2000;
 const LOG_LINES = 60;
-// Validation metrics of classification jobs, shown when a job has them.
-const CLASS_METRICS = ['accuracy', 'f1', 'mcc', 'pearson', 'spearman'];
+// Validation metrics of classification jobs (keys of metrics and validation
+// events and of job.metrics), shown when a job has them.
+const CLASS_METRICS = [
+  ['valid_accuracy', 'Validation accuracy'], ['valid_f1', 'Validation F1'],
+  ['valid_mcc', 'Validation MCC'], ['valid_pearson', 'Validation Pearson'],
+  ['valid_spearman', 'Validation Spearman'],
+];
+
+// The facts of a classifier (job.classification): its labels, the label
+// map by class id, its examples and how many were truncated.
+function classificationFacts(c) {
+  if (!c) return [];
+  const facts = [];
+  if (c.label_kind === 'float') {
+    facts.push(['Labels', 'regression: one output (mean squared error)']);
+  } else {
+    facts.push(['Labels', `${c.num_labels} classes`]);
+  }
+  if (Array.isArray(c.labels)) {
+    facts.push(['Label map', h('ol', { class: 'label-map', start: 0 },
+      c.labels.map((name, id) => h('li', {}, h('span', { class: 'mono' }, String(id)), ' → ', name)))]);
+  } else if (c.label_kind === 'int') {
+    facts.push(['Label map', `class ids 0 to ${c.num_labels - 1}, as in the data`]);
+  }
+  if (Number.isFinite(c.train_examples)) {
+    facts.push(['Examples', `${c.train_examples} training, ${c.valid_examples} validation`]);
+  }
+  if (c.truncated) {
+    facts.push(['Truncated to seq_len', `${c.truncated.train} training, ${c.truncated.valid} validation`]);
+  }
+  return facts;
+}
 
 const jobPath = (id, rest = '') => `/v1/fine_tuning/jobs/${encodeURIComponent(id)}${rest}`;
 
@@ -60,7 +93,7 @@ class JobPage {
     this.lossFig = fig('loss-chart');
     this.lrFig = fig('lr-chart');
     this.budgetFig = fig('budget-chart');
-    this.classFig = fig('valid-metrics-chart');
+    this.classFig = fig('metrics-chart');
     this.classFig.hidden = true;
     this.loss = new LineChart(this.lossFig, { title: 'Loss', yLabel: 'loss' });
     this.lr = new LineChart(this.lrFig, { title: 'Learning rate', yLabel: 'learning rate' });
@@ -280,7 +313,10 @@ class JobPage {
       ['Steps', job.progress?.total_steps ? String(job.progress.total_steps)
         : FINAL_STATUSES.has(job.status) ? '–' : 'not planned yet'],
       ['Fine-tuned model', job.fine_tuned_model || '–'],
+      ['Task', job.task ? job.task.replace('_', ' ')
+        : FINAL_STATUSES.has(job.status) ? '–' : 'not planned yet'],
     ];
+    facts.push(...classificationFacts(job.classification));
     if (BUDGET_METHODS.has(methodOf(job))) {
       facts.push(['Ranks', `init_r ${hp.init_r} → target_r ${hp.target_r}; tinit ${hp.tinit}, ` +
                            `tfinal ${hp.tfinal}, deltaT ${hp.deltaT}`]);
@@ -336,13 +372,13 @@ class JobPage {
         markerLabel: 'mask steps',
       });
     }
-    // Classification jobs: validation metrics from metrics and validation events.
-    const classSeries = CLASS_METRICS.map((k, i) => {
+    // Classification jobs: validation metrics from the validation events,
+    // at the steps they were scored (a metrics event repeats the latest
+    // evaluation before its step's own, so it is no point of the curve).
+    const classSeries = CLASS_METRICS.map(([k, label], i) => {
       const byStep = new Map();
-      for (const d of [...this.validations, ...m]) {
-        if (Number.isFinite(d[k])) byStep.set(d.step, d[k]);
-      }
-      return { key: k, label: k, kind: 'line', cls: `s-c${i}`,
+      for (const d of this.validations) if (Number.isFinite(d[k])) byStep.set(d.step, d[k]);
+      return { key: k, label: label.replace('Validation ', ''), kind: 'line', cls: `s-c${i}`,
                points: [...byStep].sort((a, b) => a[0] - b[0]) };
     }).filter((sr) => sr.points.length);
     this.classFig.hidden = !classSeries.length;
@@ -352,7 +388,12 @@ class JobPage {
   renderLatest() {
     const job = this.job;
     if (!job) return;
-    const d = { ...(job.metrics || {}), ...(this.metrics[this.metrics.length - 1] || {}) };
+    // The latest validation wins for the validation values: the last
+    // metrics event may predate its step's evaluation.
+    const lastValid = this.validations[this.validations.length - 1] || {};
+    const d = { ...(job.metrics || {}), ...(this.metrics[this.metrics.length - 1] || {}),
+                ...Object.fromEntries(Object.entries(lastValid)
+                  .filter(([k, v]) => k.startsWith('valid_') && Number.isFinite(v))) };
     const p = job.progress || {};
     const step = Math.max(p.step || 0, d.step || 0);
     const rows = [
@@ -369,7 +410,7 @@ class JobPage {
     rows.push(['Gradient norm', fmtNum(d.grad_norm)], ['Orthogonality penalty', fmtNum(d.orth_reg)],
               ['Tokens per second', fmtNum(d.tokens_per_second ?? p.tokens_per_second, 3)],
               ['Trained tokens', fmtNum(job.trained_tokens)]);
-    for (const k of CLASS_METRICS) if (Number.isFinite(d[k])) rows.push([k, fmtNum(d[k])]);
+    for (const [k, label] of CLASS_METRICS) if (Number.isFinite(d[k])) rows.push([label, fmtNum(d[k])]);
     this.latest.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k),
                                                              h('dd', { 'data-key': k }, v)]));
   }

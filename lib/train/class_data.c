@@ -483,3 +483,115 @@ int class_data_split_tail(struct class_dataset *train, double fraction,
 	train->n_truncated -= valid->n_truncated;
 	return ADA_OK;
 }
+
+/* ---- label summaries (ada_data_labels, ada_labels_check) ---------------- */
+
+/* Pass 0 of the loader over a buffer: the labels exactly as training will
+ * map them (same walk, same rules), without a tokenizer. */
+int ada_data_labels(const char *buf, size_t len, json_t **out, struct ada_err *err)
+{
+	struct builder bd = { .path = "", .pass = 0, .max_int = -1 };
+	struct ada_data_info info;
+	json_t *o = NULL, *names;
+	int rc;
+
+	*out = NULL;
+	rc = data_format_scan(buf, len, ADA_DATA_JSONL_ONLY, on_record, &bd, &info, err);
+	if (rc)
+		goto out_free;
+	if (bd.kind == ADA_LABEL_NONE) {
+		rc = ada_fail(err, ADA_EINVAL, "no labelled examples");
+		goto out_free;
+	}
+	o = json_pack("{s:s,s:I}", "kind", ada_label_kind_name(bd.kind), "num_labels",
+		      (json_int_t)(bd.kind == ADA_LABEL_FLOAT ? 1
+				   : bd.kind == ADA_LABEL_STRING ? (long long)bd.n_seen
+								 : bd.max_int + 1));
+	if (o && bd.kind == ADA_LABEL_STRING) {
+		qsort(bd.seen, bd.n_seen, sizeof(*bd.seen), str_cmp);
+		names = json_array();
+		for (size_t i = 0; names && i < bd.n_seen; i++)
+			json_array_append_new(names, json_string(bd.seen[i]));
+		json_object_set_new(o, "labels", names);
+	}
+	if (!o) {
+		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+		goto out_free;
+	}
+	*out = o;
+	rc = ADA_OK;
+out_free:
+	for (size_t i = 0; i < bd.n_seen; i++)
+		free(bd.seen[i]);
+	free(bd.seen);
+	return rc;
+}
+
+static int summary_kind(const json_t *s)
+{
+	const char *k = json_string_value(json_object_get(s, "kind"));
+
+	return !k ? ADA_LABEL_NONE : !strcmp(k, "int") ? ADA_LABEL_INT
+		: !strcmp(k, "string") ? ADA_LABEL_STRING : !strcmp(k, "float") ? ADA_LABEL_FLOAT
+		: ADA_LABEL_NONE;
+}
+
+static int summary_has(const json_t *labels, const char *s)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(labels, i, v)
+		if (!strcmp(json_string_value(v), s))
+			return 1;
+	return 0;
+}
+
+/* The rules of finish_labels() and resolve_label(), on two summaries. */
+int ada_labels_check(const json_t *train, const json_t *valid, struct ada_err *err)
+{
+	const int tk = summary_kind(train), vk = summary_kind(valid);
+	const json_int_t tn = json_integer_value(json_object_get(train, "num_labels"));
+	const json_int_t vn = json_integer_value(json_object_get(valid, "num_labels"));
+	const json_t *vl = json_object_get(valid, "labels");
+	size_t i;
+	json_t *v;
+
+	if (tk == ADA_LABEL_NONE)
+		return ada_fail_param(err, ADA_EINVAL, "training_file",
+				      "the training file has no labels");
+	if (tk != ADA_LABEL_FLOAT && tn < 2)
+		return ada_fail_param(err, ADA_EINVAL, "training_file",
+				      "classification needs at least 2 labels; the training file has %lld",
+				      (long long)tn);
+	if (!valid)
+		return ADA_OK;
+	if (vk == ADA_LABEL_NONE)
+		return ada_fail_param(err, ADA_EINVAL, "validation_file",
+				      "the validation file has no labels (the training file's lines are labelled)");
+	if (tk == ADA_LABEL_FLOAT) {
+		if (vk == ADA_LABEL_STRING)
+			return ada_fail_param(err, ADA_EINVAL, "validation_file",
+					      "the validation labels are strings but the training labels make a regression");
+		return ADA_OK;
+	}
+	if (tk == ADA_LABEL_STRING) {
+		if (vk != ADA_LABEL_STRING)
+			return ada_fail_param(err, ADA_EINVAL, "validation_file",
+					      "the validation labels are numbers but the training labels are strings");
+		json_array_foreach(vl, i, v)
+			if (!summary_has(json_object_get(train, "labels"), json_string_value(v)))
+				return ada_fail_param(err, ADA_EINVAL, "validation_file",
+						      "validation label \"%.64s\" does not occur in the training data",
+						      json_string_value(v));
+		return ADA_OK;
+	}
+	if (vk != ADA_LABEL_INT)
+		return ada_fail_param(err, ADA_EINVAL, "validation_file",
+				      "the validation labels must be integer class ids like the training labels");
+	if (vn > tn)
+		return ada_fail_param(err, ADA_EINVAL, "validation_file",
+				      "validation label %lld is outside the training labels 0..%lld (the label count changed)",
+				      (long long)vn - 1, (long long)tn - 1);
+	return ADA_OK;
+}

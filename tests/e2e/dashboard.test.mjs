@@ -14,10 +14,12 @@
 // 3. At phone width no element sticks out of the viewport.
 // 4. A daemon with API keys: the page asks for the key once (a wrong key
 //    is asked again), then lists, streams and downloads with it.
+// 5. A classification job (stories260K with a head, string labels): its
+//    page shows the task, the label map and the validation metrics chart.
 // Screenshots of each go to the artifacts directory (its path is printed).
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   artifactsDir, launchBrowser, requireEverything, startDaemon, writeShakespeare,
@@ -305,4 +307,40 @@ test('with API keys the page asks for the key once, then works', { timeout: 6000
   } finally {
     assert.equal(await k.stop(), 0);
   }
+});
+
+test('a classification job shows its labels and validation metrics', { timeout: 600000 }, async () => {
+  // label: does "zebra" occur?
+  const words = ['the', 'cat', 'sat', 'on', 'a', 'mat', 'dog', 'ran', 'big', 'red'];
+  let seed = 1;
+  const rnd = (n) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+  const lines = [];
+  for (let i = 0; i < 120; i++) {
+    const ws = [];
+    for (let w = 0, n = 2 + rnd(4); w < n; w++) ws.push(rnd(5) === 0 ? 'zebra' : words[rnd(words.length)]);
+    lines.push(JSON.stringify({ text: ws.join(' '), label: ws.includes('zebra') ? 'positive' : 'negative' }));
+  }
+  const path = join(d.dir, 'zebra.jsonl');
+  writeFileSync(path, `${lines.join('\n')}\n`);
+  const file = await d.upload(path, 'zebra.jsonl');
+  const job = await d.api('POST', '/v1/fine_tuning/jobs', {
+    model: 'stories260K', training_file: file.id, seed: 3,
+    method: { type: 'adalora', adalora: { hyperparameters: {
+      max_steps: 20, seq_len: 32, batch_size: 8, learning_rate: 0.01, init_r: 4, target_r: 2,
+      tinit: 2, tfinal: 4, deltaT: 2, log_every: 1, eval_every: 5,
+    } } },
+  });
+  const page = await newPage(DESKTOP);
+  await page.goto(`${d.base}/#/jobs/${job.id}`);
+  await waitState(page, 'the classifier to succeed', (st) => st.status === 'succeeded' && st.loss === 20);
+  const acc = page.locator('[data-testid="metrics-chart"] [data-series="valid_accuracy"]');
+  // attached, not "visible": a flat accuracy line has an empty bounding box
+  await acc.waitFor({ state: 'attached' });
+  assert.ok(await page.locator('[data-testid="metrics-chart"]').isVisible());
+  assert.ok(Number(await acc.getAttribute('data-count')) >= 2, 'accuracy at several steps');
+  await page.locator('dl.facts dd:has-text("classification")').waitFor();
+  await page.locator('dl.facts .label-map li:has-text("positive")').waitFor();
+  await page.locator('dl.latest dt:has-text("Validation accuracy")').waitFor();
+  await page.screenshot({ path: join(shots, 'job-desktop-classification.png'), fullPage: true });
+  assert.deepEqual(page.errors, []);
 });

@@ -171,12 +171,61 @@ static void test_metrics(void)
 	CHECK_NEAR(m.spearman, 0.9486832980505138, 1e-12);
 }
 
+/* The daemon's creation check: label summaries and whether they fit. */
+static json_t *labels_of(const char *text)
+{
+	struct ada_err err = { 0 };
+	json_t *o = NULL;
+
+	CHECK_OK(ada_data_labels(text, strlen(text), &o, &err), &err);
+	return o;
+}
+
+static void test_label_summaries(void)
+{
+	struct ada_err err = { 0 };
+	json_t *ti = labels_of("{\"text\":\"a\",\"label\":2}\n{\"text\":\"b\",\"label\":0}\n");
+	json_t *vi = labels_of("{\"text\":\"a\",\"label\":3}\n");
+	json_t *ts = labels_of("{\"text\":\"a\",\"label\":\"pos\"}\n{\"text\":\"b\",\"label\":\"neg\"}\n");
+	json_t *vs = labels_of("{\"text_a\":\"a\",\"text_b\":\"c\",\"label\":\"maybe\"}\n");
+	json_t *one = labels_of("{\"text\":\"a\",\"label\":\"pos\"}\n");
+	json_t *tf = labels_of("{\"text\":\"a\",\"label\":0.5}\n{\"text\":\"b\",\"label\":1}\n");
+	json_t *o = NULL;
+	const char *neg = "{\"text\":\"a\",\"label\":-1}\n";
+
+	CHECK_STR_EQ(json_string_value(json_object_get(ti, "kind")), "int");
+	CHECK_INT_EQ(json_integer_value(json_object_get(ti, "num_labels")), 3);
+	CHECK_INT_EQ(json_integer_value(json_object_get(ts, "num_labels")), 2);
+	CHECK_STR_EQ(json_string_value(json_array_get(json_object_get(ts, "labels"), 0)), "neg");
+	CHECK_STR_EQ(json_string_value(json_object_get(tf, "kind")), "float");
+	CHECK_OK(ada_labels_check(ti, ti, &err), &err);
+	CHECK_OK(ada_labels_check(ts, one, &err), &err);
+	CHECK_OK(ada_labels_check(tf, ti, &err), &err);
+	CHECK_INT_EQ(ada_labels_check(ti, vi, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "validation_file");
+	CHECK(strstr(err.msg, "label count changed") != NULL);
+	CHECK_INT_EQ(ada_labels_check(ts, vs, &err), ADA_EINVAL);
+	CHECK(strstr(err.msg, "\"maybe\"") != NULL);
+	CHECK_INT_EQ(ada_labels_check(ts, ti, &err), ADA_EINVAL);
+	CHECK_INT_EQ(ada_labels_check(one, NULL, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "training_file");
+	CHECK_INT_EQ(ada_data_labels(neg, strlen(neg), &o, &err), ADA_EINVAL);
+	CHECK(o == NULL && strstr(err.msg, "line 1") != NULL);
+	json_decref(ti);
+	json_decref(vi);
+	json_decref(ts);
+	json_decref(vs);
+	json_decref(one);
+	json_decref(tf);
+}
+
 int main(void)
 {
 	tmp = check_tmpdir("classdata");
 	RUN(test_jsonl_int_and_string_labels);
 	RUN(test_glue_tsv_and_truncation);
 	RUN(test_metrics);
+	RUN(test_label_summaries);
 	remove_tree(tmp, NULL);
 	free(tmp);
 	return check_summary();

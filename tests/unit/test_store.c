@@ -142,7 +142,7 @@ static void test_job_lifecycle(void)
 {
 	char *path = db_path("jobs.db");
 	struct store *st = open_store(path);
-	struct store_plan plan = { 100, 10, 10, 420, 280 };
+	struct store_plan plan = { 100, 10, 10, 420, 280, NULL, NULL };
 	struct ada_err err = { 0 };
 	struct store_events ev;
 	struct store_job j;
@@ -299,7 +299,7 @@ static void test_recover_and_checkpoints(void)
 {
 	char *path = db_path("recover.db");
 	struct store *st = open_store(path);
-	struct store_plan plan = { 10, 10, 1, -1, -1 };
+	struct store_plan plan = { 10, 10, 1, -1, -1, NULL, NULL };
 	struct ada_err err = { 0 };
 	struct store_checkpoints ck;
 	struct store_job j;
@@ -442,6 +442,58 @@ static void test_concurrent_writers(void)
 	free(path);
 }
 
+/* Classification: a file's label summary, the task and the classifier's
+ * description from the plan, replaced by the result's at success. */
+static void test_classification_rows(void)
+{
+	char *path = db_path("cls.db");
+	struct store *st = open_store(path);
+	struct store_plan plan = {
+		10, 10, 1, -1, -1, "classification",
+		"{\"num_labels\":2,\"train_examples\":40,\"valid_examples\":8}",
+	};
+	struct store_file f = { 0 };
+	struct ada_err err = { 0 };
+	struct store_job j;
+	char *labels = NULL;
+
+	add_file(st, "file-lm");
+	snprintf(f.id, sizeof(f.id), "file-c");
+	snprintf(f.filename, sizeof(f.filename), "c.jsonl");
+	snprintf(f.purpose, sizeof(f.purpose), "fine-tune");
+	snprintf(f.format, sizeof(f.format), "jsonl");
+	snprintf(f.shape, sizeof(f.shape), "classification");
+	snprintf(f.storage, sizeof(f.storage), "storage-c");
+	f.labels = "{\"kind\":\"int\",\"num_labels\":2}";
+	CHECK_OK(store_file_add(st, &f, &err), &err);
+	CHECK_OK(store_file_labels(st, "file-c", &labels, &err), &err);
+	CHECK_STR_EQ(labels, "{\"kind\":\"int\",\"num_labels\":2}");
+	free(labels);
+	CHECK_OK(store_file_labels(st, "file-lm", &labels, &err), &err);
+	CHECK(labels == NULL);
+	CHECK_INT_EQ(store_file_labels(st, "file-none", &labels, &err), ADA_ENOTFOUND);
+
+	CHECK_OK(create_job(st, "ftjob-c", "file-c", 0, &err), &err);
+	CHECK_OK(store_job_get(st, "ftjob-c", &j, &err), &err);
+	CHECK_STR_EQ(j.task, "");
+	CHECK(j.classification == NULL);
+	store_job_release(&j);
+	CHECK_OK(store_job_planned(st, "ftjob-c", &plan, NULL, "queued", &err), &err);
+	CHECK_OK(store_job_claim(st, &j, &err), &err);
+	CHECK_STR_EQ(j.task, "classification");
+	CHECK_STR_EQ(j.classification, plan.classification);
+	store_job_release(&j);
+	CHECK_OK(store_job_succeeded(st, "ftjob-c", "ft:tiny::ftjob-c", "{\"num_labels\":2}",
+				     "done", &err), &err);
+	CHECK_OK(store_job_get(st, "ftjob-c", &j, &err), &err);
+	CHECK_INT_EQ(j.status, JOB_SUCCEEDED);
+	CHECK_STR_EQ(j.fine_tuned_model, "ft:tiny::ftjob-c");
+	CHECK_STR_EQ(j.classification, "{\"num_labels\":2}");
+	store_job_release(&j);
+	store_free(st);
+	free(path);
+}
+
 int main(void)
 {
 	tmp = check_tmpdir("store");
@@ -449,6 +501,7 @@ int main(void)
 	RUN(test_files);
 	RUN(test_job_lifecycle);
 	RUN(test_recover_and_checkpoints);
+	RUN(test_classification_rows);
 	RUN(test_watch);
 	RUN(test_concurrent_writers);
 	free(tmp);
