@@ -1,21 +1,17 @@
 // daemon.mjs — what the dashboard's end-to-end test stands on: a real
 // adalorad, a browser, and the reasons to skip.
 //
-// The daemon is started as the C integration harness starts it: the
-// binary built in this tree (ADALORAD_BIN), a scratch directory under
-// ADALORA_TEST_TMP, --listen 127.0.0.1:0 with the port read from the first
-// line of its stderr, models/stories260K.gguf linked to the shared asset,
+// The daemon is started by tests/node_common/spawn_daemon.mjs, with
+// models/stories260K.gguf linked to the shared asset,
 // and a JSONL file of tinyshakespeare speeches. The browser is Debian's
 // chromium driven by playwright-core (Playwright's own browser download
 // does not work offline), started with the flags that keep it off the
 // network. Exits 77 (meson's "skipped") with the reason when chromium,
 // the npm package or ../shared/assets is missing.
-import { spawn } from 'node:child_process';
-import {
-  existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, symlinkSync, writeFileSync,
-} from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnDaemon } from '../node_common/spawn_daemon.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const chromiumPath = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
@@ -65,61 +61,30 @@ export function writeShakespeare(assets, path, maxBytes) {
 
 // options: {key: a bearer key the daemon requires}
 export async function startDaemon(name, assets, { key } = {}) {
-  const bin = process.env.ADALORAD_BIN;
-  if (!bin) throw new Error('ADALORAD_BIN must be set (run with meson)');
-  const dir = mkdtempSync(join(process.env.ADALORA_TEST_TMP || '/tmp', `${name}-`));
-  mkdirSync(join(dir, 'models'));
-  symlinkSync(join(assets, 'models', 'stories260K', 'stories260K.gguf'),
-              join(dir, 'models', 'stories260K.gguf'));
-  const args = ['--listen', '127.0.0.1:0', '--db', join(dir, 'adalorad.db'),
-                '--data-dir', join(dir, 'data'), '--models-dir', join(dir, 'models'),
-                '--sse-keepalive', '1'];
-  if (key) {
-    writeFileSync(join(dir, 'keys'), `# e2e\n${key}\n`);
-    args.push('--api-key-file', join(dir, 'keys'));
-  }
-  const log = join(dir, 'daemon.log');
-  const child = spawn(bin, args, { stdio: ['ignore', 'ignore', openSync(log, 'w')] });
-  const t0 = Date.now();
-  for (;;) {
-    const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
-    const nl = text.indexOf('\n');
-    if (nl >= 0) {
-      const m = /^listening on (\S+)$/.exec(text.slice(0, nl));
-      if (!m) throw new Error(`unexpected first line: ${text.slice(0, nl)}`);
-      const base = `http://${m[1]}`;
-      const auth = key ? { Authorization: `Bearer ${key}` } : {};
-      return {
-        dir, base, log,
-        async api(method, path, body) {
-          const res = await fetch(`${base}${path}`, {
-            method, headers: { ...auth, ...(body ? { 'Content-Type': 'application/json' } : {}) },
-            body: body ? JSON.stringify(body) : undefined,
-          });
-          const json = await res.json();
-          if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
-          return json;
-        },
-        async upload(path, filename) {
-          const form = new FormData();
-          form.append('purpose', 'fine-tune');
-          form.append('file', new Blob([readFileSync(path)]), filename);
-          const res = await fetch(`${base}/v1/files`, { method: 'POST', headers: auth, body: form });
-          const json = await res.json();
-          if (!res.ok) throw new Error(`upload: ${res.status} ${JSON.stringify(json)}`);
-          return json;
-        },
-        stop() {
-          return new Promise((resolve) => {
-            if (child.exitCode !== null) resolve(child.exitCode);
-            child.on('exit', (code) => resolve(code));
-            child.kill('SIGTERM');
-          });
-        },
-      };
-    }
-    if (child.exitCode !== null) throw new Error(`adalorad exited: ${text}`);
-    if (Date.now() - t0 > 30000) throw new Error('adalorad did not start');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  const d = await spawnDaemon(name, (models) => symlinkSync(
+    join(assets, 'models', 'stories260K', 'stories260K.gguf'), join(models, 'stories260K.gguf')),
+  { args: ['--sse-keepalive', '1'], key });
+  const { base } = d;
+  const auth = key ? { Authorization: `Bearer ${key}` } : {};
+  return {
+    ...d,
+    async api(method, path, body) {
+      const res = await fetch(`${base}${path}`, {
+        method, headers: { ...auth, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+        body: body ? JSON.stringify(body) : undefined,
+      });
+      const json = await res.json();
+      if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    },
+    async upload(path, filename) {
+      const form = new FormData();
+      form.append('purpose', 'fine-tune');
+      form.append('file', new Blob([readFileSync(path)]), filename);
+      const res = await fetch(`${base}/v1/files`, { method: 'POST', headers: auth, body: form });
+      const json = await res.json();
+      if (!res.ok) throw new Error(`upload: ${res.status} ${JSON.stringify(json)}`);
+      return json;
+    },
+  };
 }

@@ -1,15 +1,14 @@
 // daemon.mjs — start the adalorad built in this tree for a Node test.
 //
-// Like the C harness: a scratch directory under ADALORA_TEST_TMP, a
-// random model made offline with `adalora create-model` (shape
-// stories260K: small and quick to train), the demo corpus from the
-// repository, and `--listen 127.0.0.1:0` with the port read from the
-// first line of the daemon's stderr. Exits 77 (meson's "skipped") when
+// Started by tests/node_common/spawn_daemon.mjs with a random model made
+// offline by `adalora create-model` (shape stories260K: small and quick to
+// train) and the demo corpus from the repository. Exits 77 (meson's "skipped") when
 // the npm packages are not installed (scripts/setup-node installs them).
-import { spawn, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnDaemon } from '../../node_common/spawn_daemon.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -26,43 +25,11 @@ export const corpus = join(here, '..', '..', '..', 'docs', 'demo', 'corpus.jsonl
 
 // options: { args: [...more flags], key: 'bearer key to require' }
 export async function startDaemon(name, { args = [], key } = {}) {
-  const bin = process.env.ADALORAD_BIN, cli = process.env.ADALORA_BIN;
-  if (!bin || !cli) throw new Error('ADALORAD_BIN and ADALORA_BIN must be set (run with meson)');
-  const dir = mkdtempSync(join(process.env.ADALORA_TEST_TMP || '/tmp', `${name}-`));
-  mkdirSync(join(dir, 'models'));
-  execFileSync(cli, ['create-model', '--shape', 'stories260K', '--seed', '5',
-                     '--out', join(dir, 'models', 'demo.gguf')]);
-  const extraArgs = [...args];
-  if (key) {
-    writeFileSync(join(dir, 'keys'), `${key}\n`);
-    extraArgs.push('--api-key-file', join(dir, 'keys'));
-  }
-  const log = join(dir, 'daemon.log');
-  const child = spawn(bin, ['--listen', '127.0.0.1:0', '--db', join(dir, 'adalorad.db'),
-                            '--data-dir', join(dir, 'data'), '--models-dir', join(dir, 'models'),
-                            ...extraArgs],
-                      { stdio: ['ignore', 'ignore', openSync(log, 'w')] });
-  const t0 = Date.now();
-  for (;;) {
-    const text = existsSync(log) ? readFileSync(log, 'utf8') : '';
-    const nl = text.indexOf('\n');
-    if (nl >= 0) {
-      const m = /^listening on (\S+)$/.exec(text.slice(0, nl));
-      if (!m) throw new Error(`unexpected first line: ${text.slice(0, nl)}`);
-      return {
-        dir, child, base: `http://${m[1]}`,
-        stop() {
-          return new Promise((resolve) => {
-            child.on('exit', (code) => resolve(code));
-            child.kill('SIGTERM');
-          });
-        },
-      };
-    }
-    if (child.exitCode !== null) throw new Error(`adalorad exited: ${text}`);
-    if (Date.now() - t0 > 30000) throw new Error('adalorad did not start');
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  const cli = process.env.ADALORA_BIN;
+  if (!cli) throw new Error('ADALORA_BIN must be set (run with meson)');
+  return spawnDaemon(name, (models) => execFileSync(cli, [
+    'create-model', '--shape', 'stories260K', '--seed', '5', '--out', join(models, 'demo.gguf')]),
+  { args, key });
 }
 
 // A short AdaLoRA job on the demo model.
