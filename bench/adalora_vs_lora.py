@@ -25,6 +25,8 @@ def module_shapes(dim=64, hidden=172, n_heads=8, n_kv=4):
 
 
 def train(binary, cfg, out):
+    """Run `adalora train` on cfg in out; its result.json plus wall_seconds."""
+    os.makedirs(out, exist_ok=True)
     path = os.path.join(out, "job.json")
     with open(path, "w") as f:
         json.dump(cfg, f)

@@ -22,32 +22,12 @@ modules, seed of the first run).
 usage: bench/sst2_adalora_vs_lora.py [--adalora BUILD/cli/adalora] [--assets ../shared/assets]
                                      [--rows 20000] [--steps 1500] [--seeds 1,2,3] [--out DIR]
 """
-import argparse, json, os, statistics, subprocess, sys, tempfile, time
+import argparse, os, statistics, tempfile
 
-MODULES = ["q", "k", "v", "o", "gate", "up", "down"]
+# stories260K's module table and the CLI runner are the LM comparison's.
+from adalora_vs_lora import MODULES, module_shapes, train
+
 SHADES = " .:-=+*#%@"
-
-
-def module_shapes(dim=64, hidden=172, n_heads=8, n_kv=4):
-    hd = dim // n_heads
-    q, kv = n_heads * hd, n_kv * hd
-    return {"q": (q, dim), "k": (kv, dim), "v": (kv, dim), "o": (dim, q),
-            "gate": (hidden, dim), "up": (hidden, dim), "down": (dim, hidden)}
-
-
-def train(binary, cfg, out):
-    os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, "job.json")
-    with open(path, "w") as f:
-        json.dump(cfg, f)
-    t0 = time.time()
-    p = subprocess.run([binary, "train", path, "--out", out, "--quiet"], capture_output=True, text=True)
-    if p.returncode:
-        sys.exit("train failed: " + p.stderr[-2000:])
-    with open(os.path.join(out, "result.json")) as f:
-        res = json.load(f)
-    res["wall_seconds"] = time.time() - t0
-    return res
 
 
 def head_rows(src, dst, n):
