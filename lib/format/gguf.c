@@ -6,15 +6,15 @@
  * The first failure is recorded with what was being read, so an error says
  * e.g. "model.gguf: truncated in tensor directory entry 12 (blk.1.attn_q.weight)".
  */
-#include "gguf.h"
+#include "format/gguf.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/half.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/half.h"
 
 #define GGUF_MAGIC 0x46554747u  /* "GGUF" little-endian */
 #define GGUF_DEFAULT_ALIGNMENT 32

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "../util/fileio.h"
+#include "util/fileio.h"
 
 enum gguf_type {
 	GGUF_TYPE_UINT8 = 0, GGUF_TYPE_INT8 = 1, GGUF_TYPE_UINT16 = 2,

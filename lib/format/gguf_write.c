@@ -10,14 +10,14 @@
  * checked when a value is added, so serialisation itself cannot fail except
  * on I/O or memory.
  */
-#include "gguf.h"
+#include "format/gguf.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/half.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/half.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "GGUF is little-endian and the writer stores host-order values");

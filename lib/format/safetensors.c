@@ -7,15 +7,15 @@
  * they must tile the data section), and only then are data pointers formed.
  * Errors name the file and the tensor.
  */
-#include "safetensors.h"
+#include "format/safetensors.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/half.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/half.h"
 
 /* The reference implementation refuses headers above 100 MB. */
 #define ST_MAX_HEADER (100u * 1000 * 1000)

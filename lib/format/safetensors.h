@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../util/fileio.h"
+#include "util/fileio.h"
 
 enum st_dtype {
 	ST_F32, ST_F16, ST_BF16,     /* the three we load */

@@ -8,16 +8,16 @@
  * multiple of 8, and the data are streamed after it, narrowed to F16/BF16 a
  * chunk at a time.
  */
-#include "safetensors.h"
+#include "format/safetensors.h"
 
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/half.h"
-#include "../util/utf8.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/half.h"
+#include "util/utf8.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "safetensors is little-endian and the writer stores host-order values");

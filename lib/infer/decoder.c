@@ -1,14 +1,14 @@
 /* decoder — incremental decoding with a KV cache; see decoder.h. */
-#include "decoder.h"
+#include "infer/decoder.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../adalora.h"
-#include "../nn/blas.h"
-#include "../nn/ops.h"
-#include "../util/alloc.h"
+#include "adalora.h"
+#include "nn/blas.h"
+#include "nn/ops.h"
+#include "util/alloc.h"
 
 int decoder_init(struct decoder *dec, const struct llama_net *net, int max_seq)
 {

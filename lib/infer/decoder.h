@@ -11,7 +11,7 @@
 #ifndef ADA_INFER_DECODER_H
 #define ADA_INFER_DECODER_H
 
-#include "../nn/llama.h"
+#include "nn/llama.h"
 
 struct decoder {
 	const struct llama_net *net;   /* borrowed */

@@ -16,12 +16,12 @@
 #include <omp.h>
 #endif
 
-#include "../train/class_data.h"
-#include "../train/data.h"
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "evaluate.h"
-#include "inference_net.h"
+#include "data/class_data.h"
+#include "data/data.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "net/evaluate.h"
+#include "infer/inference_net.h"
 
 #define EVAL_BATCH 8
 #define EVAL_MAX_SEQ 1024

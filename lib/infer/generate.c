@@ -12,10 +12,10 @@
 #include <ctype.h>
 #include <string.h>
 
-#include "../util/err.h"
-#include "decoder.h"
-#include "inference_net.h"
-#include "sample.h"
+#include "util/err.h"
+#include "infer/decoder.h"
+#include "infer/inference_net.h"
+#include "infer/sample.h"
 
 int ada_generate(const struct ada_generate_opts *o,
 		 void (*emit)(void *ctx, const char *s, size_t n), void *ctx, struct ada_err *err)

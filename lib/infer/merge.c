@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../nn/blas.h"
-#include "../train/export_model.h"
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "inference_net.h"
+#include "nn/blas.h"
+#include "adapter/export_model.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "infer/inference_net.h"
 
 int ada_export_merged(const struct ada_infer_opts *o, const char *out, const char *format,
 		      struct ada_err *err)

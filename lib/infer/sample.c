@@ -1,12 +1,12 @@
 /* sample — greedy, temperature and top-p sampling; see sample.h. */
-#include "sample.h"
+#include "infer/sample.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../adalora.h"
-#include "../util/alloc.h"
+#include "adalora.h"
+#include "util/alloc.h"
 
 int sampler_init(struct sampler *s, int vocab, double temperature, double top_p, uint64_t seed)
 {

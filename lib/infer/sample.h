@@ -9,8 +9,8 @@
 #ifndef ADA_INFER_SAMPLE_H
 #define ADA_INFER_SAMPLE_H
 
-#include "../nn/real.h"
-#include "../util/rng.h"
+#include "nn/real.h"
+#include "util/rng.h"
 
 struct sampler {
 	double temperature;

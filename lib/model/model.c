@@ -9,7 +9,7 @@
  * v1 magic, or a legacy v0 header with plausible numbers, whose exact size
  * the loader then checks).
  */
-#include "model_loader.h"
+#include "model/model_loader.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,9 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../format/gguf.h"
-#include "../util/alloc.h"
-#include "../util/err.h"
+#include "format/gguf.h"
+#include "util/alloc.h"
+#include "util/err.h"
 
 /* Sanity bounds: far above any real Llama-family model, low enough that
  * every size product fits comfortably in 64 bits. */

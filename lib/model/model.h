@@ -20,8 +20,8 @@
 
 #include <stdint.h>
 
-#include "../adalora.h"
-#include "../util/fileio.h"
+#include "adalora.h"
+#include "util/fileio.h"
 
 struct tokenizer;
 struct gguf;

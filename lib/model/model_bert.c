@@ -31,15 +31,15 @@
  * head (classifier.*, lm_head.*, cls.*) is not loaded and is no error: it
  * stays readable through model_extra_read().
  */
-#include "model_loader.h"
+#include "model/model_loader.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
+#include "util/alloc.h"
+#include "util/err.h"
 
 static int is_roberta(const struct model_config *cfg)
 {

@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../format/gguf.h"
-#include "../util/err.h"
-#include "model.h"
+#include "format/gguf.h"
+#include "util/err.h"
+#include "model/model.h"
 
 #define N_BYTE_VOCAB 260
 

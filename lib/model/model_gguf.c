@@ -17,16 +17,16 @@
  * attention biases outside qwen2, quantized tensor types) is refused by name
  * rather than run wrongly.
  */
-#include "model_loader.h"
+#include "model/model_loader.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../format/gguf.h"
-#include "../util/alloc.h"
-#include "../util/err.h"
+#include "format/gguf.h"
+#include "util/alloc.h"
+#include "util/err.h"
 
 static const char *const supported_arches[] = { "llama", "mistral", "qwen2" };
 

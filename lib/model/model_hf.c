@@ -29,7 +29,7 @@
  * are widened into owned buffers. A missing lm_head.weight means the output
  * is tied to the embedding.
  */
-#include "model_loader.h"
+#include "model/model_loader.h"
 
 #include <dirent.h>
 #include <jansson.h>
@@ -38,9 +38,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../format/safetensors.h"
-#include "../util/alloc.h"
-#include "../util/err.h"
+#include "format/safetensors.h"
+#include "util/alloc.h"
+#include "util/err.h"
 
 struct hf_shards {
 	struct safetensors **st;   /* owned */

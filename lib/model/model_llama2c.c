@@ -22,7 +22,7 @@
  * already in the adjacent-pair RoPE layout. RMSNorm eps 1e-5 and RoPE theta
  * 10000 are llama2.c's fixed values.
  */
-#include "model_loader.h"
+#include "model/model_loader.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,8 +33,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
+#include "util/alloc.h"
+#include "util/err.h"
 
 /* Plausibility bounds for sniffing a magic-less v0 header. */
 #define V0_MAX_DIM     (1 << 16)

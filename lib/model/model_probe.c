@@ -7,13 +7,13 @@
  * read, yet the probe runs the loaders' own parsers and checks, so what it
  * accepts, model_load() accepts too (short of damaged tensor data).
  */
-#include "model_loader.h"
+#include "model/model_loader.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include "../format/gguf.h"
-#include "../util/err.h"
+#include "format/gguf.h"
+#include "util/err.h"
 
 static int probe_gguf(const char *path, struct model_config *cfg, int *has_tokenizer,
 		      struct ada_err *err)

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/rng.h"
-#include "model.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/rng.h"
+#include "model/model.h"
 
 int model_random(const struct model_config *cfg, uint64_t seed, struct model **out,
 		 struct ada_err *err)

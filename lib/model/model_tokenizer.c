@@ -12,11 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../format/gguf.h"
-#include "../tokenizer/tokenizer.h"
-#include "../util/err.h"
-#include "../util/fileio.h"
-#include "model.h"
+#include "format/gguf.h"
+#include "tokenizer/tokenizer.h"
+#include "util/err.h"
+#include "util/fileio.h"
+#include "model/model.h"
 
 int model_open_tokenizer(const struct model *m, const char *tokenizer_path,
 			 struct tokenizer **out, struct ada_err *err)

@@ -13,7 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "model.h"
+#include "model/model.h"
 
 static const struct {
 	const char *name;       /* the API's short name */

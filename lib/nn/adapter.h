@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "real.h"
+#include "nn/real.h"
 
 struct adapter;
 

@@ -1,5 +1,5 @@
 /* attention — causal and bidirectional GQA attention over row chunks; see attention.h. */
-#include "attention.h"
+#include "nn/attention.h"
 
 #include <math.h>
 #include <string.h>
@@ -7,8 +7,8 @@
 #include <omp.h>
 #endif
 
-#include "blas.h"
-#include "vexp.h"
+#include "nn/blas.h"
+#include "nn/vexp.h"
 
 /* Query rows per chunk: the products of a chunk only reach the keys up to
  * its last row, so the masked upper triangle costs at most half a chunk

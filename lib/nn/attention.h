@@ -32,7 +32,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "real.h"
+#include "nn/real.h"
 
 struct attention_shape {
 	int B, T;           /* batch rows, sequence length */

@@ -1,15 +1,15 @@
 /* bert — encoder forward/backward over one activation arena; see bert.h. */
-#include "bert.h"
+#include "nn/bert.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../adalora.h"
-#include "../util/alloc.h"
-#include "attention.h"
-#include "gelu.h"
-#include "layernorm.h"
-#include "ops.h"
+#include "adalora.h"
+#include "util/alloc.h"
+#include "nn/attention.h"
+#include "nn/gelu.h"
+#include "nn/layernorm.h"
+#include "nn/ops.h"
 
 /* Carve the arena: a first pass with base == NULL only sums the sizes. */
 struct carver {

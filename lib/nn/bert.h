@@ -33,10 +33,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../model/model.h"   /* enum bert_module */
-#include "bottleneck.h"
-#include "linear.h"
-#include "real.h"
+#include "model/model.h"   /* enum bert_module */
+#include "nn/bottleneck.h"
+#include "nn/linear.h"
+#include "nn/real.h"
 
 struct bert_dims {
 	int dim, hidden, n_layers, n_heads, head_dim;   /* n_heads * head_dim == dim */

@@ -9,7 +9,7 @@
  * one pool does not. Each element of C is still computed by one call over
  * the full K, so results do not depend on the split.
  */
-#include "blas.h"
+#include "nn/blas.h"
 
 #include <cblas.h>
 #include <pthread.h>

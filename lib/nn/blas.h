@@ -9,7 +9,7 @@
 #ifndef ADA_NN_BLAS_H
 #define ADA_NN_BLAS_H
 
-#include "real.h"
+#include "nn/real.h"
 
 void gemm(int trans_a, int trans_b, int M, int N, int K, real alpha,
 	  const real *A, int lda, const real *B, int ldb, real beta, real *C, int ldc);

@@ -1,15 +1,15 @@
 /* bottleneck — Houlsby adapter h + up(act(down(h))); see bottleneck.h. */
-#include "bottleneck.h"
+#include "nn/bottleneck.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../adalora.h"
-#include "../util/alloc.h"
-#include "blas.h"
-#include "gelu.h"
-#include "ops.h"
-#include "vexp.h"
+#include "adalora.h"
+#include "util/alloc.h"
+#include "nn/blas.h"
+#include "nn/gelu.h"
+#include "nn/ops.h"
+#include "nn/vexp.h"
 
 static int reserve(struct bottleneck *bn, int N)
 {

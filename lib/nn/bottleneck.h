@@ -22,7 +22,7 @@
 #ifndef ADA_NN_BOTTLENECK_H
 #define ADA_NN_BOTTLENECK_H
 
-#include "real.h"
+#include "nn/real.h"
 
 enum bottleneck_act {
 	BOTTLENECK_GELU,        /* exact GELU (gelu.h) */

@@ -13,13 +13,13 @@
  * (A Veltkamp split would be undone by the fp-contraction gnu11 enables;
  * masking bits is immune to it.)
  */
-#include "gelu.h"
+#include "nn/gelu.h"
 
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "vexp.h"
+#include "nn/vexp.h"
 
 #ifdef ADA_REAL_DOUBLE
 static inline real norm_cdf(real x)

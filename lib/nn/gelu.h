@@ -15,7 +15,7 @@
 #ifndef ADA_NN_GELU_H
 #define ADA_NN_GELU_H
 
-#include "real.h"
+#include "nn/real.h"
 
 /* out[i] = gelu(x[i]); out may alias x. */
 void gelu_forward(real *out, const real *x, long n);

@@ -1,12 +1,12 @@
 /* heads — pooling, sequence heads and their losses; see heads.h. */
-#include "heads.h"
+#include "nn/heads.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../adalora.h"
-#include "../util/alloc.h"
+#include "adalora.h"
+#include "util/alloc.h"
 
 int seq_head_acts_init(struct seq_head_acts *a, int dim, int n_labels, int B)
 {

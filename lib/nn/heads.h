@@ -27,8 +27,8 @@
 
 #include <stdint.h>
 
-#include "linear.h"
-#include "real.h"
+#include "nn/linear.h"
+#include "nn/real.h"
 
 enum seq_pool {
 	SEQ_POOL_FIRST,         /* position 0: [CLS] / <s> */

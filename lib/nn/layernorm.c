@@ -1,5 +1,5 @@
 /* layernorm — LayerNorm forward/backward; see layernorm.h. */
-#include "layernorm.h"
+#include "nn/layernorm.h"
 
 #include <math.h>
 #ifdef _OPENMP

@@ -15,7 +15,7 @@
 #ifndef ADA_NN_LAYERNORM_H
 #define ADA_NN_LAYERNORM_H
 
-#include "real.h"
+#include "nn/real.h"
 
 /* out may not alias x (backward reads x). */
 void layernorm_forward(real *out, real *mean, real *rstd, const real *x, const real *w,

@@ -1,9 +1,9 @@
 /* linear — dense layer with an adapter slot; see linear.h. */
-#include "linear.h"
+#include "nn/linear.h"
 
-#include "../adalora.h"
-#include "blas.h"
-#include "ops.h"
+#include "adalora.h"
+#include "nn/blas.h"
+#include "nn/ops.h"
 
 int linear_forward(const struct linear *l, const real *x, int N, real *y,
 		   const struct nn_step *st)

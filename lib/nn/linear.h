@@ -9,8 +9,8 @@
 #ifndef ADA_NN_LINEAR_H
 #define ADA_NN_LINEAR_H
 
-#include "adapter.h"
-#include "real.h"
+#include "nn/adapter.h"
+#include "nn/real.h"
 
 struct linear {
 	const real *w;          /* [out][in] */

@@ -1,14 +1,14 @@
 /* llama — decoder forward/backward over one activation arena; see llama.h. */
-#include "llama.h"
+#include "nn/llama.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../adalora.h"
-#include "../util/alloc.h"
-#include "attention.h"
-#include "blas.h"
-#include "ops.h"
+#include "adalora.h"
+#include "util/alloc.h"
+#include "nn/attention.h"
+#include "nn/blas.h"
+#include "nn/ops.h"
 
 /* Carve the arena: a first pass with base == NULL only sums the sizes. */
 struct carver {

@@ -28,10 +28,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../model/model.h"   /* enum llama_module */
-#include "bottleneck.h"
-#include "linear.h"
-#include "real.h"
+#include "model/model.h"   /* enum llama_module */
+#include "nn/bottleneck.h"
+#include "nn/linear.h"
+#include "nn/real.h"
 
 struct llama_dims {
 	int dim, hidden, n_layers, n_heads, n_kv_heads, head_dim, vocab;

@@ -1,13 +1,13 @@
 /* lowrank — LoRA / AdaLoRA update y += scale ((x Q^T) * g) P^T; see lowrank.h. */
-#include "lowrank.h"
+#include "nn/lowrank.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../adalora.h"
-#include "../util/alloc.h"
-#include "../util/rng.h"
-#include "blas.h"
+#include "adalora.h"
+#include "util/alloc.h"
+#include "util/rng.h"
+#include "nn/blas.h"
 
 #define LOWRANK(ad) ((struct lowrank *)(ad))
 

@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#include "adapter.h"
+#include "nn/adapter.h"
 
 struct lowrank {
 	struct adapter base;

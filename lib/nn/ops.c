@@ -2,7 +2,7 @@
  * ops — embedding, RMSNorm, RoPE, SwiGLU, bias and softmax cross-entropy,
  * forward and backward; see ops.h for the conventions.
  */
-#include "ops.h"
+#include "nn/ops.h"
 
 #include <math.h>
 #include <string.h>
@@ -10,7 +10,7 @@
 #include <omp.h>
 #endif
 
-#include "vexp.h"
+#include "nn/vexp.h"
 
 /* Columns per task in bias_backward. */
 #define BIAS_TILE 64

@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include "real.h"
+#include "nn/real.h"
 
 /* out[n] = table[ids[n]] (rows of width C). */
 void embedding_forward(real *out, const int32_t *ids, const real *table, int N, int C);

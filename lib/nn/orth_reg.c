@@ -1,9 +1,9 @@
 /* orth_reg — AdaLoRA orthogonality penalty and its gradient; see orth_reg.h. */
-#include "orth_reg.h"
+#include "nn/orth_reg.h"
 
 #include <math.h>
 
-#include "blas.h"
+#include "nn/blas.h"
 
 /* Frobenius norm of M - I for the r x r matrix M (M is modified: M -= I). */
 static double minus_eye_norm(real *M, int r)

@@ -10,7 +10,7 @@
 #ifndef ADA_NN_ORTH_REG_H
 #define ADA_NN_ORTH_REG_H
 
-#include "real.h"
+#include "nn/real.h"
 
 /* ||Q Q^T - I||_F + ||P^T P - I||_F for P [out][r], Q [r][in]. With
  * weight != 0, also dP += weight * d/dP and dQ += weight * d/dQ (either may

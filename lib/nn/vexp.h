@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "real.h"
+#include "nn/real.h"
 
 #ifdef ADA_REAL_DOUBLE
 static inline real vexp(real x)

@@ -15,10 +15,10 @@
  *     symbols in Unicode but split like punctuation) or any P* category.
  * The lowercase, NFD and accent-stripping steps are unicode.c's.
  */
-#include "internal.h"
+#include "tokenizer/internal.h"
 
-#include "unicode.h"
-#include "../util/utf8.h"
+#include "tokenizer/unicode.h"
+#include "util/utf8.h"
 
 int bert_is_punct(uint32_t cp)
 {

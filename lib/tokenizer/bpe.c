@@ -9,13 +9,13 @@
  * in a word is a token, so a pair lookup is one hash probe instead of
  * building and hashing the concatenated string.
  */
-#include "internal.h"
+#include "tokenizer/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../format/gguf.h"
-#include "../util/err.h"
+#include "format/gguf.h"
+#include "util/err.h"
 
 /* tokenizer.ggml.pre values and the regex each one means. */
 static const struct {

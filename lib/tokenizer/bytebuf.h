@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/alloc.h"
+#include "util/alloc.h"
 
 struct bytebuf {
 	char *p;

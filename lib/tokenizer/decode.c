@@ -11,14 +11,14 @@
  * ".", " n't" to "n't", ...) rewrites across pieces and is not applied:
  * BERT's decoded text is its lowercased words separated by spaces.
  */
-#include "internal.h"
+#include "tokenizer/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/utf8.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/utf8.h"
 
 /* GPT-2 alphabet back to bytes when every character maps; else unchanged
  * (added tokens written in plain text), as Hugging Face's decoder does. */

@@ -7,14 +7,14 @@
  * WordPiece (wordpiece.c). All scratch belongs to the call, so threads may
  * share one tokenizer.
  */
-#include "internal.h"
+#include "tokenizer/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "unicode.h"
-#include "../util/err.h"
-#include "../util/utf8.h"
+#include "tokenizer/unicode.h"
+#include "util/err.h"
+#include "util/utf8.h"
 
 struct encode_state {
 	const struct tokenizer *t;

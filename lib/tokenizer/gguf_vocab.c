@@ -6,12 +6,12 @@
  * element types and lengths are checked against each other: the file is
  * untrusted, and a short scores array must be an error, not a read past it.
  */
-#include "internal.h"
+#include "tokenizer/internal.h"
 
 #include <string.h>
 
-#include "../format/gguf.h"
-#include "../util/err.h"
+#include "format/gguf.h"
+#include "util/err.h"
 
 #define MAX_VOCAB (1 << 24)
 

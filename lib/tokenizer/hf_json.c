@@ -28,7 +28,7 @@
  * and the customary names decide. The post-processor also gives encoder
  * tokenizers their framing of one text or a pair (pair.c).
  */
-#include "internal.h"
+#include "tokenizer/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,9 +36,9 @@
 
 #include <jansson.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/fileio.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/fileio.h"
 
 #define MAX_VOCAB (1 << 24)
 

@@ -27,8 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tokenizer.h"
-#include "bytebuf.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/bytebuf.h"
 
 /* Token kinds; the values are GGUF's tokenizer.ggml.token_type. */
 enum tok_type {

@@ -14,14 +14,14 @@
  * Each merge costs O(log n), so a megabyte-long word (SentencePiece works
  * on whole segments) encodes in well under a second.
  */
-#include "internal.h"
+#include "tokenizer/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/utf8.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/utf8.h"
 
 struct msym {
 	int32_t prev, next;     /* -1 at the ends */

@@ -18,13 +18,13 @@
  * except when both texts must be cut to an odd total, where they give the
  * extra token to the text that was longer rather than to the first.
  */
-#include "internal.h"
+#include "tokenizer/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/err.h"
-#include "../util/utf8.h"
+#include "util/err.h"
+#include "util/utf8.h"
 
 void pair_template_bert(struct pair_template *p, int32_t cls, int32_t sep)
 {

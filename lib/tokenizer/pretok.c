@@ -18,15 +18,15 @@
  * the next step and finally to the sink (the merge loop), so memory stays
  * at the size of the largest word rather than of the whole input.
  */
-#include "internal.h"
+#include "tokenizer/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "unicode.h"
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/utf8.h"
+#include "tokenizer/unicode.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/utf8.h"
 
 /* ---- GPT-2's byte alphabet --------------------------------------------- */
 

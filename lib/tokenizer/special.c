@@ -10,14 +10,14 @@
  * or rstrip (RoBERTa's <mask>) then takes the white space on that side into
  * its match, as Hugging Face extends a match after finding it.
  */
-#include "internal.h"
+#include "tokenizer/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "unicode.h"
-#include "../util/alloc.h"
-#include "../util/utf8.h"
+#include "tokenizer/unicode.h"
+#include "util/alloc.h"
+#include "util/utf8.h"
 
 int special_set_add(struct special_set *s, const char *text, size_t len, int32_t id,
 		    unsigned flags)

@@ -14,13 +14,13 @@
  * length, bytes. It has no token count (the model supplies it) and no token
  * types; llama2.c fixes <unk> = 0, BOS = 1, EOS = 2.
  */
-#include "internal.h"
+#include "tokenizer/internal.h"
 
 #include <string.h>
 
-#include "../format/gguf.h"
-#include "../util/err.h"
-#include "../util/fileio.h"
+#include "format/gguf.h"
+#include "util/err.h"
+#include "util/fileio.h"
 
 #define MAX_VOCAB (1 << 24)
 

@@ -4,17 +4,17 @@
  * The loaders (spm.c, bpe.c, wordpiece.c, hf_json.c) describe a tokenizer
  * as settings; encode.c, decode.c and pair.c run them.
  */
-#include "internal.h"
+#include "tokenizer/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../format/gguf.h"
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/fileio.h"
-#include "../util/utf8.h"
+#include "format/gguf.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/fileio.h"
+#include "util/utf8.h"
 
 /* struct ivec lives in util/ivec.c. */
 

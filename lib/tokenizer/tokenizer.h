@@ -29,8 +29,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../adalora.h"
-#include "../util/ivec.h"   /* struct ivec: token id arrays */
+#include "adalora.h"
+#include "util/ivec.h"   /* struct ivec: token id arrays */
 
 struct gguf;
 struct tokenizer;

@@ -8,10 +8,10 @@
  * reordering, canonical composition); NFD is its first two steps. Hangul
  * syllables are decomposed and composed arithmetically rather than tabled.
  */
-#include "unicode.h"
+#include "tokenizer/unicode.h"
 
-#include "unicode_tables.h"
-#include "../util/utf8.h"
+#include "tokenizer/unicode_tables.h"
+#include "util/utf8.h"
 
 enum {
 	HANGUL_S = 0xAC00, HANGUL_L = 0x1100, HANGUL_V = 0x1161, HANGUL_T = 0x11A7,

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bytebuf.h"
+#include "tokenizer/bytebuf.h"
 
 enum ucd_class {
 	UCD_LETTER = 1 << 0,         /* general category L* */

@@ -7,7 +7,7 @@
  * by unicode.c. Regenerate with:
  *   scripts/gen_unicode_tables.py > lib/tokenizer/unicode_tables.c
  */
-#include "unicode_tables.h"
+#include "tokenizer/unicode_tables.h"
 
 const char ucd_version[] = "14.0.0";
 

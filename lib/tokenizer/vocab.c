@@ -8,13 +8,13 @@
  * lookup is a hash and a probe or two; encoding a megabyte of text makes a
  * few million of them.
  */
-#include "internal.h"
+#include "tokenizer/internal.h"
 
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/alloc.h"
+#include "util/alloc.h"
 
 static uint64_t mix64(uint64_t h)
 {

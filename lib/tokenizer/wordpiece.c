@@ -23,7 +23,7 @@
  * defaults (uncased); GGUF is taken as uncased, as llama.cpp always
  * lowercases BERT input.
  */
-#include "internal.h"
+#include "tokenizer/internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +31,10 @@
 
 #include <jansson.h>
 
-#include "../format/gguf.h"
-#include "../util/err.h"
-#include "../util/fileio.h"
-#include "../util/utf8.h"
+#include "format/gguf.h"
+#include "util/err.h"
+#include "util/fileio.h"
+#include "util/utf8.h"
 
 #define WP_MAX_CHARS 100        /* max_input_chars_per_word's default */
 

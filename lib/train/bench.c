@@ -20,10 +20,10 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/rng.h"
-#include "trainer.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/rng.h"
+#include "train/trainer.h"
 
 static double step_flops(const struct model_config *c, const struct ada_method *m, int B, int T)
 {

@@ -1,11 +1,11 @@
 /* budget — AdaLoRA's budget schedule; see budget.h (and its deviation note). */
-#include "budget.h"
+#include "train/budget.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
+#include "util/alloc.h"
+#include "util/err.h"
 
 static int fail_field(struct ada_err *err, const char *prefix, const char *field,
 		      const char *why, int64_t got)

@@ -32,7 +32,7 @@
 
 #include <jansson.h>
 
-#include "../adalora.h"
+#include "adalora.h"
 
 /* Field names follow the API (POST /v1/adalora/schedule). */
 struct budget_schedule {

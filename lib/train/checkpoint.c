@@ -1,5 +1,5 @@
 /* checkpoint — trainer state save/load; see checkpoint.h for the format. */
-#include "checkpoint.h"
+#include "train/checkpoint.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -8,9 +8,9 @@
 
 #include <jansson.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/fileio.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/fileio.h"
 
 static const char MAGIC[16] = "ADALORA-CKPT-v1\n";
 

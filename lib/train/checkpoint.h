@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../adalora.h"
+#include "adalora.h"
 
 #define CHECKPOINT_N_METRICS 5
 

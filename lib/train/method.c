@@ -14,9 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../adalora.h"
-#include "../model/model.h"
-#include "../util/err.h"
+#include "adalora.h"
+#include "model/model.h"
+#include "util/err.h"
 
 enum field_kind { F_INT, F_INT64, F_DOUBLE, F_BOOL, F_EPOCHS, F_BATCH, F_STEPS,
 		  F_MODULES, F_IMPORTANCE, F_SCHEDULER };

@@ -8,15 +8,15 @@
  * stay on the calling thread: an OpenMP fork costs more than they do, and
  * where the work runs changes no result.
  */
-#include "optim.h"
+#include "train/optim.h"
 
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
+#include "util/alloc.h"
+#include "util/err.h"
 
 #define PARALLEL_MIN_ELEMS (1u << 16)
 

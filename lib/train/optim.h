@@ -22,7 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../adalora.h"
+#include "adalora.h"
 
 #define PARAM_CHUNK 16384   /* elements; 64 KiB of floats per array */
 

@@ -13,16 +13,16 @@
  * machine that wrote them); its first fields fingerprint the configuration
  * so a blob from another job is refused rather than misread.
  */
-#include "rank_allocator.h"
+#include "train/rank_allocator.h"
 
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/rng.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/rng.h"
 
 /* Chunks are at most this long, so threads share big matrices too. */
 #define CHUNK_ELEMS ((size_t)16384)

@@ -41,8 +41,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../adalora.h"
-#include "budget.h"
+#include "adalora.h"
+#include "train/budget.h"
 
 enum rank_mode {
 	RANK_MODE_ADALORA = 0,

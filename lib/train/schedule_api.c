@@ -1,6 +1,6 @@
 /* schedule_api — ada_schedule_json(): the public face of train/budget.h. */
-#include "../adalora.h"
-#include "budget.h"
+#include "adalora.h"
+#include "train/budget.h"
 
 int ada_schedule_json(const struct ada_schedule *s, const char *param_prefix,
 		      size_t max_points, size_t max_mask_steps, json_t **out, struct ada_err *err)

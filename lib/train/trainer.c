@@ -14,10 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../nn/orth_reg.h"
-#include "../util/err.h"
-#include "../util/fileio.h"
-#include "trainer.h"
+#include "nn/orth_reg.h"
+#include "util/err.h"
+#include "util/fileio.h"
+#include "train/trainer.h"
 
 /* Consecutive steps with non-finite gradients before a job is declared diverged. */
 #define MAX_NONFINITE_STEPS 20

@@ -20,18 +20,18 @@
 
 #include <stdint.h>
 
-#include "../adalora.h"
-#include "../model/model.h"
-#include "../nn/llama.h"
-#include "../tokenizer/tokenizer.h"
-#include "batch.h"
-#include "budget.h"
-#include "class_data.h"
-#include "cls_metrics.h"
-#include "data.h"
-#include "net_build.h"
-#include "optim.h"
-#include "rank_allocator.h"
+#include "adalora.h"
+#include "model/model.h"
+#include "nn/llama.h"
+#include "tokenizer/tokenizer.h"
+#include "data/batch.h"
+#include "train/budget.h"
+#include "data/class_data.h"
+#include "data/cls_metrics.h"
+#include "data/data.h"
+#include "net/trained_net.h"
+#include "train/optim.h"
+#include "train/rank_allocator.h"
 
 struct trainer;
 struct step_out;

@@ -20,10 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "class_data.h"
-#include "trainer.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "data/class_data.h"
+#include "train/trainer.h"
 
 struct trainer_cls {
 	struct label_map labels;

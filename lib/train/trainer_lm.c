@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../infer/evaluate.h"
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "trainer.h"
+#include "net/evaluate.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "train/trainer.h"
 
 static int encode_cb(void *ctx, const char *text, size_t len, unsigned flags, struct ivec *out,
 		     struct ada_err *err)

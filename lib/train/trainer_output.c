@@ -14,12 +14,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/fileio.h"
-#include "export_model.h"
-#include "export_peft.h"
-#include "trainer.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/fileio.h"
+#include "adapter/export_model.h"
+#include "adapter/export_peft.h"
+#include "train/trainer.h"
 
 static json_t *num(double v)
 {

@@ -14,11 +14,11 @@
 #include <omp.h>
 #endif
 
-#include "../util/alloc.h"
-#include "../util/err.h"
-#include "../util/fileio.h"
-#include "../util/fpenv.h"
-#include "trainer.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/fileio.h"
+#include "util/fpenv.h"
+#include "train/trainer.h"
 
 const char *ada_task_name(enum ada_task t)
 {

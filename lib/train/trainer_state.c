@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/err.h"
-#include "../util/fileio.h"
-#include "checkpoint.h"
-#include "trainer.h"
+#include "util/err.h"
+#include "util/fileio.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
 
 static void metrics_out(const struct cls_metrics *m, double *v)
 {

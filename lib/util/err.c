@@ -1,5 +1,5 @@
 /* err — result codes and one-line messages; see err.h. */
-#include "err.h"
+#include "util/err.h"
 
 #include <stdarg.h>
 #include <stdio.h>

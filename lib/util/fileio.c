@@ -1,5 +1,5 @@
 /* fileio — mapped reads and atomic writes; see fileio.h. */
-#include "fileio.h"
+#include "util/fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "err.h"
+#include "util/alloc.h"
+#include "util/err.h"
 
 int mapped_file_open(const char *path, struct mapped_file *mf, struct ada_err *err)
 {

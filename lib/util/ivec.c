@@ -1,9 +1,9 @@
 /* ivec — growable int32 array; see ivec.h. */
-#include "ivec.h"
+#include "util/ivec.h"
 
 #include <stdlib.h>
 
-#include "alloc.h"
+#include "util/alloc.h"
 
 int ivec_reserve(struct ivec *iv, size_t extra)
 {

@@ -1,5 +1,5 @@
 /* rng — xoshiro256** and a splitmix64-based counter hash; see rng.h. */
-#include "rng.h"
+#include "util/rng.h"
 
 #include <math.h>
 

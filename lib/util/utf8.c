@@ -1,5 +1,5 @@
 /* utf8 — strict UTF-8 codec; see utf8.h. */
-#include "utf8.h"
+#include "util/utf8.h"
 
 int utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
 {

@@ -7,8 +7,8 @@
  */
 #include "check.h"
 
-#include "train/class_data.h"
-#include "train/cls_metrics.h"
+#include "data/class_data.h"
+#include "data/cls_metrics.h"
 #include "util/err.h"
 #include "util/fileio.h"
 

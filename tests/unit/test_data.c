@@ -13,9 +13,9 @@
 #include <stdint.h>
 
 #include "tokenizer/tokenizer.h"
-#include "train/batch.h"
-#include "train/data.h"
-#include "train/data_format.h"
+#include "data/batch.h"
+#include "data/data.h"
+#include "data/data_format.h"
 #include "util/err.h"
 #include "util/fileio.h"
 #include "util/rng.h"

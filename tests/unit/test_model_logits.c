@@ -8,7 +8,7 @@
 #include "check.h"
 
 #include "format/gguf.h"
-#include "infer/inference_net.h"
+#include "net/model_bind.h"
 #include "nn/llama.h"
 #include "tiny_model.h"
 #include "util/err.h"

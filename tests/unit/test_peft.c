@@ -8,8 +8,8 @@
 
 #include "adalora.h"
 #include "infer/inference_net.h"
-#include "train/export_peft.h"
-#include "train/net_build.h"
+#include "adapter/export_peft.h"
+#include "net/trained_net.h"
 #include "util/err.h"
 #include "util/fileio.h"
 #include "util/rng.h"

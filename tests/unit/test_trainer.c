@@ -12,7 +12,7 @@
 
 #include "adalora.h"
 #include "infer/inference_net.h"
-#include "train/net_build.h"
+#include "net/trained_net.h"
 #include "util/err.h"
 #include "util/fileio.h"
 #include "util/rng.h"

@@ -1,0 +1,255 @@
+/* export_model — whole models as GGUF or Hugging Face files; see export_model.h. */
+#include "adapter/export_model.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/gguf.h"
+#include "format/safetensors.h"
+#include "util/alloc.h"
+#include "util/err.h"
+#include "util/fileio.h"
+
+static int is_qwen2(const struct model *m)
+{
+	return !strcmp(m->cfg.arch, "qwen2");
+}
+
+/* Q/K rows in the layout the target expects, into an owned copy (or NULL
+ * to use the source as is). */
+static float *qk_rows(const float *src, int n_heads, int head_dim, size_t cols, int to_halves)
+{
+	float *dst;
+
+	if (!to_halves)
+		return NULL;
+	dst = xcalloc((size_t)n_heads * head_dim * cols, sizeof(float));
+	if (dst)
+		rope_rows_to_halves(dst, src, n_heads, head_dim, cols);
+	return dst;
+}
+
+struct owned_list {
+	float **v;
+	int n, cap;
+};
+
+static const float *keep(struct owned_list *ol, float *p, const float *fallback)
+{
+	if (!p)
+		return fallback;
+	if (ol->n == ol->cap) {
+		int cap = ol->cap ? ol->cap * 2 : 32;
+		float **v = xreallocarray(ol->v, (size_t)cap, sizeof(*v));
+		if (!v) {
+			free(p);
+			return NULL;
+		}
+		ol->v = v;
+		ol->cap = cap;
+	}
+	ol->v[ol->n++] = p;
+	return p;
+}
+
+static void owned_free(struct owned_list *ol)
+{
+	for (int i = 0; i < ol->n; i++)
+		free(ol->v[i]);
+	free(ol->v);
+}
+
+int export_model_gguf(const struct model *base, const struct llama_net *net, const char *path,
+		      struct ada_err *err)
+{
+	const struct model_config *c = &base->cfg;
+	const char *arch = is_qwen2(base) ? "qwen2" : "llama";
+	const int halves = is_qwen2(base);   /* llama.cpp's qwen2 keeps HF's Q/K layout */
+	const int q_out = c->n_heads * c->head_dim, kv_out = c->n_kv_heads * c->head_dim;
+	struct gguf_writer *w = NULL;
+	struct owned_list ol = { 0 };
+	const struct gguf *src = model_gguf(base);
+	char key[128], name[128];
+	int rc;
+
+	if ((rc = gguf_writer_new(3, &w, err)))
+		return rc;
+#define KEY(suffix) (snprintf(key, sizeof(key), "%s.%s", arch, suffix), key)
+	if ((rc = gguf_writer_set_str(w, "general.architecture", arch, err)) ||
+	    (rc = gguf_writer_set_str(w, "general.name", "adalora fine-tuned", err)) ||
+	    (rc = gguf_writer_set_u32(w, KEY("context_length"), (uint32_t)c->context_length, err)) ||
+	    (rc = gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)c->dim, err)) ||
+	    (rc = gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)c->n_layers, err)) ||
+	    (rc = gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)c->hidden_dim, err)) ||
+	    (rc = gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)c->n_heads, err)) ||
+	    (rc = gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)c->n_kv_heads, err)) ||
+	    (rc = gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), c->norm_eps, err)) ||
+	    (rc = gguf_writer_set_f32(w, KEY("rope.freq_base"), c->rope_theta, err)) ||
+	    (rc = gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)c->head_dim, err)))
+		goto out_free;
+#undef KEY
+	/* The base model's tokenizer travels with it when it came from GGUF. */
+	if (src)
+		for (uint64_t i = 0; i < src->n_kv; i++)
+			if (!strncmp(src->kv[i].key, "tokenizer.", 10) &&
+			    (rc = gguf_writer_copy_kv(w, &src->kv[i], err)))
+				goto out_free;
+
+#define TENSOR(nm, data, rows, cols) do { \
+	uint64_t _dims[2] = { (uint64_t)(cols), (uint64_t)(rows) }; \
+	if (!(data)) { rc = ada_fail(err, ADA_ENOMEM, "out of memory"); goto out_free; } \
+	if ((rc = gguf_writer_add_tensor(w, nm, (rows) > 1 ? 2 : 1, (rows) > 1 ? _dims : _dims, \
+					 data, GGML_TYPE_F32, err))) \
+		goto out_free; \
+} while (0)
+
+	TENSOR("token_embd.weight", net->tok_emb, c->vocab_size, c->dim);
+	for (int l = 0; l < c->n_layers; l++) {
+		const struct llama_block *b = &net->blocks[l];
+		static const char *gguf_names[N_LLAMA_MODULES] = {
+			"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"
+		};
+		snprintf(name, sizeof(name), "blk.%d.attn_norm.weight", l);
+		TENSOR(name, b->attn_norm, 1, c->dim);
+		snprintf(name, sizeof(name), "blk.%d.ffn_norm.weight", l);
+		TENSOR(name, b->ffn_norm, 1, c->dim);
+		for (int m = 0; m < N_LLAMA_MODULES; m++) {
+			const struct linear *lin = &b->lin[m];
+			const float *wdata = lin->w, *bdata = lin->b;
+			int heads = m == MOD_Q ? c->n_heads : c->n_kv_heads;
+			if (m == MOD_Q || m == MOD_K) {
+				wdata = keep(&ol, qk_rows(lin->w, heads, c->head_dim, (size_t)lin->in, halves),
+					     lin->w);
+				if (lin->b)
+					bdata = keep(&ol, qk_rows(lin->b, heads, c->head_dim, 1, halves), lin->b);
+			}
+			snprintf(name, sizeof(name), "blk.%d.%s.weight", l, gguf_names[m]);
+			TENSOR(name, wdata, lin->out, lin->in);
+			if (lin->b) {
+				snprintf(name, sizeof(name), "blk.%d.%s.bias", l, gguf_names[m]);
+				TENSOR(name, bdata, 1, lin->out);
+			}
+		}
+	}
+	TENSOR("output_norm.weight", net->final_norm, 1, c->dim);
+	if (net->output != net->tok_emb)
+		TENSOR("output.weight", net->output, c->vocab_size, c->dim);
+#undef TENSOR
+	(void)q_out;
+	(void)kv_out;
+	rc = gguf_writer_write(w, path, err);
+out_free:
+	owned_free(&ol);
+	gguf_writer_free(w);
+	return rc;
+}
+
+static int write_hf_config(const struct model *base, int tied, const char *dir,
+			   struct ada_err *err)
+{
+	const struct model_config *c = &base->cfg;
+	json_t *j = json_object(), *archs = json_array();
+	char *text, *path;
+	int rc;
+
+	json_array_append_new(archs, json_string(is_qwen2(base) ? "Qwen2ForCausalLM"
+						 : !strcmp(c->arch, "mistral") ? "MistralForCausalLM"
+						 : "LlamaForCausalLM"));
+	json_object_set_new(j, "architectures", archs);
+	json_object_set_new(j, "model_type", json_string(c->arch[0] ? c->arch : "llama"));
+	json_object_set_new(j, "hidden_size", json_integer(c->dim));
+	json_object_set_new(j, "intermediate_size", json_integer(c->hidden_dim));
+	json_object_set_new(j, "num_hidden_layers", json_integer(c->n_layers));
+	json_object_set_new(j, "num_attention_heads", json_integer(c->n_heads));
+	json_object_set_new(j, "num_key_value_heads", json_integer(c->n_kv_heads));
+	json_object_set_new(j, "head_dim", json_integer(c->head_dim));
+	json_object_set_new(j, "vocab_size", json_integer(c->vocab_size));
+	json_object_set_new(j, "max_position_embeddings", json_integer(c->context_length));
+	json_object_set_new(j, "rope_theta", json_real(c->rope_theta));
+	json_object_set_new(j, "rms_norm_eps", json_real(c->norm_eps));
+	json_object_set_new(j, "tie_word_embeddings", json_boolean(tied));
+	json_object_set_new(j, "hidden_act", json_string("silu"));
+	json_object_set_new(j, "torch_dtype", json_string("float32"));
+	if (c->sliding_window)
+		json_object_set_new(j, "sliding_window", json_integer(c->sliding_window));
+	else if (!strcmp(c->arch, "mistral"))
+		json_object_set_new(j, "sliding_window", json_null());
+	text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	json_decref(j);
+	path = path_join(dir, "config.json");
+	if (!text || !path) {
+		free(text);
+		free(path);
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	}
+	rc = file_write_atomic(path, text, strlen(text), err);
+	free(text);
+	free(path);
+	return rc;
+}
+
+int export_model_hf(const struct model *base, const struct llama_net *net, const char *dir,
+		    struct ada_err *err)
+{
+	const struct model_config *c = &base->cfg;
+	struct safetensors_writer *w = NULL;
+	struct owned_list ol = { 0 };
+	const int tied = net->output == net->tok_emb;
+	char name[160], path[128], *file = NULL;
+	int rc;
+
+	if ((rc = mkdir_p(dir, 0755, err)) || (rc = safetensors_writer_new(&w, err)) ||
+	    (rc = safetensors_writer_set_metadata(w, "format", "pt", err)))
+		goto out_free;
+#define TENSOR(nm, data, rows, cols) do { \
+	uint64_t _s2[2] = { (uint64_t)(rows), (uint64_t)(cols) }, _s1[1] = { (uint64_t)(cols) }; \
+	if (!(data)) { rc = ada_fail(err, ADA_ENOMEM, "out of memory"); goto out_free; } \
+	if ((rc = safetensors_writer_add_tensor(w, nm, (rows) > 0 ? 2 : 1, (rows) > 0 ? _s2 : _s1, \
+						data, ST_F32, err))) \
+		goto out_free; \
+} while (0)
+	TENSOR("model.embed_tokens.weight", net->tok_emb, c->vocab_size, c->dim);
+	for (int l = 0; l < c->n_layers; l++) {
+		const struct llama_block *b = &net->blocks[l];
+		snprintf(name, sizeof(name), "model.layers.%d.input_layernorm.weight", l);
+		TENSOR(name, b->attn_norm, 0, c->dim);
+		snprintf(name, sizeof(name), "model.layers.%d.post_attention_layernorm.weight", l);
+		TENSOR(name, b->ffn_norm, 0, c->dim);
+		for (int m = 0; m < N_LLAMA_MODULES; m++) {
+			const struct linear *lin = &b->lin[m];
+			const float *wdata = lin->w, *bdata = lin->b;
+			int heads = m == MOD_Q ? c->n_heads : c->n_kv_heads;
+			if (m == MOD_Q || m == MOD_K) {
+				wdata = keep(&ol, qk_rows(lin->w, heads, c->head_dim, (size_t)lin->in, 1),
+					     NULL);
+				if (lin->b)
+					bdata = keep(&ol, qk_rows(lin->b, heads, c->head_dim, 1, 1), NULL);
+			}
+			llama_module_hf_path(l, m, path, sizeof(path));
+			snprintf(name, sizeof(name), "%s.weight", path);
+			TENSOR(name, wdata, lin->out, lin->in);
+			if (lin->b) {
+				snprintf(name, sizeof(name), "%s.bias", path);
+				TENSOR(name, bdata, 0, lin->out);
+			}
+		}
+	}
+	TENSOR("model.norm.weight", net->final_norm, 0, c->dim);
+	if (!tied)
+		TENSOR("lm_head.weight", net->output, c->vocab_size, c->dim);
+#undef TENSOR
+	file = path_join(dir, "model.safetensors");
+	if (!file) {
+		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+		goto out_free;
+	}
+	if ((rc = safetensors_writer_write(w, file, err)))
+		goto out_free;
+	rc = write_hf_config(base, tied, dir, err);
+out_free:
+	free(file);
+	owned_free(&ol);
+	safetensors_writer_free(w);
+	return rc;
+}

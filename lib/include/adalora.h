@@ -1,0 +1,464 @@
+/*
+ * adalora.h — the trainer library's public interface.
+ *
+ * The CLI (cli/) and the daemon (daemon/, api/) use lib/ only through this
+ * header. It knows nothing of HTTP, SQL or the daemon's threads: a caller
+ * describes a job (struct ada_job), runs it on a thread of its choosing with
+ * ada_train(), and hears about progress through callbacks that run on that
+ * same thread. Cancellation is a flag the caller may set from any thread;
+ * the trainer reads it at step boundaries.
+ *
+ * Ownership: every pointer passed in is borrowed for the duration of the
+ * call unless a comment says otherwise. json_t values returned by functions
+ * named *_to_json are new references owned by the caller.
+ */
+#ifndef ADALORA_H
+#define ADALORA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+/* Functions of this interface are exported from the shared libadalora;
+ * everything else in lib/ is hidden (built with -fvisibility=hidden). */
+#if defined(__GNUC__)
+#define ADA_API __attribute__((visibility("default")))
+#else
+#define ADA_API
+#endif
+
+/* ---- result codes and errors ------------------------------------------ */
+
+enum ada_code {
+	ADA_OK = 0,
+	ADA_EINVAL = 1,       /* bad argument or configuration (param says which) */
+	ADA_EIO = 2,          /* the file system failed us */
+	ADA_EFORMAT = 3,      /* a file is corrupt, truncated or of an unsupported kind */
+	ADA_ENOMEM = 4,
+	ADA_ECANCELLED = 5,   /* the job was cancelled through its stop flag */
+	ADA_ESTOPPED = 6,     /* the job was asked to pause (shutdown); it checkpointed */
+	ADA_ENUMERIC = 7,     /* training diverged (non-finite loss for too long) */
+	ADA_EUNSUPPORTED = 8, /* valid input we do not implement (e.g. a tensor type) */
+	ADA_ENOTFOUND = 9,    /* a named file does not exist */
+};
+
+struct ada_err {
+	int code;
+	char param[128];      /* dotted field name for configuration errors, else "" */
+	char msg[512];        /* one line, no trailing newline */
+};
+
+/* Stable snake_case name of a code ("invalid_argument", "bad_format", ...). */
+ADA_API const char *ada_code_name(int code);
+
+/* ---- threads ----------------------------------------------------------- */
+
+/* Threads for lib/'s parallel loops and products started from the calling
+ * thread from now on (each daemon worker sets its share of the cores).
+ * BLAS itself always runs single-threaded inside lib/'s own threads. */
+ADA_API void ada_set_threads(int n);
+
+/* ---- models ------------------------------------------------------------ */
+
+struct ada_model_info {
+	char format[16];        /* "gguf", "llama2c", "hf" */
+	char architecture[32];  /* "llama", "mistral", "qwen2", "bert", ... */
+	int64_t parameters;
+	int context_length;
+	int n_layers, dim, hidden_dim, n_heads, n_kv_heads, vocab_size;
+	int has_tokenizer;      /* the model carries its own tokenizer */
+};
+
+/* Read a model's header (not its weights) and describe it. path is a GGUF
+ * file, a llama2.c .bin or a Hugging Face directory. */
+ADA_API int ada_model_probe(const char *path, struct ada_model_info *info, struct ada_err *err);
+
+/* ---- fine-tuning methods (the API's "method" object) ------------------- */
+
+enum ada_method_type {
+	ADA_METHOD_LORA = 1,
+	ADA_METHOD_ADALORA,
+	ADA_METHOD_FULL,
+	ADA_METHOD_LORA_PRUNE,   /* the paper's ablation: LoRA doublets pruned by the budget */
+	ADA_METHOD_BITFIT,       /* biases (and a classifier's head) train, nothing else */
+	ADA_METHOD_ADAPTER,      /* Houlsby bottleneck adapters after attention and the FFN */
+};
+
+enum ada_importance {
+	ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY = 0,   /* s = Ibar * Ubar (default) */
+	ADA_IMPORTANCE_SENSITIVITY,                   /* s = Ibar */
+	ADA_IMPORTANCE_MAGNITUDE,                     /* S = |lambda| */
+};
+
+enum ada_lr_schedule { ADA_LR_LINEAR = 0, ADA_LR_COSINE, ADA_LR_CONSTANT };
+
+/* Bit i is enum llama_module i: q k v o gate up down. A BERT module takes
+ * the bit of the Llama module in its place: query = q, key = k, value = v,
+ * attention.output.dense = o, intermediate.dense = up, output.dense = down
+ * (gate has no BERT counterpart, so all seven bits mean the paper's six). */
+#define ADA_MODULES_ALL 0x7fu
+
+struct ada_hparams {
+	/* optimisation */
+	int n_epochs;              /* 0 = "auto" */
+	int64_t max_steps;         /* 0 = n_epochs decides */
+	int batch_size;            /* sequences per optimizer step */
+	int micro_batch_size;      /* sequences per forward/backward; < batch_size accumulates */
+	double learning_rate;
+	int64_t warmup_steps;
+	double weight_decay;
+	double max_grad_norm;      /* 0 disables clipping */
+	int seq_len;
+	enum ada_lr_schedule lr_scheduler;
+	double valid_fraction;     /* < 0: the default rule (see data.h) */
+	int64_t eval_every;        /* steps between validation passes; 0 = at the end only */
+	int64_t log_every;         /* steps between metrics events */
+	int64_t checkpoint_every;  /* steps between checkpoints; 0 = none until the end */
+	/* adapters (lora, adalora, lora_prune) */
+	int r;                     /* LoRA rank */
+	double lora_alpha;
+	double lora_dropout;
+	unsigned target_modules;   /* ADA_MODULES_ALL bits */
+	/* adapter */
+	int adapter_size;          /* bottleneck width of the Houlsby adapters */
+	/* budget (adalora, lora_prune) */
+	int init_r, target_r;
+	int64_t tinit, tfinal, delta_t;
+	double beta1, beta2;
+	double orth_reg_weight;    /* adalora only */
+	enum ada_importance importance;
+	int compact_on_freeze;
+};
+
+struct ada_method {
+	enum ada_method_type type;
+	struct ada_hparams hp;
+};
+
+ADA_API const char *ada_method_name(enum ada_method_type t);
+
+/* The defaults of a method (what an empty hyperparameters object means). */
+ADA_API void ada_method_defaults(enum ada_method_type t, struct ada_method *out);
+
+/* Parse and validate the API's "method" object (borrowed). Unknown fields,
+ * wrong types and out-of-range values fail with ADA_EINVAL and err->param
+ * naming the field, e.g. "method.adalora.hyperparameters.target_r".
+ * Checks that need the data (total steps vs tinit + tfinal) or the model
+ * (seq_len vs context) happen in ada_job_plan(). */
+ADA_API int ada_method_from_json(const json_t *method, struct ada_method *out, struct ada_err *err);
+
+/* The method with every default filled in, as the API returns it (new reference). */
+ADA_API json_t *ada_method_to_json(const struct ada_method *m);
+
+/* ---- training jobs ------------------------------------------------------ */
+
+/* What a job trains. AUTO decides from the model and the training file: a
+ * BERT-family model, a GLUE TSV file (data format glue-tsv, or a name
+ * ending in .tsv) or JSONL of {"text","label"} / {"text_a","text_b",
+ * "label"} lines make a classification job, anything else a causal LM. */
+enum ada_task {
+	ADA_TASK_AUTO = 0,
+	ADA_TASK_CAUSAL_LM,
+	ADA_TASK_CLASSIFICATION,     /* classification, or regression (float labels) */
+};
+
+/* How the training and validation files are read. */
+enum ada_file_format {
+	ADA_FILE_AUTO = 0,           /* GLUE TSV when the name ends in .tsv, else JSONL / text */
+	ADA_FILE_JSONL,              /* JSONL (causal LM: plain text too, told by content) */
+	ADA_FILE_GLUE_TSV,           /* GLUE TSV with its header row (classification only) */
+};
+
+/* Stable names: "auto", "causal_lm", "classification"; "auto", "jsonl",
+ * "glue-tsv". The *_from_name functions return -1 for an unknown name. */
+ADA_API const char *ada_task_name(enum ada_task t);
+ADA_API int ada_task_from_name(const char *name);
+ADA_API const char *ada_file_format_name(enum ada_file_format f);
+ADA_API int ada_file_format_from_name(const char *name);
+
+/* Progress at a log interval (and at evaluations and the end). */
+struct ada_metrics {
+	int64_t step;               /* optimizer steps completed */
+	int64_t total_steps;
+	double epoch;               /* fractional epochs completed */
+	double train_loss;          /* token-mean loss over the interval (NAN if none) */
+	double valid_loss;          /* latest evaluation (NAN until there is one) */
+	double learning_rate;       /* of the last step */
+	double grad_norm;           /* before clipping, last step */
+	double orth_reg;            /* AdaLoRA's R (unweighted), last step; 0 otherwise */
+	int64_t budget;             /* b(t) of the last step; -1 without a budget */
+	double tokens_per_second;   /* over the interval */
+	int64_t trained_tokens;     /* tokens processed so far */
+	double eta_seconds;
+	double elapsed_seconds;
+	/* classification: the latest evaluation's GLUE metrics (adalora.md,
+	 * README); NAN before the first one and where one does not apply
+	 * (accuracy, f1 (binary), mcc for classes; pearson, spearman for
+	 * regression) or is undefined (a constant prediction) */
+	double accuracy, f1, mcc, pearson, spearman;
+};
+
+/* The rank allocation at a mask (and the frozen one at the end). */
+struct ada_ranks {
+	int64_t step;
+	int64_t budget;             /* b(t) */
+	int64_t kept;               /* triplets kept (may be below b(t) after ties) */
+	int64_t initial, target;    /* b(0), b(T) */
+	int init_r;
+	int n_layers;
+	int n_modules;              /* columns: the family's modules in order (7 Llama, 6 BERT) */
+	const char *const *module_names;   /* [n_modules] their API names (borrowed) */
+	const int *ranks;           /* [n_layers][n_modules]; -1 where not adapted */
+	int final;                  /* the frozen allocation */
+};
+
+/* Callbacks run on the training thread; any may be NULL. */
+struct ada_callbacks {
+	void *ctx;
+	void (*on_metrics)(void *ctx, const struct ada_metrics *m);
+	void (*on_eval)(void *ctx, const struct ada_metrics *m);
+	void (*on_ranks)(void *ctx, const struct ada_ranks *r);
+	void (*on_checkpoint)(void *ctx, int64_t step, const char *dir, const struct ada_metrics *m);
+	void (*on_log)(void *ctx, const char *level, const char *msg);
+};
+
+/* Values of the stop flag, read at step boundaries. */
+enum ada_stop {
+	ADA_RUN = 0,
+	ADA_STOP_CANCEL = 1,        /* checkpoint, then return ADA_ECANCELLED */
+	ADA_STOP_PAUSE = 2,         /* checkpoint, then return ADA_ESTOPPED (resume later) */
+};
+
+struct ada_job {
+	const char *model;          /* GGUF file, llama2.c .bin or Hugging Face directory */
+	const char *tokenizer;      /* NULL: the model's own */
+	const char *train_file;
+	const char *valid_file;     /* NULL: hold out the tail of train_file */
+	const char *out_dir;        /* adapter/, checkpoint/, result.json go here */
+	enum ada_task task;         /* ADA_TASK_AUTO (0) decides from the data */
+	enum ada_file_format data_format;   /* of train_file and valid_file */
+	uint64_t seed;
+	struct ada_method method;
+	int resume;                 /* continue from out_dir/checkpoint when present */
+	int threads;                /* 0: ada_set_threads' value */
+	const struct ada_callbacks *cb;
+	const volatile int *stop;   /* enum ada_stop; NULL = never */
+};
+
+/* What a job amounts to, known before it runs (ada_job_plan) or after. */
+struct ada_plan {
+	int task;                   /* enum ada_task, resolved (never AUTO) */
+	int64_t total_steps;
+	int64_t steps_per_epoch;
+	int64_t n_epochs;
+	int64_t train_windows, valid_windows;   /* classification: examples */
+	int64_t train_tokens;       /* target tokens per epoch (classification: real tokens) */
+	int num_labels;             /* classification: outputs (1 for regression); else 0 */
+	int64_t n_matrices;         /* adapted matrices */
+	int64_t trainable_params;
+	int64_t budget_initial, budget_target;   /* -1 without a budget */
+};
+
+struct ada_result {
+	struct ada_plan plan;
+	int64_t steps;              /* completed */
+	double train_loss;          /* last logged */
+	double valid_loss;          /* final evaluation (NAN without validation data) */
+	double valid_loss_initial;  /* before training */
+	int64_t trained_tokens;
+	double seconds;
+	char adapter_dir[4096];     /* where the result was written */
+	/* classification: the final evaluation (NAN as in struct ada_metrics) */
+	double accuracy, f1, mcc, pearson, spearman;
+	int num_labels;             /* outputs of the head (1: regression); 0 for an LM */
+	int label_kind;             /* enum ada_label_kind */
+	char **label_names;         /* [num_labels] string labels by class id, owned
+	                             * (ada_result_release); NULL unless labels are strings */
+	int64_t truncated_train, truncated_valid;   /* examples cut to seq_len */
+};
+
+/* Free what a result owns (label_names); safe on a zeroed result. */
+ADA_API void ada_result_release(struct ada_result *res);
+
+/* Load the model, tokenizer and data of a job and compute its plan, running
+ * every check that needs them (seq_len vs the model's context, the budget
+ * schedule vs the total steps, tokenizer vs model vocabulary, empty data).
+ * Cheap next to training; the daemon calls it before queueing a job. */
+ADA_API int ada_job_plan(const struct ada_job *job, struct ada_plan *plan, struct ada_err *err);
+
+/* Run a job to the end (or until stopped). Writes out_dir/adapter (PEFT
+ * layout; model.gguf for full fine-tuning), out_dir/checkpoint and
+ * out_dir/result.json. Returns ADA_OK, ADA_ECANCELLED or ADA_ESTOPPED after
+ * a stop request (a checkpoint was written), or an error. res may be NULL. */
+ADA_API int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err *err);
+
+/* ---- the AdaLoRA budget schedule (adalora.md section 4) ----------------- */
+
+struct ada_schedule {
+	int64_t total_steps, tinit, tfinal, deltaT;
+	int64_t init_r, target_r, n_matrices;
+};
+
+/* Validate (ADA_EINVAL with param = the field's API name, prefixed by
+ * param_prefix when non-NULL) and render the curve as a new JSON object:
+ *   {"initial","target","freeze_step","points":[[t,b],...] (at most
+ *    max_points), "mask_steps":[...] (at most max_mask_steps, evenly
+ *    thinned), "n_mask_steps"} */
+ADA_API int ada_schedule_json(const struct ada_schedule *s, const char *param_prefix,
+		      size_t max_points, size_t max_mask_steps, json_t **out, struct ada_err *err);
+
+/* Create a small Llama model with random weights and a byte-level
+ * tokenizer (259 tokens: <unk>, <s>, </s>, <0x00>..<0xFF>) as a GGUF file:
+ * a model that needs nothing from outside the project (the demo, tests).
+ * shape: "tiny" (dim 64, 2 layers) or a llama2.c family name. */
+ADA_API int ada_create_model(const char *shape, uint64_t seed, const char *path, struct ada_err *err);
+
+/* ---- inference -------------------------------------------------------- */
+
+struct ada_infer_opts {
+	const char *model;          /* GGUF, llama2.c .bin or Hugging Face directory */
+	const char *tokenizer;      /* NULL: the model's own */
+	const char *adapter;        /* NULL, or an adapter directory a job wrote (PEFT LoRA or
+	                             * AdaLoRA, or ours: BITFIT, BOTTLENECK, FULL) */
+};
+
+struct ada_generate_opts {
+	struct ada_infer_opts in;
+	const char *prompt;         /* NULL or "": start from BOS alone */
+	int n_tokens;               /* positions to run, prompt included (llama2.c's steps) */
+	double temperature;         /* 0: greedy */
+	double top_p;               /* nucleus; 1 = off */
+	uint64_t seed;
+};
+
+/* Generate text; emit(ctx, bytes, n) receives each piece as it is decoded.
+ * Stops early at BOS or EOS. */
+ADA_API int ada_generate(const struct ada_generate_opts *o,
+		 void (*emit)(void *ctx, const char *s, size_t n), void *ctx, struct ada_err *err);
+
+/* Fold the adapter of o into its base model and write the whole model:
+ * format "gguf" (out is a file) or "hf" (out is a directory). */
+ADA_API int ada_export_merged(const struct ada_infer_opts *o, const char *out, const char *format,
+		      struct ada_err *err);
+
+struct ada_eval_result {
+	int classification;         /* the adapter carries a classifier head */
+	/* language models */
+	int64_t tokens;             /* predicted tokens */
+	double mean_nll;            /* natural log */
+	double perplexity;
+	/* classifiers */
+	int64_t examples;
+	double loss;                /* mean cross-entropy (regression: mean squared error) */
+	double accuracy, f1, mcc, pearson, spearman;   /* NAN where not applicable */
+	int num_labels;             /* 1: regression */
+	int64_t truncated;          /* examples cut to seq_len */
+};
+
+/* Held-out loss of a model (with its adapter) on a data file read as fmt.
+ * Language models: windows of seq_len tokens (0: the model's context,
+ * capped at 1024). Classifiers (an adapter with a head, written by a
+ * classification job): every example, truncated to seq_len (0: the
+ * training job's, from the adapter), scored with the GLUE metrics. */
+ADA_API int ada_eval(const struct ada_infer_opts *in, const char *data_file, enum ada_file_format fmt,
+	     int seq_len, struct ada_eval_result *res, struct ada_err *err);
+
+/* ---- benchmarks -------------------------------------------------------- */
+
+struct ada_bench_opts {
+	const char *model;          /* a model file, or NULL with shape */
+	const char *shape;          /* "stories260K", "stories15M", ... (random weights) */
+	enum ada_method_type method;
+	int batch, seq, steps, warmup, threads;
+	int rank;                   /* LoRA r / AdaLoRA init_r; 0: the peer's (8 / 12) */
+};
+
+struct ada_bench_result {
+	char config[64];
+	int64_t trainable_params;
+	double ms_per_step_median;
+	double tokens_per_s;
+	double gflops_per_s;        /* counted FLOPs of the step / median time */
+	double flops_per_step;
+	double peak_rss_mb;
+	double final_loss;
+	int threads;
+};
+
+/* Time `steps` training steps after `warmup` untimed ones on random tokens,
+ * with the PyTorch peer's settings (../shared/bench/torch_reference.py). */
+ADA_API int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, struct ada_err *err);
+
+/* ---- training data ----------------------------------------------------- */
+
+/* A training file is UTF-8, either JSONL (every non-blank line one JSON
+ * object; told by its first non-blank line parsing as an object) or plain
+ * text (documents separated by blank lines). All records of a file have
+ * one shape. */
+enum ada_data_format {
+	ADA_DATA_PLAIN_TEXT = 1,
+	ADA_DATA_JSONL = 2,
+};
+
+enum ada_data_shape {
+	ADA_SHAPE_TEXT = 1,              /* {"text"} or a plain-text document */
+	ADA_SHAPE_PROMPT_COMPLETION = 2, /* {"prompt", "completion"} */
+	ADA_SHAPE_CHAT = 3,              /* {"messages": [{"role", "content"}, ...]} */
+	ADA_SHAPE_CLASSIFY = 4,          /* {"text", "label"} */
+	ADA_SHAPE_CLASSIFY_PAIR = 5,     /* {"text_a", "text_b", "label"} */
+};
+
+/* What the labels of a classification file are. One label written as a
+ * JSON real (0.5, 1.0, 1e0) makes the file a regression (ADA_LABEL_FLOAT);
+ * strings and numbers do not mix. */
+enum ada_label_kind {
+	ADA_LABEL_NONE = 0,
+	ADA_LABEL_INT = 1,
+	ADA_LABEL_STRING = 2,
+	ADA_LABEL_FLOAT = 3,
+};
+
+struct ada_data_info {
+	int format;             /* enum ada_data_format */
+	int shape;              /* enum ada_data_shape */
+	int label_kind;         /* enum ada_label_kind */
+	int64_t line_count;     /* lines in the buffer, blank ones included */
+	int64_t record_count;   /* JSONL objects, or plain-text documents */
+};
+
+/* Stable names: "plain_text"/"jsonl"; "text", "prompt_completion", "chat",
+ * "classification", "pair_classification"; "none", "int", "string", "float". */
+ADA_API const char *ada_data_format_name(int format);
+ADA_API const char *ada_data_shape_name(int shape);
+ADA_API const char *ada_label_kind_name(int kind);
+
+enum ada_data_flags {
+	ADA_DATA_JSONL_ONLY = 1 << 0,   /* refuse plain text (the upload check) */
+};
+
+/* Check a training file held in buf[0..len) without a tokenizer: UTF-8,
+ * format, and every JSONL line against the shapes above (unknown keys,
+ * wrong types, empty strings and mixed shapes are errors). Errors name the
+ * 1-based line and the field; a file without records is an error too.
+ * info is filled on success. */
+ADA_API int ada_data_validate(const char *buf, size_t len, unsigned flags,
+		      struct ada_data_info *info, struct ada_err *err);
+
+/* The labels of a classification file in buf[0..len) (JSONL; what
+ * ada_data_validate called shape classification), as training will map
+ * them: a new JSON object {"kind": "int", "num_labels": largest + 1},
+ * {"kind": "string", "num_labels": n, "labels": [the distinct strings,
+ * sorted: class ids in order]} or {"kind": "float", "num_labels": 1}.
+ * Fails, naming the line, on what training refuses in one file (a negative
+ * or huge class id, string and numeric labels mixed, an unlabelled line). */
+ADA_API int ada_data_labels(const char *buf, size_t len, json_t **out, struct ada_err *err);
+
+/* Whether two ada_data_labels() summaries make a classification job that
+ * training accepts: at least 2 training classes (or a regression), and a
+ * validation file (valid may be NULL) whose labels fit the training label
+ * map (no unseen string, no id past the training count, the same kind).
+ * ADA_EINVAL with err->param "training_file" or "validation_file" (the
+ * API's names) and a message otherwise. Training checks the same again. */
+ADA_API int ada_labels_check(const json_t *train, const json_t *valid, struct ada_err *err);
+
+#endif
