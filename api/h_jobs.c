@@ -96,16 +96,7 @@ static int seed_field(struct request *r, const json_t *body, uint64_t *seed)
 
 static int is_encoder(const struct ada_model_info *info)
 {
-	return !strcmp(info->architecture, "bert") || !strcmp(info->architecture, "roberta");
-}
-
-/* Adapted matrices per layer: the targeted modules the family has (BERT's
- * six take the bits of q k v o up down; gate has no counterpart). */
-static int modules_targeted(const struct ada_model_info *info, unsigned m)
-{
-	if (is_encoder(info))
-		m &= ~(1u << 4);
-	return __builtin_popcount(m & ADA_MODULES_ALL);
+	return info->family == ADA_FAMILY_BERT;
 }
 
 static int is_labelled(const struct store_file *f)
@@ -162,50 +153,6 @@ out_free:
 	return rc;
 }
 
-/* The checks that need the model's header, not its weights. */
-static int check_against_model(struct request *r, const struct ada_method *m,
-			       const struct ada_model_info *info)
-{
-	const char *type = ada_method_name(m->type);
-	const struct ada_hparams *hp = &m->hp;
-	char prefix[96], param[160];
-
-	snprintf(prefix, sizeof(prefix), "method.%s.hyperparameters.", type);
-	if (info->context_length > 0 && hp->seq_len > info->context_length) {
-		snprintf(param, sizeof(param), "%sseq_len", prefix);
-		reply_error(r, 400, "invalid_value", param,
-			    "%s (%d) exceeds the model's context length (%d)", param, hp->seq_len,
-			    info->context_length);
-		return -1;
-	}
-	if (hp->max_steps > 0 && (m->type == ADA_METHOD_ADALORA || m->type == ADA_METHOD_LORA_PRUNE)) {
-		struct ada_schedule s = {
-			.total_steps = hp->max_steps, .tinit = hp->tinit, .tfinal = hp->tfinal,
-			.deltaT = hp->delta_t, .init_r = hp->init_r, .target_r = hp->target_r,
-			.n_matrices = (int64_t)modules_targeted(info, hp->target_modules) *
-				      info->n_layers,
-		};
-		struct ada_err err = { 0 };
-		json_t *curve = NULL;
-
-		if (ada_schedule_json(&s, prefix, 8, 2, &curve, &err)) {
-			/* The total is max_steps, and the matrices follow from
-			 * target_modules: name the fields the client wrote. */
-			size_t n = strlen(prefix);
-			if (strncmp(err.param, prefix, n))
-				;
-			else if (!strcmp(err.param + n, "total_steps"))
-				snprintf(err.param + n, sizeof(err.param) - n, "tfinal");
-			else if (!strcmp(err.param + n, "n_matrices"))
-				snprintf(err.param + n, sizeof(err.param) - n, "target_modules");
-			reply_ada_err(r, &err, 400);
-			return -1;
-		}
-		json_decref(curve);
-	}
-	return 0;
-}
-
 void h_jobs_create(struct request *r)
 {
 	static const char *const known[] = {
@@ -248,8 +195,11 @@ void h_jobs_create(struct request *r)
 		reply_ada_err(r, &err, 400);
 		goto out_free;
 	}
-	if (check_against_model(r, &method, &info) ||
-	    check_labels(r, model, &info, training, validation))
+	if (ada_method_check_model(&method, &info, &err)) {
+		reply_ada_err(r, &err, 400);
+		goto out_free;
+	}
+	if (check_labels(r, model, &info, training, validation))
 		goto out_free;
 	mj = ada_method_to_json(&method);
 	method_text = json_dumps(mj, JSON_COMPACT);

@@ -166,8 +166,7 @@ void h_schedule(struct request *r)
 	}
 	if (model) {
 		struct ada_model_info info;
-		struct ada_method m;
-		json_t *mj;
+		unsigned targets = dflt.hp.target_modules;
 		if (!json_is_string(model)) {
 			reply_error(r, 400, "invalid_type", "model", "model must be a string");
 			goto out_free;
@@ -178,32 +177,17 @@ void h_schedule(struct request *r)
 				    json_string_value(model));
 			goto out_free;
 		}
-		/* Module names are parsed as job creation parses them. */
-		mj = json_pack("{s:s,s:{s:{}}}", "type", "adalora", "adalora", "hyperparameters");
-		if (modules)
-			json_object_set(json_object_get(json_object_get(mj, "adalora"),
-							"hyperparameters"),
-					"target_modules", (json_t *)modules);
-		if (ada_method_from_json(mj, &m, &err)) {
-			const char *p = strstr(err.param, "target_modules");
-			if (p)
-				memmove(err.param, p, strlen(p) + 1);
-			json_decref(mj);
+		if (modules && ada_modules_from_json(modules, "target_modules", &targets, &err)) {
 			reply_ada_err(r, &err, 400);
 			goto out_free;
 		}
-		json_decref(mj);
-		/* BERT's six modules take the bits of q k v o up down: gate has
-		 * no counterpart there. */
-		if (!strcmp(info.architecture, "bert") || !strcmp(info.architecture, "roberta"))
-			m.hp.target_modules &= ~(1u << 4);
-		s.n_matrices = (int64_t)__builtin_popcount(m.hp.target_modules) * info.n_layers;
+		s.n_matrices = ada_model_matrices(&info, targets);
 	} else if (!json_object_get(body, "n_matrices")) {
 		reply_error(r, 400, "missing_required_parameter", "n_matrices",
 			    "n_matrices (or model) is required");
 		goto out_free;
 	}
-	if (ada_schedule_json(&s, NULL, 1000, 1000, &curve, &err)) {
+	if (ada_schedule_json(&s, 1000, 1000, &curve, &err)) {
 		reply_ada_err(r, &err, 400);
 		goto out_free;
 	}

@@ -2,9 +2,9 @@
  * cmd_schedule — `adalora schedule`: the budget curve of a set of AdaLoRA
  * hyperparameters, without training anything (docs/cli.md).
  *
- * It is the CLI face of lib/train/budget.h, which the trainer and the API's
- * POST /v1/adalora/schedule use too, so what it prints is what a job will
- * do. Output is one JSON line on stdout: the thinned curve and the mask
+ * It prints what ada_schedule_json() / ada_schedule_at_json() give, the
+ * functions behind the trainer's schedule and the API's POST
+ * /v1/adalora/schedule, so what it prints is what a job will do. Output is one JSON line on stdout: the thinned curve and the mask
  * steps, or with --at the budget at exactly the steps asked for. Every flag
  * is required except --at; an invalid schedule is a usage error (exit 2)
  * whose message names the flag.
@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@
 
 #include <jansson.h>
 
-#include "train/budget.h"
+#include "adalora.h"
 #include "util/alloc.h"
 #include "util/err.h"
 
@@ -33,16 +34,16 @@
 
 static const struct schedule_flag {
 	const char *flag;
-	const char *field;      /* the API's name, as budget_schedule_check() reports it */
+	const char *field;      /* the API's name, as ada_schedule_check() reports it */
 	size_t offset;
 } schedule_flags[] = {
-	{ "--total-steps", "total_steps", offsetof(struct budget_schedule, total_steps) },
-	{ "--tinit", "tinit", offsetof(struct budget_schedule, tinit) },
-	{ "--tfinal", "tfinal", offsetof(struct budget_schedule, tfinal) },
-	{ "--delta-t", "deltaT", offsetof(struct budget_schedule, deltaT) },
-	{ "--init-r", "init_r", offsetof(struct budget_schedule, init_r) },
-	{ "--target-r", "target_r", offsetof(struct budget_schedule, target_r) },
-	{ "--n-matrices", "n_matrices", offsetof(struct budget_schedule, n_matrices) },
+	{ "--total-steps", "total_steps", offsetof(struct ada_schedule, total_steps) },
+	{ "--tinit", "tinit", offsetof(struct ada_schedule, tinit) },
+	{ "--tfinal", "tfinal", offsetof(struct ada_schedule, tfinal) },
+	{ "--delta-t", "deltaT", offsetof(struct ada_schedule, deltaT) },
+	{ "--init-r", "init_r", offsetof(struct ada_schedule, init_r) },
+	{ "--target-r", "target_r", offsetof(struct ada_schedule, target_r) },
+	{ "--n-matrices", "n_matrices", offsetof(struct ada_schedule, n_matrices) },
 };
 #define N_SCHEDULE_FLAGS (sizeof(schedule_flags) / sizeof(schedule_flags[0]))
 
@@ -148,7 +149,7 @@ static int print_json(json_t *o)
 
 int cmd_schedule(int argc, char **argv)
 {
-	struct budget_schedule s = { 0 };
+	struct ada_schedule s = { 0 };
 	bool given[N_SCHEDULE_FLAGS] = { false };
 	const char *at = NULL;
 	int64_t *steps = NULL;
@@ -193,17 +194,17 @@ int cmd_schedule(int argc, char **argv)
 	for (size_t i = 0; i < N_SCHEDULE_FLAGS; i++)
 		if (!given[i])
 			return usage_error("missing %s (see --help)", schedule_flags[i].flag);
-	if (budget_schedule_check(&s, NULL, &err))
+	if (ada_schedule_check(&s, NULL, &err))
 		return usage_error("%s: %s", flag_of_field(err.param), err.msg);
 
 	if (at) {
 		rc = parse_steps(at, &steps, &n_steps);
 		if (rc)
 			return rc;
-		rc = budget_schedule_at_json(&s, steps, n_steps, &o, &err);
+		rc = ada_schedule_at_json(&s, steps, n_steps, &o, &err);
 		free(steps);
 	} else {
-		rc = budget_schedule_to_json(&s, MAX_POINTS, MAX_MASK_STEPS, &o, &err);
+		rc = ada_schedule_json(&s, MAX_POINTS, MAX_MASK_STEPS, &o, &err);
 	}
 	if (rc) {
 		fprintf(stderr, "adalora schedule: %s\n", err.msg);

@@ -14,7 +14,7 @@
  * full, bitfit, adapter) and the trainable parameters (adapter_size). What
  * else ada_job_plan checks — the budget schedule against the
  * total steps — is re-checked for every job with its own tinit, tfinal,
- * deltaT and ranks through ada_schedule_json(). Files are immutable once
+ * deltaT and ranks through ada_method_budget(). Files are immutable once
  * uploaded; a model file that changes (size or time) changes the key.
  * Only the validator thread uses the cache: no lock.
  */
@@ -96,35 +96,16 @@ static int key_equal(const struct plan_key *a, const struct plan_key *b)
 /* The job's own budget settings against a known plan. */
 static int check_budget(const struct job_inputs *in, struct ada_plan *plan, struct ada_err *err)
 {
-	const struct ada_hparams *hp = &in->method.hp;
-	const char *type = ada_method_name(in->method.type);
-	struct ada_schedule s = {
-		.total_steps = plan->total_steps, .tinit = hp->tinit, .tfinal = hp->tfinal,
-		.deltaT = hp->delta_t, .init_r = hp->init_r, .target_r = hp->target_r,
-		.n_matrices = plan->n_matrices,
-	};
-	char prefix[96];
-	json_t *curve = NULL;
-	size_t n;
+	struct ada_schedule s;
 	int rc;
 
-	if (in->method.type != ADA_METHOD_ADALORA && in->method.type != ADA_METHOD_LORA_PRUNE) {
-		plan->budget_initial = plan->budget_target = -1;
+	plan->budget_initial = plan->budget_target = -1;
+	if (!ada_method_has_budget(in->method.type))
 		return ADA_OK;
-	}
-	snprintf(prefix, sizeof(prefix), "method.%s.hyperparameters.", type);
-	rc = ada_schedule_json(&s, prefix, 8, 2, &curve, err);
-	json_decref(curve);
-	if (rc) {
-		/* As ada_job_plan says it: a total at or below tinit + tfinal
-		 * leaves no budget phase, and tfinal is the field to fix. */
-		n = strlen(prefix);
-		if (!strncmp(err->param, prefix, n) && !strcmp(err->param + n, "total_steps"))
-			snprintf(err->param + n, sizeof(err->param) - n, "tfinal");
+	if ((rc = ada_method_budget(&in->method, plan->total_steps, plan->n_matrices, &s, err)))
 		return rc;
-	}
-	plan->budget_initial = plan->n_matrices * hp->init_r;
-	plan->budget_target = plan->n_matrices * hp->target_r;
+	plan->budget_initial = s.n_matrices * s.init_r;
+	plan->budget_target = s.n_matrices * s.target_r;
 	return ADA_OK;
 }
 

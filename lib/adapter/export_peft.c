@@ -77,7 +77,7 @@ static int stored_kept(const struct export_info *info, const struct trained_net 
 
 static const char *head_module(const struct trained_net *tn)
 {
-	return tn->model->cfg.family == MODEL_FAMILY_BERT ? "classifier" : "score";
+	return tn->model->cfg.family == ADA_FAMILY_BERT ? "classifier" : "score";
 }
 
 static json_t *base_config(const struct trained_net *tn, const struct export_info *info)
@@ -116,7 +116,7 @@ static json_t *target_names(const struct trained_net *tn)
 	for (int m = 0; m < model_n_modules(c); m++) {
 		if (!(mask & model_module_bit(c, m)))
 			continue;
-		if (c->family == MODEL_FAMILY_BERT && m == BMOD_OUTPUT &&
+		if (c->family == ADA_FAMILY_BERT && m == BMOD_OUTPUT &&
 		    !(mask & model_module_bit(c, BMOD_ATTN_OUT))) {
 			for (int l = 0; l < c->n_layers; l++) {
 				model_module_hf_path(c, l, m, path, sizeof(path));
@@ -281,7 +281,7 @@ static int add_adapters(struct safetensors_writer *w, const struct trained_net *
 		}
 		if (tn->method.type == ADA_METHOD_LORA_PRUNE && k == 0)
 			continue;   /* left out of target_modules: no tensors */
-		if (mc->family == MODEL_FAMILY_LLAMA && (am->module == MOD_Q || am->module == MOD_K)) {
+		if (mc->family == ADA_FAMILY_LLAMA && (am->module == MOD_Q || am->module == MOD_K)) {
 			/* Our Q/K rows use adjacent RoPE pairs; PEFT adapters live
 			 * on Hugging Face weights, whose rows are rotate-half. */
 			int heads = am->module == MOD_Q ? mc->n_heads : mc->n_kv_heads;

@@ -28,7 +28,7 @@ static int parse_key(const struct model_config *cfg, const char *key, int *layer
 	char *end;
 	long l;
 
-	if (cfg->family == MODEL_FAMILY_BERT)
+	if (cfg->family == ADA_FAMILY_BERT)
 		snprintf(layers, sizeof(layers), "%s.encoder.layer.", bert_model_prefix(cfg));
 	else
 		snprintf(layers, sizeof(layers), "model.layers.");
@@ -134,7 +134,7 @@ static struct peft_tensor *find_tensor(struct peft_adapter *pa, const char *name
 /* The head's output layer, whose rows are the labels. */
 static const char *head_out_name(const struct model_config *cfg)
 {
-	if (cfg->family != MODEL_FAMILY_BERT)
+	if (cfg->family != ADA_FAMILY_BERT)
 		return "score.weight";
 	return strcmp(cfg->arch, "roberta") ? "classifier.weight" : "classifier.out_proj.weight";
 }
@@ -319,7 +319,7 @@ static int load_modules(struct peft_adapter *pa, const struct model_config *cfg,
 			for (int j = 0; j < k; j++)
 				pm->lr->g[j] = 1;
 		}
-		if (cfg->family == MODEL_FAMILY_LLAMA && (module == MOD_Q || module == MOD_K) && k > 0) {
+		if (cfg->family == ADA_FAMILY_LLAMA && (module == MOD_Q || module == MOD_K) && k > 0) {
 			int heads = module == MOD_Q ? cfg->n_heads : cfg->n_kv_heads;
 			float *tmp = xcalloc((size_t)out * k, sizeof(float));
 			if (!tmp)
@@ -521,7 +521,7 @@ static int attach_head(struct peft_adapter *pa, const struct model_config *cfg,
 {
 	const uint64_t D = (uint64_t)cfg->dim, C = (uint64_t)pa->n_labels;
 
-	if (cfg->family != MODEL_FAMILY_BERT) {
+	if (cfg->family != ADA_FAMILY_BERT) {
 		head->out.w = claim(pa, "score.weight", C, D, err);
 		return head->out.w ? ADA_OK : ADA_EFORMAT;
 	}

@@ -60,9 +60,16 @@ ADA_API void ada_set_threads(int n);
 
 /* ---- models ------------------------------------------------------------ */
 
+/* How a model computes, which decides its adaptable modules and tasks. */
+enum ada_family {
+	ADA_FAMILY_LLAMA = 1,   /* llama, mistral, qwen2: pre-norm decoder (q k v o gate up down) */
+	ADA_FAMILY_BERT = 2,    /* bert, roberta: post-norm encoder (the paper's six matrices) */
+};
+
 struct ada_model_info {
 	char format[16];        /* "gguf", "llama2c", "hf" */
 	char architecture[32];  /* "llama", "mistral", "qwen2", "bert", ... */
+	enum ada_family family;
 	int64_t parameters;
 	int context_length;
 	int n_layers, dim, hidden_dim, n_heads, n_kv_heads, vocab_size;
@@ -135,7 +142,15 @@ struct ada_method {
 	struct ada_hparams hp;
 };
 
+/* Stable names, as the API writes them: "lora", "adalora", ...;
+ * "sensitivity_uncertainty", "sensitivity", "magnitude"; "linear", "cosine",
+ * "constant". */
 ADA_API const char *ada_method_name(enum ada_method_type t);
+ADA_API const char *ada_importance_name(enum ada_importance imp);
+ADA_API const char *ada_lr_schedule_name(enum ada_lr_schedule s);
+
+/* Whether a method has a budget schedule (adalora, lora_prune). */
+ADA_API int ada_method_has_budget(enum ada_method_type t);
 
 /* The defaults of a method (what an empty hyperparameters object means). */
 ADA_API void ada_method_defaults(enum ada_method_type t, struct ada_method *out);
@@ -149,6 +164,21 @@ ADA_API int ada_method_from_json(const json_t *method, struct ada_method *out, s
 
 /* The method with every default filled in, as the API returns it (new reference). */
 ADA_API json_t *ada_method_to_json(const struct ada_method *m);
+
+/* A target_modules array (borrowed) as ADA_MODULES_ALL bits; errors name
+ * param, or param[i] for a bad element. */
+ADA_API int ada_modules_from_json(const json_t *v, const char *param, unsigned *mask,
+				  struct ada_err *err);
+
+/* Adapted matrices of a model: its layers times the modules of
+ * target_modules its family has (BERT has no gate). */
+ADA_API int64_t ada_model_matrices(const struct ada_model_info *info, unsigned target_modules);
+
+/* The checks of a method that need a model's header, not its weights or
+ * data: seq_len against the context length, and with max_steps set the
+ * budget schedule (ada_method_budget). */
+ADA_API int ada_method_check_model(const struct ada_method *m, const struct ada_model_info *info,
+				   struct ada_err *err);
 
 /* ---- training jobs ------------------------------------------------------ */
 
@@ -294,18 +324,45 @@ ADA_API int ada_train(const struct ada_job *job, struct ada_result *res, struct 
 
 /* ---- the AdaLoRA budget schedule (adalora.md section 4) ----------------- */
 
+/* b(t) over a run; field names as the API's (POST /v1/adalora/schedule). */
 struct ada_schedule {
-	int64_t total_steps, tinit, tfinal, deltaT;
-	int64_t init_r, target_r, n_matrices;
+	int64_t total_steps;    /* T: optimizer steps of the whole run */
+	int64_t tinit;          /* ti: steps before the first mask */
+	int64_t tfinal;         /* tf: steps trained with the final mask */
+	int64_t deltaT;         /* mask every deltaT steps in between */
+	int64_t init_r;         /* rank of every matrix at the start */
+	int64_t target_r;       /* average rank at the end */
+	int64_t n_matrices;     /* adapted matrices n */
 };
 
-/* Validate (ADA_EINVAL with param = the field's API name, prefixed by
- * param_prefix when non-NULL) and render the curve as a new JSON object:
+/* Refuse what the spec forbids (a negative field, init_r or n_matrices or
+ * deltaT below 1, target_r > init_r, T <= tinit + tfinal, sizes beyond what
+ * the allocator holds): ADA_EINVAL with param the field's name above,
+ * prefixed by param_prefix when non-NULL. */
+ADA_API int ada_schedule_check(const struct ada_schedule *s, const char *param_prefix,
+			       struct ada_err *err);
+
+/* The schedule of a budget method over total_steps on n_matrices adapted
+ * matrices into *out, checked, with errors named as a client wrote the job:
+ * "method.<type>.hyperparameters.<field>", where a total at or below tinit +
+ * tfinal blames tfinal (the total follows from the data) and no adapted
+ * matrix blames target_modules. A method without a budget gives a zeroed
+ * *out and ADA_OK. */
+ADA_API int ada_method_budget(const struct ada_method *m, int64_t total_steps, int64_t n_matrices,
+			      struct ada_schedule *out, struct ada_err *err);
+
+/* The curve of a schedule (checked first, like ada_schedule_check without a
+ * prefix) as a new JSON object:
  *   {"initial","target","freeze_step","points":[[t,b],...] (at most
- *    max_points), "mask_steps":[...] (at most max_mask_steps, evenly
- *    thinned), "n_mask_steps"} */
-ADA_API int ada_schedule_json(const struct ada_schedule *s, const char *param_prefix,
-		      size_t max_points, size_t max_mask_steps, json_t **out, struct ada_err *err);
+ *    max_points, >= 8), "mask_steps":[...] (at most max_mask_steps, >= 2,
+ *    evenly thinned), "n_mask_steps"} */
+ADA_API int ada_schedule_json(const struct ada_schedule *s, size_t max_points,
+			      size_t max_mask_steps, json_t **out, struct ada_err *err);
+
+/* The budget at the n given steps (each >= 0), in that order, as a new JSON
+ * object {"initial","target","points":[[t,b],...]}. */
+ADA_API int ada_schedule_at_json(const struct ada_schedule *s, const int64_t *steps, size_t n,
+				 json_t **out, struct ada_err *err);
 
 /* Create a small Llama model with random weights and a byte-level
  * tokenizer (259 tokens: <unk>, <s>, </s>, <0x00>..<0xFF>) as a GGUF file:

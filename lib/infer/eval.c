@@ -148,7 +148,7 @@ int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_fil
 		res->classification = 1;
 		res->num_labels = in.adapter.n_labels;
 		rc = eval_classifier(&in, data_file, fmt, seq_len, res, err);
-	} else if (in.model->cfg.family != MODEL_FAMILY_LLAMA) {
+	} else if (in.model->cfg.family != ADA_FAMILY_LLAMA) {
 		rc = ada_fail(err, ADA_EINVAL,
 			      "%s: an encoder evaluates as a classifier: pass the adapter a classification job wrote (--adapter)",
 			      o->model);

@@ -33,7 +33,7 @@ int ada_generate(const struct ada_generate_opts *o,
 				      "temperature must be >= 0 and top_p in [0, 1]");
 	if ((rc = inference_net_open(&in, &o->in, err)))
 		return rc;
-	if (in.model->cfg.family != MODEL_FAMILY_LLAMA || in.is_classifier) {
+	if (in.model->cfg.family != ADA_FAMILY_LLAMA || in.is_classifier) {
 		rc = ada_fail(err, ADA_EUNSUPPORTED, "%s: %s generates no text",
 			      in.is_classifier ? o->in.adapter : o->in.model,
 			      in.is_classifier ? "a classifier's adapter" : "an encoder");

@@ -20,7 +20,7 @@ int inference_net_open(struct inference_net *in, const struct ada_infer_opts *o,
 	if ((rc = model_load(o->model, o->tokenizer, &in->model, err)))
 		return rc;
 	c = &in->model->cfg;
-	bert = c->family == MODEL_FAMILY_BERT;
+	bert = c->family == ADA_FAMILY_BERT;
 	if ((rc = model_open_tokenizer(in->model, o->tokenizer, &in->tok, err)))
 		goto out_close;
 	if (bert)

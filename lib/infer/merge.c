@@ -28,7 +28,7 @@ int ada_export_merged(const struct ada_infer_opts *o, const char *out, const cha
 	if ((rc = inference_net_open(&in, o, err)))
 		return rc;
 	/* What the exporters cannot write: an encoder, a head, a bottleneck. */
-	if (in.model->cfg.family != MODEL_FAMILY_LLAMA || in.is_classifier || in.adapter.n_bns) {
+	if (in.model->cfg.family != ADA_FAMILY_LLAMA || in.is_classifier || in.adapter.n_bns) {
 		rc = ada_fail(err, ADA_EUNSUPPORTED,
 			      "%s: only a causal LM's LoRA, AdaLoRA or BitFit adapter on a Llama-family model can be merged",
 			      o->adapter ? o->adapter : o->model);

@@ -253,7 +253,7 @@ int64_t model_param_count(const struct model_config *cfg)
 			+ 3 * dim * cfg->hidden_dim;
 	int64_t n;
 
-	if (cfg->family == MODEL_FAMILY_BERT)
+	if (cfg->family == ADA_FAMILY_BERT)
 		return bert_param_count(cfg);
 	if (cfg->qkv_bias)
 		layer += q + 2 * kv;
@@ -332,7 +332,7 @@ static int bert_config_check(const struct model_config *cfg, const char *path,
 
 int model_config_check(const struct model_config *cfg, const char *path, struct ada_err *err)
 {
-	int bert = cfg->family == MODEL_FAMILY_BERT, rc;
+	int bert = cfg->family == ADA_FAMILY_BERT, rc;
 
 	if ((rc = check_range(path, "dim", cfg->dim, 1, MAX_DIM, err)) ||
 	    (rc = check_range(path, "hidden_dim", cfg->hidden_dim, 1, MAX_HIDDEN, err)) ||

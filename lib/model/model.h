@@ -26,11 +26,6 @@
 struct tokenizer;
 struct gguf;
 
-enum model_family {
-	MODEL_FAMILY_LLAMA = 1,   /* llama, mistral, qwen2: pre-norm decoder */
-	MODEL_FAMILY_BERT = 2,    /* bert, roberta: post-norm encoder */
-};
-
 /* The six adaptable linear modules of a BERT layer (the paper's six
  * matrices), in the order used for rank matrices and target_modules. */
 enum bert_module {
@@ -46,7 +41,7 @@ enum llama_module {
 };
 
 struct model_config {
-	enum model_family family;
+	enum ada_family family;
 	char arch[32];            /* "llama", "mistral", "qwen2" */
 	int dim;                  /* model width */
 	int hidden_dim;           /* FFN width */

@@ -3,7 +3,7 @@
  *
  * model_hf.c reads config.json and opens the safetensors files, then hands
  * model_type "bert" and "roberta" here: the config becomes a
- * MODEL_FAMILY_BERT struct model_config and the weights a struct
+ * ADA_FAMILY_BERT struct model_config and the weights a struct
  * bert_weights (Hugging Face layout: Linear weights [out][in] with biases,
  * LayerNorm weight and bias), loaded with model_hf.c's hf_weight() under its
  * rules (every shape checked, F32/F16/BF16, F32 mapped when aligned, errors
@@ -89,7 +89,7 @@ int bert_parse_config(const char *path, json_t *root, struct model_config *cfg,
 	int rc;
 
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->family = MODEL_FAMILY_BERT;
+	cfg->family = ADA_FAMILY_BERT;
 	snprintf(cfg->arch, sizeof(cfg->arch), "%s",
 		 json_string_value(hf_member(root, "model_type")));
 	if ((rc = refuse_unsupported(path, root, err)) ||

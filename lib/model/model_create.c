@@ -22,7 +22,7 @@ enum { TOKEN_NORMAL = 1, TOKEN_UNKNOWN = 2, TOKEN_CONTROL = 3, TOKEN_BYTE = 6 };
 static int tiny_config(struct model_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->family = MODEL_FAMILY_LLAMA;
+	cfg->family = ADA_FAMILY_LLAMA;
 	strcpy(cfg->arch, "llama");
 	cfg->dim = 64;
 	cfg->hidden_dim = 172;

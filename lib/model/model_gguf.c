@@ -132,7 +132,7 @@ int gguf_read_model_config(const struct gguf *g, struct model_config *cfg, struc
 	char key[128];
 
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->family = MODEL_FAMILY_LLAMA;
+	cfg->family = ADA_FAMILY_LLAMA;
 	rc = read_arch(g, cfg, err);
 	if (rc)
 		return rc;

@@ -210,7 +210,7 @@ static int parse_config(const char *path, json_t *root, struct model_config *cfg
 		return ada_fail_param(err, ADA_EUNSUPPORTED, "model_type",
 				      "%s: model_type '%s' is not supported (llama, mistral, qwen2, "
 				      "bert, roberta)", path, json_string_value(mt));
-	cfg->family = MODEL_FAMILY_LLAMA;
+	cfg->family = ADA_FAMILY_LLAMA;
 	snprintf(cfg->arch, sizeof(cfg->arch), "%s", json_string_value(mt));
 	if ((rc = refuse_unsupported(path, root, err)) ||
 	    (rc = hf_get_int(path, root, "hidden_size", -1, &cfg->dim, err)) ||
@@ -644,7 +644,7 @@ int model_load_hf(struct model *m, struct ada_err *err)
 		return rc;
 	m->format_state = sh;
 	m->format_free = hf_shards_free;
-	if (m->cfg.family == MODEL_FAMILY_BERT)
+	if (m->cfg.family == ADA_FAMILY_BERT)
 		return bert_load_hf(m, sh, err);
 	rc = resolve_tied(sh, &m->cfg, err);
 	if (!rc)
@@ -680,7 +680,7 @@ int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
 	rc = hf_open_shards(dir, &sh, err);
 	if (rc)
 		return rc;
-	if (cfg->family == MODEL_FAMILY_BERT)
+	if (cfg->family == ADA_FAMILY_BERT)
 		rc = bert_resolve_hf(dir, sh, cfg, NULL, 0, err);
 	else
 		rc = resolve_tied(sh, cfg, err);

@@ -140,7 +140,7 @@ int llama2c_parse_header(const char *path, const uint8_t *head, size_t len,
 			vocab = -vocab;
 	}
 
-	c->family = MODEL_FAMILY_LLAMA;
+	c->family = ADA_FAMILY_LLAMA;
 	snprintf(c->arch, sizeof(c->arch), "llama");
 	c->dim = get_i32(ints);
 	c->hidden_dim = get_i32(ints + 4);

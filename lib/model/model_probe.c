@@ -58,6 +58,7 @@ int ada_model_probe(const char *path, struct ada_model_info *info, struct ada_er
 		return rc;
 	snprintf(info->format, sizeof(info->format), "%s", format_names[fmt]);
 	snprintf(info->architecture, sizeof(info->architecture), "%s", cfg.arch);
+	info->family = cfg.family;
 	info->parameters = model_param_count(&cfg);
 	info->context_length = cfg.context_length;
 	info->n_layers = cfg.n_layers;

@@ -102,7 +102,7 @@ int model_shape_config(const char *name, struct model_config *cfg)
 		if (strcmp(name, shapes[i].name))
 			continue;
 		memset(cfg, 0, sizeof(*cfg));
-		cfg->family = MODEL_FAMILY_LLAMA;
+		cfg->family = ADA_FAMILY_LLAMA;
 		strcpy(cfg->arch, "llama");
 		cfg->dim = shapes[i].dim;
 		cfg->hidden_dim = shapes[i].hidden;

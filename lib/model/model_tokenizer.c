@@ -39,7 +39,7 @@ int model_open_tokenizer(const struct model *m, const char *tokenizer_path,
 			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
 		else if (file_exists(p))
 			rc = tokenizer_load_hf(p, &t, err);
-		else if (m->cfg.family == MODEL_FAMILY_BERT && file_exists(vocab))
+		else if (m->cfg.family == ADA_FAMILY_BERT && file_exists(vocab))
 			rc = tokenizer_load_wordpiece(vocab, &t, err);
 		else
 			rc = ada_fail(err, ADA_EINVAL,

@@ -103,12 +103,12 @@ int bert_module_from_name(const char *name)
 
 int model_n_modules(const struct model_config *cfg)
 {
-	return cfg->family == MODEL_FAMILY_BERT ? N_BERT_MODULES : N_LLAMA_MODULES;
+	return cfg->family == ADA_FAMILY_BERT ? N_BERT_MODULES : N_LLAMA_MODULES;
 }
 
 const char *model_module_name(const struct model_config *cfg, int m)
 {
-	if (cfg->family != MODEL_FAMILY_BERT)
+	if (cfg->family != ADA_FAMILY_BERT)
 		return llama_module_name((enum llama_module)m);
 	if (m < 0 || m >= N_BERT_MODULES)
 		return "?";
@@ -117,7 +117,7 @@ const char *model_module_name(const struct model_config *cfg, int m)
 
 const char *model_module_hf_leaf(const struct model_config *cfg, int m)
 {
-	if (cfg->family == MODEL_FAMILY_BERT)
+	if (cfg->family == ADA_FAMILY_BERT)
 		return m >= 0 && m < N_BERT_MODULES ? bert_modules[m].leaf : "?";
 	return (unsigned)m < N_LLAMA_MODULES ? strchr(modules[m].hf, '.') + 1 : "?";
 }
@@ -125,7 +125,7 @@ const char *model_module_hf_leaf(const struct model_config *cfg, int m)
 void model_module_hf_path(const struct model_config *cfg, int layer, int m, char *buf,
 			  size_t cap)
 {
-	if (cfg->family != MODEL_FAMILY_BERT) {
+	if (cfg->family != ADA_FAMILY_BERT) {
 		llama_module_hf_path(layer, (enum llama_module)m, buf, cap);
 		return;
 	}
@@ -135,7 +135,7 @@ void model_module_hf_path(const struct model_config *cfg, int layer, int m, char
 
 void model_module_shape(const struct model_config *cfg, int m, int *out_dim, int *in_dim)
 {
-	if (cfg->family != MODEL_FAMILY_BERT) {
+	if (cfg->family != ADA_FAMILY_BERT) {
 		llama_module_shape(cfg, (enum llama_module)m, out_dim, in_dim);
 		return;
 	}
@@ -152,7 +152,7 @@ void model_module_shape(const struct model_config *cfg, int m, int *out_dim, int
 
 unsigned model_module_bit(const struct model_config *cfg, int m)
 {
-	if (cfg->family == MODEL_FAMILY_BERT)
+	if (cfg->family == ADA_FAMILY_BERT)
 		return m >= 0 && m < N_BERT_MODULES ? 1u << bert_modules[m].bit : 0;
 	return (unsigned)m < N_LLAMA_MODULES ? 1u << m : 0;
 }

@@ -16,7 +16,7 @@ int classifier_acts_init(struct classifier_acts *a, const struct classifier *c, 
 	memset(a, 0, sizeof(*a));
 	a->B = B;
 	a->T = T;
-	if (c->family == MODEL_FAMILY_BERT) {
+	if (c->family == ADA_FAMILY_BERT) {
 		rc = bert_acts_init(&a->bert, &c->bert->d, B, T, n_threads);
 		a->hidden = a->bert.hidden;
 		a->dhidden = a->bert.dhidden;
@@ -55,7 +55,7 @@ int classifier_forward(const struct classifier *c, struct classifier_acts *a,
 	for (int b = 0; b < B; b++)
 		if (lengths[b] < 1 || lengths[b] > T)
 			return ADA_EINVAL;
-	if (c->family == MODEL_FAMILY_BERT) {
+	if (c->family == ADA_FAMILY_BERT) {
 		for (long i = 0; i < (long)B * T; i++)
 			a->types[i] = types ? types[i] : 0;
 		rc = bert_forward(c->bert, &a->bert, ids, a->types, lengths, B, st);
@@ -91,7 +91,7 @@ void classifier_backward(const struct classifier *c, struct classifier_acts *a,
 	/* Only the pooled rows get a gradient from the head; the rest stay 0. */
 	memset(a->dhidden, 0, sizeof(real) * (size_t)B * T * D);
 	seq_head_backward(c->head, &a->head, a->head.dlogits, a->dhidden, lengths, B, T, st);
-	if (c->family == MODEL_FAMILY_BERT)
+	if (c->family == ADA_FAMILY_BERT)
 		bert_backward(c->bert, &a->bert, ids, a->types, lengths, B, a->dhidden, st);
 	else
 		llama_backward_hidden(c->llama, &a->llama, ids, B, a->dhidden, st);

@@ -26,7 +26,7 @@
 #include "data/cls_metrics.h"
 
 struct classifier {
-	enum model_family family;
+	enum ada_family family;
 	const struct llama_net *llama;  /* the Llama family (borrowed), else NULL */
 	const struct bert_net *bert;    /* the BERT family (borrowed), else NULL */
 	const struct seq_head *head;    /* borrowed */

@@ -75,7 +75,7 @@ void seq_head_from_model(struct seq_head *head, const struct model *m, int n_lab
 
 	memset(head, 0, sizeof(*head));
 	head->out = (struct linear){ .in = D, .out = n_labels };
-	if (m->cfg.family != MODEL_FAMILY_BERT) {
+	if (m->cfg.family != ADA_FAMILY_BERT) {
 		head->pool = SEQ_POOL_LAST;
 		return;
 	}

@@ -129,7 +129,7 @@ const struct net_slot *net_slots_find(const struct net_slots *s, const char *nam
 void net_bottleneck_path(const struct model_config *cfg, int layer, int ffn, char *buf,
 			 size_t cap)
 {
-	if (cfg->family == MODEL_FAMILY_BERT)
+	if (cfg->family == ADA_FAMILY_BERT)
 		snprintf(buf, cap, "%s.encoder.layer.%d.%s.adapter", bert_model_prefix(cfg), layer,
 			 ffn ? "output" : "attention.output");
 	else

@@ -26,7 +26,7 @@ static int has_adapters(const struct ada_method *m)
 
 static int is_bert(const struct trained_net *tn)
 {
-	return tn->model->cfg.family == MODEL_FAMILY_BERT;
+	return tn->model->cfg.family == ADA_FAMILY_BERT;
 }
 
 static int is_classifier(const struct trained_net *tn)

@@ -115,7 +115,7 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 	}
 	if (rc)
 		goto out_release;
-	if (tr.model->cfg.family != MODEL_FAMILY_LLAMA) {
+	if (tr.model->cfg.family != ADA_FAMILY_LLAMA) {
 		rc = ada_fail(err, ADA_EUNSUPPORTED, "%s: bench runs Llama-family models", o->model);
 		goto out_release;
 	}
@@ -144,7 +144,7 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 	tr.has_budget = job.method.type == ADA_METHOD_ADALORA;
 	if (tr.has_budget) {
 		int n = model_modules_targeted(&tr.model->cfg, tr.hp->target_modules);
-		tr.schedule = (struct budget_schedule){
+		tr.schedule = (struct ada_schedule){
 			.total_steps = tr.plan.total_steps, .tinit = 0, .tfinal = 0, .deltaT = 1,
 			.init_r = tr.hp->init_r, .target_r = tr.hp->target_r,
 			.n_matrices = (int64_t)n * tr.model->cfg.n_layers,

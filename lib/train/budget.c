@@ -17,7 +17,7 @@ static int fail_field(struct ada_err *err, const char *prefix, const char *field
 			      (long long)got);
 }
 
-int budget_schedule_check(const struct budget_schedule *s, const char *prefix,
+int budget_schedule_check(const struct ada_schedule *s, const char *prefix,
 			  struct ada_err *err)
 {
 	char param[128];
@@ -64,24 +64,24 @@ int budget_schedule_check(const struct budget_schedule *s, const char *prefix,
 	return ADA_OK;
 }
 
-int64_t budget_schedule_initial(const struct budget_schedule *s)
+int64_t budget_schedule_initial(const struct ada_schedule *s)
 {
 	return s->n_matrices * s->init_r;
 }
 
-int64_t budget_schedule_target(const struct budget_schedule *s)
+int64_t budget_schedule_target(const struct ada_schedule *s)
 {
 	return s->n_matrices * s->target_r;
 }
 
-int64_t budget_schedule_freeze_step(const struct budget_schedule *s)
+int64_t budget_schedule_freeze_step(const struct ada_schedule *s)
 {
 	int64_t t = s->total_steps - s->tfinal;
 
 	return t < s->total_steps - 1 ? t : s->total_steps - 1;
 }
 
-int64_t budget_schedule_at(const struct budget_schedule *s, int64_t t)
+int64_t budget_schedule_at(const struct ada_schedule *s, int64_t t)
 {
 	int64_t b0 = budget_schedule_initial(s), bT = budget_schedule_target(s);
 	double c;
@@ -95,7 +95,7 @@ int64_t budget_schedule_at(const struct budget_schedule *s, int64_t t)
 	return (int64_t)((double)(b0 - bT) * pow(c, 3.0) + (double)bT);
 }
 
-bool budget_schedule_is_mask_step(const struct budget_schedule *s, int64_t t)
+bool budget_schedule_is_mask_step(const struct ada_schedule *s, int64_t t)
 {
 	int64_t tf = budget_schedule_freeze_step(s);
 
@@ -105,7 +105,7 @@ bool budget_schedule_is_mask_step(const struct budget_schedule *s, int64_t t)
 }
 
 /* Multiples of deltaT strictly between tinit and t_freeze. */
-static int64_t n_periodic_masks(const struct budget_schedule *s)
+static int64_t n_periodic_masks(const struct ada_schedule *s)
 {
 	int64_t hi = budget_schedule_freeze_step(s) - 1;
 
@@ -114,12 +114,12 @@ static int64_t n_periodic_masks(const struct budget_schedule *s)
 	return hi / s->deltaT - s->tinit / s->deltaT;
 }
 
-int64_t budget_schedule_n_mask_steps(const struct budget_schedule *s)
+int64_t budget_schedule_n_mask_steps(const struct ada_schedule *s)
 {
 	return n_periodic_masks(s) + 1;
 }
 
-int64_t budget_schedule_mask_step(const struct budget_schedule *s, int64_t i)
+int64_t budget_schedule_mask_step(const struct ada_schedule *s, int64_t i)
 {
 	if (i >= n_periodic_masks(s))
 		return budget_schedule_freeze_step(s);
@@ -134,7 +134,7 @@ static int cmp_i64(const void *a, const void *b)
 }
 
 /* The steps to plot, sorted and distinct, into t[] (room for max_points). */
-static size_t curve_steps(const struct budget_schedule *s, size_t max_points, int64_t *t)
+static size_t curve_steps(const struct ada_schedule *s, size_t max_points, int64_t *t)
 {
 	int64_t T = s->total_steps, anchors[5];
 	size_t n = 0, n_anchors, m, out;
@@ -179,7 +179,7 @@ static json_t *step_pair(int64_t t, int64_t b)
 	return p;
 }
 
-static json_t *curve_head(const struct budget_schedule *s)
+static json_t *curve_head(const struct ada_schedule *s)
 {
 	json_t *o = json_object();
 
@@ -193,7 +193,7 @@ static json_t *curve_head(const struct budget_schedule *s)
 	return o;
 }
 
-int budget_schedule_to_json(const struct budget_schedule *s, size_t max_points,
+int budget_schedule_to_json(const struct ada_schedule *s, size_t max_points,
 			    size_t max_mask_steps, json_t **out, struct ada_err *err)
 {
 	json_t *o = NULL, *points = NULL, *masks = NULL;
@@ -257,7 +257,7 @@ out_nomem:
 	return ada_fail(err, ADA_ENOMEM, "budget curve: out of memory building JSON");
 }
 
-int budget_schedule_at_json(const struct budget_schedule *s, const int64_t *steps,
+int budget_schedule_at_json(const struct ada_schedule *s, const int64_t *steps,
 			    size_t n, json_t **out, struct ada_err *err)
 {
 	json_t *o, *at;
@@ -274,7 +274,7 @@ int budget_schedule_at_json(const struct budget_schedule *s, const int64_t *step
 	for (size_t i = 0; i < n; i++)
 		if (json_array_append_new(at, step_pair(steps[i], budget_schedule_at(s, steps[i]))))
 			goto out_nomem;
-	if (json_object_set_new(o, "at", at)) {
+	if (json_object_set_new(o, "points", at)) {
 		at = NULL;
 		goto out_nomem;
 	}

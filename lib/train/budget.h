@@ -34,17 +34,6 @@
 
 #include "adalora.h"
 
-/* Field names follow the API (POST /v1/adalora/schedule). */
-struct budget_schedule {
-	int64_t total_steps;    /* T: optimizer steps of the whole run */
-	int64_t tinit;          /* ti: steps before the first mask */
-	int64_t tfinal;         /* tf: steps trained with the final mask */
-	int64_t deltaT;         /* mask every deltaT steps in between */
-	int64_t init_r;         /* rank of every matrix at the start */
-	int64_t target_r;       /* average rank at the end */
-	int64_t n_matrices;     /* adapted matrices n */
-};
-
 /* Largest b(0) = n_matrices * init_r we accept (the allocator holds one
  * score per triplet) and largest T (steps stay exact in a double). */
 #define BUDGET_MAX_TRIPLETS ((int64_t)1 << 30)
@@ -53,34 +42,32 @@ struct budget_schedule {
 /*
  * Refuse a schedule the spec forbids: any negative field, init_r < 1,
  * n_matrices < 1, deltaT < 1, target_r > init_r, T <= tinit + tfinal, and
- * sizes beyond the limits above. err->param is the field's API name,
- * prefixed with param_prefix when it is non-NULL (e.g.
- * "method.adalora.hyperparameters."). ADA_OK or ADA_EINVAL.
+ * sizes beyond the limits above: ada_schedule_check() (adalora.h).
  */
-int budget_schedule_check(const struct budget_schedule *s, const char *param_prefix,
+int budget_schedule_check(const struct ada_schedule *s, const char *param_prefix,
 			  struct ada_err *err);
 
 /* The functions below require a schedule that passed budget_schedule_check(). */
 
 /* b(0) = n * init_r and b(T) = n * target_r. */
-int64_t budget_schedule_initial(const struct budget_schedule *s);
-int64_t budget_schedule_target(const struct budget_schedule *s);
+int64_t budget_schedule_initial(const struct ada_schedule *s);
+int64_t budget_schedule_target(const struct ada_schedule *s);
 
 /* t_freeze = min(T - tf, T - 1), see the header comment. */
-int64_t budget_schedule_freeze_step(const struct budget_schedule *s);
+int64_t budget_schedule_freeze_step(const struct ada_schedule *s);
 
 /* b(t) for any t >= 0 (t > t_freeze gives b(T), so t >= T is fine too). */
-int64_t budget_schedule_at(const struct budget_schedule *s, int64_t t);
+int64_t budget_schedule_at(const struct ada_schedule *s, int64_t t);
 
 /* A mask is computed at t: ti < t < t_freeze with t % deltaT == 0, or
  * t == t_freeze. Steps after t_freeze re-apply the frozen mask; that is not
  * a new mask and returns false. */
-bool budget_schedule_is_mask_step(const struct budget_schedule *s, int64_t t);
+bool budget_schedule_is_mask_step(const struct ada_schedule *s, int64_t t);
 
 /* How many mask steps the run has (t_freeze included), and the i-th of
  * them in increasing order, 0 <= i < that count. */
-int64_t budget_schedule_n_mask_steps(const struct budget_schedule *s);
-int64_t budget_schedule_mask_step(const struct budget_schedule *s, int64_t i);
+int64_t budget_schedule_n_mask_steps(const struct ada_schedule *s);
+int64_t budget_schedule_mask_step(const struct ada_schedule *s, int64_t i);
 
 /*
  * The curve for plots and the API, as a new JSON object owned by the caller:
@@ -94,15 +81,15 @@ int64_t budget_schedule_mask_step(const struct budget_schedule *s, int64_t i);
  *    "n_mask_steps"}              the true count, so thinning is visible
  * ADA_EINVAL for limits below the minimums, ADA_ENOMEM.
  */
-int budget_schedule_to_json(const struct budget_schedule *s, size_t max_points,
+int budget_schedule_to_json(const struct ada_schedule *s, size_t max_points,
 			    size_t max_mask_steps, json_t **out, struct ada_err *err);
 
 /*
  * The budget at the given steps (borrowed array of n steps, each >= 0):
- *   {"initial", "target", "at": [[t, b], ...]}   in the order given.
+ *   {"initial", "target", "points": [[t, b], ...]}   in the order given.
  * ADA_EINVAL names the first negative step; ADA_ENOMEM.
  */
-int budget_schedule_at_json(const struct budget_schedule *s, const int64_t *steps,
+int budget_schedule_at_json(const struct ada_schedule *s, const int64_t *steps,
 			    size_t n, json_t **out, struct ada_err *err);
 
 #endif

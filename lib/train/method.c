@@ -74,15 +74,27 @@ static const struct field fields[] = {
 	{ "adapter_size", F_INT, OFF(adapter_size), 1, 65536, M_ADAPTER },
 };
 
-static const char *importance_names[] = {
+static const char *const importance_names[] = {
 	[ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY] = "sensitivity_uncertainty",
 	[ADA_IMPORTANCE_SENSITIVITY] = "sensitivity",
 	[ADA_IMPORTANCE_MAGNITUDE] = "magnitude",
 };
 
-static const char *scheduler_names[] = {
+static const char *const scheduler_names[] = {
 	[ADA_LR_LINEAR] = "linear", [ADA_LR_COSINE] = "cosine", [ADA_LR_CONSTANT] = "constant",
 };
+
+#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *ada_importance_name(enum ada_importance imp)
+{
+	return (unsigned)imp < N_ELEMS(importance_names) ? importance_names[imp] : "unknown";
+}
+
+const char *ada_lr_schedule_name(enum ada_lr_schedule s)
+{
+	return (unsigned)s < N_ELEMS(scheduler_names) ? scheduler_names[s] : "unknown";
+}
 
 const char *ada_method_name(enum ada_method_type t)
 {
@@ -167,7 +179,7 @@ static int parse_int(const struct field *f, const json_t *v, double *out, const 
 	return in_range(f, *out, path, err);
 }
 
-static int parse_modules(const json_t *v, unsigned *out, const char *path, struct ada_err *err)
+int ada_modules_from_json(const json_t *v, const char *path, unsigned *out, struct ada_err *err)
 {
 	size_t i;
 	json_t *it;
@@ -184,7 +196,7 @@ static int parse_modules(const json_t *v, unsigned *out, const char *path, struc
 		m = llama_module_from_name(json_string_value(it));
 		if (m < 0 && (m = bert_module_from_name(json_string_value(it))) >= 0) {
 			/* a BERT name stands for the bit of its place in the layer */
-			struct model_config bert = { .family = MODEL_FAMILY_BERT };
+			struct model_config bert = { .family = ADA_FAMILY_BERT };
 			m = __builtin_ctz(model_module_bit(&bert, m));
 		}
 		if (m < 0)
@@ -278,14 +290,14 @@ static int parse_field(const struct field *f, const json_t *v, struct ada_hparam
 		*(int *)base = json_is_true(v);
 		return ADA_OK;
 	case F_MODULES:
-		return parse_modules(v, (unsigned *)base, path, err);
+		return ada_modules_from_json(v, path, (unsigned *)base, err);
 	case F_IMPORTANCE:
-		if ((rc = parse_enum(v, importance_names, 3, &e, path, err)))
+		if ((rc = parse_enum(v, importance_names, N_ELEMS(importance_names), &e, path, err)))
 			return rc;
 		*(enum ada_importance *)base = (enum ada_importance)e;
 		return ADA_OK;
 	case F_SCHEDULER:
-		if ((rc = parse_enum(v, scheduler_names, 3, &e, path, err)))
+		if ((rc = parse_enum(v, scheduler_names, N_ELEMS(scheduler_names), &e, path, err)))
 			return rc;
 		*(enum ada_lr_schedule *)base = (enum ada_lr_schedule)e;
 		return ADA_OK;
@@ -444,8 +456,8 @@ json_t *ada_method_to_json(const struct ada_method *m)
 			break;
 		case F_BOOL: v = json_boolean(*(const int *)p); break;
 		case F_MODULES: v = modules_to_json(*(const unsigned *)p); break;
-		case F_IMPORTANCE: v = json_string(importance_names[*(const enum ada_importance *)p]); break;
-		case F_SCHEDULER: v = json_string(scheduler_names[*(const enum ada_lr_schedule *)p]); break;
+		case F_IMPORTANCE: v = json_string(ada_importance_name(*(const enum ada_importance *)p)); break;
+		case F_SCHEDULER: v = json_string(ada_lr_schedule_name(*(const enum ada_lr_schedule *)p)); break;
 		}
 		json_object_set_new(hp, f->name, v);
 	}

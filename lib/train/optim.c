@@ -211,56 +211,26 @@ void adamw_step(struct adamw *o, const struct param_chunks *pc, double lr,
 
 /* ---- learning-rate schedules ------------------------------------------ */
 
-static const struct {
-	int schedule;
-	const char *name;
-} schedule_names[] = {
-	{ LR_LINEAR, "linear" },
-	{ LR_COSINE, "cosine" },
-	{ LR_CONSTANT, "constant_with_warmup" },
-};
-
-int lr_schedule_parse(const char *name, int *schedule, struct ada_err *err)
-{
-	for (size_t i = 0; i < sizeof(schedule_names) / sizeof(schedule_names[0]); i++) {
-		if (!strcmp(name, schedule_names[i].name)) {
-			*schedule = schedule_names[i].schedule;
-			return ADA_OK;
-		}
-	}
-	return ada_fail_param(err, ADA_EINVAL, "lr_scheduler_type",
-			      "unknown learning-rate schedule \"%.64s\" (expected \"linear\", "
-			      "\"cosine\" or \"constant_with_warmup\")", name);
-}
-
-const char *lr_schedule_name(int schedule)
-{
-	for (size_t i = 0; i < sizeof(schedule_names) / sizeof(schedule_names[0]); i++)
-		if (schedule_names[i].schedule == schedule)
-			return schedule_names[i].name;
-	return "unknown";
-}
-
 static int64_t max_i64(int64_t a, int64_t b)
 {
 	return a > b ? a : b;
 }
 
-double lr_factor(int schedule, int64_t step, int64_t warmup, int64_t total)
+double lr_factor(enum ada_lr_schedule schedule, int64_t step, int64_t warmup, int64_t total)
 {
 	double progress, f;
 
 	if (step < warmup)
 		return (double)step / (double)max_i64(1, warmup);
 	switch (schedule) {
-	case LR_LINEAR:
+	case ADA_LR_LINEAR:
 		f = (double)(total - step) / (double)max_i64(1, total - warmup);
 		return f > 0 ? f : 0.0;
-	case LR_COSINE:
+	case ADA_LR_COSINE:
 		progress = (double)(step - warmup) / (double)max_i64(1, total - warmup);
 		f = 0.5 * (1.0 + cos(M_PI * progress));
 		return f > 0 ? f : 0.0;
-	case LR_CONSTANT:
+	case ADA_LR_CONSTANT:
 		return 1.0;
 	}
 	assert(!"unknown learning-rate schedule");

@@ -97,21 +97,12 @@ void adamw_step(struct adamw *o, const struct param_chunks *pc, double lr,
 
 /* ---- learning-rate schedules ------------------------------------------ */
 
-enum lr_schedule {
-	LR_LINEAR = 1,       /* get_linear_schedule_with_warmup */
-	LR_COSINE = 2,       /* get_cosine_schedule_with_warmup (half a cycle) */
-	LR_CONSTANT = 3,     /* get_constant_schedule_with_warmup */
-};
-
-/* By Hugging Face's names: "linear", "cosine", "constant_with_warmup". */
-int lr_schedule_parse(const char *name, int *schedule, struct ada_err *err);
-const char *lr_schedule_name(int schedule);
-
 /* The factor on the peak learning rate for 0-based optimizer step `step`
+ * (Hugging Face's get_{linear,cosine,constant}_schedule_with_warmup)
  * of `total`: step / warmup while step < warmup (so step 0 of a warm-up
  * trains with lr 0, as in Hugging Face); then linear max(0, (total - step)
  * / max(1, total - warmup)), cosine max(0, (1 + cos(pi * progress)) / 2)
  * with progress = (step - warmup) / max(1, total - warmup), or constant 1. */
-double lr_factor(int schedule, int64_t step, int64_t warmup, int64_t total);
+double lr_factor(enum ada_lr_schedule schedule, int64_t step, int64_t warmup, int64_t total);
 
 #endif

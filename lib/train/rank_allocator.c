@@ -69,45 +69,6 @@ struct rank_allocator {
 	size_t n_hist, cap_hist;
 };
 
-static const char *const mode_names[] = {
-	[RANK_MODE_ADALORA] = "adalora",
-	[RANK_MODE_LORA_PRUNE] = "lora_prune",
-};
-
-static const char *const importance_names[] = {
-	[RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY] = "sensitivity_uncertainty",
-	[RANK_IMPORTANCE_SENSITIVITY] = "sensitivity",
-	[RANK_IMPORTANCE_MAGNITUDE] = "magnitude",
-};
-
-#define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
-
-const char *rank_mode_name(enum rank_mode m)
-{
-	return (unsigned)m < N_ELEMS(mode_names) ? mode_names[m] : "unknown";
-}
-
-int rank_mode_from_name(const char *name)
-{
-	for (size_t i = 0; i < N_ELEMS(mode_names); i++)
-		if (name && !strcmp(name, mode_names[i]))
-			return (int)i;
-	return -1;
-}
-
-const char *rank_importance_name(enum rank_importance imp)
-{
-	return (unsigned)imp < N_ELEMS(importance_names) ? importance_names[imp] : "unknown";
-}
-
-int rank_importance_from_name(const char *name)
-{
-	for (size_t i = 0; i < N_ELEMS(importance_names); i++)
-		if (name && !strcmp(name, importance_names[i]))
-			return (int)i;
-	return -1;
-}
-
 /* ---- selection --------------------------------------------------------- */
 
 static int cmp_double(const void *a, const void *b)
@@ -176,7 +137,7 @@ static size_t matrix_elems(const struct rank_allocator *a, int k, int seg)
 	case SEG_P:
 		return (size_t)m->out * (size_t)m->r;
 	case SEG_GATE:
-		return a->cfg.mode == RANK_MODE_ADALORA ? (size_t)m->r : 0;
+		return a->cfg.method == ADA_METHOD_ADALORA ? (size_t)m->r : 0;
 	default:
 		return (size_t)m->r * (size_t)m->in;
 	}
@@ -189,13 +150,14 @@ static int check_config(const struct rank_allocator_config *c, const struct rank
 
 	if (rc)
 		return rc;
-	if ((unsigned)c->mode >= N_ELEMS(mode_names))
-		return ada_fail_param(err, ADA_EINVAL, "mode", "rank allocator: unknown mode %d",
-				      (int)c->mode);
-	if ((unsigned)c->importance >= N_ELEMS(importance_names))
+	if (!ada_method_has_budget(c->method))
+		return ada_fail_param(err, ADA_EINVAL, "method",
+				      "rank allocator: method %s has no budget",
+				      ada_method_name(c->method));
+	if ((unsigned)c->importance > ADA_IMPORTANCE_MAGNITUDE)
 		return ada_fail_param(err, ADA_EINVAL, "importance",
 				      "rank allocator: unknown importance %d", (int)c->importance);
-	if (c->mode == RANK_MODE_LORA_PRUNE && c->importance == RANK_IMPORTANCE_MAGNITUDE)
+	if (c->method == ADA_METHOD_LORA_PRUNE && c->importance == ADA_IMPORTANCE_MAGNITUDE)
 		return ada_fail_param(err, ADA_EINVAL, "importance",
 				      "importance \"magnitude\" scores |lambda|, which lora_prune does not have");
 	if (!(c->beta1 >= 0.0 && c->beta1 <= 1.0))
@@ -211,7 +173,7 @@ static int check_config(const struct rank_allocator_config *c, const struct rank
 	if (!m)
 		return ada_fail(err, ADA_EINVAL, "rank allocator: no matrices given");
 	for (int k = 0; k < n; k++) {
-		bool grads = c->importance != RANK_IMPORTANCE_MAGNITUDE;
+		bool grads = c->importance != ADA_IMPORTANCE_MAGNITUDE;
 
 		if (m[k].r != c->schedule.init_r)
 			return ada_fail(err, ADA_EINVAL,
@@ -223,7 +185,7 @@ static int check_config(const struct rank_allocator_config *c, const struct rank
 					m[k].out, m[k].in);
 		if (!m[k].P || !m[k].Q || !m[k].gate ||
 		    (grads && (!m[k].dP || !m[k].dQ)) ||
-		    (grads && c->mode == RANK_MODE_ADALORA && !m[k].dgate))
+		    (grads && c->method == ADA_METHOD_ADALORA && !m[k].dgate))
 			return ada_fail(err, ADA_EINVAL,
 					"rank allocator: matrix %d lacks a weight or gradient array", k);
 	}
@@ -289,7 +251,7 @@ static void apply_gates(struct rank_allocator *a)
 		float *gate = a->m[k].gate;
 
 		for (int i = 0; i < a->r; i++) {
-			if (a->cfg.mode == RANK_MODE_LORA_PRUNE)
+			if (a->cfg.method == ADA_METHOD_LORA_PRUNE)
 				gate[i] = kept[i] ? 1.0f : 0.0f;
 			else if (!kept[i])
 				gate[i] = 0.0f;
@@ -327,8 +289,8 @@ int rank_allocator_new(const struct rank_allocator_config *config,
 	a->b0 = budget_schedule_initial(&config->schedule);
 	a->t_freeze = budget_schedule_freeze_step(&config->schedule);
 	a->last_step = -1;
-	a->n_bufs = config->importance == RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY ? 2 :
-		    config->importance == RANK_IMPORTANCE_SENSITIVITY ? 1 : 0;
+	a->n_bufs = config->importance == ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY ? 2 :
+		    config->importance == ADA_IMPORTANCE_SENSITIVITY ? 1 : 0;
 	triplets = (size_t)a->b0;
 
 	a->m = xcalloc((size_t)n, sizeof(*a->m));
@@ -346,7 +308,7 @@ int rank_allocator_new(const struct rank_allocator_config *config,
 		goto out_free;
 	memset(a->kept, 1, triplets * sizeof(*a->kept));
 	a->n_kept = a->b0;
-	if (a->cfg.mode == RANK_MODE_LORA_PRUNE)
+	if (a->cfg.method == ADA_METHOD_LORA_PRUNE)
 		apply_gates(a);
 	*out = a;
 	return ADA_OK;
@@ -440,7 +402,7 @@ static void matrix_scores(const struct rank_allocator *a, int k, double *s)
 	const float *ib = a->buf, *ub = a->n_bufs == 2 ? a->buf + a->n_elems : NULL;
 	int r = a->r;
 
-	if (a->cfg.importance == RANK_IMPORTANCE_MAGNITUDE) {
+	if (a->cfg.importance == ADA_IMPORTANCE_MAGNITUDE) {
 		for (int i = 0; i < r; i++)
 			s[i] = fabs((double)m->gate[i]);
 	} else {
@@ -459,7 +421,7 @@ static void matrix_scores(const struct rank_allocator *a, int k, double *s)
 
 			for (int j = 0; j < m->in; j++)
 				row += elem_score(ib, ub, q + j);
-			if (a->cfg.mode == RANK_MODE_ADALORA)
+			if (a->cfg.method == ADA_METHOD_ADALORA)
 				lambda = elem_score(ib, ub, off[SEG_GATE] + i);
 			s[i] = lambda + s[i] / m->out + row / m->in;
 		}
@@ -551,7 +513,7 @@ static void history_push(struct rank_allocator *a, int64_t t, int64_t budget, bo
 int rank_allocator_step(struct rank_allocator *a, int64_t t,
 			struct rank_step_info *info, struct ada_err *err)
 {
-	const struct budget_schedule *s = &a->cfg.schedule;
+	const struct ada_schedule *s = &a->cfg.schedule;
 	struct rank_step_info local;
 	bool freeze, mask;
 
@@ -689,13 +651,19 @@ static void put_u8(struct blob_writer *w, uint8_t v)
 	put(w, &v, sizeof(v));
 }
 
+/* The mode as checkpoints have always stored it: 0 adalora, 1 lora_prune. */
+static uint32_t blob_mode(enum ada_method_type method)
+{
+	return method == ADA_METHOD_LORA_PRUNE;
+}
+
 static void write_state(const struct rank_allocator *a, struct blob_writer *w)
 {
-	const struct budget_schedule *s = &a->cfg.schedule;
+	const struct ada_schedule *s = &a->cfg.schedule;
 	size_t n_buf = a->buf ? a->n_elems * (size_t)a->n_bufs : 0;
 
 	put(w, BLOB_MAGIC, 8);
-	put_u32(w, (uint32_t)a->cfg.mode);
+	put_u32(w, blob_mode(a->cfg.method));
 	put_u32(w, (uint32_t)a->cfg.importance);
 	put_u32(w, (uint32_t)a->n);
 	put_u32(w, (uint32_t)a->r);
@@ -786,7 +754,7 @@ static void restored_release(struct restored *st)
 static int read_fingerprint(const struct rank_allocator *a, struct blob_reader *r,
 			    struct ada_err *err)
 {
-	const struct budget_schedule *s = &a->cfg.schedule;
+	const struct ada_schedule *s = &a->cfg.schedule;
 	int64_t sched[7], want[7] = { s->total_steps, s->tinit, s->tfinal, s->deltaT,
 				     s->init_r, s->target_r, s->n_matrices };
 	static const char *const sched_names[7] = { "total_steps", "tinit", "tfinal",
@@ -800,11 +768,11 @@ static int read_fingerprint(const struct rank_allocator *a, struct blob_reader *
 	if (get(r, &mode, 4) || get(r, &imp, 4) || get(r, &n, 4) || get(r, &rr, 4) ||
 	    get(r, beta, sizeof(beta)) || get(r, sched, sizeof(sched)))
 		return BAD("truncated header");
-	if (mode != (uint32_t)a->cfg.mode)
-		return BAD("saved in mode %u, this job uses %s", mode, rank_mode_name(a->cfg.mode));
+	if (mode != blob_mode(a->cfg.method))
+		return BAD("saved in mode %u, this job uses %s", mode, ada_method_name(a->cfg.method));
 	if (imp != (uint32_t)a->cfg.importance)
 		return BAD("saved with importance %u, this job uses %s", imp,
-			   rank_importance_name(a->cfg.importance));
+			   ada_importance_name(a->cfg.importance));
 	if (n != (uint32_t)a->n || rr != (uint32_t)a->r)
 		return BAD("saved for %u matrices of rank %u, this job has %d of rank %d",
 			   n, rr, a->n, a->r);
@@ -991,7 +959,7 @@ int rank_allocator_restore(struct rank_allocator *a, const void *blob, size_t le
 	a->n_nonfinite = st.n_nonfinite;
 	a->frozen = st.frozen;
 	count_kept(a);
-	if (a->cfg.mode == RANK_MODE_LORA_PRUNE || a->frozen)
+	if (a->cfg.method == ADA_METHOD_LORA_PRUNE || a->frozen)
 		apply_gates(a);
 	return ADA_OK;
 }

@@ -44,24 +44,6 @@
 #include "adalora.h"
 #include "train/budget.h"
 
-enum rank_mode {
-	RANK_MODE_ADALORA = 0,
-	RANK_MODE_LORA_PRUNE = 1,
-};
-
-enum rank_importance {
-	RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY = 0,  /* s = Ibar * Ubar (default) */
-	RANK_IMPORTANCE_SENSITIVITY = 1,              /* s = Ibar */
-	RANK_IMPORTANCE_MAGNITUDE = 2,                /* S = |lambda|; adalora only */
-};
-
-/* API names: "adalora", "lora_prune"; "sensitivity_uncertainty",
- * "sensitivity", "magnitude". The parsers return -1 for unknown names. */
-const char *rank_mode_name(enum rank_mode m);
-int rank_mode_from_name(const char *name);
-const char *rank_importance_name(enum rank_importance imp);
-int rank_importance_from_name(const char *name);
-
 /*
  * A borrowed view of one adapted matrix's factors; every pointer must stay
  * valid (and the shapes fixed) for the allocator's lifetime. Row-major.
@@ -77,10 +59,10 @@ struct rank_matrix {
 };
 
 struct rank_allocator_config {
-	enum rank_mode mode;
-	enum rank_importance importance;
+	enum ada_method_type method;   /* ADA_METHOD_ADALORA or ADA_METHOD_LORA_PRUNE (the modes above) */
+	enum ada_importance importance;
 	double beta1, beta2;    /* EMA factors in [0, 1]; 0.85 in the paper and PEFT */
-	struct budget_schedule schedule;
+	struct ada_schedule schedule;
 };
 
 /* One mask as recorded in the history. */

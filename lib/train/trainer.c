@@ -147,7 +147,7 @@ int trainer_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 	}
 	grad_clip(&tr->chunks, tn->arena.g, hp->max_grad_norm, &so->gn);
 	so->lr = hp->learning_rate *
-		 lr_factor((int)hp->lr_scheduler + 1, step, hp->warmup_steps, tr->plan.total_steps);
+		 lr_factor(hp->lr_scheduler, step, hp->warmup_steps, tr->plan.total_steps);
 	if (so->gn.finite) {
 		adamw_step(&tr->opt, &tr->chunks, so->lr, tn->arena.w, tn->arena.g, tn->arena.m,
 			   tn->arena.v);

@@ -74,7 +74,7 @@ struct trainer {
 	struct trainer_cls *cls;        /* classification (trainer_cls.c); owned */
 	const struct label_map *labels; /* classification: the label map (in cls) */
 	struct batch_plan plan;
-	struct budget_schedule schedule;   /* adalora / lora_prune */
+	struct ada_schedule schedule;   /* adalora / lora_prune */
 	int has_budget;
 
 	/* built by trainer_build() */

@@ -70,9 +70,8 @@ static void hp_prefix(const struct ada_method *m, char *buf, size_t cap)
 	snprintf(buf, cap, "method.%s.hyperparameters", ada_method_name(m->type));
 }
 
-/* Data and schedule modules name bare fields ("batch_size", "total_steps");
- * the API reports the full path. The total steps follow from the data, so
- * a schedule with no budget phase is blamed on tfinal, as in method.c. */
+/* Data modules and the network name bare fields ("batch_size"); the API
+ * reports the full path. */
 static int qualify_param(struct ada_err *err, const char *prefix, int rc)
 {
 	char bare[sizeof(err->param)];
@@ -80,8 +79,6 @@ static int qualify_param(struct ada_err *err, const char *prefix, int rc)
 	if (!err || !rc || !err->param[0] || !strncmp(err->param, "method.", 7))
 		return rc;
 	snprintf(bare, sizeof(bare), "%s", err->param);
-	if (!strcmp(bare, "total_steps"))
-		snprintf(bare, sizeof(bare), "tfinal");
 	snprintf(err->param, sizeof(err->param), "%s.%s", prefix, bare);
 	return rc;
 }
@@ -146,7 +143,7 @@ static int first_record_labelled(const char *path, struct ada_err *err, int *lab
 static int resolve_task(struct trainer *tr, struct ada_err *err)
 {
 	const struct ada_job *job = tr->job;
-	const int bert = tr->model->cfg.family == MODEL_FAMILY_BERT;
+	const int bert = tr->model->cfg.family == ADA_FAMILY_BERT;
 	enum ada_task t = job->task;
 	int labelled, rc;
 
@@ -207,17 +204,13 @@ int trainer_setup(struct trainer *tr, const struct ada_job *job, struct ada_err 
 	if ((rc = tr->task->load(tr, err)))
 		return qualify_param(err, prefix, rc);
 
-	tr->has_budget = job->method.type == ADA_METHOD_ADALORA ||
-			 job->method.type == ADA_METHOD_LORA_PRUNE;
+	tr->has_budget = ada_method_has_budget(job->method.type);
 	if (tr->has_budget) {
-		int n = model_modules_targeted(&tr->model->cfg, hp->target_modules);
-		tr->schedule = (struct budget_schedule){
-			.total_steps = tr->plan.total_steps, .tinit = hp->tinit,
-			.tfinal = hp->tfinal, .deltaT = hp->delta_t, .init_r = hp->init_r,
-			.target_r = hp->target_r, .n_matrices = (int64_t)n * tr->model->cfg.n_layers,
-		};
-		if ((rc = budget_schedule_check(&tr->schedule, NULL, err)))
-			return qualify_param(err, prefix, rc);
+		int64_t n = (int64_t)model_modules_targeted(&tr->model->cfg, hp->target_modules) *
+			    tr->model->cfg.n_layers;
+		if ((rc = ada_method_budget(&job->method, tr->plan.total_steps, n, &tr->schedule,
+					    err)))
+			return rc;
 	}
 	tr->fingerprint = make_fingerprint(job);
 	if (!tr->fingerprint)
@@ -274,9 +267,8 @@ static int build_allocator(struct trainer *tr, struct ada_err *err)
 {
 	struct trained_net *tn = &tr->tn;
 	struct rank_allocator_config cfg = {
-		.mode = tr->job->method.type == ADA_METHOD_ADALORA ? RANK_MODE_ADALORA
-								    : RANK_MODE_LORA_PRUNE,
-		.importance = (enum rank_importance)tr->hp->importance,
+		.method = tr->job->method.type,
+		.importance = tr->hp->importance,
 		.beta1 = tr->hp->beta1,
 		.beta2 = tr->hp->beta2,
 		.schedule = tr->schedule,

@@ -6,14 +6,14 @@
 #include "util/err.h"
 
 /* The paper's MNLI run (adalora.md section 4), masking every 100 steps. */
-static const struct budget_schedule mnli = {
+static const struct ada_schedule mnli = {
 	.total_steps = 85904, .tinit = 8000, .tfinal = 50000, .deltaT = 100,
 	.init_r = 3, .target_r = 1, .n_matrices = 72,
 };
 
 /* b(t) by exact rational arithmetic, an independent check of the double
  * evaluation: floor(bT + (b0 - bT) * ((D - (t - ti)) / D)^3), D = T - tf - ti. */
-static int64_t exact_cubic(const struct budget_schedule *s, int64_t t)
+static int64_t exact_cubic(const struct ada_schedule *s, int64_t t)
 {
 	__int128 b0 = s->n_matrices * s->init_r, bT = s->n_matrices * s->target_r;
 	__int128 D = s->total_steps - s->tfinal - s->tinit, x = D - (t - s->tinit);
@@ -53,7 +53,7 @@ static void test_paper_vector(void)
 
 static void test_boundaries(void)
 {
-	const struct budget_schedule *s = &mnli;
+	const struct ada_schedule *s = &mnli;
 
 	/* t <= ti: b(0) and no mask, even on a multiple of deltaT. */
 	CHECK_INT_EQ(budget_schedule_at(s, 8000), 216);
@@ -82,7 +82,7 @@ static void test_boundaries(void)
 }
 
 /* n_mask_steps/mask_step must list exactly the steps is_mask_step accepts. */
-static void check_mask_enumeration(const struct budget_schedule *s)
+static void check_mask_enumeration(const struct ada_schedule *s)
 {
 	int64_t n = budget_schedule_n_mask_steps(s), seen = 0;
 
@@ -108,7 +108,7 @@ static void test_mask_steps_enumeration(void)
 		for (int64_t ti = 0; ti < T; ti++)
 			for (int64_t tf = 0; ti + tf < T; tf++)
 				for (int64_t dT = 1; dT <= 6; dT++) {
-					struct budget_schedule s = {
+					struct ada_schedule s = {
 						.total_steps = T, .tinit = ti, .tfinal = tf,
 						.deltaT = dT, .init_r = 4, .target_r = 2,
 						.n_matrices = 3,
@@ -125,7 +125,7 @@ static void test_mask_steps_enumeration(void)
 /* tfinal == 0: the freeze moves to T - 1 (the lead's deviation, budget.h). */
 static void test_tfinal_zero(void)
 {
-	struct budget_schedule s = {
+	struct ada_schedule s = {
 		.total_steps = 100, .tinit = 10, .tfinal = 0, .deltaT = 7,
 		.init_r = 4, .target_r = 1, .n_matrices = 5,
 	};
@@ -162,7 +162,7 @@ static void test_tfinal_zero(void)
 	CHECK(!budget_schedule_is_mask_step(&s, 99));
 }
 
-static void expect_invalid(struct budget_schedule s, const char *prefix, const char *param,
+static void expect_invalid(struct ada_schedule s, const char *prefix, const char *param,
 			   const char *msg_part)
 {
 	struct ada_err err;
@@ -177,7 +177,7 @@ static void expect_invalid(struct budget_schedule s, const char *prefix, const c
 
 static void test_invalid(void)
 {
-	struct budget_schedule s = mnli, t;
+	struct ada_schedule s = mnli, t;
 
 	t = s; t.total_steps = 58000;
 	expect_invalid(t, NULL, "total_steps", "must exceed tinit + tfinal");
@@ -255,7 +255,7 @@ static void test_curve_json(void)
 	json_decref(o);
 
 	/* Thinned mask steps: first and last kept, the true count reported. */
-	struct budget_schedule s = mnli;
+	struct ada_schedule s = mnli;
 	s.deltaT = 1;
 	CHECK_OK(budget_schedule_to_json(&s, 8, 10, &o, &err), &err);
 	if (!o)
@@ -269,7 +269,7 @@ static void test_curve_json(void)
 	json_decref(o);
 
 	/* A short run lists every step. */
-	s = (struct budget_schedule){ .total_steps = 10, .tinit = 2, .tfinal = 3, .deltaT = 2,
+	s = (struct ada_schedule){ .total_steps = 10, .tinit = 2, .tfinal = 3, .deltaT = 2,
 				      .init_r = 3, .target_r = 1, .n_matrices = 2 };
 	CHECK_OK(budget_schedule_to_json(&s, 1000, 1000, &o, &err), &err);
 	if (!o)
@@ -297,7 +297,7 @@ static void test_at_json(void)
 		return;
 	text = json_dumps(o, JSON_COMPACT);
 	CHECK_STR_EQ(text, "{\"initial\":216,\"target\":72,"
-		     "\"at\":[[35904,72],[0,216],[10000,187],[85904,72],[20000,98]]}");
+		     "\"points\":[[35904,72],[0,216],[10000,187],[85904,72],[20000,98]]}");
 	free(text);
 	json_decref(o);
 

@@ -1,4 +1,5 @@
-/* Tests of train/method.c: the API's "method" object. */
+/* Tests of train/method.c and method_check.c: the API's "method" object,
+ * alone and against a model and a run. */
 #include "check.h"
 
 #include "adalora.h"
@@ -157,11 +158,76 @@ static void test_round_trip(void)
 	}
 }
 
+/* Matrices per family: BERT's six take the bits of q k v o up down. */
+static void test_model_matrices(void)
+{
+	struct ada_model_info llama = { .family = ADA_FAMILY_LLAMA, .n_layers = 5 };
+	struct ada_model_info bert = { .family = ADA_FAMILY_BERT, .n_layers = 2 };
+	struct ada_err err = { 0 };
+	unsigned mask = 0;
+	json_t *v;
+
+	CHECK_INT_EQ(ada_model_matrices(&llama, ADA_MODULES_ALL), 35);
+	CHECK_INT_EQ(ada_model_matrices(&bert, ADA_MODULES_ALL), 12);
+	v = json_pack("[s,s]", "gate", "v");
+	CHECK_OK(ada_modules_from_json(v, "target_modules", &mask, &err), &err);
+	CHECK_INT_EQ(ada_model_matrices(&llama, mask), 10);
+	CHECK_INT_EQ(ada_model_matrices(&bert, mask), 2);   /* gate: no BERT counterpart */
+	json_decref(v);
+	v = json_pack("[s,s]", "q", "bogus");
+	CHECK_INT_EQ(ada_modules_from_json(v, "target_modules", &mask, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "target_modules[1]");
+	json_decref(v);
+}
+
+/* The budget check names the fields a client wrote: the total follows
+ * from max_steps or the data (tfinal is blamed), the matrices from
+ * target_modules. */
+static void test_budget_names_fields(void)
+{
+	struct ada_method m;
+	struct ada_schedule s;
+	struct ada_err err = { 0 };
+	struct ada_model_info info = { .family = ADA_FAMILY_BERT, .n_layers = 2,
+				       .context_length = 512 };
+
+	CHECK_OK(parse("{\"type\":\"adalora\",\"adalora\":{\"hyperparameters\":"
+		       "{\"tinit\":10,\"tfinal\":20,\"init_r\":6,\"target_r\":2}}}", &m, &err), &err);
+	CHECK_OK(ada_method_budget(&m, 100, 12, &s, &err), &err);
+	CHECK_INT_EQ(s.total_steps, 100);
+	CHECK_INT_EQ(s.n_matrices, 12);
+	CHECK_INT_EQ(s.init_r, 6);
+	CHECK_INT_EQ(ada_method_budget(&m, 30, 12, &s, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "method.adalora.hyperparameters.tfinal");
+	CHECK_INT_EQ(ada_method_budget(&m, 100, 0, &s, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "method.adalora.hyperparameters.target_modules");
+
+	/* Against a model: seq_len, and the schedule once max_steps is known. */
+	CHECK_OK(ada_method_check_model(&m, &info, &err), &err);   /* seq_len 256 */
+	m.hp.seq_len = 513;
+	CHECK_INT_EQ(ada_method_check_model(&m, &info, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "method.adalora.hyperparameters.seq_len");
+	m.hp.seq_len = 64;
+	m.hp.max_steps = 31;
+	CHECK_OK(ada_method_check_model(&m, &info, &err), &err);
+	m.hp.target_modules = 1u << 4;   /* gate only: nothing on BERT */
+	CHECK_INT_EQ(ada_method_check_model(&m, &info, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "method.adalora.hyperparameters.target_modules");
+
+	/* No budget, nothing to check. */
+	ada_method_defaults(ADA_METHOD_LORA, &m);
+	CHECK_OK(ada_method_budget(&m, 1, 0, &s, &err), &err);
+	CHECK_INT_EQ(s.n_matrices, 0);
+	CHECK(!ada_method_has_budget(ADA_METHOD_LORA) && ada_method_has_budget(ADA_METHOD_LORA_PRUNE));
+}
+
 int main(void)
 {
 	RUN(test_defaults);
 	RUN(test_errors_name_the_field);
 	RUN(test_round_trip);
 	RUN(test_micro_batch_follows_batch);
+	RUN(test_model_matrices);
+	RUN(test_budget_names_fields);
 	return check_summary();
 }

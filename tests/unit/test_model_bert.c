@@ -127,7 +127,7 @@ static void test_round_trip(void)
 				expect_equal(m, x, what);
 				if (x) {
 					CHECK_STR_EQ(x->format, "hf");
-					CHECK(x->cfg.family == MODEL_FAMILY_BERT && x->layers == NULL);
+					CHECK(x->cfg.family == ADA_FAMILY_BERT && x->layers == NULL);
 					CHECK(x->tok_emb == x->bert->word_emb && x->output == NULL);
 					/* F32 stays in the mapping; halves are widened. */
 					CHECK(dtypes[d] == ST_F32 ? x->n_owned == 0 : x->n_owned > 0);

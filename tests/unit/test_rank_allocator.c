@@ -101,11 +101,11 @@ static void fixture_randomize(struct fixture *f, uint64_t seed)
 			f->mem[k][i] = (float)(0.5 * rng_normal(&r));
 }
 
-static struct rank_allocator_config config(enum rank_mode mode, enum rank_importance imp,
-					   struct budget_schedule s)
+static struct rank_allocator_config config(enum ada_method_type mode, enum ada_importance imp,
+					   struct ada_schedule s)
 {
 	return (struct rank_allocator_config){
-		.mode = mode, .importance = imp, .beta1 = 0.85, .beta2 = 0.85, .schedule = s,
+		.method = mode, .importance = imp, .beta1 = 0.85, .beta2 = 0.85, .schedule = s,
 	};
 }
 
@@ -162,12 +162,12 @@ static void test_select_matches_sort(void)
 
 /* With distinct scores exactly b(t) triplets survive, and they are the
  * highest-scoring ones; checked at every mask of a whole run. */
-static void run_exact_budget(enum rank_importance imp)
+static void run_exact_budget(enum ada_importance imp)
 {
 	static const int out[6] = { 8, 16, 4, 12, 8, 5 }, in[6] = { 8, 4, 16, 6, 9, 7 };
-	struct budget_schedule s = { .total_steps = 60, .tinit = 5, .tfinal = 10, .deltaT = 3,
+	struct ada_schedule s = { .total_steps = 60, .tinit = 5, .tfinal = 10, .deltaT = 3,
 				     .init_r = 4, .target_r = 1, .n_matrices = 6 };
-	struct rank_allocator_config c = config(RANK_MODE_ADALORA, imp, s);
+	struct rank_allocator_config c = config(ADA_METHOD_ADALORA, imp, s);
 	struct rank_allocator *a = NULL;
 	struct fixture f;
 	struct ada_err err;
@@ -221,9 +221,9 @@ out:
 
 static void test_exact_budget_survives(void)
 {
-	run_exact_budget(RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY);
-	run_exact_budget(RANK_IMPORTANCE_SENSITIVITY);
-	run_exact_budget(RANK_IMPORTANCE_MAGNITUDE);
+	run_exact_budget(ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY);
+	run_exact_budget(ADA_IMPORTANCE_SENSITIVITY);
+	run_exact_budget(ADA_IMPORTANCE_MAGNITUDE);
 }
 
 /* Ties at the threshold are all masked; the kept count says so. */
@@ -232,9 +232,9 @@ static void test_ties_all_masked(void)
 	static const int out[2] = { 3, 2 }, in[2] = { 2, 3 };
 	/* b0 = 8, bT = 6, ti = 0, tf = 1: step 1 is a mask step with
 	 * b(1) = floor(6 + 2 * (1 - 1/2)^3) = 6, so k = 2. */
-	struct budget_schedule s = { .total_steps = 3, .tinit = 0, .tfinal = 1, .deltaT = 1,
+	struct ada_schedule s = { .total_steps = 3, .tinit = 0, .tfinal = 1, .deltaT = 1,
 				     .init_r = 4, .target_r = 3, .n_matrices = 2 };
-	struct rank_allocator_config c = config(RANK_MODE_ADALORA, RANK_IMPORTANCE_MAGNITUDE, s);
+	struct rank_allocator_config c = config(ADA_METHOD_ADALORA, ADA_IMPORTANCE_MAGNITUDE, s);
 	static const float lambda[2][4] = { { 1, -2, 2, 3 }, { 2, 5, -6, 7 } };
 	struct rank_allocator *a = NULL;
 	struct rank_step_info info;
@@ -284,10 +284,10 @@ out:
 static void test_k_zero_masks_nothing(void)
 {
 	static const int out[3] = { 4, 4, 4 }, in[3] = { 4, 4, 4 };
-	struct budget_schedule s = { .total_steps = 20, .tinit = 2, .tfinal = 5, .deltaT = 2,
+	struct ada_schedule s = { .total_steps = 20, .tinit = 2, .tfinal = 5, .deltaT = 2,
 				     .init_r = 3, .target_r = 3, .n_matrices = 3 };
-	struct rank_allocator_config c = config(RANK_MODE_ADALORA,
-						RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY, s);
+	struct rank_allocator_config c = config(ADA_METHOD_ADALORA,
+						ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY, s);
 	struct rank_allocator *a = NULL;
 	struct fixture f;
 	struct ada_err err;
@@ -364,11 +364,11 @@ static const float hand_dP[2][4] = { { 0.5f, -1, 2, 4 }, { 0, 1, 1, 2 } };
 static const float hand_dl[2][2] = { { 2, 0.25f }, { -4, 1 } };
 static const float hand_dQ[2][6] = { { 1, 0.5f, 2, 0, 1, -1 }, { 2, 0, 0, 1, 1, 1 } };
 
-static void run_hand(enum rank_mode mode, enum rank_importance imp,
+static void run_hand(enum ada_method_type mode, enum ada_importance imp,
 		     const double want1[2], const double want2[2])
 {
 	static const int out[1] = { 2 }, in[1] = { 3 };
-	struct budget_schedule s = { .total_steps = 10, .tinit = 5, .tfinal = 2, .deltaT = 1,
+	struct ada_schedule s = { .total_steps = 10, .tinit = 5, .tfinal = 2, .deltaT = 1,
 				     .init_r = 2, .target_r = 1, .n_matrices = 1 };
 	struct rank_allocator_config c = config(mode, imp, s);
 	const double *want[2] = { want1, want2 };
@@ -384,7 +384,7 @@ static void run_hand(enum rank_mode mode, enum rank_importance imp,
 	CHECK_OK(rank_allocator_new(&c, f.views, 1, &a, &err), &err);
 	if (!a)
 		goto out;
-	if (mode == RANK_MODE_LORA_PRUNE)
+	if (mode == ADA_METHOD_LORA_PRUNE)
 		CHECK(f.gate[0][0] == 1.0f && f.gate[0][1] == 1.0f);
 	for (int t = 0; t < 2; t++) {
 		struct rank_step_info info;
@@ -394,7 +394,7 @@ static void run_hand(enum rank_mode mode, enum rank_importance imp,
 		memcpy(f.dQ[0], hand_dQ[t], sizeof(hand_dQ[t]));
 		CHECK_OK(rank_allocator_step(a, t, &info, &err), &err);
 		/* magnitude keeps no buffers: nothing to update */
-		CHECK(info.updated == (imp != RANK_IMPORTANCE_MAGNITUDE));
+		CHECK(info.updated == (imp != ADA_IMPORTANCE_MAGNITUDE));
 		CHECK(!info.masked && !info.nonfinite);
 		CHECK_OK(rank_allocator_scores(a, scores, &err), &err);
 		CHECK_NEAR(scores[0], want[t][0], 1e-7);
@@ -410,7 +410,7 @@ static void test_hand_two_steps(void)
 	static const double su1[2] = { 0.078890625, 0.09403125 };
 	static const double su2[2] = { 0.27105703125, 0.38872359375 };
 
-	run_hand(RANK_MODE_ADALORA, RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY, su1, su2);
+	run_hand(ADA_METHOD_ADALORA, ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY, su1, su2);
 }
 
 static void test_sensitivity_variant(void)
@@ -419,14 +419,14 @@ static void test_sensitivity_variant(void)
 	static const double s1[2] = { 0.4875, 0.475 };
 	static const double s2[2] = { 0.889375, 1.17875 };
 
-	run_hand(RANK_MODE_ADALORA, RANK_IMPORTANCE_SENSITIVITY, s1, s2);
+	run_hand(ADA_METHOD_ADALORA, ADA_IMPORTANCE_SENSITIVITY, s1, s2);
 }
 
 static void test_magnitude_variant(void)
 {
 	static const double m[2] = { 0.5, 2.0 };
 
-	run_hand(RANK_MODE_ADALORA, RANK_IMPORTANCE_MAGNITUDE, m, m);
+	run_hand(ADA_METHOD_ADALORA, ADA_IMPORTANCE_MAGNITUDE, m, m);
 }
 
 static void test_lora_prune_scores(void)
@@ -434,7 +434,7 @@ static void test_lora_prune_scores(void)
 	static const double p1[2] = { 0.059765625, 0.08925 };
 	static const double p2[2] = { 0.12389015625, 0.279735 };
 
-	run_hand(RANK_MODE_LORA_PRUNE, RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY, p1, p2);
+	run_hand(ADA_METHOD_LORA_PRUNE, ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY, p1, p2);
 }
 
 /* lora_prune: gates are 1 until masked, 0 while masked, 1 again when a
@@ -442,10 +442,10 @@ static void test_lora_prune_scores(void)
 static void test_lora_prune_gates(void)
 {
 	static const int out[4] = { 6, 6, 6, 6 }, in[4] = { 5, 5, 5, 5 };
-	struct budget_schedule s = { .total_steps = 40, .tinit = 2, .tfinal = 8, .deltaT = 2,
+	struct ada_schedule s = { .total_steps = 40, .tinit = 2, .tfinal = 8, .deltaT = 2,
 				     .init_r = 3, .target_r = 1, .n_matrices = 4 };
-	struct rank_allocator_config c = config(RANK_MODE_LORA_PRUNE,
-						RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY, s);
+	struct rank_allocator_config c = config(ADA_METHOD_LORA_PRUNE,
+						ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY, s);
 	struct rank_allocator *a = NULL;
 	struct fixture f;
 	struct ada_err err;
@@ -491,10 +491,10 @@ out:
 static void test_nonfinite_leaves_buffers(void)
 {
 	static const int out[2] = { 3, 4 }, in[2] = { 5, 2 };
-	struct budget_schedule s = { .total_steps = 30, .tinit = 20, .tfinal = 5, .deltaT = 1,
+	struct ada_schedule s = { .total_steps = 30, .tinit = 20, .tfinal = 5, .deltaT = 1,
 				     .init_r = 2, .target_r = 1, .n_matrices = 2 };
-	struct rank_allocator_config c = config(RANK_MODE_ADALORA,
-						RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY, s);
+	struct rank_allocator_config c = config(ADA_METHOD_ADALORA,
+						ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY, s);
 	struct rank_allocator *a = NULL;
 	struct rank_step_info info;
 	struct fixture f;
@@ -564,10 +564,10 @@ static void test_freeze(void)
 {
 	static const int out[3] = { 4, 5, 6 }, in[3] = { 6, 5, 4 };
 	/* tfinal = 0: the freeze falls on T - 1 = 11 (budget.h). */
-	struct budget_schedule s = { .total_steps = 12, .tinit = 3, .tfinal = 0, .deltaT = 4,
+	struct ada_schedule s = { .total_steps = 12, .tinit = 3, .tfinal = 0, .deltaT = 4,
 				     .init_r = 4, .target_r = 2, .n_matrices = 3 };
-	struct rank_allocator_config c = config(RANK_MODE_ADALORA,
-						RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY, s);
+	struct rank_allocator_config c = config(ADA_METHOD_ADALORA,
+						ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY, s);
 	struct rank_allocator *a = NULL;
 	struct rank_step_info info;
 	struct fixture f;
@@ -622,10 +622,10 @@ out:
 static void test_history(void)
 {
 	static const int out[5] = { 3, 4, 5, 6, 7 }, in[5] = { 7, 6, 5, 4, 3 };
-	struct budget_schedule s = { .total_steps = 50, .tinit = 4, .tfinal = 10, .deltaT = 5,
+	struct ada_schedule s = { .total_steps = 50, .tinit = 4, .tfinal = 10, .deltaT = 5,
 				     .init_r = 6, .target_r = 2, .n_matrices = 5 };
-	struct rank_allocator_config c = config(RANK_MODE_ADALORA,
-						RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY, s);
+	struct rank_allocator_config c = config(ADA_METHOD_ADALORA,
+						ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY, s);
 	struct rank_allocator *a = NULL;
 	struct fixture f;
 	struct ada_err err;
@@ -703,10 +703,10 @@ static bool same_state(const struct rank_allocator *a, const struct rank_allocat
 
 /* Save at `at`, restore into an allocator that has lived a different life,
  * continue both to the end: identical gates, masks, infos and state. */
-static void run_round_trip(enum rank_mode mode, enum rank_importance imp, int64_t at)
+static void run_round_trip(enum ada_method_type mode, enum ada_importance imp, int64_t at)
 {
 	static const int out[4] = { 6, 8, 3, 5 }, in[4] = { 4, 7, 9, 5 };
-	struct budget_schedule s = { .total_steps = 40, .tinit = 3, .tfinal = 9, .deltaT = 2,
+	struct ada_schedule s = { .total_steps = 40, .tinit = 3, .tfinal = 9, .deltaT = 2,
 				     .init_r = 3, .target_r = 1, .n_matrices = 4 };
 	struct rank_allocator_config c = config(mode, imp, s);
 	struct rank_allocator *a = NULL, *b = NULL;
@@ -714,7 +714,7 @@ static void run_round_trip(enum rank_mode mode, enum rank_importance imp, int64_
 	struct ada_err err;
 	void *blob = NULL;
 	size_t len = 0;
-	bool touch = mode == RANK_MODE_ADALORA;
+	bool touch = mode == ADA_METHOD_ADALORA;
 
 	fixture_init(&fa, 4, out, in, 3);
 	fixture_init(&fb, 4, out, in, 3);
@@ -736,7 +736,7 @@ static void run_round_trip(enum rank_mode mode, enum rank_importance imp, int64_
 	CHECK_OK(rank_allocator_save(a, &blob, &len, &err), &err);
 	/* The checkpoint holds the weights; b's gates are set by restore. */
 	fixture_copy(&fb, &fa);
-	if (mode == RANK_MODE_LORA_PRUNE)
+	if (mode == ADA_METHOD_LORA_PRUNE)
 		for (int k = 0; k < 4; k++)
 			for (int i = 0; i < 3; i++)
 				fb.gate[k][i] = 0.5f;
@@ -752,7 +752,7 @@ static void run_round_trip(enum rank_mode mode, enum rank_importance imp, int64_
 		CHECK_OK(rank_allocator_step(b, t, &ib, &err), &err);
 		CHECK(!memcmp(&ia, &ib, sizeof(ia)));
 		CHECK_MSG(fixture_equal(&fa, &fb), "%s/%s saved at %lld: weights differ at %lld",
-			  rank_mode_name(mode), rank_importance_name(imp), (long long)at,
+			  ada_method_name(mode), ada_importance_name(imp), (long long)at,
 			  (long long)t);
 	}
 	CHECK(same_state(a, b));
@@ -770,10 +770,10 @@ static void test_save_restore_round_trip(void)
 	int64_t points[] = { 0, 2, 7, 20, 30, 31, 38 };   /* 31 is the freeze */
 
 	for (size_t i = 0; i < sizeof(points) / sizeof(points[0]); i++) {
-		run_round_trip(RANK_MODE_ADALORA, RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY, points[i]);
-		run_round_trip(RANK_MODE_ADALORA, RANK_IMPORTANCE_SENSITIVITY, points[i]);
-		run_round_trip(RANK_MODE_ADALORA, RANK_IMPORTANCE_MAGNITUDE, points[i]);
-		run_round_trip(RANK_MODE_LORA_PRUNE, RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY,
+		run_round_trip(ADA_METHOD_ADALORA, ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY, points[i]);
+		run_round_trip(ADA_METHOD_ADALORA, ADA_IMPORTANCE_SENSITIVITY, points[i]);
+		run_round_trip(ADA_METHOD_ADALORA, ADA_IMPORTANCE_MAGNITUDE, points[i]);
+		run_round_trip(ADA_METHOD_LORA_PRUNE, ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY,
 			       points[i]);
 	}
 }
@@ -783,10 +783,10 @@ static void test_save_restore_round_trip(void)
 static void test_restore_refuses_bad_blobs(void)
 {
 	static const int out[2] = { 3, 4 }, in[2] = { 4, 3 };
-	struct budget_schedule s = { .total_steps = 30, .tinit = 2, .tfinal = 5, .deltaT = 3,
+	struct ada_schedule s = { .total_steps = 30, .tinit = 2, .tfinal = 5, .deltaT = 3,
 				     .init_r = 3, .target_r = 1, .n_matrices = 2 };
-	struct rank_allocator_config c = config(RANK_MODE_ADALORA,
-						RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY, s);
+	struct rank_allocator_config c = config(ADA_METHOD_ADALORA,
+						ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY, s);
 	struct rank_allocator *a = NULL, *b = NULL, *other = NULL;
 	struct fixture fa, fb;
 	struct ada_err err;
@@ -885,7 +885,7 @@ out:
 static void test_config_errors(void)
 {
 	static const int out[2] = { 3, 3 }, in[2] = { 3, 3 };
-	struct budget_schedule s = { .total_steps = 10, .tinit = 1, .tfinal = 1, .deltaT = 1,
+	struct ada_schedule s = { .total_steps = 10, .tinit = 1, .tfinal = 1, .deltaT = 1,
 				     .init_r = 2, .target_r = 1, .n_matrices = 2 };
 	struct rank_allocator_config c;
 	struct rank_allocator *a = NULL;
@@ -893,24 +893,24 @@ static void test_config_errors(void)
 	struct ada_err err;
 
 	fixture_init(&f, 2, out, in, 2);
-	c = config(RANK_MODE_LORA_PRUNE, RANK_IMPORTANCE_MAGNITUDE, s);
+	c = config(ADA_METHOD_LORA_PRUNE, ADA_IMPORTANCE_MAGNITUDE, s);
 	CHECK_INT_EQ(rank_allocator_new(&c, f.views, 2, &a, &err), ADA_EINVAL);
 	CHECK_STR_EQ(err.param, "importance");
 	CHECK(a == NULL);
 
-	c = config(RANK_MODE_ADALORA, RANK_IMPORTANCE_SENSITIVITY, s);
+	c = config(ADA_METHOD_ADALORA, ADA_IMPORTANCE_SENSITIVITY, s);
 	c.beta2 = 1.5;
 	CHECK_INT_EQ(rank_allocator_new(&c, f.views, 2, &a, &err), ADA_EINVAL);
 	CHECK_STR_EQ(err.param, "beta2");
 	c.beta2 = NAN;
 	CHECK_INT_EQ(rank_allocator_new(&c, f.views, 2, &a, &err), ADA_EINVAL);
 
-	c = config(RANK_MODE_ADALORA, RANK_IMPORTANCE_SENSITIVITY, s);
+	c = config(ADA_METHOD_ADALORA, ADA_IMPORTANCE_SENSITIVITY, s);
 	c.schedule.target_r = 3;
 	CHECK_INT_EQ(rank_allocator_new(&c, f.views, 2, &a, &err), ADA_EINVAL);
 	CHECK_STR_EQ(err.param, "target_r");
 
-	c = config(RANK_MODE_ADALORA, RANK_IMPORTANCE_SENSITIVITY, s);
+	c = config(ADA_METHOD_ADALORA, ADA_IMPORTANCE_SENSITIVITY, s);
 	CHECK_INT_EQ(rank_allocator_new(&c, f.views, 1, &a, &err), ADA_EINVAL);
 	CHECK_STR_EQ(err.param, "n_matrices");
 	f.views[1].r = 3;
@@ -920,7 +920,7 @@ static void test_config_errors(void)
 	f.views[0].dgate = NULL;
 	CHECK_INT_EQ(rank_allocator_new(&c, f.views, 2, &a, &err), ADA_EINVAL);
 	/* lora_prune needs no lambda gradient. */
-	c.mode = RANK_MODE_LORA_PRUNE;
+	c.method = ADA_METHOD_LORA_PRUNE;
 	CHECK_OK(rank_allocator_new(&c, f.views, 2, &a, &err), &err);
 	if (a) {
 		CHECK_OK(rank_allocator_step(a, 0, NULL, &err), &err);
@@ -931,12 +931,11 @@ static void test_config_errors(void)
 	}
 	rank_allocator_free(a);
 
-	CHECK_INT_EQ(rank_mode_from_name("lora_prune"), RANK_MODE_LORA_PRUNE);
-	CHECK_INT_EQ(rank_importance_from_name("magnitude"), RANK_IMPORTANCE_MAGNITUDE);
-	CHECK_INT_EQ(rank_importance_from_name("sensitivity_uncertainty"),
-		     RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY);
-	CHECK_INT_EQ(rank_importance_from_name("bogus"), -1);
-	CHECK_STR_EQ(rank_importance_name(RANK_IMPORTANCE_SENSITIVITY), "sensitivity");
+	/* A method without a budget has no allocator. */
+	c.method = ADA_METHOD_LORA;
+	CHECK_INT_EQ(rank_allocator_new(&c, f.views, 2, &a, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "method");
+	CHECK_STR_EQ(ada_importance_name(ADA_IMPORTANCE_SENSITIVITY), "sensitivity");
 	fixture_release(&f);
 }
 
@@ -947,10 +946,10 @@ static void test_thread_count_independent(void)
 {
 	static const int out[8] = { 512, 512, 256, 512, 512, 128, 300, 400 };
 	static const int in[8] = { 1024, 1024, 600, 512, 512, 1400, 400, 666 };
-	struct budget_schedule s = { .total_steps = 12, .tinit = 2, .tfinal = 3, .deltaT = 2,
+	struct ada_schedule s = { .total_steps = 12, .tinit = 2, .tfinal = 3, .deltaT = 2,
 				     .init_r = 8, .target_r = 3, .n_matrices = 8 };
-	struct rank_allocator_config c = config(RANK_MODE_ADALORA,
-						RANK_IMPORTANCE_SENSITIVITY_UNCERTAINTY, s);
+	struct rank_allocator_config c = config(ADA_METHOD_ADALORA,
+						ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY, s);
 	struct rank_allocator *a = NULL, *b = NULL;
 	struct fixture fa, fb;
 	struct ada_err err;

@@ -27,7 +27,7 @@
 void tiny_config(struct model_config *cfg, const char *arch)
 {
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->family = MODEL_FAMILY_LLAMA;
+	cfg->family = ADA_FAMILY_LLAMA;
 	snprintf(cfg->arch, sizeof(cfg->arch), "%s", arch);
 	cfg->dim = 32;
 	cfg->hidden_dim = 40;
@@ -624,7 +624,7 @@ void tiny_bert_config(struct model_config *cfg, const char *arch)
 	int roberta = !strcmp(arch, "roberta");
 
 	memset(cfg, 0, sizeof(*cfg));
-	cfg->family = MODEL_FAMILY_BERT;
+	cfg->family = ADA_FAMILY_BERT;
 	snprintf(cfg->arch, sizeof(cfg->arch), "%s", arch);
 	cfg->dim = 32;
 	cfg->hidden_dim = 48;

@@ -1,0 +1,79 @@
+/*
+ * method_check — a method against a model and a run: what can be checked
+ * once the model's header or the total number of steps is known.
+ *
+ * method.c checks a method object on its own; these checks need more, and
+ * three callers need them at different times: the API at job creation
+ * (the model's header, max_steps when given), the daemon's planner (the
+ * total steps the data gives) and the trainer itself. They share this code
+ * so a job is refused with the same field named wherever it is caught.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "adalora.h"
+#include "model/model.h"
+#include "train/budget.h"
+#include "util/err.h"
+
+int ada_method_has_budget(enum ada_method_type t)
+{
+	return t == ADA_METHOD_ADALORA || t == ADA_METHOD_LORA_PRUNE;
+}
+
+int64_t ada_model_matrices(const struct ada_model_info *info, unsigned target_modules)
+{
+	const struct model_config cfg = { .family = info->family };
+
+	return (int64_t)model_modules_targeted(&cfg, target_modules) * info->n_layers;
+}
+
+int ada_method_budget(const struct ada_method *m, int64_t total_steps, int64_t n_matrices,
+		      struct ada_schedule *out, struct ada_err *err)
+{
+	const struct ada_hparams *hp = &m->hp;
+	char prefix[96];
+	size_t n;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!ada_method_has_budget(m->type))
+		return ADA_OK;
+	*out = (struct ada_schedule){
+		.total_steps = total_steps, .tinit = hp->tinit, .tfinal = hp->tfinal,
+		.deltaT = hp->delta_t, .init_r = hp->init_r, .target_r = hp->target_r,
+		.n_matrices = n_matrices,
+	};
+	n = (size_t)snprintf(prefix, sizeof(prefix), "method.%s.hyperparameters.",
+			     ada_method_name(m->type));
+	rc = budget_schedule_check(out, prefix, err);
+	if (!rc || !err)
+		return rc;
+	/* The total follows from the data (or max_steps) and the matrices from
+	 * target_modules: name the fields the client wrote. */
+	if (!strcmp(err->param + n, "total_steps"))
+		snprintf(err->param + n, sizeof(err->param) - n, "tfinal");
+	else if (!strcmp(err->param + n, "n_matrices"))
+		snprintf(err->param + n, sizeof(err->param) - n, "target_modules");
+	return rc;
+}
+
+int ada_method_check_model(const struct ada_method *m, const struct ada_model_info *info,
+			   struct ada_err *err)
+{
+	const struct ada_hparams *hp = &m->hp;
+	struct ada_schedule s;
+	char param[160];
+
+	if (info->context_length > 0 && hp->seq_len > info->context_length) {
+		snprintf(param, sizeof(param), "method.%s.hyperparameters.seq_len",
+			 ada_method_name(m->type));
+		return ada_fail_param(err, ADA_EINVAL, param,
+				      "%s (%d) exceeds the model's context length (%d)", param,
+				      hp->seq_len, info->context_length);
+	}
+	if (hp->max_steps <= 0)
+		return ADA_OK;   /* the total is known once the data is read */
+	return ada_method_budget(m, hp->max_steps, ada_model_matrices(info, hp->target_modules),
+				 &s, err);
+}
