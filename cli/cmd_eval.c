@@ -36,15 +36,7 @@ static json_t *result_json(const struct ada_eval_result *res)
 	j = json_object();
 	json_object_set_new(j, "examples", json_integer(res->examples));
 	json_object_set_new(j, "loss", num(res->loss));
-	if (res->num_labels == 1) {
-		json_object_set_new(j, "pearson", num(res->pearson));
-		json_object_set_new(j, "spearman", num(res->spearman));
-		return j;
-	}
-	json_object_set_new(j, "accuracy", num(res->accuracy));
-	if (res->num_labels == 2)
-		json_object_set_new(j, "f1", num(res->f1));
-	json_object_set_new(j, "mcc", num(res->mcc));
+	ada_glue_metrics_json(j, &res->glue, res->num_labels, "");
 	return j;
 }
 

@@ -136,10 +136,10 @@ int cmd_train(int argc, char **argv)
 		if (res.valid_loss == res.valid_loss)
 			fprintf(stderr, "; validation loss %.4f (before: %.4f)", res.valid_loss,
 				res.valid_loss_initial);
-		if (res.accuracy == res.accuracy)
-			fprintf(stderr, "; accuracy %.4f, MCC %.4f", res.accuracy, res.mcc);
-		if (res.pearson == res.pearson)
-			fprintf(stderr, "; Pearson %.4f, Spearman %.4f", res.pearson, res.spearman);
+		if (res.glue.accuracy == res.glue.accuracy)
+			fprintf(stderr, "; accuracy %.4f, MCC %.4f", res.glue.accuracy, res.glue.mcc);
+		if (res.glue.pearson == res.glue.pearson)
+			fprintf(stderr, "; Pearson %.4f, Spearman %.4f", res.glue.pearson, res.glue.spearman);
 		fprintf(stderr, "\nwrote %s\n", res.adapter_dir);
 	}
 	ada_result_release(&res);

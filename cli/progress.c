@@ -75,16 +75,7 @@ static json_t *metrics_json(const char *type, const struct ada_metrics *m)
 	json_object_set_new(j, "tokens_per_second", json_real(m->tokens_per_second));
 	json_object_set_new(j, "trained_tokens", json_integer(m->trained_tokens));
 	/* a classifier's latest evaluation */
-	if (isfinite(m->accuracy))
-		json_object_set_new(j, "accuracy", json_real(m->accuracy));
-	if (isfinite(m->f1))
-		json_object_set_new(j, "f1", json_real(m->f1));
-	if (isfinite(m->mcc))
-		json_object_set_new(j, "mcc", json_real(m->mcc));
-	if (isfinite(m->pearson))
-		json_object_set_new(j, "pearson", json_real(m->pearson));
-	if (isfinite(m->spearman))
-		json_object_set_new(j, "spearman", json_real(m->spearman));
+	ada_glue_metrics_json(j, &m->glue, 0, "");
 	return j;
 }
 
@@ -113,10 +104,10 @@ static void on_eval(void *ctx, const struct ada_metrics *m)
 		return;
 	fprintf(stderr, "step %lld/%lld | validation loss %.4f", (long long)m->step,
 		(long long)m->total_steps, m->valid_loss);
-	if (isfinite(m->accuracy))
-		fprintf(stderr, " | accuracy %.4f", m->accuracy);
-	if (isfinite(m->pearson))
-		fprintf(stderr, " | Pearson %.4f", m->pearson);
+	if (isfinite(m->glue.accuracy))
+		fprintf(stderr, " | accuracy %.4f", m->glue.accuracy);
+	if (isfinite(m->glue.pearson))
+		fprintf(stderr, " | Pearson %.4f", m->glue.pearson);
 	fputc('\n', stderr);
 }
 

@@ -29,23 +29,20 @@
 #include "util/err.h"
 #include "workers.h"
 
-/* A classifier's validation metrics (struct ada_metrics) by their API names. */
+/* A classifier's validation metrics are written as ada_glue_metrics_json()
+ * names them with this prefix ("valid_accuracy", ...), and read back from
+ * the event log after a restart by the same names. */
+#define METRIC_PREFIX "valid_"
 static const struct {
 	const char *name;
 	size_t offset;
-} cls_metrics[] = {
-	{ "valid_accuracy", offsetof(struct ada_metrics, accuracy) },
-	{ "valid_f1", offsetof(struct ada_metrics, f1) },
-	{ "valid_mcc", offsetof(struct ada_metrics, mcc) },
-	{ "valid_pearson", offsetof(struct ada_metrics, pearson) },
-	{ "valid_spearman", offsetof(struct ada_metrics, spearman) },
+} glue_names[] = {
+	{ METRIC_PREFIX "accuracy", offsetof(struct ada_glue_metrics, accuracy) },
+	{ METRIC_PREFIX "f1", offsetof(struct ada_glue_metrics, f1) },
+	{ METRIC_PREFIX "mcc", offsetof(struct ada_glue_metrics, mcc) },
+	{ METRIC_PREFIX "pearson", offsetof(struct ada_glue_metrics, pearson) },
+	{ METRIC_PREFIX "spearman", offsetof(struct ada_glue_metrics, spearman) },
 };
-#define N_CLS_METRICS (sizeof(cls_metrics) / sizeof(cls_metrics[0]))
-
-static double *cls_metric(struct ada_metrics *m, size_t i)
-{
-	return (double *)((char *)m + cls_metrics[i].offset);
-}
 
 struct run {
 	const struct workers_config *cfg;
@@ -95,11 +92,7 @@ static void persist_failed(struct run *r, const char *what, const struct ada_err
 /* valid_accuracy, ... of the latest evaluation into o: the finite ones. */
 static void add_cls_metrics(json_t *o, const struct run *r)
 {
-	for (size_t i = 0; i < N_CLS_METRICS; i++) {
-		double v = *cls_metric((struct ada_metrics *)&r->eval, i);
-		if (isfinite(v))
-			json_object_set_new(o, cls_metrics[i].name, json_real(v));
-	}
+	ada_glue_metrics_json(o, &r->eval.glue, 0, METRIC_PREFIX);
 }
 
 /* The job's "metrics" object: the latest values. */
@@ -165,9 +158,9 @@ static void on_metrics(void *ctx, const struct ada_metrics *m)
 	add_cls_metrics(data, r);
 	snprintf(msg, sizeof(msg), "Step %lld/%lld: training loss=%.4f", (long long)m->step,
 		 (long long)m->total_steps, m->train_loss);
-	if (isfinite(r->eval.accuracy))
+	if (isfinite(r->eval.glue.accuracy))
 		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), ", validation accuracy=%.4f",
-			 r->eval.accuracy);
+			 r->eval.glue.accuracy);
 	record_progress(r, m, "metrics", msg, data);
 }
 
@@ -177,8 +170,7 @@ static void on_eval(void *ctx, const struct ada_metrics *m)
 	json_t *data;
 
 	r->eval.valid_loss = m->valid_loss;
-	for (size_t i = 0; i < N_CLS_METRICS; i++)
-		*cls_metric(&r->eval, i) = *cls_metric((struct ada_metrics *)m, i);
+	r->eval.glue = m->glue;
 	if (m->step <= r->last_eval_step)
 		return;
 	r->last_eval_step = m->step;
@@ -379,10 +371,12 @@ static void load_marks(struct run *r)
 		r->last_eval_step = json_integer_value(json_object_get(d, "step"));
 		if (json_is_number(json_object_get(d, "valid_loss")))
 			r->eval.valid_loss = json_number_value(json_object_get(d, "valid_loss"));
-		for (size_t i = 0; i < N_CLS_METRICS; i++)
-			if (json_is_number(json_object_get(d, cls_metrics[i].name)))
-				*cls_metric(&r->eval, i) =
-					json_number_value(json_object_get(d, cls_metrics[i].name));
+		for (size_t i = 0; i < sizeof(glue_names) / sizeof(glue_names[0]); i++) {
+			const json_t *v = json_object_get(d, glue_names[i].name);
+			if (json_is_number(v))
+				*(double *)((char *)&r->eval.glue + glue_names[i].offset) =
+					json_number_value(v);
+		}
 		json_decref(d);
 	}
 	store_events_release(&ev);
@@ -464,8 +458,7 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 
 	memset(&res, 0, sizeof(res));
 	r.eval.valid_loss = NAN;
-	for (size_t i = 0; i < N_CLS_METRICS; i++)
-		*cls_metric(&r.eval, i) = NAN;
+	r.eval.glue = (struct ada_glue_metrics){ NAN, NAN, NAN, NAN, NAN };
 	log_transition(j, "running", NULL);
 	if (!in) {
 		ada_fail(&err, ADA_ENOMEM, "out of memory");
@@ -489,9 +482,9 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 		if (isfinite(res.valid_loss))
 			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
 				 ", validation loss %.4f", res.valid_loss);
-		if (isfinite(res.accuracy))
+		if (isfinite(res.glue.accuracy))
 			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
-				 ", validation accuracy %.4f", res.accuracy);
+				 ", validation accuracy %.4f", res.glue.accuracy);
 		cls = res.num_labels > 0 ? classification_json(&res) : NULL;
 		if (store_job_succeeded(cfg->store, j->id, model, cls, msg, &err))
 			log_finish_failed(j, &err);

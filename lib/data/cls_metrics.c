@@ -2,8 +2,39 @@
 #include "data/cls_metrics.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+void glue_metrics_clear(struct ada_glue_metrics *m)
+{
+	m->accuracy = m->f1 = m->mcc = m->pearson = m->spearman = NAN;
+}
+
+void ada_glue_metrics_json(json_t *obj, const struct ada_glue_metrics *m, int num_labels,
+			   const char *key_prefix)
+{
+	const struct {
+		const char *name;
+		double v;
+		int applies;
+	} all[] = {
+		{ "accuracy", m->accuracy, num_labels > 1 },
+		{ "f1", m->f1, num_labels == 2 },
+		{ "mcc", m->mcc, num_labels > 1 },
+		{ "pearson", m->pearson, num_labels == 1 },
+		{ "spearman", m->spearman, num_labels == 1 },
+	};
+	char key[96];
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		int known = num_labels > 0;
+		if (known ? !all[i].applies : !isfinite(all[i].v))
+			continue;
+		snprintf(key, sizeof(key), "%s%s", key_prefix ? key_prefix : "", all[i].name);
+		json_object_set_new(obj, key, isfinite(all[i].v) ? json_real(all[i].v) : json_null());
+	}
+}
 
 void cls_metrics_classify(const int32_t *pred, const int32_t *gold, int64_t n, int n_classes,
 			  struct cls_metrics *m)
@@ -12,8 +43,7 @@ void cls_metrics_classify(const int32_t *pred, const int32_t *gold, int64_t n, i
 	double correct = 0, s = (double)n, c, pk_tk = 0, pk2 = 0, tk2 = 0;
 
 	m->n = n;
-	m->accuracy = m->f1 = m->mcc = NAN;
-	m->pearson = m->spearman = NAN;
+	glue_metrics_clear(&m->glue);
 	if (!conf || n <= 0) {
 		free(conf);
 		return;
@@ -22,10 +52,10 @@ void cls_metrics_classify(const int32_t *pred, const int32_t *gold, int64_t n, i
 		conf[(size_t)gold[i] * n_classes + pred[i]] += 1;
 		correct += pred[i] == gold[i];
 	}
-	m->accuracy = correct / s;
+	m->glue.accuracy = correct / s;
 	if (n_classes == 2) {
 		double tp = conf[3], fp = conf[1], fn = conf[2];
-		m->f1 = tp + fp + fn > 0 ? 2 * tp / (2 * tp + fp + fn) : NAN;
+		m->glue.f1 = tp + fp + fn > 0 ? 2 * tp / (2 * tp + fp + fn) : NAN;
 	}
 	/* Gorodkin's R_K: (c s - sum_k p_k t_k) / sqrt((s^2 - sum p_k^2)(s^2 - sum t_k^2)) */
 	c = correct;
@@ -41,7 +71,7 @@ void cls_metrics_classify(const int32_t *pred, const int32_t *gold, int64_t n, i
 	}
 	{
 		double den = sqrt((s * s - pk2) * (s * s - tk2));
-		m->mcc = den > 0 ? (c * s - pk_tk) / den : NAN;
+		m->glue.mcc = den > 0 ? (c * s - pk_tk) / den : NAN;
 	}
 	free(conf);
 }
@@ -106,15 +136,14 @@ void cls_metrics_regress(const float *pred, const float *gold, int64_t n, double
 	double *x = scratch, *y = scratch + n, *rx = scratch + 2 * n, *ry = scratch + 3 * n;
 
 	m->n = n;
-	m->accuracy = m->f1 = m->mcc = NAN;
-	m->pearson = m->spearman = NAN;
+	glue_metrics_clear(&m->glue);
 	if (n < 2)
 		return;
 	for (int64_t i = 0; i < n; i++) {
 		x[i] = pred[i];
 		y[i] = gold[i];
 	}
-	m->pearson = pearson(x, y, n);
+	m->glue.pearson = pearson(x, y, n);
 	if (!ranks(x, n, rx) && !ranks(y, n, ry))
-		m->spearman = pearson(rx, ry, n);
+		m->glue.spearman = pearson(rx, ry, n);
 }

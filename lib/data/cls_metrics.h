@@ -16,12 +16,16 @@
 
 #include <stdint.h>
 
+#include "adalora.h"
+
 struct cls_metrics {
-	double accuracy, f1, mcc;       /* classification */
-	double pearson, spearman;       /* regression */
+	struct ada_glue_metrics glue;
 	double loss;                    /* mean loss over the examples */
 	int64_t n;
 };
+
+/* Every metric NAN (none evaluated yet). */
+void glue_metrics_clear(struct ada_glue_metrics *m);
 
 /* Classification: predicted and true class ids in [0, n_classes). */
 void cls_metrics_classify(const int32_t *pred, const int32_t *gold, int64_t n, int n_classes,

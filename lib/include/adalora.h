@@ -206,6 +206,21 @@ ADA_API int ada_task_from_name(const char *name);
 ADA_API const char *ada_file_format_name(enum ada_file_format f);
 ADA_API int ada_file_format_from_name(const char *name);
 
+/* GLUE's metrics of a classifier's evaluation (README, "Classification"):
+ * accuracy, f1 (of class 1; two classes) and mcc for classes, pearson and
+ * spearman for a regression. NAN where one does not apply or is undefined
+ * (MCC of a constant prediction). */
+struct ada_glue_metrics {
+	double accuracy, f1, mcc, pearson, spearman;
+};
+
+/* Set the metrics of m into obj (borrowed) under key_prefix + name
+ * ("valid_" gives "valid_accuracy", ...). With num_labels > 0 (1: a
+ * regression) the metrics that apply to such a head, undefined ones as
+ * null; with num_labels 0 the defined ones only. */
+ADA_API void ada_glue_metrics_json(json_t *obj, const struct ada_glue_metrics *m, int num_labels,
+				   const char *key_prefix);
+
 /* Progress at a log interval (and at evaluations and the end). */
 struct ada_metrics {
 	int64_t step;               /* optimizer steps completed */
@@ -221,11 +236,8 @@ struct ada_metrics {
 	int64_t trained_tokens;     /* tokens processed so far */
 	double eta_seconds;
 	double elapsed_seconds;
-	/* classification: the latest evaluation's GLUE metrics (adalora.md,
-	 * README); NAN before the first one and where one does not apply
-	 * (accuracy, f1 (binary), mcc for classes; pearson, spearman for
-	 * regression) or is undefined (a constant prediction) */
-	double accuracy, f1, mcc, pearson, spearman;
+	/* classification: the latest evaluation's (all NAN before the first) */
+	struct ada_glue_metrics glue;
 };
 
 /* The rank allocation at a mask (and the frozen one at the end). */
@@ -298,8 +310,8 @@ struct ada_result {
 	int64_t trained_tokens;
 	double seconds;
 	char adapter_dir[4096];     /* where the result was written */
-	/* classification: the final evaluation (NAN as in struct ada_metrics) */
-	double accuracy, f1, mcc, pearson, spearman;
+	/* classification: the final evaluation */
+	struct ada_glue_metrics glue;
 	int num_labels;             /* outputs of the head (1: regression); 0 for an LM */
 	int label_kind;             /* enum ada_label_kind */
 	char **label_names;         /* [num_labels] string labels by class id, owned
@@ -407,7 +419,7 @@ struct ada_eval_result {
 	/* classifiers */
 	int64_t examples;
 	double loss;                /* mean cross-entropy (regression: mean squared error) */
-	double accuracy, f1, mcc, pearson, spearman;   /* NAN where not applicable */
+	struct ada_glue_metrics glue;
 	int num_labels;             /* 1: regression */
 	int64_t truncated;          /* examples cut to seq_len */
 };

@@ -111,11 +111,7 @@ static int eval_classifier(struct inference_net *in, const char *data_file,
 		res->examples = ds.n;
 		res->truncated = ds.n_truncated;
 		res->loss = m.loss;
-		res->accuracy = m.accuracy;
-		res->f1 = m.f1;
-		res->mcc = m.mcc;
-		res->pearson = m.pearson;
-		res->spearman = m.spearman;
+		res->glue = m.glue;
 	}
 	classifier_acts_release(&acts);
 out_ds:
@@ -131,7 +127,7 @@ int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_fil
 
 	memset(res, 0, sizeof(*res));
 	res->mean_nll = res->perplexity = res->loss = NAN;
-	res->accuracy = res->f1 = res->mcc = res->pearson = res->spearman = NAN;
+	glue_metrics_clear(&res->glue);
 	if ((rc = inference_net_open(&in, o, err)))
 		return rc;
 	context = in.model->cfg.context_length;

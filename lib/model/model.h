@@ -168,6 +168,9 @@ int model_extra_read(const struct model *m, const char *name, uint64_t rows, uin
 
 /* Number of parameters (embedding and output counted once when tied). */
 int64_t model_param_count(const struct model_config *cfg);
+/* The public description of a configuration (ada_model_probe without the
+ * file: format and has_tokenizer are left empty). */
+void model_config_describe(const struct model_config *cfg, struct ada_model_info *info);
 
 /* Module names: "q", "k", ... and Hugging Face paths:
  * "model.layers.3.self_attn.q_proj" (written into buf). */

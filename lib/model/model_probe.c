@@ -56,17 +56,23 @@ int ada_model_probe(const char *path, struct ada_model_info *info, struct ada_er
 	}
 	if (rc)
 		return rc;
+	model_config_describe(&cfg, info);
 	snprintf(info->format, sizeof(info->format), "%s", format_names[fmt]);
-	snprintf(info->architecture, sizeof(info->architecture), "%s", cfg.arch);
-	info->family = cfg.family;
-	info->parameters = model_param_count(&cfg);
-	info->context_length = cfg.context_length;
-	info->n_layers = cfg.n_layers;
-	info->dim = cfg.dim;
-	info->hidden_dim = cfg.hidden_dim;
-	info->n_heads = cfg.n_heads;
-	info->n_kv_heads = cfg.n_kv_heads;
-	info->vocab_size = cfg.vocab_size;
 	info->has_tokenizer = has_tokenizer;
 	return ADA_OK;
+}
+
+void model_config_describe(const struct model_config *cfg, struct ada_model_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	snprintf(info->architecture, sizeof(info->architecture), "%s", cfg->arch);
+	info->family = cfg->family;
+	info->parameters = model_param_count(cfg);
+	info->context_length = cfg->context_length;
+	info->n_layers = cfg->n_layers;
+	info->dim = cfg->dim;
+	info->hidden_dim = cfg->hidden_dim;
+	info->n_heads = cfg->n_heads;
+	info->n_kv_heads = cfg->n_kv_heads;
+	info->vocab_size = cfg->vocab_size;
 }

@@ -108,7 +108,8 @@ int classifier_evaluate(const struct classifier *c, struct classifier_acts *a,
 	int rc = ADA_OK;
 
 	memset(m, 0, sizeof(*m));
-	m->accuracy = m->f1 = m->mcc = m->pearson = m->spearman = m->loss = NAN;
+	glue_metrics_clear(&m->glue);
+	m->loss = NAN;
 	if (ds->seq_len != T)
 		return ADA_EINVAL;
 	if (!ds->n)

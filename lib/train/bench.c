@@ -7,8 +7,9 @@
  * untimed, the median of the timed ones.
  *
  * It drives the trainer's own step (trainer_step) over a synthetic dataset
- * of one batch, so what is timed is exactly what a job runs: forward,
- * backward, regulariser, clipping, AdamW and the rank allocator.
+ * of one batch in memory (trainer_setup_lm), so what is timed is exactly
+ * what a job runs: forward, backward, regulariser, clipping, AdamW and the
+ * rank allocator.
  *
  * FLOPs are counted from the shapes (matrix products and attention, the
  * work a dense implementation must do; masked attention counted once):
@@ -80,78 +81,75 @@ static int cmp_double(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* One batch of random tokens (seed 1), every position a target. */
+static int random_windows(const struct model *m, int batch, int seq, struct dataset *ds,
+			  struct ada_err *err)
+{
+	const size_t n_tok = (size_t)batch * ((size_t)seq + 1), n_pos = (size_t)batch * seq;
+	struct rng rng;
+
+	memset(ds, 0, sizeof(*ds));
+	ds->seq_len = seq;
+	ds->n_windows = batch;
+	ds->n_targets = (int64_t)n_pos;
+	ds->tokens = xcalloc(n_tok, sizeof(*ds->tokens));
+	ds->mask = xcalloc(n_pos, 1);
+	if (!ds->tokens || !ds->mask) {
+		dataset_release(ds);
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	}
+	rng_seed(&rng, 1);
+	for (size_t i = 0; i < n_tok; i++)
+		ds->tokens[i] = (int32_t)rng_below(&rng, (uint64_t)m->cfg.vocab_size);
+	memset(ds->mask, 1, n_pos);
+	return ADA_OK;
+}
+
+static int bench_model(const struct ada_bench_opts *o, struct model **m, char *name, size_t cap,
+		       struct ada_err *err)
+{
+	struct model_config cfg;
+
+	if (o->model) {
+		snprintf(name, cap, "%s", o->model);
+		return model_load(o->model, NULL, m, err);
+	}
+	if (!o->shape || model_shape_config(o->shape, &cfg))
+		return ada_fail_param(err, ADA_EINVAL, "shape", "unknown shape '%s'",
+				      o->shape ? o->shape : "(none)");
+	snprintf(name, cap, "%s", o->shape);
+	return model_random(&cfg, 0, m, err);
+}
+
 int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, struct ada_err *err)
 {
 	struct trainer tr;
-	struct ada_job job = { 0 };
-	struct model_config cfg;
+	struct ada_job job = { .seed = 0, .threads = o->threads };
+	struct model *model = NULL;
+	struct dataset train;
 	struct rusage ru;
-	struct rng rng;
 	double *times = NULL;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
 	memset(&tr, 0, sizeof(tr));
-	if ((rc = bench_method(o, &job.method, err)))
-		return rc;
-	job.seed = 0;
-	job.threads = o->threads;
-	job.out_dir = "/nonexistent";   /* never written: no checkpoints, no outputs */
-	tr.job = &job;
-	tr.hp = &job.method.hp;
-	tr.task = &trainer_task_lm;
-	tr.spec = (struct net_spec){ .task = ADA_TASK_CAUSAL_LM };
-	tr.valid_loss = tr.valid_loss_initial = NAN;
-
-	if (o->model) {
-		rc = model_load(o->model, NULL, &tr.model, err);
-		snprintf(res->config, sizeof(res->config), "%s", o->model);
-	} else {
-		if (!o->shape || model_shape_config(o->shape, &cfg))
-			return ada_fail_param(err, ADA_EINVAL, "shape", "unknown shape '%s'",
-					      o->shape ? o->shape : "(none)");
-		rc = model_random(&cfg, 0, &tr.model, err);
-		snprintf(res->config, sizeof(res->config), "%s", o->shape);
-	}
-	if (rc)
-		goto out_release;
-	if (tr.model->cfg.family != ADA_FAMILY_LLAMA) {
+	if ((rc = bench_method(o, &job.method, err)) ||
+	    (rc = bench_model(o, &model, res->config, sizeof(res->config), err)))
+		goto out_model;
+	if (model->cfg.family != ADA_FAMILY_LLAMA) {
 		rc = ada_fail(err, ADA_EUNSUPPORTED, "%s: bench runs Llama-family models", o->model);
-		goto out_release;
+		goto out_model;
 	}
-	if (o->seq > tr.model->cfg.context_length) {
+	if (o->seq > model->cfg.context_length) {
 		rc = ada_fail_param(err, ADA_EINVAL, "seq", "--seq %d exceeds the context length %d",
-				    o->seq, tr.model->cfg.context_length);
-		goto out_release;
+				    o->seq, model->cfg.context_length);
+		goto out_model;
 	}
-
-	/* One batch of random tokens, every position a target. */
-	tr.train.seq_len = o->seq;
-	tr.train.n_windows = o->batch;
-	tr.train.tokens = xcalloc((size_t)o->batch * (o->seq + 1), sizeof(int32_t));
-	tr.train.mask = xcalloc((size_t)o->batch * o->seq, 1);
-	if (!tr.train.tokens || !tr.train.mask) {
-		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-		goto out_release;
-	}
-	rng_seed(&rng, 1);
-	for (size_t i = 0; i < (size_t)o->batch * (o->seq + 1); i++)
-		tr.train.tokens[i] = (int32_t)rng_below(&rng, (uint64_t)tr.model->cfg.vocab_size);
-	memset(tr.train.mask, 1, (size_t)o->batch * o->seq);
-	tr.train.n_targets = (int64_t)o->batch * o->seq;
-	if ((rc = batch_plan_init(&tr.plan, tr.train.n_windows, o->batch, 1, tr.hp->max_steps, err)))
-		goto out_release;
-	tr.has_budget = job.method.type == ADA_METHOD_ADALORA;
-	if (tr.has_budget) {
-		int n = model_modules_targeted(&tr.model->cfg, tr.hp->target_modules);
-		tr.schedule = (struct ada_schedule){
-			.total_steps = tr.plan.total_steps, .tinit = 0, .tfinal = 0, .deltaT = 1,
-			.init_r = tr.hp->init_r, .target_r = tr.hp->target_r,
-			.n_matrices = (int64_t)n * tr.model->cfg.n_layers,
-		};
-	}
-	tr.fingerprint = strdup("bench");
-	if ((rc = trainer_build(&tr, err)))
+	if ((rc = random_windows(model, o->batch, o->seq, &train, err)))
+		goto out_model;
+	rc = trainer_setup_lm(&tr, &job, model, &train, NULL, err);   /* takes model, train */
+	model = NULL;
+	if (rc || (rc = trainer_build(&tr, err)))
 		goto out_release;
 
 	times = xcalloc((size_t)o->steps, sizeof(*times));
@@ -184,5 +182,7 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 out_release:
 	free(times);
 	trainer_release(&tr);
+out_model:
+	model_free(model);
 	return rc;
 }

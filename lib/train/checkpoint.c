@@ -2,6 +2,7 @@
 #include "train/checkpoint.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,34 @@ static json_t *number_or_null(double v)
 	return isfinite(v) ? json_real(v) : json_null();
 }
 
+/* The header's order of a classifier's metrics. */
+static const size_t metric_offsets[] = {
+	offsetof(struct ada_glue_metrics, accuracy), offsetof(struct ada_glue_metrics, f1),
+	offsetof(struct ada_glue_metrics, mcc), offsetof(struct ada_glue_metrics, pearson),
+	offsetof(struct ada_glue_metrics, spearman),
+};
+#define N_METRICS (sizeof(metric_offsets) / sizeof(metric_offsets[0]))
+
+static json_t *metrics_to_array(const struct ada_glue_metrics *m)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < N_METRICS; i++)
+		json_array_append_new(a, number_or_null(*(const double *)((const char *)m +
+									metric_offsets[i])));
+	return a;
+}
+
+/* Absent (NAN) in checkpoints of language models written before them. */
+static void metrics_from_array(const json_t *a, struct ada_glue_metrics *m)
+{
+	for (size_t i = 0; i < N_METRICS; i++) {
+		const json_t *x = json_array_get(a, i);
+		*(double *)((char *)m + metric_offsets[i]) = json_is_number(x) ? json_number_value(x)
+										: NAN;
+	}
+}
+
 int checkpoint_save(const char *dir, const struct checkpoint_state *st, struct ada_err *err)
 {
 	struct hashing_writer hw = { .hash = FNV_INIT, .err = err };
@@ -67,15 +96,9 @@ int checkpoint_save(const char *dir, const struct checkpoint_state *st, struct a
 	json_object_set_new(hdr, "trained_tokens", json_integer(st->trained_tokens));
 	json_object_set_new(hdr, "valid_loss", number_or_null(st->valid_loss));
 	json_object_set_new(hdr, "valid_loss_initial", number_or_null(st->valid_loss_initial));
-	{
-		json_t *a = json_array(), *b = json_array();
-		for (int i = 0; i < CHECKPOINT_N_METRICS; i++) {
-			json_array_append_new(a, number_or_null(st->valid_metrics[i]));
-			json_array_append_new(b, number_or_null(st->valid_metrics_initial[i]));
-		}
-		json_object_set_new(hdr, "valid_metrics", a);
-		json_object_set_new(hdr, "valid_metrics_initial", b);
-	}
+	json_object_set_new(hdr, "valid_metrics", metrics_to_array(&st->valid_metrics));
+	json_object_set_new(hdr, "valid_metrics_initial",
+			    metrics_to_array(&st->valid_metrics_initial));
 	json_object_set_new(hdr, "fingerprint", json_string(st->fingerprint ? st->fingerprint : ""));
 	json_object_set_new(hdr, "arena_floats", json_integer((json_int_t)st->arena_floats));
 	json_object_set_new(hdr, "allocator_bytes", json_integer((json_int_t)st->alloc_len));
@@ -184,14 +207,9 @@ int checkpoint_load(const char *dir, struct checkpoint_state *st, float *w, floa
 	st->trained_tokens = (int64_t)get_number(hdr, "trained_tokens");
 	st->valid_loss = get_number(hdr, "valid_loss");
 	st->valid_loss_initial = get_number(hdr, "valid_loss_initial");
-	for (int i = 0; i < CHECKPOINT_N_METRICS; i++) {
-		/* absent in checkpoints of language models written before them */
-		const json_t *a = json_object_get(hdr, "valid_metrics");
-		const json_t *b = json_object_get(hdr, "valid_metrics_initial");
-		const json_t *x = json_array_get(a, (size_t)i), *y = json_array_get(b, (size_t)i);
-		st->valid_metrics[i] = json_is_number(x) ? json_number_value(x) : NAN;
-		st->valid_metrics_initial[i] = json_is_number(y) ? json_number_value(y) : NAN;
-	}
+	metrics_from_array(json_object_get(hdr, "valid_metrics"), &st->valid_metrics);
+	metrics_from_array(json_object_get(hdr, "valid_metrics_initial"),
+			   &st->valid_metrics_initial);
 	st->arena_floats = (size_t)get_number(hdr, "arena_floats");
 	st->alloc_len = (size_t)get_number(hdr, "allocator_bytes");
 	st->fingerprint = xstrdup(json_string_value(json_object_get(hdr, "fingerprint")));

@@ -28,8 +28,6 @@
 
 #include "adalora.h"
 
-#define CHECKPOINT_N_METRICS 5
-
 struct checkpoint_state {
 	int64_t step;               /* optimizer steps completed */
 	int64_t total_steps;
@@ -37,10 +35,9 @@ struct checkpoint_state {
 	int64_t trained_tokens;
 	double valid_loss;          /* last evaluated, NAN if none */
 	double valid_loss_initial;  /* before training, NAN if none */
-	/* a classifier's validation metrics (accuracy, f1, mcc, pearson,
-	 * spearman), latest and before training; NAN if none */
-	double valid_metrics[CHECKPOINT_N_METRICS];
-	double valid_metrics_initial[CHECKPOINT_N_METRICS];
+	/* a classifier's validation metrics, latest and before training (the
+	 * header keeps them as arrays: accuracy, f1, mcc, pearson, spearman) */
+	struct ada_glue_metrics valid_metrics, valid_metrics_initial;
 	const char *fingerprint;    /* borrowed on save; owned (malloc) after load */
 	/* arena */
 	size_t arena_floats;

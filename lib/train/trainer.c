@@ -107,17 +107,7 @@ static int compact(struct trainer *tr, struct ada_err *err)
 	free(keep);
 	if (rc)
 		return rc;
-	param_chunks_release(&tr->chunks);
-	{
-		const struct param_arena *pa = &tn->arena;
-		struct param_range *ranges = calloc((size_t)pa->n_tensors + 1, sizeof(*ranges));
-		if (!ranges)
-			return ada_fail(err, ADA_ENOMEM, "out of memory");
-		for (int i = 0; i < pa->n_tensors; i++)
-			ranges[i] = (struct param_range){ pa->t[i].offset, pa->t[i].n, pa->t[i].decay };
-		rc = param_chunks_init(&tr->chunks, ranges, (size_t)pa->n_tensors, pa->n, err);
-		free(ranges);
-	}
+	rc = trainer_chunk_arena(tr, err);
 	if (!rc)
 		tr->compacted = 1;
 	return rc;
@@ -187,11 +177,7 @@ int trainer_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 static void show_valid(struct trainer *tr)
 {
 	tr->last.valid_loss = tr->valid_loss;
-	tr->last.accuracy = tr->valid_m.accuracy;
-	tr->last.f1 = tr->valid_m.f1;
-	tr->last.mcc = tr->valid_m.mcc;
-	tr->last.pearson = tr->valid_m.pearson;
-	tr->last.spearman = tr->valid_m.spearman;
+	tr->last.glue = tr->valid_m.glue;
 }
 
 static int evaluate_valid(struct trainer *tr, struct ada_err *err)
@@ -244,9 +230,9 @@ static int train_loop(struct trainer *tr, struct ada_err *err)
 			return rc;
 		tr->valid_loss_initial = tr->valid_loss;
 		tr->valid_m_initial = tr->valid_m;
-		if (isfinite(tr->valid_m.accuracy))
+		if (isfinite(tr->valid_m.glue.accuracy))
 			trainer_say(tr, "info", "validation before training: loss %.4f, accuracy %.4f",
-				    tr->valid_loss, tr->valid_m.accuracy);
+				    tr->valid_loss, tr->valid_m.glue.accuracy);
 		else
 			trainer_say(tr, "info", "validation loss before training: %.4f", tr->valid_loss);
 	}
@@ -316,7 +302,7 @@ int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err 
 		res = &local;
 	memset(res, 0, sizeof(*res));
 	res->valid_loss = res->valid_loss_initial = NAN;
-	res->accuracy = res->f1 = res->mcc = res->pearson = res->spearman = NAN;
+	glue_metrics_clear(&res->glue);
 	if (!job->out_dir)
 		return ada_fail(err, ADA_EINVAL, "a job needs an output directory");
 	rc = mkdir_p(job->out_dir, 0755, err);
@@ -340,11 +326,7 @@ int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err 
 	res->train_loss = tr.last.train_loss;
 	res->valid_loss = tr.valid_loss;
 	res->valid_loss_initial = tr.valid_loss_initial;
-	res->accuracy = tr.valid_m.accuracy;
-	res->f1 = tr.valid_m.f1;
-	res->mcc = tr.valid_m.mcc;
-	res->pearson = tr.valid_m.pearson;
-	res->spearman = tr.valid_m.spearman;
+	res->glue = tr.valid_m.glue;
 	if (tr.t_start > 0)
 		res->seconds = trainer_now() - tr.t_start;
 	trainer_release(&tr);

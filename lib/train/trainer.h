@@ -35,7 +35,8 @@
 
 struct trainer;
 struct step_out;
-struct trainer_cls;
+struct trainer_lm;      /* trainer_lm.c */
+struct trainer_cls;     /* trainer_cls.c */
 
 /* The task-specific half of a job. */
 struct trainer_task {
@@ -66,12 +67,11 @@ struct trainer {
 	const struct ada_job *job;      /* borrowed */
 	const struct ada_hparams *hp;   /* = &job->method.hp */
 	struct model *model;            /* owned */
-	struct tokenizer *tok;          /* borrowed from model, or owned_tok */
-	struct tokenizer *owned_tok;
+	struct tokenizer *tok;          /* owned; NULL for trainer_setup_lm() */
 	const struct trainer_task *task;
 	struct net_spec spec;           /* what the network computes (set by task->load) */
-	struct dataset train, valid;    /* causal LM */
-	struct trainer_cls *cls;        /* classification (trainer_cls.c); owned */
+	struct trainer_lm *lm;          /* the causal LM task's data and buffers; owned */
+	struct trainer_cls *cls;        /* the classification task's; owned */
 	const struct label_map *labels; /* classification: the label map (in cls) */
 	struct batch_plan plan;
 	struct ada_schedule schedule;   /* adalora / lora_prune */
@@ -79,13 +79,11 @@ struct trainer {
 
 	/* built by trainer_build() */
 	struct trained_net tn;
-	struct llama_acts acts;         /* causal LM: micro-batch shape */
 	struct batcher batcher;
 	struct param_chunks chunks;
 	struct adamw opt;
 	struct rank_allocator *alloc;
 	int compacted;
-	int32_t *inputs, *targets;      /* causal LM: micro-batch buffers */
 	float *orth_scratch;
 	int threads;
 
@@ -116,6 +114,14 @@ int trainer_step(struct trainer *tr, struct step_out *so, struct ada_err *err);
 
 /* trainer_setup.c: load model, tokenizer, data; plan and check. */
 int trainer_setup(struct trainer *tr, const struct ada_job *job, struct ada_err *err);
+/* The same for a causal LM over a model and windows a caller has in
+ * memory (bench, tests): nothing is read from job's files (its model,
+ * tokenizer, train_file, valid_file are ignored; out_dir may be NULL while
+ * nothing is written). model, train and valid (NULL: none) are moved into
+ * the trainer, which frees them, also after an error; the caller's structs
+ * are left empty. */
+int trainer_setup_lm(struct trainer *tr, const struct ada_job *job, struct model *model,
+		     struct dataset *train, struct dataset *valid, struct ada_err *err);
 void trainer_plan(const struct trainer *tr, struct ada_plan *plan);
 /* Build net, optimizer, allocator; resume from a checkpoint if asked. */
 int trainer_build(struct trainer *tr, struct ada_err *err);
@@ -124,6 +130,15 @@ void trainer_release(struct trainer *tr);
 /* trainer.c: an on_log message (printf-style). */
 void trainer_say(struct trainer *tr, const char *level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* trainer_lm.c: take train and valid (NULL: none) as the causal LM task's
+ * data (moved, as in trainer_setup_lm) and plan the batches. */
+int trainer_lm_adopt(struct trainer *tr, struct dataset *train, struct dataset *valid,
+		     struct ada_err *err);
+
+/* trainer_setup.c: the optimizer's chunks over the arena as it is now
+ * (again after compaction or a reshaped resume). */
+int trainer_chunk_arena(struct trainer *tr, struct ada_err *err);
 
 /* trainer_state.c: checkpoints of this trainer. */
 int trainer_save_checkpoint(struct trainer *tr, struct ada_err *err);

@@ -187,25 +187,12 @@ static void cls_plan(const struct trainer *tr, struct ada_plan *plan)
 	plan->num_labels = c->labels.n_labels;
 }
 
-static json_t *num(double v)
-{
-	return isfinite(v) ? json_real(v) : json_null();
-}
-
 /* The metrics that apply to the task, NAN (undefined) as null. */
 static json_t *metrics_json(const struct trainer *tr, const struct cls_metrics *m)
 {
 	json_t *j = json_object();
 
-	if (tr->spec.regression) {
-		json_object_set_new(j, "pearson", num(m->pearson));
-		json_object_set_new(j, "spearman", num(m->spearman));
-		return j;
-	}
-	json_object_set_new(j, "accuracy", num(m->accuracy));
-	if (tr->spec.n_labels == 2)
-		json_object_set_new(j, "f1", num(m->f1));
-	json_object_set_new(j, "mcc", num(m->mcc));
+	ada_glue_metrics_json(j, &m->glue, tr->spec.n_labels, "");
 	return j;
 }
 

@@ -15,16 +15,48 @@
 #include "util/err.h"
 #include "train/trainer.h"
 
+struct trainer_lm {
+	struct dataset train, valid;
+	struct llama_acts acts;         /* micro-batch shape, also for validation */
+	int32_t *inputs, *targets;      /* one micro-batch */
+};
+
 static int encode_cb(void *ctx, const char *text, size_t len, unsigned flags, struct ivec *out,
 		     struct ada_err *err)
 {
 	return tokenizer_encode(ctx, text, len, flags, out, err);
 }
 
+int trainer_lm_adopt(struct trainer *tr, struct dataset *train, struct dataset *valid,
+		     struct ada_err *err)
+{
+	const struct ada_hparams *hp = tr->hp;
+	struct trainer_lm *lm = xcalloc(1, sizeof(*lm));
+
+	if (!lm) {
+		dataset_release(train);
+		if (valid)
+			dataset_release(valid);
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	}
+	lm->train = *train;
+	memset(train, 0, sizeof(*train));
+	if (valid) {
+		lm->valid = *valid;
+		memset(valid, 0, sizeof(*valid));
+	}
+	tr->lm = lm;
+	tr->task = &trainer_task_lm;
+	tr->spec = (struct net_spec){ .task = ADA_TASK_CAUSAL_LM };
+	return batch_plan_init(&tr->plan, lm->train.n_windows, hp->batch_size, hp->n_epochs,
+			       hp->max_steps, err);
+}
+
 static int lm_load(struct trainer *tr, struct ada_err *err)
 {
 	const struct ada_job *job = tr->job;
 	const struct ada_hparams *hp = tr->hp;
+	struct dataset train, valid;
 	struct text_encoder enc;
 	int rc;
 
@@ -33,30 +65,29 @@ static int lm_load(struct trainer *tr, struct ada_err *err)
 	enc.bos = tokenizer_bos(tr->tok);
 	enc.eos = tokenizer_eos(tr->tok);
 	enc.pad = tokenizer_pad(tr->tok) >= 0 ? tokenizer_pad(tr->tok) : 0;
-	tr->spec = (struct net_spec){ .task = ADA_TASK_CAUSAL_LM };
 	rc = dataset_load_split(job->train_file, job->valid_file, hp->valid_fraction, hp->seq_len,
-				&enc, &tr->train, &tr->valid, err);
+				&enc, &train, &valid, err);
 	if (rc)
 		return rc;
-	return batch_plan_init(&tr->plan, tr->train.n_windows, hp->batch_size, hp->n_epochs,
-			       hp->max_steps, err);
+	return trainer_lm_adopt(tr, &train, &valid, err);
 }
 
 static int lm_build(struct trainer *tr, int micro, struct ada_err *err)
 {
 	const struct ada_hparams *hp = tr->hp;
+	struct trainer_lm *lm = tr->lm;
 	size_t n_io = (size_t)micro * (size_t)hp->seq_len;
 	int rc;
 
-	rc = llama_acts_init(&tr->acts, &tr->tn.net.d, micro, hp->seq_len, tr->threads);
+	rc = llama_acts_init(&lm->acts, &tr->tn.net.d, micro, hp->seq_len, tr->threads);
 	if (rc)
 		return ada_fail(err, rc, "out of memory for activations (micro-batch %d x %d)",
 				micro, hp->seq_len);
-	if ((rc = batcher_init(&tr->batcher, &tr->train, hp->batch_size, tr->job->seed, err)))
+	if ((rc = batcher_init(&tr->batcher, &lm->train, hp->batch_size, tr->job->seed, err)))
 		return rc;
-	tr->inputs = xcalloc(n_io, sizeof(*tr->inputs));
-	tr->targets = xcalloc(n_io, sizeof(*tr->targets));
-	if (!tr->inputs || !tr->targets)
+	lm->inputs = xcalloc(n_io, sizeof(*lm->inputs));
+	lm->targets = xcalloc(n_io, sizeof(*lm->targets));
+	if (!lm->inputs || !lm->targets)
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	return ADA_OK;
 }
@@ -64,7 +95,8 @@ static int lm_build(struct trainer *tr, int micro, struct ada_err *err)
 static int lm_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 {
 	struct trained_net *tn = &tr->tn;
-	const int T = tr->hp->seq_len, micro = tr->acts.B;
+	struct trainer_lm *lm = tr->lm;
+	const int T = tr->hp->seq_len, micro = lm->acts.B;
 	const int64_t step = tr->step;
 	const int rows = batcher_step_rows(&tr->batcher, step);
 	const int64_t step_targets = batcher_step_targets(&tr->batcher, step);
@@ -76,13 +108,13 @@ static int lm_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 		double nll = 0;
 		int64_t cnt = 0;
 
-		batcher_rows(&tr->batcher, step, r0, r1, tr->inputs, tr->targets);
-		rc = llama_forward(&tn->net, &tr->acts, tr->inputs, tr->targets, r1 - r0,
+		batcher_rows(&tr->batcher, step, r0, r1, lm->inputs, lm->targets);
+		rc = llama_forward(&tn->net, &lm->acts, lm->inputs, lm->targets, r1 - r0,
 				   (real)(1.0 / (double)(step_targets > 0 ? step_targets : 1)),
 				   &nll, &cnt, &st);
 		if (rc)
 			return ada_fail(err, rc, "out of memory in the forward pass");
-		llama_backward(&tn->net, &tr->acts, tr->inputs, r1 - r0, &st);
+		llama_backward(&tn->net, &lm->acts, lm->inputs, r1 - r0, &st);
 		so->nll_sum += nll;
 		so->n_targets += cnt;
 		so->tokens += (int64_t)(r1 - r0) * T;
@@ -92,14 +124,15 @@ static int lm_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 
 static int64_t lm_n_valid(const struct trainer *tr)
 {
-	return tr->valid.n_windows;
+	return tr->lm ? tr->lm->valid.n_windows : 0;
 }
 
 static int lm_evaluate(struct trainer *tr, struct ada_err *err)
 {
+	struct trainer_lm *lm = tr->lm;
 	double nll;
 	int64_t n;
-	int rc = evaluate_nll(&tr->tn.net, &tr->acts, &tr->valid, tr->inputs, tr->targets, &nll, &n);
+	int rc = evaluate_nll(&tr->tn.net, &lm->acts, &lm->valid, lm->inputs, lm->targets, &nll, &n);
 
 	if (rc)
 		return ada_fail(err, rc, "evaluation failed (out of memory)");
@@ -109,9 +142,9 @@ static int lm_evaluate(struct trainer *tr, struct ada_err *err)
 
 static void lm_plan(const struct trainer *tr, struct ada_plan *plan)
 {
-	plan->train_windows = tr->train.n_windows;
-	plan->valid_windows = tr->valid.n_windows;
-	plan->train_tokens = tr->train.n_targets;
+	plan->train_windows = tr->lm->train.n_windows;
+	plan->valid_windows = tr->lm->valid.n_windows;
+	plan->train_tokens = tr->lm->train.n_targets;
 }
 
 static int lm_result(const struct trainer *tr, json_t *j, struct ada_result *res)
@@ -124,12 +157,17 @@ static int lm_result(const struct trainer *tr, json_t *j, struct ada_result *res
 
 static void lm_release(struct trainer *tr)
 {
-	free(tr->inputs);
-	free(tr->targets);
-	tr->inputs = tr->targets = NULL;
-	llama_acts_release(&tr->acts);
-	dataset_release(&tr->train);
-	dataset_release(&tr->valid);
+	struct trainer_lm *lm = tr->lm;
+
+	if (!lm)
+		return;
+	free(lm->inputs);
+	free(lm->targets);
+	llama_acts_release(&lm->acts);
+	dataset_release(&lm->train);
+	dataset_release(&lm->valid);
+	free(lm);
+	tr->lm = NULL;
 }
 
 const struct trainer_task trainer_task_lm = {

@@ -89,9 +89,10 @@ static char *make_fingerprint(const struct ada_job *job)
 	json_t *j = json_object();
 	char *s;
 
-	json_object_set_new(j, "model", json_string(job->model));
+	json_object_set_new(j, "model", job->model ? json_string(job->model) : json_null());
 	json_object_set_new(j, "tokenizer", job->tokenizer ? json_string(job->tokenizer) : json_null());
-	json_object_set_new(j, "train_file", json_string(job->train_file));
+	json_object_set_new(j, "train_file",
+			    job->train_file ? json_string(job->train_file) : json_null());
 	json_object_set_new(j, "valid_file", job->valid_file ? json_string(job->valid_file) : json_null());
 	json_object_set_new(j, "seed", json_integer((json_int_t)job->seed));
 	json_object_set_new(j, "task", json_string(ada_task_name(job->task)));
@@ -170,52 +171,90 @@ static int resolve_task(struct trainer *tr, struct ada_err *err)
 	return ADA_OK;
 }
 
-int trainer_setup(struct trainer *tr, const struct ada_job *job, struct ada_err *err)
+/* What every setup starts with: an empty trainer for job, no evaluation yet. */
+static void setup_begin(struct trainer *tr, const struct ada_job *job)
 {
-	const struct ada_hparams *hp = &job->method.hp;
-	char prefix[96], param[160];
-	int rc;
-
 	memset(tr, 0, sizeof(*tr));
 	tr->job = job;
-	tr->hp = hp;
+	tr->hp = &job->method.hp;
 	tr->valid_loss = NAN;
 	tr->valid_loss_initial = NAN;
-	tr->valid_m.accuracy = tr->valid_m.f1 = tr->valid_m.mcc = NAN;
-	tr->valid_m.pearson = tr->valid_m.spearman = tr->valid_m.loss = NAN;
+	glue_metrics_clear(&tr->valid_m.glue);
+	tr->valid_m.loss = NAN;
 	tr->valid_m_initial = tr->valid_m;
-	hp_prefix(&job->method, prefix, sizeof(prefix));
-	if (!job->model || !job->train_file)
-		return ada_fail(err, ADA_EINVAL, "a job needs a model and a training file");
+}
 
-	if ((rc = model_load(job->model, job->tokenizer, &tr->model, err)))
-		return rc;
-	if (hp->seq_len > tr->model->cfg.context_length) {
-		snprintf(param, sizeof(param), "%s.seq_len", prefix);
-		return ada_fail_param(err, ADA_EINVAL, param,
-				      "%s (%d) exceeds the model's context length (%d)", param,
-				      hp->seq_len, tr->model->cfg.context_length);
-	}
-	if ((rc = model_open_tokenizer(tr->model, job->tokenizer, &tr->owned_tok, err)))
-		return rc;
-	tr->tok = tr->owned_tok;
-	if ((rc = resolve_task(tr, err)))
-		return rc;
-	if ((rc = tr->task->load(tr, err)))
-		return qualify_param(err, prefix, rc);
+/* The method against the loaded model, before any data is read. */
+static int check_model(const struct trainer *tr, struct ada_err *err)
+{
+	struct ada_model_info info;
 
-	tr->has_budget = ada_method_has_budget(job->method.type);
+	model_config_describe(&tr->model->cfg, &info);
+	return ada_method_check_model(&tr->job->method, &info, err);
+}
+
+/* What every setup ends with, once the task's data fixed the plan: the
+ * budget schedule over the run's total steps, and the fingerprint. */
+static int setup_end(struct trainer *tr, struct ada_err *err)
+{
+	const struct model_config *c = &tr->model->cfg;
+	int rc;
+
+	tr->has_budget = ada_method_has_budget(tr->job->method.type);
 	if (tr->has_budget) {
-		int64_t n = (int64_t)model_modules_targeted(&tr->model->cfg, hp->target_modules) *
-			    tr->model->cfg.n_layers;
-		if ((rc = ada_method_budget(&job->method, tr->plan.total_steps, n, &tr->schedule,
+		int64_t n = (int64_t)model_modules_targeted(c, tr->hp->target_modules) * c->n_layers;
+		if ((rc = ada_method_budget(&tr->job->method, tr->plan.total_steps, n, &tr->schedule,
 					    err)))
 			return rc;
 	}
-	tr->fingerprint = make_fingerprint(job);
+	tr->fingerprint = make_fingerprint(tr->job);
 	if (!tr->fingerprint)
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	return ADA_OK;
+}
+
+int trainer_setup(struct trainer *tr, const struct ada_job *job, struct ada_err *err)
+{
+	char prefix[96];
+	int rc;
+
+	setup_begin(tr, job);
+	hp_prefix(&job->method, prefix, sizeof(prefix));
+	if (!job->model || !job->train_file)
+		return ada_fail(err, ADA_EINVAL, "a job needs a model and a training file");
+	if ((rc = model_load(job->model, job->tokenizer, &tr->model, err)) ||
+	    (rc = check_model(tr, err)) ||
+	    (rc = model_open_tokenizer(tr->model, job->tokenizer, &tr->tok, err)) ||
+	    (rc = resolve_task(tr, err)))
+		return rc;
+	if ((rc = tr->task->load(tr, err)))
+		return qualify_param(err, prefix, rc);
+	return setup_end(tr, err);
+}
+
+int trainer_setup_lm(struct trainer *tr, const struct ada_job *job, struct model *model,
+		     struct dataset *train, struct dataset *valid, struct ada_err *err)
+{
+	int rc;
+
+	setup_begin(tr, job);
+	tr->model = model;
+	if (model->cfg.family != ADA_FAMILY_LLAMA)
+		rc = ada_fail(err, ADA_EUNSUPPORTED, "a causal LM needs a Llama-family model");
+	else if (train->seq_len != tr->hp->seq_len)
+		rc = ada_fail(err, ADA_EINVAL, "the windows are of %d tokens, the job's seq_len is %d",
+			      train->seq_len, tr->hp->seq_len);
+	else
+		rc = check_model(tr, err);
+	if (rc) {
+		dataset_release(train);
+		if (valid)
+			dataset_release(valid);
+		return rc;
+	}
+	if ((rc = trainer_lm_adopt(tr, train, valid, err)))
+		return rc;
+	return setup_end(tr, err);
 }
 
 void trainer_plan(const struct trainer *tr, struct ada_plan *plan)
@@ -244,19 +283,27 @@ void trainer_plan(const struct trainer *tr, struct ada_plan *plan)
 }
 
 /* Optimizer ranges: one per arena tensor, with its decay flag. */
-static int build_optimizer(struct trainer *tr, struct ada_err *err)
+int trainer_chunk_arena(struct trainer *tr, struct ada_err *err)
 {
 	const struct param_arena *pa = &tr->tn.arena;
 	struct param_range *ranges = xcalloc((size_t)pa->n_tensors + 1, sizeof(*ranges));
-	struct adamw_config cfg = ADAMW_CONFIG_DEFAULT;
 	int rc;
 
 	if (!ranges)
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	for (int i = 0; i < pa->n_tensors; i++)
 		ranges[i] = (struct param_range){ pa->t[i].offset, pa->t[i].n, pa->t[i].decay };
+	param_chunks_release(&tr->chunks);
 	rc = param_chunks_init(&tr->chunks, ranges, (size_t)pa->n_tensors, pa->n, err);
 	free(ranges);
+	return rc;
+}
+
+static int build_optimizer(struct trainer *tr, struct ada_err *err)
+{
+	struct adamw_config cfg = ADAMW_CONFIG_DEFAULT;
+	int rc = trainer_chunk_arena(tr, err);
+
 	if (rc)
 		return rc;
 	cfg.weight_decay = tr->hp->weight_decay;
@@ -341,7 +388,7 @@ void trainer_release(struct trainer *tr)
 	param_chunks_release(&tr->chunks);
 	batcher_release(&tr->batcher);
 	trained_net_release(&tr->tn);
-	tokenizer_free(tr->owned_tok);
+	tokenizer_free(tr->tok);
 	model_free(tr->model);
 	memset(tr, 0, sizeof(*tr));
 }

@@ -14,25 +14,6 @@
 #include "train/checkpoint.h"
 #include "train/trainer.h"
 
-static void metrics_out(const struct cls_metrics *m, double *v)
-{
-	v[0] = m->accuracy;
-	v[1] = m->f1;
-	v[2] = m->mcc;
-	v[3] = m->pearson;
-	v[4] = m->spearman;
-}
-
-static void metrics_in(struct cls_metrics *m, const double *v, double loss)
-{
-	m->accuracy = v[0];
-	m->f1 = v[1];
-	m->mcc = v[2];
-	m->pearson = v[3];
-	m->spearman = v[4];
-	m->loss = loss;
-}
-
 int trainer_save_checkpoint(struct trainer *tr, struct ada_err *err)
 {
 	const struct param_arena *pa = &tr->tn.arena;
@@ -43,6 +24,8 @@ int trainer_save_checkpoint(struct trainer *tr, struct ada_err *err)
 		.trained_tokens = tr->trained_tokens,
 		.valid_loss = tr->valid_loss,
 		.valid_loss_initial = tr->valid_loss_initial,
+		.valid_metrics = tr->valid_m.glue,
+		.valid_metrics_initial = tr->valid_m_initial.glue,
 		.fingerprint = tr->fingerprint,
 		.arena_floats = pa->n,
 		.w = pa->w, .m = pa->m, .v = pa->v,
@@ -53,8 +36,6 @@ int trainer_save_checkpoint(struct trainer *tr, struct ada_err *err)
 	char *dir;
 	int rc;
 
-	metrics_out(&tr->valid_m, st.valid_metrics);
-	metrics_out(&tr->valid_m_initial, st.valid_metrics_initial);
 	st.ranks = calloc((size_t)tr->tn.n_mods + 1, sizeof(int));
 	dir = path_join(tr->job->out_dir, "checkpoint");
 	if (!st.ranks || !dir) {
@@ -104,22 +85,8 @@ int trainer_load_checkpoint(struct trainer *tr, struct ada_err *err)
 		if ((rc = trained_net_reshape(&tr->tn, st.ranks, err)))
 			goto out_release;
 		tr->compacted = 1;
-		param_chunks_release(&tr->chunks);
-		{
-			const struct param_arena *pa = &tr->tn.arena;
-			struct param_range *ranges = calloc((size_t)pa->n_tensors + 1, sizeof(*ranges));
-			if (!ranges) {
-				rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-				goto out_release;
-			}
-			for (int i = 0; i < pa->n_tensors; i++)
-				ranges[i] = (struct param_range){ pa->t[i].offset, pa->t[i].n,
-								  pa->t[i].decay };
-			rc = param_chunks_init(&tr->chunks, ranges, (size_t)pa->n_tensors, pa->n, err);
-			free(ranges);
-			if (rc)
-				goto out_release;
-		}
+		if ((rc = trainer_chunk_arena(tr, err)))
+			goto out_release;
 	}
 	checkpoint_state_release(&st);
 	rc = checkpoint_load(dir, &st, tr->tn.arena.w, tr->tn.arena.m, tr->tn.arena.v,
@@ -131,8 +98,10 @@ int trainer_load_checkpoint(struct trainer *tr, struct ada_err *err)
 	tr->trained_tokens = st.trained_tokens;
 	tr->valid_loss = st.valid_loss;
 	tr->valid_loss_initial = st.valid_loss_initial;
-	metrics_in(&tr->valid_m, st.valid_metrics, st.valid_loss);
-	metrics_in(&tr->valid_m_initial, st.valid_metrics_initial, st.valid_loss_initial);
+	tr->valid_m.glue = st.valid_metrics;
+	tr->valid_m.loss = st.valid_loss;
+	tr->valid_m_initial.glue = st.valid_metrics_initial;
+	tr->valid_m_initial.loss = st.valid_loss_initial;
 out_release:
 	checkpoint_state_release(&st);
 out_free:

@@ -153,22 +153,53 @@ static void test_metrics(void)
 	double scratch[20];
 
 	cls_metrics_classify(pred, gold, 8, 2, &m);
-	CHECK_NEAR(m.accuracy, 0.75, 1e-12);
-	CHECK_NEAR(m.f1, 0.75, 1e-12);            /* 2*3 / (6 + 1 + 1) */
-	CHECK_NEAR(m.mcc, 0.5, 1e-12);            /* (9 - 1) / sqrt(4*4*4*4) */
+	CHECK_NEAR(m.glue.accuracy, 0.75, 1e-12);
+	CHECK_NEAR(m.glue.f1, 0.75, 1e-12);            /* 2*3 / (6 + 1 + 1) */
+	CHECK_NEAR(m.glue.mcc, 0.5, 1e-12);            /* (9 - 1) / sqrt(4*4*4*4) */
 	/* constant prediction: MCC undefined */
 	int32_t ones[4] = { 1, 1, 1, 1 }, g4[4] = { 0, 1, 0, 1 };
 	cls_metrics_classify(ones, g4, 4, 2, &m);
-	CHECK(isnan(m.mcc));
-	CHECK_NEAR(m.accuracy, 0.5, 0);
+	CHECK(isnan(m.glue.mcc));
+	CHECK_NEAR(m.glue.accuracy, 0.5, 0);
 
 	cls_metrics_regress(x, y, 5, scratch, &m);
-	CHECK_NEAR(m.pearson, 0.8, 1e-12);        /* cov 2.0 / (sqrt 2 sqrt 2)... = 8/10 */
-	CHECK_NEAR(m.spearman, 0.8, 1e-12);
+	CHECK_NEAR(m.glue.pearson, 0.8, 1e-12);        /* cov 2.0 / (sqrt 2 sqrt 2)... = 8/10 */
+	CHECK_NEAR(m.glue.spearman, 0.8, 1e-12);
 	float t[4] = { 1, 2, 2, 3 }, u[4] = { 1, 3, 2, 4 };
 	cls_metrics_regress(t, u, 4, scratch, &m);
 	/* ranks t: 1 2.5 2.5 4 ; u: 1 3 2 4 -> pearson of ranks */
-	CHECK_NEAR(m.spearman, 0.9486832980505138, 1e-12);
+	CHECK_NEAR(m.glue.spearman, 0.9486832980505138, 1e-12);
+}
+
+/* The metrics as JSON: those of the head's kind (undefined ones null), or
+ * without a label count the defined ones. */
+static void test_metrics_json(void)
+{
+	const struct ada_glue_metrics m = { .accuracy = 0.75, .f1 = 0.5, .mcc = NAN,
+					    .pearson = NAN, .spearman = NAN };
+	json_t *j = json_object();
+	char *s;
+
+	ada_glue_metrics_json(j, &m, 2, "");
+	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	CHECK_STR_EQ(s, "{\"accuracy\":0.75,\"f1\":0.5,\"mcc\":null}");
+	free(s);
+	json_object_clear(j);
+	ada_glue_metrics_json(j, &m, 3, "");     /* no F1 beyond two classes */
+	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	CHECK_STR_EQ(s, "{\"accuracy\":0.75,\"mcc\":null}");
+	free(s);
+	json_object_clear(j);
+	ada_glue_metrics_json(j, &m, 1, "");     /* a regression */
+	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	CHECK_STR_EQ(s, "{\"pearson\":null,\"spearman\":null}");
+	free(s);
+	json_object_clear(j);
+	ada_glue_metrics_json(j, &m, 0, "valid_");
+	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+	CHECK_STR_EQ(s, "{\"valid_accuracy\":0.75,\"valid_f1\":0.5}");
+	free(s);
+	json_decref(j);
 }
 
 /* The daemon's creation check: label summaries and whether they fit. */
@@ -225,6 +256,7 @@ int main(void)
 	RUN(test_jsonl_int_and_string_labels);
 	RUN(test_glue_tsv_and_truncation);
 	RUN(test_metrics);
+	RUN(test_metrics_json);
 	RUN(test_label_summaries);
 	remove_tree(tmp, NULL);
 	free(tmp);

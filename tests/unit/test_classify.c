@@ -157,13 +157,13 @@ static void check_learns(const char *model, enum ada_method_type t, const char *
 	fprintf(stderr, "  %s %s%s: validation loss %.4f -> %.4f, %s %.3f\n", fam,
 		ada_method_name(t), regression ? " (regression)" : "", res.valid_loss_initial,
 		res.valid_loss, regression ? "pearson" : "accuracy",
-		regression ? res.pearson : res.accuracy);
+		regression ? res.glue.pearson : res.glue.accuracy);
 	CHECK_MSG(res.valid_loss < res.valid_loss_initial, "%s %s: validation loss %g -> %g", fam,
 		  ada_method_name(t), res.valid_loss_initial, res.valid_loss);
 	if (regression) {
-		CHECK(is_nan(res.accuracy) && !is_nan(res.pearson) && !is_nan(res.spearman));
+		CHECK(is_nan(res.glue.accuracy) && !is_nan(res.glue.pearson) && !is_nan(res.glue.spearman));
 	} else {
-		CHECK(!is_nan(res.accuracy) && is_nan(res.pearson));
+		CHECK(!is_nan(res.glue.accuracy) && is_nan(res.glue.pearson));
 	}
 
 	/* the exported adapter, evaluated alone, is the trained classifier */
@@ -172,13 +172,13 @@ static void check_learns(const char *model, enum ada_method_type t, const char *
 	CHECK_INT_EQ(ev.examples, 60);
 	CHECK_NEAR(ev.loss, res.valid_loss, 1e-5 * (1 + res.valid_loss));
 	if (regression) {
-		CHECK_NEAR(ev.pearson, res.pearson, 1e-5);
-		CHECK_NEAR(ev.spearman, res.spearman, 1e-5);
+		CHECK_NEAR(ev.glue.pearson, res.glue.pearson, 1e-5);
+		CHECK_NEAR(ev.glue.spearman, res.glue.spearman, 1e-5);
 	} else {
-		CHECK_MSG(ev.accuracy == res.accuracy && ev.f1 == res.f1 &&
-			  (ev.mcc == res.mcc || (is_nan(ev.mcc) && is_nan(res.mcc))),
+		CHECK_MSG(ev.glue.accuracy == res.glue.accuracy && ev.glue.f1 == res.glue.f1 &&
+			  (ev.glue.mcc == res.glue.mcc || (is_nan(ev.glue.mcc) && is_nan(res.glue.mcc))),
 			  "%s %s: eval %g/%g/%g, trainer %g/%g/%g", fam, ada_method_name(t),
-			  ev.accuracy, ev.f1, ev.mcc, res.accuracy, res.f1, res.mcc);
+			  ev.glue.accuracy, ev.glue.f1, ev.glue.mcc, res.glue.accuracy, res.glue.f1, res.glue.mcc);
 	}
 	ada_result_release(&res);
 }
@@ -216,8 +216,8 @@ static void test_accuracy(void)
 	job.method.hp.tinit = 20;
 	job.method.hp.tfinal = 40;
 	CHECK_OK(ada_train(&job, &res, &err), &err);
-	CHECK_MSG(res.accuracy >= 0.9, "accuracy %g after 150 steps", res.accuracy);
-	CHECK(res.mcc > 0.8 && res.f1 > 0.85);
+	CHECK_MSG(res.glue.accuracy >= 0.9, "accuracy %g after 150 steps", res.glue.accuracy);
+	CHECK(res.glue.mcc > 0.8 && res.glue.f1 > 0.85);
 	ada_result_release(&res);
 	free(train);
 	free(valid);
@@ -437,7 +437,7 @@ static void check_resume(const char *model, enum ada_method_type t, int64_t stop
 	job.resume = 1;
 	CHECK_OK(ada_train(&job, &res_b, &err), &err);
 	CHECK_INT_EQ(res_b.steps, 40);
-	CHECK(res_b.accuracy == res.accuracy && res_b.valid_loss == res.valid_loss);
+	CHECK(res_b.glue.accuracy == res.glue.accuracy && res_b.valid_loss == res.valid_loss);
 	CHECK(res_b.valid_loss_initial == res.valid_loss_initial);
 
 	snprintf(fa, sizeof(fa), "%s/adapter/adapter_model.safetensors", dir_a);

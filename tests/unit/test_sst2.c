@@ -72,22 +72,22 @@ static void test_sst2_adalora(const char *assets, const char *tmp)
 	hp->orth_reg_weight = 0.1;
 	CHECK_OK(ada_train(&job, &res, &err), &err);
 	fprintf(stderr, "SST-2 dev: accuracy %.4f, F1 %.4f, MCC %.4f, loss %.4f -> %.4f, %.1f s\n",
-		res.accuracy, res.f1, res.mcc, res.valid_loss_initial, res.valid_loss, res.seconds);
+		res.glue.accuracy, res.glue.f1, res.glue.mcc, res.valid_loss_initial, res.valid_loss, res.seconds);
 	CHECK_INT_EQ(res.plan.task, ADA_TASK_CLASSIFICATION);
 	CHECK_INT_EQ(res.num_labels, 2);
 	CHECK_INT_EQ(res.plan.train_windows, TRAIN_ROWS);
 	CHECK_INT_EQ(res.plan.valid_windows, 872);
 	CHECK(res.truncated_valid > 0);           /* dev sentences run past 64 tokens */
 	CHECK(res.valid_loss < res.valid_loss_initial);
-	CHECK_MSG(res.accuracy >= 0.57, "dev accuracy %.4f is not clearly above the 50.9%% majority",
-		  res.accuracy);
-	CHECK_MSG(res.mcc > 0.1, "dev MCC %.4f", res.mcc);
+	CHECK_MSG(res.glue.accuracy >= 0.57, "dev accuracy %.4f is not clearly above the 50.9%% majority",
+		  res.glue.accuracy);
+	CHECK_MSG(res.glue.mcc > 0.1, "dev MCC %.4f", res.glue.mcc);
 
 	{
 		struct ada_infer_opts o = { .model = model, .adapter = adapter };
 		CHECK_OK(ada_eval(&o, dev, ADA_FILE_GLUE_TSV, 0, &ev, &err), &err);
 		CHECK_INT_EQ(ev.examples, 872);
-		CHECK(ev.accuracy == res.accuracy);
+		CHECK(ev.glue.accuracy == res.glue.accuracy);
 		CHECK_NEAR(ev.loss, res.valid_loss, 1e-5);
 	}
 	ada_result_release(&res);

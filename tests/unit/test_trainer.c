@@ -13,6 +13,7 @@
 #include "adalora.h"
 #include "infer/inference_net.h"
 #include "net/trained_net.h"
+#include "train/trainer.h"
 #include "util/err.h"
 #include "util/fileio.h"
 #include "util/rng.h"
@@ -204,6 +205,57 @@ static void test_compaction_keeps_logits(void)
 	inference_net_close(&in);
 }
 
+/* The in-memory constructor (bench and tests): a repeating sequence in
+ * windows, no files; training lowers the loss, and windows of another
+ * length than seq_len are refused (the model moved in is freed). */
+static void test_setup_lm_in_memory(void)
+{
+	struct ada_job job;
+	struct ada_err err = { 0 };
+	struct dataset ds = { 0 };
+	struct trainer tr;
+	struct model *model = NULL;
+	double first = 0, last = 0;
+	const int T = 16, W = 8;
+
+	base_job(&job, ADA_METHOD_LORA, NULL);
+	job.method.hp.seq_len = T;
+	job.method.hp.max_steps = 30;
+	job.method.hp.warmup_steps = 0;
+	job.method.hp.lora_dropout = 0;
+	job.method.hp.learning_rate = 2e-2;
+	ds.seq_len = T;
+	ds.n_windows = W;
+	ds.n_targets = (int64_t)W * T;
+	ds.tokens = calloc((size_t)W * (T + 1), sizeof(*ds.tokens));
+	ds.mask = malloc((size_t)W * T);
+	memset(ds.mask, 1, (size_t)W * T);
+	for (int i = 0; i < W * (T + 1); i++)
+		ds.tokens[i] = 3 + "abcab"[i % 5];
+	CHECK_OK(model_load(model_path, NULL, &model, &err), &err);
+	CHECK_OK(trainer_setup_lm(&tr, &job, model, &ds, NULL, &err), &err);
+	CHECK(ds.tokens == NULL);          /* moved */
+	CHECK_OK(trainer_build(&tr, &err), &err);
+	for (int s = 0, rc = ADA_OK; s < 30 && !rc; s++) {
+		struct step_out so = { 0 };
+		rc = trainer_step(&tr, &so, &err);
+		CHECK_OK(rc, &err);
+		last = so.nll_sum / (double)so.n_targets;
+		if (!s)
+			first = last;
+	}
+	CHECK_MSG(last < first - 0.5, "loss %g -> %g", first, last);
+	trainer_release(&tr);
+
+	ds.seq_len = T + 1;
+	ds.tokens = calloc(1, sizeof(*ds.tokens));
+	ds.mask = calloc(1, 1);
+	CHECK_OK(model_load(model_path, NULL, &model, &err), &err);
+	CHECK_INT_EQ(trainer_setup_lm(&tr, &job, model, &ds, NULL, &err), ADA_EINVAL);
+	CHECK(ds.tokens == NULL);
+	trainer_release(&tr);
+}
+
 static void test_errors(void)
 {
 	char out[4300], empty[4300], broken[4300];
@@ -259,6 +311,7 @@ int main(void)
 	RUN(test_resume_full);
 	RUN(test_resume_lora_prune);
 	RUN(test_compaction_keeps_logits);
+	RUN(test_setup_lm_in_memory);
 	RUN(test_errors);
 	remove_tree(tmp, NULL);
 	free(tmp);
