@@ -135,7 +135,7 @@ void reply_ada_err(struct request *r, const struct ada_err *err, unsigned notfou
 		reply_error(r, 429, "queue_full", param, "%s", err->msg);
 		return;
 	}
-	reply_error(r, 500, ada_code_name(err->code), NULL, "%s", err->msg);
+	reply_error(r, 500, store_code_name(err->code), NULL, "%s", err->msg);
 }
 
 const char *req_arg(struct request *r, const char *key)

@@ -355,7 +355,7 @@ static int validate(struct upload *u, struct store_file *f, char **labels, struc
 	}
 	mapped_file_close(&mf);
 	if (rc)
-		return ada_err_prefix(err, "%s", u->filename);
+		return ada_err_prefix(err, rc, "%s", u->filename);
 	f->line_count = info.line_count;
 	f->record_count = info.record_count;
 	snprintf(f->format, sizeof(f->format), "%s", ada_data_format_name(info.format));

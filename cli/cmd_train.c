@@ -18,7 +18,7 @@
 #include "util/err.h"
 #include "util/fileio.h"
 
-static volatile int stop_flag;
+static _Atomic int stop_flag;
 
 static void on_signal(int sig)
 {

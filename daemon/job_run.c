@@ -340,7 +340,7 @@ void job_error_name_file(const struct job_inputs *in, const struct store_job *j,
 
 char *job_error_json(const struct ada_err *err, const char *code)
 {
-	json_t *o = json_pack("{s:s,s:s,s:s?}", "code", code ? code : ada_code_name(err->code),
+	json_t *o = json_pack("{s:s,s:s,s:s?}", "code", code ? code : store_code_name(err->code),
 			      "message", err->msg, "param", err->param[0] ? err->param : NULL);
 	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
@@ -442,7 +442,7 @@ static char *classification_json(const struct ada_result *res)
 }
 
 void job_run(const struct workers_config *cfg, const struct store_job *j,
-	     const volatile int *stop)
+	     const _Atomic int *stop)
 {
 	struct run r = { .cfg = cfg, .job = j };
 	struct ada_callbacks cb = {

@@ -221,7 +221,7 @@ static int load_config(struct options *o, const char *path, struct ada_err *err)
 			break;
 		}
 		if ((rc = set_value(o, op, key, NULL, v, err))) {
-			ada_err_prefix(err, "%s", path);
+			ada_err_prefix(err, rc, "%s", path);
 			break;
 		}
 	}

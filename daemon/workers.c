@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ struct worker {
 	struct workers *ws;
 	pthread_t thread;
 	int started;
-	volatile int stop;              /* enum ada_stop, read by the trainer */
+	_Atomic int stop;               /* enum ada_stop, read by the trainer */
 	char job_id[STORE_ID_MAX];      /* the job it runs; "" when idle (under ws->lock) */
 };
 
@@ -56,7 +57,7 @@ void workers_cancel(struct workers *ws, const char *job_id)
 	pthread_mutex_lock(&ws->lock);
 	for (int i = 0; i < ws->cfg.n_workers; i++)
 		if (!strcmp(ws->w[i].job_id, job_id))
-			__atomic_store_n(&ws->w[i].stop, ADA_STOP_CANCEL, __ATOMIC_RELEASE);
+			atomic_store_explicit(&ws->w[i].stop, ADA_STOP_CANCEL, memory_order_release);
 	pthread_mutex_unlock(&ws->lock);
 }
 
@@ -312,7 +313,7 @@ void workers_stop(struct workers *ws)
 	ws->stopping = 1;
 	for (int i = 0; ws->w && i < ws->cfg.n_workers; i++)
 		if (ws->w[i].job_id[0])
-			__atomic_store_n(&ws->w[i].stop, ADA_STOP_PAUSE, __ATOMIC_RELEASE);
+			atomic_store_explicit(&ws->w[i].stop, ADA_STOP_PAUSE, memory_order_release);
 	pthread_cond_broadcast(&ws->cond);
 	pthread_mutex_unlock(&ws->lock);
 	if (ws->validator_started)

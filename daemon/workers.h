@@ -63,7 +63,7 @@ void job_inputs_to_job(const struct job_inputs *in, const struct store_job *j,
 /* Train a claimed (running) job to its end and record the outcome in the
  * store: succeeded, failed, cancelled, or back to queued when paused. */
 void job_run(const struct workers_config *cfg, const struct store_job *j,
-	     const volatile int *stop);
+	     const _Atomic int *stop);
 
 /* lib names a data file by its path in errors about its contents: name it
  * by its id instead (internal paths stay internal) and, when the error has

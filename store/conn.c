@@ -77,7 +77,7 @@ static int conn_open(struct store *st, struct conn **out, struct ada_err *err)
 	sqlite3_busy_timeout(c->db, st->busy_timeout_ms);
 	if ((rc = conn_exec(c, sync_pragma[st->sync], err)) ||
 	    (rc = conn_exec(c, "PRAGMA foreign_keys=ON", err))) {
-		ada_err_prefix(err, "%s", st->path);
+		ada_err_prefix(err, rc, "%s", st->path);
 		conn_close(c);
 		return rc;
 	}

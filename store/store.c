@@ -78,7 +78,7 @@ static int migrate(struct conn *c, struct ada_err *err)
 		snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", v);
 		if ((rc = conn_exec(c, m->sql, err)) || (rc = conn_exec(c, pragma, err))) {
 			conn_rollback(c);
-			return ada_err_prefix(err, "%s: migration %04d_%s", c->st->path, v, m->name);
+			return ada_err_prefix(err, rc, "%s: migration %04d_%s", c->st->path, v, m->name);
 		}
 		if ((rc = conn_commit(c, err)))
 			return rc;
@@ -234,4 +234,13 @@ void store_notify(struct store *st, const char *job_id)
 		if (!strcmp(w->job_id, job_id))
 			w->wake(w->ctx);
 	pthread_mutex_unlock(&st->lock);
+}
+
+const char *store_code_name(int code)
+{
+	switch (code) {
+	case STORE_ECONFLICT: return "conflict";
+	case STORE_EFULL:     return "limit_reached";
+	}
+	return ada_code_name(code);
 }

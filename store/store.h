@@ -6,9 +6,10 @@
  * as C structs. The database runs in WAL mode, so readers never wait for
  * the writer; each thread gets its own connection the first time it touches
  * the store (SQLite connections must not be shared between threads), and
- * every writing transaction is BEGIN IMMEDIATE behind one process-wide
- * mutex, so writers in this process queue in order instead of sleeping in
- * SQLite's busy handler. A write that returned ADA_OK is on disk (with
+ * every write runs on the store's writer thread (store/writer.c): the
+ * calling thread queues it and waits for its commit, and the writer runs
+ * what is queued in one transaction with one fsync (group commit), so
+ * writers in this process never contend for SQLite's lock. A write that returned ADA_OK is on disk (with
  * synchronous=FULL, even across power loss), which is what lets the API
  * acknowledge a request only once it cannot be lost.
  *
@@ -33,6 +34,10 @@ enum store_code {
 	STORE_ECONFLICT = 64,   /* the row's state forbids the change (err->param says which) */
 	STORE_EFULL = 65,       /* a configured limit is reached */
 };
+
+/* Stable snake_case name of a store code ("conflict", "limit_reached") or,
+ * for any other, of the ada_code it is (ada_code_name). */
+const char *store_code_name(int code);
 
 /* Room for the API's ids ("ftjob-" + 24 characters) and names. */
 #define STORE_ID_MAX 48

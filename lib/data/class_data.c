@@ -325,7 +325,7 @@ static int scan_tsv(struct builder *bd, char *buf, size_t len, struct ada_err *e
 			rc = take_example(bd, cells[ia], strlen(cells[ia]), ib >= 0 ? cells[ib] : NULL,
 					  ib >= 0 ? strlen(cells[ib]) : 0, &rl, err);
 			if (rc)
-				return ada_err_prefix(err, "%s: line %lld", bd->path, (long long)line);
+				return ada_err_prefix(err, rc, "%s: line %lld", bd->path, (long long)line);
 		}
 		p = nl ? nl + 1 : end;
 	}
@@ -375,7 +375,7 @@ static int scan_file(struct builder *bd, const char *path, enum class_file_forma
 	} else {
 		rc = data_format_scan(buf, len, ADA_DATA_JSONL_ONLY, on_record, bd, &info, err);
 		if (rc)
-			ada_err_prefix(err, "%s", path);
+			ada_err_prefix(err, rc, "%s", path);
 	}
 	free(buf);
 	return rc;

@@ -175,7 +175,7 @@ int dataset_load_buffer(const char *buf, size_t len, const char *name, int seq_l
 
 	rc = data_format_scan(buf, len, 0, pack_record, &pk, &info, err);
 	if (rc) {
-		ada_err_prefix(err, "%s", name);
+		ada_err_prefix(err, rc, "%s", name);
 		goto out;
 	}
 	rc = cut_windows(&pk, seq_len, name, ds, err);
@@ -275,7 +275,7 @@ int dataset_load_split(const char *train_path, const char *valid_path,
 	} else {
 		rc = dataset_split_tail(train, valid_fraction, valid, err);
 		if (rc)
-			ada_err_prefix(err, "%s", train_path);
+			ada_err_prefix(err, rc, "%s", train_path);
 	}
 	if (rc)
 		dataset_release(train);

@@ -402,7 +402,7 @@ static int emit(struct scan *sc, const struct data_record *rec, struct ada_err *
 		return ADA_OK;
 	rc = sc->fn(sc->ctx, rec, err);
 	if (rc)
-		ada_err_prefix(err, "line %lld", (long long)rec->line);
+		ada_err_prefix(err, rc, "line %lld", (long long)rec->line);
 	return rc;
 }
 
@@ -445,7 +445,7 @@ static int scan_jsonl(struct scan *sc, const char *p, const char *end, int64_t l
 				return ADA_EFORMAT;
 			rc = check_object(sc, obj, line, &rec, err);
 			if (rc)
-				ada_err_prefix(err, "line %lld", (long long)line);
+				ada_err_prefix(err, rc, "line %lld", (long long)line);
 			else
 				rc = emit(sc, &rec, err);
 			json_decref(obj);

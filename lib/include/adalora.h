@@ -284,7 +284,7 @@ struct ada_job {
 	int resume;                 /* continue from out_dir/checkpoint when present */
 	int threads;                /* 0: ada_set_threads' value */
 	const struct ada_callbacks *cb;
-	const volatile int *stop;   /* enum ada_stop; NULL = never */
+	const _Atomic int *stop;    /* enum ada_stop, set from any thread; NULL = never */
 };
 
 /* What a job amounts to, known before it runs (ada_job_plan) or after. */
@@ -377,7 +377,7 @@ ADA_API int ada_schedule_at_json(const struct ada_schedule *s, const int64_t *st
 				 json_t **out, struct ada_err *err);
 
 /* Create a small Llama model with random weights and a byte-level
- * tokenizer (259 tokens: <unk>, <s>, </s>, <0x00>..<0xFF>) as a GGUF file:
+ * tokenizer (260 tokens: <unk>, <s>, </s>, <0x00>..<0xFF>, "\u2581") as a GGUF file:
  * a model that needs nothing from outside the project (the demo, tests).
  * shape: "tiny" (dim 64, 2 layers) or a llama2.c family name. */
 ADA_API int ada_create_model(const char *shape, uint64_t seed, const char *path, struct ada_err *err);
@@ -443,7 +443,7 @@ struct ada_bench_opts {
 };
 
 struct ada_bench_result {
-	char config[64];
+	char config[4096];          /* the shape, or the model path as given */
 	int64_t trainable_params;
 	double ms_per_step_median;
 	double tokens_per_s;

@@ -44,7 +44,7 @@ int inference_net_open(struct inference_net *in, const struct ada_infer_opts *o,
 	rc = peft_adapter_attach(&in->adapter, c, bert ? NULL : &in->net, bert ? &in->bert : NULL,
 				 in->adapter.classifier ? &in->head : NULL, err);
 	if (rc) {
-		ada_err_prefix(err, "%s", o->adapter);
+		ada_err_prefix(err, rc, "%s", o->adapter);
 		goto out_close;
 	}
 	if (in->adapter.classifier) {

@@ -131,7 +131,7 @@ int bert_resolve_hf(const char *dir, const struct hf_shards *sh, struct model_co
 	snprintf(name, sizeof(name), "%sembeddings.word_embeddings.weight", pre);
 	if ((rc = hf_has_tensor(sh, name, &with, err)) ||
 	    (rc = hf_has_tensor(sh, name + strlen(pre), &bare, err)))
-		return ada_err_prefix(err, "%s", dir);
+		return ada_err_prefix(err, rc, "%s", dir);
 	if (with && bare)
 		return ada_fail(err, ADA_EFORMAT,
 				"%s: both '%s' and '%s': two encoders in one checkpoint", dir, name,
@@ -145,7 +145,7 @@ int bert_resolve_hf(const char *dir, const struct hf_shards *sh, struct model_co
 		snprintf(prefix, cap, "%s", pre);
 	snprintf(name, sizeof(name), "%spooler.dense.weight", pre);
 	rc = hf_has_tensor(sh, name, &cfg->has_pooler, err);
-	return rc ? ada_err_prefix(err, "%s", dir) : ADA_OK;
+	return rc ? ada_err_prefix(err, rc, "%s", dir) : ADA_OK;
 }
 
 struct bert_loader {
@@ -187,7 +187,7 @@ static int layer_norm(struct bert_loader *b, const char *base, const float **w,
 		rc = hf_has_tensor(b->sh, name, &legacy, b->err);
 	}
 	if (rc)
-		return ada_err_prefix(b->err, "%s", b->m->path);
+		return ada_err_prefix(b->err, rc, "%s", b->m->path);
 	if ((rc = weight(b, w, 0, dim, "%s.%s", base, legacy ? "gamma" : "weight")) ||
 	    (rc = weight(b, bias, 0, dim, "%s.%s", base, legacy ? "beta" : "bias")))
 		return rc;

@@ -39,7 +39,7 @@ static int tiny_config(struct model_config *cfg)
 
 static int write_vocab(struct gguf_writer *w, struct ada_err *err)
 {
-	static char byte_names[256][8];
+	char byte_names[256][8];      /* copied by the writer: a local will do */
 	const char *tokens[N_BYTE_VOCAB];
 	float scores[N_BYTE_VOCAB];
 	int32_t types[N_BYTE_VOCAB];

@@ -580,7 +580,7 @@ int hf_weight(struct model *m, struct hf_shards *sh, const char *name, uint64_t 
 
 	rc = find_tensor_at(sh, name, &st, &t, &shard, err);
 	if (rc)
-		return ada_err_prefix(err, "%s", m->path);
+		return ada_err_prefix(err, rc, "%s", m->path);
 	if (!t)
 		return ada_fail(err, ADA_EFORMAT, "%s: missing tensor '%s'", m->path, name);
 	rc = check_tensor(st, t, name, rows, cols, err);
@@ -740,7 +740,7 @@ static int find_extra(const struct model *m, const char *name, const struct safe
 				m->format);
 	rc = find_tensor_at(sh, name, st, t, &shard, err);
 	if (rc)
-		return ada_err_prefix(err, "%s", m->path);
+		return ada_err_prefix(err, rc, "%s", m->path);
 	if (!*t || sh->used[shard][*t - (*st)->tensors])
 		return ada_fail(err, ADA_ENOTFOUND, "%s: no extra tensor '%s'", m->path, name);
 	return ADA_OK;

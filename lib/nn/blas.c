@@ -1,8 +1,8 @@
 /*
  * blas — gemm() over cblas_sgemm / cblas_dgemm; see blas.h.
  *
- * Threading: OpenBLAS runs single-threaded (ada_set_threads sets it so) and
- * the parallelism is ours: a large product is cut into blocks of rows (or
+ * Threading: OpenBLAS runs single-threaded (the first gemm() call sets it
+ * so, once per process) and the parallelism is ours: a large product is cut into blocks of rows (or
  * columns) of C, one per OpenMP thread, each a single-threaded BLAS call.
  * Two thread pools (OpenBLAS's pthreads and OpenMP's) on the same cores
  * spin against each other between calls and cost a third of the step time;

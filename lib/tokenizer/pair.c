@@ -163,14 +163,14 @@ int tokenizer_encode_pair(const struct tokenizer *t, const char *a, size_t a_len
 
 	rc = tokenizer_encode(t, a, a_len, 0, &ea, err);
 	if (rc) {
-		ada_err_prefix(err, "text_a");
+		ada_err_prefix(err, rc, "text_a");
 		goto out_free;
 	}
 	if (pair) {
 		rc = t->tmpl.n_single ? tokenizer_encode(t, b, b_len, 0, &eb, err)
 				      : encode_continuation(t, b, b_len, &eb, err);
 		if (rc) {
-			ada_err_prefix(err, "text_b");
+			ada_err_prefix(err, rc, "text_b");
 			goto out_free;
 		}
 	}

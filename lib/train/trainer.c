@@ -9,6 +9,7 @@
  * a step boundary and a resumed run continues bit for bit.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,7 +198,7 @@ static int evaluate_valid(struct trainer *tr, struct ada_err *err)
 
 static int stop_now(struct trainer *tr, int *code, struct ada_err *err)
 {
-	int s = tr->job->stop ? *tr->job->stop : ADA_RUN;
+	int s = tr->job->stop ? atomic_load_explicit(tr->job->stop, memory_order_acquire) : ADA_RUN;
 	int rc;
 
 	if (s == ADA_RUN)

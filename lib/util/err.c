@@ -48,19 +48,19 @@ int ada_fail_param(struct ada_err *err, int code, const char *param,
 	return code;
 }
 
-int ada_err_prefix(struct ada_err *err, const char *fmt, ...)
+int ada_err_prefix(struct ada_err *err, int rc, const char *fmt, ...)
 {
 	char prefix[256], old[sizeof(err->msg)];
 	va_list ap;
 
 	if (!err)
-		return ADA_EINVAL;
+		return rc;
 	va_start(ap, fmt);
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
 	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
-	return err->code;
+	return rc;
 }
 
 const char *ada_code_name(int code)

@@ -379,7 +379,7 @@ static void test_peft_layout(void)
 
 struct stopper {
 	int64_t stop_at;
-	volatile int flag;
+	_Atomic int flag;
 };
 
 static void stop_on_metrics(void *ctx, const struct ada_metrics *m)

@@ -494,9 +494,17 @@ static void test_classification_rows(void)
 	free(path);
 }
 
+static void test_code_names(void)
+{
+	CHECK_STR_EQ(store_code_name(STORE_ECONFLICT), "conflict");
+	CHECK_STR_EQ(store_code_name(STORE_EFULL), "limit_reached");
+	CHECK_STR_EQ(store_code_name(ADA_EIO), "io_error");
+}
+
 int main(void)
 {
 	tmp = check_tmpdir("store");
+	RUN(test_code_names);
 	RUN(test_migrations);
 	RUN(test_files);
 	RUN(test_job_lifecycle);

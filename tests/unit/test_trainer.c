@@ -43,7 +43,7 @@ static void write_corpus(const char *path)
 
 struct stopper {
 	int64_t stop_at;
-	volatile int flag;
+	_Atomic int flag;
 };
 
 static void stop_on_metrics(void *ctx, const struct ada_metrics *m)

@@ -23,8 +23,10 @@ int ada_fail(struct ada_err *err, int code, const char *fmt, ...) ADA_PRINTF(3, 
 int ada_fail_param(struct ada_err *err, int code, const char *param,
                    const char *fmt, ...) ADA_PRINTF(4, 5);
 
-/* Prepend "context: " to the message already in err; returns err->code. */
-int ada_err_prefix(struct ada_err *err, const char *fmt, ...) ADA_PRINTF(2, 3);
+/* Prepend "context: " to the message already in err (err may be NULL);
+ * returns rc, the code of the failure being explained, so callers can
+ * write return ada_err_prefix(err, rc, ...). */
+int ada_err_prefix(struct ada_err *err, int rc, const char *fmt, ...) ADA_PRINTF(3, 4);
 
 void ada_err_clear(struct ada_err *err);
 
