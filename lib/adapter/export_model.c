@@ -16,48 +16,17 @@ static int is_qwen2(const struct model *m)
 	return !strcmp(m->cfg.arch, "qwen2");
 }
 
-/* Q/K rows in the layout the target expects, into an owned copy (or NULL
- * to use the source as is). */
-static float *qk_rows(const float *src, int n_heads, int head_dim, size_t cols, int to_halves)
+/* Q/K rows in Hugging Face's rotate-half layout (ours are adjacent RoPE
+ * pairs), as a copy kept in bufs until the writer has written it; NULL when
+ * memory ran out. */
+static const float *qk_halves(struct owned_bufs *bufs, const float *src, int n_heads,
+			      int head_dim, size_t cols)
 {
-	float *dst;
+	float *dst = xcalloc((size_t)n_heads * head_dim * cols, sizeof(float));
 
-	if (!to_halves)
-		return NULL;
-	dst = xcalloc((size_t)n_heads * head_dim * cols, sizeof(float));
 	if (dst)
 		rope_rows_to_halves(dst, src, n_heads, head_dim, cols);
-	return dst;
-}
-
-struct owned_list {
-	float **v;
-	int n, cap;
-};
-
-static const float *keep(struct owned_list *ol, float *p, const float *fallback)
-{
-	if (!p)
-		return fallback;
-	if (ol->n == ol->cap) {
-		int cap = ol->cap ? ol->cap * 2 : 32;
-		float **v = xreallocarray(ol->v, (size_t)cap, sizeof(*v));
-		if (!v) {
-			free(p);
-			return NULL;
-		}
-		ol->v = v;
-		ol->cap = cap;
-	}
-	ol->v[ol->n++] = p;
-	return p;
-}
-
-static void owned_free(struct owned_list *ol)
-{
-	for (int i = 0; i < ol->n; i++)
-		free(ol->v[i]);
-	free(ol->v);
+	return owned_bufs_take(bufs, dst);
 }
 
 int export_model_gguf(const struct model *base, const struct llama_net *net, const char *path,
@@ -68,7 +37,7 @@ int export_model_gguf(const struct model *base, const struct llama_net *net, con
 	const int halves = is_qwen2(base);   /* llama.cpp's qwen2 keeps HF's Q/K layout */
 	const int q_out = c->n_heads * c->head_dim, kv_out = c->n_kv_heads * c->head_dim;
 	struct gguf_writer *w = NULL;
-	struct owned_list ol = { 0 };
+	struct owned_bufs ol = { 0 };
 	const struct gguf *src = model_gguf(base);
 	char key[128], name[128];
 	int rc;
@@ -118,11 +87,10 @@ int export_model_gguf(const struct model *base, const struct llama_net *net, con
 			const struct linear *lin = &b->lin[m];
 			const float *wdata = lin->w, *bdata = lin->b;
 			int heads = m == MOD_Q ? c->n_heads : c->n_kv_heads;
-			if (m == MOD_Q || m == MOD_K) {
-				wdata = keep(&ol, qk_rows(lin->w, heads, c->head_dim, (size_t)lin->in, halves),
-					     lin->w);
+			if (halves && (m == MOD_Q || m == MOD_K)) {
+				wdata = qk_halves(&ol, lin->w, heads, c->head_dim, (size_t)lin->in);
 				if (lin->b)
-					bdata = keep(&ol, qk_rows(lin->b, heads, c->head_dim, 1, halves), lin->b);
+					bdata = qk_halves(&ol, lin->b, heads, c->head_dim, 1);
 			}
 			snprintf(name, sizeof(name), "blk.%d.%s.weight", l, gguf_names[m]);
 			TENSOR(name, wdata, lin->out, lin->in);
@@ -140,7 +108,7 @@ int export_model_gguf(const struct model *base, const struct llama_net *net, con
 	(void)kv_out;
 	rc = gguf_writer_write(w, path, err);
 out_free:
-	owned_free(&ol);
+	owned_bufs_free(&ol);
 	gguf_writer_free(w);
 	return rc;
 }
@@ -194,7 +162,7 @@ int export_model_hf(const struct model *base, const struct llama_net *net, const
 {
 	const struct model_config *c = &base->cfg;
 	struct safetensors_writer *w = NULL;
-	struct owned_list ol = { 0 };
+	struct owned_bufs ol = { 0 };
 	const int tied = net->output == net->tok_emb;
 	char name[160], path[128], *file = NULL;
 	int rc;
@@ -221,10 +189,9 @@ int export_model_hf(const struct model *base, const struct llama_net *net, const
 			const float *wdata = lin->w, *bdata = lin->b;
 			int heads = m == MOD_Q ? c->n_heads : c->n_kv_heads;
 			if (m == MOD_Q || m == MOD_K) {
-				wdata = keep(&ol, qk_rows(lin->w, heads, c->head_dim, (size_t)lin->in, 1),
-					     NULL);
+				wdata = qk_halves(&ol, lin->w, heads, c->head_dim, (size_t)lin->in);
 				if (lin->b)
-					bdata = keep(&ol, qk_rows(lin->b, heads, c->head_dim, 1, 1), NULL);
+					bdata = qk_halves(&ol, lin->b, heads, c->head_dim, 1);
 			}
 			llama_module_hf_path(l, m, path, sizeof(path));
 			snprintf(name, sizeof(name), "%s.weight", path);
@@ -249,7 +216,7 @@ int export_model_hf(const struct model *base, const struct llama_net *net, const
 	rc = write_hf_config(base, tied, dir, err);
 out_free:
 	free(file);
-	owned_free(&ol);
+	owned_bufs_free(&ol);
 	safetensors_writer_free(w);
 	return rc;
 }

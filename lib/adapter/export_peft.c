@@ -12,35 +12,11 @@
 #include "util/fileio.h"
 #include "adapter/export_peft.h"
 
-/* Buffers the safetensors writer reads at write time. */
-struct owned {
-	float **v;
-	int n, cap;
-};
-
-static float *own(struct owned *o, size_t n)
+/* A zeroed buffer of n floats the safetensors writer reads at write time:
+ * kept in bufs until then. */
+static float *own(struct owned_bufs *bufs, size_t n)
 {
-	float *p;
-
-	if (o->n == o->cap) {
-		int cap = o->cap ? o->cap * 2 : 64;
-		float **v = xreallocarray(o->v, (size_t)cap, sizeof(*v));
-		if (!v)
-			return NULL;
-		o->v = v;
-		o->cap = cap;
-	}
-	p = xcalloc(n ? n : 1, sizeof(float));
-	if (p)
-		o->v[o->n++] = p;
-	return p;
-}
-
-static void owned_free(struct owned *o)
-{
-	for (int i = 0; i < o->n; i++)
-		free(o->v[i]);
-	free(o->v);
+	return owned_bufs_take(bufs, xcalloc(n ? n : 1, sizeof(float)));
 }
 
 static int is_classifier(const struct trained_net *tn)
@@ -248,7 +224,7 @@ static int write_json(const char *dir, const char *name, json_t *j, struct ada_e
 
 /* The low-rank adapters, sliced to what survives. */
 static int add_adapters(struct safetensors_writer *w, const struct trained_net *tn,
-			const struct export_info *info, struct owned *bufs, struct ada_err *err)
+			const struct export_info *info, struct owned_bufs *bufs, struct ada_err *err)
 {
 	const struct param_arena *pa = &tn->arena;
 	const struct model_config *mc = &tn->model->cfg;
@@ -305,7 +281,7 @@ static int add_adapters(struct safetensors_writer *w, const struct trained_net *
 /* Every other arena tensor (the head, the model's own weights a method
  * trained, bottlenecks) under its name; vectors as 1-D tensors. */
 static int add_bound(struct safetensors_writer *w, const struct trained_net *tn,
-		     struct owned *bufs, struct ada_err *err)
+		     struct owned_bufs *bufs, struct ada_err *err)
 {
 	const struct param_arena *pa = &tn->arena;
 	const int head_dim = tn->model->cfg.head_dim;
@@ -338,7 +314,7 @@ int export_peft(const struct trained_net *tn, const struct export_info *info, co
 		struct ada_err *err)
 {
 	struct safetensors_writer *w = NULL;
-	struct owned bufs = { 0 };
+	struct owned_bufs bufs = { 0 };
 	json_t *cfg = NULL;
 	char *path = NULL;
 	int rc;
@@ -372,7 +348,7 @@ int export_peft(const struct trained_net *tn, const struct export_info *info, co
 		free(stale);
 	}
 out_free:
-	owned_free(&bufs);
+	owned_bufs_free(&bufs);
 	safetensors_writer_free(w);
 	json_decref(cfg);
 	free(path);

@@ -29,7 +29,8 @@ struct builder {
 	int build_labels;
 	int pass;                  /* 0: collect labels, 1: encode */
 	struct class_dataset *ds;
-	int64_t cap;
+	/* capacities of the dataset's parallel arrays (ids and types: cells) */
+	size_t cap_ids, cap_types, cap_lengths, cap_labels, cap_targets, cap_truncated;
 	/* pass 0: string labels seen */
 	char **seen;
 	size_t n_seen, cap_seen;
@@ -48,14 +49,8 @@ static int note_string_label(struct builder *bd, const char *s, size_t n)
 	for (size_t i = 0; i < bd->n_seen; i++)
 		if (strlen(bd->seen[i]) == n && !memcmp(bd->seen[i], s, n))
 			return 0;
-	if (bd->n_seen == bd->cap_seen) {
-		size_t cap = bd->cap_seen ? bd->cap_seen * 2 : 16;
-		char **v = xreallocarray(bd->seen, cap, sizeof(*v));
-		if (!v)
-			return -1;
-		bd->seen = v;
-		bd->cap_seen = cap;
-	}
+	if (ALLOC_GROW(bd->seen, bd->n_seen + 1, bd->cap_seen))
+		return -1;
 	bd->seen[bd->n_seen] = malloc(n + 1);
 	if (!bd->seen[bd->n_seen])
 		return -1;
@@ -65,35 +60,19 @@ static int note_string_label(struct builder *bd, const char *s, size_t n)
 	return 0;
 }
 
+/* Room for one more example in every array of the dataset. */
 static int grow(struct builder *bd)
 {
 	struct class_dataset *ds = bd->ds;
-	int64_t cap = bd->cap ? bd->cap * 2 : 256;
-	size_t T = (size_t)bd->seq_len;
-	int32_t *ids = xreallocarray(ds->ids, (size_t)cap * T, sizeof(*ids));
-	uint8_t *types, *truncated;
-	int32_t *lengths, *labels;
-	float *targets;
+	size_t n = (size_t)ds->n + 1, cells;
 
-	if (!ids)
+	if (size_mul(n, (size_t)bd->seq_len, &cells) ||
+	    ALLOC_GROW(ds->ids, cells, bd->cap_ids) || ALLOC_GROW(ds->types, cells, bd->cap_types) ||
+	    ALLOC_GROW(ds->lengths, n, bd->cap_lengths) ||
+	    ALLOC_GROW(ds->labels, n, bd->cap_labels) ||
+	    ALLOC_GROW(ds->targets, n, bd->cap_targets) ||
+	    ALLOC_GROW(ds->truncated, n, bd->cap_truncated))
 		return -1;
-	ds->ids = ids;
-	if (!(types = xreallocarray(ds->types, (size_t)cap * T, 1)))
-		return -1;
-	ds->types = types;
-	if (!(lengths = xreallocarray(ds->lengths, (size_t)cap, sizeof(*lengths))))
-		return -1;
-	ds->lengths = lengths;
-	if (!(labels = xreallocarray(ds->labels, (size_t)cap, sizeof(*labels))))
-		return -1;
-	ds->labels = labels;
-	if (!(targets = xreallocarray(ds->targets, (size_t)cap, sizeof(*targets))))
-		return -1;
-	ds->targets = targets;
-	if (!(truncated = xreallocarray(ds->truncated, (size_t)cap, 1)))
-		return -1;
-	ds->truncated = truncated;
-	bd->cap = cap;
 	return 0;
 }
 
@@ -162,7 +141,7 @@ static int take_example(struct builder *bd, const char *a, size_t alen, const ch
 	}
 	if ((rc = resolve_label(bd, rl, &id, &value, err)))
 		return rc;
-	if (ds->n == bd->cap && grow(bd))
+	if (grow(bd))
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	bd->ids.n = bd->types.n = 0;
 	rc = bd->enc->encode(bd->enc->ctx, a, alen, b, blen, bd->seq_len, &bd->ids, &bd->types,

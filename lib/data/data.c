@@ -29,14 +29,8 @@ struct packer {
 /* Set the mask of stream tokens [from, tok.n) to m. */
 static int packer_mark(struct packer *pk, size_t from, uint8_t m, struct ada_err *err)
 {
-	if (pk->mask_cap < pk->tok.n) {
-		uint8_t *nm = xreallocarray(pk->mask, pk->tok.cap, sizeof(*nm));
-
-		if (!nm)
-			return ada_fail(err, ADA_ENOMEM, "out of memory for the token mask");
-		pk->mask = nm;
-		pk->mask_cap = pk->tok.cap;
-	}
+	if (ALLOC_GROW(pk->mask, pk->tok.n, pk->mask_cap))
+		return ada_fail(err, ADA_ENOMEM, "out of memory for the token mask");
 	if (pk->tok.n > from)
 		memset(pk->mask + from, m, pk->tok.n - from);
 	return ADA_OK;

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "util/alloc.h"
+#include "util/strbuf.h"
 #include "util/err.h"
 #include "util/half.h"
 
@@ -134,14 +135,8 @@ static int kv_slot(struct gguf_writer *w, const char *key, struct gguf_wkv **out
 		}
 	}
 	if (!kv) {
-		if (w->n_kv == w->cap_kv) {
-			size_t cap = w->cap_kv ? 2 * w->cap_kv : 16;
-			struct gguf_wkv *p = xreallocarray(w->kv, cap, sizeof(*p));
-			if (!p)
-				return ada_fail(err, ADA_ENOMEM, "out of memory");
-			w->kv = p;
-			w->cap_kv = cap;
-		}
+		if (ALLOC_GROW(w->kv, w->n_kv + 1, w->cap_kv))
+			return ada_fail(err, ADA_ENOMEM, "out of memory");
 		kv = &w->kv[w->n_kv++];
 		memset(kv, 0, sizeof(*kv));
 	} else {
@@ -367,14 +362,8 @@ int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t n_d
 	for (size_t i = 0; i < w->n_tensors; i++)
 		if (!strcmp(w->tensors[i].name, name))
 			return ada_fail(err, ADA_EINVAL, "tensor '%s' added twice", name);
-	if (w->n_tensors == w->cap_tensors) {
-		size_t cap = w->cap_tensors ? 2 * w->cap_tensors : 64;
-		struct gguf_wtensor *p = xreallocarray(w->tensors, cap, sizeof(*p));
-		if (!p)
-			return ada_fail(err, ADA_ENOMEM, "out of memory");
-		w->tensors = p;
-		w->cap_tensors = cap;
-	}
+	if (ALLOC_GROW(w->tensors, w->n_tensors + 1, w->cap_tensors))
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	t = &w->tensors[w->n_tensors];
 	memset(t, 0, sizeof(*t));
 	t->name = strdup(name);
@@ -392,49 +381,19 @@ int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t n_d
 
 /* ---- serialisation ---------------------------------------------------- */
 
-struct bytebuf {
-	uint8_t *p;
-	size_t n, cap;
-	int oom;
-};
-
-static void bb_put(struct bytebuf *b, const void *src, size_t n)
+/* Header bytes go to a strbuf, whose failure is sticky: checked once. */
+static void bb_u32(struct strbuf *b, uint32_t v)
 {
-	if (b->oom)
-		return;
-	if (b->cap - b->n < n) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap - b->n < n) {
-			if (cap > SIZE_MAX / 2) {
-				b->oom = 1;
-				return;
-			}
-			cap *= 2;
-		}
-		uint8_t *p = realloc(b->p, cap);
-		if (!p) {
-			b->oom = 1;
-			return;
-		}
-		b->p = p;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, src, n);
-	b->n += n;
+	strbuf_add(b, &v, 4);
 }
 
-static void bb_u32(struct bytebuf *b, uint32_t v)
+static void bb_u64(struct strbuf *b, uint64_t v)
 {
-	bb_put(b, &v, 4);
-}
-
-static void bb_u64(struct bytebuf *b, uint64_t v)
-{
-	bb_put(b, &v, 8);
+	strbuf_add(b, &v, 8);
 }
 
 /* Counts and lengths: 32-bit in v1 (range checked when added), 64-bit after. */
-static void bb_count(struct bytebuf *b, uint32_t version, uint64_t v)
+static void bb_count(struct strbuf *b, uint32_t version, uint64_t v)
 {
 	if (version == 1)
 		bb_u32(b, (uint32_t)v);
@@ -442,10 +401,10 @@ static void bb_count(struct bytebuf *b, uint32_t version, uint64_t v)
 		bb_u64(b, v);
 }
 
-static void bb_str(struct bytebuf *b, uint32_t version, const void *s, uint64_t len)
+static void bb_str(struct strbuf *b, uint32_t version, const void *s, uint64_t len)
 {
 	bb_count(b, version, len);
-	bb_put(b, s, (size_t)len);
+	strbuf_add(b, s, (size_t)len);
 }
 
 static uint64_t type_bytes(uint32_t type)
@@ -458,7 +417,7 @@ static uint64_t align_up(uint64_t x)
 	return (x + GGUF_WRITE_ALIGNMENT - 1) / GGUF_WRITE_ALIGNMENT * GGUF_WRITE_ALIGNMENT;
 }
 
-static void put_header(const struct gguf_writer *w, struct bytebuf *b)
+static void put_header(const struct gguf_writer *w, struct strbuf *b)
 {
 	uint64_t offset = 0;
 
@@ -480,10 +439,10 @@ static void put_header(const struct gguf_writer *w, struct bytebuf *b)
 				for (uint64_t j = 0; j < kv->n; j++)
 					bb_str(b, w->version, kv->strs[j], kv->lens[j]);
 			else
-				bb_put(b, kv->data,
+				strbuf_add(b, kv->data,
 				       (size_t)kv->n * (size_t)scalar_size(kv->arr_type));
 		} else {
-			bb_put(b, kv->scalar, (size_t)scalar_size(kv->type));
+			strbuf_add(b, kv->scalar, (size_t)scalar_size(kv->type));
 		}
 	}
 	for (size_t i = 0; i < w->n_tensors; i++) {
@@ -526,15 +485,15 @@ static int write_tensor(struct atomic_file *af, const struct gguf_wtensor *t, ui
 
 int gguf_writer_write(struct gguf_writer *w, const char *path, struct ada_err *err)
 {
-	struct bytebuf b = { 0 };
+	struct strbuf b = STRBUF_INIT;
 	struct atomic_file af;
 	uint16_t *chunk = NULL;
 	int rc;
 
 	put_header(w, &b);
-	bb_put(&b, zeros, (size_t)(align_up(b.n) - b.n));
+	strbuf_add(&b, zeros, (size_t)(align_up(b.n) - b.n));
 	chunk = malloc(GGUF_CHUNK * sizeof(*chunk));
-	if (b.oom || !chunk) {
+	if (b.failed || !chunk) {
 		rc = ada_fail(err, ADA_ENOMEM, "%s: out of memory", path);
 		goto out_free;
 	}
@@ -552,6 +511,6 @@ int gguf_writer_write(struct gguf_writer *w, const char *path, struct ada_err *e
 
 out_free:
 	free(chunk);
-	free(b.p);
+	strbuf_release(&b);
 	return rc;
 }

@@ -100,14 +100,8 @@ int safetensors_writer_add_tensor(struct safetensors_writer *w, const char *name
 	for (size_t i = 0; i < w->n_tensors; i++)
 		if (!strcmp(w->tensors[i].name, name))
 			return ada_fail(err, ADA_EINVAL, "tensor '%s' added twice", name);
-	if (w->n_tensors == w->cap_tensors) {
-		size_t cap = w->cap_tensors ? 2 * w->cap_tensors : 64;
-		struct st_wtensor *p = xreallocarray(w->tensors, cap, sizeof(*p));
-		if (!p)
-			return ada_fail(err, ADA_ENOMEM, "out of memory");
-		w->tensors = p;
-		w->cap_tensors = cap;
-	}
+	if (ALLOC_GROW(w->tensors, w->n_tensors + 1, w->cap_tensors))
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	t = &w->tensors[w->n_tensors];
 	memset(t, 0, sizeof(*t));
 	t->name = strdup(name);

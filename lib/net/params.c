@@ -24,14 +24,8 @@ int param_arena_add(struct param_arena *pa, const char *name, int rows, int cols
 	    size_add(n, PAD - 1, &padded))
 		return -1;
 	padded = padded / PAD * PAD;
-	if (pa->n_tensors == pa->cap) {
-		int cap = pa->cap ? pa->cap * 2 : 64;
-		t = xreallocarray(pa->t, (size_t)cap, sizeof(*t));
-		if (!t)
-			return -1;
-		pa->t = t;
-		pa->cap = cap;
-	}
+	if (ALLOC_GROW(pa->t, (size_t)pa->n_tensors + 1, pa->cap))
+		return -1;
 	t = &pa->t[pa->n_tensors];
 	memset(t, 0, sizeof(*t));
 	snprintf(t->name, sizeof(t->name), "%s", name);

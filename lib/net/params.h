@@ -27,7 +27,8 @@ struct param_tensor {
 
 struct param_arena {
 	struct param_tensor *t;
-	int n_tensors, cap;
+	int n_tensors;
+	size_t cap;
 	size_t n;                /* total floats per array, padding included */
 	float *mem;              /* the one allocation: w | g | m | v */
 	float *w, *g, *m, *v;

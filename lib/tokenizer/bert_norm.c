@@ -36,11 +36,11 @@ static int is_chinese(uint32_t cp)
 	       (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
-int bert_clean_text(const char *s, size_t len, struct bytebuf *out)
+int bert_clean_text(const char *s, size_t len, struct strbuf *out)
 {
 	const unsigned char *u = (const unsigned char *)s;
 
-	if (bytebuf_reserve(out, len))
+	if (strbuf_reserve(out, len))
 		return -1;             /* the result is never longer */
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
@@ -70,7 +70,7 @@ int bert_clean_text(const char *s, size_t len, struct bytebuf *out)
 	return 0;
 }
 
-int bert_pad_chinese(const char *s, size_t len, struct bytebuf *out)
+int bert_pad_chinese(const char *s, size_t len, struct strbuf *out)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t from = 0;
@@ -87,12 +87,12 @@ int bert_pad_chinese(const char *s, size_t len, struct bytebuf *out)
 		if (k <= 0)
 			return -1;
 		if (is_chinese(cp)) {
-			if (bytebuf_add(out, s + from, i - from) || bytebuf_add(out, " ", 1) ||
-			    bytebuf_add(out, s + i, (size_t)k) || bytebuf_add(out, " ", 1))
+			if (strbuf_add(out, s + from, i - from) || strbuf_add(out, " ", 1) ||
+			    strbuf_add(out, s + i, (size_t)k) || strbuf_add(out, " ", 1))
 				return -1;
 			from = i + (size_t)k;
 		}
 		i += (size_t)k;
 	}
-	return bytebuf_add(out, s + from, len - from);
+	return strbuf_add(out, s + from, len - from);
 }

@@ -33,7 +33,7 @@ static const struct {
 static int read_merges(const struct gguf *g, struct tokenizer *t, struct ada_err *err)
 {
 	const struct gguf_kv *kv = gguf_find_kv(g, "tokenizer.ggml.merges");
-	struct bytebuf joined = { 0 };
+	struct strbuf joined = { 0 };
 	int rc = ADA_OK;
 
 	if (!kv)
@@ -59,8 +59,8 @@ static int read_merges(const struct gguf *g, struct tokenizer *t, struct ada_err
 			break;
 		}
 		joined.n = 0;
-		if (bytebuf_add(&joined, s, (size_t)(sep - s)) ||
-		    bytebuf_add(&joined, sep + 1, len - (size_t)(sep - s) - 1)) {
+		if (strbuf_add(&joined, s, (size_t)(sep - s)) ||
+		    strbuf_add(&joined, sep + 1, len - (size_t)(sep - s) - 1)) {
 			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
 			break;
 		}
@@ -72,7 +72,7 @@ static int read_merges(const struct gguf *g, struct tokenizer *t, struct ada_err
 		if (a >= 0 && b >= 0 && ab >= 0)
 			merge_table_add(&t->merges, a, b, (uint32_t)i, ab);
 	}
-	bytebuf_release(&joined);
+	strbuf_release(&joined);
 	return rc;
 }
 

@@ -22,12 +22,12 @@
 
 /* GPT-2 alphabet back to bytes when every character maps; else unchanged
  * (added tokens written in plain text), as Hugging Face's decoder does. */
-static int bytelevel_decode(struct bytebuf *out, const char *s, size_t len)
+static int bytelevel_decode(struct strbuf *out, const char *s, size_t len)
 {
 	const unsigned char *u = (const unsigned char *)s;
 
 	out->n = 0;
-	if (bytebuf_reserve(out, len))
+	if (strbuf_reserve(out, len))
 		return -1;
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
@@ -35,7 +35,7 @@ static int bytelevel_decode(struct bytebuf *out, const char *s, size_t len)
 		int b = k > 0 ? bytelevel_byte(cp) : -1;
 		if (b < 0) {
 			out->n = 0;
-			return bytebuf_add(out, s, len);
+			return strbuf_add(out, s, len);
 		}
 		out->p[out->n++] = (char)b;
 		i += (size_t)k;
@@ -44,23 +44,23 @@ static int bytelevel_decode(struct bytebuf *out, const char *s, size_t len)
 }
 
 /* Run one token's text through the decoder steps into *cur. */
-static int decode_steps(const struct tokenizer *t, struct bytebuf *cur, struct bytebuf *next)
+static int decode_steps(const struct tokenizer *t, struct strbuf *cur, struct strbuf *next)
 {
 	for (size_t k = 0; k < t->n_dec && cur->n; k++) {
 		const struct dec_step *d = &t->dec[k];
-		struct bytebuf swap;
+		struct strbuf swap;
 		int b;
 
 		switch (d->kind) {
 		case DEC_REPLACE:
-			if (bytebuf_set_replaced(next, cur->p, cur->n, d->a, d->a_len, d->b, d->b_len))
+			if (replace_all(next, cur->p, cur->n, d->a, d->a_len, d->b, d->b_len))
 				return -1;
 			break;
 		case DEC_BYTEFALLBACK:
 			b = vocab_byte_value(cur->p, cur->n);
 			next->n = 0;
-			if (b >= 0 ? bytebuf_add(next, &(char){ (char)b }, 1)
-				   : bytebuf_add(next, cur->p, cur->n))
+			if (b >= 0 ? strbuf_add(next, &(char){ (char)b }, 1)
+				   : strbuf_add(next, cur->p, cur->n))
 				return -1;
 			break;
 		case DEC_BYTELEVEL:
@@ -70,9 +70,9 @@ static int decode_steps(const struct tokenizer *t, struct bytebuf *cur, struct b
 		case DEC_WORDPIECE:
 			next->n = 0;
 			if (cur->n >= d->a_len && !memcmp(cur->p, d->a, d->a_len)) {
-				if (bytebuf_add(next, cur->p + d->a_len, cur->n - d->a_len))
+				if (strbuf_add(next, cur->p + d->a_len, cur->n - d->a_len))
 					return -1;
-			} else if (bytebuf_add(next, " ", 1) || bytebuf_add(next, cur->p, cur->n)) {
+			} else if (strbuf_add(next, " ", 1) || strbuf_add(next, cur->p, cur->n)) {
 				return -1;
 			}
 			break;
@@ -86,11 +86,11 @@ static int decode_steps(const struct tokenizer *t, struct bytebuf *cur, struct b
 
 int tokenizer_build_pieces(struct tokenizer *t, struct ada_err *err)
 {
-	struct bytebuf cur = { 0 }, next = { 0 };
+	struct strbuf cur = { 0 }, next = { 0 };
 	int rc = ADA_OK;
 
 	t->piece_off = xcalloc((size_t)t->vocab.n + 1, sizeof(*t->piece_off));
-	if (!t->piece_off || bytebuf_reserve(&t->piece_text, 1))
+	if (!t->piece_off || strbuf_reserve(&t->piece_text, 1))
 		goto oom;
 	for (int32_t id = 0; id < t->vocab.n; id++) {
 		uint8_t type = t->vocab.type[id];
@@ -99,9 +99,9 @@ int tokenizer_build_pieces(struct tokenizer *t, struct ada_err *err)
 
 		cur.n = 0;
 		if (type != TOKT_CONTROL && type != TOKT_UNKNOWN && type != TOKT_UNUSED &&
-		    (bytebuf_add(&cur, s, len) || decode_steps(t, &cur, &next)))
+		    (strbuf_add(&cur, s, len) || decode_steps(t, &cur, &next)))
 			goto oom;
-		if (bytebuf_add(&t->piece_text, cur.p, cur.n))
+		if (strbuf_add(&t->piece_text, cur.p, cur.n))
 			goto oom;
 		t->piece_off[id + 1] = t->piece_text.n;
 		if (cur.n > t->max_piece)
@@ -111,8 +111,8 @@ int tokenizer_build_pieces(struct tokenizer *t, struct ada_err *err)
 oom:
 	rc = ada_fail(err, ADA_ENOMEM, "out of memory");
 out_free:
-	bytebuf_release(&cur);
-	bytebuf_release(&next);
+	strbuf_release(&cur);
+	strbuf_release(&next);
 	return rc;
 }
 
@@ -152,7 +152,7 @@ size_t tokenizer_max_piece(const struct tokenizer *t)
 int tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n,
 		     char **out, size_t *out_len, struct ada_err *err)
 {
-	struct bytebuf b = { 0 };
+	struct strbuf b = { 0 };
 	int32_t prev = -1;
 
 	*out = NULL;
@@ -163,23 +163,23 @@ int tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n,
 		const char *p;
 
 		if (ids[i] < 0 || ids[i] >= t->vocab.n) {
-			bytebuf_release(&b);
+			strbuf_release(&b);
 			return ada_fail(err, ADA_EINVAL,
 					"token id %d at position %zu is outside the vocabulary (%d)",
 					ids[i], i, t->vocab.n);
 		}
 		p = piece(t, prev, ids[i], &len);
-		if (bytebuf_add(&b, p, len))
+		if (strbuf_add(&b, p, len))
 			goto oom;
 		prev = ids[i];
 	}
-	if (bytebuf_add(&b, "", 1))
+	if (strbuf_add(&b, "", 1))
 		goto oom;
 	*out = b.p;
 	if (out_len)
 		*out_len = b.n - 1;
 	return ADA_OK;
 oom:
-	bytebuf_release(&b);
+	strbuf_release(&b);
 	return ada_fail(err, ADA_ENOMEM, "out of memory");
 }

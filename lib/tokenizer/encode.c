@@ -18,20 +18,20 @@
 
 struct encode_state {
 	const struct tokenizer *t;
-	struct bytebuf a, b;            /* normalizer ping-pong */
+	struct strbuf a, b;            /* normalizer ping-pong */
 	struct pretok_scratch pretok;
 	struct merge_scratch *merge;
-	struct bytebuf wp_key;          /* WordPiece lookups */
+	struct strbuf wp_key;          /* WordPiece lookups */
 	struct ivec *out;
 };
 
 static void encode_state_release(struct encode_state *st)
 {
-	bytebuf_release(&st->a);
-	bytebuf_release(&st->b);
+	strbuf_release(&st->a);
+	strbuf_release(&st->b);
 	pretok_scratch_release(&st->pretok);
 	merge_scratch_free(st->merge);
-	bytebuf_release(&st->wp_key);
+	strbuf_release(&st->wp_key);
 }
 
 /* Run the normalizers over seg; *out is seg itself when there are none,
@@ -39,14 +39,14 @@ static void encode_state_release(struct encode_state *st)
 static int normalize(const struct tokenizer *t, struct encode_state *st, const char *seg,
 		     size_t len, int no_prefix, const char **out, size_t *out_len)
 {
-	struct bytebuf swap;
+	struct strbuf swap;
 
 	*out = seg;
 	*out_len = len;
 	if (!t->n_norm)
 		return 0;
 	st->a.n = 0;
-	if (bytebuf_add(&st->a, seg, len))
+	if (strbuf_add(&st->a, seg, len))
 		return -1;
 	for (size_t k = 0; k < t->n_norm; k++) {
 		const struct norm_step *n = &t->norm[k];
@@ -56,11 +56,11 @@ static int normalize(const struct tokenizer *t, struct encode_state *st, const c
 		case NORM_PREPEND:
 			if (!st->a.n || no_prefix)
 				continue;
-			if (bytebuf_add(&st->b, n->a, n->a_len) || bytebuf_add(&st->b, st->a.p, st->a.n))
+			if (strbuf_add(&st->b, n->a, n->a_len) || strbuf_add(&st->b, st->a.p, st->a.n))
 				return -1;
 			break;
 		case NORM_REPLACE:
-			if (bytebuf_set_replaced(&st->b, st->a.p, st->a.n, n->a, n->a_len, n->b, n->b_len))
+			if (replace_all(&st->b, st->a.p, st->a.n, n->a, n->a_len, n->b, n->b_len))
 				return -1;
 			break;
 		case NORM_NFC:

@@ -264,7 +264,7 @@ static int merge_parts(struct hf *h, json_t *m, size_t i, const char **a, size_t
 static int load_merges(struct hf *h, json_t *merges)
 {
 	struct tokenizer *t = h->t;
-	struct bytebuf joined = { 0 };
+	struct strbuf joined = { 0 };
 	size_t i;
 	json_t *m;
 	int rc = ADA_OK;
@@ -283,7 +283,7 @@ static int load_merges(struct hf *h, json_t *merges)
 		if (rc)
 			break;
 		joined.n = 0;
-		if (bytebuf_add(&joined, a, a_len) || bytebuf_add(&joined, b, b_len)) {
+		if (strbuf_add(&joined, a, a_len) || strbuf_add(&joined, b, b_len)) {
 			rc = ada_fail(h->err, ADA_ENOMEM, "out of memory");
 			break;
 		}
@@ -300,7 +300,7 @@ static int load_merges(struct hf *h, json_t *merges)
 		}
 		merge_table_add(&t->merges, ia, ib, (uint32_t)i, iab);
 	}
-	bytebuf_release(&joined);
+	strbuf_release(&joined);
 	return rc;
 }
 

@@ -26,9 +26,33 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "tokenizer/tokenizer.h"
-#include "tokenizer/bytebuf.h"
+#include "util/strbuf.h"
+
+/* Set out to s with every occurrence of a replaced by r (a empty: s as is);
+ * normalisers' and decoders' Replace steps. 0, or -1 on OOM. */
+static inline int replace_all(struct strbuf *out, const char *s, size_t len, const char *a,
+			      size_t a_len, const char *r, size_t r_len)
+{
+	size_t i = 0, from = 0;
+
+	out->n = 0;
+	if (!a_len)
+		return strbuf_add(out, s, len);
+	while (i + a_len <= len) {
+		if (s[i] == a[0] && !memcmp(s + i, a, a_len)) {
+			if (strbuf_add(out, s + from, i - from) || strbuf_add(out, r, r_len))
+				return -1;
+			i += a_len;
+			from = i;
+		} else {
+			i++;
+		}
+	}
+	return strbuf_add(out, s + from, len - from);
+}
 
 /* Token kinds; the values are GGUF's tokenizer.ggml.token_type. */
 enum tok_type {
@@ -50,7 +74,7 @@ struct vocab_slot {
 struct vocab {
 	int32_t n;              /* tokens allocated */
 	int32_t filled;         /* tokens added so far (ids 0..filled-1) */
-	struct bytebuf text;    /* all token texts back to back */
+	struct strbuf text;    /* all token texts back to back */
 	size_t *off;            /* n + 1 offsets into text */
 	float *score;           /* n */
 	uint8_t *type;          /* n, enum tok_type */
@@ -110,7 +134,7 @@ struct special {
 };
 
 struct special_set {
-	struct bytebuf text;
+	struct strbuf text;
 	struct special *v;
 	size_t n;
 	uint32_t bucket[257];   /* v sorted by first byte, then longest first */
@@ -182,7 +206,7 @@ typedef int (*word_sink)(void *arg, const char *w, size_t len, struct ada_err *e
 
 /* Scratch for pretok_run: two buffers per step, reused across calls. */
 struct pretok_scratch {
-	struct bytebuf *buf;
+	struct strbuf *buf;
 	size_t n;
 };
 
@@ -200,8 +224,8 @@ int bytelevel_byte(uint32_t cp);
 
 /* bert_norm.c: the two BERT-only normalizer steps (s valid UTF-8, the
  * result appended to out; 0 or -1 on OOM). */
-int bert_clean_text(const char *s, size_t len, struct bytebuf *out);
-int bert_pad_chinese(const char *s, size_t len, struct bytebuf *out);
+int bert_clean_text(const char *s, size_t len, struct strbuf *out);
+int bert_pad_chinese(const char *s, size_t len, struct strbuf *out);
 /* BERT's punctuation: ASCII punctuation or a P* code point. */
 int bert_is_punct(uint32_t cp);
 
@@ -223,7 +247,7 @@ void merge_scratch_free(struct merge_scratch *s);
 /* ---- wordpiece.c: the WordPiece model ---------------------------------- */
 
 /* Encode one word into out; key is scratch for the prefixed lookups. */
-int wordpiece_word(const struct tokenizer *t, const char *w, size_t len, struct bytebuf *key,
+int wordpiece_word(const struct tokenizer *t, const char *w, size_t len, struct strbuf *key,
 		   struct ivec *out, struct ada_err *err);
 /* Set the algorithm and its piece spellings (see struct tokenizer); after
  * the vocabulary is indexed and t->unk set. */
@@ -313,7 +337,7 @@ struct tokenizer {
 	 * leading space (the dummy prefix). */
 	struct dec_step *dec;
 	size_t n_dec;
-	struct bytebuf piece_text;
+	struct strbuf piece_text;
 	size_t *piece_off;             /* vocab.n + 1 */
 	int strip_first_space;
 	size_t max_piece;              /* longest piece_text entry */

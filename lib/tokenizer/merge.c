@@ -61,14 +61,8 @@ static int heap_push(struct merge_scratch *s, struct mcand c)
 {
 	size_t i;
 
-	if (s->heap_n == s->heap_cap) {
-		size_t cap = s->heap_cap ? s->heap_cap * 2 : 256;
-		struct mcand *h = xreallocarray(s->heap, cap, sizeof(*h));
-		if (!h)
-			return -1;
-		s->heap = h;
-		s->heap_cap = cap;
-	}
+	if (ALLOC_GROW(s->heap, s->heap_n + 1, s->heap_cap))
+		return -1;
 	i = s->heap_n++;
 	while (i > 0) {
 		size_t parent = (i - 1) / 2;
@@ -131,14 +125,8 @@ static int try_pair(const struct tokenizer *t, struct merge_scratch *s, const ch
 
 static int add_sym(struct merge_scratch *s, size_t *n, size_t start, size_t len, int32_t id)
 {
-	if (*n == s->sym_cap) {
-		size_t cap = s->sym_cap ? s->sym_cap * 2 : 256;
-		struct msym *v = xreallocarray(s->sym, cap, sizeof(*v));
-		if (!v)
-			return -1;
-		s->sym = v;
-		s->sym_cap = cap;
-	}
+	if (ALLOC_GROW(s->sym, *n + 1, s->sym_cap))
+		return -1;
 	s->sym[*n] = (struct msym){ .start = (uint32_t)start, .len = (uint32_t)len, .id = id };
 	(*n)++;
 	return 0;

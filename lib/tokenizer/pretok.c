@@ -235,7 +235,7 @@ static size_t match_at(enum pretok_kind kind, const struct scan *sc, size_t i)
 struct pipe {
 	const struct pretok_step *steps;
 	size_t n;
-	struct bytebuf *buf;            /* two per step */
+	struct strbuf *buf;            /* two per step */
 	word_sink sink;
 	void *arg;
 	struct ada_err *err;
@@ -275,14 +275,14 @@ static int starts_with(const char *s, size_t len, const char *pre, size_t plen)
 static int step_bytelevel(struct pipe *p, size_t k, const char *w, size_t len, unsigned flags)
 {
 	const struct pretok_step *st = &p->steps[k];
-	struct bytebuf *text = &p->buf[2 * k], *mapped = &p->buf[2 * k + 1];
+	struct strbuf *text = &p->buf[2 * k], *mapped = &p->buf[2 * k + 1];
 	struct scan sc;
 	size_t i = 0;
 	int rc;
 
 	if (st->add_prefix_space && !(flags & WORD_NO_PREFIX) && (!len || w[0] != ' ')) {
 		text->n = 0;
-		if (bytebuf_add(text, " ", 1) || bytebuf_add(text, w, len))
+		if (strbuf_add(text, " ", 1) || strbuf_add(text, w, len))
 			return oom(p);
 		w = text->p;
 		len = text->n;
@@ -292,7 +292,7 @@ static int step_bytelevel(struct pipe *p, size_t k, const char *w, size_t len, u
 		size_t e = st->use_regex ? match_gpt2(&sc, i) : len;
 
 		mapped->n = 0;
-		if (bytebuf_reserve(mapped, (e - i) * 2))
+		if (strbuf_reserve(mapped, (e - i) * 2))
 			return oom(p);
 		for (size_t j = i; j < e; j++)
 			mapped->n += (size_t)utf8_encode(bytelevel_cp((uint8_t)w[j]),
@@ -309,7 +309,7 @@ static int step_bytelevel(struct pipe *p, size_t k, const char *w, size_t len, u
 static int step_metaspace(struct pipe *p, size_t k, const char *w, size_t len, unsigned flags)
 {
 	const struct pretok_step *st = &p->steps[k];
-	struct bytebuf *out = &p->buf[2 * k];
+	struct strbuf *out = &p->buf[2 * k];
 	int prefix = !(flags & WORD_NO_PREFIX) &&
 		     (st->prepend == PREPEND_ALWAYS ||
 		      (st->prepend == PREPEND_FIRST && (flags & WORD_AT_START)));
@@ -318,9 +318,9 @@ static int step_metaspace(struct pipe *p, size_t k, const char *w, size_t len, u
 
 	out->n = 0;
 	if (prefix && !(len && w[0] == ' ') && !starts_with(w, len, st->repl, st->repl_len) &&
-	    bytebuf_add(out, st->repl, st->repl_len))
+	    strbuf_add(out, st->repl, st->repl_len))
 		return oom(p);
-	if (bytebuf_reserve(out, len * st->repl_len))
+	if (strbuf_reserve(out, len * st->repl_len))
 		return oom(p);
 	for (size_t i = 0; i < len; i++) {
 		if (w[i] == ' ') {
@@ -424,7 +424,7 @@ int pretok_run(const struct pretok_step *steps, size_t n_steps, struct pretok_sc
 	struct pipe p = { steps, n_steps, NULL, sink, arg, err };
 
 	if (ps->n < 2 * n_steps) {
-		struct bytebuf *b = xreallocarray(ps->buf, 2 * n_steps, sizeof(*b));
+		struct strbuf *b = xreallocarray(ps->buf, 2 * n_steps, sizeof(*b));
 		if (!b)
 			return ada_fail(err, ADA_ENOMEM, "out of memory");
 		memset(b + ps->n, 0, (2 * n_steps - ps->n) * sizeof(*b));
@@ -438,7 +438,7 @@ int pretok_run(const struct pretok_step *steps, size_t n_steps, struct pretok_sc
 void pretok_scratch_release(struct pretok_scratch *ps)
 {
 	for (size_t i = 0; i < ps->n; i++)
-		bytebuf_release(&ps->buf[i]);
+		strbuf_release(&ps->buf[i]);
 	free(ps->buf);
 	ps->buf = NULL;
 	ps->n = 0;

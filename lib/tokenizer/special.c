@@ -31,7 +31,7 @@ int special_set_add(struct special_set *s, const char *text, size_t len, int32_t
 	if (!v)
 		return -1;
 	s->v = v;
-	if (bytebuf_add(&s->text, text, len))
+	if (strbuf_add(&s->text, text, len))
 		return -1;
 	v[s->n++] = (struct special){ .off = (uint32_t)off, .len = (uint32_t)len, .id = id,
 				      .flags = flags, .first = (unsigned char)text[0] };
@@ -128,7 +128,7 @@ int special_set_next(const struct special_set *s, const char *text, size_t len,
 
 void special_set_release(struct special_set *s)
 {
-	bytebuf_release(&s->text);
+	strbuf_release(&s->text);
 	free(s->v);
 	memset(s, 0, sizeof(*s));
 }

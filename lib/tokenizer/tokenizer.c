@@ -56,7 +56,7 @@ void tokenizer_free(struct tokenizer *t)
 	}
 	free(t->dec);
 	special_set_release(&t->specials);
-	bytebuf_release(&t->piece_text);
+	strbuf_release(&t->piece_text);
 	free(t->piece_off);
 	free(t->source);
 	free(t);

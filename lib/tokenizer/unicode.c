@@ -10,7 +10,11 @@
  */
 #include "tokenizer/unicode.h"
 
+#include <stdlib.h>
+
+
 #include "tokenizer/unicode_tables.h"
+#include "util/alloc.h"
 #include "util/utf8.h"
 
 enum {
@@ -123,14 +127,8 @@ struct cpbuf {
 
 static int cpbuf_push(struct cpbuf *b, uint32_t cp)
 {
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 256;
-		uint32_t *v = xreallocarray(b->v, cap, sizeof(*v));
-		if (!v)
-			return -1;
-		b->v = v;
-		b->cap = cap;
-	}
+	if (ALLOC_GROW(b->v, b->n + 1, b->cap))
+		return -1;
 	b->v[b->n++] = cp;
 	return 0;
 }
@@ -210,11 +208,11 @@ static size_t canonical_compose(uint32_t *v, size_t n)
 	return out;
 }
 
-static int encode_cps(const uint32_t *v, size_t n, struct bytebuf *out)
+static int encode_cps(const uint32_t *v, size_t n, struct strbuf *out)
 {
 	size_t bytes;
 
-	if (size_mul(n, 4, &bytes) || bytebuf_reserve(out, bytes))
+	if (size_mul(n, 4, &bytes) || strbuf_reserve(out, bytes))
 		return -1;
 	for (size_t j = 0; j < n; j++)
 		out->n += (size_t)utf8_encode(v[j], out->p + out->n);
@@ -224,7 +222,7 @@ static int encode_cps(const uint32_t *v, size_t n, struct bytebuf *out)
 /* The ASCII prefix of s goes to out as is (ASCII is NFC and NFD), but for
  * its last byte, which a following mark may compose with; the rest is
  * decomposed and put in canonical order in cps. */
-static int decompose_text(const char *s, size_t len, struct bytebuf *out, struct cpbuf *cps)
+static int decompose_text(const char *s, size_t len, struct strbuf *out, struct cpbuf *cps)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t i = 0;
@@ -233,7 +231,7 @@ static int decompose_text(const char *s, size_t len, struct bytebuf *out, struct
 		i++;
 	if (i > 0 && i < len)
 		i--;
-	if (bytebuf_add(out, s, i))
+	if (strbuf_add(out, s, i))
 		return -1;
 	while (i < len) {
 		uint32_t cp;
@@ -248,7 +246,7 @@ static int decompose_text(const char *s, size_t len, struct bytebuf *out, struct
 	return 0;
 }
 
-int unicode_nfc(const char *s, size_t len, struct bytebuf *out)
+int unicode_nfc(const char *s, size_t len, struct strbuf *out)
 {
 	struct cpbuf cps = { 0 };
 	int rc = decompose_text(s, len, out, &cps);
@@ -259,7 +257,7 @@ int unicode_nfc(const char *s, size_t len, struct bytebuf *out)
 	return rc;
 }
 
-int unicode_nfd(const char *s, size_t len, struct bytebuf *out)
+int unicode_nfd(const char *s, size_t len, struct strbuf *out)
 {
 	struct cpbuf cps = { 0 };
 	int rc = decompose_text(s, len, out, &cps);
@@ -290,11 +288,11 @@ int ucd_is_white_space(uint32_t cp)
 	return in_ranges(ucd_space, ucd_space_n, cp);
 }
 
-int unicode_strip_marks(const char *s, size_t len, struct bytebuf *out)
+int unicode_strip_marks(const char *s, size_t len, struct strbuf *out)
 {
 	const unsigned char *u = (const unsigned char *)s;
 
-	if (bytebuf_reserve(out, len))
+	if (strbuf_reserve(out, len))
 		return -1;
 	for (size_t i = 0; i < len;) {
 		uint32_t cp;
@@ -311,7 +309,7 @@ int unicode_strip_marks(const char *s, size_t len, struct bytebuf *out)
 	return 0;
 }
 
-int unicode_lowercase(const char *s, size_t len, struct bytebuf *out)
+int unicode_lowercase(const char *s, size_t len, struct strbuf *out)
 {
 	const unsigned char *u = (const unsigned char *)s;
 
@@ -324,7 +322,7 @@ int unicode_lowercase(const char *s, size_t len, struct bytebuf *out)
 			size_t end = i;
 			while (end < len && u[end] < 0x80)
 				end++;
-			if (bytebuf_reserve(out, end - i))
+			if (strbuf_reserve(out, end - i))
 				return -1;
 			for (; i < end; i++)
 				out->p[out->n++] = (char)(u[i] >= 'A' && u[i] <= 'Z' ? u[i] + 32 : u[i]);
@@ -335,7 +333,7 @@ int unicode_lowercase(const char *s, size_t len, struct bytebuf *out)
 			return -1;
 		m = mapping_of(ucd_lower, ucd_lower_n, cp);
 		if (!m) {
-			if (bytebuf_add(out, s + i, (size_t)k))
+			if (strbuf_add(out, s + i, (size_t)k))
 				return -1;
 		} else if (encode_cps(ucd_lower_pool + m->at, m->n, out)) {
 			return -1;

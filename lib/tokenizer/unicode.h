@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "tokenizer/bytebuf.h"
+#include "util/strbuf.h"
 
 enum ucd_class {
 	UCD_LETTER = 1 << 0,         /* general category L* */
@@ -43,7 +43,7 @@ const char *ucd_unicode_version(void);
 
 /* Append the NFC form of s[0..len) to out. s must be valid UTF-8 (callers
  * validate first). Returns 0, or -1 on OOM. */
-int unicode_nfc(const char *s, size_t len, struct bytebuf *out);
+int unicode_nfc(const char *s, size_t len, struct strbuf *out);
 
 /* General categories and properties BERT asks about. */
 int ucd_is_punct(uint32_t cp);             /* P* (Pc Pd Pe Pf Pi Po Ps) */
@@ -59,8 +59,8 @@ int ucd_is_white_space(uint32_t cp);       /* the White_Space property */
  *     each on its own (U+0130 gives two code points; no final-sigma rule),
  *     as Rust's char::to_lowercase and Python's str.lower() of one
  *     character do. */
-int unicode_nfd(const char *s, size_t len, struct bytebuf *out);
-int unicode_strip_marks(const char *s, size_t len, struct bytebuf *out);
-int unicode_lowercase(const char *s, size_t len, struct bytebuf *out);
+int unicode_nfd(const char *s, size_t len, struct strbuf *out);
+int unicode_strip_marks(const char *s, size_t len, struct strbuf *out);
+int unicode_lowercase(const char *s, size_t len, struct strbuf *out);
 
 #endif

@@ -63,7 +63,7 @@ int vocab_init(struct vocab *v, int32_t n)
 	v->off = xcalloc((size_t)n + 1, sizeof(*v->off));
 	v->score = xcalloc((size_t)n, sizeof(*v->score));
 	v->type = xcalloc((size_t)n, sizeof(*v->type));
-	if (!v->off || !v->score || !v->type || bytebuf_reserve(&v->text, 1)) {
+	if (!v->off || !v->score || !v->type || strbuf_reserve(&v->text, 1)) {
 		vocab_release(v);
 		return -1;
 	}
@@ -74,7 +74,7 @@ int vocab_add(struct vocab *v, const char *s, size_t len, float score, uint8_t t
 {
 	int32_t id = v->filled;
 
-	if (id >= v->n || bytebuf_add(&v->text, s, len))
+	if (id >= v->n || strbuf_add(&v->text, s, len))
 		return -1;
 	/* A NaN score would make the merge heap's order meaningless. */
 	v->score[id] = score == score ? score : -FLT_MAX;
@@ -162,7 +162,7 @@ int vocab_byte_value(const char *s, size_t len)
 
 void vocab_release(struct vocab *v)
 {
-	bytebuf_release(&v->text);
+	strbuf_release(&v->text);
 	free(v->off);
 	free(v->score);
 	free(v->type);

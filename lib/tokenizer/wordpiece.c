@@ -29,16 +29,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/alloc.h"
+
 #include <jansson.h>
 
 #include "format/gguf.h"
+#include "util/alloc.h"
 #include "util/err.h"
 #include "util/fileio.h"
 #include "util/utf8.h"
 
 #define WP_MAX_CHARS 100        /* max_input_chars_per_word's default */
 
-int wordpiece_word(const struct tokenizer *t, const char *w, size_t len, struct bytebuf *key,
+int wordpiece_word(const struct tokenizer *t, const char *w, size_t len, struct strbuf *key,
 		   struct ivec *out, struct ada_err *err)
 {
 	const unsigned char *u = (const unsigned char *)w;
@@ -62,7 +65,7 @@ int wordpiece_word(const struct tokenizer *t, const char *w, size_t len, struct 
 				end--;
 		}
 		key->n = 0;
-		if (bytebuf_add(key, pre, pre_len) || bytebuf_add(key, w + start, end - start))
+		if (strbuf_add(key, pre, pre_len) || strbuf_add(key, w + start, end - start))
 			goto oom;
 		while (end > start) {
 			id = vocab_find(&t->vocab, key->p, pre_len + (end - start));

@@ -66,7 +66,7 @@ struct rank_allocator {
 
 	struct hist_entry *hist;      /* owned */
 	int32_t *hist_ranks;          /* owned, n per entry */
-	size_t n_hist, cap_hist;
+	size_t n_hist, cap_hist, cap_hist_ranks;
 };
 
 /* ---- selection --------------------------------------------------------- */
@@ -473,26 +473,15 @@ static void compute_mask(struct rank_allocator *a, int64_t budget)
 	apply_gates(a);
 }
 
+/* Room for one more history entry and its n ranks. */
 static int history_reserve(struct rank_allocator *a)
 {
-	struct hist_entry *h;
-	int32_t *ranks;
-	size_t cap, n_ranks;
+	size_t cells;
 
-	if (a->n_hist < a->cap_hist)
-		return 0;
-	cap = a->cap_hist ? a->cap_hist : 16;
-	if (size_mul(cap, 2, &cap) || size_mul(cap, (size_t)a->n, &n_ranks))
+	if (size_mul(a->n_hist + 1, (size_t)a->n, &cells) ||
+	    ALLOC_GROW(a->hist, a->n_hist + 1, a->cap_hist) ||
+	    ALLOC_GROW(a->hist_ranks, cells, a->cap_hist_ranks))
 		return -1;
-	h = xreallocarray(a->hist, cap, sizeof(*h));
-	if (!h)
-		return -1;
-	a->hist = h;
-	ranks = xreallocarray(a->hist_ranks, n_ranks, sizeof(*ranks));
-	if (!ranks)
-		return -1;
-	a->hist_ranks = ranks;
-	a->cap_hist = cap;
 	return 0;
 }
 
@@ -954,6 +943,7 @@ int rank_allocator_restore(struct rank_allocator *a, const void *blob, size_t le
 	a->hist = st.hist;
 	a->hist_ranks = st.hist_ranks;
 	a->n_hist = a->cap_hist = st.n_hist;
+	a->cap_hist_ranks = st.n_hist * (size_t)a->n;
 	a->last_step = st.last_step;
 	a->n_updates = st.n_updates;
 	a->n_nonfinite = st.n_nonfinite;

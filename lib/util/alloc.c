@@ -42,3 +42,44 @@ char *xstrdup(const char *s)
 {
 	return s ? strdup(s) : NULL;
 }
+
+void *array_grow(void *p, size_t *cap, size_t need, size_t size)
+{
+	size_t n = *cap;
+	void *q;
+
+	if (p && need <= n)
+		return p;
+	/* x1.5 from 16: the usual compromise between copies and slack */
+	if (n < 16)
+		n = 16;
+	while (n < need) {
+		size_t half = n / 2;
+		if (size_add(n, half, &n))
+			return NULL;
+	}
+	q = xreallocarray(p, n, size);
+	if (q)
+		*cap = n;
+	return q;
+}
+
+void *owned_bufs_take(struct owned_bufs *ob, void *p)
+{
+	if (!p)
+		return NULL;
+	if (ALLOC_GROW(ob->v, ob->n + 1, ob->cap)) {
+		free(p);
+		return NULL;
+	}
+	ob->v[ob->n++] = p;
+	return p;
+}
+
+void owned_bufs_free(struct owned_bufs *ob)
+{
+	for (size_t i = 0; i < ob->n; i++)
+		free(ob->v[i]);
+	free(ob->v);
+	memset(ob, 0, sizeof(*ob));
+}

@@ -7,22 +7,10 @@
 
 int ivec_reserve(struct ivec *iv, size_t extra)
 {
-	size_t need, cap;
-	int32_t *v;
+	size_t need;
 
-	if (size_add(iv->n, extra, &need))
+	if (size_add(iv->n, extra, &need) || ALLOC_GROW(iv->v, need, iv->cap))
 		return -1;
-	if (need <= iv->cap)
-		return 0;
-	cap = iv->cap ? iv->cap : 16;
-	while (cap < need)
-		if (size_mul(cap, 2, &cap))
-			return -1;
-	v = xreallocarray(iv->v, cap, sizeof(*v));
-	if (!v)
-		return -1;
-	iv->v = v;
-	iv->cap = cap;
 	return 0;
 }
 

@@ -36,11 +36,11 @@ static void test_classes(void)
 
 static void check_nfc(const char *in, const char *want)
 {
-	struct bytebuf out = { 0 };
+	struct strbuf out = { 0 };
 
 	CHECK_INT_EQ(unicode_nfc(in, strlen(in), &out), 0);
 	CHECK_MSG(out.n == strlen(want) && !memcmp(out.p, want, out.n), "NFC of '%s'", in);
-	bytebuf_release(&out);
+	strbuf_release(&out);
 }
 
 static void test_nfc(void)
@@ -56,17 +56,17 @@ static void test_nfc(void)
 	check_nfc("\xe0\xa5\x98", "\xe0\xa4\x95\xe0\xa4\xbc");      /* excluded from composition */
 }
 
-typedef int (*text_fn)(const char *s, size_t len, struct bytebuf *out);
+typedef int (*text_fn)(const char *s, size_t len, struct strbuf *out);
 
 static void check_text(text_fn fn, const char *what, const char *in, size_t len,
 		       const char *want)
 {
-	struct bytebuf out = { 0 };
+	struct strbuf out = { 0 };
 
 	CHECK_INT_EQ(fn(in, len, &out), 0);
 	CHECK_MSG(out.n == strlen(want) && (!out.n || !memcmp(out.p, want, out.n)),
 		  "%s of '%.*s' gave '%.*s'", what, (int)len, in, (int)out.n, out.p ? out.p : "");
-	bytebuf_release(&out);
+	strbuf_release(&out);
 }
 
 #define CHECK_TEXT(fn, in, want) check_text(fn, #fn, in, sizeof(in) - 1, want)
