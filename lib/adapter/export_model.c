@@ -118,7 +118,6 @@ static int write_hf_config(const struct model *base, int tied, const char *dir,
 {
 	const struct model_config *c = &base->cfg;
 	json_t *j = json_object(), *archs = json_array();
-	char *text, *path;
 	int rc;
 
 	json_array_append_new(archs, json_string(is_qwen2(base) ? "Qwen2ForCausalLM"
@@ -143,17 +142,8 @@ static int write_hf_config(const struct model *base, int tied, const char *dir,
 		json_object_set_new(j, "sliding_window", json_integer(c->sliding_window));
 	else if (!strcmp(c->arch, "mistral"))
 		json_object_set_new(j, "sliding_window", json_null());
-	text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	rc = json_write_atomic(dir, "config.json", j, err);
 	json_decref(j);
-	path = path_join(dir, "config.json");
-	if (!text || !path) {
-		free(text);
-		free(path);
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	}
-	rc = file_write_atomic(path, text, strlen(text), err);
-	free(text);
-	free(path);
 	return rc;
 }
 

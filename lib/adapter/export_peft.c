@@ -210,18 +210,6 @@ static json_t *labels_json(const struct export_info *info, int n_labels)
 	return j;
 }
 
-static int write_json(const char *dir, const char *name, json_t *j, struct ada_err *err)
-{
-	char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-	char *path = path_join(dir, name);
-	int rc = text && path ? file_write_atomic(path, text, strlen(text), err)
-			      : ada_fail(err, ADA_ENOMEM, "out of memory");
-
-	free(text);
-	free(path);
-	return rc;
-}
-
 /* The low-rank adapters, sliced to what survives. */
 static int add_adapters(struct safetensors_writer *w, const struct trained_net *tn,
 			const struct export_info *info, struct owned_bufs *bufs, struct ada_err *err)
@@ -334,11 +322,11 @@ int export_peft(const struct trained_net *tn, const struct export_info *info, co
 		goto out_free;
 	cfg = tn->method.type == ADA_METHOD_ADALORA ? adalora_config(tn, info) :
 	      is_lora_family(tn) ? lora_config(tn, info) : own_config(tn, info);
-	if ((rc = write_json(dir, "adapter_config.json", cfg, err)))
+	if ((rc = json_write_atomic(dir, "adapter_config.json", cfg, err)))
 		goto out_free;
 	if (is_classifier(tn)) {
 		json_t *labels = labels_json(info, tn->spec.n_labels);
-		rc = write_json(dir, "labels.json", labels, err);
+		rc = json_write_atomic(dir, "labels.json", labels, err);
 		json_decref(labels);
 	} else {
 		/* a language model's adapter has no label map, not even a stale one */

@@ -72,6 +72,7 @@ static void forward(real *y, real *att, const real *q, const real *k, const real
 	const int qld = H * hd, kld = s->n_kv_heads * hd;
 	const real scale = (real)(1.0 / sqrt((double)hd));
 
+	(void)n_threads;   /* without OpenMP (-Dopenmp=false) */
 	#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
 	for (int bh = 0; bh < B * H; bh++) {
 		const int b = bh / H, h = bh % H, g = h / rep;
@@ -110,6 +111,7 @@ static void backward(real *dq, real *dk, real *dv, const real *dy, const real *a
 	const real scale = (real)(1.0 / sqrt((double)hd));
 	const size_t per = attention_scratch_per_thread(s);
 
+	(void)n_threads;   /* without OpenMP (-Dopenmp=false) */
 	#pragma omp parallel for schedule(dynamic, 1) num_threads(n_threads)
 	for (int bg = 0; bg < B * KV; bg++) {
 		const int b = bg / KV, g = bg % KV;

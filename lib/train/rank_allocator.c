@@ -376,7 +376,7 @@ static bool update_importance(struct rank_allocator *a)
 	float b1 = (float)a->cfg.beta1, c1 = (float)(1.0 - a->cfg.beta1);
 	float b2 = (float)a->cfg.beta2, c2 = (float)(1.0 - a->cfg.beta2);
 	float *ib = a->buf, *ub = a->n_bufs == 2 ? a->buf + a->n_elems : NULL;
-	bool parallel = a->n_elems >= PARALLEL_MIN_ELEMS;
+	bool parallel __attribute__((unused)) = a->n_elems >= PARALLEL_MIN_ELEMS;
 	int bad = 0;
 
 #pragma omp parallel for schedule(static) reduction(|:bad) if (parallel)
@@ -433,7 +433,7 @@ static void matrix_scores(const struct rank_allocator *a, int k, double *s)
 
 static void all_scores(const struct rank_allocator *a, double *scores)
 {
-	bool parallel = a->n_elems >= PARALLEL_MIN_ELEMS;
+	bool parallel __attribute__((unused)) = a->n_elems >= PARALLEL_MIN_ELEMS;
 
 #pragma omp parallel for schedule(dynamic) if (parallel)
 	for (int k = 0; k < a->n; k++)

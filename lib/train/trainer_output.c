@@ -29,7 +29,6 @@ static json_t *num(double v)
 static int write_result(struct trainer *tr, struct ada_result *res, struct ada_err *err)
 {
 	json_t *j = json_object();
-	char *text, *path;
 	int rc;
 
 	json_object_set_new(j, "method", ada_method_to_json(&tr->job->method));
@@ -77,17 +76,8 @@ static int write_result(struct trainer *tr, struct ada_result *res, struct ada_e
 		json_object_set_new(j, "budget", b);
 		json_object_set_new(j, "final_ranks", rows);
 	}
-	text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	rc = json_write_atomic(tr->job->out_dir, "result.json", j, err);
 	json_decref(j);
-	path = path_join(tr->job->out_dir, "result.json");
-	if (!text || !path) {
-		free(text);
-		free(path);
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	}
-	rc = file_write_atomic(path, text, strlen(text), err);
-	free(text);
-	free(path);
 	return rc;
 }
 

@@ -315,3 +315,15 @@ char *path_join(const char *a, const char *b)
 	memcpy(p + la, b, lb + 1);
 	return p;
 }
+
+int json_write_atomic(const char *dir, const char *name, const json_t *j, struct ada_err *err)
+{
+	char *text = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	char *path = path_join(dir, name);
+	int rc = text && path ? file_write_atomic(path, text, strlen(text), err)
+			      : ada_fail(err, ADA_ENOMEM, "out of memory");
+
+	free(text);
+	free(path);
+	return rc;
+}

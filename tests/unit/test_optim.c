@@ -6,7 +6,12 @@
  */
 #include "check.h"
 
+#ifdef _OPENMP
 #include <omp.h>
+#else   /* -Dopenmp=false (the ThreadSanitizer build): one thread */
+static inline void omp_set_num_threads(int n) { (void)n; }
+static inline int omp_get_max_threads(void) { return 1; }
+#endif
 #include <stdint.h>
 
 #include "train/optim.h"

@@ -31,6 +31,10 @@ int file_read_all(const char *path, char **buf, size_t *len, struct ada_err *err
 /* Write buf to path atomically (temp file, fsync, rename, fsync directory). */
 int file_write_atomic(const char *path, const void *buf, size_t len, struct ada_err *err);
 
+/* j (borrowed) as indented JSON with sorted keys, written atomically to
+ * dir/name: the result files people read (result.json, adapter_config.json). */
+int json_write_atomic(const char *dir, const char *name, const json_t *j, struct ada_err *err);
+
 /* Streaming form of file_write_atomic for large outputs. */
 struct atomic_file {
 	int fd;
