@@ -65,6 +65,13 @@ void http_chunked(struct daemon *d, const char *method, const char *path,
 long http_json(struct daemon *d, const char *method, const char *path, json_t *obj,
 	       json_t **out);
 
+/* Send bytes as they are on a new connection and read the answer until
+ * the server closes or timeout_s passes (caller frees); *status is the
+ * first response's status, 0 when none came. */
+char *http_raw(struct daemon *d, const char *bytes, size_t len, double timeout_s, long *status);
+/* A TCP connection to the daemon (the caller closes it), -1 on failure. */
+int tcp_connect(struct daemon *d);
+
 /* Upload a file as the openai SDK does (multipart); the new file's id (caller frees). */
 char *upload(struct daemon *d, const char *path, const char *filename);
 

@@ -248,8 +248,12 @@ static void test_uploads(void)
 		   "file", "invalid_file", "invalid UTF-8 in a file");
 	upload_raw("purpose=fine-tune&filename=x.jsonl", jl, "", 0, 0, 400, "file", "invalid_file",
 		   "an empty file");
-	upload_raw("purpose=fine-tune&filename=x.png", "Content-Type: image/png", good,
-		   sizeof(good) - 1, 0, 415, NULL, "unsupported_media_type", "an image");
+	/* Any raw body is the file, whatever its type: its content decides. */
+	upload_raw("purpose=fine-tune&filename=x.png", "Content-Type: image/png",
+		   "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, 0, 400, "file", "invalid_file", "an image");
+	upload_raw("purpose=fine-tune&filename=x.jsonl", "Content-Type: multipart/mixed; boundary=a",
+		   good, sizeof(good) - 1, 0, 415, NULL, "unsupported_media_type",
+		   "multipart but not a form");
 	upload_raw("purpose=fine-tune&filename=big.jsonl", jl, big, 200000, 0, 413, NULL,
 		   "body_too_large", "an upload over the limit (Content-Length)");
 	upload_raw("purpose=fine-tune&filename=big.jsonl", jl, big, 200000, 1, 413, NULL,
@@ -278,6 +282,46 @@ static void test_uploads(void)
 		free(body);
 	}
 	free(big);
+}
+
+/* A multipart body as it is (Content-Type given whole). */
+static void upload_form(const char *ct, const char *payload, long status, const char *param,
+			const char *code, const char *what)
+{
+	const char *h[] = { ct, NULL };
+	struct http_resp r;
+
+	http(&d, "POST", "/v1/files", h, payload, strlen(payload), &r);
+	expect(&r, status, param, code, what);
+	http_resp_free(&r);
+}
+
+/* Forms that once reached a NULL field name, or that are malformed. */
+static void test_multipart(void)
+{
+	static const char *const xyz = "Content-Type: multipart/form-data; boundary=XyZ";
+
+	upload_form(xyz, "--XyZ\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--XyZ--\r\n", 400,
+		    NULL, "invalid_multipart", "a part without name= (killed the daemon once)");
+	CHECK(daemon_alive(&d));
+	upload_form(xyz, "--XyZ\r\n\r\nabc\r\n--XyZ--\r\n", 400, NULL, "invalid_multipart",
+		    "a part without headers");
+	upload_form(xyz, "--XyZ\r\nContent-Disposition: form-data; filename=\"x.jsonl\"\r\n\r\n"
+			 "{\"text\":\"a\"}\r\n--XyZ--\r\n",
+		    400, NULL, "invalid_multipart", "a file part without name=");
+	upload_form(xyz, "--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune",
+		    400, NULL, "invalid_multipart", "a form cut before its closing boundary");
+	upload_form(xyz, "--XyZ\r\nContent-Disposition: attachment; name=\"file\"\r\n\r\nx\r\n--XyZ--",
+		    400, NULL, "invalid_multipart", "a part that is not form-data");
+	upload_form("Content-Type: multipart/form-data; boundary=\"\"", "--\r\n", 400, NULL,
+		    "invalid_multipart", "an empty boundary");
+	upload_form("Content-Type: multipart/form-data; boundary=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		    "--\r\n", 400, NULL, "invalid_multipart", "a 71-character boundary");
+	upload_form(xyz, "--XyZ\r\nContent-Disposition: form-data; name=\"colour\"\r\n\r\nred\r\n"
+			 "--XyZ--\r\n",
+		    400, "colour", "unknown_parameter", "an unknown form field");
+	CHECK(daemon_alive(&d));
 }
 
 static void get_expect(const char *method, const char *path, const char *const *headers,
@@ -497,6 +541,7 @@ int main(void)
 	RUN(test_budget_phase_after_planning);
 	RUN(test_schedule);
 	RUN(test_uploads);
+	RUN(test_multipart);
 	RUN(test_routes_and_queries);
 	RUN(test_queue_limit);
 	{
