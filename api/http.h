@@ -94,6 +94,7 @@ struct request {
 	unsigned status;            /* of the queued response; 0 = none yet */
 	int responded;
 	int first_call_done;
+	int close_connection;       /* the response says Connection: close */
 	uint64_t bytes_in;
 
 	/* body (BODY_JSON) */

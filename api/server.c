@@ -13,6 +13,12 @@
  * length; it is counted as it arrives, dropped once over the limit, and
  * answered with 413 when it ends (or the connection is closed if it goes
  * on far past the limit).
+ *
+ * Before routing, the framing of the body is checked (RFC 9112 section 6):
+ * duplicate Content-Length, Content-Length with Transfer-Encoding, and
+ * transfer codings other than one chunked are refused and the connection
+ * closed, since libmicrohttpd would take the first Content-Length or read
+ * an unknown coding until the client hangs up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -124,6 +130,81 @@ static int content_length(struct request *r, uint64_t *len)
 	return 1;
 }
 
+struct framing {
+	int n_length, n_encoding;
+	char encoding[128];         /* the Transfer-Encoding values, joined */
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct framing *f = cls;
+	size_t n;
+
+	(void)kind;
+	if (!key)
+		return MHD_YES;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+		f->n_length++;
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+		f->n_encoding++;
+		n = strlen(f->encoding);
+		snprintf(f->encoding + n, sizeof(f->encoding) - n, "%s%s", n ? ", " : "",
+			 value ? value : "");
+	}
+	return MHD_YES;
+}
+
+/* RFC 9112 section 6: a body's length must be unambiguous. Two
+ * Content-Length fields, or Content-Length with Transfer-Encoding, are
+ * what request smuggling is made of (libmicrohttpd takes the first and
+ * ignores the rest); a transfer coding other than chunked is not
+ * implemented (libmicrohttpd would read such a body until the client
+ * closes). Refused, and the connection closed. 0, or -1 after replying. */
+static int check_framing(struct request *r)
+{
+	struct framing f = { 0 };
+	const char *p;
+	int chunked = 0, other = 0;
+
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_framing, &f);
+	r->close_connection = f.n_length > 1 || f.n_encoding;
+	if (f.n_length > 1) {
+		reply_error(r, 400, "invalid_framing", "Content-Length",
+			    "%d Content-Length headers: send one (RFC 9112, section 6.3)",
+			    f.n_length);
+		return -1;
+	}
+	if (f.n_length && f.n_encoding) {
+		reply_error(r, 400, "invalid_framing", "Transfer-Encoding",
+			    "Content-Length and Transfer-Encoding together: send one (RFC 9112, section 6.1)");
+		return -1;
+	}
+	for (p = f.encoding; f.n_encoding && *p;) {
+		size_t n;
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		n = strcspn(p, " \t,");
+		if (n == 7 && !strncasecmp(p, "chunked", 7))
+			chunked++;
+		else if (n)
+			other++;
+		p += n;
+	}
+	if (other) {
+		reply_error(r, 501, "unsupported_transfer_encoding", "Transfer-Encoding",
+			    "Transfer-Encoding %s is not implemented (only chunked)", f.encoding);
+		return -1;
+	}
+	if (f.n_encoding && chunked != 1) {
+		reply_error(r, 400, "invalid_framing", "Transfer-Encoding",
+			    "Transfer-Encoding %s: chunked must be given once", f.encoding);
+		return -1;
+	}
+	r->close_connection = 0;
+	return 0;
+}
+
 static void dispatch(struct request *r)
 {
 	if (r->route->body != BODY_UPLOAD && r->too_large) {
@@ -140,6 +221,8 @@ static enum MHD_Result first_call(struct request *r)
 	struct api *a = r->api;
 	uint64_t len;
 
+	if (check_framing(r))
+		return MHD_YES;
 	r->route_index = route_match(r->method, r->url, r->params, r->allow, sizeof(r->allow));
 	r->route = r->route_index >= 0 ? &api_routes[r->route_index] : NULL;
 	if ((!r->route || !r->route->open) && !strncmp(r->url, "/v1/", 4) && !auth_ok(a, r)) {

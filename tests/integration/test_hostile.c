@@ -31,8 +31,9 @@ static void expect(const struct http_resp *r, long status, const char *param, co
 	static const struct { long status; const char *type; } types[] = {
 		{ 400, "invalid_request_error" }, { 401, "authentication_error" },
 		{ 404, "not_found_error" }, { 405, "method_not_allowed" },
-		{ 409, "conflict_error" }, { 413, "payload_too_large" },
-		{ 415, "unsupported_media_type" }, { 429, "rate_limit_error" },
+		{ 403, "permission_error" }, { 409, "conflict_error" },
+		{ 413, "payload_too_large" }, { 415, "unsupported_media_type" },
+		{ 429, "rate_limit_error" }, { 501, "not_implemented_error" },
 	};
 	const char *want_type = "?";
 
@@ -324,6 +325,52 @@ static void test_multipart(void)
 	CHECK(daemon_alive(&d));
 }
 
+/* Raw bytes on their own connection: the answer is this error, and the
+ * connection is closed after it when close_after. */
+static void raw_expect(const char *bytes, long status, const char *param, const char *code,
+		       int close_after, const char *what)
+{
+	struct http_resp r = { 0 };
+	char *text = http_raw(&d, bytes, strlen(bytes), 5, &r.status), *body = strstr(text, "\r\n\r\n");
+
+	r.body = text;
+	r.json = body ? json_loads(body + 4, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+	expect(&r, status, param, code, what);
+	if (close_after)
+		CHECK_MSG(strstr(text, "Connection: close") != NULL, "%s: not closed: %s", what, text);
+	json_decref(r.json);
+	free(text);
+}
+
+/* RFC 9112 section 6: an ambiguous body length is refused, and the
+ * connection closed (libmicrohttpd alone took the first Content-Length). */
+static void test_framing(void)
+{
+	raw_expect("POST /v1/adalora/schedule HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		   "Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
+		   400, "Content-Length", "invalid_framing", 1, "two Content-Lengths");
+	raw_expect("POST /v1/adalora/schedule HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		   "Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+		   400, "Content-Length", "invalid_framing", 1, "two equal Content-Lengths");
+	raw_expect("POST /v1/adalora/schedule HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		   "Content-Type: application/json\r\nContent-Length: 7\r\n"
+		   "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		   400, "Transfer-Encoding", "invalid_framing", 1, "Content-Length and chunked");
+	raw_expect("POST /v1/adalora/schedule HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		   "Content-Type: application/json\r\nTransfer-Encoding: gzip\r\n\r\n{}",
+		   501, "Transfer-Encoding", "unsupported_transfer_encoding", 1,
+		   "a transfer coding other than chunked");
+	raw_expect("POST /v1/adalora/schedule HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		   "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+		   "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		   400, "Transfer-Encoding", "invalid_framing", 1, "chunked twice");
+	/* A plain chunked body still works. */
+	raw_expect("POST /v1/adalora/schedule HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+		   "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+		   "2\r\n{}\r\n0\r\n\r\n",
+		   400, "total_steps", "missing_required_parameter", 0, "one chunked body");
+}
+
 static void get_expect(const char *method, const char *path, const char *const *headers,
 		       long status, const char *param, const char *code, const char *what)
 {
@@ -542,6 +589,7 @@ int main(void)
 	RUN(test_schedule);
 	RUN(test_uploads);
 	RUN(test_multipart);
+	RUN(test_framing);
 	RUN(test_routes_and_queries);
 	RUN(test_queue_limit);
 	{
