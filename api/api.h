@@ -64,6 +64,13 @@ struct api_config {
 	const char *version;
 	const char *const *keys;    /* bearer keys; n_keys == 0 disables auth */
 	size_t n_keys;
+	/* Host names served beyond IP literals, localhost, --listen's name
+	 * and this machine's ("name", ".suffix", "*"); origins (scheme://host
+	 * [:port]) whose pages may write, with CORS (guard.c) */
+	const char *const *allowed_hosts;
+	size_t n_allowed_hosts;
+	const char *const *allowed_origins;
+	size_t n_allowed_origins;
 	int workers;                /* reported by /healthz */
 	struct api_limits limits;
 	struct store *store;        /* borrowed; outlives the api */

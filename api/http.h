@@ -76,6 +76,11 @@ struct api {
 	pthread_t keepalive_thread;
 	int keepalive_started;
 
+	/* who may call (guard.c): lower-cased copies */
+	char **allowed_hosts, **allowed_origins;
+	char listen_host[256];      /* --listen's host when it is a name, else "" */
+	char hostname[256];         /* this machine's, lower case */
+
 	/* rendered jobs (job_cache.c) */
 	pthread_mutex_t job_cache_lock;
 	struct job_cache_slot *job_cache;
@@ -95,6 +100,7 @@ struct request {
 	int responded;
 	int first_call_done;
 	int close_connection;       /* the response says Connection: close */
+	const char *cors_origin;    /* an --allowed-origins entry the request came from */
 	uint64_t bytes_in;
 
 	/* body (BODY_JSON) */
@@ -147,6 +153,16 @@ void stats_free(struct api *a);
 void stats_record(struct api *a, int route_index, unsigned status, uint64_t ns);
 /* Append the Prometheus text of the HTTP counters to a growing buffer. */
 int stats_render(struct api *a, char **buf, size_t *len, size_t *cap);
+
+/* ---- who may call (guard.c) --------------------------------------------- */
+
+int guard_init(struct api *a, const char *listen);
+void guard_release(struct api *a);
+void guard_free_list(char **v, size_t n);
+/* Host, Origin and Sec-Fetch-Site of r: 0 to go on, 1 for a CORS preflight
+ * to answer (guard_preflight), -1 after replying 403. */
+int guard_check(struct request *r);
+void guard_preflight(struct request *r);
 
 /* ---- auth (auth.c) ------------------------------------------------------ */
 

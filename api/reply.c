@@ -50,6 +50,10 @@ void reply_response(struct request *r, unsigned status, struct MHD_Response *res
 		MHD_destroy_response(resp);
 		return;
 	}
+	if (r->cors_origin) {
+		MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors_origin);
+		MHD_add_response_header(resp, "Vary", "Origin");
+	}
 	if (MHD_queue_response(r->conn, status, resp) == MHD_YES) {
 		r->status = status;
 		r->responded = 1;

@@ -225,6 +225,13 @@ static enum MHD_Result first_call(struct request *r)
 		return MHD_YES;
 	r->route_index = route_match(r->method, r->url, r->params, r->allow, sizeof(r->allow));
 	r->route = r->route_index >= 0 ? &api_routes[r->route_index] : NULL;
+	switch (guard_check(r)) {
+	case -1:
+		return MHD_YES;
+	case 1:
+		guard_preflight(r);
+		return MHD_YES;
+	}
 	if ((!r->route || !r->route->open) && !strncmp(r->url, "/v1/", 4) && !auth_ok(a, r)) {
 		if (req_header(r, MHD_HTTP_HEADER_AUTHORIZATION))
 			reply_error(r, 401, "invalid_api_key", NULL, "Incorrect API key provided");
@@ -258,9 +265,15 @@ static enum MHD_Result first_call(struct request *r)
 	if (r->route->body == BODY_NONE)
 		return MHD_YES;
 	if (r->route->body == BODY_JSON) {
+		/* Required, not just checked when present: a form or a
+		 * text/plain fetch() is a "simple" cross-site request that no
+		 * preflight stops; application/json is not. */
 		const char *ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-		if (ct && !media_type_is(ct, "application/json"))
-			reply_error(r, 415, "unsupported_media_type", NULL,
+		if (!ct)
+			reply_error(r, 415, "unsupported_media_type", "Content-Type",
+				    "send the JSON body with the header Content-Type: application/json");
+		else if (!media_type_is(ct, "application/json"))
+			reply_error(r, 415, "unsupported_media_type", "Content-Type",
 				    "Content-Type must be application/json, not %s", ct);
 		return MHD_YES;
 	}
@@ -430,6 +443,10 @@ int api_start(const struct api_config *cfg, struct api **out, struct ada_err *er
 		api_stop(a);
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	}
+	if (guard_init(a, cfg->listen)) {
+		api_stop(a);
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	}
 	if ((rc = open_listener(a, cfg->listen, err))) {
 		api_stop(a);
 		return rc;
@@ -485,6 +502,7 @@ void api_stop(struct api *a)
 	sse_free(a);
 	job_cache_free(a);
 	stats_free(a);
+	guard_release(a);
 	for (size_t i = 0; a->keys && i < a->cfg.n_keys; i++)
 		free(a->keys[i]);
 	free(a->keys);

@@ -170,8 +170,8 @@ static int run(const struct options *o)
 	struct store *st = NULL;
 	struct api *api = NULL;
 	struct ada_err err = { 0 };
-	char **keys = NULL, *files_dir = NULL, *jobs_dir = NULL;
-	size_t n_keys = 0;
+	char **keys = NULL, *files_dir = NULL, *jobs_dir = NULL, **hosts = NULL, **origins = NULL;
+	size_t n_keys = 0, n_hosts = 0, n_origins = 0;
 	int requeued = 0, cancelled = 0, sig, code = EXIT_RUNTIME, blas;
 	sigset_t set;
 
@@ -182,6 +182,9 @@ static int run(const struct options *o)
 		ada_fail(&err, ADA_ENOMEM, "out of memory");
 		goto out_fail;
 	}
+	if (options_list(o->allowed_hosts, &hosts, &n_hosts, &err) ||
+	    options_list(o->allowed_origins, &origins, &n_origins, &err))
+		goto out_fail;
 	if ((o->api_key_file && load_keys(o->api_key_file, &keys, &n_keys, &err)) ||
 	    mkdir_p(files_dir, 0700, &err) || mkdir_p(jobs_dir, 0755, &err))
 		goto out_fail;
@@ -212,6 +215,9 @@ static int run(const struct options *o)
 			.listen = o->listen, .files_dir = files_dir, .jobs_dir = jobs_dir,
 			.version = ADALORAD_VERSION, .keys = (const char *const *)keys,
 			.n_keys = n_keys, .workers = (int)o->workers, .store = st,
+			.allowed_hosts = (const char *const *)hosts, .n_allowed_hosts = n_hosts,
+			.allowed_origins = (const char *const *)origins,
+			.n_allowed_origins = n_origins,
 			.limits = {
 				.max_body = (size_t)o->max_body_size,
 				.max_upload = (size_t)o->max_upload_size,
@@ -269,6 +275,8 @@ out_free:
 	models_free(d.models);
 	store_free(st);
 	free_keys(keys, n_keys);
+	options_list_free(hosts, n_hosts);
+	options_list_free(origins, n_origins);
 	free(files_dir);
 	free(jobs_dir);
 	return code;

@@ -23,6 +23,8 @@ struct options {
 	char *config;
 	char *log_level;
 	char *sqlite_synchronous;   /* "full" or "normal" */
+	char *allowed_hosts;        /* comma-separated; NULL: only the defaults (api/guard.c) */
+	char *allowed_origins;      /* comma-separated origins; NULL: none */
 	int64_t workers;
 	int64_t blas_threads;       /* over all workers; 0 = the CPU count */
 	int64_t http_threads;
@@ -40,6 +42,12 @@ struct options {
  * with a one-line message (a usage error). *help is set for --help. */
 int options_parse(int argc, char **argv, struct options *opts, int *help, struct ada_err *err);
 void options_release(struct options *opts);
+
+/* A comma-separated list (blanks around items dropped, empty items
+ * skipped) as a NULL-terminated array the caller frees with
+ * options_list_free(); NULL s gives an empty list. */
+int options_list(const char *s, char ***items, size_t *n, struct ada_err *err);
+void options_list_free(char **items, size_t n);
 extern const char options_usage[];
 
 #endif

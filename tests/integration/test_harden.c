@@ -61,6 +61,72 @@ static void test_short_boundary(void)
 	http_resp_free(&r);
 }
 
+/* The browsers that may write: the daemon's own pages, names and origins
+ * the operator allows (with CORS), and clients that are not browsers. */
+static void test_allowed_writers(void)
+{
+	char own[160], host[160];
+	const char *sched = "{\"total_steps\":100,\"n_matrices\":10}";
+	struct http_resp r;
+
+	CHECK_INT_EQ(daemon_stop(&d), 0);
+	daemon_start(&d, dir, (const char *const[]){ "--allowed-hosts", "adalora.test, .lan",
+						     "--allowed-origins",
+						     "https://dash.example.com", NULL });
+	/* The dashboard's own requests: Origin equal to Host. */
+	snprintf(own, sizeof(own), "Origin: %s", d.base);
+	snprintf(host, sizeof(host), "Host: %s", d.base + 7);
+	http(&d, "POST", "/v1/adalora/schedule",
+	     (const char *const[]){ "Content-Type: application/json", own, host,
+				    "Sec-Fetch-Site: same-origin", NULL },
+	     sched, strlen(sched), &r);
+	CHECK_MSG(r.status == 200, "same origin: %ld %s", r.status, r.body);
+	CHECK(strstr(r.headers, "Access-Control-Allow-Origin") == NULL);
+	http_resp_free(&r);
+	/* Names: localhost, allowed ones, a trailing dot; ports do not matter. */
+	{
+		static const char *const hosts[] = {
+			"Host: localhost:1", "Host: LOCALHOST", "Host: api.localhost",
+			"Host: adalora.test:8080", "Host: box.lan", "Host: lan.", "Host: [::1]:9",
+			"Host: 10.1.2.3",
+		};
+		for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+			http(&d, "GET", "/healthz", (const char *const[]){ hosts[i], NULL }, NULL, 0, &r);
+			CHECK_MSG(r.status == 200, "%s: %ld", hosts[i], r.status);
+			http_resp_free(&r);
+		}
+		http(&d, "GET", "/healthz", (const char *const[]){ "Host: adalora.test.evil", NULL },
+		     NULL, 0, &r);
+		CHECK_INT_EQ(r.status, 403);
+		http_resp_free(&r);
+	}
+	/* An allowed origin: the preflight, then the request, both with CORS. */
+	http(&d, "OPTIONS", "/v1/adalora/schedule",
+	     (const char *const[]){ "Origin: https://dash.example.com",
+				    "Access-Control-Request-Method: POST",
+				    "Access-Control-Request-Headers: content-type, authorization",
+				    NULL },
+	     NULL, 0, &r);
+	CHECK_INT_EQ(r.status, 204);
+	CHECK(strstr(r.headers, "Access-Control-Allow-Origin: https://dash.example.com") != NULL);
+	CHECK(strstr(r.headers, "Access-Control-Allow-Headers: Authorization, Content-Type") != NULL);
+	CHECK(strstr(r.headers, "Access-Control-Allow-Methods: POST") != NULL);
+	http_resp_free(&r);
+	http(&d, "POST", "/v1/adalora/schedule",
+	     (const char *const[]){ "Content-Type: application/json",
+				    "Origin: https://dash.example.com", "Sec-Fetch-Site: cross-site",
+				    NULL },
+	     sched, strlen(sched), &r);
+	CHECK_MSG(r.status == 200, "an allowed origin: %ld %s", r.status, r.body);
+	CHECK(strstr(r.headers, "Access-Control-Allow-Origin: https://dash.example.com") != NULL);
+	http_resp_free(&r);
+	/* Not a browser: no Origin, no Sec-Fetch-Site. */
+	http(&d, "POST", "/v1/adalora/schedule", (const char *const[]){ "Content-Type: application/json", NULL },
+	     sched, strlen(sched), &r);
+	CHECK_INT_EQ(r.status, 200);
+	http_resp_free(&r);
+}
+
 int main(void)
 {
 	dir = scratch_dir("harden");
@@ -68,6 +134,7 @@ int main(void)
 	daemon_start(&d, dir, NULL);
 	RUN(test_raw_uploads);
 	RUN(test_short_boundary);
+	RUN(test_allowed_writers);
 	CHECK(daemon_alive(&d));
 	CHECK_INT_EQ(daemon_stop(&d), 0);
 	free(dir);

@@ -277,7 +277,7 @@ static void test_uploads(void)
 		{
 			const char *x[] = { "Content-Type: text/xml", NULL };
 			http(&d, "POST", "/v1/fine_tuning/jobs", x, "<a/>", 4, &r);
-			expect(&r, 415, NULL, "unsupported_media_type", "an XML job body");
+			expect(&r, 415, "Content-Type", "unsupported_media_type", "an XML job body");
 			http_resp_free(&r);
 		}
 		free(body);
@@ -369,6 +369,78 @@ static void test_framing(void)
 		   "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
 		   "2\r\n{}\r\n0\r\n\r\n",
 		   400, "total_steps", "missing_required_parameter", 0, "one chunked body");
+}
+
+static void get_expect_h(const char *method, const char *path, const char *const *headers,
+			 long status, const char *param, const char *code, const char *what)
+{
+	struct http_resp r;
+
+	http(&d, method, path, headers, NULL, 0, &r);
+	expect(&r, status, param, code, what);
+	http_resp_free(&r);
+}
+
+/* Writes a web page could make, and DNS rebinding (issue 12): refused
+ * with the default configuration (no API key, no --allowed-origins). */
+static void test_cross_site(void)
+{
+	static const char good[] = "{\"text\":\"from another site\"}\n";
+	char body[1024];
+	struct http_resp r;
+
+	/* A text/plain fetch() or form post needs no preflight. */
+	http(&d, "POST", "/v1/files?purpose=fine-tune&filename=x.jsonl",
+	     (const char *const[]){ "Content-Type: text/plain", "Origin: http://evil.example",
+				    "Sec-Fetch-Site: cross-site", NULL },
+	     good, sizeof(good) - 1, &r);
+	expect(&r, 403, "Origin", "cross_origin", "a cross-site text/plain upload");
+	http_resp_free(&r);
+	snprintf(body, sizeof(body), "{\"model\":\"tiny\",\"training_file\":\"%s\"}", file_id);
+	http(&d, "POST", "/v1/fine_tuning/jobs",
+	     (const char *const[]){ "Content-Type: text/plain", "Origin: http://evil.example", NULL },
+	     body, strlen(body), &r);
+	expect(&r, 403, "Origin", "cross_origin", "a cross-origin job creation");
+	http_resp_free(&r);
+	http(&d, "POST", "/v1/fine_tuning/jobs", (const char *const[]){ "Content-Type:", NULL }, body,
+	     strlen(body), &r);
+	expect(&r, 415, "Content-Type", "unsupported_media_type", "a job body without Content-Type");
+	CHECK(strstr(json_string_value(json_object_get(json_object_get(r.json, "error"), "message")),
+		     "Content-Type") != NULL);
+	http_resp_free(&r);
+	http(&d, "POST", "/v1/fine_tuning/jobs",
+	     (const char *const[]){ "Content-Type: application/json", "Origin: null", NULL }, body,
+	     strlen(body), &r);
+	expect(&r, 403, "Origin", "cross_origin", "Origin null (a sandboxed page)");
+	http_resp_free(&r);
+	http(&d, "POST", "/v1/fine_tuning/jobs",
+	     (const char *const[]){ "Content-Type: application/json", "Sec-Fetch-Site: cross-site",
+				    NULL },
+	     body, strlen(body), &r);
+	expect(&r, 403, "Origin", "cross_origin", "Sec-Fetch-Site: cross-site without Origin");
+	http_resp_free(&r);
+	{
+		char path[256];
+		snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/cancel", busy_job);
+		get_expect_h("POST", path,
+			     (const char *const[]){ "Origin: http://127.0.0.1.evil.example", NULL },
+			     403, "Origin", "cross_origin", "a cross-origin cancel");
+		snprintf(path, sizeof(path), "/v1/files/%s", file_id);
+		get_expect_h("DELETE", path,
+			     (const char *const[]){ "Origin: http://localhost:1", NULL }, 403, "Origin",
+			     "cross_origin", "a cross-origin delete (another port)");
+	}
+	get_expect_h("OPTIONS", "/v1/fine_tuning/jobs",
+		     (const char *const[]){ "Origin: http://evil.example",
+					    "Access-Control-Request-Method: POST", NULL },
+		     403, "Origin", "cross_origin", "a preflight from an origin not allowed");
+	/* DNS rebinding: a name that is not ours, on every route. */
+	get_expect_h("GET", "/v1/files", (const char *const[]){ "Host: evil.example:8080", NULL },
+		     403, "Host", "host_not_allowed", "a rebound name");
+	get_expect_h("GET", "/", (const char *const[]){ "Host: rebind.evil.example", NULL }, 403,
+		     "Host", "host_not_allowed", "the dashboard under a rebound name");
+	get_expect_h("GET", "/healthz", (const char *const[]){ "Host: localhost.evil.example", NULL },
+		     403, "Host", "host_not_allowed", "a name that merely starts like localhost");
 }
 
 static void get_expect(const char *method, const char *path, const char *const *headers,
@@ -590,6 +662,7 @@ int main(void)
 	RUN(test_uploads);
 	RUN(test_multipart);
 	RUN(test_framing);
+	RUN(test_cross_site);
 	RUN(test_routes_and_queries);
 	RUN(test_queue_limit);
 	{

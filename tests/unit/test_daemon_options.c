@@ -110,12 +110,51 @@ static void test_errors(void)
 	free(broken);
 }
 
+/* --allowed-hosts and --allowed-origins: comma lists, origins checked. */
+static void test_allowed_lists(void)
+{
+	struct ada_err err = { 0 };
+	struct options o;
+	char **v;
+	size_t n;
+
+	CHECK_OK(parse(&o, &err, 0), &err);
+	CHECK(o.allowed_hosts == NULL && o.allowed_origins == NULL);
+	CHECK_OK(options_list(o.allowed_hosts, &v, &n, &err), &err);
+	CHECK_INT_EQ(n, 0);
+	CHECK(v && v[0] == NULL);
+	options_list_free(v, n);
+	options_release(&o);
+
+	CHECK_OK(parse(&o, &err, 3, "--allowed-hosts", " a.example ,, .lan,*",
+		       "--allowed-origins=https://dash.example.com,http://10.0.0.2:3000/"), &err);
+	CHECK_OK(options_list(o.allowed_hosts, &v, &n, &err), &err);
+	CHECK_INT_EQ(n, 3);
+	CHECK_STR_EQ(v[0], "a.example");
+	CHECK_STR_EQ(v[1], ".lan");
+	CHECK_STR_EQ(v[2], "*");
+	CHECK(v[3] == NULL);
+	options_list_free(v, n);
+	CHECK_OK(options_list(o.allowed_origins, &v, &n, &err), &err);
+	CHECK_INT_EQ(n, 2);
+	CHECK_STR_EQ(v[1], "http://10.0.0.2:3000/");
+	options_list_free(v, n);
+	options_release(&o);
+
+	expect_error("an origin with a path", 2, "--allowed-origins", "https://a.example/app",
+		     "not an origin");
+	expect_error("an origin without a scheme", 2, "--allowed-origins", "a.example",
+		     "not an origin");
+	expect_error("a wildcard origin", 2, "--allowed-origins", "https://*.example", "not an origin");
+}
+
 int main(void)
 {
 	tmp = check_tmpdir("options");
 	RUN(test_defaults);
 	RUN(test_config_and_flags);
 	RUN(test_errors);
+	RUN(test_allowed_lists);
 	free(tmp);
 	return check_summary();
 }
