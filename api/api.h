@@ -55,6 +55,8 @@ struct api_limits {
 	unsigned keepalive_ms;      /* SSE keep-alive comment interval */
 	unsigned http_threads;
 	unsigned idle_timeout_s;    /* close idle keep-alive connections */
+	unsigned header_timeout_s;  /* a request's headers must be in by then; 0 = no limit */
+	unsigned max_per_address;   /* concurrent connections from one address; 0 = no limit */
 };
 
 struct api_config {

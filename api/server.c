@@ -339,6 +339,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->t_start_ns = now_ns();
 		snprintf(r->method, sizeof(r->method), "%s", method);
 		*con_cls = r;
+		deadline_headers_in(r->api, conn);
 		return first_call(r);
 	}
 	if (r->responded) {
@@ -372,7 +373,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	char line[1024] = "", num[64];
 	uint64_t ns;
 
-	(void)conn;
+	deadline_request_done(a, conn);
 	if (!r)
 		return;
 	ns = now_ns() - r->t_start_ns;
@@ -393,20 +394,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	upload_free(r->upload);
 	free(r);
 	*con_cls = NULL;
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[512], line[700] = "";
-	size_t n;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		msg[--n] = '\0';
-	logfmt_append(line, sizeof(line), "msg", "libmicrohttpd");
-	logfmt_append(line, sizeof(line), "detail", msg);
-	api_log(cls, API_LOG_WARN, "%s", line);
 }
 
 static char *dup_or_null(const char *s, int *fail)
@@ -439,7 +426,10 @@ int api_start(const struct api_config *cfg, struct api **out, struct ada_err *er
 		a->keys[i] = dup_or_null(cfg->keys[i], &fail);
 		a->key_lens[i] = a->keys[i] ? strlen(a->keys[i]) : 0;
 	}
-	if (sse_init(a) || job_cache_init(a) || fail || stats_init(a)) {
+	if (!mhd_log_init(a))
+		a->mhd_log_ready = 1;
+	if (!a->mhd_log_ready || deadline_init(a) || sse_init(a) || job_cache_init(a) || fail ||
+	    stats_init(a)) {
 		api_stop(a);
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	}
@@ -455,11 +445,13 @@ int api_start(const struct api_config *cfg, struct api **out, struct ada_err *er
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			MHD_USE_ERROR_LOG,
 		0, NULL, NULL, on_request, a,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a,   /* first, to catch everything */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,   /* first, to catch everything */
 		MHD_OPTION_LISTEN_SOCKET, a->listen_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->limits.http_threads ? cfg->limits.http_threads : 4),
 		MHD_OPTION_CONNECTION_LIMIT, cfg->limits.max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->limits.idle_timeout_s,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->limits.max_per_address,
+		MHD_OPTION_NOTIFY_CONNECTION, deadline_notify, a,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		MHD_OPTION_END);
@@ -495,8 +487,14 @@ void api_stop(struct api *a)
 	if (!a)
 		return;
 	sse_shutdown(a);
+	deadline_stop(a);
 	if (a->mhd)
 		MHD_stop_daemon(a->mhd);
+	deadline_free(a);
+	if (a->mhd_log_ready) {
+		mhd_log_flush(a);
+		mhd_log_release(a);
+	}
 	if (a->listen_fd >= 0)
 		close(a->listen_fd);
 	sse_free(a);

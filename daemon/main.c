@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -157,6 +158,45 @@ static void sweep_files(struct store *st, const char *files_dir)
 	}
 }
 
+/* Descriptors the daemon needs besides its connections: stdio, the log,
+ * the database lock, the listening socket, each HTTP thread's epoll and
+ * wake-up pipe, every thread's SQLite connection (database and WAL), and
+ * what a plan or a training job opens (model, data, checkpoint and export
+ * files being written). */
+static rlim_t fd_reserve(const struct options *o)
+{
+	return 32 + 4 * (rlim_t)o->http_threads + 2 * ((rlim_t)o->workers + 3) +
+	       8 * ((rlim_t)o->workers + 1);
+}
+
+/* The connection limit the descriptor limit allows: the soft limit is
+ * raised to the hard one first (as nginx and Go do), then every
+ * connection is counted twice (an upload holds its temporary file too).
+ * libmicrohttpd at the descriptor limit retries accept() in a busy loop;
+ * at the connection limit it just stops accepting. 0 when the limit
+ * leaves no useful room. */
+static int64_t connection_budget(const struct options *o, rlim_t *nofile)
+{
+	struct rlimit rl;
+	rlim_t reserve = fd_reserve(o), room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return o->max_connections;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max == RLIM_INFINITY ? 1u << 20 : rl.rlim_max;
+		struct rlimit up = { want, rl.rlim_max };
+		if (!setrlimit(RLIMIT_NOFILE, &up))
+			rl.rlim_cur = want;
+	}
+	*nofile = rl.rlim_cur;
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return o->max_connections;
+	room = rl.rlim_cur > reserve ? (rl.rlim_cur - reserve) / 2 : 0;
+	if (room < 4)
+		return 0;
+	return (int64_t)room < o->max_connections ? (int64_t)room : o->max_connections;
+}
+
 static int cpu_count(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -173,9 +213,24 @@ static int run(const struct options *o)
 	char **keys = NULL, *files_dir = NULL, *jobs_dir = NULL, **hosts = NULL, **origins = NULL;
 	size_t n_keys = 0, n_hosts = 0, n_origins = 0;
 	int requeued = 0, cancelled = 0, sig, code = EXIT_RUNTIME, blas;
+	int64_t max_connections;
+	rlim_t nofile = 0;
 	sigset_t set;
 
 	log_hold();
+	max_connections = connection_budget(o, &nofile);
+	if (!max_connections) {
+		ada_fail(&err, ADA_EINVAL,
+			 "the descriptor limit (ulimit -n %llu) is too low for %lld workers and %lld HTTP threads: raise it to at least %llu",
+			 (unsigned long long)nofile, (long long)o->workers, (long long)o->http_threads,
+			 (unsigned long long)(fd_reserve(o) + 64));
+		goto out_fail;
+	}
+	if (max_connections < o->max_connections)
+		log_msg(LOG_WARN,
+			"msg=\"connection limit lowered to fit the descriptor limit\" max_connections=%lld capped=%lld nofile=%llu",
+			(long long)o->max_connections, (long long)max_connections,
+			(unsigned long long)nofile);
 	files_dir = path_join(o->data_dir, "files");
 	jobs_dir = path_join(o->data_dir, "jobs");
 	if (!files_dir || !jobs_dir) {
@@ -221,12 +276,14 @@ static int run(const struct options *o)
 			.limits = {
 				.max_body = (size_t)o->max_body_size,
 				.max_upload = (size_t)o->max_upload_size,
-				.max_connections = (unsigned)o->max_connections,
+				.max_connections = (unsigned)max_connections,
 				.max_waiting_jobs = o->max_queued_jobs,
 				.max_streams = (unsigned)o->max_sse_clients,
 				.keepalive_ms = (unsigned)o->sse_keepalive_ms,
 				.http_threads = (unsigned)o->http_threads,
 				.idle_timeout_s = (unsigned)o->idle_timeout,
+				.header_timeout_s = (unsigned)o->header_timeout,
+				.max_per_address = (unsigned)o->max_connections_per_address,
 			},
 			.hooks = {
 				.ctx = &d, .model_find = hook_model_find,

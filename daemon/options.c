@@ -48,6 +48,8 @@ static const struct opt table[] = {
 	{ "--max-sse-clients", OPT_INT, OFF(max_sse_clients), 1, 1000000, 1 },
 	{ "--sse-keepalive", OPT_MS, OFF(sse_keepalive_ms), 10, 3600 * 1000, 1 },
 	{ "--idle-timeout", OPT_INT, OFF(idle_timeout), 1, 86400, 1 },
+	{ "--header-timeout", OPT_INT, OFF(header_timeout), 0, 3600, 1 },
+	{ "--max-connections-per-address", OPT_INT, OFF(max_connections_per_address), 0, 1000000, 1 },
 	{ "--allowed-hosts", OPT_STR, OFF(allowed_hosts), 0, 0, 1 },
 	{ "--allowed-origins", OPT_STR, OFF(allowed_origins), 0, 0, 1 },
 };
@@ -61,6 +63,7 @@ const char options_usage[] =
 	"                [--sqlite-synchronous full|normal] [--max-body-size BYTES]\n"
 	"                [--max-upload-size BYTES] [--max-connections N] [--max-queued-jobs N]\n"
 	"                [--max-sse-clients N] [--sse-keepalive SECONDS] [--idle-timeout SECONDS]\n"
+	"                [--header-timeout SECONDS] [--max-connections-per-address N]\n"
 	"                [--allowed-hosts NAME,...] [--allowed-origins URL,...]\n"
 	"Every flag may also be given in the --config JSON file, as \"listen\", \"max_body_size\", ...\n"
 	"(README.md, \"Configuration\", lists the defaults).\n";
@@ -86,6 +89,8 @@ static void set_defaults(struct options *o)
 	o->max_sse_clients = 256;
 	o->sse_keepalive_ms = 15000;
 	o->idle_timeout = 60;
+	o->header_timeout = 30;
+	o->max_connections_per_address = 256;
 }
 
 void options_release(struct options *o)

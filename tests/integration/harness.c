@@ -11,6 +11,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -145,6 +146,8 @@ void write_jsonl(const char *path, int shakespeare, size_t max_bytes)
 	fclose(out);
 }
 
+unsigned long daemon_nofile;
+
 void daemon_start(struct daemon *d, const char *dir, const char *const *args)
 {
 	const char *bin = getenv("ADALORAD_BIN");
@@ -187,6 +190,11 @@ void daemon_start(struct daemon *d, const char *dir, const char *const *args)
 	if (d->pid < 0)
 		FATAL("fork: %s", strerror(errno));
 	if (d->pid == 0) {
+		if (daemon_nofile) {
+			struct rlimit rl = { daemon_nofile, daemon_nofile };
+			if (setrlimit(RLIMIT_NOFILE, &rl))
+				_exit(126);
+		}
 		dup2(fd, STDERR_FILENO);
 		execv(bin, (char *const *)argv);
 		_exit(127);

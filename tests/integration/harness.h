@@ -37,6 +37,10 @@ void models_create_tiny(const char *dir);
  * (assets), or generated text when shakespeare is 0. */
 void write_jsonl(const char *path, int shakespeare, size_t max_bytes);
 
+/* When nonzero, daemon_start() lowers the daemon's descriptor limit (soft
+ * and hard) to this before exec. */
+extern unsigned long daemon_nofile;
+
 /* Start adalorad in dir with extra flags (NULL-terminated, may be NULL). */
 void daemon_start(struct daemon *d, const char *dir, const char *const *args);
 /* SIGTERM and wait: the exit status (-1 if it died of a signal). */

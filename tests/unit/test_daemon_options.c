@@ -52,6 +52,8 @@ static void test_defaults(void)
 	CHECK_INT_EQ(o.sse_keepalive_ms, 15000);
 	CHECK_STR_EQ(o.sqlite_synchronous, "full");
 	CHECK(o.api_key_file == NULL);
+	CHECK_INT_EQ(o.header_timeout, 30);
+	CHECK_INT_EQ(o.max_connections_per_address, 256);
 	options_release(&o);
 }
 
@@ -148,6 +150,29 @@ static void test_allowed_lists(void)
 	expect_error("a wildcard origin", 2, "--allowed-origins", "https://*.example", "not an origin");
 }
 
+/* The connection limits against slowloris. */
+static void test_connection_limits(void)
+{
+	struct ada_err err = { 0 };
+	struct options o;
+	char *cfg = write_config("limits.json",
+				 "{\"header_timeout\": 5, \"max_connections_per_address\": 16}");
+
+	CHECK_OK(parse(&o, &err, 2, "--config", cfg), &err);
+	CHECK_INT_EQ(o.header_timeout, 5);
+	CHECK_INT_EQ(o.max_connections_per_address, 16);
+	options_release(&o);
+	CHECK_OK(parse(&o, &err, 2, "--header-timeout=0", "--max-connections-per-address=0"), &err);
+	CHECK_INT_EQ(o.header_timeout, 0);
+	CHECK_INT_EQ(o.max_connections_per_address, 0);
+	options_release(&o);
+	expect_error("a negative header timeout", 2, "--header-timeout", "-1", "between 0 and 3600");
+	expect_error("a header timeout of days", 2, "--header-timeout", "86400", "between 0 and 3600");
+	expect_error("a per-address cap that is not a number", 2, "--max-connections-per-address",
+		     "many", "not an integer");
+	free(cfg);
+}
+
 int main(void)
 {
 	tmp = check_tmpdir("options");
@@ -155,6 +180,7 @@ int main(void)
 	RUN(test_config_and_flags);
 	RUN(test_errors);
 	RUN(test_allowed_lists);
+	RUN(test_connection_limits);
 	free(tmp);
 	return check_summary();
 }
