@@ -400,29 +400,6 @@ static void log_transition(const struct store_job *j, const char *status, const 
 	log_line(LOG_INFO, line);
 }
 
-static void log_finish_failed(const struct store_job *j, const struct ada_err *err)
-{
-	char line[900] = "";
-
-	logfmt_append(line, sizeof(line), "msg", "cannot record the end of a job");
-	logfmt_append(line, sizeof(line), "job", j->id);
-	logfmt_append(line, sizeof(line), "detail", err->msg);
-	log_line(LOG_ERROR, line);
-}
-
-static void finish(const struct workers_config *cfg, const struct store_job *j,
-		   enum job_status status, const char *error, const char *model, const char *level,
-		   const char *message)
-{
-	struct ada_err err = { 0 };
-
-	if (store_job_finish(cfg->store, j->id, status, error, model, level, message, &err)) {
-		log_finish_failed(j, &err);
-		return;
-	}
-	log_transition(j, job_status_name(status), message);
-}
-
 /* The job's "classification" object from a classifier's result (JSON text):
  * the label map by class id (strings; null when the labels are the ids
  * themselves or a regression's values), the examples and how many were
@@ -448,7 +425,7 @@ static char *classification_json(const struct ada_result *res)
 }
 
 void job_run(const struct workers_config *cfg, const struct store_job *j,
-	     const volatile int *stop)
+	     const volatile int *stop, struct job_outcome *out)
 {
 	struct run r = { .cfg = cfg, .job = j };
 	struct ada_callbacks cb = {
@@ -493,31 +470,25 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
 				 ", validation accuracy %.4f", res.accuracy);
 		cls = res.num_labels > 0 ? classification_json(&res) : NULL;
-		if (store_job_succeeded(cfg->store, j->id, model, cls, msg, &err))
-			log_finish_failed(j, &err);
-		else
-			log_transition(j, "succeeded", msg);
+		job_outcome_set(out, j->id, JOB_SUCCEEDED, NULL, model, cls, "info", msg);
 		break;
 	}
 	case ADA_ECANCELLED:
 		snprintf(msg, sizeof(msg), "Fine-tuning job cancelled (%s)", err.msg);
-		finish(cfg, j, JOB_CANCELLED, NULL, NULL, "info", msg);
+		job_outcome_set(out, j->id, JOB_CANCELLED, NULL, NULL, NULL, "info", msg);
 		break;
 	case ADA_ESTOPPED:
 		snprintf(msg, sizeof(msg),
 			 "The daemon is stopping: job paused (%s); it resumes at the next start",
 			 err.msg);
-		if (store_job_requeue(cfg->store, j->id, msg, &err))
-			log_msg(LOG_ERROR, "msg=\"cannot re-queue a paused job\" job=%s", j->id);
-		else
-			log_transition(j, "queued", "paused for shutdown");
+		job_outcome_set(out, j->id, JOB_QUEUED, NULL, NULL, NULL, "info", msg);
 		break;
 	default:
 		job_error_name_file(in, j, &err);
 		error = job_error_json(&err, rc == ADA_ENOTFOUND && !strcmp(err.param, "model")
 						    ? "model_not_found" : NULL);
 		snprintf(msg, sizeof(msg), "Fine-tuning job failed: %s", err.msg);
-		finish(cfg, j, JOB_FAILED, error, NULL, "error", msg);
+		job_outcome_set(out, j->id, JOB_FAILED, error, NULL, NULL, "error", msg);
 		free(error);
 	}
 	if (r.failed_writes)

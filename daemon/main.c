@@ -212,7 +212,8 @@ static int run(const struct options *o)
 	struct ada_err err = { 0 };
 	char **keys = NULL, *files_dir = NULL, *jobs_dir = NULL, **hosts = NULL, **origins = NULL;
 	size_t n_keys = 0, n_hosts = 0, n_origins = 0;
-	int requeued = 0, cancelled = 0, sig, code = EXIT_RUNTIME, blas;
+	struct store_recovery recovered = { 0 };
+	int sig, code = EXIT_RUNTIME, blas;
 	int64_t max_connections;
 	rlim_t nofile = 0;
 	sigset_t set;
@@ -248,8 +249,10 @@ static int run(const struct options *o)
 			.path = o->db, .busy_timeout_ms = 5000,
 			.sync = strcmp(o->sqlite_synchronous, "normal") ? STORE_SYNC_FULL
 									 : STORE_SYNC_NORMAL,
+			.skip_integrity_check = !strcmp(o->integrity_check, "off"),
 		};
-		if (store_open(&sc, &st, &err) || store_recover(st, &requeued, &cancelled, &err))
+		if (store_open(&sc, &st, &err) ||
+		    store_recover(st, (int)o->max_attempts, &recovered, &err))
 			goto out_fail;
 	}
 	sweep_files(st, files_dir);
@@ -261,6 +264,7 @@ static int run(const struct options *o)
 			.store = st, .models = d.models, .files_dir = files_dir,
 			.jobs_dir = jobs_dir, .n_workers = (int)o->workers,
 			.threads_per_worker = blas / (int)o->workers > 0 ? blas / (int)o->workers : 1,
+			.reconcile_interval_ms = o->reconcile_interval_ms,
 		};
 		if (workers_start(&wc, &d.workers, &err))
 			goto out_fail;
@@ -304,10 +308,10 @@ static int run(const struct options *o)
 		logfmt_append(line, sizeof(line), "db", o->db);
 		logfmt_append(line, sizeof(line), "models_dir", o->models_dir);
 		log_msg(LOG_INFO,
-			"%s models=%zu workers=%lld blas_threads_per_worker=%d requeued=%d cancelled=%d auth=%s",
+			"%s models=%zu workers=%lld blas_threads_per_worker=%d requeued=%d cancelled=%d failed=%d auth=%s",
 			line, models_count(d.models), (long long)o->workers,
-			blas / (int)o->workers > 0 ? blas / (int)o->workers : 1, requeued, cancelled,
-			n_keys ? "on" : "off");
+			blas / (int)o->workers > 0 ? blas / (int)o->workers : 1, recovered.requeued,
+			recovered.cancelled, recovered.failed, n_keys ? "on" : "off");
 	}
 
 	sigemptyset(&set);

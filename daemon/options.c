@@ -50,6 +50,9 @@ static const struct opt table[] = {
 	{ "--idle-timeout", OPT_INT, OFF(idle_timeout), 1, 86400, 1 },
 	{ "--header-timeout", OPT_INT, OFF(header_timeout), 0, 3600, 1 },
 	{ "--max-connections-per-address", OPT_INT, OFF(max_connections_per_address), 0, 1000000, 1 },
+	{ "--max-attempts", OPT_INT, OFF(max_attempts), 0, 1000, 1 },
+	{ "--reconcile-interval", OPT_MS, OFF(reconcile_interval_ms), 100, 3600 * 1000, 1 },
+	{ "--integrity-check", OPT_STR, OFF(integrity_check), 0, 0, 1 },
 	{ "--allowed-hosts", OPT_STR, OFF(allowed_hosts), 0, 0, 1 },
 	{ "--allowed-origins", OPT_STR, OFF(allowed_origins), 0, 0, 1 },
 };
@@ -64,6 +67,7 @@ const char options_usage[] =
 	"                [--max-upload-size BYTES] [--max-connections N] [--max-queued-jobs N]\n"
 	"                [--max-sse-clients N] [--sse-keepalive SECONDS] [--idle-timeout SECONDS]\n"
 	"                [--header-timeout SECONDS] [--max-connections-per-address N]\n"
+	"                [--max-attempts N] [--reconcile-interval SECONDS] [--integrity-check quick|off]\n"
 	"                [--allowed-hosts NAME,...] [--allowed-origins URL,...]\n"
 	"Every flag may also be given in the --config JSON file, as \"listen\", \"max_body_size\", ...\n"
 	"(README.md, \"Configuration\", lists the defaults).\n";
@@ -91,6 +95,9 @@ static void set_defaults(struct options *o)
 	o->idle_timeout = 60;
 	o->header_timeout = 30;
 	o->max_connections_per_address = 256;
+	o->max_attempts = 3;
+	o->reconcile_interval_ms = 30000;
+	o->integrity_check = strdup("quick");
 }
 
 void options_release(struct options *o)
@@ -287,7 +294,7 @@ int options_parse(int argc, char **argv, struct options *o, int *help, struct ad
 	*help = 0;
 	set_defaults(o);
 	if (!o->listen || !o->db || !o->data_dir || !o->models_dir || !o->log_level ||
-	    !o->sqlite_synchronous)
+	    !o->sqlite_synchronous || !o->integrity_check)
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	if ((rc = parse_flags(argc, argv, o, 1, help, err)) || *help)
 		return rc;
@@ -298,6 +305,9 @@ int options_parse(int argc, char **argv, struct options *o, int *help, struct ad
 	if (strcmp(o->sqlite_synchronous, "full") && strcmp(o->sqlite_synchronous, "normal"))
 		return ada_fail_param(err, ADA_EINVAL, "sqlite_synchronous",
 				      "--sqlite-synchronous must be full or normal");
+	if (strcmp(o->integrity_check, "quick") && strcmp(o->integrity_check, "off"))
+		return ada_fail_param(err, ADA_EINVAL, "integrity_check",
+				      "--integrity-check must be quick or off");
 	if (log_level_from_name(o->log_level) < 0)
 		return ada_fail_param(err, ADA_EINVAL, "log_level",
 				      "--log-level must be debug, info, warn or error");

@@ -25,6 +25,7 @@ struct options {
 	char *sqlite_synchronous;   /* "full" or "normal" */
 	char *allowed_hosts;        /* comma-separated; NULL: only the defaults (api/guard.c) */
 	char *allowed_origins;      /* comma-separated origins; NULL: none */
+	char *integrity_check;      /* "quick" or "off" */
 	int64_t workers;
 	int64_t blas_threads;       /* over all workers; 0 = the CPU count */
 	int64_t http_threads;
@@ -37,6 +38,8 @@ struct options {
 	int64_t idle_timeout;
 	int64_t header_timeout;     /* seconds; 0 = none */
 	int64_t max_connections_per_address;   /* 0 = no limit */
+	int64_t max_attempts;       /* abnormal ends before a job fails; 0 = never */
+	int64_t reconcile_interval_ms;
 };
 
 /* Parse argv (after defaults and any --config file) into opts, which the

@@ -173,6 +173,29 @@ static void test_connection_limits(void)
 	free(cfg);
 }
 
+/* Recovery: crash loops, the reconciler, the integrity check. */
+static void test_recovery_flags(void)
+{
+	struct ada_err err = { 0 };
+	struct options o;
+
+	CHECK_OK(parse(&o, &err, 0), &err);
+	CHECK_INT_EQ(o.max_attempts, 3);
+	CHECK_INT_EQ(o.reconcile_interval_ms, 30000);
+	CHECK_STR_EQ(o.integrity_check, "quick");
+	options_release(&o);
+	CHECK_OK(parse(&o, &err, 3, "--max-attempts=0", "--reconcile-interval=0.5",
+		       "--integrity-check=off"), &err);
+	CHECK_INT_EQ(o.max_attempts, 0);
+	CHECK_INT_EQ(o.reconcile_interval_ms, 500);
+	CHECK_STR_EQ(o.integrity_check, "off");
+	options_release(&o);
+	expect_error("a negative attempt count", 2, "--max-attempts", "-1", "between 0 and 1000");
+	expect_error("a reconcile interval too short", 2, "--reconcile-interval", "0.01",
+		     "between 0.1 and 3600 seconds");
+	expect_error("an unknown check", 2, "--integrity-check", "full", "quick or off");
+}
+
 int main(void)
 {
 	tmp = check_tmpdir("options");
@@ -181,6 +204,7 @@ int main(void)
 	RUN(test_errors);
 	RUN(test_allowed_lists);
 	RUN(test_connection_limits);
+	RUN(test_recovery_flags);
 	free(tmp);
 	return check_summary();
 }
