@@ -1,8 +1,9 @@
 /*
  * adalorad — the fine-tuning daemon: wiring and lifecycle.
  *
- * Start: options; the store (migrated, jobs a crash left running put back
- * in the queue); uploads left half-written by a crash swept; the models
+ * Start: options; the store (checked, migrated, jobs a crash left running
+ * put back in the queue or, after too many crashes, failed); uploads and
+ * job files (checkpoint temporaries) left half-written by a crash swept; the models
  * directory scanned; the workers started; the HTTP API bound, and
  * "listening on ADDR:PORT" printed as the first line on stderr.
  *
@@ -22,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -197,6 +199,62 @@ static int64_t connection_budget(const struct options *o, rlim_t *nofile)
 	return (int64_t)room < o->max_connections ? (int64_t)room : o->max_connections;
 }
 
+/* "NAME.tmp.<pid>": a temporary file of lib's atomic writes (checkpoint,
+ * adapter, result.json), left behind when a write was cut short. */
+static int is_atomic_leftover(const char *name)
+{
+	const char *t = strstr(name, ".tmp.");
+
+	while (t && strstr(t + 1, ".tmp."))
+		t = strstr(t + 1, ".tmp.");
+	return t && t != name && t[5] && strspn(t + 5, "0123456789") == strlen(t + 5);
+}
+
+/* Remove atomic-write leftovers under dir, depth levels down. */
+static void sweep_dir(const char *dir, int depth, int *removed, long long *bytes)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int here = 0;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[4096];
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path) ||
+		    lstat(path, &st))
+			continue;
+		if (S_ISDIR(st.st_mode) && depth > 0)
+			sweep_dir(path, depth - 1, removed, bytes);
+		else if (S_ISREG(st.st_mode) && is_atomic_leftover(de->d_name) && !unlink(path)) {
+			(*removed)++;
+			*bytes += (long long)st.st_size;
+			here++;
+		}
+	}
+	closedir(d);
+	if (here)
+		fsync_dir(dir, NULL);
+}
+
+/* Half-written files a kill left in job directories (jobs/<id>/checkpoint/
+ * state.bin.tmp.<pid>, the size of the whole training state): nothing
+ * writes there before the workers start, so every such file is dead. */
+static void sweep_jobs(const char *jobs_dir)
+{
+	int removed = 0;
+	long long bytes = 0;
+
+	sweep_dir(jobs_dir, 3, &removed, &bytes);
+	if (removed)
+		log_msg(LOG_INFO, "msg=\"removed half-written job files\" count=%d bytes=%lld", removed,
+			bytes);
+}
+
 static int cpu_count(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -256,6 +314,7 @@ static int run(const struct options *o)
 			goto out_fail;
 	}
 	sweep_files(st, files_dir);
+	sweep_jobs(jobs_dir);
 	if (models_open(o->models_dir, &d.models, &err))
 		goto out_fail;
 	blas = o->blas_threads ? (int)o->blas_threads : cpu_count();

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -190,6 +191,46 @@ static void test_orphan(void)
 	free(orphan);
 }
 
+/* Files a kill left half-written in job directories go at the next start. */
+static void test_sweep(void)
+{
+	static const char *const dead[] = {
+		"jobs/ftjob-swept/checkpoint/state.bin.tmp.4242",
+		"jobs/ftjob-swept/adapter/adapter_model.safetensors.tmp.77",
+		"jobs/ftjob-swept/result.json.tmp.1",
+	};
+	static const char *const alive[] = {
+		"jobs/ftjob-swept/checkpoint/state.bin", "jobs/ftjob-swept/notes.tmp",
+		"jobs/ftjob-swept/adapter/x.tmp.12a",
+	};
+	char path[2600];
+	FILE *f;
+
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < 3; i++) {
+			const char *rel = k ? alive[i] : dead[i];
+			char cmd[3000];
+			snprintf(path, sizeof(path), "%s/data/%s", dir, rel);
+			snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+			CHECK_INT_EQ(system(cmd), 0);
+			f = fopen(path, "w");
+			CHECK(f != NULL);
+			if (f) {
+				fputs("half a checkpoint", f);
+				fclose(f);
+			}
+		}
+	daemon_start(&d, dir, NULL);
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/data/%s", dir, dead[i]);
+		CHECK_MSG(access(path, F_OK) != 0, "%s was not swept", dead[i]);
+		snprintf(path, sizeof(path), "%s/data/%s", dir, alive[i]);
+		CHECK_MSG(access(path, F_OK) == 0, "%s was removed", alive[i]);
+	}
+	CHECK(log_has("msg=\"removed half-written job files\" count=3"));
+	CHECK_INT_EQ(daemon_stop(&d), 0);
+}
+
 int main(void)
 {
 	char data[2200];
@@ -204,6 +245,7 @@ int main(void)
 	RUN(test_crash_loop);
 	RUN(test_lost_outcome_writes);
 	RUN(test_orphan);
+	RUN(test_sweep);
 	free(file_id);
 	free(dir);
 	return check_summary();
