@@ -274,7 +274,7 @@ int budget_schedule_at_json(const struct budget_schedule *s, const int64_t *step
 	for (size_t i = 0; i < n; i++)
 		if (json_array_append_new(at, step_pair(steps[i], budget_schedule_at(s, steps[i]))))
 			goto out_nomem;
-	if (json_object_set_new(o, "at", at)) {
+	if (json_object_set_new(o, "points", at)) {
 		at = NULL;
 		goto out_nomem;
 	}

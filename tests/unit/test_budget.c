@@ -297,7 +297,7 @@ static void test_at_json(void)
 		return;
 	text = json_dumps(o, JSON_COMPACT);
 	CHECK_STR_EQ(text, "{\"initial\":216,\"target\":72,"
-		     "\"at\":[[35904,72],[0,216],[10000,187],[85904,72],[20000,98]]}");
+		     "\"points\":[[35904,72],[0,216],[10000,187],[85904,72],[20000,98]]}");
 	free(text);
 	json_decref(o);
 

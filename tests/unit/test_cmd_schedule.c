@@ -91,12 +91,12 @@ static void test_at_steps(void)
 
 	run_schedule(&r, args);
 	CHECK_INT_EQ(r.status, 0);
-	CHECK_STR_EQ(r.out, "{\"initial\":6,\"target\":2,\"at\":[[0,6],[3,4],[7,2],[100,2]]}\n");
+	CHECK_STR_EQ(r.out, "{\"initial\":6,\"target\":2,\"points\":[[0,6],[3,4],[7,2],[100,2]]}\n");
 
 	/* The paper's test vector, with --flag=value spelling. */
 	run_schedule(&r, eq_args);
 	CHECK_INT_EQ(r.status, 0);
-	CHECK_STR_EQ(r.out, "{\"initial\":216,\"target\":72,\"at\":[[0,216],[10000,187],"
+	CHECK_STR_EQ(r.out, "{\"initial\":216,\"target\":72,\"points\":[[0,216],[10000,187],"
 		     "[20000,98],[30000,73],[35800,72],[85904,72]]}\n");
 }
 
