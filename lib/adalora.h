@@ -29,7 +29,8 @@ enum ada_code {
 	ADA_ENOMEM = 4,
 	ADA_ECANCELLED = 5,   /* the job was cancelled through its stop flag */
 	ADA_ESTOPPED = 6,     /* the job was asked to pause (shutdown); it checkpointed */
-	ADA_ENUMERIC = 7,     /* training diverged (non-finite loss for too long) */
+	ADA_ENUMERIC = 7,     /* training diverged (non-finite gradients for too long, or at
+	                       * every step) */
 	ADA_EUNSUPPORTED = 8, /* valid input we do not implement (e.g. a tensor type) */
 	ADA_ENOTFOUND = 9,    /* a named file does not exist */
 };
@@ -223,6 +224,8 @@ enum ada_stop {
 
 struct ada_job {
 	const char *model;          /* GGUF file, llama2.c .bin or Hugging Face directory */
+	const char *model_name;     /* what outputs and messages call the model (the adapter's
+	                             * base_model_name_or_path, result.json); NULL: model */
 	const char *tokenizer;      /* NULL: the model's own */
 	const char *train_file;
 	const char *valid_file;     /* NULL: hold out the tail of train_file */

@@ -76,6 +76,9 @@ int checkpoint_save(const char *dir, const struct checkpoint_state *st, struct a
 		json_object_set_new(hdr, "valid_metrics", a);
 		json_object_set_new(hdr, "valid_metrics_initial", b);
 	}
+	json_object_set_new(hdr, "interval_nll", number_or_null(st->interval_nll));
+	json_object_set_new(hdr, "interval_targets", json_integer(st->interval_targets));
+	json_object_set_new(hdr, "nonfinite_in_a_row", json_integer(st->nonfinite_in_a_row));
 	json_object_set_new(hdr, "fingerprint", json_string(st->fingerprint ? st->fingerprint : ""));
 	json_object_set_new(hdr, "arena_floats", json_integer((json_int_t)st->arena_floats));
 	json_object_set_new(hdr, "allocator_bytes", json_integer((json_int_t)st->alloc_len));
@@ -192,6 +195,11 @@ int checkpoint_load(const char *dir, struct checkpoint_state *st, float *w, floa
 		st->valid_metrics[i] = json_is_number(x) ? json_number_value(x) : NAN;
 		st->valid_metrics_initial[i] = json_is_number(y) ? json_number_value(y) : NAN;
 	}
+	/* absent before they were recorded: an interval that starts afresh */
+	st->interval_nll = json_object_get(hdr, "interval_nll") ? get_number(hdr, "interval_nll") : 0;
+	st->interval_targets = (int64_t)json_integer_value(json_object_get(hdr, "interval_targets"));
+	st->nonfinite_in_a_row =
+		(int64_t)json_integer_value(json_object_get(hdr, "nonfinite_in_a_row"));
 	st->arena_floats = (size_t)get_number(hdr, "arena_floats");
 	st->alloc_len = (size_t)get_number(hdr, "allocator_bytes");
 	st->fingerprint = xstrdup(json_string_value(json_object_get(hdr, "fingerprint")));

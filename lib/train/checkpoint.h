@@ -41,6 +41,12 @@ struct checkpoint_state {
 	 * spearman), latest and before training; NAN if none */
 	double valid_metrics[CHECKPOINT_N_METRICS];
 	double valid_metrics_initial[CHECKPOINT_N_METRICS];
+	/* the loss summed since the last metrics event, and its targets; the
+	 * steps in a row with non-finite gradients (0 when absent: older
+	 * checkpoints) */
+	double interval_nll;
+	int64_t interval_targets;
+	int64_t nonfinite_in_a_row;
 	const char *fingerprint;    /* borrowed on save; owned (malloc) after load */
 	/* arena */
 	size_t arena_floats;

@@ -43,6 +43,9 @@ int trainer_save_checkpoint(struct trainer *tr, struct ada_err *err)
 		.trained_tokens = tr->trained_tokens,
 		.valid_loss = tr->valid_loss,
 		.valid_loss_initial = tr->valid_loss_initial,
+		.interval_nll = tr->interval_nll,
+		.interval_targets = tr->interval_targets,
+		.nonfinite_in_a_row = tr->nonfinite_in_a_row,
 		.fingerprint = tr->fingerprint,
 		.arena_floats = pa->n,
 		.w = pa->w, .m = pa->m, .v = pa->v,
@@ -131,6 +134,9 @@ int trainer_load_checkpoint(struct trainer *tr, struct ada_err *err)
 	tr->trained_tokens = st.trained_tokens;
 	tr->valid_loss = st.valid_loss;
 	tr->valid_loss_initial = st.valid_loss_initial;
+	tr->interval_nll = st.interval_nll;
+	tr->interval_targets = st.interval_targets;
+	tr->nonfinite_in_a_row = st.nonfinite_in_a_row;
 	metrics_in(&tr->valid_m, st.valid_metrics, st.valid_loss);
 	metrics_in(&tr->valid_m_initial, st.valid_metrics_initial, st.valid_loss_initial);
 out_release:
