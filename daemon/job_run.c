@@ -308,6 +308,7 @@ void job_inputs_to_job(const struct job_inputs *in, const struct store_job *j,
 {
 	memset(job, 0, sizeof(*job));
 	job->model = in->model.path;
+	job->model_name = j->model;   /* the id, not a server path, in outputs */
 	job->tokenizer = in->model.tokenizer[0] ? in->model.tokenizer : NULL;
 	job->train_file = in->train_path;
 	job->valid_file = in->valid_path[0] ? in->valid_path : NULL;
@@ -317,33 +318,90 @@ void job_inputs_to_job(const struct job_inputs *in, const struct store_job *j,
 	job->resume = 1;   /* a re-queued job continues from its checkpoint */
 }
 
-/* Replace the first "path" in err->msg by "name id". */
-static void rename_path(struct ada_err *err, const char *path, const char *name, const char *id)
+/* Replace every "from" in err->msg by "to". */
+static void replace_all(struct ada_err *err, const char *from, const char *to)
 {
-	char *at = path[0] ? strstr(err->msg, path) : NULL;
-	char rest[sizeof(err->msg)];
+	size_t n = strlen(from);
+	char out[sizeof(err->msg)], *at, *p = err->msg;
+	size_t len = 0;
 
-	if (!at)
+	if (!n || !strstr(err->msg, from))
 		return;
-	snprintf(rest, sizeof(rest), "%s", at + strlen(path));
-	snprintf(at, sizeof(err->msg) - (size_t)(at - err->msg), "%s %s%s", name, id, rest);
+	out[0] = '\0';
+	while ((at = strstr(p, from)) && len < sizeof(out) - 1) {
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%.*s%s", (int)(at - p), p, to);
+		p = at + n;
+	}
+	if (len < sizeof(out) - 1)
+		snprintf(out + len, sizeof(out) - len, "%s", p);
+	snprintf(err->msg, sizeof(err->msg), "%s", out);
+}
+
+/* What is left of an absolute path (a word starting with '/' and holding
+ * another) becomes its last component. */
+static void strip_paths(struct ada_err *err)
+{
+	char out[sizeof(err->msg)];
+	size_t o = 0;
+
+	for (const char *p = err->msg; *p && o < sizeof(out) - 1;) {
+		int word_start = p == err->msg || strchr(" \t'\"(=:", p[-1]);
+		size_t n = strcspn(p, " \t'\",;()");
+		const char *slash;
+
+		if (word_start && *p == '/' && n > 1 && (slash = memchr(p + 1, '/', n - 1))) {
+			const char *last = p + n;
+			while (last > p && last[-1] != '/')
+				last--;
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "%.*s", (int)(p + n - last), last);
+			p += n;
+			continue;
+		}
+		out[o++] = *p++;
+	}
+	out[o] = '\0';
+	snprintf(err->msg, sizeof(err->msg), "%s", out);
 }
 
 void job_error_name_file(const struct job_inputs *in, const struct store_job *j,
 			 struct ada_err *err)
 {
 	const int valid = in && in->valid_path[0] && strstr(err->msg, in->valid_path);
-	const int train = in && strstr(err->msg, in->train_path);
+	const int train = in && in->train_path[0] && strstr(err->msg, in->train_path);
+	char name[2 * STORE_NAME_MAX + 64];
 
-	if (!in || (!valid && !train))
-		return;
-	if (!err->param[0])
+	if (in && (valid || train) && !err->param[0])
 		snprintf(err->param, sizeof(err->param), "%s",
 			 valid ? "validation_file" : "training_file");
-	if (valid)
-		rename_path(err, in->valid_path, "validation file", j->validation_file);
-	if (train)
-		rename_path(err, in->train_path, "training file", j->training_file);
+	if (valid) {
+		snprintf(name, sizeof(name), "validation file %s", j->validation_file);
+		replace_all(err, in->valid_path, name);
+	}
+	if (train) {
+		snprintf(name, sizeof(name), "training file %s", j->training_file);
+		replace_all(err, in->train_path, name);
+	}
+	/* Internal paths stay internal: the model by its id, the job's own
+	 * files by their place in its directory, anything else by its name. */
+	if (in && in->model.tokenizer[0]) {
+		snprintf(name, sizeof(name), "the tokenizer of model '%s'", j->model);
+		replace_all(err, in->model.tokenizer, name);
+	}
+	if (in && in->model.path[0]) {
+		char inside[4200];
+		snprintf(inside, sizeof(inside), "%s/", in->model.path);
+		snprintf(name, sizeof(name), "model '%s' file ", j->model);
+		replace_all(err, inside, name);
+		snprintf(name, sizeof(name), "model '%s'", j->model);
+		replace_all(err, in->model.path, name);
+	}
+	if (in && in->out_dir[0]) {
+		char inside[4200];
+		snprintf(inside, sizeof(inside), "%s/", in->out_dir);
+		replace_all(err, inside, "the job's ");
+		replace_all(err, in->out_dir, "the job's directory");
+	}
+	strip_paths(err);
 }
 
 char *job_error_json(const struct ada_err *err, const char *code)

@@ -93,9 +93,11 @@ int job_outcome_record(struct store *st, const struct job_outcome *o);
 void job_run(const struct workers_config *cfg, const struct store_job *j,
 	     const volatile int *stop, struct job_outcome *out);
 
-/* lib names a data file by its path in errors about its contents: name it
- * by its id instead (internal paths stay internal) and, when the error has
- * no param yet, blame "training_file" or "validation_file". */
+/* lib names files by their paths in errors: a data file becomes its id
+ * (and, when the error has no param yet, blames "training_file" or
+ * "validation_file"), the model its id, the job's own files their place in
+ * its directory, and any other absolute path its last component: no
+ * server path reaches a client. in may be NULL (only the last applies). */
 void job_error_name_file(const struct job_inputs *in, const struct store_job *j,
 			 struct ada_err *err);
 

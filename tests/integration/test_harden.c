@@ -127,6 +127,84 @@ static void test_allowed_writers(void)
 	http_resp_free(&r);
 }
 
+static char *create_job(const char *file, long max_steps)
+{
+	json_t *job = NULL;
+	char *id;
+
+	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs",
+			       adalora_job("tiny", file, max_steps, 32, 0), &job), 201);
+	id = strdup(json_string_value(json_object_get(job, "id")) ?: "");
+	json_decref(job);
+	return id;
+}
+
+/* No server path in what a client sees: the adapter names its base model
+ * by id, a failed job's error names its files by their place. */
+static void test_no_server_paths(void)
+{
+	char data[2200], path[2600], *file, *ok, *busy, *broken, *text;
+	struct http_resp r;
+	json_t *j, *cfg;
+	FILE *f;
+
+	snprintf(data, sizeof(data), "%s/words.jsonl", dir);
+	write_jsonl(data, 0, 20000);
+	file = upload(&d, data, "words.jsonl");
+	ok = create_job(file, 6);
+	j = wait_job(&d, ok, 120);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "status")), "succeeded");
+	json_decref(j);
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/adapter/adapter_config.json", ok);
+	http(&d, "GET", path, NULL, NULL, 0, &r);
+	CHECK_INT_EQ(r.status, 200);
+	cfg = json_loadb(r.body, r.len, 0, NULL);
+	CHECK_STR_EQ(json_string_value(json_object_get(cfg, "base_model_name_or_path")), "tiny");
+	CHECK_MSG(!strstr(r.body, dir), "adapter_config.json holds a server path: %s", r.body);
+	json_decref(cfg);
+	http_resp_free(&r);
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/events?limit=100", ok);
+	http(&d, "GET", path, NULL, NULL, 0, &r);
+	CHECK_MSG(!strstr(r.body, dir), "an event holds a server path");
+	CHECK(strstr(r.body, " on tiny:") != NULL);
+	http_resp_free(&r);
+
+	/* A job that finds a damaged checkpoint in its directory fails, saying
+	 * which file without saying where the directory is. */
+	busy = create_job(file, 100000);
+	json_decref(wait_step(&d, busy, 1, 120));
+	broken = create_job(file, 6);
+	snprintf(path, sizeof(path), "%s/data/jobs/%s/checkpoint", dir, broken);
+	{
+		char cmd[2800];
+		snprintf(cmd, sizeof(cmd), "mkdir -p '%s'", path);
+		CHECK_INT_EQ(system(cmd), 0);
+	}
+	snprintf(path + strlen(path), sizeof(path) - strlen(path), "/state.bin");
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("not a checkpoint at all, but long enough to be read as one", f);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/cancel", busy);
+	CHECK_INT_EQ(http_json(&d, "POST", path, NULL, NULL), 200);
+	j = wait_job(&d, broken, 120);
+	CHECK_STR_EQ(json_string_value(json_object_get(j, "status")), "failed");
+	text = json_dumps(json_object_get(j, "error"), JSON_ENCODE_ANY);
+	if (!text)
+		text = strdup("(none)");
+	CHECK_MSG(strstr(text, "the job's checkpoint/state.bin") != NULL, "error: %s", text);
+	CHECK_MSG(!strstr(text, dir) && !strstr(text, "/data/"), "a server path: %s", text);
+	free(text);
+	json_decref(j);
+	json_decref(wait_job(&d, busy, 60));
+	free(file);
+	free(ok);
+	free(busy);
+	free(broken);
+}
+
 int main(void)
 {
 	dir = scratch_dir("harden");
@@ -135,6 +213,7 @@ int main(void)
 	RUN(test_raw_uploads);
 	RUN(test_short_boundary);
 	RUN(test_allowed_writers);
+	RUN(test_no_server_paths);
 	CHECK(daemon_alive(&d));
 	CHECK_INT_EQ(daemon_stop(&d), 0);
 	free(dir);
