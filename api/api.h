@@ -57,6 +57,8 @@ struct api_limits {
 	unsigned idle_timeout_s;    /* close idle keep-alive connections */
 	unsigned header_timeout_s;  /* a request's headers must be in by then; 0 = no limit */
 	unsigned max_per_address;   /* concurrent connections from one address; 0 = no limit */
+	int64_t job_memory_limit;   /* a job's estimated peak memory, bytes; 0 = no limit */
+	int job_threads;            /* training threads of one job (for the estimate) */
 };
 
 struct api_config {

@@ -255,6 +255,18 @@ static void sweep_jobs(const char *jobs_dir)
 			bytes);
 }
 
+/* --job-memory-limit's default: three quarters of the machine's memory,
+ * shared among the workers (the rest is the daemon's, the page cache's and
+ * the system's). 0 when the memory cannot be read (no limit). */
+static int64_t default_job_memory(int64_t workers)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+
+	if (pages <= 0 || page <= 0)
+		return 0;
+	return (int64_t)((double)pages * (double)page * 0.75 / (double)(workers > 0 ? workers : 1));
+}
+
 static int cpu_count(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -272,7 +284,7 @@ static int run(const struct options *o)
 	size_t n_keys = 0, n_hosts = 0, n_origins = 0;
 	struct store_recovery recovered = { 0 };
 	int sig, code = EXIT_RUNTIME, blas;
-	int64_t max_connections;
+	int64_t max_connections, job_memory;
 	rlim_t nofile = 0;
 	sigset_t set;
 
@@ -318,12 +330,14 @@ static int run(const struct options *o)
 	if (models_open(o->models_dir, &d.models, &err))
 		goto out_fail;
 	blas = o->blas_threads ? (int)o->blas_threads : cpu_count();
+	job_memory = o->job_memory_limit >= 0 ? o->job_memory_limit : default_job_memory(o->workers);
 	{
 		struct workers_config wc = {
 			.store = st, .models = d.models, .files_dir = files_dir,
 			.jobs_dir = jobs_dir, .n_workers = (int)o->workers,
 			.threads_per_worker = blas / (int)o->workers > 0 ? blas / (int)o->workers : 1,
 			.reconcile_interval_ms = o->reconcile_interval_ms,
+			.job_memory_limit = job_memory,
 		};
 		if (workers_start(&wc, &d.workers, &err))
 			goto out_fail;
@@ -347,6 +361,8 @@ static int run(const struct options *o)
 				.idle_timeout_s = (unsigned)o->idle_timeout,
 				.header_timeout_s = (unsigned)o->header_timeout,
 				.max_per_address = (unsigned)o->max_connections_per_address,
+				.job_memory_limit = job_memory,
+				.job_threads = blas / (int)o->workers > 0 ? blas / (int)o->workers : 1,
 			},
 			.hooks = {
 				.ctx = &d, .model_find = hook_model_find,
@@ -367,10 +383,10 @@ static int run(const struct options *o)
 		logfmt_append(line, sizeof(line), "db", o->db);
 		logfmt_append(line, sizeof(line), "models_dir", o->models_dir);
 		log_msg(LOG_INFO,
-			"%s models=%zu workers=%lld blas_threads_per_worker=%d requeued=%d cancelled=%d failed=%d auth=%s",
+			"%s models=%zu workers=%lld blas_threads_per_worker=%d job_memory_limit=%lld requeued=%d cancelled=%d failed=%d auth=%s",
 			line, models_count(d.models), (long long)o->workers,
-			blas / (int)o->workers > 0 ? blas / (int)o->workers : 1, recovered.requeued,
-			recovered.cancelled, recovered.failed, n_keys ? "on" : "off");
+			blas / (int)o->workers > 0 ? blas / (int)o->workers : 1, (long long)job_memory,
+			recovered.requeued, recovered.cancelled, recovered.failed, n_keys ? "on" : "off");
 	}
 
 	sigemptyset(&set);

@@ -50,6 +50,7 @@ static const struct opt table[] = {
 	{ "--idle-timeout", OPT_INT, OFF(idle_timeout), 1, 86400, 1 },
 	{ "--header-timeout", OPT_INT, OFF(header_timeout), 0, 3600, 1 },
 	{ "--max-connections-per-address", OPT_INT, OFF(max_connections_per_address), 0, 1000000, 1 },
+	{ "--job-memory-limit", OPT_SIZE, OFF(job_memory_limit), 0, (int64_t)1 << 50, 1 },
 	{ "--max-attempts", OPT_INT, OFF(max_attempts), 0, 1000, 1 },
 	{ "--reconcile-interval", OPT_MS, OFF(reconcile_interval_ms), 100, 3600 * 1000, 1 },
 	{ "--integrity-check", OPT_STR, OFF(integrity_check), 0, 0, 1 },
@@ -68,6 +69,7 @@ const char options_usage[] =
 	"                [--max-sse-clients N] [--sse-keepalive SECONDS] [--idle-timeout SECONDS]\n"
 	"                [--header-timeout SECONDS] [--max-connections-per-address N]\n"
 	"                [--max-attempts N] [--reconcile-interval SECONDS] [--integrity-check quick|off]\n"
+	"                [--job-memory-limit BYTES]\n"
 	"                [--allowed-hosts NAME,...] [--allowed-origins URL,...]\n"
 	"Every flag may also be given in the --config JSON file, as \"listen\", \"max_body_size\", ...\n"
 	"(README.md, \"Configuration\", lists the defaults).\n";
@@ -96,6 +98,7 @@ static void set_defaults(struct options *o)
 	o->header_timeout = 30;
 	o->max_connections_per_address = 256;
 	o->max_attempts = 3;
+	o->job_memory_limit = -1;   /* resolved by the daemon from the machine's memory */
 	o->reconcile_interval_ms = 30000;
 	o->integrity_check = strdup("quick");
 }

@@ -39,6 +39,7 @@ struct options {
 	int64_t header_timeout;     /* seconds; 0 = none */
 	int64_t max_connections_per_address;   /* 0 = no limit */
 	int64_t max_attempts;       /* abnormal ends before a job fails; 0 = never */
+	int64_t job_memory_limit;   /* bytes per job; 0 = none; -1 = 3/4 of RAM over the workers */
 	int64_t reconcile_interval_ms;
 };
 

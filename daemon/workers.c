@@ -116,6 +116,20 @@ static void validate_one(struct workers *ws, const struct store_job *j)
 		rc = ADA_ENOMEM;
 	} else if (!(rc = job_inputs_resolve(&ws->cfg, j, in, &err))) {
 		rc = plan_job(ws->cache, in, j, &plan, &err);
+		/* With its data counted now, the estimate checked again. */
+		if (!rc) {
+			struct ada_memory mem;
+			rc = ada_memory_check(&in->model.info, &in->method, plan.task, plan.num_labels,
+					      ws->cfg.threads_per_worker,
+					      plan.train_windows + plan.valid_windows,
+					      ws->cfg.job_memory_limit, &mem, &err);
+			plan.memory_bytes = mem.total;   /* this job's own (the plan may be cached) */
+			if (rc) {
+				size_t n = strlen(err.msg);
+				snprintf(err.msg + n, sizeof(err.msg) - n,
+					 " (with its data; adalorad --job-memory-limit)");
+			}
+		}
 	}
 	if (!rc) {
 		const int cls = plan.task == ADA_TASK_CLASSIFICATION;
@@ -140,15 +154,17 @@ static void validate_one(struct workers *ws, const struct store_job *j)
 		json_decref(cj);
 		if (cls)
 			snprintf(msg, sizeof(msg),
-				 "Files validated: classification with %d %s, %lld steps (%lld epochs of %lld), %lld training examples; job queued",
+				 "Files validated: classification with %d %s, %lld steps (%lld epochs of %lld), %lld training examples, about %lld MiB at the peak; job queued",
 				 plan.num_labels, plan.num_labels == 1 ? "output (regression)" : "labels",
 				 (long long)plan.total_steps, (long long)plan.n_epochs,
-				 (long long)plan.steps_per_epoch, (long long)plan.train_windows);
+				 (long long)plan.steps_per_epoch, (long long)plan.train_windows,
+				 (long long)(plan.memory_bytes >> 20));
 		else
 			snprintf(msg, sizeof(msg),
-				 "Files validated: %lld steps (%lld epochs of %lld), %lld training windows; job queued",
+				 "Files validated: %lld steps (%lld epochs of %lld), %lld training windows, about %lld MiB at the peak; job queued",
 				 (long long)plan.total_steps, (long long)plan.n_epochs,
-				 (long long)plan.steps_per_epoch, (long long)plan.train_windows);
+				 (long long)plan.steps_per_epoch, (long long)plan.train_windows,
+				 (long long)(plan.memory_bytes >> 20));
 		rc = store_job_planned(ws->cfg.store, j->id, &sp, hp_text, msg, &err);
 		free(hp_text);
 		free(cls_text);

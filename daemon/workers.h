@@ -36,6 +36,7 @@ struct workers_config {
 	int n_workers;
 	int threads_per_worker;
 	int64_t reconcile_interval_ms;  /* between sweeps for lost outcomes; 0 = 30 s */
+	int64_t job_memory_limit;       /* a job's estimated peak memory, bytes; 0 = no limit */
 };
 
 struct workers;

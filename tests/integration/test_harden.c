@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "adalora.h"
 #include "harness.h"
 
 static struct daemon d;
@@ -205,6 +206,109 @@ static void test_no_server_paths(void)
 	free(broken);
 }
 
+/* --job-memory-limit: a job whose estimated peak does not fit is refused
+ * at creation (400 naming the batch field), or by its plan once the data
+ * is counted (failed, the same param); one that fits runs. */
+static void test_memory_limit(void)
+{
+	char small[2200], big[2200], model[2200], lim[32], *fsmall, *fbig, *id;
+	struct ada_model_info info;
+	struct ada_err err = { 0 };
+	struct ada_memory bare, with_data;
+	struct ada_method m;
+	struct ada_plan plan;
+	struct ada_job job = { 0 };
+	json_t *body, *out = NULL, *e;
+	int64_t limit;
+
+	snprintf(model, sizeof(model), "%s/models/tiny.gguf", dir);
+	snprintf(small, sizeof(small), "%s/small.jsonl", dir);
+	snprintf(big, sizeof(big), "%s/big.jsonl", dir);
+	write_jsonl(small, 0, 20000);
+	write_jsonl(big, 0, 3 << 20);
+	/* The limit: between the job's estimate without its data (what
+	 * creation checks) and with the big file's (what the plan checks). */
+	body = adalora_job("tiny", "file-x", 6, 64, 0);
+	CHECK_OK(ada_method_from_json(json_object_get(body, "method"), &m, &err), &err);
+	json_decref(body);
+	CHECK_OK(ada_model_probe(model, &info, &err), &err);
+	job.model = model;
+	job.train_file = big;
+	job.out_dir = dir;
+	job.method = m;
+	CHECK_OK(ada_job_plan(&job, &plan, &err), &err);
+	ada_memory_estimate(&info, &m, ADA_TASK_CAUSAL_LM, 0, 2, 0, &bare);
+	ada_memory_estimate(&info, &m, ADA_TASK_CAUSAL_LM, 0, 2,
+			    plan.train_windows + plan.valid_windows, &with_data);
+	CHECK(with_data.total - bare.total > (4 << 20));
+	limit = (bare.total + with_data.total) / 2;
+	snprintf(lim, sizeof(lim), "%lld", (long long)limit);
+	CHECK_INT_EQ(daemon_stop(&d), 0);
+	daemon_start(&d, dir, (const char *const[]){ "--job-memory-limit", lim, "--blas-threads", "2",
+						     "--workers", "1", NULL });
+	fsmall = upload(&d, small, "small.jsonl");
+	fbig = upload(&d, big, "big.jsonl");
+
+	/* Too big a batch: refused before anything is stored. */
+	body = adalora_job("tiny", fsmall, 6, 256, 0);
+	json_object_set_new(json_object_get(json_object_get(json_object_get(body, "method"),
+							    "adalora"), "hyperparameters"),
+			    "batch_size", json_integer(512));
+	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs", body, &out), 400);
+	e = json_object_get(out, "error");
+	CHECK_STR_EQ(json_string_value(json_object_get(e, "code")), "exceeds_memory_limit");
+	CHECK_STR_EQ(json_string_value(json_object_get(e, "param")),
+		     "method.adalora.hyperparameters.batch_size");
+	CHECK(strstr(json_string_value(json_object_get(e, "message")) ?: "", "micro_batch_size") != NULL);
+	json_decref(out);
+	/* With gradient accumulation, the micro-batch is what to lower. */
+	body = adalora_job("tiny", fsmall, 6, 256, 0);
+	json_object_set_new(json_object_get(json_object_get(json_object_get(body, "method"),
+							    "adalora"), "hyperparameters"),
+			    "batch_size", json_integer(1024));
+	json_object_set_new(json_object_get(json_object_get(json_object_get(body, "method"),
+							    "adalora"), "hyperparameters"),
+			    "micro_batch_size", json_integer(512));
+	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs", body, &out), 400);
+	CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(out, "error"), "param")),
+		     "method.adalora.hyperparameters.micro_batch_size");
+	json_decref(out);
+
+	/* Fits without its data, not with it: the plan fails it. */
+	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs", adalora_job("tiny", fbig, 6, 64, 0),
+			       &out), 201);
+	id = strdup(json_string_value(json_object_get(out, "id")) ?: "");
+	json_decref(out);
+	out = wait_job(&d, id, 120);
+	CHECK_STR_EQ(json_string_value(json_object_get(out, "status")), "failed");
+	e = json_object_get(out, "error");
+	CHECK_STR_EQ(json_string_value(json_object_get(e, "param")),
+		     "method.adalora.hyperparameters.batch_size");
+	CHECK(strstr(json_string_value(json_object_get(e, "message")) ?: "", "with its data") != NULL);
+	json_decref(out);
+	free(id);
+
+	/* One that fits runs, and its plan says what it will take. */
+	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs", adalora_job("tiny", fsmall, 6, 64, 0),
+			       &out), 201);
+	id = strdup(json_string_value(json_object_get(out, "id")) ?: "");
+	json_decref(out);
+	out = wait_job(&d, id, 120);
+	CHECK_STR_EQ(json_string_value(json_object_get(out, "status")), "succeeded");
+	json_decref(out);
+	{
+		char path[256];
+		struct http_resp r;
+		snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/events?limit=100", id);
+		http(&d, "GET", path, NULL, NULL, 0, &r);
+		CHECK(strstr(r.body, "MiB at the peak") != NULL);
+		http_resp_free(&r);
+	}
+	free(id);
+	free(fsmall);
+	free(fbig);
+}
+
 int main(void)
 {
 	dir = scratch_dir("harden");
@@ -214,6 +318,7 @@ int main(void)
 	RUN(test_short_boundary);
 	RUN(test_allowed_writers);
 	RUN(test_no_server_paths);
+	RUN(test_memory_limit);
 	CHECK(daemon_alive(&d));
 	CHECK_INT_EQ(daemon_stop(&d), 0);
 	free(dir);

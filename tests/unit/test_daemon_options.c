@@ -190,6 +190,17 @@ static void test_recovery_flags(void)
 	CHECK_INT_EQ(o.reconcile_interval_ms, 500);
 	CHECK_STR_EQ(o.integrity_check, "off");
 	options_release(&o);
+	CHECK_OK(parse(&o, &err, 0), &err);
+	CHECK_INT_EQ(o.job_memory_limit, -1);   /* the daemon resolves it from the RAM */
+	options_release(&o);
+	CHECK_OK(parse(&o, &err, 2, "--job-memory-limit", "1.5G"), &err);
+	CHECK_INT_EQ(o.job_memory_limit, (int64_t)3 << 29);
+	options_release(&o);
+	CHECK_OK(parse(&o, &err, 1, "--job-memory-limit=0"), &err);
+	CHECK_INT_EQ(o.job_memory_limit, 0);
+	options_release(&o);
+	expect_error("a memory limit that is not a size", 2, "--job-memory-limit", "lots",
+		     "not a size");
 	expect_error("a negative attempt count", 2, "--max-attempts", "-1", "between 0 and 1000");
 	expect_error("a reconcile interval too short", 2, "--reconcile-interval", "0.01",
 		     "between 0.1 and 3600 seconds");
