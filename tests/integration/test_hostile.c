@@ -322,6 +322,22 @@ static void test_multipart(void)
 	upload_form(xyz, "--XyZ\r\nContent-Disposition: form-data; name=\"colour\"\r\n\r\nred\r\n"
 			 "--XyZ--\r\n",
 		    400, "colour", "unknown_parameter", "an unknown form field");
+	/* Query arguments without a value reach us as NULL: as if absent. */
+	upload_raw("purpose=fine-tune&filename", "Content-Type: application/jsonl", "{}\n", 3, 0, 400,
+		   "filename", "missing_required_parameter", "?filename without a value");
+	upload_raw("purpose&filename=x.jsonl", "Content-Type: application/jsonl", "{}\n", 3, 0, 400,
+		   "purpose", "invalid_value", "?purpose without a value");
+	{
+		static const char *const paths[] = {
+			"/v1/fine_tuning/jobs?limit&after&status", "/v1/files?purpose&after&limit",
+		};
+		for (size_t i = 0; i < 2; i++) {
+			struct http_resp r;
+			http(&d, "GET", paths[i], NULL, NULL, 0, &r);
+			CHECK_MSG(r.status == 200, "%s: %ld", paths[i], r.status);
+			http_resp_free(&r);
+		}
+	}
 	CHECK(daemon_alive(&d));
 }
 
