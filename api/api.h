@@ -55,6 +55,10 @@ struct api_limits {
 	unsigned keepalive_ms;      /* SSE keep-alive comment interval */
 	unsigned http_threads;
 	unsigned idle_timeout_s;    /* close idle keep-alive connections */
+	unsigned header_timeout_s;  /* a request's headers must be in by then; 0 = no limit */
+	unsigned max_per_address;   /* concurrent connections from one address; 0 = no limit */
+	int64_t job_memory_limit;   /* a job's estimated peak memory, bytes; 0 = no limit */
+	int job_threads;            /* training threads of one job (for the estimate) */
 };
 
 struct api_config {
@@ -64,6 +68,13 @@ struct api_config {
 	const char *version;
 	const char *const *keys;    /* bearer keys; n_keys == 0 disables auth */
 	size_t n_keys;
+	/* Host names served beyond IP literals, localhost, --listen's name
+	 * and this machine's ("name", ".suffix", "*"); origins (scheme://host
+	 * [:port]) whose pages may write, with CORS (guard.c) */
+	const char *const *allowed_hosts;
+	size_t n_allowed_hosts;
+	const char *const *allowed_origins;
+	size_t n_allowed_origins;
 	int workers;                /* reported by /healthz */
 	struct api_limits limits;
 	struct store *store;        /* borrowed; outlives the api */

@@ -153,6 +153,30 @@ out_free:
 	return rc;
 }
 
+/* --job-memory-limit against the estimate of what the job will hold
+ * (ada_memory_check: weights, activations, trained state; the data is
+ * counted by the plan, which checks again). 0, or -1 after replying. */
+static int check_memory(struct request *r, const struct ada_method *m,
+			const struct ada_model_info *info, const char *training)
+{
+	const struct api_limits *lim = &r->api->cfg.limits;
+	struct store_file tf;
+	struct ada_err err = { 0 };
+	int task = ADA_TASK_AUTO;
+
+	if (lim->job_memory_limit <= 0)
+		return 0;
+	if (!store_file_get(r->api->cfg.store, training, &tf, &err))
+		task = is_encoder(info) || is_labelled(&tf) ? ADA_TASK_CLASSIFICATION
+							    : ADA_TASK_CAUSAL_LM;
+	if (!ada_memory_check(info, m, task, 0, lim->job_threads, 0, lim->job_memory_limit, NULL,
+			      &err))
+		return 0;
+	reply_error(r, 400, "exceeds_memory_limit", err.param, "%s (adalorad --job-memory-limit)",
+		    err.msg);
+	return -1;
+}
+
 void h_jobs_create(struct request *r)
 {
 	static const char *const known[] = {
@@ -199,7 +223,8 @@ void h_jobs_create(struct request *r)
 		reply_ada_err(r, &err, 400);
 		goto out_free;
 	}
-	if (check_labels(r, model, &info, training, validation))
+	if (check_labels(r, model, &info, training, validation) ||
+	    check_memory(r, &method, &info, training))
 		goto out_free;
 	mj = ada_method_to_json(&method);
 	method_text = json_dumps(mj, JSON_COMPACT);

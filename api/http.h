@@ -55,6 +55,21 @@ struct route_stats {
 
 struct sse_stream;
 struct job_cache_slot;
+struct tracked_conn;
+
+#define MHD_LOG_SLOTS 16
+#define MHD_LOG_MSG 512
+
+/* Recent libmicrohttpd messages, for rate limiting (mhd_log.c). */
+struct mhd_log_state {
+	pthread_mutex_t lock;
+	struct {
+		char msg[MHD_LOG_MSG];
+		uint64_t last_ns, suppressed;
+		int used;
+	} slot[MHD_LOG_SLOTS];
+	unsigned next;
+};
 
 struct api {
 	struct api_config cfg;      /* strings below are the api's copies */
@@ -76,6 +91,22 @@ struct api {
 	pthread_t keepalive_thread;
 	int keepalive_started;
 
+	/* libmicrohttpd's warnings (mhd_log.c) */
+	struct mhd_log_state mhd_log;
+	int mhd_log_ready;
+
+	/* the header deadline (deadline.c) */
+	pthread_mutex_t deadline_lock;
+	pthread_cond_t deadline_cond;
+	struct tracked_conn *tracked;
+	pthread_t deadline_thread;
+	int deadline_ready, deadline_started, deadline_stop;
+
+	/* who may call (guard.c): lower-cased copies */
+	char **allowed_hosts, **allowed_origins;
+	char listen_host[256];      /* --listen's host when it is a name, else "" */
+	char hostname[256];         /* this machine's, lower case */
+
 	/* rendered jobs (job_cache.c) */
 	pthread_mutex_t job_cache_lock;
 	struct job_cache_slot *job_cache;
@@ -94,6 +125,8 @@ struct request {
 	unsigned status;            /* of the queued response; 0 = none yet */
 	int responded;
 	int first_call_done;
+	int close_connection;       /* the response says Connection: close */
+	const char *cors_origin;    /* an --allowed-origins entry the request came from */
 	uint64_t bytes_in;
 
 	/* body (BODY_JSON) */
@@ -146,6 +179,37 @@ void stats_free(struct api *a);
 void stats_record(struct api *a, int route_index, unsigned status, uint64_t ns);
 /* Append the Prometheus text of the HTTP counters to a growing buffer. */
 int stats_render(struct api *a, char **buf, size_t *len, size_t *cap);
+
+/* ---- libmicrohttpd's log (mhd_log.c) ----------------------------------- */
+
+int mhd_log_init(struct api *a);
+/* MHD_OPTION_EXTERNAL_LOGGER: at most once a second per message. */
+void mhd_log(void *cls, const char *fmt, va_list ap);
+/* Write the counts of messages dropped since their last line. */
+void mhd_log_flush(struct api *a);
+void mhd_log_release(struct api *a);
+
+/* ---- the header deadline (deadline.c) ----------------------------------- */
+
+int deadline_init(struct api *a);
+/* MHD_OPTION_NOTIFY_CONNECTION: track connections from accept to close. */
+void deadline_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+		     enum MHD_ConnectionNotificationCode code);
+/* A request's headers are in / its response is done (the next one waits). */
+void deadline_headers_in(struct api *a, struct MHD_Connection *conn);
+void deadline_request_done(struct api *a, struct MHD_Connection *conn);
+void deadline_stop(struct api *a);
+void deadline_free(struct api *a);
+
+/* ---- who may call (guard.c) --------------------------------------------- */
+
+int guard_init(struct api *a, const char *listen);
+void guard_release(struct api *a);
+void guard_free_list(char **v, size_t n);
+/* Host, Origin and Sec-Fetch-Site of r: 0 to go on, 1 for a CORS preflight
+ * to answer (guard_preflight), -1 after replying 403. */
+int guard_check(struct request *r);
+void guard_preflight(struct request *r);
 
 /* ---- auth (auth.c) ------------------------------------------------------ */
 

@@ -31,6 +31,7 @@ const char *error_type(unsigned status)
 	case 413: return "payload_too_large";
 	case 415: return "unsupported_media_type";
 	case 429: return "rate_limit_error";
+	case 501: return "not_implemented_error";
 	case 503: return "unavailable_error";
 	}
 	return "server_error";
@@ -48,6 +49,10 @@ void reply_response(struct request *r, unsigned status, struct MHD_Response *res
 			status);
 		MHD_destroy_response(resp);
 		return;
+	}
+	if (r->cors_origin) {
+		MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->cors_origin);
+		MHD_add_response_header(resp, "Vary", "Origin");
 	}
 	if (MHD_queue_response(r->conn, status, resp) == MHD_YES) {
 		r->status = status;
@@ -88,6 +93,8 @@ void reply_text(struct request *r, unsigned status, char *text, size_t len)
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
 		if (status == 401)
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+		if (r->close_connection)
+			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	}
 	reply_response(r, status, resp);
 }

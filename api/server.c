@@ -13,6 +13,12 @@
  * length; it is counted as it arrives, dropped once over the limit, and
  * answered with 413 when it ends (or the connection is closed if it goes
  * on far past the limit).
+ *
+ * Before routing, the framing of the body is checked (RFC 9112 section 6):
+ * duplicate Content-Length, Content-Length with Transfer-Encoding, and
+ * transfer codings other than one chunked are refused and the connection
+ * closed, since libmicrohttpd would take the first Content-Length or read
+ * an unknown coding until the client hangs up.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -124,6 +130,81 @@ static int content_length(struct request *r, uint64_t *len)
 	return 1;
 }
 
+struct framing {
+	int n_length, n_encoding;
+	char encoding[128];         /* the Transfer-Encoding values, joined */
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+				     const char *value)
+{
+	struct framing *f = cls;
+	size_t n;
+
+	(void)kind;
+	if (!key)
+		return MHD_YES;
+	if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) {
+		f->n_length++;
+	} else if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
+		f->n_encoding++;
+		n = strlen(f->encoding);
+		snprintf(f->encoding + n, sizeof(f->encoding) - n, "%s%s", n ? ", " : "",
+			 value ? value : "");
+	}
+	return MHD_YES;
+}
+
+/* RFC 9112 section 6: a body's length must be unambiguous. Two
+ * Content-Length fields, or Content-Length with Transfer-Encoding, are
+ * what request smuggling is made of (libmicrohttpd takes the first and
+ * ignores the rest); a transfer coding other than chunked is not
+ * implemented (libmicrohttpd would read such a body until the client
+ * closes). Refused, and the connection closed. 0, or -1 after replying. */
+static int check_framing(struct request *r)
+{
+	struct framing f = { 0 };
+	const char *p;
+	int chunked = 0, other = 0;
+
+	MHD_get_connection_values(r->conn, MHD_HEADER_KIND, count_framing, &f);
+	r->close_connection = f.n_length > 1 || f.n_encoding;
+	if (f.n_length > 1) {
+		reply_error(r, 400, "invalid_framing", "Content-Length",
+			    "%d Content-Length headers: send one (RFC 9112, section 6.3)",
+			    f.n_length);
+		return -1;
+	}
+	if (f.n_length && f.n_encoding) {
+		reply_error(r, 400, "invalid_framing", "Transfer-Encoding",
+			    "Content-Length and Transfer-Encoding together: send one (RFC 9112, section 6.1)");
+		return -1;
+	}
+	for (p = f.encoding; f.n_encoding && *p;) {
+		size_t n;
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		n = strcspn(p, " \t,");
+		if (n == 7 && !strncasecmp(p, "chunked", 7))
+			chunked++;
+		else if (n)
+			other++;
+		p += n;
+	}
+	if (other) {
+		reply_error(r, 501, "unsupported_transfer_encoding", "Transfer-Encoding",
+			    "Transfer-Encoding %s is not implemented (only chunked)", f.encoding);
+		return -1;
+	}
+	if (f.n_encoding && chunked != 1) {
+		reply_error(r, 400, "invalid_framing", "Transfer-Encoding",
+			    "Transfer-Encoding %s: chunked must be given once", f.encoding);
+		return -1;
+	}
+	r->close_connection = 0;
+	return 0;
+}
+
 static void dispatch(struct request *r)
 {
 	if (r->route->body != BODY_UPLOAD && r->too_large) {
@@ -140,8 +221,17 @@ static enum MHD_Result first_call(struct request *r)
 	struct api *a = r->api;
 	uint64_t len;
 
+	if (check_framing(r))
+		return MHD_YES;
 	r->route_index = route_match(r->method, r->url, r->params, r->allow, sizeof(r->allow));
 	r->route = r->route_index >= 0 ? &api_routes[r->route_index] : NULL;
+	switch (guard_check(r)) {
+	case -1:
+		return MHD_YES;
+	case 1:
+		guard_preflight(r);
+		return MHD_YES;
+	}
 	if ((!r->route || !r->route->open) && !strncmp(r->url, "/v1/", 4) && !auth_ok(a, r)) {
 		if (req_header(r, MHD_HTTP_HEADER_AUTHORIZATION))
 			reply_error(r, 401, "invalid_api_key", NULL, "Incorrect API key provided");
@@ -175,9 +265,15 @@ static enum MHD_Result first_call(struct request *r)
 	if (r->route->body == BODY_NONE)
 		return MHD_YES;
 	if (r->route->body == BODY_JSON) {
+		/* Required, not just checked when present: a form or a
+		 * text/plain fetch() is a "simple" cross-site request that no
+		 * preflight stops; application/json is not. */
 		const char *ct = req_header(r, MHD_HTTP_HEADER_CONTENT_TYPE);
-		if (ct && !media_type_is(ct, "application/json"))
-			reply_error(r, 415, "unsupported_media_type", NULL,
+		if (!ct)
+			reply_error(r, 415, "unsupported_media_type", "Content-Type",
+				    "send the JSON body with the header Content-Type: application/json");
+		else if (!media_type_is(ct, "application/json"))
+			reply_error(r, 415, "unsupported_media_type", "Content-Type",
 				    "Content-Type must be application/json, not %s", ct);
 		return MHD_YES;
 	}
@@ -243,6 +339,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		r->t_start_ns = now_ns();
 		snprintf(r->method, sizeof(r->method), "%s", method);
 		*con_cls = r;
+		deadline_headers_in(r->api, conn);
 		return first_call(r);
 	}
 	if (r->responded) {
@@ -276,7 +373,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	char line[1024] = "", num[64];
 	uint64_t ns;
 
-	(void)conn;
+	deadline_request_done(a, conn);
 	if (!r)
 		return;
 	ns = now_ns() - r->t_start_ns;
@@ -297,20 +394,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	upload_free(r->upload);
 	free(r);
 	*con_cls = NULL;
-}
-
-static void on_mhd_log(void *cls, const char *fmt, va_list ap)
-{
-	char msg[512], line[700] = "";
-	size_t n;
-
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	n = strlen(msg);
-	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-		msg[--n] = '\0';
-	logfmt_append(line, sizeof(line), "msg", "libmicrohttpd");
-	logfmt_append(line, sizeof(line), "detail", msg);
-	api_log(cls, API_LOG_WARN, "%s", line);
 }
 
 static char *dup_or_null(const char *s, int *fail)
@@ -343,7 +426,14 @@ int api_start(const struct api_config *cfg, struct api **out, struct ada_err *er
 		a->keys[i] = dup_or_null(cfg->keys[i], &fail);
 		a->key_lens[i] = a->keys[i] ? strlen(a->keys[i]) : 0;
 	}
-	if (sse_init(a) || job_cache_init(a) || fail || stats_init(a)) {
+	if (!mhd_log_init(a))
+		a->mhd_log_ready = 1;
+	if (!a->mhd_log_ready || deadline_init(a) || sse_init(a) || job_cache_init(a) || fail ||
+	    stats_init(a)) {
+		api_stop(a);
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	}
+	if (guard_init(a, cfg->listen)) {
 		api_stop(a);
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	}
@@ -355,11 +445,13 @@ int api_start(const struct api_config *cfg, struct api **out, struct ada_err *er
 		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			MHD_USE_ERROR_LOG,
 		0, NULL, NULL, on_request, a,
-		MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a,   /* first, to catch everything */
+		MHD_OPTION_EXTERNAL_LOGGER, mhd_log, a,   /* first, to catch everything */
 		MHD_OPTION_LISTEN_SOCKET, a->listen_fd,
 		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->limits.http_threads ? cfg->limits.http_threads : 4),
 		MHD_OPTION_CONNECTION_LIMIT, cfg->limits.max_connections,
 		MHD_OPTION_CONNECTION_TIMEOUT, cfg->limits.idle_timeout_s,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->limits.max_per_address,
+		MHD_OPTION_NOTIFY_CONNECTION, deadline_notify, a,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
 		MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,
 		MHD_OPTION_END);
@@ -395,13 +487,20 @@ void api_stop(struct api *a)
 	if (!a)
 		return;
 	sse_shutdown(a);
+	deadline_stop(a);
 	if (a->mhd)
 		MHD_stop_daemon(a->mhd);
+	deadline_free(a);
+	if (a->mhd_log_ready) {
+		mhd_log_flush(a);
+		mhd_log_release(a);
+	}
 	if (a->listen_fd >= 0)
 		close(a->listen_fd);
 	sse_free(a);
 	job_cache_free(a);
 	stats_free(a);
+	guard_release(a);
 	for (size_t i = 0; a->keys && i < a->cfg.n_keys; i++)
 		free(a->keys[i]);
 	free(a->keys);

@@ -14,14 +14,26 @@
  * suspended) are only touched under sse_lock, so a wake-up that races
  * with a stream going to sleep is never lost.
  *
+ * A client that goes away is noticed without waiting for a write to fail
+ * (the first write after the peer closed still succeeds, so that took two
+ * keep-alive intervals): the keep-alive thread looks at every suspended
+ * stream's socket on each tick, and one whose peer has closed or reset is
+ * resumed to end at once, freeing its slot (--max-sse-clients). A peer
+ * that vanished without a word is caught by TCP_USER_TIMEOUT: unacknowledged
+ * data for two keep-alive intervals fails the socket.
+ *
  * When the job reaches a final status and its log is drained, the stream
  * sends `event: done` and ends. The final status and its event commit in
  * one transaction and the stream reads the status before the events, so
  * "final and nothing left" really is the end.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "http.h"
@@ -39,6 +51,8 @@ struct sse_stream {
 	int pending;                /* an event committed since the last look */
 	int suspended;
 	int done;                   /* the final block is in buf */
+	int gone;                   /* the client closed its end */
+	int fd;                     /* the connection's socket, -1 when unknown */
 	uint64_t next_keepalive_ns;
 	struct sse_stream *prev, *next;
 };
@@ -138,7 +152,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		pthread_mutex_lock(&a->sse_lock);
 		s->pending = 0;
-		stop = a->stopping;
+		stop = a->stopping || s->gone;
 		pthread_mutex_unlock(&a->sse_lock);
 		if (stop || fill(s))
 			return MHD_CONTENT_READER_END_OF_STREAM;
@@ -170,6 +184,17 @@ static void resume_locked(struct sse_stream *s)
 		return;
 	s->suspended = 0;
 	MHD_resume_connection(s->conn);
+}
+
+/* Has the peer closed or reset the connection? An event stream's client
+ * sends nothing after its request, so anything readable is the end. */
+static int peer_gone(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+
+	if (fd < 0 || poll(&p, 1, 0) <= 0)
+		return 0;
+	return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
 }
 
 /* The store's watcher: an event of our job committed. */
@@ -228,6 +253,16 @@ void sse_start(struct request *r, const char *job_id, int64_t after_seq)
 	}
 	s->api = a;
 	s->conn = r->conn;
+	s->fd = -1;
+	{
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		if (ci) {
+			unsigned ms = 2 * a->cfg.limits.keepalive_ms;
+			s->fd = ci->connect_fd;
+			setsockopt(s->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms));
+		}
+	}
 	s->cursor = after_seq;
 	s->next_keepalive_ns = now_ns() + (uint64_t)a->cfg.limits.keepalive_ms * 1000000ull;
 	snprintf(s->watch.job_id, sizeof(s->watch.job_id), "%s", job_id);
@@ -274,9 +309,14 @@ static void *keepalive_main(void *arg)
 		ts.tv_nsec %= 1000000000;
 		pthread_cond_timedwait(&a->sse_cond, &a->sse_lock, &ts);
 		now = now_ns();
-		for (struct sse_stream *s = a->streams; s; s = s->next)
-			if (s->suspended && now >= s->next_keepalive_ns)
+		for (struct sse_stream *s = a->streams; s; s = s->next) {
+			if (s->suspended && peer_gone(s->fd)) {
+				s->gone = 1;
 				resume_locked(s);
+			} else if (s->suspended && now >= s->next_keepalive_ns) {
+				resume_locked(s);
+			}
+		}
 	}
 	pthread_mutex_unlock(&a->sse_lock);
 	return NULL;

@@ -1,7 +1,9 @@
 /*
  * upload — POST /v1/files: a training file from a multipart form (what the
  * openai SDKs send: fields "file" and "purpose") or a raw body
- * (?purpose=fine-tune&filename=x.jsonl).
+ * (?purpose=fine-tune&filename=x.jsonl; any Content-Type but multipart:
+ * curl's --data-binary default, application/json, none — the content is
+ * what is checked).
  *
  * The bytes stream into a temporary file under files_dir as they arrive,
  * so an upload costs no more memory than its network buffers. Once the
@@ -10,10 +12,9 @@
  * permanent name and the directory fsynced, and only then is the row
  * committed and 200 returned: an acknowledged upload survives a crash.
  *
- * libmicrohttpd's multipart parser refuses an epilogue (bytes after the
- * closing boundary, which RFC 2046 allows and the openai SDK sends as a
- * final CRLF), so the stream is fed to it only up to the closing
- * delimiter.
+ * Multipart bodies go through our own parser (multipart.c), whose every
+ * callback argument is defined: a part without name= is a 400, not a
+ * NULL.
  *
  * The client's filename is metadata. It never becomes part of a path:
  * files are stored under their random id. Names with path separators or
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "http.h"
+#include "multipart.h"
 #include "util/err.h"
 #include "util/fileio.h"
 #include "util/utf8.h"
@@ -42,15 +44,11 @@ struct upload {
 	char purpose[32];
 	int have_file, have_purpose;
 	uint64_t bytes;
-	struct MHD_PostProcessor *pp;   /* multipart bodies */
-	char close_delim[96];           /* "\r\n--<boundary>--" */
-	size_t close_len;
-	char tail[96];                  /* the last close_len - 1 bytes fed, to find a
-					 * delimiter split across two reads */
-	size_t tail_len;
-	int closed;                     /* the closing delimiter went by */
+	struct request *r;
+	struct multipart *mp;           /* multipart bodies */
+	enum { PART_NONE, PART_FILE, PART_PURPOSE } part;   /* the part being read */
 
-	/* the first failure, replied when the body ends */
+/* the first failure, replied when the body ends */
 	unsigned fail_status;
 	char fail_code[32];
 	char fail_param[64];
@@ -135,127 +133,80 @@ static void write_bytes(struct request *r, const char *data, size_t size)
 	}
 }
 
-static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *key,
-			       const char *filename, const char *content_type,
-			       const char *transfer_encoding, const char *data, uint64_t off,
-			       size_t size)
+/* A printable copy of a client's field name for messages. */
+static void field_name(char *out, size_t cap, const char *name)
 {
-	struct request *r = cls;
-	struct upload *u = r->upload;
+	snprintf(out, cap, "%s", name);
+	out[utf8_validate(out, strlen(out))] = '\0';
+	for (char *p = out; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+}
 
-	(void)kind;
+static void on_part(void *ctx, const char *name, const char *filename, const char *content_type)
+{
+	struct upload *u = ctx;
+
 	(void)content_type;
-	(void)transfer_encoding;
+	u->part = PART_NONE;
 	if (u->fail_status)
-		return MHD_YES;   /* keep reading, to answer once the body ends */
-	if (!strcmp(key, "file")) {
-		if (off == 0) {   /* a new part */
-			if (u->have_file) {
-				fail(u, 400, "invalid_value", "file", "only one file per upload");
-				return MHD_YES;
-			}
-			if (!filename) {
-				fail(u, 400, "invalid_value", "file",
-				     "the file part needs a filename (Content-Disposition)");
-				return MHD_YES;
-			}
-			if (set_filename(u, filename, "file"))
-				return MHD_YES;
-			u->have_file = 1;
-		}
-		write_bytes(r, data, size);
-		return MHD_YES;
+		return;   /* keep reading, to answer once the body ends */
+	if (!name[0]) {
+		fail(u, 400, "invalid_multipart", NULL,
+		     "a form part has no name (Content-Disposition: form-data; name=\"file\" or name=\"purpose\")");
+		return;
 	}
-	if (!strcmp(key, "purpose")) {
-		size_t have = off == 0 ? 0 : strlen(u->purpose);
-		if (have + size >= sizeof(u->purpose) || memchr(data, '\0', size)) {
-			fail(u, 400, "invalid_value", "purpose", "purpose must be \"fine-tune\"");
-			return MHD_YES;
+	if (!strcmp(name, "file")) {
+		if (u->have_file) {
+			fail(u, 400, "invalid_value", "file", "only one file per upload");
+			return;
 		}
-		memcpy(u->purpose + have, data, size);
-		u->purpose[have + size] = '\0';
+		if (!filename) {
+			fail(u, 400, "invalid_value", "file",
+			     "the file part needs a filename (Content-Disposition)");
+			return;
+		}
+		if (set_filename(u, filename, "file"))
+			return;
+		u->have_file = 1;
+		u->part = PART_FILE;
+		return;
+	}
+	if (!strcmp(name, "purpose")) {
+		if (u->have_purpose) {
+			fail(u, 400, "invalid_value", "purpose", "purpose is given twice");
+			return;
+		}
 		u->have_purpose = 1;
-		return MHD_YES;
+		u->purpose[0] = '\0';
+		u->part = PART_PURPOSE;
+		return;
 	}
 	{
 		char k[48];
-		snprintf(k, sizeof(k), "%s", key);
-		k[utf8_validate(k, strlen(k))] = '\0';
+		field_name(k, sizeof(k), name);
 		fail(u, 400, "unknown_parameter", k, "%s: unknown form field (expected file and purpose)",
 		     k);
 	}
-	return MHD_YES;
 }
 
-/* The closing delimiter of a multipart body, from its Content-Type. */
-static int set_close_delim(struct upload *u, const char *ct)
+static void on_part_data(void *ctx, const char *data, size_t size)
 {
-	const char *b = strcasestr(ct, "boundary=");
-	size_t n;
+	struct upload *u = ctx;
 
-	if (!b)
-		return -1;
-	b += 9;
-	if (*b == '"') {
-		const char *end = strchr(++b, '"');
-		n = end ? (size_t)(end - b) : 0;
-	} else {
-		n = strcspn(b, "; \t");
-	}
-	if (n == 0 || n > 70)   /* RFC 2046: 1 to 70 characters */
-		return -1;
-	u->close_len = (size_t)snprintf(u->close_delim, sizeof(u->close_delim), "\r\n--%.*s--",
-					(int)n, b);
-	return 0;
-}
-
-/* Feed multipart bytes to the parser, stopping at the closing delimiter. */
-static void feed_multipart(struct upload *u, const char *data, size_t size)
-{
-	char window[2 * sizeof(u->tail) + 4096];
-	size_t done = 0;
-
-	while (!u->closed && done < size) {
-		size_t take = size - done < 4096 ? size - done : 4096, w = u->tail_len + take;
-		const char *hit;
-
-		memcpy(window, u->tail, u->tail_len);
-		memcpy(window + u->tail_len, data + done, take);
-		hit = memmem(window, w, u->close_delim, u->close_len);
-		if (hit) {
-			/* Feed up to the delimiter's end; what follows is epilogue. */
-			take = (size_t)(hit - window) + u->close_len - u->tail_len;
-			u->closed = 1;
+	if (u->fail_status)
+		return;
+	if (u->part == PART_FILE) {
+		write_bytes(u->r, data, size);
+	} else if (u->part == PART_PURPOSE) {
+		size_t have = strlen(u->purpose);
+		if (have + size >= sizeof(u->purpose) || memchr(data, '\0', size)) {
+			fail(u, 400, "invalid_value", "purpose", "purpose must be \"fine-tune\"");
+			return;
 		}
-		if (MHD_post_process(u->pp, data + done, take) != MHD_YES)
-			fail(u, 400, "invalid_multipart", NULL, "malformed multipart/form-data body");
-		done += take;
-		if (w >= u->close_len - 1) {
-			u->tail_len = u->close_len - 1;
-			memcpy(u->tail, window + w - u->tail_len, u->tail_len);
-		} else {
-			u->tail_len = w;
-			memcpy(u->tail, window, w);
-		}
+		memcpy(u->purpose + have, data, size);
+		u->purpose[have + size] = '\0';
 	}
-}
-
-static int raw_type_ok(const char *ct)
-{
-	static const char *const ok[] = {
-		"application/octet-stream", "application/jsonl", "application/x-jsonlines",
-		"application/json-lines", "application/x-ndjson", "application/ndjson",
-		"text/plain", "text/jsonl",
-	};
-
-	if (!ct)
-		return 1;
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		size_t n = strlen(ok[i]);
-		if (!strncasecmp(ct, ok[i], n) && (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' '))
-			return 1;
-	}
-	return 0;
 }
 
 int upload_begin(struct request *r)
@@ -273,19 +224,24 @@ int upload_begin(struct request *r)
 	}
 	u->fd = -1;
 	r->upload = u;
-	if (ct && !strncasecmp(ct, "multipart/form-data", 19)) {
-		u->pp = MHD_create_post_processor(r->conn, 64 * 1024, on_part, r);
-		if (!u->pp || set_close_delim(u, ct)) {
-			reply_error(r, 400, "invalid_multipart", NULL,
-				    "multipart/form-data without a usable boundary");
+	u->r = r;
+	if (ct && !strncasecmp(ct, "multipart/", 10)) {
+		struct multipart_cb cb = { .ctx = u, .part = on_part, .data = on_part_data };
+		char boundary[MULTIPART_MAX_BOUNDARY + 1];
+		if (strncasecmp(ct, "multipart/form-data", 19)) {
+			reply_error(r, 415, "unsupported_media_type", NULL,
+				    "upload a file as multipart/form-data or as a raw body, not %s", ct);
 			return -1;
 		}
-	} else if (!raw_type_ok(ct)) {
-		reply_error(r, 415, "unsupported_media_type", NULL,
-			    "upload a file as multipart/form-data, or as a raw body "
-			    "(application/octet-stream, application/jsonl) with ?purpose=fine-tune&filename=NAME; not %s",
-			    ct);
-		return -1;
+		if (multipart_boundary(ct, boundary, sizeof(boundary))) {
+			reply_error(r, 400, "invalid_multipart", NULL,
+				    "multipart/form-data without a usable boundary (1 to 70 characters, RFC 2046)");
+			return -1;
+		}
+		if (!(u->mp = multipart_new(boundary, &cb))) {
+			reply_error(r, 500, "out_of_memory", NULL, "out of memory");
+			return -1;
+		}
 	} else {
 		const char *purpose = req_arg(r, "purpose"), *filename = req_arg(r, "filename");
 		if (!purpose || strcmp(purpose, "fine-tune")) {
@@ -325,8 +281,9 @@ int upload_data(struct request *r, const char *data, size_t size)
 {
 	struct upload *u = r->upload;
 
-	if (u->pp) {
-		feed_multipart(u, data, size);
+	if (u->mp) {
+		if (multipart_feed(u->mp, data, size))
+			fail(u, 400, "invalid_multipart", NULL, "%s", multipart_error(u->mp));
 	} else {
 		write_bytes(r, data, size);
 	}
@@ -374,10 +331,8 @@ void upload_finish(struct request *r)
 
 	if (!u)
 		return;   /* upload_begin already replied */
-	if (u->pp) {
-		MHD_destroy_post_processor(u->pp);   /* flushes the last part */
-		u->pp = NULL;
-	}
+	if (u->mp && multipart_finish(u->mp))
+		fail(u, 400, "invalid_multipart", NULL, "%s", multipart_error(u->mp));
 	if (!u->fail_status && !u->have_file)
 		fail(u, 400, "missing_required_parameter", "file", "the form has no file field");
 	if (!u->fail_status && !u->have_purpose)
@@ -435,8 +390,7 @@ void upload_free(struct upload *u)
 {
 	if (!u)
 		return;
-	if (u->pp)
-		MHD_destroy_post_processor(u->pp);
+	multipart_free(u->mp);
 	if (u->fd >= 0)
 		close(u->fd);
 	if (u->tmp_path[0])

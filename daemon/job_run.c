@@ -300,6 +300,7 @@ void job_inputs_to_job(const struct job_inputs *in, const struct store_job *j,
 {
 	memset(job, 0, sizeof(*job));
 	job->model = in->model.path;
+	job->model_name = j->model;   /* the id, not a server path, in outputs */
 	job->tokenizer = in->model.tokenizer[0] ? in->model.tokenizer : NULL;
 	job->train_file = in->train_path;
 	job->valid_file = in->valid_path[0] ? in->valid_path : NULL;
@@ -309,33 +310,90 @@ void job_inputs_to_job(const struct job_inputs *in, const struct store_job *j,
 	job->resume = 1;   /* a re-queued job continues from its checkpoint */
 }
 
-/* Replace the first "path" in err->msg by "name id". */
-static void rename_path(struct ada_err *err, const char *path, const char *name, const char *id)
+/* Replace every "from" in err->msg by "to". */
+static void replace_all(struct ada_err *err, const char *from, const char *to)
 {
-	char *at = path[0] ? strstr(err->msg, path) : NULL;
-	char rest[sizeof(err->msg)];
+	size_t n = strlen(from);
+	char out[sizeof(err->msg)], *at, *p = err->msg;
+	size_t len = 0;
 
-	if (!at)
+	if (!n || !strstr(err->msg, from))
 		return;
-	snprintf(rest, sizeof(rest), "%s", at + strlen(path));
-	snprintf(at, sizeof(err->msg) - (size_t)(at - err->msg), "%s %s%s", name, id, rest);
+	out[0] = '\0';
+	while ((at = strstr(p, from)) && len < sizeof(out) - 1) {
+		len += (size_t)snprintf(out + len, sizeof(out) - len, "%.*s%s", (int)(at - p), p, to);
+		p = at + n;
+	}
+	if (len < sizeof(out) - 1)
+		snprintf(out + len, sizeof(out) - len, "%s", p);
+	snprintf(err->msg, sizeof(err->msg), "%s", out);
+}
+
+/* What is left of an absolute path (a word starting with '/' and holding
+ * another) becomes its last component. */
+static void strip_paths(struct ada_err *err)
+{
+	char out[sizeof(err->msg)];
+	size_t o = 0;
+
+	for (const char *p = err->msg; *p && o < sizeof(out) - 1;) {
+		int word_start = p == err->msg || strchr(" \t'\"(=:", p[-1]);
+		size_t n = strcspn(p, " \t'\",;()");
+		const char *slash;
+
+		if (word_start && *p == '/' && n > 1 && (slash = memchr(p + 1, '/', n - 1))) {
+			const char *last = p + n;
+			while (last > p && last[-1] != '/')
+				last--;
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "%.*s", (int)(p + n - last), last);
+			p += n;
+			continue;
+		}
+		out[o++] = *p++;
+	}
+	out[o] = '\0';
+	snprintf(err->msg, sizeof(err->msg), "%s", out);
 }
 
 void job_error_name_file(const struct job_inputs *in, const struct store_job *j,
 			 struct ada_err *err)
 {
 	const int valid = in && in->valid_path[0] && strstr(err->msg, in->valid_path);
-	const int train = in && strstr(err->msg, in->train_path);
+	const int train = in && in->train_path[0] && strstr(err->msg, in->train_path);
+	char name[2 * STORE_NAME_MAX + 64];
 
-	if (!in || (!valid && !train))
-		return;
-	if (!err->param[0])
+	if (in && (valid || train) && !err->param[0])
 		snprintf(err->param, sizeof(err->param), "%s",
 			 valid ? "validation_file" : "training_file");
-	if (valid)
-		rename_path(err, in->valid_path, "validation file", j->validation_file);
-	if (train)
-		rename_path(err, in->train_path, "training file", j->training_file);
+	if (valid) {
+		snprintf(name, sizeof(name), "validation file %s", j->validation_file);
+		replace_all(err, in->valid_path, name);
+	}
+	if (train) {
+		snprintf(name, sizeof(name), "training file %s", j->training_file);
+		replace_all(err, in->train_path, name);
+	}
+	/* Internal paths stay internal: the model by its id, the job's own
+	 * files by their place in its directory, anything else by its name. */
+	if (in && in->model.tokenizer[0]) {
+		snprintf(name, sizeof(name), "the tokenizer of model '%s'", j->model);
+		replace_all(err, in->model.tokenizer, name);
+	}
+	if (in && in->model.path[0]) {
+		char inside[4200];
+		snprintf(inside, sizeof(inside), "%s/", in->model.path);
+		snprintf(name, sizeof(name), "model '%s' file ", j->model);
+		replace_all(err, inside, name);
+		snprintf(name, sizeof(name), "model '%s'", j->model);
+		replace_all(err, in->model.path, name);
+	}
+	if (in && in->out_dir[0]) {
+		char inside[4200];
+		snprintf(inside, sizeof(inside), "%s/", in->out_dir);
+		replace_all(err, inside, "the job's ");
+		replace_all(err, in->out_dir, "the job's directory");
+	}
+	strip_paths(err);
 }
 
 char *job_error_json(const struct ada_err *err, const char *code)
@@ -394,29 +452,6 @@ static void log_transition(const struct store_job *j, const char *status, const 
 	log_line(LOG_INFO, line);
 }
 
-static void log_finish_failed(const struct store_job *j, const struct ada_err *err)
-{
-	char line[900] = "";
-
-	logfmt_append(line, sizeof(line), "msg", "cannot record the end of a job");
-	logfmt_append(line, sizeof(line), "job", j->id);
-	logfmt_append(line, sizeof(line), "detail", err->msg);
-	log_line(LOG_ERROR, line);
-}
-
-static void finish(const struct workers_config *cfg, const struct store_job *j,
-		   enum job_status status, const char *error, const char *model, const char *level,
-		   const char *message)
-{
-	struct ada_err err = { 0 };
-
-	if (store_job_finish(cfg->store, j->id, status, error, model, level, message, &err)) {
-		log_finish_failed(j, &err);
-		return;
-	}
-	log_transition(j, job_status_name(status), message);
-}
-
 /* The job's "classification" object from a classifier's result (JSON text):
  * the label map by class id (strings; null when the labels are the ids
  * themselves or a regression's values), the examples and how many were
@@ -442,7 +477,7 @@ static char *classification_json(const struct ada_result *res)
 }
 
 void job_run(const struct workers_config *cfg, const struct store_job *j,
-	     const _Atomic int *stop)
+	     const _Atomic int *stop, struct job_outcome *out)
 {
 	struct run r = { .cfg = cfg, .job = j };
 	struct ada_callbacks cb = {
@@ -486,31 +521,25 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
 				 ", validation accuracy %.4f", res.glue.accuracy);
 		cls = res.num_labels > 0 ? classification_json(&res) : NULL;
-		if (store_job_succeeded(cfg->store, j->id, model, cls, msg, &err))
-			log_finish_failed(j, &err);
-		else
-			log_transition(j, "succeeded", msg);
+		job_outcome_set(out, j->id, JOB_SUCCEEDED, NULL, model, cls, "info", msg);
 		break;
 	}
 	case ADA_ECANCELLED:
 		snprintf(msg, sizeof(msg), "Fine-tuning job cancelled (%s)", err.msg);
-		finish(cfg, j, JOB_CANCELLED, NULL, NULL, "info", msg);
+		job_outcome_set(out, j->id, JOB_CANCELLED, NULL, NULL, NULL, "info", msg);
 		break;
 	case ADA_ESTOPPED:
 		snprintf(msg, sizeof(msg),
 			 "The daemon is stopping: job paused (%s); it resumes at the next start",
 			 err.msg);
-		if (store_job_requeue(cfg->store, j->id, msg, &err))
-			log_msg(LOG_ERROR, "msg=\"cannot re-queue a paused job\" job=%s", j->id);
-		else
-			log_transition(j, "queued", "paused for shutdown");
+		job_outcome_set(out, j->id, JOB_QUEUED, NULL, NULL, NULL, "info", msg);
 		break;
 	default:
 		job_error_name_file(in, j, &err);
 		error = job_error_json(&err, rc == ADA_ENOTFOUND && !strcmp(err.param, "model")
 						    ? "model_not_found" : NULL);
 		snprintf(msg, sizeof(msg), "Fine-tuning job failed: %s", err.msg);
-		finish(cfg, j, JOB_FAILED, error, NULL, "error", msg);
+		job_outcome_set(out, j->id, JOB_FAILED, error, NULL, NULL, "error", msg);
 		free(error);
 	}
 	if (r.failed_writes)

@@ -1,8 +1,9 @@
 /*
  * adalorad — the fine-tuning daemon: wiring and lifecycle.
  *
- * Start: options; the store (migrated, jobs a crash left running put back
- * in the queue); uploads left half-written by a crash swept; the models
+ * Start: options; the store (checked, migrated, jobs a crash left running
+ * put back in the queue or, after too many crashes, failed); uploads and
+ * job files (checkpoint temporaries) left half-written by a crash swept; the models
  * directory scanned; the workers started; the HTTP API bound, and
  * "listening on ADDR:PORT" printed as the first line on stderr.
  *
@@ -21,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -157,6 +160,113 @@ static void sweep_files(struct store *st, const char *files_dir)
 	}
 }
 
+/* Descriptors the daemon needs besides its connections: stdio, the log,
+ * the database lock, the listening socket, each HTTP thread's epoll and
+ * wake-up pipe, every thread's SQLite connection (database and WAL), and
+ * what a plan or a training job opens (model, data, checkpoint and export
+ * files being written). */
+static rlim_t fd_reserve(const struct options *o)
+{
+	return 32 + 4 * (rlim_t)o->http_threads + 2 * ((rlim_t)o->workers + 3) +
+	       8 * ((rlim_t)o->workers + 1);
+}
+
+/* The connection limit the descriptor limit allows: the soft limit is
+ * raised to the hard one first (as nginx and Go do), then every
+ * connection is counted twice (an upload holds its temporary file too).
+ * libmicrohttpd at the descriptor limit retries accept() in a busy loop;
+ * at the connection limit it just stops accepting. 0 when the limit
+ * leaves no useful room. */
+static int64_t connection_budget(const struct options *o, rlim_t *nofile)
+{
+	struct rlimit rl;
+	rlim_t reserve = fd_reserve(o), room;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return o->max_connections;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t want = rl.rlim_max == RLIM_INFINITY ? 1u << 20 : rl.rlim_max;
+		struct rlimit up = { want, rl.rlim_max };
+		if (!setrlimit(RLIMIT_NOFILE, &up))
+			rl.rlim_cur = want;
+	}
+	*nofile = rl.rlim_cur;
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return o->max_connections;
+	room = rl.rlim_cur > reserve ? (rl.rlim_cur - reserve) / 2 : 0;
+	if (room < 4)
+		return 0;
+	return (int64_t)room < o->max_connections ? (int64_t)room : o->max_connections;
+}
+
+/* "NAME.tmp.<pid>": a temporary file of lib's atomic writes (checkpoint,
+ * adapter, result.json), left behind when a write was cut short. */
+static int is_atomic_leftover(const char *name)
+{
+	const char *t = strstr(name, ".tmp.");
+
+	while (t && strstr(t + 1, ".tmp."))
+		t = strstr(t + 1, ".tmp.");
+	return t && t != name && t[5] && strspn(t + 5, "0123456789") == strlen(t + 5);
+}
+
+/* Remove atomic-write leftovers under dir, depth levels down. */
+static void sweep_dir(const char *dir, int depth, int *removed, long long *bytes)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int here = 0;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[4096];
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path) ||
+		    lstat(path, &st))
+			continue;
+		if (S_ISDIR(st.st_mode) && depth > 0)
+			sweep_dir(path, depth - 1, removed, bytes);
+		else if (S_ISREG(st.st_mode) && is_atomic_leftover(de->d_name) && !unlink(path)) {
+			(*removed)++;
+			*bytes += (long long)st.st_size;
+			here++;
+		}
+	}
+	closedir(d);
+	if (here)
+		fsync_dir(dir, NULL);
+}
+
+/* Half-written files a kill left in job directories (jobs/<id>/checkpoint/
+ * state.bin.tmp.<pid>, the size of the whole training state): nothing
+ * writes there before the workers start, so every such file is dead. */
+static void sweep_jobs(const char *jobs_dir)
+{
+	int removed = 0;
+	long long bytes = 0;
+
+	sweep_dir(jobs_dir, 3, &removed, &bytes);
+	if (removed)
+		log_msg(LOG_INFO, "msg=\"removed half-written job files\" count=%d bytes=%lld", removed,
+			bytes);
+}
+
+/* --job-memory-limit's default: three quarters of the machine's memory,
+ * shared among the workers (the rest is the daemon's, the page cache's and
+ * the system's). 0 when the memory cannot be read (no limit). */
+static int64_t default_job_memory(int64_t workers)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+
+	if (pages <= 0 || page <= 0)
+		return 0;
+	return (int64_t)((double)pages * (double)page * 0.75 / (double)(workers > 0 ? workers : 1));
+}
+
 static int cpu_count(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
@@ -170,18 +280,37 @@ static int run(const struct options *o)
 	struct store *st = NULL;
 	struct api *api = NULL;
 	struct ada_err err = { 0 };
-	char **keys = NULL, *files_dir = NULL, *jobs_dir = NULL;
-	size_t n_keys = 0;
-	int requeued = 0, cancelled = 0, sig, code = EXIT_RUNTIME, blas;
+	char **keys = NULL, *files_dir = NULL, *jobs_dir = NULL, **hosts = NULL, **origins = NULL;
+	size_t n_keys = 0, n_hosts = 0, n_origins = 0;
+	struct store_recovery recovered = { 0 };
+	int sig, code = EXIT_RUNTIME, blas;
+	int64_t max_connections, job_memory;
+	rlim_t nofile = 0;
 	sigset_t set;
 
 	log_hold();
+	max_connections = connection_budget(o, &nofile);
+	if (!max_connections) {
+		ada_fail(&err, ADA_EINVAL,
+			 "the descriptor limit (ulimit -n %llu) is too low for %lld workers and %lld HTTP threads: raise it to at least %llu",
+			 (unsigned long long)nofile, (long long)o->workers, (long long)o->http_threads,
+			 (unsigned long long)(fd_reserve(o) + 64));
+		goto out_fail;
+	}
+	if (max_connections < o->max_connections)
+		log_msg(LOG_WARN,
+			"msg=\"connection limit lowered to fit the descriptor limit\" max_connections=%lld capped=%lld nofile=%llu",
+			(long long)o->max_connections, (long long)max_connections,
+			(unsigned long long)nofile);
 	files_dir = path_join(o->data_dir, "files");
 	jobs_dir = path_join(o->data_dir, "jobs");
 	if (!files_dir || !jobs_dir) {
 		ada_fail(&err, ADA_ENOMEM, "out of memory");
 		goto out_fail;
 	}
+	if (options_list(o->allowed_hosts, &hosts, &n_hosts, &err) ||
+	    options_list(o->allowed_origins, &origins, &n_origins, &err))
+		goto out_fail;
 	if ((o->api_key_file && load_keys(o->api_key_file, &keys, &n_keys, &err)) ||
 	    mkdir_p(files_dir, 0700, &err) || mkdir_p(jobs_dir, 0755, &err))
 		goto out_fail;
@@ -190,19 +319,25 @@ static int run(const struct options *o)
 			.path = o->db, .busy_timeout_ms = 5000,
 			.sync = strcmp(o->sqlite_synchronous, "normal") ? STORE_SYNC_FULL
 									 : STORE_SYNC_NORMAL,
+			.skip_integrity_check = !strcmp(o->integrity_check, "off"),
 		};
-		if (store_open(&sc, &st, &err) || store_recover(st, &requeued, &cancelled, &err))
+		if (store_open(&sc, &st, &err) ||
+		    store_recover(st, (int)o->max_attempts, &recovered, &err))
 			goto out_fail;
 	}
 	sweep_files(st, files_dir);
+	sweep_jobs(jobs_dir);
 	if (models_open(o->models_dir, &d.models, &err))
 		goto out_fail;
 	blas = o->blas_threads ? (int)o->blas_threads : cpu_count();
+	job_memory = o->job_memory_limit >= 0 ? o->job_memory_limit : default_job_memory(o->workers);
 	{
 		struct workers_config wc = {
 			.store = st, .models = d.models, .files_dir = files_dir,
 			.jobs_dir = jobs_dir, .n_workers = (int)o->workers,
 			.threads_per_worker = blas / (int)o->workers > 0 ? blas / (int)o->workers : 1,
+			.reconcile_interval_ms = o->reconcile_interval_ms,
+			.job_memory_limit = job_memory,
 		};
 		if (workers_start(&wc, &d.workers, &err))
 			goto out_fail;
@@ -212,15 +347,22 @@ static int run(const struct options *o)
 			.listen = o->listen, .files_dir = files_dir, .jobs_dir = jobs_dir,
 			.version = ADALORAD_VERSION, .keys = (const char *const *)keys,
 			.n_keys = n_keys, .workers = (int)o->workers, .store = st,
+			.allowed_hosts = (const char *const *)hosts, .n_allowed_hosts = n_hosts,
+			.allowed_origins = (const char *const *)origins,
+			.n_allowed_origins = n_origins,
 			.limits = {
 				.max_body = (size_t)o->max_body_size,
 				.max_upload = (size_t)o->max_upload_size,
-				.max_connections = (unsigned)o->max_connections,
+				.max_connections = (unsigned)max_connections,
 				.max_waiting_jobs = o->max_queued_jobs,
 				.max_streams = (unsigned)o->max_sse_clients,
 				.keepalive_ms = (unsigned)o->sse_keepalive_ms,
 				.http_threads = (unsigned)o->http_threads,
 				.idle_timeout_s = (unsigned)o->idle_timeout,
+				.header_timeout_s = (unsigned)o->header_timeout,
+				.max_per_address = (unsigned)o->max_connections_per_address,
+				.job_memory_limit = job_memory,
+				.job_threads = blas / (int)o->workers > 0 ? blas / (int)o->workers : 1,
 			},
 			.hooks = {
 				.ctx = &d, .model_find = hook_model_find,
@@ -241,10 +383,10 @@ static int run(const struct options *o)
 		logfmt_append(line, sizeof(line), "db", o->db);
 		logfmt_append(line, sizeof(line), "models_dir", o->models_dir);
 		log_msg(LOG_INFO,
-			"%s models=%zu workers=%lld blas_threads_per_worker=%d requeued=%d cancelled=%d auth=%s",
+			"%s models=%zu workers=%lld blas_threads_per_worker=%d job_memory_limit=%lld requeued=%d cancelled=%d failed=%d auth=%s",
 			line, models_count(d.models), (long long)o->workers,
-			blas / (int)o->workers > 0 ? blas / (int)o->workers : 1, requeued, cancelled,
-			n_keys ? "on" : "off");
+			blas / (int)o->workers > 0 ? blas / (int)o->workers : 1, (long long)job_memory,
+			recovered.requeued, recovered.cancelled, recovered.failed, n_keys ? "on" : "off");
 	}
 
 	sigemptyset(&set);
@@ -269,6 +411,8 @@ out_free:
 	models_free(d.models);
 	store_free(st);
 	free_keys(keys, n_keys);
+	options_list_free(hosts, n_hosts);
+	options_list_free(origins, n_origins);
 	free(files_dir);
 	free(jobs_dir);
 	return code;

@@ -171,6 +171,14 @@ static int probe_entry(struct models *m, const char *name,
 		remember_bad(m, name, e->mtime, e->size, "the GGUF file carries no tokenizer");
 		return 0;
 	}
+	if (kind == K_HF && !e->info.has_tokenizer) {
+		/* Listed, it would be accepted by job creation and fail its plan. */
+		remember_bad(m, name, e->mtime, e->size,
+			     strcmp(e->info.architecture, "bert") && strcmp(e->info.architecture, "roberta")
+				     ? "the directory has no tokenizer.json"
+				     : "the directory has no tokenizer.json or vocab.txt");
+		return 0;
+	}
 	return 1;
 }
 

@@ -48,6 +48,14 @@ static const struct opt table[] = {
 	{ "--max-sse-clients", OPT_INT, OFF(max_sse_clients), 1, 1000000, 1 },
 	{ "--sse-keepalive", OPT_MS, OFF(sse_keepalive_ms), 10, 3600 * 1000, 1 },
 	{ "--idle-timeout", OPT_INT, OFF(idle_timeout), 1, 86400, 1 },
+	{ "--header-timeout", OPT_INT, OFF(header_timeout), 0, 3600, 1 },
+	{ "--max-connections-per-address", OPT_INT, OFF(max_connections_per_address), 0, 1000000, 1 },
+	{ "--job-memory-limit", OPT_SIZE, OFF(job_memory_limit), 0, (int64_t)1 << 50, 1 },
+	{ "--max-attempts", OPT_INT, OFF(max_attempts), 0, 1000, 1 },
+	{ "--reconcile-interval", OPT_MS, OFF(reconcile_interval_ms), 100, 3600 * 1000, 1 },
+	{ "--integrity-check", OPT_STR, OFF(integrity_check), 0, 0, 1 },
+	{ "--allowed-hosts", OPT_STR, OFF(allowed_hosts), 0, 0, 1 },
+	{ "--allowed-origins", OPT_STR, OFF(allowed_origins), 0, 0, 1 },
 };
 
 #define N_OPTS (sizeof(table) / sizeof(table[0]))
@@ -59,8 +67,14 @@ const char options_usage[] =
 	"                [--sqlite-synchronous full|normal] [--max-body-size BYTES]\n"
 	"                [--max-upload-size BYTES] [--max-connections N] [--max-queued-jobs N]\n"
 	"                [--max-sse-clients N] [--sse-keepalive SECONDS] [--idle-timeout SECONDS]\n"
+	"                [--header-timeout SECONDS] [--max-connections-per-address N]\n"
+	"                [--max-attempts N] [--reconcile-interval SECONDS] [--integrity-check quick|off]\n"
+	"                [--job-memory-limit BYTES]\n"
+	"                [--allowed-hosts NAME,...] [--allowed-origins URL,...]\n"
 	"Every flag may also be given in the --config JSON file, as \"listen\", \"max_body_size\", ...\n"
 	"(README.md, \"Configuration\", lists the defaults).\n";
+
+static int check_origins(const char *list, struct ada_err *err);
 
 static void set_defaults(struct options *o)
 {
@@ -81,6 +95,12 @@ static void set_defaults(struct options *o)
 	o->max_sse_clients = 256;
 	o->sse_keepalive_ms = 15000;
 	o->idle_timeout = 60;
+	o->header_timeout = 30;
+	o->max_connections_per_address = 256;
+	o->max_attempts = 3;
+	o->job_memory_limit = -1;   /* resolved by the daemon from the machine's memory */
+	o->reconcile_interval_ms = 30000;
+	o->integrity_check = strdup("quick");
 }
 
 void options_release(struct options *o)
@@ -277,7 +297,7 @@ int options_parse(int argc, char **argv, struct options *o, int *help, struct ad
 	*help = 0;
 	set_defaults(o);
 	if (!o->listen || !o->db || !o->data_dir || !o->models_dir || !o->log_level ||
-	    !o->sqlite_synchronous)
+	    !o->sqlite_synchronous || !o->integrity_check)
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	if ((rc = parse_flags(argc, argv, o, 1, help, err)) || *help)
 		return rc;
@@ -288,8 +308,76 @@ int options_parse(int argc, char **argv, struct options *o, int *help, struct ad
 	if (strcmp(o->sqlite_synchronous, "full") && strcmp(o->sqlite_synchronous, "normal"))
 		return ada_fail_param(err, ADA_EINVAL, "sqlite_synchronous",
 				      "--sqlite-synchronous must be full or normal");
+	if (strcmp(o->integrity_check, "quick") && strcmp(o->integrity_check, "off"))
+		return ada_fail_param(err, ADA_EINVAL, "integrity_check",
+				      "--integrity-check must be quick or off");
 	if (log_level_from_name(o->log_level) < 0)
 		return ada_fail_param(err, ADA_EINVAL, "log_level",
 				      "--log-level must be debug, info, warn or error");
+	if ((rc = check_origins(o->allowed_origins, err)))
+		return rc;
 	return ADA_OK;
+}
+
+void options_list_free(char **items, size_t n)
+{
+	for (size_t i = 0; items && i < n; i++)
+		free(items[i]);
+	free(items);
+}
+
+int options_list(const char *s, char ***items, size_t *n, struct ada_err *err)
+{
+	char **v = calloc(1, sizeof(*v));
+	size_t k = 0;
+
+	*items = NULL;
+	*n = 0;
+	if (!v)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	while (s && *s) {
+		size_t len = strcspn(s, ",");
+		const char *a = s, *b = s + len;
+		char **nv;
+
+		while (a < b && (*a == ' ' || *a == '\t'))
+			a++;
+		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+			b--;
+		s += len + (s[len] == ',');
+		if (a == b)
+			continue;
+		nv = realloc(v, (k + 2) * sizeof(*v));
+		if (!nv || !(nv[k] = strndup(a, (size_t)(b - a)))) {
+			options_list_free(nv ? nv : v, k);
+			return ada_fail(err, ADA_ENOMEM, "out of memory");
+		}
+		v = nv;
+		v[++k] = NULL;
+	}
+	*items = v;
+	*n = k;
+	return ADA_OK;
+}
+
+/* Every --allowed-origins entry is scheme://host[:port], nothing more. */
+static int check_origins(const char *list, struct ada_err *err)
+{
+	char **v;
+	size_t n;
+	int rc = options_list(list, &v, &n, err);
+
+	for (size_t i = 0; !rc && i < n; i++) {
+		const char *o = v[i], *rest = !strncmp(o, "http://", 7)    ? o + 7
+					      : !strncmp(o, "https://", 8) ? o + 8 : NULL;
+		size_t len = rest ? strlen(rest) : 0;
+		if (rest && len && rest[len - 1] == '/')
+			len--;
+		if (!rest || !len || memchr(rest, '/', len) || strchr(rest, '*'))
+			rc = ada_fail_param(err, ADA_EINVAL, "allowed_origins",
+					    "--allowed-origins: '%s' is not an origin (http://host[:port] or https://host[:port])",
+					    o);
+	}
+	options_list_free(v, n);
+	return rc;
 }

@@ -23,6 +23,9 @@ struct options {
 	char *config;
 	char *log_level;
 	char *sqlite_synchronous;   /* "full" or "normal" */
+	char *allowed_hosts;        /* comma-separated; NULL: only the defaults (api/guard.c) */
+	char *allowed_origins;      /* comma-separated origins; NULL: none */
+	char *integrity_check;      /* "quick" or "off" */
 	int64_t workers;
 	int64_t blas_threads;       /* over all workers; 0 = the CPU count */
 	int64_t http_threads;
@@ -33,6 +36,11 @@ struct options {
 	int64_t max_sse_clients;
 	int64_t sse_keepalive_ms;
 	int64_t idle_timeout;
+	int64_t header_timeout;     /* seconds; 0 = none */
+	int64_t max_connections_per_address;   /* 0 = no limit */
+	int64_t max_attempts;       /* abnormal ends before a job fails; 0 = never */
+	int64_t job_memory_limit;   /* bytes per job; 0 = none; -1 = 3/4 of RAM over the workers */
+	int64_t reconcile_interval_ms;
 };
 
 /* Parse argv (after defaults and any --config file) into opts, which the
@@ -40,6 +48,12 @@ struct options {
  * with a one-line message (a usage error). *help is set for --help. */
 int options_parse(int argc, char **argv, struct options *opts, int *help, struct ada_err *err);
 void options_release(struct options *opts);
+
+/* A comma-separated list (blanks around items dropped, empty items
+ * skipped) as a NULL-terminated array the caller frees with
+ * options_list_free(); NULL s gives an empty list. */
+int options_list(const char *s, char ***items, size_t *n, struct ada_err *err);
+void options_list_free(char **items, size_t n);
 extern const char options_usage[];
 
 #endif

@@ -30,18 +30,23 @@ struct worker {
 	int started;
 	_Atomic int stop;               /* enum ada_stop, read by the trainer */
 	char job_id[STORE_ID_MAX];      /* the job it runs; "" when idle (under ws->lock) */
+	int claiming;                   /* between a claim and job_id (under ws->lock) */
 };
 
 struct workers {
 	struct workers_config cfg;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	pthread_cond_t reconcile_cond;  /* the reconciler's sleep, cut short by stopping */
 	uint64_t generation;            /* bumped by every wake-up */
 	int stopping;
 	struct worker *w;
 	pthread_t validator;
 	int validator_started;
 	struct plan_cache *cache;
+	pthread_t reconciler;
+	int reconciler_started;
+	struct job_outcome *pending;    /* outcomes the store refused (under lock) */
 };
 
 void workers_wake(struct workers *ws)
@@ -112,6 +117,20 @@ static void validate_one(struct workers *ws, const struct store_job *j)
 		rc = ADA_ENOMEM;
 	} else if (!(rc = job_inputs_resolve(&ws->cfg, j, in, &err))) {
 		rc = plan_job(ws->cache, in, j, &plan, &err);
+		/* With its data counted now, the estimate checked again. */
+		if (!rc) {
+			struct ada_memory mem;
+			rc = ada_memory_check(&in->model.info, &in->method, plan.task, plan.num_labels,
+					      ws->cfg.threads_per_worker,
+					      plan.train_windows + plan.valid_windows,
+					      ws->cfg.job_memory_limit, &mem, &err);
+			plan.memory_bytes = mem.total;   /* this job's own (the plan may be cached) */
+			if (rc) {
+				size_t n = strlen(err.msg);
+				snprintf(err.msg + n, sizeof(err.msg) - n,
+					 " (with its data; adalorad --job-memory-limit)");
+			}
+		}
 	}
 	if (!rc) {
 		const int cls = plan.task == ADA_TASK_CLASSIFICATION;
@@ -136,15 +155,17 @@ static void validate_one(struct workers *ws, const struct store_job *j)
 		json_decref(cj);
 		if (cls)
 			snprintf(msg, sizeof(msg),
-				 "Files validated: classification with %d %s, %lld steps (%lld epochs of %lld), %lld training examples; job queued",
+				 "Files validated: classification with %d %s, %lld steps (%lld epochs of %lld), %lld training examples, about %lld MiB at the peak; job queued",
 				 plan.num_labels, plan.num_labels == 1 ? "output (regression)" : "labels",
 				 (long long)plan.total_steps, (long long)plan.n_epochs,
-				 (long long)plan.steps_per_epoch, (long long)plan.train_windows);
+				 (long long)plan.steps_per_epoch, (long long)plan.train_windows,
+				 (long long)(plan.memory_bytes >> 20));
 		else
 			snprintf(msg, sizeof(msg),
-				 "Files validated: %lld steps (%lld epochs of %lld), %lld training windows; job queued",
+				 "Files validated: %lld steps (%lld epochs of %lld), %lld training windows, about %lld MiB at the peak; job queued",
 				 (long long)plan.total_steps, (long long)plan.n_epochs,
-				 (long long)plan.steps_per_epoch, (long long)plan.train_windows);
+				 (long long)plan.steps_per_epoch, (long long)plan.train_windows,
+				 (long long)(plan.memory_bytes >> 20));
 		rc = store_job_planned(ws->cfg.store, j->id, &sp, hp_text, msg, &err);
 		free(hp_text);
 		free(cls_text);
@@ -220,6 +241,8 @@ static void *validator_main(void *arg)
 	return NULL;
 }
 
+static void keep_pending(struct workers *ws, struct job_outcome *o);
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -235,7 +258,15 @@ static void *worker_main(void *arg)
 
 		if (stopping)
 			break;
+		pthread_mutex_lock(&ws->lock);
+		w->claiming = 1;
+		pthread_mutex_unlock(&ws->lock);
 		rc = store_job_claim(ws->cfg.store, &j, &err);
+		if (rc) {
+			pthread_mutex_lock(&ws->lock);
+			w->claiming = 0;
+			pthread_mutex_unlock(&ws->lock);
+		}
 		if (rc == ADA_ENOTFOUND) {
 			if (wait_for_work(ws, seen))
 				break;
@@ -249,6 +280,7 @@ static void *worker_main(void *arg)
 		}
 		pthread_mutex_lock(&ws->lock);
 		snprintf(w->job_id, sizeof(w->job_id), "%s", j.id);
+		w->claiming = 0;
 		w->stop = ws->stopping ? ADA_STOP_PAUSE : ADA_RUN;
 		pthread_mutex_unlock(&ws->lock);
 		/* A cancel that came between the claim and the line above found
@@ -258,11 +290,153 @@ static void *worker_main(void *arg)
 				workers_cancel(ws, j.id);
 			store_job_release(&now);
 		}
-		job_run(&ws->cfg, &j, &w->stop);
+		{
+			struct job_outcome o = { 0 };
+			job_run(&ws->cfg, &j, &w->stop, &o);
+			if (o.set && job_outcome_record(ws->cfg.store, &o))
+				keep_pending(ws, &o);   /* the job stays ours until recorded */
+			job_outcome_release(&o);
+		}
 		pthread_mutex_lock(&ws->lock);
 		w->job_id[0] = '\0';
 		pthread_mutex_unlock(&ws->lock);
 		store_job_release(&j);
+	}
+	store_thread_done(ws->cfg.store);
+	return NULL;
+}
+
+/* Move an unrecorded outcome (its strings) into the reconciler's list. */
+static void keep_pending(struct workers *ws, struct job_outcome *o)
+{
+	struct job_outcome *p = malloc(sizeof(*p));
+
+	if (!p) {
+		log_msg(LOG_ERROR, "msg=\"out of memory: an outcome is lost\" job=%s", o->job_id);
+		return;
+	}
+	*p = *o;
+	memset(o, 0, sizeof(*o));
+	pthread_mutex_lock(&ws->lock);
+	p->next = ws->pending;
+	ws->pending = p;
+	pthread_mutex_unlock(&ws->lock);
+}
+
+/* Write the kept outcomes once more; those recorded (or no longer
+ * wanted) leave the list. */
+static void retry_pending(struct workers *ws)
+{
+	struct job_outcome *list, *keep = NULL;
+
+	pthread_mutex_lock(&ws->lock);
+	list = ws->pending;
+	ws->pending = NULL;
+	pthread_mutex_unlock(&ws->lock);
+	while (list) {
+		struct job_outcome *o = list;
+		struct ada_err err = { 0 };
+		int rc = job_outcome_try(ws->cfg.store, o, &err);
+
+		list = o->next;
+		if (rc == ADA_OK || rc == STORE_ECONFLICT) {
+			job_outcome_release(o);
+			free(o);
+		} else {
+			o->next = keep;
+			keep = o;
+		}
+	}
+	pthread_mutex_lock(&ws->lock);
+	while (keep) {
+		struct job_outcome *o = keep;
+		keep = o->next;
+		o->next = ws->pending;
+		ws->pending = o;
+	}
+	pthread_mutex_unlock(&ws->lock);
+}
+
+/* Is the job one a worker runs, is about to run, or whose outcome waits?
+ * Caller holds ws->lock; -1 while a claim is in flight (its job may not
+ * show yet: try again at the next sweep). */
+static int job_is_ours(struct workers *ws, const char *id)
+{
+	for (int i = 0; i < ws->cfg.n_workers; i++) {
+		if (ws->w[i].claiming)
+			return -1;
+		if (!strcmp(ws->w[i].job_id, id))
+			return 1;
+	}
+	for (struct job_outcome *o = ws->pending; o; o = o->next)
+		if (!strcmp(o->job_id, id))
+			return 1;
+	return 0;
+}
+
+/* Jobs the store says are running that nothing here runs: re-queued. */
+static void sweep_orphans(struct workers *ws)
+{
+	struct ada_err err = { 0 };
+	char (*ids)[STORE_ID_MAX] = NULL;
+	size_t n = 0;
+
+	if (store_job_running_ids(ws->cfg.store, &ids, &n, &err)) {
+		log_store_error("cannot list the running jobs", &err);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct store_recovery rv = { 0 };
+		int ours;
+
+		pthread_mutex_lock(&ws->lock);
+		ours = job_is_ours(ws, ids[i]);
+		pthread_mutex_unlock(&ws->lock);
+		if (ours < 0)
+			break;
+		if (ours)
+			continue;
+		if (store_job_reconcile(ws->cfg.store, ids[i], &rv, &err)) {
+			log_store_error("cannot reconcile a job", &err);
+			continue;
+		}
+		if (rv.requeued || rv.cancelled)
+			log_msg(LOG_WARN,
+				"msg=\"a job marked running had no worker\" job=%s status=%s", ids[i],
+				rv.cancelled ? "cancelled" : "queued");
+		if (rv.requeued)
+			workers_wake(ws);
+	}
+	free(ids);
+}
+
+static void *reconciler_main(void *arg)
+{
+	struct workers *ws = arg;
+	const int64_t interval = ws->cfg.reconcile_interval_ms > 0 ? ws->cfg.reconcile_interval_ms
+								    : 30000;
+
+	for (;;) {
+		struct timespec ts;
+		int stopping;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += interval / 1000;
+		ts.tv_nsec += (interval % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&ws->lock);
+		while (!ws->stopping &&
+		       pthread_cond_timedwait(&ws->reconcile_cond, &ws->lock, &ts) != ETIMEDOUT)
+			;
+		stopping = ws->stopping;
+		pthread_mutex_unlock(&ws->lock);
+		if (stopping)
+			break;
+		retry_pending(ws);
+		sweep_orphans(ws);
 	}
 	store_thread_done(ws->cfg.store);
 	return NULL;
@@ -281,6 +455,7 @@ int workers_start(const struct workers_config *cfg, struct workers **out, struct
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&ws->cond, &ca);
+	pthread_cond_init(&ws->reconcile_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	ws->w = xcalloc((size_t)cfg->n_workers, sizeof(*ws->w));
 	ws->cache = plan_cache_new();
@@ -293,6 +468,11 @@ int workers_start(const struct workers_config *cfg, struct workers **out, struct
 		return ada_fail(err, ADA_ENOMEM, "cannot start the validator thread");
 	}
 	ws->validator_started = 1;
+	if (pthread_create(&ws->reconciler, NULL, reconciler_main, ws)) {
+		workers_stop(ws);
+		return ada_fail(err, ADA_ENOMEM, "cannot start the reconciler thread");
+	}
+	ws->reconciler_started = 1;
 	for (int i = 0; i < cfg->n_workers; i++) {
 		ws->w[i].ws = ws;
 		if (pthread_create(&ws->w[i].thread, NULL, worker_main, &ws->w[i])) {
@@ -315,15 +495,30 @@ void workers_stop(struct workers *ws)
 		if (ws->w[i].job_id[0])
 			atomic_store_explicit(&ws->w[i].stop, ADA_STOP_PAUSE, memory_order_release);
 	pthread_cond_broadcast(&ws->cond);
+	pthread_cond_broadcast(&ws->reconcile_cond);
 	pthread_mutex_unlock(&ws->lock);
 	if (ws->validator_started)
 		pthread_join(ws->validator, NULL);
+	if (ws->reconciler_started)
+		pthread_join(ws->reconciler, NULL);
 	for (int i = 0; ws->w && i < ws->cfg.n_workers; i++)
 		if (ws->w[i].started)
 			pthread_join(ws->w[i].thread, NULL);
+	/* A last try; what is still unrecorded, the next start re-queues. */
+	retry_pending(ws);
+	while (ws->pending) {
+		struct job_outcome *o = ws->pending;
+		ws->pending = o->next;
+		log_msg(LOG_ERROR,
+			"msg=\"an outcome is unrecorded at shutdown; the job resumes at the next start\" job=%s",
+			o->job_id);
+		job_outcome_release(o);
+		free(o);
+	}
 	plan_cache_free(ws->cache);
 	free(ws->w);
 	pthread_cond_destroy(&ws->cond);
+	pthread_cond_destroy(&ws->reconcile_cond);
 	pthread_mutex_destroy(&ws->lock);
 	free(ws);
 }

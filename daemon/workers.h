@@ -11,6 +11,11 @@
  * lower scheduling priority than the HTTP threads, so the API stays quick
  * while every core trains.
  *
+ * A reconciler thread sweeps every --reconcile-interval: outcomes the
+ * store refused are written again (outcome.c), and a job the store says is
+ * running but that no worker runs is re-queued (or cancelled, if a cancel
+ * is pending).
+ *
  * Stopping: a cancel raises one worker's stop flag (ADA_STOP_CANCEL);
  * shutdown raises all of them (ADA_STOP_PAUSE): the trainer checkpoints at
  * its next step boundary and the job goes back to the queue, to resume
@@ -30,6 +35,8 @@ struct workers_config {
 	const char *jobs_dir;       /* a job's outputs: jobs_dir/<job id>/ */
 	int n_workers;
 	int threads_per_worker;
+	int64_t reconcile_interval_ms;  /* between sweeps for lost outcomes; 0 = 30 s */
+	int64_t job_memory_limit;       /* a job's estimated peak memory, bytes; 0 = no limit */
 };
 
 struct workers;
@@ -60,14 +67,38 @@ int job_inputs_resolve(const struct workers_config *cfg, const struct store_job 
 void job_inputs_to_job(const struct job_inputs *in, const struct store_job *j,
 		       struct ada_job *job);
 
-/* Train a claimed (running) job to its end and record the outcome in the
- * store: succeeded, failed, cancelled, or back to queued when paused. */
-void job_run(const struct workers_config *cfg, const struct store_job *j,
-	     const _Atomic int *stop);
+/* How a run ended, to be recorded (outcome.c); owns its strings. */
+struct job_outcome {
+	int set;
+	char job_id[STORE_ID_MAX];
+	enum job_status status;         /* succeeded, failed, cancelled; queued = paused */
+	char *error, *model, *classification, *message;
+	char level[16];
+	struct job_outcome *next;       /* the reconciler's list */
+};
 
-/* lib names a data file by its path in errors about its contents: name it
- * by its id instead (internal paths stay internal) and, when the error has
- * no param yet, blame "training_file" or "validation_file". */
+void job_outcome_set(struct job_outcome *o, const char *job_id, enum job_status status,
+		     const char *error, const char *model, const char *classification,
+		     const char *level, const char *message);
+void job_outcome_release(struct job_outcome *o);
+/* One write: ADA_OK (logged), STORE_ECONFLICT (the job is no longer
+ * running; logged, nothing to retry) or the store's failure. */
+int job_outcome_try(struct store *st, const struct job_outcome *o, struct ada_err *err);
+/* Write it, retrying with backoff a few seconds; ADA_OK, or the last
+ * failure when it is still unrecorded. */
+int job_outcome_record(struct store *st, const struct job_outcome *o);
+
+/* Train a claimed (running) job to its end: *out says how it ended
+ * (succeeded, failed, cancelled, or queued when paused), for the caller to
+ * record. */
+void job_run(const struct workers_config *cfg, const struct store_job *j,
+	     const _Atomic int *stop, struct job_outcome *out);
+
+/* lib names files by their paths in errors: a data file becomes its id
+ * (and, when the error has no param yet, blames "training_file" or
+ * "validation_file"), the model its id, the job's own files their place in
+ * its directory, and any other absolute path its last component: no
+ * server path reaches a client. in may be NULL (only the last applies). */
 void job_error_name_file(const struct job_inputs *in, const struct store_job *j,
 			 struct ada_err *err);
 

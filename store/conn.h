@@ -40,6 +40,7 @@ struct store {
 	struct conn *conns;
 	struct store_watch *watches;
 	int lock_fd;                 /* flock'ed "<db>.lock": one daemon per database */
+	int test_fail_outcomes;      /* the test hook of store.h; writer thread only */
 
 	/* group commit (writer.c) */
 	pthread_mutex_t gc_lock;

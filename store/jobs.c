@@ -5,6 +5,11 @@
  *   validating_files | queued -> cancelled      (cancel)
  *   validating_files -> failed                  (the plan refused the job)
  *   running -> queued                           (shutdown, or a restart)
+ *   running -> failed                           (a restart, after too many crashes)
+ *
+ * A cancel that was answered 200 wins: a running job with cancel_requested
+ * ends cancelled whatever its run's outcome (it may have finished training
+ * in the meantime), and is not re-queued by a pause or a restart.
  *
  * Every transition is one transaction that also appends the job's event,
  * and each UPDATE names the state it leaves in its WHERE clause, so two
@@ -18,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "util/alloc.h"
 #include "util/err.h"
 
@@ -25,7 +32,8 @@
 		 "hyperparameters, status, created_at, started_at, finished_at, error, " \
 		 "fine_tuned_model, cancel_requested, total_steps, steps_per_epoch, n_epochs, " \
 		 "budget_initial, budget_target, step, epoch, tokens_per_second, trained_tokens, " \
-		 "estimated_finish, budget_current, metrics, last_event, task, classification"
+		 "estimated_finish, budget_current, metrics, last_event, task, classification, " \
+		 "attempts, crashes"
 
 static const char sql_file_exists[] = "SELECT 1 FROM files WHERE id = ?1";
 static const char sql_waiting[] =
@@ -49,28 +57,42 @@ static const char sql_planned[] =
 	"hyperparameters = coalesce(?7, hyperparameters), task = ?8, classification = ?9 "
 	"WHERE id = ?1 AND status = 'validating_files' RETURNING seq";
 static const char sql_claim[] =
-	"UPDATE jobs SET status = 'running', started_at = coalesce(started_at, ?1) "
+	"UPDATE jobs SET status = 'running', started_at = coalesce(started_at, ?1), "
+	"attempts = attempts + 1 "
 	"WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) "
-	"RETURNING id, started_at = ?1";
+	"RETURNING id, attempts";
+/* SET expressions see the row as it was: a running job with a cancel
+ * pending becomes cancelled, without error or model. */
+#define CANCEL_WINS "(status = 'running' AND cancel_requested = 1)"
 static const char sql_finish[] =
-	"UPDATE jobs SET status = ?2, finished_at = ?3, error = ?4, fine_tuned_model = ?5, "
+	"UPDATE jobs SET status = CASE WHEN " CANCEL_WINS " THEN 'cancelled' ELSE ?2 END, "
+	"finished_at = ?3, error = CASE WHEN " CANCEL_WINS " THEN NULL ELSE ?4 END, "
+	"fine_tuned_model = CASE WHEN " CANCEL_WINS " THEN NULL ELSE ?5 END, "
 	"estimated_finish = NULL, classification = coalesce(?6, classification) "
-	"WHERE id = ?1 AND status IN ('validating_files', 'running') RETURNING seq";
+	"WHERE id = ?1 AND status IN ('validating_files', 'running') RETURNING seq, status";
 static const char sql_requeue[] =
-	"UPDATE jobs SET status = 'queued', estimated_finish = NULL "
-	"WHERE id = ?1 AND status = 'running' RETURNING seq";
+	"UPDATE jobs SET status = CASE WHEN " CANCEL_WINS " THEN 'cancelled' ELSE 'queued' END, "
+	"finished_at = CASE WHEN " CANCEL_WINS " THEN ?2 ELSE finished_at END, "
+	"estimated_finish = NULL "
+	"WHERE id = ?1 AND status = 'running' RETURNING seq, status";
 static const char sql_cancel_now[] =
 	"UPDATE jobs SET status = 'cancelled', finished_at = ?2 "
 	"WHERE id = ?1 AND status IN ('validating_files', 'queued') RETURNING seq";
 static const char sql_cancel_request[] =
 	"UPDATE jobs SET cancel_requested = 1 "
 	"WHERE id = ?1 AND status = 'running' AND cancel_requested = 0 RETURNING seq";
-static const char sql_running[] = "SELECT id, cancel_requested FROM jobs WHERE status = 'running'";
+static const char sql_running[] =
+	"SELECT id, cancel_requested, crashes FROM jobs WHERE status = 'running'";
+static const char sql_running_ids[] = "SELECT id FROM jobs WHERE status = 'running' ORDER BY seq";
 static const char sql_recover_cancel[] =
-	"UPDATE jobs SET status = 'cancelled', finished_at = ?2, estimated_finish = NULL "
-	"WHERE id = ?1";
+	"UPDATE jobs SET status = 'cancelled', finished_at = ?2, estimated_finish = NULL, "
+	"crashes = crashes + ?3 WHERE id = ?1 AND status = 'running'";
 static const char sql_recover_queue[] =
-	"UPDATE jobs SET status = 'queued', estimated_finish = NULL WHERE id = ?1";
+	"UPDATE jobs SET status = 'queued', estimated_finish = NULL, crashes = crashes + ?3 "
+	"WHERE id = ?1 AND status = 'running'";
+static const char sql_recover_fail[] =
+	"UPDATE jobs SET status = 'failed', finished_at = ?2, estimated_finish = NULL, "
+	"crashes = crashes + 1, error = ?4 WHERE id = ?1 AND status = 'running'";
 static const char sql_progress[] =
 	"UPDATE jobs SET step = ?2, total_steps = ?3, epoch = ?4, tokens_per_second = ?5, "
 	"trained_tokens = ?6, estimated_finish = ?7, budget_current = ?8, metrics = ?9 "
@@ -132,6 +154,8 @@ static int read_job(sqlite3_stmt *s, struct store_job *j, struct ada_err *err)
 	j->budget_current = col_int_or(s, 26, -1);
 	j->last_event = sqlite3_column_int64(s, 28);
 	col_copy(s, 29, j->task, sizeof(j->task));
+	j->attempts = sqlite3_column_int64(s, 31);
+	j->crashes = sqlite3_column_int64(s, 32);
 	if ((rc = col_dup(s, 7, &j->method, err)) ||
 	    (rc = col_dup(s, 8, &j->hyperparameters, err)) ||
 	    (rc = col_dup(s, 13, &j->error, err)) ||
@@ -439,25 +463,32 @@ static int op_job_claim(struct conn *c, void *ctx, char *notify, struct ada_err 
 	char id[STORE_ID_MAX];
 	sqlite3_stmt *s;
 	int rc, first = 0;
+	int64_t attempt = 0;
+	char msg[128];
 
-	/* The claim itself is this one UPDATE ... RETURNING. */
+	/* The claim itself is this one UPDATE ... RETURNING; the attempt it
+	 * counts is on disk before the run starts. */
 	if ((rc = conn_stmt(c, sql_claim, &s, err)))
 		return rc;
 	sqlite3_bind_int64(s, 1, (int64_t)time(NULL));
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		col_copy(s, 0, id, sizeof(id));
-		first = sqlite3_column_int(s, 1);
+		attempt = sqlite3_column_int64(s, 1);
+		first = attempt == 1;
 	}
 	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
 		return ada_fail(err, ADA_ENOTFOUND, "no job is queued");
 	if (rc != SQLITE_ROW)
 		return conn_fail(c, "claim job", err);
-	if ((rc = event_insert(c, id, "info", "message",
-			       first ? "Fine-tuning job started"
-				     : "Fine-tuning job resumed from its last checkpoint",
-			       NULL, err)) ||
+	if (first)
+		snprintf(msg, sizeof(msg), "Fine-tuning job started");
+	else
+		snprintf(msg, sizeof(msg),
+			 "Fine-tuning job resumed from its last checkpoint (attempt %lld)",
+			 (long long)attempt);
+	if ((rc = event_insert(c, id, "info", "message", msg, NULL, err)) ||
 	    (rc = get_one(c, sql_get, id, out, err)))
 		return rc;
 	snprintf(notify, STORE_ID_MAX, "%s", id);
@@ -478,7 +509,52 @@ int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err
 struct job_finish {
 	const char *id, *error, *model, *level, *message, *classification;
 	enum job_status status;
+	enum job_status *ended;
 };
+
+/* The test hook of store.h: fail this outcome write if asked to. */
+static int injected_failure(struct conn *c, struct ada_err *err)
+{
+	if (c->st->test_fail_outcomes <= 0)
+		return ADA_OK;
+	c->st->test_fail_outcomes--;
+	return ada_fail(err, ADA_EIO,
+			"store: outcome write failed on purpose (test hook ADALORAD_TEST_FAIL_OUTCOMES)");
+}
+
+/* Step a finish or re-queue UPDATE ... RETURNING seq, status bound by the
+ * caller, then append its event. The status the row got may be
+ * "cancelled" rather than asked: a pending cancel won, and the event
+ * says so. */
+static int end_run(struct conn *c, sqlite3_stmt *s, const char *id, const char *what,
+		   enum job_status asked, const char *level, const char *message,
+		   enum job_status *ended, char *notify, struct ada_err *err)
+{
+	char status[32] = "", msg[900];
+	int rc = sqlite3_step(s), got;
+
+	if (rc == SQLITE_ROW)
+		col_copy(s, 1, status, sizeof(status));
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return refused(c, id, what, err);
+	if (rc != SQLITE_ROW)
+		return conn_fail(c, "update job", err);
+	got = job_status_from_name(status);
+	if (got != (int)asked) {
+		snprintf(msg, sizeof(msg),
+			 "Fine-tuning job cancelled (the cancel requested before the run ended wins; the run: %s)",
+			 message ? message : what);
+		message = msg;
+		level = "info";
+	}
+	if (ended)
+		*ended = got < 0 ? JOB_FAILED : (enum job_status)got;
+	if ((rc = event_insert(c, id, level, "message", message ? message : what, NULL, err)))
+		return rc;
+	snprintf(notify, STORE_ID_MAX, "%s", id);
+	return ADA_OK;
+}
 
 static int op_job_finish(struct conn *c, void *ctx, char *notify, struct ada_err *err)
 {
@@ -486,7 +562,7 @@ static int op_job_finish(struct conn *c, void *ctx, char *notify, struct ada_err
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = conn_stmt(c, sql_finish, &s, err)))
+	if ((rc = injected_failure(c, err)) || (rc = conn_stmt(c, sql_finish, &s, err)))
 		return rc;
 	bind_text(s, 1, f->id);
 	bind_text(s, 2, job_status_name(f->status));
@@ -494,14 +570,29 @@ static int op_job_finish(struct conn *c, void *ctx, char *notify, struct ada_err
 	bind_text(s, 4, f->error);
 	bind_text(s, 5, f->model);
 	bind_text(s, 6, f->classification);
-	return transition(c, s, f->id, "finish it", f->level, f->message, notify, err);
+	return end_run(c, s, f->id, "finish it", f->status, f->level, f->message, f->ended, notify,
+		       err);
+}
+
+static int op_job_requeue(struct conn *c, void *ctx, char *notify, struct ada_err *err)
+{
+	struct job_finish *f = ctx;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = injected_failure(c, err)) || (rc = conn_stmt(c, sql_requeue, &s, err)))
+		return rc;
+	bind_text(s, 1, f->id);
+	sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
+	return end_run(c, s, f->id, "re-queue it", JOB_QUEUED, "info", f->message, f->ended,
+		       notify, err);
 }
 
 int store_job_finish(struct store *st, const char *id, enum job_status status,
 		     const char *error, const char *fine_tuned_model, const char *level,
 		     const char *message, struct ada_err *err)
 {
-	struct job_finish f = { id, error, fine_tuned_model, level, message, NULL, status };
+	struct job_finish f = { id, error, fine_tuned_model, level, message, NULL, status, NULL };
 
 	if (!job_status_final(status))
 		return ada_fail(err, ADA_EINVAL, "%s is not a final status", job_status_name(status));
@@ -512,33 +603,30 @@ int store_job_succeeded(struct store *st, const char *id, const char *fine_tuned
 			const char *classification, const char *message, struct ada_err *err)
 {
 	struct job_finish f = { id, NULL, fine_tuned_model, "info", message, classification,
-				JOB_SUCCEEDED };
+				JOB_SUCCEEDED, NULL };
 
 	return store_write(st, op_job_finish, &f, err);
-}
-
-struct job_requeue {
-	const char *id, *message;
-};
-
-static int op_job_requeue(struct conn *c, void *ctx, char *notify, struct ada_err *err)
-{
-	struct job_requeue *q = ctx;
-	sqlite3_stmt *s;
-	int rc;
-
-	if ((rc = conn_stmt(c, sql_requeue, &s, err)))
-		return rc;
-	bind_text(s, 1, q->id);
-	return transition(c, s, q->id, "re-queue it", "info", q->message, notify, err);
 }
 
 int store_job_requeue(struct store *st, const char *id, const char *message,
 		      struct ada_err *err)
 {
-	struct job_requeue q = { id, message };
+	struct job_finish f = { .id = id, .message = message, .status = JOB_QUEUED };
 
-	return store_write(st, op_job_requeue, &q, err);
+	return store_write(st, op_job_requeue, &f, err);
+}
+
+int store_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
+		      enum job_status *ended, struct ada_err *err)
+{
+	struct job_finish f = { id, o->error, o->fine_tuned_model, o->level ? o->level : "info",
+				o->message, o->classification, o->status, ended };
+
+	if (o->status == JOB_QUEUED)
+		return store_write(st, op_job_requeue, &f, err);
+	if (!job_status_final(o->status))
+		return ada_fail(err, ADA_EINVAL, "%s is not an outcome", job_status_name(o->status));
+	return store_write(st, op_job_finish, &f, err);
 }
 
 struct job_cancel {
@@ -602,24 +690,33 @@ int store_job_cancel(struct store *st, const char *id, struct store_job *out,
 }
 
 struct recover {
-	int requeued, cancelled;
+	int max_crashes;             /* 0: never fail a job for it */
+	int counts;                  /* crashes are counted (a start, not a reconcile) */
+	const char *only;            /* reconcile: just this job */
+	struct store_recovery out;
 };
 
+/* Jobs left running: by a crash (at start), or by a run whose outcome was
+ * never recorded (reconcile). Each is cancelled if a cancel is pending,
+ * failed if the daemon died during it max_crashes times, else re-queued
+ * to resume from its checkpoint. */
 static int op_recover(struct conn *c, void *ctx, char *notify, struct ada_err *err)
 {
 	struct recover *rv = ctx;
 	struct {
 		char id[STORE_ID_MAX];
 		int cancel;
+		int64_t crashes;
 	} *v = NULL;
 	size_t n = 0, cap = 0;
 	sqlite3_stmt *s;
 	int rc;
 
-	(void)notify;   /* at start no one watches yet */
 	if ((rc = conn_stmt(c, sql_running, &s, err)))
 		return rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (rv->only && strcmp((const char *)sqlite3_column_text(s, 0), rv->only))
+			continue;
 		if (n == cap) {
 			void *nv = xreallocarray(v, cap ? 2 * cap : 8, sizeof(*v));
 			if (!nv) {
@@ -631,7 +728,8 @@ static int op_recover(struct conn *c, void *ctx, char *notify, struct ada_err *e
 			cap = cap ? 2 * cap : 8;
 		}
 		col_copy(s, 0, v[n].id, sizeof(v[n].id));
-		v[n++].cancel = sqlite3_column_int(s, 1);
+		v[n].cancel = sqlite3_column_int(s, 1);
+		v[n++].crashes = sqlite3_column_int64(s, 2);
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
@@ -640,38 +738,115 @@ static int op_recover(struct conn *c, void *ctx, char *notify, struct ada_err *e
 	}
 	rc = ADA_OK;
 	for (size_t i = 0; i < n && !rc; i++) {
-		const char *msg = v[i].cancel
-			? "Fine-tuning job cancelled (the daemon stopped before the job could)"
-			: "The daemon restarted: job re-queued; it resumes from its last checkpoint";
-		if ((rc = conn_stmt(c, v[i].cancel ? sql_recover_cancel : sql_recover_queue, &s,
-				    err)))
+		const int fail = !v[i].cancel && rv->counts && rv->max_crashes > 0 &&
+				 v[i].crashes + 1 >= rv->max_crashes;
+		const char *sql = v[i].cancel ? sql_recover_cancel
+				  : fail      ? sql_recover_fail : sql_recover_queue;
+		char msg[400], error[600];
+
+		if (v[i].cancel)
+			snprintf(msg, sizeof(msg), "%s",
+				 rv->counts ? "Fine-tuning job cancelled (the daemon stopped before the job could)"
+					    : "Fine-tuning job cancelled (its run ended without recording it)");
+		else if (fail)
+			snprintf(msg, sizeof(msg),
+				 "The daemon stopped abnormally %lld times while this job ran (killed for lack of memory? see the daemon's log); it is not run again (--max-attempts %d)",
+				 (long long)v[i].crashes + 1, rv->max_crashes);
+		else if (rv->counts)
+			snprintf(msg, sizeof(msg),
+				 "The daemon restarted: job re-queued; it resumes from its last checkpoint");
+		else
+			snprintf(msg, sizeof(msg),
+				 "Job re-queued: it was marked running but no worker ran it (its outcome was never recorded); it resumes from its last checkpoint");
+		if ((rc = conn_stmt(c, sql, &s, err)))
 			break;
 		bind_text(s, 1, v[i].id);
-		if (v[i].cancel)
-			sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
+		sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
+		if (!fail)
+			sqlite3_bind_int(s, 3, rv->counts);
+		if (fail) {
+			json_t *e = json_pack("{s:s,s:s,s:n}", "code", "crash_loop", "message", msg,
+					      "param");
+			char *t = e ? json_dumps(e, JSON_COMPACT) : NULL;
+			snprintf(error, sizeof(error), "%s", t ? t : "null");
+			free(t);
+			json_decref(e);
+			bind_text(s, 4, error);
+		}
 		rc = sqlite3_step(s);
 		sqlite3_reset(s);
 		if (rc != SQLITE_DONE) {
 			rc = conn_fail(c, "recover job", err);
 			break;
 		}
-		rc = event_insert(c, v[i].id, "info", "message", msg, NULL, err);
-		*(v[i].cancel ? &rv->cancelled : &rv->requeued) += 1;
+		if (!sqlite3_changes(c->db))
+			continue;   /* no longer running */
+		rc = event_insert(c, v[i].id, fail ? "error" : "info", "message", msg, NULL, err);
+		*(v[i].cancel ? &rv->out.cancelled : fail ? &rv->out.failed : &rv->out.requeued) += 1;
+		if (rv->only)
+			snprintf(notify, STORE_ID_MAX, "%s", v[i].id);
 	}
 	free(v);
 	return rc;
 }
 
-int store_recover(struct store *st, int *requeued, int *cancelled, struct ada_err *err)
+int store_recover(struct store *st, int max_crashes, struct store_recovery *out,
+		  struct ada_err *err)
 {
-	struct recover rv = { 0, 0 };
+	struct recover rv = { .max_crashes = max_crashes, .counts = 1 };
 	int rc = store_write(st, op_recover, &rv, err);
 
-	if (!rc && requeued)
-		*requeued = rv.requeued;
-	if (!rc && cancelled)
-		*cancelled = rv.cancelled;
+	if (out)
+		*out = rc ? (struct store_recovery){ 0 } : rv.out;
 	return rc;
+}
+
+int store_job_reconcile(struct store *st, const char *id, struct store_recovery *out,
+			struct ada_err *err)
+{
+	struct recover rv = { .only = id };
+	int rc = store_write(st, op_recover, &rv, err);
+
+	if (out)
+		*out = rc ? (struct store_recovery){ 0 } : rv.out;
+	return rc;
+}
+
+int store_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *n,
+			  struct ada_err *err)
+{
+	char (*v)[STORE_ID_MAX] = NULL;
+	size_t cap = 0;
+	struct conn *c;
+	sqlite3_stmt *s;
+	int rc;
+
+	*ids = NULL;
+	*n = 0;
+	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_running_ids, &s, err)))
+		return rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (*n == cap) {
+			void *nv = xreallocarray(v, cap ? 2 * cap : 8, sizeof(*v));
+			if (!nv) {
+				sqlite3_reset(s);
+				free(v);
+				return ada_fail(err, ADA_ENOMEM, "out of memory");
+			}
+			v = nv;
+			cap = cap ? 2 * cap : 8;
+		}
+		col_copy(s, 0, v[*n], sizeof(v[*n]));
+		(*n)++;
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		*n = 0;
+		return conn_fail(c, "list running jobs", err);
+	}
+	*ids = v;
+	return ADA_OK;
 }
 
 struct job_progress {

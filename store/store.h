@@ -52,13 +52,21 @@ struct store_config {
 	const char *path;       /* the database file; created when absent */
 	enum store_sync sync;
 	int busy_timeout_ms;    /* for locks held by other processes (sqlite3 CLI, backups) */
+	int skip_integrity_check;   /* do not run PRAGMA quick_check at open */
 };
+
+/* Test hook: with ADALORAD_TEST_FAIL_OUTCOMES=N in the environment when the
+ * store opens, the next N writes of a job's outcome (finish, re-queue)
+ * fail with ADA_EIO, so tests can see a lost outcome write being retried
+ * and reconciled. Never set outside tests. */
 
 struct store;
 
-/* Open (creating when needed) and migrate the database: migrations/NNNN_name.sql
- * are applied in order under PRAGMA user_version. A database whose version
- * is newer than this binary's schema is refused (ADA_EUNSUPPORTED). */
+/* Open (creating when needed), check and migrate the database: PRAGMA
+ * quick_check first (unless skipped; a damaged database is ADA_EFORMAT
+ * with SQLite's first complaint), then migrations/NNNN_name.sql in order
+ * under PRAGMA user_version. A database whose version is newer than this
+ * binary's schema is refused (ADA_EUNSUPPORTED). */
 int store_open(const struct store_config *cfg, struct store **out, struct ada_err *err);
 /* Close every connection; all threads using the store must have stopped. */
 void store_free(struct store *st);
@@ -154,6 +162,8 @@ struct store_job {
 	/* JSON texts, owned; NULL = JSON null */
 	char *method, *hyperparameters, *metrics, *error;
 	char *classification;                /* classification jobs: labels and counts */
+	int64_t attempts;                    /* runs started */
+	int64_t crashes;                     /* runs the daemon died during */
 };
 
 void store_job_release(struct store_job *j);
@@ -213,13 +223,16 @@ struct store_plan {
 int store_job_planned(struct store *st, const char *id, const struct store_plan *plan,
 		      const char *hyperparameters, const char *message, struct ada_err *err);
 
-/* Atomically take the oldest queued job and mark it running (ADA_ENOTFOUND
- * when none is queued). */
+/* Atomically take the oldest queued job, mark it running and count the
+ * attempt (ADA_ENOTFOUND when none is queued). */
 int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err);
 
 /* A validating or running job reaches a final status. error is JSON or
  * NULL; fine_tuned_model NULL unless succeeded. STORE_ECONFLICT when the
- * job was not validating or running. */
+ * job was not validating or running. A running job whose cancel is pending
+ * becomes cancelled instead, whatever status is asked (the cancel wins;
+ * the event says so). The same holds for store_job_succeeded,
+ * store_job_requeue and store_job_outcome. */
 int store_job_finish(struct store *st, const char *id, enum job_status status,
 		     const char *error, const char *fine_tuned_model, const char *level,
 		     const char *message, struct ada_err *err);
@@ -233,15 +246,51 @@ int store_job_succeeded(struct store *st, const char *id, const char *fine_tuned
 int store_job_requeue(struct store *st, const char *id, const char *message,
 		      struct ada_err *err);
 
+/* How a running job's run ended, as its worker records it. */
+struct store_outcome {
+	enum job_status status;      /* JOB_SUCCEEDED, JOB_FAILED, JOB_CANCELLED, or JOB_QUEUED
+				      * (paused: it resumes later) */
+	const char *error;           /* JSON, failed only */
+	const char *fine_tuned_model;   /* succeeded only */
+	const char *classification;  /* succeeded, JSON or NULL (keep) */
+	const char *level;           /* of the event; NULL = "info" */
+	const char *message;
+};
+
+/* Record an outcome (store_job_finish, store_job_succeeded or
+ * store_job_requeue by o->status); *ended (may be NULL) receives the
+ * status the job got (JOB_CANCELLED when a pending cancel won). */
+int store_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
+		      enum job_status *ended, struct ada_err *err);
+
 /* Cancel: a validating or queued job becomes cancelled at once; a running
- * one gets cancel_requested (its worker stops it). STORE_ECONFLICT for a
- * finished job. *out receives the job as it now is. */
+ * one gets cancel_requested (its worker stops it, and whatever its run's
+ * outcome the job ends cancelled). STORE_ECONFLICT for a finished job.
+ * *out receives the job as it now is. */
 int store_job_cancel(struct store *st, const char *id, struct store_job *out,
 		     struct ada_err *err);
 
-/* At start: jobs left running by a crash go back to the queue (or become
- * cancelled when a cancel was pending). Counts are optional. */
-int store_recover(struct store *st, int *requeued, int *cancelled, struct ada_err *err);
+struct store_recovery {
+	int requeued, cancelled, failed;
+};
+
+/* At start: jobs left running by a crash (the daemon died during their
+ * run, which counts as one of their crashes) go back to the queue; they
+ * become cancelled when a cancel was pending, and failed (error code
+ * "crash_loop") at their max_crashes-th crash (0: never). out may be NULL. */
+int store_recover(struct store *st, int max_crashes, struct store_recovery *out,
+		  struct ada_err *err);
+
+/* While running: a job the store says is running but no worker runs (its
+ * outcome was never recorded) goes back to the queue, or becomes
+ * cancelled when a cancel is pending. Not a crash. Nothing happens if it
+ * is no longer running. */
+int store_job_reconcile(struct store *st, const char *id, struct store_recovery *out,
+			struct ada_err *err);
+
+/* The ids of the running jobs, oldest first (*ids malloc'ed, the caller's). */
+int store_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *n,
+			  struct ada_err *err);
 
 struct store_progress {
 	int64_t step, total_steps, trained_tokens;

@@ -37,7 +37,8 @@ enum ada_code {
 	ADA_ENOMEM = 4,
 	ADA_ECANCELLED = 5,   /* the job was cancelled through its stop flag */
 	ADA_ESTOPPED = 6,     /* the job was asked to pause (shutdown); it checkpointed */
-	ADA_ENUMERIC = 7,     /* training diverged (non-finite loss for too long) */
+	ADA_ENUMERIC = 7,     /* training diverged (non-finite gradients for too long, or at
+	                       * every step) */
 	ADA_EUNSUPPORTED = 8, /* valid input we do not implement (e.g. a tensor type) */
 	ADA_ENOTFOUND = 9,    /* a named file does not exist */
 };
@@ -273,6 +274,8 @@ enum ada_stop {
 
 struct ada_job {
 	const char *model;          /* GGUF file, llama2.c .bin or Hugging Face directory */
+	const char *model_name;     /* what outputs and messages call the model (the adapter's
+	                             * base_model_name_or_path, result.json); NULL: model */
 	const char *tokenizer;      /* NULL: the model's own */
 	const char *train_file;
 	const char *valid_file;     /* NULL: hold out the tail of train_file */
@@ -299,6 +302,8 @@ struct ada_plan {
 	int64_t n_matrices;         /* adapted matrices */
 	int64_t trainable_params;
 	int64_t budget_initial, budget_target;   /* -1 without a budget */
+	int64_t memory_bytes;       /* estimated peak memory of training (ada_memory_estimate,
+	                             * with the data) */
 };
 
 struct ada_result {
@@ -318,6 +323,40 @@ struct ada_result {
 	                             * (ada_result_release); NULL unless labels are strings */
 	int64_t truncated_train, truncated_valid;   /* examples cut to seq_len */
 };
+
+/* What training a job holds at its peak, in bytes: the frozen weights as
+ * loaded (f32), one micro-batch's activations (the LM head's logits among
+ * them), the trainable values with their gradients and AdamW moments, the
+ * method's extras (adapter caches, AdaLoRA's importance buffers,
+ * bottlenecks), the tokenized data, and a fixed runtime share. README
+ * ("Memory") compares it with measured peak RSS. */
+struct ada_memory {
+	int64_t weights, activations, trainable, method, data, runtime;
+	int64_t total;
+};
+
+/* The estimate for training method m on a model of info's shape, before
+ * loading anything (creation time). task: ADA_TASK_CAUSAL_LM or
+ * ADA_TASK_CLASSIFICATION (ADA_TASK_AUTO: a BERT-family model classifies,
+ * others model language); num_labels: a classifier's outputs (0: 2);
+ * threads: the job's (0: ada_set_threads'); windows: training plus
+ * validation windows (LM) or examples (classification), 0 when not known
+ * (the data is then not counted; ada_job_plan counts it). The batch is
+ * micro_batch_size sequences of seq_len. */
+ADA_API int ada_memory_estimate(const struct ada_model_info *info, const struct ada_method *m,
+				int task, int num_labels, int threads, int64_t windows,
+				struct ada_memory *out);
+
+/* Whether that estimate fits in limit bytes (0: no limit): ADA_OK, or
+ * ADA_EINVAL with err->param naming what to lower and the numbers in the
+ * message — method.<type>.hyperparameters.batch_size (micro_batch_size
+ * when the job accumulates gradients) or seq_len, whichever halved saves
+ * more; "model" (or "method.type" for full fine-tuning) when even the
+ * weights and the trained state do not fit. out (may be NULL) receives
+ * the estimate. */
+ADA_API int ada_memory_check(const struct ada_model_info *info, const struct ada_method *m,
+			     int task, int num_labels, int threads, int64_t windows, int64_t limit,
+			     struct ada_memory *out, struct ada_err *err);
 
 /* Free what a result owns (label_names); safe on a zeroed result. */
 ADA_API void ada_result_release(struct ada_result *res);

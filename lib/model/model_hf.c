@@ -691,8 +691,10 @@ int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
 	vocab = path_join(dir, "vocab.txt");
 	if (!tok || !vocab)
 		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-	else    /* BERT directories often carry only WordPiece's vocab.txt */
-		*has_tokenizer = file_exists(tok) || file_exists(vocab);
+	else    /* what model_open_tokenizer() loads: tokenizer.json, or for BERT
+		 * directories (which often carry only WordPiece's) vocab.txt */
+		*has_tokenizer = file_exists(tok) ||
+				 (cfg->family == ADA_FAMILY_BERT && file_exists(vocab));
 	free(tok);
 	free(vocab);
 	return rc;

@@ -76,8 +76,8 @@ int llama2c_probe(const char *path, struct model_config *cfg, struct ada_err *er
 
 /* config.json -> config (checked), then the safetensors headers (not the
  * weights) decide what the loader would: tied_output (Llama family), the
- * pooler (BERT family). *has_tokenizer: the directory holds tokenizer.json
- * or vocab.txt. */
+ * pooler (BERT family). *has_tokenizer: the directory holds a tokenizer
+ * the loader takes: tokenizer.json, or vocab.txt for the BERT family. */
 int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
 	     struct ada_err *err);
 

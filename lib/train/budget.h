@@ -86,7 +86,8 @@ int budget_schedule_to_json(const struct ada_schedule *s, size_t max_points,
 
 /*
  * The budget at the given steps (borrowed array of n steps, each >= 0):
- *   {"initial", "target", "points": [[t, b], ...]}   in the order given.
+ *   {"initial", "target", "points": [[t, b], ...]}   in the order given
+ * (the key of the whole curve's points too, as ../shared/docs/cli.md says).
  * ADA_EINVAL names the first negative step; ADA_ENOMEM.
  */
 int budget_schedule_at_json(const struct ada_schedule *s, const int64_t *steps,

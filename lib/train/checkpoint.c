@@ -99,6 +99,9 @@ int checkpoint_save(const char *dir, const struct checkpoint_state *st, struct a
 	json_object_set_new(hdr, "valid_metrics", metrics_to_array(&st->valid_metrics));
 	json_object_set_new(hdr, "valid_metrics_initial",
 			    metrics_to_array(&st->valid_metrics_initial));
+	json_object_set_new(hdr, "interval_nll", number_or_null(st->interval_nll));
+	json_object_set_new(hdr, "interval_targets", json_integer(st->interval_targets));
+	json_object_set_new(hdr, "nonfinite_in_a_row", json_integer(st->nonfinite_in_a_row));
 	json_object_set_new(hdr, "fingerprint", json_string(st->fingerprint ? st->fingerprint : ""));
 	json_object_set_new(hdr, "arena_floats", json_integer((json_int_t)st->arena_floats));
 	json_object_set_new(hdr, "allocator_bytes", json_integer((json_int_t)st->alloc_len));
@@ -210,6 +213,11 @@ int checkpoint_load(const char *dir, struct checkpoint_state *st, float *w, floa
 	metrics_from_array(json_object_get(hdr, "valid_metrics"), &st->valid_metrics);
 	metrics_from_array(json_object_get(hdr, "valid_metrics_initial"),
 			   &st->valid_metrics_initial);
+	/* absent before they were recorded: an interval that starts afresh */
+	st->interval_nll = json_object_get(hdr, "interval_nll") ? get_number(hdr, "interval_nll") : 0;
+	st->interval_targets = (int64_t)json_integer_value(json_object_get(hdr, "interval_targets"));
+	st->nonfinite_in_a_row =
+		(int64_t)json_integer_value(json_object_get(hdr, "nonfinite_in_a_row"));
 	st->arena_floats = (size_t)get_number(hdr, "arena_floats");
 	st->alloc_len = (size_t)get_number(hdr, "allocator_bytes");
 	st->fingerprint = xstrdup(json_string_value(json_object_get(hdr, "fingerprint")));

@@ -38,6 +38,12 @@ struct checkpoint_state {
 	/* a classifier's validation metrics, latest and before training (the
 	 * header keeps them as arrays: accuracy, f1, mcc, pearson, spearman) */
 	struct ada_glue_metrics valid_metrics, valid_metrics_initial;
+	/* the loss summed since the last metrics event, and its targets; the
+	 * steps in a row with non-finite gradients (0 when absent: older
+	 * checkpoints) */
+	double interval_nll;
+	int64_t interval_targets;
+	int64_t nonfinite_in_a_row;
 	const char *fingerprint;    /* borrowed on save; owned (malloc) after load */
 	/* arena */
 	size_t arena_floats;

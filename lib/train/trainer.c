@@ -23,6 +23,11 @@
 /* Consecutive steps with non-finite gradients before a job is declared diverged. */
 #define MAX_NONFINITE_STEPS 20
 
+const char *trainer_model_name(const struct trainer *tr)
+{
+	return tr->job->model_name ? tr->job->model_name : tr->job->model;
+}
+
 void trainer_say(struct trainer *tr, const char *level, const char *fmt, ...)
 {
 	const struct ada_callbacks *cb = tr->job->cb;
@@ -219,8 +224,8 @@ static int train_loop(struct trainer *tr, struct ada_err *err)
 	const struct ada_hparams *hp = tr->hp;
 	const struct ada_callbacks *cb = tr->job->cb;
 	const int64_t T = tr->plan.total_steps, start = tr->step;
-	double t0 = trainer_now(), t_int = t0, interval_nll = 0;
-	int64_t interval_targets = 0, interval_tokens = 0;
+	double t0 = trainer_now(), t_int = t0;
+	int64_t interval_tokens = 0;
 	int rc, code;
 
 	tr->last.total_steps = T;
@@ -247,8 +252,8 @@ static int train_loop(struct trainer *tr, struct ada_err *err)
 			return code;
 		if ((rc = trainer_step(tr, &so, err)))
 			return rc;
-		interval_nll += so.nll_sum;
-		interval_targets += so.n_targets;
+		tr->interval_nll += so.nll_sum;
+		tr->interval_targets += so.n_targets;
 		interval_tokens += so.tokens;
 		tr->last.step = tr->step;
 		tr->last.epoch = (double)tr->step / (double)tr->plan.steps_per_epoch;
@@ -260,14 +265,16 @@ static int train_loop(struct trainer *tr, struct ada_err *err)
 
 		if (tr->step % hp->log_every == 0 || tr->step == T) {
 			double now = trainer_now();
-			tr->last.train_loss = interval_targets ? interval_nll / interval_targets : NAN;
+			tr->last.train_loss = tr->interval_targets
+						      ? tr->interval_nll / (double)tr->interval_targets
+						      : NAN;
 			tr->last.tokens_per_second = interval_tokens / (now - t_int > 1e-9 ? now - t_int : 1e-9);
 			tr->last.elapsed_seconds = now - tr->t_start;
 			tr->last.eta_seconds = (now - t0) / (double)(tr->step - start) * (double)(T - tr->step);
 			if (cb && cb->on_metrics)
 				cb->on_metrics(cb->ctx, &tr->last);
-			interval_nll = 0;
-			interval_targets = interval_tokens = 0;
+			tr->interval_nll = 0;
+			tr->interval_targets = interval_tokens = 0;
 			t_int = now;
 		}
 		if (hp->eval_every && tr->step % hp->eval_every == 0 && tr->step < T &&
@@ -283,6 +290,11 @@ static int train_loop(struct trainer *tr, struct ada_err *err)
 			}
 		}
 	}
+	if (T > 0 && tr->nonfinite_in_a_row >= T)
+		/* Not one update was made: there is no result, only the model. */
+		return ada_fail(err, ADA_ENUMERIC,
+				"training diverged: non-finite gradients at step 1 and at every step after it, up to step %lld; nothing was trained (lower learning_rate, or check the model's weights)",
+				(long long)T);
 	if (tr->has_budget) {
 		/* The allocation the adapter is exported with. */
 		int64_t kept = 0;
@@ -316,7 +328,8 @@ int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err 
 		trainer_plan(&tr, &res->plan);
 		tr.t_start = trainer_now();
 		trainer_say(&tr, "info", "%s on %s: %lld steps (%lld per epoch), %lld trainable parameters",
-		    ada_method_name(job->method.type), job->model, (long long)tr.plan.total_steps,
+		    ada_method_name(job->method.type), trainer_model_name(&tr),
+		    (long long)tr.plan.total_steps,
 		    (long long)tr.plan.steps_per_epoch, (long long)res->plan.trainable_params);
 		rc = train_loop(&tr, err);
 	}

@@ -92,7 +92,11 @@ struct trainer {
 	int64_t trained_tokens;
 	double valid_loss, valid_loss_initial;
 	struct cls_metrics valid_m, valid_m_initial;   /* classification; NAN otherwise */
-	int64_t nonfinite_in_a_row;
+	int64_t nonfinite_in_a_row;     /* checkpointed, like the interval below */
+	/* the loss of the steps since the last metrics event, so that a resumed
+	 * run logs the same train_loss as an uninterrupted one */
+	double interval_nll;
+	int64_t interval_targets;
 	struct ada_metrics last;        /* of the latest step */
 	double t_start;
 	char *fingerprint;              /* identifies the job configuration */
@@ -126,6 +130,9 @@ void trainer_plan(const struct trainer *tr, struct ada_plan *plan);
 /* Build net, optimizer, allocator; resume from a checkpoint if asked. */
 int trainer_build(struct trainer *tr, struct ada_err *err);
 void trainer_release(struct trainer *tr);
+
+/* What messages and outputs call the model: job->model_name, else its path. */
+const char *trainer_model_name(const struct trainer *tr);
 
 /* trainer.c: an on_log message (printf-style). */
 void trainer_say(struct trainer *tr, const char *level, const char *fmt, ...)

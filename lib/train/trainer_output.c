@@ -32,7 +32,7 @@ static int write_result(struct trainer *tr, struct ada_result *res, struct ada_e
 	int rc;
 
 	json_object_set_new(j, "method", ada_method_to_json(&tr->job->method));
-	json_object_set_new(j, "model", json_string(tr->job->model));
+	json_object_set_new(j, "model", json_string(trainer_model_name(tr)));
 	json_object_set_new(j, "seed", json_integer((json_int_t)tr->job->seed));
 	json_object_set_new(j, "steps", json_integer(tr->step));
 	json_object_set_new(j, "total_steps", json_integer(tr->plan.total_steps));
@@ -93,7 +93,7 @@ int trainer_write_outputs(struct trainer *tr, struct ada_result *res, struct ada
 		rc = export_model_gguf(tr->model, &tr->tn.net, dir, err);
 	} else {
 		struct export_info info = {
-			.base_model = tr->job->model,
+			.base_model = trainer_model_name(tr),
 			.total_steps = tr->plan.total_steps,
 			.labels = tr->labels,
 			.seq_len = tr->hp->seq_len,

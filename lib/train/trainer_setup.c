@@ -18,6 +18,7 @@
 #include "util/err.h"
 #include "util/fileio.h"
 #include "util/fpenv.h"
+#include "train/memory_estimate.h"
 #include "train/trainer.h"
 
 const char *ada_task_name(enum ada_task t)
@@ -280,6 +281,14 @@ void trainer_plan(const struct trainer *tr, struct ada_plan *plan)
 	else
 		trained_net_count(tr->model, &tr->job->method, &tr->spec, &plan->trainable_params,
 				  NULL);
+	{
+		struct ada_memory mem;
+		memory_estimate_config(&tr->model->cfg, model_param_count(&tr->model->cfg),
+				       &tr->job->method, plan->task, plan->num_labels,
+				       tr->job->threads, plan->train_windows + plan->valid_windows,
+				       &mem);
+		plan->memory_bytes = mem.total;
+	}
 }
 
 /* Optimizer ranges: one per arena tensor, with its decay flag. */

@@ -26,6 +26,9 @@ int trainer_save_checkpoint(struct trainer *tr, struct ada_err *err)
 		.valid_loss_initial = tr->valid_loss_initial,
 		.valid_metrics = tr->valid_m.glue,
 		.valid_metrics_initial = tr->valid_m_initial.glue,
+		.interval_nll = tr->interval_nll,
+		.interval_targets = tr->interval_targets,
+		.nonfinite_in_a_row = tr->nonfinite_in_a_row,
 		.fingerprint = tr->fingerprint,
 		.arena_floats = pa->n,
 		.w = pa->w, .m = pa->m, .v = pa->v,
@@ -102,6 +105,9 @@ int trainer_load_checkpoint(struct trainer *tr, struct ada_err *err)
 	tr->valid_m.loss = st.valid_loss;
 	tr->valid_m_initial.glue = st.valid_metrics_initial;
 	tr->valid_m_initial.loss = st.valid_loss_initial;
+	tr->interval_nll = st.interval_nll;
+	tr->interval_targets = st.interval_targets;
+	tr->nonfinite_in_a_row = st.nonfinite_in_a_row;
 out_release:
 	checkpoint_state_release(&st);
 out_free:

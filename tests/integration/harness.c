@@ -8,6 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -141,6 +146,8 @@ void write_jsonl(const char *path, int shakespeare, size_t max_bytes)
 	fclose(out);
 }
 
+unsigned long daemon_nofile;
+
 void daemon_start(struct daemon *d, const char *dir, const char *const *args)
 {
 	const char *bin = getenv("ADALORAD_BIN");
@@ -183,6 +190,11 @@ void daemon_start(struct daemon *d, const char *dir, const char *const *args)
 	if (d->pid < 0)
 		FATAL("fork: %s", strerror(errno));
 	if (d->pid == 0) {
+		if (daemon_nofile) {
+			struct rlimit rl = { daemon_nofile, daemon_nofile };
+			if (setrlimit(RLIMIT_NOFILE, &rl))
+				_exit(126);
+		}
 		dup2(fd, STDERR_FILENO);
 		execv(bin, (char *const *)argv);
 		_exit(127);
@@ -375,6 +387,59 @@ long http_json(struct daemon *d, const char *method, const char *path, json_t *o
 	}
 	http_resp_free(&r);
 	return status;
+}
+
+int tcp_connect(struct daemon *d)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	unsigned port = 0;
+	int fd;
+
+	if (sscanf(d->base, "http://127.0.0.1:%u", &port) != 1)
+		FATAL("no port in %s", d->base);
+	sa.sin_port = htons((uint16_t)port);
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+char *http_raw(struct daemon *d, const char *bytes, size_t len, double timeout_s, long *status)
+{
+	struct buf b = { 0 };
+	double deadline = now_s() + timeout_s;
+	int fd = tcp_connect(d);
+	char chunk[4096];
+
+	*status = 0;
+	if (fd < 0)
+		FATAL("connect %s: %s", d->base, strerror(errno));
+	for (size_t off = 0; off < len;) {
+		ssize_t n = send(fd, bytes + off, len - off, MSG_NOSIGNAL);
+		if (n <= 0)
+			break;   /* the server may answer and close early */
+		off += (size_t)n;
+	}
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		double left = deadline - now_s();
+		ssize_t n;
+		if (left <= 0 || poll(&p, 1, (int)(left * 1000) + 1) <= 0)
+			break;
+		n = recv(fd, chunk, sizeof(chunk), 0);
+		if (n <= 0)
+			break;
+		on_data(chunk, 1, (size_t)n, &b);
+	}
+	close(fd);
+	if (b.p)
+		sscanf(b.p, "HTTP/1.%*d %ld", status);
+	return b.p ? b.p : strdup("");
 }
 
 char *upload(struct daemon *d, const char *path, const char *filename)

@@ -37,6 +37,10 @@ void models_create_tiny(const char *dir);
  * (assets), or generated text when shakespeare is 0. */
 void write_jsonl(const char *path, int shakespeare, size_t max_bytes);
 
+/* When nonzero, daemon_start() lowers the daemon's descriptor limit (soft
+ * and hard) to this before exec. */
+extern unsigned long daemon_nofile;
+
 /* Start adalorad in dir with extra flags (NULL-terminated, may be NULL). */
 void daemon_start(struct daemon *d, const char *dir, const char *const *args);
 /* SIGTERM and wait: the exit status (-1 if it died of a signal). */
@@ -64,6 +68,13 @@ void http_chunked(struct daemon *d, const char *method, const char *path,
 /* A JSON request (obj stolen, may be NULL): the status; *out the response JSON. */
 long http_json(struct daemon *d, const char *method, const char *path, json_t *obj,
 	       json_t **out);
+
+/* Send bytes as they are on a new connection and read the answer until
+ * the server closes or timeout_s passes (caller frees); *status is the
+ * first response's status, 0 when none came. */
+char *http_raw(struct daemon *d, const char *bytes, size_t len, double timeout_s, long *status);
+/* A TCP connection to the daemon (the caller closes it), -1 on failure. */
+int tcp_connect(struct daemon *d);
 
 /* Upload a file as the openai SDK does (multipart); the new file's id (caller frees). */
 char *upload(struct daemon *d, const char *path, const char *filename);

@@ -31,8 +31,9 @@ static void expect(const struct http_resp *r, long status, const char *param, co
 	static const struct { long status; const char *type; } types[] = {
 		{ 400, "invalid_request_error" }, { 401, "authentication_error" },
 		{ 404, "not_found_error" }, { 405, "method_not_allowed" },
-		{ 409, "conflict_error" }, { 413, "payload_too_large" },
-		{ 415, "unsupported_media_type" }, { 429, "rate_limit_error" },
+		{ 403, "permission_error" }, { 409, "conflict_error" },
+		{ 413, "payload_too_large" }, { 415, "unsupported_media_type" },
+		{ 429, "rate_limit_error" }, { 501, "not_implemented_error" },
 	};
 	const char *want_type = "?";
 
@@ -248,8 +249,12 @@ static void test_uploads(void)
 		   "file", "invalid_file", "invalid UTF-8 in a file");
 	upload_raw("purpose=fine-tune&filename=x.jsonl", jl, "", 0, 0, 400, "file", "invalid_file",
 		   "an empty file");
-	upload_raw("purpose=fine-tune&filename=x.png", "Content-Type: image/png", good,
-		   sizeof(good) - 1, 0, 415, NULL, "unsupported_media_type", "an image");
+	/* Any raw body is the file, whatever its type: its content decides. */
+	upload_raw("purpose=fine-tune&filename=x.png", "Content-Type: image/png",
+		   "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, 0, 400, "file", "invalid_file", "an image");
+	upload_raw("purpose=fine-tune&filename=x.jsonl", "Content-Type: multipart/mixed; boundary=a",
+		   good, sizeof(good) - 1, 0, 415, NULL, "unsupported_media_type",
+		   "multipart but not a form");
 	upload_raw("purpose=fine-tune&filename=big.jsonl", jl, big, 200000, 0, 413, NULL,
 		   "body_too_large", "an upload over the limit (Content-Length)");
 	upload_raw("purpose=fine-tune&filename=big.jsonl", jl, big, 200000, 1, 413, NULL,
@@ -272,12 +277,186 @@ static void test_uploads(void)
 		{
 			const char *x[] = { "Content-Type: text/xml", NULL };
 			http(&d, "POST", "/v1/fine_tuning/jobs", x, "<a/>", 4, &r);
-			expect(&r, 415, NULL, "unsupported_media_type", "an XML job body");
+			expect(&r, 415, "Content-Type", "unsupported_media_type", "an XML job body");
 			http_resp_free(&r);
 		}
 		free(body);
 	}
 	free(big);
+}
+
+/* A multipart body as it is (Content-Type given whole). */
+static void upload_form(const char *ct, const char *payload, long status, const char *param,
+			const char *code, const char *what)
+{
+	const char *h[] = { ct, NULL };
+	struct http_resp r;
+
+	http(&d, "POST", "/v1/files", h, payload, strlen(payload), &r);
+	expect(&r, status, param, code, what);
+	http_resp_free(&r);
+}
+
+/* Forms that once reached a NULL field name, or that are malformed. */
+static void test_multipart(void)
+{
+	static const char *const xyz = "Content-Type: multipart/form-data; boundary=XyZ";
+
+	upload_form(xyz, "--XyZ\r\nContent-Disposition: form-data\r\n\r\nabc\r\n--XyZ--\r\n", 400,
+		    NULL, "invalid_multipart", "a part without name= (killed the daemon once)");
+	CHECK(daemon_alive(&d));
+	upload_form(xyz, "--XyZ\r\n\r\nabc\r\n--XyZ--\r\n", 400, NULL, "invalid_multipart",
+		    "a part without headers");
+	upload_form(xyz, "--XyZ\r\nContent-Disposition: form-data; filename=\"x.jsonl\"\r\n\r\n"
+			 "{\"text\":\"a\"}\r\n--XyZ--\r\n",
+		    400, NULL, "invalid_multipart", "a file part without name=");
+	upload_form(xyz, "--XyZ\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nfine-tune",
+		    400, NULL, "invalid_multipart", "a form cut before its closing boundary");
+	upload_form(xyz, "--XyZ\r\nContent-Disposition: attachment; name=\"file\"\r\n\r\nx\r\n--XyZ--",
+		    400, NULL, "invalid_multipart", "a part that is not form-data");
+	upload_form("Content-Type: multipart/form-data; boundary=\"\"", "--\r\n", 400, NULL,
+		    "invalid_multipart", "an empty boundary");
+	upload_form("Content-Type: multipart/form-data; boundary=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+		    "--\r\n", 400, NULL, "invalid_multipart", "a 71-character boundary");
+	upload_form(xyz, "--XyZ\r\nContent-Disposition: form-data; name=\"colour\"\r\n\r\nred\r\n"
+			 "--XyZ--\r\n",
+		    400, "colour", "unknown_parameter", "an unknown form field");
+	/* Query arguments without a value reach us as NULL: as if absent. */
+	upload_raw("purpose=fine-tune&filename", "Content-Type: application/jsonl", "{}\n", 3, 0, 400,
+		   "filename", "missing_required_parameter", "?filename without a value");
+	upload_raw("purpose&filename=x.jsonl", "Content-Type: application/jsonl", "{}\n", 3, 0, 400,
+		   "purpose", "invalid_value", "?purpose without a value");
+	{
+		static const char *const paths[] = {
+			"/v1/fine_tuning/jobs?limit&after&status", "/v1/files?purpose&after&limit",
+		};
+		for (size_t i = 0; i < 2; i++) {
+			struct http_resp r;
+			http(&d, "GET", paths[i], NULL, NULL, 0, &r);
+			CHECK_MSG(r.status == 200, "%s: %ld", paths[i], r.status);
+			http_resp_free(&r);
+		}
+	}
+	CHECK(daemon_alive(&d));
+}
+
+/* Raw bytes on their own connection: the answer is this error, and the
+ * connection is closed after it when close_after. */
+static void raw_expect(const char *bytes, long status, const char *param, const char *code,
+		       int close_after, const char *what)
+{
+	struct http_resp r = { 0 };
+	char *text = http_raw(&d, bytes, strlen(bytes), 5, &r.status), *body = strstr(text, "\r\n\r\n");
+
+	r.body = text;
+	r.json = body ? json_loads(body + 4, JSON_DISABLE_EOF_CHECK, NULL) : NULL;
+	expect(&r, status, param, code, what);
+	if (close_after)
+		CHECK_MSG(strstr(text, "Connection: close") != NULL, "%s: not closed: %s", what, text);
+	json_decref(r.json);
+	free(text);
+}
+
+/* RFC 9112 section 6: an ambiguous body length is refused, and the
+ * connection closed (libmicrohttpd alone took the first Content-Length). */
+static void test_framing(void)
+{
+	raw_expect("POST /v1/adalora/schedule HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		   "Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
+		   400, "Content-Length", "invalid_framing", 1, "two Content-Lengths");
+	raw_expect("POST /v1/adalora/schedule HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		   "Content-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}",
+		   400, "Content-Length", "invalid_framing", 1, "two equal Content-Lengths");
+	raw_expect("POST /v1/adalora/schedule HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		   "Content-Type: application/json\r\nContent-Length: 7\r\n"
+		   "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		   400, "Transfer-Encoding", "invalid_framing", 1, "Content-Length and chunked");
+	raw_expect("POST /v1/adalora/schedule HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		   "Content-Type: application/json\r\nTransfer-Encoding: gzip\r\n\r\n{}",
+		   501, "Transfer-Encoding", "unsupported_transfer_encoding", 1,
+		   "a transfer coding other than chunked");
+	raw_expect("POST /v1/adalora/schedule HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+		   "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+		   "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+		   400, "Transfer-Encoding", "invalid_framing", 1, "chunked twice");
+	/* A plain chunked body still works. */
+	raw_expect("POST /v1/adalora/schedule HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+		   "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+		   "2\r\n{}\r\n0\r\n\r\n",
+		   400, "total_steps", "missing_required_parameter", 0, "one chunked body");
+}
+
+static void get_expect_h(const char *method, const char *path, const char *const *headers,
+			 long status, const char *param, const char *code, const char *what)
+{
+	struct http_resp r;
+
+	http(&d, method, path, headers, NULL, 0, &r);
+	expect(&r, status, param, code, what);
+	http_resp_free(&r);
+}
+
+/* Writes a web page could make, and DNS rebinding (issue 12): refused
+ * with the default configuration (no API key, no --allowed-origins). */
+static void test_cross_site(void)
+{
+	static const char good[] = "{\"text\":\"from another site\"}\n";
+	char body[1024];
+	struct http_resp r;
+
+	/* A text/plain fetch() or form post needs no preflight. */
+	http(&d, "POST", "/v1/files?purpose=fine-tune&filename=x.jsonl",
+	     (const char *const[]){ "Content-Type: text/plain", "Origin: http://evil.example",
+				    "Sec-Fetch-Site: cross-site", NULL },
+	     good, sizeof(good) - 1, &r);
+	expect(&r, 403, "Origin", "cross_origin", "a cross-site text/plain upload");
+	http_resp_free(&r);
+	snprintf(body, sizeof(body), "{\"model\":\"tiny\",\"training_file\":\"%s\"}", file_id);
+	http(&d, "POST", "/v1/fine_tuning/jobs",
+	     (const char *const[]){ "Content-Type: text/plain", "Origin: http://evil.example", NULL },
+	     body, strlen(body), &r);
+	expect(&r, 403, "Origin", "cross_origin", "a cross-origin job creation");
+	http_resp_free(&r);
+	http(&d, "POST", "/v1/fine_tuning/jobs", (const char *const[]){ "Content-Type:", NULL }, body,
+	     strlen(body), &r);
+	expect(&r, 415, "Content-Type", "unsupported_media_type", "a job body without Content-Type");
+	CHECK(strstr(json_string_value(json_object_get(json_object_get(r.json, "error"), "message")),
+		     "Content-Type") != NULL);
+	http_resp_free(&r);
+	http(&d, "POST", "/v1/fine_tuning/jobs",
+	     (const char *const[]){ "Content-Type: application/json", "Origin: null", NULL }, body,
+	     strlen(body), &r);
+	expect(&r, 403, "Origin", "cross_origin", "Origin null (a sandboxed page)");
+	http_resp_free(&r);
+	http(&d, "POST", "/v1/fine_tuning/jobs",
+	     (const char *const[]){ "Content-Type: application/json", "Sec-Fetch-Site: cross-site",
+				    NULL },
+	     body, strlen(body), &r);
+	expect(&r, 403, "Origin", "cross_origin", "Sec-Fetch-Site: cross-site without Origin");
+	http_resp_free(&r);
+	{
+		char path[256];
+		snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/cancel", busy_job);
+		get_expect_h("POST", path,
+			     (const char *const[]){ "Origin: http://127.0.0.1.evil.example", NULL },
+			     403, "Origin", "cross_origin", "a cross-origin cancel");
+		snprintf(path, sizeof(path), "/v1/files/%s", file_id);
+		get_expect_h("DELETE", path,
+			     (const char *const[]){ "Origin: http://localhost:1", NULL }, 403, "Origin",
+			     "cross_origin", "a cross-origin delete (another port)");
+	}
+	get_expect_h("OPTIONS", "/v1/fine_tuning/jobs",
+		     (const char *const[]){ "Origin: http://evil.example",
+					    "Access-Control-Request-Method: POST", NULL },
+		     403, "Origin", "cross_origin", "a preflight from an origin not allowed");
+	/* DNS rebinding: a name that is not ours, on every route. */
+	get_expect_h("GET", "/v1/files", (const char *const[]){ "Host: evil.example:8080", NULL },
+		     403, "Host", "host_not_allowed", "a rebound name");
+	get_expect_h("GET", "/", (const char *const[]){ "Host: rebind.evil.example", NULL }, 403,
+		     "Host", "host_not_allowed", "the dashboard under a rebound name");
+	get_expect_h("GET", "/healthz", (const char *const[]){ "Host: localhost.evil.example", NULL },
+		     403, "Host", "host_not_allowed", "a name that merely starts like localhost");
 }
 
 static void get_expect(const char *method, const char *path, const char *const *headers,
@@ -497,6 +676,9 @@ int main(void)
 	RUN(test_budget_phase_after_planning);
 	RUN(test_schedule);
 	RUN(test_uploads);
+	RUN(test_multipart);
+	RUN(test_framing);
+	RUN(test_cross_site);
 	RUN(test_routes_and_queries);
 	RUN(test_queue_limit);
 	{

@@ -76,10 +76,20 @@ static void make_models(void)
 	if (tiny_write_llama2c(m, path, 1, &err))
 		FATAL("%s", err.msg);
 	write_tokenizer("tok48.bin", cfg.vocab_size);
-	/* c/: a Hugging Face directory. */
+	/* c/: a Hugging Face directory with its tokenizer. */
 	path_in(path, sizeof(path), "c");
 	if (tiny_write_hf(m, path, ST_F32, TINY_HF_SINGLE, &err))
 		FATAL("%s", err.msg);
+	write_bytes("c/tokenizer.json", "{}", 2);
+	/* Not models: Hugging Face directories without a tokenizer the loader
+	 * takes (none; a Llama with only BERT's vocab.txt). */
+	path_in(path, sizeof(path), "f");
+	if (tiny_write_hf(m, path, ST_F32, TINY_HF_SINGLE, &err))
+		FATAL("%s", err.msg);
+	path_in(path, sizeof(path), "g");
+	if (tiny_write_hf(m, path, ST_F32, TINY_HF_SINGLE, &err))
+		FATAL("%s", err.msg);
+	write_bytes("g/vocab.txt", "[PAD]\n[UNK]\n", 12);
 	/* Not models: a checkpoint whose tokenizer would be tok32.bin, a
 	 * damaged GGUF, a hidden file, a text file. */
 	cfg.vocab_size = 32;
@@ -134,6 +144,26 @@ static void test_listing(void)
 	json_decref(m);
 	CHECK_INT_EQ(http_json(&d, "GET", "/v1/models/d", NULL, NULL), 404);
 	CHECK_INT_EQ(http_json(&d, "GET", "/v1/models/bad", NULL, NULL), 404);
+	CHECK_INT_EQ(http_json(&d, "GET", "/v1/models/f", NULL, NULL), 404);
+	CHECK_INT_EQ(http_json(&d, "GET", "/v1/models/g", NULL, NULL), 404);
+}
+
+/* A job on a directory without a tokenizer is refused at creation (it
+ * used to be accepted, then fail its plan). */
+static void test_no_tokenizer_refused(void)
+{
+	char data[2400], *fid;
+	json_t *out = NULL;
+
+	snprintf(data, sizeof(data), "%s/few.jsonl", dir);
+	write_jsonl(data, 0, 2000);
+	fid = upload(&d, data, "few.jsonl");
+	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs", adalora_job("f", fid, 10, 32, 5),
+			       &out), 400);
+	CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(out, "error"), "code")),
+		     "model_not_found");
+	json_decref(out);
+	free(fid);
 }
 
 /* A model copied in while the daemon runs can be used at once. */
@@ -166,6 +196,7 @@ int main(void)
 	make_models();
 	daemon_start(&d, dir, NULL);
 	RUN(test_listing);
+	RUN(test_no_tokenizer_refused);
 	RUN(test_added_later);
 	CHECK_INT_EQ(daemon_stop(&d), 0);
 	/* The skipped entries were each logged once, with the reason. */
@@ -173,6 +204,8 @@ int main(void)
 		char *log = read_file(d.log_path, NULL);
 		CHECK(log && strstr(log, "entry=d.bin") && strstr(log, "tok32.bin"));
 		CHECK(log && strstr(log, "entry=bad.gguf"));
+		CHECK(log && strstr(log, "entry=f") && strstr(log, "no tokenizer.json"));
+		CHECK(log && strstr(log, "entry=g"));
 		free(log);
 	}
 	free(dir);

@@ -52,6 +52,8 @@ static void test_defaults(void)
 	CHECK_INT_EQ(o.sse_keepalive_ms, 15000);
 	CHECK_STR_EQ(o.sqlite_synchronous, "full");
 	CHECK(o.api_key_file == NULL);
+	CHECK_INT_EQ(o.header_timeout, 30);
+	CHECK_INT_EQ(o.max_connections_per_address, 256);
 	options_release(&o);
 }
 
@@ -110,12 +112,110 @@ static void test_errors(void)
 	free(broken);
 }
 
+/* --allowed-hosts and --allowed-origins: comma lists, origins checked. */
+static void test_allowed_lists(void)
+{
+	struct ada_err err = { 0 };
+	struct options o;
+	char **v;
+	size_t n;
+
+	CHECK_OK(parse(&o, &err, 0), &err);
+	CHECK(o.allowed_hosts == NULL && o.allowed_origins == NULL);
+	CHECK_OK(options_list(o.allowed_hosts, &v, &n, &err), &err);
+	CHECK_INT_EQ(n, 0);
+	CHECK(v && v[0] == NULL);
+	options_list_free(v, n);
+	options_release(&o);
+
+	CHECK_OK(parse(&o, &err, 3, "--allowed-hosts", " a.example ,, .lan,*",
+		       "--allowed-origins=https://dash.example.com,http://10.0.0.2:3000/"), &err);
+	CHECK_OK(options_list(o.allowed_hosts, &v, &n, &err), &err);
+	CHECK_INT_EQ(n, 3);
+	CHECK_STR_EQ(v[0], "a.example");
+	CHECK_STR_EQ(v[1], ".lan");
+	CHECK_STR_EQ(v[2], "*");
+	CHECK(v[3] == NULL);
+	options_list_free(v, n);
+	CHECK_OK(options_list(o.allowed_origins, &v, &n, &err), &err);
+	CHECK_INT_EQ(n, 2);
+	CHECK_STR_EQ(v[1], "http://10.0.0.2:3000/");
+	options_list_free(v, n);
+	options_release(&o);
+
+	expect_error("an origin with a path", 2, "--allowed-origins", "https://a.example/app",
+		     "not an origin");
+	expect_error("an origin without a scheme", 2, "--allowed-origins", "a.example",
+		     "not an origin");
+	expect_error("a wildcard origin", 2, "--allowed-origins", "https://*.example", "not an origin");
+}
+
+/* The connection limits against slowloris. */
+static void test_connection_limits(void)
+{
+	struct ada_err err = { 0 };
+	struct options o;
+	char *cfg = write_config("limits.json",
+				 "{\"header_timeout\": 5, \"max_connections_per_address\": 16}");
+
+	CHECK_OK(parse(&o, &err, 2, "--config", cfg), &err);
+	CHECK_INT_EQ(o.header_timeout, 5);
+	CHECK_INT_EQ(o.max_connections_per_address, 16);
+	options_release(&o);
+	CHECK_OK(parse(&o, &err, 2, "--header-timeout=0", "--max-connections-per-address=0"), &err);
+	CHECK_INT_EQ(o.header_timeout, 0);
+	CHECK_INT_EQ(o.max_connections_per_address, 0);
+	options_release(&o);
+	expect_error("a negative header timeout", 2, "--header-timeout", "-1", "between 0 and 3600");
+	expect_error("a header timeout of days", 2, "--header-timeout", "86400", "between 0 and 3600");
+	expect_error("a per-address cap that is not a number", 2, "--max-connections-per-address",
+		     "many", "not an integer");
+	free(cfg);
+}
+
+/* Recovery: crash loops, the reconciler, the integrity check. */
+static void test_recovery_flags(void)
+{
+	struct ada_err err = { 0 };
+	struct options o;
+
+	CHECK_OK(parse(&o, &err, 0), &err);
+	CHECK_INT_EQ(o.max_attempts, 3);
+	CHECK_INT_EQ(o.reconcile_interval_ms, 30000);
+	CHECK_STR_EQ(o.integrity_check, "quick");
+	options_release(&o);
+	CHECK_OK(parse(&o, &err, 3, "--max-attempts=0", "--reconcile-interval=0.5",
+		       "--integrity-check=off"), &err);
+	CHECK_INT_EQ(o.max_attempts, 0);
+	CHECK_INT_EQ(o.reconcile_interval_ms, 500);
+	CHECK_STR_EQ(o.integrity_check, "off");
+	options_release(&o);
+	CHECK_OK(parse(&o, &err, 0), &err);
+	CHECK_INT_EQ(o.job_memory_limit, -1);   /* the daemon resolves it from the RAM */
+	options_release(&o);
+	CHECK_OK(parse(&o, &err, 2, "--job-memory-limit", "1.5G"), &err);
+	CHECK_INT_EQ(o.job_memory_limit, (int64_t)3 << 29);
+	options_release(&o);
+	CHECK_OK(parse(&o, &err, 1, "--job-memory-limit=0"), &err);
+	CHECK_INT_EQ(o.job_memory_limit, 0);
+	options_release(&o);
+	expect_error("a memory limit that is not a size", 2, "--job-memory-limit", "lots",
+		     "not a size");
+	expect_error("a negative attempt count", 2, "--max-attempts", "-1", "between 0 and 1000");
+	expect_error("a reconcile interval too short", 2, "--reconcile-interval", "0.01",
+		     "between 0.1 and 3600 seconds");
+	expect_error("an unknown check", 2, "--integrity-check", "full", "quick or off");
+}
+
 int main(void)
 {
 	tmp = check_tmpdir("options");
 	RUN(test_defaults);
 	RUN(test_config_and_flags);
 	RUN(test_errors);
+	RUN(test_allowed_lists);
+	RUN(test_connection_limits);
+	RUN(test_recovery_flags);
 	free(tmp);
 	return check_summary();
 }

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "check.h"
 #include "store.h"
 
@@ -323,7 +325,13 @@ static void test_recover_and_checkpoints(void)
 	store_free(st);
 
 	st = open_store(path);
-	CHECK_OK(store_recover(st, &nq, &nc, &err), &err);
+	{
+		struct store_recovery rv;
+		CHECK_OK(store_recover(st, 3, &rv, &err), &err);
+		nq = rv.requeued;
+		nc = rv.cancelled;
+		CHECK_INT_EQ(rv.failed, 0);
+	}
 	CHECK_INT_EQ(nq, 1);
 	CHECK_INT_EQ(nc, 1);
 	CHECK_OK(store_job_get(st, "ftjob-r2", &j, &err), &err);
@@ -343,6 +351,263 @@ static void test_recover_and_checkpoints(void)
 	CHECK_INT_EQ(ck.v[0].step, 5);
 	store_checkpoints_release(&ck);
 	store_free(st);
+	free(path);
+}
+
+/* Queue a new job and claim it: it is running. */
+static void start_job(struct store *st, const char *id, const char *file)
+{
+	struct store_plan plan = { 10, 10, 1, -1, -1, NULL, NULL };
+	struct ada_err err = { 0 };
+	struct store_job j;
+
+	CHECK_OK(create_job(st, id, file, 0, &err), &err);
+	CHECK_OK(store_job_planned(st, id, &plan, NULL, "queued", &err), &err);
+	CHECK_OK(store_job_claim(st, &j, &err), &err);
+	CHECK_STR_EQ(j.id, id);
+	store_job_release(&j);
+}
+
+static void last_event(struct store *st, const char *id, char *msg, size_t cap)
+{
+	struct ada_err err = { 0 };
+	struct store_events ev;
+
+	CHECK_OK(store_event_list(st, id, -1, 1, &ev, &err), &err);
+	snprintf(msg, cap, "%s", ev.n ? ev.v[0].message : "");
+	store_events_release(&ev);
+}
+
+/* A job that kills the daemon is counted and, at --max-attempts, failed:
+ * the attempt is on disk before the run (the claim counts it), a crash is
+ * counted at the next start. */
+static void test_crash_loop(void)
+{
+	char *path = db_path("crashloop.db"), msg[600];
+	struct store *st = open_store(path);
+	struct store_recovery rv;
+	struct ada_err err = { 0 };
+	struct store_job j;
+	json_t *e;
+
+	add_file(st, "file-c");
+	start_job(st, "ftjob-oom", "file-c");
+	CHECK_OK(store_job_get(st, "ftjob-oom", &j, &err), &err);
+	CHECK_INT_EQ(j.attempts, 1);
+	CHECK_INT_EQ(j.crashes, 0);
+	store_job_release(&j);
+	store_free(st);                         /* killed */
+
+	st = open_store(path);
+	CHECK_OK(store_recover(st, 2, &rv, &err), &err);
+	CHECK_INT_EQ(rv.requeued, 1);
+	CHECK_OK(store_job_claim(st, &j, &err), &err);
+	CHECK_INT_EQ(j.attempts, 2);
+	CHECK_INT_EQ(j.crashes, 1);
+	store_job_release(&j);
+	last_event(st, "ftjob-oom", msg, sizeof(msg));
+	CHECK(strstr(msg, "attempt 2") != NULL);
+	store_free(st);                         /* killed again */
+
+	st = open_store(path);
+	CHECK_OK(store_recover(st, 2, &rv, &err), &err);
+	CHECK_INT_EQ(rv.requeued, 0);
+	CHECK_INT_EQ(rv.failed, 1);
+	CHECK_OK(store_job_get(st, "ftjob-oom", &j, &err), &err);
+	CHECK_INT_EQ(j.status, JOB_FAILED);
+	CHECK_INT_EQ(j.crashes, 2);
+	CHECK(j.finished_at > 0);
+	e = json_loads(j.error ? j.error : "", 0, NULL);
+	CHECK_STR_EQ(json_string_value(json_object_get(e, "code")), "crash_loop");
+	CHECK(strstr(json_string_value(json_object_get(e, "message")) ?: "", "2 times") != NULL);
+	CHECK(strstr(json_string_value(json_object_get(e, "message")) ?: "", "--max-attempts 2") != NULL);
+	json_decref(e);
+	store_job_release(&j);
+	CHECK_INT_EQ(store_job_claim(st, &j, &err), ADA_ENOTFOUND);   /* not run again */
+
+	/* A pause (a clean shutdown) is no crash; 0 never fails a job. */
+	start_job(st, "ftjob-paused", "file-c");
+	CHECK_OK(store_job_requeue(st, "ftjob-paused", "paused", &err), &err);
+	CHECK_OK(store_job_claim(st, &j, &err), &err);
+	CHECK_INT_EQ(j.crashes, 0);
+	CHECK_INT_EQ(j.attempts, 2);
+	store_job_release(&j);
+	store_free(st);
+	for (int i = 0; i < 4; i++) {
+		st = open_store(path);
+		CHECK_OK(store_recover(st, 0, &rv, &err), &err);
+		CHECK_INT_EQ(rv.failed, 0);
+		CHECK_INT_EQ(rv.requeued, 1);
+		CHECK_OK(store_job_claim(st, &j, &err), &err);
+		store_job_release(&j);
+		store_free(st);
+	}
+	st = open_store(path);
+	CHECK_OK(store_job_get(st, "ftjob-paused", &j, &err), &err);
+	CHECK_INT_EQ(j.crashes, 4);
+	CHECK_INT_EQ(j.attempts, 6);
+	CHECK_INT_EQ(j.status, JOB_RUNNING);
+	store_job_release(&j);
+	store_free(st);
+	free(path);
+}
+
+/* A cancel answered 200 wins over whatever the run reports afterwards. */
+static void test_cancel_wins(void)
+{
+	char *path = db_path("cancelwins.db"), msg[600];
+	struct store *st = open_store(path);
+	struct ada_err err = { 0 };
+	struct store_job j;
+	enum job_status ended = JOB_N_STATUS;
+	struct store_outcome ok = { .status = JOB_SUCCEEDED, .fine_tuned_model = "ft:tiny::x",
+				    .message = "The job has successfully completed: 10 steps" };
+
+	add_file(st, "file-w");
+	start_job(st, "ftjob-w1", "file-w");
+	CHECK_OK(store_job_cancel(st, "ftjob-w1", &j, &err), &err);
+	CHECK_INT_EQ(j.status, JOB_RUNNING);
+	store_job_release(&j);
+	/* Training completed before the worker saw the flag. */
+	CHECK_OK(store_job_outcome(st, "ftjob-w1", &ok, &ended, &err), &err);
+	CHECK_INT_EQ(ended, JOB_CANCELLED);
+	CHECK_OK(store_job_get(st, "ftjob-w1", &j, &err), &err);
+	CHECK_INT_EQ(j.status, JOB_CANCELLED);
+	CHECK_STR_EQ(j.fine_tuned_model, "");
+	CHECK(j.error == NULL);
+	CHECK(j.finished_at > 0);
+	store_job_release(&j);
+	last_event(st, "ftjob-w1", msg, sizeof(msg));
+	CHECK(strstr(msg, "cancelled") && strstr(msg, "successfully completed"));
+	CHECK_INT_EQ(store_job_cancel(st, "ftjob-w1", &j, &err), STORE_ECONFLICT);
+
+	/* A failure, and a pause for shutdown, lose to it too. */
+	start_job(st, "ftjob-w2", "file-w");
+	CHECK_OK(store_job_cancel(st, "ftjob-w2", &j, &err), &err);
+	store_job_release(&j);
+	CHECK_OK(store_job_finish(st, "ftjob-w2", JOB_FAILED, "{\"code\":\"x\"}", NULL, "error",
+				  "Fine-tuning job failed: x", &err), &err);
+	CHECK_OK(store_job_get(st, "ftjob-w2", &j, &err), &err);
+	CHECK_INT_EQ(j.status, JOB_CANCELLED);
+	CHECK(j.error == NULL);
+	store_job_release(&j);
+	start_job(st, "ftjob-w3", "file-w");
+	CHECK_OK(store_job_cancel(st, "ftjob-w3", &j, &err), &err);
+	store_job_release(&j);
+	CHECK_OK(store_job_requeue(st, "ftjob-w3", "paused", &err), &err);
+	CHECK_OK(store_job_get(st, "ftjob-w3", &j, &err), &err);
+	CHECK_INT_EQ(j.status, JOB_CANCELLED);
+	store_job_release(&j);
+	CHECK_INT_EQ(store_job_claim(st, &j, &err), ADA_ENOTFOUND);
+
+	/* Without a cancel the outcome is the run's. */
+	start_job(st, "ftjob-w4", "file-w");
+	CHECK_OK(store_job_outcome(st, "ftjob-w4", &ok, &ended, &err), &err);
+	CHECK_INT_EQ(ended, JOB_SUCCEEDED);
+	CHECK_OK(store_job_get(st, "ftjob-w4", &j, &err), &err);
+	CHECK_STR_EQ(j.fine_tuned_model, "ft:tiny::x");
+	store_job_release(&j);
+	store_free(st);
+	free(path);
+}
+
+/* Running jobs no worker runs are re-queued (not counted as crashes), or
+ * cancelled when a cancel is pending; the test hook fails outcome writes. */
+static void test_reconcile_and_fault_hook(void)
+{
+	char *path = db_path("reconcile.db");
+	struct store *st;
+	struct store_recovery rv;
+	struct ada_err err = { 0 };
+	struct store_job j;
+	char (*ids)[STORE_ID_MAX];
+	size_t n;
+
+	setenv("ADALORAD_TEST_FAIL_OUTCOMES", "2", 1);
+	st = open_store(path);
+	unsetenv("ADALORAD_TEST_FAIL_OUTCOMES");
+	add_file(st, "file-o");
+	start_job(st, "ftjob-o1", "file-o");
+	start_job(st, "ftjob-o2", "file-o");
+	CHECK_OK(store_job_running_ids(st, &ids, &n, &err), &err);
+	CHECK_INT_EQ(n, 2);
+	CHECK_STR_EQ(ids[0], "ftjob-o1");
+	CHECK_STR_EQ(ids[1], "ftjob-o2");
+	free(ids);
+	CHECK_INT_EQ(store_job_succeeded(st, "ftjob-o1", "ft:x", NULL, "done", &err), ADA_EIO);
+	CHECK(strstr(err.msg, "ADALORAD_TEST_FAIL_OUTCOMES") != NULL);
+	CHECK_INT_EQ(store_job_requeue(st, "ftjob-o1", "paused", &err), ADA_EIO);
+	CHECK_OK(store_job_get(st, "ftjob-o1", &j, &err), &err);
+	CHECK_INT_EQ(j.status, JOB_RUNNING);    /* both writes rolled back */
+	store_job_release(&j);
+	/* The reconciler's view: o1 is an orphan, o2 has a cancel pending. */
+	CHECK_OK(store_job_cancel(st, "ftjob-o2", &j, &err), &err);
+	store_job_release(&j);
+	CHECK_OK(store_job_reconcile(st, "ftjob-o1", &rv, &err), &err);
+	CHECK_INT_EQ(rv.requeued, 1);
+	CHECK_OK(store_job_reconcile(st, "ftjob-o2", &rv, &err), &err);
+	CHECK_INT_EQ(rv.cancelled, 1);
+	CHECK_OK(store_job_reconcile(st, "ftjob-o2", &rv, &err), &err);
+	CHECK_INT_EQ(rv.cancelled + rv.requeued, 0);   /* no longer running */
+	CHECK_OK(store_job_get(st, "ftjob-o1", &j, &err), &err);
+	CHECK_INT_EQ(j.status, JOB_QUEUED);
+	CHECK_INT_EQ(j.crashes, 0);
+	store_job_release(&j);
+	/* The hook's count is spent: the third outcome write goes through. */
+	CHECK_OK(store_job_claim(st, &j, &err), &err);
+	store_job_release(&j);
+	CHECK_OK(store_job_succeeded(st, "ftjob-o1", "ft:x", NULL, "done", &err), &err);
+	store_free(st);
+	free(path);
+}
+
+/* PRAGMA quick_check at open: a damaged file is refused with SQLite's
+ * words, unless the check is skipped. */
+static void test_integrity_check(void)
+{
+	char *path = db_path("damaged.db"), id[STORE_ID_MAX];
+	struct store_config cfg = { .path = path, .sync = STORE_SYNC_NORMAL };
+	struct ada_err err = { 0 };
+	struct store *st = open_store(path), *bad = NULL;
+	FILE *f;
+	long size;
+
+	add_file(st, "file-d");
+	for (int i = 0; i < 40; i++) {
+		snprintf(id, sizeof(id), "ftjob-d%d", i);
+		CHECK_OK(create_job(st, id, "file-d", 0, &err), &err);
+	}
+	store_free(st);
+	{
+		/* Fold the WAL into the file, then damage pages past the first. */
+		sqlite3 *db;
+		CHECK_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+		CHECK_INT_EQ(sqlite3_exec(db, "PRAGMA journal_mode=DELETE", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	f = fopen(path, "r+b");
+	CHECK(f != NULL);
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	CHECK(size > 4 * 4096);
+	for (long off = 2 * 4096; off + 64 < size; off += 4096) {
+		static const char junk[64] = "ÿþýü garbage garbage garbage garbage";
+		fseek(f, off + 8, SEEK_SET);
+		fwrite(junk, 1, sizeof(junk), f);
+	}
+	fclose(f);
+	CHECK_INT_EQ(store_open(&cfg, &bad, &err), ADA_EFORMAT);
+	CHECK_MSG(strstr(err.msg, "damaged") && strstr(err.msg, "--integrity-check off"), "%s",
+		  err.msg);
+	CHECK(bad == NULL);
+	cfg.skip_integrity_check = 1;
+	err.msg[0] = '\0';
+	{
+		int rc = store_open(&cfg, &bad, &err);
+		CHECK_MSG(rc != ADA_EFORMAT || !strstr(err.msg, "quick_check"),
+			  "the skipped check ran: %s", err.msg);
+		store_free(bad);
+	}
 	free(path);
 }
 
@@ -509,6 +774,10 @@ int main(void)
 	RUN(test_files);
 	RUN(test_job_lifecycle);
 	RUN(test_recover_and_checkpoints);
+	RUN(test_crash_loop);
+	RUN(test_cancel_wins);
+	RUN(test_reconcile_and_fault_hook);
+	RUN(test_integrity_check);
 	RUN(test_classification_rows);
 	RUN(test_watch);
 	RUN(test_concurrent_writers);

@@ -11,6 +11,7 @@
 #include "check.h"
 
 #include "adalora.h"
+#include "format/gguf.h"
 #include "infer/inference_net.h"
 #include "net/trained_net.h"
 #include "train/trainer.h"
@@ -128,6 +129,119 @@ static void check_resume(enum ada_method_type t, int64_t stop_at)
 	snprintf(fb, sizeof(fb), "%s/%s", dir_b, out_file);
 	CHECK_MSG(same_file(fa, fb), "%s stopped at %lld: %s differs after resume",
 		  ada_method_name(t), (long long)stop_at, out_file);
+}
+
+struct loss_log {
+	int64_t steps[64];
+	double loss[64];
+	int n;
+	int64_t stop_at_checkpoint;
+	_Atomic int flag;
+};
+
+static void log_loss(void *ctx, const struct ada_metrics *m)
+{
+	struct loss_log *l = ctx;
+
+	if (l->n < 64) {
+		l->steps[l->n] = m->step;
+		l->loss[l->n++] = m->train_loss;
+	}
+}
+
+static void stop_on_checkpoint(void *ctx, int64_t step, const char *dir, const struct ada_metrics *m)
+{
+	struct loss_log *l = ctx;
+
+	(void)dir;
+	(void)m;
+	if (step == l->stop_at_checkpoint)
+		l->flag = ADA_STOP_PAUSE;
+}
+
+/* The train_loss logged after a resume is the uninterrupted run's: a stop
+ * between two metrics events (checkpoint_every 5, log_every 4) used to
+ * lose the steps of the interval trained before it. */
+static void test_resume_logged_loss(void)
+{
+	char dir_a[4300], dir_b[4300];
+	struct loss_log a = { .stop_at_checkpoint = -1 }, b = { .stop_at_checkpoint = 5 };
+	struct ada_callbacks cba = { .ctx = &a, .on_metrics = log_loss };
+	struct ada_callbacks cbb = { .ctx = &b, .on_metrics = log_loss,
+				     .on_checkpoint = stop_on_checkpoint };
+	struct ada_job job;
+	struct ada_err err = { 0 };
+
+	snprintf(dir_a, sizeof(dir_a), "%s/loss-a", tmp);
+	snprintf(dir_b, sizeof(dir_b), "%s/loss-b", tmp);
+	base_job(&job, ADA_METHOD_ADALORA, dir_a);
+	job.method.hp.log_every = 4;
+	job.method.hp.checkpoint_every = 5;
+	job.cb = &cba;
+	CHECK_OK(ada_train(&job, NULL, &err), &err);
+
+	base_job(&job, ADA_METHOD_ADALORA, dir_b);
+	job.method.hp.log_every = 4;
+	job.method.hp.checkpoint_every = 5;
+	job.cb = &cbb;
+	job.stop = &b.flag;
+	CHECK_INT_EQ(ada_train(&job, NULL, &err), ADA_ESTOPPED);   /* at step 5 */
+	b.flag = ADA_RUN;
+	b.stop_at_checkpoint = -1;
+	job.resume = 1;
+	CHECK_OK(ada_train(&job, NULL, &err), &err);
+
+	CHECK_INT_EQ(a.n, 4);   /* steps 4, 8, 12, 14 */
+	CHECK_INT_EQ(b.n, a.n);
+	for (int i = 0; i < a.n && i < b.n; i++) {
+		CHECK_INT_EQ(b.steps[i], a.steps[i]);
+		CHECK_MSG(b.loss[i] == a.loss[i], "step %lld: train_loss %.17g after the resume, %.17g without",
+			  (long long)a.steps[i], b.loss[i], a.loss[i]);
+	}
+}
+
+/* A model whose every step gives non-finite gradients trains nothing: the
+ * job fails, naming the step, rather than "succeeding" with the base model. */
+static void test_all_steps_nonfinite(void)
+{
+	char bad[4300], out[4300];
+	struct ada_job job;
+	struct ada_err err = { 0 };
+	struct gguf *g = NULL;
+	long off = 0, n = 0;
+	FILE *f;
+
+	/* Finite weights whose products overflow: attention scores become inf
+	 * and the loss NaN from the first step (the model is valid: no NaN
+	 * or Inf is stored). */
+	snprintf(bad, sizeof(bad), "%s/overflow.gguf", tmp);
+	CHECK_OK(ada_create_model("tiny", 1, bad, &err), &err);
+	CHECK_OK(gguf_open(bad, &g, &err), &err);
+	if (g) {
+		const struct gguf_tensor *t = gguf_find_tensor(g, "blk.0.attn_norm.weight");
+		CHECK(t && t->type == 0);
+		if (t) {
+			off = (long)((const uint8_t *)t->data - (const uint8_t *)g->file.data);
+			n = (long)t->n_elements;
+		}
+		gguf_close(g);
+	}
+	f = fopen(bad, "r+b");
+	CHECK(f && off > 0);
+	if (f) {
+		fseek(f, off, SEEK_SET);
+		for (long i = 0; i < n; i++) {
+			float huge = 3e38f;
+			fwrite(&huge, sizeof(huge), 1, f);
+		}
+		fclose(f);
+	}
+	snprintf(out, sizeof(out), "%s/nonfinite", tmp);
+	base_job(&job, ADA_METHOD_LORA, out);
+	job.model = bad;
+	job.method.hp.max_steps = 5;
+	CHECK_INT_EQ(ada_train(&job, NULL, &err), ADA_ENUMERIC);
+	CHECK_MSG(strstr(err.msg, "step 1") && strstr(err.msg, "nothing was trained"), "%s", err.msg);
 }
 
 static void test_resume_lora(void)
@@ -313,6 +427,8 @@ int main(void)
 	RUN(test_compaction_keeps_logits);
 	RUN(test_setup_lm_in_memory);
 	RUN(test_errors);
+	RUN(test_resume_logged_loss);
+	RUN(test_all_steps_nonfinite);
 	remove_tree(tmp, NULL);
 	free(tmp);
 	return check_summary();
