@@ -14,17 +14,17 @@ json_t *body_object(struct request *r)
 	json_t *obj;
 	size_t bad;
 
-	if (!r->body_len) {
+	if (!r->body.n) {
 		reply_error(r, 400, "invalid_json", NULL, "the request needs a JSON object body");
 		return NULL;
 	}
-	bad = utf8_validate(r->body, r->body_len);
-	if (bad < r->body_len) {
+	bad = utf8_validate(r->body.p, r->body.n);
+	if (bad < r->body.n) {
 		reply_error(r, 400, "invalid_utf8", NULL,
 			    "the request body is not valid UTF-8 (byte offset %zu)", bad);
 		return NULL;
 	}
-	obj = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	obj = json_loadb(r->body.p, r->body.n, JSON_REJECT_DUPLICATES, &jerr);
 	if (!obj) {
 		reply_error(r, 400, "invalid_json", NULL,
 			    "the request body is not valid JSON: %s (line %d, column %d)",

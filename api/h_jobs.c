@@ -277,31 +277,26 @@ out_free:
  * texts spliced in as they are. */
 static void reply_job_list(struct request *r, const struct store_jobs *l)
 {
-	static const char head[] = "{\"object\":\"list\",\"data\":[";
-	size_t len = sizeof(head) - 1;
-	char *out = malloc(len + 32), *grown;
+	struct strbuf out = STRBUF_INIT;
+	size_t len;
+	char *text;
 
-	if (!out)
-		goto out_oom;
-	memcpy(out, head, len);
+	strbuf_addstr(&out, "{\"object\":\"list\",\"data\":[");
 	for (size_t i = 0; i < l->n; i++) {
 		size_t n;
-		char *text = job_render(r->api, &l->v[i], &n);
-		/* room for this job, a comma, and the tail below */
-		if (!text || !(grown = xreallocarray(out, len + n + 32, 1))) {
-			free(text);
-			free(out);
+		if (!(text = job_render(r->api, &l->v[i], &n))) {
+			strbuf_release(&out);
 			goto out_oom;
 		}
-		out = grown;
 		if (i)
-			out[len++] = ',';
-		memcpy(out + len, text, n);
-		len += n;
+			strbuf_addch(&out, ',');
+		strbuf_add(&out, text, n);
 		free(text);
 	}
-	len += (size_t)sprintf(out + len, "],\"has_more\":%s}", l->has_more ? "true" : "false");
-	reply_text(r, 200, out, len);
+	strbuf_addf(&out, "],\"has_more\":%s}", l->has_more ? "true" : "false");
+	if (!(text = strbuf_detach(&out, &len)))   /* any add that failed */
+		goto out_oom;
+	reply_text(r, 200, text, len);
 	return;
 out_oom:
 	reply_error(r, 500, "out_of_memory", NULL, "out of memory");

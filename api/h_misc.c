@@ -221,62 +221,48 @@ void h_metrics(struct request *r)
 	int64_t counts[JOB_N_STATUS], steps, tokens;
 	struct ada_err err = { 0 };
 	struct MHD_Response *resp;
-	size_t len = 0, cap = 8192;
-	char *buf = malloc(cap);
+	struct strbuf out = STRBUF_INIT;
 	unsigned streams;
-	int n, fail = 0;
+	size_t len;
+	char *text;
 
-	if (!buf) {
-		reply_error(r, 500, "out_of_memory", NULL, "out of memory");
-		return;
-	}
 	if (store_job_counts(a->cfg.store, counts, &err) ||
 	    store_job_totals(a->cfg.store, &steps, &tokens, &err)) {
-		free(buf);
 		reply_error(r, 503, "store_unavailable", NULL, "%s", err.msg);
 		return;
 	}
 	pthread_mutex_lock(&a->sse_lock);
 	streams = a->n_streams;
 	pthread_mutex_unlock(&a->sse_lock);
-	n = snprintf(buf, cap,
-		     "# HELP adalorad_build_info The running version.\n"
-		     "# TYPE adalorad_build_info gauge\n"
-		     "adalorad_build_info{version=\"%s\"} 1\n"
-		     "# HELP adalorad_jobs Fine-tuning jobs by status.\n"
-		     "# TYPE adalorad_jobs gauge\n",
-		     a->version);
-	len = (size_t)n;
-	for (int i = 0; i < JOB_N_STATUS; i++) {
-		n = snprintf(buf + len, cap - len, "adalorad_jobs{status=\"%s\"} %lld\n",
-			     job_status_name((enum job_status)i), (long long)counts[i]);
-		len += (size_t)n;
-	}
-	n = snprintf(buf + len, cap - len,
-		     "# HELP adalorad_steps_trained_total Optimizer steps completed, over all jobs.\n"
-		     "# TYPE adalorad_steps_trained_total counter\n"
-		     "adalorad_steps_trained_total %lld\n"
-		     "# HELP adalorad_tokens_trained_total Tokens trained on, over all jobs.\n"
-		     "# TYPE adalorad_tokens_trained_total counter\n"
-		     "adalorad_tokens_trained_total %lld\n"
-		     "# HELP adalorad_event_streams Open event streams (SSE clients).\n"
-		     "# TYPE adalorad_event_streams gauge\n"
-		     "adalorad_event_streams %u\n"
-		     "# HELP adalorad_workers Training worker threads.\n"
-		     "# TYPE adalorad_workers gauge\n"
-		     "adalorad_workers %d\n",
-		     (long long)steps, (long long)tokens, streams, a->cfg.workers);
-	len += (size_t)n;
-	if (len >= cap || stats_render(a, &buf, &len, &cap))
-		fail = 1;
-	if (fail) {
-		free(buf);
-		reply_error(r, 500, "out_of_memory", NULL, "out of memory");
-		return;
-	}
-	resp = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
-	if (!resp) {
-		free(buf);
+	strbuf_addf(&out,
+		    "# HELP adalorad_build_info The running version.\n"
+		    "# TYPE adalorad_build_info gauge\n"
+		    "adalorad_build_info{version=\"%s\"} 1\n"
+		    "# HELP adalorad_jobs Fine-tuning jobs by status.\n"
+		    "# TYPE adalorad_jobs gauge\n",
+		    a->version);
+	for (int i = 0; i < JOB_N_STATUS; i++)
+		strbuf_addf(&out, "adalorad_jobs{status=\"%s\"} %lld\n",
+			    job_status_name((enum job_status)i), (long long)counts[i]);
+	strbuf_addf(&out,
+		    "# HELP adalorad_steps_trained_total Optimizer steps completed, over all jobs.\n"
+		    "# TYPE adalorad_steps_trained_total counter\n"
+		    "adalorad_steps_trained_total %lld\n"
+		    "# HELP adalorad_tokens_trained_total Tokens trained on, over all jobs.\n"
+		    "# TYPE adalorad_tokens_trained_total counter\n"
+		    "adalorad_tokens_trained_total %lld\n"
+		    "# HELP adalorad_event_streams Open event streams (SSE clients).\n"
+		    "# TYPE adalorad_event_streams gauge\n"
+		    "adalorad_event_streams %u\n"
+		    "# HELP adalorad_workers Training worker threads.\n"
+		    "# TYPE adalorad_workers gauge\n"
+		    "adalorad_workers %d\n",
+		    (long long)steps, (long long)tokens, streams, a->cfg.workers);
+	stats_render(a, &out);
+	/* out's failure is sticky: one check covers every line */
+	if (!(text = strbuf_detach(&out, &len)) ||
+	    !(resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE))) {
+		free(text);
 		reply_error(r, 500, "out_of_memory", NULL, "out of memory");
 		return;
 	}

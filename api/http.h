@@ -18,6 +18,7 @@
 #include <stdatomic.h>
 
 #include "api.h"
+#include "util/strbuf.h"
 
 struct request;
 struct upload;
@@ -130,8 +131,7 @@ struct request {
 	uint64_t bytes_in;
 
 	/* body (BODY_JSON) */
-	char *body;
-	size_t body_len, body_cap;
+	struct strbuf body;
 	int too_large;              /* the body went over its limit */
 	struct upload *upload;      /* BODY_UPLOAD */
 };
@@ -177,8 +177,8 @@ uint64_t now_ns(void);
 int stats_init(struct api *a);
 void stats_free(struct api *a);
 void stats_record(struct api *a, int route_index, unsigned status, uint64_t ns);
-/* Append the Prometheus text of the HTTP counters to a growing buffer. */
-int stats_render(struct api *a, char **buf, size_t *len, size_t *cap);
+/* Append the Prometheus text of the HTTP counters to out (failure sticks in out). */
+void stats_render(struct api *a, struct strbuf *out);
 
 /* ---- libmicrohttpd's log (mhd_log.c) ----------------------------------- */
 

@@ -295,29 +295,12 @@ static enum MHD_Result take_body(struct request *r, const char *data, size_t siz
 		upload_data(r, data, size);
 		return MHD_YES;
 	}
-	if (r->body_len + size > limit) {
+	if (r->body.n + size > limit) {
 		r->too_large = 1;
-		free(r->body);
-		r->body = NULL;
-		r->body_len = r->body_cap = 0;
+		strbuf_release(&r->body);
 		return MHD_YES;
 	}
-	if (r->body_len + size > r->body_cap) {
-		size_t cap = r->body_cap ? r->body_cap : 4096;
-		char *nb;
-		while (cap < r->body_len + size)
-			cap *= 2;
-		if (cap > limit)
-			cap = limit;
-		nb = realloc(r->body, cap);
-		if (!nb)
-			return MHD_NO;
-		r->body = nb;
-		r->body_cap = cap;
-	}
-	memcpy(r->body + r->body_len, data, size);
-	r->body_len += size;
-	return MHD_YES;
+	return strbuf_add(&r->body, data, size) ? MHD_NO : MHD_YES;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -390,7 +373,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	if ((unsigned)toe < sizeof(reasons) / sizeof(reasons[0]) && toe != 0)
 		logfmt_append(line, sizeof(line), "end", reasons[toe]);
 	api_log(a, r->status >= 500 || !r->status ? API_LOG_WARN : API_LOG_INFO, "%s", line);
-	free(r->body);
+	strbuf_release(&r->body);
 	upload_free(r->upload);
 	free(r);
 	*con_cls = NULL;

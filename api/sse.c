@@ -46,8 +46,8 @@ struct sse_stream {
 	struct MHD_Connection *conn;
 	struct store_watch watch;
 	int64_t cursor;             /* number of the last event formatted */
-	char *buf;                  /* formatted text not yet handed out */
-	size_t len, off, cap;
+	struct strbuf buf;          /* formatted text; [off, n) not yet handed out */
+	size_t off;
 	int pending;                /* an event committed since the last look */
 	int suspended;
 	int done;                   /* the final block is in buf */
@@ -59,22 +59,11 @@ struct sse_stream {
 
 static int buf_append(struct sse_stream *s, const char *text, size_t n)
 {
-	if (s->off == s->len)
-		s->off = s->len = 0;
-	if (s->len + n > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-		char *nb;
-		while (cap < s->len + n)
-			cap *= 2;
-		nb = realloc(s->buf, cap);
-		if (!nb)
-			return -1;
-		s->buf = nb;
-		s->cap = cap;
+	if (s->off == s->buf.n) {
+		s->off = 0;
+		strbuf_reset(&s->buf);
 	}
-	memcpy(s->buf + s->len, text, n);
-	s->len += n;
-	return 0;
+	return strbuf_add(&s->buf, text, n);
 }
 
 static int format_event(struct sse_stream *s, const struct store_event *e)
@@ -142,9 +131,9 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 		uint64_t now;
 		int stop;
 
-		if (s->off < s->len) {
-			size_t n = s->len - s->off < max ? s->len - s->off : max;
-			memcpy(out, s->buf + s->off, n);
+		if (s->off < s->buf.n) {
+			size_t n = s->buf.n - s->off < max ? s->buf.n - s->off : max;
+			memcpy(out, s->buf.p + s->off, n);
 			s->off += n;
 			return (ssize_t)n;
 		}
@@ -156,7 +145,7 @@ static ssize_t sse_read(void *cls, uint64_t pos, char *out, size_t max)
 		pthread_mutex_unlock(&a->sse_lock);
 		if (stop || fill(s))
 			return MHD_CONTENT_READER_END_OF_STREAM;
-		if (s->off < s->len)
+		if (s->off < s->buf.n)
 			continue;
 		now = now_ns();
 		if (now >= s->next_keepalive_ns) {
@@ -223,7 +212,7 @@ static void sse_release(void *cls)
 		s->next->prev = s->prev;
 	a->n_streams--;
 	pthread_mutex_unlock(&a->sse_lock);
-	free(s->buf);
+	strbuf_release(&s->buf);
 	free(s);
 }
 

@@ -54,38 +54,10 @@ void stats_record(struct api *a, int route_index, unsigned status, uint64_t ns)
 	atomic_fetch_add_explicit(&s->count, 1, memory_order_relaxed);
 }
 
-static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+void stats_render(struct api *a, struct strbuf *out)
 {
-	va_list ap;
-	int n;
-
-	for (;;) {
-		va_start(ap, fmt);
-		n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return -1;
-		if ((size_t)n < *cap - *len) {
-			*len += (size_t)n;
-			return 0;
-		}
-		char *nb = xreallocarray(*buf, *cap * 2 + (size_t)n, 1);
-		if (!nb)
-			return -1;
-		*buf = nb;
-		*cap = *cap * 2 + (size_t)n;
-	}
-}
-
-int stats_render(struct api *a, char **buf, size_t *len, size_t *cap)
-{
-	int rc = 0;
-
-	rc |= append(buf, len, cap,
-		     "# HELP adalorad_http_requests_total HTTP requests by route, method and status.\n"
+	strbuf_addf(out,
+		    "# HELP adalorad_http_requests_total HTTP requests by route, method and status.\n"
 		     "# TYPE adalorad_http_requests_total counter\n");
 	for (int i = 0; i <= api_n_routes; i++) {
 		const char *route = i < api_n_routes ? api_routes[i].name : "unmatched";
@@ -100,13 +72,13 @@ int stats_render(struct api *a, char **buf, size_t *len, size_t *cap)
 				snprintf(status, sizeof(status), "%u", status_slots[k]);
 			else
 				snprintf(status, sizeof(status), "other");
-			rc |= append(buf, len, cap,
-				     "adalorad_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n",
+			strbuf_addf(out,
+				    "adalorad_http_requests_total{route=\"%s\",method=\"%s\",status=\"%s\"} %llu\n",
 				     route, method, status, (unsigned long long)v);
 		}
 	}
-	rc |= append(buf, len, cap,
-		     "# HELP adalorad_http_request_duration_seconds Time from request headers to the response's completion.\n"
+	strbuf_addf(out,
+		    "# HELP adalorad_http_request_duration_seconds Time from request headers to the response's completion.\n"
 		     "# TYPE adalorad_http_request_duration_seconds histogram\n");
 	for (int i = 0; i <= api_n_routes; i++) {
 		const char *route = i < api_n_routes ? api_routes[i].name : "unmatched";
@@ -122,17 +94,16 @@ int stats_render(struct api *a, char **buf, size_t *len, size_t *cap)
 				snprintf(le, sizeof(le), "%g", bucket_le[b]);
 			else
 				snprintf(le, sizeof(le), "+Inf");
-			rc |= append(buf, len, cap,
-				     "adalorad_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le=\"%s\"} %llu\n",
+			strbuf_addf(out,
+				    "adalorad_http_request_duration_seconds_bucket{route=\"%s\",method=\"%s\",le=\"%s\"} %llu\n",
 				     route, method, le, (unsigned long long)cum);
 		}
-		rc |= append(buf, len, cap,
-			     "adalorad_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\"} %.6f\n"
+		strbuf_addf(out,
+			    "adalorad_http_request_duration_seconds_sum{route=\"%s\",method=\"%s\"} %.6f\n"
 			     "adalorad_http_request_duration_seconds_count{route=\"%s\",method=\"%s\"} %llu\n",
 			     route, method,
 			     (double)atomic_load_explicit(&a->stats[i].latency_ns_sum,
 							  memory_order_relaxed) * 1e-9,
 			     route, method, (unsigned long long)count);
 	}
-	return rc ? -1 : 0;
 }

@@ -10,14 +10,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/strbuf.h"
+
 static enum log_level min_level = LOG_INFO;
 
 /* Held lines (start-up, before "listening on"); only the main thread and
  * threads it starts log while held, so the lock is all they share. */
 static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
 static int holding;
-static char *held;
-static size_t held_len;
+static struct strbuf held = STRBUF_INIT;
 
 static const char *const names[] = { "debug", "info", "warn", "error" };
 
@@ -53,12 +54,7 @@ void log_line(enum log_level level, const char *pairs)
 	line[n++] = '\n';
 	pthread_mutex_lock(&held_lock);
 	if (holding) {
-		char *nh = realloc(held, held_len + n);
-		if (nh) {
-			memcpy(nh + held_len, line, n);
-			held = nh;
-			held_len += n;
-		}
+		strbuf_add(&held, line, n);   /* what memory cannot hold is lost */
 		pthread_mutex_unlock(&held_lock);
 		return;
 	}
@@ -79,11 +75,9 @@ void log_release(void)
 {
 	pthread_mutex_lock(&held_lock);
 	holding = 0;
-	if (held_len && write(STDERR_FILENO, held, held_len) < 0)
-		held_len = 0;
-	free(held);
-	held = NULL;
-	held_len = 0;
+	if (held.n && write(STDERR_FILENO, held.p, held.n) < 0)
+		held.n = 0;
+	strbuf_release(&held);
 	pthread_mutex_unlock(&held_lock);
 }
 

@@ -31,6 +31,7 @@
 #include "models.h"
 #include "options.h"
 #include "store.h"
+#include "util/alloc.h"
 #include "util/err.h"
 #include "util/fileio.h"
 #include "workers.h"
@@ -91,7 +92,7 @@ static void hook_log(void *ctx, enum api_log_level level, const char *line)
 static int load_keys(const char *path, char ***keys, size_t *n, struct ada_err *err)
 {
 	char *buf, *line, *save = NULL;
-	size_t len;
+	size_t len, cap = 0;
 	int rc;
 
 	*keys = NULL;
@@ -99,21 +100,21 @@ static int load_keys(const char *path, char ***keys, size_t *n, struct ada_err *
 	if ((rc = file_read_all(path, &buf, &len, err)))
 		return rc;
 	for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *end = line + strlen(line), **nk;
+		char *end = line + strlen(line);
 		while (*line == ' ' || *line == '\t' || *line == '\r')
 			line++;
 		while (end > line && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
 			*--end = '\0';
 		if (!*line || *line == '#')
 			continue;
-		nk = realloc(*keys, (*n + 1) * sizeof(*nk));
-		if (!nk || !(nk[*n] = strdup(line))) {
-			free(nk ? nk : *keys);
+		if (ALLOC_GROW(*keys, *n + 1, cap) || !((*keys)[*n] = strdup(line))) {
+			while (*n)
+				free((*keys)[--*n]);
+			free(*keys);
 			*keys = NULL;
 			free(buf);
 			return ada_fail(err, ADA_ENOMEM, "out of memory");
 		}
-		*keys = nk;
 		(*n)++;
 	}
 	free(buf);

@@ -27,7 +27,7 @@ struct models {
 		char name[STORE_NAME_MAX];
 		int64_t mtime, size;
 	} *bad;
-	size_t n_bad;
+	size_t n_bad, cap_bad;
 };
 
 static int64_t mono_ns(void)
@@ -89,16 +89,14 @@ static int known_bad(struct models *m, const char *name, int64_t mtime, int64_t 
 static void remember_bad(struct models *m, const char *name, int64_t mtime, int64_t size,
 			 const char *why)
 {
-	void *nb = xreallocarray(m->bad, m->n_bad + 1, sizeof(*m->bad));
 	char line[1024] = "";
 
 	logfmt_append(line, sizeof(line), "msg", "skipping an entry of the models directory");
 	logfmt_append(line, sizeof(line), "entry", name);
 	logfmt_append(line, sizeof(line), "reason", why);
 	log_line(LOG_WARN, line);
-	if (!nb)
-		return;
-	m->bad = nb;
+	if (ALLOC_GROW(m->bad, m->n_bad + 1, m->cap_bad))
+		return;   /* it will be probed (and logged) again at the next scan */
 	snprintf(m->bad[m->n_bad].name, sizeof(m->bad[m->n_bad].name), "%s", name);
 	m->bad[m->n_bad].mtime = mtime;
 	m->bad[m->n_bad].size = size;
@@ -196,15 +194,10 @@ static int scan(struct models *m, struct ada_err *err)
 	while ((de = readdir(d))) {
 		if (!probe_entry(m, de->d_name, &e))
 			continue;
-		if (n == cap) {
-			struct model_entry *nv = xreallocarray(v, cap ? 2 * cap : 8, sizeof(*v));
-			if (!nv) {
-				closedir(d);
-				free(v);
-				return ada_fail(err, ADA_ENOMEM, "out of memory");
-			}
-			v = nv;
-			cap = cap ? 2 * cap : 8;
+		if (ALLOC_GROW(v, n + 1, cap)) {
+			closedir(d);
+			free(v);
+			return ada_fail(err, ADA_ENOMEM, "out of memory");
 		}
 		v[n++] = e;
 	}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "util/alloc.h"
 #include "util/err.h"
 
 enum opt_kind {
@@ -329,7 +330,7 @@ void options_list_free(char **items, size_t n)
 int options_list(const char *s, char ***items, size_t *n, struct ada_err *err)
 {
 	char **v = calloc(1, sizeof(*v));
-	size_t k = 0;
+	size_t k = 0, cap = 1;
 
 	*items = NULL;
 	*n = 0;
@@ -338,8 +339,6 @@ int options_list(const char *s, char ***items, size_t *n, struct ada_err *err)
 	while (s && *s) {
 		size_t len = strcspn(s, ",");
 		const char *a = s, *b = s + len;
-		char **nv;
-
 		while (a < b && (*a == ' ' || *a == '\t'))
 			a++;
 		while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
@@ -347,12 +346,10 @@ int options_list(const char *s, char ***items, size_t *n, struct ada_err *err)
 		s += len + (s[len] == ',');
 		if (a == b)
 			continue;
-		nv = realloc(v, (k + 2) * sizeof(*v));
-		if (!nv || !(nv[k] = strndup(a, (size_t)(b - a)))) {
-			options_list_free(nv ? nv : v, k);
+		if (ALLOC_GROW(v, k + 2, cap) || !(v[k] = strndup(a, (size_t)(b - a)))) {
+			options_list_free(v, k);
 			return ada_fail(err, ADA_ENOMEM, "out of memory");
 		}
-		v = nv;
 		v[++k] = NULL;
 	}
 	*items = v;

@@ -120,15 +120,9 @@ static int collect_events(struct conn *c, sqlite3_stmt *s, size_t limit,
 			out->has_more = 1;
 			break;
 		}
-		if (out->n == cap) {
-			size_t ncap = cap ? 2 * cap : 16;
-			struct store_event *v = xreallocarray(out->v, ncap, sizeof(*v));
-			if (!v) {
-				rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-				goto out_fail;
-			}
-			out->v = v;
-			cap = ncap;
+		if (ALLOC_GROW(out->v, out->n + 1, cap)) {
+			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+			goto out_fail;
 		}
 		out->n++;
 		if ((rc = read_event(s, &out->v[out->n - 1], err)))

@@ -717,15 +717,10 @@ static int op_recover(struct conn *c, void *ctx, char *notify, struct ada_err *e
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		if (rv->only && strcmp((const char *)sqlite3_column_text(s, 0), rv->only))
 			continue;
-		if (n == cap) {
-			void *nv = xreallocarray(v, cap ? 2 * cap : 8, sizeof(*v));
-			if (!nv) {
-				sqlite3_reset(s);
-				free(v);
-				return ada_fail(err, ADA_ENOMEM, "out of memory");
-			}
-			v = nv;
-			cap = cap ? 2 * cap : 8;
+		if (ALLOC_GROW(v, n + 1, cap)) {
+			sqlite3_reset(s);
+			free(v);
+			return ada_fail(err, ADA_ENOMEM, "out of memory");
 		}
 		col_copy(s, 0, v[n].id, sizeof(v[n].id));
 		v[n].cancel = sqlite3_column_int(s, 1);
@@ -826,15 +821,10 @@ int store_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *
 	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_running_ids, &s, err)))
 		return rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (*n == cap) {
-			void *nv = xreallocarray(v, cap ? 2 * cap : 8, sizeof(*v));
-			if (!nv) {
-				sqlite3_reset(s);
-				free(v);
-				return ada_fail(err, ADA_ENOMEM, "out of memory");
-			}
-			v = nv;
-			cap = cap ? 2 * cap : 8;
+		if (ALLOC_GROW(v, *n + 1, cap)) {
+			sqlite3_reset(s);
+			free(v);
+			return ada_fail(err, ADA_ENOMEM, "out of memory");
 		}
 		col_copy(s, 0, v[*n], sizeof(v[*n]));
 		(*n)++;
