@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "adalora.h"
+#include "task_data.h"
 
 double now_s(void)
 {
@@ -91,54 +92,13 @@ void models_create_tiny(const char *dir)
 
 void write_jsonl(const char *path, int shakespeare, size_t max_bytes)
 {
-	FILE *out = fopen(path, "w");
-	size_t written = 0;
+	struct ada_err err = { 0 };
+	int rc = shakespeare ? task_write_shakespeare_jsonl(path,
+				check_require_assets("this test (tinyshakespeare)"), max_bytes, &err)
+			     : task_write_text_jsonl(path, max_bytes, 12345, &err);
 
-	if (!out)
-		FATAL("%s: %s", path, strerror(errno));
-	if (shakespeare) {
-		char src[4096], *text, *p;
-		const char *assets = check_require_assets("this test (tinyshakespeare)");
-		snprintf(src, sizeof(src), "%s/data/text/tinyshakespeare/input.txt", assets);
-		text = read_file(src, NULL);
-		if (!text)
-			FATAL("cannot read %s", src);
-		/* One record per speech (paragraphs are separated by blank lines). */
-		for (p = text; *p && written < max_bytes;) {
-			char *end = strstr(p, "\n\n");
-			size_t n = end ? (size_t)(end - p) : strlen(p);
-			json_t *o = json_pack("{s:s%}", "text", p, n);
-			char *line = json_dumps(o, JSON_COMPACT);
-			fprintf(out, "%s\n", line);
-			written += strlen(line) + 1;
-			free(line);
-			json_decref(o);
-			p += n;
-			while (*p == '\n')
-				p++;
-		}
-		free(text);
-	} else {
-		static const char *const words[] = {
-			"the", "river", "carried", "small", "boats", "past", "a", "quiet", "town",
-			"where", "bakers", "sang", "while", "bread", "rose", "in", "warm", "ovens",
-			"and", "children", "counted", "stars", "above", "old", "bridges",
-		};
-		unsigned seed = 12345;
-		while (written < max_bytes) {
-			char line[512];
-			int n = snprintf(line, sizeof(line), "{\"text\": \"");
-			for (int w = 0; w < 24; w++) {
-				seed = seed * 1103515245u + 12345u;
-				n += snprintf(line + n, sizeof(line) - (size_t)n, "%s%s", w ? " " : "",
-					      words[(seed >> 16) % (sizeof(words) / sizeof(words[0]))]);
-			}
-			n += snprintf(line + n, sizeof(line) - (size_t)n, ".\"}\n");
-			fputs(line, out);
-			written += (size_t)n;
-		}
-	}
-	fclose(out);
+	if (rc)
+		FATAL("%s: %s", path, err.msg);
 }
 
 void daemon_start(struct daemon *d, const char *dir, const char *const *args)

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "../unit/check.h"
+#include "check.h"
 
 struct daemon {
 	pid_t pid;
@@ -34,7 +34,8 @@ void models_link_stories260K(const char *dir);
 /* models/tiny.gguf: a random Llama with a byte-level tokenizer (offline). */
 void models_create_tiny(const char *dir);
 /* A JSONL file of {"text"} lines: the first max_bytes of tinyshakespeare
- * (assets), or generated text when shakespeare is 0. */
+ * (skips the test, exit 77, without the assets), or generated sentences
+ * (task_data.h) when shakespeare is 0. */
 void write_jsonl(const char *path, int shakespeare, size_t max_bytes);
 
 /* Start adalorad in dir with extra flags (NULL-terminated, may be NULL). */

@@ -1,8 +1,8 @@
 /*
  * test_classify — classification jobs through the daemon, offline: a tiny
  * random Llama (ada_create_model "tiny", byte tokenizer) and a tiny random
- * BERT directory (tiny_model.c, WordPiece vocab.txt written here), on a
- * synthetic task (label: does "zebra" occur in the text?).
+ * BERT directory with a WordPiece vocab.txt, on the synthetic zebra task
+ * (label: does "zebra" occur in the text?), all from tests/support.
  *   - GET /v1/models lists the BERT directory with its architecture;
  *   - hostile creations are 400s naming the field: validation labels the
  *     training file never had (a string, an id past the count), one file
@@ -23,87 +23,24 @@
 #include <sys/stat.h>
 
 #include "harness.h"
-#include "tiny_model.h"
+#include "task_data.h"
 
 static struct daemon d;
 static char *dir;
 static char *train_str, *valid_str, *valid_unseen, *train_int, *valid_past, *text_file;
 static char *llama_job, *bert_job;
 
-static const char *const words[] = { "the", "cat", "sat", "on", "a", "mat", "and", "dog",
-				     "ran", "to", "big", "red", "ball", "in", "park", "sun" };
-#define N_WORDS 16
-
-static uint64_t rnd_state;
-
-static unsigned rnd(unsigned n)
-{
-	rnd_state = rnd_state * 6364136223846793005ull + 1442695040888963407ull;
-	return (unsigned)(rnd_state >> 33) % n;
-}
-
-/* n lines of 2..5 words; label "zebra" occurs. labels: 0 ints (0/1), 1
- * strings ("negative"/"positive"); extra: a label of a third kind to put
- * on the last line (NULL: none). */
-static char *write_task(const char *name, int n, uint64_t seed, int strings, const char *extra)
+/* dir/name: the zebra task (task_data.h); the caller frees. */
+static char *write_task(const char *name, int n, uint64_t seed, enum zebra_kind kind,
+			const char *last_label)
 {
 	char *path = malloc(strlen(dir) + strlen(name) + 2);
-	FILE *f;
+	struct ada_err err = { 0 };
 
 	sprintf(path, "%s/%s", dir, name);
-	f = fopen(path, "w");
-	if (!f)
-		FATAL("%s", path);
-	rnd_state = seed;
-	for (int i = 0; i < n; i++) {
-		char text[128] = "";
-		int zebra = 0, len = 2 + (int)rnd(4);
-
-		for (int w = 0; w < len; w++) {
-			const char *word = words[rnd(N_WORDS)];
-			if (rnd(5) == 0) {
-				word = "zebra";
-				zebra = 1;
-			}
-			strcat(text, *text ? " " : "");
-			strcat(text, word);
-		}
-		if (extra && i == n - 1)
-			fprintf(f, "{\"text\":\"%s\",\"label\":%s}\n", text, extra);
-		else if (strings)
-			fprintf(f, "{\"text\":\"%s\",\"label\":\"%s\"}\n", text,
-				zebra ? "positive" : "negative");
-		else
-			fprintf(f, "{\"text\":\"%s\",\"label\":%d}\n", text, zebra);
-	}
-	fclose(f);
-	return path;
-}
-
-/* models/enc: a tiny BERT with a WordPiece vocab.txt of the task's words. */
-static void make_bert(void)
-{
-	struct model_config cfg;
-	struct model *m = NULL;
-	struct ada_err err = { 0 };
-	char path[2400];
-	FILE *f;
-
-	tiny_bert_config(&cfg, "bert");
-	if (tiny_bert_random(&cfg, 5, &m))
-		FATAL("tiny bert");
-	snprintf(path, sizeof(path), "%s/models/enc", dir);
-	if (tiny_write_bert_hf(m, path, NULL, &err))
+	if (task_write_zebra(path, n, seed, kind, last_label, &err))
 		FATAL("%s", err.msg);
-	model_free(m);
-	snprintf(path, sizeof(path), "%s/models/enc/vocab.txt", dir);
-	f = fopen(path, "w");
-	fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nzebra\n", f);
-	for (int i = 0; i < N_WORDS; i++)
-		fprintf(f, "%s\n", words[i]);
-	for (int i = 6 + N_WORDS; i < cfg.vocab_size; i++)
-		fprintf(f, "w%02d\n", i);
-	fclose(f);
+	return path;
 }
 
 /* A job body: method type with its hyperparameters (stolen). */
@@ -423,9 +360,10 @@ static void test_restart(void)
 	json_decref(job);
 }
 
-static char *upload_task(const char *name, int n, uint64_t seed, int strings, const char *extra)
+static char *upload_task(const char *name, int n, uint64_t seed, enum zebra_kind kind,
+			 const char *last_label)
 {
-	char *path = write_task(name, n, seed, strings, extra), *id = upload(&d, path, name);
+	char *path = write_task(name, n, seed, kind, last_label), *id = upload(&d, path, name);
 
 	free(path);
 	return id;
@@ -438,13 +376,19 @@ int main(void)
 
 	dir = scratch_dir("classify");
 	models_create_tiny(dir);
-	make_bert();
+	{
+		struct ada_err err = { 0 };
+		char enc[2400];
+		snprintf(enc, sizeof(enc), "%s/models/enc", dir);
+		if (task_make_encoder("bert", 5, enc, &err))
+			FATAL("%s", err.msg);
+	}
 	daemon_start(&d, dir, NULL);
-	train_str = upload_task("train_str.jsonl", 160, 1, 1, NULL);
-	valid_str = upload_task("valid_str.jsonl", 40, 2, 1, NULL);
-	valid_unseen = upload_task("valid_unseen.jsonl", 40, 3, 1, "\"maybe\"");
-	train_int = upload_task("train_int.jsonl", 160, 4, 0, NULL);
-	valid_past = upload_task("valid_past.jsonl", 40, 5, 0, "2");
+	train_str = upload_task("train_str.jsonl", 160, 1, ZEBRA_STRING, NULL);
+	valid_str = upload_task("valid_str.jsonl", 40, 2, ZEBRA_STRING, NULL);
+	valid_unseen = upload_task("valid_unseen.jsonl", 40, 3, ZEBRA_STRING, "\"maybe\"");
+	train_int = upload_task("train_int.jsonl", 160, 4, ZEBRA_INT, NULL);
+	valid_past = upload_task("valid_past.jsonl", 40, 5, ZEBRA_INT, "2");
 	snprintf(path, sizeof(path), "%s/text.jsonl", dir);
 	f = fopen(path, "w");
 	for (int i = 0; i < 40; i++)

@@ -34,27 +34,6 @@ static void write_bytes(const char *name, const void *data, size_t len)
 	fclose(f);
 }
 
-/* A llama2.c tokenizer.bin of n tokens ("t0", "t1", ...). */
-static void write_tokenizer(const char *name, int n)
-{
-	char path[2400];
-	FILE *f;
-	uint32_t max_len = 8;
-
-	path_in(path, sizeof(path), name);
-	f = fopen(path, "wb");
-	fwrite(&max_len, sizeof(max_len), 1, f);
-	for (int i = 0; i < n; i++) {
-		char tok[16];
-		float score = (float)-i;
-		int32_t len = (int32_t)snprintf(tok, sizeof(tok), "t%d", i);
-		fwrite(&score, sizeof(score), 1, f);
-		fwrite(&len, sizeof(len), 1, f);
-		fwrite(tok, 1, (size_t)len, f);
-	}
-	fclose(f);
-}
-
 static void make_models(void)
 {
 	struct model_config cfg;
@@ -75,7 +54,9 @@ static void make_models(void)
 	path_in(path, sizeof(path), "b.bin");
 	if (tiny_write_llama2c(m, path, 1, &err))
 		FATAL("%s", err.msg);
-	write_tokenizer("tok48.bin", cfg.vocab_size);
+	path_in(path, sizeof(path), "tok48.bin");
+	if (tiny_write_llama2c_tokenizer(path, cfg.vocab_size, &err))
+		FATAL("%s", err.msg);
 	/* c/: a Hugging Face directory. */
 	path_in(path, sizeof(path), "c");
 	if (tiny_write_hf(m, path, ST_F32, TINY_HF_SINGLE, &err))
@@ -91,6 +72,7 @@ static void make_models(void)
 	if (tiny_write_llama2c(m, path, 1, &err))
 		FATAL("%s", err.msg);
 	model_free(m);
+	/* Hand-written on purpose: no writer makes a damaged file. */
 	write_bytes("bad.gguf", "GGUF\x03\x00\x00\x00garbage", 15);
 	path_in(path, sizeof(path), ".hidden.gguf");
 	if (ada_create_model("tiny", 1, path, &err))

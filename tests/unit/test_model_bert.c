@@ -5,6 +5,7 @@
  * model_extra_*; every unsupported or damaged file is an error naming the
  * file and the thing; ada_model_probe describes the directories. */
 #include "check.h"
+#include "scratch.h"
 #include "tiny_model.h"
 
 #include <jansson.h>
@@ -18,19 +19,8 @@
 
 static char *tmp;
 
-static const char *tp(const char *fmt, ...)
-{
-	static char bufs[16][4200];
-	static int next;
-	char *b = bufs[next++ % 16], name[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof(name), fmt, ap);
-	va_end(ap);
-	snprintf(b, sizeof(bufs[0]), "%s/%s", tmp, name);
-	return b;
-}
+/* tmp/<formatted name> */
+#define tp(...) scratch_path(tmp, __VA_ARGS__)
 
 static struct model *tiny(const char *arch, uint64_t seed)
 {
@@ -77,25 +67,13 @@ static void expect_error(const char *dir, int code, const char *n1, const char *
 	}
 }
 
+/* Rewrite one key of dir/config.json (value stolen; NULL: delete it). */
 static void edit_config(const char *dir, const char *key, json_t *value)
 {
-	char *path = path_join(dir, "config.json"), *text;
-	json_t *j = json_load_file(path, 0, NULL);
-	struct ada_err err;
+	char *path = path_join(dir, "config.json");
+	struct ada_err err = { 0 };
 
-	CHECK(j != NULL);
-	if (j) {
-		if (value)
-			json_object_set_new(j, key, value);
-		else
-			json_object_del(j, key);
-		text = json_dumps(j, JSON_INDENT(2));
-		CHECK_OK(file_write_atomic(path, text, strlen(text), &err), &err);
-		free(text);
-		json_decref(j);
-	} else {
-		json_decref(value);
-	}
+	CHECK_OK(json_file_set(path, key, value, &err), &err);
 	free(path);
 }
 

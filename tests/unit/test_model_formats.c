@@ -13,6 +13,7 @@
 #include "format/gguf.h"
 #include "format/safetensors.h"
 #include "model/model.h"
+#include "scratch.h"
 #include "tiny_model.h"
 #include "util/err.h"
 #include "util/fileio.h"
@@ -21,20 +22,8 @@ static const char *assets;
 static char *tmp;
 static char stories_gguf[4096], stories_bin[4096];
 
-/* tmp/<formatted name>, in one of a few rotating buffers. */
-static const char *tp(const char *fmt, ...)
-{
-	static char bufs[16][4200];
-	static int next;
-	char *b = bufs[next++ % 16], name[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof(name), fmt, ap);
-	va_end(ap);
-	snprintf(b, sizeof(bufs[0]), "%s/%s", tmp, name);
-	return b;
-}
+/* tmp/<formatted name> */
+#define tp(...) scratch_path(tmp, __VA_ARGS__)
 
 static struct model *load_ok(const char *path)
 {
@@ -443,25 +432,13 @@ static void test_rope_permutation_by_hand(void)
 
 /* ---- ties ------------------------------------------------------------- */
 
-/* Rewrite one key of dir/config.json (value NULL: delete it). */
+/* Rewrite one key of dir/config.json (value stolen; NULL: delete it). */
 static void edit_config(const char *dir, const char *key, json_t *value)
 {
-	char *path = path_join(dir, "config.json"), *text;
-	json_t *j = json_load_file(path, 0, NULL);
-	struct ada_err err;
+	char *path = path_join(dir, "config.json");
+	struct ada_err err = { 0 };
 
-	CHECK(j != NULL);
-	if (!j)
-		goto out;
-	if (value)
-		json_object_set_new(j, key, value);
-	else
-		json_object_del(j, key);
-	text = json_dumps(j, JSON_INDENT(1));
-	CHECK_OK(file_write_atomic(path, text, strlen(text), &err), &err);
-	free(text);
-	json_decref(j);
-out:
+	CHECK_OK(json_file_set(path, key, value, &err), &err);
 	free(path);
 }
 

@@ -545,6 +545,31 @@ int tiny_write_llama2c(const struct model *m, const char *path, int version,
 	return atomic_file_commit(&af, err);
 }
 
+int tiny_write_llama2c_tokenizer(const char *path, int n, struct ada_err *err)
+{
+	uint32_t max_len = 8;
+	struct atomic_file af;
+	int rc;
+
+	if ((rc = atomic_file_open(&af, path, err)))
+		return rc;
+	rc = atomic_file_write(&af, &max_len, sizeof(max_len), err);
+	for (int i = 0; i < n && !rc; i++) {
+		char tok[16];
+		float score = (float)-i;
+		int32_t len = (int32_t)snprintf(tok, sizeof(tok), "t%d", i);
+
+		if (!(rc = atomic_file_write(&af, &score, sizeof(score), err)) &&
+		    !(rc = atomic_file_write(&af, &len, sizeof(len), err)))
+			rc = atomic_file_write(&af, tok, (size_t)len, err);
+	}
+	if (rc) {
+		atomic_file_abort(&af);
+		return rc;
+	}
+	return atomic_file_commit(&af, err);
+}
+
 /* ---- rounding and comparison ------------------------------------------ */
 
 void tiny_model_round(struct model *m, enum st_dtype dtype)
