@@ -601,8 +601,10 @@ static void test_llama2c_damage(void)
 	size_t len;
 	const char *bad = tp("bad.bin");
 
-	if (!assets)
+	if (!assets) {
+		check_skip("test_llama2c_damage needs ../shared/assets");
 		return;
+	}
 	buf = slurp(stories_bin, &len);
 	if (!buf)
 		return;

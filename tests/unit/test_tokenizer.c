@@ -13,17 +13,6 @@
 #include "util/err.h"
 #include "util/fileio.h"
 
-static const char *assets;
-
-static char *asset(const char *rel)
-{
-	static char buf[8][4096];
-	static int next;
-	char *p = buf[next++ % 8];
-
-	snprintf(p, 4096, "%s/%s", assets, rel);
-	return p;
-}
 
 #define SPM_VOCAB "tokenizers/llamacpp-vocab/ggml-vocab-llama-spm.gguf"
 #define GPT2_VOCAB "tokenizers/llamacpp-vocab/ggml-vocab-gpt-2.gguf"
@@ -33,7 +22,7 @@ static struct tokenizer *load(const char *rel, int vocab_size)
 	struct tokenizer *t = NULL;
 	struct ada_err err;
 
-	CHECK_OK(tokenizer_load(asset(rel), vocab_size, &t, &err), &err);
+	CHECK_OK(tokenizer_load(check_asset(rel), vocab_size, &t, &err), &err);
 	return t;
 }
 
@@ -54,7 +43,7 @@ static void test_llama_spm_vectors(void)
 	CHECK_INT_EQ(tokenizer_eos(t), 2);
 	CHECK_INT_EQ(tokenizer_unk(t), 0);
 	CHECK(tokenizer_wants_bos(t));
-	CHECK_INT_EQ(check_vectors(t, asset(SPM_VOCAB)), 46);
+	CHECK_INT_EQ(check_vectors(t, check_asset(SPM_VOCAB)), 46);
 	tokenizer_free(t);
 }
 
@@ -67,7 +56,7 @@ static void test_gpt2_vectors(void)
 	CHECK_STR_EQ(tokenizer_kind(t), "gpt2");
 	CHECK_INT_EQ(tokenizer_vocab_size(t), 50257);
 	CHECK_INT_EQ(tokenizer_eos(t), 50256);
-	CHECK_INT_EQ(check_vectors(t, asset(GPT2_VOCAB)), 46);
+	CHECK_INT_EQ(check_vectors(t, check_asset(GPT2_VOCAB)), 46);
 	tokenizer_free(t);
 }
 
@@ -81,7 +70,7 @@ static void test_llama2c_32k_vectors(void)
 		return;
 	CHECK_STR_EQ(tokenizer_kind(t), "spm");
 	CHECK_INT_EQ(tokenizer_vocab_size(t), 32000);
-	CHECK_INT_EQ(check_vectors(t, asset(SPM_VOCAB)), 46);
+	CHECK_INT_EQ(check_vectors(t, check_asset(SPM_VOCAB)), 46);
 	tokenizer_free(t);
 }
 
@@ -115,7 +104,7 @@ static void test_llama2c_bin_matches_gguf(void)
 		ivec_release(&a);
 		ivec_release(&b);
 	}
-	CHECK_OK(file_read_all(asset("data/text/tinystories/tinystories_train_head.txt"), &story,
+	CHECK_OK(file_read_all(check_asset("data/text/tinystories/tinystories_train_head.txt"), &story,
 			       &story_len, &err), &err);
 	if (story) {
 		struct ivec a = { 0 }, b = { 0 };
@@ -289,7 +278,7 @@ static void test_llama2c_damaged(void)
 	struct ada_err err;
 	int rc;
 
-	if (mapped_file_open(asset("models/stories260K/tok512.bin"), &mf, &err)) {
+	if (mapped_file_open(check_asset("models/stories260K/tok512.bin"), &mf, &err)) {
 		CHECK_MSG(0, "%s", err.msg);
 		return;
 	}
@@ -306,10 +295,10 @@ static void test_llama2c_damaged(void)
 		tokenizer_free(t);
 		t = NULL;
 	}
-	CHECK_INT_EQ(tokenizer_load_llama2c(asset("models/stories260K/tok512.bin"), 500, &t, &err),
+	CHECK_INT_EQ(tokenizer_load_llama2c(check_asset("models/stories260K/tok512.bin"), 500, &t, &err),
 		     ADA_EFORMAT);
 	CHECK_MSG(strstr(err.msg, "vocab size mismatch") != NULL, "%s", err.msg);
-	CHECK_INT_EQ(tokenizer_load_llama2c(asset("models/stories260K/tok512.bin"), 600, &t, &err),
+	CHECK_INT_EQ(tokenizer_load_llama2c(check_asset("models/stories260K/tok512.bin"), 600, &t, &err),
 		     ADA_EFORMAT);
 	CHECK_MSG(strstr(err.msg, "truncated at token 512") != NULL, "%s", err.msg);
 	/* A length beyond max_token_length (7 here) is corruption. */
@@ -323,11 +312,11 @@ static void test_llama2c_damaged(void)
 		CHECK_MSG(strstr(err.msg, "max_token_length") != NULL, "%s", err.msg);
 		free(copy);
 	}
-	CHECK_OK(tokenizer_load_llama2c(asset("models/stories260K/tok512.bin"), 0, &t, &err), &err);
+	CHECK_OK(tokenizer_load_llama2c(check_asset("models/stories260K/tok512.bin"), 0, &t, &err), &err);
 	if (t)
 		CHECK_INT_EQ(tokenizer_vocab_size(t), 512);
 	tokenizer_free(t);
-	CHECK_INT_EQ(tokenizer_load(asset("no/such/file.bin"), 0, &t, &err), ADA_ENOTFOUND);
+	CHECK_INT_EQ(tokenizer_load(check_asset("no/such/file.bin"), 0, &t, &err), ADA_ENOTFOUND);
 	mapped_file_close(&mf);
 	remove_tree(tmp, NULL);
 	free(tmp);
@@ -564,7 +553,7 @@ static void test_shared_between_threads(void)
 
 	if (!t)
 		return;
-	CHECK_OK(file_read_all(asset("data/text/tinystories/tinystories_train_head.txt"), &text,
+	CHECK_OK(file_read_all(check_asset("data/text/tinystories/tinystories_train_head.txt"), &text,
 			       &len, &err), &err);
 	for (int i = 0; text && i < 4; i++) {
 		jobs[i] = (struct shared_job){ .t = t, .text = text, .len = len };
@@ -591,7 +580,7 @@ static void test_tinyshakespeare_whole(void)
 	size_t len;
 	struct ada_err err;
 
-	CHECK_OK(file_read_all(asset("data/text/tinyshakespeare/input.txt"), &text, &len, &err),
+	CHECK_OK(file_read_all(check_asset("data/text/tinyshakespeare/input.txt"), &text, &len, &err),
 		 &err);
 	for (size_t v = 0; text && v < sizeof(vocabs) / sizeof(vocabs[0]); v++) {
 		struct tokenizer *t = load(vocabs[v], 0);
@@ -621,7 +610,7 @@ static void test_tinyshakespeare_whole(void)
 
 int main(void)
 {
-	assets = check_require_assets("test_tokenizer");
+	check_require_assets("test_tokenizer");
 	RUN(test_llama_spm_vectors);
 	RUN(test_gpt2_vectors);
 	RUN(test_llama2c_32k_vectors);
