@@ -195,7 +195,7 @@ static int run(const struct options *o)
 			goto out_fail;
 	}
 	sweep_files(st, files_dir);
-	if (models_open(o->models_dir, &d.models, &err))
+	if (models_open(o->models_dir, o->models_rescan_ms, &d.models, &err))
 		goto out_fail;
 	blas = o->blas_threads ? (int)o->blas_threads : cpu_count();
 	{

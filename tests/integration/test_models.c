@@ -3,19 +3,19 @@
  * with a tokenizer beside them, and Hugging Face directories are models
  * named after the entry (without extension); tokenizers, hidden files,
  * damaged files and checkpoints with no tokenizer are not. A model added
- * while the daemon runs is found without a restart. Offline.
+ * while the daemon runs is found without a restart, and no sooner than
+ * --models-rescan-interval allows. Offline.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "harness.h"
 #include "tiny_model.h"
 
 static struct daemon d;
-static char *dir;
+static char *dir, *file_id;
 
 static void path_in(char *buf, size_t cap, const char *name)
 {
@@ -118,37 +118,76 @@ static void test_listing(void)
 	CHECK_INT_EQ(http_json(&d, "GET", "/v1/models/bad", NULL, NULL), 404);
 }
 
-/* A model copied in while the daemon runs can be used at once. */
-static void test_added_later(void)
+/* models/name: a copy of a.gguf, as a user would drop one in. */
+static void copy_model(const char *name)
 {
-	char data[2400], src[2400], dst[2400], ids[512], *fid, *buf;
-	json_t *job = NULL;
+	char src[2400], *buf;
 	size_t len;
 
-	snprintf(data, sizeof(data), "%s/words.jsonl", dir);
-	write_jsonl(data, 0, 4000);
-	fid = upload(&d, data, "words.jsonl");
-	sleep(1);   /* past the rescan interval of the last listing */
 	path_in(src, sizeof(src), "a.gguf");
-	path_in(dst, sizeof(dst), "e.gguf");
 	buf = read_file(src, &len);
-	write_bytes("e.gguf", buf, len);
+	if (!buf)
+		FATAL("cannot read %s", src);
+	write_bytes(name, buf, len);
 	free(buf);
-	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs", adalora_job("e", fid, 10, 32, 5),
-			       &job), 201);
+}
+
+static long create_job(const char *model)
+{
+	json_t *job = NULL;
+	long status = http_json(&d, "POST", "/v1/fine_tuning/jobs",
+				adalora_job(model, file_id, 10, 32, 5), &job);
+
 	json_decref(job);
+	return status;
+}
+
+/* A model copied in while the daemon runs can be used at once (the
+ * daemon runs with --models-rescan-interval 0: every ask rescans). */
+static void test_added_later(void)
+{
+	char ids[512];
+
+	copy_model("e.gguf");
+	CHECK_INT_EQ(create_job("e"), 201);
 	model_ids(ids, sizeof(ids));
 	CHECK_STR_EQ(ids, "a,b,c,e");
-	free(fid);
+}
+
+/* Within the rescan interval the directory is not read again: neither a
+ * listing nor a job for an unknown model finds a new entry, until the
+ * next scan (here: the start of the daemon). */
+static void test_rescan_interval(void)
+{
+	char ids[512];
+
+	CHECK_INT_EQ(daemon_stop(&d), 0);
+	daemon_start(&d, dir, (const char *const[]){ "--models-rescan-interval", "3600", NULL });
+	copy_model("f.gguf");
+	model_ids(ids, sizeof(ids));
+	CHECK_STR_EQ(ids, "a,b,c,e");
+	CHECK_INT_EQ(create_job("f"), 400);
+	CHECK_INT_EQ(daemon_stop(&d), 0);
+	daemon_start(&d, dir, (const char *const[]){ "--models-rescan-interval", "3600", NULL });
+	model_ids(ids, sizeof(ids));
+	CHECK_STR_EQ(ids, "a,b,c,e,f");
+	CHECK_INT_EQ(create_job("f"), 201);
 }
 
 int main(void)
 {
 	dir = scratch_dir("models");
 	make_models();
-	daemon_start(&d, dir, NULL);
+	daemon_start(&d, dir, (const char *const[]){ "--models-rescan-interval", "0", NULL });
+	{
+		char data[2400];
+		snprintf(data, sizeof(data), "%s/words.jsonl", dir);
+		write_jsonl(data, 0, 4000);
+		file_id = upload(&d, data, "words.jsonl");
+	}
 	RUN(test_listing);
 	RUN(test_added_later);
+	RUN(test_rescan_interval);
 	CHECK_INT_EQ(daemon_stop(&d), 0);
 	/* The skipped entries were each logged once, with the reason. */
 	{
@@ -157,6 +196,7 @@ int main(void)
 		CHECK(log && strstr(log, "entry=bad.gguf"));
 		free(log);
 	}
+	free(file_id);
 	free(dir);
 	return check_summary();
 }
