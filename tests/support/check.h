@@ -98,8 +98,28 @@ static inline void check_skip(const char *why)
 	fprintf(stderr, "skip: %s\n", why);
 }
 
+/* ADALORA_TEST_ONLY=name runs that one RUN() function (main()'s setup
+ * still runs): no function may need another to have run first. */
+static inline int check_selected(const char *name)
+{
+	const char *only = getenv("ADALORA_TEST_ONLY");
+
+	return !only || !*only || !strcmp(only, name);
+}
+
+/* Every RUN() function runs (no ADALORA_TEST_ONLY): for a check over the
+ * whole program's work. */
+static inline int check_running_all(void)
+{
+	const char *only = getenv("ADALORA_TEST_ONLY");
+
+	return !only || !*only;
+}
+
 #define RUN(fn) do { \
 	int _failed = check_failures, _count = check_count, _skips = check_skips; \
+	if (!check_selected(#fn)) \
+		break; \
 	fn(); \
 	if (check_count == _count && check_skips == _skips) { \
 		check_failures++; \
