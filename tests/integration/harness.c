@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #include "adalora.h"
+#include "scratch.h"
 #include "task_data.h"
+#include "util/fileio.h"
 
 double now_s(void)
 {
@@ -57,6 +59,16 @@ char *read_file(const char *path, size_t *len)
 	if (len)
 		*len = n;
 	return buf;
+}
+
+char *write_text(const char *dir, const char *name, const char *text)
+{
+	struct ada_err err = { 0 };
+	char *path = path_join(dir, name);
+
+	if (!path || file_write_atomic(path, text, strlen(text), &err))
+		FATAL("%s/%s: %s", dir, name, path ? err.msg : "out of memory");
+	return path;
 }
 
 char *scratch_dir(const char *name)
@@ -181,6 +193,14 @@ int daemon_stop(struct daemon *d)
 		FATAL("waitpid: %s", strerror(errno));
 	d->pid = 0;
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int daemon_restart(struct daemon *d, const char *dir, const char *const *args)
+{
+	int status = daemon_stop(d);
+
+	daemon_start(d, dir, args);
+	return status;
 }
 
 void daemon_kill(struct daemon *d)
@@ -402,6 +422,53 @@ json_t *wait_step(struct daemon *d, const char *job_id, long min_step, double ti
 json_t *wait_job(struct daemon *d, const char *job_id, double timeout_s)
 {
 	return wait_step(d, job_id, 1L << 62, timeout_s);
+}
+
+const char *job_status(const json_t *job)
+{
+	return json_string_value(json_object_get(job, "status")) ?: "";
+}
+
+json_t *wait_status(struct daemon *d, const char *job_id, const char *status, double timeout_s)
+{
+	char path[256];
+	double t0 = now_s();
+
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s", job_id);
+	for (;;) {
+		json_t *j = NULL;
+		long code = http_json(d, "GET", path, NULL, &j);
+		if (code != 200)
+			FATAL("GET %s: %ld", path, code);
+		if (!strcmp(job_status(j), status) || now_s() - t0 > timeout_s)
+			return j;
+		json_decref(j);
+		sleep_ms(20);
+	}
+}
+
+long job_create(struct daemon *d, json_t *body, char **id)
+{
+	json_t *job = NULL;
+	long status = http_json(d, "POST", "/v1/fine_tuning/jobs", body, &job);
+	const char *s = json_string_value(json_object_get(job, "id"));
+
+	*id = status == 201 && s ? strdup(s) : NULL;
+	if (status != 201)
+		fprintf(stderr, "POST /v1/fine_tuning/jobs: %ld %s\n", status,
+			json_string_value(json_object_get(json_object_get(job, "error"), "message")) ?: "");
+	json_decref(job);
+	return status;
+}
+
+int same_adapter_file(const struct daemon *d, const char *job_a, const char *job_b,
+		      const char *name)
+{
+	char a[2600], b[2600];
+
+	snprintf(a, sizeof(a), "%s/data/jobs/%s/adapter/%s", d->dir, job_a, name);
+	snprintf(b, sizeof(b), "%s/data/jobs/%s/adapter/%s", d->dir, job_b, name);
+	return files_same(a, b);
 }
 
 struct sse_state {

@@ -42,6 +42,8 @@ void write_jsonl(const char *path, int shakespeare, size_t max_bytes);
 void daemon_start(struct daemon *d, const char *dir, const char *const *args);
 /* SIGTERM and wait: the exit status (-1 if it died of a signal). */
 int daemon_stop(struct daemon *d);
+/* daemon_stop, then daemon_start with args: the stop's exit status. */
+int daemon_restart(struct daemon *d, const char *dir, const char *const *args);
 /* SIGKILL and wait. */
 void daemon_kill(struct daemon *d);
 /* The daemon is still running. */
@@ -69,10 +71,21 @@ long http_json(struct daemon *d, const char *method, const char *path, json_t *o
 /* Upload a file as the openai SDK does (multipart); the new file's id (caller frees). */
 char *upload(struct daemon *d, const char *path, const char *filename);
 
+/* POST /v1/fine_tuning/jobs (body stolen): the status; *id the new job's
+ * id (caller frees) on 201, else NULL. */
+long job_create(struct daemon *d, json_t *body, char **id);
 /* Poll a job until its status is final or timeout_s passes; the last job object. */
 json_t *wait_job(struct daemon *d, const char *job_id, double timeout_s);
 /* Poll until the job reports at least min_step steps (or is final). */
 json_t *wait_step(struct daemon *d, const char *job_id, long min_step, double timeout_s);
+/* Poll until the job's status is status (or timeout_s passes); the last job object. */
+json_t *wait_status(struct daemon *d, const char *job_id, const char *status, double timeout_s);
+/* The job's status in a job object ("" when there is none). */
+const char *job_status(const json_t *job);
+/* A job's result file data/jobs/<id>/adapter/<name> is the same, byte for
+ * byte, for two jobs of d's data directory. */
+int same_adapter_file(const struct daemon *d, const char *job_a, const char *job_b,
+		      const char *name);
 
 struct sse_result {
 	json_t *events;         /* array of event objects, in order */
@@ -91,6 +104,8 @@ void sse_result_free(struct sse_result *res);
 char *run_capture(const char *const *argv, int *status);
 /* Bytes of a file (caller frees), or NULL. */
 char *read_file(const char *path, size_t *len);
+/* dir/name holding text (replaced if there); its path (caller frees). */
+char *write_text(const char *dir, const char *name, const char *text);
 double now_s(void);
 /* A job body for model with {"max_steps", ...} hyperparameters (method adalora). */
 json_t *adalora_job(const char *model, const char *file, long max_steps, long seq_len,

@@ -229,20 +229,56 @@ static void check_job_object(const json_t *job, const char *kind, int labels)
 	}
 }
 
+static json_t *get_job(const char *id)
+{
+	char path[256];
+	json_t *job = NULL;
+
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s", id);
+	CHECK_INT_EQ(http_json(&d, "GET", path, NULL, &job), 200);
+	return job;
+}
+
+/* An AdaLoRA job trained to its end, made by the first test that needs it
+ * (so each test stands alone): *id, or NULL after a failed CHECK. */
+static const char *trained(char **id, json_t *body)
+{
+	char param[128];
+
+	if (!*id) {
+		CHECK_INT_EQ(create(body, param, sizeof(param), id), 201);
+		if (*id)
+			json_decref(wait_job(&d, *id, 600));
+	} else {
+		json_decref(body);
+	}
+	return *id;
+}
+
+/* The Llama classifier, string labels, a validation file. */
+static const char *llama_classifier(void)
+{
+	return trained(&llama_job, job_body("tiny", train_str, valid_str, "adalora", adalora_hp(32)));
+}
+
+/* The BERT classifier, integer labels, validation held out. */
+static const char *bert_classifier(void)
+{
+	return trained(&bert_job, job_body("enc", train_int, NULL, "adalora", adalora_hp(16)));
+}
+
 static void test_llama_classifier(void)
 {
-	char param[128], path[256];
+	char path[256];
 	json_t *job, *ev, *e, *ranks = NULL;
 	size_t i, len;
 	int metrics_acc = 0, validations = 0;
 	char *st, *cfg_text, *labels_text;
 	json_t *cfg;
 
-	CHECK_INT_EQ(create(job_body("tiny", train_str, valid_str, "adalora", adalora_hp(32)),
-			    param, sizeof(param), &llama_job), 201);
-	if (!llama_job)
+	if (!llama_classifier())
 		return;
-	job = wait_job(&d, llama_job, 600);
+	job = get_job(llama_job);
 	check_job_object(job, "string", 1);
 	json_decref(job);
 
@@ -295,11 +331,9 @@ static void test_bert(void)
 	json_t *job, *ranks = NULL, *cfg, *modules;
 	size_t len;
 
-	CHECK_INT_EQ(create(job_body("enc", train_int, NULL, "adalora", adalora_hp(16)), param,
-			    sizeof(param), &bert_job), 201);
-	if (!bert_job)
+	if (!bert_classifier())
 		return;
-	job = wait_job(&d, bert_job, 600);
+	job = get_job(bert_job);
 	check_job_object(job, "int", 0);
 	json_decref(job);
 	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/ranks?history=true", bert_job);
@@ -340,22 +374,18 @@ static void test_bert(void)
 	}
 }
 
-/* Everything above is read back from the store after a restart. */
+/* The finished classifiers read the same from the store after a restart. */
 static void test_restart(void)
 {
-	char path[256];
-	json_t *job = NULL;
+	json_t *job;
 
-	if (!llama_job || !bert_job)
+	if (!llama_classifier() || !bert_classifier())
 		return;
-	CHECK_INT_EQ(daemon_stop(&d), 0);
-	daemon_start(&d, dir, NULL);
-	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s", llama_job);
-	CHECK_INT_EQ(http_json(&d, "GET", path, NULL, &job), 200);
+	CHECK_INT_EQ(daemon_restart(&d, dir, NULL), 0);
+	job = get_job(llama_job);
 	check_job_object(job, "string", 1);
 	json_decref(job);
-	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s", bert_job);
-	CHECK_INT_EQ(http_json(&d, "GET", path, NULL, &job), 200);
+	job = get_job(bert_job);
 	check_job_object(job, "int", 0);
 	json_decref(job);
 }
@@ -371,8 +401,7 @@ static char *upload_task(const char *name, int n, uint64_t seed, enum zebra_kind
 
 int main(void)
 {
-	char path[2400];
-	FILE *f;
+	char lines[2000] = "", *path;
 
 	dir = scratch_dir("classify");
 	models_create_tiny(dir);
@@ -389,12 +418,12 @@ int main(void)
 	valid_unseen = upload_task("valid_unseen.jsonl", 40, 3, ZEBRA_STRING, "\"maybe\"");
 	train_int = upload_task("train_int.jsonl", 160, 4, ZEBRA_INT, NULL);
 	valid_past = upload_task("valid_past.jsonl", 40, 5, ZEBRA_INT, "2");
-	snprintf(path, sizeof(path), "%s/text.jsonl", dir);
-	f = fopen(path, "w");
 	for (int i = 0; i < 40; i++)
-		fprintf(f, "{\"text\":\"the cat sat on the mat %d\"}\n", i);
-	fclose(f);
+		snprintf(lines + strlen(lines), sizeof(lines) - strlen(lines),
+			 "{\"text\":\"the cat sat on the mat %d\"}\n", i);
+	path = write_text(dir, "text.jsonl", lines);
 	text_file = upload(&d, path, "text.jsonl");
+	free(path);
 
 	RUN(test_models);
 	RUN(test_hostile);

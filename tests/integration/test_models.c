@@ -159,18 +159,22 @@ static void test_added_later(void)
  * next scan (here: the start of the daemon). */
 static void test_rescan_interval(void)
 {
-	char ids[512];
+	char before[512], ids[512], want[520];
 
-	CHECK_INT_EQ(daemon_stop(&d), 0);
-	daemon_start(&d, dir, (const char *const[]){ "--models-rescan-interval", "3600", NULL });
+	CHECK_INT_EQ(daemon_restart(&d, dir,
+				    (const char *const[]){ "--models-rescan-interval", "3600", NULL }),
+		     0);
+	model_ids(before, sizeof(before));
 	copy_model("f.gguf");
 	model_ids(ids, sizeof(ids));
-	CHECK_STR_EQ(ids, "a,b,c,e");
+	CHECK_STR_EQ(ids, before);
 	CHECK_INT_EQ(create_job("f"), 400);
-	CHECK_INT_EQ(daemon_stop(&d), 0);
-	daemon_start(&d, dir, (const char *const[]){ "--models-rescan-interval", "3600", NULL });
+	CHECK_INT_EQ(daemon_restart(&d, dir,
+				    (const char *const[]){ "--models-rescan-interval", "3600", NULL }),
+		     0);
 	model_ids(ids, sizeof(ids));
-	CHECK_STR_EQ(ids, "a,b,c,e,f");
+	snprintf(want, sizeof(want), "%s,f", before);
+	CHECK_STR_EQ(ids, want);
 	CHECK_INT_EQ(create_job("f"), 201);
 }
 
