@@ -92,6 +92,16 @@ void models_link_stories260K(const char *dir)
 		FATAL("symlink %s: %s", dst, strerror(errno));
 }
 
+char *scratch_stories(const char *name, char *data, size_t cap)
+{
+	char *dir = scratch_dir(name);
+
+	models_link_stories260K(dir);
+	snprintf(data, cap, "%s/shakespeare.jsonl", dir);
+	write_jsonl(data, 1, 40000);
+	return dir;
+}
+
 void models_create_tiny(const char *dir)
 {
 	struct ada_err err = { 0 };
@@ -203,6 +213,15 @@ int daemon_restart(struct daemon *d, const char *dir, const char *const *args)
 	return status;
 }
 
+int daemon_restart_with_keys(struct daemon *d, const char *dir, const char *keys)
+{
+	char *path = write_text(dir, "keys", keys);
+	int status = daemon_restart(d, dir, (const char *const[]){ "--api-key-file", path, NULL });
+
+	free(path);
+	return status;
+}
+
 void daemon_kill(struct daemon *d)
 {
 	int status;
@@ -276,6 +295,18 @@ void http(struct daemon *d, const char *method, const char *path, const char *co
 	  const void *body, size_t len, struct http_resp *r)
 {
 	request(d, method, path, headers, body, len, 0, r);
+}
+
+long http_status(struct daemon *d, const char *method, const char *path,
+		 const char *const *headers)
+{
+	struct http_resp r;
+	long status;
+
+	request(d, method, path, headers, NULL, 0, 0, &r);
+	status = r.status;
+	http_resp_free(&r);
+	return status;
 }
 
 void http_chunked(struct daemon *d, const char *method, const char *path,
@@ -393,43 +424,32 @@ char *upload(struct daemon *d, const char *path, const char *filename)
 	return id;
 }
 
-static int is_final(const char *s)
-{
-	return s && (!strcmp(s, "succeeded") || !strcmp(s, "failed") || !strcmp(s, "cancelled"));
-}
-
-json_t *wait_step(struct daemon *d, const char *job_id, long min_step, double timeout_s)
-{
-	char path[256];
-	double t0 = now_s();
-
-	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s", job_id);
-	for (;;) {
-		json_t *j = NULL;
-		long status = http_json(d, "GET", path, NULL, &j);
-		const char *st = json_string_value(json_object_get(j, "status"));
-		long step = (long)json_integer_value(
-			json_object_get(json_object_get(j, "progress"), "step"));
-		if (status != 200)
-			FATAL("GET %s: %ld", path, status);
-		if (is_final(st) || step >= min_step || now_s() - t0 > timeout_s)
-			return j;
-		json_decref(j);
-		sleep_ms(20);
-	}
-}
-
-json_t *wait_job(struct daemon *d, const char *job_id, double timeout_s)
-{
-	return wait_step(d, job_id, 1L << 62, timeout_s);
-}
-
 const char *job_status(const json_t *job)
 {
 	return json_string_value(json_object_get(job, "status")) ?: "";
 }
 
-json_t *wait_status(struct daemon *d, const char *job_id, const char *status, double timeout_s)
+/* What a poll waits for: a status (NULL: any final one), or a step. */
+struct until {
+	const char *status;
+	long min_step;
+};
+
+static int reached(const json_t *job, const struct until *u)
+{
+	const char *st = job_status(job);
+	long step = (long)json_integer_value(json_object_get(json_object_get(job, "progress"),
+							     "step"));
+
+	if (u->status)
+		return !strcmp(st, u->status);
+	return !strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "cancelled") ||
+	       step >= u->min_step;
+}
+
+/* GET the job every 20 ms until u is reached or timeout_s passes. */
+static json_t *poll_job(struct daemon *d, const char *job_id, const struct until *u,
+			double timeout_s)
 {
 	char path[256];
 	double t0 = now_s();
@@ -440,11 +460,26 @@ json_t *wait_status(struct daemon *d, const char *job_id, const char *status, do
 		long code = http_json(d, "GET", path, NULL, &j);
 		if (code != 200)
 			FATAL("GET %s: %ld", path, code);
-		if (!strcmp(job_status(j), status) || now_s() - t0 > timeout_s)
+		if (reached(j, u) || now_s() - t0 > timeout_s)
 			return j;
 		json_decref(j);
 		sleep_ms(20);
 	}
+}
+
+json_t *wait_step(struct daemon *d, const char *job_id, long min_step, double timeout_s)
+{
+	return poll_job(d, job_id, &(struct until){ .min_step = min_step }, timeout_s);
+}
+
+json_t *wait_job(struct daemon *d, const char *job_id, double timeout_s)
+{
+	return wait_step(d, job_id, 1L << 62, timeout_s);
+}
+
+json_t *wait_status(struct daemon *d, const char *job_id, const char *status, double timeout_s)
+{
+	return poll_job(d, job_id, &(struct until){ .status = status }, timeout_s);
 }
 
 long job_create(struct daemon *d, json_t *body, char **id)

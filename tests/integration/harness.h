@@ -27,6 +27,10 @@ struct daemon {
 
 /* A fresh scratch directory with an empty models/ (caller frees). */
 char *scratch_dir(const char *name);
+/* The scratch directory of the tests on real data: models/stories260K.gguf
+ * and data (cap bytes) = dir/shakespeare.jsonl, 40 kB of tinyshakespeare.
+ * Skips the test (exit 77) without ../shared/assets. */
+char *scratch_stories(const char *name, char *data, size_t cap);
 
 /* models/stories260K.gguf -> the shared asset (skips the test, exit 77,
  * when ../shared/assets is absent). */
@@ -44,6 +48,8 @@ void daemon_start(struct daemon *d, const char *dir, const char *const *args);
 int daemon_stop(struct daemon *d);
 /* daemon_stop, then daemon_start with args: the stop's exit status. */
 int daemon_restart(struct daemon *d, const char *dir, const char *const *args);
+/* daemon_restart with --api-key-file dir/keys holding keys (its lines). */
+int daemon_restart_with_keys(struct daemon *d, const char *dir, const char *keys);
 /* SIGKILL and wait. */
 void daemon_kill(struct daemon *d);
 /* The daemon is still running. */
@@ -61,6 +67,9 @@ void http_resp_free(struct http_resp *r);
 /* One request. headers: NULL-terminated "Name: value" lines, may be NULL. */
 void http(struct daemon *d, const char *method, const char *path, const char *const *headers,
 	  const void *body, size_t len, struct http_resp *r);
+/* A request without a body: its status only. */
+long http_status(struct daemon *d, const char *method, const char *path,
+		 const char *const *headers);
 /* The same with a chunked body (no Content-Length). */
 void http_chunked(struct daemon *d, const char *method, const char *path,
 		  const char *const *headers, const void *body, size_t len, struct http_resp *r);

@@ -198,10 +198,7 @@ static void test_two_workers(void)
 
 int main(void)
 {
-	dir = scratch_dir("concurrency");
-	models_link_stories260K(dir);
-	snprintf(data, sizeof(data), "%s/shakespeare.jsonl", dir);
-	write_jsonl(data, 1, 40000);
+	dir = scratch_stories("concurrency", data, sizeof(data));
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	RUN(test_two_workers);
 	free(file_id);

@@ -160,10 +160,7 @@ static void test_kill_after_ack(void)
 
 int main(void)
 {
-	dir = scratch_dir("crash");
-	models_link_stories260K(dir);
-	snprintf(data_path, sizeof(data_path), "%s/shakespeare.jsonl", dir);
-	write_jsonl(data_path, 1, 40000);
+	dir = scratch_stories("crash", data_path, sizeof(data_path));
 	daemon_start(&d, dir, NULL);
 	file_id = upload(&d, data_path, "shakespeare.jsonl");
 	RUN(test_kill_mid_training);

@@ -218,22 +218,11 @@ static void test_errors(void)
  * the daemon runs without keys again afterwards. */
 static void test_open_with_keys(void)
 {
-	char *keys = write_text(dir, "keys", "dashboard-key\n");
-	struct http_resp r;
-
-	CHECK_INT_EQ(daemon_restart(&d, dir, (const char *const[]){ "--api-key-file", keys, NULL }),
-		     0);
-	http(&d, "GET", "/", NULL, NULL, 0, &r);
-	CHECK_INT_EQ(r.status, 200);
-	http_resp_free(&r);
-	http(&d, "GET", "/dashboard/api.js", NULL, NULL, 0, &r);
-	CHECK_INT_EQ(r.status, 200);
-	http_resp_free(&r);
-	http(&d, "GET", "/v1/fine_tuning/jobs", NULL, NULL, 0, &r);
-	CHECK_INT_EQ(r.status, 401);
-	http_resp_free(&r);
+	CHECK_INT_EQ(daemon_restart_with_keys(&d, dir, "dashboard-key\n"), 0);
+	CHECK_INT_EQ(http_status(&d, "GET", "/", NULL), 200);
+	CHECK_INT_EQ(http_status(&d, "GET", "/dashboard/api.js", NULL), 200);
+	CHECK_INT_EQ(http_status(&d, "GET", "/v1/fine_tuning/jobs", NULL), 401);
 	CHECK_INT_EQ(daemon_restart(&d, dir, NULL), 0);
-	free(keys);
 }
 
 int main(void)

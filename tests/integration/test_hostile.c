@@ -370,13 +370,12 @@ static void test_queue_limit(void)
  * to running without keys at the end, as the other tests expect. */
 static void test_auth(void)
 {
-	char *keys = write_text(dir, "keys", "# keys\ns3cret-key-1\n\n  s3cret-key-2  \n");
 	struct http_resp r;
 	const char *good[] = { "Authorization: Bearer s3cret-key-2", NULL };
 	const char *other[] = { "Authorization: Bearer s3cret-key-1", NULL };
 
-	CHECK_INT_EQ(daemon_restart(&d, dir, (const char *const[]){ "--api-key-file", keys, NULL }),
-		     0);
+	CHECK_INT_EQ(daemon_restart_with_keys(&d, dir,
+					      "# keys\ns3cret-key-1\n\n  s3cret-key-2  \n"), 0);
 	get_expect("GET", "/v1/files", NULL, 401, NULL, "missing_api_key", "no key");
 	get_expect("GET", "/v1/files", (const char *const[]){ "Authorization: Bearer wrong", NULL },
 		   401, NULL, "invalid_api_key", "a wrong key");
@@ -384,22 +383,15 @@ static void test_auth(void)
 		   (const char *const[]){ "Authorization: Bearer s3cret-key-", NULL }, 401, NULL,
 		   "invalid_api_key", "a prefix of a key");
 	get_expect("GET", "/v1/nothing", NULL, 401, NULL, NULL, "an unknown route without a key");
-	http(&d, "GET", "/v1/files", good, NULL, 0, &r);
-	CHECK_INT_EQ(r.status, 200);
-	http_resp_free(&r);
-	http(&d, "GET", "/v1/files", other, NULL, 0, &r);
-	CHECK_INT_EQ(r.status, 200);
-	http_resp_free(&r);
-	http(&d, "GET", "/healthz", NULL, NULL, 0, &r);
-	CHECK_INT_EQ(r.status, 200);
-	http_resp_free(&r);
+	CHECK_INT_EQ(http_status(&d, "GET", "/v1/files", good), 200);
+	CHECK_INT_EQ(http_status(&d, "GET", "/v1/files", other), 200);
+	CHECK_INT_EQ(http_status(&d, "GET", "/healthz", NULL), 200);
 	http(&d, "GET", "/metrics", NULL, NULL, 0, &r);
 	CHECK_INT_EQ(r.status, 200);
 	CHECK(strstr(r.body, "adalorad_http_requests_total{") != NULL);
 	CHECK(strstr(r.body, "status=\"401\"") != NULL);
 	http_resp_free(&r);
 	CHECK_INT_EQ(daemon_restart(&d, dir, NULL), 0);
-	free(keys);
 }
 
 /* A file no job uses can be deleted: row and bytes. */
@@ -424,9 +416,7 @@ static void test_delete(void)
 	CHECK_INT_EQ(r.status, 200);
 	CHECK(json_is_true(json_object_get(r.json, "deleted")));
 	http_resp_free(&r);
-	http(&d, "GET", path, NULL, NULL, 0, &r);
-	CHECK_INT_EQ(r.status, 404);
-	http_resp_free(&r);
+	CHECK_INT_EQ(http_status(&d, "GET", path, NULL), 404);
 	CHECK(stat(stored, &st) != 0);
 	free(id);
 }

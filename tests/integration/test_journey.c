@@ -296,10 +296,7 @@ int main(void)
 {
 	if (!getenv("ADALORA_BIN"))
 		FATAL("ADALORA_BIN is not set (run the tests with meson)");
-	dir = scratch_dir("journey");
-	models_link_stories260K(dir);
-	snprintf(data_path, sizeof(data_path), "%s/shakespeare.jsonl", dir);
-	write_jsonl(data_path, 1, 40000);
+	dir = scratch_stories("journey", data_path, sizeof(data_path));
 	daemon_start(&d, dir, (const char *const[]){ "--sse-keepalive", "0.2", NULL });
 	RUN(test_upload_and_models);
 	RUN(test_train_and_stream);

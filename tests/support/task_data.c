@@ -22,18 +22,28 @@ const char *const task_words[TASK_N_WORDS] = {
 	"ran", "to", "big", "red", "ball", "in", "park", "sun",
 };
 
+/* A file being written: its bytes so far, and the random stream. */
 struct out {
 	FILE *f;
 	char *buf;
 	size_t len;
+	struct rng r;
 };
 
-static int out_open(struct out *o, struct ada_err *err)
+static int out_open(struct out *o, uint64_t seed, struct ada_err *err)
 {
 	o->buf = NULL;
 	o->len = 0;
+	rng_seed(&o->r, seed);
 	o->f = open_memstream(&o->buf, &o->len);
 	return o->f ? ADA_OK : ada_fail(err, ADA_ENOMEM, "open_memstream: %s", strerror(errno));
+}
+
+/* n random words of task_words, one space between. */
+static void put_words(struct out *o, int n)
+{
+	for (int w = 0; w < n; w++)
+		fprintf(o->f, "%s%s", w ? " " : "", task_words[rng_below(&o->r, TASK_N_WORDS)]);
 }
 
 /* Flush o into path (atomically) and release it. */
@@ -49,41 +59,31 @@ static int out_close(struct out *o, const char *path, struct ada_err *err)
 int task_write_corpus(const char *path, int n_docs, uint64_t seed, struct ada_err *err)
 {
 	struct out o;
-	struct rng r;
-	int rc;
+	int rc = out_open(&o, seed, err);
 
-	if ((rc = out_open(&o, err)))
-		return rc;
-	rng_seed(&r, seed);
-	for (int doc = 0; doc < n_docs; doc++) {
+	for (int doc = 0; doc < n_docs && !rc; doc++) {
 		for (int s = 0; s < 6; s++) {
-			for (int w = 0; w < 8; w++)
-				fprintf(o.f, "%s%s", w ? " " : "", task_words[rng_below(&r, TASK_N_WORDS)]);
+			put_words(&o, 8);
 			fputs(". ", o.f);
 		}
 		fputs("\n\n", o.f);
 	}
-	return out_close(&o, path, err);
+	return rc ? rc : out_close(&o, path, err);
 }
 
 int task_write_text_jsonl(const char *path, size_t max_bytes, uint64_t seed, struct ada_err *err)
 {
 	struct out o;
-	struct rng r;
-	long start;
-	int rc;
+	int rc = out_open(&o, seed, err);
 
-	if ((rc = out_open(&o, err)))
-		return rc;
-	rng_seed(&r, seed);
-	start = ftell(o.f);
-	do {
+	while (!rc) {
 		fputs("{\"text\": \"", o.f);
-		for (int w = 0; w < 24; w++)
-			fprintf(o.f, "%s%s", w ? " " : "", task_words[rng_below(&r, TASK_N_WORDS)]);
+		put_words(&o, 24);
 		fputs(".\"}\n", o.f);
-	} while ((size_t)(ftell(o.f) - start) < max_bytes);
-	return out_close(&o, path, err);
+		if ((size_t)ftell(o.f) >= max_bytes)
+			break;
+	}
+	return rc ? rc : out_close(&o, path, err);
 }
 
 int task_write_shakespeare_jsonl(const char *path, const char *assets, size_t max_bytes,
@@ -100,7 +100,7 @@ int task_write_shakespeare_jsonl(const char *path, const char *assets, size_t ma
 	free(src);
 	if (rc)
 		return rc;
-	if ((rc = out_open(&o, err))) {
+	if ((rc = out_open(&o, 0, err))) {
 		free(text);
 		return rc;
 	}
@@ -136,23 +136,19 @@ int task_write_zebra(const char *path, int n, uint64_t seed, enum zebra_kind kin
 {
 	const int pairs = kind == ZEBRA_PAIRS;
 	struct out o;
-	struct rng r;
-	int rc;
+	int rc = out_open(&o, seed, err);
 
-	if ((rc = out_open(&o, err)))
-		return rc;
-	rng_seed(&r, seed);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n && !rc; i++) {
 		char a[128] = "", b[128] = "", label[32];
-		int zebras = 0, len = 2 + (int)rng_below(&r, 4);
+		int zebras = 0, len = 2 + (int)rng_below(&o.r, 4);
 
 		for (int w = 0; w < len; w++) {
 			char *dst = pairs && w >= len / 2 ? b : a;
-			const char *word = task_words[rng_below(&r, TASK_N_WORDS)];
+			const char *word = task_words[rng_below(&o.r, TASK_N_WORDS)];
 
 			/* about half the lines get one: by chance, else at the end */
-			if (rng_below(&r, kind == ZEBRA_REGRESSION ? 4 : 6) == 0 ||
-			    (w == len - 1 && !zebras && rng_below(&r, 2))) {
+			if (rng_below(&o.r, kind == ZEBRA_REGRESSION ? 4 : 6) == 0 ||
+			    (w == len - 1 && !zebras && rng_below(&o.r, 2))) {
 				word = "zebra";
 				zebras++;
 			}
@@ -175,7 +171,7 @@ int task_write_zebra(const char *path, int n, uint64_t seed, enum zebra_kind kin
 		else
 			fprintf(o.f, "{\"text\":\"%s\",\"label\":%s}\n", a, label);
 	}
-	return out_close(&o, path, err);
+	return rc ? rc : out_close(&o, path, err);
 }
 
 int task_write_vocab(const char *dir, int vocab_size, struct ada_err *err)
@@ -191,7 +187,7 @@ int task_write_vocab(const char *dir, int vocab_size, struct ada_err *err)
 		return ada_fail(err, ADA_EINVAL, "a vocabulary of %d cannot hold the task's %d words",
 				vocab_size, 6 + TASK_N_WORDS);
 	}
-	if ((rc = out_open(&o, err))) {
+	if ((rc = out_open(&o, 0, err))) {
 		free(path);
 		return rc;
 	}

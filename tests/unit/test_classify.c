@@ -138,7 +138,8 @@ static const enum ada_method_type all_methods[] = {
 
 static void test_every_method_learns(void)
 {
-	char *train = write_task("train.jsonl", 240, 1, ZEBRA_INT), *valid = write_task("valid.jsonl", 60, 2, ZEBRA_INT);
+	char *train = write_task("train.jsonl", 240, 1, ZEBRA_INT);
+	char *valid = write_task("valid.jsonl", 60, 2, ZEBRA_INT);
 
 	for (size_t i = 0; i < sizeof(all_methods) / sizeof(all_methods[0]); i++) {
 		check_learns(llama_path, all_methods[i], train, valid, 0);
@@ -152,7 +153,8 @@ static void test_every_method_learns(void)
 /* A task the classifier must really learn, not only lean towards. */
 static void test_accuracy(void)
 {
-	char *train = write_task("train.jsonl", 240, 1, ZEBRA_INT), *valid = write_task("valid.jsonl", 60, 2, ZEBRA_INT);
+	char *train = write_task("train.jsonl", 240, 1, ZEBRA_INT);
+	char *valid = write_task("valid.jsonl", 60, 2, ZEBRA_INT);
 	char out[4400];
 	struct ada_job job;
 	struct ada_result res;
@@ -173,8 +175,10 @@ static void test_accuracy(void)
 
 static void test_regression_and_pairs(void)
 {
-	char *train = write_task("reg.jsonl", 240, 3, ZEBRA_REGRESSION), *valid = write_task("reg_valid.jsonl", 60, 4, ZEBRA_REGRESSION);
-	char *ptrain = write_task("pair.jsonl", 240, 5, ZEBRA_PAIRS), *pvalid = write_task("pair_valid.jsonl", 60, 6, ZEBRA_PAIRS);
+	char *train = write_task("reg.jsonl", 240, 3, ZEBRA_REGRESSION);
+	char *valid = write_task("reg_valid.jsonl", 60, 4, ZEBRA_REGRESSION);
+	char *ptrain = write_task("pair.jsonl", 240, 5, ZEBRA_PAIRS);
+	char *pvalid = write_task("pair_valid.jsonl", 60, 6, ZEBRA_PAIRS);
 
 	check_learns(llama_path, ADA_METHOD_LORA, train, valid, 1);
 	check_learns(bert_dir, ADA_METHOD_ADALORA, train, valid, 1);
