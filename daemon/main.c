@@ -328,7 +328,7 @@ static int run(const struct options *o)
 	}
 	sweep_files(st, files_dir);
 	sweep_jobs(jobs_dir);
-	if (models_open(o->models_dir, &d.models, &err))
+	if (models_open(o->models_dir, o->models_rescan_ms, &d.models, &err))
 		goto out_fail;
 	blas = o->blas_threads ? (int)o->blas_threads : cpu_count();
 	job_memory = o->job_memory_limit >= 0 ? o->job_memory_limit : default_job_memory(o->workers);

@@ -14,14 +14,13 @@
 #include "util/alloc.h"
 #include "util/err.h"
 
-#define RESCAN_INTERVAL_NS 1000000000ll
-
 struct models {
 	char *dir;
 	pthread_mutex_t lock;
 	struct model_entry *v;      /* sorted by id */
 	size_t n;
 	int64_t last_scan_ns;
+	int64_t rescan_ns;          /* at most one rescan per this long (0: every ask) */
 	/* entries that failed to probe, so each failure is logged once */
 	struct {
 		char name[STORE_NAME_MAX];
@@ -221,7 +220,7 @@ static int scan(struct models *m, struct ada_err *err)
 	return ADA_OK;
 }
 
-int models_open(const char *dir, struct models **out, struct ada_err *err)
+int models_open(const char *dir, int64_t rescan_ms, struct models **out, struct ada_err *err)
 {
 	struct models *m = calloc(1, sizeof(*m));
 	int rc;
@@ -231,6 +230,7 @@ int models_open(const char *dir, struct models **out, struct ada_err *err)
 		free(m);
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	}
+	m->rescan_ns = rescan_ms * 1000000ll;
 	pthread_mutex_init(&m->lock, NULL);
 	if ((rc = scan(m, err))) {
 		models_free(m);
@@ -251,12 +251,13 @@ void models_free(struct models *m)
 	free(m);
 }
 
-/* Rescan if the last scan is over a second old. Caller holds the lock. */
+/* Rescan if the last scan is older than the rescan interval. Caller holds
+ * the lock. */
 static void maybe_rescan(struct models *m)
 {
 	struct ada_err err = { 0 };
 
-	if (mono_ns() - m->last_scan_ns < RESCAN_INTERVAL_NS)
+	if (mono_ns() - m->last_scan_ns < m->rescan_ns)
 		return;
 	if (scan(m, &err)) {
 		char line[700] = "";

@@ -9,8 +9,9 @@
  *
  * Models are described by ada_model_probe() (headers only) and the
  * directory is rescanned when asked for the list, or for a model it does
- * not know, at most once a second; unchanged entries (same size and
- * modification time) are not probed again. Thread-safe.
+ * not know, at most once per rescan interval (--models-rescan-interval, a
+ * second by default; 0 rescans at every ask); unchanged entries (same size
+ * and modification time) are not probed again. Thread-safe.
  */
 #ifndef ADALORAD_DAEMON_MODELS_H
 #define ADALORAD_DAEMON_MODELS_H
@@ -31,7 +32,8 @@ struct model_entry {
 
 struct models;
 
-int models_open(const char *dir, struct models **out, struct ada_err *err);
+/* Scan dir now; rescan at most once every rescan_ms milliseconds after. */
+int models_open(const char *dir, int64_t rescan_ms, struct models **out, struct ada_err *err);
 void models_free(struct models *m);
 /* ADA_ENOTFOUND when there is no such model. */
 int models_find(struct models *m, const char *id, struct model_entry *out);

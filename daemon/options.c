@@ -35,6 +35,7 @@ static const struct opt table[] = {
 	{ "--db", OPT_STR, OFF(db), 0, 0, 1 },
 	{ "--data-dir", OPT_STR, OFF(data_dir), 0, 0, 1 },
 	{ "--models-dir", OPT_STR, OFF(models_dir), 0, 0, 1 },
+	{ "--models-rescan-interval", OPT_MS, OFF(models_rescan_ms), 0, 3600 * 1000, 1 },
 	{ "--workers", OPT_INT, OFF(workers), 1, 256, 1 },
 	{ "--blas-threads", OPT_INT, OFF(blas_threads), 0, 4096, 1 },
 	{ "--http-threads", OPT_INT, OFF(http_threads), 1, 256, 1 },
@@ -63,6 +64,7 @@ static const struct opt table[] = {
 
 const char options_usage[] =
 	"usage: adalorad [--listen ADDR:PORT] [--db FILE] [--data-dir DIR] [--models-dir DIR]\n"
+	"                [--models-rescan-interval SECONDS]\n"
 	"                [--workers N] [--blas-threads N] [--http-threads N] [--api-key-file FILE]\n"
 	"                [--config FILE] [--log-level debug|info|warn|error]\n"
 	"                [--sqlite-synchronous full|normal] [--max-body-size BYTES]\n"
@@ -95,6 +97,7 @@ static void set_defaults(struct options *o)
 	o->max_queued_jobs = 10000;
 	o->max_sse_clients = 256;
 	o->sse_keepalive_ms = 15000;
+	o->models_rescan_ms = 1000;
 	o->idle_timeout = 60;
 	o->header_timeout = 30;
 	o->max_connections_per_address = 256;

@@ -35,6 +35,7 @@ struct options {
 	int64_t max_queued_jobs;
 	int64_t max_sse_clients;
 	int64_t sse_keepalive_ms;
+	int64_t models_rescan_ms;   /* how stale the models directory's listing may be */
 	int64_t idle_timeout;
 	int64_t header_timeout;     /* seconds; 0 = none */
 	int64_t max_connections_per_address;   /* 0 = no limit */

@@ -20,6 +20,9 @@
 #include <unistd.h>
 
 #include "adalora.h"
+#include "scratch.h"
+#include "task_data.h"
+#include "util/fileio.h"
 
 double now_s(void)
 {
@@ -63,6 +66,16 @@ char *read_file(const char *path, size_t *len)
 	return buf;
 }
 
+char *write_text(const char *dir, const char *name, const char *text)
+{
+	struct ada_err err = { 0 };
+	char *path = path_join(dir, name);
+
+	if (!path || file_write_atomic(path, text, strlen(text), &err))
+		FATAL("%s/%s: %s", dir, name, path ? err.msg : "out of memory");
+	return path;
+}
+
 char *scratch_dir(const char *name)
 {
 	char *dir = check_tmpdir(name), models[2200];
@@ -84,6 +97,16 @@ void models_link_stories260K(const char *dir)
 		FATAL("symlink %s: %s", dst, strerror(errno));
 }
 
+char *scratch_stories(const char *name, char *data, size_t cap)
+{
+	char *dir = scratch_dir(name);
+
+	models_link_stories260K(dir);
+	snprintf(data, cap, "%s/shakespeare.jsonl", dir);
+	write_jsonl(data, 1, 40000);
+	return dir;
+}
+
 void models_create_tiny(const char *dir)
 {
 	struct ada_err err = { 0 };
@@ -96,54 +119,13 @@ void models_create_tiny(const char *dir)
 
 void write_jsonl(const char *path, int shakespeare, size_t max_bytes)
 {
-	FILE *out = fopen(path, "w");
-	size_t written = 0;
+	struct ada_err err = { 0 };
+	int rc = shakespeare ? task_write_shakespeare_jsonl(path,
+				check_require_assets("this test (tinyshakespeare)"), max_bytes, &err)
+			     : task_write_text_jsonl(path, max_bytes, 12345, &err);
 
-	if (!out)
-		FATAL("%s: %s", path, strerror(errno));
-	if (shakespeare) {
-		char src[4096], *text, *p;
-		const char *assets = check_require_assets("this test (tinyshakespeare)");
-		snprintf(src, sizeof(src), "%s/data/text/tinyshakespeare/input.txt", assets);
-		text = read_file(src, NULL);
-		if (!text)
-			FATAL("cannot read %s", src);
-		/* One record per speech (paragraphs are separated by blank lines). */
-		for (p = text; *p && written < max_bytes;) {
-			char *end = strstr(p, "\n\n");
-			size_t n = end ? (size_t)(end - p) : strlen(p);
-			json_t *o = json_pack("{s:s%}", "text", p, n);
-			char *line = json_dumps(o, JSON_COMPACT);
-			fprintf(out, "%s\n", line);
-			written += strlen(line) + 1;
-			free(line);
-			json_decref(o);
-			p += n;
-			while (*p == '\n')
-				p++;
-		}
-		free(text);
-	} else {
-		static const char *const words[] = {
-			"the", "river", "carried", "small", "boats", "past", "a", "quiet", "town",
-			"where", "bakers", "sang", "while", "bread", "rose", "in", "warm", "ovens",
-			"and", "children", "counted", "stars", "above", "old", "bridges",
-		};
-		unsigned seed = 12345;
-		while (written < max_bytes) {
-			char line[512];
-			int n = snprintf(line, sizeof(line), "{\"text\": \"");
-			for (int w = 0; w < 24; w++) {
-				seed = seed * 1103515245u + 12345u;
-				n += snprintf(line + n, sizeof(line) - (size_t)n, "%s%s", w ? " " : "",
-					      words[(seed >> 16) % (sizeof(words) / sizeof(words[0]))]);
-			}
-			n += snprintf(line + n, sizeof(line) - (size_t)n, ".\"}\n");
-			fputs(line, out);
-			written += (size_t)n;
-		}
-	}
-	fclose(out);
+	if (rc)
+		FATAL("%s: %s", path, err.msg);
 }
 
 unsigned long daemon_nofile;
@@ -235,6 +217,23 @@ int daemon_stop(struct daemon *d)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int daemon_restart(struct daemon *d, const char *dir, const char *const *args)
+{
+	int status = daemon_stop(d);
+
+	daemon_start(d, dir, args);
+	return status;
+}
+
+int daemon_restart_with_keys(struct daemon *d, const char *dir, const char *keys)
+{
+	char *path = write_text(dir, "keys", keys);
+	int status = daemon_restart(d, dir, (const char *const[]){ "--api-key-file", path, NULL });
+
+	free(path);
+	return status;
+}
+
 void daemon_kill(struct daemon *d)
 {
 	int status;
@@ -308,6 +307,18 @@ void http(struct daemon *d, const char *method, const char *path, const char *co
 	  const void *body, size_t len, struct http_resp *r)
 {
 	request(d, method, path, headers, body, len, 0, r);
+}
+
+long http_status(struct daemon *d, const char *method, const char *path,
+		 const char *const *headers)
+{
+	struct http_resp r;
+	long status;
+
+	request(d, method, path, headers, NULL, 0, 0, &r);
+	status = r.status;
+	http_resp_free(&r);
+	return status;
 }
 
 void http_chunked(struct daemon *d, const char *method, const char *path,
@@ -478,12 +489,32 @@ char *upload(struct daemon *d, const char *path, const char *filename)
 	return id;
 }
 
-static int is_final(const char *s)
+const char *job_status(const json_t *job)
 {
-	return s && (!strcmp(s, "succeeded") || !strcmp(s, "failed") || !strcmp(s, "cancelled"));
+	return json_string_value(json_object_get(job, "status")) ?: "";
 }
 
-json_t *wait_step(struct daemon *d, const char *job_id, long min_step, double timeout_s)
+/* What a poll waits for: a status (NULL: any final one), or a step. */
+struct until {
+	const char *status;
+	long min_step;
+};
+
+static int reached(const json_t *job, const struct until *u)
+{
+	const char *st = job_status(job);
+	long step = (long)json_integer_value(json_object_get(json_object_get(job, "progress"),
+							     "step"));
+
+	if (u->status)
+		return !strcmp(st, u->status);
+	return !strcmp(st, "succeeded") || !strcmp(st, "failed") || !strcmp(st, "cancelled") ||
+	       step >= u->min_step;
+}
+
+/* GET the job every 20 ms until u is reached or timeout_s passes. */
+static json_t *poll_job(struct daemon *d, const char *job_id, const struct until *u,
+			double timeout_s)
 {
 	char path[256];
 	double t0 = now_s();
@@ -491,22 +522,53 @@ json_t *wait_step(struct daemon *d, const char *job_id, long min_step, double ti
 	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s", job_id);
 	for (;;) {
 		json_t *j = NULL;
-		long status = http_json(d, "GET", path, NULL, &j);
-		const char *st = json_string_value(json_object_get(j, "status"));
-		long step = (long)json_integer_value(
-			json_object_get(json_object_get(j, "progress"), "step"));
-		if (status != 200)
-			FATAL("GET %s: %ld", path, status);
-		if (is_final(st) || step >= min_step || now_s() - t0 > timeout_s)
+		long code = http_json(d, "GET", path, NULL, &j);
+		if (code != 200)
+			FATAL("GET %s: %ld", path, code);
+		if (reached(j, u) || now_s() - t0 > timeout_s)
 			return j;
 		json_decref(j);
 		sleep_ms(20);
 	}
 }
 
+json_t *wait_step(struct daemon *d, const char *job_id, long min_step, double timeout_s)
+{
+	return poll_job(d, job_id, &(struct until){ .min_step = min_step }, timeout_s);
+}
+
 json_t *wait_job(struct daemon *d, const char *job_id, double timeout_s)
 {
 	return wait_step(d, job_id, 1L << 62, timeout_s);
+}
+
+json_t *wait_status(struct daemon *d, const char *job_id, const char *status, double timeout_s)
+{
+	return poll_job(d, job_id, &(struct until){ .status = status }, timeout_s);
+}
+
+long job_create(struct daemon *d, json_t *body, char **id)
+{
+	json_t *job = NULL;
+	long status = http_json(d, "POST", "/v1/fine_tuning/jobs", body, &job);
+	const char *s = json_string_value(json_object_get(job, "id"));
+
+	*id = status == 201 && s ? strdup(s) : NULL;
+	if (status != 201)
+		fprintf(stderr, "POST /v1/fine_tuning/jobs: %ld %s\n", status,
+			json_string_value(json_object_get(json_object_get(job, "error"), "message")) ?: "");
+	json_decref(job);
+	return status;
+}
+
+int same_adapter_file(const struct daemon *d, const char *job_a, const char *job_b,
+		      const char *name)
+{
+	char a[2600], b[2600];
+
+	snprintf(a, sizeof(a), "%s/data/jobs/%s/adapter/%s", d->dir, job_a, name);
+	snprintf(b, sizeof(b), "%s/data/jobs/%s/adapter/%s", d->dir, job_b, name);
+	return files_same(a, b);
 }
 
 struct sse_state {

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include "../unit/check.h"
+#include "check.h"
 
 struct daemon {
 	pid_t pid;
@@ -27,6 +27,10 @@ struct daemon {
 
 /* A fresh scratch directory with an empty models/ (caller frees). */
 char *scratch_dir(const char *name);
+/* The scratch directory of the tests on real data: models/stories260K.gguf
+ * and data (cap bytes) = dir/shakespeare.jsonl, 40 kB of tinyshakespeare.
+ * Skips the test (exit 77) without ../shared/assets. */
+char *scratch_stories(const char *name, char *data, size_t cap);
 
 /* models/stories260K.gguf -> the shared asset (skips the test, exit 77,
  * when ../shared/assets is absent). */
@@ -34,7 +38,8 @@ void models_link_stories260K(const char *dir);
 /* models/tiny.gguf: a random Llama with a byte-level tokenizer (offline). */
 void models_create_tiny(const char *dir);
 /* A JSONL file of {"text"} lines: the first max_bytes of tinyshakespeare
- * (assets), or generated text when shakespeare is 0. */
+ * (skips the test, exit 77, without the assets), or generated sentences
+ * (task_data.h) when shakespeare is 0. */
 void write_jsonl(const char *path, int shakespeare, size_t max_bytes);
 
 /* When nonzero, daemon_start() lowers the daemon's descriptor limit (soft
@@ -45,6 +50,10 @@ extern unsigned long daemon_nofile;
 void daemon_start(struct daemon *d, const char *dir, const char *const *args);
 /* SIGTERM and wait: the exit status (-1 if it died of a signal). */
 int daemon_stop(struct daemon *d);
+/* daemon_stop, then daemon_start with args: the stop's exit status. */
+int daemon_restart(struct daemon *d, const char *dir, const char *const *args);
+/* daemon_restart with --api-key-file dir/keys holding keys (its lines). */
+int daemon_restart_with_keys(struct daemon *d, const char *dir, const char *keys);
 /* SIGKILL and wait. */
 void daemon_kill(struct daemon *d);
 /* The daemon is still running. */
@@ -62,6 +71,9 @@ void http_resp_free(struct http_resp *r);
 /* One request. headers: NULL-terminated "Name: value" lines, may be NULL. */
 void http(struct daemon *d, const char *method, const char *path, const char *const *headers,
 	  const void *body, size_t len, struct http_resp *r);
+/* A request without a body: its status only. */
+long http_status(struct daemon *d, const char *method, const char *path,
+		 const char *const *headers);
 /* The same with a chunked body (no Content-Length). */
 void http_chunked(struct daemon *d, const char *method, const char *path,
 		  const char *const *headers, const void *body, size_t len, struct http_resp *r);
@@ -79,10 +91,21 @@ int tcp_connect(struct daemon *d);
 /* Upload a file as the openai SDK does (multipart); the new file's id (caller frees). */
 char *upload(struct daemon *d, const char *path, const char *filename);
 
+/* POST /v1/fine_tuning/jobs (body stolen): the status; *id the new job's
+ * id (caller frees) on 201, else NULL. */
+long job_create(struct daemon *d, json_t *body, char **id);
 /* Poll a job until its status is final or timeout_s passes; the last job object. */
 json_t *wait_job(struct daemon *d, const char *job_id, double timeout_s);
 /* Poll until the job reports at least min_step steps (or is final). */
 json_t *wait_step(struct daemon *d, const char *job_id, long min_step, double timeout_s);
+/* Poll until the job's status is status (or timeout_s passes); the last job object. */
+json_t *wait_status(struct daemon *d, const char *job_id, const char *status, double timeout_s);
+/* The job's status in a job object ("" when there is none). */
+const char *job_status(const json_t *job);
+/* A job's result file data/jobs/<id>/adapter/<name> is the same, byte for
+ * byte, for two jobs of d's data directory. */
+int same_adapter_file(const struct daemon *d, const char *job_a, const char *job_b,
+		      const char *name);
 
 struct sse_result {
 	json_t *events;         /* array of event objects, in order */
@@ -101,6 +124,8 @@ void sse_result_free(struct sse_result *res);
 char *run_capture(const char *const *argv, int *status);
 /* Bytes of a file (caller frees), or NULL. */
 char *read_file(const char *path, size_t *len);
+/* dir/name holding text (replaced if there); its path (caller frees). */
+char *write_text(const char *dir, const char *name, const char *text);
 double now_s(void);
 /* A job body for model with {"max_steps", ...} hyperparameters (method adalora). */
 json_t *adalora_job(const char *model, const char *file, long max_steps, long seq_len,

@@ -16,36 +16,10 @@ static char *dir, *file_id;
 
 static char *create(long max_steps)
 {
-	json_t *job = NULL;
-	char *id;
+	char *id = NULL;
 
-	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs",
-			       adalora_job("tiny", file_id, max_steps, 64, 5), &job), 201);
-	id = strdup(json_string_value(json_object_get(job, "id")) ?: "");
-	json_decref(job);
-	return id;
-}
-
-static const char *status_of(json_t *j)
-{
-	return json_string_value(json_object_get(j, "status")) ?: "";
-}
-
-/* Poll until the job has status (or timeout_s). */
-static json_t *wait_status(const char *id, const char *status, double timeout_s)
-{
-	char path[256];
-	double t0 = now_s();
-	json_t *j = NULL;
-
-	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s", id);
-	for (;;) {
-		json_decref(j);
-		j = NULL;
-		http_json(&d, "GET", path, NULL, &j);
-		if (!strcmp(status_of(j), status) || now_s() - t0 > timeout_s)
-			return j;
-	}
+	CHECK_INT_EQ(job_create(&d, adalora_job("tiny", file_id, max_steps, 64, 5), &id), 201);
+	return id ? id : strdup("");
 }
 
 static long cancel(const char *id, json_t **out)
@@ -59,22 +33,22 @@ static long cancel(const char *id, json_t **out)
 static void test_cancel(void)
 {
 	char *running = create(100000), *queued, path[2600];
-	json_t *j = wait_status(running, "running", 60), *out = NULL;
+	json_t *j = wait_status(&d, running, "running", 60), *out = NULL;
 	struct sse_result s;
 	struct stat st;
 
-	CHECK_STR_EQ(status_of(j), "running");
+	CHECK_STR_EQ(job_status(j), "running");
 	json_decref(j);
 	j = wait_step(&d, running, 5, 120);   /* a checkpoint exists (every 5 steps) */
 	json_decref(j);
 	queued = create(100000);
-	j = wait_status(queued, "queued", 60);
-	CHECK_STR_EQ(status_of(j), "queued");
+	j = wait_status(&d, queued, "queued", 60);
+	CHECK_STR_EQ(job_status(j), "queued");
 	json_decref(j);
 
 	/* Queued: cancelled at once. */
 	CHECK_INT_EQ(cancel(queued, &out), 200);
-	CHECK_STR_EQ(status_of(out), "cancelled");
+	CHECK_STR_EQ(job_status(out), "cancelled");
 	CHECK(json_integer_value(json_object_get(out, "finished_at")) > 0);
 	json_decref(out);
 	sse_follow(&d, queued, -1, 10, 0, &s);
@@ -84,7 +58,7 @@ static void test_cancel(void)
 
 	/* Running: stops at the next step, with its checkpoint kept. */
 	CHECK_INT_EQ(cancel(running, &out), 200);
-	CHECK(!strcmp(status_of(out), "running") || !strcmp(status_of(out), "cancelled"));
+	CHECK(!strcmp(job_status(out), "running") || !strcmp(job_status(out), "cancelled"));
 	json_decref(out);
 	sse_follow(&d, running, -1, 60, 0, &s);
 	CHECK_STR_EQ(s.done_status, "cancelled");
@@ -93,7 +67,7 @@ static void test_cancel(void)
 		     "cancelled") != NULL);
 	sse_result_free(&s);
 	j = wait_job(&d, running, 10);
-	CHECK_STR_EQ(status_of(j), "cancelled");
+	CHECK_STR_EQ(job_status(j), "cancelled");
 	CHECK(json_integer_value(json_object_get(json_object_get(j, "progress"), "step")) >= 5);
 	json_decref(j);
 	snprintf(path, sizeof(path), "%s/data/jobs/%s/checkpoint", dir, running);
@@ -115,7 +89,7 @@ static void test_cancel_succeeded(void)
 	char *id = create(6);
 	json_t *j = wait_job(&d, id, 120), *out = NULL;
 
-	CHECK_STR_EQ(status_of(j), "succeeded");
+	CHECK_STR_EQ(job_status(j), "succeeded");
 	json_decref(j);
 	CHECK_INT_EQ(cancel(id, &out), 409);
 	CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(out, "error"), "type")),

@@ -1,8 +1,8 @@
 /*
  * test_classify — classification jobs through the daemon, offline: a tiny
  * random Llama (ada_create_model "tiny", byte tokenizer) and a tiny random
- * BERT directory (tiny_model.c, WordPiece vocab.txt written here), on a
- * synthetic task (label: does "zebra" occur in the text?).
+ * BERT directory with a WordPiece vocab.txt, on the synthetic zebra task
+ * (label: does "zebra" occur in the text?), all from tests/support.
  *   - GET /v1/models lists the BERT directory with its architecture;
  *   - hostile creations are 400s naming the field: validation labels the
  *     training file never had (a string, an id past the count), one file
@@ -23,87 +23,24 @@
 #include <sys/stat.h>
 
 #include "harness.h"
-#include "tiny_model.h"
+#include "task_data.h"
 
 static struct daemon d;
 static char *dir;
 static char *train_str, *valid_str, *valid_unseen, *train_int, *valid_past, *text_file;
 static char *llama_job, *bert_job;
 
-static const char *const words[] = { "the", "cat", "sat", "on", "a", "mat", "and", "dog",
-				     "ran", "to", "big", "red", "ball", "in", "park", "sun" };
-#define N_WORDS 16
-
-static uint64_t rnd_state;
-
-static unsigned rnd(unsigned n)
-{
-	rnd_state = rnd_state * 6364136223846793005ull + 1442695040888963407ull;
-	return (unsigned)(rnd_state >> 33) % n;
-}
-
-/* n lines of 2..5 words; label "zebra" occurs. labels: 0 ints (0/1), 1
- * strings ("negative"/"positive"); extra: a label of a third kind to put
- * on the last line (NULL: none). */
-static char *write_task(const char *name, int n, uint64_t seed, int strings, const char *extra)
+/* dir/name: the zebra task (task_data.h); the caller frees. */
+static char *write_task(const char *name, int n, uint64_t seed, enum zebra_kind kind,
+			const char *last_label)
 {
 	char *path = malloc(strlen(dir) + strlen(name) + 2);
-	FILE *f;
+	struct ada_err err = { 0 };
 
 	sprintf(path, "%s/%s", dir, name);
-	f = fopen(path, "w");
-	if (!f)
-		FATAL("%s", path);
-	rnd_state = seed;
-	for (int i = 0; i < n; i++) {
-		char text[128] = "";
-		int zebra = 0, len = 2 + (int)rnd(4);
-
-		for (int w = 0; w < len; w++) {
-			const char *word = words[rnd(N_WORDS)];
-			if (rnd(5) == 0) {
-				word = "zebra";
-				zebra = 1;
-			}
-			strcat(text, *text ? " " : "");
-			strcat(text, word);
-		}
-		if (extra && i == n - 1)
-			fprintf(f, "{\"text\":\"%s\",\"label\":%s}\n", text, extra);
-		else if (strings)
-			fprintf(f, "{\"text\":\"%s\",\"label\":\"%s\"}\n", text,
-				zebra ? "positive" : "negative");
-		else
-			fprintf(f, "{\"text\":\"%s\",\"label\":%d}\n", text, zebra);
-	}
-	fclose(f);
-	return path;
-}
-
-/* models/enc: a tiny BERT with a WordPiece vocab.txt of the task's words. */
-static void make_bert(void)
-{
-	struct model_config cfg;
-	struct model *m = NULL;
-	struct ada_err err = { 0 };
-	char path[2400];
-	FILE *f;
-
-	tiny_bert_config(&cfg, "bert");
-	if (tiny_bert_random(&cfg, 5, &m))
-		FATAL("tiny bert");
-	snprintf(path, sizeof(path), "%s/models/enc", dir);
-	if (tiny_write_bert_hf(m, path, NULL, &err))
+	if (task_write_zebra(path, n, seed, kind, last_label, &err))
 		FATAL("%s", err.msg);
-	model_free(m);
-	snprintf(path, sizeof(path), "%s/models/enc/vocab.txt", dir);
-	f = fopen(path, "w");
-	fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nzebra\n", f);
-	for (int i = 0; i < N_WORDS; i++)
-		fprintf(f, "%s\n", words[i]);
-	for (int i = 6 + N_WORDS; i < cfg.vocab_size; i++)
-		fprintf(f, "w%02d\n", i);
-	fclose(f);
+	return path;
 }
 
 /* A job body: method type with its hyperparameters (stolen). */
@@ -292,20 +229,56 @@ static void check_job_object(const json_t *job, const char *kind, int labels)
 	}
 }
 
+static json_t *get_job(const char *id)
+{
+	char path[256];
+	json_t *job = NULL;
+
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s", id);
+	CHECK_INT_EQ(http_json(&d, "GET", path, NULL, &job), 200);
+	return job;
+}
+
+/* An AdaLoRA job trained to its end, made by the first test that needs it
+ * (so each test stands alone): *id, or NULL after a failed CHECK. */
+static const char *trained(char **id, json_t *body)
+{
+	char param[128];
+
+	if (!*id) {
+		CHECK_INT_EQ(create(body, param, sizeof(param), id), 201);
+		if (*id)
+			json_decref(wait_job(&d, *id, 600));
+	} else {
+		json_decref(body);
+	}
+	return *id;
+}
+
+/* The Llama classifier, string labels, a validation file. */
+static const char *llama_classifier(void)
+{
+	return trained(&llama_job, job_body("tiny", train_str, valid_str, "adalora", adalora_hp(32)));
+}
+
+/* The BERT classifier, integer labels, validation held out. */
+static const char *bert_classifier(void)
+{
+	return trained(&bert_job, job_body("enc", train_int, NULL, "adalora", adalora_hp(16)));
+}
+
 static void test_llama_classifier(void)
 {
-	char param[128], path[256];
+	char path[256];
 	json_t *job, *ev, *e, *ranks = NULL;
 	size_t i, len;
 	int metrics_acc = 0, validations = 0;
 	char *st, *cfg_text, *labels_text;
 	json_t *cfg;
 
-	CHECK_INT_EQ(create(job_body("tiny", train_str, valid_str, "adalora", adalora_hp(32)),
-			    param, sizeof(param), &llama_job), 201);
-	if (!llama_job)
+	if (!llama_classifier())
 		return;
-	job = wait_job(&d, llama_job, 600);
+	job = get_job(llama_job);
 	check_job_object(job, "string", 1);
 	json_decref(job);
 
@@ -358,11 +331,9 @@ static void test_bert(void)
 	json_t *job, *ranks = NULL, *cfg, *modules;
 	size_t len;
 
-	CHECK_INT_EQ(create(job_body("enc", train_int, NULL, "adalora", adalora_hp(16)), param,
-			    sizeof(param), &bert_job), 201);
-	if (!bert_job)
+	if (!bert_classifier())
 		return;
-	job = wait_job(&d, bert_job, 600);
+	job = get_job(bert_job);
 	check_job_object(job, "int", 0);
 	json_decref(job);
 	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/ranks?history=true", bert_job);
@@ -403,29 +374,26 @@ static void test_bert(void)
 	}
 }
 
-/* Everything above is read back from the store after a restart. */
+/* The finished classifiers read the same from the store after a restart. */
 static void test_restart(void)
 {
-	char path[256];
-	json_t *job = NULL;
+	json_t *job;
 
-	if (!llama_job || !bert_job)
+	if (!llama_classifier() || !bert_classifier())
 		return;
-	CHECK_INT_EQ(daemon_stop(&d), 0);
-	daemon_start(&d, dir, NULL);
-	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s", llama_job);
-	CHECK_INT_EQ(http_json(&d, "GET", path, NULL, &job), 200);
+	CHECK_INT_EQ(daemon_restart(&d, dir, NULL), 0);
+	job = get_job(llama_job);
 	check_job_object(job, "string", 1);
 	json_decref(job);
-	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s", bert_job);
-	CHECK_INT_EQ(http_json(&d, "GET", path, NULL, &job), 200);
+	job = get_job(bert_job);
 	check_job_object(job, "int", 0);
 	json_decref(job);
 }
 
-static char *upload_task(const char *name, int n, uint64_t seed, int strings, const char *extra)
+static char *upload_task(const char *name, int n, uint64_t seed, enum zebra_kind kind,
+			 const char *last_label)
 {
-	char *path = write_task(name, n, seed, strings, extra), *id = upload(&d, path, name);
+	char *path = write_task(name, n, seed, kind, last_label), *id = upload(&d, path, name);
 
 	free(path);
 	return id;
@@ -433,24 +401,29 @@ static char *upload_task(const char *name, int n, uint64_t seed, int strings, co
 
 int main(void)
 {
-	char path[2400];
-	FILE *f;
+	char lines[2000] = "", *path;
 
 	dir = scratch_dir("classify");
 	models_create_tiny(dir);
-	make_bert();
+	{
+		struct ada_err err = { 0 };
+		char enc[2400];
+		snprintf(enc, sizeof(enc), "%s/models/enc", dir);
+		if (task_make_encoder("bert", 5, enc, &err))
+			FATAL("%s", err.msg);
+	}
 	daemon_start(&d, dir, NULL);
-	train_str = upload_task("train_str.jsonl", 160, 1, 1, NULL);
-	valid_str = upload_task("valid_str.jsonl", 40, 2, 1, NULL);
-	valid_unseen = upload_task("valid_unseen.jsonl", 40, 3, 1, "\"maybe\"");
-	train_int = upload_task("train_int.jsonl", 160, 4, 0, NULL);
-	valid_past = upload_task("valid_past.jsonl", 40, 5, 0, "2");
-	snprintf(path, sizeof(path), "%s/text.jsonl", dir);
-	f = fopen(path, "w");
+	train_str = upload_task("train_str.jsonl", 160, 1, ZEBRA_STRING, NULL);
+	valid_str = upload_task("valid_str.jsonl", 40, 2, ZEBRA_STRING, NULL);
+	valid_unseen = upload_task("valid_unseen.jsonl", 40, 3, ZEBRA_STRING, "\"maybe\"");
+	train_int = upload_task("train_int.jsonl", 160, 4, ZEBRA_INT, NULL);
+	valid_past = upload_task("valid_past.jsonl", 40, 5, ZEBRA_INT, "2");
 	for (int i = 0; i < 40; i++)
-		fprintf(f, "{\"text\":\"the cat sat on the mat %d\"}\n", i);
-	fclose(f);
+		snprintf(lines + strlen(lines), sizeof(lines) - strlen(lines),
+			 "{\"text\":\"the cat sat on the mat %d\"}\n", i);
+	path = write_text(dir, "text.jsonl", lines);
 	text_file = upload(&d, path, "text.jsonl");
+	free(path);
 
 	RUN(test_models);
 	RUN(test_hostile);

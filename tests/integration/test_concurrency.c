@@ -20,14 +20,12 @@ static char *dir, *file_id, data[2200];
 
 static char *create(int seed)
 {
-	json_t *body = adalora_job("stories260K", file_id, STEPS, 64, 50), *job = NULL;
-	char *id;
+	json_t *body = adalora_job("stories260K", file_id, STEPS, 64, 50);
+	char *id = NULL;
 
 	json_object_set_new(body, "seed", json_integer(seed));
-	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs", body, &job), 201);
-	id = strdup(json_string_value(json_object_get(job, "id")) ?: "");
-	json_decref(job);
-	return id;
+	CHECK_INT_EQ(job_create(&d, body, &id), 201);
+	return id ? id : strdup("");
 }
 
 struct client {
@@ -145,23 +143,6 @@ static void poll_storm(const char *job_a, const char *job_b)
 	curl_multi_cleanup(m);
 }
 
-static int same_file(const char *a_job, const char *b_job, const char *name)
-{
-	char pa[2600], pb[2600];
-	size_t la = 0, lb = 0;
-	char *a, *b;
-	int same;
-
-	snprintf(pa, sizeof(pa), "%s/data/jobs/%s/adapter/%s", dir, a_job, name);
-	snprintf(pb, sizeof(pb), "%s/data/jobs/%s/adapter/%s", dir, b_job, name);
-	a = read_file(pa, &la);
-	b = read_file(pb, &lb);
-	same = a && b && la == lb && !memcmp(a, b, la);
-	free(a);
-	free(b);
-	return same;
-}
-
 static void test_two_workers(void)
 {
 	char *a, *b, *a_alone, *b_alone;
@@ -202,10 +183,12 @@ static void test_two_workers(void)
 	json_decref(ja);
 	ja = wait_job(&d, a_alone, 300);
 	json_decref(ja);
-	CHECK_MSG(same_file(a, a_alone, "adapter_model.safetensors"), "job a differs when run alone");
-	CHECK_MSG(same_file(b, b_alone, "adapter_model.safetensors"), "job b differs when run alone");
-	CHECK(same_file(a, a_alone, "adapter_config.json"));
-	CHECK(!same_file(a, b, "adapter_model.safetensors"));   /* the seeds matter */
+	CHECK_MSG(same_adapter_file(&d, a, a_alone, "adapter_model.safetensors"),
+		  "job a differs when run alone");
+	CHECK_MSG(same_adapter_file(&d, b, b_alone, "adapter_model.safetensors"),
+		  "job b differs when run alone");
+	CHECK(same_adapter_file(&d, a, a_alone, "adapter_config.json"));
+	CHECK(!same_adapter_file(&d, a, b, "adapter_model.safetensors"));   /* the seeds matter */
 	CHECK_INT_EQ(daemon_stop(&d), 0);
 	free(a);
 	free(b);
@@ -215,10 +198,7 @@ static void test_two_workers(void)
 
 int main(void)
 {
-	dir = scratch_dir("concurrency");
-	models_link_stories260K(dir);
-	snprintf(data, sizeof(data), "%s/shakespeare.jsonl", dir);
-	write_jsonl(data, 1, 40000);
+	dir = scratch_stories("concurrency", data, sizeof(data));
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	RUN(test_two_workers);
 	free(file_id);

@@ -545,19 +545,16 @@ static void test_queue_limit(void)
 	}
 }
 
+/* With --api-key-file every /v1 route wants a key; the daemon goes back
+ * to running without keys at the end, as the other tests expect. */
 static void test_auth(void)
 {
-	char keys[2200];
-	FILE *f;
 	struct http_resp r;
 	const char *good[] = { "Authorization: Bearer s3cret-key-2", NULL };
+	const char *other[] = { "Authorization: Bearer s3cret-key-1", NULL };
 
-	snprintf(keys, sizeof(keys), "%s/keys", dir);
-	f = fopen(keys, "w");
-	fprintf(f, "# keys\ns3cret-key-1\n\n  s3cret-key-2  \n");
-	fclose(f);
-	CHECK_INT_EQ(daemon_stop(&d), 0);
-	daemon_start(&d, dir, (const char *const[]){ "--api-key-file", keys, NULL });
+	CHECK_INT_EQ(daemon_restart_with_keys(&d, dir,
+					      "# keys\ns3cret-key-1\n\n  s3cret-key-2  \n"), 0);
 	get_expect("GET", "/v1/files", NULL, 401, NULL, "missing_api_key", "no key");
 	get_expect("GET", "/v1/files", (const char *const[]){ "Authorization: Bearer wrong", NULL },
 		   401, NULL, "invalid_api_key", "a wrong key");
@@ -565,49 +562,40 @@ static void test_auth(void)
 		   (const char *const[]){ "Authorization: Bearer s3cret-key-", NULL }, 401, NULL,
 		   "invalid_api_key", "a prefix of a key");
 	get_expect("GET", "/v1/nothing", NULL, 401, NULL, NULL, "an unknown route without a key");
-	http(&d, "GET", "/v1/files", good, NULL, 0, &r);
-	CHECK_INT_EQ(r.status, 200);
-	http_resp_free(&r);
-	http(&d, "GET", "/healthz", NULL, NULL, 0, &r);
-	CHECK_INT_EQ(r.status, 200);
-	http_resp_free(&r);
+	CHECK_INT_EQ(http_status(&d, "GET", "/v1/files", good), 200);
+	CHECK_INT_EQ(http_status(&d, "GET", "/v1/files", other), 200);
+	CHECK_INT_EQ(http_status(&d, "GET", "/healthz", NULL), 200);
 	http(&d, "GET", "/metrics", NULL, NULL, 0, &r);
 	CHECK_INT_EQ(r.status, 200);
 	CHECK(strstr(r.body, "adalorad_http_requests_total{") != NULL);
 	CHECK(strstr(r.body, "status=\"401\"") != NULL);
 	http_resp_free(&r);
+	CHECK_INT_EQ(daemon_restart(&d, dir, NULL), 0);
 }
 
 /* A file no job uses can be deleted: row and bytes. */
 static void test_delete(void)
 {
-	const char *auth[] = { "Authorization: Bearer s3cret-key-1", NULL };
+	static const char *const jl[] = { "Content-Type: application/jsonl", NULL };
+	static const char body[] = "{\"text\":\"to be deleted\"}\n";
 	char path[512], stored[2600];
 	struct http_resp r;
 	struct stat st;
 	char *id;
 
-	/* upload() sends no key: go through the raw route with one. */
-	{
-		const char *h[] = { "Authorization: Bearer s3cret-key-1",
-				    "Content-Type: application/jsonl", NULL };
-		static const char body[] = "{\"text\":\"to be deleted\"}\n";
-		http(&d, "POST", "/v1/files?purpose=fine-tune&filename=gone.jsonl", h, body,
-		     sizeof(body) - 1, &r);
-		CHECK_INT_EQ(r.status, 200);
-		id = strdup(json_string_value(json_object_get(r.json, "id")) ?: "");
-		http_resp_free(&r);
-	}
+	http(&d, "POST", "/v1/files?purpose=fine-tune&filename=gone.jsonl", jl, body,
+	     sizeof(body) - 1, &r);
+	CHECK_INT_EQ(r.status, 200);
+	id = strdup(json_string_value(json_object_get(r.json, "id")) ?: "");
+	http_resp_free(&r);
 	snprintf(stored, sizeof(stored), "%s/data/files/%s", dir, id);
 	CHECK(stat(stored, &st) == 0);
 	snprintf(path, sizeof(path), "/v1/files/%s", id);
-	http(&d, "DELETE", path, auth, NULL, 0, &r);
+	http(&d, "DELETE", path, NULL, NULL, 0, &r);
 	CHECK_INT_EQ(r.status, 200);
 	CHECK(json_is_true(json_object_get(r.json, "deleted")));
 	http_resp_free(&r);
-	http(&d, "GET", path, auth, NULL, 0, &r);
-	CHECK_INT_EQ(r.status, 404);
-	http_resp_free(&r);
+	CHECK_INT_EQ(http_status(&d, "GET", path, NULL), 404);
 	CHECK(stat(stored, &st) != 0);
 	free(id);
 }
@@ -615,7 +603,6 @@ static void test_delete(void)
 /* Healthy, and nothing changed that should not have. */
 static void test_intact(void)
 {
-	const char *auth[] = { "Authorization: Bearer s3cret-key-1", NULL };
 	char path[512], files_dir[2300];
 	struct http_resp r;
 	size_t len, n_entries = 0;
@@ -628,11 +615,11 @@ static void test_intact(void)
 	CHECK_INT_EQ(r.status, 200);
 	CHECK_STR_EQ(json_string_value(json_object_get(r.json, "status")), "ok");
 	http_resp_free(&r);
-	http(&d, "GET", "/v1/files", auth, NULL, 0, &r);
+	http(&d, "GET", "/v1/files", NULL, NULL, 0, &r);
 	CHECK_INT_EQ(json_array_size(json_object_get(r.json, "data")), 1);
 	http_resp_free(&r);
 	snprintf(path, sizeof(path), "/v1/files/%s/content", file_id);
-	http(&d, "GET", path, auth, NULL, 0, &r);
+	http(&d, "GET", path, NULL, NULL, 0, &r);
 	CHECK(r.status == 200 && r.len == len && !memcmp(r.body, local, len));
 	http_resp_free(&r);
 	free(local);
@@ -671,6 +658,10 @@ int main(void)
 		     201);
 	busy_job = strdup(json_string_value(json_object_get(job, "id")));
 	json_decref(job);
+	/* Running, not waiting: the queue limit below counts waiting jobs. */
+	job = wait_status(&d, busy_job, "running", 60);
+	CHECK_STR_EQ(job_status(job), "running");
+	json_decref(job);
 
 	RUN(test_bad_bodies);
 	RUN(test_budget_phase_after_planning);
@@ -691,7 +682,8 @@ int main(void)
 	RUN(test_delete);
 	RUN(test_intact);
 	fprintf(stderr, "%d hostile requests answered as documented\n", n_cases);
-	CHECK(n_cases >= 30);
+	if (check_running_all())
+		CHECK(n_cases >= 30);
 	CHECK_INT_EQ(daemon_stop(&d), 0);
 	free(busy_job);
 	free(file_id);

@@ -19,6 +19,39 @@
 static struct daemon d;
 static char *dir, *file_id, *job_id, data_path[2200];
 
+/* The steps of the journey are fixtures, each made by the first test that
+ * needs it, so that every test also runs alone (ADALORA_TEST_ONLY). */
+
+/* The training file, uploaded. */
+static const char *uploaded(void)
+{
+	if (!file_id)
+		file_id = upload(&d, data_path, "shakespeare.jsonl");
+	return file_id;
+}
+
+/* The AdaLoRA job, created (not waited for). */
+static const char *created(void)
+{
+	json_t *job = NULL;
+
+	if (job_id)
+		return job_id;
+	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs",
+			       adalora_job("stories260K", uploaded(), STEPS, SEQ, 20), &job), 201);
+	CHECK_STR_EQ(json_string_value(json_object_get(job, "status")), "validating_files");
+	job_id = strdup(json_string_value(json_object_get(job, "id")) ?: "");
+	json_decref(job);
+	return job_id;
+}
+
+/* The job, finished. */
+static const char *finished(void)
+{
+	json_decref(wait_job(&d, created(), 300));
+	return job_id;
+}
+
 static void test_upload_and_models(void)
 {
 	struct http_resp r;
@@ -28,8 +61,7 @@ static void test_upload_and_models(void)
 	size_t i;
 	int found = 0;
 
-	file_id = upload(&d, data_path, "shakespeare.jsonl");
-	snprintf(path, sizeof(path), "/v1/files/%s/content", file_id);
+	snprintf(path, sizeof(path), "/v1/files/%s/content", uploaded());
 	http(&d, "GET", path, NULL, NULL, 0, &r);
 	CHECK_INT_EQ(r.status, 200);
 	CHECK(r.len == len && !memcmp(r.body, local, len));
@@ -75,18 +107,12 @@ static long *schedule(void)
 static void test_train_and_stream(void)
 {
 	struct sse_result s;
-	json_t *job = NULL, *e;
+	json_t *e;
 	long *b = schedule(), last_step = 0, n_metrics = 0, last_budget = -1;
 	double first_loss = NAN, last_loss = NAN;
 	size_t i;
 
-	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs",
-			       adalora_job("stories260K", file_id, STEPS, SEQ, 20), &job), 201);
-	CHECK_STR_EQ(json_string_value(json_object_get(job, "status")), "validating_files");
-	job_id = strdup(json_string_value(json_object_get(job, "id")));
-	json_decref(job);
-
-	sse_follow(&d, job_id, -1, 180, 0, &s);
+	sse_follow(&d, created(), -1, 180, 0, &s);
 	CHECK_STR_EQ(s.done_status, "succeeded");
 	json_array_foreach(s.events, i, e) {
 		json_t *data = json_object_get(e, "data");
@@ -130,7 +156,7 @@ static void test_results(void)
 	long sum = 0;
 	size_t i, k;
 
-	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s", job_id);
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s", finished());
 	CHECK_INT_EQ(http_json(&d, "GET", path, NULL, &job), 200);
 	CHECK_STR_EQ(json_string_value(json_object_get(job, "status")), "succeeded");
 	snprintf(out, sizeof(out), "ft:stories260K::%s", job_id);
@@ -224,6 +250,7 @@ static void test_adapter(void)
 	json_t *cfg;
 	double base, tuned;
 
+	finished();
 	snprintf(adir, sizeof(adir), "%s/adapter", dir);
 	mkdir(adir, 0755);
 	for (int i = 0; i < 2; i++) {
@@ -269,10 +296,7 @@ int main(void)
 {
 	if (!getenv("ADALORA_BIN"))
 		FATAL("ADALORA_BIN is not set (run the tests with meson)");
-	dir = scratch_dir("journey");
-	models_link_stories260K(dir);
-	snprintf(data_path, sizeof(data_path), "%s/shakespeare.jsonl", dir);
-	write_jsonl(data_path, 1, 40000);
+	dir = scratch_stories("journey", data_path, sizeof(data_path));
 	daemon_start(&d, dir, (const char *const[]){ "--sse-keepalive", "0.2", NULL });
 	RUN(test_upload_and_models);
 	RUN(test_train_and_stream);

@@ -3,19 +3,19 @@
  * with a tokenizer beside them, and Hugging Face directories are models
  * named after the entry (without extension); tokenizers, hidden files,
  * damaged files and checkpoints with no tokenizer are not. A model added
- * while the daemon runs is found without a restart. Offline.
+ * while the daemon runs is found without a restart, and no sooner than
+ * --models-rescan-interval allows. Offline.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "harness.h"
 #include "tiny_model.h"
 
 static struct daemon d;
-static char *dir;
+static char *dir, *file_id;
 
 static void path_in(char *buf, size_t cap, const char *name)
 {
@@ -31,27 +31,6 @@ static void write_bytes(const char *name, const void *data, size_t len)
 	f = fopen(path, "wb");
 	if (!f || fwrite(data, 1, len, f) != len)
 		FATAL("%s: %s", path, strerror(errno));
-	fclose(f);
-}
-
-/* A llama2.c tokenizer.bin of n tokens ("t0", "t1", ...). */
-static void write_tokenizer(const char *name, int n)
-{
-	char path[2400];
-	FILE *f;
-	uint32_t max_len = 8;
-
-	path_in(path, sizeof(path), name);
-	f = fopen(path, "wb");
-	fwrite(&max_len, sizeof(max_len), 1, f);
-	for (int i = 0; i < n; i++) {
-		char tok[16];
-		float score = (float)-i;
-		int32_t len = (int32_t)snprintf(tok, sizeof(tok), "t%d", i);
-		fwrite(&score, sizeof(score), 1, f);
-		fwrite(&len, sizeof(len), 1, f);
-		fwrite(tok, 1, (size_t)len, f);
-	}
 	fclose(f);
 }
 
@@ -75,7 +54,9 @@ static void make_models(void)
 	path_in(path, sizeof(path), "b.bin");
 	if (tiny_write_llama2c(m, path, 1, &err))
 		FATAL("%s", err.msg);
-	write_tokenizer("tok48.bin", cfg.vocab_size);
+	path_in(path, sizeof(path), "tok48.bin");
+	if (tiny_write_llama2c_tokenizer(path, cfg.vocab_size, &err))
+		FATAL("%s", err.msg);
 	/* c/: a Hugging Face directory with its tokenizer. */
 	path_in(path, sizeof(path), "c");
 	if (tiny_write_hf(m, path, ST_F32, TINY_HF_SINGLE, &err))
@@ -101,6 +82,7 @@ static void make_models(void)
 	if (tiny_write_llama2c(m, path, 1, &err))
 		FATAL("%s", err.msg);
 	model_free(m);
+	/* Hand-written on purpose: no writer makes a damaged file. */
 	write_bytes("bad.gguf", "GGUF\x03\x00\x00\x00garbage", 15);
 	path_in(path, sizeof(path), ".hidden.gguf");
 	if (ada_create_model("tiny", 1, path, &err))
@@ -152,52 +134,90 @@ static void test_listing(void)
  * used to be accepted, then fail its plan). */
 static void test_no_tokenizer_refused(void)
 {
-	char data[2400], *fid;
 	json_t *out = NULL;
 
-	snprintf(data, sizeof(data), "%s/few.jsonl", dir);
-	write_jsonl(data, 0, 2000);
-	fid = upload(&d, data, "few.jsonl");
-	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs", adalora_job("f", fid, 10, 32, 5),
+	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs", adalora_job("f", file_id, 10, 32, 5),
 			       &out), 400);
 	CHECK_STR_EQ(json_string_value(json_object_get(json_object_get(out, "error"), "code")),
 		     "model_not_found");
 	json_decref(out);
-	free(fid);
 }
 
-/* A model copied in while the daemon runs can be used at once. */
-static void test_added_later(void)
+/* models/name: a copy of a.gguf, as a user would drop one in. */
+static void copy_model(const char *name)
 {
-	char data[2400], src[2400], dst[2400], ids[512], *fid, *buf;
-	json_t *job = NULL;
+	char src[2400], *buf;
 	size_t len;
 
-	snprintf(data, sizeof(data), "%s/words.jsonl", dir);
-	write_jsonl(data, 0, 4000);
-	fid = upload(&d, data, "words.jsonl");
-	sleep(1);   /* past the rescan interval of the last listing */
 	path_in(src, sizeof(src), "a.gguf");
-	path_in(dst, sizeof(dst), "e.gguf");
 	buf = read_file(src, &len);
-	write_bytes("e.gguf", buf, len);
+	if (!buf)
+		FATAL("cannot read %s", src);
+	write_bytes(name, buf, len);
 	free(buf);
-	CHECK_INT_EQ(http_json(&d, "POST", "/v1/fine_tuning/jobs", adalora_job("e", fid, 10, 32, 5),
-			       &job), 201);
+}
+
+static long create_job(const char *model)
+{
+	json_t *job = NULL;
+	long status = http_json(&d, "POST", "/v1/fine_tuning/jobs",
+				adalora_job(model, file_id, 10, 32, 5), &job);
+
 	json_decref(job);
+	return status;
+}
+
+/* A model copied in while the daemon runs can be used at once (the
+ * daemon runs with --models-rescan-interval 0: every ask rescans). */
+static void test_added_later(void)
+{
+	char ids[512];
+
+	copy_model("e.gguf");
+	CHECK_INT_EQ(create_job("e"), 201);
 	model_ids(ids, sizeof(ids));
 	CHECK_STR_EQ(ids, "a,b,c,e");
-	free(fid);
+}
+
+/* Within the rescan interval the directory is not read again: neither a
+ * listing nor a job for an unknown model finds a new entry, until the
+ * next scan (here: the start of the daemon). */
+static void test_rescan_interval(void)
+{
+	char before[512], ids[512], want[520];
+
+	CHECK_INT_EQ(daemon_restart(&d, dir,
+				    (const char *const[]){ "--models-rescan-interval", "3600", NULL }),
+		     0);
+	model_ids(before, sizeof(before));
+	copy_model("f.gguf");
+	model_ids(ids, sizeof(ids));
+	CHECK_STR_EQ(ids, before);
+	CHECK_INT_EQ(create_job("f"), 400);
+	CHECK_INT_EQ(daemon_restart(&d, dir,
+				    (const char *const[]){ "--models-rescan-interval", "3600", NULL }),
+		     0);
+	model_ids(ids, sizeof(ids));
+	snprintf(want, sizeof(want), "%s,f", before);
+	CHECK_STR_EQ(ids, want);
+	CHECK_INT_EQ(create_job("f"), 201);
 }
 
 int main(void)
 {
 	dir = scratch_dir("models");
 	make_models();
-	daemon_start(&d, dir, NULL);
+	daemon_start(&d, dir, (const char *const[]){ "--models-rescan-interval", "0", NULL });
+	{
+		char data[2400];
+		snprintf(data, sizeof(data), "%s/words.jsonl", dir);
+		write_jsonl(data, 0, 4000);
+		file_id = upload(&d, data, "words.jsonl");
+	}
 	RUN(test_listing);
 	RUN(test_no_tokenizer_refused);
 	RUN(test_added_later);
+	RUN(test_rescan_interval);
 	CHECK_INT_EQ(daemon_stop(&d), 0);
 	/* The skipped entries were each logged once, with the reason. */
 	{
@@ -208,6 +228,7 @@ int main(void)
 		CHECK(log && strstr(log, "entry=g"));
 		free(log);
 	}
+	free(file_id);
 	free(dir);
 	return check_summary();
 }

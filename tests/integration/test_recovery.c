@@ -51,19 +51,6 @@ static json_t *get_job(const char *id)
 	return j;
 }
 
-static json_t *wait_status(const char *id, const char *status, double timeout_s)
-{
-	double t0 = now_s();
-
-	for (;;) {
-		json_t *j = get_job(id);
-		if (!strcmp(status_of(j), status) || now_s() - t0 > timeout_s)
-			return j;
-		json_decref(j);
-		nanosleep(&(struct timespec){ 0, 20000000 }, NULL);
-	}
-}
-
 static int log_has(const char *needle)
 {
 	char *log = read_file(d.log_path, NULL);
@@ -84,7 +71,7 @@ static void test_crash_loop(void)
 	json_decref(wait_step(&d, job, 5, 120));
 	daemon_kill(&d);                        /* the job "killed the daemon" once */
 	daemon_start(&d, dir, flags);
-	j = wait_status(job, "running", 60);
+	j = wait_status(&d, job, "running", 60);
 	CHECK_STR_EQ(status_of(j), "running");
 	json_decref(j);
 	daemon_kill(&d);                        /* twice: --max-attempts 2 */
@@ -155,7 +142,7 @@ static void test_orphan(void)
 	busy = create(100000);
 	json_decref(wait_step(&d, busy, 1, 120));
 	orphan = create(100000);
-	json_decref(wait_status(orphan, "queued", 60));
+	json_decref(wait_status(&d, orphan, "queued", 60));
 	/* Another process marks it running (as a lost outcome would leave it). */
 	snprintf(db_path, sizeof(db_path), "%s/adalorad.db", dir);
 	CHECK_INT_EQ(sqlite3_open(db_path, &db), SQLITE_OK);
@@ -171,7 +158,7 @@ static void test_orphan(void)
 	j = get_job(orphan);
 	CHECK_STR_EQ(status_of(j), "running");
 	json_decref(j);
-	j = wait_status(orphan, "queued", 10);
+	j = wait_status(&d, orphan, "queued", 10);
 	CHECK_STR_EQ(status_of(j), "queued");
 	json_decref(j);
 	CHECK(log_has("a job marked running had no worker"));

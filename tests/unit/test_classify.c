@@ -1,7 +1,7 @@
 /*
  * Sequence classification end to end, on models the test makes itself
  * (ada_create_model's tiny Llama with its byte tokenizer; tiny BERT and
- * RoBERTa checkpoints from tiny_model.c with a vocab.txt written here):
+ * RoBERTa checkpoints with the task's vocab.txt, tests/support/task_data):
  *   - every method (lora, adalora, lora_prune, full, bitfit, adapter) on
  *     each family learns a synthetic task (label: does "zebra" occur?),
  *     lowering the validation loss; `adalora eval` on the exported adapter
@@ -19,9 +19,11 @@
 #include "adalora.h"
 #include "format/safetensors.h"
 #include "infer/inference_net.h"
-#include "tiny_model.h"
 #include "adapter/export_peft.h"
 #include "net/trained_net.h"
+#include "scratch.h"
+#include "stopper.h"
+#include "task_data.h"
 #include "util/err.h"
 #include "util/fileio.h"
 #include "util/rng.h"
@@ -29,76 +31,22 @@
 static char *tmp;
 static char llama_path[4200], bert_dir[4200], roberta_dir[4200];
 
-static const char *const words[] = { "the", "cat", "sat", "on", "a", "mat", "and", "dog",
-				     "ran", "to", "big", "red", "ball", "in", "park", "sun" };
-#define N_WORDS 16
-
 static char *in_tmp(const char *name)
 {
 	return path_join(tmp, name);
 }
 
-/* Lines of 2..5 random words; label 1 iff "zebra" is among them (about
- * half). kind: 0 {"text","label"}, 1 pairs (zebra in text_b), 2 floats
- * (0.5 per zebra: a regression). */
-static char *write_task(const char *name, int n, uint64_t seed, int kind)
+/* tmp/name: the zebra task (task_data.h), n lines; the caller frees. */
+static char *write_task(const char *name, int n, uint64_t seed, enum zebra_kind kind)
 {
 	char *path = in_tmp(name);
-	FILE *f = fopen(path, "w");
-	struct rng r;
-
-	rng_seed(&r, seed);
-	for (int i = 0; i < n; i++) {
-		char a[128] = "", b[128] = "";
-		int zebras = 0, len = 2 + (int)rng_below(&r, 4);
-
-		for (int w = 0; w < len; w++) {
-			char *dst = kind == 1 && w >= len / 2 ? b : a;
-			const char *word = words[rng_below(&r, N_WORDS)];
-			if (rng_below(&r, kind == 2 ? 4 : 6) == 0 || (w == len - 1 && !zebras &&
-								       rng_below(&r, 2))) {
-				word = "zebra";
-				zebras++;
-			}
-			if (kind == 1 && dst == a && !strcmp(word, "zebra"))
-				word = "cat";     /* pairs: only text_b counts */
-			strcat(dst, *dst ? " " : "");
-			strcat(dst, word);
-		}
-		if (kind == 1)
-			fprintf(f, "{\"text_a\":\"%s\",\"text_b\":\"%s\",\"label\":%d}\n", a,
-				*b ? b : "sun", strstr(b, "zebra") != NULL);
-		else if (kind == 2)
-			fprintf(f, "{\"text\":\"%s\",\"label\":%.1f}\n", a, 0.5 * zebras);
-		else
-			fprintf(f, "{\"text\":\"%s\",\"label\":%d}\n", a, zebras > 0);
-	}
-	fclose(f);
-	return path;
-}
-
-/* A tiny BERT or RoBERTa directory with a 64-token WordPiece vocab.txt. */
-static void make_encoder(const char *arch, const char *dir)
-{
-	struct model_config cfg;
-	struct model *m = NULL;
 	struct ada_err err = { 0 };
-	char *vocab;
-	FILE *f;
 
-	tiny_bert_config(&cfg, arch);
-	CHECK_OK(tiny_bert_random(&cfg, 5, &m), (struct ada_err *)NULL);
-	CHECK_OK(tiny_write_bert_hf(m, dir, NULL, &err), &err);
-	model_free(m);
-	vocab = path_join(dir, "vocab.txt");
-	f = fopen(vocab, "w");
-	fputs("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nzebra\n", f);
-	for (int i = 0; i < N_WORDS; i++)
-		fprintf(f, "%s\n", words[i]);
-	for (int i = 6 + N_WORDS; i < cfg.vocab_size; i++)
-		fprintf(f, "w%02d\n", i);
-	fclose(f);
-	free(vocab);
+	if (task_write_zebra(path, n, seed, kind, NULL, &err)) {
+		fprintf(stderr, "%s\n", err.msg);
+		exit(1);
+	}
+	return path;
 }
 
 static void base_job(struct ada_job *job, const char *model, enum ada_method_type t,
@@ -190,7 +138,8 @@ static const enum ada_method_type all_methods[] = {
 
 static void test_every_method_learns(void)
 {
-	char *train = write_task("train.jsonl", 240, 1, 0), *valid = write_task("valid.jsonl", 60, 2, 0);
+	char *train = write_task("train.jsonl", 240, 1, ZEBRA_INT);
+	char *valid = write_task("valid.jsonl", 60, 2, ZEBRA_INT);
 
 	for (size_t i = 0; i < sizeof(all_methods) / sizeof(all_methods[0]); i++) {
 		check_learns(llama_path, all_methods[i], train, valid, 0);
@@ -204,7 +153,8 @@ static void test_every_method_learns(void)
 /* A task the classifier must really learn, not only lean towards. */
 static void test_accuracy(void)
 {
-	char *train = write_task("train.jsonl", 240, 1, 0), *valid = write_task("valid.jsonl", 60, 2, 0);
+	char *train = write_task("train.jsonl", 240, 1, ZEBRA_INT);
+	char *valid = write_task("valid.jsonl", 60, 2, ZEBRA_INT);
 	char out[4400];
 	struct ada_job job;
 	struct ada_result res;
@@ -225,8 +175,10 @@ static void test_accuracy(void)
 
 static void test_regression_and_pairs(void)
 {
-	char *train = write_task("reg.jsonl", 240, 3, 2), *valid = write_task("reg_valid.jsonl", 60, 4, 2);
-	char *ptrain = write_task("pair.jsonl", 240, 5, 1), *pvalid = write_task("pair_valid.jsonl", 60, 6, 1);
+	char *train = write_task("reg.jsonl", 240, 3, ZEBRA_REGRESSION);
+	char *valid = write_task("reg_valid.jsonl", 60, 4, ZEBRA_REGRESSION);
+	char *ptrain = write_task("pair.jsonl", 240, 5, ZEBRA_PAIRS);
+	char *pvalid = write_task("pair_valid.jsonl", 60, 6, ZEBRA_PAIRS);
 
 	check_learns(llama_path, ADA_METHOD_LORA, train, valid, 1);
 	check_learns(bert_dir, ADA_METHOD_ADALORA, train, valid, 1);
@@ -256,15 +208,50 @@ static void logits_of(const struct classifier *c, const int32_t *ids, const uint
 	classifier_acts_release(&a);
 }
 
+static const char *family(const char *model_path)
+{
+	return model_path == llama_path ? "llama" : model_path == bert_dir ? "bert" : "roberta";
+}
+
+/* A classifier on model_path whose every trained value is moved off its
+ * start by noise from r (LoRA's B, a bottleneck's up start at 0), exported
+ * to dir. 0 with *model and *tn the caller's to release, else -1. */
+static int export_noisy(const char *model_path, enum ada_method_type t, const char *dir,
+			struct rng *r, struct model **model, struct trained_net *tn)
+{
+	struct net_spec spec = { .task = ADA_TASK_CLASSIFICATION, .n_labels = C };
+	struct label_map lm = { .kind = ADA_LABEL_INT, .n_labels = C };
+	struct export_info info = { .base_model = model_path, .total_steps = 100, .labels = &lm,
+				    .seq_len = T };
+	struct ada_err err = { 0 };
+	struct ada_method m;
+	int rc;
+
+	*model = NULL;
+	CHECK_OK(rc = model_load(model_path, NULL, model, &err), &err);
+	if (rc)
+		return -1;
+	ada_method_defaults(t, &m);
+	m.hp.init_r = 4;
+	m.hp.r = 3;
+	m.hp.adapter_size = 5;
+	CHECK_OK(rc = trained_net_build(tn, *model, &m, &spec, 5, 1, &err), &err);
+	if (rc) {
+		model_free(*model);
+		return -1;
+	}
+	for (size_t i = 0; i < tn->arena.n; i++)
+		tn->arena.w[i] += (float)(0.2 * rng_normal(r));
+	CHECK_OK(export_peft(tn, &info, dir, &err), &err);
+	return 0;
+}
+
 static void check_round_trip(const char *model_path, enum ada_method_type t)
 {
 	struct inference_net loaded;
 	struct ada_infer_opts o = { .model = model_path };
-	struct model *model = NULL;
+	struct model *model;
 	struct trained_net tn;
-	struct ada_method m;
-	struct net_spec spec = { .task = ADA_TASK_CLASSIFICATION, .n_labels = C };
-	struct label_map lm = { .kind = ADA_LABEL_INT, .n_labels = C };
 	struct ada_err err = { 0 };
 	struct rng r;
 	char dir[4400];
@@ -273,28 +260,15 @@ static void check_round_trip(const char *model_path, enum ada_method_type t)
 	float want[B * C], got[B * C];
 	double maxdiff = 0;
 
-	snprintf(dir, sizeof(dir), "%s/rt-%s-%s", tmp, model_path == llama_path ? "llama" :
-		 model_path == bert_dir ? "bert" : "roberta", ada_method_name(t));
-	CHECK_OK(model_load(model_path, NULL, &model, &err), &err);
-	if (!model)
-		return;
-	ada_method_defaults(t, &m);
-	m.hp.init_r = 4;
-	m.hp.r = 3;
-	m.hp.adapter_size = 5;
-	CHECK_OK(trained_net_build(&tn, model, &m, &spec, 5, 1, &err), &err);
+	snprintf(dir, sizeof(dir), "%s/rt-%s-%s", tmp, family(model_path), ada_method_name(t));
 	rng_seed(&r, 11);
-	/* every trained value away from its start (LoRA's B, a bottleneck's up are 0) */
-	for (size_t i = 0; i < tn.arena.n; i++)
-		tn.arena.w[i] += (float)(0.2 * rng_normal(&r));
+	if (export_noisy(model_path, t, dir, &r, &model, &tn))
+		return;
 	for (int i = 0; i < B * T; i++) {
 		ids[i] = (int32_t)(5 + rng_below(&r, (uint64_t)model->cfg.vocab_size - 5));
 		types[i] = model->cfg.type_vocab_size > 1 && i % T >= T / 2;
 	}
 	logits_of(&tn.cls, ids, types, len, want);
-	struct export_info info = { .base_model = model_path, .total_steps = 100, .labels = &lm,
-				    .seq_len = T };
-	CHECK_OK(export_peft(&tn, &info, dir, &err), &err);
 
 	o.adapter = dir;
 	CHECK_OK(inference_net_open(&loaded, &o, &err), &err);
@@ -323,15 +297,34 @@ static void test_export_import(void)
 			check_round_trip(models[k], all_methods[i]);
 }
 
+/* layout-<family>-<method>: an adapter of this test's own to look into. */
+static const char *layout_export(const char *model_path, enum ada_method_type t, const char *file)
+{
+	static char path[4600];
+	char dir[4400];
+	struct model *model;
+	struct trained_net tn;
+	struct rng r;
+
+	snprintf(dir, sizeof(dir), "%s/layout-%s-%s", tmp, family(model_path), ada_method_name(t));
+	rng_seed(&r, 12);
+	if (!export_noisy(model_path, t, dir, &r, &model, &tn)) {
+		trained_net_release(&tn);
+		model_free(model);
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	return path;
+}
+
 /* What PEFT needs to find: the head as modules_to_save, BERT module paths. */
 static void test_peft_layout(void)
 {
-	char path[4400];
+	const char *path;
 	json_t *cfg, *rp;
 	struct safetensors *st = NULL;
 	struct ada_err err = { 0 };
 
-	snprintf(path, sizeof(path), "%s/rt-bert-adalora/adapter_config.json", tmp);
+	path = layout_export(bert_dir, ADA_METHOD_ADALORA, "adapter_config.json");
 	cfg = json_load_file(path, 0, NULL);
 	CHECK(cfg != NULL);
 	CHECK_STR_EQ(json_string_value(json_object_get(cfg, "task_type")), "SEQ_CLS");
@@ -342,7 +335,7 @@ static void test_peft_layout(void)
 	rp = json_object_get(cfg, "rank_pattern");
 	CHECK(json_array_size(json_object_get(rp, "bert.encoder.layer.1.output.dense.lora_E")) == 4);
 	json_decref(cfg);
-	snprintf(path, sizeof(path), "%s/rt-bert-adalora/adapter_model.safetensors", tmp);
+	path = layout_export(bert_dir, ADA_METHOD_ADALORA, "adapter_model.safetensors");
 	CHECK_OK(safetensors_open(path, &st, &err), &err);
 	if (st) {
 		CHECK(safetensors_find(st, "base_model.model.classifier.weight") != NULL);
@@ -350,23 +343,23 @@ static void test_peft_layout(void)
 		CHECK(safetensors_find(st, "base_model.model.bert.encoder.layer.0.attention.self.query.lora_A") != NULL);
 		safetensors_close(st);
 	}
-	snprintf(path, sizeof(path), "%s/rt-llama-lora/adapter_config.json", tmp);
+	path = layout_export(llama_path, ADA_METHOD_LORA, "adapter_config.json");
 	cfg = json_load_file(path, 0, NULL);
 	CHECK_STR_EQ(json_string_value(json_array_get(json_object_get(cfg, "modules_to_save"), 0)),
 		     "score");
 	json_decref(cfg);
-	snprintf(path, sizeof(path), "%s/rt-roberta-lora/adapter_model.safetensors", tmp);
+	path = layout_export(roberta_dir, ADA_METHOD_LORA, "adapter_model.safetensors");
 	CHECK_OK(safetensors_open(path, &st, &err), &err);
 	if (st) {
 		CHECK(safetensors_find(st, "base_model.model.classifier.out_proj.weight") != NULL);
 		CHECK(safetensors_find(st, "base_model.model.classifier.dense.bias") != NULL);
 		safetensors_close(st);
 	}
-	snprintf(path, sizeof(path), "%s/rt-bert-bitfit/adapter_config.json", tmp);
+	path = layout_export(bert_dir, ADA_METHOD_BITFIT, "adapter_config.json");
 	cfg = json_load_file(path, 0, NULL);
 	CHECK_STR_EQ(json_string_value(json_object_get(cfg, "peft_type")), "BITFIT");
 	json_decref(cfg);
-	snprintf(path, sizeof(path), "%s/rt-bert-adapter/adapter_model.safetensors", tmp);
+	path = layout_export(bert_dir, ADA_METHOD_ADAPTER, "adapter_model.safetensors");
 	CHECK_OK(safetensors_open(path, &st, &err), &err);
 	if (st) {
 		CHECK(safetensors_find(st, "base_model.model.bert.encoder.layer.1.output.adapter.up.weight") != NULL);
@@ -377,45 +370,14 @@ static void test_peft_layout(void)
 
 /* ---- resume ------------------------------------------------------------- */
 
-struct stopper {
-	int64_t stop_at;
-	_Atomic int flag;
-};
-
-static void stop_on_metrics(void *ctx, const struct ada_metrics *m)
-{
-	struct stopper *s = ctx;
-
-	if (m->step == s->stop_at)
-		s->flag = ADA_STOP_PAUSE;
-}
-
-static int same_file(const char *a, const char *b)
-{
-	char *x = NULL, *y = NULL;
-	size_t nx = 0, ny = 0;
-	int same;
-
-	if (file_read_all(a, &x, &nx, NULL) || file_read_all(b, &y, &ny, NULL)) {
-		free(x);
-		free(y);
-		return 0;
-	}
-	same = nx == ny && !memcmp(x, y, nx);
-	free(x);
-	free(y);
-	return same;
-}
-
 static void check_resume(const char *model, enum ada_method_type t, int64_t stop_at)
 {
-	char *train = write_task("train.jsonl", 240, 1, 0);
+	char *train = write_task("train.jsonl", 240, 1, ZEBRA_INT);
 	char dir_a[4400], dir_b[4400], fa[4500], fb[4500], ra[4500], rb[4500];
 	struct ada_job job;
 	struct ada_result res, res_b;
 	struct ada_err err = { 0 };
-	struct stopper st = { .stop_at = stop_at };
-	struct ada_callbacks cb = { .ctx = &st, .on_metrics = stop_on_metrics };
+	struct stopper st;
 
 	/* no validation file: the tail of the training file is held out */
 	snprintf(dir_a, sizeof(dir_a), "%s/resume-a-%s-%lld", tmp, ada_method_name(t), (long long)stop_at);
@@ -429,11 +391,9 @@ static void check_resume(const char *model, enum ada_method_type t, int64_t stop
 	base_job(&job, model, t, train, NULL, dir_b);
 	job.method.hp.lora_dropout = t == ADA_METHOD_ADALORA ? 0.1 : 0;
 	job.method.hp.eval_every = 10;
-	job.cb = &cb;
-	job.stop = &st.flag;
+	stopper_attach(&st, &job, stop_at);
 	CHECK_INT_EQ(ada_train(&job, NULL, &err), ADA_ESTOPPED);
-	st.flag = ADA_RUN;
-	st.stop_at = -1;
+	stopper_disarm(&st);
 	job.resume = 1;
 	CHECK_OK(ada_train(&job, &res_b, &err), &err);
 	CHECK_INT_EQ(res_b.steps, 40);
@@ -442,11 +402,11 @@ static void check_resume(const char *model, enum ada_method_type t, int64_t stop
 
 	snprintf(fa, sizeof(fa), "%s/adapter/adapter_model.safetensors", dir_a);
 	snprintf(fb, sizeof(fb), "%s/adapter/adapter_model.safetensors", dir_b);
-	CHECK_MSG(same_file(fa, fb), "%s stopped at %lld: the adapter differs after resume",
+	CHECK_MSG(files_same(fa, fb), "%s stopped at %lld: the adapter differs after resume",
 		  ada_method_name(t), (long long)stop_at);
 	snprintf(ra, sizeof(ra), "%s/adapter/labels.json", dir_a);
 	snprintf(rb, sizeof(rb), "%s/adapter/labels.json", dir_b);
-	CHECK(same_file(ra, rb));
+	CHECK(files_same(ra, rb));
 	ada_result_release(&res);
 	ada_result_release(&res_b);
 	free(train);
@@ -474,8 +434,8 @@ static void test_task_from_data(void)
 	rng_seed(&r, 9);
 	fputs("sentence\tlabel\n", f);
 	for (int i = 0; i < 40; i++)
-		fprintf(f, "%s %s %s\t%d\n", words[rng_below(&r, N_WORDS)], i % 2 ? "zebra" : "sun",
-			words[rng_below(&r, N_WORDS)], i % 2);
+		fprintf(f, "%s %s %s\t%d\n", task_words[rng_below(&r, TASK_N_WORDS)], i % 2 ? "zebra" : "sun",
+			task_words[rng_below(&r, TASK_N_WORDS)], i % 2);
 	fclose(f);
 	file_write_atomic(text, "the cat sat on the mat.\n\nthe dog ran.\n", 37, NULL);
 	snprintf(out, sizeof(out), "%s/task", tmp);
@@ -520,7 +480,7 @@ static void expect_train_error(const char *model, enum ada_method_type t, const 
 
 static void test_errors(void)
 {
-	char *train = write_task("train.jsonl", 240, 1, 0);
+	char *train = write_task("train.jsonl", 240, 1, ZEBRA_INT);
 	char *missing = in_tmp("missing.jsonl"), *mixed = in_tmp("mixed.jsonl");
 	char *outside = in_tmp("outside.jsonl"), *lm = in_tmp("lm.txt");
 	const char *m1 = "{\"text\":\"the cat\",\"label\":1}\n{\"text\":\"a dog\"}\n";
@@ -604,8 +564,11 @@ int main(void)
 		fprintf(stderr, "create model: %s\n", err.msg);
 		return 1;
 	}
-	make_encoder("bert", bert_dir);
-	make_encoder("roberta", roberta_dir);
+	if (task_make_encoder("bert", 5, bert_dir, &err) ||
+	    task_make_encoder("roberta", 5, roberta_dir, &err)) {
+		fprintf(stderr, "make the encoders: %s\n", err.msg);
+		return 1;
+	}
 	RUN(test_export_import);
 	RUN(test_peft_layout);
 	RUN(test_every_method_learns);

@@ -50,6 +50,7 @@ static void test_defaults(void)
 	CHECK_INT_EQ(o.workers, 1);
 	CHECK_INT_EQ(o.max_body_size, 1 << 20);
 	CHECK_INT_EQ(o.sse_keepalive_ms, 15000);
+	CHECK_INT_EQ(o.models_rescan_ms, 1000);
 	CHECK_STR_EQ(o.sqlite_synchronous, "full");
 	CHECK(o.api_key_file == NULL);
 	CHECK_INT_EQ(o.header_timeout, 30);
@@ -63,7 +64,8 @@ static void test_config_and_flags(void)
 	struct options o;
 	char *cfg = write_config("c.json",
 				 "{\"listen\": \"0.0.0.0:9000\", \"workers\": 3, \"max_body_size\": \"4M\","
-				 " \"sse_keepalive\": 0.25, \"max_upload_size\": 1048576}");
+				 " \"sse_keepalive\": 0.25, \"max_upload_size\": 1048576,"
+				 " \"models_rescan_interval\": 30}");
 
 	/* Flags win over the file, wherever --config stands. */
 	CHECK_OK(parse(&o, &err, 4, "--workers=2", "--config", cfg, "--max-upload-size=2K"), &err);
@@ -72,6 +74,14 @@ static void test_config_and_flags(void)
 	CHECK_INT_EQ(o.max_body_size, 4 << 20);
 	CHECK_INT_EQ(o.max_upload_size, 2048);
 	CHECK_INT_EQ(o.sse_keepalive_ms, 250);
+	CHECK_INT_EQ(o.models_rescan_ms, 30000);
+	options_release(&o);
+	/* 0 rescans at every ask; seconds may have decimals */
+	CHECK_OK(parse(&o, &err, 3, "--config", cfg, "--models-rescan-interval=0"), &err);
+	CHECK_INT_EQ(o.models_rescan_ms, 0);
+	options_release(&o);
+	CHECK_OK(parse(&o, &err, 2, "--models-rescan-interval", "0.05"), &err);
+	CHECK_INT_EQ(o.models_rescan_ms, 50);
 	options_release(&o);
 	free(cfg);
 }
@@ -100,6 +110,9 @@ static void test_errors(void)
 	expect_error("not an integer", 2, "--workers", "x", "--workers");
 	expect_error("out of range", 2, "--workers", "0", "between 1 and 256");
 	expect_error("bad size", 2, "--max-body-size", "lots", "not a size");
+	expect_error("negative interval", 2, "--models-rescan-interval", "-1", "not a number of seconds");
+	expect_error("interval too long", 2, "--models-rescan-interval", "3601",
+		     "between 0 and 3600 seconds");
 	expect_error("bad level", 2, "--log-level", "loud", "--log-level");
 	expect_error("bad sync", 2, "--sqlite-synchronous", "off", "full or normal");
 	expect_error("unknown key", 2, "--config", unknown, "colour");

@@ -616,7 +616,7 @@ static void test_real_text_file(void)
 	size_t len;
 
 	if (!assets) {
-		fprintf(stderr, "skipping test_real_text_file: no assets\n");
+		check_skip("test_real_text_file needs ../shared/assets");
 		return;
 	}
 	snprintf(path, sizeof(path), "%s/data/text/tinystories/tinystories_train_head.txt", assets);

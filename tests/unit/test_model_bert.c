@@ -5,6 +5,8 @@
  * model_extra_*; every unsupported or damaged file is an error naming the
  * file and the thing; ada_model_probe describes the directories. */
 #include "check.h"
+#include "check_model.h"
+#include "scratch.h"
 #include "tiny_model.h"
 
 #include <jansson.h>
@@ -18,19 +20,8 @@
 
 static char *tmp;
 
-static const char *tp(const char *fmt, ...)
-{
-	static char bufs[16][4200];
-	static int next;
-	char *b = bufs[next++ % 16], name[256];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(name, sizeof(name), fmt, ap);
-	va_end(ap);
-	snprintf(b, sizeof(bufs[0]), "%s/%s", tmp, name);
-	return b;
-}
+/* tmp/<formatted name> */
+#define tp(...) scratch_path(tmp, __VA_ARGS__)
 
 static struct model *tiny(const char *arch, uint64_t seed)
 {
@@ -42,61 +33,11 @@ static struct model *tiny(const char *arch, uint64_t seed)
 	return m;
 }
 
-static struct model *load_ok(const char *dir)
-{
-	struct model *m = NULL;
-	struct ada_err err;
-
-	CHECK_OK(model_load(dir, NULL, &m, &err), &err);
-	return m;
-}
-
 static void expect_equal(const struct model *a, const struct model *b, const char *what)
 {
 	char why[256] = "";
 
 	CHECK_MSG(a && b && tiny_bert_equal(a, b, why, sizeof(why)) == 0, "%s: %s", what, why);
-}
-
-/* Loading dir fails with code, the message naming both needles. A
- * configuration error (err.param set) must stop the probe too. */
-static void expect_error(const char *dir, int code, const char *n1, const char *n2)
-{
-	struct model *m = NULL;
-	struct ada_model_info info;
-	struct ada_err err, perr;
-	int rc = model_load(dir, NULL, &m, &err);
-
-	CHECK_MSG(rc == code, "load %s: %d (%s), want %d", dir, rc, err.msg, code);
-	CHECK_MSG((!n1 || strstr(err.msg, n1)) && (!n2 || strstr(err.msg, n2)),
-		  "message '%s' lacks '%s' / '%s'", err.msg, n1 ? n1 : "", n2 ? n2 : "");
-	CHECK(m == NULL);
-	if (rc && err.param[0]) {
-		CHECK_INT_EQ(ada_model_probe(dir, &info, &perr), code);
-		CHECK_STR_EQ(perr.param, err.param);
-	}
-}
-
-static void edit_config(const char *dir, const char *key, json_t *value)
-{
-	char *path = path_join(dir, "config.json"), *text;
-	json_t *j = json_load_file(path, 0, NULL);
-	struct ada_err err;
-
-	CHECK(j != NULL);
-	if (j) {
-		if (value)
-			json_object_set_new(j, key, value);
-		else
-			json_object_del(j, key);
-		text = json_dumps(j, JSON_INDENT(2));
-		CHECK_OK(file_write_atomic(path, text, strlen(text), &err), &err);
-		free(text);
-		json_decref(j);
-	} else {
-		json_decref(value);
-	}
-	free(path);
 }
 
 /* ---- round trips --------------------------------------------------------- */
@@ -121,7 +62,7 @@ static void test_round_trip(void)
 				if (dtypes[d] != ST_F32)
 					tiny_bert_round(m, dtypes[d]);
 				CHECK_OK(tiny_write_bert_hf(m, dir, &o, &err), &err);
-				x = load_ok(dir);
+				x = check_model_load(dir);
 				snprintf(what, sizeof(what), "%s dtype %zu prefixed %d", arches[a], d,
 					 prefixed);
 				expect_equal(m, x, what);
@@ -148,7 +89,7 @@ static void test_config_values(void)
 	if (!m)
 		return;
 	CHECK_OK(tiny_write_bert_hf(m, tp("cfg-roberta"), NULL, &err), &err);
-	x = load_ok(tp("cfg-roberta"));
+	x = check_model_load(tp("cfg-roberta"));
 	if (x) {
 		CHECK_STR_EQ(x->cfg.arch, "roberta");
 		CHECK_INT_EQ(x->cfg.position_offset, 2);
@@ -165,14 +106,14 @@ static void test_config_values(void)
 	/* transformers' defaults for what a config leaves out: BertConfig's
 	 * type_vocab_size 2, layer_norm_eps 1e-12, gelu, absolute, pad 0;
 	 * RobertaConfig's pad 1. A pad of 3 moves RoBERTa's positions to 4. */
-	edit_config(tp("cfg-roberta"), "pad_token_id", NULL);
-	edit_config(tp("cfg-roberta"), "hidden_act", NULL);
-	edit_config(tp("cfg-roberta"), "position_embedding_type", NULL);
-	x = load_ok(tp("cfg-roberta"));
+	check_config_set(tp("cfg-roberta"), "pad_token_id", NULL);
+	check_config_set(tp("cfg-roberta"), "hidden_act", NULL);
+	check_config_set(tp("cfg-roberta"), "position_embedding_type", NULL);
+	x = check_model_load(tp("cfg-roberta"));
 	CHECK(x && x->cfg.pad_token_id == 1 && x->cfg.position_offset == 2);
 	model_free(x);
-	edit_config(tp("cfg-roberta"), "pad_token_id", json_integer(3));
-	x = load_ok(tp("cfg-roberta"));
+	check_config_set(tp("cfg-roberta"), "pad_token_id", json_integer(3));
+	x = check_model_load(tp("cfg-roberta"));
 	CHECK(x && x->cfg.position_offset == 4 && x->cfg.context_length == 36);
 	model_free(x);
 	model_free(m);
@@ -181,9 +122,9 @@ static void test_config_values(void)
 	if (!m)
 		return;
 	CHECK_OK(tiny_write_bert_hf(m, tp("cfg-bert"), NULL, &err), &err);
-	edit_config(tp("cfg-bert"), "layer_norm_eps", NULL);
-	edit_config(tp("cfg-bert"), "pad_token_id", json_null());
-	x = load_ok(tp("cfg-bert"));
+	check_config_set(tp("cfg-bert"), "layer_norm_eps", NULL);
+	check_config_set(tp("cfg-bert"), "pad_token_id", json_null());
+	x = check_model_load(tp("cfg-bert"));
 	if (x) {
 		CHECK_INT_EQ(x->cfg.position_offset, 0);
 		CHECK_INT_EQ(x->cfg.context_length, 40);
@@ -195,8 +136,8 @@ static void test_config_values(void)
 		CHECK_INT_EQ(x->cfg.head_dim, 8);
 	}
 	model_free(x);
-	edit_config(tp("cfg-bert"), "type_vocab_size", NULL);
-	x = load_ok(tp("cfg-bert"));
+	check_config_set(tp("cfg-bert"), "type_vocab_size", NULL);
+	x = check_model_load(tp("cfg-bert"));
 	CHECK(x && x->cfg.type_vocab_size == 2);
 	model_free(x);
 	model_free(m);
@@ -212,12 +153,12 @@ static void test_legacy_layer_norm_names(void)
 	if (!m)
 		return;
 	CHECK_OK(tiny_write_bert_hf(m, tp("legacy"), &o, &err), &err);
-	x = load_ok(tp("legacy"));
+	x = check_model_load(tp("legacy"));
 	expect_equal(m, x, "gamma/beta");
 	model_free(x);
 	o.omit = "bert.encoder.layer.1.output.LayerNorm.beta";
 	CHECK_OK(tiny_write_bert_hf(m, tp("legacy-bad"), &o, &err), &err);
-	expect_error(tp("legacy-bad"), ADA_EFORMAT, "missing tensor",
+	check_model_error(tp("legacy-bad"), ADA_EFORMAT, "missing tensor",
 		     "bert.encoder.layer.1.output.LayerNorm.beta");
 	model_free(m);
 }
@@ -252,7 +193,7 @@ static void test_classifier_head(void)
 	if (!m)
 		return;
 	CHECK_OK(tiny_write_bert_hf(m, tp("head-bert"), &o, &err), &err);
-	x = load_ok(tp("head-bert"));
+	x = check_model_load(tp("head-bert"));
 	expect_equal(m, x, "with a head");
 	if (x) {
 		CHECK_INT_EQ(model_extra_count(x), 2);
@@ -286,7 +227,7 @@ static void test_classifier_head(void)
 				     .n_extra = 4 };
 	tiny_bert_round(m, ST_BF16);
 	CHECK_OK(tiny_write_bert_hf(m, tp("head-roberta"), &o, &err), &err);
-	x = load_ok(tp("head-roberta"));
+	x = check_model_load(tp("head-roberta"));
 	expect_equal(m, x, "roberta with a head");
 	if (x) {
 		CHECK_INT_EQ(model_extra_count(x), 4);
@@ -314,64 +255,64 @@ static void test_errors(void)
 	} while (0)
 	o.omit = "encoder.layer.1.attention.self.value.bias";
 	FRESH();
-	expect_error(d, ADA_EFORMAT, "missing tensor", "encoder.layer.1.attention.self.value.bias");
+	check_model_error(d, ADA_EFORMAT, "missing tensor", "encoder.layer.1.attention.self.value.bias");
 	o.omit = NULL;
 
 	FRESH();
-	edit_config(d, "intermediate_size", json_integer(40));
-	expect_error(d, ADA_EFORMAT, "model.safetensors", "encoder.layer.0.intermediate.dense.weight");
+	check_config_set(d, "intermediate_size", json_integer(40));
+	check_model_error(d, ADA_EFORMAT, "model.safetensors", "encoder.layer.0.intermediate.dense.weight");
 
 	FRESH();
-	edit_config(d, "max_position_embeddings", json_integer(41));
-	expect_error(d, ADA_EFORMAT, "[40, 32]", "embeddings.position_embeddings.weight");
+	check_config_set(d, "max_position_embeddings", json_integer(41));
+	check_model_error(d, ADA_EFORMAT, "[40, 32]", "embeddings.position_embeddings.weight");
 
 	FRESH();
-	edit_config(d, "hidden_act", json_string("relu"));
-	expect_error(d, ADA_EUNSUPPORTED, "config.json", "'relu'");
+	check_config_set(d, "hidden_act", json_string("relu"));
+	check_model_error(d, ADA_EUNSUPPORTED, "config.json", "'relu'");
 	{
 		struct model *x = NULL;
 		CHECK_INT_EQ(model_load(d, NULL, &x, &err), ADA_EUNSUPPORTED);
 		CHECK_STR_EQ(err.param, "hidden_act");
 	}
 	FRESH();
-	edit_config(d, "hidden_act", json_string("gelu_new"));
-	expect_error(d, ADA_EUNSUPPORTED, "config.json", "gelu_new");
+	check_config_set(d, "hidden_act", json_string("gelu_new"));
+	check_model_error(d, ADA_EUNSUPPORTED, "config.json", "gelu_new");
 
 	FRESH();
-	edit_config(d, "position_embedding_type", json_string("relative_key"));
-	expect_error(d, ADA_EUNSUPPORTED, "config.json", "relative_key");
+	check_config_set(d, "position_embedding_type", json_string("relative_key"));
+	check_model_error(d, ADA_EUNSUPPORTED, "config.json", "relative_key");
 
 	FRESH();
-	edit_config(d, "is_decoder", json_true());
-	expect_error(d, ADA_EUNSUPPORTED, "config.json", "is_decoder");
+	check_config_set(d, "is_decoder", json_true());
+	check_model_error(d, ADA_EUNSUPPORTED, "config.json", "is_decoder");
 
 	FRESH();
-	edit_config(d, "num_attention_heads", json_integer(5));
-	expect_error(d, ADA_EFORMAT, "config.json", "num_attention_heads");
+	check_config_set(d, "num_attention_heads", json_integer(5));
+	check_model_error(d, ADA_EFORMAT, "config.json", "num_attention_heads");
 
 	FRESH();
-	edit_config(d, "hidden_size", NULL);
-	expect_error(d, ADA_EFORMAT, "config.json", "'hidden_size'");
+	check_config_set(d, "hidden_size", NULL);
+	check_model_error(d, ADA_EFORMAT, "config.json", "'hidden_size'");
 
 	FRESH();
-	edit_config(d, "pad_token_id", json_integer(64));
-	expect_error(d, ADA_EFORMAT, "config.json", "pad_token_id");
+	check_config_set(d, "pad_token_id", json_integer(64));
+	check_model_error(d, ADA_EFORMAT, "config.json", "pad_token_id");
 
 	FRESH();
-	edit_config(d, "layer_norm_eps", json_string("tiny"));
-	expect_error(d, ADA_EFORMAT, "config.json", "layer_norm_eps");
+	check_config_set(d, "layer_norm_eps", json_string("tiny"));
+	check_model_error(d, ADA_EFORMAT, "config.json", "layer_norm_eps");
 
 	/* RoBERTa: positions start after the padding id. */
 	FRESH();
-	edit_config(d, "model_type", json_string("roberta"));
-	edit_config(d, "pad_token_id", json_integer(39));
-	expect_error(d, ADA_EFORMAT, "config.json", "max_position_embeddings");
+	check_config_set(d, "model_type", json_string("roberta"));
+	check_config_set(d, "pad_token_id", json_integer(39));
+	check_model_error(d, ADA_EFORMAT, "config.json", "max_position_embeddings");
 
 	/* A bert checkpoint read as roberta finds no "roberta." names. */
 	o.prefixed = 1;
 	FRESH();
-	edit_config(d, "model_type", json_string("roberta"));
-	expect_error(d, ADA_EFORMAT, "embeddings.word_embeddings.weight",
+	check_config_set(d, "model_type", json_string("roberta"));
+	check_model_error(d, ADA_EFORMAT, "embeddings.word_embeddings.weight",
 		     "roberta.embeddings.word_embeddings.weight");
 	o.prefixed = 0;
 
@@ -411,7 +352,7 @@ static void test_errors(void)
 		if (p) {
 			memcpy(strstr(p, "F32"), "I32", 3);
 			CHECK_OK(file_write_atomic(tp("bad/model.safetensors"), buf, len, &err), &err);
-			expect_error(d, ADA_EUNSUPPORTED, "pooler.dense.bias", "I32");
+			check_model_error(d, ADA_EUNSUPPORTED, "pooler.dense.bias", "I32");
 		}
 		free(buf);
 	}
@@ -459,7 +400,7 @@ static void test_probe(void)
 			 &err);
 		CHECK_OK(ada_model_probe(dir, &info, &err), &err);
 		CHECK_INT_EQ(info.has_tokenizer, 1);
-		x = load_ok(dir);
+		x = check_model_load(dir);
 		if (x) {
 			struct ivec ids = { 0 }, types = { 0 };
 			CHECK_OK(model_open_tokenizer(x, NULL, &t, &err), &err);
@@ -492,13 +433,7 @@ static void test_config_check(void)
 	bad.head_dim = 1;
 	bad.n_heads = bad.n_kv_heads = 32;       /* odd head_dim is fine without RoPE */
 	CHECK_OK(model_config_check(&bad, "x", &err), &err);
-#define BAD(field, value, want) do { \
-		bad = cfg; \
-		bad.field = value; \
-		CHECK_INT_EQ(model_config_check(&bad, "cfg.json", &err), ADA_EFORMAT); \
-		CHECK_STR_EQ(err.param, want); \
-		CHECK(strstr(err.msg, "cfg.json") != NULL); \
-	} while (0)
+#define BAD(field, value, want) CHECK_CONFIG_REFUSED(cfg, field, value, want)
 	BAD(n_kv_heads, 2, "n_kv_heads");
 	BAD(head_dim, 4, "head_dim");
 	BAD(type_vocab_size, 0, "type_vocab_size");

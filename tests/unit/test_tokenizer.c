@@ -13,17 +13,6 @@
 #include "util/err.h"
 #include "util/fileio.h"
 
-static const char *assets;
-
-static char *asset(const char *rel)
-{
-	static char buf[8][4096];
-	static int next;
-	char *p = buf[next++ % 8];
-
-	snprintf(p, 4096, "%s/%s", assets, rel);
-	return p;
-}
 
 #define SPM_VOCAB "tokenizers/llamacpp-vocab/ggml-vocab-llama-spm.gguf"
 #define GPT2_VOCAB "tokenizers/llamacpp-vocab/ggml-vocab-gpt-2.gguf"
@@ -33,7 +22,7 @@ static struct tokenizer *load(const char *rel, int vocab_size)
 	struct tokenizer *t = NULL;
 	struct ada_err err;
 
-	CHECK_OK(tokenizer_load(asset(rel), vocab_size, &t, &err), &err);
+	CHECK_OK(tokenizer_load(check_asset(rel), vocab_size, &t, &err), &err);
 	return t;
 }
 
@@ -54,7 +43,7 @@ static void test_llama_spm_vectors(void)
 	CHECK_INT_EQ(tokenizer_eos(t), 2);
 	CHECK_INT_EQ(tokenizer_unk(t), 0);
 	CHECK(tokenizer_wants_bos(t));
-	CHECK_INT_EQ(check_vectors(t, asset(SPM_VOCAB)), 46);
+	CHECK_INT_EQ(check_vectors(t, check_asset(SPM_VOCAB)), 46);
 	tokenizer_free(t);
 }
 
@@ -67,7 +56,7 @@ static void test_gpt2_vectors(void)
 	CHECK_STR_EQ(tokenizer_kind(t), "gpt2");
 	CHECK_INT_EQ(tokenizer_vocab_size(t), 50257);
 	CHECK_INT_EQ(tokenizer_eos(t), 50256);
-	CHECK_INT_EQ(check_vectors(t, asset(GPT2_VOCAB)), 46);
+	CHECK_INT_EQ(check_vectors(t, check_asset(GPT2_VOCAB)), 46);
 	tokenizer_free(t);
 }
 
@@ -81,7 +70,7 @@ static void test_llama2c_32k_vectors(void)
 		return;
 	CHECK_STR_EQ(tokenizer_kind(t), "spm");
 	CHECK_INT_EQ(tokenizer_vocab_size(t), 32000);
-	CHECK_INT_EQ(check_vectors(t, asset(SPM_VOCAB)), 46);
+	CHECK_INT_EQ(check_vectors(t, check_asset(SPM_VOCAB)), 46);
 	tokenizer_free(t);
 }
 
@@ -115,7 +104,7 @@ static void test_llama2c_bin_matches_gguf(void)
 		ivec_release(&a);
 		ivec_release(&b);
 	}
-	CHECK_OK(file_read_all(asset("data/text/tinystories/tinystories_train_head.txt"), &story,
+	CHECK_OK(file_read_all(check_asset("data/text/tinystories/tinystories_train_head.txt"), &story,
 			       &story_len, &err), &err);
 	if (story) {
 		struct ivec a = { 0 }, b = { 0 };
@@ -289,7 +278,7 @@ static void test_llama2c_damaged(void)
 	struct ada_err err;
 	int rc;
 
-	if (mapped_file_open(asset("models/stories260K/tok512.bin"), &mf, &err)) {
+	if (mapped_file_open(check_asset("models/stories260K/tok512.bin"), &mf, &err)) {
 		CHECK_MSG(0, "%s", err.msg);
 		return;
 	}
@@ -306,10 +295,10 @@ static void test_llama2c_damaged(void)
 		tokenizer_free(t);
 		t = NULL;
 	}
-	CHECK_INT_EQ(tokenizer_load_llama2c(asset("models/stories260K/tok512.bin"), 500, &t, &err),
+	CHECK_INT_EQ(tokenizer_load_llama2c(check_asset("models/stories260K/tok512.bin"), 500, &t, &err),
 		     ADA_EFORMAT);
 	CHECK_MSG(strstr(err.msg, "vocab size mismatch") != NULL, "%s", err.msg);
-	CHECK_INT_EQ(tokenizer_load_llama2c(asset("models/stories260K/tok512.bin"), 600, &t, &err),
+	CHECK_INT_EQ(tokenizer_load_llama2c(check_asset("models/stories260K/tok512.bin"), 600, &t, &err),
 		     ADA_EFORMAT);
 	CHECK_MSG(strstr(err.msg, "truncated at token 512") != NULL, "%s", err.msg);
 	/* A length beyond max_token_length (7 here) is corruption. */
@@ -323,109 +312,54 @@ static void test_llama2c_damaged(void)
 		CHECK_MSG(strstr(err.msg, "max_token_length") != NULL, "%s", err.msg);
 		free(copy);
 	}
-	CHECK_OK(tokenizer_load_llama2c(asset("models/stories260K/tok512.bin"), 0, &t, &err), &err);
+	CHECK_OK(tokenizer_load_llama2c(check_asset("models/stories260K/tok512.bin"), 0, &t, &err), &err);
 	if (t)
 		CHECK_INT_EQ(tokenizer_vocab_size(t), 512);
 	tokenizer_free(t);
-	CHECK_INT_EQ(tokenizer_load(asset("no/such/file.bin"), 0, &t, &err), ADA_ENOTFOUND);
+	CHECK_INT_EQ(tokenizer_load(check_asset("no/such/file.bin"), 0, &t, &err), ADA_ENOTFOUND);
 	mapped_file_close(&mf);
 	remove_tree(tmp, NULL);
 	free(tmp);
 }
 
-/* ---- a minimal GGUF v3 writer, for metadata the real files never have -- */
+/* ---- GGUF files with metadata the real files never have ---------------
+ *
+ * Put together with the library's own writer (format/gguf.h), which
+ * writes any key of any type it is given: a scores array shorter than the
+ * tokens, tokens that are integers, a token type llama.cpp does not have.
+ * A gw_*() call that fails is a failed CHECK. */
 
-struct gw {
-	uint8_t *p;
-	size_t n, cap;
-	uint64_t n_kv;
-};
-
-static void gw_bytes(struct gw *w, const void *b, size_t len)
+static struct gguf_writer *gw_new(void)
 {
-	if (w->n + len > w->cap) {
-		w->cap = (w->n + len) * 2 + 64;
-		w->p = realloc(w->p, w->cap);
-	}
-	memcpy(w->p + w->n, b, len);
-	w->n += len;
-}
-
-static void gw_u32(struct gw *w, uint32_t v)
-{
-	gw_bytes(w, &v, 4);
-}
-
-static void gw_u64(struct gw *w, uint64_t v)
-{
-	gw_bytes(w, &v, 8);
-}
-
-static void gw_str(struct gw *w, const char *s)
-{
-	gw_u64(w, strlen(s));
-	gw_bytes(w, s, strlen(s));
-}
-
-static void gw_key(struct gw *w, const char *key, uint32_t type)
-{
-	gw_str(w, key);
-	gw_u32(w, type);
-	w->n_kv++;
-}
-
-static void gw_kv_str(struct gw *w, const char *key, const char *v)
-{
-	gw_key(w, key, GGUF_TYPE_STRING);
-	gw_str(w, v);
-}
-
-static void gw_kv_u32(struct gw *w, const char *key, uint32_t v)
-{
-	gw_key(w, key, GGUF_TYPE_UINT32);
-	gw_u32(w, v);
-}
-
-static void gw_kv_strs(struct gw *w, const char *key, const char *const *v, size_t n)
-{
-	gw_key(w, key, GGUF_TYPE_ARRAY);
-	gw_u32(w, GGUF_TYPE_STRING);
-	gw_u64(w, n);
-	for (size_t i = 0; i < n; i++)
-		gw_str(w, v[i]);
-}
-
-static void gw_kv_nums(struct gw *w, const char *key, uint32_t type, const void *v, size_t n)
-{
-	gw_key(w, key, GGUF_TYPE_ARRAY);
-	gw_u32(w, type);
-	gw_u64(w, n);
-	gw_bytes(w, v, n * 4);
-}
-
-/* Header + the key/values written so far, to path. */
-static void gw_save(struct gw *w, const char *path)
-{
-	struct gw out = { 0 };
+	struct gguf_writer *w = NULL;
 	struct ada_err err;
-	static const uint8_t pad[32];
 
-	gw_bytes(&out, "GGUF", 4);
-	gw_u32(&out, 3);
-	gw_u64(&out, 0);                     /* tensors */
-	gw_u64(&out, w->n_kv);
-	gw_bytes(&out, w->p, w->n);
-	gw_bytes(&out, pad, (32 - out.n % 32) % 32);
-	CHECK_OK(file_write_atomic(path, out.p, out.n, &err), &err);
-	free(out.p);
-	free(w->p);
-	memset(w, 0, sizeof(*w));
+	CHECK_OK(gguf_writer_new(3, &w, &err), &err);
+	if (!w)
+		exit(1);
+	return w;
+}
+
+/* GW(gguf_writer_set_str, w, key, value): one writer call, CHECKed. */
+#define GW(fn, ...) do { \
+	struct ada_err gw_err; \
+	CHECK_OK(fn(__VA_ARGS__, &gw_err), &gw_err); \
+} while (0)
+
+/* Write the key/values set so far (no tensors) to path; *w starts over. */
+static void gw_save(struct gguf_writer **w, const char *path)
+{
+	struct ada_err err;
+
+	CHECK_OK(gguf_writer_write(*w, path, &err), &err);
+	gguf_writer_free(*w);
+	*w = gw_new();
 }
 
 /* A tiny SentencePiece vocabulary: <unk> <s> </s>, bytes, ▁ a ▁a. */
 enum { TINY_N = 3 + 256 + 3 };
 
-static void tiny_spm(struct gw *w, size_t n_scores, int32_t bad_type, uint32_t bos)
+static void tiny_spm(struct gguf_writer *w, size_t n_scores, int32_t bad_type, uint32_t bos)
 {
 	static char names[TINY_N][8];
 	const char *tokens[TINY_N];
@@ -447,12 +381,12 @@ static void tiny_spm(struct gw *w, size_t n_scores, int32_t bad_type, uint32_t b
 	tokens[261] = "\xe2\x96\x81" "a";
 	if (bad_type)
 		types[260] = bad_type;
-	gw_kv_str(w, "general.architecture", "llama");
-	gw_kv_str(w, "tokenizer.ggml.model", "llama");
-	gw_kv_strs(w, "tokenizer.ggml.tokens", tokens, TINY_N);
-	gw_kv_nums(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, n_scores);
-	gw_kv_nums(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, TINY_N);
-	gw_kv_u32(w, "tokenizer.ggml.bos_token_id", bos);
+	GW(gguf_writer_set_str, w, "general.architecture", "llama");
+	GW(gguf_writer_set_str, w, "tokenizer.ggml.model", "llama");
+	GW(gguf_writer_set_str_array, w, "tokenizer.ggml.tokens", tokens, NULL, TINY_N);
+	GW(gguf_writer_set_f32_array, w, "tokenizer.ggml.scores", scores, n_scores);
+	GW(gguf_writer_set_i32_array, w, "tokenizer.ggml.token_type", types, TINY_N);
+	GW(gguf_writer_set_u32, w, "tokenizer.ggml.bos_token_id", bos);
 }
 
 /* GGUF tokenizer metadata that is wrong in ways a truncation is not. */
@@ -462,11 +396,11 @@ static void test_gguf_metadata_damaged(void)
 	static const int32_t a_a[] = { 261, 261 };
 	struct tokenizer *t = NULL;
 	struct ada_err err;
-	struct gw w = { 0 };
+	struct gguf_writer *w = gw_new();
 	struct ivec ids = { 0 };
 
 	snprintf(path, sizeof(path), "%s/tiny.gguf", tmp);
-	tiny_spm(&w, TINY_N, 0, 1);
+	tiny_spm(w, TINY_N, 0, 1);
 	gw_save(&w, path);
 	CHECK_OK(tokenizer_load(path, 0, &t, &err), &err);
 	if (t) {
@@ -476,18 +410,18 @@ static void test_gguf_metadata_damaged(void)
 		ivec_release(&ids);
 	}
 
-	tiny_spm(&w, TINY_N - 1, 0, 1);
+	tiny_spm(w, TINY_N - 1, 0, 1);
 	gw_save(&w, path);
 	CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EFORMAT);
 	CHECK_MSG(strstr(err.msg, "tokenizer.ggml.scores") && strstr(err.msg, "tiny.gguf"), "%s",
 		  err.msg);
 
-	tiny_spm(&w, TINY_N, 9, 1);
+	tiny_spm(w, TINY_N, 9, 1);
 	gw_save(&w, path);
 	CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EFORMAT);
 	CHECK_MSG(strstr(err.msg, "token 260") && strstr(err.msg, "type 9"), "%s", err.msg);
 
-	tiny_spm(&w, TINY_N, 0, 5000);
+	tiny_spm(w, TINY_N, 0, 5000);
 	gw_save(&w, path);
 	CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EFORMAT);
 	CHECK_MSG(strstr(err.msg, "BOS token id 5000"), "%s", err.msg);
@@ -495,39 +429,40 @@ static void test_gguf_metadata_damaged(void)
 	{       /* byte-level BPE: a merge without its space, an unknown pre-tokenizer */
 		const char *tokens[] = { "a", "b", "ab", "<|endoftext|>" };
 		const char *bad_merges[] = { "a b", "ab" };
-		gw_kv_str(&w, "tokenizer.ggml.model", "gpt2");
-		gw_kv_strs(&w, "tokenizer.ggml.tokens", tokens, 4);
-		gw_kv_strs(&w, "tokenizer.ggml.merges", bad_merges, 2);
+		GW(gguf_writer_set_str, w, "tokenizer.ggml.model", "gpt2");
+		GW(gguf_writer_set_str_array, w, "tokenizer.ggml.tokens", tokens, NULL, 4);
+		GW(gguf_writer_set_str_array, w, "tokenizer.ggml.merges", bad_merges, NULL, 2);
 		gw_save(&w, path);
 		CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EFORMAT);
 		CHECK_MSG(strstr(err.msg, "merge 1 ('ab')"), "%s", err.msg);
 
-		gw_kv_str(&w, "tokenizer.ggml.model", "gpt2");
-		gw_kv_str(&w, "tokenizer.ggml.pre", "deepseek-llm");
-		gw_kv_strs(&w, "tokenizer.ggml.tokens", tokens, 4);
-		gw_kv_strs(&w, "tokenizer.ggml.merges", bad_merges, 1);
+		GW(gguf_writer_set_str, w, "tokenizer.ggml.model", "gpt2");
+		GW(gguf_writer_set_str, w, "tokenizer.ggml.pre", "deepseek-llm");
+		GW(gguf_writer_set_str_array, w, "tokenizer.ggml.tokens", tokens, NULL, 4);
+		GW(gguf_writer_set_str_array, w, "tokenizer.ggml.merges", bad_merges, NULL, 1);
 		gw_save(&w, path);
 		CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EUNSUPPORTED);
 		CHECK_MSG(strstr(err.msg, "deepseek-llm"), "%s", err.msg);
 
-		gw_kv_str(&w, "tokenizer.ggml.model", "gpt2");
-		gw_kv_nums(&w, "tokenizer.ggml.tokens", GGUF_TYPE_INT32, (int32_t[]){ 7 }, 1);
+		GW(gguf_writer_set_str, w, "tokenizer.ggml.model", "gpt2");
+		GW(gguf_writer_set_i32_array, w, "tokenizer.ggml.tokens", (int32_t[]){ 7 }, 1);
 		gw_save(&w, path);
 		CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EFORMAT);
 		CHECK_MSG(strstr(err.msg, "not an array of strings"), "%s", err.msg);
 
-		gw_kv_str(&w, "general.architecture", "llama");
+		GW(gguf_writer_set_str, w, "general.architecture", "llama");
 		gw_save(&w, path);
 		CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_ENOTFOUND);
 		CHECK_MSG(strstr(err.msg, "tokenizer.ggml.model"), "%s", err.msg);
 
-		gw_kv_str(&w, "tokenizer.ggml.model", "rwkv");
-		gw_kv_strs(&w, "tokenizer.ggml.tokens", tokens, 4);
+		GW(gguf_writer_set_str, w, "tokenizer.ggml.model", "rwkv");
+		GW(gguf_writer_set_str_array, w, "tokenizer.ggml.tokens", tokens, NULL, 4);
 		gw_save(&w, path);
 		CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EUNSUPPORTED);
 		CHECK_MSG(strstr(err.msg, "'rwkv'"), "%s", err.msg);
 	}
 	CHECK(t == NULL);
+	gguf_writer_free(w);
 	remove_tree(tmp, NULL);
 	free(tmp);
 }
@@ -564,7 +499,7 @@ static void test_shared_between_threads(void)
 
 	if (!t)
 		return;
-	CHECK_OK(file_read_all(asset("data/text/tinystories/tinystories_train_head.txt"), &text,
+	CHECK_OK(file_read_all(check_asset("data/text/tinystories/tinystories_train_head.txt"), &text,
 			       &len, &err), &err);
 	for (int i = 0; text && i < 4; i++) {
 		jobs[i] = (struct shared_job){ .t = t, .text = text, .len = len };
@@ -591,7 +526,7 @@ static void test_tinyshakespeare_whole(void)
 	size_t len;
 	struct ada_err err;
 
-	CHECK_OK(file_read_all(asset("data/text/tinyshakespeare/input.txt"), &text, &len, &err),
+	CHECK_OK(file_read_all(check_asset("data/text/tinyshakespeare/input.txt"), &text, &len, &err),
 		 &err);
 	for (size_t v = 0; text && v < sizeof(vocabs) / sizeof(vocabs[0]); v++) {
 		struct tokenizer *t = load(vocabs[v], 0);
@@ -621,7 +556,7 @@ static void test_tinyshakespeare_whole(void)
 
 int main(void)
 {
-	assets = check_require_assets("test_tokenizer");
+	check_require_assets("test_tokenizer");
 	RUN(test_llama_spm_vectors);
 	RUN(test_gpt2_vectors);
 	RUN(test_llama2c_32k_vectors);

@@ -14,7 +14,6 @@
 #include "util/err.h"
 #include "util/fileio.h"
 
-static const char *assets;
 static char *tmp;
 
 #define BGE "tokenizers/llamacpp-vocab/ggml-vocab-bert-bge.gguf"
@@ -34,16 +33,6 @@ enum {
 
 #define IDS(...) ((const int32_t[]){ __VA_ARGS__ }), \
 	(sizeof((const int32_t[]){ __VA_ARGS__ }) / sizeof(int32_t))
-
-static char *asset(const char *rel)
-{
-	static char buf[4][4096];
-	static int next;
-	char *p = buf[next++ % 4];
-
-	snprintf(p, 4096, "%s/%s", assets, rel);
-	return p;
-}
 
 static struct tokenizer *load(const char *path)
 {
@@ -126,7 +115,7 @@ static void check_same(const struct tokenizer *t, const char *a, const char *b)
 
 static void test_bge_gguf_vectors(void)
 {
-	struct tokenizer *t = load(asset(BGE));
+	struct tokenizer *t = load(check_asset(BGE));
 
 	if (!t)
 		return;
@@ -140,7 +129,7 @@ static void test_bge_gguf_vectors(void)
 	/* The vectors are Hugging Face's output with add_special_tokens=False:
 	 * no [CLS]/[SEP] (llama.cpp's test-tokenizer-0 encodes without
 	 * special tokens too). Decoding lowercases and loses spaces: ids only. */
-	CHECK_INT_EQ(check_vectors_opt(t, asset(BGE), 0), 46);
+	CHECK_INT_EQ(check_vectors_opt(t, check_asset(BGE), 0), 46);
 	tokenizer_free(t);
 }
 
@@ -149,7 +138,7 @@ static void test_vocab_txt_vectors(void)
 	struct tokenizer *t = NULL;
 	struct ada_err err;
 
-	CHECK_OK(tokenizer_load_wordpiece(asset(VOCAB_TXT), &t, &err), &err);
+	CHECK_OK(tokenizer_load_wordpiece(check_asset(VOCAB_TXT), &t, &err), &err);
 	if (!t)
 		return;
 	CHECK_STR_EQ(tokenizer_kind(t), "wordpiece");
@@ -158,10 +147,10 @@ static void test_vocab_txt_vectors(void)
 	CHECK_INT_EQ(tokenizer_bos(t), CLS);
 	CHECK_INT_EQ(tokenizer_eos(t), SEP);
 	CHECK_INT_EQ(tokenizer_pad(t), PAD);
-	CHECK_INT_EQ(check_vectors_opt(t, asset(BGE), 0), 46);
+	CHECK_INT_EQ(check_vectors_opt(t, check_asset(BGE), 0), 46);
 	tokenizer_free(t);
 	/* tokenizer_load tells a vocab.txt by its content. */
-	t = load(asset(VOCAB_TXT));
+	t = load(check_asset(VOCAB_TXT));
 	if (t)
 		CHECK_STR_EQ(tokenizer_kind(t), "wordpiece");
 	tokenizer_free(t);
@@ -171,7 +160,7 @@ static void test_vocab_txt_vectors(void)
  * continuations; ids must agree on a megabyte of text, and decoding too. */
 static void test_vocab_txt_matches_gguf(void)
 {
-	struct tokenizer *txt = load(asset(VOCAB_TXT)), *gg = load(asset(BGE));
+	struct tokenizer *txt = load(check_asset(VOCAB_TXT)), *gg = load(check_asset(BGE));
 	char *text = NULL, *da = NULL, *db = NULL;
 	struct ivec a = { 0 }, b = { 0 };
 	struct ada_err err;
@@ -184,7 +173,7 @@ static void test_vocab_txt_matches_gguf(void)
 	CHECK(piece && piece_len == 8 && !memcmp(piece, "\xe2\x96\x81hello", 8));
 	piece = tokenizer_token_text(txt, HRER_CONT, &piece_len);
 	CHECK(piece && piece_len == 6 && !memcmp(piece, "##hrer", 6));
-	CHECK_OK(file_read_all(asset("data/text/tinyshakespeare/input.txt"), &text, &len, &err),
+	CHECK_OK(file_read_all(check_asset("data/text/tinyshakespeare/input.txt"), &text, &len, &err),
 		 &err);
 	if (!text)
 		goto out;
@@ -211,7 +200,7 @@ out:
 
 static void test_normalizer_rules(void)
 {
-	struct tokenizer *t = load(asset(VOCAB_TXT));
+	struct tokenizer *t = load(check_asset(VOCAB_TXT));
 	char word[128];
 	char *dec = NULL;
 	struct ada_err err;
@@ -280,7 +269,7 @@ static void test_vocab_txt_config(void)
 
 	snprintf(dir, sizeof(dir), "%s/cased", tmp);
 	CHECK_OK(mkdir_p(dir, 0755, &err), &err);
-	CHECK_OK(file_read_all(asset(VOCAB_TXT), &text, &len, &err), &err);
+	CHECK_OK(file_read_all(check_asset(VOCAB_TXT), &text, &len, &err), &err);
 	if (!text)
 		return;
 	write_text(dir, "vocab.txt", text, len);
@@ -355,7 +344,7 @@ static json_t *bert_json(json_t *post_processor, json_t *normalizer)
 	int id = 0;
 	struct ada_err err;
 
-	CHECK_OK(file_read_all(asset(VOCAB_TXT), &text, &len, &err), &err);
+	CHECK_OK(file_read_all(check_asset(VOCAB_TXT), &text, &len, &err), &err);
 	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
 	     line = strtok_r(NULL, "\n", &save))
 		json_object_set_new(vocab, line, json_integer(id++));
@@ -442,7 +431,7 @@ static void test_wordpiece_json(void)
 		CHECK_INT_EQ(tokenizer_bos(t), CLS);
 		CHECK_INT_EQ(tokenizer_eos(t), SEP);
 		CHECK_INT_EQ(tokenizer_pad(t), PAD);
-		CHECK_INT_EQ(check_vectors_opt(t, asset(BGE), 0), 46);
+		CHECK_INT_EQ(check_vectors_opt(t, check_asset(BGE), 0), 46);
 		CHECK_PAIR(t, "Hello world", "How are you", 0, 0,
 			   (CLS, HELLO, WORLD, SEP, HOW, ARE, YOU, SEP), (0, 0, 0, 0, 1, 1, 1, 1));
 		CHECK_OK(tokenizer_decode(t, IDS(CLS, HELLO, COMMA, FU, HRER_CONT, SEP), &dec, NULL,
@@ -493,7 +482,7 @@ static void test_wordpiece_json(void)
 
 static void test_pair_truncation(void)
 {
-	struct tokenizer *t = load(asset(VOCAB_TXT));
+	struct tokenizer *t = load(check_asset(VOCAB_TXT));
 	/* "a" is one token, so "a a a" is three. */
 	const char *a5 = "a a a a a", *a10 = "a a a a a a a a a a", *b3 = "b b b", *b6 = "b b b b b b";
 	struct ivec ids = { 0 }, ty = { 0 };
@@ -567,7 +556,7 @@ static void test_pair_truncation(void)
 static json_t *roberta_json(int add_prefix_space, int mask_rstrip)
 {
 	json_error_t jerr;
-	json_t *gpt2 = json_load_file(asset("tokenizers/gpt2/vocab.json"), 0, &jerr);
+	json_t *gpt2 = json_load_file(check_asset("tokenizers/gpt2/vocab.json"), 0, &jerr);
 	json_t *vocab = json_object(), *merges = json_array(), *v;
 	static const char *const specials[] = { "<s>", "<pad>", "</s>", "<unk>" };
 	char *text = NULL, *line, *save = NULL;
@@ -584,7 +573,7 @@ static json_t *roberta_json(int add_prefix_space, int mask_rstrip)
 	for (int i = 0; i < 4; i++)
 		json_object_set_new(vocab, specials[i], json_integer(i));
 	json_object_set_new(vocab, "<mask>", json_integer(ROBERTA_MASK));
-	CHECK_OK(file_read_all(asset("tokenizers/gpt2/merges.txt"), &text, &len, &err), &err);
+	CHECK_OK(file_read_all(check_asset("tokenizers/gpt2/merges.txt"), &text, &len, &err), &err);
 	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
 	     line = strtok_r(NULL, "\n", &save))
 		if (strncmp(line, "#version", 8))
@@ -625,7 +614,7 @@ static void check_shifted_like_gpt2(const struct tokenizer *rob, const struct to
 	struct ada_err err;
 	int n = 0;
 
-	snprintf(path, sizeof(path), "%s.inp", asset(GPT2_GGUF));
+	snprintf(path, sizeof(path), "%s.inp", check_asset(GPT2_GGUF));
 	CHECK_OK(file_read_all(path, &inp, &len, &err), &err);
 	for (p = inp; p && p < inp + len; n++) {
 		char *q = strstr(p, sep);
@@ -650,7 +639,7 @@ static void check_shifted_like_gpt2(const struct tokenizer *rob, const struct to
 static void test_roberta(void)
 {
 	struct tokenizer *rob = load(write_json(tmp, "roberta.json", roberta_json(0, 0)));
-	struct tokenizer *gpt2 = load(asset(GPT2_GGUF));
+	struct tokenizer *gpt2 = load(check_asset(GPT2_GGUF));
 	struct ivec ids = { 0 }, x = { 0 }, y = { 0 };
 	struct ada_err err;
 	char *dec = NULL;
@@ -713,7 +702,7 @@ out:
 
 static void test_decoder_pairs(void)
 {
-	struct tokenizer *spm = load(asset(SPM_GGUF)), *gpt2 = load(asset(GPT2_GGUF));
+	struct tokenizer *spm = load(check_asset(SPM_GGUF)), *gpt2 = load(check_asset(GPT2_GGUF));
 	struct ivec ids = { 0 }, ty = { 0 }, want = { 0 };
 	struct ada_err err;
 	char *dec = NULL;
@@ -757,7 +746,7 @@ out:
 
 int main(void)
 {
-	assets = check_require_assets("test_tokenizer_bert");
+	check_require_assets("test_tokenizer_bert");
 	tmp = check_tmpdir("tokbert");
 	RUN(test_bge_gguf_vectors);
 	RUN(test_vocab_txt_vectors);

@@ -12,7 +12,6 @@
 #include "util/err.h"
 #include "util/fileio.h"
 
-static const char *assets;
 static char *tmp;
 
 #define GPT2_VECTORS "tokenizers/llamacpp-vocab/ggml-vocab-gpt-2.gguf"
@@ -24,16 +23,6 @@ static const char LLAMA3_RE[] =
 static const char QWEN2_RE[] =
 	"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
 	"?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-
-static char *asset(const char *rel)
-{
-	static char buf[4][4096];
-	static int next;
-	char *p = buf[next++ % 4];
-
-	snprintf(p, 4096, "%s/%s", assets, rel);
-	return p;
-}
 
 /* Write root (reference stolen) as dir/name; returns the path (static). */
 static const char *write_json(const char *dir, const char *name, json_t *root)
@@ -66,14 +55,14 @@ static json_t *bytelevel(int add_prefix_space, int use_regex)
 static json_t *gpt2_json(int pairs, json_t *pre_tokenizer, json_t *normalizer)
 {
 	json_error_t jerr;
-	json_t *vocab = json_load_file(asset("tokenizers/gpt2/vocab.json"), 0, &jerr);
+	json_t *vocab = json_load_file(check_asset("tokenizers/gpt2/vocab.json"), 0, &jerr);
 	json_t *merges = json_array();
 	char *text = NULL, *line, *save = NULL;
 	size_t len;
 	struct ada_err err;
 
 	CHECK_MSG(vocab != NULL, "vocab.json: %s", jerr.text);
-	CHECK_OK(file_read_all(asset("tokenizers/gpt2/merges.txt"), &text, &len, &err), &err);
+	CHECK_OK(file_read_all(check_asset("tokenizers/gpt2/merges.txt"), &text, &len, &err), &err);
 	for (line = text ? strtok_r(text, "\n", &save) : NULL; line;
 	     line = strtok_r(NULL, "\n", &save)) {
 		char *sp = strchr(line, ' ');
@@ -119,7 +108,7 @@ static void test_gpt2_json_vectors(void)
 		CHECK_STR_EQ(tokenizer_kind(t), "hf-bpe");
 		CHECK_INT_EQ(tokenizer_vocab_size(t), 50257);
 		CHECK_INT_EQ(tokenizer_eos(t), 50256);
-		CHECK_INT_EQ(check_vectors(t, asset(GPT2_VECTORS)), 46);
+		CHECK_INT_EQ(check_vectors(t, check_asset(GPT2_VECTORS)), 46);
 		tokenizer_free(t);
 	}
 }
@@ -477,7 +466,7 @@ int main(void)
 {
 	int rc;
 
-	assets = check_require_assets("test_tokenizer_hf");
+	check_require_assets("test_tokenizer_hf");
 	tmp = check_tmpdir("tokhf");
 	RUN(test_gpt2_json_vectors);
 	RUN(test_llama3_qwen2_splits);

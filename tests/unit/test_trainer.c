@@ -14,6 +14,9 @@
 #include "format/gguf.h"
 #include "infer/inference_net.h"
 #include "net/trained_net.h"
+#include "scratch.h"
+#include "stopper.h"
+#include "task_data.h"
 #include "train/trainer.h"
 #include "util/err.h"
 #include "util/fileio.h"
@@ -22,38 +25,6 @@
 static char *tmp;
 static const struct net_spec lm_spec = { .task = ADA_TASK_CAUSAL_LM };
 static char model_path[4200], data_path[4200];
-
-static void write_corpus(const char *path)
-{
-	static const char *words[] = { "the", "cat", "sat", "on", "a", "mat", "and", "dog",
-				       "ran", "to", "big", "red", "ball", "in", "park", "sun" };
-	struct rng r;
-	FILE *f = fopen(path, "w");
-
-	rng_seed(&r, 7);
-	for (int doc = 0; doc < 60; doc++) {
-		for (int s = 0; s < 6; s++) {
-			for (int w = 0; w < 8; w++)
-				fprintf(f, "%s%s", w ? " " : "", words[rng_below(&r, 16)]);
-			fputs(". ", f);
-		}
-		fputs("\n\n", f);
-	}
-	fclose(f);
-}
-
-struct stopper {
-	int64_t stop_at;
-	_Atomic int flag;
-};
-
-static void stop_on_metrics(void *ctx, const struct ada_metrics *m)
-{
-	struct stopper *s = ctx;
-
-	if (m->step == s->stop_at)
-		s->flag = ADA_STOP_PAUSE;
-}
 
 static void base_job(struct ada_job *job, enum ada_method_type t, const char *out)
 {
@@ -81,31 +52,13 @@ static void base_job(struct ada_job *job, enum ada_method_type t, const char *ou
 	job->method.hp.r = 4;
 }
 
-static int same_file(const char *a, const char *b)
-{
-	char *x = NULL, *y = NULL;
-	size_t nx = 0, ny = 0;
-	int same;
-
-	if (file_read_all(a, &x, &nx, NULL) || file_read_all(b, &y, &ny, NULL)) {
-		free(x);
-		free(y);
-		return 0;
-	}
-	same = nx == ny && !memcmp(x, y, nx);
-	free(x);
-	free(y);
-	return same;
-}
-
 static void check_resume(enum ada_method_type t, int64_t stop_at)
 {
 	char dir_a[4300], dir_b[4300], fa[4400], fb[4400];
 	struct ada_job job;
 	struct ada_err err = { 0 };
 	struct ada_result res;
-	struct stopper st = { .stop_at = stop_at };
-	struct ada_callbacks cb = { .ctx = &st, .on_metrics = stop_on_metrics };
+	struct stopper st;
 	const char *out_file = t == ADA_METHOD_FULL ? "model.gguf" : "adapter/adapter_model.safetensors";
 
 	snprintf(dir_a, sizeof(dir_a), "%s/%s-a-%lld", tmp, ada_method_name(t), (long long)stop_at);
@@ -115,19 +68,17 @@ static void check_resume(enum ada_method_type t, int64_t stop_at)
 	CHECK_INT_EQ(res.steps, 14);
 
 	base_job(&job, t, dir_b);
-	job.cb = &cb;
-	job.stop = &st.flag;
+	stopper_attach(&st, &job, stop_at);
 	CHECK_INT_EQ(ada_train(&job, &res, &err), ADA_ESTOPPED);
 	CHECK_INT_EQ(res.steps, stop_at);
-	st.flag = ADA_RUN;
-	st.stop_at = -1;
+	stopper_disarm(&st);
 	job.resume = 1;
 	CHECK_OK(ada_train(&job, &res, &err), &err);
 	CHECK_INT_EQ(res.steps, 14);
 
 	snprintf(fa, sizeof(fa), "%s/%s", dir_a, out_file);
 	snprintf(fb, sizeof(fb), "%s/%s", dir_b, out_file);
-	CHECK_MSG(same_file(fa, fb), "%s stopped at %lld: %s differs after resume",
+	CHECK_MSG(files_same(fa, fb), "%s stopped at %lld: %s differs after resume",
 		  ada_method_name(t), (long long)stop_at, out_file);
 }
 
@@ -419,7 +370,10 @@ int main(void)
 		fprintf(stderr, "create model: %s\n", err.msg);
 		return 1;
 	}
-	write_corpus(data_path);
+	if (task_write_corpus(data_path, 60, 7, &err)) {
+		fprintf(stderr, "write the corpus: %s\n", err.msg);
+		return 1;
+	}
 	RUN(test_resume_lora);
 	RUN(test_resume_adalora);
 	RUN(test_resume_full);

@@ -59,6 +59,10 @@ int tiny_write_hf(const struct model *m, const char *dir, enum st_dtype dtype,
 int tiny_write_llama2c(const struct model *m, const char *path, int version,
 		       struct ada_err *err);
 
+/* A llama2.c tokenizer.bin of n tokens "t0", "t1", ... (scores 0, -1, ...),
+ * max_token_length 8. */
+int tiny_write_llama2c_tokenizer(const char *path, int n, struct ada_err *err);
+
 /* Configs (all but tied_output, which tests check on their own) and every
  * weight compared bit for bit (the output matrix by value). 0 when equal,
  * else -1 with the first difference described in why. */

@@ -1,10 +1,21 @@
 /*
- * check — the unit tests' tiny harness.
+ * check — the tests' tiny harness (header-only: every test program has its
+ * own counters).
  *
  * A test file defines test functions, lists them in main() with RUN(), and
  * returns check_summary(). CHECK* macros record failures and keep going, so
  * one run reports every broken assertion. Exit codes follow meson: 0 pass,
  * 1 fail, 77 skip (used when ../shared/assets is absent).
+ *
+ * A test that checks nothing cannot fail, so it fails: a RUN() function
+ * that made no CHECK fails unless it called check_skip() to say why it had
+ * nothing to check (e.g. an optional asset is absent), and a program that
+ * made no CHECK at all fails too (or exits 77 when everything it ran
+ * skipped on purpose).
+ *
+ * The counters are static, so only the test's own files may CHECK: code in
+ * the support library (libadalora_test_support) reports through return
+ * values, which the test CHECKs.
  */
 #ifndef ADA_TESTS_CHECK_H
 #define ADA_TESTS_CHECK_H
@@ -17,6 +28,7 @@
 
 static int check_failures;
 static int check_count;
+static int check_skips;
 
 #define CHECK(cond) do { \
 	check_count++; \
@@ -79,16 +91,58 @@ static int check_count;
 	} \
 } while (0)
 
+/* This test function has nothing to check, on purpose (say why). */
+static inline void check_skip(const char *why)
+{
+	check_skips++;
+	fprintf(stderr, "skip: %s\n", why);
+}
+
+/* ADALORA_TEST_ONLY=name runs that one RUN() function (main()'s setup
+ * still runs): no function may need another to have run first. */
+static inline int check_selected(const char *name)
+{
+	const char *only = getenv("ADALORA_TEST_ONLY");
+
+	return !only || !*only || !strcmp(only, name);
+}
+
+/* Every RUN() function runs (no ADALORA_TEST_ONLY): for a check over the
+ * whole program's work. */
+static inline int check_running_all(void)
+{
+	const char *only = getenv("ADALORA_TEST_ONLY");
+
+	return !only || !*only;
+}
+
 #define RUN(fn) do { \
-	int _before = check_failures; \
+	int _failed = check_failures, _count = check_count, _skips = check_skips; \
+	if (!check_selected(#fn)) \
+		break; \
 	fn(); \
-	fprintf(stderr, "%s %s\n", check_failures == _before ? "ok  " : "FAIL", #fn); \
+	if (check_count == _count && check_skips == _skips) { \
+		check_failures++; \
+		fprintf(stderr, "%s: ran no checks (and did not call check_skip)\n", #fn); \
+	} \
+	fprintf(stderr, "%s %s\n", check_failures != _failed ? "FAIL" : \
+		check_count == _count ? "skip" : "ok  ", #fn); \
 } while (0)
 
 static inline int check_summary(void)
 {
 	fprintf(stderr, "%d checks, %d failed\n", check_count, check_failures);
-	return check_failures ? 1 : 0;
+	if (check_failures)
+		return 1;
+	if (check_count == 0 && check_skips > 0) {
+		fprintf(stderr, "SKIP: every test skipped\n");
+		return 77;
+	}
+	if (check_count == 0) {
+		fprintf(stderr, "FAIL: the program ran no checks\n");
+		return 1;
+	}
+	return 0;
 }
 
 /* The shared assets directory (env ADALORA_ASSETS, else ../shared/assets
@@ -118,6 +172,19 @@ static inline const char *check_require_assets(const char *what)
 		exit(77);
 	}
 	return a;
+}
+
+/* assets/rel, in one of eight rotating buffers (for tests that required the
+ * assets first). */
+static inline const char *check_asset(const char *rel)
+{
+	static char buf[8][4096];
+	static int next;
+	const char *a = check_assets();
+	char *p = buf[next++ % 8];
+
+	snprintf(p, sizeof(buf[0]), "%s/%s", a ? a : "(no assets)", rel);
+	return p;
 }
 
 /* A fresh scratch directory under the build tree (or /tmp); caller frees. */

@@ -221,6 +221,65 @@ static void free_copies(float **copies, size_t n)
 	free(copies);
 }
 
+/* Round every tensor of t (the model's own buffers) to dtype's precision. */
+static void round_tensors(const struct tiny_tensor *t, size_t n, enum st_dtype dtype)
+{
+	for (size_t i = 0; i < n; i++) {
+		float *p = (float *)t[i].data;
+		for (uint64_t j = 0; j < n_elements(&t[i]); j++)
+			p[j] = dtype == ST_BF16 ? bf16_to_f32(f32_to_bf16(p[j]))
+						: f16_to_f32(f32_to_f16(p[j]));
+	}
+}
+
+/* 0 when the configs agree (the fields of cfg's family, and arch), else -1
+ * with the first difference in why. */
+static int same_config(const struct model_config *x, const struct model_config *y, char *why,
+		       size_t cap)
+{
+#define SAME(f) do { \
+		if (x->f != y->f) { \
+			snprintf(why, cap, "config %s differs: %g vs %g", #f, (double)x->f, (double)y->f); \
+			return -1; \
+		} \
+	} while (0)
+	SAME(family); SAME(dim); SAME(hidden_dim); SAME(n_layers); SAME(n_heads);
+	SAME(n_kv_heads); SAME(head_dim); SAME(vocab_size); SAME(context_length); SAME(norm_eps);
+	if (x->family == ADA_FAMILY_BERT) {
+		SAME(type_vocab_size); SAME(max_positions); SAME(position_offset);
+		SAME(pad_token_id); SAME(has_pooler);
+	} else {
+		SAME(rope_theta); SAME(qkv_bias); SAME(sliding_window);
+	}
+#undef SAME
+	if (strcmp(x->arch, y->arch)) {
+		snprintf(why, cap, "arch differs: %s vs %s", x->arch, y->arch);
+		return -1;
+	}
+	return 0;
+}
+
+/* 0 when the n tensors of ta and tb hold the same bits, else -1 with the
+ * first difference in why. */
+static int same_tensors(const struct tiny_tensor *ta, const struct tiny_tensor *tb, size_t n,
+			char *why, size_t cap)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (!ta[i].data || !tb[i].data) {
+			snprintf(why, cap, "%s is missing", ta[i].name);
+			return -1;
+		}
+		for (uint64_t j = 0; j < n_elements(&ta[i]); j++) {
+			if (memcmp(&ta[i].data[j], &tb[i].data[j], sizeof(float))) {
+				snprintf(why, cap, "%s[%llu] differs: %.9g vs %.9g", ta[i].name,
+					 (unsigned long long)j, ta[i].data[j], tb[i].data[j]);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
 /* ---- GGUF ------------------------------------------------------------- */
 
 static int gguf_set_config(struct gguf_writer *w, const struct model_config *c,
@@ -545,73 +604,62 @@ int tiny_write_llama2c(const struct model *m, const char *path, int version,
 	return atomic_file_commit(&af, err);
 }
 
+int tiny_write_llama2c_tokenizer(const char *path, int n, struct ada_err *err)
+{
+	uint32_t max_len = 8;
+	struct atomic_file af;
+	int rc;
+
+	if ((rc = atomic_file_open(&af, path, err)))
+		return rc;
+	rc = atomic_file_write(&af, &max_len, sizeof(max_len), err);
+	for (int i = 0; i < n && !rc; i++) {
+		char tok[16];
+		float score = (float)-i;
+		int32_t len = (int32_t)snprintf(tok, sizeof(tok), "t%d", i);
+
+		if (!(rc = atomic_file_write(&af, &score, sizeof(score), err)) &&
+		    !(rc = atomic_file_write(&af, &len, sizeof(len), err)))
+			rc = atomic_file_write(&af, tok, (size_t)len, err);
+	}
+	if (rc) {
+		atomic_file_abort(&af);
+		return rc;
+	}
+	return atomic_file_commit(&af, err);
+}
+
 /* ---- rounding and comparison ------------------------------------------ */
 
 void tiny_model_round(struct model *m, enum st_dtype dtype)
 {
 	struct tiny_tensor *t = calloc(max_tensors(m), sizeof(*t));
-	size_t n;
 
 	if (!t)
 		abort();
-	n = list_tensors(m, NAMES_GGUF, t);
 	/* tiny_model_random() allocated every tensor, so each is ours to write. */
-	for (size_t i = 0; i < n; i++) {
-		float *p = (float *)t[i].data;
-		for (uint64_t j = 0; j < n_elements(&t[i]); j++)
-			p[j] = dtype == ST_BF16 ? bf16_to_f32(f32_to_bf16(p[j]))
-						: f16_to_f32(f32_to_f16(p[j]));
-	}
+	round_tensors(t, list_tensors(m, NAMES_GGUF, t), dtype);
 	free(t);
 }
 
 int tiny_models_equal(const struct model *a, const struct model *b, char *why, size_t cap)
 {
-	const struct model_config *x = &a->cfg, *y = &b->cfg;
-	size_t na = max_tensors(a), nb = max_tensors(b), n;
 	struct tiny_tensor *ta, *tb;
+	struct model ua = *a, ub = *b;
 	int rc = -1;
 
-#define SAME(f) do { \
-		if (x->f != y->f) { \
-			snprintf(why, cap, "config %s differs: %g vs %g", #f, (double)x->f, (double)y->f); \
-			return -1; \
-		} \
-	} while (0)
-	SAME(family); SAME(dim); SAME(hidden_dim); SAME(n_layers); SAME(n_heads);
-	SAME(n_kv_heads); SAME(head_dim); SAME(vocab_size); SAME(context_length);
-	SAME(rope_theta); SAME(norm_eps); SAME(qkv_bias); SAME(sliding_window);
-#undef SAME
-	if (strcmp(x->arch, y->arch)) {
-		snprintf(why, cap, "arch differs: %s vs %s", x->arch, y->arch);
+	if (same_config(&a->cfg, &b->cfg, why, cap))
 		return -1;
-	}
-	ta = calloc(na, sizeof(*ta));
-	tb = calloc(nb, sizeof(*tb));
-	if (!ta || !tb) {
+	ta = calloc(max_tensors(a), sizeof(*ta));
+	tb = calloc(max_tensors(b), sizeof(*tb));
+	if (ta && tb) {
+		/* List both as untied so the output matrices are compared by value. */
+		ua.cfg.tied_output = ub.cfg.tied_output = 0;
+		list_tensors(&ub, NAMES_GGUF, tb);
+		rc = same_tensors(ta, tb, list_tensors(&ua, NAMES_GGUF, ta), why, cap);
+	} else {
 		snprintf(why, cap, "out of memory");
-		goto out_free;
 	}
-	/* List both as untied so the output matrices are compared by value. */
-	struct model ua = *a, ub = *b;
-	ua.cfg.tied_output = ub.cfg.tied_output = 0;
-	n = list_tensors(&ua, NAMES_GGUF, ta);
-	list_tensors(&ub, NAMES_GGUF, tb);
-	for (size_t i = 0; i < n; i++) {
-		if (memcmp(ta[i].data, tb[i].data, n_elements(&ta[i]) * sizeof(float))) {
-			for (uint64_t j = 0; j < n_elements(&ta[i]); j++) {
-				if (memcmp(&ta[i].data[j], &tb[i].data[j], sizeof(float))) {
-					snprintf(why, cap, "%s[%llu] differs: %.9g vs %.9g",
-						 ta[i].name, (unsigned long long)j,
-						 ta[i].data[j], tb[i].data[j]);
-					break;
-				}
-			}
-			goto out_free;
-		}
-	}
-	rc = 0;
-out_free:
 	free(ta);
 	free(tb);
 	return rc;
@@ -755,18 +803,11 @@ out:
 void tiny_bert_round(struct model *m, enum st_dtype dtype)
 {
 	struct tiny_tensor *t = calloc(bert_max_tensors(m), sizeof(*t));
-	size_t n;
 
 	if (!t)
 		abort();
-	n = bert_list(m, "", 0, t);
 	/* tiny_bert_random() allocated every tensor, so each is ours to write. */
-	for (size_t i = 0; i < n; i++) {
-		float *p = (float *)t[i].data;
-		for (uint64_t j = 0; j < n_elements(&t[i]); j++)
-			p[j] = dtype == ST_BF16 ? bf16_to_f32(f32_to_bf16(p[j]))
-						: f16_to_f32(f32_to_f16(p[j]));
-	}
+	round_tensors(t, bert_list(m, "", 0, t), dtype);
 	free(t);
 }
 
@@ -859,53 +900,23 @@ out_free:
 
 int tiny_bert_equal(const struct model *a, const struct model *b, char *why, size_t cap)
 {
-	const struct model_config *x = &a->cfg, *y = &b->cfg;
 	struct tiny_tensor *ta, *tb;
-	size_t n;
 	int rc = -1;
 
-#define SAME(f) do { \
-		if (x->f != y->f) { \
-			snprintf(why, cap, "config %s differs: %g vs %g", #f, (double)x->f, (double)y->f); \
-			return -1; \
-		} \
-	} while (0)
-	SAME(family); SAME(dim); SAME(hidden_dim); SAME(n_layers); SAME(n_heads);
-	SAME(n_kv_heads); SAME(head_dim); SAME(vocab_size); SAME(context_length);
-	SAME(norm_eps); SAME(type_vocab_size); SAME(max_positions); SAME(position_offset);
-	SAME(pad_token_id); SAME(has_pooler);
-#undef SAME
-	if (strcmp(x->arch, y->arch)) {
-		snprintf(why, cap, "arch differs: %s vs %s", x->arch, y->arch);
+	if (same_config(&a->cfg, &b->cfg, why, cap))
 		return -1;
-	}
 	if (!a->bert || !b->bert) {
 		snprintf(why, cap, "no BERT weights");
 		return -1;
 	}
 	ta = calloc(bert_max_tensors(a), sizeof(*ta));
 	tb = calloc(bert_max_tensors(b), sizeof(*tb));
-	if (!ta || !tb) {
+	if (ta && tb) {
+		bert_list(b, "", 0, tb);
+		rc = same_tensors(ta, tb, bert_list(a, "", 0, ta), why, cap);
+	} else {
 		snprintf(why, cap, "out of memory");
-		goto out_free;
 	}
-	n = bert_list(a, "", 0, ta);
-	bert_list(b, "", 0, tb);
-	for (size_t i = 0; i < n; i++) {
-		if (!ta[i].data || !tb[i].data) {
-			snprintf(why, cap, "%s is missing", ta[i].name);
-			goto out_free;
-		}
-		for (uint64_t j = 0; j < n_elements(&ta[i]); j++) {
-			if (memcmp(&ta[i].data[j], &tb[i].data[j], sizeof(float))) {
-				snprintf(why, cap, "%s[%llu] differs: %.9g vs %.9g", ta[i].name,
-					 (unsigned long long)j, ta[i].data[j], tb[i].data[j]);
-				goto out_free;
-			}
-		}
-	}
-	rc = 0;
-out_free:
 	free(ta);
 	free(tb);
 	return rc;
