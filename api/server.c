@@ -458,11 +458,16 @@ void api_quiesce(struct api *a)
 
 	if (!a->mhd)
 		return;
-	/* Closing the socket (not just ignoring it) makes new clients see
-	 * "connection refused" instead of hanging in the backlog. */
+	/* Shutting the socket down (not just ignoring it) makes new clients
+	 * see "connection refused" instead of hanging in the backlog. It is
+	 * closed only in api_stop, once libmicrohttpd's threads have stopped:
+	 * they take it out of their epoll sets after this returns, and a
+	 * number closed now could be reused by then. */
 	fd = MHD_quiesce_daemon(a->mhd);
-	if (fd != MHD_INVALID_SOCKET)
-		close(fd);
+	if (fd != MHD_INVALID_SOCKET) {
+		shutdown(fd, SHUT_RDWR);
+		a->listen_fd = fd;
+	}
 }
 
 void api_stop(struct api *a)
