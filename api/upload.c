@@ -19,6 +19,10 @@
  * files are stored under their random id. Names with path separators or
  * control characters are refused all the same, since no honest client
  * sends them.
+ *
+ * The parsing half (upload_parser_*: boundary, multipart feed, parts,
+ * field checks, the file's validation) needs no request and no store, so
+ * tests/fuzz drives it exactly as the request path does.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +46,7 @@ struct upload {
 	char purpose[32];
 	int have_file, have_purpose;
 	uint64_t bytes;
+	size_t max_upload;              /* limits.max_upload */
 	struct MHD_PostProcessor *pp;   /* multipart bodies */
 	char close_delim[96];           /* "\r\n--<boundary>--" */
 	size_t close_len;
@@ -109,16 +114,14 @@ static int set_filename(struct upload *u, const char *name, const char *param)
 	return 0;
 }
 
-static void write_bytes(struct request *r, const char *data, size_t size)
+static void write_bytes(struct upload *u, const char *data, size_t size)
 {
-	struct upload *u = r->upload;
-
 	if (u->fail_status)
 		return;
 	u->bytes += size;
-	if (u->bytes > r->api->cfg.limits.max_upload) {
+	if (u->bytes > u->max_upload) {
 		fail(u, 413, "body_too_large", NULL, "the file exceeds the upload limit of %zu bytes",
-		     r->api->cfg.limits.max_upload);
+		     u->max_upload);
 		return;
 	}
 	while (size) {
@@ -140,14 +143,18 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
 			       const char *transfer_encoding, const char *data, uint64_t off,
 			       size_t size)
 {
-	struct request *r = cls;
-	struct upload *u = r->upload;
+	struct upload *u = cls;
 
 	(void)kind;
 	(void)content_type;
 	(void)transfer_encoding;
 	if (u->fail_status)
 		return MHD_YES;   /* keep reading, to answer once the body ends */
+	if (!key) {           /* "Content-Disposition: form-data" without name= */
+		fail(u, 400, "invalid_multipart", NULL,
+		     "a form part has no name (Content-Disposition: form-data; name=...)");
+		return MHD_YES;
+	}
 	if (!strcmp(key, "file")) {
 		if (off == 0) {   /* a new part */
 			if (u->have_file) {
@@ -163,7 +170,7 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
 				return MHD_YES;
 			u->have_file = 1;
 		}
-		write_bytes(r, data, size);
+		write_bytes(u, data, size);
 		return MHD_YES;
 	}
 	if (!strcmp(key, "purpose")) {
@@ -266,16 +273,14 @@ int upload_begin(struct request *r)
 	struct upload *u;
 	char name[STORE_ID_MAX + 8];
 
-	u = calloc(1, sizeof(*u));
+	u = upload_parser_new(a->cfg.limits.max_upload);
 	if (!u) {
 		reply_error(r, 500, "out_of_memory", NULL, "out of memory");
 		return -1;
 	}
-	u->fd = -1;
 	r->upload = u;
 	if (ct && !strncasecmp(ct, "multipart/form-data", 19)) {
-		u->pp = MHD_create_post_processor(r->conn, 64 * 1024, on_part, r);
-		if (!u->pp || set_close_delim(u, ct)) {
+		if (upload_parser_multipart(u, r->conn, ct)) {
 			reply_error(r, 400, "invalid_multipart", NULL,
 				    "multipart/form-data without a usable boundary");
 			return -1;
@@ -321,22 +326,70 @@ int upload_begin(struct request *r)
 	return 0;
 }
 
-int upload_data(struct request *r, const char *data, size_t size)
+struct upload *upload_parser_new(size_t max_upload)
 {
-	struct upload *u = r->upload;
+	struct upload *u = calloc(1, sizeof(*u));
 
+	if (u) {
+		u->fd = -1;
+		u->max_upload = max_upload;
+	}
+	return u;
+}
+
+void upload_parser_output(struct upload *u, int fd, const char *path)
+{
+	u->fd = fd;
+	snprintf(u->tmp_path, sizeof(u->tmp_path), "%s", path);
+}
+
+int upload_parser_multipart(struct upload *u, struct MHD_Connection *conn, const char *ct)
+{
+	u->pp = MHD_create_post_processor(conn, 64 * 1024, on_part, u);
+	return !u->pp || set_close_delim(u, ct) ? -1 : 0;
+}
+
+int upload_parser_feed(struct upload *u, const char *data, size_t size)
+{
 	if (u->pp) {
 		feed_multipart(u, data, size);
 	} else {
-		write_bytes(r, data, size);
+		write_bytes(u, data, size);
 	}
 	return u->fail_status ? -1 : 0;
 }
 
-/* Check the stored bytes as a training file; fills f's counts and shape,
- * and for a classification file *labels (JSON text, the caller's) with its
- * label summary, which job creation compares between files. */
-static int validate(struct upload *u, struct store_file *f, char **labels, struct ada_err *err)
+int upload_data(struct request *r, const char *data, size_t size)
+{
+	return upload_parser_feed(r->upload, data, size);
+}
+
+int upload_parser_end(struct upload *u)
+{
+	if (u->pp) {
+		MHD_destroy_post_processor(u->pp);   /* flushes the last part */
+		u->pp = NULL;
+	}
+	if (!u->fail_status && !u->have_file)
+		fail(u, 400, "missing_required_parameter", "file", "the form has no file field");
+	if (!u->fail_status && !u->have_purpose)
+		fail(u, 400, "missing_required_parameter", "purpose",
+		     "the form has no purpose field (purpose=fine-tune)");
+	if (!u->fail_status && strcmp(u->purpose, "fine-tune"))
+		fail(u, 400, "invalid_value", "purpose", "purpose must be \"fine-tune\"");
+	return u->fail_status ? -1 : 0;
+}
+
+const char *upload_parser_failure(const struct upload *u, unsigned *status, const char **code,
+				  const char **param)
+{
+	*status = u->fail_status;
+	*code = u->fail_code;
+	*param = u->fail_param;
+	return u->fail_msg;
+}
+
+int upload_validate(struct upload *u, struct store_file *f, char **labels, struct ada_err *err)
 {
 	struct mapped_file mf;
 	struct ada_data_info info;
@@ -374,18 +427,7 @@ void upload_finish(struct request *r)
 
 	if (!u)
 		return;   /* upload_begin already replied */
-	if (u->pp) {
-		MHD_destroy_post_processor(u->pp);   /* flushes the last part */
-		u->pp = NULL;
-	}
-	if (!u->fail_status && !u->have_file)
-		fail(u, 400, "missing_required_parameter", "file", "the form has no file field");
-	if (!u->fail_status && !u->have_purpose)
-		fail(u, 400, "missing_required_parameter", "purpose",
-		     "the form has no purpose field (purpose=fine-tune)");
-	if (!u->fail_status && strcmp(u->purpose, "fine-tune"))
-		fail(u, 400, "invalid_value", "purpose", "purpose must be \"fine-tune\"");
-	if (u->fail_status) {
+	if (upload_parser_end(u)) {
 		reply_error(r, u->fail_status, u->fail_code, u->fail_param, "%s", u->fail_msg);
 		return;
 	}
@@ -396,7 +438,7 @@ void upload_finish(struct request *r)
 	}
 	close(u->fd);
 	u->fd = -1;
-	if ((rc = validate(u, &f, &labels, &err))) {
+	if ((rc = upload_validate(u, &f, &labels, &err))) {
 		if (rc == ADA_EIO || rc == ADA_ENOMEM)
 			reply_error(r, 500, "storage_error", NULL, "%s", err.msg);
 		else
