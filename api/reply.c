@@ -114,13 +114,15 @@ void reply_error(struct request *r, unsigned status, const char *code, const cha
 
 json_t *error_object(unsigned status, const char *code, const char *param, const char *msg)
 {
-	char p[256];
+	char p[256], m[1024];
 
-	/* A param names the client's field and may have been cut inside a
-	 * character on the way (a JSON string must be valid UTF-8). */
+	/* Both may quote the client, and may have been cut inside a character
+	 * on the way: a JSON string must be valid UTF-8. */
 	snprintf(p, sizeof(p), "%s", param ? param : "");
 	p[utf8_validate(p, strlen(p))] = '\0';
-	return json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", msg, "type",
+	snprintf(m, sizeof(m), "%s", msg ? msg : "");
+	m[utf8_validate(m, strlen(m))] = '\0';
+	return json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", m, "type",
 			 error_type(status), "param", p[0] ? p : NULL, "code", code);
 }
 

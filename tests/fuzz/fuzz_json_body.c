@@ -20,6 +20,7 @@
 
 #include "adalora.h"
 #include "http.h"
+#include "util/utf8.h"
 
 void fuzz_setup(void)
 {
@@ -38,6 +39,9 @@ static void sendable(unsigned status, const char *code, const char *param, const
 static void lib_error(const struct ada_err *err)
 {
 	fuzz_check_err(err);
+	/* what lib/ says about a JSON body quotes valid UTF-8 only */
+	FUZZ_CHECK(utf8_validate(err->msg, strlen(err->msg)) == strlen(err->msg),
+		   "the message is not UTF-8: %s", err->msg);
 	sendable(400, "invalid_value", err->param[0] ? err->param : NULL, err->msg);
 }
 
