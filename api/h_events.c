@@ -201,6 +201,7 @@ void h_jobs_ranks(struct request *r)
 		goto out_release;
 	}
 	out = json_column(ev.v[ev.n - 1].data);
+	json_object_del(out, "kind");   /* the event's; the allocation object has none */
 	if (history) {
 		hist = json_array();
 		for (size_t i = 0; i < ev.n; i++) {

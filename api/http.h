@@ -151,6 +151,9 @@ void reply_json(struct request *r, unsigned status, json_t *obj);
 /* Queue the API's error object. code and param may be NULL. */
 void reply_error(struct request *r, unsigned status, const char *code, const char *param,
 		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The error object reply_error sends (a new reference; NULL only when out
+ * of memory): {"error": {"message", "type", "param", "code"}}. */
+json_t *error_object(unsigned status, const char *code, const char *param, const char *msg);
 /* Queue an error from an ada_err: the status follows err->code; a
  * not-found is a 404 unless notfound_status says otherwise. */
 void reply_ada_err(struct request *r, const struct ada_err *err, unsigned notfound_status);
@@ -225,6 +228,16 @@ json_t *body_object(struct request *r);
 int body_known_fields(struct request *r, const json_t *obj, const char *const *known,
 		      const char *prefix);
 
+/* What those two check, without a request (tests/fuzz drives them):
+ * buf[0..len) as a JSON object (a new reference), or NULL with the
+ * error's code and message; the first key of obj not in known, or NULL. */
+struct body_error {
+	const char *code;           /* "invalid_json", "invalid_utf8" */
+	char msg[512];
+};
+json_t *body_parse(const char *buf, size_t len, struct body_error *e);
+const char *body_unknown_field(const json_t *obj, const char *const *known);
+
 /* ---- handlers ---------------------------------------------------------- */
 
 void h_files_list(struct request *r);
@@ -257,6 +270,26 @@ int upload_data(struct request *r, const char *data, size_t size);
 /* The body is complete: validate, store, reply (the upload route's handler). */
 void upload_finish(struct request *r);
 void upload_free(struct upload *u);
+
+/*
+ * The parsing half of an upload, which the functions above run and
+ * tests/fuzz drives without a request or a store: a new upload (owned,
+ * upload_free), its output (the temporary file: fd and path, then owned
+ * by the upload), multipart setup from the Content-Type (conn is the
+ * request's, which libmicrohttpd's parser reads it from; -1 when there is
+ * no usable boundary), body bytes, the end of the body (the form's field
+ * checks), the first failure as the reply would give it, and the stored
+ * file checked as a training file (fills f's counts and shape, and for a
+ * classification file *labels, JSON text the caller frees).
+ */
+struct upload *upload_parser_new(size_t max_upload);
+void upload_parser_output(struct upload *u, int fd, const char *path);
+int upload_parser_multipart(struct upload *u, struct MHD_Connection *conn, const char *ct);
+int upload_parser_feed(struct upload *u, const char *data, size_t size);   /* 0, or -1: failed */
+int upload_parser_end(struct upload *u);                                   /* 0, or -1: failed */
+const char *upload_parser_failure(const struct upload *u, unsigned *status, const char **code,
+				  const char **param);
+int upload_validate(struct upload *u, struct store_file *f, char **labels, struct ada_err *err);
 
 /* ---- streams (sse.c) --------------------------------------------------- */
 

@@ -53,15 +53,34 @@ int64_t event_id_parse(const char *job_id, const char *id)
 	return seq;
 }
 
+/* The kind of an event stored before events carried one (store.h), from
+ * what marked it then: its type and its fixed messages. */
+static const char *legacy_kind(const struct store_event *e)
+{
+	const char *msg = e->message ? e->message : "";
+
+	if (!strcmp(e->type, "metrics"))
+		return "metrics";
+	if (!strcmp(msg, "ranks"))
+		return "ranks";
+	if (!strcmp(msg, "validation"))
+		return "validation";
+	if (!strncmp(msg, "Checkpoint saved", 16))
+		return "checkpoint";
+	return "log";
+}
+
 json_t *event_object(const char *job_id, const struct store_event *e)
 {
 	char id[STORE_ID_MAX + 32];
 	json_t *data = json_column(e->data);
 
-	if (json_is_null(data)) {
+	if (!json_is_object(data)) {
 		json_decref(data);
 		data = json_object();
 	}
+	if (!json_is_string(json_object_get(data, "kind")))
+		json_object_set_new(data, "kind", json_string(legacy_kind(e)));
 	return json_pack("{s:s,s:s,s:I,s:s,s:s,s:s,s:o}", "id", event_id(job_id, e->seq, id, sizeof(id)),
 			 "object", "fine_tuning.job.event", "created_at", (json_int_t)e->created_at,
 			 "level", e->level, "message", e->message ? e->message : "", "type", e->type,

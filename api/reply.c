@@ -116,9 +116,21 @@ void reply_error(struct request *r, unsigned status, const char *code, const cha
 		logfmt_append(line, sizeof(line), "detail", msg);
 		api_log(r->api, API_LOG_ERROR, "%s", line);
 	}
-	reply_json(r, status, json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", msg,
-					"type", error_type(status),
-					"param", param && *param ? param : NULL, "code", code));
+	reply_json(r, status, error_object(status, code, param, msg));
+}
+
+json_t *error_object(unsigned status, const char *code, const char *param, const char *msg)
+{
+	char p[256], m[1024];
+
+	/* Both may quote the client, and may have been cut inside a character
+	 * on the way: a JSON string must be valid UTF-8. */
+	snprintf(p, sizeof(p), "%s", param ? param : "");
+	p[utf8_validate(p, strlen(p))] = '\0';
+	snprintf(m, sizeof(m), "%s", msg ? msg : "");
+	m[utf8_validate(m, strlen(m))] = '\0';
+	return json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", m, "type",
+			 error_type(status), "param", p[0] ? p : NULL, "code", code);
 }
 
 void reply_ada_err(struct request *r, const struct ada_err *err, unsigned notfound_status)

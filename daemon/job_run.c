@@ -4,7 +4,9 @@
  *
  * Every callback persists before it returns (the store commits, then
  * wakes the job's live streams), so what a client sees is always what a
- * restart would show. A job re-queued by a crash or a shutdown resumes
+ * restart would show. Each event's data says what it is in "kind"
+ * ("metrics", "validation", "ranks", "checkpoint", "log"; the store's own
+ * life-cycle events are "status"), so clients need not read messages. A job re-queued by a crash or a shutdown resumes
  * from its last checkpoint and replays the steps after it; the callbacks
  * skip what the log already holds (metrics up to the job's last logged
  * step, rank and evaluation events up to the last recorded ones), so the
@@ -145,8 +147,8 @@ static void on_metrics(void *ctx, const struct ada_metrics *m)
 	if (m->step <= r->last_metrics_step)
 		return;   /* replayed after a resume: already in the log */
 	r->last_metrics_step = m->step;
-	data = json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:f,s:I,s:o,s:f}",
-			 "step", (json_int_t)m->step, "total_steps", (json_int_t)m->total_steps,
+	data = json_pack("{s:s,s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:f,s:I,s:o,s:f}",
+			 "kind", "metrics", "step", (json_int_t)m->step, "total_steps", (json_int_t)m->total_steps,
 			 "train_loss", num(m->train_loss), "learning_rate", num(m->learning_rate),
 			 "budget", m->budget >= 0 ? json_integer(m->budget) : json_null(),
 			 "orth_reg", num(m->orth_reg), "grad_norm", num(m->grad_norm),
@@ -174,9 +176,10 @@ static void on_eval(void *ctx, const struct ada_metrics *m)
 	if (m->step <= r->last_eval_step)
 		return;
 	r->last_eval_step = m->step;
-	/* Like "ranks", a fixed message marks the kind; data carries the values. */
-	data = json_pack("{s:I,s:I,s:o}", "step", (json_int_t)m->step, "total_steps",
-			 (json_int_t)m->total_steps, "valid_loss", num(m->valid_loss));
+	/* data.kind says what it is (the message "validation" says it too,
+	 * for clients of api.md, which knows no kind); data carries the values. */
+	data = json_pack("{s:s,s:I,s:I,s:o}", "kind", "validation", "step", (json_int_t)m->step,
+			 "total_steps", (json_int_t)m->total_steps, "valid_loss", num(m->valid_loss));
 	add_cls_metrics(data, r);
 	record_progress(r, m, "message", "validation", data);
 }
@@ -218,7 +221,8 @@ static void on_ranks(void *ctx, const struct ada_ranks *rk)
 		}
 		json_array_append_new(layers, row);
 	}
-	data = json_pack("{s:I,s:{s:I,s:I,s:I},s:I,s:o,s:i,s:o,s:b}", "step", (json_int_t)rk->step,
+	data = json_pack("{s:s,s:I,s:{s:I,s:I,s:I},s:I,s:o,s:i,s:o,s:b}", "kind", "ranks",
+			 "step", (json_int_t)rk->step,
 			 "budget", "current", (json_int_t)rk->budget, "initial",
 			 (json_int_t)rk->initial, "target", (json_int_t)rk->target,
 			 "kept", (json_int_t)rk->kept, "modules", modules, "init_r", rk->init_r,
@@ -237,12 +241,13 @@ static void on_checkpoint(void *ctx, int64_t step, const char *dir, const struct
 {
 	struct run *r = ctx;
 	struct ada_err err = { 0 };
-	char *metrics = latest_metrics(r, m), msg[96];
+	char *metrics = latest_metrics(r, m), msg[96], data[64];
 
 	(void)dir;
 	snprintf(msg, sizeof(msg), "Checkpoint saved at step %lld", (long long)step);
+	snprintf(data, sizeof(data), "{\"kind\":\"checkpoint\",\"step\":%lld}", (long long)step);
 	if (!metrics || store_checkpoint_add(r->cfg->store, r->job->id, step, metrics, &err) ||
-	    store_event_add(r->cfg->store, r->job->id, "info", "message", msg, NULL, &err))
+	    store_event_add(r->cfg->store, r->job->id, "info", "message", msg, data, &err))
 		persist_failed(r, "checkpoint", &err);
 	free(metrics);
 }
@@ -254,7 +259,8 @@ static void on_log(void *ctx, const char *level, const char *msg)
 	const char *lv = !strcmp(level, "warning") || !strcmp(level, "warn") ? "warning"
 			 : !strcmp(level, "error") ? "error" : "info";
 
-	if (store_event_add(r->cfg->store, r->job->id, lv, "message", msg, NULL, &err))
+	if (store_event_add(r->cfg->store, r->job->id, lv, "message", msg, "{\"kind\":\"log\"}",
+			    &err))
 		persist_failed(r, "log", &err);
 }
 

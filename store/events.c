@@ -4,6 +4,12 @@
  * An event's number is the job's last_event counter, bumped in the same
  * transaction that inserts the event, so numbers are dense per job and a
  * stream that resumes after number n (SSE's Last-Event-ID) misses nothing.
+ *
+ * Every event's data says what it is in "kind" (store.h). Callers that
+ * have data put it there; the events the store writes itself, without
+ * data, are the job's life cycle: their data becomes {"kind": "status",
+ * "status": the job's status after the event}, read by the same UPDATE
+ * that numbers the event.
  */
 #include "conn.h"
 
@@ -18,7 +24,7 @@
 #define EVENT_COLS "seq, created_at, level, type, message, data"
 
 static const char sql_bump[] =
-	"UPDATE jobs SET last_event = last_event + 1 WHERE id = ?1 RETURNING last_event";
+	"UPDATE jobs SET last_event = last_event + 1 WHERE id = ?1 RETURNING last_event, status";
 static const char sql_insert[] =
 	"INSERT INTO events (job_id, seq, created_at, level, type, message, data) "
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
@@ -44,6 +50,7 @@ static const char sql_ckpt_list[] =
 int event_insert(struct conn *c, const char *job_id, const char *level, const char *type,
 		 const char *message, const char *data, struct ada_err *err)
 {
+	char status_data[96];
 	sqlite3_stmt *s;
 	int64_t seq;
 	int rc;
@@ -53,6 +60,13 @@ int event_insert(struct conn *c, const char *job_id, const char *level, const ch
 	bind_text(s, 1, job_id);
 	rc = sqlite3_step(s);
 	seq = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	if (rc == SQLITE_ROW && !data) {
+		/* the status column is one of the CHECKed names: no escaping needed */
+		const unsigned char *status = sqlite3_column_text(s, 1);
+		snprintf(status_data, sizeof(status_data), "{\"kind\":\"status\",\"status\":\"%s\"}",
+			 status ? (const char *)status : "");
+		data = status_data;
+	}
 	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
 		return ada_fail(err, ADA_ENOTFOUND, "no such job: %s", job_id);

@@ -329,7 +329,11 @@ struct store_events {
 void store_events_release(struct store_events *l);
 
 /* Append an event (level "info", "warning", "error"; type "message" or
- * "metrics"; data JSON or NULL). */
+ * "metrics"). data is a JSON object whose "kind" says what the event is
+ * ("metrics", "validation", "ranks", "checkpoint", "log"; the api documents
+ * them), or NULL for a change in the job's life cycle: the store then
+ * writes {"kind": "status", "status": the job's status}, as it does for
+ * the events it adds itself (creation, start, transitions, cancellation). */
 int store_event_add(struct store *st, const char *job_id, const char *level, const char *type,
 		    const char *message, const char *data, struct ada_err *err);
 

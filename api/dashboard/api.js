@@ -62,6 +62,12 @@ export const api = {
   },
 
   // Returns the parsed JSON (or the Response with raw: true); throws ApiError.
+  /**
+   * @param {string} method
+   * @param {string} path
+   * @param {{json?: any, body?: BodyInit, headers?: Record<string, string>, raw?: boolean,
+   *          signal?: AbortSignal}} [opts]
+   */
   async request(method, path, { json, body, headers, raw = false, signal } = {}) {
     for (;;) {
       const h = this.headers(headers);

@@ -12,8 +12,8 @@ import { mountJobs } from './jobs.js';
 
 const HEALTH_MS = 10000;
 const main = document.getElementById('main');
-const dialog = document.getElementById('auth-dialog');
-const keyInput = document.getElementById('auth-key');
+const dialog = /** @type {HTMLDialogElement} */ (document.getElementById('auth-dialog'));
+const keyInput = /** @type {HTMLInputElement} */ (document.getElementById('auth-key'));
 const keyError = document.getElementById('auth-error');
 const forget = document.getElementById('forget-key');
 let unmount = () => {};

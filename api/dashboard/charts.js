@@ -74,6 +74,7 @@ export class LineChart {
 
   // series: [{key, label, points: [[x, y], …], kind: 'line' | 'dots', cls}]
   // markers: x positions drawn as thin vertical lines (e.g. mask steps).
+  /** @param {{series?: any[], markers?: number[], markerLabel?: string, xMax?: number}} opts */
   set({ series, markers, markerLabel, xMax }) {
     if (series) this.series = series;
     if (markers) this.markers = markers;

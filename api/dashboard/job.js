@@ -20,11 +20,12 @@ import { cancelJob, progressCell } from './jobs.js';
 import { RankSection } from './ranks.js';
 import { followEvents } from './sse.js';
 import {
-  BUDGET_METHODS, FINAL_STATUSES, debounce, h, fmtNum, fmtTime, hyperparametersOf, methodOf,
+  BUDGET_METHODS, FINAL_STATUSES, h, fmtNum, fmtTime, hyperparametersOf, methodOf,
   statusBadge,
 } from './util.js';
 
 const JOB_POLL_MS = 2000;
+const CHECKPOINT_RELOAD_MS = 200;
 const LOG_LINES = 60;
 // Validation metrics of classification jobs (keys of metrics and validation
 // events and of job.metrics), shown when a job has them.
@@ -73,6 +74,7 @@ class JobPage {
     this.scheduleAsked = false;
     this.log = [];
     this.pollTimer = 0;
+    this.checkpointTimer = 0;
     this.outputsLoaded = false;
     this.frame = 0;
     this.build(main);
@@ -141,7 +143,7 @@ class JobPage {
     followEvents(this.id, {
       signal: this.signal,
       onEvent: (ev) => this.onEvent(ev),
-      onDone: (d) => this.onDone(d),
+      onDone: () => this.onDone(),
       onState: (st) => this.onStreamState(st),
     });
   }
@@ -149,6 +151,7 @@ class JobPage {
   destroy() {
     this.abort.abort();
     clearTimeout(this.pollTimer);
+    clearTimeout(this.checkpointTimer);
     this.ranks.destroy();
     if (this.frame) cancelAnimationFrame(this.frame);
     for (const c of [this.loss, this.lr, this.budget, this.classChart]) c.destroy();
@@ -255,22 +258,44 @@ class JobPage {
 
   // ---- events ---------------------------------------------------------
 
+  // Every event's data.kind says what it is (README, "Events"): metrics,
+  // validation, ranks, checkpoint, log, status; a kind this page does not
+  // know yet is shown in the log.
   onEvent(ev) {
     if (this.signal.aborted) return;
     const d = ev.data || {};
-    if (ev.type === 'metrics') {
-      const last = this.metrics[this.metrics.length - 1];
-      if (!last || d.step > last.step) this.metrics.push(d);
-    } else if (ev.message === 'ranks') {
-      this.ranks.addEvent(d);
-    } else if (ev.message === 'validation') {
-      this.validations.push(d);
-    } else {
-      this.log.push(ev);
-      if (this.log.length > LOG_LINES) this.log.shift();
-      if (ev.message.startsWith('Checkpoint saved')) this.refreshCheckpoints();
+    switch (d.kind) {
+      case 'metrics': {
+        const last = this.metrics[this.metrics.length - 1];
+        if (!last || d.step > last.step) this.metrics.push(d);
+        break;
+      }
+      case 'ranks':
+        this.ranks.addEvent(d);
+        break;
+      case 'validation':
+        this.validations.push(d);
+        break;
+      case 'checkpoint':
+        this.addLog(ev);
+        this.refreshCheckpoints();
+        break;
+      default:
+        this.addLog(ev);
     }
     this.render();
+  }
+
+  addLog(ev) {
+    this.log.push(ev);
+    if (this.log.length > LOG_LINES) this.log.shift();
+  }
+
+  // A checkpoint was saved: reload the list, once for a burst of them (the
+  // history replayed when the page opens holds every checkpoint).
+  refreshCheckpoints() {
+    clearTimeout(this.checkpointTimer);
+    this.checkpointTimer = setTimeout(() => this.loadCheckpoints(), CHECKPOINT_RELOAD_MS);
   }
 
   onDone() {

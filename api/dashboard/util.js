@@ -70,7 +70,9 @@ export function fmtNum(v, digits = 4) {
 // A count as 292.8K, 1.1M, 7B.
 export function fmtCount(n) {
   if (!Number.isFinite(n)) return '–';
-  for (const [div, unit] of [[1e9, 'B'], [1e6, 'M'], [1e3, 'K']]) {
+  /** @type {[number, string][]} */
+  const units = [[1e9, 'B'], [1e6, 'M'], [1e3, 'K']];
+  for (const [div, unit] of units) {
     if (Math.abs(n) >= div) return `${Number((n / div).toPrecision(3))}${unit}`;
   }
   return String(n);

@@ -173,23 +173,64 @@ const struct gguf *model_gguf(const struct model *m)
 	return strcmp(m->format, "gguf") ? NULL : m->format_state;
 }
 
-int model_place_tensor(struct model *m, const void *mapped_f32, size_t n, tensor_convert_fn convert,
-		       const void *ctx, int perm_heads, uint64_t rows, uint64_t cols,
-		       const float **out, struct ada_err *err)
+/* Index of the first NaN or infinity in w[0..n), or n. An exponent field
+ * of all ones is either; integer tests on the bits, a block at a time,
+ * vectorise (a float compare with NaN would not), so a model's whole
+ * weights are checked at memory speed. */
+static size_t first_nonfinite(const float *w, size_t n)
+{
+	const size_t block = 4096;
+
+	for (size_t at = 0; at < n; at += block) {
+		size_t end = n - at < block ? n : at + block;
+		uint32_t bad = 0;
+
+		for (size_t i = at; i < end; i++) {
+			uint32_t bits;
+			memcpy(&bits, &w[i], sizeof(bits));
+			bad |= (bits & 0x7f800000u) == 0x7f800000u;
+		}
+		if (!bad)
+			continue;
+		for (size_t i = at; i < end; i++)
+			if (!isfinite(w[i]))
+				return i;
+	}
+	return n;
+}
+
+int model_check_finite(const struct model *m, const char *name, const float *w, size_t n,
+		       struct ada_err *err)
+{
+	size_t i = first_nonfinite(w, n);
+
+	if (i == n)
+		return ADA_OK;
+	return ada_fail(err, ADA_EFORMAT,
+			"%s: tensor '%s' holds %s at element %zu: the weights are corrupt "
+			"(or the model diverged before it was saved)",
+			m->path, name, isnan(w[i]) ? "NaN" : w[i] > 0 ? "+Inf" : "-Inf", i);
+}
+
+int model_place_tensor(struct model *m, const char *name, const void *mapped_f32, size_t n,
+		       tensor_convert_fn convert, const void *ctx, int perm_heads, uint64_t rows,
+		       uint64_t cols, const float **out, struct ada_err *err)
 {
 	float *dst, *tmp;
 	int rc;
 
 	if (mapped_f32 && !perm_heads && (uintptr_t)mapped_f32 % sizeof(float) == 0) {
 		*out = mapped_f32;
-		return ADA_OK;
+		return model_check_finite(m, name, *out, n, err);
 	}
 	rc = model_alloc_weights(m, n, &dst, err);
 	if (rc)
 		return rc;
 	*out = dst;
-	if (!perm_heads)
-		return convert(ctx, dst, err);
+	if (!perm_heads) {
+		rc = convert(ctx, dst, err);
+		return rc ? rc : model_check_finite(m, name, dst, n, err);
+	}
 	tmp = malloc(n * sizeof(*tmp));
 	if (!tmp)
 		return ada_fail(err, ADA_ENOMEM, "%s: out of memory", m->path);
@@ -199,6 +240,7 @@ int model_place_tensor(struct model *m, const void *mapped_f32, size_t n, tensor
 		uint64_t prows = rows ? rows : cols, pcols = rows ? cols : 1;
 		rope_rows_to_pairs(dst, tmp, perm_heads, (int)(prows / (uint64_t)perm_heads),
 				   (size_t)pcols);
+		rc = model_check_finite(m, name, dst, n, err);
 	}
 	free(tmp);
 	return rc;

@@ -232,7 +232,7 @@ static int gguf_weight(struct model *m, const struct gguf *g, const char *name, 
 	 * model_place_tensor checks. */
 	{
 		const struct gguf_source src = { g, t };
-		return model_place_tensor(m, t->type == GGML_TYPE_F32 ? t->data : NULL,
+		return model_place_tensor(m, name, t->type == GGML_TYPE_F32 ? t->data : NULL,
 					  (size_t)t->n_elements, gguf_convert, &src, perm_heads, rows,
 					  cols, out, err);
 	}

@@ -589,7 +589,7 @@ int hf_weight(struct model *m, struct hf_shards *sh, const char *name, uint64_t 
 	sh->used[shard][t - st->tensors] = 1;
 	{
 		const struct st_source src = { st, t };
-		return model_place_tensor(m, t->dtype == ST_F32 ? t->data : NULL,
+		return model_place_tensor(m, name, t->dtype == ST_F32 ? t->data : NULL,
 					  (size_t)t->n_elements, st_convert, &src, perm_heads, rows,
 					  cols, out, err);
 	}
@@ -777,5 +777,7 @@ int model_extra_read(const struct model *m, const char *name, uint64_t rows, uin
 		rc = check_tensor(st, t, name, rows, cols, err);
 	if (!rc)
 		rc = safetensors_tensor_to_f32(st, t, dst, err);
+	if (!rc)
+		rc = model_check_finite(m, name, dst, (size_t)t->n_elements, err);
 	return rc;
 }

@@ -18,7 +18,8 @@
  * a v0 header only when its numbers are plausible for a Llama model.
  *
  * All weights point into the mapping (the header sizes keep them 4-byte
- * aligned). w1 is the gate, w3 the up and w2 the down projection; Q/K are
+ * aligned) and are checked finite, named as llama2.c's PyTorch model names
+ * them (layers.3.attention.wq.weight). w1 is the gate, w3 the up and w2 the down projection; Q/K are
  * already in the adjacent-pair RoPE layout. RMSNorm eps 1e-5 and RoPE theta
  * 10000 are llama2.c's fixed values.
  */
@@ -217,12 +218,20 @@ struct walker {
 	const float *p;
 };
 
-static const float *take(struct walker *w, size_t n)
+/* The next n floats as the tensor llama2.c's PyTorch model calls
+ * "layers.<layer>.<leaf>" (or leaf when layer < 0), checked finite. */
+static int take(const struct model *m, struct walker *w, size_t n, int layer, const char *leaf,
+		const float **out, struct ada_err *err)
 {
-	const float *p = w->p;
+	char name[96];
 
+	*out = w->p;
 	w->p += n;
-	return p;
+	if (layer >= 0)
+		snprintf(name, sizeof(name), "layers.%d.%s", layer, leaf);
+	else
+		snprintf(name, sizeof(name), "%s", leaf);
+	return model_check_finite(m, name, *out, n, err);
 }
 
 int model_load_llama2c(struct model *m, struct ada_err *err)
@@ -258,36 +267,44 @@ int model_load_llama2c(struct model *m, struct ada_err *err)
 	emb = (size_t)c->vocab_size * dim;
 	w.p = (const float *)(const void *)(mf->data + h.header_bytes);
 
-#define EACH_LAYER(field, n) \
-	for (size_t i = 0; i < L; i++) \
-		m->layers[i].field = take(&w, n)
+#define EACH_LAYER(field, n, leaf) \
+	for (size_t i = 0; i < L && !rc; i++) \
+		rc = take(m, &w, n, (int)i, leaf, &m->layers[i].field, err)
+#define ONE(out, n, name) do { \
+		if (!rc) \
+			rc = take(m, &w, n, -1, name, out, err); \
+	} while (0)
 	if (h.version == 0) {
-		m->tok_emb = take(&w, emb);
-		EACH_LAYER(attn_norm, dim);
-		EACH_LAYER(wq, dim * dim);
-		EACH_LAYER(wk, kv_dim * dim);
-		EACH_LAYER(wv, kv_dim * dim);
-		EACH_LAYER(wo, dim * dim);
-		EACH_LAYER(ffn_norm, dim);
-		EACH_LAYER(w_gate, hidden * dim);
-		EACH_LAYER(w_down, dim * hidden);
-		EACH_LAYER(w_up, hidden * dim);
-		m->final_norm = take(&w, dim);
-		take(&w, (size_t)c->context_length * (size_t)c->head_dim);  /* RoPE table */
+		ONE(&m->tok_emb, emb, "tok_embeddings.weight");
+		EACH_LAYER(attn_norm, dim, "attention_norm.weight");
+		EACH_LAYER(wq, dim * dim, "attention.wq.weight");
+		EACH_LAYER(wk, kv_dim * dim, "attention.wk.weight");
+		EACH_LAYER(wv, kv_dim * dim, "attention.wv.weight");
+		EACH_LAYER(wo, dim * dim, "attention.wo.weight");
+		EACH_LAYER(ffn_norm, dim, "ffn_norm.weight");
+		EACH_LAYER(w_gate, hidden * dim, "feed_forward.w1.weight");
+		EACH_LAYER(w_down, dim * hidden, "feed_forward.w2.weight");
+		EACH_LAYER(w_up, hidden * dim, "feed_forward.w3.weight");
+		ONE(&m->final_norm, dim, "norm.weight");
+		w.p += (size_t)c->context_length * (size_t)c->head_dim;   /* RoPE table: unused */
 	} else {
-		EACH_LAYER(attn_norm, dim);
-		EACH_LAYER(ffn_norm, dim);
-		m->final_norm = take(&w, dim);
-		m->tok_emb = take(&w, emb);
-		EACH_LAYER(wq, dim * dim);
-		EACH_LAYER(wk, kv_dim * dim);
-		EACH_LAYER(wv, kv_dim * dim);
-		EACH_LAYER(wo, dim * dim);
-		EACH_LAYER(w_gate, hidden * dim);
-		EACH_LAYER(w_down, dim * hidden);
-		EACH_LAYER(w_up, hidden * dim);
+		EACH_LAYER(attn_norm, dim, "attention_norm.weight");
+		EACH_LAYER(ffn_norm, dim, "ffn_norm.weight");
+		ONE(&m->final_norm, dim, "norm.weight");
+		ONE(&m->tok_emb, emb, "tok_embeddings.weight");
+		EACH_LAYER(wq, dim * dim, "attention.wq.weight");
+		EACH_LAYER(wk, kv_dim * dim, "attention.wk.weight");
+		EACH_LAYER(wv, kv_dim * dim, "attention.wv.weight");
+		EACH_LAYER(wo, dim * dim, "attention.wo.weight");
+		EACH_LAYER(w_gate, hidden * dim, "feed_forward.w1.weight");
+		EACH_LAYER(w_down, dim * hidden, "feed_forward.w2.weight");
+		EACH_LAYER(w_up, hidden * dim, "feed_forward.w3.weight");
 	}
+	if (h.shared_classifier)
+		m->output = m->tok_emb;
+	else
+		ONE(&m->output, emb, "output.weight");
+#undef ONE
 #undef EACH_LAYER
-	m->output = h.shared_classifier ? m->tok_emb : take(&w, emb);
-	return ADA_OK;
+	return rc;
 }

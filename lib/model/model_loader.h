@@ -38,12 +38,19 @@ int model_alloc_weights(struct model *m, size_t n, float **out, struct ada_err *
  * (mapped, 4-byte aligned) with no permutation is used in place; anything
  * else goes through convert(ctx, dst) into a buffer m owns, then, with
  * perm_heads > 0, its rows (rows x cols; a vector when rows = 0) move from
- * rotate-half to adjacent RoPE pairs for that many heads. Shared by the
- * GGUF and Hugging Face loaders. */
+ * rotate-half to adjacent RoPE pairs for that many heads. The values must
+ * be finite (model_check_finite). Shared by the GGUF and Hugging Face
+ * loaders; name is the file's name of the tensor, for errors. */
 typedef int (*tensor_convert_fn)(const void *ctx, float *dst, struct ada_err *err);
-int model_place_tensor(struct model *m, const void *mapped_f32, size_t n, tensor_convert_fn convert,
-		       const void *ctx, int perm_heads, uint64_t rows, uint64_t cols,
-		       const float **out, struct ada_err *err);
+int model_place_tensor(struct model *m, const char *name, const void *mapped_f32, size_t n,
+		       tensor_convert_fn convert, const void *ctx, int perm_heads, uint64_t rows,
+		       uint64_t cols, const float **out, struct ada_err *err);
+/* Refuse weights with a NaN or an infinity (ADA_EFORMAT naming the model,
+ * the tensor and the element): nothing trained from them is meaningful,
+ * and refusing at load says why, where a job would only diverge. Every
+ * loader checks every weight it hands out, in every dtype. */
+int model_check_finite(const struct model *m, const char *name, const float *w, size_t n,
+		       struct ada_err *err);
 /* m->layers for m->cfg.n_layers (config already checked). */
 int model_alloc_layers(struct model *m, struct ada_err *err);
 

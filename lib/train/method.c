@@ -17,6 +17,7 @@
 #include "adalora.h"
 #include "model/model.h"
 #include "util/err.h"
+#include "util/utf8.h"
 
 enum field_kind { F_INT, F_INT64, F_DOUBLE, F_BOOL, F_EPOCHS, F_BATCH, F_STEPS,
 		  F_MODULES, F_IMPORTANCE, F_SCHEDULER };
@@ -346,6 +347,14 @@ static int check_consistency(const struct ada_method *m, const char *prefix, str
 	return ADA_OK;
 }
 
+/* A client's key after prefix (JSON: valid UTF-8), cut to fit path without
+ * ending inside a character: it is quoted in messages and names param. */
+static void key_path(char *path, size_t cap, const char *prefix, const char *key)
+{
+	snprintf(path, cap, "%s.%s", prefix, key);
+	path[utf8_validate(path, strlen(path))] = '\0';
+}
+
 int ada_method_from_json(const json_t *method, struct ada_method *out, struct ada_err *err)
 {
 	const json_t *type, *sub = NULL, *hyper = NULL;
@@ -368,7 +377,7 @@ int ada_method_from_json(const json_t *method, struct ada_method *out, struct ad
 		if (!strcmp(key, "type"))
 			continue;
 		if (strcmp(key, ada_method_name(t))) {
-			snprintf(path, sizeof(path), "method.%s", key);
+			key_path(path, sizeof(path), "method", key);
 			return ada_fail_param(err, ADA_EINVAL, path,
 					      "%s: unknown field (method.type is \"%s\")", path,
 					      ada_method_name(t));
@@ -382,7 +391,7 @@ int ada_method_from_json(const json_t *method, struct ada_method *out, struct ad
 		return ada_fail_param(err, ADA_EINVAL, prefix, "%s must be an object", prefix);
 	json_object_foreach((json_t *)sub, key, val) {
 		if (strcmp(key, "hyperparameters")) {
-			snprintf(path, sizeof(path), "%s.%s", prefix, key);
+			key_path(path, sizeof(path), prefix, key);
 			return ada_fail_param(err, ADA_EINVAL, path, "%s: unknown field", path);
 		}
 		hyper = val;
@@ -397,7 +406,7 @@ int ada_method_from_json(const json_t *method, struct ada_method *out, struct ad
 		for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 			if (!strcmp(fields[i].name, key))
 				f = &fields[i];
-		snprintf(path, sizeof(path), "%s.%s", prefix, key);
+		key_path(path, sizeof(path), prefix, key);
 		if (!f || !(f->methods & (1u << t)))
 			return ada_fail_param(err, ADA_EINVAL, path,
 					      f ? "%s: not a hyperparameter of method \"%s\""

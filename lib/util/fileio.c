@@ -15,6 +15,10 @@
 #include "util/alloc.h"
 #include "util/err.h"
 
+/* What an empty file maps to: a valid pointer to no bytes, so that readers
+ * may form data + 0 (pointer arithmetic on NULL is undefined behaviour). */
+static const uint8_t empty_file[1];
+
 int mapped_file_open(const char *path, struct mapped_file *mf, struct ada_err *err)
 {
 	struct stat st;
@@ -44,7 +48,7 @@ int mapped_file_open(const char *path, struct mapped_file *mf, struct ada_err *e
 		}
 	}
 	close(fd);
-	mf->data = p;
+	mf->data = p ? p : empty_file;
 	mf->size = (size_t)st.st_size;
 	mf->path = strdup(path);
 	if (!mf->path) {
@@ -56,7 +60,7 @@ int mapped_file_open(const char *path, struct mapped_file *mf, struct ada_err *e
 
 void mapped_file_close(struct mapped_file *mf)
 {
-	if (mf->data)
+	if (mf->data && mf->data != empty_file)
 		munmap((void *)mf->data, mf->size);
 	free(mf->path);
 	memset(mf, 0, sizeof(*mf));

@@ -8,7 +8,8 @@
 //    moment and again once the job has moved on, and the two must differ.
 //    When the job has succeeded: the final rank pattern sums to b(T), the
 //    slider replays the history from the first allocation, checkpoints
-//    and adapter links are there.
+//    and adapter links are there. A checkpoint event updates the
+//    checkpoints list while the job runs.
 // 2. The form uploads a file and creates a job, with the b(t) preview
 //    following the fields; cancel in the list stops it.
 // 3. At phone width no element sticks out of the viewport.
@@ -84,6 +85,8 @@ function pageState(page) {
       cells: [...heat.querySelectorAll('tbody td[data-rank]')].map((td) => td.dataset.rank).join(','),
       caption: heat.querySelector('caption')?.textContent || '',
       lossText: document.querySelector('[data-testid="loss-chart"] .chart-values')?.textContent,
+      checkpoints: [...document.querySelectorAll('table.checkpoints tbody tr')]
+        .map((tr) => tr.firstElementChild.textContent),
     };
   });
 }
@@ -161,6 +164,14 @@ test('the list shows a running job; its charts and heatmap change while it train
   assert.notEqual(after.cells, before.cells, 'the heatmap shows other ranks');
   assert.ok(after.kept < before.kept, `kept ${before.kept} -> ${after.kept}`);
   assert.match(after.lossText, /^Latest, step \d+: train loss \d/);
+  // A checkpoint event updates the checkpoints list live: none was listed
+  // when the page was first read, and the step-40 one is before the last
+  // of the 100 metrics events has arrived (the end reloads the list anyway).
+  assert.deepEqual(before.checkpoints, [], 'no checkpoint yet when the page was first read');
+  const ckpt = await waitState(page, 'the step-40 checkpoint listed, or the last metrics',
+                               (st) => st.checkpoints.includes('40') || st.loss >= 100);
+  assert.ok(ckpt.checkpoints.includes('40') && ckpt.loss < 100,
+            `checkpoints [${ckpt.checkpoints}] with ${ckpt.loss} metrics: the list must update live`);
 
   // The end: the final pattern sums to b(T); outputs are offered.
   const end = await waitState(page, 'the job to succeed', (st) => st.status === 'succeeded' &&

@@ -200,6 +200,64 @@ static void test_results(void)
 			     json_array_get(json_object_get(events, "data"), 0), "id")), out);
 	json_decref(events);
 
+	/* Every event names its kind (README, "Events"), consistent with its
+	 * type and message; the life cycle's carry the job's status. */
+	{
+		static const char *const statuses[] = {
+			"validating_files", "queued", "running", "succeeded", "failed", "cancelled",
+		};
+		int seen_status = 0, seen_metrics = 0, seen_ranks = 0, seen_ckpt = 0, more = 1;
+		char after[96];
+		json_t *e;
+
+		snprintf(after, sizeof(after), "ftevent-%s-0", job_id + 6);
+		while (more) {
+			snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/events?after=%s&limit=100",
+				 job_id, after);
+			CHECK_INT_EQ(http_json(&d, "GET", path, NULL, &events), 200);
+			more = json_is_true(json_object_get(events, "has_more"));
+			json_array_foreach(json_object_get(events, "data"), i, e) {
+				const json_t *data = json_object_get(e, "data");
+				const char *kind = json_string_value(json_object_get(data, "kind"));
+				const char *msg = json_string_value(json_object_get(e, "message"));
+				const char *type = json_string_value(json_object_get(e, "type"));
+				const char *st = json_string_value(json_object_get(data, "status"));
+
+				snprintf(after, sizeof(after), "%s",
+					 json_string_value(json_object_get(e, "id")));
+				CHECK_MSG(kind != NULL, "an event has no data.kind: %s", msg);
+				if (!kind || !msg || !type)
+					continue;
+				CHECK_MSG(!strcmp(type, "metrics") == !strcmp(kind, "metrics"), "%s: %s",
+					  kind, msg);
+				CHECK_MSG(!strcmp(msg, "ranks") == !strcmp(kind, "ranks"), "%s: %s", kind,
+					  msg);
+				if (!strcmp(kind, "status")) {
+					int known = 0;
+					for (size_t si = 0; si < sizeof(statuses) / sizeof(*statuses); si++)
+						known |= st && !strcmp(st, statuses[si]);
+					CHECK_MSG(known, "status event '%s' has status %s", msg,
+						  st ? st : "(none)");
+					seen_status++;
+				}
+				seen_metrics += !strcmp(kind, "metrics");
+				seen_ranks += !strcmp(kind, "ranks");
+				if (!strcmp(kind, "checkpoint")) {
+					seen_ckpt++;
+					CHECK(!strncmp(msg, "Checkpoint saved", 16));
+					CHECK(json_integer_value(json_object_get(data, "step")) % 20 == 0);
+				}
+			}
+			if (!json_array_size(json_object_get(events, "data")))
+				more = 0;
+			json_decref(events);
+		}
+		/* created, validating, queued, started, succeeded */
+		CHECK_MSG(seen_status >= 5, "%d status events", seen_status);
+		CHECK(seen_metrics > 0 && seen_ranks > 0);
+		CHECK_INT_EQ(seen_ckpt, 2);
+	}
+
 	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/checkpoints", job_id);
 	CHECK_INT_EQ(http_json(&d, "GET", path, NULL, &ck), 200);
 	CHECK_INT_EQ(json_array_size(json_object_get(ck, "data")), 2);   /* steps 40, 20 */

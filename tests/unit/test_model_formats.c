@@ -734,6 +734,117 @@ static void test_hf_unsupported_dtype(void)
 
 /* ---- probe ------------------------------------------------------------ */
 
+/* ---- weights that are not numbers ------------------------------------- */
+
+/* Overwrite one weight of a tiny model (whose buffers it owns). */
+static void poison(const float *w, size_t i, float v)
+{
+	((float *)w)[i] = v;
+}
+
+/*
+ * One NaN or infinity in one tensor, written by the test in every format
+ * and dtype: the load is refused with ADA_EFORMAT naming the tensor (as the
+ * file names it) and the value, through every loader path: mapped F32,
+ * widened F16/BF16, the Q/K permutation of qwen2 and Hugging Face files,
+ * llama2.c's walk, BERT, and an extra tensor read on request.
+ */
+static void test_nonfinite_weights_refused(void)
+{
+	static const struct {
+		uint32_t ggml;
+		enum st_dtype st;
+		float v;
+		const char *what;
+	} cases[] = {
+		{ GGML_TYPE_F32, ST_F32, NAN, "NaN" },
+		{ GGML_TYPE_F16, ST_F16, INFINITY, "+Inf" },
+		{ GGML_TYPE_BF16, ST_BF16, -INFINITY, "-Inf" },
+	};
+	struct ada_err err;
+
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct model *m = tiny("llama", 0, 11), *q = tiny("qwen2", 0, 12), *b = NULL;
+		struct model_config bc;
+		const float v = cases[c].v;
+		const char *what = cases[c].what;
+
+		if (!m || !q)
+			goto next;
+		poison(m->layers[1].wv, 5, v);
+		CHECK_OK(tiny_write_gguf(m, tp("nan-%zu.gguf", c), 3, cases[c].ggml, &err), &err);
+		check_model_error(tp("nan-%zu.gguf", c), ADA_EFORMAT, "'blk.1.attn_v.weight'", what);
+		CHECK_OK(tiny_write_hf(m, tp("nan-hf-%zu", c), cases[c].st, TINY_HF_INDEXED_SHARDS,
+				       &err), &err);
+		check_model_error(tp("nan-hf-%zu", c), ADA_EFORMAT,
+				  "'model.layers.1.self_attn.v_proj.weight'", what);
+
+		/* permuted on load: the check sees the values after the move */
+		poison(q->layers[0].wq, 17, v);
+		CHECK_OK(tiny_write_gguf(q, tp("nan-q-%zu.gguf", c), 3, cases[c].ggml, &err), &err);
+		check_model_error(tp("nan-q-%zu.gguf", c), ADA_EFORMAT, "'blk.0.attn_q.weight'", what);
+		CHECK_OK(tiny_write_hf(q, tp("nan-qhf-%zu", c), cases[c].st, TINY_HF_SINGLE, &err),
+			 &err);
+		check_model_error(tp("nan-qhf-%zu", c), ADA_EFORMAT,
+				  "'model.layers.0.self_attn.q_proj.weight'", what);
+		poison(q->layers[0].wq, 17, 0.5f);
+		poison(q->layers[1].bk, 3, v);
+		CHECK_OK(tiny_write_hf(q, tp("nan-qb-%zu", c), cases[c].st, TINY_HF_SINGLE, &err),
+			 &err);
+		check_model_error(tp("nan-qb-%zu", c), ADA_EFORMAT,
+				  "'model.layers.1.self_attn.k_proj.bias'", what);
+
+		/* llama2.c is F32 only: both versions, a layer's tensor and the classifier */
+		poison(m->layers[1].wv, 5, 0.25f);
+		poison(m->layers[0].w_down, 7, v);
+		for (int ver = 0; ver <= 1; ver++) {
+			CHECK_OK(tiny_write_llama2c(m, tp("nan-%zu-v%d.bin", c, ver), ver, &err), &err);
+			check_model_error(tp("nan-%zu-v%d.bin", c, ver), ADA_EFORMAT,
+					  "'layers.0.feed_forward.w2.weight'", what);
+		}
+		poison(m->layers[0].w_down, 7, 0.25f);
+		poison(m->output, 40, v);
+		CHECK_OK(tiny_write_llama2c(m, tp("nan-out-%zu.bin", c), 1, &err), &err);
+		check_model_error(tp("nan-out-%zu.bin", c), ADA_EFORMAT, "'output.weight'", what);
+		CHECK_OK(tiny_write_gguf(m, tp("nan-out-%zu.gguf", c), 2, cases[c].ggml, &err), &err);
+		check_model_error(tp("nan-out-%zu.gguf", c), ADA_EFORMAT, "'output.weight'", what);
+
+		/* BERT, and a task head read on request */
+		tiny_bert_config(&bc, "bert");
+		CHECK_OK(tiny_bert_random(&bc, 13, &b), NULL);
+		if (b) {
+			float head[2 * 32];
+			struct tiny_extra extra = { "classifier.weight", head, 2, 32 };
+			struct tiny_bert_opts o = { .dtype = cases[c].st, .extra = &extra,
+						    .n_extra = 1 };
+			struct model *x;
+
+			for (size_t i = 0; i < 64; i++)
+				head[i] = 0.01f * (float)i;
+			head[9] = v;
+			CHECK_OK(tiny_write_bert_hf(b, tp("nan-bert-head-%zu", c), &o, &err), &err);
+			x = check_model_load(tp("nan-bert-head-%zu", c));
+			if (x) {
+				float got[64];
+				int rc = model_extra_read(x, "classifier.weight", 2, 32, got, &err);
+				CHECK_INT_EQ(rc, ADA_EFORMAT);
+				CHECK_MSG(rc && strstr(err.msg, "'classifier.weight'") &&
+					  strstr(err.msg, what), "%s", err.msg);
+				model_free(x);
+			}
+			poison(b->bert->layers[1].w[BMOD_INTER], 3, v);
+			o.n_extra = 0;
+			CHECK_OK(tiny_write_bert_hf(b, tp("nan-bert-%zu", c), &o, &err), &err);
+			check_model_error(tp("nan-bert-%zu", c), ADA_EFORMAT,
+					  "'encoder.layer.1.intermediate.dense.weight'", what);
+		}
+next:
+		model_free(m);
+		model_free(q);
+		model_free(b);
+	}
+}
+
 static void check_probe_matches(const char *path, const char *format, int has_tokenizer)
 {
 	struct ada_model_info info;
@@ -868,6 +979,7 @@ int main(void)
 	RUN(test_llama2c_damage);
 	RUN(test_hf_damage);
 	RUN(test_hf_unsupported_dtype);
+	RUN(test_nonfinite_weights_refused);
 	RUN(test_probe);
 	RUN(test_modules_and_config_check);
 	remove_tree(tmp, NULL);

@@ -17,7 +17,7 @@
 #include "adalora.h"
 
 struct mapped_file {
-	const uint8_t *data;   /* read-only mapping, NULL for an empty file */
+	const uint8_t *data;   /* read-only mapping (an empty file: a valid pointer to no bytes) */
 	size_t size;
 	char *path;            /* owned copy, for error messages */
 };
