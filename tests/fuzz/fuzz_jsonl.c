@@ -20,6 +20,7 @@
 #include "tokenizer/tokenizer.h"
 #include "data/class_data.h"
 #include "data/data.h"
+#include "net/classifier.h"
 
 static struct tokenizer *tok;
 
@@ -38,17 +39,6 @@ static int encode(void *ctx, const char *text, size_t len, unsigned flags, struc
 		  struct ada_err *err)
 {
 	return tokenizer_encode(ctx, text, len, flags, out, err);
-}
-
-static int encode_pair(void *ctx, const char *a, size_t alen, const char *b, size_t blen,
-		       int max_len, struct ivec *ids, struct ivec *type_ids, int *truncated,
-		       struct ada_err *err)
-{
-	int dropped = 0;
-	int rc = tokenizer_encode_pair(ctx, a, alen, b, blen, max_len, ids, type_ids, &dropped, err);
-
-	*truncated = dropped > 0;
-	return rc;
 }
 
 static void upload_checks(const struct fuzz_part *train, const struct fuzz_part *valid,
@@ -116,13 +106,14 @@ static void lm_dataset(const struct fuzz_part *train, int seq_len, const struct 
 static void class_dataset(const struct fuzz_part *train, const struct fuzz_part *valid,
 			  enum class_file_format fmt, int seq_len)
 {
-	struct pair_encoder enc = { .ctx = tok, .encode = encode_pair, .pad = 0 };
+	struct pair_encoder enc;
 	struct label_map lm = { 0 };
 	struct class_dataset ds, vs, split;
 	struct ada_err err;
 	const char *tp = fuzz_write(fmt == CLASS_FORMAT_GLUE_TSV ? "train.tsv" : "train.jsonl",
 				    train->data, train->size);
 
+	classifier_pair_encoder(&enc, tok);   /* the trainer's and `adalora eval`'s */
 	if (class_data_load(tp, fmt, &enc, seq_len, &lm, 1, &ds, &err)) {
 		fuzz_check_err(&err);
 		label_map_release(&lm);
