@@ -521,7 +521,7 @@ static int summary_has(const json_t *labels, const char *s)
 	json_t *v;
 
 	json_array_foreach(labels, i, v)
-		if (!strcmp(json_string_value(v), s))
+		if (json_is_string(v) && !strcmp(json_string_value(v), s))
 			return 1;
 	return 0;
 }
@@ -558,11 +558,14 @@ int ada_labels_check(const json_t *train, const json_t *valid, struct ada_err *e
 		if (vk != ADA_LABEL_STRING)
 			return ada_fail_param(err, ADA_EINVAL, "validation_file",
 					      "the validation labels are numbers but the training labels are strings");
-		json_array_foreach(vl, i, v)
-			if (!summary_has(json_object_get(train, "labels"), json_string_value(v)))
+		json_array_foreach(vl, i, v) {
+			/* summaries come from our store, but a damaged one must not crash */
+			const char *name = json_string_value(v);
+			if (!name || !summary_has(json_object_get(train, "labels"), name))
 				return ada_fail_param(err, ADA_EINVAL, "validation_file",
 						      "validation label \"%.64s\" does not occur in the training data",
-						      json_string_value(v));
+						      name ? name : "(not a string)");
+		}
 		return ADA_OK;
 	}
 	if (vk != ADA_LABEL_INT)

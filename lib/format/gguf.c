@@ -475,8 +475,12 @@ int64_t gguf_arr_i64(const struct gguf_kv *kv, uint64_t i)
 	int sz = scalar_size(kv->v.arr.type);
 
 	decode_scalar(&one, kv->v.arr.data + i * (uint64_t)sz);
-	if (one.type == GGUF_TYPE_FLOAT32 || one.type == GGUF_TYPE_FLOAT64)
+	if (one.type == GGUF_TYPE_FLOAT32 || one.type == GGUF_TYPE_FLOAT64) {
+		/* a float that is no int64 (NaN, +-inf, huge) must not be cast */
+		if (!(one.v.f > -9.2e18 && one.v.f < 9.2e18))
+			return one.v.f > 0 ? INT64_MAX : INT64_MIN;
 		return (int64_t)one.v.f;
+	}
 	return is_signed(one.type) ? one.v.i : (int64_t)one.v.u;
 }
 

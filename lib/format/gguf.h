@@ -93,7 +93,9 @@ int gguf_get_f64(const struct gguf *g, const char *key, double *out, struct ada_
 /* *out is malloc'ed and NUL-terminated; caller frees. */
 int gguf_get_str(const struct gguf *g, const char *key, char **out, struct ada_err *err);
 
-/* Numeric array element i as double / int64 (bounds-checked by the caller via arr.n). */
+/* Numeric array element i as double / int64 (bounds-checked by the caller via arr.n);
+ * a float element that is no int64 (NaN, infinite, huge) reads as INT64_MIN
+ * (NaN, -inf) or INT64_MAX, which callers' range checks refuse. */
 double gguf_arr_f64(const struct gguf_kv *kv, uint64_t i);
 int64_t gguf_arr_i64(const struct gguf_kv *kv, uint64_t i);
 
