@@ -1,6 +1,6 @@
 /*
  * cmd_bench — `adalora bench --model PATH|--shape NAME --method M [--batch B]
- * [--seq S] [--steps K] [--threads N]`: one JSON line with the fields of
+ * [--seq S] [--steps K] [--threads N] [--gradient-checkpointing]`: one JSON line with the fields of
  * ../shared/bench/torch_reference.py's, so compare.py can read both.
  */
 #include <stdio.h>
@@ -15,7 +15,8 @@
 static const char usage[] =
 	"usage: adalora bench --model PATH|--shape NAME --method adalora|lora|full\n"
 	"                     [--batch B] [--seq S] [--steps K] [--warmup W] [--threads N]\n"
-	"                     [--rank R]   (LoRA r / AdaLoRA init_r; default 8 / 12 as the peer)\n";
+	"                     [--rank R]   (LoRA r / AdaLoRA init_r; default 8 / 12 as the peer)\n"
+	"                     [--gradient-checkpointing]\n";
 
 int cmd_bench(int argc, char **argv)
 {
@@ -32,12 +33,13 @@ int cmd_bench(int argc, char **argv)
 		{ "--warmup", NULL, OPT_INT, &o.warmup, 0 },
 		{ "--threads", NULL, OPT_INT, &o.threads, 0 },
 		{ "--rank", NULL, OPT_INT, &o.rank, 0 },
+		{ "--gradient-checkpointing", NULL, OPT_FLAG, &o.gradient_checkpointing, 0 },
 	};
 	struct ada_bench_result res;
 	struct ada_err err = { 0 };
 	json_t *j;
 
-	if ((rc = cli_parse("bench", usage, argc, argv, opts, 9, pos, 0, &n_pos)))
+	if ((rc = cli_parse("bench", usage, argc, argv, opts, 10, pos, 0, &n_pos)))
 		return cli_exit_code(rc);
 	if (!o.model == !o.shape)
 		return cli_fail("bench", EXIT_USAGE, "give exactly one of --model and --shape\n%s",
@@ -53,14 +55,18 @@ int cmd_bench(int argc, char **argv)
 	rc = ada_bench(&o, &res, &err);
 	if (rc)
 		return cli_fail("bench", rc == ADA_EINVAL ? EXIT_USAGE : EXIT_RUNTIME, "%s", err.msg);
-	j = json_pack("{ss ss ss si si si sI sf sf sf sf sf sf}",
+	j = json_pack("{ss ss ss si si si sI sf sf sf sf sf sf sb sI sf}",
 		      "impl", "adalora 0.1.0", "config", res.config, "method", method,
 		      "batch", o.batch, "seq", o.seq, "threads", res.threads,
 		      "trainable_params", (json_int_t)res.trainable_params,
 		      "ms_per_step_median", res.ms_per_step_median,
 		      "tokens_per_s", res.tokens_per_s, "gflops_per_s", res.gflops_per_s,
 		      "flops_per_step", res.flops_per_step, "final_loss", res.final_loss,
-		      "peak_rss_mb", res.peak_rss_mb);
+		      "peak_rss_mb", res.peak_rss_mb,
+		      "gradient_checkpointing", o.gradient_checkpointing,
+		      "activation_bytes", (json_int_t)res.activation_bytes,
+		      "activation_bytes_per_token",
+		      (double)res.activation_bytes / ((double)o.batch * o.seq));
 	json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	fputc('\n', stdout);
 	json_decref(j);

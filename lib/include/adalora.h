@@ -122,6 +122,8 @@ struct ada_hparams {
 	int64_t eval_every;        /* steps between validation passes; 0 = at the end only */
 	int64_t log_every;         /* steps between metrics events */
 	int64_t checkpoint_every;  /* steps between checkpoints; 0 = none until the end */
+	int gradient_checkpointing;  /* recompute each block's activations in backward
+	                              * (decoders; nn/llama.h): memory for compute */
 	/* adapters (lora, adalora, lora_prune) */
 	int r;                     /* LoRA rank */
 	double lora_alpha;
@@ -479,6 +481,7 @@ struct ada_bench_opts {
 	enum ada_method_type method;
 	int batch, seq, steps, warmup, threads;
 	int rank;                   /* LoRA r / AdaLoRA init_r; 0: the peer's (8 / 12) */
+	int gradient_checkpointing; /* the hyperparameter of that name */
 };
 
 struct ada_bench_result {
@@ -491,6 +494,7 @@ struct ada_bench_result {
 	double peak_rss_mb;
 	double final_loss;
 	int threads;
+	int64_t activation_bytes;   /* the activation arena of one micro-batch */
 };
 
 /* Time `steps` training steps after `warmup` untimed ones on random tokens,

@@ -100,7 +100,7 @@ static int eval_classifier(struct inference_net *in, const char *data_file,
 	if (rc)
 		return rc;
 	B = ds.n < EVAL_BATCH ? (int)ds.n : EVAL_BATCH;
-	if ((rc = classifier_acts_init(&acts, &in->cls, B, seq_len, n_threads()))) {
+	if ((rc = classifier_acts_init(&acts, &in->cls, B, seq_len, n_threads(), 0))) {
 		rc = ada_fail(err, rc, "out of memory for activations");
 		goto out_ds;
 	}

@@ -9,19 +9,23 @@
 #include "util/alloc.h"
 
 int classifier_acts_init(struct classifier_acts *a, const struct classifier *c, int B, int T,
-			 int n_threads)
+			 int n_threads, int checkpointing)
 {
 	int rc;
 
 	memset(a, 0, sizeof(*a));
 	a->B = B;
 	a->T = T;
+	if (c->family == ADA_FAMILY_BERT && checkpointing)
+		return ADA_EINVAL;
 	if (c->family == ADA_FAMILY_BERT) {
 		rc = bert_acts_init(&a->bert, &c->bert->d, B, T, n_threads);
 		a->hidden = a->bert.hidden;
 		a->dhidden = a->bert.dhidden;
 	} else {
-		rc = llama_acts_init_hidden(&a->llama, &c->llama->d, B, T, n_threads);
+		rc = llama_acts_init_flags(&a->llama, &c->llama->d, B, T, n_threads,
+					   LLAMA_ACTS_HIDDEN |
+					   (checkpointing ? LLAMA_ACTS_CHECKPOINT : 0));
 		a->hidden = a->llama.xf;
 		a->dhidden = a->llama.dhidden;
 	}
@@ -82,7 +86,7 @@ int classifier_loss(const struct classifier *c, struct classifier_acts *a, const
 	return seq_head_xent(a->head.logits, labels, B, c->n_labels, grad_scale, d, loss_sum);
 }
 
-void classifier_backward(const struct classifier *c, struct classifier_acts *a,
+int classifier_backward(const struct classifier *c, struct classifier_acts *a,
 			 const int32_t *ids, const int32_t *lengths, int B,
 			 const struct nn_step *st)
 {
@@ -91,10 +95,11 @@ void classifier_backward(const struct classifier *c, struct classifier_acts *a,
 	/* Only the pooled rows get a gradient from the head; the rest stay 0. */
 	memset(a->dhidden, 0, sizeof(real) * (size_t)B * T * D);
 	seq_head_backward(c->head, &a->head, a->head.dlogits, a->dhidden, lengths, B, T, st);
-	if (c->family == ADA_FAMILY_BERT)
+	if (c->family == ADA_FAMILY_BERT) {
 		bert_backward(c->bert, &a->bert, ids, a->types, lengths, B, a->dhidden, st);
-	else
-		llama_backward_hidden(c->llama, &a->llama, ids, B, a->dhidden, st);
+		return ADA_OK;
+	}
+	return llama_backward_hidden(c->llama, &a->llama, ids, B, a->dhidden, st);
 }
 
 int classifier_evaluate(const struct classifier *c, struct classifier_acts *a,

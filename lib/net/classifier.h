@@ -44,8 +44,10 @@ struct classifier_acts {
 	real *dhidden;                  /* its gradient buffer, likewise */
 };
 
+/* checkpointing: gradient checkpointing of a decoder (llama.h); BERT
+ * encoders do not offer it (ADA_EINVAL). */
 int classifier_acts_init(struct classifier_acts *a, const struct classifier *c, int B, int T,
-			 int n_threads);
+			 int n_threads, int checkpointing);
 void classifier_acts_release(struct classifier_acts *a);
 
 /* Forward B <= a->B examples: ids [B][T] and types [B][T] (may be NULL:
@@ -66,10 +68,10 @@ int classifier_loss(const struct classifier *c, struct classifier_acts *a, const
 
 /* Backward of the last forward from a->head.dlogits (same ids and lengths
  * as it had): accumulates into every gradient the networks and the head
- * carry. */
-void classifier_backward(const struct classifier *c, struct classifier_acts *a,
-			 const int32_t *ids, const int32_t *lengths, int B,
-			 const struct nn_step *st);
+ * carry. ADA_OK or, as llama_backward, ADA_ENOMEM. */
+int classifier_backward(const struct classifier *c, struct classifier_acts *a,
+			const int32_t *ids, const int32_t *lengths, int B,
+			const struct nn_step *st);
 
 /* Every example of ds (ds->seq_len == a->T) forward, in batches of a->B,
  * dropout off: m gets the GLUE metrics (cls_metrics.h) and the mean loss.

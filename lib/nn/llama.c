@@ -36,26 +36,29 @@ static real *carve(struct carver *c, size_t n_reals)
 static void layout(struct llama_acts *a, const struct llama_dims *d, int lm_head,
 		   struct carver *c)
 {
-	const size_t L = (size_t)d->n_layers, N = (size_t)a->N, D = (size_t)d->dim;
+	/* Checkpointing keeps every block's input (the residual stream) and one
+	 * block's worth of everything else, recomputed in backward. */
+	const size_t L = (size_t)d->n_layers, LS = a->checkpointing ? 1 : L;
+	const size_t N = (size_t)a->N, D = (size_t)d->dim;
 	const size_t F = (size_t)d->hidden, V = (size_t)d->vocab;
 	const size_t QD = (size_t)d->n_heads * d->head_dim, KD = (size_t)d->n_kv_heads * d->head_dim;
 	const size_t TT = (size_t)a->T * a->T;
 	struct attention_shape s = { a->B, a->T, d->n_heads, d->n_kv_heads, d->head_dim };
 
 	a->x_in = carve(c, L * N * D);
-	a->xn1 = carve(c, L * N * D);
-	a->rstd1 = carve(c, L * N);
-	a->q = carve(c, L * N * QD);
-	a->k = carve(c, L * N * KD);
-	a->v = carve(c, L * N * KD);
-	a->att = carve(c, L * (size_t)a->B * (size_t)d->n_heads * TT);
-	a->y = carve(c, L * N * QD);
-	a->x_mid = carve(c, L * N * D);
-	a->xn2 = carve(c, L * N * D);
-	a->rstd2 = carve(c, L * N);
-	a->gate = carve(c, L * N * F);
-	a->up = carve(c, L * N * F);
-	a->h = carve(c, L * N * F);
+	a->xn1 = carve(c, LS * N * D);
+	a->rstd1 = carve(c, LS * N);
+	a->q = carve(c, LS * N * QD);
+	a->k = carve(c, LS * N * KD);
+	a->v = carve(c, LS * N * KD);
+	a->att = carve(c, LS * (size_t)a->B * (size_t)d->n_heads * TT);
+	a->y = carve(c, LS * N * QD);
+	a->x_mid = carve(c, LS * N * D);
+	a->xn2 = carve(c, LS * N * D);
+	a->rstd2 = carve(c, LS * N);
+	a->gate = carve(c, LS * N * F);
+	a->up = carve(c, LS * N * F);
+	a->h = carve(c, LS * N * F);
 	a->x_out = carve(c, N * D);
 	a->xf = carve(c, N * D);
 	a->rstdf = carve(c, N);
@@ -79,14 +82,17 @@ static void layout(struct llama_acts *a, const struct llama_dims *d, int lm_head
 	a->rope_sin = carve(c, (size_t)a->T * (size_t)(d->head_dim / 2));
 }
 
-static int acts_init(struct llama_acts *a, const struct llama_dims *d, int B, int T,
-		     int n_threads, int lm_head)
+int llama_acts_init_flags(struct llama_acts *a, const struct llama_dims *d, int B, int T,
+			  int n_threads, unsigned flags)
 {
+	const int lm_head = !(flags & LLAMA_ACTS_HIDDEN);
 	struct carver c = { 0 };
 
 	memset(a, 0, sizeof(*a));
-	if (B <= 0 || T <= 0 || n_threads <= 0 || d->head_dim % 2)
+	if (B <= 0 || T <= 0 || n_threads <= 0 || d->head_dim % 2 ||
+	    (flags & ~(LLAMA_ACTS_HIDDEN | LLAMA_ACTS_CHECKPOINT)))
 		return ADA_EINVAL;
+	a->checkpointing = !!(flags & LLAMA_ACTS_CHECKPOINT);
 	a->B = B;
 	a->T = T;
 	a->N = B * T;
@@ -108,13 +114,13 @@ static int acts_init(struct llama_acts *a, const struct llama_dims *d, int B, in
 int llama_acts_init(struct llama_acts *a, const struct llama_dims *d, int B, int T,
 		    int n_threads)
 {
-	return acts_init(a, d, B, T, n_threads, 1);
+	return llama_acts_init_flags(a, d, B, T, n_threads, 0);
 }
 
 int llama_acts_init_hidden(struct llama_acts *a, const struct llama_dims *d, int B, int T,
 			   int n_threads)
 {
-	return acts_init(a, d, B, T, n_threads, 0);
+	return llama_acts_init_flags(a, d, B, T, n_threads, LLAMA_ACTS_HIDDEN);
 }
 
 void llama_acts_release(struct llama_acts *a)
@@ -123,56 +129,98 @@ void llama_acts_release(struct llama_acts *a)
 	memset(a, 0, sizeof(*a));
 }
 
+/* Where block l's saved activations live: its own slot, or the one slot
+ * every block shares when checkpointing. */
+struct block_bufs {
+	real *x_in, *xn1, *rstd1, *q, *k, *v, *att, *y, *x_mid, *xn2, *rstd2, *g, *u, *h;
+};
+
+static void block_bufs(const struct llama_net *net, const struct llama_acts *a, int l,
+		       struct block_bufs *b)
+{
+	const struct llama_dims *d = &net->d;
+	const size_t NA = (size_t)a->N;   /* strides use the allocated shape */
+	const size_t D = (size_t)d->dim, F = (size_t)d->hidden;
+	const size_t QD = (size_t)d->n_heads * d->head_dim, KD = (size_t)d->n_kv_heads * d->head_dim;
+	const size_t sl = a->checkpointing ? 0 : (size_t)l;
+
+	b->x_in = a->x_in + (size_t)l * NA * D;
+	b->xn1 = a->xn1 + sl * NA * D;
+	b->rstd1 = a->rstd1 + sl * NA;
+	b->q = a->q + sl * NA * QD;
+	b->k = a->k + sl * NA * KD;
+	b->v = a->v + sl * NA * KD;
+	b->att = a->att + sl * (size_t)a->B * d->n_heads * a->T * a->T;
+	b->y = a->y + sl * NA * QD;
+	b->x_mid = a->x_mid + sl * NA * D;
+	b->xn2 = a->xn2 + sl * NA * D;
+	b->rstd2 = a->rstd2 + sl * NA;
+	b->g = a->gate + sl * NA * F;
+	b->u = a->up + sl * NA * F;
+	b->h = a->h + sl * NA * F;
+}
+
+/* Block l from its saved input b->x_in. With out, the whole block: its
+ * output (the next block's input) goes there. Without, it stops at the
+ * FFN's hidden h: backward's recomputation needs every saved activation
+ * but not the output, and the adapters and bottlenecks refill the caches
+ * they keep for backward with the same values (dropout is keyed on the
+ * step, not drawn). */
+static int block_forward(const struct llama_net *net, struct llama_acts *a, int l, int B,
+			 real *out, const struct nn_step *st)
+{
+	const struct llama_dims *d = &net->d;
+	const struct llama_block *blk = &net->blocks[l];
+	const int T = a->T, N = B * T, D = d->dim, F = d->hidden;
+	struct attention_shape s = { B, T, d->n_heads, d->n_kv_heads, d->head_dim };
+	struct block_bufs b;
+	int rc;
+
+	block_bufs(net, a, l, &b);
+	rmsnorm_forward(b.xn1, b.rstd1, b.x_in, blk->attn_norm, N, D, d->norm_eps);
+	if ((rc = linear_forward(&blk->lin[MOD_Q], b.xn1, N, b.q, st)) ||
+	    (rc = linear_forward(&blk->lin[MOD_K], b.xn1, N, b.k, st)) ||
+	    (rc = linear_forward(&blk->lin[MOD_V], b.xn1, N, b.v, st)))
+		return rc;
+	rope_forward(b.q, a->rope_cos, a->rope_sin, B, T, d->n_heads, d->head_dim);
+	rope_forward(b.k, a->rope_cos, a->rope_sin, B, T, d->n_kv_heads, d->head_dim);
+	attention_forward(b.y, b.att, b.q, b.k, b.v, &s, a->att_scratch, a->n_threads);
+	if ((rc = linear_forward(&blk->lin[MOD_O], b.y, N, b.x_mid, st)))
+		return rc;
+	if (blk->bn_attn && (rc = bottleneck_forward(blk->bn_attn, b.x_mid, N)))
+		return rc;
+	add_inplace(b.x_mid, b.x_in, (long)N * D);
+	rmsnorm_forward(b.xn2, b.rstd2, b.x_mid, blk->ffn_norm, N, D, d->norm_eps);
+	if ((rc = linear_forward(&blk->lin[MOD_GATE], b.xn2, N, b.g, st)) ||
+	    (rc = linear_forward(&blk->lin[MOD_UP], b.xn2, N, b.u, st)))
+		return rc;
+	swiglu_forward(b.h, b.g, b.u, N * F);
+	if (!out)
+		return ADA_OK;
+	if ((rc = linear_forward(&blk->lin[MOD_DOWN], b.h, N, out, st)))
+		return rc;
+	if (blk->bn_ffn && (rc = bottleneck_forward(blk->bn_ffn, out, N)))
+		return rc;
+	add_inplace(out, b.x_mid, (long)N * D);
+	return ADA_OK;
+}
+
 int llama_forward_hidden(const struct llama_net *net, struct llama_acts *a,
 			 const int32_t *tokens, int B, const struct nn_step *st)
 {
 	const struct llama_dims *d = &net->d;
-	const int T = a->T, N = B * T, D = d->dim, F = d->hidden;
-	const int QD = d->n_heads * d->head_dim, KD = d->n_kv_heads * d->head_dim;
-	const size_t NA = (size_t)a->N;   /* per-layer stride uses the allocated shape */
-	struct attention_shape s = { B, T, d->n_heads, d->n_kv_heads, d->head_dim };
-	real *x = a->x_in;
+	const int N = B * a->T, D = d->dim;
+	const size_t NA = (size_t)a->N;
 	int rc;
 
 	if (B > a->B)
 		return ADA_EINVAL;
-	embedding_forward(x, tokens, net->tok_emb, N, D);
+	embedding_forward(a->x_in, tokens, net->tok_emb, N, D);
 	for (int l = 0; l < d->n_layers; l++) {
-		const struct llama_block *blk = &net->blocks[l];
-		real *x_in = a->x_in + l * NA * D, *xn1 = a->xn1 + l * NA * D;
-		real *q = a->q + l * NA * QD, *k = a->k + l * NA * KD, *v = a->v + l * NA * KD;
-		real *y = a->y + l * NA * QD, *x_mid = a->x_mid + l * NA * D;
-		real *xn2 = a->xn2 + l * NA * D;
-		real *g = a->gate + l * NA * F, *u = a->up + l * NA * F, *h = a->h + l * NA * F;
-		real *att = a->att + l * (size_t)a->B * d->n_heads * T * T;
-		real *next = l + 1 < d->n_layers ? a->x_in + (l + 1) * NA * D : a->x_out;
+		real *next = l + 1 < d->n_layers ? a->x_in + (size_t)(l + 1) * NA * D : a->x_out;
 
-		if (x_in != x)
-			memcpy(x_in, x, sizeof(real) * (size_t)N * D);
-		rmsnorm_forward(xn1, a->rstd1 + l * NA, x_in, blk->attn_norm, N, D, d->norm_eps);
-		if ((rc = linear_forward(&blk->lin[MOD_Q], xn1, N, q, st)) ||
-		    (rc = linear_forward(&blk->lin[MOD_K], xn1, N, k, st)) ||
-		    (rc = linear_forward(&blk->lin[MOD_V], xn1, N, v, st)))
+		if ((rc = block_forward(net, a, l, B, next, st)))
 			return rc;
-		rope_forward(q, a->rope_cos, a->rope_sin, B, T, d->n_heads, d->head_dim);
-		rope_forward(k, a->rope_cos, a->rope_sin, B, T, d->n_kv_heads, d->head_dim);
-		attention_forward(y, att, q, k, v, &s, a->att_scratch, a->n_threads);
-		if ((rc = linear_forward(&blk->lin[MOD_O], y, N, x_mid, st)))
-			return rc;
-		if (blk->bn_attn && (rc = bottleneck_forward(blk->bn_attn, x_mid, N)))
-			return rc;
-		add_inplace(x_mid, x_in, (long)N * D);
-		rmsnorm_forward(xn2, a->rstd2 + l * NA, x_mid, blk->ffn_norm, N, D, d->norm_eps);
-		if ((rc = linear_forward(&blk->lin[MOD_GATE], xn2, N, g, st)) ||
-		    (rc = linear_forward(&blk->lin[MOD_UP], xn2, N, u, st)))
-			return rc;
-		swiglu_forward(h, g, u, N * F);
-		if ((rc = linear_forward(&blk->lin[MOD_DOWN], h, N, next, st)))
-			return rc;
-		if (blk->bn_ffn && (rc = bottleneck_forward(blk->bn_ffn, next, N)))
-			return rc;
-		add_inplace(next, x_mid, (long)N * D);
-		x = next;
 	}
 	rmsnorm_forward(a->xf, a->rstdf, a->x_out, net->final_norm, N, D, d->norm_eps);
 	return ADA_OK;
@@ -204,16 +252,15 @@ int llama_forward(const struct llama_net *net, struct llama_acts *a, const int32
 	return ADA_OK;
 }
 
-void llama_backward_hidden(const struct llama_net *net, struct llama_acts *a,
-			   const int32_t *tokens, int B, const real *dhidden,
-			   const struct nn_step *st)
+int llama_backward_hidden(const struct llama_net *net, struct llama_acts *a,
+			  const int32_t *tokens, int B, const real *dhidden,
+			  const struct nn_step *st)
 {
 	const struct llama_dims *d = &net->d;
 	const int T = a->T, N = B * T, D = d->dim, F = d->hidden;
-	const int QD = d->n_heads * d->head_dim, KD = d->n_kv_heads * d->head_dim;
-	const size_t NA = (size_t)a->N;
 	struct attention_shape s = { B, T, d->n_heads, d->n_kv_heads, d->head_dim };
 	real *dx = a->dx, *dxn = a->dxn;
+	int rc;
 
 	/* Final norm; dhidden may be dxn (llama_backward), which is free after. */
 	memset(dx, 0, sizeof(real) * (size_t)N * D);
@@ -221,12 +268,11 @@ void llama_backward_hidden(const struct llama_net *net, struct llama_acts *a,
 
 	for (int l = d->n_layers - 1; l >= 0; l--) {
 		const struct llama_block *blk = &net->blocks[l];
-		const real *x_in = a->x_in + l * NA * D, *xn1 = a->xn1 + l * NA * D;
-		const real *q = a->q + l * NA * QD, *k = a->k + l * NA * KD, *v = a->v + l * NA * KD;
-		const real *y = a->y + l * NA * QD, *x_mid = a->x_mid + l * NA * D;
-		const real *xn2 = a->xn2 + l * NA * D;
-		const real *g = a->gate + l * NA * F, *u = a->up + l * NA * F, *h = a->h + l * NA * F;
-		const real *att = a->att + l * (size_t)a->B * d->n_heads * T * T;
+		struct block_bufs b;
+
+		if (a->checkpointing && (rc = block_forward(net, a, l, B, NULL, st)))
+			return rc;
+		block_bufs(net, a, l, &b);
 
 		/* FFN branch: dx is dL/d(block output) == dL/dx_mid through the
 		 * residual. A bottleneck turns the branch's copy (in dxn, free
@@ -238,12 +284,11 @@ void llama_backward_hidden(const struct llama_net *net, struct llama_acts *a,
 			bottleneck_backward(blk->bn_ffn, dxn, N);
 			dbranch = dxn;
 		}
-		linear_backward_into(&blk->lin[MOD_DOWN], h, dbranch, N, a->dh, st);
-		swiglu_backward(a->dgate, a->dup, a->dh, g, u, N * F);
-		linear_backward_into(&blk->lin[MOD_GATE], xn2, a->dgate, N, dxn, st);
-		linear_backward(&blk->lin[MOD_UP], xn2, a->dup, N, dxn, st);
-		rmsnorm_backward(dx, blk->d_ffn_norm, dxn, x_mid, blk->ffn_norm, a->rstd2 + l * NA,
-				 N, D);
+		linear_backward_into(&blk->lin[MOD_DOWN], b.h, dbranch, N, a->dh, st);
+		swiglu_backward(a->dgate, a->dup, a->dh, b.g, b.u, N * F);
+		linear_backward_into(&blk->lin[MOD_GATE], b.xn2, a->dgate, N, dxn, st);
+		linear_backward(&blk->lin[MOD_UP], b.xn2, a->dup, N, dxn, st);
+		rmsnorm_backward(dx, blk->d_ffn_norm, dxn, b.x_mid, blk->ffn_norm, b.rstd2, N, D);
 
 		/* Attention branch: dx is now dL/dx_mid. */
 		dbranch = dx;
@@ -252,23 +297,23 @@ void llama_backward_hidden(const struct llama_net *net, struct llama_acts *a,
 			bottleneck_backward(blk->bn_attn, dxn, N);
 			dbranch = dxn;
 		}
-		linear_backward_into(&blk->lin[MOD_O], y, dbranch, N, a->dy, st);
-		attention_backward(a->dq, a->dk, a->dv, a->dy, att, q, k, v, &s, a->att_scratch,
-				   a->n_threads);
+		linear_backward_into(&blk->lin[MOD_O], b.y, dbranch, N, a->dy, st);
+		attention_backward(a->dq, a->dk, a->dv, a->dy, b.att, b.q, b.k, b.v, &s,
+				   a->att_scratch, a->n_threads);
 		rope_backward(a->dq, a->rope_cos, a->rope_sin, B, T, d->n_heads, d->head_dim);
 		rope_backward(a->dk, a->rope_cos, a->rope_sin, B, T, d->n_kv_heads, d->head_dim);
-		linear_backward_into(&blk->lin[MOD_Q], xn1, a->dq, N, dxn, st);
-		linear_backward(&blk->lin[MOD_K], xn1, a->dk, N, dxn, st);
-		linear_backward(&blk->lin[MOD_V], xn1, a->dv, N, dxn, st);
-		rmsnorm_backward(dx, blk->d_attn_norm, dxn, x_in, blk->attn_norm, a->rstd1 + l * NA,
-				 N, D);
+		linear_backward_into(&blk->lin[MOD_Q], b.xn1, a->dq, N, dxn, st);
+		linear_backward(&blk->lin[MOD_K], b.xn1, a->dk, N, dxn, st);
+		linear_backward(&blk->lin[MOD_V], b.xn1, a->dv, N, dxn, st);
+		rmsnorm_backward(dx, blk->d_attn_norm, dxn, b.x_in, blk->attn_norm, b.rstd1, N, D);
 	}
 	if (net->d_tok_emb)
 		embedding_backward(net->d_tok_emb, tokens, dx, N, D);
+	return ADA_OK;
 }
 
-void llama_backward(const struct llama_net *net, struct llama_acts *a, const int32_t *tokens,
-		    int B, const struct nn_step *st)
+int llama_backward(const struct llama_net *net, struct llama_acts *a, const int32_t *tokens,
+		   int B, const struct nn_step *st)
 {
 	const struct llama_dims *d = &net->d;
 	const int N = B * a->T, D = d->dim;
@@ -277,5 +322,5 @@ void llama_backward(const struct llama_net *net, struct llama_acts *a, const int
 	gemm(0, 0, N, D, d->vocab, 1, a->logits, d->vocab, net->output, D, 0, a->dxn, D);
 	if (net->d_output)
 		gemm(1, 0, d->vocab, D, N, 1, a->logits, d->vocab, a->xf, D, 1, net->d_output, D);
-	llama_backward_hidden(net, a, tokens, B, a->dxn, st);
+	return llama_backward_hidden(net, a, tokens, B, a->dxn, st);
 }

@@ -17,7 +17,15 @@
  * pointers; every linear layer may carry an adapter (adapter.h). The net
  * never allocates weights. struct llama_acts holds every activation of one
  * (batch, sequence) shape in a single allocation made once and reused for
- * every step (llm.c style); backward reuses what forward saved.
+ * every step (llm.c style); backward reuses what forward saved. With
+ * gradient checkpointing the arena keeps every block's input (the residual
+ * stream, [L][N][D]) and one block's worth of the rest: backward runs each
+ * block's forward again, from its saved input, just before its backward.
+ * That costs one more forward of the blocks (about a third more compute)
+ * and saves (L-1)/L of the per-block activations, the attention
+ * probabilities ([B][H][T][T] per block) above all. The recomputation does
+ * the same operations on the same inputs, so gradients are bit-identical
+ * to those of a run without it.
  *
  * Batch x sequence are flattened (N = B*T rows) so each projection is one
  * large matrix product.
@@ -63,10 +71,12 @@ struct llama_net {
 struct llama_acts {
 	int B, T, N;
 	int n_threads;                        /* attention scratch slots */
+	int checkpointing;                    /* per-block buffers hold one block */
 	void *mem;                            /* the one allocation */
 	size_t bytes;
 
-	/* saved by forward, [n_layers] blocks of each */
+	/* saved by forward, [n_layers] blocks of each ([1] but x_in when
+	 * checkpointing) */
 	real *x_in;      /* [L][N][D] block input (residual stream) */
 	real *xn1;       /* [L][N][D] */
 	real *rstd1;     /* [L][N] */
@@ -102,6 +112,12 @@ int llama_acts_init(struct llama_acts *a, const struct llama_dims *d, int B, int
  * logits, and a dhidden buffer instead. */
 int llama_acts_init_hidden(struct llama_acts *a, const struct llama_dims *d, int B, int T,
 			   int n_threads);
+/* Either with flags: LLAMA_ACTS_HIDDEN as llama_acts_init_hidden,
+ * LLAMA_ACTS_CHECKPOINT for gradient checkpointing. */
+#define LLAMA_ACTS_HIDDEN 1u
+#define LLAMA_ACTS_CHECKPOINT 2u
+int llama_acts_init_flags(struct llama_acts *a, const struct llama_dims *d, int B, int T,
+			  int n_threads, unsigned flags);
 void llama_acts_release(struct llama_acts *a);
 
 /* Forward pass over tokens [B][T] (B <= a->B rows of the allocated shape).
@@ -116,8 +132,11 @@ int llama_forward(const struct llama_net *net, struct llama_acts *a, const int32
 		  int64_t *n_targets, const struct nn_step *st);
 
 /* Backward from the fused loss gradient of the last forward; accumulates
- * into every non-NULL gradient of the net and of its adapters. */
-void llama_backward(const struct llama_net *net, struct llama_acts *a, const int32_t *tokens,
+ * into every non-NULL gradient of the net and of its adapters. ADA_OK, or
+ * ADA_ENOMEM when a checkpointed block's recomputation cannot grow an
+ * adapter cache (it never grows past what the forward of the same shape
+ * made it, so in practice it does not fail). */
+int llama_backward(const struct llama_net *net, struct llama_acts *a, const int32_t *tokens,
 		    int B, const struct nn_step *st);
 
 /* Forward up to the final norm: the hidden states [B*T][dim] are left in
@@ -127,9 +146,10 @@ int llama_forward_hidden(const struct llama_net *net, struct llama_acts *a,
 
 /* Backward from dhidden = dL/d(a->xf) [B*T][dim] (borrowed, not a->dx; e.g.
  * a->dhidden, which the caller zeroes and fills); accumulates like
- * llama_backward. net->output and net->d_output are not used. */
-void llama_backward_hidden(const struct llama_net *net, struct llama_acts *a,
-			   const int32_t *tokens, int B, const real *dhidden,
-			   const struct nn_step *st);
+ * llama_backward (and returns as it does). net->output and net->d_output
+ * are not used. */
+int llama_backward_hidden(const struct llama_net *net, struct llama_acts *a,
+			  const int32_t *tokens, int B, const real *dhidden,
+			  const struct nn_step *st);
 
 #endif

@@ -68,6 +68,7 @@ static int bench_method(const struct ada_bench_opts *o, struct ada_method *m, st
 	m->hp.compact_on_freeze = 0;
 	m->hp.log_every = 1000000;
 	m->hp.checkpoint_every = 0;
+	m->hp.gradient_checkpointing = o->gradient_checkpointing;
 	m->hp.max_steps = o->warmup + o->steps + 1;   /* the freeze stays beyond the run */
 	if (o->batch < 1 || o->seq < 2 || o->steps < 1 || o->warmup < 0)
 		return ada_fail(err, ADA_EINVAL, "bench needs batch >= 1, seq >= 2, steps >= 1");
@@ -177,6 +178,7 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 	}
 	res->trainable_params = (int64_t)param_arena_count(&tr.tn.arena);
 	res->threads = tr.threads;
+	res->activation_bytes = (int64_t)trainer_lm_activation_bytes(&tr);
 	getrusage(RUSAGE_SELF, &ru);
 	res->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
 out_release:

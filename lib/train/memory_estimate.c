@@ -24,15 +24,19 @@ static int64_t attention_scratch(int B, int T, int H, int KV, int hd, int thread
 }
 
 /* llama_acts_init (lm_head) or llama_acts_init_hidden, as nn/llama.c lays
- * them out. */
-static int64_t llama_acts(const struct model_config *c, int B, int T, int threads, int lm_head)
+ * them out; with checkpointing every per-block buffer but x_in holds one
+ * block. */
+static int64_t llama_acts(const struct model_config *c, int B, int T, int threads, int lm_head,
+			  int checkpointing)
 {
-	const int64_t L = c->n_layers, N = (int64_t)B * T, D = c->dim, F = c->hidden_dim;
+	const int64_t L = checkpointing ? 1 : c->n_layers, N = (int64_t)B * T, D = c->dim;
+	const int64_t F = c->hidden_dim;
 	const int64_t V = c->vocab_size, QD = (int64_t)c->n_heads * c->head_dim;
 	const int64_t KD = (int64_t)c->n_kv_heads * c->head_dim, TT = (int64_t)T * T;
 	int64_t b = 0;
 
-	b += 2 * carve(L * N * D);                       /* x_in, xn1 */
+	b += carve((int64_t)c->n_layers * N * D);        /* x_in, every block's */
+	b += carve(L * N * D);                           /* xn1 */
 	b += carve(L * N);                               /* rstd1 */
 	b += carve(L * N * QD) + 2 * carve(L * N * KD);  /* q, k, v */
 	b += carve(L * B * c->n_heads * TT);             /* att */
@@ -213,10 +217,12 @@ void memory_estimate_config(const struct model_config *c, int64_t params,
 	}
 	out->weights = params * (int64_t)sizeof(float);
 	if (!classify) {
-		out->activations = llama_acts(c, B, T, threads, 1) + 2 * N * 4;   /* + inputs, targets */
+		out->activations = llama_acts(c, B, T, threads, 1, hp->gradient_checkpointing) +
+				   2 * N * 4;   /* + inputs, targets */
 	} else {
 		out->activations = c->family == ADA_FAMILY_BERT ? bert_acts(c, B, T, threads)
-								   : llama_acts(c, B, T, threads, 0);
+								   : llama_acts(c, B, T, threads, 0,
+										hp->gradient_checkpointing);
 		/* the head's rows, token types, and the micro-batch's ids, types,
 		 * lengths, labels, targets (trainer_cls.c) */
 		out->activations += (4 * B * (int64_t)c->dim + 2 * B * C) * 4 + N * 4 + N * 4 + N * 4 +

@@ -58,6 +58,7 @@ static const struct field fields[] = {
 	{ "eval_every", F_INT64, OFF(eval_every), 0, 1e9, M_ALL },
 	{ "log_every", F_INT64, OFF(log_every), 1, 1e9, M_ALL },
 	{ "checkpoint_every", F_INT64, OFF(checkpoint_every), 0, 1e9, M_ALL },
+	{ "gradient_checkpointing", F_BOOL, OFF(gradient_checkpointing), 0, 1, M_ALL },
 	{ "r", F_INT, OFF(r), 1, 1024, M_LORA },
 	{ "lora_alpha", F_DOUBLE, OFF(lora_alpha), 1e-6, 1e6, M_ADAPTERS },
 	{ "lora_dropout", F_DOUBLE, OFF(lora_dropout), 0, 0.95, M_ADAPTERS },

@@ -72,6 +72,13 @@ int ada_method_check_model(const struct ada_method *m, const struct ada_model_in
 				      "%s (%d) exceeds the model's context length (%d)", param,
 				      hp->seq_len, info->context_length);
 	}
+	if (hp->gradient_checkpointing && info->family == ADA_FAMILY_BERT) {
+		snprintf(param, sizeof(param), "method.%s.hyperparameters.gradient_checkpointing",
+			 ada_method_name(m->type));
+		return ada_fail_param(err, ADA_EINVAL, param,
+				      "%s: gradient checkpointing is implemented for decoder "
+				      "(Llama-family) models, not for %s", param, info->architecture);
+	}
 	if (hp->max_steps <= 0)
 		return ADA_OK;   /* the total is known once the data is read */
 	return ada_method_budget(m, hp->max_steps, ada_model_matrices(info, hp->target_modules),

@@ -143,6 +143,10 @@ void trainer_say(struct trainer *tr, const char *level, const char *fmt, ...)
 int trainer_lm_adopt(struct trainer *tr, struct dataset *train, struct dataset *valid,
 		     struct ada_err *err);
 
+/* trainer_lm.c: the bytes of the causal LM task's activation arena (0
+ * before trainer_build, or for another task). */
+size_t trainer_lm_activation_bytes(const struct trainer *tr);
+
 /* trainer_setup.c: the optimizer's chunks over the arena as it is now
  * (again after compaction or a reshaped resume). */
 int trainer_chunk_arena(struct trainer *tr, struct ada_err *err);

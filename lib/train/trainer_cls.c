@@ -91,7 +91,8 @@ static int cls_build(struct trainer *tr, int micro, struct ada_err *err)
 	const int T = tr->hp->seq_len;
 	int rc;
 
-	rc = classifier_acts_init(&c->acts, &tr->tn.cls, micro, T, tr->threads);
+	rc = classifier_acts_init(&c->acts, &tr->tn.cls, micro, T, tr->threads,
+				  tr->hp->gradient_checkpointing);
 	if (rc)
 		return ada_fail(err, rc, "out of memory for activations (micro-batch %d x %d)", micro,
 				T);
@@ -152,7 +153,8 @@ static int cls_step(struct trainer *tr, struct step_out *so, struct ada_err *err
 			return ada_fail(err, rc, rc == ADA_ENOMEM ? "out of memory in the forward pass"
 								  : "step %lld: an example the network refuses",
 					(long long)step + 1);
-		classifier_backward(net, &c->acts, c->ids, c->lengths, n, &st);
+		if ((rc = classifier_backward(net, &c->acts, c->ids, c->lengths, n, &st)))
+			return ada_fail(err, rc, "out of memory in the backward pass");
 		so->nll_sum += loss;
 		so->n_targets += n;
 	}

@@ -21,6 +21,11 @@ struct trainer_lm {
 	int32_t *inputs, *targets;      /* one micro-batch */
 };
 
+size_t trainer_lm_activation_bytes(const struct trainer *tr)
+{
+	return tr->lm ? tr->lm->acts.bytes : 0;
+}
+
 static int encode_cb(void *ctx, const char *text, size_t len, unsigned flags, struct ivec *out,
 		     struct ada_err *err)
 {
@@ -79,7 +84,8 @@ static int lm_build(struct trainer *tr, int micro, struct ada_err *err)
 	size_t n_io = (size_t)micro * (size_t)hp->seq_len;
 	int rc;
 
-	rc = llama_acts_init(&lm->acts, &tr->tn.net.d, micro, hp->seq_len, tr->threads);
+	rc = llama_acts_init_flags(&lm->acts, &tr->tn.net.d, micro, hp->seq_len, tr->threads,
+				   hp->gradient_checkpointing ? LLAMA_ACTS_CHECKPOINT : 0);
 	if (rc)
 		return ada_fail(err, rc, "out of memory for activations (micro-batch %d x %d)",
 				micro, hp->seq_len);
@@ -114,7 +120,8 @@ static int lm_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 				   &nll, &cnt, &st);
 		if (rc)
 			return ada_fail(err, rc, "out of memory in the forward pass");
-		llama_backward(&tn->net, &lm->acts, lm->inputs, r1 - r0, &st);
+		if ((rc = llama_backward(&tn->net, &lm->acts, lm->inputs, r1 - r0, &st)))
+			return ada_fail(err, rc, "out of memory in the backward pass");
 		so->nll_sum += nll;
 		so->n_targets += cnt;
 		so->tokens += (int64_t)(r1 - r0) * T;

@@ -84,12 +84,18 @@ static int qualify_param(struct ada_err *err, const char *prefix, int rc)
 	return rc;
 }
 
-/* A string that changes whenever anything that shapes the result does. */
+/* A string that changes whenever anything that shapes the result does.
+ * Gradient checkpointing does not (it recomputes the same activations):
+ * it is left out, so a run may resume with it switched on or off, and the
+ * checkpoints of versions that did not have it still resume. */
 static char *make_fingerprint(const struct ada_job *job)
 {
-	json_t *j = json_object();
+	json_t *j = json_object(), *method = ada_method_to_json(&job->method);
 	char *s;
 
+	json_object_del(json_object_get(json_object_get(method, ada_method_name(job->method.type)),
+					"hyperparameters"),
+			"gradient_checkpointing");
 	json_object_set_new(j, "model", job->model ? json_string(job->model) : json_null());
 	json_object_set_new(j, "tokenizer", job->tokenizer ? json_string(job->tokenizer) : json_null());
 	json_object_set_new(j, "train_file",
@@ -98,7 +104,7 @@ static char *make_fingerprint(const struct ada_job *job)
 	json_object_set_new(j, "seed", json_integer((json_int_t)job->seed));
 	json_object_set_new(j, "task", json_string(ada_task_name(job->task)));
 	json_object_set_new(j, "data_format", json_string(ada_file_format_name(job->data_format)));
-	json_object_set_new(j, "method", ada_method_to_json(&job->method));
+	json_object_set_new(j, "method", method);   /* stolen */
 	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	json_decref(j);
 	return s;

@@ -201,7 +201,7 @@ static void logits_of(const struct classifier *c, const int32_t *ids, const uint
 {
 	struct classifier_acts a;
 
-	CHECK_OK(classifier_acts_init(&a, c, B, T, 2), (struct ada_err *)NULL);
+	CHECK_OK(classifier_acts_init(&a, c, B, T, 2, 0), (struct ada_err *)NULL);
 	CHECK_OK(classifier_forward(c, &a, ids, types, len, B, &(struct nn_step){ 0 }),
 		 (struct ada_err *)NULL);
 	memcpy(out, a.head.logits, sizeof(float) * B * C);

@@ -343,7 +343,8 @@ static double tiny_loss(void *vt)
 	return tiny_loss_and_grad(vt, 0);
 }
 
-static void tiny_build(struct tiny *t, enum method m, int tied, int qkv_bias, int n_kv)
+static void tiny_build(struct tiny *t, enum method m, int tied, int qkv_bias, int n_kv,
+		       double dropout)
 {
 	static const char *mod_names[] = { "q", "k", "v", "o", "gate", "up", "down" };
 	struct llama_dims d = { .dim = 8, .hidden = 12, .n_layers = 2, .n_heads = 4,
@@ -400,7 +401,8 @@ static void tiny_build(struct tiny *t, enum method m, int tied, int qkv_bias, in
 			if (m == M_LORA || m == M_SVD) {
 				const int r = 2;
 				struct lowrank *lr = lowrank_new(ins[mod], outs[mod], r,
-								 m == M_SVD ? 1.3 : 2.0, 0, l * 7 + mod);
+								 m == M_SVD ? 1.3 : 2.0, dropout,
+								 l * 7 + mod);
 				lr->P = rnd((size_t)outs[mod] * r, 0.3);   /* nonzero B: nontrivial grads */
 				lr->Q = rnd((size_t)r * ins[mod], 0.3);
 				lr->g = rnd(r, m == M_SVD ? 0.8 : 0);
@@ -480,7 +482,7 @@ static void check_model(const char *label, enum method m, int tied, int qkv_bias
 {
 	struct tiny t;
 
-	tiny_build(&t, m, tied, qkv_bias, n_kv);
+	tiny_build(&t, m, tied, qkv_bias, n_kv, 0);
 	t.orth_gamma = gamma;
 	tiny_loss_and_grad(&t, 1);
 	for (int i = 0; i < t.n_params; i++) {
@@ -506,6 +508,48 @@ static void test_model_adalora(void)
 	check_model("adalora svd + orth reg", M_SVD, 1, 0, 2, 0.5);
 }
 
+/* Gradient checkpointing recomputes each block in backward: the gradients
+ * must be those of the plain run bit for bit (same operations, same inputs,
+ * dropout keyed on the step), and pass the finite-difference check too. */
+static void check_checkpointing(const char *label, enum method m, double dropout)
+{
+	struct tiny t;
+	real *plain[128];
+	size_t plain_bytes;
+
+	tiny_build(&t, m, 0, 1, 2, dropout);
+	tiny_loss_and_grad(&t, 1);
+	for (int i = 0; i < t.n_params; i++) {
+		plain[i] = malloc(sizeof(real) * t.sizes[i]);
+		memcpy(plain[i], t.grads[i], sizeof(real) * t.sizes[i]);
+		memset(t.grads[i], 0, sizeof(real) * t.sizes[i]);
+	}
+	plain_bytes = t.acts.bytes;
+	llama_acts_release(&t.acts);
+	CHECK_OK(llama_acts_init_flags(&t.acts, &t.d, t.B, t.T, 2, LLAMA_ACTS_CHECKPOINT),
+		 (struct ada_err *)NULL);
+	CHECK_MSG(t.acts.bytes < plain_bytes, "%s: %zu activation bytes, %zu without", label,
+		  t.acts.bytes, plain_bytes);
+	tiny_loss_and_grad(&t, 1);
+	for (int i = 0; i < t.n_params; i++) {
+		CHECK_MSG(!memcmp(plain[i], t.grads[i], sizeof(real) * t.sizes[i]),
+			  "%s: %s (#%d) differs from the run without checkpointing", label,
+			  t.names[i], i);
+		free(plain[i]);
+	}
+	for (int i = 0; i < t.n_params; i++) {
+		double e = fd_rel_error(tiny_loss, &t, t.params[i], t.grads[i], t.sizes[i], 60);
+		CHECK_MSG(e < TOL, "%s: %s (#%d): relative error %.3g", label, t.names[i], i, e);
+	}
+	tiny_free(&t);
+}
+
+static void test_model_checkpointing(void)
+{
+	check_checkpointing("checkpointed full", M_FULL, 0);
+	check_checkpointing("checkpointed adalora, dropout", M_SVD, 0.3);
+}
+
 int main(void)
 {
 	rng_seed(&rng, 1234);
@@ -520,5 +564,6 @@ int main(void)
 	RUN(test_model_full);
 	RUN(test_model_lora);
 	RUN(test_model_adalora);
+	RUN(test_model_checkpointing);
 	return check_summary();
 }

@@ -69,10 +69,13 @@ static void test_activations(void)
 		tiny_config(&c, archs[i]);
 		d = (struct llama_dims){ c.dim, c.hidden_dim, c.n_layers, c.n_heads, c.n_kv_heads,
 					 c.head_dim, c.vocab_size, c.rope_theta, c.norm_eps };
-		for (int lm = 0; lm < 2; lm++) {
+		for (int k = 0; k < 4; k++) {
+			const int lm = k & 1, ckpt = k >> 1;
 			method(&m, ADA_METHOD_LORA, 6, 3, 20);
-			CHECK_INT_EQ(lm ? llama_acts_init(&a, &d, 3, 20, 5)
-					: llama_acts_init_hidden(&a, &d, 3, 20, 5), 0);
+			m.hp.gradient_checkpointing = ckpt;
+			CHECK_INT_EQ(llama_acts_init_flags(&a, &d, 3, 20, 5,
+							   (lm ? 0 : LLAMA_ACTS_HIDDEN) |
+							   (ckpt ? LLAMA_ACTS_CHECKPOINT : 0)), 0);
 			memory_estimate_config(&c, 1000, &m, lm ? ADA_TASK_CAUSAL_LM
 								 : ADA_TASK_CLASSIFICATION,
 					       3, 5, 0, &mem);

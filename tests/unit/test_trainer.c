@@ -82,6 +82,36 @@ static void check_resume(enum ada_method_type t, int64_t stop_at)
 		  ada_method_name(t), (long long)stop_at, out_file);
 }
 
+/* A run with gradient checkpointing trains the same adapter bit for bit,
+ * and may be resumed without it: it changes memory, not results. */
+static void test_gradient_checkpointing(void)
+{
+	char dir_a[4300], dir_b[4300], fa[4400], fb[4400];
+	struct ada_job job;
+	struct ada_err err = { 0 };
+	struct ada_result res;
+	struct stopper st;
+
+	snprintf(dir_a, sizeof(dir_a), "%s/ckpt-a", tmp);
+	snprintf(dir_b, sizeof(dir_b), "%s/ckpt-b", tmp);
+	base_job(&job, ADA_METHOD_ADALORA, dir_a);
+	CHECK_OK(ada_train(&job, &res, &err), &err);
+
+	base_job(&job, ADA_METHOD_ADALORA, dir_b);
+	job.method.hp.gradient_checkpointing = 1;
+	stopper_attach(&st, &job, 7);
+	CHECK_INT_EQ(ada_train(&job, &res, &err), ADA_ESTOPPED);
+	stopper_disarm(&st);
+	job.method.hp.gradient_checkpointing = 0;
+	job.resume = 1;
+	CHECK_OK(ada_train(&job, &res, &err), &err);
+	CHECK_INT_EQ(res.steps, 14);
+
+	snprintf(fa, sizeof(fa), "%s/adapter/adapter_model.safetensors", dir_a);
+	snprintf(fb, sizeof(fb), "%s/adapter/adapter_model.safetensors", dir_b);
+	CHECK_MSG(files_same(fa, fb), "the checkpointed run's adapter differs");
+}
+
 struct loss_log {
 	int64_t steps[64];
 	double loss[64];
@@ -378,6 +408,7 @@ int main(void)
 	RUN(test_resume_adalora);
 	RUN(test_resume_full);
 	RUN(test_resume_lora_prune);
+	RUN(test_gradient_checkpointing);
 	RUN(test_compaction_keeps_logits);
 	RUN(test_setup_lm_in_memory);
 	RUN(test_errors);
