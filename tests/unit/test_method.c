@@ -213,6 +213,14 @@ static void test_budget_names_fields(void)
 	m.hp.target_modules = 1u << 4;   /* gate only: nothing on BERT */
 	CHECK_INT_EQ(ada_method_check_model(&m, &info, &err), ADA_EINVAL);
 	CHECK_STR_EQ(err.param, "method.adalora.hyperparameters.target_modules");
+	m.hp.target_modules = ADA_MODULES_ALL;
+
+	/* Gradient checkpointing: decoders only. */
+	m.hp.gradient_checkpointing = 1;
+	CHECK_INT_EQ(ada_method_check_model(&m, &info, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "method.adalora.hyperparameters.gradient_checkpointing");
+	info.family = ADA_FAMILY_LLAMA;
+	CHECK_OK(ada_method_check_model(&m, &info, &err), &err);
 
 	/* No budget, nothing to check. */
 	ada_method_defaults(ADA_METHOD_LORA, &m);
