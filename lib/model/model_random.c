@@ -5,6 +5,7 @@
  * Weights ~ N(0, 0.02^2), norms 1, as the PyTorch peer initialises its
  * benchmark model; one owned allocation holds them all.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,17 +86,29 @@ int model_random(const struct model_config *cfg, uint64_t seed, struct model **o
 	return ADA_OK;
 }
 
-/* The llama2.c model family's shapes, as ../shared/bench/torch_reference.py names them. */
+/* Named shapes: the llama2.c family (as ../shared/bench/torch_reference.py
+ * names them, tied output) and real models people fine-tune, from each
+ * one's Hugging Face config.json (hidden_size, num_hidden_layers,
+ * num_attention_heads, num_key_value_heads, intermediate_size, vocab_size,
+ * max_position_embeddings, rope_theta, rms_norm_eps, tie_word_embeddings):
+ * HuggingFaceTB/SmolLM-135M, Qwen/Qwen2.5-0.5B (q/k/v biases),
+ * TinyLlama/TinyLlama-1.1B-intermediate-step-1431k-3T, meta-llama/Llama-2-7b-hf. */
 int model_shape_config(const char *name, struct model_config *cfg)
 {
 	static const struct {
-		const char *name;
-		int dim, n_layers, n_heads, n_kv_heads, hidden, vocab, seq_len;
+		const char *name, *arch;
+		int dim, n_layers, n_heads, n_kv_heads, hidden, vocab, context;
+		float rope_theta, norm_eps;
+		int tied;
 	} shapes[] = {
-		{ "stories260K", 64, 5, 8, 4, 172, 512, 512 },
-		{ "stories15M", 288, 6, 6, 6, 768, 32000, 256 },
-		{ "stories42M", 512, 8, 8, 8, 1376, 32000, 1024 },
-		{ "stories110M", 768, 12, 12, 12, 2048, 32000, 1024 },
+		{ "stories260K", "llama", 64, 5, 8, 4, 172, 512, 512, 10000, 1e-5f, 1 },
+		{ "stories15M", "llama", 288, 6, 6, 6, 768, 32000, 256, 10000, 1e-5f, 1 },
+		{ "stories42M", "llama", 512, 8, 8, 8, 1376, 32000, 1024, 10000, 1e-5f, 1 },
+		{ "stories110M", "llama", 768, 12, 12, 12, 2048, 32000, 1024, 10000, 1e-5f, 1 },
+		{ "smollm-135m", "llama", 576, 30, 9, 3, 1536, 49152, 2048, 10000, 1e-5f, 1 },
+		{ "qwen2.5-0.5b", "qwen2", 896, 24, 14, 2, 4864, 151936, 32768, 1000000, 1e-6f, 1 },
+		{ "tinyllama-1.1b", "llama", 2048, 22, 32, 4, 5632, 32000, 2048, 10000, 1e-5f, 0 },
+		{ "llama-2-7b", "llama", 4096, 32, 32, 32, 11008, 32000, 4096, 10000, 1e-5f, 0 },
 	};
 
 	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
@@ -103,7 +116,7 @@ int model_shape_config(const char *name, struct model_config *cfg)
 			continue;
 		memset(cfg, 0, sizeof(*cfg));
 		cfg->family = ADA_FAMILY_LLAMA;
-		strcpy(cfg->arch, "llama");
+		snprintf(cfg->arch, sizeof(cfg->arch), "%s", shapes[i].arch);
 		cfg->dim = shapes[i].dim;
 		cfg->hidden_dim = shapes[i].hidden;
 		cfg->n_layers = shapes[i].n_layers;
@@ -111,10 +124,11 @@ int model_shape_config(const char *name, struct model_config *cfg)
 		cfg->n_kv_heads = shapes[i].n_kv_heads;
 		cfg->head_dim = shapes[i].dim / shapes[i].n_heads;
 		cfg->vocab_size = shapes[i].vocab;
-		cfg->context_length = shapes[i].seq_len;
-		cfg->rope_theta = 10000;
-		cfg->norm_eps = 1e-5f;
-		cfg->tied_output = 1;
+		cfg->context_length = shapes[i].context;
+		cfg->rope_theta = shapes[i].rope_theta;
+		cfg->norm_eps = shapes[i].norm_eps;
+		cfg->tied_output = shapes[i].tied;
+		cfg->qkv_bias = !strcmp(shapes[i].arch, "qwen2");
 		return ADA_OK;
 	}
 	return ADA_EINVAL;
