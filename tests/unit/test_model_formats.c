@@ -954,6 +954,27 @@ static void test_modules_and_config_check(void)
 #undef BAD
 }
 
+/* The named real shapes have the parameter counts their model cards and
+ * Hugging Face report (model.num_parameters()), which checks every width,
+ * the biases and the (un)tied output of the table at once. */
+static void test_real_shapes(void)
+{
+	static const struct { const char *name; int64_t params; } want[] = {
+		{ "smollm-135m", 134515008 },
+		{ "qwen2.5-0.5b", 494032768 },
+		{ "tinyllama-1.1b", 1100048384 },
+		{ "llama-2-7b", 6738415616 },
+	};
+	struct model_config c;
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		CHECK_INT_EQ(model_shape_config(want[i].name, &c), 0);
+		CHECK_MSG(model_param_count(&c) == want[i].params, "%s: %lld parameters, want %lld",
+			  want[i].name, (long long)model_param_count(&c), (long long)want[i].params);
+	}
+	CHECK_INT_EQ(model_shape_config("llama-3-405b", &c), ADA_EINVAL);
+}
+
 int main(void)
 {
 	tmp = check_tmpdir("model_formats");
@@ -969,6 +990,7 @@ int main(void)
 		fprintf(stderr, "note: ../shared/assets absent; stories260K tests not run\n");
 	}
 	RUN(test_llama2c_random);
+	RUN(test_real_shapes);
 	RUN(test_hf_and_gguf_agree);
 	RUN(test_half_precision);
 	RUN(test_rope_layout_semantics);
