@@ -85,6 +85,22 @@ uint64_t quant_bytes(uint32_t type, uint64_t n)
 	return n / (uint64_t)traits[type].block * (uint64_t)traits[type].bytes;
 }
 
+uint32_t quant_fallback(uint32_t type, uint64_t cols)
+{
+	uint32_t fb;
+
+	if (!quant_supported(type) || cols % (uint64_t)traits[type].block == 0)
+		return type;
+	switch (type) {
+	case GGML_TYPE_Q2_K: case GGML_TYPE_Q3_K: fb = GGML_TYPE_Q4_0; break;
+	case GGML_TYPE_Q4_K: fb = GGML_TYPE_Q5_0; break;
+	case GGML_TYPE_Q5_K: fb = GGML_TYPE_Q5_1; break;
+	case GGML_TYPE_Q6_K: fb = GGML_TYPE_Q8_0; break;
+	default: fb = GGML_TYPE_F16; break;
+	}
+	return cols % (uint64_t)traits[fb].block ? GGML_TYPE_F16 : fb;
+}
+
 /* ---- halves ----------------------------------------------------------- */
 
 static inline float half_at(const uint8_t *p)
@@ -632,23 +648,18 @@ int quant_quantize(uint32_t type, const float *src, void *dst, size_t n)
 
 	if (!bs)
 		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (!isfinite(src[i]))
-			return -1;
 	if (type == GGML_TYPE_F32) {
 		memcpy(dst, src, n * sizeof(float));
 		return 0;
 	}
 	if (type == GGML_TYPE_F16 || type == GGML_TYPE_BF16) {
-		for (size_t i = 0; i < n; i++) {
-			uint16_t h = type == GGML_TYPE_F16 ? f32_to_f16(src[i]) : f32_to_bf16(src[i]);
-			if ((h & (type == GGML_TYPE_F16 ? 0x7c00u : 0x7f80u)) ==
-			    (type == GGML_TYPE_F16 ? 0x7c00u : 0x7f80u))
-				return -1;
-			put_half(b + 2 * i, h);
-		}
+		for (size_t i = 0; i < n; i++)
+			put_half(b + 2 * i, type == GGML_TYPE_F16 ? f32_to_f16(src[i]) : f32_to_bf16(src[i]));
 		return 0;
 	}
+	for (size_t i = 0; i < n; i++)
+		if (!isfinite(src[i]))
+			return -1;
 	for (size_t i = 0; i < n / (size_t)bs; i++, b += bb, src += bs) {
 		int rc = 0;
 		switch (type) {

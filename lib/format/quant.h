@@ -79,14 +79,21 @@ int quant_block_bytes(uint32_t type);
 /* Bytes of n elements: n must be a multiple of the block (else 0). */
 uint64_t quant_bytes(uint32_t type, uint64_t n);
 
+/* The type a matrix with rows of cols elements is written as when type is
+ * asked for: type itself when cols is whole blocks of it, else llama.cpp's
+ * fallback (Q2_K/Q3_K -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0),
+ * and F16 when even 32 does not divide cols. */
+uint32_t quant_fallback(uint32_t type, uint64_t cols);
+
 /* dst[0..n) = the values of n elements starting at a block boundary of src
  * (n a multiple of the block). */
 void quant_dequantize(uint32_t type, const void *src, float *dst, size_t n);
 
 /* n values (n a multiple of the block) into dst as type, by the rule at the
  * top of the file. Returns 0, or -1 (dst undefined) when a value is not
- * finite or a scale would overflow a half float. F32/F16/BF16 round to
- * nearest even (no overflow check beyond becoming infinite: -1 then too). */
+ * finite or a scale would overflow a half float. F32/F16/BF16 copy or round
+ * to nearest even whatever the values (a NaN stays a NaN, a value past the
+ * half range becomes infinite): the writer is no validator, the loaders are. */
 int quant_quantize(uint32_t type, const float *src, void *dst, size_t n);
 
 /* The first element of n (a multiple of the block) whose value is not finite
