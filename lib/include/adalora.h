@@ -181,7 +181,8 @@ ADA_API int64_t ada_model_matrices(const struct ada_model_info *info, unsigned t
 
 /* The checks of a method that need a model's header, not its weights or
  * data: seq_len against the context length, and with max_steps set the
- * budget schedule (ada_method_budget). */
+ * budget schedule (ada_method_budget); full fine-tuning of a quantized
+ * model (info->quantized) is refused, param "method.type". */
 ADA_API int ada_method_check_model(const struct ada_method *m, const struct ada_model_info *info,
 				   struct ada_err *err);
 
