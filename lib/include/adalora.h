@@ -75,7 +75,7 @@ struct ada_model_info {
 	int context_length;
 	int n_layers, dim, hidden_dim, n_heads, n_kv_heads, vocab_size;
 	int has_tokenizer;      /* the model carries its own tokenizer */
-	char dtype[48];         /* its matrices' types: "F32", "BF16", "Q4_K+Q6_K+F32" (block
+	char dtype[96];         /* its matrices' types: "F32", "BF16", "Q4_K+Q6_K+F32" (block
 	                         * types first; "+" when mixed, as llama.cpp's Q4_K_M) */
 	int quantized;          /* some matrix is a block type: full fine-tuning is refused */
 	int64_t weight_bytes;   /* bytes of the weight matrices as stored (what a job maps) */

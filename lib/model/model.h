@@ -171,6 +171,11 @@ int model_open_tokenizer(const struct model *m, const char *tokenizer_path,
 /* A model with random weights N(0, 0.02^2) (norms 1) for cfg; owned. */
 int model_random(const struct model_config *cfg, uint64_t seed, struct model **out,
 		 struct ada_err *err);
+/* A random model of cfg (a llama of the 260-token byte vocabulary, as
+ * ada_create_model makes) as a GGUF file at path, matrices as type
+ * (quant_fallback where rows are not whole blocks of it). */
+int model_create_file(const struct model_config *cfg, uint64_t seed, uint32_t type,
+		      const char *name, const char *path, struct ada_err *err);
 /* Shapes of the llama2.c family by name ("stories260K", "stories15M",
  * "stories42M", "stories110M"); ADA_EINVAL for an unknown name. */
 int model_shape_config(const char *name, struct model_config *cfg);

@@ -84,9 +84,7 @@ int ada_create_model_dtype(const char *shape, uint64_t seed, const char *dtype, 
 			   struct ada_err *err)
 {
 	struct model_config cfg;
-	struct model *m = NULL;
-	struct gguf_writer *w = NULL;
-	int type = ggml_type_from_name(dtype ? dtype : "F32"), rc;
+	int type = ggml_type_from_name(dtype ? dtype : "F32");
 
 	if (type < 0)
 		return ada_fail_param(err, ADA_EINVAL, "dtype",
@@ -99,12 +97,27 @@ int ada_create_model_dtype(const char *shape, uint64_t seed, const char *dtype, 
 				      "unknown shape '%s' (tiny, stories260K, stories15M, stories42M, stories110M)",
 				      shape);
 	cfg.vocab_size = N_BYTE_VOCAB;
+	return model_create_file(&cfg, seed, (uint32_t)type, shape, path, err);
+}
+
+int model_create_file(const struct model_config *cfg_in, uint64_t seed, uint32_t type,
+		      const char *model_name, const char *path, struct ada_err *err)
+{
+	struct model_config cfg = *cfg_in;
+	struct model *m = NULL;
+	struct gguf_writer *w = NULL;
+	int rc;
+
+	if (cfg.vocab_size != N_BYTE_VOCAB || strcmp(cfg.arch, "llama") || cfg.qkv_bias)
+		return ada_fail(err, ADA_EINVAL, "a created model is a llama with the %d-token byte vocabulary",
+				N_BYTE_VOCAB);
+	cfg.tied_output = 1;      /* output.weight is not written: the embedding serves */
 	if ((rc = model_random(&cfg, seed, &m, err)))
 		return rc;
 	if ((rc = gguf_writer_new(3, &w, err)))
 		goto out_free;
 	if ((rc = gguf_writer_set_str(w, "general.architecture", "llama", err)) ||
-	    (rc = gguf_writer_set_str(w, "general.name", shape, err)) ||
+	    (rc = gguf_writer_set_str(w, "general.name", model_name, err)) ||
 	    (rc = gguf_writer_set_u32(w, "llama.context_length", (uint32_t)cfg.context_length, err)) ||
 	    (rc = gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)cfg.dim, err)) ||
 	    (rc = gguf_writer_set_u32(w, "llama.block_count", (uint32_t)cfg.n_layers, err)) ||
