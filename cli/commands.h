@@ -22,5 +22,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 /* adalora create-model: a random model with a byte-level tokenizer. */
 int cmd_create_model(int argc, char **argv);
+/* adalora quantize: a GGUF model with its matrices in another type. */
+int cmd_quantize(int argc, char **argv);
 
 #endif

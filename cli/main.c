@@ -24,6 +24,7 @@ static const struct {
 	{ "bench", cmd_bench, "time training steps (one JSON line)" },
 	{ "export", cmd_export, "fold an adapter into its base model (GGUF or Hugging Face)" },
 	{ "create-model", cmd_create_model, "write a random model with a byte-level tokenizer" },
+	{ "quantize", cmd_quantize, "rewrite a GGUF model with its matrices in another type" },
 };
 
 static int usage(FILE *f)

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "format/gguf.h"
+#include "format/quant.h"
 #include "format/safetensors.h"
 #include "util/alloc.h"
 #include "util/err.h"
@@ -29,8 +30,48 @@ static const float *qk_halves(struct owned_bufs *bufs, const float *src, int n_h
 	return owned_bufs_take(bufs, dst);
 }
 
+/* A matrix as the network holds it: f32 values, or a frozen view. */
+struct mat_src {
+	const void *data;
+	uint32_t type;
+};
+
+static struct mat_src mat_of(const real *w, const struct frozen_mat *fw)
+{
+	if (w)
+		return (struct mat_src){ w, GGML_TYPE_F32 };
+	return (struct mat_src){ fw->data, fw->type };
+}
+
+/* Its rows in rotate-half order, as a copy of the same type kept in bufs
+ * (data NULL when memory ran out). */
+static struct mat_src mat_halves(struct owned_bufs *bufs, struct mat_src m, int n_heads,
+				 int head_dim, size_t cols)
+{
+	const size_t row = (size_t)quant_bytes(m.type, cols);
+	void *dst = xcalloc((size_t)n_heads * head_dim, row);
+
+	if (dst)
+		rope_bytes_to_halves(dst, m.data, n_heads, head_dim, row);
+	m.data = owned_bufs_take(bufs, dst);
+	return m;
+}
+
+/* Its values as f32 (a copy in bufs unless it already is f32). */
+static const float *mat_f32(struct owned_bufs *bufs, struct mat_src m, size_t rows, size_t cols)
+{
+	float *dst;
+
+	if (m.type == GGML_TYPE_F32)
+		return m.data;
+	dst = xcalloc(rows * cols, sizeof(float));
+	if (dst)
+		quant_dequantize(m.type, m.data, dst, rows * cols);
+	return owned_bufs_take(bufs, dst);
+}
+
 int export_model_gguf(const struct model *base, const struct llama_net *net, const char *path,
-		      struct ada_err *err)
+		      uint32_t dtype, struct ada_err *err)
 {
 	const struct model_config *c = &base->cfg;
 	const char *arch = is_qwen2(base) ? "qwen2" : "llama";
@@ -72,8 +113,20 @@ int export_model_gguf(const struct model *base, const struct llama_net *net, con
 					 data, GGML_TYPE_F32, err))) \
 		goto out_free; \
 } while (0)
+#define MATRIX(nm, src, rows, cols) do { \
+	uint64_t _dims[2] = { (uint64_t)(cols), (uint64_t)(rows) }; \
+	if (!(src).data) { rc = ada_fail(err, ADA_ENOMEM, "out of memory"); goto out_free; } \
+	if ((rc = gguf_writer_add_tensor_typed(w, nm, 2, _dims, (src).data, (src).type, dtype, \
+					       err))) \
+		goto out_free; \
+} while (0)
 
-	TENSOR("token_embd.weight", net->tok_emb, c->vocab_size, c->dim);
+	if (dtype != GGML_TYPE_F32 && dtype != GGML_TYPE_F16 && dtype != GGML_TYPE_BF16) {
+		rc = ada_fail_param(err, ADA_EINVAL, "dtype", "a whole model is written as F32, F16 or BF16, not %s",
+				    ggml_type_name(dtype));
+		goto out_free;
+	}
+	MATRIX("token_embd.weight", mat_of(net->tok_emb, net->tok_emb_fw), c->vocab_size, c->dim);
 	for (int l = 0; l < c->n_layers; l++) {
 		const struct llama_block *b = &net->blocks[l];
 		static const char *gguf_names[N_LLAMA_MODULES] = {
@@ -85,15 +138,16 @@ int export_model_gguf(const struct model *base, const struct llama_net *net, con
 		TENSOR(name, b->ffn_norm, 1, c->dim);
 		for (int m = 0; m < N_LLAMA_MODULES; m++) {
 			const struct linear *lin = &b->lin[m];
-			const float *wdata = lin->w, *bdata = lin->b;
+			struct mat_src wsrc = mat_of(lin->w, lin->fw);
+			const float *bdata = lin->b;
 			int heads = m == MOD_Q ? c->n_heads : c->n_kv_heads;
 			if (halves && (m == MOD_Q || m == MOD_K)) {
-				wdata = qk_halves(&ol, lin->w, heads, c->head_dim, (size_t)lin->in);
+				wsrc = mat_halves(&ol, wsrc, heads, c->head_dim, (size_t)lin->in);
 				if (lin->b)
 					bdata = qk_halves(&ol, lin->b, heads, c->head_dim, 1);
 			}
 			snprintf(name, sizeof(name), "blk.%d.%s.weight", l, gguf_names[m]);
-			TENSOR(name, wdata, lin->out, lin->in);
+			MATRIX(name, wsrc, lin->out, lin->in);
 			if (lin->b) {
 				snprintf(name, sizeof(name), "blk.%d.%s.bias", l, gguf_names[m]);
 				TENSOR(name, bdata, 1, lin->out);
@@ -101,9 +155,10 @@ int export_model_gguf(const struct model *base, const struct llama_net *net, con
 		}
 	}
 	TENSOR("output_norm.weight", net->final_norm, 1, c->dim);
-	if (net->output != net->tok_emb)
-		TENSOR("output.weight", net->output, c->vocab_size, c->dim);
+	if (!c->tied_output || (net->output && net->output != net->tok_emb))
+		MATRIX("output.weight", mat_of(net->output, net->output_fw), c->vocab_size, c->dim);
 #undef TENSOR
+#undef MATRIX
 	(void)q_out;
 	(void)kv_out;
 	rc = gguf_writer_write(w, path, err);
@@ -113,7 +168,7 @@ out_free:
 	return rc;
 }
 
-static int write_hf_config(const struct model *base, int tied, const char *dir,
+static int write_hf_config(const struct model *base, int tied, uint32_t dtype, const char *dir,
 			   struct ada_err *err)
 {
 	const struct model_config *c = &base->cfg;
@@ -137,7 +192,8 @@ static int write_hf_config(const struct model *base, int tied, const char *dir,
 	json_object_set_new(j, "rms_norm_eps", json_real(c->norm_eps));
 	json_object_set_new(j, "tie_word_embeddings", json_boolean(tied));
 	json_object_set_new(j, "hidden_act", json_string("silu"));
-	json_object_set_new(j, "torch_dtype", json_string("float32"));
+	json_object_set_new(j, "torch_dtype", json_string(dtype == GGML_TYPE_F16 ? "float16" :
+							  dtype == GGML_TYPE_BF16 ? "bfloat16" : "float32"));
 	if (c->sliding_window)
 		json_object_set_new(j, "sliding_window", json_integer(c->sliding_window));
 	else if (!strcmp(c->arch, "mistral"))
@@ -148,15 +204,20 @@ static int write_hf_config(const struct model *base, int tied, const char *dir,
 }
 
 int export_model_hf(const struct model *base, const struct llama_net *net, const char *dir,
-		    struct ada_err *err)
+		    uint32_t dtype, struct ada_err *err)
 {
 	const struct model_config *c = &base->cfg;
 	struct safetensors_writer *w = NULL;
 	struct owned_bufs ol = { 0 };
-	const int tied = net->output == net->tok_emb;
+	const int tied = c->tied_output && (!net->output || net->output == net->tok_emb);
+	const enum st_dtype st = dtype == GGML_TYPE_F16 ? ST_F16 : dtype == GGML_TYPE_BF16 ? ST_BF16 :
+				 ST_F32;
 	char name[160], path[128], *file = NULL;
 	int rc;
 
+	if (dtype != GGML_TYPE_F32 && dtype != GGML_TYPE_F16 && dtype != GGML_TYPE_BF16)
+		return ada_fail_param(err, ADA_EINVAL, "dtype", "a whole model is written as F32, F16 or BF16, not %s",
+				      ggml_type_name(dtype));
 	if ((rc = mkdir_p(dir, 0755, err)) || (rc = safetensors_writer_new(&w, err)) ||
 	    (rc = safetensors_writer_set_metadata(w, "format", "pt", err)))
 		goto out_free;
@@ -164,10 +225,12 @@ int export_model_hf(const struct model *base, const struct llama_net *net, const
 	uint64_t _s2[2] = { (uint64_t)(rows), (uint64_t)(cols) }, _s1[1] = { (uint64_t)(cols) }; \
 	if (!(data)) { rc = ada_fail(err, ADA_ENOMEM, "out of memory"); goto out_free; } \
 	if ((rc = safetensors_writer_add_tensor(w, nm, (rows) > 0 ? 2 : 1, (rows) > 0 ? _s2 : _s1, \
-						data, ST_F32, err))) \
+						data, (rows) > 0 ? st : ST_F32, err))) \
 		goto out_free; \
 } while (0)
-	TENSOR("model.embed_tokens.weight", net->tok_emb, c->vocab_size, c->dim);
+	TENSOR("model.embed_tokens.weight",
+	       mat_f32(&ol, mat_of(net->tok_emb, net->tok_emb_fw), (size_t)c->vocab_size,
+		       (size_t)c->dim), c->vocab_size, c->dim);
 	for (int l = 0; l < c->n_layers; l++) {
 		const struct llama_block *b = &net->blocks[l];
 		snprintf(name, sizeof(name), "model.layers.%d.input_layernorm.weight", l);
@@ -176,10 +239,11 @@ int export_model_hf(const struct model *base, const struct llama_net *net, const
 		TENSOR(name, b->ffn_norm, 0, c->dim);
 		for (int m = 0; m < N_LLAMA_MODULES; m++) {
 			const struct linear *lin = &b->lin[m];
-			const float *wdata = lin->w, *bdata = lin->b;
+			const float *wdata = mat_f32(&ol, mat_of(lin->w, lin->fw), (size_t)lin->out,
+						     (size_t)lin->in), *bdata = lin->b;
 			int heads = m == MOD_Q ? c->n_heads : c->n_kv_heads;
-			if (m == MOD_Q || m == MOD_K) {
-				wdata = qk_halves(&ol, lin->w, heads, c->head_dim, (size_t)lin->in);
+			if (wdata && (m == MOD_Q || m == MOD_K)) {
+				wdata = qk_halves(&ol, wdata, heads, c->head_dim, (size_t)lin->in);
 				if (lin->b)
 					bdata = qk_halves(&ol, lin->b, heads, c->head_dim, 1);
 			}
@@ -194,7 +258,9 @@ int export_model_hf(const struct model *base, const struct llama_net *net, const
 	}
 	TENSOR("model.norm.weight", net->final_norm, 0, c->dim);
 	if (!tied)
-		TENSOR("lm_head.weight", net->output, c->vocab_size, c->dim);
+		TENSOR("lm_head.weight",
+		       mat_f32(&ol, mat_of(net->output, net->output_fw), (size_t)c->vocab_size,
+			       (size_t)c->dim), c->vocab_size, c->dim);
 #undef TENSOR
 	file = path_join(dir, "model.safetensors");
 	if (!file) {
@@ -203,7 +269,7 @@ int export_model_hf(const struct model *base, const struct llama_net *net, const
 	}
 	if ((rc = safetensors_writer_write(w, file, err)))
 		goto out_free;
-	rc = write_hf_config(base, tied, dir, err);
+	rc = write_hf_config(base, tied, dtype, dir, err);
 out_free:
 	free(file);
 	owned_bufs_free(&ol);

@@ -181,15 +181,17 @@ truncated:
 	return ada_fail(err, ADA_EFORMAT, "%s: truncated in metadata '%s'", path, kv->key);
 }
 
-static uint64_t type_block_bytes(uint32_t type, uint64_t n_elements, int *ok)
+/* A tensor's bytes: rows (dims[0]) must be whole blocks of its type. */
+static uint64_t type_block_bytes(uint32_t type, uint64_t ne0, uint64_t n_elements, int *ok)
 {
-	*ok = 1;
-	switch (type) {
-	case GGML_TYPE_F32: return n_elements * 4;
-	case GGML_TYPE_F16: case GGML_TYPE_BF16: return n_elements * 2;
+	*ok = quant_supported(type);
+	if (!*ok)
+		return 0;
+	if (ne0 % (uint64_t)quant_block_elems(type)) {
+		*ok = -1;
+		return 0;
 	}
-	*ok = 0;
-	return 0;
+	return quant_bytes(type, n_elements);
 }
 
 int gguf_sniff(const uint8_t *head, size_t len)
@@ -328,7 +330,14 @@ int gguf_open(const char *path, struct gguf **out, struct ada_err *err)
 		int known;
 		uint64_t end;
 
-		t->n_bytes = type_block_bytes(t->type, t->n_elements, &known);
+		t->n_bytes = type_block_bytes(t->type, t->dims[0], t->n_elements, &known);
+		if (known < 0) {
+			rc = ada_fail(err, ADA_EFORMAT,
+				      "%s: tensor '%s' of type %s has rows of %llu elements, not a multiple of its block of %d",
+				      path, t->name, ggml_type_name(t->type),
+				      (unsigned long long)t->dims[0], quant_block_elems(t->type));
+			goto out_free;
+		}
 		if (!known) {
 			/* Extent unknown: leave data NULL; loading it reports the type. */
 			t->data = NULL;
@@ -484,48 +493,14 @@ int64_t gguf_arr_i64(const struct gguf_kv *kv, uint64_t i)
 	return is_signed(one.type) ? one.v.i : (int64_t)one.v.u;
 }
 
-const char *ggml_type_name(uint32_t type)
-{
-	static const char *names[] = {
-		[0] = "F32", [1] = "F16", [2] = "Q4_0", [3] = "Q4_1", [6] = "Q5_0",
-		[7] = "Q5_1", [8] = "Q8_0", [9] = "Q8_1", [10] = "Q2_K", [11] = "Q3_K",
-		[12] = "Q4_K", [13] = "Q5_K", [14] = "Q6_K", [15] = "Q8_K",
-		[16] = "IQ2_XXS", [17] = "IQ2_XS", [18] = "IQ3_XXS", [19] = "IQ1_S",
-		[20] = "IQ4_NL", [21] = "IQ3_S", [22] = "IQ2_S", [23] = "IQ4_XS",
-		[24] = "I8", [25] = "I16", [26] = "I32", [27] = "I64", [28] = "F64",
-		[29] = "IQ1_M", [30] = "BF16",
-	};
-
-	if (type < sizeof(names) / sizeof(names[0]) && names[type])
-		return names[type];
-	return "unknown";
-}
-
 int gguf_tensor_to_f32(const struct gguf *g, const struct gguf_tensor *t, float *dst,
 		       struct ada_err *err)
 {
-	const uint8_t *src = t->data;
-
-	switch (t->type) {
-	case GGML_TYPE_F32:
-		memcpy(dst, src, t->n_elements * sizeof(float));
-		return ADA_OK;
-	case GGML_TYPE_F16:
-		for (uint64_t i = 0; i < t->n_elements; i++) {
-			uint16_t h;
-			memcpy(&h, src + 2 * i, 2);
-			dst[i] = f16_to_f32(h);
-		}
-		return ADA_OK;
-	case GGML_TYPE_BF16:
-		for (uint64_t i = 0; i < t->n_elements; i++) {
-			uint16_t h;
-			memcpy(&h, src + 2 * i, 2);
-			dst[i] = bf16_to_f32(h);
-		}
+	if (quant_supported(t->type) && t->data) {
+		quant_dequantize(t->type, t->data, dst, (size_t)t->n_elements);
 		return ADA_OK;
 	}
 	return ada_fail(err, ADA_EUNSUPPORTED,
-			"%s: tensor '%s' has type %s (%u); only F32, F16 and BF16 are supported",
+			"%s: tensor '%s' has type %s (%u), which we do not read",
 			g->file.path, t->name, ggml_type_name(t->type), t->type);
 }

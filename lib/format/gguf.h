@@ -18,6 +18,7 @@
 
 #include <stdint.h>
 
+#include "format/quant.h"
 #include "util/fileio.h"
 
 enum gguf_type {
@@ -26,13 +27,6 @@ enum gguf_type {
 	GGUF_TYPE_FLOAT32 = 6, GGUF_TYPE_BOOL = 7, GGUF_TYPE_STRING = 8,
 	GGUF_TYPE_ARRAY = 9, GGUF_TYPE_UINT64 = 10, GGUF_TYPE_INT64 = 11,
 	GGUF_TYPE_FLOAT64 = 12,
-};
-
-/* ggml tensor types we read; others are named in errors via ggml_type_name(). */
-enum ggml_type {
-	GGML_TYPE_F32 = 0,
-	GGML_TYPE_F16 = 1,
-	GGML_TYPE_BF16 = 30,
 };
 
 struct gguf_kv {
@@ -99,17 +93,16 @@ int gguf_get_str(const struct gguf *g, const char *key, char **out, struct ada_e
 double gguf_arr_f64(const struct gguf_kv *kv, uint64_t i);
 int64_t gguf_arr_i64(const struct gguf_kv *kv, uint64_t i);
 
-const char *ggml_type_name(uint32_t type);
-
-/* Convert a tensor of F32, F16 or BF16 into dst (n_elements floats).
- * Other types: ADA_EUNSUPPORTED naming the type and the tensor. */
+/* Convert a tensor of any type of format/quant.h into dst (n_elements
+ * floats). Other types: ADA_EUNSUPPORTED naming the type and the tensor. */
 int gguf_tensor_to_f32(const struct gguf *g, const struct gguf_tensor *t, float *dst,
 		       struct ada_err *err);
 
 /* ---- writer ---------------------------------------------------------------
  *
- * Builds a GGUF file (version 1, 2 or 3, alignment 32) from metadata and f32
- * tensors, narrowing tensors to F16/BF16 on the way out if asked. Metadata
+ * Builds a GGUF file (version 1, 2 or 3, alignment 32) from metadata and
+ * tensors (f32, or any type of quant.h), converting them on the way out to
+ * the type asked (F16/BF16 narrowing, or a quantized type). Metadata
  * values are copied into the writer; tensor data are borrowed and must stay
  * valid until gguf_writer_write() returns. The file is written through
  * struct atomic_file, so a crash leaves either the old file or the new one.
@@ -144,6 +137,14 @@ int gguf_writer_copy_kv(struct gguf_writer *w, const struct gguf_kv *kv, struct 
 int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t n_dims,
 			   const uint64_t *dims, const float *data, uint32_t type,
 			   struct ada_err *err);
+/* The same for data of any type of format/quant.h (src_type; e.g. a tensor
+ * of a file being read), written as type: copied as it is when the types
+ * agree, else converted a chunk at a time through f32 (quant_quantize's
+ * rule). Rows (dims[0]) must be whole blocks of both types. Any type of
+ * quant.h may be written. */
+int gguf_writer_add_tensor_typed(struct gguf_writer *w, const char *name, uint32_t n_dims,
+				 const uint64_t *dims, const void *data, uint32_t src_type,
+				 uint32_t type, struct ada_err *err);
 
 /* Write everything to path atomically. The writer stays usable (and must
  * still be freed). */

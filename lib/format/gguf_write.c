@@ -45,8 +45,9 @@ struct gguf_wtensor {
 	char *name;           /* owned */
 	uint32_t n_dims;
 	uint64_t dims[4];
-	uint32_t type;
-	const float *data;    /* borrowed until gguf_writer_write() */
+	uint32_t type;        /* as written */
+	uint32_t src_type;    /* of data */
+	const void *data;     /* borrowed until gguf_writer_write() */
 	uint64_t n_elements;
 };
 
@@ -342,17 +343,31 @@ int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t n_d
 			   const uint64_t *dims, const float *data, uint32_t type,
 			   struct ada_err *err)
 {
+	return gguf_writer_add_tensor_typed(w, name, n_dims, dims, data, GGML_TYPE_F32, type, err);
+}
+
+int gguf_writer_add_tensor_typed(struct gguf_writer *w, const char *name, uint32_t n_dims,
+				 const uint64_t *dims, const void *data, uint32_t src_type,
+				 uint32_t type, struct ada_err *err)
+{
 	struct gguf_wtensor *t;
 	uint64_t n = 1;
 
 	if (strlen(name) > GGUF_MAX_NAME)
 		return ada_fail(err, ADA_EINVAL, "tensor name '%s' is longer than %d bytes",
 				name, GGUF_MAX_NAME);
-	if (type != GGML_TYPE_F32 && type != GGML_TYPE_F16 && type != GGML_TYPE_BF16)
+	if (!quant_supported(type) || !quant_supported(src_type))
 		return ada_fail(err, ADA_EUNSUPPORTED, "tensor '%s': cannot write type %s",
-				name, ggml_type_name(type));
+				name, ggml_type_name(quant_supported(type) ? src_type : type));
 	if (n_dims < 1 || n_dims > 4)
 		return ada_fail(err, ADA_EINVAL, "tensor '%s': %u dimensions (1 to 4)", name, n_dims);
+	if (dims[0] % (uint64_t)quant_block_elems(type) ||
+	    dims[0] % (uint64_t)quant_block_elems(src_type))
+		return ada_fail(err, ADA_EINVAL,
+				"tensor '%s': rows of %llu elements are not whole blocks of %s (%d)",
+				name, (unsigned long long)dims[0],
+				ggml_type_name(dims[0] % (uint64_t)quant_block_elems(type) ? type : src_type),
+				quant_block_elems(dims[0] % (uint64_t)quant_block_elems(type) ? type : src_type));
 	for (uint32_t d = 0; d < n_dims; d++) {
 		if (dims[d] == 0 || !fits_version(w, dims[d]) ||
 		    __builtin_mul_overflow(n, dims[d], &n) || n > (SIZE_MAX >> 2))
@@ -373,6 +388,7 @@ int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t n_d
 	for (uint32_t d = 0; d < 4; d++)
 		t->dims[d] = d < n_dims ? dims[d] : 1;
 	t->type = type;
+	t->src_type = src_type;
 	t->data = data;
 	t->n_elements = n;
 	w->n_tensors++;
@@ -407,10 +423,6 @@ static void bb_str(struct strbuf *b, uint32_t version, const void *s, uint64_t l
 	strbuf_add(b, s, (size_t)len);
 }
 
-static uint64_t type_bytes(uint32_t type)
-{
-	return type == GGML_TYPE_F32 ? 4 : 2;
-}
 
 static uint64_t align_up(uint64_t x)
 {
@@ -454,28 +466,50 @@ static void put_header(const struct gguf_writer *w, struct strbuf *b)
 			bb_count(b, w->version, t->dims[d]);
 		bb_u32(b, t->type);
 		bb_u64(b, offset);
-		offset = align_up(offset + t->n_elements * type_bytes(t->type));
+		offset = align_up(offset + quant_bytes(t->type, t->n_elements));
 	}
 }
 
 static const uint8_t zeros[GGUF_WRITE_ALIGNMENT];
 
-static int write_tensor(struct atomic_file *af, const struct gguf_wtensor *t, uint16_t *chunk,
-			struct ada_err *err)
+/* A tensor in its written type: copied when the data already are, else
+ * converted a chunk of whole rows at a time (dequantized to f32, then
+ * narrowed or quantized), so no second copy of the tensor is ever made. */
+static int write_tensor(struct atomic_file *af, const struct gguf_wtensor *t, float *chunk,
+			void *out, struct ada_err *err)
 {
-	uint64_t bytes = t->n_elements * type_bytes(t->type);
-	int rc;
+	const uint64_t bytes = quant_bytes(t->type, t->n_elements), ne0 = t->dims[0];
+	const uint64_t rows = ne0 >= GGUF_CHUNK ? 1 : GGUF_CHUNK / ne0;
+	const uint8_t *src = t->data;
+	int rc = ADA_OK;
 
-	if (t->type == GGML_TYPE_F32) {
+	if (t->type == t->src_type) {
 		rc = atomic_file_write(af, t->data, (size_t)bytes, err);
 	} else {
-		rc = ADA_OK;
-		for (uint64_t i = 0; i < t->n_elements && !rc; i += GGUF_CHUNK) {
-			uint64_t left = t->n_elements - i, n = left < GGUF_CHUNK ? left : GGUF_CHUNK;
-			for (uint64_t j = 0; j < n; j++)
-				chunk[j] = t->type == GGML_TYPE_F16 ? f32_to_f16(t->data[i + j])
-								    : f32_to_bf16(t->data[i + j]);
-			rc = atomic_file_write(af, chunk, (size_t)n * 2, err);
+		for (uint64_t at = 0; at < t->n_elements && !rc; at += rows * ne0) {
+			uint64_t left = t->n_elements - at, n = left < rows * ne0 ? left : rows * ne0;
+			if (n > GGUF_CHUNK) {
+				/* one row longer than a chunk: a row at a time through the
+				 * caller's buffers is not possible; split on blocks (ne0 is
+				 * a multiple of both types' blocks, and so is GGUF_CHUNK) */
+				for (uint64_t k = 0; k < n && !rc; k += GGUF_CHUNK) {
+					uint64_t m = n - k < GGUF_CHUNK ? n - k : GGUF_CHUNK;
+					quant_dequantize(t->src_type, src + quant_bytes(t->src_type, at + k),
+							 chunk, (size_t)m);
+					if (quant_quantize(t->type, chunk, out, (size_t)m))
+						return ada_fail(err, ADA_EINVAL,
+								"tensor '%s': a value is not finite or too large for %s",
+								t->name, ggml_type_name(t->type));
+					rc = atomic_file_write(af, out, (size_t)quant_bytes(t->type, m), err);
+				}
+				continue;
+			}
+			quant_dequantize(t->src_type, src + quant_bytes(t->src_type, at), chunk, (size_t)n);
+			if (quant_quantize(t->type, chunk, out, (size_t)n))
+				return ada_fail(err, ADA_EINVAL,
+						"tensor '%s': a value is not finite or too large for %s",
+						t->name, ggml_type_name(t->type));
+			rc = atomic_file_write(af, out, (size_t)quant_bytes(t->type, n), err);
 		}
 	}
 	if (rc)
@@ -487,13 +521,15 @@ int gguf_writer_write(struct gguf_writer *w, const char *path, struct ada_err *e
 {
 	struct strbuf b = STRBUF_INIT;
 	struct atomic_file af;
-	uint16_t *chunk = NULL;
+	float *chunk = NULL;
+	void *out = NULL;
 	int rc;
 
 	put_header(w, &b);
 	strbuf_add(&b, zeros, (size_t)(align_up(b.n) - b.n));
 	chunk = malloc(GGUF_CHUNK * sizeof(*chunk));
-	if (b.failed || !chunk) {
+	out = malloc(GGUF_CHUNK * sizeof(float));
+	if (b.failed || !chunk || !out) {
 		rc = ada_fail(err, ADA_ENOMEM, "%s: out of memory", path);
 		goto out_free;
 	}
@@ -502,7 +538,7 @@ int gguf_writer_write(struct gguf_writer *w, const char *path, struct ada_err *e
 		goto out_free;
 	rc = atomic_file_write(&af, b.p, b.n, err);
 	for (size_t i = 0; i < w->n_tensors && !rc; i++)
-		rc = write_tensor(&af, &w->tensors[i], chunk, err);
+		rc = write_tensor(&af, &w->tensors[i], chunk, out, err);
 	if (rc) {
 		atomic_file_abort(&af);
 		goto out_free;
@@ -510,6 +546,7 @@ int gguf_writer_write(struct gguf_writer *w, const char *path, struct ada_err *e
 	rc = atomic_file_commit(&af, err);
 
 out_free:
+	free(out);
 	free(chunk);
 	strbuf_release(&b);
 	return rc;

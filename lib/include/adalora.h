@@ -75,6 +75,10 @@ struct ada_model_info {
 	int context_length;
 	int n_layers, dim, hidden_dim, n_heads, n_kv_heads, vocab_size;
 	int has_tokenizer;      /* the model carries its own tokenizer */
+	char dtype[96];         /* its matrices' types: "F32", "BF16", "Q4_K+Q6_K+F32" (block
+	                         * types first; "+" when mixed, as llama.cpp's Q4_K_M) */
+	int quantized;          /* some matrix is a block type: full fine-tuning is refused */
+	int64_t weight_bytes;   /* bytes of the weight matrices as stored (what a job maps) */
 };
 
 /* Read a model's header (not its weights) and describe it. path is a GGUF
@@ -179,7 +183,8 @@ ADA_API int64_t ada_model_matrices(const struct ada_model_info *info, unsigned t
 
 /* The checks of a method that need a model's header, not its weights or
  * data: seq_len against the context length, and with max_steps set the
- * budget schedule (ada_method_budget). */
+ * budget schedule (ada_method_budget); full fine-tuning of a quantized
+ * model (info->quantized) is refused, param "method.type". */
 ADA_API int ada_method_check_model(const struct ada_method *m, const struct ada_model_info *info,
 				   struct ada_err *err);
 
@@ -422,6 +427,21 @@ ADA_API int ada_schedule_at_json(const struct ada_schedule *s, const int64_t *st
  * a model that needs nothing from outside the project (the demo, tests).
  * shape: "tiny" (dim 64, 2 layers) or a llama2.c family name. */
 ADA_API int ada_create_model(const char *shape, uint64_t seed, const char *path, struct ada_err *err);
+/* The same with its matrices stored as dtype: "F32", "F16", "BF16", "Q8_0",
+ * "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"
+ * (case-insensitive); a matrix whose rows are not whole blocks of a block
+ * type takes llama.cpp's fallback type (ADA_EINVAL, param "dtype", for an
+ * unknown name). */
+ADA_API int ada_create_model_dtype(const char *shape, uint64_t seed, const char *dtype,
+				   const char *path, struct ada_err *err);
+
+/* Rewrite the GGUF model in_path as out_path with every matrix (2-D
+ * tensor) stored as dtype (names as above; rows that are not whole blocks
+ * take the fallback type); vectors and metadata are copied as they are.
+ * Quantizing is ours (format/quant.h: every element within half a step of
+ * its block's grid). The output is written atomically. */
+ADA_API int ada_quantize(const char *in_path, const char *out_path, const char *dtype,
+			 struct ada_err *err);
 
 /* ---- inference -------------------------------------------------------- */
 
@@ -450,6 +470,11 @@ ADA_API int ada_generate(const struct ada_generate_opts *o,
  * format "gguf" (out is a file) or "hf" (out is a directory). */
 ADA_API int ada_export_merged(const struct ada_infer_opts *o, const char *out, const char *format,
 		      struct ada_err *err);
+/* The same with the model's matrices written as dtype: "F32", "F16" or
+ * "BF16"; NULL: F32, or F16 when the base has quantized matrices (a merged
+ * model is never re-quantized). ADA_EINVAL, param "dtype", for another. */
+ADA_API int ada_export_merged_dtype(const struct ada_infer_opts *o, const char *out,
+				    const char *format, const char *dtype, struct ada_err *err);
 
 struct ada_eval_result {
 	int classification;         /* the adapter carries a classifier head */

@@ -7,6 +7,7 @@
 
 #include "adalora.h"
 #include "nn/blas.h"
+#include "nn/frozen.h"
 #include "nn/ops.h"
 #include "util/alloc.h"
 
@@ -59,7 +60,10 @@ const real *decoder_step(struct decoder *dec, int token, int pos)
 	const struct nn_step st = { .training = 0 };
 	real rstd;
 
-	memcpy(dec->x, net->tok_emb + (size_t)token * D, sizeof(real) * (size_t)D);
+	if (net->tok_emb)
+		memcpy(dec->x, net->tok_emb + (size_t)token * D, sizeof(real) * (size_t)D);
+	else
+		frozen_rows(net->tok_emb_fw, &token, 1, dec->x);
 	for (int l = 0; l < d->n_layers; l++) {
 		const struct llama_block *blk = &net->blocks[l];
 		real *kc = dec->key_cache + ((size_t)l * dec->max_seq) * KD;
@@ -110,6 +114,9 @@ const real *decoder_step(struct decoder *dec, int token, int pos)
 		add_inplace(dec->x, dec->tmp, D);
 	}
 	rmsnorm_forward(dec->xn, &rstd, dec->x, net->final_norm, 1, D, d->norm_eps);
-	gemm(0, 1, 1, d->vocab, D, 1, dec->xn, D, net->output, D, 0, dec->logits, d->vocab);
+	if (net->output)
+		gemm(0, 1, 1, d->vocab, D, 1, dec->xn, D, net->output, D, 0, dec->logits, d->vocab);
+	else
+		frozen_forward(net->output_fw, dec->xn, 1, dec->logits);
 	return dec->logits;
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "format/gguf.h"
+#include "format/quant.h"
 #include "util/alloc.h"
 #include "util/err.h"
 
@@ -246,6 +247,84 @@ int model_place_tensor(struct model *m, const char *name, const void *mapped_f32
 	return rc;
 }
 
+int model_place_matrix(struct model *m, const char *name, const void *data, uint32_t type,
+		       uint64_t rows, uint64_t cols, int perm_heads, struct frozen_mat *out,
+		       struct ada_err *err)
+{
+	const uint64_t row_bytes = quant_bytes(type, cols), n = rows * cols;
+	size_t bad;
+	void *dst;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (!quant_supported(type))
+		return ada_fail(err, ADA_EUNSUPPORTED, "%s: tensor '%s' has type %s, which we do not read",
+				m->path, name, ggml_type_name(type));
+	if (!row_bytes || rows > INT32_MAX || cols > INT32_MAX)
+		return ada_fail(err, ADA_EFORMAT, "%s: tensor '%s' has rows of %llu elements, not whole blocks of %s",
+				m->path, name, (unsigned long long)cols, ggml_type_name(type));
+	bad = quant_first_nonfinite(type, data, (size_t)n);
+	if (bad < n) {
+		float v[256];
+		const int bs = quant_block_elems(type);
+		const uint64_t at = (uint64_t)bad / (uint64_t)bs * (uint64_t)bs;
+
+		quant_dequantize(type, (const uint8_t *)data + quant_bytes(type, at), v, (size_t)bs);
+		return ada_fail(err, ADA_EFORMAT,
+				"%s: tensor '%s' holds %s at element %zu: the weights are corrupt "
+				"(or the model diverged before it was saved)",
+				m->path, name, isnan(v[bad - at]) ? "NaN" : v[bad - at] > 0 ? "+Inf" : "-Inf",
+				bad);
+	}
+	*out = (struct frozen_mat){ .data = data, .type = type, .rows = (int)rows, .cols = (int)cols,
+				    .row_bytes = (size_t)row_bytes };
+	if (!perm_heads && (type != GGML_TYPE_F32 || (uintptr_t)data % sizeof(float) == 0))
+		return ADA_OK;
+	/* A copy of our own: Q/K rows move to adjacent RoPE pairs (any type: a
+	 * row permutation needs no values), or F32 data gets float alignment. */
+	rc = model_alloc_weights(m, (size_t)((rows * row_bytes + 3) / 4), (float **)&dst, err);
+	if (rc)
+		return rc;
+	if (perm_heads)
+		rope_bytes_to_pairs(dst, data, perm_heads, (int)(rows / (uint64_t)perm_heads),
+				    (size_t)row_bytes);
+	else
+		memcpy(dst, data, (size_t)(rows * row_bytes));
+	out->data = dst;
+	return ADA_OK;
+}
+
+uint64_t model_weight_types(const struct model *m, char *buf, size_t cap)
+{
+	const struct model_config *c = &m->cfg;
+	uint64_t mask = 0;
+	size_t len = 0;
+
+#define ADD(fm) do { if ((fm).data && (fm).type < 64) mask |= 1ull << (fm).type; } while (0)
+	ADD(m->tok_emb);
+	ADD(m->output);
+	for (int l = 0; m->layers && l < c->n_layers; l++) {
+		const struct model_layer *ly = &m->layers[l];
+		ADD(ly->wq); ADD(ly->wk); ADD(ly->wv); ADD(ly->wo);
+		ADD(ly->w_gate); ADD(ly->w_up); ADD(ly->w_down);
+	}
+	for (int l = 0; m->bert && l < c->n_layers; l++)
+		for (int k = 0; k < N_BERT_MODULES; k++)
+			ADD(m->bert->layers[l].w[k]);
+#undef ADD
+	if (cap)
+		buf[0] = 0;
+	/* Block types first (what the file is "a Q4_K model" by), then floats. */
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t t = 0; t < 64; t++) {
+			if (!(mask & (1ull << t)) || quant_is_block(t) != !pass || len >= cap)
+				continue;
+			len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? "+" : "",
+						ggml_type_name(t));
+		}
+	return mask;
+}
+
 int model_alloc_weights(struct model *m, size_t n, float **out, struct ada_err *err)
 {
 	void **owned;
@@ -323,6 +402,29 @@ static void permute_rows(float *dst, const float *src, int n_heads, int head_dim
 			}
 		}
 	}
+}
+
+void rope_bytes_to_pairs(void *dst, const void *src, int n_heads, int head_dim, size_t row_bytes)
+{
+	const size_t half = (size_t)head_dim / 2, hd = (size_t)head_dim;
+
+	for (size_t h = 0; h < (size_t)n_heads; h++)
+		for (size_t i = 0; i < half; i++)
+			for (size_t j = 0; j < 2; j++)
+				memcpy((char *)dst + (h * hd + 2 * i + j) * row_bytes,
+				       (const char *)src + (h * hd + i + j * half) * row_bytes, row_bytes);
+}
+
+void rope_bytes_to_halves(void *dst, const void *src, int n_heads, int head_dim,
+			  size_t row_bytes)
+{
+	const size_t half = (size_t)head_dim / 2, hd = (size_t)head_dim;
+
+	for (size_t h = 0; h < (size_t)n_heads; h++)
+		for (size_t i = 0; i < half; i++)
+			for (size_t j = 0; j < 2; j++)
+				memcpy((char *)dst + (h * hd + i + j * half) * row_bytes,
+				       (const char *)src + (h * hd + 2 * i + j) * row_bytes, row_bytes);
 }
 
 void rope_rows_to_pairs(float *dst, const float *src, int n_heads, int head_dim, size_t cols)

@@ -9,11 +9,16 @@
  *     each head), as llama2.c and GGUF llama/mistral store them; Hugging
  *     Face checkpoints and GGUF qwen2 (rotate-half layout) are permuted on
  *     load.
- * F32 tensors stay in the read-only file mapping (shared between jobs on
- * the same model through the page cache); F16/BF16 tensors and permuted
- * Q/K are converted into buffers the model owns. All weight pointers are
- * const: training never writes to a base model (full fine-tuning copies the
- * weights it trains into its own parameter arena).
+ * Weight matrices stay in their file's type (F32, F16, BF16 or a GGUF block
+ * type: struct frozen_mat) in the read-only file mapping, shared between
+ * jobs on the same model through the page cache; only permuted Q/K rows
+ * (and F32 data the mapping leaves unaligned) are copied, into buffers of
+ * the same type the model owns. The network multiplies by them through
+ * nn/frozen.h, a dequantized tile at a time. Norms, biases and BERT's
+ * embedding tables are small and kept as f32 (converted when the file has
+ * them in another type). All weight pointers are const: training never
+ * writes to a base model (full fine-tuning copies the weights it trains,
+ * as f32, into its own parameter arena).
  */
 #ifndef ADA_MODEL_MODEL_H
 #define ADA_MODEL_MODEL_H
@@ -25,6 +30,35 @@
 
 struct tokenizer;
 struct gguf;
+
+/*
+ * A frozen weight matrix as its file stores it: rows x cols elements of
+ * type (enum ggml_type, format/quant.h), row r at data + r * row_bytes
+ * (cols is a whole number of the type's blocks). Borrowed from the model.
+ */
+struct frozen_mat {
+	const void *data;
+	uint32_t type;
+	int rows, cols;
+	size_t row_bytes;
+};
+
+/* The matrix as f32 values in place (type F32 with float alignment), or NULL. */
+const float *frozen_mat_f32(const struct frozen_mat *w);
+/* Dequantize the tile rows [r0, r0 + nr) x columns [c0, c0 + nc) into dst
+ * (row stride ld floats); c0 and nc are whole blocks of the type (nc may end
+ * at cols). */
+void frozen_mat_tile(const struct frozen_mat *w, int r0, int nr, int c0, int nc, float *dst,
+		     size_t ld);
+/* Columns per block of w's type: tiles start at multiples of it. */
+int frozen_mat_block(const struct frozen_mat *w);
+/* The whole matrix as f32 into dst (rows * cols floats). */
+void frozen_mat_read(const struct frozen_mat *w, float *dst);
+/* A view of f32 data (rows x cols, row-major). */
+struct frozen_mat frozen_mat_of_f32(const float *data, int rows, int cols);
+/* Is the type a block (quantized) type, which full fine-tuning cannot copy? */
+int frozen_mat_quantized(const struct frozen_mat *w);
+const char *frozen_mat_type_name(const struct frozen_mat *w);
 
 /* The six adaptable linear modules of a BERT layer (the paper's six
  * matrices), in the order used for rank matrices and target_modules. */
@@ -69,18 +103,18 @@ struct model_config {
 
 struct model_layer {
 	const float *attn_norm;                 /* [dim] */
-	const float *wq;                        /* [n_heads*head_dim][dim] */
-	const float *wk, *wv;                   /* [n_kv_heads*head_dim][dim] */
-	const float *wo;                        /* [dim][n_heads*head_dim] */
+	struct frozen_mat wq;                   /* [n_heads*head_dim][dim] */
+	struct frozen_mat wk, wv;               /* [n_kv_heads*head_dim][dim] */
+	struct frozen_mat wo;                   /* [dim][n_heads*head_dim] */
 	const float *bq, *bk, *bv;              /* NULL unless qkv_bias */
 	const float *ffn_norm;                  /* [dim] */
-	const float *w_gate, *w_up;             /* [hidden][dim] (w1, w3) */
-	const float *w_down;                    /* [dim][hidden] (w2) */
+	struct frozen_mat w_gate, w_up;         /* [hidden][dim] (w1, w3) */
+	struct frozen_mat w_down;               /* [dim][hidden] (w2) */
 };
 
 /* BERT weights, Hugging Face layout: linear weights [out][in] plus biases. */
 struct bert_layer {
-	const float *w[N_BERT_MODULES];         /* query key value attn_out inter output */
+	struct frozen_mat w[N_BERT_MODULES];    /* query key value attn_out inter output */
 	const float *b[N_BERT_MODULES];
 	const float *ln_attn_w, *ln_attn_b;     /* attention.output.LayerNorm */
 	const float *ln_out_w, *ln_out_b;       /* output.LayerNorm */
@@ -99,11 +133,11 @@ struct model {
 	struct model_config cfg;
 	char format[16];          /* "gguf", "llama2c", "hf" */
 	char *path;               /* owned */
-	const float *tok_emb;     /* [vocab][dim] */
+	struct frozen_mat tok_emb;   /* [vocab][dim] */
 	struct model_layer *layers;  /* owned array of n_layers (llama family) */
 	struct bert_weights *bert;   /* owned (BERT family); NULL otherwise */
 	const float *final_norm;  /* [dim] */
-	const float *output;      /* [vocab][dim]; == tok_emb when tied_output */
+	struct frozen_mat output;    /* [vocab][dim]; the same view as tok_emb when tied_output */
 	struct tokenizer *tokenizer;  /* embedded tokenizer (GGUF, HF dir) or NULL; owned */
 
 	/* Storage behind the pointers above (released by model_free). */
@@ -137,6 +171,11 @@ int model_open_tokenizer(const struct model *m, const char *tokenizer_path,
 /* A model with random weights N(0, 0.02^2) (norms 1) for cfg; owned. */
 int model_random(const struct model_config *cfg, uint64_t seed, struct model **out,
 		 struct ada_err *err);
+/* A random model of cfg (a llama of the 260-token byte vocabulary, as
+ * ada_create_model makes) as a GGUF file at path, matrices as type
+ * (quant_fallback where rows are not whole blocks of it). */
+int model_create_file(const struct model_config *cfg, uint64_t seed, uint32_t type,
+		      const char *name, const char *path, struct ada_err *err);
 /* Shapes of the llama2.c family by name ("stories260K", "stories15M",
  * "stories42M", "stories110M"); ADA_EINVAL for an unknown name. */
 int model_shape_config(const char *name, struct model_config *cfg);
@@ -220,6 +259,15 @@ int model_modules_targeted(const struct model_config *cfg, unsigned target_modul
  * inverse (for exporters). dst and src must not overlap. */
 void rope_rows_to_pairs(float *dst, const float *src, int n_heads, int head_dim, size_t cols);
 void rope_rows_to_halves(float *dst, const float *src, int n_heads, int head_dim, size_t cols);
+/* The same on rows of row_bytes bytes of any type (a row permutation never
+ * needs the values). */
+void rope_bytes_to_pairs(void *dst, const void *src, int n_heads, int head_dim, size_t row_bytes);
+void rope_bytes_to_halves(void *dst, const void *src, int n_heads, int head_dim,
+			  size_t row_bytes);
+
+/* The weight types of m's matrices: a bit (1 << type) per type present, and
+ * a short summary ("F32", "BF16", "Q4_K+Q6_K+F32") into buf. */
+uint64_t model_weight_types(const struct model *m, char *buf, size_t cap);
 
 /* Check a config for internal consistency (positive sizes, heads divide,
  * GQA grouping) and name the offending field. */

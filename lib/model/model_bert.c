@@ -172,6 +172,23 @@ static int weight(struct bert_loader *b, const float **out, uint64_t rows, uint6
 	return hf_weight(b->m, b->sh, name, rows, cols, 0, out, b->err);
 }
 
+/* The same for a matrix kept in its file's dtype. */
+static int matrix(struct bert_loader *b, struct frozen_mat *out, uint64_t rows, uint64_t cols,
+		  const char *fmt, ...) ADA_PRINTF(5, 6);
+
+static int matrix(struct bert_loader *b, struct frozen_mat *out, uint64_t rows, uint64_t cols,
+		  const char *fmt, ...)
+{
+	char name[160];
+	size_t n = (size_t)snprintf(name, sizeof(name), "%s", b->prefix);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(name + n, sizeof(name) - n, fmt, ap);
+	va_end(ap);
+	return hf_matrix(b->m, b->sh, name, rows, cols, 0, out, b->err);
+}
+
 /* A LayerNorm called base: weight/bias, or gamma/beta in old checkpoints. */
 static int layer_norm(struct bert_loader *b, const char *base, const float **w,
 		      const float **bias)
@@ -210,7 +227,7 @@ static int load_layer(struct bert_loader *b, int i)
 	for (int k = 0; k < N_BERT_MODULES; k++) {
 		uint64_t out = k == BMOD_INTER ? hidden : dim, in = k == BMOD_OUTPUT ? hidden : dim;
 
-		if ((rc = weight(b, &l->w[k], out, in, "encoder.layer.%d.%s.weight", i, linear[k])) ||
+		if ((rc = matrix(b, &l->w[k], out, in, "encoder.layer.%d.%s.weight", i, linear[k])) ||
 		    (rc = weight(b, &l->b[k], 0, out, "encoder.layer.%d.%s.bias", i, linear[k])))
 			return rc;
 	}
@@ -252,6 +269,6 @@ int bert_load_hf(struct model *m, struct hf_shards *sh, struct ada_err *err)
 	     (rc = weight(&b, &w->pooler_b, 0, dim, "pooler.dense.bias"))))
 		return rc;
 	/* The word embeddings are the model's token embedding. */
-	m->tok_emb = w->word_emb;
+	m->tok_emb = frozen_mat_of_f32(w->word_emb, c->vocab_size, c->dim);
 	return ADA_OK;
 }

@@ -5,12 +5,14 @@
  * project makes itself: random Llama weights (model_random) plus a
  * byte-level SentencePiece vocabulary — <unk>, <s>, </s>, the 256 byte
  * tokens and "▁" (the space) — so any UTF-8 text encodes and decodes
- * exactly. Written as GGUF v3, so every tool here loads it like a real one.
+ * exactly. Written as GGUF v3, so every tool here loads it like a real one,
+ * its matrices in any type of format/quant.h (our quantizer).
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "format/gguf.h"
+#include "format/quant.h"
 #include "util/err.h"
 #include "model/model.h"
 
@@ -75,11 +77,19 @@ static int write_vocab(struct gguf_writer *w, struct ada_err *err)
 
 int ada_create_model(const char *shape, uint64_t seed, const char *path, struct ada_err *err)
 {
-	struct model_config cfg;
-	struct model *m = NULL;
-	struct gguf_writer *w = NULL;
-	int rc;
+	return ada_create_model_dtype(shape, seed, "F32", path, err);
+}
 
+int ada_create_model_dtype(const char *shape, uint64_t seed, const char *dtype, const char *path,
+			   struct ada_err *err)
+{
+	struct model_config cfg;
+	int type = ggml_type_from_name(dtype ? dtype : "F32");
+
+	if (type < 0)
+		return ada_fail_param(err, ADA_EINVAL, "dtype",
+				      "unknown dtype '%s' (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K)",
+				      dtype);
 	if (!strcmp(shape, "tiny"))
 		tiny_config(&cfg);
 	else if (model_shape_config(shape, &cfg))
@@ -87,12 +97,27 @@ int ada_create_model(const char *shape, uint64_t seed, const char *path, struct 
 				      "unknown shape '%s' (tiny, stories260K, stories15M, stories42M, stories110M)",
 				      shape);
 	cfg.vocab_size = N_BYTE_VOCAB;
+	return model_create_file(&cfg, seed, (uint32_t)type, shape, path, err);
+}
+
+int model_create_file(const struct model_config *cfg_in, uint64_t seed, uint32_t type,
+		      const char *model_name, const char *path, struct ada_err *err)
+{
+	struct model_config cfg = *cfg_in;
+	struct model *m = NULL;
+	struct gguf_writer *w = NULL;
+	int rc;
+
+	if (cfg.vocab_size != N_BYTE_VOCAB || strcmp(cfg.arch, "llama") || cfg.qkv_bias)
+		return ada_fail(err, ADA_EINVAL, "a created model is a llama with the %d-token byte vocabulary",
+				N_BYTE_VOCAB);
+	cfg.tied_output = 1;      /* output.weight is not written: the embedding serves */
 	if ((rc = model_random(&cfg, seed, &m, err)))
 		return rc;
 	if ((rc = gguf_writer_new(3, &w, err)))
 		goto out_free;
 	if ((rc = gguf_writer_set_str(w, "general.architecture", "llama", err)) ||
-	    (rc = gguf_writer_set_str(w, "general.name", shape, err)) ||
+	    (rc = gguf_writer_set_str(w, "general.name", model_name, err)) ||
 	    (rc = gguf_writer_set_u32(w, "llama.context_length", (uint32_t)cfg.context_length, err)) ||
 	    (rc = gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)cfg.dim, err)) ||
 	    (rc = gguf_writer_set_u32(w, "llama.block_count", (uint32_t)cfg.n_layers, err)) ||
@@ -109,8 +134,12 @@ int ada_create_model(const char *shape, uint64_t seed, const char *path, struct 
 		const int D = cfg.dim, F = cfg.hidden_dim;
 		const int QD = cfg.n_heads * cfg.head_dim, KD = cfg.n_kv_heads * cfg.head_dim;
 		char name[64];
-#define T2(nm, p, rows, cols) do { uint64_t _d[2] = { (uint64_t)(cols), (uint64_t)(rows) }; \
-	if ((rc = gguf_writer_add_tensor(w, nm, 2, _d, p, GGML_TYPE_F32, err))) goto out_free; } while (0)
+		/* Matrices in the asked type (llama.cpp's fallback where rows are
+		 * not whole blocks of it); norms stay F32. */
+#define T2(nm, fm, rows, cols) do { uint64_t _d[2] = { (uint64_t)(cols), (uint64_t)(rows) }; \
+	if ((rc = gguf_writer_add_tensor_typed(w, nm, 2, _d, (fm).data, (fm).type, \
+					       quant_fallback((uint32_t)type, (uint64_t)(cols)), err))) \
+		goto out_free; } while (0)
 #define T1(nm, p, n) do { uint64_t _d[1] = { (uint64_t)(n) }; \
 	if ((rc = gguf_writer_add_tensor(w, nm, 1, _d, p, GGML_TYPE_F32, err))) goto out_free; } while (0)
 		T2("token_embd.weight", m->tok_emb, cfg.vocab_size, D);

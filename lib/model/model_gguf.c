@@ -3,8 +3,10 @@
  *
  * The open struct gguf is kept as the model's format_state: F32 weights
  * point into its mapping, and the lead's tokenizer code reads the embedded
- * tokenizer.ggml.* metadata from it. F16/BF16 weights are widened into
- * buffers the model owns.
+ * tokenizer.ggml.* metadata from it. Weight matrices stay in the mapping
+ * in their file's type (F32, F16, BF16 or any block type of format/quant.h,
+ * mixed as llama.cpp's Q4_K_M files mix them); norms and biases, whatever
+ * their type, are converted to f32 into buffers the model owns.
  *
  * Layouts: llama.cpp's converter permutes llama/mistral Q and K into the
  * adjacent-pair RoPE layout we use, but leaves qwen2 in Hugging Face's
@@ -14,7 +16,7 @@
  *
  * Every tensor's shape is checked against the config before it is used,
  * and anything we do not implement (partial rotary dims, RoPE scaling,
- * attention biases outside qwen2, quantized tensor types) is refused by name
+ * attention biases outside qwen2, tensor types we cannot read) is refused by name
  * rather than run wrongly.
  */
 #include "model/model_loader.h"
@@ -209,8 +211,9 @@ static int gguf_convert(const void *ctx, float *dst, struct ada_err *err)
 	return gguf_tensor_to_f32(src->g, src->t, dst, err);
 }
 
-static int gguf_weight(struct model *m, const struct gguf *g, const char *name, uint64_t rows,
-		       uint64_t cols, int perm_heads, const float **out, struct ada_err *err)
+static int gguf_tensor(struct model *m, const struct gguf *g, const char *name, uint64_t rows,
+		       uint64_t cols, int perm_heads, const float **out, struct frozen_mat *out_mat,
+		       struct ada_err *err)
 {
 	const struct gguf_tensor *t = gguf_find_tensor(g, name);
 
@@ -224,10 +227,13 @@ static int gguf_weight(struct model *m, const struct gguf *g, const char *name, 
 				(unsigned long long)(t->dims[1] * t->dims[2] * t->dims[3]),
 				(unsigned long long)t->dims[0],
 				(unsigned long long)(rows ? rows : 1), (unsigned long long)cols);
-	if (t->type != GGML_TYPE_F32 && t->type != GGML_TYPE_F16 && t->type != GGML_TYPE_BF16)
+	if (!quant_supported(t->type) || !t->data)
 		return ada_fail(err, ADA_EUNSUPPORTED,
-				"%s: tensor '%s' has type %s; only F32, F16 and BF16 are supported",
+				"%s: tensor '%s' has type %s, which we do not read (F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K)",
 				m->path, name, ggml_type_name(t->type));
+	if (out_mat)
+		return model_place_matrix(m, name, t->data, t->type, rows, cols, perm_heads, out_mat,
+					  err);
 	/* A mapping pointer needs 4-byte alignment (general.alignment may be 1 or 2):
 	 * model_place_tensor checks. */
 	{
@@ -236,6 +242,20 @@ static int gguf_weight(struct model *m, const struct gguf *g, const char *name, 
 					  (size_t)t->n_elements, gguf_convert, &src, perm_heads, rows,
 					  cols, out, err);
 	}
+}
+
+/* A vector (norm, bias) as f32. */
+static int gguf_weight(struct model *m, const struct gguf *g, const char *name, uint64_t rows,
+		       uint64_t cols, int perm_heads, const float **out, struct ada_err *err)
+{
+	return gguf_tensor(m, g, name, rows, cols, perm_heads, out, NULL, err);
+}
+
+/* A matrix in its file's type. */
+static int gguf_matrix(struct model *m, const struct gguf *g, const char *name, uint64_t rows,
+		       uint64_t cols, int perm_heads, struct frozen_mat *out, struct ada_err *err)
+{
+	return gguf_tensor(m, g, name, rows, cols, perm_heads, NULL, out, err);
 }
 
 static int load_layer(struct model *m, const struct gguf *g, int i, struct ada_err *err)
@@ -256,21 +276,28 @@ static int load_layer(struct model *m, const struct gguf *g, int i, struct ada_e
 		if (rc) \
 			return rc; \
 	} while (0)
+#define M(field, suffix, rows, cols, heads) do { \
+		snprintf(name, sizeof(name), "blk.%d.%s", i, suffix); \
+		rc = gguf_matrix(m, g, name, rows, cols, heads, &l->field, err); \
+		if (rc) \
+			return rc; \
+	} while (0)
 	W(attn_norm, "attn_norm.weight", 0, dim, 0);
-	W(wq, "attn_q.weight", q, dim, qh);
-	W(wk, "attn_k.weight", kv, dim, kh);
-	W(wv, "attn_v.weight", kv, dim, 0);
-	W(wo, "attn_output.weight", dim, q, 0);
+	M(wq, "attn_q.weight", q, dim, qh);
+	M(wk, "attn_k.weight", kv, dim, kh);
+	M(wv, "attn_v.weight", kv, dim, 0);
+	M(wo, "attn_output.weight", dim, q, 0);
 	if (c->qkv_bias) {
 		W(bq, "attn_q.bias", 0, q, qh);
 		W(bk, "attn_k.bias", 0, kv, kh);
 		W(bv, "attn_v.bias", 0, kv, 0);
 	}
 	W(ffn_norm, "ffn_norm.weight", 0, dim, 0);
-	W(w_gate, "ffn_gate.weight", hidden, dim, 0);
-	W(w_up, "ffn_up.weight", hidden, dim, 0);
-	W(w_down, "ffn_down.weight", dim, hidden, 0);
+	M(w_gate, "ffn_gate.weight", hidden, dim, 0);
+	M(w_up, "ffn_up.weight", hidden, dim, 0);
+	M(w_down, "ffn_down.weight", dim, hidden, 0);
 #undef W
+#undef M
 	return ADA_OK;
 }
 
@@ -299,7 +326,7 @@ int model_load_gguf(struct model *m, struct ada_err *err)
 		return rc;
 	dim = (uint64_t)m->cfg.dim;
 	vocab = (uint64_t)m->cfg.vocab_size;
-	rc = gguf_weight(m, g, "token_embd.weight", vocab, dim, 0, &m->tok_emb, err);
+	rc = gguf_matrix(m, g, "token_embd.weight", vocab, dim, 0, &m->tok_emb, err);
 	for (int i = 0; i < m->cfg.n_layers && !rc; i++)
 		rc = load_layer(m, g, i, err);
 	if (!rc)
@@ -309,6 +336,6 @@ int model_load_gguf(struct model *m, struct ada_err *err)
 	if (m->cfg.tied_output)
 		m->output = m->tok_emb;
 	else
-		rc = gguf_weight(m, g, "output.weight", vocab, dim, 0, &m->output, err);
+		rc = gguf_matrix(m, g, "output.weight", vocab, dim, 0, &m->output, err);
 	return rc;
 }

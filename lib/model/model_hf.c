@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "format/quant.h"
 #include "format/safetensors.h"
 #include "util/alloc.h"
 #include "util/err.h"
@@ -595,6 +596,36 @@ int hf_weight(struct model *m, struct hf_shards *sh, const char *name, uint64_t 
 	}
 }
 
+int hf_matrix(struct model *m, struct hf_shards *sh, const char *name, uint64_t rows,
+	      uint64_t cols, int perm_heads, struct frozen_mat *out, struct ada_err *err)
+{
+	const struct safetensors *st;
+	const struct st_tensor *t;
+	size_t shard = 0;
+	uint32_t type;
+	int rc;
+
+	rc = find_tensor_at(sh, name, &st, &t, &shard, err);
+	if (rc)
+		return ada_err_prefix(err, rc, "%s", m->path);
+	if (!t)
+		return ada_fail(err, ADA_EFORMAT, "%s: missing tensor '%s'", m->path, name);
+	rc = check_tensor(st, t, name, rows, cols, err);
+	if (rc)
+		return rc;
+	switch (t->dtype) {
+	case ST_F32: type = GGML_TYPE_F32; break;
+	case ST_F16: type = GGML_TYPE_F16; break;
+	case ST_BF16: type = GGML_TYPE_BF16; break;
+	default:
+		return ada_fail(err, ADA_EUNSUPPORTED,
+				"%s: tensor '%s' has dtype %s; only F32, F16 and BF16 are supported",
+				st->file.path, name, st_dtype_name(t->dtype));
+	}
+	sh->used[shard][t - st->tensors] = 1;
+	return model_place_matrix(m, name, t->data, type, rows, cols, perm_heads, out, err);
+}
+
 static int load_layer(struct model *m, struct hf_shards *sh, int i, struct ada_err *err)
 {
 	const struct model_config *c = &m->cfg;
@@ -611,21 +642,28 @@ static int load_layer(struct model *m, struct hf_shards *sh, int i, struct ada_e
 		if (rc) \
 			return rc; \
 	} while (0)
+#define M(field, suffix, rows, cols, heads) do { \
+		snprintf(name, sizeof(name), "model.layers.%d.%s", i, suffix); \
+		rc = hf_matrix(m, sh, name, rows, cols, heads, &l->field, err); \
+		if (rc) \
+			return rc; \
+	} while (0)
 	W(attn_norm, "input_layernorm.weight", 0, dim, 0);
-	W(wq, "self_attn.q_proj.weight", q, dim, c->n_heads);
-	W(wk, "self_attn.k_proj.weight", kv, dim, c->n_kv_heads);
-	W(wv, "self_attn.v_proj.weight", kv, dim, 0);
-	W(wo, "self_attn.o_proj.weight", dim, q, 0);
+	M(wq, "self_attn.q_proj.weight", q, dim, c->n_heads);
+	M(wk, "self_attn.k_proj.weight", kv, dim, c->n_kv_heads);
+	M(wv, "self_attn.v_proj.weight", kv, dim, 0);
+	M(wo, "self_attn.o_proj.weight", dim, q, 0);
 	if (c->qkv_bias) {
 		W(bq, "self_attn.q_proj.bias", 0, q, c->n_heads);
 		W(bk, "self_attn.k_proj.bias", 0, kv, c->n_kv_heads);
 		W(bv, "self_attn.v_proj.bias", 0, kv, 0);
 	}
 	W(ffn_norm, "post_attention_layernorm.weight", 0, dim, 0);
-	W(w_gate, "mlp.gate_proj.weight", hidden, dim, 0);
-	W(w_up, "mlp.up_proj.weight", hidden, dim, 0);
-	W(w_down, "mlp.down_proj.weight", dim, hidden, 0);
+	M(w_gate, "mlp.gate_proj.weight", hidden, dim, 0);
+	M(w_up, "mlp.up_proj.weight", hidden, dim, 0);
+	M(w_down, "mlp.down_proj.weight", dim, hidden, 0);
 #undef W
+#undef M
 	return ADA_OK;
 }
 
@@ -653,7 +691,7 @@ int model_load_hf(struct model *m, struct ada_err *err)
 		return rc;
 	dim = (uint64_t)m->cfg.dim;
 	vocab = (uint64_t)m->cfg.vocab_size;
-	rc = hf_weight(m, sh, "model.embed_tokens.weight", vocab, dim, 0, &m->tok_emb, err);
+	rc = hf_matrix(m, sh, "model.embed_tokens.weight", vocab, dim, 0, &m->tok_emb, err);
 	for (int i = 0; i < m->cfg.n_layers && !rc; i++)
 		rc = load_layer(m, sh, i, err);
 	if (!rc)
@@ -663,12 +701,12 @@ int model_load_hf(struct model *m, struct ada_err *err)
 	if (m->cfg.tied_output)
 		m->output = m->tok_emb;
 	else
-		rc = hf_weight(m, sh, "lm_head.weight", vocab, dim, 0, &m->output, err);
+		rc = hf_matrix(m, sh, "lm_head.weight", vocab, dim, 0, &m->output, err);
 	return rc;
 }
 
 int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
-	     struct ada_err *err)
+	     struct weight_summary *ws, struct ada_err *err)
 {
 	struct hf_shards *sh;
 	char *tok, *vocab;
@@ -684,6 +722,16 @@ int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
 		rc = bert_resolve_hf(dir, sh, cfg, NULL, 0, err);
 	else
 		rc = resolve_tied(sh, cfg, err);
+	memset(ws, 0, sizeof(*ws));
+	for (size_t i = 0; i < sh->n; i++)
+		for (size_t k = 0; k < sh->st[i]->n_tensors; k++) {
+			const struct st_tensor *t = &sh->st[i]->tensors[k];
+			if (t->n_dims != 2)
+				continue;
+			ws->types |= 1ull << (t->dtype == ST_F16 ? GGML_TYPE_F16 : t->dtype == ST_BF16 ?
+					      GGML_TYPE_BF16 : GGML_TYPE_F32);
+			ws->bytes += (int64_t)t->n_bytes;
+		}
 	hf_shards_free(sh);
 	if (rc)
 		return rc;

@@ -240,7 +240,7 @@ int model_load_llama2c(struct model *m, struct ada_err *err)
 	struct llama2c_header h;
 	struct mapped_file *mf;
 	struct walker w;
-	size_t dim, hidden, kv_dim, L, emb;
+	size_t dim, hidden, kv_dim, L;
 	int rc;
 
 	snprintf(m->format, sizeof(m->format), "llama2c");
@@ -264,7 +264,6 @@ int model_load_llama2c(struct model *m, struct ada_err *err)
 	hidden = (size_t)c->hidden_dim;
 	kv_dim = (size_t)c->n_kv_heads * (size_t)c->head_dim;
 	L = (size_t)c->n_layers;
-	emb = (size_t)c->vocab_size * dim;
 	w.p = (const float *)(const void *)(mf->data + h.header_bytes);
 
 #define EACH_LAYER(field, n, leaf) \
@@ -274,37 +273,52 @@ int model_load_llama2c(struct model *m, struct ada_err *err)
 		if (!rc) \
 			rc = take(m, &w, n, -1, name, out, err); \
 	} while (0)
+	/* Matrices: f32 views of the mapping, rows x cols. */
+#define EACH_MAT(field, rows, cols, leaf) \
+	for (size_t i = 0; i < L && !rc; i++) { \
+		const float *_p = NULL; \
+		rc = take(m, &w, (rows) * (cols), (int)i, leaf, &_p, err); \
+		m->layers[i].field = frozen_mat_of_f32(_p, (int)(rows), (int)(cols)); \
+	}
+#define ONE_MAT(out, rows, cols, name) do { \
+		const float *_p = NULL; \
+		if (!rc) \
+			rc = take(m, &w, (rows) * (cols), -1, name, &_p, err); \
+		*(out) = frozen_mat_of_f32(_p, (int)(rows), (int)(cols)); \
+	} while (0)
 	if (h.version == 0) {
-		ONE(&m->tok_emb, emb, "tok_embeddings.weight");
+		ONE_MAT(&m->tok_emb, (size_t)c->vocab_size, dim, "tok_embeddings.weight");
 		EACH_LAYER(attn_norm, dim, "attention_norm.weight");
-		EACH_LAYER(wq, dim * dim, "attention.wq.weight");
-		EACH_LAYER(wk, kv_dim * dim, "attention.wk.weight");
-		EACH_LAYER(wv, kv_dim * dim, "attention.wv.weight");
-		EACH_LAYER(wo, dim * dim, "attention.wo.weight");
+		EACH_MAT(wq, dim, dim, "attention.wq.weight");
+		EACH_MAT(wk, kv_dim, dim, "attention.wk.weight");
+		EACH_MAT(wv, kv_dim, dim, "attention.wv.weight");
+		EACH_MAT(wo, dim, dim, "attention.wo.weight");
 		EACH_LAYER(ffn_norm, dim, "ffn_norm.weight");
-		EACH_LAYER(w_gate, hidden * dim, "feed_forward.w1.weight");
-		EACH_LAYER(w_down, dim * hidden, "feed_forward.w2.weight");
-		EACH_LAYER(w_up, hidden * dim, "feed_forward.w3.weight");
+		EACH_MAT(w_gate, hidden, dim, "feed_forward.w1.weight");
+		EACH_MAT(w_down, dim, hidden, "feed_forward.w2.weight");
+		EACH_MAT(w_up, hidden, dim, "feed_forward.w3.weight");
 		ONE(&m->final_norm, dim, "norm.weight");
 		w.p += (size_t)c->context_length * (size_t)c->head_dim;   /* RoPE table: unused */
 	} else {
 		EACH_LAYER(attn_norm, dim, "attention_norm.weight");
 		EACH_LAYER(ffn_norm, dim, "ffn_norm.weight");
 		ONE(&m->final_norm, dim, "norm.weight");
-		ONE(&m->tok_emb, emb, "tok_embeddings.weight");
-		EACH_LAYER(wq, dim * dim, "attention.wq.weight");
-		EACH_LAYER(wk, kv_dim * dim, "attention.wk.weight");
-		EACH_LAYER(wv, kv_dim * dim, "attention.wv.weight");
-		EACH_LAYER(wo, dim * dim, "attention.wo.weight");
-		EACH_LAYER(w_gate, hidden * dim, "feed_forward.w1.weight");
-		EACH_LAYER(w_down, dim * hidden, "feed_forward.w2.weight");
-		EACH_LAYER(w_up, hidden * dim, "feed_forward.w3.weight");
+		ONE_MAT(&m->tok_emb, (size_t)c->vocab_size, dim, "tok_embeddings.weight");
+		EACH_MAT(wq, dim, dim, "attention.wq.weight");
+		EACH_MAT(wk, kv_dim, dim, "attention.wk.weight");
+		EACH_MAT(wv, kv_dim, dim, "attention.wv.weight");
+		EACH_MAT(wo, dim, dim, "attention.wo.weight");
+		EACH_MAT(w_gate, hidden, dim, "feed_forward.w1.weight");
+		EACH_MAT(w_down, dim, hidden, "feed_forward.w2.weight");
+		EACH_MAT(w_up, hidden, dim, "feed_forward.w3.weight");
 	}
 	if (h.shared_classifier)
 		m->output = m->tok_emb;
 	else
-		ONE(&m->output, emb, "output.weight");
+		ONE_MAT(&m->output, (size_t)c->vocab_size, dim, "output.weight");
 #undef ONE
+#undef ONE_MAT
 #undef EACH_LAYER
+#undef EACH_MAT
 	return rc;
 }

@@ -45,6 +45,14 @@ typedef int (*tensor_convert_fn)(const void *ctx, float *dst, struct ada_err *er
 int model_place_tensor(struct model *m, const char *name, const void *mapped_f32, size_t n,
 		       tensor_convert_fn convert, const void *ctx, int perm_heads, uint64_t rows,
 		       uint64_t cols, const float **out, struct ada_err *err);
+/* A checked matrix (rows x cols of type, at data in a mapping) as a view in
+ * *out: in place, unless perm_heads > 0 (its rows move from rotate-half to
+ * adjacent RoPE pairs for that many heads, into a copy of the same type m
+ * owns) or it is F32 without float alignment (copied). Its values must be
+ * finite (for block types: its half-float scales). */
+int model_place_matrix(struct model *m, const char *name, const void *data, uint32_t type,
+		       uint64_t rows, uint64_t cols, int perm_heads, struct frozen_mat *out,
+		       struct ada_err *err);
 /* Refuse weights with a NaN or an infinity (ADA_EFORMAT naming the model,
  * the tensor and the element): nothing trained from them is meaningful,
  * and refusing at load says why, where a job would only diverge. Every
@@ -55,6 +63,13 @@ int model_check_finite(const struct model *m, const char *name, const float *w, 
 int model_alloc_layers(struct model *m, struct ada_err *err);
 
 /* ---- header-only readers (no weights touched) ------------------------- */
+
+/* What a file's matrices (2-D tensors) are stored as: a bit (1 << type) per
+ * ggml type (safetensors' F32/F16/BF16 as theirs) and their bytes. */
+struct weight_summary {
+	uint64_t types;
+	int64_t bytes;
+};
 
 /* GGUF metadata -> config (checked); the output matrix's presence decides
  * tied_output and token_embd.weight's shape gives vocab_size. */
@@ -86,7 +101,7 @@ int llama2c_probe(const char *path, struct model_config *cfg, struct ada_err *er
  * pooler (BERT family). *has_tokenizer: the directory holds a tokenizer
  * the loader takes: tokenizer.json, or vocab.txt for the BERT family. */
 int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
-	     struct ada_err *err);
+	     struct weight_summary *ws, struct ada_err *err);
 
 /* ---- Hugging Face helpers (model_hf.c), shared with model_bert.c ------ */
 
@@ -105,6 +120,10 @@ int hf_has_tensor(const struct hf_shards *sh, const char *name, int *found,
  * in rotate-half RoPE layout for that many heads; permute them. */
 int hf_weight(struct model *m, struct hf_shards *sh, const char *name, uint64_t rows,
 	      uint64_t cols, int perm_heads, const float **out, struct ada_err *err);
+/* The same for a matrix, kept in its file's dtype (F32, F16, BF16): a
+ * view into the mapping (Q/K rows permuted into a copy of that dtype). */
+int hf_matrix(struct model *m, struct hf_shards *sh, const char *name, uint64_t rows,
+	      uint64_t cols, int perm_heads, struct frozen_mat *out, struct ada_err *err);
 /* config.json members: absent and null read the same (hf_member: NULL);
  * dflt < 0 makes an int required. Errors name the file and set param. */
 json_t *hf_member(json_t *o, const char *key);

@@ -13,10 +13,11 @@
 #include <string.h>
 
 #include "format/gguf.h"
+#include "format/quant.h"
 #include "util/err.h"
 
 static int probe_gguf(const char *path, struct model_config *cfg, int *has_tokenizer,
-		      struct ada_err *err)
+		      struct weight_summary *ws, struct ada_err *err)
 {
 	struct gguf *g;
 	int rc = gguf_open(path, &g, err);
@@ -25,6 +26,13 @@ static int probe_gguf(const char *path, struct model_config *cfg, int *has_token
 		return rc;
 	rc = gguf_read_model_config(g, cfg, err);
 	*has_tokenizer = gguf_find_kv(g, "tokenizer.ggml.tokens") != NULL;
+	for (uint64_t i = 0; i < g->n_tensors; i++) {
+		const struct gguf_tensor *t = &g->tensors[i];
+		if (t->n_dims != 2 || t->type >= 64)
+			continue;
+		ws->types |= 1ull << t->type;
+		ws->bytes += (int64_t)t->n_bytes;
+	}
 	gguf_close(g);
 	return rc;
 }
@@ -36,6 +44,7 @@ int ada_model_probe(const char *path, struct ada_model_info *info, struct ada_er
 		[MODEL_FORMAT_HF] = "hf",
 	};
 	struct model_config cfg;
+	struct weight_summary ws = { 0 };
 	enum model_format fmt;
 	int has_tokenizer = 0, rc;
 
@@ -45,13 +54,15 @@ int ada_model_probe(const char *path, struct ada_model_info *info, struct ada_er
 		return rc;
 	switch (fmt) {
 	case MODEL_FORMAT_GGUF:
-		rc = probe_gguf(path, &cfg, &has_tokenizer, err);
+		rc = probe_gguf(path, &cfg, &has_tokenizer, &ws, err);
 		break;
 	case MODEL_FORMAT_LLAMA2C:
 		rc = llama2c_probe(path, &cfg, err);
+		ws.types = 1ull << GGML_TYPE_F32;
+		ws.bytes = 4 * (model_param_count(&cfg) - (int64_t)cfg.dim * (2 * cfg.n_layers + 1));
 		break;
 	case MODEL_FORMAT_HF:
-		rc = hf_probe(path, &cfg, &has_tokenizer, err);
+		rc = hf_probe(path, &cfg, &has_tokenizer, &ws, err);
 		break;
 	}
 	if (rc)
@@ -59,6 +70,16 @@ int ada_model_probe(const char *path, struct ada_model_info *info, struct ada_er
 	model_config_describe(&cfg, info);
 	snprintf(info->format, sizeof(info->format), "%s", format_names[fmt]);
 	info->has_tokenizer = has_tokenizer;
+	info->weight_bytes = ws.bytes;
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t t = 0; t < 64; t++) {
+			size_t len = strlen(info->dtype);
+			if (!(ws.types & (1ull << t)) || quant_is_block(t) != !pass)
+				continue;
+			info->quantized |= quant_is_block(t);
+			snprintf(info->dtype + len, sizeof(info->dtype) - len, "%s%s", len ? "+" : "",
+				 ggml_type_name(t));
+		}
 	return ADA_OK;
 }
 

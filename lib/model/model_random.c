@@ -57,31 +57,37 @@ int model_random(const struct model_config *cfg, uint64_t seed, struct model **o
 		p[_i] = (is_norm) ? 1.0f : (float)(0.02 * rng_normal(&rng)); \
 	p += (n); \
 } while (0)
+#define TAKE_MAT(fm, rows, cols) do { \
+	const float *_p; \
+	TAKE(_p, (size_t)(rows) * (size_t)(cols), 0); \
+	(fm) = frozen_mat_of_f32(_p, (int)(rows), (int)(cols)); \
+} while (0)
 
-	TAKE(m->tok_emb, (size_t)V * D, 0);
+	TAKE_MAT(m->tok_emb, V, D);
 	for (int l = 0; l < L; l++) {
 		struct model_layer *ly = &m->layers[l];
 		TAKE(ly->attn_norm, D, 1);
-		TAKE(ly->wq, QD * D, 0);
-		TAKE(ly->wk, KD * D, 0);
-		TAKE(ly->wv, KD * D, 0);
-		TAKE(ly->wo, (size_t)D * QD, 0);
+		TAKE_MAT(ly->wq, QD, D);
+		TAKE_MAT(ly->wk, KD, D);
+		TAKE_MAT(ly->wv, KD, D);
+		TAKE_MAT(ly->wo, D, QD);
 		if (cfg->qkv_bias) {
 			TAKE(ly->bq, QD, 0);
 			TAKE(ly->bk, KD, 0);
 			TAKE(ly->bv, KD, 0);
 		}
 		TAKE(ly->ffn_norm, D, 1);
-		TAKE(ly->w_gate, (size_t)F * D, 0);
-		TAKE(ly->w_up, (size_t)F * D, 0);
-		TAKE(ly->w_down, (size_t)D * F, 0);
+		TAKE_MAT(ly->w_gate, F, D);
+		TAKE_MAT(ly->w_up, F, D);
+		TAKE_MAT(ly->w_down, D, F);
 	}
 	TAKE(m->final_norm, D, 1);
 	if (cfg->tied_output)
 		m->output = m->tok_emb;
 	else
-		TAKE(m->output, (size_t)V * D, 0);
+		TAKE_MAT(m->output, V, D);
 #undef TAKE
+#undef TAKE_MAT
 	*out = m;
 	return ADA_OK;
 }

@@ -15,13 +15,16 @@ void llama_net_from_model(struct llama_net *net, struct llama_block *blocks,
 		.vocab = c->vocab_size, .rope_theta = c->rope_theta, .norm_eps = c->norm_eps,
 	};
 	net->blocks = blocks;
-	net->tok_emb = m->tok_emb;
+	/* F32 matrices are multiplied in place; others through nn/frozen.h. */
+	net->tok_emb = frozen_mat_f32(&m->tok_emb);
+	net->tok_emb_fw = &m->tok_emb;
 	net->final_norm = m->final_norm;
-	net->output = m->output;
+	net->output = frozen_mat_f32(&m->output);
+	net->output_fw = &m->output;
 	for (int l = 0; l < c->n_layers; l++) {
 		const struct model_layer *ly = &m->layers[l];
-		const float *w[N_LLAMA_MODULES] = { ly->wq, ly->wk, ly->wv, ly->wo,
-						    ly->w_gate, ly->w_up, ly->w_down };
+		const struct frozen_mat *w[N_LLAMA_MODULES] = { &ly->wq, &ly->wk, &ly->wv, &ly->wo,
+								 &ly->w_gate, &ly->w_up, &ly->w_down };
 		const float *b[N_LLAMA_MODULES] = { ly->bq, ly->bk, ly->bv };
 
 		memset(&blocks[l], 0, sizeof(blocks[l]));
@@ -30,7 +33,8 @@ void llama_net_from_model(struct llama_net *net, struct llama_block *blocks,
 		for (int mod = 0; mod < N_LLAMA_MODULES; mod++) {
 			struct linear *lin = &blocks[l].lin[mod];
 			llama_module_shape(c, mod, &lin->out, &lin->in);
-			lin->w = w[mod];
+			lin->w = frozen_mat_f32(w[mod]);
+			lin->fw = w[mod];
 			lin->b = b[mod];
 		}
 	}
@@ -61,7 +65,8 @@ void bert_net_from_model(struct bert_net *net, struct bert_block *blocks, const 
 		for (int mod = 0; mod < N_BERT_MODULES; mod++) {
 			struct linear *lin = &b->lin[mod];
 			model_module_shape(c, mod, &lin->out, &lin->in);
-			lin->w = ly->w[mod];
+			lin->w = frozen_mat_f32(&ly->w[mod]);
+			lin->fw = &ly->w[mod];
 			lin->b = ly->b[mod];
 		}
 		b->ln_attn = (struct bert_ln){ .w = ly->ln_attn_w, .b = ly->ln_attn_b };

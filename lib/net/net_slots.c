@@ -25,6 +25,7 @@ static void add(struct net_slots *s, enum slot_kind kind, int layer, int rows, i
 	sl->rope_heads = 0;
 	sl->w = w;
 	sl->g = g;
+	sl->fw = NULL;
 }
 
 int net_slots_llama(struct net_slots *s, struct llama_net *net, const struct model_config *c,
@@ -38,6 +39,7 @@ int net_slots_llama(struct net_slots *s, struct llama_net *net, const struct mod
 		return ADA_ENOMEM;
 	add(s, SLOT_EMBEDDING, -1, c->vocab_size, c->dim, &net->tok_emb, &net->d_tok_emb,
 	    "model.embed_tokens.weight");
+	s->v[s->n - 1].fw = &net->tok_emb_fw;
 	for (int l = 0; l < c->n_layers; l++) {
 		struct llama_block *b = &net->blocks[l];
 
@@ -50,6 +52,7 @@ int net_slots_llama(struct net_slots *s, struct llama_net *net, const struct mod
 			llama_module_hf_path(l, m, path, sizeof(path));
 			add(s, SLOT_WEIGHT, l, lin->out, lin->in, &lin->w, &lin->dw, "%s.weight", path);
 			s->v[s->n - 1].rope_heads = heads;
+			s->v[s->n - 1].fw = &lin->fw;
 			if (lin->b) {
 				add(s, SLOT_BIAS, l, lin->out, 1, &lin->b, &lin->db, "%s.bias", path);
 				s->v[s->n - 1].rope_heads = heads;
@@ -62,6 +65,8 @@ int net_slots_llama(struct net_slots *s, struct llama_net *net, const struct mod
 	if (lm_head && !c->tied_output)
 		add(s, SLOT_WEIGHT, -1, c->vocab_size, c->dim, &net->output, &net->d_output,
 		    "lm_head.weight");
+	if (lm_head && !c->tied_output)
+		s->v[s->n - 1].fw = &net->output_fw;
 	return ADA_OK;
 }
 
@@ -97,6 +102,7 @@ int net_slots_bert(struct net_slots *s, struct bert_net *net, struct linear *poo
 
 			model_module_hf_path(c, l, m, path, sizeof(path));
 			add(s, SLOT_WEIGHT, l, lin->out, lin->in, &lin->w, &lin->dw, "%s.weight", path);
+			s->v[s->n - 1].fw = &lin->fw;
 			add(s, SLOT_BIAS, l, lin->out, 1, &lin->b, &lin->db, "%s.bias", path);
 		}
 		snprintf(path, sizeof(path), "%s.encoder.layer.%d.attention.output.LayerNorm", pre, l);

@@ -39,6 +39,8 @@ struct net_slot {
 	int rope_heads;         /* Llama Q/K weight or bias: its heads (our rows are adjacent
 	                         * RoPE pairs, Hugging Face's rotate-half), else 0 */
 	const real **w;         /* borrowed: where the network reads it */
+	const struct frozen_mat **fw;  /* borrowed: where the network reads it in its file's
+	                         * type when *w is NULL (matrices of a frozen base), or NULL */
 	real **g;               /* borrowed: where the network writes its gradient */
 };
 

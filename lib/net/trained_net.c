@@ -66,8 +66,9 @@ static void bind_frozen(struct trained_net *tn)
 }
 
 /* Register an arena tensor reached through (w, g); -1 when out of memory. */
-static int reg(struct trained_net *tn, const char *name, int rows, int cols, int decay,
-	       const real **w, real **g, enum tensor_init init, const float *from, int rope_heads)
+static int reg_from(struct trained_net *tn, const char *name, int rows, int cols, int decay,
+		    const real **w, real **g, enum tensor_init init, const float *from,
+		    const struct frozen_mat *from_fw, int rope_heads)
 {
 	struct param_arena *pa = &tn->arena;
 	int i = param_arena_add(pa, name, rows, cols, decay);
@@ -80,8 +81,14 @@ static int reg(struct trained_net *tn, const char *name, int rows, int cols, int
 		return -1;
 	tn->binds = b;
 	b[i] = (struct tensor_binding){ .w = w, .g = g, .rope_heads = rope_heads, .init = init,
-					.from = from };
+					.from = from, .from_fw = from_fw };
 	return i;
+}
+
+static int reg(struct trained_net *tn, const char *name, int rows, int cols, int decay,
+	       const real **w, real **g, enum tensor_init init, const float *from, int rope_heads)
+{
+	return reg_from(tn, name, rows, cols, decay, w, g, init, from, NULL, rope_heads);
 }
 
 /* The model's own weights a method trains, from net_slots.h. */
@@ -117,11 +124,19 @@ static int register_slots(struct trained_net *tn, struct ada_err *err)
 		const struct net_slot *s = &slots.v[i];
 		int decay = s->kind == SLOT_WEIGHT || s->kind == SLOT_EMBEDDING;
 
+		const struct frozen_mat *fw = !*s->w && s->fw ? *s->fw : NULL;
+
 		if (!slot_trains(&tn->method, s))
 			continue;
+		if (fw && frozen_mat_quantized(fw)) {
+			rc = ada_fail_param(err, ADA_EUNSUPPORTED, "method.type",
+					    "method.type: full fine-tuning trains every weight as f32, but %s stores %s as %s; train an adapter on it (lora, adalora, lora_prune, bitfit, adapter) or start from an F16/BF16/F32 copy of the model",
+					    tn->model->path, s->name, frozen_mat_type_name(fw));
+			break;
+		}
 		snprintf(name, sizeof(name), "base_model.model.%s", s->name);
-		if (reg(tn, name, s->rows, s->cols, decay, s->w, s->g, INIT_COPY, *s->w,
-			s->rope_heads) < 0)
+		if (reg_from(tn, name, s->rows, s->cols, decay, s->w, s->g, INIT_COPY, *s->w, fw,
+			     s->rope_heads) < 0)
 			rc = ada_fail(err, ADA_ENOMEM, "out of memory registering trainable tensors");
 	}
 	net_slots_release(&slots);
@@ -337,8 +352,10 @@ static void init_bound(struct trained_net *tn, uint64_t seed)
 
 		if (!b->w)
 			continue;
-		if (b->init == INIT_COPY)
+		if (b->init == INIT_COPY && b->from)
 			memcpy(w, b->from, sizeof(float) * pa->t[i].n);
+		else if (b->init == INIT_COPY)
+			frozen_mat_read(b->from_fw, w);
 		else if (b->init == INIT_NORMAL)
 			for (size_t k = 0; k < pa->t[i].n; k++)
 				w[k] = (float)(NEW_WEIGHT_STD * rng_normal(&rng));

@@ -79,6 +79,8 @@ struct tensor_binding {
 	int rope_heads;          /* a Llama Q/K weight or bias (see net_slots.h), else 0 */
 	enum tensor_init init;
 	const float *from;       /* INIT_COPY: the model's values (borrowed) */
+	const struct frozen_mat *from_fw;   /* INIT_COPY when from is NULL: the model's
+	                          * matrix in its file's type (F16/BF16), widened */
 };
 
 /* Must not move once built: bindings point into it. */

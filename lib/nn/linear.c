@@ -3,12 +3,16 @@
 
 #include "adalora.h"
 #include "nn/blas.h"
+#include "nn/frozen.h"
 #include "nn/ops.h"
 
 int linear_forward(const struct linear *l, const real *x, int N, real *y,
 		   const struct nn_step *st)
 {
-	gemm(0, 1, N, l->out, l->in, 1, x, l->in, l->w, l->in, 0, y, l->out);
+	if (l->w)
+		gemm(0, 1, N, l->out, l->in, 1, x, l->in, l->w, l->in, 0, y, l->out);
+	else
+		frozen_forward(l->fw, x, N, y);
 	if (l->b)
 		bias_forward(y, l->b, N, l->out);
 	if (l->adapter)
@@ -19,8 +23,10 @@ int linear_forward(const struct linear *l, const real *x, int N, real *y,
 static void backward(const struct linear *l, const real *x, const real *dy, int N, real *dx,
 		     real beta, const struct nn_step *st)
 {
-	if (dx)
+	if (dx && l->w)
 		gemm(0, 0, N, l->in, l->out, 1, dy, l->out, l->w, l->in, beta, dx, l->in);
+	else if (dx)
+		frozen_backward_dx(l->fw, dy, N, dx, beta);
 	if (l->dw)
 		gemm(1, 0, l->out, l->in, N, 1, dy, l->out, x, l->in, 1, l->dw, l->in);
 	if (l->db)

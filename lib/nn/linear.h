@@ -1,19 +1,23 @@
 /*
  * linear — y = x W^T + b with an optional adapter, forward and backward.
  *
- * W is [out][in] row-major and borrowed (a frozen base weight in a file
- * mapping, or a trained copy in the parameter arena). dW and db are NULL
+ * W is [out][in] row-major and borrowed: `real` values (an f32 base weight
+ * in a file mapping, or a trained copy in the parameter arena), or, when w
+ * is NULL, a frozen base weight in its file's type (fw, multiplied through
+ * nn/frozen.h; never trained). dW and db are NULL
  * when the weight is frozen: backward then computes only dx (the gradient
  * that flows to earlier layers) and the adapter's gradients.
  */
 #ifndef ADA_NN_LINEAR_H
 #define ADA_NN_LINEAR_H
 
+#include "model/model.h"
 #include "nn/adapter.h"
 #include "nn/real.h"
 
 struct linear {
-	const real *w;          /* [out][in] */
+	const real *w;          /* [out][in]; NULL: the weight is fw */
+	const struct frozen_mat *fw;  /* frozen, in its file's type; used when w is NULL */
 	real *dw;               /* NULL: frozen */
 	const real *b;          /* [out] or NULL */
 	real *db;               /* NULL: no bias or frozen bias */

@@ -8,6 +8,7 @@
 #include "util/alloc.h"
 #include "nn/attention.h"
 #include "nn/blas.h"
+#include "nn/frozen.h"
 #include "nn/ops.h"
 
 /* Carve the arena: a first pass with base == NULL only sums the sizes. */
@@ -215,7 +216,10 @@ int llama_forward_hidden(const struct llama_net *net, struct llama_acts *a,
 
 	if (B > a->B)
 		return ADA_EINVAL;
-	embedding_forward(a->x_in, tokens, net->tok_emb, N, D);
+	if (net->tok_emb)
+		embedding_forward(a->x_in, tokens, net->tok_emb, N, D);
+	else
+		frozen_rows(net->tok_emb_fw, tokens, N, a->x_in);
 	for (int l = 0; l < d->n_layers; l++) {
 		real *next = l + 1 < d->n_layers ? a->x_in + (size_t)(l + 1) * NA * D : a->x_out;
 
@@ -238,7 +242,10 @@ int llama_forward(const struct llama_net *net, struct llama_acts *a, const int32
 		return ADA_EINVAL;
 	if ((rc = llama_forward_hidden(net, a, tokens, B, st)))
 		return rc;
-	gemm(0, 1, N, d->vocab, D, 1, a->xf, D, net->output, D, 0, a->logits, d->vocab);
+	if (net->output)
+		gemm(0, 1, N, d->vocab, D, 1, a->xf, D, net->output, D, 0, a->logits, d->vocab);
+	else
+		frozen_forward(net->output_fw, a->xf, N, a->logits);
 	a->targets = targets;
 	if (targets) {
 		int64_t cnt;
@@ -319,7 +326,10 @@ int llama_backward(const struct llama_net *net, struct llama_acts *a, const int3
 	const int N = B * a->T, D = d->dim;
 
 	/* Output layer: a->logits holds dL/dlogits; dL/d(final norm) goes to dxn. */
-	gemm(0, 0, N, D, d->vocab, 1, a->logits, d->vocab, net->output, D, 0, a->dxn, D);
+	if (net->output)
+		gemm(0, 0, N, D, d->vocab, 1, a->logits, d->vocab, net->output, D, 0, a->dxn, D);
+	else
+		frozen_backward_dx(net->output_fw, a->logits, N, a->dxn, 0);
 	if (net->d_output)
 		gemm(1, 0, d->vocab, D, N, 1, a->logits, d->vocab, a->xf, D, 1, net->d_output, D);
 	return llama_backward_hidden(net, a, tokens, B, a->dxn, st);

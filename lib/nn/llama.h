@@ -13,7 +13,8 @@
  * residual add.
  *
  * struct llama_net holds borrowed weight pointers (the frozen model's, or
- * trained copies in the parameter arena) and, for what trains, gradient
+ * trained copies in the parameter arena; a frozen matrix in its file's type
+ * through a struct frozen_mat instead, see linear.h) and, for what trains, gradient
  * pointers; every linear layer may carry an adapter (adapter.h). The net
  * never allocates weights. struct llama_acts holds every activation of one
  * (batch, sequence) shape in a single allocation made once and reused for
@@ -59,12 +60,15 @@ struct llama_block {
 
 struct llama_net {
 	struct llama_dims d;
-	const real *tok_emb;                  /* [vocab][dim] */
+	const real *tok_emb;                  /* [vocab][dim]; NULL: tok_emb_fw */
+	const struct frozen_mat *tok_emb_fw;  /* frozen, in its file's type */
 	real *d_tok_emb;
 	struct llama_block *blocks;           /* [n_layers], borrowed */
 	const real *final_norm;
 	real *d_final_norm;
-	const real *output;                   /* [vocab][dim]; may be tok_emb (tied) */
+	const real *output;                   /* [vocab][dim]; may be tok_emb (tied);
+	                                       * NULL: output_fw */
+	const struct frozen_mat *output_fw;
 	real *d_output;                       /* may alias d_tok_emb (tied) */
 };
 

@@ -274,6 +274,13 @@ int ada_memory_estimate(const struct ada_model_info *info, const struct ada_meth
 		task = c.family == ADA_FAMILY_BERT ? ADA_TASK_CLASSIFICATION : ADA_TASK_CAUSAL_LM;
 	memory_estimate_config(&c, info->parameters > 0 ? info->parameters : model_param_count(&c),
 			       m, task, num_labels, threads, windows, out);
+	/* Matrices stay in their file's type (mapped): a BF16 model costs its
+	 * BF16 bytes, a Q4_K one its blocks; the norms are widened to f32. */
+	if (info->weight_bytes > 0 && info->dtype[0] && strcmp(info->dtype, "F32")) {
+		out->total -= out->weights;
+		out->weights = info->weight_bytes + (int64_t)c.dim * (2 * c.n_layers + 1) * 4;
+		out->total += out->weights;
+	}
 	return ADA_OK;
 }
 

@@ -79,6 +79,10 @@ int ada_method_check_model(const struct ada_method *m, const struct ada_model_in
 				      "%s: gradient checkpointing is implemented for decoder "
 				      "(Llama-family) models, not for %s", param, info->architecture);
 	}
+	if (m->type == ADA_METHOD_FULL && info->quantized)
+		return ada_fail_param(err, ADA_EUNSUPPORTED, "method.type",
+				      "method.type: full fine-tuning trains every weight as f32, but the model's matrices are %s (quantized); train an adapter on it (lora, adalora, lora_prune, bitfit, adapter) or start from an F16/BF16/F32 copy",
+				      info->dtype);
 	if (hp->max_steps <= 0)
 		return ADA_OK;   /* the total is known once the data is read */
 	return ada_method_budget(m, hp->max_steps, ada_model_matrices(info, hp->target_modules),

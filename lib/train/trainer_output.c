@@ -18,6 +18,7 @@
 #include "util/err.h"
 #include "util/fileio.h"
 #include "adapter/export_model.h"
+#include "format/quant.h"
 #include "adapter/export_peft.h"
 #include "train/trainer.h"
 
@@ -90,7 +91,7 @@ int trainer_write_outputs(struct trainer *tr, struct ada_result *res, struct ada
 		dir = path_join(tr->job->out_dir, "model.gguf");
 		if (!dir)
 			return ada_fail(err, ADA_ENOMEM, "out of memory");
-		rc = export_model_gguf(tr->model, &tr->tn.net, dir, err);
+		rc = export_model_gguf(tr->model, &tr->tn.net, dir, GGML_TYPE_F32, err);
 	} else {
 		struct export_info info = {
 			.base_model = trainer_model_name(tr),

@@ -63,13 +63,23 @@ static int random_tensor(struct model *m, struct rng *r, size_t n, double mean, 
 	return ADA_OK;
 }
 
+/* A random f32 matrix, as a frozen view. */
+static int random_mat(struct model *m, struct rng *r, size_t rows, size_t cols, double mean,
+		      double scale, struct frozen_mat *out)
+{
+	const float *p = NULL;
+	int rc = random_tensor(m, r, rows * cols, mean, scale, &p);
+
+	*out = frozen_mat_of_f32(p, (int)rows, (int)cols);
+	return rc;
+}
+
 int tiny_model_random(const struct model_config *cfg, uint64_t seed, struct model **out)
 {
 	struct model *m = calloc(1, sizeof(*m));
 	size_t dim = (size_t)cfg->dim, hidden = (size_t)cfg->hidden_dim;
 	size_t q = (size_t)cfg->n_heads * (size_t)cfg->head_dim;
 	size_t kv = (size_t)cfg->n_kv_heads * (size_t)cfg->head_dim;
-	size_t emb = (size_t)cfg->vocab_size * dim;
 	struct rng r;
 	int rc;
 
@@ -82,19 +92,19 @@ int tiny_model_random(const struct model_config *cfg, uint64_t seed, struct mode
 	rc = m->path ? model_alloc_layers(m, NULL) : ADA_ENOMEM;
 	rng_seed(&r, seed);
 	if (!rc)
-		rc = random_tensor(m, &r, emb, 0, 0.5, &m->tok_emb);
+		rc = random_mat(m, &r, (size_t)cfg->vocab_size, dim, 0, 0.5, &m->tok_emb);
 	for (int i = 0; i < cfg->n_layers && !rc; i++) {
 		struct model_layer *l = &m->layers[i];
 
 		if ((rc = random_tensor(m, &r, dim, 1, 0.1, &l->attn_norm)) ||
-		    (rc = random_tensor(m, &r, q * dim, 0, 0.2, &l->wq)) ||
-		    (rc = random_tensor(m, &r, kv * dim, 0, 0.2, &l->wk)) ||
-		    (rc = random_tensor(m, &r, kv * dim, 0, 0.2, &l->wv)) ||
-		    (rc = random_tensor(m, &r, dim * q, 0, 0.2, &l->wo)) ||
+		    (rc = random_mat(m, &r, q, dim, 0, 0.2, &l->wq)) ||
+		    (rc = random_mat(m, &r, kv, dim, 0, 0.2, &l->wk)) ||
+		    (rc = random_mat(m, &r, kv, dim, 0, 0.2, &l->wv)) ||
+		    (rc = random_mat(m, &r, dim, q, 0, 0.2, &l->wo)) ||
 		    (rc = random_tensor(m, &r, dim, 1, 0.1, &l->ffn_norm)) ||
-		    (rc = random_tensor(m, &r, hidden * dim, 0, 0.2, &l->w_gate)) ||
-		    (rc = random_tensor(m, &r, hidden * dim, 0, 0.2, &l->w_up)) ||
-		    (rc = random_tensor(m, &r, dim * hidden, 0, 0.2, &l->w_down)))
+		    (rc = random_mat(m, &r, hidden, dim, 0, 0.2, &l->w_gate)) ||
+		    (rc = random_mat(m, &r, hidden, dim, 0, 0.2, &l->w_up)) ||
+		    (rc = random_mat(m, &r, dim, hidden, 0, 0.2, &l->w_down)))
 			break;
 		if (cfg->qkv_bias &&
 		    ((rc = random_tensor(m, &r, q, 0, 0.1, &l->bq)) ||
@@ -107,7 +117,7 @@ int tiny_model_random(const struct model_config *cfg, uint64_t seed, struct mode
 	if (!rc && cfg->tied_output)
 		m->output = m->tok_emb;
 	else if (!rc)
-		rc = random_tensor(m, &r, emb, 0, 0.5, &m->output);
+		rc = random_mat(m, &r, (size_t)cfg->vocab_size, dim, 0, 0.5, &m->output);
 	if (rc) {
 		model_free(m);
 		return rc;
@@ -154,7 +164,7 @@ static size_t list_tensors(const struct model *m, enum naming nm, struct tiny_te
 	char name[96];
 	size_t n = 0;
 
-	add(t, &n, hf ? "model.embed_tokens.weight" : "token_embd.weight", m->tok_emb, vocab,
+	add(t, &n, hf ? "model.embed_tokens.weight" : "token_embd.weight", (const float *)m->tok_emb.data, vocab,
 	    dim, 0);
 	for (int i = 0; i < c->n_layers; i++) {
 		const struct model_layer *l = &m->layers[i];
@@ -166,24 +176,24 @@ static size_t list_tensors(const struct model *m, enum naming nm, struct tiny_te
 		add(t, &n, name, data, rows, cols, heads); \
 	} while (0)
 		T("attn_norm.weight", "input_layernorm.weight", l->attn_norm, 0, dim, 0);
-		T("attn_q.weight", "self_attn.q_proj.weight", l->wq, q, dim, c->n_heads);
-		T("attn_k.weight", "self_attn.k_proj.weight", l->wk, kv, dim, c->n_kv_heads);
-		T("attn_v.weight", "self_attn.v_proj.weight", l->wv, kv, dim, 0);
-		T("attn_output.weight", "self_attn.o_proj.weight", l->wo, dim, q, 0);
+		T("attn_q.weight", "self_attn.q_proj.weight", (const float *)l->wq.data, q, dim, c->n_heads);
+		T("attn_k.weight", "self_attn.k_proj.weight", (const float *)l->wk.data, kv, dim, c->n_kv_heads);
+		T("attn_v.weight", "self_attn.v_proj.weight", (const float *)l->wv.data, kv, dim, 0);
+		T("attn_output.weight", "self_attn.o_proj.weight", (const float *)l->wo.data, dim, q, 0);
 		if (c->qkv_bias) {
 			T("attn_q.bias", "self_attn.q_proj.bias", l->bq, 0, q, c->n_heads);
 			T("attn_k.bias", "self_attn.k_proj.bias", l->bk, 0, kv, c->n_kv_heads);
 			T("attn_v.bias", "self_attn.v_proj.bias", l->bv, 0, kv, 0);
 		}
 		T("ffn_norm.weight", "post_attention_layernorm.weight", l->ffn_norm, 0, dim, 0);
-		T("ffn_gate.weight", "mlp.gate_proj.weight", l->w_gate, hidden, dim, 0);
-		T("ffn_up.weight", "mlp.up_proj.weight", l->w_up, hidden, dim, 0);
-		T("ffn_down.weight", "mlp.down_proj.weight", l->w_down, dim, hidden, 0);
+		T("ffn_gate.weight", "mlp.gate_proj.weight", (const float *)l->w_gate.data, hidden, dim, 0);
+		T("ffn_up.weight", "mlp.up_proj.weight", (const float *)l->w_up.data, hidden, dim, 0);
+		T("ffn_down.weight", "mlp.down_proj.weight", (const float *)l->w_down.data, dim, hidden, 0);
 #undef T
 	}
 	add(t, &n, hf ? "model.norm.weight" : "output_norm.weight", m->final_norm, 0, dim, 0);
 	if (!c->tied_output)
-		add(t, &n, hf ? "lm_head.weight" : "output.weight", m->output, vocab, dim, 0);
+		add(t, &n, hf ? "lm_head.weight" : "output.weight", (const float *)m->output.data, vocab, dim, 0);
 	return n;
 }
 
@@ -501,6 +511,20 @@ out_free:
 
 /* ---- llama2.c --------------------------------------------------------- */
 
+static const float *vec_f32(const float *const *p)
+{
+	return *p;
+}
+
+static const float *mat_f32(const struct frozen_mat *p)
+{
+	return (const float *)p->data;
+}
+
+/* A layer's field as f32 (tiny models are f32): a vector, or a matrix's view. */
+#define field_f32(p) _Generic((p), const float *const *: vec_f32, const float **: vec_f32, \
+			      const struct frozen_mat *: mat_f32, struct frozen_mat *: mat_f32)(p)
+
 static int put(struct atomic_file *af, const float *p, size_t n, struct ada_err *err)
 {
 	return atomic_file_write(af, p, n * sizeof(*p), err);
@@ -560,10 +584,10 @@ int tiny_write_llama2c(const struct model *m, const char *path, int version,
 	}
 #define EACH(field, n) \
 	for (size_t i = 0; i < L && !rc; i++) \
-		rc = put(&af, m->layers[i].field, n, err)
+		rc = put(&af, field_f32(&m->layers[i].field), n, err)
 	if (version == 0) {
 		if (!rc)
-			rc = put(&af, m->tok_emb, emb, err);
+			rc = put(&af, (const float *)m->tok_emb.data, emb, err);
 		EACH(attn_norm, dim);
 		EACH(wq, dim * dim);
 		EACH(wk, kv * dim);
@@ -585,7 +609,7 @@ int tiny_write_llama2c(const struct model *m, const char *path, int version,
 		if (!rc)
 			rc = put(&af, m->final_norm, dim, err);
 		if (!rc)
-			rc = put(&af, m->tok_emb, emb, err);
+			rc = put(&af, (const float *)m->tok_emb.data, emb, err);
 		EACH(wq, dim * dim);
 		EACH(wk, kv * dim);
 		EACH(wv, kv * dim);
@@ -596,7 +620,7 @@ int tiny_write_llama2c(const struct model *m, const char *path, int version,
 	}
 #undef EACH
 	if (!rc && !c->tied_output)
-		rc = put(&af, m->output, emb, err);
+		rc = put(&af, (const float *)m->output.data, emb, err);
 	if (rc) {
 		atomic_file_abort(&af);
 		return rc;
@@ -642,16 +666,93 @@ void tiny_model_round(struct model *m, enum st_dtype dtype)
 	free(t);
 }
 
-int tiny_models_equal(const struct model *a, const struct model *b, char *why, size_t cap)
+static int widen_mat(struct model *w, struct frozen_mat *fm)
+{
+	float *p;
+
+	if (!fm->data || frozen_mat_f32(fm))
+		return ADA_OK;
+	if (model_alloc_weights(w, (size_t)fm->rows * (size_t)fm->cols, &p, NULL))
+		return ADA_ENOMEM;
+	frozen_mat_read(fm, p);
+	*fm = frozen_mat_of_f32(p, fm->rows, fm->cols);
+	return ADA_OK;
+}
+
+int tiny_model_widen(const struct model *m, struct model **out)
+{
+	struct model *w = calloc(1, sizeof(*w));
+	int rc = ADA_OK;
+
+	*out = NULL;
+	if (!w)
+		return ADA_ENOMEM;
+	w->cfg = m->cfg;
+	memcpy(w->format, m->format, sizeof(w->format));
+	w->path = strdup(m->path);
+	w->tok_emb = m->tok_emb;
+	w->output = m->output;
+	w->final_norm = m->final_norm;
+	if (m->layers) {
+		w->layers = calloc((size_t)m->cfg.n_layers, sizeof(*w->layers));
+		if (w->layers)
+			memcpy(w->layers, m->layers, (size_t)m->cfg.n_layers * sizeof(*w->layers));
+	}
+	if (m->bert) {
+		w->bert = calloc(1, sizeof(*w->bert));
+		if (w->bert) {
+			*w->bert = *m->bert;
+			w->bert->layers = calloc((size_t)m->cfg.n_layers, sizeof(*w->bert->layers));
+			if (w->bert->layers)
+				memcpy(w->bert->layers, m->bert->layers,
+				       (size_t)m->cfg.n_layers * sizeof(*w->bert->layers));
+		}
+	}
+	if (!w->path || (m->layers && !w->layers) || (m->bert && (!w->bert || !w->bert->layers)))
+		rc = ADA_ENOMEM;
+	if (!rc)
+		rc = widen_mat(w, &w->tok_emb);
+	if (!rc && m->output.data == m->tok_emb.data)
+		w->output = w->tok_emb;
+	else if (!rc)
+		rc = widen_mat(w, &w->output);
+	for (int l = 0; !rc && w->layers && l < m->cfg.n_layers; l++) {
+		struct model_layer *ly = &w->layers[l];
+		struct frozen_mat *mats[] = { &ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate,
+					      &ly->w_up, &ly->w_down };
+		for (size_t k = 0; k < sizeof(mats) / sizeof(mats[0]) && !rc; k++)
+			rc = widen_mat(w, mats[k]);
+	}
+	for (int l = 0; !rc && w->bert && l < m->cfg.n_layers; l++)
+		for (int k = 0; k < N_BERT_MODULES && !rc; k++)
+			rc = widen_mat(w, &w->bert->layers[l].w[k]);
+	if (rc) {
+		model_free(w);
+		return rc;
+	}
+	*out = w;
+	return ADA_OK;
+}
+
+int tiny_models_equal(const struct model *a0, const struct model *b0, char *why, size_t cap)
 {
 	struct tiny_tensor *ta, *tb;
-	struct model ua = *a, ub = *b;
+	struct model *wa = NULL, *wb = NULL;
+	struct model ua, ub;
 	int rc = -1;
 
-	if (same_config(&a->cfg, &b->cfg, why, cap))
+	if (same_config(&a0->cfg, &b0->cfg, why, cap))
 		return -1;
-	ta = calloc(max_tensors(a), sizeof(*ta));
-	tb = calloc(max_tensors(b), sizeof(*tb));
+	if (tiny_model_widen(a0, &wa) || tiny_model_widen(b0, &wb)) {
+		snprintf(why, cap, "out of memory");
+		model_free(wa);
+		model_free(wb);
+		return -1;
+	}
+	ua = *wa;
+	ub = *wb;
+	ta = calloc(max_tensors(&ua), sizeof(*ta));
+	tb = calloc(max_tensors(&ub), sizeof(*tb));
 	if (ta && tb) {
 		/* List both as untied so the output matrices are compared by value. */
 		ua.cfg.tied_output = ub.cfg.tied_output = 0;
@@ -662,6 +763,8 @@ int tiny_models_equal(const struct model *a, const struct model *b, char *why, s
 	}
 	free(ta);
 	free(tb);
+	model_free(wa);
+	model_free(wb);
 	return rc;
 }
 
@@ -728,7 +831,7 @@ static size_t bert_list(const struct model *m, const char *prefix, int legacy,
 			uint64_t out = k == BMOD_INTER ? hidden : dim;
 			uint64_t in = k == BMOD_OUTPUT ? hidden : dim;
 
-			B(l->w[k], out, in, "encoder.layer.%d.%s.weight", i, bert_linear[k]);
+			B((const float *)l->w[k].data, out, in, "encoder.layer.%d.%s.weight", i, bert_linear[k]);
 			B(l->b[k], 0, out, "encoder.layer.%d.%s.bias", i, bert_linear[k]);
 		}
 		B(l->ln_attn_w, 0, dim, "encoder.layer.%d.attention.output.LayerNorm.%s", i, lw);
@@ -776,7 +879,7 @@ int tiny_bert_random(const struct model_config *cfg, uint64_t seed, struct model
 		for (int k = 0; k < N_BERT_MODULES; k++) {
 			size_t o = k == BMOD_INTER ? hidden : dim, in = k == BMOD_OUTPUT ? hidden : dim;
 
-			if ((rc = random_tensor(m, &r, o * in, 0, 0.2, &l->w[k])) ||
+			if ((rc = random_mat(m, &r, o, in, 0, 0.2, &l->w[k])) ||
 			    (rc = random_tensor(m, &r, o, 0, 0.1, &l->b[k])))
 				goto out;
 		}
@@ -790,7 +893,7 @@ int tiny_bert_random(const struct model_config *cfg, uint64_t seed, struct model
 	    ((rc = random_tensor(m, &r, dim * dim, 0, 0.2, &w->pooler_w)) ||
 	     (rc = random_tensor(m, &r, dim, 0, 0.1, &w->pooler_b))))
 		goto out;
-	m->tok_emb = w->word_emb;
+	m->tok_emb = frozen_mat_of_f32(w->word_emb, cfg->vocab_size, cfg->dim);
 out:
 	if (rc) {
 		model_free(m);
@@ -898,17 +1001,26 @@ out_free:
 	return rc;
 }
 
-int tiny_bert_equal(const struct model *a, const struct model *b, char *why, size_t cap)
+int tiny_bert_equal(const struct model *a0, const struct model *b0, char *why, size_t cap)
 {
 	struct tiny_tensor *ta, *tb;
+	struct model *wa = NULL, *wb = NULL, *a, *b;
 	int rc = -1;
 
-	if (same_config(&a->cfg, &b->cfg, why, cap))
+	if (same_config(&a0->cfg, &b0->cfg, why, cap))
 		return -1;
-	if (!a->bert || !b->bert) {
+	if (!a0->bert || !b0->bert) {
 		snprintf(why, cap, "no BERT weights");
 		return -1;
 	}
+	if (tiny_model_widen(a0, &wa) || tiny_model_widen(b0, &wb)) {
+		snprintf(why, cap, "out of memory");
+		model_free(wa);
+		model_free(wb);
+		return -1;
+	}
+	a = wa;
+	b = wb;
 	ta = calloc(bert_max_tensors(a), sizeof(*ta));
 	tb = calloc(bert_max_tensors(b), sizeof(*tb));
 	if (ta && tb) {
@@ -919,5 +1031,7 @@ int tiny_bert_equal(const struct model *a, const struct model *b, char *why, siz
 	}
 	free(ta);
 	free(tb);
+	model_free(wa);
+	model_free(wb);
 	return rc;
 }

@@ -66,6 +66,10 @@ int tiny_write_llama2c_tokenizer(const char *path, int n, struct ada_err *err);
 /* Configs (all but tied_output, which tests check on their own) and every
  * weight compared bit for bit (the output matrix by value). 0 when equal,
  * else -1 with the first difference described in why. */
+/* A copy of m whose matrices are all f32 views: those not F32 already are
+ * widened into buffers the copy owns, the rest (and the vectors) borrowed
+ * from m, which must outlive it. model_free releases it. */
+int tiny_model_widen(const struct model *m, struct model **out);
 int tiny_models_equal(const struct model *a, const struct model *b, char *why, size_t cap);
 
 /* ---- the BERT family ---------------------------------------------------- */

@@ -290,9 +290,9 @@ static void bind_loaded(struct model_pair *mp, struct pool *pl, const struct mod
 		const int outs[6] = { D, D, D, D, F, D }, ins[6] = { D, D, D, D, D, F };
 		struct bert_block *b = &mp->blocks[l];
 		for (int mod = 0; mod < N_BERT_MODULES; mod++) {
-			b->lin[mod] = (struct linear){ .w = ly->w[mod], .b = ly->b[mod],
+			b->lin[mod] = (struct linear){ .w = (const float *)ly->w[mod].data, .b = ly->b[mod],
 						       .in = ins[mod], .out = outs[mod] };
-			mp->rl[l].w[mod] = dcopy(pl, ly->w[mod], (size_t)outs[mod] * ins[mod]);
+			mp->rl[l].w[mod] = dcopy(pl, (const float *)ly->w[mod].data, (size_t)outs[mod] * ins[mod]);
 			mp->rl[l].b[mod] = dcopy(pl, ly->b[mod], outs[mod]);
 		}
 		b->ln_attn = (struct bert_ln){ .w = ly->ln_attn_w, .b = ly->ln_attn_b };

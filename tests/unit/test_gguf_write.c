@@ -251,8 +251,8 @@ static void test_refusals(void)
 	longname[64] = '\0';
 	CHECK_INT_EQ(gguf_writer_add_tensor(w, longname, 1, ok, v, GGML_TYPE_F32, &err), ADA_EINVAL);
 	CHECK_INT_EQ(gguf_writer_add_tensor(w, "z", 1, zero, v, GGML_TYPE_F32, &err), ADA_EINVAL);
-	CHECK_INT_EQ(gguf_writer_add_tensor(w, "q", 1, ok, v, 2, &err), ADA_EUNSUPPORTED);
-	CHECK(strstr(err.msg, "Q4_0") != NULL);
+	CHECK_INT_EQ(gguf_writer_add_tensor(w, "q", 1, ok, v, 9, &err), ADA_EUNSUPPORTED);
+	CHECK(strstr(err.msg, "Q8_1") != NULL);
 	CHECK_INT_EQ(gguf_writer_add_tensor(w, "t", 5, ok, v, GGML_TYPE_F32, &err), ADA_EINVAL);
 	CHECK_OK(gguf_writer_add_tensor(w, "t", 1, ok, v, GGML_TYPE_F32, &err), &err);
 	CHECK_INT_EQ(gguf_writer_add_tensor(w, "t", 1, ok, v, GGML_TYPE_F32, &err), ADA_EINVAL);

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 
+#include "format/quant.h"
 #include "nn/attention.h"
 #include "nn/linear.h"
 #include "nn/llama.h"
@@ -251,6 +252,54 @@ static void test_linear_and_adapters(void)
 	check_linear(1, 0, 0);      /* LoRA: gate fixed */
 	check_linear(1, 1, 0);      /* AdaLoRA SVD: lambda trained */
 	check_linear(1, 1, 0.3);    /* with dropout (deterministic per step) */
+}
+
+/* A frozen base weight in a block type (nn/frozen.h's path, dequantized
+ * tiles in double): dx, the bias and an AdaLoRA adapter's gradients by
+ * finite differences. in = 512 spans two super-blocks. */
+static void check_linear_frozen(uint32_t type)
+{
+	const int N = 4, in = 512, out = 5, r = 3;
+	struct lin_ctx c = { .N = N, .st = { .training = 1, .seed = 5, .step = 2 } };
+	float *wf = malloc(sizeof(float) * (size_t)out * in);
+	uint8_t *q = malloc((size_t)out * in * 4);
+	real *b = rnd(out, 0.5), *db = zeros(out), *dx = zeros((size_t)N * in);
+	real *P = rnd((size_t)out * r, 0.5), *Q = rnd((size_t)r * in, 0.5), *g = rnd(r, 1);
+	real *dP = zeros((size_t)out * r), *dQ = zeros((size_t)r * in), *dg = zeros(r);
+	struct lowrank *lr = lowrank_new(in, out, r, 1.3, 0, 2);
+	struct frozen_mat fm = { q, type, out, in, (size_t)quant_bytes(type, (uint64_t)in) };
+
+	if (!wf || !q || !lr) {
+		CHECK(0);
+		goto out;
+	}
+	for (int i = 0; i < out * in; i++)
+		wf[i] = (float)(0.3 * rng_normal(&rng));
+	CHECK_INT_EQ(quant_quantize(type, wf, q, (size_t)out * in), 0);
+	c.x = rnd((size_t)N * in, 1); c.y = zeros((size_t)N * out); c.w = rnd((size_t)N * out, 1);
+	c.l = (struct linear){ .w = NULL, .fw = &fm, .b = b, .db = db, .in = in, .out = out };
+	lr->P = P; lr->Q = Q; lr->g = g; lr->dP = dP; lr->dQ = dQ; lr->dg = dg;
+	c.l.adapter = &lr->base;
+	lin_loss(&c);
+	linear_backward(&c.l, c.x, c.w, N, dx, &c.st);
+	CHECK_GRAD("frozen linear dx", lin_loss, &c, c.x, dx, (size_t)N * in);
+	CHECK_GRAD("frozen linear db", lin_loss, &c, b, db, out);
+	CHECK_GRAD("frozen linear dP", lin_loss, &c, P, dP, (size_t)out * r);
+	CHECK_GRAD("frozen linear dQ", lin_loss, &c, Q, dQ, (size_t)r * in);
+	CHECK_GRAD("frozen linear dlambda", lin_loss, &c, g, dg, r);
+	free(c.x); free(c.y); free(c.w);
+out:
+	if (lr)
+		adapter_free(&lr->base);
+	free(wf); free(q); free(b); free(db); free(dx);
+	free(P); free(Q); free(g); free(dP); free(dQ); free(dg);
+}
+
+static void test_linear_frozen(void)
+{
+	check_linear_frozen(GGML_TYPE_Q4_K);
+	check_linear_frozen(GGML_TYPE_Q8_0);
+	check_linear_frozen(GGML_TYPE_BF16);
 }
 
 struct orth_ctx {
@@ -560,6 +609,7 @@ int main(void)
 	RUN(test_embedding);
 	RUN(test_attention);
 	RUN(test_linear_and_adapters);
+	RUN(test_linear_frozen);
 	RUN(test_orth_reg);
 	RUN(test_model_full);
 	RUN(test_model_lora);

@@ -69,7 +69,7 @@ static void test_round_trip(void)
 				if (x) {
 					CHECK_STR_EQ(x->format, "hf");
 					CHECK(x->cfg.family == ADA_FAMILY_BERT && x->layers == NULL);
-					CHECK(x->tok_emb == x->bert->word_emb && x->output == NULL);
+					CHECK(x->tok_emb.data == x->bert->word_emb && x->output.data == NULL);
 					/* F32 stays in the mapping; halves are widened. */
 					CHECK(dtypes[d] == ST_F32 ? x->n_owned == 0 : x->n_owned > 0);
 					CHECK_INT_EQ(model_extra_count(x), 0);
