@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adalora.h"
 #include "http.h"
 
 static json_t *model_object(const char *id, int64_t created, const char *owner,
@@ -238,9 +239,12 @@ void h_metrics(struct request *r)
 		    "# HELP adalorad_build_info The running version.\n"
 		    "# TYPE adalorad_build_info gauge\n"
 		    "adalorad_build_info{version=\"%s\"} 1\n"
+		    "# HELP adalorad_blas_kernel_info The OpenBLAS kernel the numerics run on.\n"
+		    "# TYPE adalorad_blas_kernel_info gauge\n"
+		    "adalorad_blas_kernel_info{kernel=\"%s\"} 1\n"
 		    "# HELP adalorad_jobs Fine-tuning jobs by status.\n"
 		    "# TYPE adalorad_jobs gauge\n",
-		    a->version);
+		    a->version, ada_blas_kernel());
 	for (int i = 0; i < JOB_N_STATUS; i++)
 		strbuf_addf(&out, "adalorad_jobs{status=\"%s\"} %lld\n",
 			    job_status_name((enum job_status)i), (long long)counts[i]);

@@ -55,8 +55,9 @@ int cmd_bench(int argc, char **argv)
 	rc = ada_bench(&o, &res, &err);
 	if (rc)
 		return cli_fail("bench", rc == ADA_EINVAL ? EXIT_USAGE : EXIT_RUNTIME, "%s", err.msg);
-	j = json_pack("{ss ss ss si si si sI sf sf sf sf sf sf sb sI sf}",
-		      "impl", "adalora 0.1.0", "config", res.config, "method", method,
+	j = json_pack("{ss ss ss ss si si si sI sf sf sf sf sf sf sb sI sf}",
+		      "impl", "adalora 0.1.0", "kernel", ada_blas_kernel(), "config", res.config,
+		      "method", method,
 		      "batch", o.batch, "seq", o.seq, "threads", res.threads,
 		      "trainable_params", (json_int_t)res.trainable_params,
 		      "ms_per_step_median", res.ms_per_step_median,

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "adalora.h"
 #include "commands.h"
 
 #define ADALORA_VERSION "0.1.0"
@@ -38,6 +39,12 @@ static int usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	char kmsg[256];
+
+	/* First, before any thread: may re-execute with a better BLAS kernel. */
+	ada_blas_kernel_select(argv, kmsg, sizeof(kmsg));
+	if (kmsg[0])
+		fprintf(stderr, "adalora: %s\n", kmsg);
 	if (argc < 2)
 		return usage(stderr);
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))

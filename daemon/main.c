@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "adalora.h"
 #include "api.h"
 #include "log.h"
 #include "models.h"
@@ -383,6 +384,7 @@ static int run(const struct options *o)
 		logfmt_append(line, sizeof(line), "version", ADALORAD_VERSION);
 		logfmt_append(line, sizeof(line), "db", o->db);
 		logfmt_append(line, sizeof(line), "models_dir", o->models_dir);
+		logfmt_append(line, sizeof(line), "blas_kernel", ada_blas_kernel());
 		log_msg(LOG_INFO,
 			"%s models=%zu workers=%lld blas_threads_per_worker=%d job_memory_limit=%lld requeued=%d cancelled=%d failed=%d auth=%s",
 			line, models_count(d.models), (long long)o->workers,
@@ -437,6 +439,13 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	log_set_level((enum log_level)log_level_from_name(o.log_level));
+	{
+		/* Before any thread: may re-execute with a better BLAS kernel. */
+		char kmsg[256];
+		int krc = ada_blas_kernel_select(argv, kmsg, sizeof(kmsg));
+		if (kmsg[0])
+			log_msg(krc ? LOG_WARN : LOG_INFO, "msg=\"%s\"", kmsg);
+	}
 	/* Before any thread exists, so every thread inherits the mask. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);

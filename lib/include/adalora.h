@@ -59,6 +59,23 @@ ADA_API const char *ada_code_name(int code);
  * BLAS itself always runs single-threaded inside lib/'s own threads. */
 ADA_API void ada_set_threads(int n);
 
+/* ---- BLAS kernel ------------------------------------------------------- */
+
+/* OpenBLAS's kernel ("Zen", "SkylakeX", ...; "unknown" if the BLAS is not
+ * OpenBLAS). */
+ADA_API const char *ada_blas_kernel(void);
+
+/* The best OpenBLAS kernel this CPU's features allow ("" if none). */
+ADA_API const char *ada_blas_kernel_expected(void);
+
+/* Call first in main(), before any thread starts: when OpenBLAS chose a
+ * kernel below what the CPU allows and OPENBLAS_CORETYPE is not set, set
+ * it and re-execute the program (argv as given) once. msg receives a line
+ * to log ("" if nothing to say): in the re-executed image the kernel
+ * selected, or why the restart failed. Returns 0, or -1 when the restart
+ * failed (the program runs on with OpenBLAS's kernel). */
+ADA_API int ada_blas_kernel_select(char **argv, char *msg, size_t msg_size);
+
 /* ---- models ------------------------------------------------------------ */
 
 /* How a model computes, which decides its adaptable modules and tasks. */

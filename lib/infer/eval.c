@@ -12,15 +12,13 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "data/class_data.h"
 #include "data/data.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "net/evaluate.h"
+#include "nn/parallel.h"
 #include "infer/inference_net.h"
 
 #define EVAL_BATCH 8
@@ -34,11 +32,7 @@ static int encode_cb(void *ctx, const char *text, size_t len, unsigned flags, st
 
 static int n_threads(void)
 {
-#ifdef _OPENMP
-	return omp_get_max_threads();
-#else
-	return 1;
-#endif
+	return nn_threads();
 }
 
 static int eval_lm(struct inference_net *in, const char *data_file, int seq_len,

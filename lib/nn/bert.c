@@ -10,6 +10,7 @@
 #include "nn/gelu.h"
 #include "nn/layernorm.h"
 #include "nn/ops.h"
+#include "nn/parallel.h"
 
 /* Carve the arena: a first pass with base == NULL only sums the sizes. */
 struct carver {
@@ -135,20 +136,56 @@ static int all_within(const int32_t *v, long n, int lo, int hi)
 }
 
 /* emb[n] = word[tokens[n]] + pos[offset + n % T] + type[types[n]] */
-static void embed(const struct bert_net *net, real *emb, const int32_t *tokens,
-		  const int32_t *types, int N, int T)
-{
-	const int D = net->d.dim, off = net->d.position_offset;
+struct embed_args {
+	const struct bert_net *net;
+	real *out;
+	const real *in;
+	const int32_t *tokens, *types;
+	int B, T, D, off;
+};
 
-	#pragma omp parallel for schedule(static)
-	for (int n = 0; n < N; n++) {
-		const real *w = net->word_emb + (long)tokens[n] * D;
-		const real *p = net->pos_emb + (long)(off + n % T) * D;
-		const real *t = net->type_emb + (long)types[n] * D;
-		real *e = emb + (long)n * D;
+static void embed_rows(void *arg, long lo, long hi, int thread)
+{
+	const struct embed_args *a = arg;
+	const struct bert_net *net = a->net;
+	const int D = a->D;
+
+	(void)thread;
+	for (long n = lo; n < hi; n++) {
+		const real *w = net->word_emb + (long)a->tokens[n] * D;
+		const real *p = net->pos_emb + (long)(a->off + n % a->T) * D;
+		const real *t = net->type_emb + (long)a->types[n] * D;
+		real *e = a->out + n * D;
 		#pragma omp simd
 		for (int c = 0; c < D; c++)
 			e[c] = w[c] + p[c] + t[c];
+	}
+}
+
+/* emb[n] = word[tokens[n]] + pos[offset + n % T] + type[types[n]] */
+static void embed(const struct bert_net *net, real *emb, const int32_t *tokens,
+		  const int32_t *types, int N, int T)
+{
+	struct embed_args a = { net, emb, NULL, tokens, types, 0, T, net->d.dim,
+				net->d.position_offset };
+
+	pool_for(N, nn_row_grain(net->d.dim), embed_rows, &a);
+}
+
+static void pos_bwd_rows(void *arg, long lo, long hi, int thread)
+{
+	const struct embed_args *a = arg;
+	const int D = a->D;
+
+	(void)thread;
+	for (long t = lo; t < hi; t++) {
+		real *dst = a->out + (long)(a->off + t) * D;
+		for (int b = 0; b < a->B; b++) {
+			const real *src = a->in + ((long)b * a->T + t) * D;
+			#pragma omp simd
+			for (int c = 0; c < D; c++)
+				dst[c] += src[c];
+		}
 	}
 }
 
@@ -156,16 +193,9 @@ static void embed(const struct bert_net *net, real *emb, const int32_t *tokens,
  * position, the batch walked in order, so it is deterministic. */
 static void pos_emb_backward(real *dpos, const real *demb, int B, int T, int D, int off)
 {
-	#pragma omp parallel for schedule(static)
-	for (int t = 0; t < T; t++) {
-		real *dst = dpos + (long)(off + t) * D;
-		for (int b = 0; b < B; b++) {
-			const real *src = demb + ((long)b * T + t) * D;
-			#pragma omp simd
-			for (int c = 0; c < D; c++)
-				dst[c] += src[c];
-		}
-	}
+	struct embed_args a = { NULL, dpos, demb, NULL, NULL, B, T, D, off };
+
+	pool_for(T, nn_row_grain((long)B * D), pos_bwd_rows, &a);
 }
 
 int bert_forward(const struct bert_net *net, struct bert_acts *a, const int32_t *tokens,

@@ -9,6 +9,7 @@
 #include "nn/blas.h"
 #include "nn/gelu.h"
 #include "nn/ops.h"
+#include "nn/parallel.h"
 #include "nn/vexp.h"
 
 static int reserve(struct bottleneck *bn, int N)
@@ -66,45 +67,69 @@ void bottleneck_free(struct bottleneck *bn)
 	free(bn);
 }
 
+struct act_args {
+	enum bottleneck_act act;
+	real *out;
+	const real *a, *dz;
+};
+
+static void act_fwd_piece(void *arg, long lo, long hi, int thread)
+{
+	const struct act_args *p = arg;
+	real *restrict z = p->out;
+	const real *restrict a = p->a;
+
+	(void)thread;
+	if (p->act == BOTTLENECK_RELU) {
+		#pragma omp simd
+		for (long i = lo; i < hi; i++)
+			z[i] = a[i] > 0 ? a[i] : 0;
+	} else {
+		#pragma omp simd
+		for (long i = lo; i < hi; i++)
+			z[i] = a[i] / (1 + vexp(-a[i]));
+	}
+}
+
 static void act_forward(enum bottleneck_act act, real *z, const real *a, long n)
 {
-	switch (act) {
-	case BOTTLENECK_GELU:
+	struct act_args p = { act, z, a, NULL };
+
+	if (act == BOTTLENECK_GELU)
 		gelu_forward(z, a, n);
-		break;
-	case BOTTLENECK_RELU:
-		#pragma omp parallel for simd schedule(static)
-		for (long i = 0; i < n; i++)
-			z[i] = a[i] > 0 ? a[i] : 0;
-		break;
-	case BOTTLENECK_SILU:
-		#pragma omp parallel for simd schedule(static)
-		for (long i = 0; i < n; i++)
-			z[i] = a[i] / (1 + vexp(-a[i]));
-		break;
+	else
+		pool_for(n, NN_GRAIN_ELEMS, act_fwd_piece, &p);
+}
+
+static void act_bwd_piece(void *arg, long lo, long hi, int thread)
+{
+	const struct act_args *p = arg;
+	real *restrict da = p->out;
+	const real *restrict a = p->a, *restrict dz = p->dz;
+
+	(void)thread;
+	if (p->act == BOTTLENECK_RELU) {
+		#pragma omp simd
+		for (long i = lo; i < hi; i++)
+			da[i] = a[i] > 0 ? dz[i] : 0;
+	} else {
+		#pragma omp simd
+		for (long i = lo; i < hi; i++) {
+			real sig = 1 / (1 + vexp(-a[i]));
+			da[i] = dz[i] * sig * (1 + a[i] * (1 - sig));
+		}
 	}
 }
 
 /* da = dz * act'(a) (overwrites da). */
 static void act_backward(enum bottleneck_act act, real *da, const real *dz, const real *a, long n)
 {
-	switch (act) {
-	case BOTTLENECK_GELU:
+	struct act_args p = { act, da, a, dz };
+
+	if (act == BOTTLENECK_GELU)
 		gelu_backward(da, dz, a, n);
-		break;
-	case BOTTLENECK_RELU:
-		#pragma omp parallel for simd schedule(static)
-		for (long i = 0; i < n; i++)
-			da[i] = a[i] > 0 ? dz[i] : 0;
-		break;
-	case BOTTLENECK_SILU:
-		#pragma omp parallel for simd schedule(static)
-		for (long i = 0; i < n; i++) {
-			real sig = 1 / (1 + vexp(-a[i]));
-			da[i] = dz[i] * sig * (1 + a[i] * (1 - sig));
-		}
-		break;
-	}
+	else
+		pool_for(n, NN_GRAIN_ELEMS, act_bwd_piece, &p);
 }
 
 int bottleneck_forward(struct bottleneck *bn, real *h, int N)

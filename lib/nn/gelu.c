@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "nn/parallel.h"
 #include "nn/vexp.h"
 
 #ifdef ADA_REAL_DOUBLE
@@ -73,16 +74,45 @@ static inline float norm_pdf(float x)
 }
 #endif
 
+struct gelu_args {
+	real *out;
+	const real *x, *dout;
+};
+
+static void gelu_fwd_piece(void *arg, long lo, long hi, int thread)
+{
+	const struct gelu_args *a = arg;
+	real *restrict out = a->out;
+	const real *restrict x = a->x;
+
+	(void)thread;
+	#pragma omp simd
+	for (long i = lo; i < hi; i++)
+		out[i] = x[i] * norm_cdf(x[i]);
+}
+
 void gelu_forward(real *out, const real *x, long n)
 {
-	#pragma omp parallel for simd schedule(static)
-	for (long i = 0; i < n; i++)
-		out[i] = x[i] * norm_cdf(x[i]);
+	struct gelu_args a = { out, x, NULL };
+
+	pool_for(n, NN_GRAIN_ELEMS, gelu_fwd_piece, &a);
+}
+
+static void gelu_bwd_piece(void *arg, long lo, long hi, int thread)
+{
+	const struct gelu_args *a = arg;
+	real *restrict dx = a->out;
+	const real *restrict x = a->x, *restrict dout = a->dout;
+
+	(void)thread;
+	#pragma omp simd
+	for (long i = lo; i < hi; i++)
+		dx[i] = dout[i] * (norm_cdf(x[i]) + x[i] * norm_pdf(x[i]));
 }
 
 void gelu_backward(real *dx, const real *dout, const real *x, long n)
 {
-	#pragma omp parallel for simd schedule(static)
-	for (long i = 0; i < n; i++)
-		dx[i] = dout[i] * (norm_cdf(x[i]) + x[i] * norm_pdf(x[i]));
+	struct gelu_args a = { dx, x, dout };
+
+	pool_for(n, NN_GRAIN_ELEMS, gelu_bwd_piece, &a);
 }

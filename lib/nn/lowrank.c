@@ -8,6 +8,7 @@
 #include "util/alloc.h"
 #include "util/rng.h"
 #include "nn/blas.h"
+#include "nn/parallel.h"
 
 #define LOWRANK(ad) ((struct lowrank *)(ad))
 
@@ -50,6 +51,36 @@ static int use_dropout(const struct lowrank *lr, const struct nn_step *st)
 	return lr->dropout > 0 && st && st->training;
 }
 
+/* The dropout mask of element i is a hash of (key, i): the same wherever
+ * and whenever it is computed. */
+struct dropout_args {
+	real *out;
+	const real *in;
+	uint64_t key;
+	real p, keep_scale;
+};
+
+/* out = dropout(in) */
+static void dropout_fwd_piece(void *arg, long lo, long hi, int thread)
+{
+	const struct dropout_args *a = arg;
+
+	(void)thread;
+	for (long i = lo; i < hi; i++)
+		a->out[i] = rng_hash_uniform(a->key, (uint64_t)i) < a->p ? 0 : a->in[i] * a->keep_scale;
+}
+
+/* out += the kept elements of in, scaled */
+static void dropout_bwd_piece(void *arg, long lo, long hi, int thread)
+{
+	const struct dropout_args *a = arg;
+
+	(void)thread;
+	for (long i = lo; i < hi; i++)
+		if (rng_hash_uniform(a->key, (uint64_t)i) >= a->p)
+			a->out[i] += a->in[i] * a->keep_scale;
+}
+
 static int lowrank_forward(struct adapter *ad, const real *x, int N, real *y,
 			   const struct nn_step *st)
 {
@@ -62,11 +93,9 @@ static int lowrank_forward(struct adapter *ad, const real *x, int N, real *y,
 	if (reserve(lr, N))
 		return ADA_ENOMEM;
 	if (use_dropout(lr, st)) {
-		const uint64_t key = dropout_key(lr, st);
-		const real keep_scale = 1 / (1 - lr->dropout);
-		#pragma omp parallel for schedule(static)
-		for (long i = 0; i < (long)N * in; i++)
-			lr->xd[i] = rng_hash_uniform(key, (uint64_t)i) < lr->dropout ? 0 : x[i] * keep_scale;
+		struct dropout_args a = { lr->xd, x, dropout_key(lr, st), lr->dropout,
+					  1 / (1 - lr->dropout) };
+		pool_for((long)N * in, NN_GRAIN_ELEMS, dropout_fwd_piece, &a);
 		xin = lr->xd;
 	}
 	gemm(0, 1, N, r, in, 1, xin, in, lr->Q, in, 0, lr->xq, r);
@@ -114,12 +143,9 @@ static void lowrank_backward(struct adapter *ad, const real *x, const real *dy, 
 	/* Through the dropout: reuse xd (no longer needed) for t Q, then mask. */
 	gemm(0, 0, N, in, r, 1, lr->t, r, lr->Q, in, 0, lr->xd, in);
 	{
-		const uint64_t key = dropout_key(lr, st);
-		const real keep_scale = 1 / (1 - lr->dropout);
-		#pragma omp parallel for schedule(static)
-		for (long i = 0; i < (long)N * in; i++)
-			if (rng_hash_uniform(key, (uint64_t)i) >= lr->dropout)
-				dx[i] += lr->xd[i] * keep_scale;
+		struct dropout_args a = { dx, lr->xd, dropout_key(lr, st), lr->dropout,
+					  1 / (1 - lr->dropout) };
+		pool_for((long)N * in, NN_GRAIN_ELEMS, dropout_bwd_piece, &a);
 	}
 }
 

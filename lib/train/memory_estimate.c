@@ -3,11 +3,9 @@
 
 #include <stdio.h>
 #include <string.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "nn/attention.h"
+#include "nn/parallel.h"
 #include "util/err.h"
 
 /* llama.c and bert.c carve their activation arenas in 64-byte steps. */
@@ -208,13 +206,8 @@ void memory_estimate_config(const struct model_config *c, int64_t params,
 	const int64_t N = (int64_t)B * T, C = n_labels > 0 ? n_labels : 2;
 
 	memset(out, 0, sizeof(*out));
-	if (threads <= 0) {
-#ifdef _OPENMP
-		threads = omp_get_max_threads();
-#else
-		threads = 1;
-#endif
-	}
+	if (threads <= 0)
+		threads = nn_threads();
 	out->weights = params * (int64_t)sizeof(float);
 	if (!classify) {
 		out->activations = llama_acts(c, B, T, threads, 1, hp->gradient_checkpointing) +

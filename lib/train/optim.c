@@ -17,6 +17,7 @@
 
 #include "util/alloc.h"
 #include "util/err.h"
+#include "util/pool.h"
 
 #define PARALLEL_MIN_ELEMS (1u << 16)
 
@@ -92,14 +93,38 @@ static double sum_squares(const float *restrict g, size_t n)
 	return s;
 }
 
+/* Chunks per task: one each when there is enough to share, else all in
+ * one task on the calling thread (a region costs more than it saves). */
+static long chunk_grain(const struct param_chunks *pc)
+{
+	return pc->n_elems >= PARALLEL_MIN_ELEMS ? 1 : (long)pc->n;
+}
+
+struct chunk_args {
+	const struct param_chunks *pc;
+	float *w, *m, *v, *g_out;
+	const float *g;
+	float coef;
+	const struct adamw_scalars *s;
+};
+
+static void norm_chunks(void *arg, long lo, long hi, int thread)
+{
+	const struct chunk_args *a = arg;
+	const struct param_chunks *pc = a->pc;
+
+	(void)thread;
+	for (long c = lo; c < hi; c++)
+		pc->partial[c] = sum_squares(a->g + pc->v[c].off, pc->v[c].len);
+}
+
 double grad_norm(const struct param_chunks *pc, const float *g)
 {
+	struct chunk_args a = { .pc = pc, .g = g };
 	double s = 0;
-	long c;
 
-	#pragma omp parallel for schedule(static) if (pc->n_elems >= PARALLEL_MIN_ELEMS)
-	for (c = 0; c < (long)pc->n; c++)
-		pc->partial[c] = sum_squares(g + pc->v[c].off, pc->v[c].len);
+	/* chunk sums, then their sum in chunk order: the same at any thread count */
+	pool_for((long)pc->n, chunk_grain(pc), norm_chunks, &a);
 	for (size_t i = 0; i < pc->n; i++)
 		s += pc->partial[i];
 	return sqrt(s);
@@ -111,12 +136,22 @@ static void scale(float *restrict g, size_t n, float f)
 		g[i] *= f;
 }
 
+static void scale_chunks(void *arg, long lo, long hi, int thread)
+{
+	const struct chunk_args *a = arg;
+	const struct param_chunks *pc = a->pc;
+
+	(void)thread;
+	for (long c = lo; c < hi; c++)
+		scale(a->g_out + pc->v[c].off, pc->v[c].len, a->coef);
+}
+
 void grad_clip(const struct param_chunks *pc, float *g, double max_norm,
 	       struct grad_norm_info *info)
 {
 	double norm = grad_norm(pc, g);
 	float coef;
-	long c;
+	struct chunk_args a = { .pc = pc, .g_out = g };
 
 	info->norm = norm;
 	info->finite = isfinite(norm);
@@ -127,9 +162,8 @@ void grad_clip(const struct param_chunks *pc, float *g, double max_norm,
 	if (!(coef < 1.0f))
 		return;
 	info->clipped = 1;
-	#pragma omp parallel for schedule(static) if (pc->n_elems >= PARALLEL_MIN_ELEMS)
-	for (c = 0; c < (long)pc->n; c++)
-		scale(g + pc->v[c].off, pc->v[c].len, coef);
+	a.coef = coef;
+	pool_for((long)pc->n, chunk_grain(pc), scale_chunks, &a);
 }
 
 /* ---- AdamW ------------------------------------------------------------- */
@@ -183,13 +217,26 @@ static void adamw_chunk(size_t n, float *restrict w, const float *restrict g,
 	}
 }
 
+static void adamw_chunks(void *arg, long lo, long hi, int thread)
+{
+	const struct chunk_args *a = arg;
+
+	(void)thread;
+	for (long k = lo; k < hi; k++) {
+		const struct param_chunk *ch = &a->pc->v[k];
+
+		adamw_chunk(ch->len, a->w + ch->off, a->g + ch->off, a->m + ch->off,
+			    a->v + ch->off, a->s, ch->decay);
+	}
+}
+
 void adamw_step(struct adamw *o, const struct param_chunks *pc, double lr,
 		float *w, const float *g, float *m, float *v)
 {
 	const struct adamw_config *c = &o->cfg;
 	struct adamw_scalars s;
+	struct chunk_args a = { .pc = pc, .w = w, .m = m, .v = v, .g = g, .s = &s };
 	double t;
-	long k;
 
 	t = (double)++o->step;
 	s.decay = (float)(1.0 - lr * c->weight_decay);
@@ -200,13 +247,7 @@ void adamw_step(struct adamw *o, const struct param_chunks *pc, double lr,
 	s.bc2_sqrt = (float)sqrt(1.0 - pow(c->beta2, t));
 	s.eps = (float)c->eps;
 
-	#pragma omp parallel for schedule(static) if (pc->n_elems >= PARALLEL_MIN_ELEMS)
-	for (k = 0; k < (long)pc->n; k++) {
-		const struct param_chunk *ch = &pc->v[k];
-
-		adamw_chunk(ch->len, w + ch->off, g + ch->off, m + ch->off, v + ch->off,
-			    &s, ch->decay);
-	}
+	pool_for((long)pc->n, chunk_grain(pc), adamw_chunks, &a);
 }
 
 /* ---- learning-rate schedules ------------------------------------------ */

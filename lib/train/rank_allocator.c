@@ -22,6 +22,7 @@
 
 #include "util/alloc.h"
 #include "util/err.h"
+#include "util/pool.h"
 #include "util/rng.h"
 
 /* Chunks are at most this long, so threads share big matrices too. */
@@ -370,23 +371,54 @@ static void chunk_update(const struct chunk *c, float *restrict ib, float *restr
 	}
 }
 
+/* Chunks per task: one each when there is enough to share, else all of
+ * them in one task on the calling thread. */
+static long chunk_grain(const struct rank_allocator *a)
+{
+	return a->n_elems >= PARALLEL_MIN_ELEMS ? 1 : (long)a->n_chunks;
+}
+
+struct importance_args {
+	struct rank_allocator *a;
+	float *ib, *ub;
+	float b1, c1, b2, c2;
+	_Atomic int bad;
+};
+
+static void finite_chunks(void *arg, long lo, long hi, int thread)
+{
+	struct importance_args *p = arg;
+	int bad = 0;
+
+	(void)thread;
+	for (long c = lo; c < hi; c++)
+		bad |= !chunk_finite(&p->a->chunks[c]);
+	if (bad)
+		p->bad = 1;
+}
+
+static void update_chunks(void *arg, long lo, long hi, int thread)
+{
+	struct importance_args *p = arg;
+
+	(void)thread;
+	for (long c = lo; c < hi; c++)
+		chunk_update(&p->a->chunks[c], p->ib, p->ub, p->b1, p->c1, p->b2, p->c2);
+}
+
 /* Check every product first, then update: a bad step changes nothing. */
 static bool update_importance(struct rank_allocator *a)
 {
-	float b1 = (float)a->cfg.beta1, c1 = (float)(1.0 - a->cfg.beta1);
-	float b2 = (float)a->cfg.beta2, c2 = (float)(1.0 - a->cfg.beta2);
-	float *ib = a->buf, *ub = a->n_bufs == 2 ? a->buf + a->n_elems : NULL;
-	bool parallel __attribute__((unused)) = a->n_elems >= PARALLEL_MIN_ELEMS;
-	int bad = 0;
+	struct importance_args p = {
+		a, a->buf, a->n_bufs == 2 ? a->buf + a->n_elems : NULL,
+		(float)a->cfg.beta1, (float)(1.0 - a->cfg.beta1),
+		(float)a->cfg.beta2, (float)(1.0 - a->cfg.beta2), 0,
+	};
 
-#pragma omp parallel for schedule(static) reduction(|:bad) if (parallel)
-	for (size_t c = 0; c < a->n_chunks; c++)
-		bad |= !chunk_finite(&a->chunks[c]);
-	if (bad)
+	pool_for((long)a->n_chunks, chunk_grain(a), finite_chunks, &p);
+	if (p.bad)
 		return false;
-#pragma omp parallel for schedule(static) if (parallel)
-	for (size_t c = 0; c < a->n_chunks; c++)
-		chunk_update(&a->chunks[c], ib, ub, b1, c1, b2, c2);
+	pool_for((long)a->n_chunks, chunk_grain(a), update_chunks, &p);
 	return true;
 }
 
@@ -431,13 +463,27 @@ static void matrix_scores(const struct rank_allocator *a, int k, double *s)
 			s[i] = -INFINITY;
 }
 
+struct scores_args {
+	const struct rank_allocator *a;
+	double *scores;
+};
+
+static void scores_task(void *arg, long lo, long hi, int thread)
+{
+	const struct scores_args *p = arg;
+
+	(void)thread;
+	for (long k = lo; k < hi; k++)
+		matrix_scores(p->a, (int)k, p->scores + (size_t)k * p->a->r);
+}
+
+/* One matrix per task (they differ in size: tasks are claimed as threads
+ * free up). */
 static void all_scores(const struct rank_allocator *a, double *scores)
 {
-	bool parallel __attribute__((unused)) = a->n_elems >= PARALLEL_MIN_ELEMS;
+	struct scores_args p = { a, scores };
 
-#pragma omp parallel for schedule(dynamic) if (parallel)
-	for (int k = 0; k < a->n; k++)
-		matrix_scores(a, k, scores + (size_t)k * a->r);
+	pool_for(a->n, a->n_elems >= PARALLEL_MIN_ELEMS ? 1 : a->n, scores_task, &p);
 }
 
 int rank_allocator_scores(const struct rank_allocator *a, double *scores,

@@ -10,14 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "util/alloc.h"
 #include "util/err.h"
 #include "util/fileio.h"
 #include "util/fpenv.h"
+#include "nn/parallel.h"
 #include "train/memory_estimate.h"
 #include "train/trainer.h"
 
@@ -359,12 +357,7 @@ int trainer_build(struct trainer *tr, struct ada_err *err)
 	const struct ada_hparams *hp = tr->hp;
 	int rc, micro = hp->micro_batch_size;
 
-#ifdef _OPENMP
-	tr->threads = job->threads > 0 ? job->threads : omp_get_max_threads();
-	omp_set_num_threads(tr->threads);
-#else
-	tr->threads = 1;
-#endif
+	tr->threads = nn_set_threads(job->threads);
 	fpenv_flush_subnormals();
 	rc = trained_net_build(&tr->tn, tr->model, &job->method, &tr->spec, job->seed, 1, err);
 	if (rc) {

@@ -1,21 +1,16 @@
 /*
  * Tests of train/optim.c: AdamW against a double-precision transcription of
  * torch.optim.AdamW, weight-decay ranges, the gradient norm and clipping,
- * bit-identical results across OpenMP thread counts, and the Hugging Face
+ * bit-identical results across thread counts, and the Hugging Face
  * learning-rate schedules at their boundary steps.
  */
 #include "check.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#else   /* -Dopenmp=false (the ThreadSanitizer build): one thread */
-static inline void omp_set_num_threads(int n) { (void)n; }
-static inline int omp_get_max_threads(void) { return 1; }
-#endif
 #include <stdint.h>
 
 #include "train/optim.h"
 #include "util/err.h"
+#include "util/pool.h"
 #include "util/rng.h"
 
 /* torch.optim.AdamW's single-tensor step, in double. */
@@ -242,7 +237,7 @@ static void run_optimizer(int threads, struct run_out *out)
 	struct ada_err err;
 	struct rng r;
 
-	omp_set_num_threads(threads);
+	pool_set_threads(threads);
 	out->w = calloc(BIG, sizeof(float));
 	out->m = calloc(BIG, sizeof(float));
 	out->v = calloc(BIG, sizeof(float));

@@ -3,16 +3,11 @@
  * checkpoint round trips. */
 #include "check.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#else   /* -Dopenmp=false (the ThreadSanitizer build): one thread */
-static inline void omp_set_num_threads(int n) { (void)n; }
-static inline int omp_get_max_threads(void) { return 1; }
-#endif
 #include <stdbool.h>
 
 #include "train/rank_allocator.h"
 #include "util/err.h"
+#include "util/pool.h"
 #include "util/rng.h"
 
 #define MAX_MATS 16
@@ -959,7 +954,7 @@ static void test_thread_count_independent(void)
 	struct fixture fa, fb;
 	struct ada_err err;
 	double sa[64], sb[64];
-	int saved = omp_get_max_threads();
+	int saved = pool_threads();
 
 	fixture_init(&fa, 8, out, in, 8);
 	fixture_init(&fb, 8, out, in, 8);
@@ -972,10 +967,10 @@ static void test_thread_count_independent(void)
 	for (int64_t t = 0; t < 8; t++) {
 		fake_update(&fa, 61, t, true);
 		fake_update(&fb, 61, t, true);
-		omp_set_num_threads(1);
+		pool_set_threads(1);
 		CHECK_OK(rank_allocator_step(a, t, NULL, &err), &err);
 		CHECK_OK(rank_allocator_scores(a, sa, &err), &err);
-		omp_set_num_threads(4);
+		pool_set_threads(4);
 		CHECK_OK(rank_allocator_step(b, t, NULL, &err), &err);
 		CHECK_OK(rank_allocator_scores(b, sb, &err), &err);
 		CHECK(!memcmp(sa, sb, sizeof(sa)));
@@ -983,7 +978,7 @@ static void test_thread_count_independent(void)
 	}
 	CHECK(same_state(a, b));
 out:
-	omp_set_num_threads(saved);
+	pool_set_threads(saved);
 	rank_allocator_free(a);
 	rank_allocator_free(b);
 	fixture_release(&fa);

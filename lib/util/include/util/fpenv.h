@@ -6,8 +6,9 @@
  * EMAs decay into that range a job crawls (measured in the daemon: 42 s
  * against 1.2 s for the same 200 steps, same loss to four digits). Every
  * entry point that runs the numeric core (training, evaluation,
- * generation, benchmarks) flushes them to zero, in the calling thread and
- * in its OpenMP team, so the CLI and the daemon compute the same bits.
+ * generation, benchmarks) flushes them to zero in the calling thread;
+ * the thread pool (util/pool.h) runs every task under its caller's mode,
+ * so the CLI and the daemon compute the same bits.
  */
 #ifndef ADA_UTIL_FPENV_H
 #define ADA_UTIL_FPENV_H
@@ -25,12 +26,10 @@ static inline void fpenv_flush_subnormals_here(void)
 #endif
 }
 
-/* The calling thread and every thread of its OpenMP team (the mode is
- * per thread; threads created later by this one inherit it). */
+/* The calling thread (the mode is per thread; pool helpers take their
+ * caller's for each region, threads created later by this one inherit it). */
 static inline void fpenv_flush_subnormals(void)
 {
-	fpenv_flush_subnormals_here();
-	#pragma omp parallel
 	fpenv_flush_subnormals_here();
 }
 
