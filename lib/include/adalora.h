@@ -511,7 +511,10 @@ enum ada_data_format {
 enum ada_data_shape {
 	ADA_SHAPE_TEXT = 1,              /* {"text"} or a plain-text document */
 	ADA_SHAPE_PROMPT_COMPLETION = 2, /* {"prompt", "completion"} */
-	ADA_SHAPE_CHAT = 3,              /* {"messages": [{"role", "content"}, ...]} */
+	ADA_SHAPE_CHAT = 3,              /* {"messages": [{"role", "content"}, ...]}: roles
+	                                  * system, user, assistant (with "weight": 0 or
+	                                  * 1); the tool-calling fields of OpenAI's format
+	                                  * are checked, and recorded in tool_line */
 	ADA_SHAPE_CLASSIFY = 4,          /* {"text", "label"} */
 	ADA_SHAPE_CLASSIFY_PAIR = 5,     /* {"text_a", "text_b", "label"} */
 };
@@ -532,6 +535,11 @@ struct ada_data_info {
 	int label_kind;         /* enum ada_label_kind */
 	int64_t line_count;     /* lines in the buffer, blank ones included */
 	int64_t record_count;   /* JSONL objects, or plain-text documents */
+	/* chat: the first line that uses tool or function calling (OpenAI's
+	 * format allows it; training does not support it yet), 0 when none,
+	 * and the field there ("messages[1].tool_calls", "tools") */
+	int64_t tool_line;
+	char tool_field[64];
 };
 
 /* Stable names: "plain_text"/"jsonl"; "text", "prompt_completion", "chat",
