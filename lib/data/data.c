@@ -98,6 +98,8 @@ static int chat_record(const struct text_encoder *enc, const struct data_record 
 	struct chat_render r = { 0 };
 	int rc;
 
+	if (!enc->chat && enc->chat_refusal)
+		return ada_fail_param(err, ADA_EINVAL, "chat_template", "%s", enc->chat_refusal);
 	if (!enc->chat)
 		return ada_fail_param(err, ADA_EINVAL, "chat_template",
 				      "chat lines ({\"messages\"}) need a chat template, and none was "
@@ -299,6 +301,7 @@ int dataset_load_buffer(const char *buf, size_t len, const char *name, int seq_l
 		goto out;
 	}
 	rc = cut_windows(&pk, seq_len, name, ds, err);
+	ds->shape = info.shape;
 out:
 	tok_seq_release(&pk.stream);
 	tok_seq_release(&pk.rec);
@@ -346,6 +349,7 @@ int dataset_split_tail(struct dataset *train, double valid_fraction,
 
 	memset(valid, 0, sizeof(*valid));
 	valid->seq_len = train->seq_len;
+	valid->shape = train->shape;
 	if (f < 0)
 		f = n >= 20 ? 0.05 : 0.0;
 	if (!(f >= 0 && f < 1))

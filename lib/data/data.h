@@ -80,8 +80,10 @@ struct text_encoder {
 	/* Text framing: 1 for BOS + text with no EOS (above). */
 	int bos_only;
 	/* How chat lines are rendered (borrowed); NULL: chat data is refused,
-	 * naming the missing chat_template. */
+	 * with param "chat_template" and chat_refusal (may be NULL) as the
+	 * message. */
 	const struct chat_format *chat;
+	const char *chat_refusal;
 };
 
 /* A token sequence with a mask byte (DATA_*) per token. */
@@ -114,6 +116,7 @@ struct dataset {
 	int64_t n_targets;      /* tokens with DATA_TARGET */
 	int64_t n_framing;      /* ... of which DATA_FRAMING */
 	int64_t n_truncated;    /* conversations cut to a window */
+	int shape;              /* enum ada_data_shape of the file's records */
 };
 
 /* Load the training file at path (errors name it). ds is the caller's and

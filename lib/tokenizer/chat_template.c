@@ -74,6 +74,30 @@ const char *chat_family_list(void)
 	       "gemma3, phi3, zephyr";
 }
 
+const char *const *chat_family_markers(enum chat_family f)
+{
+	static const char *const none[] = { NULL };
+	static const char *const chatml[] = { "<|im_start|>", "<|im_end|>", NULL };
+	static const char *const llama3[] = { "<|start_header_id|>", "<|end_header_id|>",
+					      "<|eot_id|>", NULL };
+	static const char *const inst[] = { "[INST]", "[/INST]", NULL };
+	static const char *const gemma[] = { "<start_of_turn>", "<end_of_turn>", NULL };
+	static const char *const phi3[] = { "<|system|>", "<|user|>", "<|assistant|>", "<|end|>",
+					    NULL };
+
+	switch (f) {
+	case CHAT_CHATML: return chatml;
+	case CHAT_LLAMA3:
+	case CHAT_LLAMA31: return llama3;
+	case CHAT_MISTRAL_V3:
+	case CHAT_MISTRAL_TEKKEN: return inst;     /* control tokens since tokenizer V3 */
+	case CHAT_GEMMA:
+	case CHAT_GEMMA3: return gemma;
+	case CHAT_PHI3: return phi3;
+	default: return none;                      /* Llama-2, Mistral V1, Zephyr: text */
+	}
+}
+
 static void set_inst(struct chat_format *f, const char *open, const char *close,
 		     const char *reply, enum chat_system_place system)
 {

@@ -75,6 +75,9 @@ const char *chat_family_name(enum chat_family f);
 int chat_family_from_name(const char *name);
 /* Every name, comma-separated, for messages. */
 const char *chat_family_list(void);
+/* The strings of a family's template that its own tokenizers have as
+ * special tokens ("<|im_start|>", "<|im_end|>"), NULL-terminated. */
+const char *const *chat_family_markers(enum chat_family f);
 /* The format a family's name stands for when no template says more: its
  * current published template. */
 void chat_format_of_family(enum chat_family f, struct chat_format *out);
