@@ -318,9 +318,13 @@ static int render_inst(struct ctx *c)
 		} else {
 			train(c, m->train);
 			text(c, f->inst.reply);
-			content(c, m);
+			if (f->inst.trim_reply)
+				content_trimmed(c, m);
+			else
+				content(c, m);
 			token(c, CHAT_PIECE_EOS);
 			train(c, 0);
+			text(c, f->inst.after);
 		}
 	}
 	return ADA_OK;

@@ -199,6 +199,9 @@ static void detect_inst(const char *t, size_t n, struct chat_format *f)
 		open = "[INST] ";
 	close = has(t, n, "' [/INST]") || has(t, n, "\" [/INST]") ? " [/INST]" : "[/INST]";
 	reply = literal_before_message(t, n, " ") ? " " : "";
+	snprintf(f->inst.after, sizeof(f->inst.after), "%s",
+		 has(t, n, "eos_token + ' '") || has(t, n, "eos_token + \" \"") ? " " : "");
+	f->inst.trim_reply = has(t, n, "]|trim + eos_token") || has(t, n, "] | trim + eos_token");
 	if (has(t, n, "system_message"))
 		sys = has(t, n, "loop.last and system_message") ? CHAT_SYSTEM_LAST_USER
 								  : CHAT_SYSTEM_FIRST_USER;

@@ -64,6 +64,9 @@ struct chat_format {
 		char open[12];             /* "[INST] ", " [INST] ", "[INST]" */
 		char close[12];            /* " [/INST]", "[/INST]" */
 		char reply[4];             /* before an assistant message: " " or "" */
+		char after[4];             /* after its eos_token: "" (Mistral-7B-Instruct-
+		                            * v0.1's first template wrote " ") */
+		int trim_reply;            /* the assistant's content | trim (v0.3's HF template) */
 		enum chat_system_place system;
 	} inst;
 };
