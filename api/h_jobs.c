@@ -11,7 +11,9 @@
  * labelled data, training and validation files are both labelled or
  * neither, and the validation labels fit the training label map
  * (ada_labels_check) — so a label count that changed is a 400 naming
- * validation_file, not a job that fails later. The job is
+ * validation_file, not a job that fails later. For chat files: tool
+ * calling (recorded at upload) is refused naming the file, and a model
+ * with no chat template we render needs chat_template. The job is
  * then stored as validating_files and the validator is woken: the checks
  * that need the tokenized data (ada_job_plan) run there and move the job
  * to queued, or fail it with error {code, message, param}.
@@ -153,6 +155,57 @@ out_free:
 	return rc;
 }
 
+/* Chat files (README "Chat data"): what creation can tell from the files'
+ * rows and the model's header. Tool calling is valid in an upload but not
+ * trained yet; chat data needs a chat template the model carries (and we
+ * recognise) or the job names. 0, or -1 after replying. */
+static int check_chat(struct request *r, const char *model, const struct ada_model_info *info,
+		      const struct ada_method *m, const char *training, const char *validation)
+{
+	const char *ids[2] = { training, validation };
+	const char *params[2] = { "training_file", "validation_file" };
+	const char *what[2] = { "training file", "validation file" };
+	struct store *st = r->api->cfg.store;
+	struct ada_err err = { 0 };
+	struct store_file f;
+	char param[128];
+	int chat = 0;
+
+	for (int k = 0; k < 2; k++) {
+		if (!ids[k] || store_file_get(st, ids[k], &f, &err))
+			continue;
+		if (strcmp(f.shape, ada_data_shape_name(ADA_SHAPE_CHAT)))
+			continue;
+		chat = 1;
+		if (f.tool_use[0]) {
+			reply_error(r, 400, "invalid_value", params[k],
+				    "%s %s, %s: tool and function calling is not supported yet; "
+				    "upload chat lines without tool calls, tool messages or tools",
+				    what[k], ids[k], f.tool_use);
+			return -1;
+		}
+	}
+	if (!chat || m->hp.chat_template[0])
+		return 0;
+	snprintf(param, sizeof(param), "method.%s.hyperparameters.chat_template",
+		 ada_method_name(m->type));
+	if (!info->chat_template[0]) {
+		reply_error(r, 400, "missing_required_parameter", param,
+			    "chat data needs a chat template and model '%s' has none (GGUF "
+			    "tokenizer.chat_template, tokenizer_config.json chat_template): name the one "
+			    "to use with %s (%s)", model, param, ada_chat_templates());
+		return -1;
+	}
+	if (!strcmp(info->chat_template, "unknown")) {
+		reply_error(r, 400, "invalid_value", param,
+			    "the chat template of model '%s' is none we render (templates are "
+			    "recognised, not run as Jinja): name the family it follows with %s (%s)",
+			    model, param, ada_chat_templates());
+		return -1;
+	}
+	return 0;
+}
+
 /* --job-memory-limit against the estimate of what the job will hold
  * (ada_memory_check: weights, activations, trained state; the data is
  * counted by the plan, which checks again). 0, or -1 after replying. */
@@ -224,6 +277,7 @@ void h_jobs_create(struct request *r)
 		goto out_free;
 	}
 	if (check_labels(r, model, &info, training, validation) ||
+	    check_chat(r, model, &info, &method, training, validation) ||
 	    check_memory(r, &method, &info, training))
 		goto out_free;
 	mj = ada_method_to_json(&method);

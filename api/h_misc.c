@@ -20,6 +20,8 @@ static json_t *model_object(const char *id, int64_t created, const char *owner,
 		json_object_set_new(o, "parameters", json_integer(info->parameters));
 		json_object_set_new(o, "context_length", json_integer(info->context_length));
 		json_object_set_new(o, "format", json_string(info->format));
+		json_object_set_new(o, "chat_template", info->chat_template[0]
+				    ? json_string(info->chat_template) : json_null());
 	} else {
 		json_object_set_new(o, "architecture", json_null());
 		json_object_set_new(o, "parameters", json_null());

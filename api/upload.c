@@ -290,9 +290,10 @@ int upload_data(struct request *r, const char *data, size_t size)
 	return u->fail_status ? -1 : 0;
 }
 
-/* Check the stored bytes as a training file; fills f's counts and shape,
- * and for a classification file *labels (JSON text, the caller's) with its
- * label summary, which job creation compares between files. */
+/* Check the stored bytes as a training file; fills f's counts and shape
+ * (a chat file's first use of tool calling too), and for a classification
+ * file *labels (JSON text, the caller's) with its label summary, which job
+ * creation compares between files. */
 static int validate(struct upload *u, struct store_file *f, char **labels, struct ada_err *err)
 {
 	struct mapped_file mf;
@@ -317,6 +318,9 @@ static int validate(struct upload *u, struct store_file *f, char **labels, struc
 	f->record_count = info.record_count;
 	snprintf(f->format, sizeof(f->format), "%s", ada_data_format_name(info.format));
 	snprintf(f->shape, sizeof(f->shape), "%s", ada_data_shape_name(info.shape));
+	if (info.tool_line)
+		snprintf(f->tool_use, sizeof(f->tool_use), "line %lld: %s",
+			 (long long)info.tool_line, info.tool_field);
 	return ADA_OK;
 }
 

@@ -1,8 +1,12 @@
 /*
  * cmd_eval — `adalora eval --model PATH [--tokenizer PATH] [--adapter DIR]
- * --data FILE [--format auto|jsonl|glue-tsv] [--seq-len N]`.
+ * --data FILE [--format auto|jsonl|glue-tsv] [--seq-len N]
+ * [--chat-template NAME] [--append-eos auto|true|false]`.
  *
- * Language models: {"tokens","mean_nll","perplexity"} on stdout.
+ * Language models: {"tokens","mean_nll","perplexity"} on stdout, and the
+ * same without the framing tokens (the EOS, or BOS, ending each text):
+ * "framing_tokens", "mean_nll_no_framing", "perplexity_no_framing"; then
+ * the framing used: "append_eos", and "chat_template" for chat data.
  * Classifiers (an adapter a classification job wrote): {"examples","loss",
  * "accuracy","f1","mcc"} (f1 with two classes only), regressions
  * {"examples","loss","pearson","spearman"}; an undefined metric (e.g. MCC
@@ -10,6 +14,7 @@
  */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -19,7 +24,8 @@
 
 static const char usage[] =
 	"usage: adalora eval --model PATH [--tokenizer PATH] [--adapter DIR] --data FILE\n"
-	"                    [--format auto|jsonl|glue-tsv] [--seq-len N] [--threads N]\n";
+	"                    [--format auto|jsonl|glue-tsv] [--seq-len N] [--threads N]\n"
+	"                    [--chat-template NAME] [--append-eos auto|true|false]\n";
 
 static json_t *num(double v)
 {
@@ -30,9 +36,17 @@ static json_t *result_json(const struct ada_eval_result *res)
 {
 	json_t *j;
 
-	if (!res->classification)
-		return json_pack("{sI sf sf}", "tokens", (json_int_t)res->tokens, "mean_nll",
-				 res->mean_nll, "perplexity", res->perplexity);
+	if (!res->classification) {
+		j = json_pack("{sI so so sI so so sb}", "tokens", (json_int_t)res->tokens,
+			      "mean_nll", num(res->mean_nll), "perplexity", num(res->perplexity),
+			      "framing_tokens", (json_int_t)res->framing_tokens,
+			      "mean_nll_no_framing", num(res->mean_nll_no_framing),
+			      "perplexity_no_framing", num(res->perplexity_no_framing),
+			      "append_eos", res->append_eos);
+		if (j && res->chat_template[0])
+			json_object_set_new(j, "chat_template", json_string(res->chat_template));
+		return j;
+	}
 	j = json_object();
 	json_object_set_new(j, "examples", json_integer(res->examples));
 	json_object_set_new(j, "loss", num(res->loss));
@@ -43,7 +57,8 @@ static json_t *result_json(const struct ada_eval_result *res)
 int cmd_eval(int argc, char **argv)
 {
 	struct ada_infer_opts in = { 0 };
-	const char *data = NULL, *format = "auto", *pos[1];
+	const char *data = NULL, *format = "auto", *pos[1], *chat = NULL, *eos = "auto";
+	struct ada_framing framing = { .append_eos = -1 };
 	int seq_len = 0, threads = 0, n_pos, rc, fmt;
 	struct cli_opt opts[] = {
 		{ "--model", NULL, OPT_STRING, &in.model, 0 },
@@ -53,12 +68,14 @@ int cmd_eval(int argc, char **argv)
 		{ "--format", NULL, OPT_STRING, &format, 0 },
 		{ "--seq-len", NULL, OPT_INT, &seq_len, 0 },
 		{ "--threads", NULL, OPT_INT, &threads, 0 },
+		{ "--chat-template", NULL, OPT_STRING, &chat, 0 },
+		{ "--append-eos", NULL, OPT_STRING, &eos, 0 },
 	};
 	struct ada_eval_result res;
 	struct ada_err err = { 0 };
 	json_t *j;
 
-	if ((rc = cli_parse("eval", usage, argc, argv, opts, 7, pos, 0, &n_pos)))
+	if ((rc = cli_parse("eval", usage, argc, argv, opts, 9, pos, 0, &n_pos)))
 		return cli_exit_code(rc);
 	if (!in.model || !data)
 		return cli_fail("eval", EXIT_USAGE, "--model and --data are required\n%s", usage);
@@ -66,9 +83,13 @@ int cmd_eval(int argc, char **argv)
 		return cli_fail("eval", EXIT_USAGE, "--seq-len must be >= 2, --threads >= 1");
 	if ((fmt = ada_file_format_from_name(format)) < 0)
 		return cli_fail("eval", EXIT_USAGE, "--format must be auto, jsonl or glue-tsv");
+	if (strcmp(eos, "auto") && strcmp(eos, "true") && strcmp(eos, "false"))
+		return cli_fail("eval", EXIT_USAGE, "--append-eos must be auto, true or false");
+	framing.append_eos = !strcmp(eos, "auto") ? -1 : !strcmp(eos, "true");
+	framing.chat_template = chat;
 	if (threads)
 		ada_set_threads(threads);
-	rc = ada_eval(&in, data, (enum ada_file_format)fmt, seq_len, &res, &err);
+	rc = ada_eval(&in, data, (enum ada_file_format)fmt, seq_len, &framing, &res, &err);
 	if (rc)
 		return cli_fail("eval", rc == ADA_EINVAL && err.param[0] ? EXIT_USAGE : EXIT_RUNTIME,
 				"%s", err.msg);

@@ -14,6 +14,8 @@ int cmd_train(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 /* adalora eval: held-out loss / perplexity as JSON. */
 int cmd_eval(int argc, char **argv);
+/* adalora render: a data file as training tokenizes it, one JSON line per record. */
+int cmd_render(int argc, char **argv);
 /* adalora schedule: print the AdaLoRA budget curve as JSON. */
 int cmd_schedule(int argc, char **argv);
 /* adalora bench: time training steps, one JSON line. */

@@ -21,6 +21,7 @@ static const struct {
 	{ "train", cmd_train, "fine-tune a model from a CONFIG.json" },
 	{ "generate", cmd_generate, "generate text (optionally with an adapter)" },
 	{ "eval", cmd_eval, "held-out loss and perplexity, or a classifier's GLUE metrics, on a data file" },
+	{ "render", cmd_render, "what training makes of a data file: text, tokens, loss mask (JSON lines)" },
 	{ "schedule", cmd_schedule, "the AdaLoRA budget curve of a set of hyperparameters" },
 	{ "bench", cmd_bench, "time training steps (one JSON line)" },
 	{ "export", cmd_export, "fold an adapter into its base model (GGUF or Hugging Face)" },

@@ -68,6 +68,8 @@ static json_t *metrics_json(const char *type, const struct ada_metrics *m)
 	json_object_set_new(j, "epoch", json_real(m->epoch));
 	json_object_set_new(j, "train_loss", num(m->train_loss));
 	json_object_set_new(j, "valid_loss", num(m->valid_loss));
+	if (isfinite(m->valid_loss_no_framing))
+		json_object_set_new(j, "valid_loss_no_framing", json_real(m->valid_loss_no_framing));
 	json_object_set_new(j, "learning_rate", json_real(m->learning_rate));
 	json_object_set_new(j, "grad_norm", num(m->grad_norm));
 	json_object_set_new(j, "orth_reg", json_real(m->orth_reg));
@@ -104,6 +106,8 @@ static void on_eval(void *ctx, const struct ada_metrics *m)
 		return;
 	fprintf(stderr, "step %lld/%lld | validation loss %.4f", (long long)m->step,
 		(long long)m->total_steps, m->valid_loss);
+	if (isfinite(m->valid_loss_no_framing) && m->valid_loss_no_framing != m->valid_loss)
+		fprintf(stderr, " (%.4f without framing tokens)", m->valid_loss_no_framing);
 	if (isfinite(m->glue.accuracy))
 		fprintf(stderr, " | accuracy %.4f", m->glue.accuracy);
 	if (isfinite(m->glue.pearson))

@@ -91,10 +91,15 @@ static void persist_failed(struct run *r, const char *what, const struct ada_err
 	log_line(LOG_ERROR, line);
 }
 
-/* valid_accuracy, ... of the latest evaluation into o: the finite ones. */
+/* valid_accuracy, ... of the latest evaluation into o: the finite ones;
+ * and a causal LM's valid_loss_no_framing (the loss without the EOS, or
+ * BOS, that ends each text record). */
 static void add_cls_metrics(json_t *o, const struct run *r)
 {
 	ada_glue_metrics_json(o, &r->eval.glue, 0, METRIC_PREFIX);
+	if (isfinite(r->eval.valid_loss_no_framing))
+		json_object_set_new(o, "valid_loss_no_framing",
+				    json_real(r->eval.valid_loss_no_framing));
 }
 
 /* The job's "metrics" object: the latest values. */
@@ -172,6 +177,7 @@ static void on_eval(void *ctx, const struct ada_metrics *m)
 	json_t *data;
 
 	r->eval.valid_loss = m->valid_loss;
+	r->eval.valid_loss_no_framing = m->valid_loss_no_framing;
 	r->eval.glue = m->glue;
 	if (m->step <= r->last_eval_step)
 		return;
@@ -435,6 +441,9 @@ static void load_marks(struct run *r)
 		r->last_eval_step = json_integer_value(json_object_get(d, "step"));
 		if (json_is_number(json_object_get(d, "valid_loss")))
 			r->eval.valid_loss = json_number_value(json_object_get(d, "valid_loss"));
+		if (json_is_number(json_object_get(d, "valid_loss_no_framing")))
+			r->eval.valid_loss_no_framing =
+				json_number_value(json_object_get(d, "valid_loss_no_framing"));
 		for (size_t i = 0; i < sizeof(glue_names) / sizeof(glue_names[0]); i++) {
 			const json_t *v = json_object_get(d, glue_names[i].name);
 			if (json_is_number(v))
@@ -499,6 +508,7 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 
 	memset(&res, 0, sizeof(res));
 	r.eval.valid_loss = NAN;
+	r.eval.valid_loss_no_framing = NAN;
 	r.eval.glue = (struct ada_glue_metrics){ NAN, NAN, NAN, NAN, NAN };
 	log_transition(j, "running", NULL);
 	if (!in) {

@@ -5,7 +5,8 @@
  * a hundred times must not tokenize it a hundred times. The plan's numbers
  * (windows or examples, steps per epoch, total steps) depend only on the
  * model, the files, and the hyperparameters that shape the data and the
- * step count (seq_len, valid_fraction, batch_size, n_epochs, max_steps).
+ * step count (seq_len, valid_fraction, batch_size, n_epochs, max_steps,
+ * and how records are framed: chat_template, append_eos).
  * The task is told by the model and the training file (the daemon always
  * asks for ADA_TASK_AUTO and reads files as JSONL), and a classifier's
  * label map by the files, so both follow from the key too. The method type
@@ -37,6 +38,8 @@ struct plan_key {
 	unsigned target_modules;
 	int method_type;
 	int adapter_size;
+	char chat_template[24];
+	int append_eos;
 };
 
 struct plan_cache {
@@ -80,6 +83,8 @@ static void make_key(const struct job_inputs *in, struct plan_key *k)
 					    in->method.type == ADA_METHOD_LORA_PRUNE
 				    ? hp->target_modules : 0;
 	k->adapter_size = in->method.type == ADA_METHOD_ADAPTER ? hp->adapter_size : 0;
+	snprintf(k->chat_template, sizeof(k->chat_template), "%s", hp->chat_template);
+	k->append_eos = hp->append_eos;
 }
 
 static int key_equal(const struct plan_key *a, const struct plan_key *b)
@@ -90,7 +95,8 @@ static int key_equal(const struct plan_key *a, const struct plan_key *b)
 	       a->batch_size == b->batch_size && a->n_epochs == b->n_epochs &&
 	       a->max_steps == b->max_steps && a->valid_fraction == b->valid_fraction &&
 	       a->target_modules == b->target_modules && a->method_type == b->method_type &&
-	       a->adapter_size == b->adapter_size;
+	       a->adapter_size == b->adapter_size &&
+	       !strcmp(a->chat_template, b->chat_template) && a->append_eos == b->append_eos;
 }
 
 /* The job's own budget settings against a known plan. */

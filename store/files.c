@@ -9,11 +9,12 @@
 #include "util/err.h"
 
 #define FILE_COLS "seq, id, filename, purpose, bytes, created_at, line_count, record_count, " \
-		  "format, shape, storage"
+		  "format, shape, storage, tool_use"
 
 static const char sql_insert[] =
 	"INSERT INTO files (id, filename, purpose, bytes, created_at, line_count, record_count, "
-	"format, shape, storage, labels) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+	"format, shape, storage, labels, tool_use) "
+	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 static const char sql_get[] = "SELECT " FILE_COLS " FROM files WHERE id = ?1";
 static const char sql_labels[] = "SELECT labels FROM files WHERE id = ?1";
 static const char sql_seq[] = "SELECT seq FROM files WHERE id = ?1";
@@ -38,6 +39,7 @@ static void read_row(sqlite3_stmt *s, struct store_file *f)
 	col_copy(s, 8, f->format, sizeof(f->format));
 	col_copy(s, 9, f->shape, sizeof(f->shape));
 	col_copy(s, 10, f->storage, sizeof(f->storage));
+	col_copy(s, 11, f->tool_use, sizeof(f->tool_use));
 }
 
 static int op_file_add(struct conn *c, void *ctx, char *notify, struct ada_err *err)
@@ -60,6 +62,7 @@ static int op_file_add(struct conn *c, void *ctx, char *notify, struct ada_err *
 	bind_text(s, 9, f->shape);
 	bind_text(s, 10, f->storage);
 	bind_text(s, 11, f->labels);
+	bind_text(s, 12, f->tool_use[0] ? f->tool_use : NULL);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE)

@@ -90,6 +90,9 @@ struct store_file {
 	char shape[32];
 	char storage[64];       /* internal name under data-dir/files/ */
 	int64_t bytes, created_at, line_count, record_count;
+	/* a chat file's first use of tool or function calling ("line 3:
+	 * messages[1].tool_calls"), "" when none (migration 0004) */
+	char tool_use[96];
 	/* in, for store_file_add only (borrowed): the JSON label summary of a
 	 * classification file (ada_data_labels), or NULL; reads leave it NULL
 	 * (store_file_labels reads it) */

@@ -26,10 +26,12 @@ struct shape_spec {
 
 static const char *const text_keys[] = { "text", NULL };
 static const char *const prompt_keys[] = { "prompt", "completion", NULL };
-static const char *const chat_keys[] = { "messages", NULL };
+static const char *const chat_keys[] = { "messages", "tools", "functions", "parallel_tool_calls",
+					 NULL };
 static const char *const classify_keys[] = { "text", "label", NULL };
 static const char *const pair_keys[] = { "text_a", "text_b", "label", NULL };
-static const char *const message_keys[] = { "role", "content", "name", "weight", NULL };
+static const char *const message_keys[] = { "role", "content", "name", "weight", "tool_calls",
+					    "tool_call_id", "function_call", NULL };
 
 static const struct shape_spec shapes[] = {
 	{ ADA_SHAPE_TEXT, "text", text_keys },
@@ -246,12 +248,33 @@ static int check_label(struct scan *sc, const json_t *obj, int64_t line, struct 
 	return ADA_OK;
 }
 
-static int check_message(const json_t *m, size_t i, int *is_assistant, struct ada_err *err)
+/* The first use of tool or function calling, for info (and so the API). */
+static void note_tool(struct scan *sc, int64_t line, const char *field)
+{
+	if (sc->info->tool_line)
+		return;
+	sc->info->tool_line = line;
+	snprintf(sc->info->tool_field, sizeof(sc->info->tool_field), "%s", field);
+}
+
+/* A tool-calling field: its JSON type, and note the use. */
+static int check_tool_field(struct scan *sc, int64_t line, const json_t *v, const char *field,
+			    int want_array, struct ada_err *err)
+{
+	if (want_array ? !json_is_array(v) || !json_array_size(v) : !json_is_object(v))
+		return ada_fail(err, ADA_EFORMAT, "field \"%s\" must be %s", field,
+				want_array ? "a non-empty array" : "an object");
+	note_tool(sc, line, field);
+	return ADA_OK;
+}
+
+static int check_message(struct scan *sc, int64_t line, const json_t *m, size_t i,
+			 int *is_assistant, struct ada_err *err)
 {
 	char field[64], where[48];
-	const json_t *weight;
+	const json_t *weight, *calls, *call, *body;
 	const char *role = NULL;
-	int rc;
+	int tool_role, rc;
 
 	snprintf(field, sizeof(field), "messages[%zu]", i);
 	if (!json_is_object(m))
@@ -265,15 +288,46 @@ static int check_message(const json_t *m, size_t i, int *is_assistant, struct ad
 	rc = check_string(json_object_get(m, "role"), field, &role, NULL, err);
 	if (rc)
 		return rc;
-	if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant"))
+	if (strcmp(role, "system") && strcmp(role, "user") && strcmp(role, "assistant") &&
+	    strcmp(role, "tool") && strcmp(role, "function"))
 		return ada_fail(err, ADA_EFORMAT,
-				"field \"%s\" must be \"system\", \"user\" or \"assistant\"", field);
+				"field \"%s\" must be \"system\", \"user\", \"assistant\", \"tool\" "
+				"or \"function\"", field);
 	*is_assistant = !strcmp(role, "assistant");
+	tool_role = !strcmp(role, "tool") || !strcmp(role, "function");
+	if (tool_role)
+		note_tool(sc, line, field);
+
+	/* OpenAI's tool calling: an assistant message may call tools (its
+	 * content then optional), a "tool" message answers one */
+	calls = json_object_get(m, "tool_calls");
+	call = json_object_get(m, "function_call");
+	if ((calls || call) && !*is_assistant)
+		return ada_fail(err, ADA_EFORMAT,
+				"field \"messages[%zu].%s\" is only allowed on assistant messages", i,
+				calls ? "tool_calls" : "function_call");
+	snprintf(field, sizeof(field), "messages[%zu].tool_calls", i);
+	if (calls && (rc = check_tool_field(sc, line, calls, field, 1, err)))
+		return rc;
+	snprintf(field, sizeof(field), "messages[%zu].function_call", i);
+	if (call && (rc = check_tool_field(sc, line, call, field, 0, err)))
+		return rc;
+	if (json_object_get(m, "tool_call_id")) {
+		snprintf(field, sizeof(field), "messages[%zu].tool_call_id", i);
+		if (strcmp(role, "tool"))
+			return ada_fail(err, ADA_EFORMAT,
+					"field \"%s\" is only allowed on tool messages", field);
+		if ((rc = check_string(json_object_get(m, "tool_call_id"), field, NULL, NULL, err)))
+			return rc;
+	}
 
 	snprintf(field, sizeof(field), "messages[%zu].content", i);
-	rc = check_string(json_object_get(m, "content"), field, NULL, NULL, err);
-	if (rc)
-		return rc;
+	body = json_object_get(m, "content");
+	if (!((calls || call) && (!body || json_is_null(body)))) {
+		rc = check_string(body, field, NULL, NULL, err);
+		if (rc)
+			return rc;
+	}
 
 	if (json_object_get(m, "name")) {
 		snprintf(field, sizeof(field), "messages[%zu].name", i);
@@ -298,10 +352,11 @@ static int check_message(const json_t *m, size_t i, int *is_assistant, struct ad
 	return ADA_OK;
 }
 
-static int check_messages(const json_t *obj, struct ada_err *err)
+static int check_messages(struct scan *sc, int64_t line, const json_t *obj, struct ada_err *err)
 {
-	const json_t *msgs = json_object_get(obj, "messages");
-	int any_assistant = 0;
+	static const char *const tool_keys[] = { "tools", "functions" };
+	const json_t *msgs = json_object_get(obj, "messages"), *v;
+	int any_assistant = 0, rc;
 	size_t i;
 	json_t *m;
 
@@ -311,8 +366,8 @@ static int check_messages(const json_t *obj, struct ada_err *err)
 		return ada_fail(err, ADA_EFORMAT, "field \"messages\" is an empty array");
 	json_array_foreach(msgs, i, m) {
 		int is_assistant = 0;
-		int rc = check_message(m, i, &is_assistant, err);
 
+		rc = check_message(sc, line, m, i, &is_assistant, err);
 		if (rc)
 			return rc;
 		any_assistant |= is_assistant;
@@ -320,6 +375,16 @@ static int check_messages(const json_t *obj, struct ada_err *err)
 	if (!any_assistant)
 		return ada_fail(err, ADA_EFORMAT,
 				"field \"messages\" has no assistant message to learn from");
+	for (size_t k = 0; k < sizeof(tool_keys) / sizeof(tool_keys[0]); k++)
+		if ((v = json_object_get(obj, tool_keys[k])) &&
+		    (rc = check_tool_field(sc, line, v, tool_keys[k], 1, err)))
+			return rc;
+	if ((v = json_object_get(obj, "parallel_tool_calls"))) {
+		if (!json_is_boolean(v))
+			return ada_fail(err, ADA_EFORMAT,
+					"field \"parallel_tool_calls\" must be true or false");
+		note_tool(sc, line, "parallel_tool_calls");
+	}
 	return ADA_OK;
 }
 
@@ -366,7 +431,7 @@ static int check_object(struct scan *sc, const json_t *obj, int64_t line,
 					  &rec->second, &rec->second_len, err);
 		break;
 	case ADA_SHAPE_CHAT:
-		rc = check_messages(obj, err);
+		rc = check_messages(sc, line, obj, err);
 		break;
 	case ADA_SHAPE_CLASSIFY:
 		rc = check_string(json_object_get(obj, "text"), "text",

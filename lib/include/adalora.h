@@ -96,6 +96,11 @@ struct ada_model_info {
 	                         * types first; "+" when mixed, as llama.cpp's Q4_K_M) */
 	int quantized;          /* some matrix is a block type: full fine-tuning is refused */
 	int64_t weight_bytes;   /* bytes of the weight matrices as stored (what a job maps) */
+	/* the family of the chat template stored with it ("chatml", "llama3", ...;
+	 * README "Chat data"), "unknown" for one we do not render, "" for none */
+	char chat_template[16];
+	int append_eos;         /* its text framing when append_eos is auto: 1 EOS after
+	                         * each text, 0 BOS only (llama2.c's models) */
 };
 
 /* Read a model's header (not its weights) and describe it. path is a GGUF
@@ -159,6 +164,11 @@ struct ada_hparams {
 	double orth_reg_weight;    /* adalora only */
 	enum ada_importance importance;
 	int compact_on_freeze;
+	/* data framing (causal LM; README "Chat data" and "Text framing") */
+	char chat_template[24];    /* a template family ("chatml", "llama3", ...); "" = auto:
+	                            * the model's own chat template */
+	int append_eos;            /* EOS after each text record: 1, 0, or -1 = auto (the
+	                            * model's default: llama2.c's models 0, else 1) */
 };
 
 struct ada_method {
@@ -175,6 +185,10 @@ ADA_API const char *ada_lr_schedule_name(enum ada_lr_schedule s);
 
 /* Whether a method has a budget schedule (adalora, lora_prune). */
 ADA_API int ada_method_has_budget(enum ada_method_type t);
+
+/* The chat template families a chat_template hyperparameter may name
+ * (README "Chat data"), comma-separated: "chatml, llama3, ...". */
+ADA_API const char *ada_chat_templates(void);
 
 /* The defaults of a method (what an empty hyperparameters object means). */
 ADA_API void ada_method_defaults(enum ada_method_type t, struct ada_method *out);
@@ -253,6 +267,9 @@ struct ada_metrics {
 	double epoch;               /* fractional epochs completed */
 	double train_loss;          /* token-mean loss over the interval (NAN if none) */
 	double valid_loss;          /* latest evaluation (NAN until there is one) */
+	double valid_loss_no_framing;   /* a causal LM's, without the framing tokens (the
+	                                 * EOS, or BOS, that ends each text record); NAN
+	                                 * for a classifier or without evaluation */
 	double learning_rate;       /* of the last step */
 	double grad_norm;           /* before clipping, last step */
 	double orth_reg;            /* AdaLoRA's R (unweighted), last step; 0 otherwise */
@@ -336,6 +353,8 @@ struct ada_result {
 	double train_loss;          /* last logged */
 	double valid_loss;          /* final evaluation (NAN without validation data) */
 	double valid_loss_initial;  /* before training */
+	double valid_loss_no_framing, valid_loss_no_framing_initial;   /* the same without
+	                                                                * framing tokens (LM) */
 	int64_t trained_tokens;
 	double seconds;
 	char adapter_dir[4096];     /* where the result was written */
@@ -345,7 +364,8 @@ struct ada_result {
 	int label_kind;             /* enum ada_label_kind */
 	char **label_names;         /* [num_labels] string labels by class id, owned
 	                             * (ada_result_release); NULL unless labels are strings */
-	int64_t truncated_train, truncated_valid;   /* examples cut to seq_len */
+	int64_t truncated_train, truncated_valid;   /* examples cut to seq_len (a chat LM:
+	                                             * conversations cut to a window) */
 };
 
 /* What training a job holds at its peak, in bytes: the frozen weights as
@@ -493,12 +513,27 @@ ADA_API int ada_export_merged(const struct ada_infer_opts *o, const char *out, c
 ADA_API int ada_export_merged_dtype(const struct ada_infer_opts *o, const char *out,
 				    const char *format, const char *dtype, struct ada_err *err);
 
+/* How a language model's data file is framed into tokens outside a job
+ * (ada_eval, ada_render): the hyperparameters of the same names. */
+struct ada_framing {
+	const char *chat_template;  /* a family name; NULL or "auto": the model's own */
+	int append_eos;             /* 1, 0, or -1: the model's default */
+};
+
 struct ada_eval_result {
 	int classification;         /* the adapter carries a classifier head */
 	/* language models */
 	int64_t tokens;             /* predicted tokens */
 	double mean_nll;            /* natural log */
 	double perplexity;
+	/* the same over the tokens that are not framing tokens (the EOS, or with
+	 * BOS-only framing the BOS, that ends each text record: what a model's
+	 * published loss may or may not count) */
+	int64_t framing_tokens;     /* targets left out */
+	double mean_nll_no_framing;
+	double perplexity_no_framing;
+	int append_eos;             /* the framing used */
+	char chat_template[16];     /* chat data: the template family used; else "" */
 	/* classifiers */
 	int64_t examples;
 	double loss;                /* mean cross-entropy (regression: mean squared error) */
@@ -509,11 +544,24 @@ struct ada_eval_result {
 
 /* Held-out loss of a model (with its adapter) on a data file read as fmt.
  * Language models: windows of seq_len tokens (0: the model's context,
- * capped at 1024). Classifiers (an adapter with a head, written by a
+ * capped at 1024), framed as framing says (NULL: the model's defaults), as
+ * training reads them. Classifiers (an adapter with a head, written by a
  * classification job): every example, truncated to seq_len (0: the
  * training job's, from the adapter), scored with the GLUE metrics. */
 ADA_API int ada_eval(const struct ada_infer_opts *in, const char *data_file, enum ada_file_format fmt,
-	     int seq_len, struct ada_eval_result *res, struct ada_err *err);
+	     int seq_len, const struct ada_framing *framing, struct ada_eval_result *res,
+	     struct ada_err *err);
+
+/* What training makes of a language model's data file, example by example:
+ * for each of the first limit records (0: all), emit(ctx, obj) receives a
+ * new JSON object (borrowed for the call) {"line", "text" (the rendered
+ * string, special tokens written out), "tokens": [ids], "mask": [0|1 per
+ * token: 1 when the token is a loss target], "framing": [indices of the
+ * targets that are framing tokens]}, plus "chat_template" for chat data.
+ * The tokens are those of the record alone, before packing into windows. */
+ADA_API int ada_render(const char *model, const char *tokenizer, const char *data_file, int limit,
+		       const struct ada_framing *framing,
+		       void (*emit)(void *ctx, const json_t *obj), void *ctx, struct ada_err *err);
 
 /* ---- benchmarks -------------------------------------------------------- */
 
@@ -557,7 +605,10 @@ enum ada_data_format {
 enum ada_data_shape {
 	ADA_SHAPE_TEXT = 1,              /* {"text"} or a plain-text document */
 	ADA_SHAPE_PROMPT_COMPLETION = 2, /* {"prompt", "completion"} */
-	ADA_SHAPE_CHAT = 3,              /* {"messages": [{"role", "content"}, ...]} */
+	ADA_SHAPE_CHAT = 3,              /* {"messages": [{"role", "content"}, ...]}: roles
+	                                  * system, user, assistant (with "weight": 0 or
+	                                  * 1); the tool-calling fields of OpenAI's format
+	                                  * are checked, and recorded in tool_line */
 	ADA_SHAPE_CLASSIFY = 4,          /* {"text", "label"} */
 	ADA_SHAPE_CLASSIFY_PAIR = 5,     /* {"text_a", "text_b", "label"} */
 };
@@ -578,6 +629,11 @@ struct ada_data_info {
 	int label_kind;         /* enum ada_label_kind */
 	int64_t line_count;     /* lines in the buffer, blank ones included */
 	int64_t record_count;   /* JSONL objects, or plain-text documents */
+	/* chat: the first line that uses tool or function calling (OpenAI's
+	 * format allows it; training does not support it yet), 0 when none,
+	 * and the field there ("messages[1].tool_calls", "tools") */
+	int64_t tool_line;
+	char tool_field[64];
 };
 
 /* Stable names: "plain_text"/"jsonl"; "text", "prompt_completion", "chat",

@@ -10,6 +10,7 @@
  * validation runs — for the mean loss and the GLUE metrics.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,40 +20,44 @@
 #include "util/err.h"
 #include "net/evaluate.h"
 #include "nn/parallel.h"
+#include "model/model_framing.h"
+#include "net/lm_encoder.h"
 #include "infer/inference_net.h"
 
 #define EVAL_BATCH 8
 #define EVAL_MAX_SEQ 1024
-
-static int encode_cb(void *ctx, const char *text, size_t len, unsigned flags, struct ivec *out,
-		     struct ada_err *err)
-{
-	return tokenizer_encode(ctx, text, len, flags, out, err);
-}
 
 static int n_threads(void)
 {
 	return nn_threads();
 }
 
-static int eval_lm(struct inference_net *in, const char *data_file, int seq_len,
-		   struct ada_eval_result *res, struct ada_err *err)
+static int eval_lm(struct inference_net *in, const char *model_name, const char *data_file,
+		   int seq_len, const struct ada_framing *fr, struct ada_eval_result *res,
+		   struct ada_err *err)
 {
 	struct dataset ds = { 0 };
 	struct llama_acts acts;
-	struct text_encoder enc;
+	struct lm_encoder *enc = xcalloc(1, sizeof(*enc));
 	int32_t *inputs = NULL, *targets = NULL;
-	double nll = 0;
-	int64_t n = 0;
+	struct nll_sums s;
 	int rc, B;
 
-	enc.ctx = in->tok;
-	enc.encode = encode_cb;
-	enc.bos = tokenizer_bos(in->tok);
-	enc.eos = tokenizer_eos(in->tok);
-	enc.pad = tokenizer_pad(in->tok) >= 0 ? tokenizer_pad(in->tok) : 0;
-	if ((rc = dataset_load(data_file, seq_len, &enc, &ds, err)))
+	if (!enc)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	rc = lm_encoder_init(enc, in->tok, fr ? fr->chat_template : NULL, fr ? fr->append_eos : -1,
+			     model_default_append_eos(in->model, in->tok), model_name, err);
+	if (!rc)
+		rc = dataset_load(data_file, seq_len, &enc->enc, &ds, err);
+	if (rc) {
+		free(enc);
 		return rc;
+	}
+	res->append_eos = enc->append_eos;
+	if (ds.shape == ADA_SHAPE_CHAT)
+		snprintf(res->chat_template, sizeof(res->chat_template), "%s",
+			 chat_family_name(enc->chat.family));
+	free(enc);
 	B = ds.n_windows < EVAL_BATCH ? (int)ds.n_windows : EVAL_BATCH;
 	rc = llama_acts_init(&acts, &in->net.d, B, seq_len, n_threads());
 	if (rc) {
@@ -63,12 +68,16 @@ static int eval_lm(struct inference_net *in, const char *data_file, int seq_len,
 	targets = xcalloc((size_t)B * seq_len, sizeof(*targets));
 	if (!inputs || !targets)
 		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-	else if ((rc = evaluate_nll(&in->net, &acts, &ds, inputs, targets, &nll, &n)))
+	else if ((rc = evaluate_nll(&in->net, &acts, &ds, inputs, targets, &s)))
 		rc = ada_fail(err, rc, "evaluation failed");
 	if (!rc) {
-		res->tokens = n;
-		res->mean_nll = n ? nll / (double)n : NAN;
+		res->tokens = s.n;
+		res->mean_nll = s.n ? s.nll / (double)s.n : NAN;
 		res->perplexity = exp(res->mean_nll);
+		res->framing_tokens = s.n - s.n_no_framing;
+		res->mean_nll_no_framing = s.n_no_framing ? s.nll_no_framing / (double)s.n_no_framing
+							  : NAN;
+		res->perplexity_no_framing = exp(res->mean_nll_no_framing);
 	}
 	free(inputs);
 	free(targets);
@@ -114,13 +123,15 @@ out_ds:
 }
 
 int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_file_format fmt,
-	     int seq_len, struct ada_eval_result *res, struct ada_err *err)
+	     int seq_len, const struct ada_framing *framing, struct ada_eval_result *res,
+	     struct ada_err *err)
 {
 	struct inference_net in;
 	int rc, context;
 
 	memset(res, 0, sizeof(*res));
 	res->mean_nll = res->perplexity = res->loss = NAN;
+	res->mean_nll_no_framing = res->perplexity_no_framing = NAN;
 	glue_metrics_clear(&res->glue);
 	if ((rc = inference_net_open(&in, o, err)))
 		return rc;
@@ -146,7 +157,7 @@ int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_fil
 		rc = ada_fail_param(err, ADA_EINVAL, "format",
 				    "--format glue-tsv is classification data: pass a classifier's adapter (--adapter)");
 	} else {
-		rc = eval_lm(&in, data_file, seq_len, res, err);
+		rc = eval_lm(&in, o->model, data_file, seq_len, framing, res, err);
 	}
 out_close:
 	inference_net_close(&in);

@@ -7,6 +7,7 @@
  * read, yet the probe runs the loaders' own parsers and checks, so what it
  * accepts, model_load() accepts too (short of damaged tensor data).
  */
+#include "model/model_framing.h"
 #include "model/model_loader.h"
 
 #include <stdio.h>
@@ -80,7 +81,7 @@ int ada_model_probe(const char *path, struct ada_model_info *info, struct ada_er
 			snprintf(info->dtype + len, sizeof(info->dtype) - len, "%s%s", len ? "+" : "",
 				 ggml_type_name(t));
 		}
-	return ADA_OK;
+	return model_probe_framing(path, info->format, info, err);
 }
 
 void model_config_describe(const struct model_config *cfg, struct ada_model_info *info)

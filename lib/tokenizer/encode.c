@@ -136,8 +136,10 @@ int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
 
 		if (at > pos) {
 			unsigned wf = 0;
-			if (pos == 0)
+			if (pos == 0 && !(flags & TOK_AFTER_SPECIAL))
 				wf = WORD_AT_START | (flags & TOK_NO_PREFIX_SPACE ? WORD_NO_PREFIX : 0);
+			else if (pos == 0 && (flags & TOK_NO_PREFIX_SPACE))
+				wf = WORD_NO_PREFIX;
 			rc = encode_segment(t, &st, text + pos, at - pos, wf, err);
 			if (rc)
 				goto out_fail;

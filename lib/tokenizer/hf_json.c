@@ -29,6 +29,7 @@
  * tokenizers their framing of one text or a pair (pair.c).
  */
 #include "tokenizer/internal.h"
+#include "tokenizer/chat_template.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -921,7 +922,8 @@ int tokenizer_load_hf(const char *path, struct tokenizer **out, struct ada_err *
 	    (rc = load_normalizer(&h, json_object_get(root, "normalizer"))) ||
 	    (rc = load_pretok(&h, json_object_get(root, "pre_tokenizer"))) ||
 	    (rc = load_decoder(&h, json_object_get(root, "decoder"))) ||
-	    (rc = special_ids(&h, root)))
+	    (rc = special_ids(&h, root)) ||
+	    (rc = chat_template_read_hf(path, &h.t->chat_template, &h.t->chat_template_len, err)))
 		goto out_free;
 	json_decref(root);
 	return tokenizer_finish(h.t, out, err);

@@ -314,6 +314,8 @@ struct tokenizer {
 	int fuse_unk;                  /* consecutive unknowns become one <unk> */
 	int32_t unk, bos, eos, pad;    /* -1 if none */
 	int add_bos, add_eos;          /* what the tokenizer's own config asks for */
+	char *chat_template;           /* the chat template text beside it, owned; NULL: none */
+	size_t chat_template_len;
 
 	/* WordPiece: how pieces are spelled in the vocabulary. A word's first
 	 * piece is wp_first + text, the pieces after it wp_next + text:

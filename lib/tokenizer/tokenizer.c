@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "format/gguf.h"
+#include "tokenizer/chat_template.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "util/fileio.h"
@@ -58,6 +59,7 @@ void tokenizer_free(struct tokenizer *t)
 	special_set_release(&t->specials);
 	strbuf_release(&t->piece_text);
 	free(t->piece_off);
+	free(t->chat_template);
 	free(t->source);
 	free(t);
 }
@@ -282,6 +284,8 @@ int tokenizer_load_gguf(const struct gguf *g, struct tokenizer **out, struct ada
 		rc = bpe_setup_gguf(g, t, err);
 	else if (!rc)
 		rc = wordpiece_setup_gguf(g, t, err);
+	if (!rc)
+		rc = chat_template_read_gguf(g, &t->chat_template, &t->chat_template_len, err);
 	free(model);
 	if (rc) {
 		tokenizer_free(t);
@@ -377,4 +381,17 @@ const char *tokenizer_token_text(const struct tokenizer *t, int32_t id, size_t *
 const char *tokenizer_kind(const struct tokenizer *t)
 {
 	return t->kind;
+}
+
+const char *tokenizer_chat_template(const struct tokenizer *t, size_t *len)
+{
+	if (len)
+		*len = t->chat_template_len;
+	return t->chat_template;
+}
+
+int tokenizer_special_match(const struct tokenizer *t, const char *text, size_t len,
+			    size_t from, size_t *at, size_t *mlen, int32_t *id)
+{
+	return special_set_next(&t->specials, text, len, from, TOK_PARSE_SPECIAL, at, mlen, id);
 }

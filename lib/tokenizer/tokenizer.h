@@ -47,6 +47,12 @@ enum tokenizer_flags {
 	                               * "<|im_start|>") become those tokens; without
 	                               * it they are ordinary text. User-defined /
 	                               * non-special added tokens always match. */
+	TOK_AFTER_SPECIAL = 1 << 4,  /* the text follows a special token of the same
+	                               * string (a chat template's): it is encoded as
+	                               * the segment after a special token is, which
+	                               * is not the start of the input (Metaspace's
+	                               * "first" prefix is not added, a Prepend
+	                               * normalizer's is) */
 };
 
 /* llama2.c tokenizer.bin; vocab_size comes from the model (0 = as many
@@ -146,5 +152,17 @@ int tokenizer_wants_eos(const struct tokenizer *t);
 const char *tokenizer_token_text(const struct tokenizer *t, int32_t id, size_t *len);
 /* "spm", "gpt2", "hf-bpe", "wordpiece" */
 const char *tokenizer_kind(const struct tokenizer *t);
+
+/* The chat template stored with the tokenizer (GGUF tokenizer.chat_template;
+ * beside a tokenizer.json: tokenizer_config.json's chat_template or
+ * chat_template.jinja), NUL-terminated, *len (may be NULL) its length; NULL
+ * when there is none. Borrowed from t. */
+const char *tokenizer_chat_template(const struct tokenizer *t, size_t *len);
+
+/* The leftmost special or added token spelled in text[from..len) (what
+ * TOK_PARSE_SPECIAL would match there): 1 with its start, length (white
+ * space it strips included) and id, or 0 when there is none. */
+int tokenizer_special_match(const struct tokenizer *t, const char *text, size_t len,
+			    size_t from, size_t *at, size_t *mlen, int32_t *id);
 
 #endif

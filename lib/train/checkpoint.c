@@ -96,6 +96,9 @@ int checkpoint_save(const char *dir, const struct checkpoint_state *st, struct a
 	json_object_set_new(hdr, "trained_tokens", json_integer(st->trained_tokens));
 	json_object_set_new(hdr, "valid_loss", number_or_null(st->valid_loss));
 	json_object_set_new(hdr, "valid_loss_initial", number_or_null(st->valid_loss_initial));
+	json_object_set_new(hdr, "valid_loss_no_framing", number_or_null(st->valid_loss_no_framing));
+	json_object_set_new(hdr, "valid_loss_no_framing_initial",
+			    number_or_null(st->valid_loss_no_framing_initial));
 	json_object_set_new(hdr, "valid_metrics", metrics_to_array(&st->valid_metrics));
 	json_object_set_new(hdr, "valid_metrics_initial",
 			    metrics_to_array(&st->valid_metrics_initial));
@@ -210,6 +213,8 @@ int checkpoint_load(const char *dir, struct checkpoint_state *st, float *w, floa
 	st->trained_tokens = (int64_t)get_number(hdr, "trained_tokens");
 	st->valid_loss = get_number(hdr, "valid_loss");
 	st->valid_loss_initial = get_number(hdr, "valid_loss_initial");
+	st->valid_loss_no_framing = get_number(hdr, "valid_loss_no_framing");
+	st->valid_loss_no_framing_initial = get_number(hdr, "valid_loss_no_framing_initial");
 	metrics_from_array(json_object_get(hdr, "valid_metrics"), &st->valid_metrics);
 	metrics_from_array(json_object_get(hdr, "valid_metrics_initial"),
 			   &st->valid_metrics_initial);

@@ -35,6 +35,8 @@ struct checkpoint_state {
 	int64_t trained_tokens;
 	double valid_loss;          /* last evaluated, NAN if none */
 	double valid_loss_initial;  /* before training, NAN if none */
+	double valid_loss_no_framing, valid_loss_no_framing_initial;  /* the same without
+	                                                               * framing tokens */
 	/* a classifier's validation metrics, latest and before training (the
 	 * header keeps them as arrays: accuracy, f1, mcc, pearson, spearman) */
 	struct ada_glue_metrics valid_metrics, valid_metrics_initial;

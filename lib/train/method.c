@@ -16,11 +16,12 @@
 
 #include "adalora.h"
 #include "model/model.h"
+#include "tokenizer/chat_template.h"
 #include "util/err.h"
 #include "util/utf8.h"
 
 enum field_kind { F_INT, F_INT64, F_DOUBLE, F_BOOL, F_EPOCHS, F_BATCH, F_STEPS,
-		  F_MODULES, F_IMPORTANCE, F_SCHEDULER };
+		  F_MODULES, F_IMPORTANCE, F_SCHEDULER, F_CHAT_TEMPLATE, F_AUTO_BOOL };
 
 /* Which methods take a field. */
 #define M_LORA (1u << ADA_METHOD_LORA)
@@ -74,6 +75,8 @@ static const struct field fields[] = {
 	{ "importance", F_IMPORTANCE, OFF(importance), 0, 0, M_BUDGET },
 	{ "compact_on_freeze", F_BOOL, OFF(compact_on_freeze), 0, 1, M_ADA },
 	{ "adapter_size", F_INT, OFF(adapter_size), 1, 65536, M_ADAPTER },
+	{ "chat_template", F_CHAT_TEMPLATE, OFF(chat_template), 0, 0, M_ALL },
+	{ "append_eos", F_AUTO_BOOL, OFF(append_eos), 0, 1, M_ALL },
 };
 
 static const char *const importance_names[] = {
@@ -119,6 +122,11 @@ static int method_from_name(const char *s)
 	return -1;
 }
 
+const char *ada_chat_templates(void)
+{
+	return chat_family_list();
+}
+
 void ada_method_defaults(enum ada_method_type t, struct ada_method *out)
 {
 	struct ada_hparams *hp = &out->hp;
@@ -155,6 +163,8 @@ void ada_method_defaults(enum ada_method_type t, struct ada_method *out)
 	hp->importance = ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY;
 	hp->compact_on_freeze = t == ADA_METHOD_ADALORA;
 	hp->adapter_size = 64;
+	hp->chat_template[0] = '\0';     /* auto: the model's own */
+	hp->append_eos = -1;              /* auto: the model's default */
 }
 
 static int bad(struct ada_err *err, const char *path, const char *fmt, const char *detail)
@@ -302,6 +312,28 @@ static int parse_field(const struct field *f, const json_t *v, struct ada_hparam
 		if ((rc = parse_enum(v, scheduler_names, N_ELEMS(scheduler_names), &e, path, err)))
 			return rc;
 		*(enum ada_lr_schedule *)base = (enum ada_lr_schedule)e;
+		return ADA_OK;
+	case F_CHAT_TEMPLATE:
+		/* "auto" (or null): the model's own template; else a family */
+		if (json_is_null(v) || (json_is_string(v) && !strcmp(json_string_value(v), "auto"))) {
+			base[0] = '\0';
+			return ADA_OK;
+		}
+		if (!json_is_string(v) || chat_family_from_name(json_string_value(v)) < 0)
+			return ada_fail_param(err, ADA_EINVAL, path,
+					      "%s must be \"auto\" (the model's own template) or one of: %s",
+					      path, chat_family_list());
+		snprintf(base, sizeof(((struct ada_hparams *)0)->chat_template), "%s",
+			 json_string_value(v));
+		return ADA_OK;
+	case F_AUTO_BOOL:
+		if (json_is_null(v) || (json_is_string(v) && !strcmp(json_string_value(v), "auto"))) {
+			*(int *)base = -1;
+			return ADA_OK;
+		}
+		if (!json_is_boolean(v))
+			return bad(err, path, "%s must be true, false or \"auto\"%s", "");
+		*(int *)base = json_is_true(v);
 		return ADA_OK;
 	}
 	return ADA_EINVAL;
@@ -468,6 +500,12 @@ json_t *ada_method_to_json(const struct ada_method *m)
 		case F_MODULES: v = modules_to_json(*(const unsigned *)p); break;
 		case F_IMPORTANCE: v = json_string(ada_importance_name(*(const enum ada_importance *)p)); break;
 		case F_SCHEDULER: v = json_string(ada_lr_schedule_name(*(const enum ada_lr_schedule *)p)); break;
+		case F_CHAT_TEMPLATE:
+			v = json_string(*(const char *)p ? (const char *)p : "auto");
+			break;
+		case F_AUTO_BOOL:
+			v = *(const int *)p < 0 ? json_string("auto") : json_boolean(*(const int *)p);
+			break;
 		}
 		json_object_set_new(hp, f->name, v);
 	}

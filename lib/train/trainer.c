@@ -183,6 +183,7 @@ int trainer_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 static void show_valid(struct trainer *tr)
 {
 	tr->last.valid_loss = tr->valid_loss;
+	tr->last.valid_loss_no_framing = tr->valid_loss_no_framing;
 	tr->last.glue = tr->valid_m.glue;
 }
 
@@ -235,10 +236,16 @@ static int train_loop(struct trainer *tr, struct ada_err *err)
 		if ((rc = evaluate_valid(tr, err)))
 			return rc;
 		tr->valid_loss_initial = tr->valid_loss;
+		tr->valid_loss_no_framing_initial = tr->valid_loss_no_framing;
 		tr->valid_m_initial = tr->valid_m;
 		if (isfinite(tr->valid_m.glue.accuracy))
 			trainer_say(tr, "info", "validation before training: loss %.4f, accuracy %.4f",
 				    tr->valid_loss, tr->valid_m.glue.accuracy);
+		else if (isfinite(tr->valid_loss_no_framing) &&
+			 tr->valid_loss_no_framing != tr->valid_loss)
+			trainer_say(tr, "info",
+				    "validation loss before training: %.4f (%.4f without framing tokens)",
+				    tr->valid_loss, tr->valid_loss_no_framing);
 		else
 			trainer_say(tr, "info", "validation loss before training: %.4f", tr->valid_loss);
 	}
@@ -315,6 +322,7 @@ int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err 
 		res = &local;
 	memset(res, 0, sizeof(*res));
 	res->valid_loss = res->valid_loss_initial = NAN;
+	res->valid_loss_no_framing = res->valid_loss_no_framing_initial = NAN;
 	glue_metrics_clear(&res->glue);
 	if (!job->out_dir)
 		return ada_fail(err, ADA_EINVAL, "a job needs an output directory");
@@ -340,6 +348,8 @@ int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err 
 	res->train_loss = tr.last.train_loss;
 	res->valid_loss = tr.valid_loss;
 	res->valid_loss_initial = tr.valid_loss_initial;
+	res->valid_loss_no_framing = tr.valid_loss_no_framing;
+	res->valid_loss_no_framing_initial = tr.valid_loss_no_framing_initial;
 	res->glue = tr.valid_m.glue;
 	if (tr.t_start > 0)
 		res->seconds = trainer_now() - tr.t_start;

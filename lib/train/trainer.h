@@ -91,6 +91,8 @@ struct trainer {
 	int64_t step;                   /* optimizer steps completed */
 	int64_t trained_tokens;
 	double valid_loss, valid_loss_initial;
+	/* a causal LM's validation loss without its framing tokens (NAN otherwise) */
+	double valid_loss_no_framing, valid_loss_no_framing_initial;
 	struct cls_metrics valid_m, valid_m_initial;   /* classification; NAN otherwise */
 	int64_t nonfinite_in_a_row;     /* checkpointed, like the interval below */
 	/* the loss of the steps since the last metrics event, so that a resumed

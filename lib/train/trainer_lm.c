@@ -1,9 +1,11 @@
 /*
  * trainer_lm — the causal language-model task of the trainer (trainer.h):
- * data packed into windows of seq_len + 1 tokens (data.h), batches of
- * windows (batch.h), llama_forward with the loss gradient fused, then
- * llama_backward; validation is the mean NLL of the held-out windows.
- * Loss and gradients are token means over the whole optimizer step: each
+ * data packed into windows of seq_len + 1 tokens (data.h) by the job's
+ * encoder (net/lm_encoder.h: text framing and chat template resolved
+ * against the model), batches of windows (batch.h), llama_forward with the
+ * loss gradient fused, then llama_backward; validation is the mean NLL of
+ * the held-out windows, with and without the framing tokens. Loss and
+ * gradients are token means over the whole optimizer step: each
  * micro-batch's gradient is scaled by 1 / (targets in the step).
  */
 #include <math.h>
@@ -11,6 +13,8 @@
 #include <string.h>
 
 #include "net/evaluate.h"
+#include "model/model_framing.h"
+#include "net/lm_encoder.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "train/trainer.h"
@@ -19,6 +23,8 @@ struct trainer_lm {
 	struct dataset train, valid;
 	struct llama_acts acts;         /* micro-batch shape, also for validation */
 	int32_t *inputs, *targets;      /* one micro-batch */
+	int loaded;                     /* from files, through enc (not trainer_setup_lm) */
+	struct lm_encoder enc;          /* how the files were read */
 };
 
 size_t trainer_lm_activation_bytes(const struct trainer *tr)
@@ -26,17 +32,11 @@ size_t trainer_lm_activation_bytes(const struct trainer *tr)
 	return tr->lm ? tr->lm->acts.bytes : 0;
 }
 
-static int encode_cb(void *ctx, const char *text, size_t len, unsigned flags, struct ivec *out,
-		     struct ada_err *err)
-{
-	return tokenizer_encode(ctx, text, len, flags, out, err);
-}
-
 int trainer_lm_adopt(struct trainer *tr, struct dataset *train, struct dataset *valid,
 		     struct ada_err *err)
 {
 	const struct ada_hparams *hp = tr->hp;
-	struct trainer_lm *lm = xcalloc(1, sizeof(*lm));
+	struct trainer_lm *lm = tr->lm ? tr->lm : xcalloc(1, sizeof(*lm));
 
 	if (!lm) {
 		dataset_release(train);
@@ -57,23 +57,55 @@ int trainer_lm_adopt(struct trainer *tr, struct dataset *train, struct dataset *
 			       hp->max_steps, err);
 }
 
+/* What the framing of the data came to, in the job's log. */
+static void say_framing(struct trainer *tr, const struct lm_encoder *e, const struct dataset *ds,
+			const struct dataset *valid)
+{
+	char missing[256];
+
+	if (ds->shape != ADA_SHAPE_CHAT) {
+		trainer_say(tr, "info", "text framing: %s%s",
+			    e->append_eos ? "BOS + text + EOS" : "BOS + text, no EOS",
+			    tr->hp->append_eos < 0 ? " (the model's default)" : "");
+		return;
+	}
+	trainer_say(tr, "info", "chat template: %s (%s)", chat_family_name(e->chat.family),
+		    e->chat_named ? "chat_template" : "the model's own");
+	if (lm_encoder_missing_markers(e, tr->tok, missing, sizeof(missing)))
+		trainer_say(tr, "warning",
+			    "the tokenizer has no special tokens %s: the %s template's are encoded as text",
+			    missing, chat_family_name(e->chat.family));
+	if (ds->n_truncated || valid->n_truncated)
+		trainer_say(tr, "warning",
+			    "%lld conversations were longer than seq_len + 1 = %d tokens and were cut "
+			    "to it (the rest of each is not trained on)",
+			    (long long)(ds->n_truncated + valid->n_truncated), ds->seq_len + 1);
+}
+
 static int lm_load(struct trainer *tr, struct ada_err *err)
 {
 	const struct ada_job *job = tr->job;
 	const struct ada_hparams *hp = tr->hp;
 	struct dataset train, valid;
-	struct text_encoder enc;
+	struct trainer_lm *lm;
 	int rc;
 
-	enc.ctx = tr->tok;
-	enc.encode = encode_cb;
-	enc.bos = tokenizer_bos(tr->tok);
-	enc.eos = tokenizer_eos(tr->tok);
-	enc.pad = tokenizer_pad(tr->tok) >= 0 ? tokenizer_pad(tr->tok) : 0;
-	rc = dataset_load_split(job->train_file, job->valid_file, hp->valid_fraction, hp->seq_len,
-				&enc, &train, &valid, err);
-	if (rc)
+	/* the encoder points into itself, so it lives in its final place */
+	lm = xcalloc(1, sizeof(*lm));
+	if (!lm)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	rc = lm_encoder_init(&lm->enc, tr->tok, hp->chat_template, hp->append_eos,
+			     model_default_append_eos(tr->model, tr->tok), trainer_model_name(tr), err);
+	if (!rc)
+		rc = dataset_load_split(job->train_file, job->valid_file, hp->valid_fraction,
+					hp->seq_len, &lm->enc.enc, &train, &valid, err);
+	if (rc) {
+		free(lm);
 		return rc;
+	}
+	say_framing(tr, &lm->enc, &train, &valid);
+	tr->lm = lm;
+	lm->loaded = 1;
 	return trainer_lm_adopt(tr, &train, &valid, err);
 }
 
@@ -137,13 +169,13 @@ static int64_t lm_n_valid(const struct trainer *tr)
 static int lm_evaluate(struct trainer *tr, struct ada_err *err)
 {
 	struct trainer_lm *lm = tr->lm;
-	double nll;
-	int64_t n;
-	int rc = evaluate_nll(&tr->tn.net, &lm->acts, &lm->valid, lm->inputs, lm->targets, &nll, &n);
+	struct nll_sums s;
+	int rc = evaluate_nll(&tr->tn.net, &lm->acts, &lm->valid, lm->inputs, lm->targets, &s);
 
 	if (rc)
 		return ada_fail(err, rc, "evaluation failed (out of memory)");
-	tr->valid_loss = n ? nll / (double)n : NAN;
+	tr->valid_loss = s.n ? s.nll / (double)s.n : NAN;
+	tr->valid_loss_no_framing = s.n_no_framing ? s.nll_no_framing / (double)s.n_no_framing : NAN;
 	return ADA_OK;
 }
 
@@ -156,9 +188,27 @@ static void lm_plan(const struct trainer *tr, struct ada_plan *plan)
 
 static int lm_result(const struct trainer *tr, json_t *j, struct ada_result *res)
 {
-	(void)tr;
-	(void)res;
+	const struct trainer_lm *lm = tr->lm;
+	int chat = lm->train.shape == ADA_SHAPE_CHAT;
+
 	json_object_set_new(j, "task", json_string(ada_task_name(ADA_TASK_CAUSAL_LM)));
+	json_object_set_new(j, "valid_loss_no_framing",
+			    isfinite(tr->valid_loss_no_framing) ? json_real(tr->valid_loss_no_framing)
+								: json_null());
+	json_object_set_new(j, "valid_loss_no_framing_initial",
+			    isfinite(tr->valid_loss_no_framing_initial)
+				    ? json_real(tr->valid_loss_no_framing_initial) : json_null());
+	if (!lm->loaded)
+		return ADA_OK;
+	json_object_set_new(j, "append_eos", chat ? json_null() : json_boolean(lm->enc.append_eos));
+	json_object_set_new(j, "chat_template",
+			    chat ? json_string(chat_family_name(lm->enc.chat.family)) : json_null());
+	if (chat) {
+		res->truncated_train = lm->train.n_truncated;
+		res->truncated_valid = lm->valid.n_truncated;
+		json_object_set_new(j, "truncated", json_pack("{sI sI}", "train",
+			(json_int_t)res->truncated_train, "valid", (json_int_t)res->truncated_valid));
+	}
 	return ADA_OK;
 }
 

@@ -184,6 +184,8 @@ static void setup_begin(struct trainer *tr, const struct ada_job *job)
 	tr->hp = &job->method.hp;
 	tr->valid_loss = NAN;
 	tr->valid_loss_initial = NAN;
+	tr->valid_loss_no_framing = NAN;
+	tr->valid_loss_no_framing_initial = NAN;
 	glue_metrics_clear(&tr->valid_m.glue);
 	tr->valid_m.loss = NAN;
 	tr->valid_m_initial = tr->valid_m;

@@ -24,6 +24,8 @@ int trainer_save_checkpoint(struct trainer *tr, struct ada_err *err)
 		.trained_tokens = tr->trained_tokens,
 		.valid_loss = tr->valid_loss,
 		.valid_loss_initial = tr->valid_loss_initial,
+		.valid_loss_no_framing = tr->valid_loss_no_framing,
+		.valid_loss_no_framing_initial = tr->valid_loss_no_framing_initial,
 		.valid_metrics = tr->valid_m.glue,
 		.valid_metrics_initial = tr->valid_m_initial.glue,
 		.interval_nll = tr->interval_nll,
@@ -101,6 +103,8 @@ int trainer_load_checkpoint(struct trainer *tr, struct ada_err *err)
 	tr->trained_tokens = st.trained_tokens;
 	tr->valid_loss = st.valid_loss;
 	tr->valid_loss_initial = st.valid_loss_initial;
+	tr->valid_loss_no_framing = st.valid_loss_no_framing;
+	tr->valid_loss_no_framing_initial = st.valid_loss_no_framing_initial;
 	tr->valid_m.glue = st.valid_metrics;
 	tr->valid_m.loss = st.valid_loss;
 	tr->valid_m_initial.glue = st.valid_metrics_initial;

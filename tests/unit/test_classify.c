@@ -115,7 +115,7 @@ static void check_learns(const char *model, enum ada_method_type t, const char *
 	}
 
 	/* the exported adapter, evaluated alone, is the trained classifier */
-	CHECK_OK(ada_eval(&o, valid, ADA_FILE_AUTO, 0, &ev, &err), &err);
+	CHECK_OK(ada_eval(&o, valid, ADA_FILE_AUTO, 0, NULL, &ev, &err), &err);
 	CHECK(ev.classification);
 	CHECK_INT_EQ(ev.examples, 60);
 	CHECK_NEAR(ev.loss, res.valid_loss, 1e-5 * (1 + res.valid_loss));

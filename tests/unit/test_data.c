@@ -44,8 +44,10 @@ static int toy_encode(void *ctx, const char *text, size_t len, unsigned flags,
 }
 
 static struct toy plain_toy, spm_toy = { .spm = 1 };
-static const struct text_encoder byte_enc = { &plain_toy, toy_encode, 1, 2, 0 };
-static const struct text_encoder spm_enc = { &spm_toy, toy_encode, 1, 2, 0 };
+static const struct text_encoder byte_enc = { .ctx = &plain_toy, .encode = toy_encode,
+					     .bos = 1, .eos = 2, .pad = 0 };
+static const struct text_encoder spm_enc = { .ctx = &spm_toy, .encode = toy_encode,
+					    .bos = 1, .eos = 2, .pad = 0 };
 
 static int load(const char *text, int seq_len, const struct text_encoder *enc,
 		struct dataset *ds, struct ada_err *err)
@@ -224,8 +226,19 @@ static void test_shape_errors(void)
 		       ADA_EFORMAT, "unknown key \"tool\" in messages[0]", NULL, 1);
 	expect_invalid("{\"messages\": [\"hi\"]}\n", ADA_EFORMAT,
 		       "field \"messages[0]\" must be an object", NULL, 1);
+	/* OpenAI's tool-calling fields are checked (and recorded: test_tool_use) */
 	expect_invalid("{\"messages\": [{\"role\": \"assistant\", \"content\": \"a\"}], \"tools\": []}\n",
-		       ADA_EFORMAT, "unknown key \"tools\"", NULL, 1);
+		       ADA_EFORMAT, "field \"tools\" must be a non-empty array", NULL, 1);
+	expect_invalid("{\"messages\": [{\"role\": \"assistant\", \"content\": \"a\"}], \"tool\": 1}\n",
+		       ADA_EFORMAT, "unknown key \"tool\"", NULL, 1);
+	expect_invalid("{\"messages\": [{\"role\": \"user\", \"content\": \"q\", \"tool_calls\": [{}]},"
+		       "{\"role\": \"assistant\", \"content\": \"a\"}]}\n", ADA_EFORMAT,
+		       "messages[0].tool_calls\" is only allowed on assistant", NULL, 1);
+	expect_invalid("{\"messages\": [{\"role\": \"assistant\", \"tool_calls\": {}}]}\n",
+		       ADA_EFORMAT, "messages[0].tool_calls\" must be a non-empty array", NULL, 1);
+	expect_invalid("{\"messages\": [{\"role\": \"assistant\", \"content\": \"a\"},"
+		       "{\"role\": \"user\", \"content\": \"q\", \"tool_call_id\": \"c\"}]}\n",
+		       ADA_EFORMAT, "messages[1].tool_call_id\" is only allowed on tool", NULL, 1);
 }
 
 static void test_invalid_utf8(void)
@@ -435,7 +448,8 @@ static void test_prompt_completion_masks(void)
 
 static void test_no_bos_eos(void)
 {
-	struct text_encoder enc = { &plain_toy, toy_encode, -1, -1, -1 };
+	struct text_encoder enc = { .ctx = &plain_toy, .encode = toy_encode,
+				    .bos = -1, .eos = -1, .pad = -1 };
 	int32_t stream[] = { ID('a'), ID('b'), ID('c') };
 	uint8_t mask[] = { 0, 1, 1 };
 	struct dataset ds;
@@ -451,7 +465,8 @@ static void test_no_bos_eos(void)
 static void test_load_errors(void)
 {
 	struct toy refusing = { .refuse = "bad" };
-	struct text_encoder enc = { &refusing, toy_encode, 1, 2, 0 };
+	struct text_encoder enc = { .ctx = &refusing, .encode = toy_encode,
+				    .bos = 1, .eos = 2, .pad = 0 };
 	struct dataset ds;
 	struct ada_err err;
 
@@ -461,8 +476,9 @@ static void test_load_errors(void)
 	CHECK(strstr(err.msg, "empty dataset") != NULL);
 
 	CHECK_INT_EQ(load("{\"messages\": [{\"role\": \"assistant\", \"content\": \"a\"}]}\n", 8,
-			  &byte_enc, &ds, &err), ADA_EUNSUPPORTED);
+			  &byte_enc, &ds, &err), ADA_EINVAL);
 	CHECK(!strncmp(err.msg, "t.jsonl: line 1: chat lines", 27));
+	CHECK_STR_EQ(err.param, "chat_template");
 	CHECK_INT_EQ(load("\n{\"text\": \"a\", \"label\": 1}\n", 8, &byte_enc, &ds, &err),
 		     ADA_EUNSUPPORTED);
 	CHECK(!strncmp(err.msg, "t.jsonl: line 2: classification lines", 37));

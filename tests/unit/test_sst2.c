@@ -85,7 +85,7 @@ static void test_sst2_adalora(const char *assets, const char *tmp)
 
 	{
 		struct ada_infer_opts o = { .model = model, .adapter = adapter };
-		CHECK_OK(ada_eval(&o, dev, ADA_FILE_GLUE_TSV, 0, &ev, &err), &err);
+		CHECK_OK(ada_eval(&o, dev, ADA_FILE_GLUE_TSV, 0, NULL, &ev, &err), &err);
 		CHECK_INT_EQ(ev.examples, 872);
 		CHECK(ev.glue.accuracy == res.glue.accuracy);
 		CHECK_NEAR(ev.loss, res.valid_loss, 1e-5);
