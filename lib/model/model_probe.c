@@ -58,7 +58,9 @@ int ada_model_probe(const char *path, struct ada_model_info *info, struct ada_er
 		rc = probe_gguf(path, &cfg, &has_tokenizer, &ws, err);
 		break;
 	case MODEL_FORMAT_LLAMA2C:
-		rc = llama2c_probe(path, &cfg, err);
+		/* the shape is only known (and checked against the file) on success */
+		if ((rc = llama2c_probe(path, &cfg, err)))
+			break;
 		ws.types = 1ull << GGML_TYPE_F32;
 		ws.bytes = 4 * (model_param_count(&cfg) - (int64_t)cfg.dim * (2 * cfg.n_layers + 1));
 		break;
