@@ -1,7 +1,7 @@
 /*
  * Training on quantized bases (QLoRA-style): the base stays Q4_K (mapped,
  * dequantized a tile at a time), the adapters train in f32.
- *   - LoRA and AdaLoRA on a Q4_K model (dim 256, so every matrix is whole
+ *   - LoRA, AdaLoRA, lora_prune and adapter on a Q4_K model (dim 256, so every matrix is whole
  *     super-blocks) lower the held-out loss on TinyStories text (the
  *     asset's head; a corpus of the suite's own without ../shared);
  *   - stop at step k and resume: the adapter is byte-identical to an
@@ -113,6 +113,15 @@ static void test_lora_learns(void)
 static void test_adalora_learns(void)
 {
 	check_learns(ADA_METHOD_ADALORA);
+}
+
+/* The other methods that keep the base frozen train on it too (bitfit
+ * needs biases, which this Llama has not: it is refused as on any such
+ * base). */
+static void test_other_methods_learn(void)
+{
+	check_learns(ADA_METHOD_LORA_PRUNE);
+	check_learns(ADA_METHOD_ADAPTER);
 }
 
 static void test_resume_lora(void)
@@ -229,6 +238,7 @@ int main(void)
 	}
 	RUN(test_lora_learns);
 	RUN(test_adalora_learns);
+	RUN(test_other_methods_learn);
 	RUN(test_resume_lora);
 	RUN(test_resume_adalora);
 	RUN(test_export_merged);
