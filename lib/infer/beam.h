@@ -100,6 +100,17 @@ void beam_opts_default(struct beam_opts *o);
  * ("num_beams", "max_length", ...). */
 int beam_opts_check(const struct beam_opts *o, int vocab, struct ada_err *err);
 
+/* Hugging Face's generation settings from a JSON object (a model's
+ * config.json or generation_config.json, or a request) into o (beam_opts.c):
+ * num_beams, max_length, max_new_tokens (max_length = it + 1: the start
+ * token), min_length, length_penalty, no_repeat_ngram_size, early_stopping
+ * (true, false or "never"), decoder_start_token_id, eos_token_id (an
+ * integer or a one-element list), forced_bos_token_id, forced_eos_token_id
+ * (null: none). Absent keys keep o's values, other keys are ignored; a
+ * wrong type fails with ADA_EINVAL and err->param = param_prefix + key.
+ * Ranges are beam_opts_check's. */
+int beam_opts_from_json(const json_t *j, const char *param_prefix, struct beam_opts *o, struct ada_err *err);
+
 struct beam_result {
 	int *tokens;     /* owned: the generated tokens after the start token,
 			  * ending with EOS when the sequence finished */
