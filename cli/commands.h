@@ -26,5 +26,7 @@ int cmd_export(int argc, char **argv);
 int cmd_create_model(int argc, char **argv);
 /* adalora quantize: a GGUF model with its matrices in another type. */
 int cmd_quantize(int argc, char **argv);
+/* adalora rouge: ROUGE-1/2/L/Lsum of predictions against references, as JSON. */
+int cmd_rouge(int argc, char **argv);
 
 #endif

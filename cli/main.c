@@ -27,6 +27,7 @@ static const struct {
 	{ "export", cmd_export, "fold an adapter into its base model (GGUF or Hugging Face)" },
 	{ "create-model", cmd_create_model, "write a random model with a byte-level tokenizer" },
 	{ "quantize", cmd_quantize, "rewrite a GGUF model with its matrices in another type" },
+	{ "rouge", cmd_rouge, "ROUGE-1/2/L/Lsum of predictions against references, as rouge-score" },
 };
 
 static int usage(FILE *f)

@@ -6,6 +6,9 @@
 // Classification jobs also show their task, labels and label map (the job's
 // "classification" object) and their validation metrics over the steps
 // (accuracy, F1, MCC; Pearson and Spearman for a regression).
+// Sequence-to-sequence jobs show their validation ROUGE over the steps
+// (ROUGE-1, ROUGE-2, ROUGE-L, ROUGE-Lsum F-measures) when their validation
+// events carry them.
 //
 // Where the data comes from: the job's live event stream (sse.js),
 // followed from its first event, gives the whole history and then every
@@ -34,6 +37,23 @@ const CLASS_METRICS = [
   ['valid_mcc', 'Validation MCC'], ['valid_pearson', 'Validation Pearson'],
   ['valid_spearman', 'Validation Spearman'],
 ];
+// Validation ROUGE F-measures of sequence-to-sequence jobs (keys of
+// validation events and of job.metrics; README, "Events").
+const ROUGE_METRICS = [
+  ['valid_rouge1', 'Validation ROUGE-1'], ['valid_rouge2', 'Validation ROUGE-2'],
+  ['valid_rougeL', 'Validation ROUGE-L'], ['valid_rougeLsum', 'Validation ROUGE-Lsum'],
+];
+
+// One line per metric of keys found in the validation events, at the
+// steps they were scored (the last value of a step wins).
+function validationSeries(validations, keys) {
+  return keys.map(([k, label], i) => {
+    const byStep = new Map();
+    for (const d of validations) if (Number.isFinite(d[k])) byStep.set(d.step, d[k]);
+    return { key: k, label: label.replace('Validation ', ''), kind: 'line', cls: `s-c${i}`,
+             points: [...byStep].sort((a, b) => a[0] - b[0]) };
+  }).filter((sr) => sr.points.length);
+}
 
 // The facts of a classifier (job.classification): its labels, the label
 // map by class id, its examples and how many were truncated.
@@ -97,11 +117,15 @@ class JobPage {
     this.budgetFig = fig('budget-chart');
     this.classFig = fig('metrics-chart');
     this.classFig.hidden = true;
+    this.rougeFig = fig('rouge-chart');
+    this.rougeFig.hidden = true;
     this.loss = new LineChart(this.lossFig, { title: 'Loss', yLabel: 'loss' });
     this.lr = new LineChart(this.lrFig, { title: 'Learning rate', yLabel: 'learning rate' });
     this.budget = new LineChart(this.budgetFig, { title: 'Budget b(t): actual and scheduled',
                                                   yLabel: 'b(t), triplets' });
     this.classChart = new LineChart(this.classFig, { title: 'Validation metrics', yLabel: 'value' });
+    this.rougeChart = new LineChart(this.rougeFig, { title: 'Validation ROUGE (F-measure)',
+                                                     yLabel: 'F-measure' });
     this.budgetNote = h('p', { class: 'help' });
 
     this.ranks = new RankSection();
@@ -122,7 +146,8 @@ class JobPage {
       h('section', { 'aria-labelledby': 'h-curves' },
         h('h2', { id: 'h-curves' }, 'Training curves'),
         h('div', { class: 'charts' }, this.lossFig, this.lrFig,
-          h('div', { class: 'budget-box' }, this.budgetFig, this.budgetNote), this.classFig)),
+          h('div', { class: 'budget-box' }, this.budgetFig, this.budgetNote), this.classFig,
+          this.rougeFig)),
       this.ranks.element,
       h('section', { 'aria-labelledby': 'h-ckpt' },
         h('h2', { id: 'h-ckpt' }, 'Checkpoints'), this.checkpoints),
@@ -154,7 +179,7 @@ class JobPage {
     clearTimeout(this.checkpointTimer);
     this.ranks.destroy();
     if (this.frame) cancelAnimationFrame(this.frame);
-    for (const c of [this.loss, this.lr, this.budget, this.classChart]) c.destroy();
+    for (const c of [this.loss, this.lr, this.budget, this.classChart, this.rougeChart]) c.destroy();
   }
 
   // ---- loading --------------------------------------------------------
@@ -408,6 +433,10 @@ class JobPage {
     }).filter((sr) => sr.points.length);
     this.classFig.hidden = !classSeries.length;
     if (classSeries.length) this.classChart.set({ xMax: total, series: classSeries });
+    // Sequence-to-sequence jobs: ROUGE from the validation events, likewise.
+    const rougeSeries = validationSeries(this.validations, ROUGE_METRICS);
+    this.rougeFig.hidden = !rougeSeries.length;
+    if (rougeSeries.length) this.rougeChart.set({ xMax: total, series: rougeSeries });
   }
 
   renderLatest() {
@@ -436,6 +465,7 @@ class JobPage {
               ['Tokens per second', fmtNum(d.tokens_per_second ?? p.tokens_per_second, 3)],
               ['Trained tokens', fmtNum(job.trained_tokens)]);
     for (const [k, label] of CLASS_METRICS) if (Number.isFinite(d[k])) rows.push([label, fmtNum(d[k])]);
+    for (const [k, label] of ROUGE_METRICS) if (Number.isFinite(d[k])) rows.push([label, fmtNum(d[k])]);
     this.latest.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k),
                                                              h('dd', { 'data-key': k }, v)]));
   }

@@ -671,4 +671,47 @@ ADA_API int ada_data_labels(const char *buf, size_t len, json_t **out, struct ad
  * API's names) and a message otherwise. Training checks the same again. */
 ADA_API int ada_labels_check(const json_t *train, const json_t *valid, struct ada_err *err);
 
+/* ---- ROUGE ------------------------------------------------------------- */
+
+/* One ROUGE type's scores, fractions in [0, 1]. */
+struct ada_rouge_score {
+	double precision, recall, fmeasure;
+};
+
+/* ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum as Google's rouge-score package
+ * computes them per pair (README, "ROUGE"), averaged over n pairs. */
+struct ada_rouge {
+	struct ada_rouge_score rouge1, rouge2, rougeL, rougeLsum;
+	int64_t n;                  /* pairs averaged */
+	int use_stemmer;
+};
+
+/* Score preds[i] against refs[i] (NUL-terminated UTF-8) for i < n, each as
+ * rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"],
+ * use_stemmer).score(refs[i], preds[i]), and average each number over the
+ * pairs: the plain mean (rouge-score's BootstrapAggregator reports as "mid"
+ * the median of 1000 resampled means, a random estimate of this mean).
+ * n == 0 gives NAN scores. Fails only on memory (ADA_ENOMEM) or a text
+ * longer than 2^31 bytes (ADA_EINVAL). */
+ADA_API int ada_rouge(const char *const *preds, const char *const *refs, size_t n, int use_stemmer,
+		      struct ada_rouge *out, struct ada_err *err);
+
+/* A new JSON object {"rouge1": {"precision", "recall", "fmeasure"}, "rouge2",
+ * "rougeL", "rougeLsum", "n", "use_stemmer"}; non-finite numbers as null. */
+ADA_API json_t *ada_rouge_to_json(const struct ada_rouge *r);
+
+/* Set the four F-measures into obj (borrowed) as key_prefix + "rouge1",
+ * "rouge2", "rougeL", "rougeLsum" ("valid_" gives the validation events'
+ * "valid_rouge1", ...); non-finite ones are left out. */
+ADA_API void ada_rouge_json(json_t *obj, const struct ada_rouge *r, const char *key_prefix);
+
+/* ada_rouge() of the texts of two files, pair by pair (`adalora rouge`).
+ * A file whose first non-blank line starts with '{' or '"' is JSONL: each
+ * non-blank line a JSON string, or an object whose text is its
+ * "prediction", "target", "summary" or "text" (the first it has); any
+ * other file has one text per line. Both must be UTF-8 and hold as many
+ * texts (else ADA_EINVAL, param "ref"); errors name the file and line. */
+ADA_API int ada_rouge_files(const char *pred_path, const char *ref_path, int use_stemmer,
+			    struct ada_rouge *out, struct ada_err *err);
+
 #endif

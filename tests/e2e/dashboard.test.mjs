@@ -17,6 +17,9 @@
 //    is asked again), then lists, streams and downloads with it.
 // 5. A classification job (stories260K with a head, string labels): its
 //    page shows the task, the label map and the validation metrics chart.
+// 6. A sequence-to-sequence job's validation ROUGE (chart and latest
+//    values), its job and events served by a stand-in through the
+//    browser's request routing until the daemon trains such jobs.
 // Screenshots of each go to the artifacts directory (its path is printed).
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -353,5 +356,60 @@ test('a classification job shows its labels and validation metrics', { timeout: 
   await page.locator('dl.facts .label-map li:has-text("positive")').waitFor();
   await page.locator('dl.latest dt:has-text("Validation accuracy")').waitFor();
   await page.screenshot({ path: join(shots, 'job-desktop-classification.png'), fullPage: true });
+  assert.deepEqual(page.errors, []);
+});
+
+test('a sequence-to-sequence job shows its validation ROUGE', { timeout: 120000 }, async () => {
+  // The job and its event stream come from a stand-in (Playwright's request
+  // routing): the events carry what a seq2seq job's validations report
+  // (README, "Events": valid_rouge1, valid_rouge2, valid_rougeL,
+  // valid_rougeLsum), at three steps.
+  const id = 'ftjob-seq2seq-standin';
+  const now = Math.floor(Date.now() / 1000);
+  const job = {
+    id, object: 'fine_tuning.job', model: 'bart-tiny', status: 'succeeded', task: 'seq2seq',
+    created_at: now - 60, started_at: now - 50, finished_at: now - 5, seed: 1,
+    training_file: 'file-standin', validation_file: null, fine_tuned_model: null,
+    method: { type: 'lora', lora: { hyperparameters: { max_steps: 30 } } },
+    progress: { step: 30, total_steps: 30 }, trained_tokens: 1000,
+    metrics: { valid_loss: 1.5, valid_rouge1: 0.62, valid_rouge2: 0.41, valid_rougeL: 0.58,
+               valid_rougeLsum: 0.6 },
+  };
+  const rouge = [[0, 0.1, 0.02, 0.09, 0.095], [15, 0.4, 0.2, 0.37, 0.38], [30, 0.62, 0.41, 0.58, 0.6]];
+  const events = rouge.map(([step, r1, r2, rl, rls], i) => ({
+    id: `ev-${i + 1}`, object: 'fine_tuning.job.event', created_at: now - 40 + i, level: 'info',
+    type: 'message', message: 'validation',
+    data: { kind: 'validation', step, total_steps: 30, valid_loss: 3 - step / 15,
+            valid_rouge1: r1, valid_rouge2: r2, valid_rougeL: rl, valid_rougeLsum: rls },
+  }));
+  const sse = events.map((e, i) => `id: ${i + 1}\ndata: ${JSON.stringify(e)}\n\n`).join('') +
+              `event: done\ndata: ${JSON.stringify({ status: 'succeeded' })}\n\n`;
+  const page = await newPage(DESKTOP);
+  await page.route((url) => url.pathname.startsWith(`/v1/fine_tuning/jobs/${id}`), (route) => {
+    const path = new URL(route.request().url()).pathname;
+    const json = (body) => route.fulfill({ status: 200, contentType: 'application/json',
+                                           body: JSON.stringify(body) });
+    if (path.endsWith('/events')) {
+      return route.fulfill({ status: 200, contentType: 'text/event-stream', body: sse });
+    }
+    if (path.endsWith('/checkpoints')) return json({ object: 'list', data: [], has_more: false });
+    if (path.endsWith('/adapter')) return json({ object: 'list', format: 'peft', data: [] });
+    return json(job);
+  });
+  await page.goto(`${d.base}/#/jobs/${id}`);
+  const r1 = page.locator('[data-testid="rouge-chart"] [data-series="valid_rouge1"]');
+  await r1.waitFor({ state: 'attached' });
+  assert.ok(await page.locator('[data-testid="rouge-chart"]').isVisible());
+  for (const k of ['valid_rouge1', 'valid_rouge2', 'valid_rougeL', 'valid_rougeLsum']) {
+    const n = await page.locator(`[data-testid="rouge-chart"] [data-series="${k}"]`).getAttribute('data-count');
+    assert.equal(Number(n), 3, `${k}: a point per validation`);
+  }
+  // the classification chart stays hidden: no such metrics here
+  assert.equal(await page.locator('[data-testid="metrics-chart"]').isVisible(), false);
+  await page.locator('dl.latest dt:has-text("Validation ROUGE-Lsum")').waitFor();
+  // the latest validation's values, as text
+  assert.equal(await page.locator('dl.latest dd[data-key="Validation ROUGE-1"]').textContent(), '0.62');
+  assert.equal(await page.locator('dl.latest dd[data-key="Validation ROUGE-Lsum"]').textContent(), '0.6');
+  await page.screenshot({ path: join(shots, 'job-desktop-seq2seq-rouge.png'), fullPage: true });
   assert.deepEqual(page.errors, []);
 });
