@@ -25,13 +25,14 @@ const char *ada_task_name(enum ada_task t)
 	case ADA_TASK_AUTO: return "auto";
 	case ADA_TASK_CAUSAL_LM: return "causal_lm";
 	case ADA_TASK_CLASSIFICATION: return "classification";
+	case ADA_TASK_QUESTION_ANSWERING: return "question_answering";
 	}
 	return "unknown";
 }
 
 int ada_task_from_name(const char *name)
 {
-	for (int t = ADA_TASK_AUTO; t <= ADA_TASK_CLASSIFICATION; t++)
+	for (int t = ADA_TASK_AUTO; t <= ADA_TASK_QUESTION_ANSWERING; t++)
 		if (!strcmp(name, ada_task_name(t)))
 			return t;
 	return -1;
