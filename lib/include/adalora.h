@@ -169,6 +169,13 @@ struct ada_hparams {
 	                            * the model's own chat template */
 	int append_eos;            /* EOS after each text record: 1, 0, or -1 = auto (the
 	                            * model's default: llama2.c's models 0, else 1) */
+	/* extractive QA (README "Extractive question answering"); seq_len is
+	 * run_qa's max_seq_length */
+	int doc_stride;            /* overlap of a long context's windows, tokens */
+	int max_query_length;      /* question tokens kept */
+	int max_answer_length;     /* longest predicted answer, tokens */
+	int n_best_size;           /* start and end candidates per window */
+	double null_score_diff_threshold;   /* SQuAD v2: predict no answer above it */
 };
 
 struct ada_method {
