@@ -23,7 +23,7 @@
 struct loader {
 	struct qa_set *set;
 	size_t cap_ex, cap_ctx;
-	const char *last_ctx;      /* the previous record's context (borrowed) */
+	const char *last_ctx;      /* the previous record's context (our copy) */
 	size_t last_len;
 	int squad;
 };
@@ -83,16 +83,17 @@ static int on_record(void *ctx, const struct data_record *rec, struct ada_err *e
 		return ada_fail(err, ADA_EINVAL, "too many questions");
 	if (ALLOC_GROW(set->ex, (size_t)set->n + 1, ld->cap_ex))
 		goto oom;
-	/* a new context unless it repeats the last one */
+	/* a new context unless it repeats the last one (compared with our copy:
+	 * a JSONL line's strings are gone once its callback returns) */
 	if (!ld->last_ctx || ld->last_len != rec->second_len ||
-	    memcmp(ld->last_ctx, rec->second, rec->second_len)) {
+	    memcmp(set->contexts[set->n_contexts - 1], rec->second, rec->second_len)) {
 		if (set->n_contexts >= INT32_MAX ||
 		    ALLOC_GROW(set->contexts, (size_t)set->n_contexts + 1, ld->cap_ctx) ||
 		    !(set->contexts[set->n_contexts] = dup_n(rec->second, rec->second_len)))
 			goto oom;
 		set->n_contexts++;
 	}
-	ld->last_ctx = rec->second;
+	ld->last_ctx = set->contexts[set->n_contexts - 1];
 	ld->last_len = rec->second_len;
 	ex = &set->ex[set->n];
 	memset(ex, 0, sizeof(*ex));
