@@ -231,6 +231,8 @@ static const struct {
 	{ "adapter_config.json", "adapter/adapter_config.json", "application/json", 0 },
 	/* a classifier's label map (listed only where it exists) */
 	{ "labels.json", "adapter/labels.json", "application/json", 0 },
+	/* an extractive QA adapter's settings (listed only where it exists) */
+	{ "qa.json", "adapter/qa.json", "application/json", 0 },
 	{ "model.gguf", "model.gguf", "application/octet-stream", 1 },
 };
 
@@ -295,7 +297,8 @@ void h_jobs_adapter_file(struct request *r)
 		if (!strcmp(r->params[1], outputs[i].name))
 			break;
 	if (i == sizeof(outputs) / sizeof(outputs[0]) || outputs[i].full != is_full(&j) ||
-	    (!strcmp(outputs[i].name, "labels.json") && strcmp(j.task, "classification"))) {
+	    (!strcmp(outputs[i].name, "labels.json") && strcmp(j.task, "classification")) ||
+	    (!strcmp(outputs[i].name, "qa.json") && strcmp(j.task, "question_answering"))) {
 		reply_error(r, 404, "not_found", NULL, "job %s has no output named %s", j.id,
 			    r->params[1]);
 		goto out_release;

@@ -101,6 +101,11 @@ static int is_encoder(const struct ada_model_info *info)
 	return info->family == ADA_FAMILY_BERT;
 }
 
+static int is_qa(const struct store_file *f)
+{
+	return !strcmp(f->shape, ada_data_shape_name(ADA_SHAPE_QA));
+}
+
 static int is_labelled(const struct store_file *f)
 {
 	return !strcmp(f->shape, ada_data_shape_name(ADA_SHAPE_CLASSIFY)) ||
@@ -120,6 +125,14 @@ static int check_labels(struct request *r, const char *model, const struct ada_m
 	int rc = 0;
 
 	if (store_file_get(st, training, &tf, &err))
+		return 0;
+	if (validation && !store_file_get(st, validation, &vf, &err) && is_qa(&tf) != is_qa(&vf)) {
+		reply_error(r, 400, "invalid_value", "validation_file",
+			    "the lines of validation file %s are %s but those of training file %s are %s: a question answering job needs both in question_answering shape",
+			    validation, vf.shape, training, tf.shape);
+		return -1;
+	}
+	if (is_qa(&tf))
 		return 0;
 	if (is_encoder(info) && !is_labelled(&tf)) {
 		reply_error(r, 400, "invalid_value", "training_file",
@@ -206,6 +219,61 @@ static int check_chat(struct request *r, const char *model, const struct ada_mod
 	return 0;
 }
 
+/* The optional "task": auto (the default: told by the model and the data),
+ * causal_lm, classification or question_answering; it must agree with the
+ * training file's shape and the model. 0, or -1 after replying. */
+static int check_task(struct request *r, const json_t *body, const char *model,
+		      const struct ada_model_info *info, const char *training)
+{
+	const json_t *v = json_object_get(body, "task");
+	struct store_file tf;
+	struct ada_err err = { 0 };
+	int t, qa_file;
+
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v)) {
+		reply_error(r, 400, "invalid_type", "task", "task must be a string");
+		return -1;
+	}
+	t = ada_task_from_name(json_string_value(v));
+	if (t < 0) {
+		reply_error(r, 400, "invalid_value", "task",
+			    "task must be \"auto\", \"causal_lm\", \"classification\" or \"question_answering\"");
+		return -1;
+	}
+	if (t == ADA_TASK_AUTO || store_file_get(r->api->cfg.store, training, &tf, &err))
+		return 0;      /* a missing file is store_job_create's to report */
+	qa_file = is_qa(&tf);
+	if (t == ADA_TASK_QUESTION_ANSWERING && !is_encoder(info)) {
+		reply_error(r, 400, "invalid_value", "task",
+			    "task question_answering needs an encoder (BERT, RoBERTa); model '%s' is a %s decoder",
+			    model, info->architecture);
+		return -1;
+	}
+	if ((t == ADA_TASK_QUESTION_ANSWERING) != qa_file) {
+		reply_error(r, 400, "invalid_value", "training_file",
+			    "task %s, but the lines of training file %s are %s%s",
+			    json_string_value(v), training, tf.shape,
+			    qa_file ? " (question answering data)" :
+			    t == ADA_TASK_QUESTION_ANSWERING ? " (question answering needs {\"question\",\"context\",\"answers\"} lines or SQuAD JSON)" : "");
+		return -1;
+	}
+	if (t == ADA_TASK_CAUSAL_LM && is_encoder(info)) {
+		reply_error(r, 400, "invalid_value", "task",
+			    "model '%s' is a %s encoder: it cannot train a causal LM", model,
+			    info->architecture);
+		return -1;
+	}
+	if (t == ADA_TASK_CLASSIFICATION && !is_labelled(&tf)) {
+		reply_error(r, 400, "invalid_value", "training_file",
+			    "task classification, but the lines of training file %s have no label (shape %s)",
+			    training, tf.shape);
+		return -1;
+	}
+	return 0;
+}
+
 /* --job-memory-limit against the estimate of what the job will hold
  * (ada_memory_check: weights, activations, trained state; the data is
  * counted by the plan, which checks again). 0, or -1 after replying. */
@@ -233,7 +301,7 @@ static int check_memory(struct request *r, const struct ada_method *m,
 void h_jobs_create(struct request *r)
 {
 	static const char *const known[] = {
-		"model", "training_file", "validation_file", "seed", "suffix", "method", NULL,
+		"model", "training_file", "validation_file", "seed", "suffix", "method", "task", NULL,
 	};
 	struct api *a = r->api;
 	const char *model, *training, *validation, *suffix;
@@ -276,7 +344,8 @@ void h_jobs_create(struct request *r)
 		reply_ada_err(r, &err, 400);
 		goto out_free;
 	}
-	if (check_labels(r, model, &info, training, validation) ||
+	if (check_task(r, body, model, &info, training) ||
+	    check_labels(r, model, &info, training, validation) ||
 	    check_chat(r, model, &info, &method, training, validation) ||
 	    check_memory(r, &method, &info, training))
 		goto out_free;

@@ -118,6 +118,10 @@ static json_t *result_files(const struct store_job *j)
 		snprintf(url, sizeof(url), "/v1/fine_tuning/jobs/%s/adapter/labels.json", j->id);
 		json_array_append_new(files, json_string(url));
 	}
+	if (!strcmp(j->task, "question_answering")) {
+		snprintf(url, sizeof(url), "/v1/fine_tuning/jobs/%s/adapter/qa.json", j->id);
+		json_array_append_new(files, json_string(url));
+	}
 	return files;
 }
 
@@ -127,7 +131,8 @@ int job_writes_gguf(const struct store_job *j)
 	const char *t = json_string_value(json_object_get(m, "type"));
 	/* Full fine-tuning of a causal LM writes a whole model; of a
 	 * classifier, an adapter of ours ("FULL") with the head. */
-	int gguf = t && !strcmp(t, "full") && strcmp(j->task, "classification");
+	int gguf = t && !strcmp(t, "full") && strcmp(j->task, "classification") &&
+		   strcmp(j->task, "question_answering");
 
 	json_decref(m);
 	return gguf;

@@ -7,6 +7,10 @@
  * same without the framing tokens (the EOS, or BOS, ending each text):
  * "framing_tokens", "mean_nll_no_framing", "perplexity_no_framing"; then
  * the framing used: "append_eos", and "chat_template" for chat data.
+ * Extractive QA (an adapter a question_answering job wrote; --data SQuAD
+ * JSON or QA JSONL): {"examples","features","loss","exact","f1","total"}
+ * and, with unanswerable questions, HasAns_* / NoAns_* (percent, the
+ * official SQuAD script's names).
  * Classifiers (an adapter a classification job wrote): {"examples","loss",
  * "accuracy","f1","mcc"} (f1 with two classes only), regressions
  * {"examples","loss","pearson","spearman"}; an undefined metric (e.g. MCC
@@ -36,6 +40,17 @@ static json_t *result_json(const struct ada_eval_result *res)
 {
 	json_t *j;
 
+	if (res->question_answering) {
+		/* the official script's names (evaluate-v2.0.py) */
+		j = json_object();
+		json_object_set_new(j, "examples", json_integer(res->examples));
+		json_object_set_new(j, "features", json_integer(res->features));
+		json_object_set_new(j, "loss", num(res->loss));
+		json_object_set_new(j, "exact", num(res->qa.exact));
+		json_object_set_new(j, "f1", num(res->qa.f1));
+		ada_qa_metrics_json(j, &res->qa, "");
+		return j;
+	}
 	if (!res->classification) {
 		j = json_pack("{sI so so sI so so sb}", "tokens", (json_int_t)res->tokens,
 			      "mean_nll", num(res->mean_nll), "perplexity", num(res->perplexity),

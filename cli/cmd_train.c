@@ -138,6 +138,8 @@ int cmd_train(int argc, char **argv)
 				res.valid_loss_initial);
 		if (res.glue.accuracy == res.glue.accuracy)
 			fprintf(stderr, "; accuracy %.4f, MCC %.4f", res.glue.accuracy, res.glue.mcc);
+		if (res.qa.f1 == res.qa.f1)
+			fprintf(stderr, "; exact %.2f, F1 %.2f", res.qa.exact, res.qa.f1);
 		if (res.glue.pearson == res.glue.pearson)
 			fprintf(stderr, "; Pearson %.4f, Spearman %.4f", res.glue.pearson, res.glue.spearman);
 		fprintf(stderr, "\nwrote %s\n", res.adapter_dir);

@@ -78,6 +78,7 @@ static json_t *metrics_json(const char *type, const struct ada_metrics *m)
 	json_object_set_new(j, "trained_tokens", json_integer(m->trained_tokens));
 	/* a classifier's latest evaluation */
 	ada_glue_metrics_json(j, &m->glue, 0, "");
+	ada_qa_metrics_json(j, &m->qa, "valid_");
 	return j;
 }
 
@@ -110,6 +111,8 @@ static void on_eval(void *ctx, const struct ada_metrics *m)
 		fprintf(stderr, " (%.4f without framing tokens)", m->valid_loss_no_framing);
 	if (isfinite(m->glue.accuracy))
 		fprintf(stderr, " | accuracy %.4f", m->glue.accuracy);
+	if (isfinite(m->qa.f1))
+		fprintf(stderr, " | exact %.2f F1 %.2f", m->qa.exact, m->qa.f1);
 	if (isfinite(m->glue.pearson))
 		fprintf(stderr, " | Pearson %.4f", m->glue.pearson);
 	fputc('\n', stderr);

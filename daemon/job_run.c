@@ -97,6 +97,8 @@ static void persist_failed(struct run *r, const char *what, const struct ada_err
 static void add_cls_metrics(json_t *o, const struct run *r)
 {
 	ada_glue_metrics_json(o, &r->eval.glue, 0, METRIC_PREFIX);
+	/* extractive QA: valid_exact, valid_f1 (and SQuAD v2's HasAns / NoAns) */
+	ada_qa_metrics_json(o, &r->eval.qa, METRIC_PREFIX);
 	if (isfinite(r->eval.valid_loss_no_framing))
 		json_object_set_new(o, "valid_loss_no_framing",
 				    json_real(r->eval.valid_loss_no_framing));
@@ -168,6 +170,9 @@ static void on_metrics(void *ctx, const struct ada_metrics *m)
 	if (isfinite(r->eval.glue.accuracy))
 		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), ", validation accuracy=%.4f",
 			 r->eval.glue.accuracy);
+	if (isfinite(r->eval.qa.f1))
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
+			 ", validation exact=%.2f F1=%.2f", r->eval.qa.exact, r->eval.qa.f1);
 	record_progress(r, m, "metrics", msg, data);
 }
 
@@ -179,6 +184,7 @@ static void on_eval(void *ctx, const struct ada_metrics *m)
 	r->eval.valid_loss = m->valid_loss;
 	r->eval.valid_loss_no_framing = m->valid_loss_no_framing;
 	r->eval.glue = m->glue;
+	r->eval.qa = m->qa;
 	if (m->step <= r->last_eval_step)
 		return;
 	r->last_eval_step = m->step;
@@ -450,6 +456,12 @@ static void load_marks(struct run *r)
 				*(double *)((char *)&r->eval.glue + glue_names[i].offset) =
 					json_number_value(v);
 		}
+		/* QA's, for a resumed job's metrics events until its next validation */
+		if (json_is_number(json_object_get(d, METRIC_PREFIX "exact")))
+			r->eval.qa.exact = json_number_value(json_object_get(d, METRIC_PREFIX "exact"));
+		if (json_is_number(json_object_get(d, METRIC_PREFIX "f1")) &&
+		    isfinite(r->eval.qa.exact))
+			r->eval.qa.f1 = json_number_value(json_object_get(d, METRIC_PREFIX "f1"));
 		json_decref(d);
 	}
 	store_events_release(&ev);
@@ -510,6 +522,7 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 	r.eval.valid_loss = NAN;
 	r.eval.valid_loss_no_framing = NAN;
 	r.eval.glue = (struct ada_glue_metrics){ NAN, NAN, NAN, NAN, NAN };
+	r.eval.qa = (struct ada_qa_metrics){ NAN, NAN, NAN, NAN, NAN, NAN, 0, 0, 0 };
 	log_transition(j, "running", NULL);
 	if (!in) {
 		ada_fail(&err, ADA_ENOMEM, "out of memory");

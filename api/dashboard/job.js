@@ -31,11 +31,15 @@ const JOB_POLL_MS = 2000;
 const CHECKPOINT_RELOAD_MS = 200;
 const LOG_LINES = 60;
 // Validation metrics of classification jobs (keys of metrics and validation
-// events and of job.metrics), shown when a job has them.
+// events and of job.metrics), shown when a job has them; extractive QA jobs
+// share the figure: exact match and F1 (SQuAD's, in percent; valid_f1 is
+// the classifier's F1 or QA's, a job has one task) and SQuAD v2's splits.
 const CLASS_METRICS = [
   ['valid_accuracy', 'Validation accuracy'], ['valid_f1', 'Validation F1'],
   ['valid_mcc', 'Validation MCC'], ['valid_pearson', 'Validation Pearson'],
   ['valid_spearman', 'Validation Spearman'],
+  ['valid_exact', 'Validation exact match'], ['valid_HasAns_f1', 'Validation HasAns F1'],
+  ['valid_NoAns_f1', 'Validation NoAns F1'],
 ];
 // Validation ROUGE F-measures of sequence-to-sequence jobs (keys of
 // validation events and of job.metrics; README, "Events").

@@ -24,6 +24,11 @@ static int is_classifier(const struct trained_net *tn)
 	return tn->spec.task == ADA_TASK_CLASSIFICATION;
 }
 
+static int is_qa(const struct trained_net *tn)
+{
+	return tn->spec.task == ADA_TASK_QUESTION_ANSWERING;
+}
+
 static int is_lora_family(const struct trained_net *tn)
 {
 	enum ada_method_type t = tn->method.type;
@@ -61,10 +66,12 @@ static json_t *base_config(const struct trained_net *tn, const struct export_inf
 	const struct ada_hparams *hp = &tn->method.hp;
 	json_t *c = json_object();
 
-	json_object_set_new(c, "task_type", json_string(is_classifier(tn) ? "SEQ_CLS" : "CAUSAL_LM"));
+	json_object_set_new(c, "task_type", json_string(is_qa(tn) ? "QUESTION_ANS" :
+							 is_classifier(tn) ? "SEQ_CLS" : "CAUSAL_LM"));
 	json_object_set_new(c, "base_model_name_or_path", json_string(info->base_model));
 	json_object_set_new(c, "inference_mode", json_true());
 	json_object_set_new(c, "modules_to_save",
+			    is_qa(tn) ? json_pack("[s]", "qa_outputs") :
 			    is_classifier(tn) ? json_pack("[s]", head_module(tn)) : json_null());
 	if (!is_lora_family(tn))
 		return c;
@@ -210,6 +217,28 @@ static json_t *labels_json(const struct export_info *info, int n_labels)
 	return j;
 }
 
+/* A QA adapter's settings beside it (qa.json): what `adalora eval` needs to
+ * cut and score data as the job did. */
+static json_t *qa_json(const struct trained_net *tn, const struct export_info *info)
+{
+	const struct ada_hparams *hp = &tn->method.hp;
+
+	return json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:f}", "task", "question_answering",
+			 "seq_len", info->seq_len, "doc_stride", hp->doc_stride, "max_query_length",
+			 hp->max_query_length, "max_answer_length", hp->max_answer_length,
+			 "n_best_size", hp->n_best_size, "null_score_diff_threshold",
+			 hp->null_score_diff_threshold);
+}
+
+static void remove_stale(const char *dir, const char *name)
+{
+	char *stale = path_join(dir, name);
+
+	if (stale)
+		unlink(stale);
+	free(stale);
+}
+
 /* The low-rank adapters, sliced to what survives. */
 static int add_adapters(struct safetensors_writer *w, const struct trained_net *tn,
 			const struct export_info *info, struct owned_bufs *bufs, struct ada_err *err)
@@ -329,11 +358,15 @@ int export_peft(const struct trained_net *tn, const struct export_info *info, co
 		rc = json_write_atomic(dir, "labels.json", labels, err);
 		json_decref(labels);
 	} else {
-		/* a language model's adapter has no label map, not even a stale one */
-		char *stale = path_join(dir, "labels.json");
-		if (stale)
-			unlink(stale);
-		free(stale);
+		/* another task's adapter has no label map, not even a stale one */
+		remove_stale(dir, "labels.json");
+	}
+	if (!rc && is_qa(tn)) {
+		json_t *q = qa_json(tn, info);
+		rc = q ? json_write_atomic(dir, "qa.json", q, err) : ada_fail(err, ADA_ENOMEM, "out of memory");
+		json_decref(q);
+	} else if (!rc) {
+		remove_stale(dir, "qa.json");
 	}
 out_free:
 	owned_bufs_free(&bufs);

@@ -98,9 +98,9 @@ static int check_modules_to_save(const json_t *conf, const char *cpath, struct a
 		return ada_fail(err, ADA_EFORMAT, "%s: modules_to_save must be a list", cpath);
 	json_array_foreach(v, i, it) {
 		const char *s = json_string_value(it);
-		if (!s || (strcmp(s, "classifier") && strcmp(s, "score")))
+		if (!s || (strcmp(s, "classifier") && strcmp(s, "score") && strcmp(s, "qa_outputs")))
 			return ada_fail(err, ADA_EUNSUPPORTED,
-					"%s: modules_to_save '%s' is not supported (only a classifier's head: classifier, score)",
+					"%s: modules_to_save '%s' is not supported (only a head: classifier, score, qa_outputs)",
 					cpath, s ? s : "?");
 	}
 	return ADA_OK;
@@ -142,6 +142,50 @@ static const char *head_out_name(const struct model_config *cfg)
 static int is_head_name(const char *name)
 {
 	return !strncmp(name, "classifier.", 11) || !strncmp(name, "score.", 6);
+}
+
+static int is_qa_name(const char *name)
+{
+	return !strncmp(name, "qa_outputs.", 11);
+}
+
+/* qa.json (export_peft.c): the settings a QA job cut and scored with. */
+static int load_qa(const char *dir, struct peft_adapter *pa, struct ada_err *err)
+{
+	char *path = path_join(dir, "qa.json");
+	struct ada_method m;
+	json_error_t jerr;
+	json_t *j = NULL;
+	int rc = ADA_OK;
+
+	if (!path)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	ada_method_defaults(ADA_METHOD_LORA, &m);
+	pa->qa_hp = m.hp;
+	if (!file_exists(path))
+		goto out_free;
+	j = json_load_file(path, 0, &jerr);
+	if (!json_is_object(j)) {
+		rc = ada_fail(err, ADA_EFORMAT, "%s: %s", path, j ? "not an object" : jerr.text);
+		goto out_free;
+	}
+	pa->seq_len = (int)number_field(j, "seq_len", 0);
+	pa->qa_hp.doc_stride = (int)number_field(j, "doc_stride", pa->qa_hp.doc_stride);
+	pa->qa_hp.max_query_length = (int)number_field(j, "max_query_length",
+						       pa->qa_hp.max_query_length);
+	pa->qa_hp.max_answer_length = (int)number_field(j, "max_answer_length",
+							pa->qa_hp.max_answer_length);
+	pa->qa_hp.n_best_size = (int)number_field(j, "n_best_size", pa->qa_hp.n_best_size);
+	pa->qa_hp.null_score_diff_threshold = number_field(j, "null_score_diff_threshold", 0);
+	if (pa->seq_len < 0 || pa->seq_len > 1 << 20 || pa->qa_hp.doc_stride < 0 ||
+	    pa->qa_hp.max_query_length < 1 || pa->qa_hp.max_answer_length < 1 ||
+	    pa->qa_hp.n_best_size < 1 || pa->qa_hp.n_best_size > 1000 ||
+	    !isfinite(pa->qa_hp.null_score_diff_threshold))
+		rc = ada_fail(err, ADA_EFORMAT, "%s: a setting is out of range", path);
+out_free:
+	json_decref(j);
+	free(path);
+	return rc;
 }
 
 /* Keep a non-factor tensor, converted to f32. */
@@ -351,10 +395,12 @@ static int read_config(const char *dir, const char *cpath, json_t *conf, struct 
 				cpath, t ? t : "(missing)");
 	snprintf(pa->peft_type, sizeof(pa->peft_type), "%s", t);
 	*lora = i < 2;
-	if (task && strcmp(task, "SEQ_CLS") && strcmp(task, "CAUSAL_LM"))
+	if (task && strcmp(task, "SEQ_CLS") && strcmp(task, "CAUSAL_LM") && strcmp(task, "QUESTION_ANS"))
 		return ada_fail(err, ADA_EUNSUPPORTED,
-				"%s: task_type %s is not supported (CAUSAL_LM, SEQ_CLS)", cpath, task);
+				"%s: task_type %s is not supported (CAUSAL_LM, SEQ_CLS, QUESTION_ANS)",
+				cpath, task);
 	pa->classifier = task && !strcmp(task, "SEQ_CLS");
+	pa->question_answering = task && !strcmp(task, "QUESTION_ANS");
 	if ((rc = check_modules_to_save(conf, cpath, err)))
 		return rc;
 	if (*lora) {
@@ -440,7 +486,8 @@ int peft_adapter_load(const char *dir, const struct model_config *cfg, struct pe
 			continue;
 		}
 		if (strncmp(t->name, KEY_PREFIX, strlen(KEY_PREFIX)) ||
-		    (lora && !is_head_name(t->name + strlen(KEY_PREFIX))))
+		    (lora && !is_head_name(t->name + strlen(KEY_PREFIX)) &&
+		     !is_qa_name(t->name + strlen(KEY_PREFIX))))
 			goto out_alien;
 		if ((rc = take_tensor(pa, st, t, wpath, err)))
 			goto out_free;
@@ -463,6 +510,21 @@ out_alien:
 			rc = ada_fail(err, ADA_EFORMAT,
 				      "%s: a sequence classification adapter without its head '%s%s'",
 				      wpath, KEY_PREFIX, head_out_name(cfg));
+			goto out_free;
+		}
+		if (pa->question_answering) {
+			const struct peft_tensor *w = find_tensor(pa, "qa_outputs.weight");
+			if (!w) {
+				rc = ada_fail(err, ADA_EFORMAT,
+					      "%s: a question answering adapter without its head '%sqa_outputs.weight'",
+					      wpath, KEY_PREFIX);
+				goto out_free;
+			}
+			if ((rc = load_qa(dir, pa, err)))
+				goto out_free;
+		} else if (find_tensor(pa, "qa_outputs.weight")) {
+			rc = ada_fail(err, ADA_EFORMAT,
+				      "%s: qa_outputs tensors, but task_type is not QUESTION_ANS", cpath);
 			goto out_free;
 		}
 		if (!pa->classifier && heads) {
@@ -625,6 +687,15 @@ static int attach_weights(struct peft_adapter *pa, const struct model_config *cf
 	}
 	net_slots_release(&slots);
 	return rc;
+}
+
+int peft_adapter_attach_qa(struct peft_adapter *pa, const struct model_config *cfg,
+			   struct linear *qa, struct ada_err *err)
+{
+	*qa = (struct linear){ .in = cfg->dim, .out = 2 };
+	qa->w = claim(pa, "qa_outputs.weight", 2, (uint64_t)cfg->dim, err);
+	qa->b = qa->w ? claim(pa, "qa_outputs.bias", 0, 2, err) : NULL;
+	return qa->b ? ADA_OK : ADA_EFORMAT;
 }
 
 int peft_adapter_attach(struct peft_adapter *pa, const struct model_config *cfg,

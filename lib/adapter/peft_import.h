@@ -66,7 +66,12 @@ struct peft_adapter {
 	int classifier;         /* task_type SEQ_CLS: the adapter carries a head */
 	int n_labels;           /* head outputs (1: regression) */
 	struct label_map labels;
-	int seq_len;            /* the training job's (labels.json), 0 when unknown */
+	int seq_len;            /* the training job's (labels.json, qa.json), 0 when unknown */
+	/* extractive QA's (task_type QUESTION_ANS): qa_outputs and qa.json */
+	int question_answering;
+	struct ada_hparams qa_hp;   /* doc_stride, max_query_length, max_answer_length,
+	                             * n_best_size, null_score_diff_threshold (defaults when
+	                             * qa.json is absent) */
 	/* BOTTLENECK */
 	int adapter_size;
 	enum bottleneck_act act;
@@ -87,6 +92,10 @@ int peft_adapter_load(const char *dir, const struct model_config *cfg, struct pe
 int peft_adapter_attach(struct peft_adapter *pa, const struct model_config *cfg,
 			struct llama_net *llama, struct bert_net *bert, struct seq_head *head,
 			struct ada_err *err);
+/* A QA adapter's qa_outputs into qa (weight [2][dim] and bias [2], borrowed
+ * from pa); before peft_adapter_attach. */
+int peft_adapter_attach_qa(struct peft_adapter *pa, const struct model_config *cfg,
+			   struct linear *qa, struct ada_err *err);
 void peft_adapter_release(struct peft_adapter *pa);
 
 #endif

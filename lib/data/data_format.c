@@ -30,6 +30,9 @@ static const char *const chat_keys[] = { "messages", "tools", "functions", "para
 					 NULL };
 static const char *const classify_keys[] = { "text", "label", NULL };
 static const char *const pair_keys[] = { "text_a", "text_b", "label", NULL };
+static const char *const qa_keys[] = { "id", "title", "question", "context", "answers", NULL };
+static const char *const squad_qa_keys[] = { "id", "question", "answers", "is_impossible",
+					     "plausible_answers", NULL };
 static const char *const message_keys[] = { "role", "content", "name", "weight", "tool_calls",
 					    "tool_call_id", "function_call", NULL };
 
@@ -39,6 +42,7 @@ static const struct shape_spec shapes[] = {
 	{ ADA_SHAPE_CHAT, "chat", chat_keys },
 	{ ADA_SHAPE_CLASSIFY, "classification", classify_keys },
 	{ ADA_SHAPE_CLASSIFY_PAIR, "pair_classification", pair_keys },
+	{ ADA_SHAPE_QA, "question_answering", qa_keys },
 };
 
 static const struct shape_spec *shape_spec(int shape)
@@ -61,6 +65,7 @@ const char *ada_data_format_name(int format)
 	switch (format) {
 	case ADA_DATA_PLAIN_TEXT: return "plain_text";
 	case ADA_DATA_JSONL:      return "jsonl";
+	case ADA_DATA_SQUAD:      return "squad_json";
 	}
 	return "unknown";
 }
@@ -202,6 +207,9 @@ static int classify(const json_t *obj)
 {
 	if (json_object_get(obj, "messages"))
 		return ADA_SHAPE_CHAT;
+	if (json_object_get(obj, "question") || json_object_get(obj, "context") ||
+	    json_object_get(obj, "answers"))
+		return ADA_SHAPE_QA;
 	if (json_object_get(obj, "prompt") || json_object_get(obj, "completion"))
 		return ADA_SHAPE_PROMPT_COMPLETION;
 	if (json_object_get(obj, "text_a") || json_object_get(obj, "text_b"))
@@ -388,6 +396,134 @@ static int check_messages(struct scan *sc, int64_t line, const json_t *obj, stru
 	return ADA_OK;
 }
 
+/* ---- question answering --------------------------------------------------- */
+
+static size_t cp_count(const char *s, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < n; i++)
+		k += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return k;
+}
+
+/* One answer: text (non-empty) at answer_start (characters, as SQuAD and
+ * Python count them) inside the context of ctx_chars characters. */
+static int check_answer(const json_t *text, const json_t *start, size_t ctx_chars,
+			const char *field, size_t i, struct ada_err *err)
+{
+	json_int_t at;
+
+	if (!json_is_string(text) || !json_string_length(text))
+		return ada_fail(err, ADA_EFORMAT, "field \"%s\"[%zu]: the answer text must be a non-empty string",
+				field, i);
+	if (!json_is_integer(start) || (at = json_integer_value(start)) < 0)
+		return ada_fail(err, ADA_EFORMAT,
+				"field \"%s\"[%zu]: answer_start must be an integer >= 0", field, i);
+	if ((uint64_t)at + cp_count(json_string_value(text), json_string_length(text)) > ctx_chars)
+		return ada_fail(err, ADA_EFORMAT,
+				"field \"%s\"[%zu]: the answer (%lld + %zu characters) runs past the context (%zu characters)",
+				field, i, (long long)at,
+				cp_count(json_string_value(text), json_string_length(text)), ctx_chars);
+	return ADA_OK;
+}
+
+int data_qa_answers(const json_t *qa, int squad, size_t *n, const char **texts,
+		    int64_t *starts, size_t cap)
+{
+	const json_t *a = json_object_get(qa, "answers");
+
+	*n = 0;
+	if (squad) {
+		size_t i;
+		json_t *it;
+
+		if (json_is_true(json_object_get(qa, "is_impossible")))
+			return 0;
+		json_array_foreach(a, i, it) {
+			if (i < cap) {
+				texts[i] = json_string_value(json_object_get(it, "text"));
+				starts[i] = json_integer_value(json_object_get(it, "answer_start"));
+			}
+			(*n)++;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < json_array_size(json_object_get(a, "text")); i++) {
+		if (i < cap) {
+			texts[i] = json_string_value(json_array_get(json_object_get(a, "text"), i));
+			starts[i] = json_integer_value(json_array_get(json_object_get(a, "answer_start"), i));
+		}
+		(*n)++;
+	}
+	return 0;
+}
+
+/* A question: JSONL {"question","context","answers":{"text":[],"answer_start":[]}}
+ * (squad 0), or a SQuAD qa object whose context rec->second already holds. */
+static int check_qa(const json_t *obj, struct data_record *rec, int squad, struct ada_err *err)
+{
+	const json_t *id = json_object_get(obj, "id"), *a = json_object_get(obj, "answers");
+	size_t ctx_chars;
+	int rc;
+
+	if ((rc = check_string(json_object_get(obj, "question"), "question", &rec->text,
+			       &rec->text_len, err)))
+		return rc;
+	if (!squad && (rc = check_string(json_object_get(obj, "context"), "context", &rec->second,
+					 &rec->second_len, err)))
+		return rc;
+	if (id && !json_is_string(id) && !json_is_integer(id))
+		return ada_fail(err, ADA_EFORMAT, "field \"id\" must be a string or an integer");
+	if (!squad && json_object_get(obj, "title") && !json_is_string(json_object_get(obj, "title")))
+		return ada_fail(err, ADA_EFORMAT, "field \"title\" must be a string");
+	ctx_chars = cp_count(rec->second, rec->second_len);
+	if (squad) {
+		const json_t *imp = json_object_get(obj, "is_impossible");
+		size_t i;
+		json_t *it;
+
+		if (imp && !json_is_boolean(imp))
+			return ada_fail(err, ADA_EFORMAT, "field \"is_impossible\" must be true or false");
+		if (!json_is_array(a))
+			return ada_fail(err, ADA_EFORMAT, "field \"answers\" must be an array");
+		if (json_is_true(imp) && json_array_size(a))
+			return ada_fail(err, ADA_EFORMAT,
+					"field \"answers\" must be empty when is_impossible is true");
+		if (!json_is_true(imp) && !json_array_size(a))
+			return ada_fail(err, ADA_EFORMAT,
+					"field \"answers\" is empty: a question without an answer needs \"is_impossible\": true");
+		json_array_foreach(a, i, it) {
+			if (!json_is_object(it))
+				return ada_fail(err, ADA_EFORMAT, "field \"answers\"[%zu] must be an object", i);
+			if ((rc = check_answer(json_object_get(it, "text"),
+					       json_object_get(it, "answer_start"), ctx_chars, "answers",
+					       i, err)))
+				return rc;
+		}
+		return ADA_OK;
+	}
+	{
+		const json_t *t = json_object_get(a, "text"), *s = json_object_get(a, "answer_start");
+
+		if (!json_is_object(a) || !json_is_array(t) || !json_is_array(s))
+			return ada_fail(err, ADA_EFORMAT,
+					"field \"answers\" must be {\"text\": [...], \"answer_start\": [...]}");
+		if (json_object_size(a) != 2)
+			return ada_fail(err, ADA_EFORMAT,
+					"field \"answers\" takes only \"text\" and \"answer_start\"");
+		if (json_array_size(t) != json_array_size(s))
+			return ada_fail(err, ADA_EFORMAT,
+					"field \"answers\": %zu texts but %zu answer_start values",
+					json_array_size(t), json_array_size(s));
+		for (size_t i = 0; i < json_array_size(t); i++)
+			if ((rc = check_answer(json_array_get(t, i), json_array_get(s, i), ctx_chars,
+					       "answers.text", i, err)))
+				return rc;
+	}
+	return ADA_OK;
+}
+
 /* Check obj against its shape and describe it in rec (errors without the line). */
 static int check_object(struct scan *sc, const json_t *obj, int64_t line,
 			struct data_record *rec, struct ada_err *err)
@@ -401,8 +537,9 @@ static int check_object(struct scan *sc, const json_t *obj, int64_t line,
 	if (!shape)
 		return ada_fail(err, ADA_EFORMAT,
 				"no known shape: expected {\"text\"}, {\"prompt\", \"completion\"}, "
-				"{\"messages\"}, {\"text\", \"label\"} or "
-				"{\"text_a\", \"text_b\", \"label\"}");
+				"{\"messages\"}, {\"text\", \"label\"}, "
+				"{\"text_a\", \"text_b\", \"label\"} or "
+				"{\"question\", \"context\", \"answers\"}");
 	spec = shape_spec(shape);
 	if (info->shape && info->shape != shape)
 		return ada_fail(err, ADA_EFORMAT,
@@ -438,6 +575,9 @@ static int check_object(struct scan *sc, const json_t *obj, int64_t line,
 				  &rec->text, &rec->text_len, err);
 		if (!rc)
 			rc = check_label(sc, obj, line, err);
+		break;
+	case ADA_SHAPE_QA:
+		rc = check_qa(obj, rec, 0, err);
 		break;
 	case ADA_SHAPE_CLASSIFY_PAIR:
 		rc = check_string(json_object_get(obj, "text_a"), "text_a",
@@ -571,6 +711,75 @@ static int scan_plain(struct scan *sc, const char *p, const char *end, int64_t l
 	return ADA_OK;
 }
 
+/* ---- SQuAD JSON ----------------------------------------------------------- */
+
+/* The whole buffer as one JSON object with a "data" array, or NULL. */
+static json_t *squad_root(const char *p, const char *end)
+{
+	json_t *root;
+
+	while (p < end && (is_blank_char(*p) || *p == '\n'))
+		p++;
+	if (p == end || *p != '{')
+		return NULL;
+	root = json_loadb(p, (size_t)(end - p), JSON_REJECT_DUPLICATES, NULL);
+	if (json_is_object(root) && json_is_array(json_object_get(root, "data")))
+		return root;
+	json_decref(root);
+	return NULL;
+}
+
+/* Every question of data[].paragraphs[].qas[], errors naming their path. */
+static int scan_squad(struct scan *sc, const json_t *root, struct ada_err *err)
+{
+	const json_t *data = json_object_get(root, "data"), *v = json_object_get(root, "version");
+	size_t i, j, k;
+	json_t *art, *par, *qa;
+	int rc = ADA_OK;
+
+	sc->info->format = ADA_DATA_SQUAD;
+	sc->info->shape = ADA_SHAPE_QA;
+	if (v && !json_is_string(v))
+		return ada_fail(err, ADA_EFORMAT, "SQuAD JSON: \"version\" must be a string");
+	json_array_foreach(data, i, art) {
+		const json_t *pars = json_object_get(art, "paragraphs");
+
+		if (!json_is_object(art) || !json_is_array(pars))
+			return ada_fail(err, ADA_EFORMAT, "data[%zu]: an article needs a \"paragraphs\" array",
+					i);
+		json_array_foreach(pars, j, par) {
+			const json_t *qas = json_object_get(par, "qas");
+			struct data_record rec = { .shape = ADA_SHAPE_QA };
+
+			if (!json_is_object(par) || !json_is_array(qas))
+				return ada_fail(err, ADA_EFORMAT,
+						"data[%zu].paragraphs[%zu]: a paragraph needs \"context\" and a \"qas\" array",
+						i, j);
+			if ((rc = check_string(json_object_get(par, "context"), "context", &rec.second,
+					       &rec.second_len, err)))
+				return ada_err_prefix(err, rc, "data[%zu].paragraphs[%zu]", i, j);
+			json_array_foreach(qas, k, qa) {
+				rec.json = qa;
+				rec.line = sc->info->record_count + 1;
+				if (!json_is_object(qa))
+					rc = ada_fail(err, ADA_EFORMAT, "not an object");
+				else if (!(rc = check_keys(qa, squad_qa_keys, "", "a SQuAD question", err)))
+					rc = check_qa(qa, &rec, 1, err);
+				if (!rc) {
+					sc->info->record_count++;
+					if (sc->fn)
+						rc = sc->fn(sc->ctx, &rec, err);
+				}
+				if (rc) {
+					ada_err_prefix(err, rc, "data[%zu].paragraphs[%zu].qas[%zu]", i, j, k);
+					return rc;
+				}
+			}
+		}
+	}
+	return ADA_OK;
+}
+
 /* JSONL when the first non-blank line, which starts p, is a JSON object. */
 static int looks_like_jsonl(const char *p, const char *end)
 {
@@ -619,6 +828,15 @@ int data_format_scan(const char *buf, size_t len, unsigned flags, data_record_fn
 			break;
 		p = le < end ? le + 1 : end;
 		line++;
+	}
+	{
+		json_t *root = squad_root(p, end);
+
+		if (root) {
+			int rc = scan_squad(&sc, root, err);
+			json_decref(root);
+			return rc;
+		}
 	}
 	if ((flags & ADA_DATA_JSONL_ONLY) || (p < end && looks_like_jsonl(p, end))) {
 		info->format = ADA_DATA_JSONL;

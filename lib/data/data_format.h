@@ -23,14 +23,26 @@
 #include "adalora.h"
 
 struct data_record {
-	int64_t line;            /* 1-based line where the record starts */
+	int64_t line;            /* 1-based line where the record starts (SQuAD JSON: the
+	                          * question's 1-based number) */
 	int shape;               /* enum ada_data_shape */
-	const char *text;        /* text, prompt or text_a (borrowed, not NUL-terminated) */
+	const char *text;        /* text, prompt, text_a or question (borrowed, not
+	                          * NUL-terminated) */
 	size_t text_len;
-	const char *second;      /* completion or text_b, else NULL (borrowed) */
+	const char *second;      /* completion, text_b or context, else NULL (borrowed) */
 	size_t second_len;
-	const json_t *json;      /* the parsed JSONL line (borrowed), NULL for plain text */
+	const json_t *json;      /* the parsed JSONL line (borrowed; SQuAD JSON: the question's
+	                          * object), NULL for plain text */
 };
+
+/* The answers of a question record (shape ADA_SHAPE_QA, checked by the
+ * scan): their count into *n and the first cap texts (borrowed from qa,
+ * NUL-terminated) and answer_start values (characters). squad: the record
+ * came from a SQuAD JSON file (answers [{"text","answer_start"}], an
+ * is_impossible question has none), else JSONL ({"text":[],
+ * "answer_start":[]}). */
+int data_qa_answers(const json_t *qa, int squad, size_t *n, const char **texts,
+		    int64_t *starts, size_t cap);
 
 /* Called once per record, in file order. A non-zero return stops the scan;
  * the callback fills err without a line number, the scan prefixes "line N". */

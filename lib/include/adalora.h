@@ -169,6 +169,13 @@ struct ada_hparams {
 	                            * the model's own chat template */
 	int append_eos;            /* EOS after each text record: 1, 0, or -1 = auto (the
 	                            * model's default: llama2.c's models 0, else 1) */
+	/* extractive QA (README "Extractive question answering"); seq_len is
+	 * run_qa's max_seq_length */
+	int doc_stride;            /* overlap of a long context's windows, tokens */
+	int max_query_length;      /* question tokens kept */
+	int max_answer_length;     /* longest predicted answer, tokens */
+	int n_best_size;           /* start and end candidates per window */
+	double null_score_diff_threshold;   /* SQuAD v2: predict no answer above it */
 };
 
 struct ada_method {
@@ -229,6 +236,8 @@ enum ada_task {
 	ADA_TASK_AUTO = 0,
 	ADA_TASK_CAUSAL_LM,
 	ADA_TASK_CLASSIFICATION,     /* classification, or regression (float labels) */
+	ADA_TASK_QUESTION_ANSWERING, /* extractive QA (SQuAD): start/end logits over the
+	                              * context; never chosen by AUTO unless the data is QA */
 };
 
 /* How the training and validation files are read. */
@@ -238,8 +247,8 @@ enum ada_file_format {
 	ADA_FILE_GLUE_TSV,           /* GLUE TSV with its header row (classification only) */
 };
 
-/* Stable names: "auto", "causal_lm", "classification"; "auto", "jsonl",
- * "glue-tsv". The *_from_name functions return -1 for an unknown name. */
+/* Stable names: "auto", "causal_lm", "classification", "question_answering";
+ * "auto", "jsonl", "glue-tsv". The *_from_name functions return -1 for an unknown name. */
 ADA_API const char *ada_task_name(enum ada_task t);
 ADA_API int ada_task_from_name(const char *name);
 ADA_API const char *ada_file_format_name(enum ada_file_format f);
@@ -259,6 +268,23 @@ struct ada_glue_metrics {
  * null; with num_labels 0 the defined ones only. */
 ADA_API void ada_glue_metrics_json(json_t *obj, const struct ada_glue_metrics *m, int num_labels,
 				   const char *key_prefix);
+
+/* The official SQuAD metrics of an extractive QA evaluation (README,
+ * "Extractive question answering"): exact match and F1 in percent over all
+ * questions, and for SQuAD v2 data over those with an answer (HasAns) and
+ * without (NoAns). NAN where a split is empty or nothing was evaluated. */
+struct ada_qa_metrics {
+	double exact, f1;
+	double has_ans_exact, has_ans_f1, no_ans_exact, no_ans_f1;
+	int64_t total, has_ans_total, no_ans_total;
+};
+
+/* Set m into obj (borrowed) under key_prefix + "exact", "f1" and, when
+ * both splits are present, "HasAns_exact", "HasAns_f1", "NoAns_exact",
+ * "NoAns_f1" (the official script's names), "HasAns_total", "NoAns_total";
+ * "total". Undefined values are left out. */
+ADA_API void ada_qa_metrics_json(json_t *obj, const struct ada_qa_metrics *m,
+				 const char *key_prefix);
 
 /* Progress at a log interval (and at evaluations and the end). */
 struct ada_metrics {
@@ -280,6 +306,8 @@ struct ada_metrics {
 	double elapsed_seconds;
 	/* classification: the latest evaluation's (all NAN before the first) */
 	struct ada_glue_metrics glue;
+	/* question answering: the latest evaluation's (NAN before the first) */
+	struct ada_qa_metrics qa;
 };
 
 /* The rank allocation at a mask (and the frozen one at the end). */
@@ -360,6 +388,8 @@ struct ada_result {
 	char adapter_dir[4096];     /* where the result was written */
 	/* classification: the final evaluation */
 	struct ada_glue_metrics glue;
+	/* question answering: the final evaluation */
+	struct ada_qa_metrics qa;
 	int num_labels;             /* outputs of the head (1: regression); 0 for an LM */
 	int label_kind;             /* enum ada_label_kind */
 	char **label_names;         /* [num_labels] string labels by class id, owned
@@ -539,6 +569,11 @@ struct ada_eval_result {
 	double loss;                /* mean cross-entropy (regression: mean squared error) */
 	struct ada_glue_metrics glue;
 	int num_labels;             /* 1: regression */
+	/* extractive QA (an adapter written by a question_answering job): examples
+	 * are the questions, loss the mean span loss over their windows */
+	int question_answering;
+	int64_t features;           /* windows the questions' contexts were cut into */
+	struct ada_qa_metrics qa;
 	int64_t truncated;          /* examples cut to seq_len */
 };
 
@@ -600,6 +635,8 @@ ADA_API int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *r
 enum ada_data_format {
 	ADA_DATA_PLAIN_TEXT = 1,
 	ADA_DATA_JSONL = 2,
+	ADA_DATA_SQUAD = 3,              /* one SQuAD JSON document {"data": [{"paragraphs":
+	                                  * [{"context", "qas": [...]}]}]} (v1.1, v2.0) */
 };
 
 enum ada_data_shape {
@@ -611,6 +648,10 @@ enum ada_data_shape {
 	                                  * are checked, and recorded in tool_line */
 	ADA_SHAPE_CLASSIFY = 4,          /* {"text", "label"} */
 	ADA_SHAPE_CLASSIFY_PAIR = 5,     /* {"text_a", "text_b", "label"} */
+	ADA_SHAPE_QA = 6,                /* {"question", "context", "answers": {"text": [...],
+	                                  * "answer_start": [...]}} (and "id", "title"), or a
+	                                  * SQuAD JSON file's questions; empty answer lists
+	                                  * (SQuAD v2's is_impossible) have no answer */
 };
 
 /* What the labels of a classification file are. One label written as a
@@ -636,8 +677,9 @@ struct ada_data_info {
 	char tool_field[64];
 };
 
-/* Stable names: "plain_text"/"jsonl"; "text", "prompt_completion", "chat",
- * "classification", "pair_classification"; "none", "int", "string", "float". */
+/* Stable names: "plain_text"/"jsonl"/"squad_json"; "text", "prompt_completion", "chat",
+ * "classification", "pair_classification", "question_answering"; "none", "int",
+ * "string", "float". */
 ADA_API const char *ada_data_format_name(int format);
 ADA_API const char *ada_data_shape_name(int shape);
 ADA_API const char *ada_label_kind_name(int kind);

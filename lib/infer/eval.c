@@ -7,7 +7,10 @@
  * job wrote, head and label map included): every example encoded and
  * truncated as training did (seq_len defaults to the job's, recorded in
  * the adapter), then classifier_evaluate() — the function the trainer's
- * validation runs — for the mean loss and the GLUE metrics.
+ * validation runs — for the mean loss and the GLUE metrics. Extractive QA
+ * (an adapter a question_answering job wrote, with qa.json): the questions
+ * windowed with the job's settings and span_evaluate(), the trainer's
+ * validation, for the official exact match and F1.
  */
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +19,8 @@
 
 #include "data/class_data.h"
 #include "data/data.h"
+#include "data/qa_data.h"
+#include "data/qa_metrics.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "net/evaluate.h"
@@ -122,6 +127,45 @@ out_ds:
 	return rc;
 }
 
+/* Extractive QA: the questions windowed as the job did (qa.json), then
+ * span_evaluate() — the trainer's validation. */
+static int eval_qa(struct inference_net *in, const char *data_file, int seq_len,
+		   struct ada_eval_result *res, struct ada_err *err)
+{
+	const struct ada_hparams *hp = &in->adapter.qa_hp;
+	const struct qa_window_opts wo = { .seq_len = seq_len, .doc_stride = hp->doc_stride,
+					   .max_query_length = hp->max_query_length };
+	const struct qa_predict_opts po = { .n_best_size = hp->n_best_size,
+					    .max_answer_length = hp->max_answer_length,
+					    .null_score_diff_threshold = hp->null_score_diff_threshold };
+	struct qa_set set;
+	struct qa_features f;
+	struct span_acts acts;
+	int rc, B;
+
+	if ((rc = qa_set_load(data_file, &set, err)))
+		return rc;
+	if ((rc = qa_features_build(&set, in->tok, &wo, &f, err)))
+		goto out_set;
+	B = f.n < EVAL_BATCH ? (int)f.n : EVAL_BATCH;
+	if ((rc = span_acts_init(&acts, &in->span, B > 0 ? B : 1, seq_len, n_threads()))) {
+		rc = ada_fail(err, rc, "out of memory for activations");
+		goto out_f;
+	}
+	rc = span_evaluate(&in->span, &acts, &set, &f, &po, &res->qa, &res->loss, NULL, err);
+	if (!rc) {
+		res->examples = set.n;
+		res->features = f.n;
+		res->truncated = f.n_truncated_q;
+	}
+	span_acts_release(&acts);
+out_f:
+	qa_features_release(&f);
+out_set:
+	qa_set_release(&set);
+	return rc;
+}
+
 int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_file_format fmt,
 	     int seq_len, const struct ada_framing *framing, struct ada_eval_result *res,
 	     struct ada_err *err)
@@ -133,11 +177,12 @@ int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_fil
 	res->mean_nll = res->perplexity = res->loss = NAN;
 	res->mean_nll_no_framing = res->perplexity_no_framing = NAN;
 	glue_metrics_clear(&res->glue);
+	qa_metrics_clear(&res->qa);
 	if ((rc = inference_net_open(&in, o, err)))
 		return rc;
 	context = in.model->cfg.context_length;
 	if (seq_len <= 0)
-		seq_len = in.is_classifier && in.adapter.seq_len ? in.adapter.seq_len :
+		seq_len = (in.is_classifier || in.is_qa) && in.adapter.seq_len ? in.adapter.seq_len :
 			  context < EVAL_MAX_SEQ ? context : EVAL_MAX_SEQ;
 	if (seq_len > context) {
 		rc = ada_fail_param(err, ADA_EINVAL, "seq_len",
@@ -145,7 +190,10 @@ int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_fil
 				    context);
 		goto out_close;
 	}
-	if (in.is_classifier) {
+	if (in.is_qa) {
+		res->question_answering = 1;
+		rc = eval_qa(&in, data_file, seq_len, res, err);
+	} else if (in.is_classifier) {
 		res->classification = 1;
 		res->num_labels = in.adapter.n_labels;
 		rc = eval_classifier(&in, data_file, fmt, seq_len, res, err);

@@ -41,11 +41,26 @@ int inference_net_open(struct inference_net *in, const struct ada_infer_opts *o,
 		goto out_close;
 	if (in->adapter.classifier)
 		seq_head_from_model(&in->head, in->model, in->adapter.n_labels);
+	if (in->adapter.question_answering && !bert) {
+		rc = ada_fail(err, ADA_EUNSUPPORTED, "%s: a question answering adapter on a decoder",
+			      o->adapter);
+		goto out_close;
+	}
+	if (in->adapter.question_answering &&
+	    (rc = peft_adapter_attach_qa(&in->adapter, c, &in->qa, err))) {
+		ada_err_prefix(err, rc, "%s", o->adapter);
+		goto out_close;
+	}
 	rc = peft_adapter_attach(&in->adapter, c, bert ? NULL : &in->net, bert ? &in->bert : NULL,
 				 in->adapter.classifier ? &in->head : NULL, err);
 	if (rc) {
 		ada_err_prefix(err, rc, "%s", o->adapter);
 		goto out_close;
+	}
+	if (in->adapter.question_answering) {
+		in->is_qa = 1;
+		in->span = (struct span_net){ .enc = { .family = c->family, .bert = &in->bert },
+					      .qa = &in->qa };
 	}
 	if (in->adapter.classifier) {
 		in->is_classifier = 1;

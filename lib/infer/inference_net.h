@@ -6,7 +6,9 @@
  * A Llama-family model is bound to net (a decoder); a BERT-family model to
  * bert. An adapter written by a classification job carries the head: then
  * head is bound and cls describes the classifier (is_classifier). Without
- * one, a BERT model has no task to run and callers refuse it.
+ * one, a BERT model has no task to run and callers refuse it. An adapter
+ * written by a question_answering job carries qa_outputs: span describes
+ * the network (is_qa).
  */
 #ifndef ADA_INFER_INFERENCE_NET_H
 #define ADA_INFER_INFERENCE_NET_H
@@ -17,6 +19,7 @@
 #include "nn/heads.h"
 #include "nn/llama.h"
 #include "net/classifier.h"
+#include "net/span_net.h"
 #include "tokenizer/tokenizer.h"
 #include "adapter/peft_import.h"
 
@@ -30,6 +33,9 @@ struct inference_net {
 	struct seq_head head;         /* a classifier's head (the adapter's weights) */
 	int is_classifier;
 	struct classifier cls;        /* valid when is_classifier */
+	struct linear qa;             /* a QA adapter's qa_outputs */
+	int is_qa;
+	struct span_net span;         /* valid when is_qa */
 	struct peft_adapter adapter;  /* empty without --adapter */
 };
 

@@ -709,7 +709,7 @@ int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
 	     struct weight_summary *ws, struct ada_err *err)
 {
 	struct hf_shards *sh;
-	char *tok, *vocab;
+	char *tok, *vocab, *spm;
 	int rc;
 
 	rc = read_config(dir, cfg, err);
@@ -737,14 +737,17 @@ int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
 		return rc;
 	tok = path_join(dir, "tokenizer.json");
 	vocab = path_join(dir, "vocab.txt");
-	if (!tok || !vocab)
+	spm = path_join(dir, "spm.model");
+	if (!tok || !vocab || !spm)
 		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
 	else    /* what model_open_tokenizer() loads: tokenizer.json, or for BERT
-		 * directories (which often carry only WordPiece's) vocab.txt */
-		*has_tokenizer = file_exists(tok) ||
+		 * directories (which often carry only WordPiece's) vocab.txt, or
+		 * SentencePiece's spm.model (DeBERTa-v2/v3) */
+		*has_tokenizer = file_exists(tok) || file_exists(spm) ||
 				 (cfg->family == ADA_FAMILY_BERT && file_exists(vocab));
 	free(tok);
 	free(vocab);
+	free(spm);
 	return rc;
 }
 

@@ -35,18 +35,22 @@ int model_open_tokenizer(const struct model *m, const char *tokenizer_path,
 	} else if (!strcmp(m->format, "hf")) {
 		char *p = path_join(m->path, "tokenizer.json");
 		char *vocab = path_join(m->path, "vocab.txt");
-		if (!p || !vocab)
+		char *spm = path_join(m->path, "spm.model");
+		if (!p || !vocab || !spm)
 			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
 		else if (file_exists(p))
 			rc = tokenizer_load_hf(p, &t, err);
 		else if (m->cfg.family == ADA_FAMILY_BERT && file_exists(vocab))
 			rc = tokenizer_load_wordpiece(vocab, &t, err);
+		else if (file_exists(spm))   /* DeBERTa-v2/v3 ship SentencePiece's model only */
+			rc = tokenizer_load_spm(spm, &t, err);
 		else
 			rc = ada_fail(err, ADA_EINVAL,
-				      "%s has no tokenizer.json: pass a tokenizer (--tokenizer)",
+				      "%s has no tokenizer.json (nor spm.model): pass a tokenizer (--tokenizer)",
 				      m->path);
 		free(p);
 		free(vocab);
+		free(spm);
 	} else {
 		rc = ada_fail(err, ADA_EINVAL,
 			      "%s (%s) carries no tokenizer: pass one (--tokenizer)", m->path,

@@ -34,6 +34,11 @@ static int is_classifier(const struct trained_net *tn)
 	return tn->spec.task == ADA_TASK_CLASSIFICATION;
 }
 
+static int is_qa(const struct trained_net *tn)
+{
+	return tn->spec.task == ADA_TASK_QUESTION_ANSWERING;
+}
+
 static int adapter_rank(const struct ada_method *m)
 {
 	return is_budgeted(m) ? m->hp.init_r : m->hp.r;
@@ -63,6 +68,8 @@ static void bind_frozen(struct trained_net *tn)
 		llama_net_from_model(&tn->net, tn->blocks, tn->model);
 	if (is_classifier(tn))
 		seq_head_from_model(&tn->head, tn->model, tn->spec.n_labels);
+	if (is_qa(tn))
+		tn->qa = (struct linear){ .in = tn->model->cfg.dim, .out = 2 };
 }
 
 /* Register an arena tensor reached through (w, g); -1 when out of memory. */
@@ -252,16 +259,35 @@ static int register_head(struct trained_net *tn, struct ada_err *err)
 	return bad ? ada_fail(err, ADA_ENOMEM, "out of memory registering the head") : ADA_OK;
 }
 
+/* ...ForQuestionAnswering's qa_outputs, as PEFT saves modules_to_save. */
+static int register_qa_head(struct trained_net *tn, struct ada_err *err)
+{
+	const int D = tn->model->cfg.dim;
+	struct linear *qa = &tn->qa;
+
+	if (reg(tn, "base_model.model.qa_outputs.weight", 2, D, 1, &qa->w, &qa->dw, INIT_NORMAL,
+		NULL, 0) < 0 ||
+	    reg(tn, "base_model.model.qa_outputs.bias", 2, 1, 0, &qa->b, &qa->db, INIT_ZERO, NULL,
+		0) < 0)
+		return ada_fail(err, ADA_ENOMEM, "out of memory registering the head");
+	return ADA_OK;
+}
+
 /* What the model cannot do with this method and task. */
 static int refuse(const struct trained_net *tn, struct ada_err *err)
 {
 	const struct model *md = tn->model;
 	const struct model_config *c = &md->cfg;
 
-	if (tn->spec.task != ADA_TASK_CAUSAL_LM && tn->spec.task != ADA_TASK_CLASSIFICATION)
+	if (tn->spec.task != ADA_TASK_CAUSAL_LM && tn->spec.task != ADA_TASK_CLASSIFICATION &&
+	    tn->spec.task != ADA_TASK_QUESTION_ANSWERING)
 		return ada_fail(err, ADA_EINVAL, "a network is built for a resolved task, not %d",
 				(int)tn->spec.task);
-	if (is_bert(tn) && !is_classifier(tn))
+	if (is_qa(tn) && !is_bert(tn))
+		return ada_fail_param(err, ADA_EUNSUPPORTED, "task",
+				      "task: question answering needs an encoder (BERT, RoBERTa); %s is a %s decoder",
+				      md->path, c->arch);
+	if (is_bert(tn) && tn->spec.task == ADA_TASK_CAUSAL_LM)
 		return ada_fail(err, ADA_EUNSUPPORTED,
 				"%s: a BERT-family model is an encoder; it trains classifiers, not a causal LM",
 				md->path);
@@ -308,6 +334,8 @@ static int setup(struct trained_net *tn, const struct model *model, const struct
 	if (has_adapters(method) && (rc = register_adapters(tn, err)))
 		return rc;
 	if (is_classifier(tn) && (rc = register_head(tn, err)))
+		return rc;
+	if (is_qa(tn) && (rc = register_qa_head(tn, err)))
 		return rc;
 	return ADA_OK;
 }
@@ -408,6 +436,11 @@ void trained_net_bind(struct trained_net *tn)
 			tn->blocks[l].bn_ffn = tn->bns[2 * l + 1];
 		}
 	}
+	if (is_qa(tn))
+		tn->span = (struct span_net){
+			.enc = { .family = c->family, .bert = &tn->bert },
+			.qa = &tn->qa,
+		};
 	if (is_classifier(tn))
 		tn->cls = (struct classifier){
 			.family = c->family,

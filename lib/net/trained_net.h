@@ -20,7 +20,9 @@
  * ...ForSequenceClassification: BERT's classifier on the frozen pretrained
  * pooler, RoBERTa's classifier.dense + classifier.out_proj, Llama's score)
  * always trains, whatever the method, with weights ~ N(0, 0.02^2) and
- * biases 0; full fine-tuning trains BERT's pooler as well.
+ * biases 0; full fine-tuning trains BERT's pooler as well. Extractive QA
+ * (an encoder) has ...ForQuestionAnswering's qa_outputs (Linear(dim, 2),
+ * start and end logits), trained the same way; it has no pooler.
  *
  * The model's own weights are found through net_slots.h (Hugging Face
  * names), so full fine-tuning, BitFit and the adapter baseline are choices
@@ -46,10 +48,12 @@
 #include "nn/llama.h"
 #include "nn/lowrank.h"
 #include "net/params.h"
+#include "net/span_net.h"
 
 /* What the network computes. */
 struct net_spec {
-	enum ada_task task;       /* ADA_TASK_CAUSAL_LM or ADA_TASK_CLASSIFICATION */
+	enum ada_task task;       /* ADA_TASK_CAUSAL_LM, ADA_TASK_CLASSIFICATION or
+	                           * ADA_TASK_QUESTION_ANSWERING (an encoder) */
 	int n_labels;             /* classification: head outputs (1 = regression) */
 	int regression;
 };
@@ -94,6 +98,8 @@ struct trained_net {
 	struct bert_block *bert_blocks;   /* owned [n_layers] */
 	struct seq_head head;         /* classification */
 	struct classifier cls;        /* classification: the network as a classifier */
+	struct linear qa;             /* question answering: qa_outputs [2][dim] + bias */
+	struct span_net span;         /* question answering: the network as a span model */
 	struct param_arena arena;
 	struct tensor_binding *binds; /* owned [arena.n_tensors] */
 	struct adapted_module *mods;  /* owned [n_mods], layer-major, module order */

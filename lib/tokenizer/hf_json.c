@@ -5,16 +5,20 @@
  * support onto struct tokenizer's settings and refuse every other one with
  * an error naming it, rather than tokenize differently from the reference:
  *
- *   normalizer     null, Sequence, Prepend, Replace (String pattern), NFC,
- *                  NFD, Lowercase, StripAccents, BertNormalizer
+ *   normalizer     null, Sequence, Prepend, Replace (String pattern, or the
+ *                  Regex " {2,}" SentencePiece converters write), NFC,
+ *                  NFD, Lowercase, StripAccents, BertNormalizer, Strip,
+ *                  Precompiled (SentencePiece's charsmap, charsmap.c)
  *   pre_tokenizer  null, Sequence, Metaspace, ByteLevel, Split with the
  *                  GPT-2, Llama 3 or Qwen2 regex (behavior Isolated),
- *                  BertPreTokenizer
+ *                  BertPreTokenizer, WhitespaceSplit
  *   model          BPE: vocab, merges ("a b" or ["a", "b"]), byte_fallback,
  *                  ignore_merges, unk_token, fuse_unk (a model without
  *                  "type" is BPE, as in older files);
  *                  WordPiece: vocab, unk_token, continuing_subword_prefix,
- *                  max_input_chars_per_word
+ *                  max_input_chars_per_word;
+ *                  Unigram: vocab ([piece, score] by id), unk_id,
+ *                  byte_fallback (unigram.c)
  *   decoder        null, Sequence, Replace, ByteFallback, Fuse, Strip
  *                  (leading spaces), Metaspace, ByteLevel, WordPiece
  *   post_processor null, Sequence, ByteLevel (offsets only), TemplateProcessing,
@@ -149,9 +153,44 @@ static int fill_added(struct hf *h, json_t *added, struct slot *slots)
 	return ADA_OK;
 }
 
+/* Unigram's vocab: [[piece, score], ...] in id order. */
+static int unigram_slots(struct hf *h, json_t *vocab, struct slot **slots, float **scores,
+			 json_int_t *max_id)
+{
+	json_t *v;
+	size_t i;
+
+	*slots = NULL;
+	*scores = NULL;
+	if (!json_is_array(vocab) || !json_array_size(vocab) || json_array_size(vocab) > MAX_VOCAB)
+		return ada_fail_param(h->err, ADA_EFORMAT, "model.vocab",
+				      "%s: a Unigram model.vocab must be a non-empty list of [piece, score]",
+				      h->path);
+	if (json_array_size(vocab) - 1 > (size_t)*max_id)
+		*max_id = (json_int_t)json_array_size(vocab) - 1;
+	*slots = xcalloc((size_t)*max_id + 1, sizeof(**slots));
+	*scores = xcalloc((size_t)*max_id + 1, sizeof(**scores));
+	if (!*slots || !*scores)
+		return ada_fail(h->err, ADA_ENOMEM, "out of memory");
+	json_array_foreach(vocab, i, v) {
+		json_t *piece = json_array_get(v, 0), *score = json_array_get(v, 1);
+
+		if (!json_is_array(v) || json_array_size(v) != 2 || !json_is_string(piece) ||
+		    !json_is_number(score))
+			return ada_fail_param(h->err, ADA_EFORMAT, "model.vocab",
+					      "%s: model.vocab[%zu] is not [piece, score]", h->path, i);
+		(*slots)[i] = (struct slot){ json_string_value(piece), json_string_length(piece),
+					     TOKT_NORMAL, 0 };
+		(*scores)[i] = (float)json_number_value(score);
+	}
+	return ADA_OK;
+}
+
 static int build_vocab(struct hf *h, json_t *model, json_t *added)
 {
 	json_t *vocab = json_object_get(model, "vocab"), *v, *a;
+	const int unigram = !strcmp(type_of(model), "Unigram");
+	float *scores = NULL;
 	struct tokenizer *t = h->t;
 	json_int_t max_id = -1;
 	struct slot *slots;
@@ -159,7 +198,7 @@ static int build_vocab(struct hf *h, json_t *model, json_t *added)
 	size_t i, key_len;
 	int rc;
 
-	if (!json_is_object(vocab) || !json_object_size(vocab))
+	if (!unigram && (!json_is_object(vocab) || !json_object_size(vocab)))
 		return ada_fail_param(h->err, ADA_EFORMAT, "model.vocab",
 				      "%s: model.vocab is missing or empty", h->path);
 	json_object_keylen_foreach(vocab, key, key_len, v) {
@@ -185,7 +224,13 @@ static int build_vocab(struct hf *h, json_t *model, json_t *added)
 			max_id = json_integer_value(id);
 	}
 
-	slots = xcalloc((size_t)max_id + 1, sizeof(*slots));
+	if (unigram) {
+		rc = unigram_slots(h, vocab, &slots, &scores, &max_id);
+		if (rc)
+			goto out_free;
+	} else {
+		slots = xcalloc((size_t)max_id + 1, sizeof(*slots));
+	}
 	if (!slots)
 		return ada_fail(h->err, ADA_ENOMEM, "out of memory");
 	json_object_keylen_foreach(vocab, key, key_len, v) {
@@ -207,8 +252,13 @@ static int build_vocab(struct hf *h, json_t *model, json_t *added)
 	}
 	for (json_int_t id = 0; id <= max_id; id++) {
 		struct slot *s = &slots[id];
-		if (vocab_add(&t->vocab, s->type ? s->s : "", s->type ? s->len : 0, 0.0f,
-			      s->type ? s->type : TOKT_UNUSED)) {
+		uint8_t type = s->type ? s->type : TOKT_UNUSED;
+
+		/* Unigram byte fallback: <0xAB> pieces stand for bytes only */
+		if (unigram && type == TOKT_NORMAL && vocab_byte_value(s->s, s->len) >= 0)
+			type = TOKT_BYTE;
+		if (vocab_add(&t->vocab, s->type ? s->s : "", s->type ? s->len : 0,
+			      scores ? scores[id] : 0.0f, type)) {
 			rc = ada_fail(h->err, ADA_ENOMEM, "out of memory");
 			goto out_free;
 		}
@@ -229,6 +279,7 @@ static int build_vocab(struct hf *h, json_t *model, json_t *added)
 	}
 out_free:
 	free(slots);
+	free(scores);
 	return rc;
 }
 
@@ -343,6 +394,31 @@ static int load_wordpiece(struct hf *h, json_t *model)
 			      (size_t)max, h->err);
 }
 
+/* Unigram: unk_id, byte_fallback; scores are in the vocabulary already. */
+static int load_unigram(struct hf *h, json_t *model)
+{
+	struct tokenizer *t = h->t;
+	json_t *unk = json_object_get(model, "unk_id");
+	int rc;
+
+	snprintf(t->kind, sizeof(t->kind), "unigram");
+	if ((rc = get_bool(h, model, "byte_fallback", "model", 0, &t->byte_fallback)))
+		return rc;
+	if (unk && !json_is_null(unk)) {
+		if (!json_is_integer(unk) || json_integer_value(unk) < 0 ||
+		    json_integer_value(unk) >= t->vocab.n)
+			return ada_fail_param(h->err, ADA_EFORMAT, "model.unk_id",
+					      "%s: model.unk_id is not a token id", h->path);
+		t->unk = (int32_t)json_integer_value(unk);
+	}
+	if (!t->byte_fallback)
+		for (int b = 0; b < 256; b++)
+			t->byte_tok[b] = -1;
+	t->fuse_unk = 1;
+	unigram_init(t);
+	return ADA_OK;
+}
+
 static int load_model(struct hf *h, json_t *model)
 {
 	struct tokenizer *t = h->t;
@@ -352,9 +428,11 @@ static int load_model(struct hf *h, json_t *model)
 
 	if (!strcmp(type, "WordPiece"))
 		return load_wordpiece(h, model);
+	if (!strcmp(type, "Unigram"))
+		return load_unigram(h, model);
 	if (*type && strcmp(type, "BPE"))
 		return ada_fail_param(h->err, ADA_EUNSUPPORTED, "model.type",
-				      "%s: model type '%s' is not supported (BPE and WordPiece are)",
+				      "%s: model type '%s' is not supported (BPE, WordPiece and Unigram are)",
 				      h->path, type);
 	dropout = json_object_get(model, "dropout");
 	if (dropout && !json_is_null(dropout) && json_number_value(dropout) != 0.0)
@@ -426,6 +504,58 @@ static int load_normalizer(struct hf *h, json_t *n)
 			goto oom;
 		return ADA_OK;
 	}
+	if (!strcmp(type, "Replace") &&
+	    json_is_string(json_object_get(json_object_get(n, "pattern"), "Regex"))) {
+		/* SentencePiece converters' " {2,}": the only regex we take */
+		const char *re = json_string_value(json_object_get(json_object_get(n, "pattern"),
+								   "Regex"));
+		content = json_object_get(n, "content");
+		if (strcmp(re, " {2,}") || !json_is_string(content))
+			return ada_fail_param(h->err, ADA_EUNSUPPORTED, "normalizer",
+					      "%s: normalizer Replace with a Regex is supported only for \" {2,}\" with a content string (got '%s')",
+					      h->path, re);
+		if (tokenizer_add_norm(h->t, NORM_COLLAPSE_SPACES, NULL, 0, json_string_value(content),
+				       json_string_length(content)))
+			goto oom;
+		return ADA_OK;
+	}
+	if (!strcmp(type, "Strip")) {
+		int left = 1, right = 1;
+
+		if ((rc = get_bool(h, n, "strip_left", "normalizer", 1, &left)) ||
+		    (rc = get_bool(h, n, "strip_right", "normalizer", 1, &right)))
+			return rc;
+		if (tokenizer_add_norm(h->t, NORM_STRIP, left ? (right ? "lr" : "l") : "r",
+				       left && right ? 2 : 1, NULL, 0))
+			goto oom;
+		return ADA_OK;
+	}
+	if (!strcmp(type, "Precompiled")) {
+		json_t *cm = json_object_get(n, "precompiled_charsmap");
+		struct strbuf blob = STRBUF_INIT;
+
+		if (json_is_null(cm) || (json_is_string(cm) && !json_string_length(cm)))
+			return ADA_OK;      /* an empty charsmap changes nothing */
+		if (!json_is_string(cm) ||
+		    base64_decode(json_string_value(cm), json_string_length(cm), &blob)) {
+			strbuf_release(&blob);
+			return ada_fail_param(h->err, ADA_EFORMAT, "normalizer",
+					      "%s: normalizer Precompiled: precompiled_charsmap is not base64",
+					      h->path);
+		}
+		if (h->t->charsmap.units) {
+			strbuf_release(&blob);
+			return ada_fail_param(h->err, ADA_EUNSUPPORTED, "normalizer",
+					      "%s: more than one Precompiled normalizer", h->path);
+		}
+		rc = charsmap_load(&h->t->charsmap, blob.p, blob.n, h->path, h->err);
+		strbuf_release(&blob);
+		if (rc)
+			return rc;
+		if (tokenizer_add_norm(h->t, NORM_PRECOMPILED, NULL, 0, NULL, 0))
+			goto oom;
+		return ADA_OK;
+	}
 	if (!strcmp(type, "Replace")) {
 		if ((rc = string_pattern(h, n, "normalizer.Replace", &a, &a_len)))
 			return rc;
@@ -466,8 +596,8 @@ static int load_normalizer(struct hf *h, json_t *n)
 	}
 	return ada_fail_param(h->err, ADA_EUNSUPPORTED, "normalizer",
 			      "%s: normalizer '%s' is not supported (Sequence, Prepend, Replace, "
-			      "NFC, NFD, Lowercase, StripAccents and BertNormalizer are)", h->path,
-			      type);
+			      "NFC, NFD, Lowercase, StripAccents, BertNormalizer, Strip and "
+			      "Precompiled are)", h->path, type);
 oom:
 	return ada_fail(h->err, ADA_ENOMEM, "out of memory");
 }
@@ -558,10 +688,13 @@ static int load_pretok(struct hf *h, json_t *p)
 		st.kind = known_splits[i].kind;
 	} else if (!strcmp(type, "BertPreTokenizer")) {
 		st.kind = PRETOK_BERT;
+	} else if (!strcmp(type, "WhitespaceSplit")) {
+		st.kind = PRETOK_WHITESPACE;
 	} else {
 		return ada_fail_param(h->err, ADA_EUNSUPPORTED, "pre_tokenizer",
 				      "%s: pre_tokenizer '%s' is not supported (Sequence, Metaspace, "
-				      "ByteLevel, Split and BertPreTokenizer are)", h->path, type);
+				      "ByteLevel, Split, BertPreTokenizer and WhitespaceSplit are)",
+				      h->path, type);
 	}
 	if (tokenizer_add_pretok(h->t, &st))
 		return ada_fail(h->err, ADA_ENOMEM, "out of memory");

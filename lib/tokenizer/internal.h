@@ -10,8 +10,12 @@
  *        -> pre-tokenizers into words (pretok.c: regex splits, ByteLevel,
  *           Metaspace, BERT's whitespace and punctuation split)
  *        -> per word: merges (merge.c: SentencePiece scores or BPE ranks,
- *           heap over adjacent pairs) or WordPiece (wordpiece.c: greedy
- *           longest match)
+ *           heap over adjacent pairs), WordPiece (wordpiece.c: greedy
+ *           longest match) or Unigram (unigram.c: Viterbi over piece scores)
+ *
+ * Every stage can carry, beside its bytes, where each byte came from in the
+ * caller's text (struct tspan, norm.c and pretok.c keep them up to date), so
+ * tokenizer_encode_offsets() can say which characters a token stands for.
  *
  * and decoding (decode.c) is a per-token table of bytes computed at load
  * plus one rule (strip the dummy-prefix space of the first piece). Framing
@@ -53,6 +57,26 @@ static inline int replace_all(struct strbuf *out, const char *s, size_t len, con
 	}
 	return strbuf_add(out, s + from, len - from);
 }
+
+/* Where one byte of an intermediate string came from: bytes [s, e) of the
+ * text handed to tokenizer_encode_offsets (a whole code point, or the run a
+ * normalizer rewrote as one). Bytes a step inserts (a dummy prefix) take the
+ * span of the character they stand before, as Hugging Face aligns them. */
+struct tspan {
+	uint32_t s, e;
+};
+
+struct spanbuf {
+	struct tspan *v;
+	size_t n, cap;
+};
+
+int spanbuf_push(struct spanbuf *b, struct tspan sp);
+/* Append n copies of sp. */
+int spanbuf_fill(struct spanbuf *b, struct tspan sp, size_t n);
+void spanbuf_release(struct spanbuf *b);
+/* The smallest span covering sp[0..n) (n > 0). */
+struct tspan span_cover(const struct tspan *sp, size_t n);
 
 /* Token kinds; the values are GGUF's tokenizer.ggml.token_type. */
 enum tok_type {
@@ -162,6 +186,11 @@ enum norm_kind {
 	NORM_STRIP_ACCENTS,     /* drop nonspacing marks (after NFD) */
 	NORM_BERT_CLEAN,        /* BERT: drop NUL, U+FFFD and controls, white space to ' ' */
 	NORM_BERT_CHINESE,      /* BERT: a space either side of each CJK ideograph */
+	NORM_STRIP,             /* drop white space at the start (a holds 'l') and the
+	                         * end (a holds 'r'): Hugging Face's Strip */
+	NORM_COLLAPSE_SPACES,   /* each run of two or more ' ' becomes b (Hugging
+	                         * Face's Replace with the Regex " {2,}") */
+	NORM_PRECOMPILED,       /* SentencePiece's precompiled charsmap (charsmap.c) */
 };
 
 struct norm_step {
@@ -181,6 +210,8 @@ enum pretok_kind {
 	                         * when no token could span such a cut */
 	PRETOK_BERT,            /* BERT: split at white space (dropped) and around
 	                         * each punctuation character (kept alone) */
+	PRETOK_WHITESPACE,      /* split at white space, which is dropped (Hugging
+	                         * Face's WhitespaceSplit) */
 };
 
 enum prepend_scheme { PREPEND_NEVER, PREPEND_FIRST, PREPEND_ALWAYS };
@@ -201,21 +232,26 @@ enum word_flags {
 	WORD_NO_PREFIX = 1 << 1,       /* a continuation: never add a prefix space */
 };
 
-/* Receives each finished word; returns an ada code. */
-typedef int (*word_sink)(void *arg, const char *w, size_t len, struct ada_err *err);
+/* Receives each finished word, with the span of each of its bytes (NULL
+ * when nobody asked for offsets); returns an ada code. */
+typedef int (*word_sink)(void *arg, const char *w, size_t len, const struct tspan *sp,
+			 struct ada_err *err);
 
-/* Scratch for pretok_run: two buffers per step, reused across calls. */
+/* Scratch for pretok_run: two buffers (and two span buffers) per step,
+ * reused across calls. */
 struct pretok_scratch {
 	struct strbuf *buf;
+	struct spanbuf *spans;
 	size_t n;
 };
 
 /* Run text through the pre-tokenizer steps, handing every resulting word
  * to sink in order. Words stream through: nothing the size of the input is
- * built beyond what a rewriting step must hold. */
+ * built beyond what a rewriting step must hold. sp (may be NULL) gives
+ * each byte of text its span; the words' spans follow from it. */
 int pretok_run(const struct pretok_step *steps, size_t n_steps, struct pretok_scratch *ps,
-	       const char *text, size_t len, unsigned flags, word_sink sink, void *arg,
-	       struct ada_err *err);
+	       const char *text, size_t len, const struct tspan *sp, unsigned flags,
+	       word_sink sink, void *arg, struct ada_err *err);
 void pretok_scratch_release(struct pretok_scratch *ps);
 
 /* GPT-2's bytes_to_unicode() and its inverse (-1: not in the alphabet). */
@@ -235,20 +271,70 @@ enum tok_algo {
 	TOK_ALGO_SCORED,        /* SentencePiece: best merged-token score first */
 	TOK_ALGO_RANKED,        /* BPE: lowest merge rank first */
 	TOK_ALGO_WORDPIECE,     /* WordPiece: greedy longest match (wordpiece.c) */
+	TOK_ALGO_UNIGRAM,       /* Unigram: the best-scoring segmentation (unigram.c) */
 };
+
+/* Where the pieces of one word go: ids into out and, when offs is not NULL,
+ * each id's span (two int32 per id: start, end) into offs, from the
+ * word's byte spans sp. */
+struct word_out {
+	struct ivec *out;
+	struct ivec *offs;
+	const struct tspan *sp;
+};
+
+/* Push id standing for bytes [start, start + len) of the word. */
+int word_out_push(struct word_out *wo, int32_t id, size_t start, size_t len);
 
 struct merge_scratch;
 
-/* Encode one word (after normalization and pre-tokenization) into out. */
+/* Encode one word (after normalization and pre-tokenization) into wo. */
 int merge_word(const struct tokenizer *t, const char *w, size_t len,
-	       struct merge_scratch **scratch, struct ivec *out, struct ada_err *err);
+	       struct merge_scratch **scratch, struct word_out *wo, struct ada_err *err);
 void merge_scratch_free(struct merge_scratch *s);
+
+/* ---- unigram.c: the Unigram model ------------------------------------ */
+
+struct unigram_scratch;
+
+/* Encode one word by Viterbi over the vocabulary's scores (see unigram.c). */
+int unigram_word(const struct tokenizer *t, const char *w, size_t len,
+		 struct unigram_scratch **scratch, struct word_out *wo, struct ada_err *err);
+void unigram_scratch_free(struct unigram_scratch *s);
+/* After the vocabulary is indexed: the unknown penalty and the longest
+ * piece, from the scores of the normal pieces. */
+void unigram_init(struct tokenizer *t);
+
+/* ---- charsmap.c: SentencePiece's precompiled normalization ------------- */
+
+/* The blob as SentencePiece stores it: u32 trie bytes, a darts-clone
+ * double array, then NUL-terminated replacement strings. */
+struct charsmap {
+	uint32_t *units;        /* owned copy of the double array */
+	size_t n_units;
+	char *repl;             /* owned replacement strings */
+	size_t repl_len;
+};
+
+/* Check and copy blob[0..len); ADA_EFORMAT naming what is wrong. */
+int charsmap_load(struct charsmap *m, const void *blob, size_t len, const char *source,
+		  struct ada_err *err);
+void charsmap_release(struct charsmap *m);
+/* The longest rule matching a prefix of s[0..len): its length in *used (0:
+ * none) and its replacement (borrowed, *rlen bytes). */
+const char *charsmap_match(const struct charsmap *m, const char *s, size_t len, size_t *used,
+			   size_t *rlen);
+/* Normalize s (valid UTF-8) into out as SentencePiece does: at each
+ * position the longest rule, else the character as it is; spans (when
+ * in_sp is not NULL) follow. 0, or -1 on OOM. */
+int charsmap_apply(const struct charsmap *m, const char *s, size_t len,
+		   const struct tspan *in_sp, struct strbuf *out, struct spanbuf *out_sp);
 
 /* ---- wordpiece.c: the WordPiece model ---------------------------------- */
 
-/* Encode one word into out; key is scratch for the prefixed lookups. */
+/* Encode one word into wo; key is scratch for the prefixed lookups. */
 int wordpiece_word(const struct tokenizer *t, const char *w, size_t len, struct strbuf *key,
-		   struct ivec *out, struct ada_err *err);
+		   struct word_out *wo, struct ada_err *err);
 /* Set the algorithm and its piece spellings (see struct tokenizer); after
  * the vocabulary is indexed and t->unk set. */
 int wordpiece_init(struct tokenizer *t, const char *first, const char *next,
@@ -303,7 +389,7 @@ void pair_template_roberta(struct pair_template *p, int32_t cls, int32_t sep);
 int pair_template_check(const struct tokenizer *t, struct ada_err *err);
 
 struct tokenizer {
-	char kind[16];                 /* "spm", "gpt2", "hf-bpe", "wordpiece" */
+	char kind[16];                 /* "spm", "gpt2", "hf-bpe", "wordpiece", "unigram" */
 	char *source;                  /* owned copy of the path, for errors */
 	enum tok_algo algo;
 	struct vocab vocab;
@@ -312,6 +398,11 @@ struct tokenizer {
 	int32_t byte_tok[256];         /* id of <0xAB>, -1 if absent */
 	int ignore_merges;             /* a word that is a token is not split */
 	int fuse_unk;                  /* consecutive unknowns become one <unk> */
+	/* Unigram: an unknown character's score (the lowest normal piece's
+	 * minus 10, as SentencePiece), the longest piece in bytes */
+	double unk_score;
+	size_t max_piece_bytes;
+	struct charsmap charsmap;      /* NORM_PRECOMPILED's rules */
 	int32_t unk, bos, eos, pad;    /* -1 if none */
 	int add_bos, add_eos;          /* what the tokenizer's own config asks for */
 	char *chat_template;           /* the chat template text beside it, owned; NULL: none */
@@ -377,6 +468,25 @@ int gguf_vocab_read(const struct gguf *g, struct tokenizer *t, struct ada_err *e
 /* spm.c (model "llama"), bpe.c (model "gpt2") and wordpiece.c (model
  * "bert"); t has its vocab already. */
 int spm_setup_gguf(const struct gguf *g, struct tokenizer *t, struct ada_err *err);
+
+/* norm.c: run the normalizers over seg (sp: its spans, or NULL) into *out
+ * (seg itself when there are none; else a or b), spans into *out_sp. */
+struct norm_scratch {
+	struct strbuf a, b, tmp;
+	struct spanbuf sa, sb;
+};
+int normalize_segment(const struct tokenizer *t, struct norm_scratch *ns, const char *seg,
+		      size_t len, const struct tspan *sp, int no_prefix, const char **out,
+		      size_t *out_len, const struct tspan **out_sp);
+void norm_scratch_release(struct norm_scratch *ns);
+
+/* spm_model.c: does data start like a ModelProto (a piece with text and
+ * score)? */
+int spm_sniff(const void *data, size_t len);
+
+/* base64 (standard alphabet, padding optional) into out; -1 when s is not
+ * base64 or out of memory. */
+int base64_decode(const char *s, size_t len, struct strbuf *out);
 int bpe_setup_gguf(const struct gguf *g, struct tokenizer *t, struct ada_err *err);
 int wordpiece_setup_gguf(const struct gguf *g, struct tokenizer *t, struct ada_err *err);
 

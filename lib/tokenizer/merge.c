@@ -194,28 +194,51 @@ oom:
 /* SentencePiece: a symbol that is no token is spelled in byte tokens (or
  * one <unk> when the vocabulary has no byte tokens). */
 static int emit_unknown(const struct tokenizer *t, const char *w, const struct msym *sym,
-			struct ivec *out, struct ada_err *err)
+			struct word_out *wo, struct ada_err *err)
 {
 	const unsigned char *u = (const unsigned char *)w + sym->start;
+	const size_t n0 = wo->out->n, o0 = wo->offs ? wo->offs->n : 0;
 
 	for (uint32_t b = 0; b < sym->len; b++) {
 		if (t->byte_tok[u[b]] < 0)
 			goto no_bytes;
-		if (ivec_push(out, t->byte_tok[u[b]]))
+		if (word_out_push(wo, t->byte_tok[u[b]], sym->start + b, 1))
 			return ada_fail(err, ADA_ENOMEM, "out of memory");
 	}
 	return ADA_OK;
 no_bytes:
+	wo->out->n = n0;
+	if (wo->offs)
+		wo->offs->n = o0;
 	if (t->unk < 0)
 		return ada_fail(err, ADA_EINVAL, "%s: no byte token <0x%02X> and no unknown token",
 				t->source, u[0]);
-	if (ivec_push(out, t->unk))
+	if (word_out_push(wo, t->unk, sym->start, sym->len))
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	return ADA_OK;
 }
 
+int word_out_push(struct word_out *wo, int32_t id, size_t start, size_t len)
+{
+	struct tspan c = { 0, 0 };
+
+	if (ivec_push(wo->out, id))
+		return -1;
+	if (!wo->offs)
+		return 0;
+	if (wo->sp && len)
+		c = span_cover(wo->sp + start, len);
+	else if (wo->sp)
+		c = (struct tspan){ wo->sp[start].s, wo->sp[start].s };
+	if (ivec_push(wo->offs, (int32_t)c.s) || ivec_push(wo->offs, (int32_t)c.e)) {
+		wo->out->n--;
+		return -1;
+	}
+	return 0;
+}
+
 int merge_word(const struct tokenizer *t, const char *w, size_t len,
-	       struct merge_scratch **scratch, struct ivec *out, struct ada_err *err)
+	       struct merge_scratch **scratch, struct word_out *wo, struct ada_err *err)
 {
 	struct merge_scratch *s = *scratch;
 	size_t n;
@@ -228,7 +251,8 @@ int merge_word(const struct tokenizer *t, const char *w, size_t len,
 	if (t->ignore_merges) {
 		int32_t id = vocab_find(&t->vocab, w, len);
 		if (id >= 0)
-			return ivec_push(out, id) ? ada_fail(err, ADA_ENOMEM, "out of memory") : ADA_OK;
+			return word_out_push(wo, id, 0, len) ? ada_fail(err, ADA_ENOMEM, "out of memory")
+							     : ADA_OK;
 	}
 	if (!s) {
 		s = *scratch = xcalloc(1, sizeof(*s));
@@ -266,9 +290,9 @@ int merge_word(const struct tokenizer *t, const char *w, size_t len,
 	for (int32_t i = 0; i >= 0 && n; i = s->sym[i].next) {
 		const struct msym *sym = &s->sym[i];
 		if (sym->id >= 0) {
-			if (ivec_push(out, sym->id))
+			if (word_out_push(wo, sym->id, sym->start, sym->len))
 				goto oom;
-		} else if ((rc = emit_unknown(t, w, sym, out, err))) {
+		} else if ((rc = emit_unknown(t, w, sym, wo, err))) {
 			return rc;
 		}
 	}

@@ -100,6 +100,51 @@ int tokenizer_special_count(const struct tokenizer *t, int pair)
 	return count_specials(items, n);
 }
 
+int tokenizer_is_encoder(const struct tokenizer *t)
+{
+	return t->tmpl.n_single > 0;
+}
+
+int tokenizer_frame(const struct tokenizer *t, const int32_t *a, size_t na, const int32_t *b,
+		    size_t nb, struct ivec *ids, struct ivec *type_ids, size_t *b_start,
+		    struct ada_err *err)
+{
+	struct tmpl_item buf[3];
+	const struct tmpl_item *items;
+	size_t ids0 = ids->n, types0 = type_ids ? type_ids->n : 0;
+	int pair = b != NULL, n_items;
+
+	if (pair && t->tmpl.n_single && !t->tmpl.n_pair)
+		return ada_fail(err, ADA_EINVAL,
+				"%s: the tokenizer's post-processor has no template for pairs of texts",
+				t->source);
+	items = frame(t, pair, buf, &n_items);
+	if (b_start)
+		*b_start = 0;
+	for (int i = 0; i < n_items; i++) {
+		const int32_t *seg = items[i].id == TMPL_SEQ_A ? a : items[i].id == TMPL_SEQ_B ? b : NULL;
+		size_t n = items[i].id == TMPL_SEQ_A ? na : items[i].id == TMPL_SEQ_B ? nb : 1;
+
+		if (items[i].id == TMPL_SEQ_B && b_start)
+			*b_start = ids->n;
+		if (ivec_reserve(ids, n) || (type_ids && ivec_reserve(type_ids, n)))
+			goto oom;
+		if (items[i].id >= 0)
+			ids->v[ids->n] = items[i].id;
+		else if (n)
+			memcpy(ids->v + ids->n, seg, n * sizeof(*ids->v));
+		ids->n += n;
+		for (size_t j = 0; type_ids && j < n; j++)
+			type_ids->v[type_ids->n++] = items[i].type_id;
+	}
+	return ADA_OK;
+oom:
+	ids->n = ids0;
+	if (type_ids)
+		type_ids->n = types0;
+	return ada_fail(err, ADA_ENOMEM, "out of memory");
+}
+
 /* The second text of a decoder pair continues the first after a space. */
 static int encode_continuation(const struct tokenizer *t, const char *b, size_t b_len,
 			       struct ivec *out, struct ada_err *err)

@@ -236,12 +236,22 @@ struct pipe {
 	const struct pretok_step *steps;
 	size_t n;
 	struct strbuf *buf;            /* two per step */
+	struct spanbuf *spans;         /* two per step */
+	int with_spans;
 	word_sink sink;
 	void *arg;
 	struct ada_err *err;
 };
 
-static int stage(struct pipe *p, size_t k, const char *w, size_t len, unsigned flags);
+/* sp: the spans of w's bytes, or NULL when the pipe has none. */
+static int stage(struct pipe *p, size_t k, const char *w, size_t len, const struct tspan *sp,
+		 unsigned flags);
+
+/* sp + i when there are spans. */
+static const struct tspan *at_sp(const struct tspan *sp, size_t i)
+{
+	return sp ? sp + i : NULL;
+}
 
 static int oom(struct pipe *p)
 {
@@ -250,7 +260,7 @@ static int oom(struct pipe *p)
 
 /* Every regex match of w goes on to stage k + 1. */
 static int split_regex(struct pipe *p, size_t k, enum pretok_kind kind, const char *w,
-		       size_t len, unsigned flags)
+		       size_t len, const struct tspan *sp, unsigned flags)
 {
 	struct scan sc = { (const unsigned char *)w, len };
 	size_t i = 0;
@@ -258,7 +268,7 @@ static int split_regex(struct pipe *p, size_t k, enum pretok_kind kind, const ch
 
 	while (i < len) {
 		size_t e = match_at(kind, &sc, i);
-		if ((rc = stage(p, k + 1, w + i, e - i, i ? 0 : flags)))
+		if ((rc = stage(p, k + 1, w + i, e - i, at_sp(sp, i), i ? 0 : flags)))
 			return rc;
 		i = e;
 	}
@@ -272,32 +282,45 @@ static int starts_with(const char *s, size_t len, const char *pre, size_t plen)
 
 /* ByteLevel: optional prefix space, optional GPT-2 split, then each piece
  * in the byte alphabet. */
-static int step_bytelevel(struct pipe *p, size_t k, const char *w, size_t len, unsigned flags)
+static int step_bytelevel(struct pipe *p, size_t k, const char *w, size_t len,
+			  const struct tspan *sp, unsigned flags)
 {
 	const struct pretok_step *st = &p->steps[k];
 	struct strbuf *text = &p->buf[2 * k], *mapped = &p->buf[2 * k + 1];
+	struct spanbuf *tsp = &p->spans[2 * k], *msp = &p->spans[2 * k + 1];
 	struct scan sc;
 	size_t i = 0;
 	int rc;
 
 	if (st->add_prefix_space && !(flags & WORD_NO_PREFIX) && (!len || w[0] != ' ')) {
 		text->n = 0;
+		tsp->n = 0;
 		if (strbuf_add(text, " ", 1) || strbuf_add(text, w, len))
 			return oom(p);
+		if (sp && spanbuf_push(tsp, len ? sp[0] : (struct tspan){ 0, 0 }))
+			return oom(p);
+		for (size_t j = 0; sp && j < len; j++)
+			if (spanbuf_push(tsp, sp[j]))
+				return oom(p);
 		w = text->p;
 		len = text->n;
+		sp = sp ? tsp->v : NULL;
 	}
 	sc = (struct scan){ (const unsigned char *)w, len };
 	while (i < len) {
 		size_t e = st->use_regex ? match_gpt2(&sc, i) : len;
 
 		mapped->n = 0;
+		msp->n = 0;
 		if (strbuf_reserve(mapped, (e - i) * 2))
 			return oom(p);
-		for (size_t j = i; j < e; j++)
-			mapped->n += (size_t)utf8_encode(bytelevel_cp((uint8_t)w[j]),
-							 mapped->p + mapped->n);
-		if ((rc = stage(p, k + 1, mapped->p, mapped->n, i ? 0 : flags)))
+		for (size_t j = i; j < e; j++) {
+			int n = utf8_encode(bytelevel_cp((uint8_t)w[j]), mapped->p + mapped->n);
+			mapped->n += (size_t)n;
+			if (sp && spanbuf_fill(msp, sp[j], (size_t)n))
+				return oom(p);
+		}
+		if ((rc = stage(p, k + 1, mapped->p, mapped->n, sp ? msp->v : NULL, i ? 0 : flags)))
 			return rc;
 		i = e;
 	}
@@ -306,10 +329,12 @@ static int step_bytelevel(struct pipe *p, size_t k, const char *w, size_t len, u
 
 /* Metaspace: ' ' -> replacement, the prefix per scheme, then (split) a new
  * word at every replacement, which stays with the word it starts. */
-static int step_metaspace(struct pipe *p, size_t k, const char *w, size_t len, unsigned flags)
+static int step_metaspace(struct pipe *p, size_t k, const char *w, size_t len,
+			  const struct tspan *sp, unsigned flags)
 {
 	const struct pretok_step *st = &p->steps[k];
 	struct strbuf *out = &p->buf[2 * k];
+	struct spanbuf *osp = &p->spans[2 * k];
 	int prefix = !(flags & WORD_NO_PREFIX) &&
 		     (st->prepend == PREPEND_ALWAYS ||
 		      (st->prepend == PREPEND_FIRST && (flags & WORD_AT_START)));
@@ -317,35 +342,48 @@ static int step_metaspace(struct pipe *p, size_t k, const char *w, size_t len, u
 	int rc;
 
 	out->n = 0;
+	osp->n = 0;
 	if (prefix && !(len && w[0] == ' ') && !starts_with(w, len, st->repl, st->repl_len) &&
-	    strbuf_add(out, st->repl, st->repl_len))
+	    (strbuf_add(out, st->repl, st->repl_len) ||
+	     (sp && len && spanbuf_fill(osp, sp[0], st->repl_len))))
 		return oom(p);
 	if (strbuf_reserve(out, len * st->repl_len))
 		return oom(p);
 	for (size_t i = 0; i < len; i++) {
+		size_t n = 1;
+
 		if (w[i] == ' ') {
 			memcpy(out->p + out->n, st->repl, st->repl_len);
 			out->n += st->repl_len;
+			n = st->repl_len;
 		} else {
 			out->p[out->n++] = w[i];
 		}
+		if (sp && spanbuf_fill(osp, sp[i], n))
+			return oom(p);
 	}
+	/* a prefix before empty text has no character to borrow a span from */
+	if (sp && osp->n < out->n && spanbuf_fill(osp, (struct tspan){ 0, 0 }, out->n - osp->n))
+		return oom(p);
 	for (size_t i = 1; st->split && i + st->repl_len <= out->n; i++) {
 		if (!starts_with(out->p + i, out->n - i, st->repl, st->repl_len))
 			continue;
-		if ((rc = stage(p, k + 1, out->p + start, i - start, start ? 0 : flags)))
+		if ((rc = stage(p, k + 1, out->p + start, i - start, sp ? osp->v + start : NULL,
+				start ? 0 : flags)))
 			return rc;
 		start = i;
 		i += st->repl_len - 1;
 	}
 	if (out->n > start)
-		return stage(p, k + 1, out->p + start, out->n - start, start ? 0 : flags);
+		return stage(p, k + 1, out->p + start, out->n - start, sp ? osp->v + start : NULL,
+			     start ? 0 : flags);
 	return ADA_OK;
 }
 
 /* A new word before each run of repl that follows other text: "a__b_c" ->
  * "a", "__b", "_c" (with _ for repl). */
-static int step_space_runs(struct pipe *p, size_t k, const char *w, size_t len, unsigned flags)
+static int step_space_runs(struct pipe *p, size_t k, const char *w, size_t len,
+			   const struct tspan *sp, unsigned flags)
 {
 	const struct pretok_step *st = &p->steps[k];
 	size_t start = 0, i = 0;
@@ -354,7 +392,8 @@ static int step_space_runs(struct pipe *p, size_t k, const char *w, size_t len, 
 	while (i < len) {
 		if (w[i] == st->repl[0] && starts_with(w + i, len - i, st->repl, st->repl_len)) {
 			if (!in_run) {
-				if ((rc = stage(p, k + 1, w + start, i - start, start ? 0 : flags)))
+				if ((rc = stage(p, k + 1, w + start, i - start, at_sp(sp, start),
+						start ? 0 : flags)))
 					return rc;
 				start = i;
 			}
@@ -366,13 +405,14 @@ static int step_space_runs(struct pipe *p, size_t k, const char *w, size_t len, 
 		}
 	}
 	if (len > start)
-		return stage(p, k + 1, w + start, len - start, start ? 0 : flags);
+		return stage(p, k + 1, w + start, len - start, at_sp(sp, start), start ? 0 : flags);
 	return ADA_OK;
 }
 
 /* BERT: white space (White_Space) ends a word and is dropped; each
  * punctuation character (bert_is_punct) is a word of its own. */
-static int step_bert(struct pipe *p, size_t k, const char *w, size_t len, unsigned flags)
+static int step_bert(struct pipe *p, size_t k, const char *w, size_t len,
+		     const struct tspan *sp, unsigned flags, int punct_words)
 {
 	struct scan sc = { (const unsigned char *)w, len };
 	size_t start = 0, i = 0;
@@ -380,66 +420,83 @@ static int step_bert(struct pipe *p, size_t k, const char *w, size_t len, unsign
 
 	while (i < len) {
 		struct ch c = at(&sc, i);
-		int space = IS_S(c), punct = !space && bert_is_punct(c.cp);
+		int space = IS_S(c), punct = punct_words && !space && bert_is_punct(c.cp);
 
 		if (space || punct) {
-			if (i > start && (rc = stage(p, k + 1, w + start, i - start, start ? 0 : flags)))
+			if (i > start && (rc = stage(p, k + 1, w + start, i - start, at_sp(sp, start),
+						     start ? 0 : flags)))
 				return rc;
-			if (punct && (rc = stage(p, k + 1, w + i, c.next - i, i ? 0 : flags)))
+			if (punct && (rc = stage(p, k + 1, w + i, c.next - i, at_sp(sp, i),
+						 i ? 0 : flags)))
 				return rc;
 			start = c.next;
 		}
 		i = c.next;
 	}
 	if (len > start)
-		return stage(p, k + 1, w + start, len - start, start ? 0 : flags);
+		return stage(p, k + 1, w + start, len - start, at_sp(sp, start), start ? 0 : flags);
 	return ADA_OK;
 }
 
-static int stage(struct pipe *p, size_t k, const char *w, size_t len, unsigned flags)
+static int stage(struct pipe *p, size_t k, const char *w, size_t len, const struct tspan *sp,
+		 unsigned flags)
 {
 	if (k == p->n)
-		return p->sink(p->arg, w, len, p->err);
+		return p->sink(p->arg, w, len, sp, p->err);
 	switch (p->steps[k].kind) {
 	case PRETOK_SPLIT_GPT2:
 	case PRETOK_SPLIT_LLAMA3:
 	case PRETOK_SPLIT_QWEN2:
-		return split_regex(p, k, p->steps[k].kind, w, len, flags);
+		return split_regex(p, k, p->steps[k].kind, w, len, sp, flags);
 	case PRETOK_BYTELEVEL:
-		return step_bytelevel(p, k, w, len, flags);
+		return step_bytelevel(p, k, w, len, sp, flags);
 	case PRETOK_METASPACE:
-		return step_metaspace(p, k, w, len, flags);
+		return step_metaspace(p, k, w, len, sp, flags);
 	case PRETOK_SPACE_RUNS:
-		return step_space_runs(p, k, w, len, flags);
+		return step_space_runs(p, k, w, len, sp, flags);
 	case PRETOK_BERT:
-		return step_bert(p, k, w, len, flags);
+		return step_bert(p, k, w, len, sp, flags, 1);
+	case PRETOK_WHITESPACE:
+		return step_bert(p, k, w, len, sp, flags, 0);
 	}
 	return ada_fail(p->err, ADA_EINVAL, "unknown pre-tokenizer step %d", (int)p->steps[k].kind);
 }
 
 int pretok_run(const struct pretok_step *steps, size_t n_steps, struct pretok_scratch *ps,
-	       const char *text, size_t len, unsigned flags, word_sink sink, void *arg,
-	       struct ada_err *err)
+	       const char *text, size_t len, const struct tspan *sp, unsigned flags,
+	       word_sink sink, void *arg, struct ada_err *err)
 {
-	struct pipe p = { steps, n_steps, NULL, sink, arg, err };
+	struct pipe p = { steps, n_steps, NULL, NULL, sp != NULL, sink, arg, err };
 
 	if (ps->n < 2 * n_steps) {
 		struct strbuf *b = xreallocarray(ps->buf, 2 * n_steps, sizeof(*b));
+		struct spanbuf *s;
+
 		if (!b)
 			return ada_fail(err, ADA_ENOMEM, "out of memory");
-		memset(b + ps->n, 0, (2 * n_steps - ps->n) * sizeof(*b));
 		ps->buf = b;
+		s = xreallocarray(ps->spans, 2 * n_steps, sizeof(*s));
+		if (!s)
+			return ada_fail(err, ADA_ENOMEM, "out of memory");
+		ps->spans = s;
+		memset(b + ps->n, 0, (2 * n_steps - ps->n) * sizeof(*b));
+		memset(s + ps->n, 0, (2 * n_steps - ps->n) * sizeof(*s));
 		ps->n = 2 * n_steps;
 	}
 	p.buf = ps->buf;
-	return stage(&p, 0, text, len, flags);
+	p.spans = ps->spans;
+	return stage(&p, 0, text, len, sp, flags);
 }
 
 void pretok_scratch_release(struct pretok_scratch *ps)
 {
-	for (size_t i = 0; i < ps->n; i++)
+	for (size_t i = 0; i < ps->n; i++) {
 		strbuf_release(&ps->buf[i]);
+		spanbuf_release(&ps->spans[i]);
+	}
 	free(ps->buf);
+	free(ps->spans);
 	ps->buf = NULL;
+	ps->spans = NULL;
 	ps->n = 0;
 }

@@ -60,6 +60,7 @@ void tokenizer_free(struct tokenizer *t)
 	strbuf_release(&t->piece_text);
 	free(t->piece_off);
 	free(t->chat_template);
+	charsmap_release(&t->charsmap);
 	free(t->source);
 	free(t);
 }
@@ -322,6 +323,10 @@ int tokenizer_load(const char *path, int vocab_size, struct tokenizer **out, str
 	if (i < mf.size && mf.data[i] == '{') {
 		mapped_file_close(&mf);
 		return tokenizer_load_hf(path, out, err);
+	}
+	if (spm_sniff(mf.data, mf.size)) {
+		mapped_file_close(&mf);
+		return tokenizer_load_spm(path, out, err);
 	}
 	/* A llama2.c tokenizer.bin starts with a little-endian int32 (zero
 	 * bytes); a vocab.txt is UTF-8 text without them. */

@@ -12,7 +12,11 @@
  *   - BERT's WordPiece (vocab.txt; GGUF tokenizer.ggml.model = "bert";
  *     tokenizer.json with a WordPiece model), with BERT's normalizer
  *     (control characters, Chinese characters, accents, lowercase) and
- *     pre-tokenizer (white space and punctuation).
+ *     pre-tokenizer (white space and punctuation);
+ *   - SentencePiece's Unigram (DeBERTa-v3, T5, ALBERT: spm.model, or
+ *     tokenizer.json with a Unigram model), Viterbi over piece scores with
+ *     byte fallback, the precompiled normalization rules and the U+2581
+ *     word-boundary convention; spm.model's BPE models load too.
  * Encoding matches llama.cpp / Hugging Face token for token (the llama.cpp
  * conformance vectors pass). A classifier's input, one text or a pair of
  * texts framed by special tokens with token type ids, comes from
@@ -74,9 +78,21 @@ int tokenizer_load_hf(const char *path, struct tokenizer **out, struct ada_err *
  * unk_token, cls_token, sep_token, pad_token, mask_token). BOS and EOS are
  * [CLS] and [SEP]. */
 int tokenizer_load_wordpiece(const char *path, struct tokenizer **out, struct ada_err *err);
-/* By content: GGUF file, tokenizer.json, a vocab.txt (UTF-8 text without
- * NUL bytes), or llama2.c tokenizer.bin (vocab_size is used only for the
- * latter). */
+/* SentencePiece's spm.model (a ModelProto; model_type UNIGRAM or BPE).
+ * Pieces keep their ids; user-defined pieces are matched verbatim, control
+ * pieces only as specials. The normalizer spec is followed: the precompiled
+ * charsmap, remove_extra_whitespaces (strip, collapse runs of spaces),
+ * add_dummy_prefix, escape_whitespaces (U+2581). Framing: a
+ * tokenizer_config.json (or special_tokens_map.json) beside it naming
+ * cls_token / sep_token, or the pieces [CLS] and [SEP] (DeBERTa-v2/v3's
+ * convention), give [CLS] a [SEP] b [SEP] with token types 0 / 1; a
+ * mask_token not among the pieces is added after them, as
+ * DebertaV2Tokenizer does. Without either the tokenizer frames as a
+ * decoder (BOS per trainer_spec). */
+int tokenizer_load_spm(const char *path, struct tokenizer **out, struct ada_err *err);
+/* By content: GGUF file, tokenizer.json, spm.model (a protobuf starting
+ * with its pieces), a vocab.txt (UTF-8 text without NUL bytes), or
+ * llama2.c tokenizer.bin (vocab_size is used only for the latter). */
 int tokenizer_load(const char *path, int vocab_size, struct tokenizer **out, struct ada_err *err);
 void tokenizer_free(struct tokenizer *t);
 
@@ -85,6 +101,18 @@ void tokenizer_free(struct tokenizer *t);
  * out is left as it was. */
 int tokenizer_encode(const struct tokenizer *t, const char *text, size_t len,
 		     unsigned flags, struct ivec *out, struct ada_err *err);
+
+/* tokenizer_encode, and where each id came from: two int32 per id appended
+ * to offs, the byte range [start, end) of text it stands for (UTF-8 bytes
+ * of the text given, whatever the normalizers did to them: a lowercased
+ * or NFKC-folded character maps back to the original's bytes). Added
+ * BOS/EOS get an empty range at the start / end; a piece that is only a
+ * dummy prefix ("▁" alone) gets the character it stands before; a
+ * token's range may include the white space a U+2581 or "Ġ" stands for
+ * (callers trim). Texts of 2 GiB or more are refused. */
+int tokenizer_encode_offsets(const struct tokenizer *t, const char *text, size_t len,
+			     unsigned flags, struct ivec *out, struct ivec *offs,
+			     struct ada_err *err);
 
 /* The bytes of token id as it appears after token prev (-1: at the start of
  * the text): byte tokens <0xAB> become the raw byte, control tokens give
@@ -134,6 +162,18 @@ int tokenizer_decode(const struct tokenizer *t, const int32_t *ids, size_t n,
 int tokenizer_encode_pair(const struct tokenizer *t, const char *a, size_t a_len,
 			  const char *b, size_t b_len, int max_len, struct ivec *ids,
 			  struct ivec *type_ids, int *truncated, struct ada_err *err);
+/* The framing of tokenizer_encode_pair around texts already encoded:
+ * a[0..na) and b[0..nb) (b NULL: one text) with the specials between and
+ * around them, appended to ids (and each token's type to type_ids, may be
+ * NULL); *b_start (may be NULL) receives the index in ids where b's first
+ * token went. No truncation: the caller sized a and b. ADA_EINVAL when
+ * the tokenizer cannot frame a pair. */
+int tokenizer_frame(const struct tokenizer *t, const int32_t *a, size_t na, const int32_t *b,
+		    size_t nb, struct ivec *ids, struct ivec *type_ids, size_t *b_start,
+		    struct ada_err *err);
+/* Whether the tokenizer has an encoder's template (BERT's, RoBERTa's,
+ * DeBERTa's: a special token after the text), not a decoder's BOS only. */
+int tokenizer_is_encoder(const struct tokenizer *t);
 /* Special tokens tokenizer_encode_pair adds to one text (pair = 0) or a
  * pair; -1 when the tokenizer cannot frame a pair. */
 int tokenizer_special_count(const struct tokenizer *t, int pair);
@@ -150,7 +190,7 @@ int tokenizer_wants_bos(const struct tokenizer *t);
 int tokenizer_wants_eos(const struct tokenizer *t);
 /* The vocabulary's spelling of id (not NUL-terminated; *len set), or NULL. */
 const char *tokenizer_token_text(const struct tokenizer *t, int32_t id, size_t *len);
-/* "spm", "gpt2", "hf-bpe", "wordpiece" */
+/* "spm", "gpt2", "hf-bpe", "wordpiece", "unigram" */
 const char *tokenizer_kind(const struct tokenizer *t);
 
 /* The chat template stored with the tokenizer (GGUF tokenizer.chat_template;

@@ -283,6 +283,11 @@ int ucd_is_nonspacing_mark(uint32_t cp)
 	return cp >= 0x300 && in_ranges(ucd_nonspacing_mark, ucd_nonspacing_mark_n, cp);
 }
 
+unsigned ucd_ccc_of(uint32_t cp)
+{
+	return ccc_of(cp);
+}
+
 int ucd_is_white_space(uint32_t cp)
 {
 	return in_ranges(ucd_space, ucd_space_n, cp);

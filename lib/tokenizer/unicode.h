@@ -50,6 +50,7 @@ int ucd_is_punct(uint32_t cp);             /* P* (Pc Pd Pe Pf Pi Po Ps) */
 int ucd_is_control(uint32_t cp);           /* Cc, Cf or Co */
 int ucd_is_nonspacing_mark(uint32_t cp);   /* Mn */
 int ucd_is_white_space(uint32_t cp);       /* the White_Space property */
+unsigned ucd_ccc_of(uint32_t cp);          /* canonical combining class (0: a starter) */
 
 /* The same contract as unicode_nfc: s valid UTF-8, the result appended to
  * out, 0 or -1 on OOM.

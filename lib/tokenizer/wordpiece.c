@@ -42,10 +42,10 @@
 #define WP_MAX_CHARS 100        /* max_input_chars_per_word's default */
 
 int wordpiece_word(const struct tokenizer *t, const char *w, size_t len, struct strbuf *key,
-		   struct ivec *out, struct ada_err *err)
+		   struct word_out *wo, struct ada_err *err)
 {
 	const unsigned char *u = (const unsigned char *)w;
-	size_t n0 = out->n, chars = 0, start = 0;
+	size_t n0 = wo->out->n, o0 = wo->offs ? wo->offs->n : 0, chars = 0, start = 0;
 
 	if (!len)
 		return ADA_OK;
@@ -76,16 +76,18 @@ int wordpiece_word(const struct tokenizer *t, const char *w, size_t len, struct 
 			while (end > start && (u[end] & 0xc0) == 0x80);
 		}
 		if (id < 0) {
-			out->n = n0;     /* the whole word is unknown */
+			wo->out->n = n0;     /* the whole word is unknown */
+			if (wo->offs)
+				wo->offs->n = o0;
 			goto unknown;
 		}
-		if (ivec_push(out, id))
+		if (word_out_push(wo, id, start, end - start))
 			goto oom;
 		start = end;
 	}
 	return ADA_OK;
 unknown:
-	if (ivec_push(out, t->unk))
+	if (word_out_push(wo, t->unk, 0, len))
 		goto oom;
 	return ADA_OK;
 oom:

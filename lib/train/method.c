@@ -77,6 +77,11 @@ static const struct field fields[] = {
 	{ "adapter_size", F_INT, OFF(adapter_size), 1, 65536, M_ADAPTER },
 	{ "chat_template", F_CHAT_TEMPLATE, OFF(chat_template), 0, 0, M_ALL },
 	{ "append_eos", F_AUTO_BOOL, OFF(append_eos), 0, 1, M_ALL },
+	{ "doc_stride", F_INT, OFF(doc_stride), 0, 65536, M_ALL },
+	{ "max_query_length", F_INT, OFF(max_query_length), 1, 65536, M_ALL },
+	{ "max_answer_length", F_INT, OFF(max_answer_length), 1, 65536, M_ALL },
+	{ "n_best_size", F_INT, OFF(n_best_size), 1, 1000, M_ALL },
+	{ "null_score_diff_threshold", F_DOUBLE, OFF(null_score_diff_threshold), -1e6, 1e6, M_ALL },
 };
 
 static const char *const importance_names[] = {
@@ -165,6 +170,11 @@ void ada_method_defaults(enum ada_method_type t, struct ada_method *out)
 	hp->adapter_size = 64;
 	hp->chat_template[0] = '\0';     /* auto: the model's own */
 	hp->append_eos = -1;              /* auto: the model's default */
+	hp->doc_stride = 128;             /* run_qa's defaults */
+	hp->max_query_length = 64;
+	hp->max_answer_length = 30;
+	hp->n_best_size = 20;
+	hp->null_score_diff_threshold = 0;
 }
 
 static int bad(struct ada_err *err, const char *path, const char *fmt, const char *detail)

@@ -18,6 +18,7 @@
 #include "nn/orth_reg.h"
 #include "util/err.h"
 #include "util/fileio.h"
+#include "data/qa_metrics.h"
 #include "train/trainer.h"
 
 /* Consecutive steps with non-finite gradients before a job is declared diverged. */
@@ -185,6 +186,7 @@ static void show_valid(struct trainer *tr)
 	tr->last.valid_loss = tr->valid_loss;
 	tr->last.valid_loss_no_framing = tr->valid_loss_no_framing;
 	tr->last.glue = tr->valid_m.glue;
+	tr->last.qa = tr->valid_qa;
 }
 
 static int evaluate_valid(struct trainer *tr, struct ada_err *err)
@@ -238,7 +240,11 @@ static int train_loop(struct trainer *tr, struct ada_err *err)
 		tr->valid_loss_initial = tr->valid_loss;
 		tr->valid_loss_no_framing_initial = tr->valid_loss_no_framing;
 		tr->valid_m_initial = tr->valid_m;
-		if (isfinite(tr->valid_m.glue.accuracy))
+		tr->valid_qa_initial = tr->valid_qa;
+		if (isfinite(tr->valid_qa.f1))
+			trainer_say(tr, "info", "validation before training: loss %.4f, exact %.2f, F1 %.2f",
+				    tr->valid_loss, tr->valid_qa.exact, tr->valid_qa.f1);
+		else if (isfinite(tr->valid_m.glue.accuracy))
 			trainer_say(tr, "info", "validation before training: loss %.4f, accuracy %.4f",
 				    tr->valid_loss, tr->valid_m.glue.accuracy);
 		else if (isfinite(tr->valid_loss_no_framing) &&
@@ -324,6 +330,7 @@ int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err 
 	res->valid_loss = res->valid_loss_initial = NAN;
 	res->valid_loss_no_framing = res->valid_loss_no_framing_initial = NAN;
 	glue_metrics_clear(&res->glue);
+	qa_metrics_clear(&res->qa);
 	if (!job->out_dir)
 		return ada_fail(err, ADA_EINVAL, "a job needs an output directory");
 	rc = mkdir_p(job->out_dir, 0755, err);
@@ -351,6 +358,7 @@ int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err 
 	res->valid_loss_no_framing = tr.valid_loss_no_framing;
 	res->valid_loss_no_framing_initial = tr.valid_loss_no_framing_initial;
 	res->glue = tr.valid_m.glue;
+	res->qa = tr.valid_qa;
 	if (tr.t_start > 0)
 		res->seconds = trainer_now() - tr.t_start;
 	trainer_release(&tr);

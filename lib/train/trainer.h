@@ -29,6 +29,7 @@
 #include "data/class_data.h"
 #include "data/cls_metrics.h"
 #include "data/data.h"
+#include "data/qa_data.h"
 #include "net/trained_net.h"
 #include "train/optim.h"
 #include "train/rank_allocator.h"
@@ -37,6 +38,7 @@ struct trainer;
 struct step_out;
 struct trainer_lm;      /* trainer_lm.c */
 struct trainer_cls;     /* trainer_cls.c */
+struct trainer_qa;      /* trainer_qa.c */
 
 /* The task-specific half of a job. */
 struct trainer_task {
@@ -61,7 +63,7 @@ struct trainer_task {
 	void (*release)(struct trainer *tr);
 };
 
-extern const struct trainer_task trainer_task_lm, trainer_task_cls;
+extern const struct trainer_task trainer_task_lm, trainer_task_cls, trainer_task_qa;
 
 struct trainer {
 	const struct ada_job *job;      /* borrowed */
@@ -72,6 +74,7 @@ struct trainer {
 	struct net_spec spec;           /* what the network computes (set by task->load) */
 	struct trainer_lm *lm;          /* the causal LM task's data and buffers; owned */
 	struct trainer_cls *cls;        /* the classification task's; owned */
+	struct trainer_qa *qa;          /* the question answering task's; owned */
 	const struct label_map *labels; /* classification: the label map (in cls) */
 	struct batch_plan plan;
 	struct ada_schedule schedule;   /* adalora / lora_prune */
@@ -94,6 +97,7 @@ struct trainer {
 	/* a causal LM's validation loss without its framing tokens (NAN otherwise) */
 	double valid_loss_no_framing, valid_loss_no_framing_initial;
 	struct cls_metrics valid_m, valid_m_initial;   /* classification; NAN otherwise */
+	struct ada_qa_metrics valid_qa, valid_qa_initial;   /* question answering */
 	int64_t nonfinite_in_a_row;     /* checkpointed, like the interval below */
 	/* the loss of the steps since the last metrics event, so that a resumed
 	 * run logs the same train_loss as an uninterrupted one */

@@ -17,6 +17,8 @@
 #include "util/fpenv.h"
 #include "nn/parallel.h"
 #include "train/memory_estimate.h"
+#include "data/data_format.h"
+#include "data/qa_metrics.h"
 #include "train/trainer.h"
 
 const char *ada_task_name(enum ada_task t)
@@ -25,13 +27,14 @@ const char *ada_task_name(enum ada_task t)
 	case ADA_TASK_AUTO: return "auto";
 	case ADA_TASK_CAUSAL_LM: return "causal_lm";
 	case ADA_TASK_CLASSIFICATION: return "classification";
+	case ADA_TASK_QUESTION_ANSWERING: return "question_answering";
 	}
 	return "unknown";
 }
 
 int ada_task_from_name(const char *name)
 {
-	for (int t = ADA_TASK_AUTO; t <= ADA_TASK_CLASSIFICATION; t++)
+	for (int t = ADA_TASK_AUTO; t <= ADA_TASK_QUESTION_ANSWERING; t++)
 		if (!strcmp(name, ada_task_name(t)))
 			return t;
 	return -1;
@@ -115,6 +118,25 @@ static int ends_with(const char *s, const char *suffix)
 	return n >= k && !strcmp(s + n - k, suffix);
 }
 
+/* Is the training file question answering data (SQuAD JSON, QA JSONL)? */
+static int file_is_qa(const char *path, struct ada_err *err, int *qa)
+{
+	struct ada_data_info info;
+	struct ada_err ignored;
+	char *buf = NULL;
+	size_t len;
+	int rc;
+
+	*qa = 0;
+	if ((rc = file_read_all(path, &buf, &len, err)))
+		return rc;
+	/* only the shape matters here: the task's loader reports errors */
+	if (!data_format_scan(buf, len, 0, NULL, NULL, &info, &ignored) || info.shape)
+		*qa = info.shape == ADA_SHAPE_QA;
+	free(buf);
+	return ADA_OK;
+}
+
 /* Is the first record of a JSONL file a labelled one? (Its shape is
  * checked line by line when the task's loader reads the file.) */
 static int first_record_labelled(const char *path, struct ada_err *err, int *labelled)
@@ -151,8 +173,26 @@ static int resolve_task(struct trainer *tr, struct ada_err *err)
 	const struct ada_job *job = tr->job;
 	const int bert = tr->model->cfg.family == ADA_FAMILY_BERT;
 	enum ada_task t = job->task;
-	int labelled, rc;
+	int labelled, qa, rc;
 
+	if (t == ADA_TASK_AUTO && job->data_format != ADA_FILE_GLUE_TSV &&
+	    !(job->data_format == ADA_FILE_AUTO && ends_with(job->train_file, ".tsv"))) {
+		if ((rc = file_is_qa(job->train_file, err, &qa)))
+			return rc;
+		if (qa)
+			t = ADA_TASK_QUESTION_ANSWERING;
+	}
+	if (t == ADA_TASK_QUESTION_ANSWERING) {
+		if (!bert)
+			return ada_fail_param(err, ADA_EINVAL, "task",
+					      "task: question answering needs an encoder (BERT, RoBERTa); %s is a %s decoder",
+					      job->model, tr->model->cfg.arch);
+		if (job->data_format == ADA_FILE_GLUE_TSV)
+			return ada_fail_param(err, ADA_EINVAL, "data_format",
+					      "data_format: glue-tsv holds classification data, the task is question_answering");
+		tr->task = &trainer_task_qa;
+		return ADA_OK;
+	}
 	if (t == ADA_TASK_AUTO) {
 		if (bert || job->data_format == ADA_FILE_GLUE_TSV ||
 		    (job->data_format == ADA_FILE_AUTO && ends_with(job->train_file, ".tsv"))) {
@@ -189,6 +229,8 @@ static void setup_begin(struct trainer *tr, const struct ada_job *job)
 	glue_metrics_clear(&tr->valid_m.glue);
 	tr->valid_m.loss = NAN;
 	tr->valid_m_initial = tr->valid_m;
+	qa_metrics_clear(&tr->valid_qa);
+	tr->valid_qa_initial = tr->valid_qa;
 }
 
 /* The method against the loaded model, before any data is read. */
@@ -289,8 +331,12 @@ void trainer_plan(const struct trainer *tr, struct ada_plan *plan)
 				  NULL);
 	{
 		struct ada_memory mem;
+		/* QA's head is a classifier's of two outputs, as far as memory goes */
 		memory_estimate_config(&tr->model->cfg, model_param_count(&tr->model->cfg),
-				       &tr->job->method, plan->task, plan->num_labels,
+				       &tr->job->method,
+				       plan->task == ADA_TASK_QUESTION_ANSWERING ? ADA_TASK_CLASSIFICATION
+										 : plan->task,
+				       plan->task == ADA_TASK_QUESTION_ANSWERING ? 2 : plan->num_labels,
 				       tr->job->threads, plan->train_windows + plan->valid_windows,
 				       &mem);
 		plan->memory_bytes = mem.total;

@@ -22,6 +22,7 @@
 #include "format/gguf.h"
 #include "format/safetensors.h"
 #include "model/model.h"
+#include "spm_writer.h"
 #include "tiny_model.h"
 #include "util/err.h"
 #include "util/fileio.h"
@@ -429,6 +430,53 @@ static void tokenizer_seeds(void)
 	free(f.p);
 }
 
+/* spm.model files of the test suite's writer (tests/support/spm_writer.h):
+ * a Unigram with byte pieces and a charsmap, a BPE, one with a config. */
+static void spm_seeds(void)
+{
+	static const char *const from[] = { "\xef\xac\x81", "\xef\xbc\xa1", "\xc2\xa0", "ab" };
+	static const char *const to[] = { "fi", "A", " ", "" };
+	static const char *const names[] = { "<unk>", "[CLS]", "[SEP]", "[PAD]", "\xe2\x96\x81",
+					     "a", "b", "c", "\xe2\x96\x81" "ab", "cd", "fi", "A" };
+	struct spm_piece_spec pieces[12 + 256];
+	char bytes[256][8];
+	struct strbuf cm = STRBUF_INIT, model = STRBUF_INIT;
+	struct spm_model_spec spec = { .model_type = 1, .byte_fallback = 1, .unk_id = 0,
+				       .bos_id = 1, .eos_id = 2, .pad_id = 3, .add_dummy_prefix = 1,
+				       .remove_extra_whitespaces = 1, .escape_whitespaces = 1 };
+	struct buf b = { 0 };
+
+	for (int i = 0; i < 12; i++)
+		pieces[i] = (struct spm_piece_spec){ names[i], -(float)i, i == 0 ? SPM_UNKNOWN :
+							     i < 4 ? SPM_CONTROL : SPM_NORMAL };
+	for (int i = 0; i < 256; i++) {
+		snprintf(bytes[i], sizeof(bytes[i]), "<0x%02X>", i);
+		pieces[12 + i] = (struct spm_piece_spec){ bytes[i], 0, SPM_BYTE };
+	}
+	if (charsmap_build(from, to, 4, &cm))
+		exit(1);
+	spec.charsmap = cm.p;
+	spec.charsmap_len = cm.n;
+	for (int k = 0; k < 3; k++) {
+		model.n = 0;
+		spec.model_type = k == 1 ? 2 : 1;
+		if (spm_model_build(pieces, k == 2 ? 12 : 12 + 256, &spec, &model))
+			exit(1);
+		b.n = 0;
+		put(&b, model.p, model.n);
+		put(&b, FUZZ_SEP, FUZZ_SEP_LEN);
+		if (k == 2)
+			put(&b, "{\"cls_token\": \"[CLS]\", \"mask_token\": \"[MASK]\"}",
+			    strlen("{\"cls_token\": \"[CLS]\", \"mask_token\": \"[MASK]\"}"));
+		put(&b, FUZZ_SEP, FUZZ_SEP_LEN);
+		put(&b, "  ab cd \xef\xac\x81 x", strlen("  ab cd \xef\xac\x81 x"));
+		seed("spm", k == 0 ? "unigram-bytes" : k == 1 ? "bpe" : "unigram-config", &b);
+	}
+	free(b.p);
+	strbuf_release(&cm);
+	strbuf_release(&model);
+}
+
 /* The first n lines of a file, each through fn into b. */
 static void lines(struct buf *b, const char *path, int skip, int n,
 		  void (*fn)(struct buf *b, const char *line, size_t len, int i))
@@ -667,6 +715,7 @@ int main(int argc, char **argv)
 	hf_seeds();
 	llama2c_seeds();
 	tokenizer_seeds();
+	spm_seeds();
 	jsonl_seeds();
 	multipart_seeds();
 	json_seeds();

@@ -214,3 +214,50 @@ int task_make_encoder(const char *arch, uint64_t seed, const char *dir, struct a
 	model_free(m);
 	return rc ? rc : task_write_vocab(dir, cfg.vocab_size, err);
 }
+
+int task_write_qa(const char *path, int n, uint64_t seed, int squad, int impossible_every,
+		  struct ada_err *err)
+{
+	struct out o;
+	int rc = out_open(&o, seed, err);
+
+	if (!rc && squad)
+		fprintf(o.f, "{\"version\": \"v2.0\", \"data\": [{\"title\": \"zebras\", \"paragraphs\": [\n");
+	for (int i = 0; i < n && !rc; i++) {
+		const int none = impossible_every > 0 && i % impossible_every == impossible_every - 1;
+		const int len = 8 + (int)rng_below(&o.r, 7), at = (int)rng_below(&o.r, (uint64_t)len);
+		char ctx[512] = "", ans[64] = "";
+		int start = -1;
+
+		for (int w = 0; w < len; w++) {
+			if (w == at && !none) {
+				start = (int)strlen(ctx) + (*ctx ? 1 : 0);
+				snprintf(ans, sizeof(ans), "zebra %s",
+					 task_words[rng_below(&o.r, TASK_N_WORDS)]);
+				strcat(ctx, *ctx ? " " : "");
+				strcat(ctx, ans);
+				continue;
+			}
+			strcat(ctx, *ctx ? " " : "");
+			strcat(ctx, task_words[rng_below(&o.r, TASK_N_WORDS)]);
+		}
+		if (squad) {
+			char a[128] = "";
+			if (!none)
+				snprintf(a, sizeof(a), "{\"text\": \"%s\", \"answer_start\": %d}", ans,
+					 start);
+			fprintf(o.f,
+				"%s{\"context\": \"%s\", \"qas\": [{\"id\": \"q%d\", \"question\": \"where is the zebra\", \"answers\": [%s], \"is_impossible\": %s}]}\n",
+				i ? "," : "", ctx, i, a, none ? "true" : "false");
+		}
+		else if (none)
+			fprintf(o.f, "{\"id\": \"q%d\", \"question\": \"where is the zebra\", \"context\": \"%s\", \"answers\": {\"text\": [], \"answer_start\": []}}\n",
+				i, ctx);
+		else
+			fprintf(o.f, "{\"id\": \"q%d\", \"question\": \"where is the zebra\", \"context\": \"%s\", \"answers\": {\"text\": [\"%s\"], \"answer_start\": [%d]}}\n",
+				i, ctx, ans, start);
+	}
+	if (!rc && squad)
+		fprintf(o.f, "]}]}\n");
+	return rc ? rc : out_close(&o, path, err);
+}

@@ -47,6 +47,15 @@ enum zebra_kind {
 int task_write_zebra(const char *path, int n, uint64_t seed, enum zebra_kind kind,
 		     const char *last_label, struct ada_err *err);
 
+/* The zebra span task for extractive QA: n questions "where is the
+ * zebra" over contexts of 8..14 random task words with "zebra <word>" at a
+ * random place, the answer that two-word span; every impossible_every-th
+ * question (0: none) has a context without it and no answer. squad: one
+ * SQuAD v2.0 JSON document, else JSONL {"id","question","context",
+ * "answers":{"text","answer_start"}}. */
+int task_write_qa(const char *path, int n, uint64_t seed, int squad, int impossible_every,
+		  struct ada_err *err);
+
 /* dir/vocab.txt of vocab_size WordPiece tokens: [PAD] [UNK] [CLS] [SEP]
  * [MASK], "zebra", task_words, then fillers (w22, w23, ...). */
 int task_write_vocab(const char *dir, int vocab_size, struct ada_err *err);

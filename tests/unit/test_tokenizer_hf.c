@@ -377,7 +377,7 @@ static void test_refused(void)
 		{ "NFKC", "normalizer", json_pack("{s:s}", "type", "NFKC"), ADA_EUNSUPPORTED, "NFKC" },
 		{ "regex Replace", "normalizer",
 		  json_pack("{s:s, s:{s:s}, s:s}", "type", "Replace", "pattern", "Regex", " +",
-			    "content", " "), ADA_EUNSUPPORTED, "String pattern" },
+			    "content", " "), ADA_EUNSUPPORTED, "Regex is supported only for" },
 		{ "Whitespace", "pre_tokenizer", json_pack("{s:s}", "type", "Whitespace"),
 		  ADA_EUNSUPPORTED, "Whitespace" },
 		{ "other regex", "pre_tokenizer",
@@ -410,9 +410,10 @@ static void test_refused(void)
 	/* Broken model sections. */
 	{
 		json_t *root = metaspace_json(1, 1), *model = json_object_get(root, "model");
+		/* a Unigram model with a BPE's vocabulary object */
 		json_object_set_new(model, "type", json_string("Unigram"));
 		path = write_json(tmp, "bad.json", root);
-		CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EUNSUPPORTED);
+		CHECK_INT_EQ(tokenizer_load(path, 0, &t, &err), ADA_EFORMAT);
 		CHECK(strstr(err.msg, "Unigram") != NULL);
 	}
 	{

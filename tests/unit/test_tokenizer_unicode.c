@@ -115,11 +115,13 @@ struct collected {
 };
 
 /* Words joined with '|'. */
-static int collect(void *arg, const char *w, size_t len, struct ada_err *err)
+static int collect(void *arg, const char *w, size_t len, const struct tspan *sp,
+		   struct ada_err *err)
 {
 	struct collected *c = arg;
 
 	(void)err;
+	(void)sp;
 	if (c->n + len + 2 > sizeof(c->text))
 		return ADA_EINVAL;
 	if (c->n)
@@ -138,7 +140,7 @@ static void check_split(const struct pretok_step *st, const char *in, unsigned f
 	struct ada_err err;
 
 	c.text[0] = '\0';
-	CHECK_OK(pretok_run(st, 1, &ps, in, strlen(in), flags, collect, &c, &err), &err);
+	CHECK_OK(pretok_run(st, 1, &ps, in, strlen(in), NULL, flags, collect, &c, &err), &err);
 	CHECK_MSG(!strcmp(c.text, want), "'%s' -> '%s', want '%s'", in, c.text, want);
 	pretok_scratch_release(&ps);
 }
