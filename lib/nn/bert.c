@@ -1,4 +1,4 @@
-/* bert — encoder forward/backward (BERT, RoBERTa, DeBERTa) over one activation arena; see bert.h. */
+/* bert — BERT, RoBERTa and DeBERTa encoders over one activation arena; see bert.h. */
 #include "nn/bert.h"
 
 #include <stdlib.h>
