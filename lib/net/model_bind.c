@@ -40,24 +40,29 @@ void llama_net_from_model(struct llama_net *net, struct llama_block *blocks,
 	}
 }
 
-/* DeBERTa's attention dims and its relative table. */
-static void deberta_bind(struct bert_net *net, const struct model *m)
+void bert_dims_from_config(struct bert_dims *d, const struct model_config *c)
 {
-	const struct deberta_config *db = &m->cfg.deberta;
-	const int rel = db->relative_attention;
+	const struct deberta_config *db = &c->deberta;
 
-	net->d.disentangled = 1;
-	net->d.scale_terms = 1 + ((db->pos_att & DEBERTA_C2P) != 0) + ((db->pos_att & DEBERTA_P2C) != 0);
-	if (!rel)
+	*d = (struct bert_dims){
+		.dim = c->dim, .hidden = c->hidden_dim, .n_layers = c->n_layers,
+		.n_heads = c->n_heads, .head_dim = c->head_dim, .vocab = c->vocab_size,
+		.max_positions = c->max_positions, .type_vocab = c->type_vocab_size,
+		.position_offset = c->position_offset, .norm_eps = c->norm_eps,
+	};
+	if (!model_is_deberta(c))
 		return;
-	net->d.rel_span = db->att_span;
-	net->d.rel_buckets = db->position_buckets;
-	net->d.rel_max = db->max_relative_positions;
-	net->d.c2p = (db->pos_att & DEBERTA_C2P) != 0;
-	net->d.p2c = (db->pos_att & DEBERTA_P2C) != 0;
-	net->d.share_att_key = db->share_att_key;
-	net->rel_emb = m->bert->rel_emb;
-	net->ln_rel = (struct bert_ln){ .w = m->bert->rel_ln_w, .b = m->bert->rel_ln_b };
+	/* transformers counts the named terms in the scale even without the table */
+	d->disentangled = 1;
+	d->scale_terms = 1 + ((db->pos_att & DEBERTA_C2P) != 0) + ((db->pos_att & DEBERTA_P2C) != 0);
+	if (!db->relative_attention)
+		return;
+	d->rel_span = db->att_span;
+	d->rel_buckets = db->position_buckets;
+	d->rel_max = db->max_relative_positions;
+	d->c2p = (db->pos_att & DEBERTA_C2P) != 0;
+	d->p2c = (db->pos_att & DEBERTA_P2C) != 0;
+	d->share_att_key = db->share_att_key;
 }
 
 void bert_net_from_model(struct bert_net *net, struct bert_block *blocks, const struct model *m)
@@ -66,19 +71,14 @@ void bert_net_from_model(struct bert_net *net, struct bert_block *blocks, const 
 	const struct bert_weights *w = m->bert;
 
 	memset(net, 0, sizeof(*net));
-	net->d = (struct bert_dims){
-		.dim = c->dim, .hidden = c->hidden_dim, .n_layers = c->n_layers,
-		.n_heads = c->n_heads, .head_dim = c->head_dim, .vocab = c->vocab_size,
-		.max_positions = c->max_positions, .type_vocab = c->type_vocab_size,
-		.position_offset = c->position_offset, .norm_eps = c->norm_eps,
-	};
+	bert_dims_from_config(&net->d, c);
 	net->blocks = blocks;
 	net->word_emb = w->word_emb;
 	net->pos_emb = w->pos_emb;
 	net->type_emb = w->type_emb;
 	net->ln_emb = (struct bert_ln){ .w = w->emb_ln_w, .b = w->emb_ln_b };
-	if (model_is_deberta(c))
-		deberta_bind(net, m);
+	net->rel_emb = w->rel_emb;   /* DeBERTa's relative table */
+	net->ln_rel = (struct bert_ln){ .w = w->rel_ln_w, .b = w->rel_ln_b };
 	for (int l = 0; l < c->n_layers; l++) {
 		const struct bert_layer *ly = &w->layers[l];
 		struct bert_block *b = &blocks[l];

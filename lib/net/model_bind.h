@@ -21,6 +21,9 @@
 void llama_net_from_model(struct llama_net *net, struct llama_block *blocks,
 			  const struct model *m);
 
+/* The encoder's dims for a BERT-family config (DeBERTa's attention too). */
+void bert_dims_from_config(struct bert_dims *d, const struct model_config *c);
+
 /* Point a bert_net at a loaded BERT-family model's frozen weights (no
  * gradients, no adapters, no bottlenecks). blocks: caller's array of
  * cfg.n_layers. */
