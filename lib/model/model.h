@@ -218,6 +218,14 @@ int model_create_file(const struct model_config *cfg, uint64_t seed, uint32_t ty
 /* Shapes of the llama2.c family by name ("stories260K", "stories15M",
  * "stories42M", "stories110M"); ADA_EINVAL for an unknown name. */
 int model_shape_config(const char *name, struct model_config *cfg);
+/* Encoder shapes of real checkpoints by name: "bert-base" (bert-base-uncased)
+ * and "deberta-v3-base" (microsoft/deberta-v3-base); ADA_EINVAL otherwise
+ * (model_random_bert.c). */
+int encoder_shape_config(const char *name, struct model_config *cfg);
+/* A BERT-family model with random weights N(0, 0.02^2), LayerNorms 1 and 0,
+ * biases 0, for cfg; owned. */
+int model_random_bert(const struct model_config *cfg, uint64_t seed, struct model **out,
+		      struct ada_err *err);
 
 /* The open GGUF file behind a GGUF model (borrowed), or NULL for other formats. */
 const struct gguf *model_gguf(const struct model *m);

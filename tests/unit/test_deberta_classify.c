@@ -17,7 +17,8 @@
  *     pos_key_proj / pos_query_proj (which full fine-tuning and BitFit
  *     train and export by name);
  *   - gradient checkpointing is refused as for BERT; rank names are
- *     DeBERTa's.
+ *     DeBERTa's;
+ *   - ada_bench on an encoder times a classifier's steps.
  */
 #include "check.h"
 
@@ -328,6 +329,38 @@ static void test_refusals(void)
 	CHECK_STR_EQ(err.param, "method.adalora.hyperparameters.gradient_checkpointing");
 }
 
+/* `adalora bench` on an encoder: a classifier's steps (tiny here; the
+ * deberta-v3-base and bert-base shapes are the lead's to measure). */
+static void test_bench(void)
+{
+	struct ada_bench_opts o = { .model = v3_dir, .method = ADA_METHOD_ADALORA, .batch = 2,
+				    .seq = 16, .steps = 2, .warmup = 1, .threads = 2 };
+	struct net_spec spec = { .task = ADA_TASK_CLASSIFICATION, .n_labels = 2 };
+	struct ada_bench_result res;
+	struct ada_method m;
+	struct model *model = NULL;
+	struct ada_err err = { 0 };
+	int64_t n = -1;
+
+	CHECK_OK(ada_bench(&o, &res, &err), &err);
+	CHECK(res.tokens_per_s > 0 && res.flops_per_step > 0 && res.activation_bytes > 0);
+	CHECK(isfinite(res.final_loss) && res.final_loss > 0);
+	CHECK_OK(model_load(v3_dir, NULL, &model, &err), &err);
+	if (model) {
+		ada_method_defaults(ADA_METHOD_ADALORA, &m);
+		m.hp.init_r = 12;   /* bench.c's: the PyTorch peer's */
+		CHECK_OK(trained_net_count(model, &m, &spec, &n, &err), &err);
+		CHECK_INT_EQ(res.trainable_params, n);
+		model_free(model);
+	}
+	o.seq = 41;
+	CHECK_INT_EQ(ada_bench(&o, &res, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "seq");
+	o.seq = 16;
+	o.gradient_checkpointing = 1;
+	CHECK_INT_EQ(ada_bench(&o, &res, &err), ADA_EINVAL);
+}
+
 int main(void)
 {
 	struct ada_err err = { 0 };
@@ -354,6 +387,7 @@ int main(void)
 	RUN(test_peft_layout);
 	RUN(test_export_import);
 	RUN(test_adalora_learns);
+	RUN(test_bench);
 	remove_tree(tmp, NULL);
 	free(tmp);
 	return check_summary();
