@@ -16,7 +16,8 @@
  * token types, no table LayerNorm, a tanh pooler). Built twice: against the
  * float nn/ (logits within 1e-5 relative) and the double one (1e-10). The
  * float build also writes tiny DeBERTa checkpoints with
- * DebertaV2ForSequenceClassification's head as Hugging Face directories,
+ * DebertaV2ForSequenceClassification's head as Hugging Face directories
+ * (F32, and BF16 / F16 whose matrices stay in their type),
  * loads them with model_load(), binds them with bert_net_from_model() and
  * seq_head_from_model() as the trainer does, and compares again.
  */
@@ -30,6 +31,8 @@
 #include "nn/heads.h"
 #include "util/rng.h"
 #ifndef ADA_REAL_DOUBLE
+#include "check_model.h"
+#include "format/quant.h"
 #include "net/model_bind.h"
 #include "tiny_model.h"
 #include "util/err.h"
@@ -351,6 +354,16 @@ static const double *dcopy(struct pool *pl, const float *src, size_t n)
 	return d;
 }
 
+/* A matrix in any of its file's types, widened, as doubles. */
+static const double *mcopy(struct pool *pl, const struct frozen_mat *fm)
+{
+	const size_t n = (size_t)fm->rows * fm->cols;
+	float *f = pool_add(pl, calloc(n ? n : 1, sizeof(float)));
+
+	frozen_mat_read(fm, f);
+	return dcopy(pl, f, n);
+}
+
 static float *fcopy(struct pool *pl, const double *src, size_t n)
 {
 	float *f = pool_add(pl, calloc(n ? n : 1, sizeof(float)));
@@ -401,15 +414,16 @@ static void ref_of(struct deberta_ref *r, struct deberta_ref_layer *rl, struct p
 		const size_t outs[6] = { Dm, Dm, Dm, Dm, Fm, Dm }, ins[6] = { Dm, Dm, Dm, Dm, Dm, Fm };
 
 		for (int mod = 0; mod < N_BERT_MODULES; mod++) {
-			rl[l].w[mod] = dcopy(pl, (const float *)ly->w[mod].data, outs[mod] * ins[mod]);
+			CHECK((size_t)ly->w[mod].rows == outs[mod] && (size_t)ly->w[mod].cols == ins[mod]);
+			rl[l].w[mod] = mcopy(pl, &ly->w[mod]);
 			rl[l].b[mod] = dcopy(pl, ly->b[mod], outs[mod]);
 		}
 		if (ly->pos_key.data) {
-			rl[l].pos_key_w = dcopy(pl, (const float *)ly->pos_key.data, Dm * Dm);
+			rl[l].pos_key_w = mcopy(pl, &ly->pos_key);
 			rl[l].pos_key_b = dcopy(pl, ly->pos_key_b, Dm);
 		}
 		if (ly->pos_query.data) {
-			rl[l].pos_query_w = dcopy(pl, (const float *)ly->pos_query.data, Dm * Dm);
+			rl[l].pos_query_w = mcopy(pl, &ly->pos_query);
 			rl[l].pos_query_b = dcopy(pl, ly->pos_query_b, Dm);
 		}
 		rl[l].ln_attn_w = dcopy(pl, ly->ln_attn_w, Dm);
@@ -421,7 +435,8 @@ static void ref_of(struct deberta_ref *r, struct deberta_ref_layer *rl, struct p
 
 /* A DebertaV2ForSequenceClassification checkpoint written, loaded and bound
  * as the trainer binds it; its head read back from the extra tensors. */
-static void check_loaded(const struct model_config *cfg, const char *dir, const char *label)
+static void check_loaded(const struct model_config *cfg, enum st_dtype dtype, const char *dir,
+			 const char *label)
 {
 	enum { B = 3, T = 22 };
 	const int32_t len[B] = { 22, 15, 3 };
@@ -432,13 +447,15 @@ static void check_loaded(const struct model_config *cfg, const char *dir, const 
 	struct seq_head_acts ha;
 	struct ada_err err;
 	struct tiny_extra extra[4];
-	struct tiny_bert_opts o = { .prefixed = 1, .extra = extra, .n_extra = 4 };
+	struct tiny_bert_opts o = { .dtype = dtype, .prefixed = 1, .extra = extra, .n_extra = 4 };
 	int32_t tok[B * T], types[B * T] = { 0 };
 	const int Dm = cfg->dim;
 
 	CHECK_OK(tiny_bert_random(cfg, 23, &m), (struct ada_err *)NULL);
 	if (!m)
 		return;
+	if (dtype != ST_F32)   /* what the narrowed file reads back as */
+		tiny_bert_round(m, dtype);
 	struct wpair dw = weight(&pl, (size_t)Dm * Dm, 0, 0.3), db = weight(&pl, Dm, 0, 0.2);
 	struct wpair ow = weight(&pl, (size_t)C * Dm, 0, 0.5), ob = weight(&pl, C, 0, 0.2);
 	extra[0] = (struct tiny_extra){ "pooler.dense.weight", fcopy(&pl, dw.d, (size_t)Dm * Dm),
@@ -453,6 +470,11 @@ static void check_loaded(const struct model_config *cfg, const char *dir, const 
 		goto out;
 	CHECK_STR_EQ(x->cfg.arch, "deberta-v2");
 	CHECK_INT_EQ(x->cfg.has_pooler, 0);
+	/* matrices stay in the file's type; the table and norms are f32 */
+	CHECK_INT_EQ(x->bert->layers[1].w[BMOD_KEY].type,
+		     dtype == ST_BF16 ? GGML_TYPE_BF16 : dtype == ST_F16 ? GGML_TYPE_F16 : GGML_TYPE_F32);
+	if (x->bert->layers[0].pos_query.data)
+		CHECK_INT_EQ(x->bert->layers[0].pos_query.type, x->bert->layers[1].w[BMOD_KEY].type);
 	/* what the encoder does not own stays an extra tensor */
 	CHECK_INT_EQ(model_extra_count(x), 4);
 	memset(&mp, 0, sizeof(mp));
@@ -482,6 +504,80 @@ out:
 	pool_free(&pl);
 }
 
+/* config.json as transformers resolves it; what we do not compute refused
+ * by name. */
+static void test_config(void)
+{
+	char *tmp = check_tmpdir("deberta_config");
+	char *d = path_join(tmp, "cfg");
+	struct model_config cfg;
+	struct model *m = NULL, *x;
+	struct ada_err err;
+
+	tiny_deberta_config(&cfg);
+	CHECK_OK(tiny_bert_random(&cfg, 5, &m), (struct ada_err *)NULL);
+	if (!m)
+		goto out;
+	CHECK_OK(tiny_write_bert_hf(m, d, NULL, &err), &err);
+	x = check_model_load(d);
+	if (x) {
+		const struct deberta_config *db = &x->cfg.deberta;
+		CHECK_INT_EQ(x->cfg.family, ADA_FAMILY_BERT);
+		CHECK(db->relative_attention && db->share_att_key && db->norm_rel_ebd);
+		CHECK_INT_EQ(db->pos_att, DEBERTA_C2P | DEBERTA_P2C);
+		CHECK(db->position_buckets == 8 && db->max_relative_positions == 12 &&
+		      db->att_span == 8);
+		CHECK(!db->position_biased_input && x->cfg.type_vocab_size == 0);
+		CHECK(x->bert->pos_emb == NULL && x->bert->type_emb == NULL);
+		CHECK_INT_EQ(x->cfg.context_length, 40);
+		uint64_t elements = 0;
+		tiny_bert_tensor_count(m, &elements);
+		CHECK_INT_EQ(model_param_count(&x->cfg), (int64_t)elements);
+	}
+	model_free(x);
+	/* the string form of pos_att_type; -1 for max_relative_positions */
+	check_config_set(d, "pos_att_type", json_string("C2P | p2c"));
+	check_config_set(d, "max_relative_positions", json_integer(-1));
+	check_config_set(d, "position_buckets", json_integer(8));
+	x = check_model_load(d);
+	CHECK(x && x->cfg.deberta.pos_att == (DEBERTA_C2P | DEBERTA_P2C) &&
+	      x->cfg.deberta.max_relative_positions == 40);
+	model_free(x);
+#define REFUSED_IN(file, key, value, code, want) do { \
+		CHECK_OK(tiny_write_bert_hf(m, d, NULL, &err), &err); \
+		check_config_set(d, key, value); \
+		check_model_error(d, code, file, want); \
+	} while (0)
+#define REFUSED(key, value, code, want) REFUSED_IN("config.json", key, value, code, want)
+	REFUSED("pos_att_type", json_pack("[s]", "p2p"), ADA_EUNSUPPORTED, "p2p");
+	REFUSED("pos_att_type", json_integer(3), ADA_EFORMAT, "pos_att_type");
+	REFUSED("norm_rel_ebd", json_string("layer_norm|conv"), ADA_EUNSUPPORTED, "conv");
+	REFUSED("hidden_act", json_string("gelu_new"), ADA_EUNSUPPORTED, "gelu_new");
+	REFUSED("pooler_hidden_act", json_string("relu"), ADA_EUNSUPPORTED, "relu");
+	REFUSED("embedding_size", json_integer(16), ADA_EUNSUPPORTED, "embed_proj");
+	REFUSED("conv_kernel_size", json_integer(3), ADA_EUNSUPPORTED, "conv_kernel_size");
+	REFUSED("pooler_hidden_size", json_integer(16), ADA_EUNSUPPORTED, "pooler_hidden_size");
+	REFUSED("attention_head_size", json_integer(4), ADA_EUNSUPPORTED, "attention_head_size");
+	REFUSED("max_relative_positions", json_integer(5), ADA_EFORMAT, "position_buckets / 2");
+	/* a table of another size than the config says: the file is refused */
+	REFUSED_IN("model.safetensors", "position_buckets", json_integer(6), ADA_EFORMAT,
+		   "rel_embeddings");
+	/* relative_attention false: content attention, no table read */
+	CHECK_OK(tiny_write_bert_hf(m, d, NULL, &err), &err);
+	check_config_set(d, "relative_attention", json_false());
+	x = check_model_load(d);
+	CHECK(x && !x->cfg.deberta.relative_attention && x->bert->rel_emb == NULL);
+	CHECK(x && model_extra_count(x) == 3);   /* the unused table and its LayerNorm */
+	model_free(x);
+#undef REFUSED
+#undef REFUSED_IN
+out:
+	model_free(m);
+	remove_tree(tmp, NULL);
+	free(d);
+	free(tmp);
+}
+
 static void test_loaded_models(void)
 {
 	char *tmp = check_tmpdir("deberta_logits");
@@ -490,13 +586,14 @@ static void test_loaded_models(void)
 	struct model_config cfg;
 
 	tiny_deberta_config(&cfg);
-	check_loaded(&cfg, d1, "deberta-v3 through its HF directory");
+	check_loaded(&cfg, ST_F32, d1, "deberta-v3 through its HF directory");
+	check_loaded(&cfg, ST_BF16, d1, "deberta-v3, BF16, through its HF directory");
 	cfg.deberta.share_att_key = 0;
-	check_loaded(&cfg, d2, "separate position projections through the HF directory");
+	check_loaded(&cfg, ST_F16, d2, "separate position projections, F16, through the HF directory");
 	tiny_deberta_config(&cfg);
 	cfg.deberta.pos_att = DEBERTA_C2P;
 	cfg.deberta.pooler_act = HEAD_ACT_TANH;
-	check_loaded(&cfg, d3, "c2p only, tanh pooler, through the HF directory");
+	check_loaded(&cfg, ST_F32, d3, "c2p only, tanh pooler, through the HF directory");
 	remove_tree(tmp, NULL);
 	free(d1);
 	free(d2);
@@ -512,6 +609,7 @@ int main(void)
 	RUN(test_variants);
 	RUN(test_acts_shape);
 #ifndef ADA_REAL_DOUBLE
+	RUN(test_config);
 	RUN(test_loaded_models);
 #endif
 	return check_summary();
