@@ -408,8 +408,11 @@ static void self_attention_backward(const struct bert_net *net, struct bert_acts
 		/* the table's rows of the layer input start without a gradient */
 		memset(dx_in + nd, 0, sizeof(real) * (size_t)a->rx * D);
 	}
-	linear_backward(&blk->lin[BMOD_QUERY], x, a->dq, N + (shared ? a->rq : 0), dx_in, st);
-	linear_backward(&blk->lin[BMOD_KEY], x, a->dk, N + (shared ? a->rk : 0), dx_in, st);
+	/* the table's rows need their input gradient only when the table trains */
+	linear_backward_rows(&blk->lin[BMOD_QUERY], x, a->dq, N + (shared ? a->rq : 0), dx_in,
+			     table ? N + a->rq : N, st);
+	linear_backward_rows(&blk->lin[BMOD_KEY], x, a->dk, N + (shared ? a->rk : 0), dx_in,
+			     table ? N + a->rk : N, st);
 	linear_backward(&blk->lin[BMOD_VALUE], x, a->dv, N, dx_in, st);
 	if (shared && table && dx_in && a->rx)
 		add_inplace(a->drel, dx_in + nd, (long)a->rx * D);
