@@ -1,7 +1,9 @@
 /*
  * cmd_bench — `adalora bench --model PATH|--shape NAME --method M [--batch B]
  * [--seq S] [--steps K] [--threads N] [--gradient-checkpointing]`: one JSON line with the fields of
- * ../shared/bench/torch_reference.py's, so compare.py can read both.
+ * ../shared/bench/torch_reference.py's, so compare.py can read both. An
+ * encoder (bert-base, deberta-v3-base, a BERT-family directory) times a
+ * classifier's steps.
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,7 +18,9 @@ static const char usage[] =
 	"usage: adalora bench --model PATH|--shape NAME --method adalora|lora|full\n"
 	"                     [--batch B] [--seq S] [--steps K] [--warmup W] [--threads N]\n"
 	"                     [--rank R]   (LoRA r / AdaLoRA init_r; default 8 / 12 as the peer)\n"
-	"                     [--gradient-checkpointing]\n";
+	"                     [--gradient-checkpointing]\n"
+	"  encoders (a BERT-family --model, --shape bert-base or deberta-v3-base) time a\n"
+	"  two-class classifier's steps\n";
 
 int cmd_bench(int argc, char **argv)
 {

@@ -70,9 +70,12 @@ static json_t *base_config(const struct trained_net *tn, const struct export_inf
 							 is_classifier(tn) ? "SEQ_CLS" : "CAUSAL_LM"));
 	json_object_set_new(c, "base_model_name_or_path", json_string(info->base_model));
 	json_object_set_new(c, "inference_mode", json_true());
+	/* DeBERTa's ContextPooler is new too: PEFT saves it when named */
 	json_object_set_new(c, "modules_to_save",
 			    is_qa(tn) ? json_pack("[s]", "qa_outputs") :
-			    is_classifier(tn) ? json_pack("[s]", head_module(tn)) : json_null());
+			    !is_classifier(tn) ? json_null() :
+			    model_is_deberta(&tn->model->cfg) ? json_pack("[ss]", "classifier", "pooler") :
+			    json_pack("[s]", head_module(tn)));
 	if (!is_lora_family(tn))
 		return c;
 	json_object_set_new(c, "lora_alpha", json_real(hp->lora_alpha));

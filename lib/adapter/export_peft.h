@@ -21,11 +21,12 @@
  * back on import (so are Q/K weights and biases a method trains whole).
  *
  * Classifiers (task_type "SEQ_CLS") save their head the way PEFT saves
- * modules_to_save: "modules_to_save": ["classifier"] (BERT, RoBERTa) or
+ * modules_to_save: "modules_to_save": ["classifier"] (BERT, RoBERTa),
+ * ["classifier", "pooler"] (DeBERTa, whose ContextPooler is new) or
  * ["score"] (Llama), tensors under base_model.model.classifier.weight,
- * .bias, classifier.dense.*, classifier.out_proj.*, base_model.model.
- * score.weight (PEFT strips "modules_to_save.<adapter name>" from the
- * keys). The label map goes to DIR/labels.json beside them, not into
+ * .bias, classifier.dense.*, classifier.out_proj.*, pooler.dense.*,
+ * base_model.model.score.weight (PEFT strips "modules_to_save.<adapter
+ * name>" from the keys). The label map goes to DIR/labels.json beside them, not into
  * adapter_config.json: PEFT versions before 0.14 refuse a config key they
  * do not know.
  *     {"num_labels", "label_kind": "int"|"string"|"float", "labels": [names

@@ -85,7 +85,8 @@ static int refuse_option(const json_t *cfg, const char *key, const char *dir, st
 }
 
 /* modules_to_save may name the head only ("classifier", "score": what
- * PEFT's sequence classification adds), nothing else. */
+ * PEFT's sequence classification adds; "pooler", DeBERTa's ContextPooler,
+ * which a DeBERTa classifier must save too), nothing else. */
 static int check_modules_to_save(const json_t *conf, const char *cpath, struct ada_err *err)
 {
 	const json_t *v = json_object_get(conf, "modules_to_save");
@@ -98,9 +99,10 @@ static int check_modules_to_save(const json_t *conf, const char *cpath, struct a
 		return ada_fail(err, ADA_EFORMAT, "%s: modules_to_save must be a list", cpath);
 	json_array_foreach(v, i, it) {
 		const char *s = json_string_value(it);
-		if (!s || (strcmp(s, "classifier") && strcmp(s, "score") && strcmp(s, "qa_outputs")))
+		if (!s || (strcmp(s, "classifier") && strcmp(s, "score") && strcmp(s, "pooler") &&
+			   strcmp(s, "qa_outputs")))
 			return ada_fail(err, ADA_EUNSUPPORTED,
-					"%s: modules_to_save '%s' is not supported (only a head: classifier, score, qa_outputs)",
+					"%s: modules_to_save '%s' is not supported (only a head: classifier, score, qa_outputs; DeBERTa's pooler)",
 					cpath, s ? s : "?");
 	}
 	return ADA_OK;
@@ -141,7 +143,8 @@ static const char *head_out_name(const struct model_config *cfg)
 
 static int is_head_name(const char *name)
 {
-	return !strncmp(name, "classifier.", 11) || !strncmp(name, "score.", 6);
+	return !strncmp(name, "classifier.", 11) || !strncmp(name, "score.", 6) ||
+	       !strncmp(name, "pooler.", 7);
 }
 
 static int is_qa_name(const char *name)
@@ -587,6 +590,13 @@ static int attach_head(struct peft_adapter *pa, const struct model_config *cfg,
 		head->out.w = claim(pa, "score.weight", C, D, err);
 		return head->out.w ? ADA_OK : ADA_EFORMAT;
 	}
+	if (model_is_deberta(cfg)) {   /* the ContextPooler and the classifier */
+		head->dense.w = claim(pa, "pooler.dense.weight", D, D, err);
+		head->dense.b = head->dense.w ? claim(pa, "pooler.dense.bias", 0, D, err) : NULL;
+		head->out.w = head->dense.b ? claim(pa, "classifier.weight", C, D, err) : NULL;
+		head->out.b = head->out.w ? claim(pa, "classifier.bias", 0, C, err) : NULL;
+		return head->out.b ? ADA_OK : ADA_EFORMAT;
+	}
 	if (strcmp(cfg->arch, "roberta")) {
 		if (!head->dense.w)
 			return ada_fail(err, ADA_EUNSUPPORTED,
@@ -645,8 +655,8 @@ static int attach_weights(struct peft_adapter *pa, const struct model_config *cf
 	int rc = ADA_OK;
 
 	if (bert)
-		rc = net_slots_bert(&slots, bert, head && head->dense.w && strcmp(cfg->arch, "roberta") ?
-						  &head->dense : NULL, cfg);
+		rc = net_slots_bert(&slots, bert, head && head->dense.w && strcmp(cfg->arch, "roberta") &&
+						  !model_is_deberta(cfg) ? &head->dense : NULL, cfg);
 	else
 		rc = net_slots_llama(&slots, llama, cfg, !pa->classifier);
 	if (rc)

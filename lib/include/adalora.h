@@ -81,7 +81,8 @@ ADA_API int ada_blas_kernel_select(char **argv, char *msg, size_t msg_size);
 /* How a model computes, which decides its adaptable modules and tasks. */
 enum ada_family {
 	ADA_FAMILY_LLAMA = 1,   /* llama, mistral, qwen2: pre-norm decoder (q k v o gate up down) */
-	ADA_FAMILY_BERT = 2,    /* bert, roberta: post-norm encoder (the paper's six matrices) */
+	ADA_FAMILY_BERT = 2,    /* bert, roberta, deberta-v2: post-norm encoder (the paper's six
+	                         * matrices) */
 };
 
 struct ada_model_info {

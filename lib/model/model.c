@@ -351,7 +351,9 @@ int model_alloc_layers(struct model *m, struct ada_err *err)
 
 /* BERT: embeddings (word, position, type, LayerNorm), per layer four
  * dim x dim and two dim x hidden Linears with biases and two LayerNorms,
- * the optional pooler. */
+ * the optional pooler. DeBERTa: the position table only with
+ * position_biased_input; the relative table (and its LayerNorm) and, without
+ * share_att_key, each layer's pos_key_proj / pos_query_proj. */
 static int64_t bert_param_count(const struct model_config *cfg)
 {
 	int64_t dim = cfg->dim, hidden = cfg->hidden_dim;
@@ -361,6 +363,16 @@ static int64_t bert_param_count(const struct model_config *cfg)
 
 	if (cfg->has_pooler)
 		n += dim * dim + dim;
+	if (!bert_has_pos_emb(cfg))
+		n -= (int64_t)cfg->max_positions * dim;
+	if (model_is_deberta(cfg) && cfg->deberta.relative_attention) {
+		const struct deberta_config *db = &cfg->deberta;
+		int pos_proj = !db->share_att_key ? ((db->pos_att & DEBERTA_C2P) != 0) +
+						    ((db->pos_att & DEBERTA_P2C) != 0) : 0;
+
+		n += 2 * (int64_t)db->att_span * dim + (db->norm_rel_ebd ? 2 * dim : 0) +
+		     (int64_t)cfg->n_layers * pos_proj * (dim * dim + dim);
+	}
 	return n;
 }
 
@@ -451,11 +463,22 @@ static int check_range(const char *path, const char *field, int v, int lo, int h
 static int bert_config_check(const struct model_config *cfg, const char *path,
 			     struct ada_err *err)
 {
+	const struct deberta_config *db = &cfg->deberta;
 	int rc;
+
+	if (model_is_deberta(cfg) && db->relative_attention &&
+	    ((rc = check_range(path, "att_span", db->att_span, 1, MAX_CONTEXT, err)) ||
+	     (rc = check_range(path, "position_buckets", db->position_buckets, 0, MAX_CONTEXT,
+			       err)) ||
+	     (rc = check_range(path, "max_relative_positions", db->max_relative_positions, 1,
+			       MAX_CONTEXT, err)) ||
+	     (rc = check_range(path, "pos_att", db->pos_att, 0, DEBERTA_C2P | DEBERTA_P2C, err))))
+		return rc;
 
 	if ((rc = check_range(path, "n_kv_heads", cfg->n_kv_heads, cfg->n_heads, cfg->n_heads,
 			      err)) ||
-	    (rc = check_range(path, "type_vocab_size", cfg->type_vocab_size, 1, MAX_VOCAB, err)) ||
+	    (rc = check_range(path, "type_vocab_size", cfg->type_vocab_size,
+			      model_is_deberta(cfg) ? 0 : 1, MAX_VOCAB, err)) ||
 	    (rc = check_range(path, "max_positions", cfg->max_positions, 1, MAX_CONTEXT, err)) ||
 	    (rc = check_range(path, "position_offset", cfg->position_offset, 0,
 			      cfg->max_positions - 1, err)) ||

@@ -74,6 +74,35 @@ enum llama_module {
 	N_LLAMA_MODULES
 };
 
+/* The ContextPooler's activation (DeBERTa's pooler_hidden_act; BERT and
+ * RoBERTa pool through tanh). */
+enum head_act {
+	HEAD_ACT_TANH,
+	HEAD_ACT_GELU,
+};
+
+/* pos_att_type bits: content->position and position->content terms. */
+enum { DEBERTA_C2P = 1, DEBERTA_P2C = 2 };
+
+/*
+ * DeBERTa's disentangled attention (He et al. 2021; transformers'
+ * DebertaV2Config), resolved as the model computes it. att_span is
+ * transformers' pos_ebd_size: the relative embedding table has 2 * att_span
+ * rows; a relative distance (log-bucketed when position_buckets > 0) plus
+ * att_span, clamped to [0, 2 att_span), picks a row.
+ */
+struct deberta_config {
+	int relative_attention;     /* the c2p / p2c terms and the rel_embeddings table */
+	int pos_att;                /* DEBERTA_C2P | DEBERTA_P2C (pos_att_type) */
+	int position_buckets;       /* > 0: log buckets; else plain distances */
+	int max_relative_positions; /* resolved: max_position_embeddings when < 1 */
+	int att_span;               /* position_buckets if > 0, else max_relative_positions */
+	int share_att_key;          /* positions projected by query_proj / key_proj */
+	int norm_rel_ebd;           /* LayerNorm (encoder.LayerNorm) on the relative table */
+	int position_biased_input;  /* absolute position embeddings added at the input */
+	enum head_act pooler_act;   /* pooler_hidden_act */
+};
+
 struct model_config {
 	enum ada_family family;
 	char arch[32];            /* "llama", "mistral", "qwen2" */
@@ -99,6 +128,8 @@ struct model_config {
 	int position_offset;      /* first position id: 0 (BERT), padding_idx + 1 (RoBERTa) */
 	int pad_token_id;
 	int has_pooler;           /* pooler.dense present (BERT; RoBERTa checkpoints often not) */
+	/* DeBERTa-v2/v3 only (arch "deberta-v2", family BERT; model_deberta.c) */
+	struct deberta_config deberta;
 };
 
 struct model_layer {
@@ -118,15 +149,23 @@ struct bert_layer {
 	const float *b[N_BERT_MODULES];
 	const float *ln_attn_w, *ln_attn_b;     /* attention.output.LayerNorm */
 	const float *ln_out_w, *ln_out_b;       /* output.LayerNorm */
+	/* DeBERTa without share_att_key: attention.self.pos_key_proj (c2p) and
+	 * pos_query_proj (p2c), [dim][dim] + bias; data NULL when absent */
+	struct frozen_mat pos_key, pos_query;
+	const float *pos_key_b, *pos_query_b;
 };
 
 struct bert_weights {
 	const float *word_emb;                  /* [vocab][dim] */
-	const float *pos_emb;                   /* [max_positions][dim] */
-	const float *type_emb;                  /* [type_vocab_size][dim] */
+	const float *pos_emb;                   /* [max_positions][dim]; NULL: none (DeBERTa v3) */
+	const float *type_emb;                  /* [type_vocab_size][dim]; NULL when 0 types */
 	const float *emb_ln_w, *emb_ln_b;
 	struct bert_layer *layers;              /* owned array of n_layers */
 	const float *pooler_w, *pooler_b;       /* [dim][dim], [dim]; NULL without pooler */
+	/* DeBERTa: encoder.rel_embeddings [2 * att_span][dim] and its LayerNorm
+	 * (encoder.LayerNorm; NULL without norm_rel_ebd) */
+	const float *rel_emb;
+	const float *rel_ln_w, *rel_ln_b;
 };
 
 struct model {
@@ -179,6 +218,14 @@ int model_create_file(const struct model_config *cfg, uint64_t seed, uint32_t ty
 /* Shapes of the llama2.c family by name ("stories260K", "stories15M",
  * "stories42M", "stories110M"); ADA_EINVAL for an unknown name. */
 int model_shape_config(const char *name, struct model_config *cfg);
+/* Encoder shapes of real checkpoints by name: "bert-base" (bert-base-uncased)
+ * and "deberta-v3-base" (microsoft/deberta-v3-base); ADA_EINVAL otherwise
+ * (model_random_bert.c). */
+int encoder_shape_config(const char *name, struct model_config *cfg);
+/* A BERT-family model with random weights N(0, 0.02^2), LayerNorms 1 and 0,
+ * biases 0, for cfg; owned. */
+int model_random_bert(const struct model_config *cfg, uint64_t seed, struct model **out,
+		      struct ada_err *err);
 
 /* The open GGUF file behind a GGUF model (borrowed), or NULL for other formats. */
 const struct gguf *model_gguf(const struct model *m);
@@ -221,9 +268,15 @@ void llama_module_hf_path(int layer, enum llama_module m, char *buf, size_t cap)
 void llama_module_shape(const struct model_config *cfg, enum llama_module m,
 			int *out_dim, int *in_dim);
 
-/* "bert" or "roberta": the attribute under which ...ForSequenceClassification
- * holds the encoder (Hugging Face module paths start with it). */
+/* "bert", "roberta" or "deberta": the attribute under which
+ * ...ForSequenceClassification holds the encoder (Hugging Face module paths
+ * start with it). */
 const char *bert_model_prefix(const struct model_config *cfg);
+/* Is cfg a DeBERTa-v2/v3 encoder (arch "deberta-v2")? */
+int model_is_deberta(const struct model_config *cfg);
+/* Does the encoder add learned absolute positions at its input (BERT,
+ * RoBERTa; DeBERTa only with position_biased_input)? */
+int bert_has_pos_emb(const struct model_config *cfg);
 /* "attention.self.query" or "query", ... "output.dense" -> enum
  * bert_module; -1 if unknown. */
 int bert_module_from_name(const char *name);

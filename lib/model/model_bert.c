@@ -30,6 +30,14 @@
  * pooler is optional (RoBERTa classification checkpoints have none). A task
  * head (classifier.*, lm_head.*, cls.*) is not loaded and is no error: it
  * stays readable through model_extra_read().
+ *
+ * DeBERTa-v2/v3 (config: model_deberta.c) loads here too: its encoder is
+ * "deberta." (or bare), q/k/v are query_proj/key_proj/value_proj, v3 has no
+ * position or token type table, and the encoder adds rel_embeddings (with
+ * its LayerNorm) and, without share_att_key, per-layer pos_key_proj /
+ * pos_query_proj. Its ContextPooler ("pooler.dense") is part of the
+ * classification head, so has_pooler stays 0 and a checkpoint's pooler is
+ * an extra tensor like classifier.*.
  */
 #include "model/model_loader.h"
 
@@ -124,9 +132,11 @@ int bert_parse_config(const char *path, json_t *root, struct model_config *cfg,
 int bert_resolve_hf(const char *dir, const struct hf_shards *sh, struct model_config *cfg,
 		    char *prefix, size_t cap, struct ada_err *err)
 {
-	const char *pre = is_roberta(cfg) ? "roberta." : "bert.";
-	char name[96];
+	char pre_buf[16], name[96];
+	const char *pre = pre_buf;
 	int with, bare, rc;
+
+	snprintf(pre_buf, sizeof(pre_buf), "%s.", bert_model_prefix(cfg));
 
 	snprintf(name, sizeof(name), "%sembeddings.word_embeddings.weight", pre);
 	if ((rc = hf_has_tensor(sh, name, &with, err)) ||
@@ -143,6 +153,12 @@ int bert_resolve_hf(const char *dir, const struct hf_shards *sh, struct model_co
 		pre = "";
 	if (prefix)
 		snprintf(prefix, cap, "%s", pre);
+	/* DeBERTa's ContextPooler belongs to the classification head
+	 * (DebertaV2ForSequenceClassification.pooler), not to the encoder. */
+	if (model_is_deberta(cfg)) {
+		cfg->has_pooler = 0;
+		return ADA_OK;
+	}
 	snprintf(name, sizeof(name), "%spooler.dense.weight", pre);
 	rc = hf_has_tensor(sh, name, &cfg->has_pooler, err);
 	return rc ? ada_err_prefix(err, rc, "%s", dir) : ADA_OK;
@@ -211,13 +227,28 @@ static int layer_norm(struct bert_loader *b, const char *base, const float **w,
 	return ADA_OK;
 }
 
+/* DeBERTa without share_att_key: the layer's own position projections. */
+static int load_pos_proj(struct bert_loader *b, struct bert_layer *l, int i)
+{
+	const struct deberta_config *db = &b->m->cfg.deberta;
+	uint64_t dim = (uint64_t)b->m->cfg.dim;
+	int rc;
+
+	if (!db->relative_attention || db->share_att_key)
+		return ADA_OK;
+	if ((db->pos_att & DEBERTA_C2P) &&
+	    ((rc = matrix(b, &l->pos_key, dim, dim, "encoder.layer.%d.attention.self.pos_key_proj.weight", i)) ||
+	     (rc = weight(b, &l->pos_key_b, 0, dim, "encoder.layer.%d.attention.self.pos_key_proj.bias", i))))
+		return rc;
+	if ((db->pos_att & DEBERTA_P2C) &&
+	    ((rc = matrix(b, &l->pos_query, dim, dim, "encoder.layer.%d.attention.self.pos_query_proj.weight", i)) ||
+	     (rc = weight(b, &l->pos_query_b, 0, dim, "encoder.layer.%d.attention.self.pos_query_proj.bias", i))))
+		return rc;
+	return ADA_OK;
+}
+
 static int load_layer(struct bert_loader *b, int i)
 {
-	static const char *const linear[N_BERT_MODULES] = {
-		[BMOD_QUERY] = "attention.self.query", [BMOD_KEY] = "attention.self.key",
-		[BMOD_VALUE] = "attention.self.value", [BMOD_ATTN_OUT] = "attention.output.dense",
-		[BMOD_INTER] = "intermediate.dense", [BMOD_OUTPUT] = "output.dense",
-	};
 	const struct model_config *c = &b->m->cfg;
 	struct bert_layer *l = &b->m->bert->layers[i];
 	uint64_t dim = (uint64_t)c->dim, hidden = (uint64_t)c->hidden_dim;
@@ -226,11 +257,14 @@ static int load_layer(struct bert_loader *b, int i)
 
 	for (int k = 0; k < N_BERT_MODULES; k++) {
 		uint64_t out = k == BMOD_INTER ? hidden : dim, in = k == BMOD_OUTPUT ? hidden : dim;
+		const char *leaf = model_module_hf_leaf(c, k);   /* DeBERTa: query_proj, ... */
 
-		if ((rc = matrix(b, &l->w[k], out, in, "encoder.layer.%d.%s.weight", i, linear[k])) ||
-		    (rc = weight(b, &l->b[k], 0, out, "encoder.layer.%d.%s.bias", i, linear[k])))
+		if ((rc = matrix(b, &l->w[k], out, in, "encoder.layer.%d.%s.weight", i, leaf)) ||
+		    (rc = weight(b, &l->b[k], 0, out, "encoder.layer.%d.%s.bias", i, leaf)))
 			return rc;
 	}
+	if ((rc = load_pos_proj(b, l, i)))
+		return rc;
 	snprintf(base, sizeof(base), "encoder.layer.%d.attention.output.LayerNorm", i);
 	rc = layer_norm(b, base, &l->ln_attn_w, &l->ln_attn_b);
 	if (rc)
@@ -255,11 +289,19 @@ int bert_load_hf(struct model *m, struct hf_shards *sh, struct ada_err *err)
 		return ada_fail(err, ADA_ENOMEM, "%s: out of memory", m->path);
 	if ((rc = weight(&b, &w->word_emb, (uint64_t)c->vocab_size, dim,
 			 "embeddings.word_embeddings.weight")) ||
-	    (rc = weight(&b, &w->pos_emb, (uint64_t)c->max_positions, dim,
-			 "embeddings.position_embeddings.weight")) ||
-	    (rc = weight(&b, &w->type_emb, (uint64_t)c->type_vocab_size, dim,
-			 "embeddings.token_type_embeddings.weight")) ||
+	    (bert_has_pos_emb(c) &&
+	     (rc = weight(&b, &w->pos_emb, (uint64_t)c->max_positions, dim,
+			  "embeddings.position_embeddings.weight"))) ||
+	    (c->type_vocab_size > 0 &&
+	     (rc = weight(&b, &w->type_emb, (uint64_t)c->type_vocab_size, dim,
+			  "embeddings.token_type_embeddings.weight"))) ||
 	    (rc = layer_norm(&b, "embeddings.LayerNorm", &w->emb_ln_w, &w->emb_ln_b)))
+		return rc;
+	if (model_is_deberta(c) && c->deberta.relative_attention &&
+	    ((rc = weight(&b, &w->rel_emb, 2 * (uint64_t)c->deberta.att_span, dim,
+			  "encoder.rel_embeddings.weight")) ||
+	     (c->deberta.norm_rel_ebd &&
+	      (rc = layer_norm(&b, "encoder.LayerNorm", &w->rel_ln_w, &w->rel_ln_b)))))
 		return rc;
 	for (int i = 0; i < c->n_layers; i++)
 		if ((rc = load_layer(&b, i)))

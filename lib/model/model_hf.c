@@ -205,12 +205,14 @@ static int parse_config(const char *path, json_t *root, struct model_config *cfg
 				      path);
 	if (!strcmp(json_string_value(mt), "bert") || !strcmp(json_string_value(mt), "roberta"))
 		return bert_parse_config(path, root, cfg, err);
+	if (!strcmp(json_string_value(mt), "deberta-v2"))
+		return deberta_parse_config(path, root, cfg, err);
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		known |= !strcmp(json_string_value(mt), types[i]);
 	if (!known)
 		return ada_fail_param(err, ADA_EUNSUPPORTED, "model_type",
 				      "%s: model_type '%s' is not supported (llama, mistral, qwen2, "
-				      "bert, roberta)", path, json_string_value(mt));
+				      "bert, roberta, deberta-v2)", path, json_string_value(mt));
 	cfg->family = ADA_FAMILY_LLAMA;
 	snprintf(cfg->arch, sizeof(cfg->arch), "%s", json_string_value(mt));
 	if ((rc = refuse_unsupported(path, root, err)) ||

@@ -144,7 +144,10 @@ int bert_parse_config(const char *path, json_t *root, struct model_config *cfg,
  * be NULL), and cfg->has_pooler. dir names the model in errors. */
 int bert_resolve_hf(const char *dir, const struct hf_shards *sh, struct model_config *cfg,
 		    char *prefix, size_t cap, struct ada_err *err);
-/* The weights of m (config already parsed) into m->bert. */
+/* config.json of model_type "deberta-v2" -> config (checked; model_deberta.c). */
+int deberta_parse_config(const char *path, json_t *root, struct model_config *cfg,
+			 struct ada_err *err);
+/* The weights of m (config already parsed; BERT, RoBERTa or DeBERTa) into m->bert. */
 int bert_load_hf(struct model *m, struct hf_shards *sh, struct ada_err *err);
 
 #endif

@@ -8,7 +8,9 @@
  * i, and a BERT module answers to the bit of the Llama module in the same
  * place of the layer (query = q, key = k, value = v, attention.output.dense
  * = o, intermediate.dense = up, output.dense = down). gate has no BERT
- * counterpart, so "all seven" means the paper's six on BERT.
+ * counterpart, so "all seven" means the paper's six on BERT. DeBERTa-v2
+ * is a BERT-family encoder whose attention projections are called
+ * query_proj, key_proj, value_proj.
  */
 #include <stdio.h>
 #include <string.h>
@@ -83,17 +85,47 @@ static const struct {
 	[BMOD_OUTPUT] = { "output.dense", MOD_DOWN },
 };
 
+/* DeBERTa-v2 names its attention projections query_proj, key_proj,
+ * value_proj (DisentangledSelfAttention); the rest as BERT. */
+static const char *const deberta_leaf[BMOD_VALUE + 1] = {
+	[BMOD_QUERY] = "attention.self.query_proj",
+	[BMOD_KEY] = "attention.self.key_proj",
+	[BMOD_VALUE] = "attention.self.value_proj",
+};
+
+int model_is_deberta(const struct model_config *cfg)
+{
+	return cfg->family == ADA_FAMILY_BERT && !strcmp(cfg->arch, "deberta-v2");
+}
+
+int bert_has_pos_emb(const struct model_config *cfg)
+{
+	return !model_is_deberta(cfg) || cfg->deberta.position_biased_input;
+}
+
 const char *bert_model_prefix(const struct model_config *cfg)
 {
-	return !strcmp(cfg->arch, "roberta") ? "roberta" : "bert";
+	return !strcmp(cfg->arch, "roberta") ? "roberta" : model_is_deberta(cfg) ? "deberta" : "bert";
+}
+
+/* The module's path within a layer. */
+static const char *bert_leaf(const struct model_config *cfg, int m)
+{
+	if (m < 0 || m >= N_BERT_MODULES)
+		return "?";
+	return model_is_deberta(cfg) && m <= BMOD_VALUE ? deberta_leaf[m] : bert_modules[m].leaf;
 }
 
 int bert_module_from_name(const char *name)
 {
-	/* the leaf ("attention.self.query") or its last part ("query") */
+	/* the leaf ("attention.self.query") or its last part ("query"); DeBERTa's
+	 * ("attention.self.query_proj", "query_proj") too */
 	for (int m = 0; m < N_BERT_MODULES; m++) {
 		const char *leaf = bert_modules[m].leaf, *last = strrchr(leaf, '.') + 1;
 		if (!strcmp(name, leaf) || (m <= BMOD_VALUE && !strcmp(name, last)))
+			return m;
+		if (m <= BMOD_VALUE && (!strcmp(name, deberta_leaf[m]) ||
+					!strcmp(name, strrchr(deberta_leaf[m], '.') + 1)))
 			return m;
 	}
 	return -1;
@@ -112,13 +144,13 @@ const char *model_module_name(const struct model_config *cfg, int m)
 		return llama_module_name((enum llama_module)m);
 	if (m < 0 || m >= N_BERT_MODULES)
 		return "?";
-	return m <= BMOD_VALUE ? strrchr(bert_modules[m].leaf, '.') + 1 : bert_modules[m].leaf;
+	return m <= BMOD_VALUE ? strrchr(bert_leaf(cfg, m), '.') + 1 : bert_modules[m].leaf;
 }
 
 const char *model_module_hf_leaf(const struct model_config *cfg, int m)
 {
 	if (cfg->family == ADA_FAMILY_BERT)
-		return m >= 0 && m < N_BERT_MODULES ? bert_modules[m].leaf : "?";
+		return bert_leaf(cfg, m);
 	return (unsigned)m < N_LLAMA_MODULES ? strchr(modules[m].hf, '.') + 1 : "?";
 }
 
@@ -130,7 +162,7 @@ void model_module_hf_path(const struct model_config *cfg, int layer, int m, char
 		return;
 	}
 	snprintf(buf, cap, "%s.encoder.layer.%d.%s", bert_model_prefix(cfg), layer,
-		 m >= 0 && m < N_BERT_MODULES ? bert_modules[m].leaf : "?");
+		 bert_leaf(cfg, m));
 }
 
 void model_module_shape(const struct model_config *cfg, int m, int *out_dim, int *in_dim)

@@ -40,23 +40,45 @@ void llama_net_from_model(struct llama_net *net, struct llama_block *blocks,
 	}
 }
 
+void bert_dims_from_config(struct bert_dims *d, const struct model_config *c)
+{
+	const struct deberta_config *db = &c->deberta;
+
+	*d = (struct bert_dims){
+		.dim = c->dim, .hidden = c->hidden_dim, .n_layers = c->n_layers,
+		.n_heads = c->n_heads, .head_dim = c->head_dim, .vocab = c->vocab_size,
+		.max_positions = c->max_positions, .type_vocab = c->type_vocab_size,
+		.position_offset = c->position_offset, .norm_eps = c->norm_eps,
+	};
+	if (!model_is_deberta(c))
+		return;
+	/* transformers counts the named terms in the scale even without the table */
+	d->disentangled = 1;
+	d->scale_terms = 1 + ((db->pos_att & DEBERTA_C2P) != 0) + ((db->pos_att & DEBERTA_P2C) != 0);
+	if (!db->relative_attention)
+		return;
+	d->rel_span = db->att_span;
+	d->rel_buckets = db->position_buckets;
+	d->rel_max = db->max_relative_positions;
+	d->c2p = (db->pos_att & DEBERTA_C2P) != 0;
+	d->p2c = (db->pos_att & DEBERTA_P2C) != 0;
+	d->share_att_key = db->share_att_key;
+}
+
 void bert_net_from_model(struct bert_net *net, struct bert_block *blocks, const struct model *m)
 {
 	const struct model_config *c = &m->cfg;
 	const struct bert_weights *w = m->bert;
 
 	memset(net, 0, sizeof(*net));
-	net->d = (struct bert_dims){
-		.dim = c->dim, .hidden = c->hidden_dim, .n_layers = c->n_layers,
-		.n_heads = c->n_heads, .head_dim = c->head_dim, .vocab = c->vocab_size,
-		.max_positions = c->max_positions, .type_vocab = c->type_vocab_size,
-		.position_offset = c->position_offset, .norm_eps = c->norm_eps,
-	};
+	bert_dims_from_config(&net->d, c);
 	net->blocks = blocks;
 	net->word_emb = w->word_emb;
 	net->pos_emb = w->pos_emb;
 	net->type_emb = w->type_emb;
 	net->ln_emb = (struct bert_ln){ .w = w->emb_ln_w, .b = w->emb_ln_b };
+	net->rel_emb = w->rel_emb;   /* DeBERTa's relative table */
+	net->ln_rel = (struct bert_ln){ .w = w->rel_ln_w, .b = w->rel_ln_b };
 	for (int l = 0; l < c->n_layers; l++) {
 		const struct bert_layer *ly = &w->layers[l];
 		struct bert_block *b = &blocks[l];
@@ -71,6 +93,14 @@ void bert_net_from_model(struct bert_net *net, struct bert_block *blocks, const 
 		}
 		b->ln_attn = (struct bert_ln){ .w = ly->ln_attn_w, .b = ly->ln_attn_b };
 		b->ln_out = (struct bert_ln){ .w = ly->ln_out_w, .b = ly->ln_out_b };
+		if (ly->pos_key.data)
+			b->pos_key = (struct linear){ .w = frozen_mat_f32(&ly->pos_key),
+						      .fw = &ly->pos_key, .b = ly->pos_key_b,
+						      .in = c->dim, .out = c->dim };
+		if (ly->pos_query.data)
+			b->pos_query = (struct linear){ .w = frozen_mat_f32(&ly->pos_query),
+							.fw = &ly->pos_query, .b = ly->pos_query_b,
+							.in = c->dim, .out = c->dim };
 	}
 }
 
@@ -86,6 +116,12 @@ void seq_head_from_model(struct seq_head *head, const struct model *m, int n_lab
 	}
 	head->pool = SEQ_POOL_FIRST;
 	head->dense = (struct linear){ .in = D, .out = D };
+	/* DebertaV2ForSequenceClassification's ContextPooler is new, as
+	 * RoBERTa's dense layer: shape only, its activation from the config. */
+	if (model_is_deberta(&m->cfg)) {
+		head->act = m->cfg.deberta.pooler_act;
+		return;
+	}
 	/* RobertaForSequenceClassification has no pooler (its checkpoints may
 	 * still carry one): its head brings a dense layer of its own. */
 	if (strcmp(m->cfg.arch, "roberta") && m->cfg.has_pooler) {

@@ -21,6 +21,9 @@
 void llama_net_from_model(struct llama_net *net, struct llama_block *blocks,
 			  const struct model *m);
 
+/* The encoder's dims for a BERT-family config (DeBERTa's attention too). */
+void bert_dims_from_config(struct bert_dims *d, const struct model_config *c);
+
 /* Point a bert_net at a loaded BERT-family model's frozen weights (no
  * gradients, no adapters, no bottlenecks). blocks: caller's array of
  * cfg.n_layers. */
@@ -30,8 +33,9 @@ void bert_net_from_model(struct bert_net *net, struct bert_block *blocks, const 
  * or an adapter supplies them), as Hugging Face's ...ForSequenceClassification:
  * BERT pools [CLS] through the pretrained pooler (head->dense = pooler.dense;
  * NULL weights when the checkpoint has none), RoBERTa pools <s> through a
- * dense layer of the head's own (shape only), Llama pools the last token
- * (no dense). out gets its shape [n_labels][dim] and no weights. */
+ * dense layer of the head's own (shape only), DeBERTa [CLS] through its
+ * ContextPooler (shape only, GELU or tanh after it), Llama pools the last
+ * token (no dense). out gets its shape [n_labels][dim] and no weights. */
 void seq_head_from_model(struct seq_head *head, const struct model *m, int n_labels);
 
 #endif

@@ -76,24 +76,50 @@ static void add_ln(struct net_slots *s, struct bert_ln *ln, int layer, int dim, 
 	add(s, SLOT_NORM_BIAS, layer, dim, 1, &ln->b, &ln->db, "%s.bias", path);
 }
 
+/* DeBERTa's attention.self.<leaf> of a layer (pos_key_proj, pos_query_proj):
+ * weight and bias. */
+static void add_pos_proj(struct net_slots *s, struct linear *lin, int layer, const char *pre,
+			 const char *leaf)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s.encoder.layer.%d.attention.self.%s", pre, layer, leaf);
+	add(s, SLOT_WEIGHT, layer, lin->out, lin->in, &lin->w, &lin->dw, "%s.weight", path);
+	s->v[s->n - 1].fw = &lin->fw;
+	add(s, SLOT_BIAS, layer, lin->out, 1, &lin->b, &lin->db, "%s.bias", path);
+}
+
 int net_slots_bert(struct net_slots *s, struct bert_net *net, struct linear *pooler,
 		   const struct model_config *c)
 {
 	const char *pre = bert_model_prefix(c);
+	const struct deberta_config *db = &c->deberta;
+	const int rel = model_is_deberta(c) && db->relative_attention;
+	const int pos_proj = rel && !db->share_att_key;
 	char path[160];
 
 	s->n = 0;
-	s->v = xcalloc((size_t)c->n_layers * (4 + 2 * N_BERT_MODULES) + 7, sizeof(*s->v));
+	s->v = xcalloc((size_t)c->n_layers * (8 + 2 * N_BERT_MODULES) + 10, sizeof(*s->v));
 	if (!s->v)
 		return ADA_ENOMEM;
 	add(s, SLOT_EMBEDDING, -1, c->vocab_size, c->dim, &net->word_emb, &net->d_word_emb,
 	    "%s.embeddings.word_embeddings.weight", pre);
-	add(s, SLOT_EMBEDDING, -1, c->max_positions, c->dim, &net->pos_emb, &net->d_pos_emb,
-	    "%s.embeddings.position_embeddings.weight", pre);
-	add(s, SLOT_EMBEDDING, -1, c->type_vocab_size, c->dim, &net->type_emb, &net->d_type_emb,
-	    "%s.embeddings.token_type_embeddings.weight", pre);
+	if (bert_has_pos_emb(c))
+		add(s, SLOT_EMBEDDING, -1, c->max_positions, c->dim, &net->pos_emb, &net->d_pos_emb,
+		    "%s.embeddings.position_embeddings.weight", pre);
+	if (c->type_vocab_size > 0)
+		add(s, SLOT_EMBEDDING, -1, c->type_vocab_size, c->dim, &net->type_emb,
+		    &net->d_type_emb, "%s.embeddings.token_type_embeddings.weight", pre);
 	snprintf(path, sizeof(path), "%s.embeddings.LayerNorm", pre);
 	add_ln(s, &net->ln_emb, -1, c->dim, path);
+	if (rel) {   /* DeBERTa's relative table and its LayerNorm */
+		add(s, SLOT_EMBEDDING, -1, 2 * db->att_span, c->dim, &net->rel_emb, &net->d_rel_emb,
+		    "%s.encoder.rel_embeddings.weight", pre);
+		if (db->norm_rel_ebd) {
+			snprintf(path, sizeof(path), "%s.encoder.LayerNorm", pre);
+			add_ln(s, &net->ln_rel, -1, c->dim, path);
+		}
+	}
 	for (int l = 0; l < c->n_layers; l++) {
 		struct bert_block *b = &net->blocks[l];
 
@@ -105,6 +131,11 @@ int net_slots_bert(struct net_slots *s, struct bert_net *net, struct linear *poo
 			s->v[s->n - 1].fw = &lin->fw;
 			add(s, SLOT_BIAS, l, lin->out, 1, &lin->b, &lin->db, "%s.bias", path);
 		}
+		/* DeBERTa without share_att_key: the table's own projections */
+		if (pos_proj && (db->pos_att & DEBERTA_C2P))
+			add_pos_proj(s, &b->pos_key, l, pre, "pos_key_proj");
+		if (pos_proj && (db->pos_att & DEBERTA_P2C))
+			add_pos_proj(s, &b->pos_query, l, pre, "pos_query_proj");
 		snprintf(path, sizeof(path), "%s.encoder.layer.%d.attention.output.LayerNorm", pre, l);
 		add_ln(s, &b->ln_attn, l, c->dim, path);
 		snprintf(path, sizeof(path), "%s.encoder.layer.%d.output.LayerNorm", pre, l);

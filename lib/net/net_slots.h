@@ -11,7 +11,9 @@
  * loaded values. So the names written are the names read.
  *
  * A slot is a place in a struct llama_net / bert_net (or the BERT pooler,
- * which lives in the classifier head): w is where the network reads the
+ * which lives in the classifier head; DeBERTa's relative table, its
+ * LayerNorm and pos_key_proj / pos_query_proj are bert_net's; its
+ * ContextPooler is the head's, not a slot): w is where the network reads the
  * weight, g where it writes the gradient (NULL gradient: frozen). The
  * list borrows the network; it stays valid while the network's blocks do.
  */

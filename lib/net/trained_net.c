@@ -121,8 +121,9 @@ static int register_slots(struct trained_net *tn, struct ada_err *err)
 	char name[200];
 	int rc;
 
-	if (is_bert(tn))
-		rc = net_slots_bert(&slots, &tn->bert, tn->head.dense.w ? &tn->head.dense : NULL, c);
+	if (is_bert(tn))   /* BERT's pretrained pooler is the model's (DeBERTa's is the head's) */
+		rc = net_slots_bert(&slots, &tn->bert, tn->head.dense.w && !model_is_deberta(c) ?
+						       &tn->head.dense : NULL, c);
 	else
 		rc = net_slots_llama(&slots, &tn->net, c, !is_classifier(tn));
 	if (rc)
@@ -241,6 +242,17 @@ static int register_head(struct trained_net *tn, struct ada_err *err)
 	if (!is_bert(tn)) {
 		bad = reg(tn, "base_model.model.score.weight", C, D, 1, &out->w, &out->dw, INIT_NORMAL,
 			  NULL, 0) < 0;
+	} else if (model_is_deberta(&tn->model->cfg)) {
+		/* DebertaV2ForSequenceClassification: the ContextPooler and the
+		 * classifier, both new */
+		bad = reg(tn, "base_model.model.pooler.dense.weight", D, D, 1, &dense->w, &dense->dw,
+			  INIT_NORMAL, NULL, 0) < 0 ||
+		      reg(tn, "base_model.model.pooler.dense.bias", D, 1, 0, &dense->b, &dense->db,
+			  INIT_ZERO, NULL, 0) < 0 ||
+		      reg(tn, "base_model.model.classifier.weight", C, D, 1, &out->w, &out->dw,
+			  INIT_NORMAL, NULL, 0) < 0 ||
+		      reg(tn, "base_model.model.classifier.bias", C, 1, 0, &out->b, &out->db,
+			  INIT_ZERO, NULL, 0) < 0;
 	} else if (strcmp(tn->model->cfg.arch, "roberta")) {
 		bad = reg(tn, "base_model.model.classifier.weight", C, D, 1, &out->w, &out->dw,
 			  INIT_NORMAL, NULL, 0) < 0 ||
@@ -293,7 +305,8 @@ static int refuse(const struct trained_net *tn, struct ada_err *err)
 				md->path);
 	if (is_classifier(tn) && tn->spec.n_labels < 1)
 		return ada_fail(err, ADA_EINVAL, "a classifier needs at least one output");
-	if (is_bert(tn) && is_classifier(tn) && strcmp(c->arch, "roberta") && !c->has_pooler)
+	if (is_bert(tn) && is_classifier(tn) && strcmp(c->arch, "roberta") && !model_is_deberta(c) &&
+	    !c->has_pooler)
 		return ada_fail(err, ADA_EUNSUPPORTED,
 				"%s: no pooler weights (bert.pooler.dense); BertForSequenceClassification would start its pooler at random, which no adapter records",
 				md->path);

@@ -7,6 +7,7 @@
 
 #include "adalora.h"
 #include "util/alloc.h"
+#include "nn/gelu.h"
 
 int seq_head_acts_init(struct seq_head_acts *a, int dim, int n_labels, int B)
 {
@@ -16,9 +17,9 @@ int seq_head_acts_init(struct seq_head_acts *a, int dim, int n_labels, int B)
 	memset(a, 0, sizeof(*a));
 	if (dim <= 0 || n_labels <= 0 || B <= 0)
 		return ADA_EINVAL;
-	/* x, t, dt, dx: [B][dim]; logits, dlogits: [B][n_labels] */
+	/* x, u, t, dt, du, dx: [B][dim]; logits, dlogits: [B][n_labels] */
 	if (size_mul((size_t)B, (size_t)dim, &bd) || size_mul((size_t)B, (size_t)n_labels, &bl) ||
-	    size_mul(bd, 4, &bd) || size_mul(bl, 2, &bl) || size_add(bd, bl, &total))
+	    size_mul(bd, 6, &bd) || size_mul(bl, 2, &bl) || size_add(bd, bl, &total))
 		return ADA_ENOMEM;
 	p = xalloc_aligned(total, sizeof(real));
 	if (!p)
@@ -31,7 +32,9 @@ int seq_head_acts_init(struct seq_head_acts *a, int dim, int n_labels, int B)
 	a->t = a->x + (size_t)B * dim;
 	a->dt = a->t + (size_t)B * dim;
 	a->dx = a->dt + (size_t)B * dim;
-	a->logits = a->dx + (size_t)B * dim;
+	a->u = a->dx + (size_t)B * dim;
+	a->du = a->u + (size_t)B * dim;
+	a->logits = a->du + (size_t)B * dim;
 	a->dlogits = a->logits + (size_t)B * n_labels;
 	return ADA_OK;
 }
@@ -68,10 +71,13 @@ int seq_head_forward(const struct seq_head *h, struct seq_head_acts *a, const re
 		       sizeof(real) * (size_t)D);
 	if (!h->dense.w)
 		return linear_forward(&h->out, a->x, B, a->logits, st);
-	if ((rc = linear_forward(&h->dense, a->x, B, a->t, st)))
+	if ((rc = linear_forward(&h->dense, a->x, B, a->u, st)))
 		return rc;
-	for (long i = 0; i < (long)B * D; i++)
-		a->t[i] = (real)tanh((double)a->t[i]);
+	if (h->act == HEAD_ACT_GELU)
+		gelu_forward(a->t, a->u, (long)B * D);
+	else
+		for (long i = 0; i < (long)B * D; i++)
+			a->t[i] = (real)tanh((double)a->u[i]);
 	return linear_forward(&h->out, a->t, B, a->logits, st);
 }
 
@@ -83,9 +89,12 @@ void seq_head_backward(const struct seq_head *h, struct seq_head_acts *a, const 
 
 	if (h->dense.w) {
 		linear_backward_into(&h->out, a->t, dlogits, B, a->dt, st);
-		for (long i = 0; i < (long)B * D; i++)
-			a->dt[i] *= 1 - a->t[i] * a->t[i];
-		linear_backward_into(&h->dense, a->x, a->dt, B, dhidden ? a->dx : NULL, st);
+		if (h->act == HEAD_ACT_GELU)
+			gelu_backward(a->du, a->dt, a->u, (long)B * D);
+		else
+			for (long i = 0; i < (long)B * D; i++)
+				a->du[i] = a->dt[i] * (1 - a->t[i] * a->t[i]);
+		linear_backward_into(&h->dense, a->x, a->du, B, dhidden ? a->dx : NULL, st);
 	} else {
 		linear_backward_into(&h->out, a->x, dlogits, B, dhidden ? a->dx : NULL, st);
 	}

@@ -7,6 +7,9 @@
  *       pretrained pooler (tanh(W_p h + b_p)); out = classifier (+ bias)
  *   RobertaClassificationHead       first token (<s>); dense (+ tanh) and
  *       out_proj (+ bias), both new
+ *   DebertaV2ForSequenceClassification  first token ([CLS]); dense = the
+ *       ContextPooler's (new; pooler_hidden_act, GELU by default); out =
+ *       classifier (+ bias)
  *   LlamaForSequenceClassification  last non-pad token (lengths[b] - 1) of
  *       the final-norm hidden states; no dense; out = score (no bias)
  * The head's layers are struct linear (borrowed weights, gradients where
@@ -37,7 +40,8 @@ enum seq_pool {
 
 struct seq_head {
 	enum seq_pool pool;
-	struct linear dense;    /* [dim][dim] + bias, tanh after; dense.w NULL: none */
+	struct linear dense;    /* [dim][dim] + bias, act after; dense.w NULL: none */
+	enum head_act act;      /* after dense: tanh (the zero value) or GELU */
 	struct linear out;      /* [n_labels][dim] (+ bias) */
 };
 
@@ -46,10 +50,11 @@ struct seq_head_acts {
 	int B, dim, n_labels;
 	void *mem;
 	real *x;        /* [B][dim] the pooled hidden states */
-	real *t;        /* [B][dim] tanh(dense(x)) */
+	real *u;        /* [B][dim] dense(x) */
+	real *t;        /* [B][dim] act(dense(x)) */
 	real *logits;   /* [B][n_labels] */
 	real *dlogits;  /* [B][n_labels] where the losses may write the gradient */
-	real *dt, *dx;  /* [B][dim] backward scratch */
+	real *dt, *du, *dx;  /* [B][dim] backward scratch */
 };
 
 int seq_head_acts_init(struct seq_head_acts *a, int dim, int n_labels, int B);

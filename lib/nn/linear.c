@@ -20,13 +20,14 @@ int linear_forward(const struct linear *l, const real *x, int N, real *y,
 	return ADA_OK;
 }
 
+/* n_dx: the rows whose base-weight share of dx is computed (<= N). */
 static void backward(const struct linear *l, const real *x, const real *dy, int N, real *dx,
-		     real beta, const struct nn_step *st)
+		     int n_dx, real beta, const struct nn_step *st)
 {
 	if (dx && l->w)
-		gemm(0, 0, N, l->in, l->out, 1, dy, l->out, l->w, l->in, beta, dx, l->in);
+		gemm(0, 0, n_dx, l->in, l->out, 1, dy, l->out, l->w, l->in, beta, dx, l->in);
 	else if (dx)
-		frozen_backward_dx(l->fw, dy, N, dx, beta);
+		frozen_backward_dx(l->fw, dy, n_dx, dx, beta);
 	if (l->dw)
 		gemm(1, 0, l->out, l->in, N, 1, dy, l->out, x, l->in, 1, l->dw, l->in);
 	if (l->db)
@@ -38,11 +39,17 @@ static void backward(const struct linear *l, const real *x, const real *dy, int 
 void linear_backward(const struct linear *l, const real *x, const real *dy, int N, real *dx,
 		     const struct nn_step *st)
 {
-	backward(l, x, dy, N, dx, 1, st);
+	backward(l, x, dy, N, dx, N, 1, st);
 }
 
 void linear_backward_into(const struct linear *l, const real *x, const real *dy, int N, real *dx,
 			  const struct nn_step *st)
 {
-	backward(l, x, dy, N, dx, 0, st);
+	backward(l, x, dy, N, dx, N, 0, st);
+}
+
+void linear_backward_rows(const struct linear *l, const real *x, const real *dy, int N, real *dx,
+			  int n_dx, const struct nn_step *st)
+{
+	backward(l, x, dy, N, dx, n_dx < N ? n_dx : N, 1, st);
 }

@@ -35,5 +35,11 @@ void linear_backward(const struct linear *l, const real *x, const real *dy, int 
  * contribution to a gradient buffer, which then needs no zeroing pass. */
 void linear_backward_into(const struct linear *l, const real *x, const real *dy, int N, real *dx,
 			  const struct nn_step *st);
+/* linear_backward whose dx needs only its first n_dx rows exact: the base
+ * weight's share is added to those alone (the adapter's to all N, so dx
+ * still has N rows). DeBERTa's table rows ride below the tokens' through a
+ * shared projection; when the table is frozen their dx is not needed. */
+void linear_backward_rows(const struct linear *l, const real *x, const real *dy, int N, real *dx,
+			  int n_dx, const struct nn_step *st);
 
 #endif

@@ -15,6 +15,9 @@
  * work a dense implementation must do; masked attention counted once):
  * forward, input gradients everywhere, weight gradients only where
  * something trains.
+ *
+ * Encoders (a BERT-family --model, or the shapes "bert-base" and
+ * "deberta-v3-base") run a classifier's steps instead: bench_encoder.c.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -24,6 +27,7 @@
 #include "util/alloc.h"
 #include "util/err.h"
 #include "util/rng.h"
+#include "train/bench_encoder.h"
 #include "train/trainer.h"
 
 static double step_flops(const struct model_config *c, const struct ada_method *m, int B, int T)
@@ -115,11 +119,50 @@ static int bench_model(const struct ada_bench_opts *o, struct model **m, char *n
 		snprintf(name, cap, "%s", o->model);
 		return model_load(o->model, NULL, m, err);
 	}
+	if (o->shape && !encoder_shape_config(o->shape, &cfg)) {   /* bench_encoder.c */
+		snprintf(name, cap, "%s", o->shape);
+		return model_random_bert(&cfg, 0, m, err);
+	}
 	if (!o->shape || model_shape_config(o->shape, &cfg))
 		return ada_fail_param(err, ADA_EINVAL, "shape", "unknown shape '%s'",
 				      o->shape ? o->shape : "(none)");
 	snprintf(name, cap, "%s", o->shape);
 	return model_random(&cfg, 0, m, err);
+}
+
+int bench_time_steps(struct trainer *tr, const struct ada_bench_opts *o,
+		     struct ada_bench_result *res, struct ada_err *err)
+{
+	double *times = xcalloc((size_t)o->steps, sizeof(*times));
+	struct rusage ru;
+	int rc = ADA_OK;
+
+	if (!times)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	for (int i = 0; i < o->warmup + o->steps; i++) {
+		struct step_out so;
+		double t0 = trainer_now();
+		if ((rc = trainer_step(tr, &so, err)))
+			goto out_free;
+		if (i >= o->warmup)
+			times[i - o->warmup] = trainer_now() - t0;
+		res->final_loss = so.n_targets ? so.nll_sum / (double)so.n_targets : NAN;
+	}
+	qsort(times, (size_t)o->steps, sizeof(*times), cmp_double);
+	{
+		double med = o->steps % 2 ? times[o->steps / 2]
+					  : 0.5 * (times[o->steps / 2 - 1] + times[o->steps / 2]);
+		res->ms_per_step_median = med * 1e3;
+		res->tokens_per_s = (double)o->batch * o->seq / med;
+		res->gflops_per_s = res->flops_per_step / med * 1e-9;
+	}
+	res->trainable_params = (int64_t)param_arena_count(&tr->tn.arena);
+	res->threads = tr->threads;
+	getrusage(RUSAGE_SELF, &ru);
+	res->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
+out_free:
+	free(times);
+	return rc;
 }
 
 int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, struct ada_err *err)
@@ -128,8 +171,6 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 	struct ada_job job = { .seed = 0, .threads = o->threads };
 	struct model *model = NULL;
 	struct dataset train;
-	struct rusage ru;
-	double *times = NULL;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
@@ -137,8 +178,9 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 	if ((rc = bench_method(o, &job.method, err)) ||
 	    (rc = bench_model(o, &model, res->config, sizeof(res->config), err)))
 		goto out_model;
-	if (model->cfg.family != ADA_FAMILY_LLAMA) {
-		rc = ada_fail(err, ADA_EUNSUPPORTED, "%s: bench runs Llama-family models", o->model);
+	if (model->cfg.family != ADA_FAMILY_LLAMA) {   /* an encoder: a classifier's steps */
+		rc = bench_encoder(o, &job, model, res, err);
+		model = NULL;
 		goto out_model;
 	}
 	if (o->seq > model->cfg.context_length) {
@@ -153,36 +195,11 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 	if (rc || (rc = trainer_build(&tr, err)))
 		goto out_release;
 
-	times = xcalloc((size_t)o->steps, sizeof(*times));
-	if (!times) {
-		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+	res->flops_per_step = step_flops(&tr.model->cfg, &job.method, o->batch, o->seq);
+	if ((rc = bench_time_steps(&tr, o, res, err)))
 		goto out_release;
-	}
-	for (int i = 0; i < o->warmup + o->steps; i++) {
-		struct step_out so;
-		double t0 = trainer_now();
-		if ((rc = trainer_step(&tr, &so, err)))
-			goto out_release;
-		if (i >= o->warmup)
-			times[i - o->warmup] = trainer_now() - t0;
-		res->final_loss = so.n_targets ? so.nll_sum / (double)so.n_targets : NAN;
-	}
-	qsort(times, (size_t)o->steps, sizeof(*times), cmp_double);
-	{
-		double med = o->steps % 2 ? times[o->steps / 2]
-					  : 0.5 * (times[o->steps / 2 - 1] + times[o->steps / 2]);
-		res->ms_per_step_median = med * 1e3;
-		res->tokens_per_s = (double)o->batch * o->seq / med;
-		res->flops_per_step = step_flops(&tr.model->cfg, &job.method, o->batch, o->seq);
-		res->gflops_per_s = res->flops_per_step / med * 1e-9;
-	}
-	res->trainable_params = (int64_t)param_arena_count(&tr.tn.arena);
-	res->threads = tr.threads;
 	res->activation_bytes = (int64_t)trainer_lm_activation_bytes(&tr);
-	getrusage(RUSAGE_SELF, &ru);
-	res->peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
 out_release:
-	free(times);
 	trainer_release(&tr);
 out_model:
 	model_free(model);

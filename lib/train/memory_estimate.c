@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "nn/attention.h"
+#include "nn/bert.h"
 #include "nn/parallel.h"
+#include "net/model_bind.h"
 #include "util/err.h"
 
 /* llama.c and bert.c carve their activation arenas in 64-byte steps. */
@@ -53,11 +55,18 @@ static int64_t llama_acts(const struct model_config *c, int B, int T, int thread
 	return b;
 }
 
-/* bert_acts_init, as nn/bert.c lays it out. */
+/* bert_acts_init, as nn/bert.c lays it out (its own count, DeBERTa's
+ * table rows and attention scratch included; this formula for BERT when
+ * the shape is one bert_acts_init refuses). */
 static int64_t bert_acts(const struct model_config *c, int B, int T, int threads)
 {
 	const int64_t L = c->n_layers, N = (int64_t)B * T, D = c->dim, F = c->hidden_dim;
+	struct bert_dims d;
 	int64_t b = 0;
+
+	bert_dims_from_config(&d, c);
+	if ((b = (int64_t)bert_acts_bytes(&d, B, T, threads)) > 0)
+		return b;
 
 	b += carve(N * D) + 2 * carve(N);                /* emb, mean_e, rstd_e */
 	b += carve((L + 1) * N * D);                     /* x */
@@ -90,9 +99,9 @@ static int64_t head_params(const struct model_config *c, int n_labels)
 
 	if (c->family != ADA_FAMILY_BERT)
 		return C * D;
-	if (strcmp(c->arch, "roberta"))
+	if (strcmp(c->arch, "roberta") && !model_is_deberta(c))
 		return C * D + C;
-	return D * D + D + C * D + C;
+	return D * D + D + C * D + C;   /* RoBERTa's dense, DeBERTa's ContextPooler: new */
 }
 
 /* The model's own weights a method trains (net_slots.c, net_build.c
@@ -111,13 +120,27 @@ static int64_t slot_params(const struct model_config *c, enum ada_method_type t,
 			biases += L * out;
 	}
 	if (c->family == ADA_FAMILY_BERT) {
-		weights += (int64_t)(c->vocab_size + c->max_positions + c->type_vocab_size) * D;
+		const struct deberta_config *db = &c->deberta;
+
+		weights += (int64_t)(c->vocab_size + (bert_has_pos_emb(c) ? c->max_positions : 0) +
+				     c->type_vocab_size) * D;
 		norms = D * (2 * L + 1);
 		norm_biases = norms;
 		layer_norms = 2 * D * 2 * L;
-		if (strcmp(c->arch, "roberta") && classify) {   /* BERT's pooler */
+		if (strcmp(c->arch, "roberta") && !model_is_deberta(c) && classify) {   /* BERT's pooler */
 			weights += D * D;
 			biases += D;
+		}
+		if (model_is_deberta(c) && db->relative_attention) {
+			/* the relative table, its LayerNorm, pos_key_proj / pos_query_proj */
+			const int proj = db->share_att_key ? 0 : ((db->pos_att & DEBERTA_C2P) != 0) +
+								  ((db->pos_att & DEBERTA_P2C) != 0);
+			weights += 2 * (int64_t)db->att_span * D + L * proj * D * D;
+			biases += L * proj * D;
+			if (db->norm_rel_ebd) {
+				norms += D;
+				norm_biases += D;
+			}
 		}
 	} else {
 		weights += (int64_t)c->vocab_size * D;
@@ -218,7 +241,7 @@ void memory_estimate_config(const struct model_config *c, int64_t params,
 										hp->gradient_checkpointing);
 		/* the head's rows, token types, and the micro-batch's ids, types,
 		 * lengths, labels, targets (trainer_cls.c) */
-		out->activations += (4 * B * (int64_t)c->dim + 2 * B * C) * 4 + N * 4 + N * 4 + N * 4 +
+		out->activations += (6 * B * (int64_t)c->dim + 2 * B * C) * 4 + N * 4 + N * 4 + N * 4 +
 				    3 * (int64_t)B * 4;
 	}
 	out->trainable = 4 * memory_trainable_params(c, m, task, (int)C) * (int64_t)sizeof(float);
@@ -234,13 +257,13 @@ void memory_estimate_config(const struct model_config *c, int64_t params,
 /* A model_config of the shape ada_model_probe() describes. What the probe
  * does not report is inferred: the family from the architecture, q/k/v
  * biases for qwen2, a tied output from the parameter count, BERT's tables
- * from the context. */
+ * from the context, DeBERTa's attention as v3's. */
 static void config_from_info(const struct ada_model_info *info, struct model_config *c)
 {
 	memset(c, 0, sizeof(*c));
 	snprintf(c->arch, sizeof(c->arch), "%s", info->architecture);
-	c->family = !strcmp(info->architecture, "bert") || !strcmp(info->architecture, "roberta")
-			    ? ADA_FAMILY_BERT : ADA_FAMILY_LLAMA;
+	c->family = !strcmp(info->architecture, "bert") || !strcmp(info->architecture, "roberta") ||
+		    !strcmp(info->architecture, "deberta-v2") ? ADA_FAMILY_BERT : ADA_FAMILY_LLAMA;
 	c->dim = info->dim;
 	c->hidden_dim = info->hidden_dim;
 	c->n_layers = info->n_layers;
@@ -255,6 +278,22 @@ static void config_from_info(const struct ada_model_info *info, struct model_con
 	c->has_pooler = 1;
 	c->tied_output = c->family == ADA_FAMILY_LLAMA &&
 			 info->parameters == model_param_count(c) - (int64_t)c->vocab_size * c->dim;
+	if (model_is_deberta(c)) {
+		/* the probe does not say: DeBERTa-v3's attention (deberta-v3-base's
+		 * table of 2 x 256 rows through shared keys, c2p and p2c) */
+		struct deberta_config *db = &c->deberta;
+
+		c->has_pooler = 0;
+		c->type_vocab_size = 0;
+		db->relative_attention = 1;
+		db->pos_att = DEBERTA_C2P | DEBERTA_P2C;
+		db->max_relative_positions = c->max_positions;
+		db->position_buckets = c->max_positions > 258 ? 256 : 0;
+		db->att_span = db->position_buckets ? db->position_buckets : db->max_relative_positions;
+		db->share_att_key = 1;
+		db->norm_rel_ebd = 1;
+		db->pooler_act = HEAD_ACT_GELU;
+	}
 }
 
 int ada_memory_estimate(const struct ada_model_info *info, const struct ada_method *m, int task,

@@ -153,6 +153,20 @@ int trainer_lm_adopt(struct trainer *tr, struct dataset *train, struct dataset *
  * before trainer_build, or for another task). */
 size_t trainer_lm_activation_bytes(const struct trainer *tr);
 
+/* trainer_cls.c: take train and its label map as the classification
+ * task's data (moved; no validation) and plan the batches. */
+int trainer_cls_adopt(struct trainer *tr, struct class_dataset *train, struct label_map *labels,
+		      struct ada_err *err);
+/* trainer_cls.c: the bytes of the classifier's encoder activations (0
+ * before trainer_build, or for another task). */
+size_t trainer_cls_activation_bytes(const struct trainer *tr);
+
+/* trainer_setup.c: a classifier over a model and examples a caller has in
+ * memory (bench), as trainer_setup_lm: model, train and labels are moved
+ * into the trainer. */
+int trainer_setup_cls(struct trainer *tr, const struct ada_job *job, struct model *model,
+		      struct class_dataset *train, struct label_map *labels, struct ada_err *err);
+
 /* trainer_setup.c: the optimizer's chunks over the arena as it is now
  * (again after compaction or a reshaped resume). */
 int trainer_chunk_arena(struct trainer *tr, struct ada_err *err);

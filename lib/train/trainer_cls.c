@@ -85,6 +85,39 @@ static int cls_load(struct trainer *tr, struct ada_err *err)
 			       err);
 }
 
+int trainer_cls_adopt(struct trainer *tr, struct class_dataset *train, struct label_map *labels,
+		      struct ada_err *err)
+{
+	struct trainer_cls *c = tr->cls ? tr->cls : xcalloc(1, sizeof(*c));
+
+	if (!c) {
+		class_dataset_release(train);
+		label_map_release(labels);
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	}
+	c->train = *train;
+	c->labels = *labels;
+	memset(train, 0, sizeof(*train));
+	memset(labels, 0, sizeof(*labels));
+	tr->cls = c;
+	tr->task = &trainer_task_cls;
+	tr->labels = &c->labels;
+	tr->spec = (struct net_spec){
+		.task = ADA_TASK_CLASSIFICATION,
+		.n_labels = c->labels.n_labels,
+		.regression = c->labels.kind == ADA_LABEL_FLOAT,
+	};
+	return batch_plan_init(&tr->plan, c->train.n, tr->hp->batch_size, tr->hp->n_epochs,
+			       tr->hp->max_steps, err);
+}
+
+size_t trainer_cls_activation_bytes(const struct trainer *tr)
+{
+	const struct trainer_cls *c = tr->task == &trainer_task_cls ? tr->cls : NULL;
+
+	return c ? c->acts.bert.bytes + c->acts.llama.bytes : 0;
+}
+
 static int cls_build(struct trainer *tr, int micro, struct ada_err *err)
 {
 	struct trainer_cls *c = tr->cls;

@@ -306,6 +306,28 @@ int trainer_setup_lm(struct trainer *tr, const struct ada_job *job, struct model
 	return setup_end(tr, err);
 }
 
+int trainer_setup_cls(struct trainer *tr, const struct ada_job *job, struct model *model,
+		      struct class_dataset *train, struct label_map *labels, struct ada_err *err)
+{
+	int rc;
+
+	setup_begin(tr, job);
+	tr->model = model;
+	if (train->seq_len != tr->hp->seq_len)
+		rc = ada_fail(err, ADA_EINVAL, "the examples are of %d tokens, the job's seq_len is %d",
+			      train->seq_len, tr->hp->seq_len);
+	else
+		rc = check_model(tr, err);
+	if (rc) {
+		class_dataset_release(train);
+		label_map_release(labels);
+		return rc;
+	}
+	if ((rc = trainer_cls_adopt(tr, train, labels, err)))
+		return rc;
+	return setup_end(tr, err);
+}
+
 void trainer_plan(const struct trainer *tr, struct ada_plan *plan)
 {
 	memset(plan, 0, sizeof(*plan));

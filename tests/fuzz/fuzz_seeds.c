@@ -303,17 +303,21 @@ static void hf_seeds(void)
 		model_free(m);
 	}
 	json_decref(tok);
-	for (int r = 0; r < 2; r++) {
+	for (int r = 0; r < 3; r++) {   /* bert, roberta, deberta-v2 */
+		static const char *const names[] = { "bert", "roberta", "deberta" };
 		struct model_config c;
 		struct model *m;
 		float head[2 * 8];
-		struct tiny_extra extra = { r ? "classifier.out_proj.weight" : "classifier.weight", head,
-					    2, 8 };
-		struct tiny_bert_opts o = { .dtype = r ? ST_F16 : ST_F32, .prefixed = 1,
-					    .extra = &extra, .n_extra = 1 };
+		struct tiny_extra extra = { r == 1 ? "classifier.out_proj.weight" : "classifier.weight",
+					    head, 2, 8 };
+		struct tiny_bert_opts o = { .dtype = r == 1 ? ST_F16 : r ? ST_BF16 : ST_F32,
+					    .prefixed = 1, .extra = &extra, .n_extra = 1 };
 		struct buf b = { 0 };
 
-		tiny_bert_config(&c, r ? "roberta" : "bert");
+		if (r == 2)
+			tiny_deberta_config(&c);
+		else
+			tiny_bert_config(&c, r ? "roberta" : "bert");
 		c.dim = 8;
 		c.hidden_dim = 12;
 		c.n_layers = 1;
@@ -332,13 +336,13 @@ static void hf_seeds(void)
 		sep(&b);
 		snprintf(rel, sizeof(rel), "%s/model.safetensors", dir);
 		put_file(&b, rel);
-		seed_file("safetensors", r ? "roberta" : "bert", rel);
+		seed_file("safetensors", names[r], rel);
 		sep(&b);
 		sep(&b);
 		put_vocab_lines(&b, 300);
 		sep(&b);
 		put(&b, "{\"do_lower_case\": true}", 23);
-		seed("hf", r ? "roberta" : "bert", &b);
+		seed("hf", names[r], &b);
 		free(b.p);
 		model_free(m);
 	}

@@ -14,6 +14,10 @@
  *     the head (PEFT's modules_to_save key) and labels.json the map;
  *   - AdaLoRA on BERT: rank events and GET …/ranks name BERT's six modules;
  *     bitfit and adapter train through the API too;
+ *   - AdaLoRA on a tiny DeBERTa-v3 directory: listed as deberta-v2, its
+ *     ranks by DeBERTa's names (query_proj, ...), the adapter holds the
+ *     ContextPooler and the classifier (modules_to_save classifier,
+ *     pooler); gradient checkpointing is a 400 naming the field;
  *   - all of it reads the same after a restart.
  */
 #include <math.h>
@@ -28,7 +32,7 @@
 static struct daemon d;
 static char *dir;
 static char *train_str, *valid_str, *valid_unseen, *train_int, *valid_past, *text_file;
-static char *llama_job, *bert_job;
+static char *llama_job, *bert_job, *deberta_job;
 
 /* dir/name: the zebra task (task_data.h); the caller frees. */
 static char *write_task(const char *name, int n, uint64_t seed, enum zebra_kind kind,
@@ -95,12 +99,16 @@ static void test_models(void)
 			CHECK_STR_EQ(arch, "bert");
 			CHECK_STR_EQ(json_string_value(json_object_get(m, "format")), "hf");
 			seen++;
+		} else if (!strcmp(id, "deb")) {
+			CHECK_STR_EQ(arch, "deberta-v2");
+			CHECK_STR_EQ(json_string_value(json_object_get(m, "format")), "hf");
+			seen++;
 		} else if (!strcmp(id, "tiny")) {
 			CHECK_STR_EQ(arch, "llama");
 			seen++;
 		}
 	}
-	CHECK_INT_EQ(seen, 2);
+	CHECK_INT_EQ(seen, 3);
 	json_decref(l);
 }
 
@@ -374,6 +382,47 @@ static void test_bert(void)
 	}
 }
 
+/* AdaLoRA on DeBERTa: its six modules by DeBERTa's names, its head. */
+static void test_deberta(void)
+{
+	static const char *const names[] = { "query_proj", "key_proj", "value_proj",
+					     "attention.output.dense", "intermediate.dense",
+					     "output.dense" };
+	char param[128], path[256], *st, *cfg_text;
+	json_t *job, *ranks = NULL, *cfg, *hp;
+	size_t len;
+
+	hp = adalora_hp(16);
+	json_object_set_new(hp, "gradient_checkpointing", json_true());
+	CHECK_INT_EQ(create(job_body("deb", train_int, NULL, "adalora", hp), param, sizeof(param),
+			    NULL), 400);
+	CHECK_STR_EQ(param, "method.adalora.hyperparameters.gradient_checkpointing");
+	if (!trained(&deberta_job, job_body("deb", train_int, NULL, "adalora", adalora_hp(16))))
+		return;
+	job = get_job(deberta_job);
+	check_job_object(job, "int", 0);
+	json_decref(job);
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/ranks", deberta_job);
+	CHECK_INT_EQ(http_json(&d, "GET", path, NULL, &ranks), 200);
+	CHECK_INT_EQ(json_array_size(json_object_get(ranks, "modules")), 6);
+	for (size_t i = 0; i < 6; i++)
+		CHECK_STR_EQ(json_string_value(json_array_get(json_object_get(ranks, "modules"), i)),
+			     names[i]);
+	json_decref(ranks);
+	st = get_body(deberta_job, "adapter_model.safetensors", &len);
+	CHECK(has_tensor(st, len, "base_model.model.pooler.dense.weight"));
+	CHECK(has_tensor(st, len, "base_model.model.classifier.weight"));
+	CHECK(has_tensor(st, len,
+			 "base_model.model.deberta.encoder.layer.0.attention.self.query_proj.lora_A"));
+	free(st);
+	cfg_text = get_body(deberta_job, "adapter_config.json", &len);
+	cfg = json_loads(cfg_text, 0, NULL);
+	CHECK(has_string(json_object_get(cfg, "modules_to_save"), "classifier"));
+	CHECK(has_string(json_object_get(cfg, "modules_to_save"), "pooler"));
+	json_decref(cfg);
+	free(cfg_text);
+}
+
 /* The finished classifiers read the same from the store after a restart. */
 static void test_restart(void)
 {
@@ -411,6 +460,9 @@ int main(void)
 		snprintf(enc, sizeof(enc), "%s/models/enc", dir);
 		if (task_make_encoder("bert", 5, enc, &err))
 			FATAL("%s", err.msg);
+		snprintf(enc, sizeof(enc), "%s/models/deb", dir);
+		if (task_make_encoder("deberta-v2", 6, enc, &err))
+			FATAL("%s", err.msg);
 	}
 	daemon_start(&d, dir, NULL);
 	train_str = upload_task("train_str.jsonl", 160, 1, ZEBRA_STRING, NULL);
@@ -429,6 +481,7 @@ int main(void)
 	RUN(test_hostile);
 	RUN(test_llama_classifier);
 	RUN(test_bert);
+	RUN(test_deberta);
 	RUN(test_restart);
 	CHECK_INT_EQ(daemon_stop(&d), 0);
 	free(train_str);
@@ -439,6 +492,7 @@ int main(void)
 	free(text_file);
 	free(llama_job);
 	free(bert_job);
+	free(deberta_job);
 	free(dir);
 	return check_summary();
 }

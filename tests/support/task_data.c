@@ -207,7 +207,10 @@ int task_make_encoder(const char *arch, uint64_t seed, const char *dir, struct a
 	struct model *m = NULL;
 	int rc;
 
-	tiny_bert_config(&cfg, arch);
+	if (!strcmp(arch, "deberta-v2"))
+		tiny_deberta_config(&cfg);
+	else
+		tiny_bert_config(&cfg, arch);
 	if ((rc = tiny_bert_random(&cfg, seed, &m)))
 		return ada_fail(err, rc, "a random tiny %s", arch);
 	rc = tiny_write_bert_hf(m, dir, NULL, err);

@@ -60,8 +60,9 @@ int task_write_qa(const char *path, int n, uint64_t seed, int squad, int impossi
  * [MASK], "zebra", task_words, then fillers (w22, w23, ...). */
 int task_write_vocab(const char *dir, int vocab_size, struct ada_err *err);
 
-/* dir: a random tiny encoder (tiny_bert_config(arch), tiny_bert_random
- * with seed) as a Hugging Face directory, with task_write_vocab. */
+/* dir: a random tiny encoder (tiny_bert_config(arch), or
+ * tiny_deberta_config() for "deberta-v2"; tiny_bert_random with seed) as a
+ * Hugging Face directory, with task_write_vocab. */
 int task_make_encoder(const char *arch, uint64_t seed, const char *dir, struct ada_err *err);
 
 #endif

@@ -258,6 +258,10 @@ static int same_config(const struct model_config *x, const struct model_config *
 	if (x->family == ADA_FAMILY_BERT) {
 		SAME(type_vocab_size); SAME(max_positions); SAME(position_offset);
 		SAME(pad_token_id); SAME(has_pooler);
+		SAME(deberta.relative_attention); SAME(deberta.pos_att);
+		SAME(deberta.position_buckets); SAME(deberta.max_relative_positions);
+		SAME(deberta.att_span); SAME(deberta.share_att_key); SAME(deberta.norm_rel_ebd);
+		SAME(deberta.position_biased_input); SAME(deberta.pooler_act);
 	} else {
 		SAME(rope_theta); SAME(qkv_bias); SAME(sliding_window);
 	}
@@ -770,6 +774,35 @@ int tiny_models_equal(const struct model *a0, const struct model *b0, char *why,
 
 /* ---- the BERT family ---------------------------------------------------- */
 
+void tiny_deberta_config(struct model_config *cfg)
+{
+	struct deberta_config *db = &cfg->deberta;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->family = ADA_FAMILY_BERT;
+	snprintf(cfg->arch, sizeof(cfg->arch), "deberta-v2");
+	cfg->dim = 32;
+	cfg->hidden_dim = 48;
+	cfg->n_layers = 2;
+	cfg->n_heads = cfg->n_kv_heads = 4;
+	cfg->head_dim = 8;
+	cfg->vocab_size = 64;
+	cfg->max_positions = 40;
+	cfg->context_length = 40;
+	cfg->type_vocab_size = 0;
+	cfg->pad_token_id = 0;
+	cfg->norm_eps = 1e-7f;
+	db->relative_attention = 1;
+	db->pos_att = DEBERTA_C2P | DEBERTA_P2C;
+	db->position_buckets = 8;
+	db->max_relative_positions = 12;
+	db->att_span = 8;
+	db->share_att_key = 1;
+	db->norm_rel_ebd = 1;
+	db->position_biased_input = 0;
+	db->pooler_act = HEAD_ACT_GELU;
+}
+
 void tiny_bert_config(struct model_config *cfg, const char *arch)
 {
 	int roberta = !strcmp(arch, "roberta");
@@ -800,7 +833,20 @@ static const char *const bert_linear[N_BERT_MODULES] = {
 
 static size_t bert_max_tensors(const struct model *m)
 {
-	return 5 + 16 * (size_t)m->cfg.n_layers + 2;
+	return 5 + 20 * (size_t)m->cfg.n_layers + 2 + 3;
+}
+
+/* DeBERTa's position projections of a layer: which ones the config has. */
+static int has_pos_key(const struct model_config *c)
+{
+	return model_is_deberta(c) && c->deberta.relative_attention && !c->deberta.share_att_key &&
+	       (c->deberta.pos_att & DEBERTA_C2P);
+}
+
+static int has_pos_query(const struct model_config *c)
+{
+	return model_is_deberta(c) && c->deberta.relative_attention && !c->deberta.share_att_key &&
+	       (c->deberta.pos_att & DEBERTA_P2C);
 }
 
 /* The encoder's tensors with Hugging Face names (under prefix). */
@@ -820,19 +866,40 @@ static size_t bert_list(const struct model *m, const char *prefix, int legacy,
 		add(t, &n, name, data, rows, cols, 0); \
 	} while (0)
 	B(w->word_emb, (uint64_t)c->vocab_size, dim, "embeddings.word_embeddings.weight");
-	B(w->pos_emb, (uint64_t)c->max_positions, dim, "embeddings.position_embeddings.weight");
-	B(w->type_emb, (uint64_t)c->type_vocab_size, dim, "embeddings.token_type_embeddings.weight");
+	if (bert_has_pos_emb(c))
+		B(w->pos_emb, (uint64_t)c->max_positions, dim, "embeddings.position_embeddings.weight");
+	if (c->type_vocab_size > 0)
+		B(w->type_emb, (uint64_t)c->type_vocab_size, dim,
+		  "embeddings.token_type_embeddings.weight");
 	B(w->emb_ln_w, 0, dim, "embeddings.LayerNorm.%s", lw);
 	B(w->emb_ln_b, 0, dim, "embeddings.LayerNorm.%s", lb);
+	if (model_is_deberta(c) && c->deberta.relative_attention) {
+		B(w->rel_emb, 2 * (uint64_t)c->deberta.att_span, dim, "encoder.rel_embeddings.weight");
+		if (c->deberta.norm_rel_ebd) {
+			B(w->rel_ln_w, 0, dim, "encoder.LayerNorm.%s", lw);
+			B(w->rel_ln_b, 0, dim, "encoder.LayerNorm.%s", lb);
+		}
+	}
 	for (int i = 0; i < c->n_layers; i++) {
 		const struct bert_layer *l = &w->layers[i];
 
 		for (int k = 0; k < N_BERT_MODULES; k++) {
 			uint64_t out = k == BMOD_INTER ? hidden : dim;
 			uint64_t in = k == BMOD_OUTPUT ? hidden : dim;
+			const char *leaf = model_is_deberta(c) ? model_module_hf_leaf(c, k) : bert_linear[k];
 
-			B((const float *)l->w[k].data, out, in, "encoder.layer.%d.%s.weight", i, bert_linear[k]);
-			B(l->b[k], 0, out, "encoder.layer.%d.%s.bias", i, bert_linear[k]);
+			B((const float *)l->w[k].data, out, in, "encoder.layer.%d.%s.weight", i, leaf);
+			B(l->b[k], 0, out, "encoder.layer.%d.%s.bias", i, leaf);
+		}
+		if (has_pos_key(c)) {
+			B((const float *)l->pos_key.data, dim, dim,
+			  "encoder.layer.%d.attention.self.pos_key_proj.weight", i);
+			B(l->pos_key_b, 0, dim, "encoder.layer.%d.attention.self.pos_key_proj.bias", i);
+		}
+		if (has_pos_query(c)) {
+			B((const float *)l->pos_query.data, dim, dim,
+			  "encoder.layer.%d.attention.self.pos_query_proj.weight", i);
+			B(l->pos_query_b, 0, dim, "encoder.layer.%d.attention.self.pos_query_proj.bias", i);
 		}
 		B(l->ln_attn_w, 0, dim, "encoder.layer.%d.attention.output.LayerNorm.%s", i, lw);
 		B(l->ln_attn_b, 0, dim, "encoder.layer.%d.attention.output.LayerNorm.%s", i, lb);
@@ -868,10 +935,19 @@ int tiny_bert_random(const struct model_config *cfg, uint64_t seed, struct model
 	}
 	rng_seed(&r, seed);
 	if ((rc = random_tensor(m, &r, (size_t)cfg->vocab_size * dim, 0, 0.5, &w->word_emb)) ||
-	    (rc = random_tensor(m, &r, (size_t)cfg->max_positions * dim, 0, 0.5, &w->pos_emb)) ||
-	    (rc = random_tensor(m, &r, (size_t)cfg->type_vocab_size * dim, 0, 0.5, &w->type_emb)) ||
+	    (bert_has_pos_emb(cfg) &&
+	     (rc = random_tensor(m, &r, (size_t)cfg->max_positions * dim, 0, 0.5, &w->pos_emb))) ||
+	    (cfg->type_vocab_size > 0 &&
+	     (rc = random_tensor(m, &r, (size_t)cfg->type_vocab_size * dim, 0, 0.5, &w->type_emb))) ||
 	    (rc = random_tensor(m, &r, dim, 1, 0.1, &w->emb_ln_w)) ||
 	    (rc = random_tensor(m, &r, dim, 0, 0.1, &w->emb_ln_b)))
+		goto out;
+	if (model_is_deberta(cfg) && cfg->deberta.relative_attention &&
+	    ((rc = random_tensor(m, &r, 2 * (size_t)cfg->deberta.att_span * dim, 0, 0.5,
+				 &w->rel_emb)) ||
+	     (cfg->deberta.norm_rel_ebd &&
+	      ((rc = random_tensor(m, &r, dim, 1, 0.1, &w->rel_ln_w)) ||
+	       (rc = random_tensor(m, &r, dim, 0, 0.1, &w->rel_ln_b))))))
 		goto out;
 	for (int i = 0; i < cfg->n_layers; i++) {
 		struct bert_layer *l = &w->layers[i];
@@ -883,6 +959,13 @@ int tiny_bert_random(const struct model_config *cfg, uint64_t seed, struct model
 			    (rc = random_tensor(m, &r, o, 0, 0.1, &l->b[k])))
 				goto out;
 		}
+		if ((has_pos_key(cfg) &&
+		     ((rc = random_mat(m, &r, dim, dim, 0, 0.2, &l->pos_key)) ||
+		      (rc = random_tensor(m, &r, dim, 0, 0.1, &l->pos_key_b)))) ||
+		    (has_pos_query(cfg) &&
+		     ((rc = random_mat(m, &r, dim, dim, 0, 0.2, &l->pos_query)) ||
+		      (rc = random_tensor(m, &r, dim, 0, 0.1, &l->pos_query_b)))))
+			goto out;
 		if ((rc = random_tensor(m, &r, dim, 1, 0.1, &l->ln_attn_w)) ||
 		    (rc = random_tensor(m, &r, dim, 0, 0.1, &l->ln_attn_b)) ||
 		    (rc = random_tensor(m, &r, dim, 1, 0.1, &l->ln_out_w)) ||
@@ -929,10 +1012,60 @@ size_t tiny_bert_tensor_count(const struct model *m, uint64_t *elements)
 	return n;
 }
 
+/* config.json as transformers writes DebertaV2Config. */
+static json_t *deberta_config_json(const struct model_config *c, enum st_dtype dtype, int head)
+{
+	const struct deberta_config *db = &c->deberta;
+	json_t *j = json_object(), *pat = json_array();
+
+	json_object_set_new(j, "architectures", json_pack("[s]", head ?
+		"DebertaV2ForSequenceClassification" : "DebertaV2Model"));
+	json_object_set_new(j, "model_type", json_string("deberta-v2"));
+	json_object_set_new(j, "hidden_size", json_integer(c->dim));
+	json_object_set_new(j, "intermediate_size", json_integer(c->hidden_dim));
+	json_object_set_new(j, "num_hidden_layers", json_integer(c->n_layers));
+	json_object_set_new(j, "num_attention_heads", json_integer(c->n_heads));
+	json_object_set_new(j, "vocab_size", json_integer(c->vocab_size));
+	json_object_set_new(j, "max_position_embeddings", json_integer(c->max_positions));
+	json_object_set_new(j, "type_vocab_size", json_integer(c->type_vocab_size));
+	json_object_set_new(j, "layer_norm_eps", json_real(c->norm_eps));
+	json_object_set_new(j, "hidden_act", json_string("gelu"));
+	json_object_set_new(j, "pad_token_id", json_integer(c->pad_token_id));
+	json_object_set_new(j, "hidden_dropout_prob", json_real(0.1));
+	json_object_set_new(j, "attention_probs_dropout_prob", json_real(0.1));
+	json_object_set_new(j, "initializer_range", json_real(0.02));
+	json_object_set_new(j, "relative_attention", json_boolean(db->relative_attention));
+	/* as deberta-v3-base's config: -1 means max_position_embeddings */
+	json_object_set_new(j, "max_relative_positions",
+			    json_integer(db->max_relative_positions == c->max_positions ? -1 :
+					 db->max_relative_positions));
+	json_object_set_new(j, "position_buckets",
+			    json_integer(db->position_buckets ? db->position_buckets : -1));
+	if (db->pos_att & DEBERTA_P2C)
+		json_array_append_new(pat, json_string("p2c"));
+	if (db->pos_att & DEBERTA_C2P)
+		json_array_append_new(pat, json_string("c2p"));
+	json_object_set_new(j, "pos_att_type", pat);
+	json_object_set_new(j, "share_att_key", json_boolean(db->share_att_key));
+	json_object_set_new(j, "norm_rel_ebd", json_string(db->norm_rel_ebd ? "layer_norm" : "none"));
+	json_object_set_new(j, "position_biased_input", json_boolean(db->position_biased_input));
+	json_object_set_new(j, "pooler_hidden_size", json_integer(c->dim));
+	json_object_set_new(j, "pooler_dropout", json_integer(0));
+	json_object_set_new(j, "pooler_hidden_act",
+			    json_string(db->pooler_act == HEAD_ACT_TANH ? "tanh" : "gelu"));
+	json_object_set_new(j, "torch_dtype", json_string(dtype == ST_F32 ? "float32" :
+		dtype == ST_F16 ? "float16" : "bfloat16"));
+	return j;
+}
+
 static json_t *bert_config_json(const struct model_config *c, enum st_dtype dtype, int head)
 {
 	int roberta = !strcmp(c->arch, "roberta");
-	json_t *j = json_object();
+	json_t *j;
+
+	if (model_is_deberta(c))
+		return deberta_config_json(c, dtype, head);
+	j = json_object();
 
 	json_object_set_new(j, "architectures", json_pack("[s]",
 		roberta ? (head ? "RobertaForSequenceClassification" : "RobertaModel")
@@ -971,7 +1104,7 @@ int tiny_write_bert_hf(const struct model *m, const char *dir, const struct tiny
 	size_t cap = bert_max_tensors(m) + o->n_extra, n, kept = 0;
 	struct tiny_tensor *t = calloc(cap, sizeof(*t));
 	const char *prefix = !o->prefixed ? "" : !strcmp(m->cfg.arch, "roberta") ? "roberta." :
-			     "bert.";
+			     model_is_deberta(&m->cfg) ? "deberta." : "bert.";
 	json_t *config;
 	int rc;
 

@@ -81,6 +81,15 @@ int tiny_models_equal(const struct model *a, const struct model *b, char *why, s
  * 1e-5, no pooler (as RoBERTa classification checkpoints have none). */
 void tiny_bert_config(struct model_config *cfg, const char *arch);
 
+/* A DeBERTa-v3-shaped config (arch "deberta-v2"): the tiny BERT's sizes
+ * (dim 32, intermediate 48, 2 layers, 4 heads, vocab 64, 40 positions), no
+ * absolute positions, no token types, eps 1e-7, relative attention with
+ * c2p and p2c over shared keys, a LayerNorm'd table, position_buckets 8 and
+ * max_relative_positions 12: distances above 4 are log-bucketed, those
+ * from 12 on clip to the table's ends. Change fields after the call for
+ * variants (the writer follows them). */
+void tiny_deberta_config(struct model_config *cfg);
+
 /* Random weights for cfg (m->bert; Linear weights N(0, 0.2^2), biases
  * N(0, 0.1^2), LayerNorm weights near 1 and biases near 0; the pooler only
  * with cfg->has_pooler); *out owned by the caller (model_free).
@@ -100,7 +109,7 @@ struct tiny_extra {
 
 struct tiny_bert_opts {
 	enum st_dtype dtype;               /* ST_F32 (the zero value), ST_F16, ST_BF16 */
-	int prefixed;                      /* names under "bert." / "roberta.", as in
+	int prefixed;                      /* names under "bert." / "roberta." / "deberta.", as in
 	                                    * ...ForSequenceClassification checkpoints */
 	int legacy_ln;                     /* LayerNorm.gamma / .beta, as old checkpoints */
 	const char *omit;                  /* a tensor (name as written) to leave out */
@@ -109,9 +118,9 @@ struct tiny_bert_opts {
 };
 
 /* A Hugging Face directory (created if needed): config.json as transformers
- * writes it for BertModel / RobertaModel (or ...ForSequenceClassification
- * when there are extra tensors) and model.safetensors. opts NULL: F32,
- * bare names. */
+ * writes it for BertModel / RobertaModel / DebertaV2Model (or
+ * ...ForSequenceClassification when there are extra tensors) and
+ * model.safetensors. opts NULL: F32, bare names. */
 int tiny_write_bert_hf(const struct model *m, const char *dir, const struct tiny_bert_opts *opts,
 		       struct ada_err *err);
 

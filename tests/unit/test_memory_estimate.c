@@ -27,6 +27,7 @@
 #include "nn/llama.h"
 #include "tiny_model.h"
 #include "train/memory_estimate.h"
+#include "net/model_bind.h"
 #include "net/trained_net.h"
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -83,7 +84,7 @@ static void test_activations(void)
 				CHECK_INT_EQ(mem.activations, (int64_t)a.bytes + 2 * 60 * 4);
 			else   /* + the head's rows and the micro-batch's buffers */
 				CHECK_INT_EQ(mem.activations,
-					     (int64_t)a.bytes + (4 * 3 * c.dim + 2 * 3 * 3) * 4 +
+					     (int64_t)a.bytes + (6 * 3 * c.dim + 2 * 3 * 3) * 4 +
 						     3 * 60 * 4 + 3 * 3 * 4);
 			llama_acts_release(&a);
 		}
@@ -99,7 +100,22 @@ static void test_activations(void)
 		method(&m, ADA_METHOD_ADALORA, 4, 4, 16);
 		CHECK_INT_EQ(bert_acts_init(&a, &d, 4, 16, 3), 0);
 		memory_estimate_config(&c, 1000, &m, ADA_TASK_CLASSIFICATION, 2, 3, 0, &mem);
-		CHECK_INT_EQ(mem.activations, (int64_t)a.bytes + (4 * 4 * c.dim + 2 * 4 * 2) * 4 +
+		CHECK_INT_EQ(mem.activations, (int64_t)a.bytes + (6 * 4 * c.dim + 2 * 4 * 2) * 4 +
+						      3 * 64 * 4 + 3 * 4 * 4);
+		bert_acts_release(&a);
+	}
+	for (int share = 0; share < 2; share++) {
+		/* DeBERTa: the table's rows below each layer's, its scratch */
+		struct bert_dims d;
+		struct bert_acts a;
+		tiny_deberta_config(&c);
+		c.deberta.share_att_key = share;
+		bert_dims_from_config(&d, &c);
+		CHECK(d.disentangled && d.rel_span == 8 && d.c2p && d.p2c && d.scale_terms == 3);
+		method(&m, ADA_METHOD_ADALORA, 4, 4, 16);
+		CHECK_INT_EQ(bert_acts_init(&a, &d, 4, 16, 3), 0);
+		memory_estimate_config(&c, 1000, &m, ADA_TASK_CLASSIFICATION, 2, 3, 0, &mem);
+		CHECK_INT_EQ(mem.activations, (int64_t)a.bytes + (6 * 4 * c.dim + 2 * 4 * 2) * 4 +
 						      3 * 64 * 4 + 3 * 4 * 4);
 		bert_acts_release(&a);
 	}
@@ -146,8 +162,13 @@ static void test_trainable_params(void)
 			model_free(md);
 		}
 	}
-	for (size_t a = 0; a < 2; a++) {
-		tiny_bert_config(&c, berts[a]);
+	for (size_t a = 0; a < 4; a++) {
+		if (a < 2) {
+			tiny_bert_config(&c, berts[a]);
+		} else {   /* DeBERTa-v3, and with separate position projections */
+			tiny_deberta_config(&c);
+			c.deberta.share_att_key = a == 2;
+		}
 		md = NULL;
 		CHECK_INT_EQ(tiny_bert_random(&c, 6, &md), 0);
 		for (size_t i = 0; md && i < sizeof(methods) / sizeof(methods[0]); i++)
