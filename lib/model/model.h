@@ -203,7 +203,8 @@ void model_free(struct model *m);
 
 /* The model's tokenizer: the file at tokenizer_path when given (llama2.c
  * tokenizer.bin, tokenizer.json or GGUF), else the one it carries. Refuses
- * a vocabulary that does not match the model. Owned by the caller. */
+ * a vocabulary larger than the model's embedding (a smaller one is padding,
+ * as real checkpoints have). Owned by the caller. */
 int model_open_tokenizer(const struct model *m, const char *tokenizer_path,
 			 struct tokenizer **out, struct ada_err *err);
 

@@ -6,8 +6,12 @@
  * independent: a GGUF file carries its vocabulary in metadata, a Hugging
  * Face directory in tokenizer.json (BERT directories may have only
  * WordPiece's vocab.txt), a llama2.c checkpoint nowhere (the user names a
- * tokenizer.bin). A tokenizer whose vocabulary size differs from
- * the model's embedding is refused: every id must index a row.
+ * tokenizer.bin). A tokenizer with more tokens than the model's embedding
+ * has rows is refused: every id must index a row. Fewer is fine and common:
+ * checkpoints pad their embedding for speed (DeBERTa-v3: 128,100 rows for
+ * spm.model's 128,000 pieces + [MASK]; Qwen2.5: 151,936 for 151,665 tokens);
+ * the rows past the tokenizer are never looked up, and a sampled id past it
+ * decodes to nothing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -58,9 +62,9 @@ int model_open_tokenizer(const struct model *m, const char *tokenizer_path,
 	}
 	if (rc)
 		return rc;
-	if (tokenizer_vocab_size(t) != m->cfg.vocab_size) {
+	if (tokenizer_vocab_size(t) > m->cfg.vocab_size) {
 		rc = ada_fail(err, ADA_EINVAL,
-			      "tokenizer (%d tokens) does not match the model %s (vocabulary %d)",
+			      "tokenizer (%d tokens) is larger than the model %s's vocabulary (%d rows)",
 			      tokenizer_vocab_size(t), m->path, m->cfg.vocab_size);
 		tokenizer_free(t);
 		return rc;

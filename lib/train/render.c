@@ -86,9 +86,9 @@ static int open_tokenizer(const char *model, const char *tokenizer,
 			      model, info->format);
 	}
 	free(json);
-	if (!rc && tokenizer_vocab_size(*out) != info->vocab_size) {
+	if (!rc && tokenizer_vocab_size(*out) > info->vocab_size) {
 		rc = ada_fail(err, ADA_EINVAL,
-			      "tokenizer (%d tokens) does not match the model %s (vocabulary %d)",
+			      "tokenizer (%d tokens) is larger than the model %s's vocabulary (%d rows)",
 			      tokenizer_vocab_size(*out), model, info->vocab_size);
 		tokenizer_free(*out);
 		*out = NULL;

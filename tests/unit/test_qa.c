@@ -1,5 +1,5 @@
 /* Extractive QA end to end in the library: a tiny random encoder (BERT and
- * RoBERTa shapes) learns the zebra span task (find "zebra <word>") with
+ * RoBERTa and DeBERTa-v3 shapes) learns the zebra span task (find "zebra <word>") with
  * AdaLoRA on the encoder and qa_outputs trained in full, to a validation F1
  * of at least 0.9 (the official metric); its PEFT adapter
  * (task_type QUESTION_ANS, qa_outputs under modules_to_save, qa.json) loads
@@ -103,6 +103,13 @@ static void test_roberta_learns(void)
 	learns("roberta");
 }
 
+/* DeBERTa-v3's disentangled encoder under the same head (qa_outputs on the
+ * last hidden states, no pooler), as DebertaV2ForQuestionAnswering. */
+static void test_deberta_learns(void)
+{
+	learns("deberta-v2");
+}
+
 /* SQuAD v2: every 4th question has no answer; the result reports the splits. */
 static void test_v2(void)
 {
@@ -150,6 +157,7 @@ int main(void)
 	tmp = check_tmpdir("qa");
 	RUN(test_bert_learns);
 	RUN(test_roberta_learns);
+	RUN(test_deberta_learns);
 	RUN(test_v2);
 	RUN(test_decoder_refused);
 	rc = check_summary();
