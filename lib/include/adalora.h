@@ -219,6 +219,14 @@ ADA_API int64_t ada_model_matrices(const struct ada_model_info *info, unsigned t
 ADA_API int ada_method_check_model(const struct ada_method *m, const struct ada_model_info *info,
 				   struct ada_err *err);
 
+/* Whether a step of m can be shared by `processes` processes of a
+ * data-parallel job (struct ada_parallel): each takes whole micro-batches,
+ * so a step needs at least that many (batch_size / micro_batch_size).
+ * ADA_EINVAL otherwise, param "method.<type>.hyperparameters.micro_batch_size"
+ * and the largest micro_batch_size that fits in the message. */
+ADA_API int ada_method_check_processes(const struct ada_method *m, int processes,
+				       struct ada_err *err);
+
 /* ---- training jobs ------------------------------------------------------ */
 
 /* What a job trains. AUTO decides from the model and the training file: a
@@ -313,6 +321,31 @@ enum ada_stop {
 	ADA_STOP_PAUSE = 2,         /* checkpoint, then return ADA_ESTOPPED (resume later) */
 };
 
+/* One job run by several processes at once, data-parallel (README "One job
+ * across processes"): every process is given the same ada_job (model, data,
+ * seed, method) and its own ada_parallel. Each optimizer step's micro-batches,
+ * numbered as a one-process run numbers them (so dropout is the same), are
+ * split into `size` contiguous runs and process `rank` computes run `rank`;
+ * then allreduce sums the gradient arena (and a few counters) over the
+ * processes, before the orthogonality penalty, clipping, AdamW and the rank
+ * allocator, so every process applies the same update and keeps the same
+ * weights, importance scores and masks. lib/ knows no transport: the caller
+ * provides allreduce (the CLI's is MPI_Allreduce). Checkpoints on resume are
+ * read by every process from out_dir. */
+struct ada_parallel {
+	int rank, size;             /* 0 <= rank < size */
+	int writer;                 /* this process validates, writes checkpoints and outputs
+	                             * and calls the callbacks; exactly one process of a job
+	                             * must be the writer, the others write nothing */
+	void *ctx;
+	/* Sum grads[0..n_grads) and stats[0..n_stats) element-wise over every process, in
+	 * place, each process receiving the same sums (MPI_Allreduce, MPI_SUM). Called
+	 * once per optimizer step by every process, at the same step. ADA_OK, or an
+	 * error in err (the job fails). */
+	int (*allreduce)(void *ctx, float *grads, size_t n_grads, double *stats, size_t n_stats,
+			 struct ada_err *err);
+};
+
 struct ada_job {
 	const char *model;          /* GGUF file, llama2.c .bin or Hugging Face directory */
 	const char *model_name;     /* what outputs and messages call the model (the adapter's
@@ -329,6 +362,10 @@ struct ada_job {
 	int threads;                /* 0: ada_set_threads' value */
 	const struct ada_callbacks *cb;
 	const _Atomic int *stop;    /* enum ada_stop, set from any thread; NULL = never */
+	/* NULL: one process. Else this process's part in a data-parallel job; a stop
+	 * raised in any process stops all of them at the same step boundary (the sums
+	 * of the next step that process starts carry it), the writer checkpointing. */
+	const struct ada_parallel *parallel;
 };
 
 /* What a job amounts to, known before it runs (ada_job_plan) or after. */
