@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <jansson.h>
 
 /* Functions of this interface are exported from the shared libadalora;
@@ -453,6 +454,39 @@ ADA_API int ada_job_plan(const struct ada_job *job, struct ada_plan *plan, struc
  * out_dir/result.json. Returns ADA_OK, ADA_ECANCELLED or ADA_ESTOPPED after
  * a stop request (a checkpoint was written), or an error. res may be NULL. */
 ADA_API int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err *err);
+
+/* ---- progress as JSON lines (a job run in another process) -------------- */
+
+/* A job run by another program (the daemon launching `adalora train
+ * --progress-json` under mpirun) reports on its standard output, one JSON
+ * object per line: each callback as an event, then one "end" line with
+ * ada_train's code, error and result. Values arrive bit for bit (doubles as
+ * 17-digit reals; NaN as null, read back as NaN). */
+
+/* Callbacks that write each event as one line to out (flushed); cb->ctx is
+ * out, which must outlive the job. */
+ADA_API void ada_progress_callbacks(FILE *out, struct ada_callbacks *cb);
+
+/* The end line: how ada_train returned (rc, err when rc != 0) and its
+ * result (borrowed). ADA_OK, or ADA_EIO when out failed. */
+ADA_API int ada_progress_end(FILE *out, int rc, const struct ada_result *res,
+			     const struct ada_err *err);
+
+/* What an end line carried. Zero it before the first line; release res with
+ * ada_result_release. */
+struct ada_progress_end {
+	int ended;                  /* an end line was read */
+	int rc;                     /* ada_train's code */
+	struct ada_err err;         /* its error when rc != 0 */
+	struct ada_result res;
+};
+
+/* Read one line (len bytes, a trailing newline allowed) and call the
+ * matching callback of cb (may be NULL, as may any callback); an end line
+ * fills *end (may be NULL). ADA_EFORMAT for a line that is not ours (the
+ * caller may show it as text), ADA_ENOMEM. */
+ADA_API int ada_progress_line(const char *line, size_t len, const struct ada_callbacks *cb,
+			      struct ada_progress_end *end, struct ada_err *err);
 
 /* ---- the AdaLoRA budget schedule (adalora.md section 4) ----------------- */
 
