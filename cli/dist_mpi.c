@@ -1,0 +1,126 @@
+/*
+ * dist_mpi — the processes of one `adalora train` over MPI (dist.h).
+ *
+ * MPI is initialised only when an MPI launcher started us (its environment
+ * says so), so a plain `adalora train` stays one process with no MPI
+ * runtime in the way. Calls into MPI come from the main thread only (lib's
+ * pool threads never make them): MPI_THREAD_FUNNELED.
+ *
+ * The allreduce: the gradients in place, as MPI_FLOAT over the arena's
+ * gradient block (one buffer: one MPI_Allreduce, or one per 2^30 floats for
+ * arenas beyond an int count), then the trainer's few counters as
+ * MPI_DOUBLE. MPI reduces with a fixed tree for a given size and message,
+ * and every process receives the same bits, which is what keeps their
+ * weights identical.
+ *
+ * A process whose launcher (mpirun, or the orted of its host) dies is
+ * killed (PR_SET_PDEATHSIG), so a daemon or user that kills mpirun leaves
+ * no process training behind.
+ */
+#include "dist.h"
+
+#include <mpi.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "util/err.h"
+
+/* The largest piece of one MPI_Allreduce (its count is an int). */
+#define PIECE ((size_t)1 << 30)
+
+static int launched(void)
+{
+	static const char *const vars[] = { "OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK",
+					    "PMIX_RANK" };
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		if (getenv(vars[i]))
+			return 1;
+	return 0;
+}
+
+static int mpi_fail(struct ada_err *err, const char *what, int code)
+{
+	char msg[MPI_MAX_ERROR_STRING + 1] = "";
+	int len = 0;
+
+	MPI_Error_string(code, msg, &len);
+	msg[len < (int)sizeof(msg) ? len : (int)sizeof(msg) - 1] = '\0';
+	return ada_fail(err, ADA_EIO, "%s: %s", what, msg);
+}
+
+static int allreduce(void *ctx, float *g, size_t n, double *s, size_t ns, struct ada_err *err)
+{
+	struct dist *d = ctx;
+	double t0 = MPI_Wtime();
+	int rc;
+
+	for (size_t off = 0; off < n; off += PIECE) {
+		size_t k = n - off < PIECE ? n - off : PIECE;
+		rc = MPI_Allreduce(MPI_IN_PLACE, g + off, (int)k, MPI_FLOAT, MPI_SUM,
+				   MPI_COMM_WORLD);
+		if (rc != MPI_SUCCESS)
+			return mpi_fail(err, "MPI_Allreduce of the gradients", rc);
+	}
+	rc = MPI_Allreduce(MPI_IN_PLACE, s, (int)ns, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+	if (rc != MPI_SUCCESS)
+		return mpi_fail(err, "MPI_Allreduce of the step's counters", rc);
+	d->reduces++;
+	d->reduce_seconds += MPI_Wtime() - t0;
+	d->reduce_bytes = (double)n * sizeof(float) + (double)ns * sizeof(double);
+	return ADA_OK;
+}
+
+int dist_start(struct dist *d, int *argc, char ***argv, struct ada_err *err)
+{
+	int provided = 0, rc;
+
+	memset(d, 0, sizeof(*d));
+	d->size = 1;
+	if (!launched())
+		return ADA_OK;
+	rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
+	if (rc != MPI_SUCCESS)
+		return ada_fail(err, ADA_EIO, "MPI_Init failed (code %d)", rc);
+	d->active = 1;
+	/* errors come back as codes, reported like any other */
+	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+	MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
+	MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+	{
+		pid_t launcher = getppid();
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && getppid() != launcher)
+			raise(SIGKILL);   /* the launcher died before the line above */
+	}
+	d->par = (struct ada_parallel){
+		.rank = d->rank, .size = d->size, .writer = d->rank == 0,
+		.ctx = d, .allreduce = allreduce,
+	};
+	return ADA_OK;
+}
+
+void dist_finish(struct dist *d)
+{
+	if (d->active)
+		MPI_Finalize();
+	d->active = 0;
+}
+
+const char *dist_library(void)
+{
+	static char version[MPI_MAX_LIBRARY_VERSION_STRING + 1];
+	int len = 0;
+	char *nl;
+
+	if (!version[0]) {
+		MPI_Get_library_version(version, &len);
+		version[len < (int)sizeof(version) ? len : (int)sizeof(version) - 1] = '\0';
+		if ((nl = strchr(version, '\n')))
+			*nl = '\0';
+	}
+	return version;
+}
