@@ -643,6 +643,10 @@ struct ada_bench_opts {
 	int batch, seq, steps, warmup, threads;
 	int rank;                   /* LoRA r / AdaLoRA init_r; 0: the peer's (8 / 12) */
 	int gradient_checkpointing; /* the hyperparameter of that name */
+	/* NULL, or this process's part in a data-parallel bench (struct ada_parallel):
+	 * the batch is split into one micro-batch per process, and every step sums
+	 * the gradients through its allreduce */
+	const struct ada_parallel *parallel;
 };
 
 struct ada_bench_result {
