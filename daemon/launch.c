@@ -410,14 +410,14 @@ static int take_lock(const struct launch_config *lc, const char *dir, const _Ato
 }
 
 static void launcher_failed(struct ada_err *err, const struct watch *w, const char *launcher,
-			    int status)
+			    int status, int signaled)
 {
 	char tail[4 * TAIL_WIDTH] = "";
 	size_t n = 0;
 
 	for (int i = 0; i < w->n_tail && n < sizeof(tail) - 4; i++)
 		n += (size_t)snprintf(tail + n, sizeof(tail) - n, "%s%s", i ? " / " : "", w->tail[i]);
-	if (status > 128)
+	if (signaled)
 		ada_fail(err, ADA_EIO, "the launcher (%s) was killed by signal %d before the job ended%s%s",
 			 launcher, status - 128, n ? ": " : "", tail);
 	else
@@ -433,7 +433,7 @@ int launch_train(const struct launch_config *lc, const struct job_inputs *in,
 	struct stream s[2] = { { .fd = -1 }, { .fd = -1 } };
 	char job_path[4200], ck[4200], **argv = NULL;
 	int out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 }, lock_fd = -1, status = -1;
-	int cancelled = 0, paused = 0, killed = 0, rc;
+	int cancelled = 0, paused = 0, killed = 0, signaled = 0, rc;
 	double deadline = 0, drained_by = 0;
 	pid_t pid = -1;
 
@@ -492,6 +492,7 @@ int launch_train(const struct launch_config *lc, const struct job_inputs *in,
 			int st;
 			if (waitpid(pid, &st, WNOHANG) == pid) {
 				status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+				signaled = !WIFEXITED(st);
 				/* what it left in the pipes is read; a descendant that
 				 * kept them open is not waited for past the grace */
 				drained_by = now_ms() + (double)lc->grace_ms;
@@ -531,7 +532,7 @@ int launch_train(const struct launch_config *lc, const struct job_inputs *in,
 			      "stopped before its processes could checkpoint; it resumes from its last checkpoint");
 	} else {
 		lo->launcher_failed = 1;
-		launcher_failed(err, &w, lc->words[0], status);
+		launcher_failed(err, &w, lc->words[0], status, signaled);
 		rc = err->code;
 	}
 out_close:

@@ -47,7 +47,7 @@ void launch_config_release(struct launch_config *lc);
  * missing): job_run records error.code "launcher_failed". */
 struct launch_outcome {
 	int launcher_failed;
-	int status;                 /* the launcher's exit status, 128 + signal */
+	int status;                 /* the launcher's exit status (128 + a signal that killed it) */
 };
 
 /* Train job (resolved from in and j; its callbacks and stop flag as

@@ -11,7 +11,9 @@
  *     allreduce's report), "processes": 2 on the job, the adapter served,
  *     within the tolerance of the same job trained in-process, with the
  *     same rank pattern;
- *   - cancel: the job ends cancelled and no process of its launch is left.
+ *   - cancel: the job ends cancelled and no process of its launch is left;
+ *   - one of its processes killed: the job fails (error.code
+ *     launcher_failed, mpirun's words) and no process is left.
  * itest_mpi_recovery (-DMPI_RECOVERY_TESTS, suites integration and slow):
  *   - a daemon stopped mid-job pauses it (every process checkpoints) and
  *     re-queues it; restarted, it finishes with the adapter of an
@@ -226,6 +228,32 @@ static void test_cancel(void)
 	free(id);
 }
 
+/* One of the job's processes killed: mpirun ends the rest, and the job
+ * fails naming the launcher and what it saw. */
+static void test_a_killed_process_fails_the_job(void)
+{
+	char *id = create(100000, 5, 2);
+	json_t *j = wait_step(&d, id, 3, 300), *e;
+	pid_t victim;
+	const char *msg;
+
+	json_decref(j);
+	victim = mpi_find_rank_by_cmdline(id, 1);
+	CHECK(victim > 0);
+	if (victim > 0)
+		kill(victim, SIGKILL);
+	j = wait_job(&d, id, 120);
+	CHECK_STR_EQ(job_status(j), "failed");
+	e = json_object_get(j, "error");
+	CHECK_STR_EQ(json_string_value(json_object_get(e, "code")), "launcher_failed");
+	msg = json_string_value(json_object_get(e, "message"));
+	CHECK_MSG(msg && strstr(msg, "mpirun") && strstr(msg, "signal 9"), "%s", msg ? msg : "");
+	CHECK_MSG(!msg || !strstr(msg, dir), "a server path in the error: %s", msg);
+	json_decref(j);
+	CHECK_MSG(gone(id, 60), "%d processes of the failed job are left", processes_of(id));
+	free(id);
+}
+
 #else
 
 /* An uninterrupted two-process job, for the adapter to match. */
@@ -314,6 +342,7 @@ int main(void)
 	RUN(test_the_field);
 	RUN(test_end_to_end);
 	RUN(test_cancel);
+	RUN(test_a_killed_process_fails_the_job);
 #else
 	RUN(test_daemon_stop_pauses);
 	RUN(test_daemon_crash_resumes);

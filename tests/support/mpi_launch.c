@@ -171,6 +171,40 @@ pid_t mpi_find_rank(pid_t launcher, int rank)
 	return found;
 }
 
+static int cmdline_has(pid_t pid, const char *needle)
+{
+	char path[64], buf[8192];
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	for (size_t i = 0; i < n; i++)
+		if (!buf[i])
+			buf[i] = ' ';
+	buf[n] = '\0';
+	return strstr(buf, needle) != NULL;
+}
+
+pid_t mpi_find_rank_by_cmdline(const char *needle, int rank)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	pid_t found = 0;
+
+	while (d && (e = readdir(d)) && !found) {
+		pid_t pid = (pid_t)atoi(e->d_name);
+		if (pid > 0 && cmdline_has(pid, needle) && rank_of(pid) == rank)
+			found = pid;
+	}
+	if (d)
+		closedir(d);
+	return found;
+}
+
 int wait_for_line(const char *path, const char *needle, double timeout_s)
 {
 	struct timespec ts = { 0, 20 * 1000 * 1000 };

@@ -40,6 +40,10 @@ int launch_run(const char *const *argv, const char *out_path, const char *err_pa
  * environment) among the descendants of launcher, or 0. */
 pid_t mpi_find_rank(pid_t launcher, int rank);
 
+/* The same among every process whose command line contains needle (a
+ * job's directory), or 0. */
+pid_t mpi_find_rank_by_cmdline(const char *needle, int rank);
+
 /* Wait (up to timeout_s) until path holds a line containing needle:
  * 1 found, 0 not. Reads the file again every 20 ms. */
 int wait_for_line(const char *path, const char *needle, double timeout_s);
