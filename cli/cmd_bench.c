@@ -54,10 +54,12 @@ int cmd_bench(int argc, char **argv)
 		return cli_fail("bench", EXIT_USAGE, "--batch, --steps >= 1, --seq >= 2, --warmup >= 0");
 	o.method = !strcmp(method, "adalora") ? ADA_METHOD_ADALORA :
 		   !strcmp(method, "lora") ? ADA_METHOD_LORA : ADA_METHOD_FULL;
-	if (o.threads)
-		ada_set_threads(o.threads);
 	if (dist_start(&dist, &argc, &argv, &err))
 		return cli_fail("bench", EXIT_RUNTIME, "%s", err.msg);
+	if (!o.threads)
+		o.threads = dist_default_threads(&dist);
+	if (o.threads)
+		ada_set_threads(o.threads);
 	o.parallel = dist.size > 1 ? &dist.par : NULL;
 	rc = ada_bench(&o, &res, &err);
 	if (rc)

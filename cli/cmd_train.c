@@ -160,6 +160,8 @@ int cmd_train(int argc, char **argv)
 			progress_tee(both, &cb);
 		}
 	}
+	if (!threads)
+		threads = dist_default_threads(&dist);   /* the host's CPUs shared among its processes */
 	if (threads)
 		ada_set_threads(threads);
 

@@ -18,6 +18,7 @@
 
 struct dist {
 	int rank, size;             /* 0 and 1 unless an MPI launcher started several */
+	int local_size;             /* processes of the job on this host (1 alone) */
 	int active;                 /* MPI is initialised: dist_finish must be called */
 	struct ada_parallel par;    /* the job's hook when size > 1 (ctx = this struct) */
 	/* what the allreduces cost, for the writer's report */
@@ -34,6 +35,11 @@ int dist_start(struct dist *d, int *argc, char ***argv, struct ada_err *err);
  * that ended well or was stopped. A failing process exits without it: its
  * non-zero status makes the launcher end the others. */
 void dist_finish(struct dist *d);
+
+/* Threads for each process when the user chose none (--threads,
+ * OMP_NUM_THREADS): this host's CPUs shared among its processes; 0 (lib's
+ * default) for a process alone. */
+int dist_default_threads(const struct dist *d);
 
 /* "Open MPI v4.1.4, ..." (the MPI library's own line), or "none". */
 const char *dist_library(void);

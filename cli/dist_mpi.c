@@ -103,7 +103,7 @@ int dist_start(struct dist *d, int *argc, char ***argv, struct ada_err *err)
 	int provided = 0, rc;
 
 	memset(d, 0, sizeof(*d));
-	d->size = 1;
+	d->size = d->local_size = 1;
 	if (!launched())
 		return ADA_OK;
 	rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
@@ -114,6 +114,15 @@ int dist_start(struct dist *d, int *argc, char ***argv, struct ada_err *err)
 	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 	MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+	{
+		/* the processes that share this host's CPUs */
+		MPI_Comm local;
+		if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL,
+					&local) == MPI_SUCCESS) {
+			MPI_Comm_size(local, &d->local_size);
+			MPI_Comm_free(&local);
+		}
+	}
 	{
 		pid_t launcher = getppid();
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == 0 && getppid() != launcher)
@@ -147,4 +156,14 @@ const char *dist_library(void)
 			*nl = '\0';
 	}
 	return version;
+}
+
+int dist_default_threads(const struct dist *d)
+{
+	const char *omp = getenv("OMP_NUM_THREADS");
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (d->size <= 1 || (omp && *omp))
+		return 0;
+	return cpus / d->local_size > 1 ? (int)(cpus / d->local_size) : 1;
 }

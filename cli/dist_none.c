@@ -32,7 +32,7 @@ int dist_start(struct dist *d, int *argc, char ***argv, struct ada_err *err)
 	(void)argc;
 	(void)argv;
 	memset(d, 0, sizeof(*d));
-	d->size = 1;
+	d->size = d->local_size = 1;
 	if (n > 1)
 		return ada_fail(err, ADA_EUNSUPPORTED,
 				"a launcher started %d copies of this adalora, which was built without "
@@ -49,4 +49,10 @@ void dist_finish(struct dist *d)
 const char *dist_library(void)
 {
 	return "none";
+}
+
+int dist_default_threads(const struct dist *d)
+{
+	(void)d;
+	return 0;
 }
