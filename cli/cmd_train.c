@@ -110,6 +110,11 @@ int cmd_train(int argc, char **argv)
 		return cli_fail("train", EXIT_USAGE, "--out and --resume name different directories");
 	if (threads < 0)
 		return cli_fail("train", EXIT_USAGE, "--threads must be positive");
+	/* from here on a stop request is kept for the first step boundary (a
+	 * launcher may forward one while the processes start) */
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGUSR1, on_signal);
 	if (dist_start(&dist, &argc, &argv, &err))
 		return cli_fail("train", EXIT_RUNTIME, "%s", err.msg);
 	writer = dist.rank == 0;
@@ -187,10 +192,6 @@ int cmd_train(int argc, char **argv)
 			 "process fails or it is interrupted); continue from the last checkpoint with: "
 			 "mpirun -np %d adalora train %s --resume %s\n",
 			 dist.rank + 1, dist.size, dist.size, pos[0], out_dir);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	signal(SIGUSR1, on_signal);
-
 	rc = ada_train(&job, &res, &err);
 	if (writer)
 		say_reduces(&dist, &cb);

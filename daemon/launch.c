@@ -25,9 +25,10 @@
 
 /* A progress line longer than this is cut (and then not ours). */
 #define MAX_LINE (16u << 20)
-/* The launcher's last lines on stderr kept for a failure's message. */
-#define TAIL_LINES 4
-#define TAIL_WIDTH 240
+/* The launcher's last lines on stderr kept for a failure's message (which
+ * holds 512 bytes: Open MPI says what happened last). */
+#define TAIL_LINES 2
+#define TAIL_WIDTH 200
 /* How often the worker looks at its stop flag while the launcher runs. */
 #define POLL_MS 100
 
