@@ -59,6 +59,7 @@ struct api_limits {
 	unsigned max_per_address;   /* concurrent connections from one address; 0 = no limit */
 	int64_t job_memory_limit;   /* a job's estimated peak memory, bytes; 0 = no limit */
 	int job_threads;            /* training threads of one job (for the estimate) */
+	int max_processes;          /* a job's "processes" at most (0 or 1: only 1) */
 };
 
 struct api_config {
@@ -86,6 +87,10 @@ struct api;
 /* Append " key=value" to the logfmt line in buf, quoting and escaping the
  * value when it needs it (the daemon's log lines are built with it too). */
 void logfmt_append(char *buf, size_t cap, const char *key, const char *value);
+
+/* How many processes train job j (README "One job across processes"): its
+ * "processes" field, kept with its hyperparameters; 1 when absent. */
+int job_processes(const struct store_job *j);
 
 /* Bind and start serving. Every pointer in cfg is borrowed and must
  * outlive the api (keys and directories are copied). */

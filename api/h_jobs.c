@@ -298,10 +298,42 @@ static int check_memory(struct request *r, const struct ada_method *m,
 	return -1;
 }
 
+/* "processes" (README "One job across processes"): absent (*n = 0) or 1
+ * to --max-processes, and a step the method's batches can share that many
+ * ways (ada_method_check_processes, which names micro_batch_size). 0, or
+ * -1 after replying. */
+static int processes_field(struct request *r, const json_t *body, const struct ada_method *m,
+			   int *n)
+{
+	const json_t *v = json_object_get(body, "processes");
+	const int max = r->api->cfg.limits.max_processes > 1 ? r->api->cfg.limits.max_processes : 1;
+	struct ada_err err = { 0 };
+
+	*n = 0;
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_integer(v)) {
+		reply_error(r, 400, "invalid_type", "processes", "processes must be an integer");
+		return -1;
+	}
+	if (json_integer_value(v) < 1 || json_integer_value(v) > max) {
+		reply_error(r, 400, "invalid_value", "processes",
+			    "processes must be between 1 and %d (adalorad --max-processes)", max);
+		return -1;
+	}
+	*n = (int)json_integer_value(v);
+	if (ada_method_check_processes(m, *n, &err)) {
+		reply_ada_err(r, &err, 400);
+		return -1;
+	}
+	return 0;
+}
+
 void h_jobs_create(struct request *r)
 {
 	static const char *const known[] = {
-		"model", "training_file", "validation_file", "seed", "suffix", "method", "task", NULL,
+		"model", "training_file", "validation_file", "seed", "suffix", "method", "task",
+		"processes", NULL,
 	};
 	struct api *a = r->api;
 	const char *model, *training, *validation, *suffix;
@@ -312,7 +344,7 @@ void h_jobs_create(struct request *r)
 	json_t *body, *mj = NULL, *default_method = NULL;
 	char *method_text = NULL, *hp_text = NULL, id[STORE_ID_MAX];
 	uint64_t seed;
-	int rc;
+	int rc, processes;
 
 	if (!(body = body_object(r)))
 		return;
@@ -345,15 +377,21 @@ void h_jobs_create(struct request *r)
 		goto out_free;
 	}
 	if (check_task(r, body, model, &info, training) ||
+	    processes_field(r, body, &method, &processes) ||
 	    check_labels(r, model, &info, training, validation) ||
 	    check_chat(r, model, &info, &method, training, validation) ||
 	    check_memory(r, &method, &info, training))
 		goto out_free;
 	mj = ada_method_to_json(&method);
 	method_text = json_dumps(mj, JSON_COMPACT);
-	hp_text = json_dumps(json_object_get(json_object_get(mj, ada_method_name(method.type)),
-					     "hyperparameters"),
-			     JSON_COMPACT);
+	{
+		/* "processes" is kept with the hyperparameters (job_processes()) */
+		json_t *hp = json_object_get(json_object_get(mj, ada_method_name(method.type)),
+					     "hyperparameters");
+		if (processes && hp)
+			json_object_set_new(hp, "processes", json_integer(processes));
+		hp_text = json_dumps(hp, JSON_COMPACT);
+	}
 	if (!method_text || !hp_text) {
 		reply_error(r, 500, "out_of_memory", NULL, "out of memory");
 		goto out_free;

@@ -5,6 +5,7 @@
  * says which job and where in its log it is.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,9 +139,26 @@ int job_writes_gguf(const struct store_job *j)
 	return gguf;
 }
 
+int job_processes(const struct store_job *j)
+{
+	json_t *hp = json_column(j->hyperparameters);
+	const json_t *v = json_object_get(hp, "processes");
+	int n = json_is_integer(v) && json_integer_value(v) > 1 &&
+			json_integer_value(v) <= INT32_MAX ? (int)json_integer_value(v) : 1;
+
+	json_decref(hp);
+	return n;
+}
+
 json_t *job_object(const struct store_job *j)
 {
 	json_t *method = json_column(j->method), *metrics = json_column(j->metrics);
+	json_t *hp = json_column(j->hyperparameters);
+	const json_t *pv = json_object_get(hp, "processes");
+	/* README "One job across processes": kept with the hyperparameters,
+	 * shown beside them */
+	const json_int_t processes = json_is_integer(pv) && json_integer_value(pv) > 1
+					     ? json_integer_value(pv) : 1;
 	json_t *progress, *budget = json_null(), *o;
 
 	if (json_is_null(metrics)) {
@@ -172,7 +190,7 @@ json_t *job_object(const struct store_job *j)
 		      "seed", (json_int_t)j->seed,
 		      "user_provided_suffix", j->suffix[0] ? json_string(j->suffix) : json_null(),
 		      "method", method,
-		      "hyperparameters", json_column(j->hyperparameters),
+		      "hyperparameters", hp,
 		      "trained_tokens", (json_int_t)j->trained_tokens,
 		      "estimated_finish", j->status == JOB_RUNNING
 						  ? int_or_null(j->estimated_finish, 0)
@@ -186,6 +204,8 @@ json_t *job_object(const struct store_job *j)
 	 * causal LM). */
 	json_object_set_new(o, "task", j->task[0] ? json_string(j->task) : json_null());
 	json_object_set_new(o, "classification", json_column(j->classification));
+	json_object_set_new(o, "processes", json_integer(processes));
+	json_object_del(hp, "processes");
 	json_decref(method);
 	return o;
 }

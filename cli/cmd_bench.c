@@ -12,6 +12,7 @@
 
 #include "args.h"
 #include "commands.h"
+#include "dist.h"
 #include "adalora.h"
 
 static const char usage[] =
@@ -20,7 +21,10 @@ static const char usage[] =
 	"                     [--rank R]   (LoRA r / AdaLoRA init_r; default 8 / 12 as the peer)\n"
 	"                     [--gradient-checkpointing]\n"
 	"  encoders (a BERT-family --model, --shape bert-base or deberta-v3-base) time a\n"
-	"  two-class classifier's steps\n";
+	"  two-class classifier's steps\n"
+
+	"       mpirun -np N adalora bench ...   (data-parallel: the batch split among N processes,\n"
+	"                     with allreduce_ms_per_step and allreduce_bytes_per_step)\n";
 
 int cmd_bench(int argc, char **argv)
 {
@@ -41,6 +45,7 @@ int cmd_bench(int argc, char **argv)
 	};
 	struct ada_bench_result res;
 	struct ada_err err = { 0 };
+	struct dist dist;
 	json_t *j;
 
 	if ((rc = cli_parse("bench", usage, argc, argv, opts, 10, pos, 0, &n_pos)))
@@ -54,11 +59,20 @@ int cmd_bench(int argc, char **argv)
 		return cli_fail("bench", EXIT_USAGE, "--batch, --steps >= 1, --seq >= 2, --warmup >= 0");
 	o.method = !strcmp(method, "adalora") ? ADA_METHOD_ADALORA :
 		   !strcmp(method, "lora") ? ADA_METHOD_LORA : ADA_METHOD_FULL;
+	if (dist_start(&dist, &argc, &argv, &err))
+		return cli_fail("bench", EXIT_RUNTIME, "%s", err.msg);
+	if (!o.threads)
+		o.threads = dist_default_threads(&dist);
 	if (o.threads)
 		ada_set_threads(o.threads);
+	o.parallel = dist.size > 1 ? &dist.par : NULL;
 	rc = ada_bench(&o, &res, &err);
 	if (rc)
 		return cli_fail("bench", rc == ADA_EINVAL ? EXIT_USAGE : EXIT_RUNTIME, "%s", err.msg);
+	if (dist.rank) {
+		dist_finish(&dist);
+		return 0;   /* process 0 reports */
+	}
 	j = json_pack("{ss ss ss ss si si si sI sf sf sf sf sf sf sb sI sf}",
 		      "impl", "adalora 0.1.0", "kernel", ada_blas_kernel(), "config", res.config,
 		      "method", method,
@@ -72,8 +86,17 @@ int cmd_bench(int argc, char **argv)
 		      "activation_bytes", (json_int_t)res.activation_bytes,
 		      "activation_bytes_per_token",
 		      (double)res.activation_bytes / ((double)o.batch * o.seq));
+	/* data-parallel: the whole batch's tokens per second; what the sums cost
+	 * (waiting for the slowest process included), over every step run */
+	json_object_set_new(j, "processes", json_integer(dist.size));
+	if (dist.size > 1 && dist.reduces) {
+		json_object_set_new(j, "allreduce_ms_per_step",
+				    json_real(1e3 * dist.reduce_seconds / (double)dist.reduces));
+		json_object_set_new(j, "allreduce_bytes_per_step", json_real(dist.reduce_bytes));
+	}
 	json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	fputc('\n', stdout);
 	json_decref(j);
+	dist_finish(&dist);
 	return 0;
 }

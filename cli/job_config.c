@@ -35,7 +35,7 @@ static int get_path(const json_t *root, const char *key, int required, const cha
 int job_config_load(const char *path, struct job_config *jc, struct ada_err *err)
 {
 	static const char *known[] = { "model", "tokenizer", "train_file", "valid_file", "task",
-				       "data_format", "seed", "method" };
+				       "data_format", "seed", "method", "model_name" };
 	json_error_t jerr;
 	json_t *root;
 	const char *key;
@@ -77,6 +77,18 @@ int job_config_load(const char *path, struct job_config *jc, struct ada_err *err
 	free(copy);
 	if (rc)
 		goto out_free;
+	val = json_object_get(root, "model_name");
+	if (val && !json_is_null(val)) {
+		if (!json_is_string(val) || !json_string_length(val)) {
+			rc = ada_fail_param(err, ADA_EINVAL, "model_name",
+					    "model_name must be a non-empty string");
+			goto out_free;
+		}
+		if (!(jc->model_name = strdup(json_string_value(val)))) {
+			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+			goto out_free;
+		}
+	}
 	val = json_object_get(root, "task");
 	if (val) {
 		int t = json_is_string(val) ? ada_task_from_name(json_string_value(val)) : -1;
@@ -122,5 +134,6 @@ void job_config_release(struct job_config *jc)
 	free(jc->tokenizer);
 	free(jc->train_file);
 	free(jc->valid_file);
+	free(jc->model_name);
 	memset(jc, 0, sizeof(*jc));
 }

@@ -10,6 +10,7 @@
 #include "args.h"
 #include "adalora.h"
 #include "commands.h"
+#include "dist.h"
 
 #define ADALORA_VERSION "0.1.0"
 
@@ -52,7 +53,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
 		return usage(stdout);
 	if (!strcmp(argv[1], "--version")) {
-		printf("adalora %s\n", ADALORA_VERSION);
+		printf("adalora %s\nmpi: %s\n", ADALORA_VERSION, dist_library());
 		return 0;
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

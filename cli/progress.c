@@ -169,3 +169,61 @@ void progress_callbacks(struct progress *p, struct ada_callbacks *cb)
 	cb->on_checkpoint = on_checkpoint;
 	cb->on_log = on_log;
 }
+
+/* ---- two sets of callbacks as one --------------------------------------- */
+
+static void tee_metrics(void *ctx, const struct ada_metrics *m)
+{
+	const struct ada_callbacks *t = ctx;
+
+	for (int i = 0; i < 2; i++)
+		if (t[i].on_metrics)
+			t[i].on_metrics(t[i].ctx, m);
+}
+
+static void tee_eval(void *ctx, const struct ada_metrics *m)
+{
+	const struct ada_callbacks *t = ctx;
+
+	for (int i = 0; i < 2; i++)
+		if (t[i].on_eval)
+			t[i].on_eval(t[i].ctx, m);
+}
+
+static void tee_ranks(void *ctx, const struct ada_ranks *r)
+{
+	const struct ada_callbacks *t = ctx;
+
+	for (int i = 0; i < 2; i++)
+		if (t[i].on_ranks)
+			t[i].on_ranks(t[i].ctx, r);
+}
+
+static void tee_checkpoint(void *ctx, int64_t step, const char *dir, const struct ada_metrics *m)
+{
+	const struct ada_callbacks *t = ctx;
+
+	for (int i = 0; i < 2; i++)
+		if (t[i].on_checkpoint)
+			t[i].on_checkpoint(t[i].ctx, step, dir, m);
+}
+
+static void tee_log(void *ctx, const char *level, const char *msg)
+{
+	const struct ada_callbacks *t = ctx;
+
+	for (int i = 0; i < 2; i++)
+		if (t[i].on_log)
+			t[i].on_log(t[i].ctx, level, msg);
+}
+
+void progress_tee(const struct ada_callbacks both[2], struct ada_callbacks *cb)
+{
+	memset(cb, 0, sizeof(*cb));
+	cb->ctx = (void *)both;
+	cb->on_metrics = tee_metrics;
+	cb->on_eval = tee_eval;
+	cb->on_ranks = tee_ranks;
+	cb->on_checkpoint = tee_checkpoint;
+	cb->on_log = tee_log;
+}

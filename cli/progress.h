@@ -21,6 +21,10 @@ void progress_close(struct progress *p);
 /* Callbacks with ctx = struct progress. */
 void progress_callbacks(struct progress *p, struct ada_callbacks *cb);
 
+/* Callbacks that call both[0]'s and then both[1]'s (both borrowed: it must
+ * outlive the job). */
+void progress_tee(const struct ada_callbacks both[2], struct ada_callbacks *cb);
+
 /* "1h02m", "3m05s", "12s" */
 void format_duration(double seconds, char *buf, size_t cap);
 

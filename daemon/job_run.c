@@ -27,6 +27,8 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "api.h"
+#include "launch.h"
 #include "log.h"
 #include "util/err.h"
 #include "workers.h"
@@ -515,8 +517,9 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 	struct job_inputs *in = malloc(sizeof(*in));
 	struct ada_result res;
 	struct ada_job job;
+	struct launch_outcome lo = { 0 };
 	char msg[640], *error, *cls = NULL;
-	int rc;
+	int rc, processes = job_processes(j);
 
 	memset(&res, 0, sizeof(res));
 	r.eval.valid_loss = NAN;
@@ -535,7 +538,13 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 		job_inputs_to_job(in, j, &job);
 		job.cb = &cb;
 		job.stop = stop;
-		rc = ada_train(&job, &res, &err);
+		/* several processes: through the launcher, with the same callbacks */
+		rc = processes > 1
+			     ? launch_train(cfg->launch, in, j, &job, processes,
+					    cfg->threads_per_worker / processes > 0
+						    ? cfg->threads_per_worker / processes : 1,
+					    &res, &lo, &err)
+			     : ada_train(&job, &res, &err);
 	}
 	switch (rc) {
 	case ADA_OK: {
@@ -565,8 +574,9 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 		break;
 	default:
 		job_error_name_file(in, j, &err);
-		error = job_error_json(&err, rc == ADA_ENOTFOUND && !strcmp(err.param, "model")
-						    ? "model_not_found" : NULL);
+		error = job_error_json(&err, lo.launcher_failed ? "launcher_failed"
+					     : rc == ADA_ENOTFOUND && !strcmp(err.param, "model")
+						     ? "model_not_found" : NULL);
 		snprintf(msg, sizeof(msg), "Fine-tuning job failed: %s", err.msg);
 		job_outcome_set(out, j->id, JOB_FAILED, error, NULL, NULL, "error", msg);
 		free(error);

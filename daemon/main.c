@@ -285,6 +285,7 @@ static int run(const struct options *o)
 	char **keys = NULL, *files_dir = NULL, *jobs_dir = NULL, **hosts = NULL, **origins = NULL;
 	size_t n_keys = 0, n_hosts = 0, n_origins = 0;
 	struct store_recovery recovered = { 0 };
+	struct launch_config launch = { 0 };
 	int sig, code = EXIT_RUNTIME, blas;
 	int64_t max_connections, job_memory;
 	rlim_t nofile = 0;
@@ -331,6 +332,11 @@ static int run(const struct options *o)
 	sweep_jobs(jobs_dir);
 	if (models_open(o->models_dir, o->models_rescan_ms, &d.models, &err))
 		goto out_fail;
+	/* jobs of several processes: the launcher and adalora, found now */
+	if (o->max_processes > 1 &&
+	    launch_config_init(&launch, o->launcher, o->adalora_bin, o->launcher_grace_ms,
+			       (int)o->max_processes, &err))
+		goto out_fail;
 	blas = o->blas_threads ? (int)o->blas_threads : cpu_count();
 	job_memory = o->job_memory_limit >= 0 ? o->job_memory_limit : default_job_memory(o->workers);
 	{
@@ -340,6 +346,7 @@ static int run(const struct options *o)
 			.threads_per_worker = blas / (int)o->workers > 0 ? blas / (int)o->workers : 1,
 			.reconcile_interval_ms = o->reconcile_interval_ms,
 			.job_memory_limit = job_memory,
+			.launch = o->max_processes > 1 ? &launch : NULL,
 		};
 		if (workers_start(&wc, &d.workers, &err))
 			goto out_fail;
@@ -365,6 +372,7 @@ static int run(const struct options *o)
 				.max_per_address = (unsigned)o->max_connections_per_address,
 				.job_memory_limit = job_memory,
 				.job_threads = blas / (int)o->workers > 0 ? blas / (int)o->workers : 1,
+				.max_processes = (int)o->max_processes,
 			},
 			.hooks = {
 				.ctx = &d, .model_find = hook_model_find,
@@ -392,6 +400,14 @@ static int run(const struct options *o)
 			recovered.requeued, recovered.cancelled, recovered.failed, n_keys ? "on" : "off");
 	}
 
+	if (o->max_processes > 1) {
+		char line[1200] = "";
+		logfmt_append(line, sizeof(line), "msg", "jobs may run across processes");
+		logfmt_append(line, sizeof(line), "launcher", o->launcher);
+		logfmt_append(line, sizeof(line), "adalora", launch.adalora);
+		log_msg(LOG_INFO, "%s max_processes=%lld", line, (long long)o->max_processes);
+	}
+
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
@@ -410,6 +426,7 @@ out_fail:
 	fprintf(stderr, "adalorad: %s\n", err.msg);
 out_free:
 	workers_stop(d.workers);
+	launch_config_release(&launch);
 	api_stop(api);
 	models_free(d.models);
 	store_free(st);

@@ -58,6 +58,10 @@ static const struct opt table[] = {
 	{ "--integrity-check", OPT_STR, OFF(integrity_check), 0, 0, 1 },
 	{ "--allowed-hosts", OPT_STR, OFF(allowed_hosts), 0, 0, 1 },
 	{ "--allowed-origins", OPT_STR, OFF(allowed_origins), 0, 0, 1 },
+	{ "--max-processes", OPT_INT, OFF(max_processes), 1, 4096, 1 },
+	{ "--launcher", OPT_STR, OFF(launcher), 0, 0, 1 },
+	{ "--adalora-bin", OPT_STR, OFF(adalora_bin), 0, 0, 1 },
+	{ "--launcher-grace", OPT_MS, OFF(launcher_grace_ms), 100, 3600 * 1000, 1 },
 };
 
 #define N_OPTS (sizeof(table) / sizeof(table[0]))
@@ -74,6 +78,8 @@ const char options_usage[] =
 	"                [--max-attempts N] [--reconcile-interval SECONDS] [--integrity-check quick|off]\n"
 	"                [--job-memory-limit BYTES]\n"
 	"                [--allowed-hosts NAME,...] [--allowed-origins URL,...]\n"
+	"                [--max-processes N] [--launcher 'mpirun -np {n}'] [--adalora-bin PATH]\n"
+	"                [--launcher-grace SECONDS]\n"
 	"Every flag may also be given in the --config JSON file, as \"listen\", \"max_body_size\", ...\n"
 	"(README.md, \"Configuration\", lists the defaults).\n";
 
@@ -105,6 +111,9 @@ static void set_defaults(struct options *o)
 	o->job_memory_limit = -1;   /* resolved by the daemon from the machine's memory */
 	o->reconcile_interval_ms = 30000;
 	o->integrity_check = strdup("quick");
+	o->max_processes = 1;
+	o->launcher = strdup("mpirun -np {n}");
+	o->launcher_grace_ms = 30000;
 }
 
 void options_release(struct options *o)
@@ -301,7 +310,7 @@ int options_parse(int argc, char **argv, struct options *o, int *help, struct ad
 	*help = 0;
 	set_defaults(o);
 	if (!o->listen || !o->db || !o->data_dir || !o->models_dir || !o->log_level ||
-	    !o->sqlite_synchronous || !o->integrity_check)
+	    !o->sqlite_synchronous || !o->integrity_check || !o->launcher)
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	if ((rc = parse_flags(argc, argv, o, 1, help, err)) || *help)
 		return rc;
@@ -320,6 +329,10 @@ int options_parse(int argc, char **argv, struct options *o, int *help, struct ad
 				      "--log-level must be debug, info, warn or error");
 	if ((rc = check_origins(o->allowed_origins, err)))
 		return rc;
+	if (!strstr(o->launcher, "{n}"))
+		return ada_fail_param(err, ADA_EINVAL, "launcher",
+				      "--launcher must say where the process count goes, as {n} "
+				      "(\"mpirun -np {n}\")");
 	return ADA_OK;
 }
 

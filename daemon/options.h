@@ -42,6 +42,11 @@ struct options {
 	int64_t max_attempts;       /* abnormal ends before a job fails; 0 = never */
 	int64_t job_memory_limit;   /* bytes per job; 0 = none; -1 = 3/4 of RAM over the workers */
 	int64_t reconcile_interval_ms;
+	/* jobs across processes (README "One job across processes") */
+	int64_t max_processes;      /* a job's "processes" at most; 1 = in-process only */
+	char *launcher;             /* the launcher's command, "{n}" the process count */
+	char *adalora_bin;          /* NULL: adalora next to adalorad */
+	int64_t launcher_grace_ms;  /* a stopped launcher's time to exit before SIGKILL */
 };
 
 /* Parse argv (after defaults and any --config file) into opts, which the

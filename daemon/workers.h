@@ -25,6 +25,7 @@
 #define ADALORAD_DAEMON_WORKERS_H
 
 #include "adalora.h"
+#include "launch.h"
 #include "models.h"
 #include "store.h"
 
@@ -37,6 +38,8 @@ struct workers_config {
 	int threads_per_worker;
 	int64_t reconcile_interval_ms;  /* between sweeps for lost outcomes; 0 = 30 s */
 	int64_t job_memory_limit;       /* a job's estimated peak memory, bytes; 0 = no limit */
+	/* jobs of several processes (launch.h); NULL: --max-processes 1 */
+	const struct launch_config *launch;
 };
 
 struct workers;

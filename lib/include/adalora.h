@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <jansson.h>
 
 /* Functions of this interface are exported from the shared libadalora;
@@ -227,6 +228,14 @@ ADA_API int64_t ada_model_matrices(const struct ada_model_info *info, unsigned t
 ADA_API int ada_method_check_model(const struct ada_method *m, const struct ada_model_info *info,
 				   struct ada_err *err);
 
+/* Whether a step of m can be shared by `processes` processes of a
+ * data-parallel job (struct ada_parallel): each takes whole micro-batches,
+ * so a step needs at least that many (batch_size / micro_batch_size).
+ * ADA_EINVAL otherwise, param "method.<type>.hyperparameters.micro_batch_size"
+ * and the largest micro_batch_size that fits in the message. */
+ADA_API int ada_method_check_processes(const struct ada_method *m, int processes,
+				       struct ada_err *err);
+
 /* ---- training jobs ------------------------------------------------------ */
 
 /* What a job trains. AUTO decides from the model and the training file: a
@@ -342,6 +351,31 @@ enum ada_stop {
 	ADA_STOP_PAUSE = 2,         /* checkpoint, then return ADA_ESTOPPED (resume later) */
 };
 
+/* One job run by several processes at once, data-parallel (README "One job
+ * across processes"): every process is given the same ada_job (model, data,
+ * seed, method) and its own ada_parallel. Each optimizer step's micro-batches,
+ * numbered as a one-process run numbers them (so dropout is the same), are
+ * split into `size` contiguous runs and process `rank` computes run `rank`;
+ * then allreduce sums the gradient arena (and a few counters) over the
+ * processes, before the orthogonality penalty, clipping, AdamW and the rank
+ * allocator, so every process applies the same update and keeps the same
+ * weights, importance scores and masks. lib/ knows no transport: the caller
+ * provides allreduce (the CLI's is MPI_Allreduce). Checkpoints on resume are
+ * read by every process from out_dir. */
+struct ada_parallel {
+	int rank, size;             /* 0 <= rank < size */
+	int writer;                 /* this process validates, writes checkpoints and outputs
+	                             * and calls the callbacks; exactly one process of a job
+	                             * must be the writer, the others write nothing */
+	void *ctx;
+	/* Sum grads[0..n_grads) and stats[0..n_stats) element-wise over every process, in
+	 * place, each process receiving the same sums (MPI_Allreduce, MPI_SUM). Called
+	 * once per optimizer step by every process, at the same step. ADA_OK, or an
+	 * error in err (the job fails). */
+	int (*allreduce)(void *ctx, float *grads, size_t n_grads, double *stats, size_t n_stats,
+			 struct ada_err *err);
+};
+
 struct ada_job {
 	const char *model;          /* GGUF file, llama2.c .bin or Hugging Face directory */
 	const char *model_name;     /* what outputs and messages call the model (the adapter's
@@ -358,6 +392,10 @@ struct ada_job {
 	int threads;                /* 0: ada_set_threads' value */
 	const struct ada_callbacks *cb;
 	const _Atomic int *stop;    /* enum ada_stop, set from any thread; NULL = never */
+	/* NULL: one process. Else this process's part in a data-parallel job; a stop
+	 * raised in any process stops all of them at the same step boundary (the sums
+	 * of the next step that process starts carry it), the writer checkpointing. */
+	const struct ada_parallel *parallel;
 };
 
 /* What a job amounts to, known before it runs (ada_job_plan) or after. */
@@ -447,6 +485,39 @@ ADA_API int ada_job_plan(const struct ada_job *job, struct ada_plan *plan, struc
  * out_dir/result.json. Returns ADA_OK, ADA_ECANCELLED or ADA_ESTOPPED after
  * a stop request (a checkpoint was written), or an error. res may be NULL. */
 ADA_API int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err *err);
+
+/* ---- progress as JSON lines (a job run in another process) -------------- */
+
+/* A job run by another program (the daemon launching `adalora train
+ * --progress-json` under mpirun) reports on its standard output, one JSON
+ * object per line: each callback as an event, then one "end" line with
+ * ada_train's code, error and result. Values arrive bit for bit (doubles as
+ * 17-digit reals; NaN as null, read back as NaN). */
+
+/* Callbacks that write each event as one line to out (flushed); cb->ctx is
+ * out, which must outlive the job. */
+ADA_API void ada_progress_callbacks(FILE *out, struct ada_callbacks *cb);
+
+/* The end line: how ada_train returned (rc, err when rc != 0) and its
+ * result (borrowed). ADA_OK, or ADA_EIO when out failed. */
+ADA_API int ada_progress_end(FILE *out, int rc, const struct ada_result *res,
+			     const struct ada_err *err);
+
+/* What an end line carried. Zero it before the first line; release res with
+ * ada_result_release. */
+struct ada_progress_end {
+	int ended;                  /* an end line was read */
+	int rc;                     /* ada_train's code */
+	struct ada_err err;         /* its error when rc != 0 */
+	struct ada_result res;
+};
+
+/* Read one line (len bytes, a trailing newline allowed) and call the
+ * matching callback of cb (may be NULL, as may any callback); an end line
+ * fills *end (may be NULL). ADA_EFORMAT for a line that is not ours (the
+ * caller may show it as text), ADA_ENOMEM. */
+ADA_API int ada_progress_line(const char *line, size_t len, const struct ada_callbacks *cb,
+			      struct ada_progress_end *end, struct ada_err *err);
 
 /* ---- the AdaLoRA budget schedule (adalora.md section 4) ----------------- */
 
@@ -608,6 +679,10 @@ struct ada_bench_opts {
 	int batch, seq, steps, warmup, threads;
 	int rank;                   /* LoRA r / AdaLoRA init_r; 0: the peer's (8 / 12) */
 	int gradient_checkpointing; /* the hyperparameter of that name */
+	/* NULL, or this process's part in a data-parallel bench (struct ada_parallel):
+	 * the batch is split into one micro-batch per process, and every step sums
+	 * the gradients through its allreduce */
+	const struct ada_parallel *parallel;
 };
 
 struct ada_bench_result {

@@ -76,6 +76,14 @@ static int bench_method(const struct ada_bench_opts *o, struct ada_method *m, st
 	m->hp.max_steps = o->warmup + o->steps + 1;   /* the freeze stays beyond the run */
 	if (o->batch < 1 || o->seq < 2 || o->steps < 1 || o->warmup < 0)
 		return ada_fail(err, ADA_EINVAL, "bench needs batch >= 1, seq >= 2, steps >= 1");
+	if (o->parallel && o->parallel->size > 1) {
+		/* one micro-batch for each process */
+		if (o->batch % o->parallel->size)
+			return ada_fail_param(err, ADA_EINVAL, "batch",
+					      "--batch %d does not split among %d processes", o->batch,
+					      o->parallel->size);
+		m->hp.micro_batch_size = o->batch / o->parallel->size;
+	}
 	return ADA_OK;
 }
 
@@ -168,7 +176,7 @@ out_free:
 int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, struct ada_err *err)
 {
 	struct trainer tr;
-	struct ada_job job = { .seed = 0, .threads = o->threads };
+	struct ada_job job = { .seed = 0, .threads = o->threads, .parallel = o->parallel };
 	struct model *model = NULL;
 	struct dataset train;
 	int rc;

@@ -88,3 +88,35 @@ int ada_method_check_model(const struct ada_method *m, const struct ada_model_in
 	return ada_method_budget(m, hp->max_steps, ada_model_matrices(info, hp->target_modules),
 				 &s, err);
 }
+
+int ada_method_check_processes(const struct ada_method *m, int processes, struct ada_err *err)
+{
+	const struct ada_hparams *hp = &m->hp;
+	const int micro = hp->micro_batch_size > 0 && hp->micro_batch_size < hp->batch_size
+				  ? hp->micro_batch_size : hp->batch_size;
+	const int n = micro > 0 ? (hp->batch_size + micro - 1) / micro : 0;
+	char param[128];
+	int fit = 0;
+
+	if (processes < 1)
+		return ada_fail(err, ADA_EINVAL, "a job runs in at least one process, not %d",
+				processes);
+	if (processes <= n)
+		return ADA_OK;
+	/* the largest micro-batch that divides the batch into enough pieces */
+	for (int d = 1; d <= hp->batch_size / processes; d++)
+		if (hp->batch_size % d == 0)
+			fit = d;
+	snprintf(param, sizeof(param), "method.%s.hyperparameters.micro_batch_size",
+		 ada_method_name(m->type));
+	if (!fit)
+		return ada_fail_param(err, ADA_EINVAL, param,
+				      "%d processes share every step, but a step of batch_size %d "
+				      "has fewer sequences than that: raise batch_size to at least %d",
+				      processes, hp->batch_size, processes);
+	return ada_fail_param(err, ADA_EINVAL, param,
+			      "%d processes share every step, but a step of batch_size %d holds %d "
+			      "micro-batch%s of micro_batch_size %d, and a process takes whole "
+			      "micro-batches: set micro_batch_size to %d (or less)",
+			      processes, hp->batch_size, n, n == 1 ? "" : "es", micro, fit);
+}

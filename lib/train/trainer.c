@@ -24,6 +24,12 @@
 /* Consecutive steps with non-finite gradients before a job is declared diverged. */
 #define MAX_NONFINITE_STEPS 20
 
+/* What the processes of a data-parallel job sum at every step beside the
+ * gradients: the step's loss and counts (so every process reports the
+ * job's), the stop flags each has seen, and failures (so that one process's
+ * error fails all of them at the same step instead of leaving them waiting). */
+enum { SUM_NLL, SUM_TARGETS, SUM_TOKENS, SUM_CANCEL, SUM_PAUSE, SUM_FAILED, N_SUMS };
+
 const char *trainer_model_name(const struct trainer *tr)
 {
 	return tr->job->model_name ? tr->job->model_name : tr->job->model;
@@ -31,7 +37,7 @@ const char *trainer_model_name(const struct trainer *tr)
 
 void trainer_say(struct trainer *tr, const char *level, const char *fmt, ...)
 {
-	const struct ada_callbacks *cb = tr->job->cb;
+	const struct ada_callbacks *cb = trainer_cb(tr);
 	char msg[512];
 	va_list ap;
 
@@ -60,7 +66,7 @@ void trainer_rank_matrix(const struct trainer *tr, int *ranks)
 
 static void emit_ranks(struct trainer *tr, int64_t step, int64_t budget, int64_t kept, int final)
 {
-	const struct ada_callbacks *cb = tr->job->cb;
+	const struct ada_callbacks *cb = trainer_cb(tr);
 	const struct model_config *c = &tr->model->cfg;
 	const int L = c->n_layers, M = model_n_modules(c);
 	const char *names[N_LLAMA_MODULES];
@@ -120,6 +126,40 @@ static int compact(struct trainer *tr, struct ada_err *err)
 	return rc;
 }
 
+/* Sum the gradient arena and the step's counters over the processes of a
+ * data-parallel job (one allreduce), and agree on stopping. failed: this
+ * process's own step failed (its error is in err already). */
+static int reduce_step(struct trainer *tr, struct step_out *so, int failed, struct ada_err *err)
+{
+	const struct ada_parallel *p = tr->job->parallel;
+	const int s = tr->job->stop ? atomic_load_explicit(tr->job->stop, memory_order_acquire)
+				    : ADA_RUN;
+	double sums[N_SUMS] = {
+		[SUM_NLL] = so->nll_sum, [SUM_TARGETS] = (double)so->n_targets,
+		[SUM_TOKENS] = (double)so->tokens, [SUM_CANCEL] = s == ADA_STOP_CANCEL,
+		[SUM_PAUSE] = s == ADA_STOP_PAUSE, [SUM_FAILED] = failed,
+	};
+	struct ada_err mine = { 0 };
+	int rc;
+
+	if ((rc = p->allreduce(p->ctx, tr->tn.arena.g, tr->tn.arena.n, sums, N_SUMS,
+			       failed ? &mine : err)))
+		return failed ? ADA_OK : rc;   /* a failed step keeps its own error */
+	if (failed)
+		return ADA_OK;
+	if (sums[SUM_FAILED] > 0)
+		return ada_fail(err, ADA_EIO,
+				"step %lld: %.0f other process%s of the job failed (%s own output says why)",
+				(long long)tr->step + 1, sums[SUM_FAILED],
+				sums[SUM_FAILED] > 1 ? "es" : "", sums[SUM_FAILED] > 1 ? "their" : "its");
+	so->nll_sum = sums[SUM_NLL];
+	so->n_targets = (int64_t)sums[SUM_TARGETS];
+	so->tokens = (int64_t)sums[SUM_TOKENS];
+	tr->agreed_stop = sums[SUM_CANCEL] > 0 ? ADA_STOP_CANCEL
+			  : sums[SUM_PAUSE] > 0 ? ADA_STOP_PAUSE : ADA_RUN;
+	return ADA_OK;
+}
+
 int trainer_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 {
 	const struct ada_hparams *hp = tr->hp;
@@ -130,7 +170,16 @@ int trainer_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 	memset(so, 0, sizeof(*so));
 	so->budget = -1;
 	memset(tn->arena.g, 0, sizeof(float) * tn->arena.n);
-	if ((rc = tr->task->step(tr, so, err)))
+	rc = tr->task->step(tr, so, err);
+	/* Every process's share summed before anything reads the gradients:
+	 * from here on all processes compute the same thing. The penalty's
+	 * gradient is added after the sum, once. */
+	if (tr->job->parallel) {
+		int rrc = reduce_step(tr, so, rc != ADA_OK, err);
+		if (!rc)
+			rc = rrc;
+	}
+	if (rc)
 		return rc;
 	if (tr->job->method.type == ADA_METHOD_ADALORA && tn->n_mods) {
 		const double gamma = hp->orth_reg_weight, two_n = 2.0 * tn->n_mods;
@@ -191,10 +240,11 @@ static void show_valid(struct trainer *tr)
 
 static int evaluate_valid(struct trainer *tr, struct ada_err *err)
 {
-	const struct ada_callbacks *cb = tr->job->cb;
+	const struct ada_callbacks *cb = trainer_cb(tr);
 	int rc;
 
-	if (!tr->task->n_valid(tr))
+	/* a data-parallel job validates in its writing process only */
+	if (!tr->task->n_valid(tr) || !trainer_writer(tr))
 		return ADA_OK;
 	if ((rc = tr->task->evaluate(tr, err)))
 		return rc;
@@ -206,12 +256,16 @@ static int evaluate_valid(struct trainer *tr, struct ada_err *err)
 
 static int stop_now(struct trainer *tr, int *code, struct ada_err *err)
 {
-	int s = tr->job->stop ? atomic_load_explicit(tr->job->stop, memory_order_acquire) : ADA_RUN;
+	/* The processes of a data-parallel job stop on what they agreed at the
+	 * last step, so they all stop at this boundary; one process reads its flag. */
+	int s = tr->job->parallel ? tr->agreed_stop
+		: tr->job->stop ? atomic_load_explicit(tr->job->stop, memory_order_acquire)
+				: ADA_RUN;
 	int rc;
 
 	if (s == ADA_RUN)
 		return 0;
-	rc = trainer_save_checkpoint(tr, err);
+	rc = trainer_writer(tr) ? trainer_save_checkpoint(tr, err) : ADA_OK;
 	if (rc) {
 		*code = rc;
 		return 1;
@@ -225,7 +279,7 @@ static int stop_now(struct trainer *tr, int *code, struct ada_err *err)
 static int train_loop(struct trainer *tr, struct ada_err *err)
 {
 	const struct ada_hparams *hp = tr->hp;
-	const struct ada_callbacks *cb = tr->job->cb;
+	const struct ada_callbacks *cb = trainer_cb(tr);
 	const int64_t T = tr->plan.total_steps, start = tr->step;
 	double t0 = trainer_now(), t_int = t0;
 	int64_t interval_tokens = 0;
@@ -293,7 +347,8 @@ static int train_loop(struct trainer *tr, struct ada_err *err)
 		if (hp->eval_every && tr->step % hp->eval_every == 0 && tr->step < T &&
 		    (rc = evaluate_valid(tr, err)))
 			return rc;
-		if (hp->checkpoint_every && tr->step % hp->checkpoint_every == 0 && tr->step < T) {
+		if (hp->checkpoint_every && tr->step % hp->checkpoint_every == 0 && tr->step < T &&
+		    trainer_writer(tr)) {
 			if ((rc = trainer_save_checkpoint(tr, err)))
 				return rc;
 			if (cb && cb->on_checkpoint) {
@@ -333,7 +388,9 @@ int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err 
 	qa_metrics_clear(&res->qa);
 	if (!job->out_dir)
 		return ada_fail(err, ADA_EINVAL, "a job needs an output directory");
-	rc = mkdir_p(job->out_dir, 0755, err);
+	/* In a data-parallel job only the writer writes (the others read
+	 * out_dir's checkpoint when they resume). */
+	rc = !job->parallel || job->parallel->writer ? mkdir_p(job->out_dir, 0755, err) : ADA_OK;
 	if (rc)
 		return rc;
 	rc = trainer_setup(&tr, job, err);
@@ -348,7 +405,7 @@ int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err 
 		    (long long)tr.plan.steps_per_epoch, (long long)res->plan.trainable_params);
 		rc = train_loop(&tr, err);
 	}
-	if (!rc)
+	if (!rc && trainer_writer(&tr))
 		rc = trainer_write_outputs(&tr, res, err);
 	res->steps = tr.step;
 	res->trained_tokens = tr.trained_tokens;

@@ -106,7 +106,39 @@ struct trainer {
 	struct ada_metrics last;        /* of the latest step */
 	double t_start;
 	char *fingerprint;              /* identifies the job configuration */
+	/* a data-parallel job (job->parallel): the stop all processes agreed on at
+	 * the last step (enum ada_stop; ADA_RUN before the first) */
+	int agreed_stop;
 };
+
+/* This process writes (checkpoints, outputs, callbacks, validation): always,
+ * unless it is a non-writing process of a data-parallel job. */
+static inline int trainer_writer(const struct trainer *tr)
+{
+	return !tr->job->parallel || tr->job->parallel->writer;
+}
+
+/* The job's callbacks where this process reports, else NULL. */
+static inline const struct ada_callbacks *trainer_cb(const struct trainer *tr)
+{
+	return trainer_writer(tr) ? tr->job->cb : NULL;
+}
+
+/* The micro-batches [*lo, *hi) of a step of n that this process computes:
+ * all of them in one process, else its contiguous share (adalora.h,
+ * struct ada_parallel). */
+static inline void trainer_share(const struct trainer *tr, int n, int *lo, int *hi)
+{
+	const struct ada_parallel *p = tr->job->parallel;
+
+	if (!p || p->size <= 1) {
+		*lo = 0;
+		*hi = n;
+		return;
+	}
+	*lo = (int)((int64_t)n * p->rank / p->size);
+	*hi = (int)((int64_t)n * (p->rank + 1) / p->size);
+}
 
 /* What one optimizer step did. */
 struct step_out {

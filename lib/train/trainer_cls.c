@@ -171,9 +171,11 @@ static int cls_step(struct trainer *tr, struct step_out *so, struct ada_err *err
 	const int64_t step = tr->step;
 	const int rows = batcher_step_rows(&tr->batcher, step);
 	const real scale = (real)(1.0 / rows);
-	int rc;
+	int rc, mb_lo, mb_hi;
 
-	for (int r0 = 0, mb = 0; r0 < rows; r0 += micro, mb++) {
+	/* this process's share of the step's micro-batches (trainer_lm.c) */
+	trainer_share(tr, (rows + micro - 1) / micro, &mb_lo, &mb_hi);
+	for (int mb = mb_lo, r0 = mb_lo * micro; mb < mb_hi; r0 += micro, mb++) {
 		const int r1 = r0 + micro < rows ? r0 + micro : rows, n = r1 - r0;
 		struct nn_step st = { .training = 1, .seed = tr->job->seed, .step = step, .micro = mb };
 		double loss;

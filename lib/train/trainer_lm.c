@@ -138,9 +138,12 @@ static int lm_step(struct trainer *tr, struct step_out *so, struct ada_err *err)
 	const int64_t step = tr->step;
 	const int rows = batcher_step_rows(&tr->batcher, step);
 	const int64_t step_targets = batcher_step_targets(&tr->batcher, step);
-	int rc;
+	int rc, mb_lo, mb_hi;
 
-	for (int r0 = 0, mb = 0; r0 < rows; r0 += micro, mb++) {
+	/* micro-batch mb is rows [mb * micro, ...) in every process of a
+	 * data-parallel job; this one computes its share of them */
+	trainer_share(tr, (rows + micro - 1) / micro, &mb_lo, &mb_hi);
+	for (int mb = mb_lo, r0 = mb_lo * micro; mb < mb_hi; r0 += micro, mb++) {
 		int r1 = r0 + micro < rows ? r0 + micro : rows;
 		struct nn_step st = { .training = 1, .seed = tr->job->seed, .step = step, .micro = mb };
 		double nll = 0;

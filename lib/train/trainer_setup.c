@@ -427,6 +427,15 @@ int trainer_build(struct trainer *tr, struct ada_err *err)
 	const struct ada_hparams *hp = tr->hp;
 	int rc, micro = hp->micro_batch_size;
 
+	if (job->parallel) {
+		const struct ada_parallel *p = job->parallel;
+		if (p->size < 1 || p->rank < 0 || p->rank >= p->size || !p->allreduce)
+			return ada_fail(err, ADA_EINVAL,
+					"a data-parallel job needs 0 <= rank < size and an allreduce (rank %d, size %d)",
+					p->rank, p->size);
+		if ((rc = ada_method_check_processes(&job->method, p->size, err)))
+			return rc;
+	}
 	tr->threads = nn_set_threads(job->threads);
 	fpenv_flush_subnormals();
 	rc = trained_net_build(&tr->tn, tr->model, &job->method, &tr->spec, job->seed, 1, err);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "launch.h"
 #include "options.h"
 
 static char *tmp;
@@ -220,6 +221,46 @@ static void test_recovery_flags(void)
 	expect_error("an unknown check", 2, "--integrity-check", "full", "quick or off");
 }
 
+/* Jobs across processes: the flags, and what the daemon checks of them at
+ * start (launch.c): the launcher's program on PATH, adalora found. */
+static void test_launch_flags(void)
+{
+	struct ada_err err = { 0 };
+	struct launch_config lc;
+	struct options o;
+
+	CHECK_OK(parse(&o, &err, 0), &err);
+	CHECK_INT_EQ(o.max_processes, 1);
+	CHECK_STR_EQ(o.launcher, "mpirun -np {n}");
+	CHECK(o.adalora_bin == NULL);
+	CHECK_INT_EQ(o.launcher_grace_ms, 30000);
+	options_release(&o);
+	CHECK_OK(parse(&o, &err, 4, "--max-processes=8", "--launcher",
+		       "mpirun --oversubscribe -np {n}", "--launcher-grace=2.5"), &err);
+	CHECK_INT_EQ(o.max_processes, 8);
+	CHECK_STR_EQ(o.launcher, "mpirun --oversubscribe -np {n}");
+	CHECK_INT_EQ(o.launcher_grace_ms, 2500);
+	options_release(&o);
+	expect_error("a launcher without the count", 2, "--launcher", "mpirun -np 2", "{n}");
+	expect_error("no process", 2, "--max-processes", "0", "between 1 and 4096");
+
+	/* the launcher split at blanks; its program and adalora must exist */
+	CHECK_OK(launch_config_init(&lc, "  env   -np={n}  x ", "/bin/true", 1000, 2, &err), &err);
+	CHECK_INT_EQ(lc.n_words, 3);
+	if (lc.n_words == 3) {
+		CHECK_STR_EQ(lc.words[1], "-np={n}");
+		CHECK(strstr(lc.launcher_path, "/env") != NULL);
+		CHECK(strstr(lc.adalora, "/true") != NULL);
+	}
+	launch_config_release(&lc);
+	CHECK_INT_EQ(launch_config_init(&lc, "no-such-launcher-here -np {n}", "/bin/true", 1000, 2,
+					&err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "launcher");
+	CHECK_INT_EQ(launch_config_init(&lc, "env {n}", "/no/such/adalora", 1000, 2, &err),
+		     ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "adalora_bin");
+}
+
 int main(void)
 {
 	tmp = check_tmpdir("options");
@@ -229,6 +270,7 @@ int main(void)
 	RUN(test_allowed_lists);
 	RUN(test_connection_limits);
 	RUN(test_recovery_flags);
+	RUN(test_launch_flags);
 	free(tmp);
 	return check_summary();
 }
