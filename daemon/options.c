@@ -58,6 +58,14 @@ static const struct opt table[] = {
 	{ "--integrity-check", OPT_STR, OFF(integrity_check), 0, 0, 1 },
 	{ "--allowed-hosts", OPT_STR, OFF(allowed_hosts), 0, 0, 1 },
 	{ "--allowed-origins", OPT_STR, OFF(allowed_origins), 0, 0, 1 },
+	{ "--serve-threads", OPT_INT, OFF(serve_threads), 0, 4096, 1 },
+	{ "--serve-nice", OPT_INT, OFF(serve_nice), 0, 19, 1 },
+	{ "--serve-max-sequences", OPT_INT, OFF(serve_max_sequences), 1, 1024, 1 },
+	{ "--serve-max-queue", OPT_INT, OFF(serve_max_queue), 0, 1000000, 1 },
+	{ "--serve-max-tokens", OPT_INT, OFF(serve_max_tokens), 1, 1 << 20, 1 },
+	{ "--serve-max-rows", OPT_INT, OFF(serve_max_rows), 1, 65536, 1 },
+	{ "--serve-adapter-cache", OPT_SIZE, OFF(serve_adapter_cache), 0, (int64_t)1 << 50, 1 },
+	{ "--serve-idle-bases", OPT_INT, OFF(serve_idle_bases), 0, 1000, 1 },
 };
 
 #define N_OPTS (sizeof(table) / sizeof(table[0]))
@@ -74,6 +82,9 @@ const char options_usage[] =
 	"                [--max-attempts N] [--reconcile-interval SECONDS] [--integrity-check quick|off]\n"
 	"                [--job-memory-limit BYTES]\n"
 	"                [--allowed-hosts NAME,...] [--allowed-origins URL,...]\n"
+	"                [--serve-threads N] [--serve-nice N] [--serve-max-sequences N]\n"
+	"                [--serve-max-queue N] [--serve-max-tokens N] [--serve-max-rows N]\n"
+	"                [--serve-adapter-cache BYTES] [--serve-idle-bases N]\n"
 	"Every flag may also be given in the --config JSON file, as \"listen\", \"max_body_size\", ...\n"
 	"(README.md, \"Configuration\", lists the defaults).\n";
 
@@ -105,6 +116,14 @@ static void set_defaults(struct options *o)
 	o->job_memory_limit = -1;   /* resolved by the daemon from the machine's memory */
 	o->reconcile_interval_ms = 30000;
 	o->integrity_check = strdup("quick");
+	o->serve_threads = 0;       /* resolved by the daemon: half the CPUs */
+	o->serve_nice = 0;
+	o->serve_max_sequences = 16;
+	o->serve_max_queue = 64;
+	o->serve_max_tokens = 4096;
+	o->serve_max_rows = 256;
+	o->serve_adapter_cache = (int64_t)1 << 30;
+	o->serve_idle_bases = 2;
 }
 
 void options_release(struct options *o)

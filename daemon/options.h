@@ -42,6 +42,15 @@ struct options {
 	int64_t max_attempts;       /* abnormal ends before a job fails; 0 = never */
 	int64_t job_memory_limit;   /* bytes per job; 0 = none; -1 = 3/4 of RAM over the workers */
 	int64_t reconcile_interval_ms;
+	/* inference (daemon/serve.c) */
+	int64_t serve_threads;      /* 0: half the CPUs (at least 1) */
+	int64_t serve_nice;
+	int64_t serve_max_sequences;
+	int64_t serve_max_queue;
+	int64_t serve_max_tokens;
+	int64_t serve_max_rows;
+	int64_t serve_adapter_cache;   /* bytes; 0: no limit */
+	int64_t serve_idle_bases;
 };
 
 /* Parse argv (after defaults and any --config file) into opts, which the
