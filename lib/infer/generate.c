@@ -104,8 +104,9 @@ int ada_generate(const struct ada_generate_opts *o,
 		goto out_free;
 	/* A prompt is printed as it is read, as llama2.c does (a chat's
 	 * rendering is not: only the reply). */
-	for (size_t i = 1; !o->messages && i < n_prompt; i++)
-		put_piece(m, prompt[i - 1], prompt[i], piece, emit, ctx);
+	for (size_t i = 0; !o->messages && i < n_prompt; i++)
+		if (i || !ada_served_stop_token(m, prompt[0], 0))   /* not the BOS */
+			put_piece(m, i ? prompt[i - 1] : -1, prompt[i], piece, emit, ctx);
 	token = prompt[n_prompt - 1];
 	while (ada_seq_can_step(seq)) {
 		struct ada_token t;
