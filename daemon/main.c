@@ -436,7 +436,6 @@ static int run(const struct options *o)
 	log_msg(LOG_INFO, "msg=\"shutting down\" signal=%s", sig == SIGTERM ? "TERM" : "INT");
 	api_quiesce(api);
 	serve_stop(d.serve);       /* requests in flight end with 503 */
-	d.serve = NULL;
 	workers_stop(d.workers);   /* running jobs checkpoint and re-queue */
 	d.workers = NULL;
 	api_stop(api);
@@ -451,6 +450,7 @@ out_free:
 	serve_stop(d.serve);
 	workers_stop(d.workers);
 	api_stop(api);
+	serve_free(d.serve);      /* after the api: its threads call the hooks */
 	models_free(d.models);
 	store_free(st);
 	free_keys(keys, n_keys);

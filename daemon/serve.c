@@ -548,11 +548,11 @@ int serve_start(const struct serve_config *cfg, struct serve **out, struct ada_e
 	}
 	if ((rc = ada_model_cache_new(cfg->adapter_cache, cfg->idle_bases, &s->cache, err)) ||
 	    (rc = ada_decoder_new(s->cfg.max_rows, &s->dec, err))) {
-		serve_stop(s);
+		serve_free(s);
 		return rc;
 	}
 	if (pthread_create(&s->thread, NULL, engine_main, s)) {
-		serve_stop(s);
+		serve_free(s);
 		return ada_fail(err, ADA_ENOMEM, "cannot start the inference thread");
 	}
 	s->started = 1;
@@ -572,18 +572,33 @@ void serve_stop(struct serve *s)
 	pthread_mutex_unlock(&s->lock);
 	if (s->started)
 		pthread_join(s->thread, NULL);
-	/* Nothing runs now: end what is left. */
+	s->started = 0;
+	/* Nothing runs now, and nothing more is queued: end what is left. */
 	while ((q = s->live)) {
 		s->live = q->next;
 		api_infer_fail(q->job, 503, "shutting_down", NULL, "the daemon is shutting down");
 		req_free(s, q);
 	}
-	while ((q = s->queue)) {
-		s->queue = q->next;
-		s->n_live++;   /* req_free counts it out */
+	pthread_mutex_lock(&s->lock);
+	q = s->queue;
+	s->queue = NULL;
+	s->queue_tail = &s->queue;
+	s->n_live += s->n_queued;   /* req_free counts each out */
+	s->n_queued = 0;
+	pthread_mutex_unlock(&s->lock);
+	while (q) {
+		struct req *next = q->next;
 		api_infer_fail(q->job, 503, "shutting_down", NULL, "the daemon is shutting down");
 		req_free(s, q);
+		q = next;
 	}
+}
+
+void serve_free(struct serve *s)
+{
+	if (!s)
+		return;
+	serve_stop(s);
 	ada_decoder_free(s->dec);
 	ada_model_cache_free(s->cache);
 	pthread_cond_destroy(&s->cond);

@@ -50,8 +50,10 @@ struct serve;
 
 int serve_start(const struct serve_config *cfg, struct serve **out, struct ada_err *err);
 /* Stop: requests waiting or running end with 503 (a stream with an error
- * event); the thread is joined and everything freed. NULL is ignored. */
+ * event), later ones get 503, the thread is joined. The hooks stay safe to
+ * call until serve_free, after the api has stopped. NULL is ignored. */
 void serve_stop(struct serve *s);
+void serve_free(struct serve *s);
 /* The api's hooks (api.h): take a checked request; render /metrics lines. */
 int serve_submit(struct serve *s, struct api_infer *job, unsigned *status, int *retry_after,
 		 struct ada_err *err);
