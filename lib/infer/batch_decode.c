@@ -22,11 +22,52 @@ static int pad16(int n)
 
 /* ---- sequences ---------------------------------------------------------- */
 
+/* Positions a cache grows by beyond what is asked, so that generation
+ * reallocates it every so many tokens, not at each one. */
+#define KV_SLACK 128
+
+/* The cache holds at least need positions (at most max_pos): grown, its
+ * layers copied to the new stride. */
+static int seq_reserve(struct ada_seq *s, int need)
+{
+	const struct model_config *c = &s->m->base->model->cfg;
+	const size_t KD = (size_t)c->n_kv_heads * c->head_dim, L = (size_t)c->n_layers;
+	int cap = need;
+	float *kc, *vc;
+
+	if (need > s->max_pos)
+		need = cap = s->max_pos;
+	if (need <= s->cap)
+		return ADA_OK;
+	if (cap < 2 * s->cap)
+		cap = 2 * s->cap;
+	if (cap > s->max_pos)
+		cap = s->max_pos;
+	kc = xalloc_aligned(L * (size_t)cap * KD, sizeof(float));
+	vc = xalloc_aligned(L * (size_t)cap * KD, sizeof(float));
+	if (!kc || !vc) {
+		free(kc);
+		free(vc);
+		return ADA_ENOMEM;
+	}
+	for (size_t l = 0; s->pos && l < L; l++) {
+		memcpy(kc + l * (size_t)cap * KD, s->kc + l * (size_t)s->cap * KD,
+		       sizeof(float) * (size_t)s->pos * KD);
+		memcpy(vc + l * (size_t)cap * KD, s->vc + l * (size_t)s->cap * KD,
+		       sizeof(float) * (size_t)s->pos * KD);
+	}
+	free(s->kc);
+	free(s->vc);
+	s->kc = kc;
+	s->vc = vc;
+	s->cap = cap;
+	return ADA_OK;
+}
+
 int ada_seq_new(struct ada_served *m, const int32_t *prompt, size_t n_prompt, int max_new,
 		const struct ada_sampling *s, struct ada_seq **out, struct ada_err *err)
 {
 	const struct model_config *c = &m->base->model->cfg;
-	const size_t KD = (size_t)c->n_kv_heads * c->head_dim;
 	struct ada_seq *q;
 	int64_t cap;
 
@@ -60,10 +101,8 @@ int ada_seq_new(struct ada_served *m, const int32_t *prompt, size_t n_prompt, in
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	q->m = ada_served_dup(m);
 	q->prompt = xcalloc(n_prompt, sizeof(*q->prompt));
-	q->cap = (int)cap;
-	q->kc = xalloc_aligned((size_t)c->n_layers * (size_t)cap * KD, sizeof(float));
-	q->vc = xalloc_aligned((size_t)c->n_layers * (size_t)cap * KD, sizeof(float));
-	if (!q->m || !q->prompt || !q->kc || !q->vc ||
+	q->max_pos = (int)cap;
+	if (!q->m || !q->prompt || seq_reserve(q, (int)n_prompt + KV_SLACK) ||
 	    sampler_init(&q->smp, c->vocab_size, s->temperature, s->top_p, s->seed)) {
 		ada_seq_free(q);
 		return ada_fail(err, ADA_ENOMEM, "out of memory for a sequence of %lld positions",
@@ -440,6 +479,17 @@ static int plan_rows(struct ada_decoder *d, struct ada_seq **order, int n, struc
 	if (budget < 0)
 		return ada_fail(err, ADA_EINVAL, "%d sequences in generation: more than the %d rows of a step",
 				n, d->max_rows);
+	/* Room in every cache first, so a failure leaves the sequences as they were. */
+	for (int i = 0, left = budget; i < n; i++) {
+		struct ada_seq *s = order[i];
+		int take = s->n_read == s->n_prompt ? 1
+			   : s->n_prompt - s->n_read < left ? s->n_prompt - s->n_read : left;
+
+		if (s->n_read < s->n_prompt)
+			left -= take;
+		if (seq_reserve(s, s->pos + take + (s->n_read == s->n_prompt ? KV_SLACK : 0)))
+			return ada_fail(err, ADA_ENOMEM, "out of memory for a sequence's key/value cache");
+	}
 	for (int i = 0; i < n; i++) {
 		struct ada_seq *s = order[i];
 		int take;

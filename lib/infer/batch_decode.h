@@ -34,7 +34,8 @@ struct ada_seq {
 	int32_t *prompt;              /* owned copy [n_prompt] */
 	int n_prompt, n_read;         /* prompt tokens, and how many were read */
 	int pos;                      /* positions in the cache */
-	int cap;                      /* positions the cache holds */
+	int cap;                      /* positions the cache holds now (grown on demand) */
+	int max_pos;                  /* positions it may come to hold: prompt + max_new - 1 */
 	float *kc, *vc;               /* owned [n_layers][cap][n_kv_heads * head_dim] */
 	int max_new, n_chosen;
 	int32_t last;                 /* the token chosen last (read at the next step) */

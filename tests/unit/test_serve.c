@@ -438,6 +438,55 @@ static void test_seeded_sampling(void)
 	ada_served_free(m);
 }
 
+/* A long generation (its cache grows, copied to a longer stride, several
+ * times): each chosen token's log-probability is what the training forward
+ * gives at that position of the whole text. */
+static void test_long_generation(void)
+{
+	struct ada_served *m = NULL;
+	struct ada_decoder *d = NULL;
+	struct ada_seq *s = NULL;
+	struct ada_sampling smp = { .temperature = 0.8, .top_p = 1, .seed = 3, .logprobs = 1 };
+	struct ada_err err = { 0 };
+	enum { N = 230 };
+	int32_t text[N + 2] = { 1, 70 };
+	float lp[N];
+	float *ref;
+	int n = 0;
+	double worst = 0;
+
+	CHECK_OK(ada_served_open(model_path, NULL, adalora_dir, &m, &err), &err);
+	CHECK_OK(ada_decoder_new(4, &d, &err), &err);
+	if (!m || !d)
+		goto out_free;
+	CHECK_OK(ada_seq_new(m, text, 2, N, &smp, &s, &err), &err);
+	while (s && n < N && !ada_decode_step(d, &s, 1, &err)) {
+		struct ada_token t;
+		if (ada_seq_token(s, &t)) {
+			text[2 + n] = t.id;
+			lp[n++] = t.logprob;
+		}
+	}
+	CHECK_INT_EQ(n, N);
+	CHECK(s && s->cap > 2 + 128 && s->cap <= s->max_pos);
+	ref = reference_logits(model_path, NULL, adalora_dir, text, N + 1);
+	for (int i = 0; ref && i < N; i++) {
+		const float *row = ref + (size_t)(i + 1) * V;
+		double mx = row[0], sum = 0;
+		for (int k = 1; k < V; k++)
+			mx = row[k] > mx ? row[k] : mx;
+		for (int k = 0; k < V; k++)
+			sum += exp((double)row[k] - mx);
+		worst = fmax(worst, fabs(((double)row[text[i + 2]] - mx - log(sum)) - lp[i]));
+	}
+	CHECK_MSG(worst < 1e-3, "log-probabilities differ from the training forward's by %g", worst);
+	free(ref);
+out_free:
+	ada_seq_free(s);
+	ada_decoder_free(d);
+	ada_served_free(m);
+}
+
 /* ---- limits of a sequence ------------------------------------------------- */
 
 static void test_seq_limits(void)
@@ -679,6 +728,7 @@ int main(void)
 	RUN(test_batch_invariance);
 	RUN(test_greedy_and_logprobs);
 	RUN(test_seeded_sampling);
+	RUN(test_long_generation);
 	RUN(test_seq_limits);
 	RUN(test_cache_lru);
 	RUN(test_cache_bases);
