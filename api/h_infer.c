@@ -76,7 +76,8 @@ static void json_path_at(const char *buf, size_t len, size_t at, char *out, size
 			break;
 		case '}':
 		case ']':
-			depth--;
+			if (depth >= 0)
+				depth--;
 			break;
 		case ',':
 			if (depth >= 0) {
@@ -111,25 +112,36 @@ static void json_path_at(const char *buf, size_t len, size_t at, char *out, size
 	}
 }
 
+void infer_error_param(const char *buf, size_t len, char *param, size_t cap)
+{
+	size_t bad;
+	json_error_t jerr;
+
+	param[0] = '\0';
+	if (!len)
+		return;
+	bad = utf8_validate(buf, len);
+	if (bad == len) {
+		json_t *again = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+		if (again) {
+			json_decref(again);
+			return;
+		}
+		bad = jerr.position > 0 ? (size_t)jerr.position - 1 : 0;
+	}
+	json_path_at(buf, len, bad, param, cap);
+}
+
 /* The body as an object, or a 400 naming the string with the bad bytes. */
 static json_t *infer_body(struct request *r)
 {
 	struct body_error e;
 	json_t *obj = body_parse(r->body.p, r->body.n, &e);
-	char param[256] = "";
+	char param[256];
 
 	if (obj)
 		return obj;
-	if (r->body.n) {
-		size_t bad = utf8_validate(r->body.p, r->body.n);
-		json_error_t jerr;
-		if (bad == r->body.n) {
-			json_t *again = json_loadb(r->body.p, r->body.n, JSON_REJECT_DUPLICATES, &jerr);
-			json_decref(again);
-			bad = jerr.position > 0 ? (size_t)jerr.position - 1 : 0;
-		}
-		json_path_at(r->body.p, r->body.n, bad, param, sizeof(param));
-	}
+	infer_error_param(r->body.p, r->body.n, param, sizeof(param));
 	reply_error(r, 400, e.code, param[0] ? param : NULL, "%s", e.msg);
 	return NULL;
 }

@@ -355,6 +355,12 @@ void infer_wait(struct request *r);
 /* The request's completion callback: the client no longer waits. */
 void infer_request_done(struct request *r);
 
+/* A body body_parse refused: the path of the string value that holds the
+ * offending bytes (invalid UTF-8, an escape that is no character) into
+ * param ("prompt", "messages[0].content"), "" when the fault is elsewhere
+ * (h_infer.c; tests/fuzz drives it). */
+void infer_error_param(const char *buf, size_t len, char *param, size_t cap);
+
 void h_completions(struct request *r);
 void h_chat_completions(struct request *r);
 void h_classifications(struct request *r);
