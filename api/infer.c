@@ -292,7 +292,6 @@ void api_infer_emit(struct api_infer *j, const char *text, size_t n,
 		    const struct api_infer_token *tok)
 {
 	pthread_mutex_lock(&j->lock);
-	j->completion_tokens += tok != NULL || n;
 	if (!j->p.stream) {
 		strbuf_add(&j->text, text, n);
 		if (tok && j->lp && j->p.kind == API_INFER_CHAT)

@@ -84,6 +84,12 @@ int ada_seq_new(struct ada_served *m, const int32_t *prompt, size_t n_prompt, in
 		return ada_fail_param(err, ADA_EINVAL, "max_tokens",
 				      "the prompt (%zu tokens) and max_tokens (%d) exceed the model's context of %d tokens",
 				      n_prompt, max_new, c->context_length);
+	/* Sliding-window attention is not implemented (README): within the
+	 * window full attention computes the same thing, beyond it not. */
+	if (c->sliding_window > 0 && cap > c->sliding_window)
+		return ada_fail_param(err, ADA_EINVAL, "max_tokens",
+				      "the prompt (%zu tokens) and max_tokens (%d) go past the model's attention window of %d tokens, which is not implemented",
+				      n_prompt, max_new, c->sliding_window);
 	if (s->temperature < 0 || !isfinite(s->temperature))
 		return ada_fail_param(err, ADA_EINVAL, "temperature", "temperature must be >= 0");
 	if (!(s->top_p > 0 && s->top_p <= 1))
