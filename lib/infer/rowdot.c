@@ -150,8 +150,11 @@ static void rowdot_task(void *ctx, long task, int thread)
 	}
 }
 
-/* Multiply-adds per task: enough to hide a claim, few enough to share. */
-#define TASK_WORK (1L << 16)
+/* Multiply-adds per task: enough to hide a claim and a wake-up, few
+ * enough to share; a product smaller than PARALLEL_MIN_WORK is one task
+ * (as gemm() keeps small products on the calling thread). */
+#define TASK_WORK (1L << 17)
+#define PARALLEL_MIN_WORK (1L << 18)
 
 void rowdot(const struct rowdot_w *w, const float *x, int M, int ldx, float *y, int ldy,
 	    int accumulate, float *scratch)
@@ -170,7 +173,7 @@ void rowdot(const struct rowdot_w *w, const float *x, int M, int ldx, float *y, 
 	}
 	rb = TASK_WORK / (per_row > 0 ? per_row : 1);
 	rb = rb < 4 ? 4 : (rb + 3) / 4 * 4;
-	if (rb > w->rows)
+	if (rb > w->rows || per_row * w->rows < PARALLEL_MIN_WORK)
 		rb = w->rows;
 	j.rows_per_task = (int)rb;
 	pool_run((w->rows + rb - 1) / rb, 0, rowdot_task, &j);
