@@ -819,12 +819,14 @@ struct ada_decoder;
 ADA_API int ada_decoder_new(int max_rows, struct ada_decoder **out, struct ada_err *err);
 ADA_API void ada_decoder_free(struct ada_decoder *d);
 
-/* One step of every sequence in seqs[0..n) (all of one base; each may
- * carry its own adapter, or none): each reads its next tokens (the rest of
- * its prompt, as much as the step has rows for, or the token chosen last)
- * and, once its prompt is read, chooses a token (ada_seq_token). Each
+/* One step of every sequence in seqs[0..n) (each may carry its own
+ * adapter, or none; the sequences of a base go through its weights
+ * together, base after base): each reads its next tokens (the rest of its
+ * prompt, as much as the step has rows for, or the token chosen last) and,
+ * once its prompt is read, chooses a token (ada_seq_token). Each
  * sequence's numbers are the same whatever else is in the step. Runs on
- * the calling thread's pool (ada_set_threads). */
+ * the calling thread's pool (ada_set_threads). On an error the sequences
+ * cannot go on (free them). */
 ADA_API int ada_decode_step(struct ada_decoder *d, struct ada_seq *const *seqs, int n,
 			    struct ada_err *err);
 

@@ -462,10 +462,14 @@ static void logprobs(struct ada_seq *s, const float *logits, int V)
 
 /* ---- the step --------------------------------------------------------------- */
 
-static int by_net(const void *a, const void *b)
+/* Sequences by base, then by network (adapter), so that each base's rows
+ * and each adapter's come together. */
+static int by_base_net(const void *a, const void *b)
 {
 	const struct ada_seq *x = *(struct ada_seq *const *)a, *y = *(struct ada_seq *const *)b;
 
+	if (x->m->base != y->m->base)
+		return (uintptr_t)x->m->base < (uintptr_t)y->m->base ? -1 : 1;
 	if (x->net != y->net)
 		return (uintptr_t)x->net < (uintptr_t)y->net ? -1 : 1;
 	return 0;
@@ -667,43 +671,49 @@ static int choose(struct ada_decoder *d, struct ada_seq **order, int n)
 	return ADA_OK;
 }
 
+/* One step of n sequences of base b (order: sorted by network). */
+static int step_base(struct ada_decoder *d, const struct served_base *b, struct ada_seq **order,
+		     int n, struct ada_err *err)
+{
+	const int threads = pool_threads(), ctx = b->model->cfg.context_length;
+	int rc;
+
+	if ((rc = plan_rows(d, order, n, err)))
+		return rc;
+	if (shape_arena(d, &b->net.d) ||
+	    grow(&d->scratch, &d->scratch_n, (size_t)threads * rowdot_scratch(widest(&b->net.d))) ||
+	    grow(&d->scores, &d->scores_n, (size_t)threads * (size_t)ctx))
+		return ada_fail(err, ADA_ENOMEM, "out of memory for a decoding step");
+	embed_rows(d);
+	for (int l = 0; l < b->net.d.n_layers; l++)
+		if ((rc = layer(d, l, b, ctx)))
+			return ada_fail(err, rc, "out of memory for a decoding step");
+	if ((rc = choose(d, order, n)))
+		return ada_fail(err, rc, "out of memory for a decoding step");
+	return ADA_OK;
+}
+
 int ada_decode_step(struct ada_decoder *d, struct ada_seq *const *seqs, int n,
 		    struct ada_err *err)
 {
-	const struct served_base *b;
 	struct ada_seq **order;
-	int threads = pool_threads(), ctx, rc;
+	int rc = ADA_OK;
 
 	if (n <= 0)
 		return ADA_OK;
-	b = seqs[0]->m->base;
-	for (int i = 1; i < n; i++)
-		if (seqs[i]->m->base != b)
-			return ada_fail(err, ADA_EINVAL, "the sequences of a step must share one base");
 	fpenv_flush_subnormals();
-	ctx = b->model->cfg.context_length;
 	order = xcalloc((size_t)n, sizeof(*order));
 	if (!order)
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	memcpy(order, seqs, sizeof(*order) * (size_t)n);
-	qsort(order, (size_t)n, sizeof(*order), by_net);
-	if ((rc = plan_rows(d, order, n, err)))
-		goto out_free;
-	if (shape_arena(d, &b->net.d) ||
-	    grow(&d->scratch, &d->scratch_n, (size_t)threads * rowdot_scratch(widest(&b->net.d))) ||
-	    grow(&d->scores, &d->scores_n, (size_t)threads * (size_t)ctx)) {
-		rc = ada_fail(err, ADA_ENOMEM, "out of memory for a decoding step");
-		goto out_free;
+	qsort(order, (size_t)n, sizeof(*order), by_base_net);
+	/* Each base's sequences through its weights together, base after base. */
+	for (int i0 = 0, i1; i0 < n && !rc; i0 = i1) {
+		const struct served_base *b = order[i0]->m->base;
+		for (i1 = i0 + 1; i1 < n && order[i1]->m->base == b; i1++)
+			;
+		rc = step_base(d, b, order + i0, i1 - i0, err);
 	}
-	embed_rows(d);
-	for (int l = 0; l < b->net.d.n_layers; l++)
-		if ((rc = layer(d, l, b, ctx))) {
-			rc = ada_fail(err, rc, "out of memory for a decoding step");
-			goto out_free;
-		}
-	if ((rc = choose(d, order, n)))
-		rc = ada_fail(err, rc, "out of memory for a decoding step");
-out_free:
 	free(order);
 	return rc;
 }

@@ -2,7 +2,7 @@
  * batch_decode — decoding many sequences of one base in one step
  * (struct ada_seq, struct ada_decoder, ada_decode_step: adalora.h).
  *
- * A step gathers rows: each sequence contributes the tokens it has still to
+ * A step runs base by base. For a base, it gathers rows: each sequence contributes the tokens it has still to
  * read (a new one's prompt, as many as the step has rows for; one in
  * generation, the token it chose last), each at its own position. Layer by
  * layer, the rows go through the base's matrices together (rowdot.h: the

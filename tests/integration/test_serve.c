@@ -12,8 +12,8 @@
  *     what they give alone, and the base file is mapped once
  *     (/proc/<pid>/smaps: one more mapping of it, its resident pages no
  *     more than the file);
- *   - 16 streams at once while a job trains all complete with the right
- *     text, and the job's adapter is byte for byte that of the same job
+ *   - 16 streams at once (two bases, with and without an adapter) while a
+ *     job trains all complete with the right text, and the job's adapter is byte for byte that of the same job
  *     trained without them;
  *   - hostile requests are 400s naming the field (param);
  *   - chat renders the template and stops at its end of turn;
@@ -514,9 +514,14 @@ static void test_streams_while_training(void)
 	json_t *job;
 	long step_then;
 
-	for (int k = 0; k < 4; k++)
-		complete(&d, "/v1/completions",
-			 greedy(k % 2 ? "tiny" : ft, k < 2 ? "the sun" : "zebra", 32, 1), &want[k]);
+	/* Four kinds of stream: two bases, an adapter on one of them. */
+	const char *models[4] = { ft, "tiny", ft, "chat" };
+	const char *prompts[4] = { "the sun", "the sun", "zebra", "zebra" };
+
+	for (int k = 0; k < 4; k++) {
+		complete(&d, "/v1/completions", greedy(models[k], prompts[k], 32, 1), &want[k]);
+		CHECK_INT_EQ(want[k].status, 200);
+	}
 	/* The job alone, then the same job with the streams beside it. */
 	CHECK_INT_EQ(job_create(&d, adalora_job("tiny", corpus_id, 300, 64, 0), &a), 201);
 	job = wait_job(&d, a, 600);
@@ -526,12 +531,12 @@ static void test_streams_while_training(void)
 	json_decref(wait_step(&d, b, 5, 300));
 	for (int i = 0; i < 16; i++) {
 		calls[i].path = "/v1/completions";
-		calls[i].body = greedy(i % 2 ? "tiny" : ft, (i / 2) % 2 ? "zebra" : "the sun", 32, 1);
+		calls[i].body = greedy(models[i % 4], prompts[i % 4], 32, 1);
 		if (pthread_create(&th[i], NULL, call_main, &calls[i]))
 			FATAL("pthread_create");
 	}
 	for (int i = 0; i < 16; i++) {
-		const struct completion *w = &want[(i % 2) + 2 * ((i / 2) % 2)];
+		const struct completion *w = &want[i % 4];
 		pthread_join(th[i], NULL);
 		CHECK_INT_EQ(calls[i].out.status, 200);
 		CHECK(!calls[i].out.malformed);
