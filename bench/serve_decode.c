@@ -37,6 +37,16 @@ static double now(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The process's CPU time: on a shared machine a steadier figure than the
+ * wall clock (it does not count the time other processes took). */
+static double cpu_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static void die(const char *what, const struct ada_err *err)
 {
 	fprintf(stderr, "serve_decode: %s: %s\n", what, err ? err->msg : "");
@@ -93,7 +103,7 @@ static void make_adapter(const char *model, int r, const char *dir)
 }
 
 struct result {
-	double ttft_ms, decode_tps, step_ms;
+	double ttft_ms, decode_tps, step_ms, cpu_ms_per_token;
 };
 
 static int cmp_double(const void *a, const void *b)
@@ -115,7 +125,7 @@ static struct result run(struct ada_served **m, int n_models, int n, int prompt_
 	struct ada_err err = { 0 };
 	struct result res = { 0 };
 	struct rng g;
-	double t0, t_first = 0, t_end;
+	double t0, t_first = 0, t_end, c_first = 0, c_end;
 	int got_first = 0, steps = 0, decoded = 0;
 	int *count = calloc((size_t)n, sizeof(*count));
 
@@ -138,11 +148,15 @@ static struct result run(struct ada_served **m, int n_models, int n, int prompt_
 			if (!ada_seq_token(seqs[i], &t))
 				continue;
 			decoded++;
-			if (++count[i] == 1 && ++got_first == n)
+			if (++count[i] == 1 && ++got_first == n) {
 				t_first = now();
+				c_first = cpu_now();
+			}
 		}
 	}
 	t_end = now();
+	c_end = cpu_now();
+	res.cpu_ms_per_token = (c_end - c_first) * 1e3 / ((double)n * (tokens - 1));
 	res.ttft_ms = (t_first - t0) * 1e3;
 	/* After every stream's first token: (tokens - 1) per stream. */
 	res.decode_tps = (double)n * (tokens - 1) / (t_end - t_first);
@@ -212,7 +226,7 @@ int main(int argc, char **argv)
 		for (const char *p = streams; *p;) {
 			int n = atoi(p);
 			struct result r[64];
-			double ttft[64], tps[64], step[64];
+			double ttft[64], tps[64], step[64], cpu[64];
 			struct ada_served_info info;
 
 			if (n < 1 || repeat > 64)
@@ -223,18 +237,22 @@ int main(int argc, char **argv)
 				ttft[k] = r[k].ttft_ms;
 				tps[k] = r[k].decode_tps;
 				step[k] = r[k].step_ms;
+				cpu[k] = r[k].cpu_ms_per_token;
 			}
 			qsort(ttft, (size_t)repeat, sizeof(double), cmp_double);
 			qsort(tps, (size_t)repeat, sizeof(double), cmp_double);
 			qsort(step, (size_t)repeat, sizeof(double), cmp_double);
+			qsort(cpu, (size_t)repeat, sizeof(double), cmp_double);
 			ada_served_describe(m[0], &info);
 			printf("{\"shape\":\"%s\",\"dtype\":\"%s\",\"adapter_rank\":%d,\"adapters\":%d,"
 			       "\"streams\":%d,\"threads\":%d,\"prompt_tokens\":%d,\"tokens\":%d,"
 			       "\"ttft_ms\":%.2f,\"decode_tokens_per_s\":%.2f,"
 			       "\"per_stream_tokens_per_s\":%.2f,\"ms_per_step\":%.3f,"
+			       "\"cpu_ms_per_token\":%.3f,"
 			       "\"weight_bytes\":%lld,\"vocab\":%d,\"real_vocab\":%d}\n",
 			       shape, dtype, with ? rank : 0, n_models, n, threads, prompt_len, tokens,
 			       ttft[repeat / 2], tps[repeat / 2], tps[repeat / 2] / n, step[repeat / 2],
+			       cpu[repeat / 2],
 			       (long long)info.weight_bytes, info.vocab_size, real_vocab);
 			fflush(stdout);
 			p = strchr(p, ',');
