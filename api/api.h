@@ -32,6 +32,9 @@ struct api_model {
 	int64_t created;            /* the file's modification time */
 };
 
+struct api_infer;
+struct strbuf;
+
 struct api_hooks {
 	void *ctx;
 	/* A base model by id (ADA_ENOTFOUND when absent); info may be NULL. */
@@ -44,6 +47,15 @@ struct api_hooks {
 	void (*job_cancel)(void *ctx, const char *job_id);
 	/* One log line (logfmt key=value pairs, no newline). */
 	void (*log)(void *ctx, enum api_log_level level, const char *line);
+	/* Inference (api/infer.c): take a checked request (the engine takes a
+	 * reference on job, api_infer_ref). ADA_OK, or an error to answer
+	 * with: *status 400 (err->param names the field, e.g. an unknown
+	 * model), 429 with *retry_after seconds (the queue is full), 503. NULL:
+	 * the daemon serves no models (501). */
+	int (*infer_submit)(void *ctx, struct api_infer *job, unsigned *status, int *retry_after,
+			    struct ada_err *err);
+	/* /metrics: the engine's lines, appended to out (may be NULL). */
+	void (*infer_metrics)(void *ctx, struct strbuf *out);
 };
 
 struct api_limits {
@@ -83,6 +95,72 @@ struct api_config {
 };
 
 struct api;
+
+/* ---- inference requests (api/infer.c, api/h_infer.c) -------------------- */
+
+/*
+ * A completion, chat completion or classification between the api, which
+ * checks and answers it, and the daemon's engine (daemon/serve.c), which
+ * runs it. The job is reference counted: the request holds one until its
+ * connection is done, the engine one until it has ended the job. The
+ * engine calls the functions below from its thread; they format what the
+ * client gets (OpenAI's objects and stream chunks) and wake the connection.
+ */
+enum api_infer_kind { API_INFER_COMPLETION = 1, API_INFER_CHAT, API_INFER_CLASSIFY };
+
+#define API_INFER_MAX_STOPS 4
+
+/* What the request asks, checked (all owned by the job). */
+struct api_infer_params {
+	enum api_infer_kind kind;
+	char model[2 * STORE_NAME_MAX];
+	const char *prompt;            /* completions: the text, or NULL with prompt_ids */
+	size_t prompt_len;
+	const int32_t *prompt_ids;     /* a prompt given as token ids */
+	size_t n_prompt_ids;
+	const json_t *messages;        /* chat: [{"role", "content": string}, ...] */
+	int max_tokens;                /* 0: the default (completions 16, chat the context) */
+	double temperature, top_p;
+	uint64_t seed;
+	int logprobs;                  /* report each token's log-probability */
+	int top_logprobs;              /* and this many alternatives */
+	const char *stop[API_INFER_MAX_STOPS];
+	int n_stop;
+	int stream, include_usage;
+	const json_t *inputs;          /* classify: [[a, b or null], ...] */
+};
+
+/* A chosen token as the client sees it: its bytes, its log-probability and
+ * the most likely alternatives (borrowed for the call). */
+struct api_infer_token {
+	const char *bytes;
+	size_t n;
+	float logprob;
+	int n_top;
+	const char *top_bytes[20];
+	size_t top_n[20];
+	float top_logprob[20];
+};
+
+const struct api_infer_params *api_infer_params(const struct api_infer *j);
+struct api_infer *api_infer_ref(struct api_infer *j);
+void api_infer_unref(struct api_infer *j);
+/* The client left (or stopped reading): the engine drops the job. */
+int api_infer_gone(struct api_infer *j);
+/* The request was admitted with prompt_tokens tokens: a stream starts. */
+void api_infer_start(struct api_infer *j, int prompt_tokens);
+/* A chosen token (tok may be NULL without log-probabilities) and the text
+ * it completes (text[0..n), valid UTF-8, maybe empty). */
+void api_infer_emit(struct api_infer *j, const char *text, size_t n,
+		    const struct api_infer_token *tok);
+/* The end: finish_reason "stop" or "length". */
+void api_infer_end(struct api_infer *j, const char *finish_reason, int completion_tokens);
+/* A classification's result: data (stolen) is the "data" array. */
+void api_infer_classified(struct api_infer *j, json_t *data, int prompt_tokens);
+/* A failure: before the start, the response's status and error; after, an
+ * error event ends the stream. */
+void api_infer_fail(struct api_infer *j, unsigned status, const char *code, const char *param,
+		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /* Append " key=value" to the logfmt line in buf, quoting and escaping the
  * value when it needs it (the daemon's log lines are built with it too). */

@@ -29,6 +29,8 @@ static json_t *model_object(const char *id, int64_t created, const char *owner,
 	}
 	if (base)
 		json_object_set_new(o, "parent", json_string(base));
+	/* the base a model runs on, as vLLM-style servers list it */
+	json_object_set_new(o, "root", json_string(base ? base : id));
 	return o;
 }
 
@@ -265,6 +267,8 @@ void h_metrics(struct request *r)
 		    "adalorad_workers %d\n",
 		    (long long)steps, (long long)tokens, streams, a->cfg.workers);
 	stats_render(a, &out);
+	if (a->cfg.hooks.infer_metrics)
+		a->cfg.hooks.infer_metrics(a->cfg.hooks.ctx, &out);
 	/* out's failure is sticky: one check covers every line */
 	if (!(text = strbuf_detach(&out, &len)) ||
 	    !(resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE))) {

@@ -134,6 +134,11 @@ struct request {
 	struct strbuf body;
 	int too_large;              /* the body went over its limit */
 	struct upload *upload;      /* BODY_UPLOAD */
+
+	/* an inference request (infer.c): its job, and whether the connection
+	 * is suspended waiting for it (the handler runs again when resumed) */
+	struct api_infer *infer;
+	int waiting;
 };
 
 extern const struct route api_routes[];
@@ -311,6 +316,54 @@ void job_cache_put(struct api *a, const char *id, int64_t version, const char *t
 char *job_render(struct api *a, const struct store_job *j, size_t *len);
 /* Queue a JSON text (stolen) as the response. */
 void reply_text(struct request *r, unsigned status, char *text, size_t len);
+
+/* ---- inference (infer.c, h_infer.c) ------------------------------------ */
+
+struct api_infer {
+	atomic_int refs;
+	struct api *api;
+	pthread_mutex_t lock;
+	struct MHD_Connection *conn;   /* NULL once the request is done */
+	int fd;                        /* its socket, -1 when unknown */
+	int suspended;                 /* the connection sleeps until woken */
+	int ready;                     /* the connection has something to answer */
+	int started, done, failed, gone;
+	struct api_infer_params p;
+	/* what the params point into */
+	json_t *body, *messages, *inputs;
+	int32_t *ids;
+	/* the answer */
+	char id[64];
+	int64_t created;
+	int prompt_tokens, completion_tokens;
+	size_t text_offset;            /* completions' logprobs.text_offset */
+	char finish[16];
+	int role_sent;
+	struct strbuf out;             /* a stream's text not yet sent, from off */
+	size_t off;
+	struct strbuf text;            /* the completion's text (not streaming) */
+	json_t *lp;                    /* its logprobs (not streaming) */
+	json_t *result;                /* a classification's data */
+	unsigned fail_status;
+	char fail_code[48], fail_param[128], fail_msg[512];
+};
+
+/* A job for r (one reference: the request's), or NULL when out of memory. */
+struct api_infer *infer_job_new(struct request *r, enum api_infer_kind kind);
+/* r->infer was submitted: answer when it is ready, else suspend until it is. */
+void infer_wait(struct request *r);
+/* The request's completion callback: the client no longer waits. */
+void infer_request_done(struct request *r);
+
+/* A body body_parse refused: the path of the string value that holds the
+ * offending bytes (invalid UTF-8, an escape that is no character) into
+ * param ("prompt", "messages[0].content"), "" when the fault is elsewhere
+ * (h_infer.c; tests/fuzz drives it). */
+void infer_error_param(const char *buf, size_t len, char *param, size_t cap);
+
+void h_completions(struct request *r);
+void h_chat_completions(struct request *r);
+void h_classifications(struct request *r);
 
 /* ---- objects (objects.c) ----------------------------------------------- */
 

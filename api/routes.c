@@ -40,6 +40,9 @@ const struct route api_routes[] = {
 	{ "GET", "/v1/fine_tuning/jobs/{}/adapter/{}",
 	  "/v1/fine_tuning/jobs/{id}/adapter/{name}", BODY_NONE, 0, h_jobs_adapter_file },
 	{ "POST", "/v1/adalora/schedule", "/v1/adalora/schedule", BODY_JSON, 0, h_schedule },
+	{ "POST", "/v1/completions", "/v1/completions", BODY_JSON, 0, h_completions },
+	{ "POST", "/v1/chat/completions", "/v1/chat/completions", BODY_JSON, 0, h_chat_completions },
+	{ "POST", "/v1/classifications", "/v1/classifications", BODY_JSON, 0, h_classifications },
 };
 
 const int api_n_routes = (int)(sizeof(api_routes) / sizeof(api_routes[0]));

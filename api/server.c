@@ -337,7 +337,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return res;
 	}
 	dispatch(r);
-	return r->responded ? MHD_YES : MHD_NO;
+	/* An inference request may wait, suspended, for its job (infer.c). */
+	return r->responded || r->waiting ? MHD_YES : MHD_NO;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -359,6 +360,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	deadline_request_done(a, conn);
 	if (!r)
 		return;
+	infer_request_done(r);
 	ns = now_ns() - r->t_start_ns;
 	stats_record(a, r->route_index, r->status, ns);
 	logfmt_append(line, sizeof(line), "msg", "request");

@@ -1,7 +1,9 @@
 /*
  * cmd_generate — `adalora generate --model PATH [--tokenizer PATH]
- * [--adapter DIR] [--prompt TEXT] [-n TOKENS] [--temperature T] [--top-p P]
- * [--seed S]`: text on stdout as it is produced (docs/cli.md).
+ * [--adapter DIR] [--prompt TEXT | --messages JSON] [-n TOKENS] [--temperature T]
+ * [--top-p P] [--seed S]`: text on stdout as it is produced (docs/cli.md).
+ * --messages takes a chat ([{"role", "content"}, ...]) rendered with the
+ * model's chat template and its generation prompt, and prints the reply.
  */
 #include <stdio.h>
 
@@ -11,7 +13,8 @@
 
 static const char usage[] =
 	"usage: adalora generate --model PATH [--tokenizer PATH] [--adapter DIR] [--prompt TEXT]\n"
-	"                        [-n TOKENS] [--temperature T] [--top-p P] [--seed S]\n";
+	"                        [--messages JSON] [-n TOKENS] [--temperature T] [--top-p P]\n"
+	"                        [--seed S]\n";
 
 static void emit(void *ctx, const char *s, size_t n)
 {
@@ -31,6 +34,7 @@ int cmd_generate(int argc, char **argv)
 		{ "--tokenizer", NULL, OPT_STRING, &o.in.tokenizer, 0 },
 		{ "--adapter", NULL, OPT_STRING, &o.in.adapter, 0 },
 		{ "--prompt", NULL, OPT_STRING, &o.prompt, 0 },
+		{ "--messages", NULL, OPT_STRING, &o.messages, 0 },
 		{ "--steps", "-n", OPT_INT, &o.n_tokens, 0 },
 		{ "--temperature", NULL, OPT_DOUBLE, &o.temperature, 0 },
 		{ "--top-p", NULL, OPT_DOUBLE, &o.top_p, 0 },
@@ -38,10 +42,12 @@ int cmd_generate(int argc, char **argv)
 	};
 	struct ada_err err = { 0 };
 
-	if ((rc = cli_parse("generate", usage, argc, argv, opts, 8, pos, 0, &n_pos)))
+	if ((rc = cli_parse("generate", usage, argc, argv, opts, 9, pos, 0, &n_pos)))
 		return cli_exit_code(rc);
 	if (!o.in.model)
 		return cli_fail("generate", EXIT_USAGE, "--model is required\n%s", usage);
+	if (o.prompt && o.messages)
+		return cli_fail("generate", EXIT_USAGE, "give --prompt or --messages, not both");
 	if (o.n_tokens < 1 || o.temperature < 0 || o.top_p < 0 || o.top_p > 1 || seed < 0)
 		return cli_fail("generate", EXIT_USAGE,
 				"-n must be >= 1, --temperature >= 0, --top-p in [0, 1], --seed >= 0");

@@ -31,6 +31,7 @@
 #include "log.h"
 #include "models.h"
 #include "options.h"
+#include "serve.h"
 #include "store.h"
 #include "util/alloc.h"
 #include "util/err.h"
@@ -48,6 +49,7 @@
 struct daemon {
 	struct models *models;
 	struct workers *workers;
+	struct serve *serve;
 };
 
 static int hook_model_find(void *ctx, const char *id, struct ada_model_info *info)
@@ -81,6 +83,21 @@ static void hook_job_cancel(void *ctx, const char *job_id)
 	struct daemon *d = ctx;
 
 	workers_cancel(d->workers, job_id);
+}
+
+static int hook_infer_submit(void *ctx, struct api_infer *job, unsigned *status, int *retry_after,
+			     struct ada_err *err)
+{
+	struct daemon *d = ctx;
+
+	return serve_submit(d->serve, job, status, retry_after, err);
+}
+
+static void hook_infer_metrics(void *ctx, struct strbuf *out)
+{
+	struct daemon *d = ctx;
+
+	serve_metrics(d->serve, out);
 }
 
 static void hook_log(void *ctx, enum api_log_level level, const char *line)
@@ -352,6 +369,24 @@ static int run(const struct options *o)
 			goto out_fail;
 	}
 	{
+		/* Serving's share of the CPUs: --serve-threads at --serve-nice,
+		 * beside training's --blas-threads at nice +10 (README, "Serving"). */
+		int serve_threads = o->serve_threads ? (int)o->serve_threads
+						     : cpu_count() / 2 > 0 ? cpu_count() / 2 : 1;
+		struct serve_config sc = {
+			.models = d.models, .store = st, .jobs_dir = jobs_dir,
+			.threads = serve_threads, .nice = (int)o->serve_nice,
+			.max_sequences = (int)o->serve_max_sequences,
+			.max_queue = (int)o->serve_max_queue,
+			.max_tokens = (int)o->serve_max_tokens,
+			.max_rows = (int)o->serve_max_rows,
+			.adapter_cache = o->serve_adapter_cache,
+			.idle_bases = (int)o->serve_idle_bases,
+		};
+		if (serve_start(&sc, &d.serve, &err))
+			goto out_fail;
+	}
+	{
 		struct api_config ac = {
 			.listen = o->listen, .files_dir = files_dir, .jobs_dir = jobs_dir,
 			.version = ADALORAD_VERSION, .keys = (const char *const *)keys,
@@ -378,6 +413,8 @@ static int run(const struct options *o)
 				.ctx = &d, .model_find = hook_model_find,
 				.model_list = hook_model_list, .job_created = hook_job_created,
 				.job_cancel = hook_job_cancel, .log = hook_log,
+				.infer_submit = hook_infer_submit,
+				.infer_metrics = hook_infer_metrics,
 			},
 		};
 		if (api_start(&ac, &api, &err))
@@ -414,6 +451,7 @@ static int run(const struct options *o)
 	sigwait(&set, &sig);
 	log_msg(LOG_INFO, "msg=\"shutting down\" signal=%s", sig == SIGTERM ? "TERM" : "INT");
 	api_quiesce(api);
+	serve_stop(d.serve);       /* requests in flight end with 503 */
 	workers_stop(d.workers);   /* running jobs checkpoint and re-queue */
 	d.workers = NULL;
 	api_stop(api);
@@ -425,9 +463,11 @@ out_fail:
 	log_release();
 	fprintf(stderr, "adalorad: %s\n", err.msg);
 out_free:
+	serve_stop(d.serve);
 	workers_stop(d.workers);
 	launch_config_release(&launch);
 	api_stop(api);
+	serve_free(d.serve);      /* after the api: its threads call the hooks */
 	models_free(d.models);
 	store_free(st);
 	free_keys(keys, n_keys);

@@ -62,6 +62,14 @@ static const struct opt table[] = {
 	{ "--launcher", OPT_STR, OFF(launcher), 0, 0, 1 },
 	{ "--adalora-bin", OPT_STR, OFF(adalora_bin), 0, 0, 1 },
 	{ "--launcher-grace", OPT_MS, OFF(launcher_grace_ms), 100, 3600 * 1000, 1 },
+	{ "--serve-threads", OPT_INT, OFF(serve_threads), 0, 4096, 1 },
+	{ "--serve-nice", OPT_INT, OFF(serve_nice), 0, 19, 1 },
+	{ "--serve-max-sequences", OPT_INT, OFF(serve_max_sequences), 1, 1024, 1 },
+	{ "--serve-max-queue", OPT_INT, OFF(serve_max_queue), 0, 1000000, 1 },
+	{ "--serve-max-tokens", OPT_INT, OFF(serve_max_tokens), 1, 1 << 20, 1 },
+	{ "--serve-max-rows", OPT_INT, OFF(serve_max_rows), 1, 65536, 1 },
+	{ "--serve-adapter-cache", OPT_SIZE, OFF(serve_adapter_cache), 0, (int64_t)1 << 50, 1 },
+	{ "--serve-idle-bases", OPT_INT, OFF(serve_idle_bases), 0, 1000, 1 },
 };
 
 #define N_OPTS (sizeof(table) / sizeof(table[0]))
@@ -80,6 +88,9 @@ const char options_usage[] =
 	"                [--allowed-hosts NAME,...] [--allowed-origins URL,...]\n"
 	"                [--max-processes N] [--launcher 'mpirun -np {n}'] [--adalora-bin PATH]\n"
 	"                [--launcher-grace SECONDS]\n"
+	"                [--serve-threads N] [--serve-nice N] [--serve-max-sequences N]\n"
+	"                [--serve-max-queue N] [--serve-max-tokens N] [--serve-max-rows N]\n"
+	"                [--serve-adapter-cache BYTES] [--serve-idle-bases N]\n"
 	"Every flag may also be given in the --config JSON file, as \"listen\", \"max_body_size\", ...\n"
 	"(README.md, \"Configuration\", lists the defaults).\n";
 
@@ -114,6 +125,14 @@ static void set_defaults(struct options *o)
 	o->max_processes = 1;
 	o->launcher = strdup("mpirun -np {n}");
 	o->launcher_grace_ms = 30000;
+	o->serve_threads = 0;       /* resolved by the daemon: half the CPUs */
+	o->serve_nice = 0;
+	o->serve_max_sequences = 16;
+	o->serve_max_queue = 64;
+	o->serve_max_tokens = 4096;
+	o->serve_max_rows = 256;
+	o->serve_adapter_cache = (int64_t)1 << 30;
+	o->serve_idle_bases = 2;
 }
 
 void options_release(struct options *o)

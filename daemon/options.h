@@ -47,6 +47,15 @@ struct options {
 	char *launcher;             /* the launcher's command, "{n}" the process count */
 	char *adalora_bin;          /* NULL: adalora next to adalorad */
 	int64_t launcher_grace_ms;  /* a stopped launcher's time to exit before SIGKILL */
+	/* inference (daemon/serve.c) */
+	int64_t serve_threads;      /* 0: half the CPUs (at least 1) */
+	int64_t serve_nice;
+	int64_t serve_max_sequences;
+	int64_t serve_max_queue;
+	int64_t serve_max_tokens;
+	int64_t serve_max_rows;
+	int64_t serve_adapter_cache;   /* bytes; 0: no limit */
+	int64_t serve_idle_bases;
 };
 
 /* Parse argv (after defaults and any --config file) into opts, which the

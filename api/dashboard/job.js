@@ -22,6 +22,7 @@ import { LineChart } from './charts.js';
 import { cancelJob, progressCell } from './jobs.js';
 import { RankSection } from './ranks.js';
 import { followEvents } from './sse.js';
+import { TryIt } from './tryit.js';
 import {
   BUDGET_METHODS, FINAL_STATUSES, h, fmtNum, fmtTime, hyperparametersOf, methodOf,
   statusBadge,
@@ -133,6 +134,7 @@ class JobPage {
     this.budgetNote = h('p', { class: 'help' });
 
     this.ranks = new RankSection();
+    this.tryit = new TryIt();
 
     this.checkpoints = h('div', {}, h('p', { class: 'help' }, 'None yet.'));
     this.outputs = h('div', {}, h('p', { class: 'help' }, 'Downloads appear when the job has ' +
@@ -155,6 +157,7 @@ class JobPage {
       this.ranks.element,
       h('section', { 'aria-labelledby': 'h-ckpt' },
         h('h2', { id: 'h-ckpt' }, 'Checkpoints'), this.checkpoints),
+      this.tryit.element,
       h('section', { 'aria-labelledby': 'h-out' },
         h('h2', { id: 'h-out' }, 'Adapter'), this.outputs),
       h('section', { 'aria-labelledby': 'h-log' },
@@ -182,6 +185,7 @@ class JobPage {
     clearTimeout(this.pollTimer);
     clearTimeout(this.checkpointTimer);
     this.ranks.destroy();
+    this.tryit.destroy();
     if (this.frame) cancelAnimationFrame(this.frame);
     for (const c of [this.loss, this.lr, this.budget, this.classChart, this.rougeChart]) c.destroy();
   }
@@ -211,6 +215,7 @@ class JobPage {
     } else if (this.job.status === 'succeeded' && !this.outputsLoaded) {
       this.loadOutputs();
     }
+    if (this.job.status === 'succeeded') this.tryit.show(this.job);
     return true;
   }
 

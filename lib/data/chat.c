@@ -486,6 +486,35 @@ out:
 	return rc;
 }
 
+/* What each family's template writes with add_generation_prompt true
+ * after the conversation: the header of the assistant's turn. Llama-2's and
+ * the Mistral families' turns need none (the reply follows [/INST]); Phi-3
+ * writes "<|assistant|>\n" instead of its closing eos_token. */
+int chat_render_prompt(const struct chat_format *f, const json_t *messages,
+		       struct chat_render *r, struct ada_err *err)
+{
+	struct ctx c = { .f = f, .r = r, .err = err };
+	int rc = chat_render(f, NULL, messages, r, err);
+
+	if (rc)
+		return rc;
+	switch (f->family) {
+	case CHAT_CHATML: text(&c, "<|im_start|>assistant\n"); break;
+	case CHAT_LLAMA3:
+	case CHAT_LLAMA31: text(&c, "<|start_header_id|>assistant<|end_header_id|>\n\n"); break;
+	case CHAT_GEMMA:
+	case CHAT_GEMMA3: text(&c, "<start_of_turn>model\n"); break;
+	case CHAT_PHI3:
+		if (r->n && r->v[r->n - 1].kind == CHAT_PIECE_EOS)
+			r->n--;
+		text(&c, "<|assistant|>\n");
+		break;
+	case CHAT_ZEPHYR: text(&c, "<|assistant|>\n"); break;
+	default: break;
+	}
+	return c.oom ? ada_fail(err, ADA_ENOMEM, "out of memory") : ADA_OK;
+}
+
 void chat_render_release(struct chat_render *r)
 {
 	strbuf_release(&r->text);

@@ -65,6 +65,12 @@ int chat_render(const struct chat_format *f, const json_t *line, const json_t *m
 		struct chat_render *r, struct ada_err *err);
 void chat_render_release(struct chat_render *r);
 
+/* A prompt to generate a reply from: messages rendered as chat_render does,
+ * then the family's generation prompt (the template's add_generation_prompt:
+ * the assistant turn's header, e.g. "<|im_start|>assistant\n"). */
+int chat_render_prompt(const struct chat_format *f, const json_t *messages,
+		       struct chat_render *r, struct ada_err *err);
+
 /* Encode a rendering with enc into out (appended), the mask bytes
  * DATA_TARGET on trained pieces; shown (may be NULL) receives the rendered
  * string with BOS/EOS spelled. */

@@ -598,10 +598,16 @@ struct ada_generate_opts {
 	double temperature;         /* 0: greedy */
 	double top_p;               /* nucleus; 1 = off */
 	uint64_t seed;
+	/* a chat instead of prompt: a JSON array of {"role", "content"} messages
+	 * (text), rendered with the model's chat template and its generation
+	 * prompt (ada_served_chat); generation then also stops at the
+	 * template's end-of-turn token. NULL: prompt. */
+	const char *messages;
 };
 
 /* Generate text; emit(ctx, bytes, n) receives each piece as it is decoded.
- * Stops early at BOS or EOS. */
+ * Stops early at BOS or EOS. Runs the serving decoder (ada_decode_step)
+ * on one sequence, so a served greedy completion is the same text. */
 ADA_API int ada_generate(const struct ada_generate_opts *o,
 		 void (*emit)(void *ctx, const char *s, size_t n), void *ctx, struct ada_err *err);
 
@@ -831,5 +837,175 @@ ADA_API void ada_rouge_json(json_t *obj, const struct ada_rouge *r, const char *
  * texts (else ADA_EINVAL, param "ref"); errors name the file and line. */
 ADA_API int ada_rouge_files(const char *pred_path, const char *ref_path, int use_stemmer,
 			    struct ada_rouge *out, struct ada_err *err);
+
+/* ---- serving: many adapters over one base ------------------------------ */
+
+/*
+ * A served model (struct ada_served) is a base model, loaded once however
+ * many adapters use it (its weights stay in the file mapping, in their
+ * type), plus optionally one adapter applied without merging (LoRA,
+ * AdaLoRA with its rank pattern, BitFit, Houlsby bottlenecks, FULL; a
+ * classification job's head). Handles are references: bases and adapters
+ * are immutable once open and freed with their last handle, so handles may
+ * be used from any thread.
+ */
+struct ada_served;
+
+/* Open model (+ adapter, may be NULL) without a cache; release with
+ * ada_served_free. */
+ADA_API int ada_served_open(const char *model, const char *tokenizer, const char *adapter,
+			    struct ada_served **out, struct ada_err *err);
+/* A second handle on the same base and adapter. */
+ADA_API struct ada_served *ada_served_dup(struct ada_served *m);
+ADA_API void ada_served_free(struct ada_served *m);
+
+struct ada_served_info {
+	enum ada_family family;
+	int context_length, vocab_size;
+	int generates;              /* a causal LM: completions and chat */
+	int classifier;             /* the adapter carries a classification head */
+	int num_labels;             /* a classifier's outputs (1: regression) */
+	int label_kind;             /* enum ada_label_kind of a classifier */
+	int seq_len;                /* a classifier's training seq_len (0: unknown) */
+	int has_chat;               /* a chat template we render */
+	char chat_template[16];     /* its family ("chatml", ...), "" without */
+	char peft_type[16];         /* the adapter's, "" without */
+	int64_t weight_bytes;       /* the base's matrices as stored (mapped once) */
+	int64_t adapter_bytes;      /* the adapter's own memory (0 without) */
+};
+
+ADA_API void ada_served_describe(const struct ada_served *m, struct ada_served_info *info);
+/* A classifier's label i by name ("positive"; for integer labels "0", ...),
+ * or NULL. Borrowed from m. */
+ADA_API const char *ada_served_label(const struct ada_served *m, int i);
+/* Why the model cannot chat ("" when it can): borrowed from m. */
+ADA_API const char *ada_served_chat_refusal(const struct ada_served *m);
+
+/* Prompt tokens as `adalora generate` makes them: BOS, then text[0..len)
+ * (valid UTF-8; special tokens are not parsed). *ids is malloc'ed. */
+ADA_API int ada_served_encode(const struct ada_served *m, const char *text, size_t len,
+			      int32_t **ids, size_t *n, struct ada_err *err);
+/* A chat's prompt: messages (a JSON array of {"role": "system"|"user"|
+ * "assistant", "content": string}, borrowed) rendered with the model's chat
+ * template, then its generation prompt (the assistant turn's header), and
+ * encoded as training encodes chats. Errors name the message
+ * ("messages[1].content ...", param "messages"). */
+ADA_API int ada_served_chat(const struct ada_served *m, const json_t *messages, int32_t **ids,
+			    size_t *n, struct ada_err *err);
+/* The bytes token id adds after token prev (-1: none), as `adalora
+ * generate` prints them before its filtering: byte tokens are single bytes
+ * (not always valid UTF-8 alone), control tokens nothing. Returns the
+ * count written to buf (at most cap), or -1 for an id out of range. */
+ADA_API int ada_served_piece(const struct ada_served *m, int32_t prev, int32_t id, char *buf,
+			     size_t cap);
+/* Whether id ends a completion: BOS or EOS; with chat also the template's
+ * end-of-turn token ("<|im_end|>", "<|eot_id|>", ...). */
+ADA_API int ada_served_stop_token(const struct ada_served *m, int32_t id, int chat);
+
+/* A classifier's outputs for a text (or the pair a, b; b may be NULL),
+ * truncated to the adapter's seq_len (or the context): logits[num_labels]
+ * (a regression's value). *truncated is set when tokens were dropped. */
+ADA_API int ada_served_classify(struct ada_served *m, const char *a, const char *b,
+				float *logits, int *truncated, int *n_tokens,
+				struct ada_err *err);
+
+/* Bases and adapters shared between requests. Bases are keyed by their
+ * paths (and the file's size and modification time): while any handle or
+ * cached adapter uses one it stays loaded, and idle_bases more stay loaded
+ * when idle. Adapters are kept in least-recently-used order and evicted
+ * while the cached ones hold more than adapter_limit bytes (0: no limit);
+ * one in use is evicted from the cache only (its handles keep it alive).
+ * Thread-safe; a load holds the cache's lock. */
+struct ada_model_cache;
+
+struct ada_model_cache_stats {
+	int64_t bases, adapters;     /* loaded now (idle or in use) */
+	int64_t base_bytes;          /* their weights as stored */
+	int64_t adapter_bytes;       /* the cached adapters' memory */
+	int64_t hits, misses, evictions;
+};
+
+ADA_API int ada_model_cache_new(int64_t adapter_limit, int idle_bases,
+				struct ada_model_cache **out, struct ada_err *err);
+/* Every handle it gave must have been freed. */
+ADA_API void ada_model_cache_free(struct ada_model_cache *c);
+ADA_API int ada_model_cache_get(struct ada_model_cache *c, const char *model,
+				const char *tokenizer, const char *adapter,
+				struct ada_served **out, struct ada_err *err);
+ADA_API void ada_model_cache_stats(struct ada_model_cache *c, struct ada_model_cache_stats *s);
+
+/* One sequence being decoded: its tokens, a key/value cache of its own
+ * (sized for the prompt and max_new tokens), its sampler. */
+struct ada_seq;
+
+struct ada_sampling {
+	double temperature;         /* 0: greedy (the first maximum) */
+	double top_p;               /* (0, 1]; 1: off */
+	uint64_t seed;
+	int logprobs;               /* report each chosen token's log-probability */
+	int top_logprobs;           /* and the most likely ones, 0..ADA_TOP_LOGPROBS_MAX */
+};
+
+#define ADA_TOP_LOGPROBS_MAX 20
+
+/* What a step chose for a sequence. Log-probabilities are of the model's
+ * distribution (temperature 1, before top_p). */
+struct ada_token {
+	int32_t id;
+	float logprob;
+	int n_top;
+	int32_t top_id[ADA_TOP_LOGPROBS_MAX];
+	float top_logprob[ADA_TOP_LOGPROBS_MAX];
+};
+
+/* A sequence of m (a handle is taken) over prompt[0..n_prompt) (n_prompt >=
+ * 1, ids < the vocabulary), which may generate max_new tokens:
+ * n_prompt + max_new - 1 <= the context (ADA_EINVAL, param "max_tokens",
+ * otherwise). */
+ADA_API int ada_seq_new(struct ada_served *m, const int32_t *prompt, size_t n_prompt,
+			int max_new, const struct ada_sampling *s, struct ada_seq **out,
+			struct ada_err *err);
+ADA_API void ada_seq_free(struct ada_seq *s);
+/* 1 with *tok when the last step chose a token for s, else 0 (its prompt
+ * is not all read yet). */
+ADA_API int ada_seq_token(const struct ada_seq *s, struct ada_token *tok);
+/* Whether s can take another step: its chosen tokens are fewer than max_new. */
+ADA_API int ada_seq_can_step(const struct ada_seq *s);
+ADA_API const struct ada_served *ada_seq_model(const struct ada_seq *s);
+
+/* The workspace of a decoding thread: max_rows tokens per step (prompt
+ * tokens of a new sequence count one each; a sequence in generation one). */
+struct ada_decoder;
+
+ADA_API int ada_decoder_new(int max_rows, struct ada_decoder **out, struct ada_err *err);
+ADA_API void ada_decoder_free(struct ada_decoder *d);
+
+/* One step of every sequence in seqs[0..n) (each may carry its own
+ * adapter, or none; the sequences of a base go through its weights
+ * together, base after base): each reads its next tokens (the rest of its
+ * prompt, as much as the step has rows for, or the token chosen last) and,
+ * once its prompt is read, chooses a token (ada_seq_token). Each
+ * sequence's numbers are the same whatever else is in the step. Runs on
+ * the calling thread's pool (ada_set_threads). On an error the sequences
+ * cannot go on (free them). */
+ADA_API int ada_decode_step(struct ada_decoder *d, struct ada_seq *const *seqs, int n,
+			    struct ada_err *err);
+
+/* Text as a completion returns it: pieces in, valid UTF-8 out (a byte
+ * sequence that cannot become a character is U+FFFD), cut before the
+ * first of the stop strings, text that may still become one held back. */
+struct ada_text_stream;
+
+ADA_API int ada_text_stream_new(const char *const *stops, int n_stops,
+				struct ada_text_stream **out, struct ada_err *err);
+ADA_API void ada_text_stream_free(struct ada_text_stream *t);
+/* Add piece[0..n); *out / *out_len receive the text now final (borrowed
+ * until the next call). Returns 1 when a stop string matched (the text
+ * before it is in *out, nothing after it ever will be), 0 otherwise, -1
+ * when out of memory. */
+ADA_API int ada_text_stream_push(struct ada_text_stream *t, const char *piece, size_t n,
+				 const char **out, size_t *out_len);
+/* The end: what was held back (an unfinished character as U+FFFD). */
+ADA_API int ada_text_stream_finish(struct ada_text_stream *t, const char **out, size_t *out_len);
 
 #endif

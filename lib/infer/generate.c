@@ -1,94 +1,131 @@
 /*
  * generate — ada_generate(): text from a model, llama2.c style.
  *
- * The prompt is encoded with BOS; position by position the decoder runs the
- * current token and either forces the next prompt token or samples one,
- * until n_tokens positions ran or BOS/EOS comes out. Pieces are decoded as
+ * The prompt is encoded with BOS (or a chat rendered with its template and
+ * generation prompt); the serving decoder (batch_decode.h) reads it and
+ * chooses token after token, until n_tokens positions ran or BOS/EOS (in a
+ * chat, also the template's end of turn) comes out. It is the same code a
+ * served completion runs, one sequence per step here, so the daemon's
+ * greedy completions are the CLI's, token for token. Pieces are decoded as
  * they are produced (tokenizer_decode_token knows the previous token, for
  * SentencePiece's leading space), and single unprintable bytes are dropped
  * as llama2.c's safe_printf does, so greedy output matches its reference
  * text byte for byte.
  */
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/err.h"
-#include "infer/decoder.h"
-#include "infer/inference_net.h"
-#include "infer/sample.h"
+#include "infer/batch_decode.h"
+#include "util/alloc.h"
+
+/* Prompt rows per step: a long prompt is read in chunks of this many. */
+#define GENERATE_ROWS 64
+
+static int prompt_ids(const struct ada_generate_opts *o, struct ada_served *m, int32_t **ids,
+		      size_t *n, struct ada_err *err)
+{
+	json_error_t jerr;
+	json_t *messages;
+	int rc;
+
+	if (!o->messages)
+		return ada_served_encode(m, o->prompt, o->prompt ? strlen(o->prompt) : 0, ids, n, err);
+	messages = json_loads(o->messages, 0, &jerr);
+	if (!json_is_array(messages)) {
+		json_decref(messages);
+		return ada_fail_param(err, ADA_EINVAL, "messages",
+				      "--messages must be a JSON array of {\"role\", \"content\"} (%s)",
+				      messages ? "not an array" : jerr.text);
+	}
+	rc = ada_served_chat(m, messages, ids, n, err);
+	json_decref(messages);
+	return rc;
+}
+
+/* The piece of id after prev, unless it is a single unprintable byte
+ * (llama2.c's safe_printf). */
+static void put_piece(const struct ada_served *m, int32_t prev, int32_t id, char *piece,
+		      void (*emit)(void *ctx, const char *s, size_t n), void *ctx)
+{
+	int n = ada_served_piece(m, prev, id, piece, tokenizer_max_piece(m->base->tok));
+
+	if (n == 1 && !(isprint((unsigned char)piece[0]) || isspace((unsigned char)piece[0])))
+		n = 0;
+	if (n > 0)
+		emit(ctx, piece, (size_t)n);
+}
 
 int ada_generate(const struct ada_generate_opts *o,
 		 void (*emit)(void *ctx, const char *s, size_t n), void *ctx, struct ada_err *err)
 {
-	struct inference_net in;
-	struct decoder dec;
-	struct sampler smp;
-	struct ivec prompt = { 0 };
-	int rc, steps, token, bos, eos;
+	struct ada_served *m = NULL;
+	struct ada_served_info info;
+	struct ada_decoder *dec = NULL;
+	struct ada_seq *seq = NULL;
+	struct ada_sampling smp = { .temperature = o->temperature,
+				    .top_p = o->top_p > 0 ? o->top_p : 1, .seed = o->seed };
+	int32_t *prompt = NULL, token;
+	size_t n_prompt = 0;
+	int rc, steps;
+	char *piece = NULL;
 
 	if (o->n_tokens < 1)
 		return ada_fail_param(err, ADA_EINVAL, "n", "-n must be at least 1");
 	if (o->temperature < 0 || o->top_p < 0 || o->top_p > 1)
 		return ada_fail_param(err, ADA_EINVAL, "temperature",
 				      "temperature must be >= 0 and top_p in [0, 1]");
-	if ((rc = inference_net_open(&in, &o->in, err)))
+	if ((rc = ada_served_open(o->in.model, o->in.tokenizer, o->in.adapter, &m, err)))
 		return rc;
-	if (in.model->cfg.family != ADA_FAMILY_LLAMA || in.is_classifier) {
+	ada_served_describe(m, &info);
+	if (!info.generates) {
 		rc = ada_fail(err, ADA_EUNSUPPORTED, "%s: %s generates no text",
-			      in.is_classifier ? o->in.adapter : o->in.model,
-			      in.is_classifier ? "a classifier's adapter" : "an encoder");
-		goto out_close;
+			      info.classifier ? o->in.adapter : o->in.model,
+			      info.classifier ? "a classifier's adapter" : "an encoder");
+		goto out_free;
 	}
-	steps = o->n_tokens;
-	if (steps > in.model->cfg.context_length)
-		steps = in.model->cfg.context_length;
-	bos = tokenizer_bos(in.tok);
-	eos = tokenizer_eos(in.tok);
-	rc = tokenizer_encode(in.tok, o->prompt ? o->prompt : "", o->prompt ? strlen(o->prompt) : 0,
-			      TOK_ADD_BOS, &prompt, err);
-	if (rc)
-		goto out_close;
-	if (prompt.n == 0) {
-		rc = ada_fail(err, ADA_EINVAL, "the tokenizer has no BOS token: give a prompt");
-		goto out_close;
-	}
-	if ((int64_t)prompt.n > steps) {
-		rc = ada_fail_param(err, ADA_EINVAL, "prompt",
+	steps = o->n_tokens < info.context_length ? o->n_tokens : info.context_length;
+	if ((rc = prompt_ids(o, m, &prompt, &n_prompt, err)))
+		goto out_free;
+	if ((int64_t)n_prompt > steps) {
+		rc = ada_fail_param(err, ADA_EINVAL, o->messages ? "messages" : "prompt",
 				    "the prompt (%zu tokens) is longer than -n / the context (%d)",
-				    prompt.n, steps);
-		goto out_close;
+				    n_prompt, steps);
+		goto out_free;
 	}
-	if ((rc = decoder_init(&dec, &in.net, steps))) {
-		rc = ada_fail(err, rc, "out of memory for the decoder");
-		goto out_close;
+	piece = xcalloc(tokenizer_max_piece(m->base->tok) + 1, 1);
+	if (!piece) {
+		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+		goto out_free;
 	}
-	if ((rc = sampler_init(&smp, in.model->cfg.vocab_size, o->temperature,
-			       o->top_p > 0 ? o->top_p : 1, o->seed))) {
-		decoder_release(&dec);
-		rc = ada_fail(err, rc, "out of memory");
-		goto out_close;
-	}
-	token = prompt.v[0];
-	for (int pos = 0; pos < steps; pos++) {
-		const real *logits = decoder_step(&dec, token, pos);
-		int next = pos + 1 < (int)prompt.n ? prompt.v[pos + 1] : sampler_next(&smp, logits);
-		char piece[256];
-		int n;
+	if ((rc = ada_decoder_new(GENERATE_ROWS, &dec, err)) ||
+	    (rc = ada_seq_new(m, prompt, n_prompt, steps - (int)n_prompt + 1, &smp, &seq, err)))
+		goto out_free;
+	/* A prompt is printed as it is read, as llama2.c does (a chat's
+	 * rendering is not: only the reply). */
+	for (size_t i = 0; !o->messages && i < n_prompt; i++)
+		if (i || !ada_served_stop_token(m, prompt[0], 0))   /* not the BOS */
+			put_piece(m, i ? prompt[i - 1] : -1, prompt[i], piece, emit, ctx);
+	token = prompt[n_prompt - 1];
+	while (ada_seq_can_step(seq)) {
+		struct ada_token t;
 
-		if (next == bos || (next == eos && pos + 1 >= (int)prompt.n))
+		if ((rc = ada_decode_step(dec, &seq, 1, err)))
+			goto out_free;
+		if (!ada_seq_token(seq, &t))
+			continue;
+		if (ada_served_stop_token(m, t.id, o->messages != NULL))
 			break;
-		n = tokenizer_decode_token(in.tok, token, next, piece, sizeof(piece));
-		if (n == 1 && !(isprint((unsigned char)piece[0]) || isspace((unsigned char)piece[0])))
-			n = 0;
-		if (n > 0)
-			emit(ctx, piece, (size_t)n);
-		token = next;
+		put_piece(m, token, t.id, piece, emit, ctx);
+		token = t.id;
 	}
 	emit(ctx, "\n", 1);
-	sampler_release(&smp);
-	decoder_release(&dec);
-out_close:
-	ivec_release(&prompt);
-	inference_net_close(&in);
+out_free:
+	free(piece);
+	ada_seq_free(seq);
+	ada_decoder_free(dec);
+	free(prompt);
+	ada_served_free(m);
 	return rc;
 }

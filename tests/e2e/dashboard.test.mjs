@@ -195,6 +195,33 @@ test('the list shows a running job; its charts and heatmap change while it train
   await page.keyboard.press('End');
   assert.equal((await pageState(page)).kept, TARGET_BUDGET);
   await page.screenshot({ path: join(shots, 'job-desktop-final.png'), fullPage: true });
+
+  // Try it: the base model and the fine-tuned one answer the same prompt
+  // side by side, streamed; the fine-tuned pane shows what the API's own
+  // greedy completion says. In chat mode a model without a chat template
+  // shows the API's error in its pane.
+  const done = job.fine_tuned_model ? job : await d.api('GET', `/v1/fine_tuning/jobs/${jobA}`);
+  await page.locator('[data-testid="tryit"]').waitFor();
+  await page.fill('[data-testid="tryit-input"]', 'Once upon a time');
+  await page.fill('#tryit-max', '24');
+  await page.click('[data-testid="tryit-run"]');
+  const settled = (state) => page.waitForFunction((st) => ['tryit-base', 'tryit-tuned'].every((t) =>
+    document.querySelector(`[data-testid="${t}-state"]`)?.getAttribute('data-state') === st),
+  state, { timeout: 120000 });
+  await settled('done');
+  const base = await page.textContent('[data-testid="tryit-base-text"]');
+  const tuned = await page.textContent('[data-testid="tryit-tuned-text"]');
+  assert.ok(base.length > 0 && tuned.length > 0, 'both panes have text');
+  for (const [model, text] of [['stories260K', base], [done.fine_tuned_model, tuned]]) {
+    const want = await d.api('POST', '/v1/completions', { model, prompt: 'Once upon a time',
+                                                          max_tokens: 24, temperature: 0 });
+    assert.equal(text, want.choices[0].text, `${model}: the pane shows the API's completion`);
+  }
+  await page.screenshot({ path: join(shots, 'job-desktop-tryit.png'), fullPage: true });
+  await page.selectOption('[data-testid="tryit-mode"]', 'chat');
+  await page.click('[data-testid="tryit-run"]');
+  await settled('error');
+  assert.match(await page.textContent('[data-testid="tryit-tuned-state"]'), /chat template/);
   assert.deepEqual(page.errors, []);
 });
 

@@ -9,6 +9,9 @@
  *     creation checks it (ada_schedule_json, names prefixed);
  *   1 the schedule preview's fields into ada_schedule_json;
  *   2 two label summaries ({"train": …, "valid": …}) into ada_labels_check.
+ * A body it refuses goes through what the inference routes add
+ * (infer_error_param: the field holding the bad bytes), whose param must be
+ * a path of keys and indices that fits and can be sent.
  * Checked: every refusal can be sent, i.e. its error object (api/reply.c:
  * error_object, with the param as the reply gives it) can be built — when
  * it cannot, the client gets a 500 "out of memory" instead of a 400
@@ -153,7 +156,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	body = body_parse((const char *)data + 1, size - 1, &e);
 	if (!body) {
+		char param[256];
+		size_t n;
 		sendable(400, e.code, NULL, e.msg);
+		infer_error_param((const char *)data + 1, size - 1, param, sizeof(param));
+		n = strlen(param);
+		FUZZ_CHECK(n < sizeof(param), "the param overflows");
+		sendable(400, e.code, n ? param : NULL, e.msg);
 		return 0;
 	}
 	switch (data[0] % 3) {
