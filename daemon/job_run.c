@@ -136,7 +136,8 @@ static void record_progress(struct run *r, const struct ada_metrics *m, const ch
 	if (!metrics || !text)
 		ada_fail(&err, ADA_ENOMEM, "out of memory");
 	if (!metrics || !text ||
-	    store_job_progress(r->cfg->store, r->job->id, &p, type, message, text, &err))
+	    store_job_progress(r->cfg->store, r->job->id, r->job->lease_epoch, &p, type, message,
+			       text, &err))
 		persist_failed(r, type, &err);
 	free(metrics);
 	free(text);
@@ -237,8 +238,8 @@ static void on_ranks(void *ctx, const struct ada_ranks *rk)
 	json_decref(data);
 	if (!text)
 		ada_fail(&err, ADA_ENOMEM, "out of memory");
-	if (!text || store_event_add(r->cfg->store, r->job->id, "info", "message", "ranks", text,
-				     &err))
+	if (!text || store_event_add(r->cfg->store, r->job->id, r->job->lease_epoch, "info",
+				     "message", "ranks", text, &err))
 		persist_failed(r, "ranks", &err);
 	free(text);
 }
@@ -252,8 +253,11 @@ static void on_checkpoint(void *ctx, int64_t step, const char *dir, const struct
 	(void)dir;
 	snprintf(msg, sizeof(msg), "Checkpoint saved at step %lld", (long long)step);
 	snprintf(data, sizeof(data), "{\"kind\":\"checkpoint\",\"step\":%lld}", (long long)step);
-	if (!metrics || store_checkpoint_add(r->cfg->store, r->job->id, step, metrics, &err) ||
-	    store_event_add(r->cfg->store, r->job->id, "info", "message", msg, data, &err))
+	if (!metrics ||
+	    store_checkpoint_add(r->cfg->store, r->job->id, r->job->lease_epoch, step, metrics,
+				 &err) ||
+	    store_event_add(r->cfg->store, r->job->id, r->job->lease_epoch, "info", "message", msg,
+			    data, &err))
 		persist_failed(r, "checkpoint", &err);
 	free(metrics);
 }
@@ -265,8 +269,8 @@ static void on_log(void *ctx, const char *level, const char *msg)
 	const char *lv = !strcmp(level, "warning") || !strcmp(level, "warn") ? "warning"
 			 : !strcmp(level, "error") ? "error" : "info";
 
-	if (store_event_add(r->cfg->store, r->job->id, lv, "message", msg, "{\"kind\":\"log\"}",
-			    &err))
+	if (store_event_add(r->cfg->store, r->job->id, r->job->lease_epoch, lv, "message", msg,
+			    "{\"kind\":\"log\"}", &err))
 		persist_failed(r, "log", &err);
 }
 
@@ -558,6 +562,7 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 		job_outcome_set(out, j->id, JOB_FAILED, error, NULL, NULL, "error", msg);
 		free(error);
 	}
+	out->epoch = j->lease_epoch;
 	if (r.failed_writes)
 		log_msg(LOG_WARN, "msg=\"job events not recorded\" job=%s count=%d", j->id,
 			r.failed_writes);

@@ -339,7 +339,7 @@ static void retry_pending(struct workers *ws)
 		int rc = job_outcome_try(ws->cfg.store, o, &err);
 
 		list = o->next;
-		if (rc == ADA_OK || rc == STORE_ECONFLICT) {
+		if (rc == ADA_OK || rc == STORE_ECONFLICT || rc == STORE_EFENCED) {
 			job_outcome_release(o);
 			free(o);
 		} else {

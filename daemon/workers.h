@@ -74,6 +74,8 @@ struct job_outcome {
 	enum job_status status;         /* succeeded, failed, cancelled; queued = paused */
 	char *error, *model, *classification, *message;
 	char level[16];
+	int64_t epoch;                  /* the run's lease epoch (fencing) */
+	char output_dir[32];            /* succeeded: store_job.output_dir */
 	struct job_outcome *next;       /* the reconciler's list */
 };
 
@@ -82,7 +84,9 @@ void job_outcome_set(struct job_outcome *o, const char *job_id, enum job_status 
 		     const char *level, const char *message);
 void job_outcome_release(struct job_outcome *o);
 /* One write: ADA_OK (logged), STORE_ECONFLICT (the job is no longer
- * running; logged, nothing to retry) or the store's failure. */
+ * running; logged, nothing to retry), STORE_EFENCED (the run lost its
+ * lease: another daemon has the job; logged, nothing to retry) or the
+ * store's failure. */
 int job_outcome_try(struct store *st, const struct job_outcome *o, struct ada_err *err);
 /* Write it, retrying with backoff a few seconds; ADA_OK, or the last
  * failure when it is still unrecorded. */
