@@ -59,6 +59,7 @@ struct api_limits {
 	unsigned max_per_address;   /* concurrent connections from one address; 0 = no limit */
 	int64_t job_memory_limit;   /* a job's estimated peak memory, bytes; 0 = no limit */
 	int job_threads;            /* training threads of one job (for the estimate) */
+	int64_t idempotency_ttl_s;  /* how long an Idempotency-Key is remembered; 0 = a day */
 };
 
 struct api_config {

@@ -40,6 +40,7 @@ const struct route api_routes[] = {
 	{ "GET", "/v1/fine_tuning/jobs/{}/adapter/{}",
 	  "/v1/fine_tuning/jobs/{id}/adapter/{name}", BODY_NONE, 0, h_jobs_adapter_file },
 	{ "POST", "/v1/adalora/schedule", "/v1/adalora/schedule", BODY_JSON, 0, h_schedule },
+	{ "GET", "/v1/daemons", "/v1/daemons", BODY_NONE, 0, h_daemons },
 };
 
 const int api_n_routes = (int)(sizeof(api_routes) / sizeof(api_routes[0]));

@@ -307,7 +307,10 @@ int job_inputs_resolve(const struct workers_config *cfg, const struct store_job 
 	json_decref(method);
 	if (rc)
 		return rc;
-	snprintf(in->out_dir, sizeof(in->out_dir), "%s/%s", cfg->jobs_dir, j->id);
+	{
+		char output_dir[32];
+		run_dir_name(cfg, j, in->out_dir, sizeof(in->out_dir), output_dir, sizeof(output_dir));
+	}
 	return ADA_OK;
 }
 
@@ -507,7 +510,7 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 	struct job_inputs *in = malloc(sizeof(*in));
 	struct ada_result res;
 	struct ada_job job;
-	char msg[640], *error, *cls = NULL;
+	char msg[640], *error, *cls = NULL, output_dir[32];
 	int rc;
 
 	memset(&res, 0, sizeof(res));
@@ -521,6 +524,8 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 	} else {
 		rc = job_inputs_resolve(cfg, j, in, &err);
 	}
+	if (!rc)
+		rc = run_dir_prepare(in->out_dir, &err);
 	if (!rc) {
 		load_marks(&r);
 		job_inputs_to_job(in, j, &job);
@@ -563,6 +568,11 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 		free(error);
 	}
 	out->epoch = j->lease_epoch;
+	{
+		char where[4096];
+		run_dir_name(cfg, j, where, sizeof(where), output_dir, sizeof(output_dir));
+	}
+	snprintf(out->output_dir, sizeof(out->output_dir), "%s", output_dir);
 	if (r.failed_writes)
 		log_msg(LOG_WARN, "msg=\"job events not recorded\" job=%s count=%d", j->id,
 			r.failed_writes);

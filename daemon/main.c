@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "adalora.h"
@@ -83,6 +84,27 @@ static void hook_job_cancel(void *ctx, const char *job_id)
 	workers_cancel(d->workers, job_id);
 }
 
+/* The store's hooks: what other daemons did, and leases this one lost. */
+static void hook_queue_changed(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	workers_wake(d->workers);
+}
+
+static void hook_lease_lost(void *ctx, const char *job_id, int64_t epoch)
+{
+	struct daemon *d = ctx;
+
+	workers_lease_lost(d->workers, job_id, epoch);
+}
+
+static void hook_store_warn(void *ctx, const char *line)
+{
+	(void)ctx;
+	log_line(LOG_WARN, line);
+}
+
 static void hook_log(void *ctx, enum api_log_level level, const char *line)
 {
 	(void)ctx;
@@ -131,10 +153,23 @@ static void free_keys(char **keys, size_t n)
 	free(keys);
 }
 
+/* With a data directory shared by several daemons, another daemon may be
+ * writing what looks left over (an upload's temporary file, a file whose
+ * row is about to commit): only what has not changed for this long is. */
+#define SHARED_LEFTOVER_AGE_S 3600
+
+static int old_enough(const char *path, int shared)
+{
+	struct stat sb;
+
+	return !shared || (!stat(path, &sb) && time(NULL) - sb.st_mtime > SHARED_LEFTOVER_AGE_S);
+}
+
 /* Remove what a crash left in files_dir: half-written uploads ("tmp-*"),
  * and stored files whose row never committed. */
 static void sweep_files(struct store *st, const char *files_dir)
 {
+	const int shared = store_shared(st);
 	DIR *dir = opendir(files_dir);
 	struct dirent *de;
 	int removed = 0;
@@ -152,7 +187,7 @@ static void sweep_files(struct store *st, const char *files_dir)
 		if (!orphan)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", files_dir, de->d_name);
-		if (!unlink(path))
+		if (old_enough(path, shared) && !unlink(path))
 			removed++;
 	}
 	closedir(dir);
@@ -245,13 +280,36 @@ static void sweep_dir(const char *dir, int depth, int *removed, long long *bytes
 
 /* Half-written files a kill left in job directories (jobs/<id>/checkpoint/
  * state.bin.tmp.<pid>, the size of the whole training state): nothing
- * writes there before the workers start, so every such file is dead. */
-static void sweep_jobs(const char *jobs_dir)
+ * writes there before the workers start, so every such file is dead. With
+ * a shared data directory other daemons' runs write there: only the
+ * directories of finished jobs are swept (a run that lost its lease may
+ * still write into one; its file vanishing only fails that run). */
+static void sweep_jobs(struct store *st, const char *jobs_dir)
 {
 	int removed = 0;
 	long long bytes = 0;
 
-	sweep_dir(jobs_dir, 3, &removed, &bytes);
+	if (store_shared(st)) {
+		DIR *d = opendir(jobs_dir);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			struct ada_err err = { 0 };
+			struct store_job j;
+			char path[4096];
+			if (strncmp(de->d_name, "ftjob-", 6) ||
+			    store_job_get(st, de->d_name, &j, &err))
+				continue;
+			if (job_status_final(j.status) &&
+			    (size_t)snprintf(path, sizeof(path), "%s/%s", jobs_dir, de->d_name) <
+				    sizeof(path))
+				sweep_dir(path, 3, &removed, &bytes);
+			store_job_release(&j);
+		}
+		if (d)
+			closedir(d);
+	} else {
+		sweep_dir(jobs_dir, 3, &removed, &bytes);
+	}
 	if (removed)
 		log_msg(LOG_INFO, "msg=\"removed half-written job files\" count=%d bytes=%lld", removed,
 			bytes);
@@ -322,13 +380,16 @@ static int run(const struct options *o)
 			.sync = strcmp(o->sqlite_synchronous, "normal") ? STORE_SYNC_FULL
 									 : STORE_SYNC_NORMAL,
 			.skip_integrity_check = !strcmp(o->integrity_check, "off"),
+			.daemon_id = o->daemon_id, .lease_ms = o->lease_ms,
+			.heartbeat_ms = o->lease_heartbeat_ms, .workers = (int)o->workers,
+			.version = ADALORAD_VERSION,
 		};
 		if (store_open(&sc, &st, &err) ||
 		    store_recover(st, (int)o->max_attempts, &recovered, &err))
 			goto out_fail;
 	}
 	sweep_files(st, files_dir);
-	sweep_jobs(jobs_dir);
+	sweep_jobs(st, jobs_dir);
 	if (models_open(o->models_dir, o->models_rescan_ms, &d.models, &err))
 		goto out_fail;
 	blas = o->blas_threads ? (int)o->blas_threads : cpu_count();
@@ -339,10 +400,15 @@ static int run(const struct options *o)
 			.jobs_dir = jobs_dir, .n_workers = (int)o->workers,
 			.threads_per_worker = blas / (int)o->workers > 0 ? blas / (int)o->workers : 1,
 			.reconcile_interval_ms = o->reconcile_interval_ms,
-			.job_memory_limit = job_memory,
+			.job_memory_limit = job_memory, .run_dirs = store_shared(st),
+		};
+		struct store_hooks sh = {
+			.ctx = &d, .queue_changed = hook_queue_changed, .cancel = hook_job_cancel,
+			.lease_lost = hook_lease_lost, .warn = hook_store_warn,
 		};
 		if (workers_start(&wc, &d.workers, &err))
 			goto out_fail;
+		store_set_hooks(st, &sh);
 	}
 	{
 		struct api_config ac = {
@@ -365,6 +431,7 @@ static int run(const struct options *o)
 				.max_per_address = (unsigned)o->max_connections_per_address,
 				.job_memory_limit = job_memory,
 				.job_threads = blas / (int)o->workers > 0 ? blas / (int)o->workers : 1,
+				.idempotency_ttl_s = o->idempotency_ttl_ms / 1000,
 			},
 			.hooks = {
 				.ctx = &d, .model_find = hook_model_find,
@@ -375,6 +442,7 @@ static int run(const struct options *o)
 		if (api_start(&ac, &api, &err))
 			goto out_fail;
 	}
+	store_set_address(st, api_address(api));
 	fprintf(stderr, "listening on %s\n", api_address(api));
 	fflush(stderr);
 	log_release();
@@ -382,7 +450,9 @@ static int run(const struct options *o)
 		char line[1200] = "";
 		logfmt_append(line, sizeof(line), "msg", "started");
 		logfmt_append(line, sizeof(line), "version", ADALORAD_VERSION);
-		logfmt_append(line, sizeof(line), "db", o->db);
+		logfmt_append(line, sizeof(line), "db",
+			      store_shared(st) ? "postgresql" : o->db);   /* a URI may hold a password */
+		logfmt_append(line, sizeof(line), "daemon_id", store_daemon_id(st));
 		logfmt_append(line, sizeof(line), "models_dir", o->models_dir);
 		logfmt_append(line, sizeof(line), "blas_kernel", ada_blas_kernel());
 		log_msg(LOG_INFO,
@@ -398,6 +468,7 @@ static int run(const struct options *o)
 	sigwait(&set, &sig);
 	log_msg(LOG_INFO, "msg=\"shutting down\" signal=%s", sig == SIGTERM ? "TERM" : "INT");
 	api_quiesce(api);
+	store_set_hooks(st, NULL);   /* nothing calls into the workers from here */
 	workers_stop(d.workers);   /* running jobs checkpoint and re-queue */
 	d.workers = NULL;
 	api_stop(api);
@@ -409,6 +480,8 @@ out_fail:
 	log_release();
 	fprintf(stderr, "adalorad: %s\n", err.msg);
 out_free:
+	if (st)
+		store_set_hooks(st, NULL);
 	workers_stop(d.workers);
 	api_stop(api);
 	models_free(d.models);

@@ -58,6 +58,10 @@ static const struct opt table[] = {
 	{ "--integrity-check", OPT_STR, OFF(integrity_check), 0, 0, 1 },
 	{ "--allowed-hosts", OPT_STR, OFF(allowed_hosts), 0, 0, 1 },
 	{ "--allowed-origins", OPT_STR, OFF(allowed_origins), 0, 0, 1 },
+	{ "--daemon-id", OPT_STR, OFF(daemon_id), 0, 0, 1 },
+	{ "--lease-duration", OPT_MS, OFF(lease_ms), 200, 3600 * 1000, 1 },
+	{ "--lease-heartbeat", OPT_MS, OFF(lease_heartbeat_ms), 0, 3600 * 1000, 1 },
+	{ "--idempotency-ttl", OPT_MS, OFF(idempotency_ttl_ms), 1000, (int64_t)366 * 86400 * 1000, 1 },
 };
 
 #define N_OPTS (sizeof(table) / sizeof(table[0]))
@@ -74,6 +78,9 @@ const char options_usage[] =
 	"                [--max-attempts N] [--reconcile-interval SECONDS] [--integrity-check quick|off]\n"
 	"                [--job-memory-limit BYTES]\n"
 	"                [--allowed-hosts NAME,...] [--allowed-origins URL,...]\n"
+	"                [--daemon-id NAME] [--lease-duration SECONDS] [--lease-heartbeat SECONDS]\n"
+	"                [--idempotency-ttl SECONDS]\n"
+	"--db takes an SQLite file or a postgresql:// URI (several daemons on one queue).\n"
 	"Every flag may also be given in the --config JSON file, as \"listen\", \"max_body_size\", ...\n"
 	"(README.md, \"Configuration\", lists the defaults).\n";
 
@@ -105,6 +112,9 @@ static void set_defaults(struct options *o)
 	o->job_memory_limit = -1;   /* resolved by the daemon from the machine's memory */
 	o->reconcile_interval_ms = 30000;
 	o->integrity_check = strdup("quick");
+	o->lease_ms = 30000;
+	o->lease_heartbeat_ms = 0;
+	o->idempotency_ttl_ms = (int64_t)86400 * 1000;
 }
 
 void options_release(struct options *o)
@@ -320,6 +330,13 @@ int options_parse(int argc, char **argv, struct options *o, int *help, struct ad
 				      "--log-level must be debug, info, warn or error");
 	if ((rc = check_origins(o->allowed_origins, err)))
 		return rc;
+	if (o->daemon_id && strspn(o->daemon_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "0123456789._:-") != strlen(o->daemon_id))
+		return ada_fail_param(err, ADA_EINVAL, "daemon_id",
+				      "--daemon-id may hold letters, digits, '.', '_', ':' and '-' only");
+	if (o->lease_heartbeat_ms && o->lease_heartbeat_ms >= o->lease_ms)
+		return ada_fail_param(err, ADA_EINVAL, "lease_heartbeat",
+				      "--lease-heartbeat must be shorter than --lease-duration");
 	return ADA_OK;
 }
 

@@ -42,6 +42,11 @@ struct options {
 	int64_t max_attempts;       /* abnormal ends before a job fails; 0 = never */
 	int64_t job_memory_limit;   /* bytes per job; 0 = none; -1 = 3/4 of RAM over the workers */
 	int64_t reconcile_interval_ms;
+	/* several daemons on one PostgreSQL database (README "Several hosts") */
+	char *daemon_id;            /* NULL: host-pid-random */
+	int64_t lease_ms;           /* a running job's lease, unrenewed */
+	int64_t lease_heartbeat_ms; /* between renewals; 0 = a third of the lease */
+	int64_t idempotency_ttl_ms; /* how long an Idempotency-Key is remembered */
 };
 
 /* Parse argv (after defaults and any --config file) into opts, which the

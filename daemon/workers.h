@@ -37,6 +37,10 @@ struct workers_config {
 	int threads_per_worker;
 	int64_t reconcile_interval_ms;  /* between sweeps for lost outcomes; 0 = 30 s */
 	int64_t job_memory_limit;       /* a job's estimated peak memory, bytes; 0 = no limit */
+	/* the store is shared with other daemons (store_shared): each run
+	 * writes into jobs_dir/<id>/run-<epoch>/ and starts from the newest
+	 * checkpoint of the runs before it (run_dir.c) */
+	int run_dirs;
 };
 
 struct workers;
@@ -47,6 +51,9 @@ int workers_start(const struct workers_config *cfg, struct workers **out, struct
 void workers_wake(struct workers *ws);
 /* Stop the job if a worker runs it (its row already says cancel_requested). */
 void workers_cancel(struct workers *ws, const char *job_id);
+/* The run of job_id claimed with epoch lost its lease (another daemon has
+ * the job): stop it; its writes are refused, its outcome dropped. */
+void workers_lease_lost(struct workers *ws, const char *job_id, int64_t epoch);
 /* Pause running jobs (they checkpoint and re-queue), join every thread, free. */
 void workers_stop(struct workers *ws);
 
@@ -97,6 +104,18 @@ int job_outcome_record(struct store *st, const struct job_outcome *o);
  * record. */
 void job_run(const struct workers_config *cfg, const struct store_job *j,
 	     const _Atomic int *stop, struct job_outcome *out);
+
+/* ---- a run's directory (run_dir.c) --------------------------------------- */
+
+/* in->out_dir for a run of j: jobs_dir/<id>, or with cfg->run_dirs
+ * jobs_dir/<id>/run-<epoch>; *output_dir (cap bytes) gets what the job's
+ * row records for it ("" or "run-<epoch>"). */
+void run_dir_name(const struct workers_config *cfg, const struct store_job *j, char *out_dir,
+		  size_t out_cap, char *output_dir, size_t cap);
+/* Before a run in its own directory: when it has no checkpoint yet, hard
+ * links (or copies) the newest checkpoint of the job's earlier runs into
+ * it, so the run resumes where the last one stopped. */
+int run_dir_prepare(const char *out_dir, struct ada_err *err);
 
 /* lib names files by their paths in errors: a data file becomes its id
  * (and, when the error has no param yet, blames "training_file" or

@@ -106,6 +106,8 @@ void store_notify_all(struct store *st);
 void store_hook_queue(struct store *st);
 void store_hook_cancel(struct store *st, const char *job_id);
 void store_hook_lease_lost(struct store *st, const char *job_id, int64_t epoch);
+/* A warning through the warn hook (stderr until it is set). */
+void store_warn(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The test hook: ADA_EIO while ADALORAD_TEST_FAIL_OUTCOMES asks for it
  * (call from outcome writes only; serialised by the caller). */

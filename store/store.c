@@ -7,6 +7,7 @@
 #include "migrations.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -134,38 +135,47 @@ void store_set_hooks(struct store *st, const struct store_hooks *hooks)
 	pthread_mutex_unlock(&st->watch_lock);
 }
 
-static struct store_hooks hooks_of(struct store *st)
-{
-	struct store_hooks h;
-
-	pthread_mutex_lock(&st->watch_lock);
-	h = st->hooks;
-	pthread_mutex_unlock(&st->watch_lock);
-	return h;
-}
-
+/* Hooks run under watch_lock, so once store_set_hooks(st, NULL) returns
+ * none is running or will run (the daemon frees what they reach after).
+ * They take only the daemon's own locks, never the store's. */
 void store_hook_queue(struct store *st)
 {
-	struct store_hooks h = hooks_of(st);
-
-	if (h.queue_changed)
-		h.queue_changed(h.ctx);
+	pthread_mutex_lock(&st->watch_lock);
+	if (st->hooks.queue_changed)
+		st->hooks.queue_changed(st->hooks.ctx);
+	pthread_mutex_unlock(&st->watch_lock);
 }
 
 void store_hook_cancel(struct store *st, const char *job_id)
 {
-	struct store_hooks h = hooks_of(st);
-
-	if (h.cancel)
-		h.cancel(h.ctx, job_id);
+	pthread_mutex_lock(&st->watch_lock);
+	if (st->hooks.cancel)
+		st->hooks.cancel(st->hooks.ctx, job_id);
+	pthread_mutex_unlock(&st->watch_lock);
 }
 
 void store_hook_lease_lost(struct store *st, const char *job_id, int64_t epoch)
 {
-	struct store_hooks h = hooks_of(st);
+	pthread_mutex_lock(&st->watch_lock);
+	if (st->hooks.lease_lost)
+		st->hooks.lease_lost(st->hooks.ctx, job_id, epoch);
+	pthread_mutex_unlock(&st->watch_lock);
+}
 
-	if (h.lease_lost)
-		h.lease_lost(h.ctx, job_id, epoch);
+void store_warn(struct store *st, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&st->watch_lock);
+	if (st->hooks.warn)
+		st->hooks.warn(st->hooks.ctx, line);
+	else
+		fprintf(stderr, "level=warn %s\n", line);
+	pthread_mutex_unlock(&st->watch_lock);
 }
 
 int store_shared(const struct store *st)

@@ -93,6 +93,8 @@ struct store_hooks {
 	/* this daemon's run of the job (claimed with epoch) lost its lease:
 	 * stop it, its writes are refused */
 	void (*lease_lost)(void *ctx, const char *job_id, int64_t epoch);
+	/* a warning for the daemon's log (logfmt pairs, no newline) */
+	void (*warn)(void *ctx, const char *line);
 };
 
 /* Test hook: with ADALORAD_TEST_FAIL_OUTCOMES=N in the environment when the
