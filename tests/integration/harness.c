@@ -790,3 +790,41 @@ char *run_capture(const char *const *argv, int *status)
 	*status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 	return b.p ? b.p : strdup("");
 }
+
+json_t *job_events(struct daemon *d, const char *job_id)
+{
+	json_t *all = json_array();
+	char path[512];
+
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/events?after=ftevent-%s-0&limit=100",
+		 job_id, job_id + 6);
+	for (;;) {
+		json_t *l = NULL, *data, *e;
+		size_t i;
+		if (http_json(d, "GET", path, NULL, &l) != 200)
+			FATAL("GET %s failed", path);
+		data = json_object_get(l, "data");
+		json_array_foreach(data, i, e)
+			json_array_append(all, e);
+		if (!json_is_true(json_object_get(l, "has_more")) || !json_array_size(data)) {
+			json_decref(l);
+			return all;
+		}
+		snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/events?after=%s&limit=100",
+			 job_id,
+			 json_string_value(json_object_get(json_array_get(data, json_array_size(data) - 1),
+							   "id")));
+		json_decref(l);
+	}
+}
+
+int count_in_file(const char *path, const char *needle)
+{
+	char *text = read_file(path, NULL), *p;
+	int n = 0;
+
+	for (p = text; p && (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	free(text);
+	return n;
+}

@@ -121,6 +121,11 @@ int same_adapter_file(struct daemon *d, const char *job_a, const char *job_b,
  * store) into buf. */
 void job_checkpoint_dir(const struct daemon *d, const char *job, char *buf, size_t cap);
 
+/* Every event of a job, oldest first (GET .../events, paged): a new array. */
+json_t *job_events(struct daemon *d, const char *job_id);
+/* How many times needle occurs in the file at path (0 when unreadable). */
+int count_in_file(const char *path, const char *needle);
+
 struct sse_result {
 	json_t *events;         /* array of event objects, in order */
 	long *ids;              /* "id:" of each */
