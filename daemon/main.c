@@ -343,7 +343,7 @@ static int run(const struct options *o)
 	char **keys = NULL, *files_dir = NULL, *jobs_dir = NULL, **hosts = NULL, **origins = NULL;
 	size_t n_keys = 0, n_hosts = 0, n_origins = 0;
 	struct store_recovery recovered = { 0 };
-	int sig, code = EXIT_RUNTIME, blas;
+	int sig, code = EXIT_RUNTIME, blas, tpw;
 	int64_t max_connections, job_memory;
 	rlim_t nofile = 0;
 	sigset_t set;
@@ -393,12 +393,21 @@ static int run(const struct options *o)
 	if (models_open(o->models_dir, o->models_rescan_ms, &d.models, &err))
 		goto out_fail;
 	blas = o->blas_threads ? (int)o->blas_threads : cpu_count();
+	/* each worker's share of the BLAS threads (all of them for the
+	 * validator of a daemon that has no workers) */
+	tpw = blas / (int)(o->workers > 0 ? o->workers : 1) > 0
+		      ? blas / (int)(o->workers > 0 ? o->workers : 1) : 1;
+	if (!o->workers && !store_shared(st)) {
+		ada_fail(&err, ADA_EINVAL,
+			 "--workers 0 (a daemon that serves the API and trains nothing) needs a store shared with daemons that train (--db postgresql://...)");
+		goto out_fail;
+	}
 	job_memory = o->job_memory_limit >= 0 ? o->job_memory_limit : default_job_memory(o->workers);
 	{
 		struct workers_config wc = {
 			.store = st, .models = d.models, .files_dir = files_dir,
 			.jobs_dir = jobs_dir, .n_workers = (int)o->workers,
-			.threads_per_worker = blas / (int)o->workers > 0 ? blas / (int)o->workers : 1,
+			.threads_per_worker = tpw,
 			.reconcile_interval_ms = o->reconcile_interval_ms,
 			.job_memory_limit = job_memory, .run_dirs = store_shared(st),
 		};
@@ -430,7 +439,7 @@ static int run(const struct options *o)
 				.header_timeout_s = (unsigned)o->header_timeout,
 				.max_per_address = (unsigned)o->max_connections_per_address,
 				.job_memory_limit = job_memory,
-				.job_threads = blas / (int)o->workers > 0 ? blas / (int)o->workers : 1,
+				.job_threads = tpw,
 				.idempotency_ttl_s = o->idempotency_ttl_ms / 1000,
 			},
 			.hooks = {
@@ -458,7 +467,7 @@ static int run(const struct options *o)
 		log_msg(LOG_INFO,
 			"%s models=%zu workers=%lld blas_threads_per_worker=%d job_memory_limit=%lld requeued=%d cancelled=%d failed=%d auth=%s",
 			line, models_count(d.models), (long long)o->workers,
-			blas / (int)o->workers > 0 ? blas / (int)o->workers : 1, (long long)job_memory,
+			tpw, (long long)job_memory,
 			recovered.requeued, recovered.cancelled, recovered.failed, n_keys ? "on" : "off");
 	}
 

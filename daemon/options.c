@@ -36,7 +36,7 @@ static const struct opt table[] = {
 	{ "--data-dir", OPT_STR, OFF(data_dir), 0, 0, 1 },
 	{ "--models-dir", OPT_STR, OFF(models_dir), 0, 0, 1 },
 	{ "--models-rescan-interval", OPT_MS, OFF(models_rescan_ms), 0, 3600 * 1000, 1 },
-	{ "--workers", OPT_INT, OFF(workers), 1, 256, 1 },
+	{ "--workers", OPT_INT, OFF(workers), 0, 256, 1 },
 	{ "--blas-threads", OPT_INT, OFF(blas_threads), 0, 4096, 1 },
 	{ "--http-threads", OPT_INT, OFF(http_threads), 1, 256, 1 },
 	{ "--api-key-file", OPT_STR, OFF(api_key_file), 0, 0, 1 },

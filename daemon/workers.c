@@ -477,7 +477,7 @@ int workers_start(const struct workers_config *cfg, struct workers **out, struct
 	pthread_cond_init(&ws->cond, &ca);
 	pthread_cond_init(&ws->reconcile_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	ws->w = xcalloc((size_t)cfg->n_workers, sizeof(*ws->w));
+	ws->w = xcalloc((size_t)cfg->n_workers + 1, sizeof(*ws->w));   /* 0 workers: an API daemon */
 	ws->cache = plan_cache_new();
 	if (!ws->w || !ws->cache) {
 		workers_stop(ws);

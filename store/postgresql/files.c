@@ -21,8 +21,9 @@ static const char sql_labels[] = "SELECT labels FROM files WHERE id = $1";
 static const char sql_seq[] = "SELECT seq FROM files WHERE id = $1";
 static const char sql_list[] =
 	"SELECT " FILE_COLS " FROM files WHERE seq < $1::bigint ORDER BY seq DESC LIMIT $2::bigint";
-/* FOR SHARE: a job created meanwhile on another daemon waits for the
- * delete, or the delete for its insert (jobs.c locks the file the same way). */
+/* Two deletes of one file on two daemons take turns. (A job created on
+ * another daemon at the same moment may still name the file: its
+ * validation then fails saying the file is gone; jobs.c.) */
 static const char sql_lock[] = "SELECT 1 FROM files WHERE id = $1 FOR UPDATE";
 static const char sql_in_use[] =
 	"SELECT 1 FROM jobs WHERE (training_file = $1 OR validation_file = $1) "
