@@ -721,9 +721,14 @@ int pg_job_outcome(struct store *st, const char *id, const struct store_outcome 
 	pthread_mutex_unlock(&pg_of(st)->lock);
 	if (rc)
 		return rc;
-	rc = pg_tx(st, o->status == JOB_QUEUED ? op_job_requeue : op_job_finish, &f, err);
-	if (o->epoch > 0 && rc != ADA_EIO && rc != ADA_ENOMEM)
+	/* Out of the held list before the write, so that the heartbeat never
+	 * takes the run's own end for a lease lost; back in if the write
+	 * failed and will be retried. */
+	if (o->epoch > 0)
 		pg_held_remove(pg_of(st), id, o->epoch);
+	rc = pg_tx(st, o->status == JOB_QUEUED ? op_job_requeue : op_job_finish, &f, err);
+	if (o->epoch > 0 && (rc == ADA_EIO || rc == ADA_ENOMEM))
+		pg_held_add(pg_of(st), id, o->epoch);
 	return rc;
 }
 

@@ -36,9 +36,12 @@ static const char sql_daemon_upsert[] =
 	"now() + $7::bigint * interval '1 millisecond') "
 	"ON CONFLICT (id) DO UPDATE SET address = excluded.address, heartbeat_at = now(), "
 	"expires_at = excluded.expires_at";
+/* Only the jobs this process claimed: a predecessor under the same
+ * --daemon-id (dead) does not have its leases renewed by its successor. */
 static const char sql_renew[] =
 	"UPDATE jobs SET lease_expires_at = now() + $2::bigint * interval '1 millisecond' "
-	"WHERE status = 'running' AND lease_owner = $1 RETURNING id, lease_epoch, cancel_requested";
+	"WHERE status = 'running' AND lease_owner = $1 AND id = ANY($3::text[]) "
+	"RETURNING id, lease_epoch, cancel_requested";
 static const char sql_forget[] =
 	"DELETE FROM daemons WHERE expires_at < now() - interval '1 hour'";
 static const char sql_daemon_gone[] = "DELETE FROM daemons WHERE id = $1";
@@ -89,6 +92,17 @@ static size_t held_snapshot(struct pg_store *st, struct pg_held **out)
 	return n;
 }
 
+static int held_still(struct pg_store *st, const struct pg_held *h)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&st->lock);
+	for (size_t i = 0; i < st->n_held && !found; i++)
+		found = st->held[i].epoch == h->epoch && !strcmp(st->held[i].id, h->id);
+	pthread_mutex_unlock(&st->lock);
+	return found;
+}
+
 /* The run of (id, epoch) lost its lease: forget it, tell the daemon. */
 static void lost(struct pg_store *st, const struct pg_held *h)
 {
@@ -99,6 +113,7 @@ static void lost(struct pg_store *st, const struct pg_held *h)
 struct beat {
 	struct pg_held *held;       /* the snapshot taken before the renewal */
 	size_t n_held;
+	char *ids;                  /* its ids as an array literal, "{a,b}" (ids need no quoting) */
 	unsigned char *renewed;     /* [n_held] */
 	char (*cancel)[STORE_ID_MAX];   /* renewed jobs with a cancel pending */
 	size_t n_cancel, cap_cancel;
@@ -128,6 +143,7 @@ static int op_beat(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
 		return rc;
 	arg_str(&a, st->base.daemon_id);
 	arg_int(&a, st->lease_ms);
+	arg_str(&a, b->ids);
 	if ((rc = pg_exec(c, sql_renew, &a, &r, err)))
 		return rc;
 	for (int i = 0; i < PQntuples(r); i++) {
@@ -152,14 +168,26 @@ static int beat(struct pg_store *st, struct ada_err *err)
 
 	b.n_held = held_snapshot(st, &b.held);
 	b.renewed = calloc(b.n_held + 1, 1);
-	if (!b.renewed) {
+	b.ids = malloc(b.n_held * STORE_ID_MAX + 3);
+	if (!b.renewed || !b.ids) {
 		free(b.held);
+		free(b.renewed);
+		free(b.ids);
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	}
+	{
+		size_t n = 0;
+		b.ids[n++] = '{';
+		for (size_t k = 0; k < b.n_held; k++)
+			n += (size_t)sprintf(b.ids + n, "%s%s", k ? "," : "", b.held[k].id);
+		b.ids[n++] = '}';
+		b.ids[n] = '\0';
 	}
 	rc = pg_tx(&st->base, op_beat, &b, err);
 	if (!rc) {
+		/* Not renewed, and still held (not ended by its run meanwhile). */
 		for (size_t k = 0; k < b.n_held; k++)
-			if (!b.renewed[k])
+			if (!b.renewed[k] && held_still(st, &b.held[k]))
 				lost(st, &b.held[k]);
 		/* A cancel whose notification this daemon missed. */
 		for (size_t k = 0; k < b.n_cancel; k++)
@@ -167,6 +195,7 @@ static int beat(struct pg_store *st, struct ada_err *err)
 	}
 	free(b.held);
 	free(b.renewed);
+	free(b.ids);
 	free(b.cancel);
 	return rc;
 }

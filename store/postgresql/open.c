@@ -9,7 +9,9 @@
  */
 #include "pg.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,23 +81,36 @@ static int migrate(struct pgc *c, struct ada_err *err)
 }
 
 static const char sql_id_live[] =
-	"SELECT extract(epoch FROM expires_at - now())::bigint FROM daemons "
+	"SELECT extract(epoch FROM expires_at - now())::bigint, host, pid FROM daemons "
 	"WHERE id = $1 AND expires_at > now()";
+static const char sql_expire_own[] =
+	"UPDATE jobs SET lease_expires_at = now() - interval '1 second' "
+	"WHERE status = 'running' AND lease_owner = $1";
 
-/* An id given with --daemon-id must not be a live daemon's. */
+/* An id given with --daemon-id must not be a live daemon's. One whose
+ * process is gone from this host is this daemon's predecessor (restarted
+ * after a crash): its leases end now, and the start's recovery re-queues
+ * its jobs without waiting for them to expire. */
 static int check_id_free(struct pgc *c, struct ada_err *err)
 {
+	struct pg_store *st = c->st;
 	struct pgargs a = { 0 };
 	PGresult *r;
 	int rc;
 
-	arg_str(&a, c->st->base.daemon_id);
+	arg_str(&a, st->base.daemon_id);
 	if ((rc = pg_exec(c, sql_id_live, &a, &r, err)))
 		return rc;
-	if (PQntuples(r))
-		rc = ada_fail_param(err, ADA_EINVAL, "daemon_id",
-				    "--daemon-id %s is a live daemon's (its lease runs %lld s more): give each daemon its own id, or wait",
-				    c->st->base.daemon_id, (long long)col_int(r, 0, 0, 0) + 1);
+	if (PQntuples(r)) {
+		pid_t pid = (pid_t)col_int(r, 0, 2, 0);
+		if (!strcmp(col_text(r, 0, 1), st->host) && pid > 0 && kill(pid, 0) && errno == ESRCH)
+			rc = pg_exec(c, sql_expire_own, &a, NULL, err);
+		else
+			rc = ada_fail_param(err, ADA_EINVAL, "daemon_id",
+					    "--daemon-id %s is a live daemon's (on %s, pid %lld; its lease runs %lld s more): give each daemon its own id, or wait",
+					    st->base.daemon_id, col_text(r, 0, 1), (long long)pid,
+					    (long long)col_int(r, 0, 0, 0) + 1);
+	}
 	PQclear(r);
 	return rc;
 }

@@ -13,13 +13,15 @@
  *     every queued job exactly once (SKIP LOCKED), each under its own lease;
  *   - a lease that expired (its daemon gone) is re-queued by the other,
  *     counted as a crash, and claimed again under the next epoch;
- *   - the daemons list; a schema newer than the binary's is refused.
+ *   - a daemon restarted under its id after a kill takes its jobs back at
+ *     once; the daemons list; a schema newer than the binary's is refused.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -340,6 +342,51 @@ static void test_expired_lease(void)
 	store_free(b);
 }
 
+/* A daemon restarted under its --daemon-id after a kill -9: its dead
+ * predecessor's leases end at once, and the start's recovery re-queues
+ * its jobs without waiting for them to expire. */
+static void test_restart_same_id(void)
+{
+	char where[1024];
+	struct store *st;
+	struct store_job j;
+	struct store_recovery rv;
+	struct ada_err err = { 0 };
+	int status;
+	pid_t pid;
+
+	new_db(where, sizeof(where));
+	st = open_db(where, NULL, 0);
+	if (!st)
+		return;
+	add_file(st, "file-1");
+	queued_job(st, "ftjob-r");
+	store_free(st);
+	pid = fork();
+	if (pid == 0) {
+		/* The first life: claims the job, then dies without a word. */
+		struct store_config cfg = { .path = where, .daemon_id = "daemon-z", .lease_ms = 60000 };
+		struct store *z = NULL;
+		struct store_job zj;
+		if (store_open(&cfg, &z, &err) || store_job_claim(z, &zj, &err))
+			_exit(1);
+		_exit(0);
+	}
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	      WEXITSTATUS(status) == 0);
+	st = open_db(where, "daemon-z", 60000);
+	if (!st)
+		return;
+	CHECK_OK(store_recover(st, 3, &rv, &err), &err);
+	CHECK_INT_EQ(rv.requeued, 1);
+	CHECK_OK(store_job_claim(st, &j, &err), &err);
+	CHECK_STR_EQ(j.id, "ftjob-r");
+	CHECK_INT_EQ(j.lease_epoch, 2);
+	CHECK_INT_EQ(j.crashes, 1);
+	store_job_release(&j);
+	store_free(st);
+}
+
 static void test_newer_schema(void)
 {
 	char where[1024], sql[128], name[64];
@@ -370,6 +417,7 @@ int main(void)
 	if (pg) {
 		RUN(test_skip_locked);
 		RUN(test_expired_lease);
+		RUN(test_restart_same_id);
 		RUN(test_newer_schema);
 	}
 	free(tmp);
