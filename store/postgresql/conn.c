@@ -317,7 +317,7 @@ int pg_tx(struct store *st, pg_tx_fn fn, void *ctx, struct ada_err *err)
 		if (rc)
 			return rc;
 		if (notify[0])
-			store_notify(st, notify);
+			pg_changed(pg_of(st), notify);
 		return ADA_OK;
 	}
 	return rc == PG_RETRY ? ADA_EIO : rc;

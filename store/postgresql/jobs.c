@@ -428,21 +428,71 @@ int pg_job_get(struct store *st, const char *id, struct store_job *out, struct a
 	return get_one(c, sql_get, id, out, err);
 }
 
-int pg_job_version(struct store *st, const char *id, int64_t *version, struct ada_err *err)
+static size_t vc_slot(const char *id)
 {
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *id; id++) {
+		h ^= (unsigned char)*id;
+		h *= 0x100000001b3ull;
+	}
+	return (size_t)(h % PG_VCACHE_SLOTS);
+}
+
+void pg_changed(struct pg_store *st, const char *job_id)
+{
+	size_t k = vc_slot(job_id);
+
+	pthread_mutex_lock(&st->vc_lock);
+	st->vc_seq++;
+	if (!strcmp(st->vc[k].id, job_id))
+		st->vc[k].id[0] = '\0';
+	pthread_mutex_unlock(&st->vc_lock);
+	store_notify(&st->base, job_id);
+}
+
+void pg_vcache_reset(struct pg_store *st, int live)
+{
+	pthread_mutex_lock(&st->vc_lock);
+	st->vc_seq++;
+	st->vc_live = live;
+	for (size_t k = 0; k < PG_VCACHE_SLOTS; k++)
+		st->vc[k].id[0] = '\0';
+	pthread_mutex_unlock(&st->vc_lock);
+}
+
+int pg_job_version(struct store *base, const char *id, int64_t *version, struct ada_err *err)
+{
+	struct pg_store *st = pg_of(base);
+	const size_t k = vc_slot(id);
 	struct pgargs a = { 0 };
+	uint64_t seq;
 	struct pgc *c;
 	PGresult *r;
 	int rc;
 
+	pthread_mutex_lock(&st->vc_lock);
+	if (st->vc_live && !strcmp(st->vc[k].id, id)) {
+		*version = st->vc[k].version;
+		pthread_mutex_unlock(&st->vc_lock);
+		return ADA_OK;
+	}
+	seq = st->vc_seq;
+	pthread_mutex_unlock(&st->vc_lock);
 	arg_str(&a, id);
-	if ((rc = pg_get(st, &c, err)) || (rc = pg_exec(c, sql_version, &a, &r, err)))
+	if ((rc = pg_get(base, &c, err)) || (rc = pg_exec(c, sql_version, &a, &r, err)))
 		return rc;
 	if (PQntuples(r))
 		*version = col_int(r, 0, 0, 0);
 	else
 		rc = ada_fail(err, ADA_ENOTFOUND, "no such job: %s", id);
 	PQclear(r);
+	pthread_mutex_lock(&st->vc_lock);
+	if (!rc && st->vc_live && st->vc_seq == seq && strlen(id) < STORE_ID_MAX) {
+		snprintf(st->vc[k].id, STORE_ID_MAX, "%s", id);
+		st->vc[k].version = *version;
+	}
+	pthread_mutex_unlock(&st->vc_lock);
 	return rc;
 }
 
@@ -873,7 +923,7 @@ static int recover_run(struct store *st, struct recover *rv, struct store_recove
 
 	if (!rc)
 		for (size_t i = 0; i < rv->n_ids; i++)
-			store_notify(st, rv->ids[i]);
+			pg_changed(pg_of(st), rv->ids[i]);
 	if (!rc && rv->out.requeued)
 		store_hook_queue(st);
 	*out = rc ? (struct store_recovery){ 0 } : rv->out;

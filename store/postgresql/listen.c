@@ -39,7 +39,7 @@ static void dispatch(struct pg_store *st, PGconn *db)
 
 	while ((n = PQnotifies(db))) {
 		if (!strcmp(n->relname, PG_CHANNEL_EVENTS))
-			store_notify(&st->base, n->extra);
+			pg_changed(st, n->extra);
 		else if (!strcmp(n->relname, PG_CHANNEL_QUEUE))
 			store_hook_queue(&st->base);
 		else if (!strcmp(n->relname, PG_CHANNEL_CANCEL))
@@ -88,6 +88,7 @@ static void *listener_main(void *arg)
 				if (db)
 					PQfinish(db);
 				db = NULL;
+				pg_vcache_reset(st, 0);
 				if (!missed++)
 					store_warn(&st->base,
 						   "msg=\"cannot listen for other daemons' notifications; retrying\" detail=\"%s\"",
@@ -99,6 +100,7 @@ static void *listener_main(void *arg)
 			backoff_ms = 100;
 			if (missed) {
 				/* What was said while nobody listened is lost: look again. */
+				pg_vcache_reset(st, 1);
 				store_notify_all(&st->base);
 				store_hook_queue(&st->base);
 				missed = 0;
@@ -110,6 +112,7 @@ static void *listener_main(void *arg)
 			PQfinish(db);
 			db = NULL;
 			missed = 1;
+			pg_vcache_reset(st, 0);   /* no notification reaches us now */
 			continue;
 		}
 		dispatch(st, db);
@@ -132,6 +135,7 @@ int pg_listener_start(struct pg_store *st, struct ada_err *err)
 		st->listen_db = NULL;
 		return rc;
 	}
+	pg_vcache_reset(st, 1);
 	if (pthread_create(&st->listener, NULL, listener_main, st)) {
 		PQfinish(st->listen_db);
 		st->listen_db = NULL;

@@ -130,6 +130,7 @@ static void pg_free(struct store *base)
 			close(st->wake_fd[i]);
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->run_lock);
+	pthread_mutex_destroy(&st->vc_lock);
 	pthread_cond_destroy(&st->run_cond);
 	store_base_release(&st->base);
 	free(st->held);
@@ -198,6 +199,7 @@ int pg_store_open(const struct store_config *cfg, struct store **out, struct ada
 	st->wake_fd[0] = st->wake_fd[1] = -1;
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->run_lock, NULL);
+	pthread_mutex_init(&st->vc_lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&st->run_cond, &ca);
@@ -205,6 +207,7 @@ int pg_store_open(const struct store_config *cfg, struct store **out, struct ada
 	if (pthread_key_create(&st->key, pg_thread_exit)) {
 		pthread_mutex_destroy(&st->lock);
 		pthread_mutex_destroy(&st->run_lock);
+		pthread_mutex_destroy(&st->vc_lock);
 		pthread_cond_destroy(&st->run_cond);
 		free(st);
 		return ada_fail(err, ADA_ENOMEM, "store: no thread-specific key left");

@@ -54,8 +54,24 @@ struct pg_held {
 	int64_t epoch;
 };
 
+#define PG_VCACHE_SLOTS 4096
+
 struct pg_store {
 	struct store base;              /* first: a struct store * is a struct pg_store * */
+	/* The versions of jobs (store_job_version), kept while the listener
+	 * listens: every change of a job's row appends an event, and every
+	 * event is NOTIFYed, so a version is dropped when its job changes
+	 * (here, at the commit; elsewhere, when the notification comes). A
+	 * GET of an unchanged job then needs no round trip. Direct-mapped by
+	 * the id's hash; vc_seq counts drops, so a version read while one
+	 * happened is not kept (it may be the old one). */
+	pthread_mutex_t vc_lock;
+	struct {
+		char id[STORE_ID_MAX];
+		int64_t version;
+	} vc[PG_VCACHE_SLOTS];
+	uint64_t vc_seq;
+	int vc_live;                    /* the listener listens: drops are not missed */
 	char *uri;
 	pthread_key_t key;              /* the calling thread's struct pgc */
 	pthread_mutex_t lock;           /* guards conns, held, address, max_crashes */
@@ -136,6 +152,15 @@ int64_t col_int(const PGresult *res, int r, int i, int64_t dflt);
 double col_real(const PGresult *res, int r, int i, double dflt);
 /* A copy (malloc) of the column, NULL for NULL. */
 int col_strdup(const PGresult *res, int r, int i, char **out, struct ada_err *err);
+
+/* ---- the version cache (jobs.c) ------------------------------------------ */
+
+/* job_id changed (committed here, or NOTIFYed by another daemon): drop
+ * its version, then wake its watchers. */
+void pg_changed(struct pg_store *st, const char *job_id);
+/* Drop every version, and keep none while live is 0 (the listener lost its
+ * connection: notifications may be missed) until called with live 1. */
+void pg_vcache_reset(struct pg_store *st, int live);
 
 /* ---- shared by the files (events.c, jobs.c) ----------------------------- */
 
