@@ -72,6 +72,7 @@ struct api_limits {
 	int64_t job_memory_limit;   /* a job's estimated peak memory, bytes; 0 = no limit */
 	int job_threads;            /* training threads of one job (for the estimate) */
 	int max_processes;          /* a job's "processes" at most (0 or 1: only 1) */
+	int64_t idempotency_ttl_s;  /* how long an Idempotency-Key is remembered; 0 = a day */
 };
 
 struct api_config {

@@ -210,7 +210,7 @@ void guard_preflight(struct request *r)
 		snprintf(methods, sizeof(methods), "%s", r->allow[0] ? r->allow : "GET, HEAD, POST");
 		MHD_add_response_header(resp, "Access-Control-Allow-Methods", methods);
 		MHD_add_response_header(resp, "Access-Control-Allow-Headers",
-					"Authorization, Content-Type, Last-Event-ID");
+					"Authorization, Content-Type, Last-Event-ID, Idempotency-Key");
 		MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
 	}
 	reply_response(r, 204, resp);

@@ -236,6 +236,17 @@ static const struct {
 	{ "model.gguf", "model.gguf", "application/octet-stream", 1 },
 };
 
+/* jobs_dir/<id>[/<output_dir>]/rel: the directory of the run whose
+ * result the job recorded (store.h, output_dir). */
+static void output_path(const struct api *a, const struct store_job *j, const char *rel,
+			char *path, size_t cap)
+{
+	if (j->output_dir[0])
+		snprintf(path, cap, "%s/%s/%s/%s", a->jobs_dir, j->id, j->output_dir, rel);
+	else
+		snprintf(path, cap, "%s/%s/%s", a->jobs_dir, j->id, rel);
+}
+
 static int is_full(const struct store_job *j)
 {
 	return job_writes_gguf(j);
@@ -268,7 +279,7 @@ void h_jobs_adapter(struct request *r)
 		struct stat st;
 		if (outputs[i].full != full)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s/%s", r->api->jobs_dir, j.id, outputs[i].rel);
+		output_path(r->api, &j, outputs[i].rel, path, sizeof(path));
 		if (stat(path, &st))
 			continue;
 		snprintf(url, sizeof(url), "/v1/fine_tuning/jobs/%s/adapter/%s", j.id,
@@ -305,7 +316,7 @@ void h_jobs_adapter_file(struct request *r)
 	}
 	if (require_succeeded(r, &j))
 		goto out_release;
-	snprintf(path, sizeof(path), "%s/%s/%s", r->api->jobs_dir, j.id, outputs[i].rel);
+	output_path(r->api, &j, outputs[i].rel, path, sizeof(path));
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st)) {
 		if (fd >= 0)

@@ -17,6 +17,16 @@
  * then stored as validating_files and the validator is woken: the checks
  * that need the tokenized data (ada_job_plan) run there and move the job
  * to queued, or fail it with error {code, message, param}.
+ *
+ * Idempotency-Key (README "Idempotent job creation"): a creation with the
+ * header is recorded under it with a fingerprint of its body (the JSON,
+ * keys sorted, compact: spacing and key order do not matter). A retry with
+ * the same key and body gets the job the first created (201, as it is now,
+ * with Idempotent-Replayed: true), even if the first request's answer was
+ * lost or the model has gone since; the same key with another body is a
+ * 422 naming the header. Keys are one namespace for the whole store (every
+ * client sees every job anyway), kept --idempotency-ttl (a day). Only a
+ * created job is recorded: a refused request may be retried as it is.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -329,6 +339,67 @@ static int processes_field(struct request *r, const json_t *body, const struct a
 	return 0;
 }
 
+/* The Idempotency-Key header, as sent or as a quoted string (RFC 8941, as
+ * the IETF draft has it): 0 with *key NULL when absent, -1 after a 400. */
+static int idempotency_key(struct request *r, char *key, size_t cap, int *present)
+{
+	const char *k = req_header(r, "Idempotency-Key");
+	size_t n;
+
+	*present = 0;
+	if (!k)
+		return 0;
+	n = strlen(k);
+	if (n >= 2 && k[0] == '"' && k[n - 1] == '"') {
+		k++;
+		n -= 2;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)k[i] < 0x21 || (unsigned char)k[i] > 0x7e || k[i] == '"')
+			n = 0;
+	if (n == 0 || n >= cap) {
+		reply_error(r, 400, "invalid_value", "Idempotency-Key",
+			    "the Idempotency-Key header must be 1 to %zu visible ASCII characters (a UUID, say)",
+			    cap - 1);
+		return -1;
+	}
+	memcpy(key, k, n);
+	key[n] = '\0';
+	*present = 1;
+	return 0;
+}
+
+/* What identifies a creation request: FNV-1a 64 of its body as canonical
+ * JSON, and the text's length. */
+static int request_hash(const json_t *body, char *out, size_t cap)
+{
+	char *text = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t n;
+
+	if (!text)
+		return -1;
+	for (n = 0; text[n]; n++) {
+		h ^= (unsigned char)text[n];
+		h *= 0x100000001b3ull;
+	}
+	free(text);
+	snprintf(out, cap, "fnv1a64:%016llx:%zu", (unsigned long long)h, n);
+	return 0;
+}
+
+/* Answer a retried creation with the job it made. */
+static void reply_replay(struct request *r, const struct store_job *job)
+{
+	size_t len;
+	char *text = job_render(r->api, job, &len);
+
+	api_log(r->api, API_LOG_INFO, "msg=job job=%s detail=\"Idempotency-Key replayed\"",
+		job->id);
+	r->idempotent_replay = 1;
+	reply_text(r, 201, text, len);
+}
+
 void h_jobs_create(struct request *r)
 {
 	static const char *const known[] = {
@@ -342,12 +413,37 @@ void h_jobs_create(struct request *r)
 	struct ada_method method;
 	struct store_job job;
 	json_t *body, *mj = NULL, *default_method = NULL;
-	char *method_text = NULL, *hp_text = NULL, id[STORE_ID_MAX];
+	char *method_text = NULL, *hp_text = NULL, id[STORE_ID_MAX], key[256], hash[64];
+	const int64_t ttl = a->cfg.limits.idempotency_ttl_s > 0 ? a->cfg.limits.idempotency_ttl_s
+								 : 86400;
 	uint64_t seed;
-	int rc, processes;
+	int rc, processes, keyed, replayed = 0;
 
 	if (!(body = body_object(r)))
 		return;
+	if (idempotency_key(r, key, sizeof(key), &keyed))
+		goto out_free;
+	if (keyed) {
+		if (request_hash(body, hash, sizeof(hash))) {
+			reply_error(r, 500, "out_of_memory", NULL, "out of memory");
+			goto out_free;
+		}
+		/* A retry is answered before anything is checked again. */
+		rc = store_job_by_idempotency_key(a->cfg.store, key, hash, ttl, &job, &err);
+		if (rc == ADA_OK) {
+			reply_replay(r, &job);
+			store_job_release(&job);
+			goto out_free;
+		}
+		if (rc == STORE_ECONFLICT) {
+			reply_error(r, 422, "idempotency_key_reused", "Idempotency-Key", "%s", err.msg);
+			goto out_free;
+		}
+		if (rc != ADA_ENOTFOUND) {
+			reply_ada_err(r, &err, 500);
+			goto out_free;
+		}
+	}
 	if (body_known_fields(r, body, known, "") ||
 	    string_field(r, body, "model", 1, STORE_NAME_MAX - 1, &model) ||
 	    string_field(r, body, "training_file", 1, STORE_ID_MAX - 1, &training) ||
@@ -406,8 +502,20 @@ void h_jobs_create(struct request *r)
 			.validation_file = validation, .suffix = suffix, .seed = seed,
 			.method = method_text, .hyperparameters = hp_text,
 			.max_waiting = a->cfg.limits.max_waiting_jobs,
+			.idempotency_key = keyed ? key : NULL, .request_hash = keyed ? hash : NULL,
+			.idempotency_ttl_s = ttl, .replayed = &replayed,
 		};
 		rc = store_job_create(a->cfg.store, &spec, &job, &err);
+	}
+	if (!rc && replayed) {
+		/* Another request with the key committed first. */
+		reply_replay(r, &job);
+		store_job_release(&job);
+		goto out_free;
+	}
+	if (rc == STORE_ECONFLICT && !strcmp(err.param, "Idempotency-Key")) {
+		reply_error(r, 422, "idempotency_key_reused", "Idempotency-Key", "%s", err.msg);
+		goto out_free;
 	}
 	if (rc) {
 		if (rc == ADA_ENOTFOUND) {

@@ -1,6 +1,6 @@
 /*
  * h_misc — models, the schedule preview, and the operational routes
- * (/healthz, /metrics).
+ * (/healthz, /metrics, /v1/daemons).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,11 +213,50 @@ void h_healthz(struct request *r)
 		reply_error(r, 503, "store_unavailable", NULL, "%s", err.msg);
 		return;
 	}
-	reply_json(r, 200, json_pack("{s:s,s:s,s:{s:I,s:I,s:I},s:i}", "status", "ok", "version",
-				     a->version, "queue", "validating",
+	reply_json(r, 200, json_pack("{s:s,s:s,s:{s:I,s:I,s:I},s:i,s:s,s:s}", "status", "ok",
+				     "version", a->version, "queue", "validating",
 				     (json_int_t)counts[JOB_VALIDATING], "queued",
 				     (json_int_t)counts[JOB_QUEUED], "running",
-				     (json_int_t)counts[JOB_RUNNING], "workers", a->cfg.workers));
+				     (json_int_t)counts[JOB_RUNNING], "workers", a->cfg.workers,
+				     "daemon", store_daemon_id(a->cfg.store), "store",
+				     store_backend_name(a->cfg.store)));
+}
+
+static json_t *daemon_object(const struct store_daemon *d)
+{
+	json_t *running = json_array();
+
+	for (size_t i = 0; i < d->n_running; i++)
+		json_array_append_new(running, json_string(d->running[i]));
+	return json_pack("{s:s,s:s,s:s,s:s?,s:s,s:I,s:I,s:I,s:I,s:o,s:b,s:o}", "id", d->id,
+			 "object", "daemon", "host", d->host,
+			 "address", d->address[0] ? d->address : NULL, "version", d->version,
+			 "pid", (json_int_t)d->pid, "workers", (json_int_t)d->workers,
+			 "started_at", (json_int_t)d->started_at, "heartbeat_at",
+			 (json_int_t)d->heartbeat_at, "lease_expires_at",
+			 d->lease_expires_at ? json_integer(d->lease_expires_at) : json_null(),
+			 "self", d->self, "running", running);
+}
+
+/* GET /v1/daemons: the live daemons sharing the database (on SQLite, this
+ * one) and the jobs each runs. */
+void h_daemons(struct request *r)
+{
+	struct store_daemons l;
+	struct ada_err err = { 0 };
+	json_t *data;
+
+	if (store_daemon_list(r->api->cfg.store, &l, &err)) {
+		reply_error(r, 503, "store_unavailable", NULL, "%s", err.msg);
+		return;
+	}
+	data = json_array();
+	for (size_t i = 0; i < l.n; i++)
+		json_array_append_new(data, daemon_object(&l.v[i]));
+	store_daemons_release(&l);
+	reply_json(r, 200, json_pack("{s:s,s:s,s:s,s:o}", "object", "list", "store",
+				     store_backend_name(r->api->cfg.store), "self",
+				     store_daemon_id(r->api->cfg.store), "data", data));
 }
 
 void h_metrics(struct request *r)
@@ -231,8 +270,11 @@ void h_metrics(struct request *r)
 	size_t len;
 	char *text;
 
+	struct store_daemons dl;
+
 	if (store_job_counts(a->cfg.store, counts, &err) ||
-	    store_job_totals(a->cfg.store, &steps, &tokens, &err)) {
+	    store_job_totals(a->cfg.store, &steps, &tokens, &err) ||
+	    store_daemon_list(a->cfg.store, &dl, &err)) {
 		reply_error(r, 503, "store_unavailable", NULL, "%s", err.msg);
 		return;
 	}
@@ -266,6 +308,20 @@ void h_metrics(struct request *r)
 		    "# TYPE adalorad_workers gauge\n"
 		    "adalorad_workers %d\n",
 		    (long long)steps, (long long)tokens, streams, a->cfg.workers);
+	strbuf_addf(&out,
+		    "# HELP adalorad_daemon_info This daemon, by its id among those sharing the store.\n"
+		    "# TYPE adalorad_daemon_info gauge\n"
+		    "adalorad_daemon_info{id=\"%s\",store=\"%s\"} 1\n"
+		    "# HELP adalorad_daemons_live Live daemons sharing the store (this one included).\n"
+		    "# TYPE adalorad_daemons_live gauge\n"
+		    "adalorad_daemons_live %zu\n"
+		    "# HELP adalorad_daemon_running_jobs Jobs each live daemon runs.\n"
+		    "# TYPE adalorad_daemon_running_jobs gauge\n",
+		    store_daemon_id(a->cfg.store), store_backend_name(a->cfg.store), dl.n);
+	for (size_t i = 0; i < dl.n; i++)
+		strbuf_addf(&out, "adalorad_daemon_running_jobs{daemon=\"%s\"} %zu\n", dl.v[i].id,
+			    dl.v[i].n_running);
+	store_daemons_release(&dl);
 	stats_render(a, &out);
 	if (a->cfg.hooks.infer_metrics)
 		a->cfg.hooks.infer_metrics(a->cfg.hooks.ctx, &out);

@@ -128,6 +128,7 @@ struct request {
 	int first_call_done;
 	int close_connection;       /* the response says Connection: close */
 	const char *cors_origin;    /* an --allowed-origins entry the request came from */
+	int idempotent_replay;      /* the answer is a retried creation's (Idempotent-Replayed) */
 	uint64_t bytes_in;
 
 	/* body (BODY_JSON) */
@@ -262,6 +263,7 @@ void h_jobs_adapter(struct request *r);
 void h_jobs_adapter_file(struct request *r);
 void h_schedule(struct request *r);
 void h_healthz(struct request *r);
+void h_daemons(struct request *r);
 void h_dashboard_index(struct request *r);
 void h_dashboard_file(struct request *r);
 void h_metrics(struct request *r);

@@ -30,6 +30,7 @@ const char *error_type(unsigned status)
 	case 409: return "conflict_error";
 	case 413: return "payload_too_large";
 	case 415: return "unsupported_media_type";
+	case 422: return "invalid_request_error";
 	case 429: return "rate_limit_error";
 	case 501: return "not_implemented_error";
 	case 503: return "unavailable_error";
@@ -95,6 +96,8 @@ void reply_text(struct request *r, unsigned status, char *text, size_t len)
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
 		if (r->close_connection)
 			MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+		if (r->idempotent_replay)
+			MHD_add_response_header(resp, "Idempotent-Replayed", "true");
 	}
 	reply_response(r, status, resp);
 }

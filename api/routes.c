@@ -43,6 +43,7 @@ const struct route api_routes[] = {
 	{ "POST", "/v1/completions", "/v1/completions", BODY_JSON, 0, h_completions },
 	{ "POST", "/v1/chat/completions", "/v1/chat/completions", BODY_JSON, 0, h_chat_completions },
 	{ "POST", "/v1/classifications", "/v1/classifications", BODY_JSON, 0, h_classifications },
+	{ "GET", "/v1/daemons", "/v1/daemons", BODY_NONE, 0, h_daemons },
 };
 
 const int api_n_routes = (int)(sizeof(api_routes) / sizeof(api_routes[0]));

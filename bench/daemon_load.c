@@ -13,11 +13,17 @@
  *       from the trainer's callback (data.time, stamped by the worker) to
  *       the event's arrival here; prints the percentiles.
  *
+ * URL may be a comma-separated list of daemons sharing one store (get and
+ * create spread their connections over them, connection i on URL i mod n);
+ * sse follows the stream on the first, so a job another daemon trains
+ * measures cross-daemon delivery (LISTEN/NOTIFY).
+ *
  * Output is one JSON line per run. Latencies are wall-clock on the same
  * machine (loopback), so the daemon's and this clock are the same clock.
  */
 #include <curl/curl.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +142,22 @@ static void run_multi(struct conn *cs, int n, int (*rearm)(struct conn *, void *
 	curl_multi_cleanup(m);
 }
 
+/* The i-th of the comma-separated URLs in list, taken modulo their count,
+ * followed by path, into out. */
+static void nth_url(const char *list, int i, const char *path, char *out, size_t cap)
+{
+	int n = 1, k;
+	const char *p = list, *end;
+
+	for (const char *q = list; *q; q++)
+		n += *q == ',';
+	k = i % n;
+	while (k-- > 0)
+		p = strchr(p, ',') + 1;
+	end = strchr(p, ',');
+	snprintf(out, cap, "%.*s%s", (int)(end ? end - p : (ptrdiff_t)strlen(p)), p, path);
+}
+
 struct get_ctx {
 	double deadline;
 };
@@ -151,12 +173,13 @@ static int mode_get(const char *url, const char *job, int n, double seconds)
 	struct conn *cs = calloc((size_t)n, sizeof(*cs));
 	struct samples lat = { 0 };
 	struct get_ctx ctx;
-	char u[1024];
+	char u[1024], path[256];
 	int errors = 0;
 	double t0;
 
-	snprintf(u, sizeof(u), "%s/v1/fine_tuning/jobs/%s", url, job);
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s", job);
 	for (int i = 0; i < n; i++) {
+		nth_url(url, i, path, u, sizeof(u));
 		cs[i].c = curl_easy_init();
 		curl_easy_setopt(cs[i].c, CURLOPT_URL, u);
 		curl_easy_setopt(cs[i].c, CURLOPT_WRITEFUNCTION, discard);
@@ -204,8 +227,8 @@ static int mode_create(const char *url, const char *body_file, int n, int count)
 	}
 	text = json_dumps(body, JSON_COMPACT);
 	h = curl_slist_append(h, "Expect:");
-	snprintf(u, sizeof(u), "%s/v1/fine_tuning/jobs", url);
 	for (int i = 0; i < n; i++) {
+		nth_url(url, i, "/v1/fine_tuning/jobs", u, sizeof(u));
 		cs[i].c = curl_easy_init();
 		curl_easy_setopt(cs[i].c, CURLOPT_URL, u);
 		curl_easy_setopt(cs[i].c, CURLOPT_HTTPHEADER, h);
@@ -274,12 +297,13 @@ static int mode_sse(const char *url, const char *job, int events)
 	CURL *c = curl_easy_init();
 	struct curl_slist *h = curl_slist_append(NULL, "Accept: text/event-stream");
 	struct sse_ctx *s = calloc(1, sizeof(*s));
-	char u[1024];
+	char u[1024], path[256];
 	double t0 = now_s();
 
 	s->want = events;
 	s->since = t0;   /* the log's older events are history, not delivery */
-	snprintf(u, sizeof(u), "%s/v1/fine_tuning/jobs/%s/events", url, job);
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/events", job);
+	nth_url(url, 0, path, u, sizeof(u));
 	curl_easy_setopt(c, CURLOPT_URL, u);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_sse);

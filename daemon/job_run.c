@@ -140,7 +140,8 @@ static void record_progress(struct run *r, const struct ada_metrics *m, const ch
 	if (!metrics || !text)
 		ada_fail(&err, ADA_ENOMEM, "out of memory");
 	if (!metrics || !text ||
-	    store_job_progress(r->cfg->store, r->job->id, &p, type, message, text, &err))
+	    store_job_progress(r->cfg->store, r->job->id, r->job->lease_epoch, &p, type, message,
+			       text, &err))
 		persist_failed(r, type, &err);
 	free(metrics);
 	free(text);
@@ -245,8 +246,8 @@ static void on_ranks(void *ctx, const struct ada_ranks *rk)
 	json_decref(data);
 	if (!text)
 		ada_fail(&err, ADA_ENOMEM, "out of memory");
-	if (!text || store_event_add(r->cfg->store, r->job->id, "info", "message", "ranks", text,
-				     &err))
+	if (!text || store_event_add(r->cfg->store, r->job->id, r->job->lease_epoch, "info",
+				     "message", "ranks", text, &err))
 		persist_failed(r, "ranks", &err);
 	free(text);
 }
@@ -260,8 +261,11 @@ static void on_checkpoint(void *ctx, int64_t step, const char *dir, const struct
 	(void)dir;
 	snprintf(msg, sizeof(msg), "Checkpoint saved at step %lld", (long long)step);
 	snprintf(data, sizeof(data), "{\"kind\":\"checkpoint\",\"step\":%lld}", (long long)step);
-	if (!metrics || store_checkpoint_add(r->cfg->store, r->job->id, step, metrics, &err) ||
-	    store_event_add(r->cfg->store, r->job->id, "info", "message", msg, data, &err))
+	if (!metrics ||
+	    store_checkpoint_add(r->cfg->store, r->job->id, r->job->lease_epoch, step, metrics,
+				 &err) ||
+	    store_event_add(r->cfg->store, r->job->id, r->job->lease_epoch, "info", "message", msg,
+			    data, &err))
 		persist_failed(r, "checkpoint", &err);
 	free(metrics);
 }
@@ -273,8 +277,8 @@ static void on_log(void *ctx, const char *level, const char *msg)
 	const char *lv = !strcmp(level, "warning") || !strcmp(level, "warn") ? "warning"
 			 : !strcmp(level, "error") ? "error" : "info";
 
-	if (store_event_add(r->cfg->store, r->job->id, lv, "message", msg, "{\"kind\":\"log\"}",
-			    &err))
+	if (store_event_add(r->cfg->store, r->job->id, r->job->lease_epoch, lv, "message", msg,
+			    "{\"kind\":\"log\"}", &err))
 		persist_failed(r, "log", &err);
 }
 
@@ -311,7 +315,10 @@ int job_inputs_resolve(const struct workers_config *cfg, const struct store_job 
 	json_decref(method);
 	if (rc)
 		return rc;
-	snprintf(in->out_dir, sizeof(in->out_dir), "%s/%s", cfg->jobs_dir, j->id);
+	{
+		char output_dir[32];
+		run_dir_name(cfg, j, in->out_dir, sizeof(in->out_dir), output_dir, sizeof(output_dir));
+	}
 	return ADA_OK;
 }
 
@@ -518,7 +525,7 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 	struct ada_result res;
 	struct ada_job job;
 	struct launch_outcome lo = { 0 };
-	char msg[640], *error, *cls = NULL;
+	char msg[640], *error, *cls = NULL, output_dir[32];
 	int rc, processes = job_processes(j);
 
 	memset(&res, 0, sizeof(res));
@@ -533,6 +540,8 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 	} else {
 		rc = job_inputs_resolve(cfg, j, in, &err);
 	}
+	if (!rc)
+		rc = run_dir_prepare(in->out_dir, &err);
 	if (!rc) {
 		load_marks(&r);
 		job_inputs_to_job(in, j, &job);
@@ -581,6 +590,12 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 		job_outcome_set(out, j->id, JOB_FAILED, error, NULL, NULL, "error", msg);
 		free(error);
 	}
+	out->epoch = j->lease_epoch;
+	{
+		char where[4096];
+		run_dir_name(cfg, j, where, sizeof(where), output_dir, sizeof(output_dir));
+	}
+	snprintf(out->output_dir, sizeof(out->output_dir), "%s", output_dir);
 	if (r.failed_writes)
 		log_msg(LOG_WARN, "msg=\"job events not recorded\" job=%s count=%d", j->id,
 			r.failed_writes);

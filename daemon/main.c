@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "adalora.h"
@@ -100,6 +101,27 @@ static void hook_infer_metrics(void *ctx, struct strbuf *out)
 	serve_metrics(d->serve, out);
 }
 
+/* The store's hooks: what other daemons did, and leases this one lost. */
+static void hook_queue_changed(void *ctx)
+{
+	struct daemon *d = ctx;
+
+	workers_wake(d->workers);
+}
+
+static void hook_lease_lost(void *ctx, const char *job_id, int64_t epoch)
+{
+	struct daemon *d = ctx;
+
+	workers_lease_lost(d->workers, job_id, epoch);
+}
+
+static void hook_store_warn(void *ctx, const char *line)
+{
+	(void)ctx;
+	log_line(LOG_WARN, line);
+}
+
 static void hook_log(void *ctx, enum api_log_level level, const char *line)
 {
 	(void)ctx;
@@ -148,10 +170,23 @@ static void free_keys(char **keys, size_t n)
 	free(keys);
 }
 
+/* With a data directory shared by several daemons, another daemon may be
+ * writing what looks left over (an upload's temporary file, a file whose
+ * row is about to commit): only what has not changed for this long is. */
+#define SHARED_LEFTOVER_AGE_S 3600
+
+static int old_enough(const char *path, int shared)
+{
+	struct stat sb;
+
+	return !shared || (!stat(path, &sb) && time(NULL) - sb.st_mtime > SHARED_LEFTOVER_AGE_S);
+}
+
 /* Remove what a crash left in files_dir: half-written uploads ("tmp-*"),
  * and stored files whose row never committed. */
 static void sweep_files(struct store *st, const char *files_dir)
 {
+	const int shared = store_shared(st);
 	DIR *dir = opendir(files_dir);
 	struct dirent *de;
 	int removed = 0;
@@ -169,7 +204,7 @@ static void sweep_files(struct store *st, const char *files_dir)
 		if (!orphan)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", files_dir, de->d_name);
-		if (!unlink(path))
+		if (old_enough(path, shared) && !unlink(path))
 			removed++;
 	}
 	closedir(dir);
@@ -262,13 +297,36 @@ static void sweep_dir(const char *dir, int depth, int *removed, long long *bytes
 
 /* Half-written files a kill left in job directories (jobs/<id>/checkpoint/
  * state.bin.tmp.<pid>, the size of the whole training state): nothing
- * writes there before the workers start, so every such file is dead. */
-static void sweep_jobs(const char *jobs_dir)
+ * writes there before the workers start, so every such file is dead. With
+ * a shared data directory other daemons' runs write there: only the
+ * directories of finished jobs are swept (a run that lost its lease may
+ * still write into one; its file vanishing only fails that run). */
+static void sweep_jobs(struct store *st, const char *jobs_dir)
 {
 	int removed = 0;
 	long long bytes = 0;
 
-	sweep_dir(jobs_dir, 3, &removed, &bytes);
+	if (store_shared(st)) {
+		DIR *d = opendir(jobs_dir);
+		struct dirent *de;
+		while (d && (de = readdir(d))) {
+			struct ada_err err = { 0 };
+			struct store_job j;
+			char path[4096];
+			if (strncmp(de->d_name, "ftjob-", 6) ||
+			    store_job_get(st, de->d_name, &j, &err))
+				continue;
+			if (job_status_final(j.status) &&
+			    (size_t)snprintf(path, sizeof(path), "%s/%s", jobs_dir, de->d_name) <
+				    sizeof(path))
+				sweep_dir(path, 3, &removed, &bytes);
+			store_job_release(&j);
+		}
+		if (d)
+			closedir(d);
+	} else {
+		sweep_dir(jobs_dir, 3, &removed, &bytes);
+	}
 	if (removed)
 		log_msg(LOG_INFO, "msg=\"removed half-written job files\" count=%d bytes=%lld", removed,
 			bytes);
@@ -303,7 +361,7 @@ static int run(const struct options *o)
 	size_t n_keys = 0, n_hosts = 0, n_origins = 0;
 	struct store_recovery recovered = { 0 };
 	struct launch_config launch = { 0 };
-	int sig, code = EXIT_RUNTIME, blas;
+	int sig, code = EXIT_RUNTIME, blas, tpw;
 	int64_t max_connections, job_memory;
 	rlim_t nofile = 0;
 	sigset_t set;
@@ -340,13 +398,16 @@ static int run(const struct options *o)
 			.sync = strcmp(o->sqlite_synchronous, "normal") ? STORE_SYNC_FULL
 									 : STORE_SYNC_NORMAL,
 			.skip_integrity_check = !strcmp(o->integrity_check, "off"),
+			.daemon_id = o->daemon_id, .lease_ms = o->lease_ms,
+			.heartbeat_ms = o->lease_heartbeat_ms, .workers = (int)o->workers,
+			.version = ADALORAD_VERSION,
 		};
 		if (store_open(&sc, &st, &err) ||
 		    store_recover(st, (int)o->max_attempts, &recovered, &err))
 			goto out_fail;
 	}
 	sweep_files(st, files_dir);
-	sweep_jobs(jobs_dir);
+	sweep_jobs(st, jobs_dir);
 	if (models_open(o->models_dir, o->models_rescan_ms, &d.models, &err))
 		goto out_fail;
 	/* jobs of several processes: the launcher and adalora, found now */
@@ -355,18 +416,32 @@ static int run(const struct options *o)
 			       (int)o->max_processes, &err))
 		goto out_fail;
 	blas = o->blas_threads ? (int)o->blas_threads : cpu_count();
+	/* each worker's share of the BLAS threads (all of them for the
+	 * validator of a daemon that has no workers) */
+	tpw = blas / (int)(o->workers > 0 ? o->workers : 1) > 0
+		      ? blas / (int)(o->workers > 0 ? o->workers : 1) : 1;
+	if (!o->workers && !store_shared(st)) {
+		ada_fail(&err, ADA_EINVAL,
+			 "--workers 0 (a daemon that serves the API and trains nothing) needs a store shared with daemons that train (--db postgresql://...)");
+		goto out_fail;
+	}
 	job_memory = o->job_memory_limit >= 0 ? o->job_memory_limit : default_job_memory(o->workers);
 	{
 		struct workers_config wc = {
 			.store = st, .models = d.models, .files_dir = files_dir,
 			.jobs_dir = jobs_dir, .n_workers = (int)o->workers,
-			.threads_per_worker = blas / (int)o->workers > 0 ? blas / (int)o->workers : 1,
+			.threads_per_worker = tpw,
 			.reconcile_interval_ms = o->reconcile_interval_ms,
-			.job_memory_limit = job_memory,
+			.job_memory_limit = job_memory, .run_dirs = store_shared(st),
 			.launch = o->max_processes > 1 ? &launch : NULL,
+		};
+		struct store_hooks sh = {
+			.ctx = &d, .queue_changed = hook_queue_changed, .cancel = hook_job_cancel,
+			.lease_lost = hook_lease_lost, .warn = hook_store_warn,
 		};
 		if (workers_start(&wc, &d.workers, &err))
 			goto out_fail;
+		store_set_hooks(st, &sh);
 	}
 	{
 		/* Serving's share of the CPUs: --serve-threads at --serve-nice,
@@ -406,8 +481,9 @@ static int run(const struct options *o)
 				.header_timeout_s = (unsigned)o->header_timeout,
 				.max_per_address = (unsigned)o->max_connections_per_address,
 				.job_memory_limit = job_memory,
-				.job_threads = blas / (int)o->workers > 0 ? blas / (int)o->workers : 1,
+				.job_threads = tpw,
 				.max_processes = (int)o->max_processes,
+				.idempotency_ttl_s = o->idempotency_ttl_ms / 1000,
 			},
 			.hooks = {
 				.ctx = &d, .model_find = hook_model_find,
@@ -420,6 +496,7 @@ static int run(const struct options *o)
 		if (api_start(&ac, &api, &err))
 			goto out_fail;
 	}
+	store_set_address(st, api_address(api));
 	fprintf(stderr, "listening on %s\n", api_address(api));
 	fflush(stderr);
 	log_release();
@@ -427,13 +504,15 @@ static int run(const struct options *o)
 		char line[1200] = "";
 		logfmt_append(line, sizeof(line), "msg", "started");
 		logfmt_append(line, sizeof(line), "version", ADALORAD_VERSION);
-		logfmt_append(line, sizeof(line), "db", o->db);
+		logfmt_append(line, sizeof(line), "db",
+			      store_shared(st) ? "postgresql" : o->db);   /* a URI may hold a password */
+		logfmt_append(line, sizeof(line), "daemon_id", store_daemon_id(st));
 		logfmt_append(line, sizeof(line), "models_dir", o->models_dir);
 		logfmt_append(line, sizeof(line), "blas_kernel", ada_blas_kernel());
 		log_msg(LOG_INFO,
 			"%s models=%zu workers=%lld blas_threads_per_worker=%d job_memory_limit=%lld requeued=%d cancelled=%d failed=%d auth=%s",
 			line, models_count(d.models), (long long)o->workers,
-			blas / (int)o->workers > 0 ? blas / (int)o->workers : 1, (long long)job_memory,
+			tpw, (long long)job_memory,
 			recovered.requeued, recovered.cancelled, recovered.failed, n_keys ? "on" : "off");
 	}
 
@@ -451,6 +530,7 @@ static int run(const struct options *o)
 	sigwait(&set, &sig);
 	log_msg(LOG_INFO, "msg=\"shutting down\" signal=%s", sig == SIGTERM ? "TERM" : "INT");
 	api_quiesce(api);
+	store_set_hooks(st, NULL);   /* nothing calls into the workers from here */
 	serve_stop(d.serve);       /* requests in flight end with 503 */
 	workers_stop(d.workers);   /* running jobs checkpoint and re-queue */
 	d.workers = NULL;
@@ -463,6 +543,8 @@ out_fail:
 	log_release();
 	fprintf(stderr, "adalorad: %s\n", err.msg);
 out_free:
+	if (st)
+		store_set_hooks(st, NULL);
 	serve_stop(d.serve);
 	workers_stop(d.workers);
 	launch_config_release(&launch);

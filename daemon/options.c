@@ -36,7 +36,7 @@ static const struct opt table[] = {
 	{ "--data-dir", OPT_STR, OFF(data_dir), 0, 0, 1 },
 	{ "--models-dir", OPT_STR, OFF(models_dir), 0, 0, 1 },
 	{ "--models-rescan-interval", OPT_MS, OFF(models_rescan_ms), 0, 3600 * 1000, 1 },
-	{ "--workers", OPT_INT, OFF(workers), 1, 256, 1 },
+	{ "--workers", OPT_INT, OFF(workers), 0, 256, 1 },
 	{ "--blas-threads", OPT_INT, OFF(blas_threads), 0, 4096, 1 },
 	{ "--http-threads", OPT_INT, OFF(http_threads), 1, 256, 1 },
 	{ "--api-key-file", OPT_STR, OFF(api_key_file), 0, 0, 1 },
@@ -70,6 +70,10 @@ static const struct opt table[] = {
 	{ "--serve-max-rows", OPT_INT, OFF(serve_max_rows), 1, 65536, 1 },
 	{ "--serve-adapter-cache", OPT_SIZE, OFF(serve_adapter_cache), 0, (int64_t)1 << 50, 1 },
 	{ "--serve-idle-bases", OPT_INT, OFF(serve_idle_bases), 0, 1000, 1 },
+	{ "--daemon-id", OPT_STR, OFF(daemon_id), 0, 0, 1 },
+	{ "--lease-duration", OPT_MS, OFF(lease_ms), 200, 3600 * 1000, 1 },
+	{ "--lease-heartbeat", OPT_MS, OFF(lease_heartbeat_ms), 0, 3600 * 1000, 1 },
+	{ "--idempotency-ttl", OPT_MS, OFF(idempotency_ttl_ms), 1000, (int64_t)366 * 86400 * 1000, 1 },
 };
 
 #define N_OPTS (sizeof(table) / sizeof(table[0]))
@@ -91,6 +95,9 @@ const char options_usage[] =
 	"                [--serve-threads N] [--serve-nice N] [--serve-max-sequences N]\n"
 	"                [--serve-max-queue N] [--serve-max-tokens N] [--serve-max-rows N]\n"
 	"                [--serve-adapter-cache BYTES] [--serve-idle-bases N]\n"
+	"                [--daemon-id NAME] [--lease-duration SECONDS] [--lease-heartbeat SECONDS]\n"
+	"                [--idempotency-ttl SECONDS]\n"
+	"--db takes an SQLite file or a postgresql:// URI (several daemons on one queue).\n"
 	"Every flag may also be given in the --config JSON file, as \"listen\", \"max_body_size\", ...\n"
 	"(README.md, \"Configuration\", lists the defaults).\n";
 
@@ -133,6 +140,9 @@ static void set_defaults(struct options *o)
 	o->serve_max_rows = 256;
 	o->serve_adapter_cache = (int64_t)1 << 30;
 	o->serve_idle_bases = 2;
+	o->lease_ms = 30000;
+	o->lease_heartbeat_ms = 0;
+	o->idempotency_ttl_ms = (int64_t)86400 * 1000;
 }
 
 void options_release(struct options *o)
@@ -352,6 +362,13 @@ int options_parse(int argc, char **argv, struct options *o, int *help, struct ad
 		return ada_fail_param(err, ADA_EINVAL, "launcher",
 				      "--launcher must say where the process count goes, as {n} "
 				      "(\"mpirun -np {n}\")");
+	if (o->daemon_id && strspn(o->daemon_id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "0123456789._:-") != strlen(o->daemon_id))
+		return ada_fail_param(err, ADA_EINVAL, "daemon_id",
+				      "--daemon-id may hold letters, digits, '.', '_', ':' and '-' only");
+	if (o->lease_heartbeat_ms && o->lease_heartbeat_ms >= o->lease_ms)
+		return ada_fail_param(err, ADA_EINVAL, "lease_heartbeat",
+				      "--lease-heartbeat must be shorter than --lease-duration");
 	return ADA_OK;
 }
 

@@ -56,6 +56,11 @@ struct options {
 	int64_t serve_max_rows;
 	int64_t serve_adapter_cache;   /* bytes; 0: no limit */
 	int64_t serve_idle_bases;
+	/* several daemons on one PostgreSQL database (README "Several hosts") */
+	char *daemon_id;            /* NULL: host-pid-random */
+	int64_t lease_ms;           /* a running job's lease, unrenewed */
+	int64_t lease_heartbeat_ms; /* between renewals; 0 = a third of the lease */
+	int64_t idempotency_ttl_ms; /* how long an Idempotency-Key is remembered */
 };
 
 /* Parse argv (after defaults and any --config file) into opts, which the

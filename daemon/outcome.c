@@ -9,7 +9,8 @@
  * all; if the store still refuses, the outcome is kept in memory and the
  * reconciler (workers.c) tries again at every sweep. An outcome the store
  * answers with STORE_ECONFLICT is dropped: the job is no longer running
- * (someone else decided its fate). Should the daemon stop with an outcome
+ * (someone else decided its fate); so is one answered STORE_EFENCED: the
+ * run lost its lease, and another daemon runs the job now. Should the daemon stop with an outcome
  * still unrecorded, the next start finds the job running and re-queues it:
  * it resumes from its checkpoint, nothing acknowledged is lost.
  */
@@ -85,6 +86,7 @@ int job_outcome_try(struct store *st, const struct job_outcome *o, struct ada_er
 	struct store_outcome so = {
 		.status = o->status, .error = o->error, .fine_tuned_model = o->model,
 		.classification = o->classification, .level = o->level, .message = o->message,
+		.epoch = o->epoch, .output_dir = o->output_dir,
 	};
 	enum job_status ended = o->status;
 	int rc = store_job_outcome(st, o->job_id, &so, &ended, err);
@@ -93,6 +95,9 @@ int job_outcome_try(struct store *st, const struct job_outcome *o, struct ada_er
 		log_recorded(o, ended);
 	else if (rc == STORE_ECONFLICT)
 		log_not_recorded(o, err, "the outcome of a job that is no longer running is dropped");
+	else if (rc == STORE_EFENCED)
+		log_not_recorded(o, err,
+				 "the outcome of a run that lost its lease is dropped (another daemon has the job)");
 	return rc;
 }
 
@@ -104,7 +109,7 @@ int job_outcome_record(struct store *st, const struct job_outcome *o)
 
 	for (int attempt = 0;; attempt++) {
 		rc = job_outcome_try(st, o, &err);
-		if (rc == ADA_OK || rc == STORE_ECONFLICT)
+		if (rc == ADA_OK || rc == STORE_ECONFLICT || rc == STORE_EFENCED)
 			return ADA_OK;
 		if (attempt == RETRIES)
 			break;

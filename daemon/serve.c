@@ -100,14 +100,20 @@ static int resolve(struct serve *s, struct req *q, struct ada_err *err)
 					   : "model '%s' is a language model: classification needs a classification job's model",
 				    p->model);
 	} else {
-		char path[4200];
-		snprintf(path, sizeof(path), "%s/%s/model.gguf", s->jobs_dir, j.id);
+		/* the job's directory, or on a shared store the run directory
+		 * that holds its result (store.h, output_dir) */
+		char dir[4100], path[4200];
+		if (j.output_dir[0])
+			snprintf(dir, sizeof(dir), "%s/%s/%s", s->jobs_dir, j.id, j.output_dir);
+		else
+			snprintf(dir, sizeof(dir), "%s/%s", s->jobs_dir, j.id);
+		snprintf(path, sizeof(path), "%s/model.gguf", dir);
 		if (!is_cls && file_exists(path)) {
 			/* full fine-tuning of a causal LM: a whole model */
 			snprintf(q->model, sizeof(q->model), "%s", path);
 		} else {
 			snprintf(q->model, sizeof(q->model), "%s", base.path);
-			snprintf(q->adapter, sizeof(q->adapter), "%s/%s/adapter", s->jobs_dir, j.id);
+			snprintf(q->adapter, sizeof(q->adapter), "%s/adapter", dir);
 		}
 		snprintf(q->tokenizer, sizeof(q->tokenizer), "%s", base.tokenizer);
 		rc = ADA_OK;

@@ -30,6 +30,7 @@ struct worker {
 	int started;
 	_Atomic int stop;               /* enum ada_stop, read by the trainer */
 	char job_id[STORE_ID_MAX];      /* the job it runs; "" when idle (under ws->lock) */
+	int64_t epoch;                  /* the lease epoch of its claim (under ws->lock) */
 	int claiming;                   /* between a claim and job_id (under ws->lock) */
 };
 
@@ -64,6 +65,24 @@ void workers_cancel(struct workers *ws, const char *job_id)
 		if (!strcmp(ws->w[i].job_id, job_id))
 			atomic_store_explicit(&ws->w[i].stop, ADA_STOP_CANCEL, memory_order_release);
 	pthread_mutex_unlock(&ws->lock);
+}
+
+void workers_lease_lost(struct workers *ws, const char *job_id, int64_t epoch)
+{
+	int found = 0;
+
+	pthread_mutex_lock(&ws->lock);
+	for (int i = 0; i < ws->cfg.n_workers; i++)
+		if (!strcmp(ws->w[i].job_id, job_id) && ws->w[i].epoch == epoch &&
+		    atomic_load_explicit(&ws->w[i].stop, memory_order_acquire) != ADA_STOP_PAUSE) {
+			atomic_store_explicit(&ws->w[i].stop, ADA_STOP_PAUSE, memory_order_release);
+			found = 1;
+		}
+	pthread_mutex_unlock(&ws->lock);
+	if (found)
+		log_msg(LOG_WARN,
+			"msg=\"lease lost: another daemon has the job; this run stops, its writes are refused\" job=%s epoch=%lld",
+			job_id, (long long)epoch);
 }
 
 /* Sleep until woken (the generation moves past seen), stopping, or the
@@ -280,6 +299,7 @@ static void *worker_main(void *arg)
 		}
 		pthread_mutex_lock(&ws->lock);
 		snprintf(w->job_id, sizeof(w->job_id), "%s", j.id);
+		w->epoch = j.lease_epoch;
 		w->claiming = 0;
 		w->stop = ws->stopping ? ADA_STOP_PAUSE : ADA_RUN;
 		pthread_mutex_unlock(&ws->lock);
@@ -339,7 +359,7 @@ static void retry_pending(struct workers *ws)
 		int rc = job_outcome_try(ws->cfg.store, o, &err);
 
 		list = o->next;
-		if (rc == ADA_OK || rc == STORE_ECONFLICT) {
+		if (rc == ADA_OK || rc == STORE_ECONFLICT || rc == STORE_EFENCED) {
 			job_outcome_release(o);
 			free(o);
 		} else {
@@ -457,7 +477,7 @@ int workers_start(const struct workers_config *cfg, struct workers **out, struct
 	pthread_cond_init(&ws->cond, &ca);
 	pthread_cond_init(&ws->reconcile_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	ws->w = xcalloc((size_t)cfg->n_workers, sizeof(*ws->w));
+	ws->w = xcalloc((size_t)cfg->n_workers + 1, sizeof(*ws->w));   /* 0 workers: an API daemon */
 	ws->cache = plan_cache_new();
 	if (!ws->w || !ws->cache) {
 		workers_stop(ws);

@@ -40,6 +40,10 @@ struct workers_config {
 	int64_t job_memory_limit;       /* a job's estimated peak memory, bytes; 0 = no limit */
 	/* jobs of several processes (launch.h); NULL: --max-processes 1 */
 	const struct launch_config *launch;
+	/* the store is shared with other daemons (store_shared): each run
+	 * writes into jobs_dir/<id>/run-<epoch>/ and starts from the newest
+	 * checkpoint of the runs before it (run_dir.c) */
+	int run_dirs;
 };
 
 struct workers;
@@ -50,6 +54,9 @@ int workers_start(const struct workers_config *cfg, struct workers **out, struct
 void workers_wake(struct workers *ws);
 /* Stop the job if a worker runs it (its row already says cancel_requested). */
 void workers_cancel(struct workers *ws, const char *job_id);
+/* The run of job_id claimed with epoch lost its lease (another daemon has
+ * the job): stop it; its writes are refused, its outcome dropped. */
+void workers_lease_lost(struct workers *ws, const char *job_id, int64_t epoch);
 /* Pause running jobs (they checkpoint and re-queue), join every thread, free. */
 void workers_stop(struct workers *ws);
 
@@ -77,6 +84,8 @@ struct job_outcome {
 	enum job_status status;         /* succeeded, failed, cancelled; queued = paused */
 	char *error, *model, *classification, *message;
 	char level[16];
+	int64_t epoch;                  /* the run's lease epoch (fencing) */
+	char output_dir[32];            /* succeeded: store_job.output_dir */
 	struct job_outcome *next;       /* the reconciler's list */
 };
 
@@ -85,7 +94,9 @@ void job_outcome_set(struct job_outcome *o, const char *job_id, enum job_status 
 		     const char *level, const char *message);
 void job_outcome_release(struct job_outcome *o);
 /* One write: ADA_OK (logged), STORE_ECONFLICT (the job is no longer
- * running; logged, nothing to retry) or the store's failure. */
+ * running; logged, nothing to retry), STORE_EFENCED (the run lost its
+ * lease: another daemon has the job; logged, nothing to retry) or the
+ * store's failure. */
 int job_outcome_try(struct store *st, const struct job_outcome *o, struct ada_err *err);
 /* Write it, retrying with backoff a few seconds; ADA_OK, or the last
  * failure when it is still unrecorded. */
@@ -96,6 +107,18 @@ int job_outcome_record(struct store *st, const struct job_outcome *o);
  * record. */
 void job_run(const struct workers_config *cfg, const struct store_job *j,
 	     const _Atomic int *stop, struct job_outcome *out);
+
+/* ---- a run's directory (run_dir.c) --------------------------------------- */
+
+/* in->out_dir for a run of j: jobs_dir/<id>, or with cfg->run_dirs
+ * jobs_dir/<id>/run-<epoch>; *output_dir (cap bytes) gets what the job's
+ * row records for it ("" or "run-<epoch>"). */
+void run_dir_name(const struct workers_config *cfg, const struct store_job *j, char *out_dir,
+		  size_t out_cap, char *output_dir, size_t cap);
+/* Before a run in its own directory: when it has no checkpoint yet, hard
+ * links (or copies) the newest checkpoint of the job's earlier runs into
+ * it, so the run resumes where the last one stopped. */
+int run_dir_prepare(const char *out_dir, struct ada_err *err);
 
 /* lib names files by their paths in errors: a data file becomes its id
  * (and, when the error has no param yet, blames "training_file" or

@@ -1,8 +1,10 @@
 /*
- * migrations — the schema this binary carries (internal to store/).
+ * migrations — the schemas this binary carries (internal to store/).
  *
- * store/embed_migrations.py compiles migrations/NNNN_name.sql into the
- * table below at build time; version i + 1 is store_migrations[i].
+ * store/embed_migrations.py compiles migrations/sqlite/NNNN_name.sql and
+ * migrations/postgresql/NNNN_name.sql into the tables below at build time;
+ * version i + 1 is table[i]. Both backends have the same versions (the
+ * script refuses otherwise): version N means the same schema on either.
  */
 #ifndef ADALORAD_STORE_MIGRATIONS_H
 #define ADALORAD_STORE_MIGRATIONS_H
@@ -13,7 +15,8 @@ struct migration {
 	const char *sql;
 };
 
-extern const struct migration store_migrations[];
+extern const struct migration sqlite_migrations[];
+extern const struct migration pg_migrations[];
 extern const int store_n_migrations;
 
 #endif

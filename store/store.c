@@ -1,23 +1,21 @@
 /*
- * store — opening, migrating and closing the database; ids; watchers.
- *
- * One daemon owns a database: an exclusive flock on "<db>.lock" (a file of
- * its own, because closing any descriptor of the database file itself
- * would drop SQLite's POSIX locks) makes a second daemon on the same
- * database fail at start instead of re-queueing the first one's jobs.
+ * store — the interface of store.h over its backends (backend.h): opening
+ * by the kind of --db, dispatching each call to the backend's table, and
+ * what both share: status names, ids, watchers, hooks, and freeing rows.
  */
-#include "conn.h"
+#include "backend.h"
+#include "migrations.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "migrations.h"
+#include <jansson.h>
+
 #include "util/err.h"
 
 static const char *const status_names[JOB_N_STATUS] = {
@@ -42,182 +40,167 @@ int job_status_from_name(const char *name)
 	return -1;
 }
 
-int store_schema_version(void)
+const char *store_code_name(int code)
 {
-	return store_n_migrations;
-}
-
-static int user_version(struct conn *c, int *v, struct ada_err *err)
-{
-	sqlite3_stmt *s;
-	int rc;
-
-	if (sqlite3_prepare_v2(c->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
-		return conn_fail(c, "user_version", err);
-	rc = sqlite3_step(s);
-	*v = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) : 0;
-	sqlite3_finalize(s);
-	return rc == SQLITE_ROW ? ADA_OK : conn_fail(c, "user_version", err);
-}
-
-static int migrate(struct conn *c, struct ada_err *err)
-{
-	char pragma[64];
-	int have, rc;
-
-	if ((rc = user_version(c, &have, err)))
-		return rc;
-	if (have > store_n_migrations)
-		return ada_fail(err, ADA_EUNSUPPORTED,
-				"%s: schema version %d is newer than this adalorad knows (%d); upgrade adalorad",
-				c->st->path, have, store_n_migrations);
-	for (int v = have + 1; v <= store_n_migrations; v++) {
-		const struct migration *m = &store_migrations[v - 1];
-		if ((rc = conn_begin(c, err)))
-			return rc;
-		snprintf(pragma, sizeof(pragma), "PRAGMA user_version=%d", v);
-		if ((rc = conn_exec(c, m->sql, err)) || (rc = conn_exec(c, pragma, err))) {
-			conn_rollback(c);
-			return ada_err_prefix(err, rc, "%s: migration %04d_%s", c->st->path, v, m->name);
-		}
-		if ((rc = conn_commit(c, err)))
-			return rc;
+	switch (code) {
+	case STORE_ECONFLICT: return "conflict";
+	case STORE_EFULL:     return "limit_reached";
+	case STORE_EFENCED:   return "lease_lost";
 	}
-	return ADA_OK;
+	return ada_code_name(code);
 }
 
-/* PRAGMA quick_check: the b-trees' structure and every page (not the
- * indexes' contents against their tables), seconds per gigabyte. A
- * damaged database caught at start is better than one whose rows vanish
- * under the API later. */
-static int integrity_check(struct conn *c, struct ada_err *err)
+static int is_postgres_uri(const char *s)
 {
-	sqlite3_stmt *s;
-	char first[300] = "";
-	int rc, n = 0;
-
-	if (sqlite3_prepare_v2(c->db, "PRAGMA quick_check(20)", -1, &s, NULL) != SQLITE_OK)
-		return ada_fail(err, ADA_EFORMAT,
-				"%s: the database cannot be checked: %s (restore a backup, or start with --integrity-check off to try anyway)",
-				c->st->path, sqlite3_errmsg(c->db));
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *line = (const char *)sqlite3_column_text(s, 0);
-		if (line && strcmp(line, "ok") && !n++)
-			snprintf(first, sizeof(first), "%s", line);
-	}
-	sqlite3_finalize(s);
-	if (rc != SQLITE_DONE)
-		return ada_fail(err, ADA_EFORMAT,
-				"%s: the database is damaged: %s (restore a backup, or start with --integrity-check off to try anyway)",
-				c->st->path, sqlite3_errmsg(c->db));
-	if (n)
-		return ada_fail(err, ADA_EFORMAT,
-				"%s: the database is damaged (PRAGMA quick_check: %s%s); restore a backup, or start with --integrity-check off to try anyway",
-				c->st->path, first, n > 1 ? ", ..." : "");
-	return ADA_OK;
-}
-
-static int set_wal(struct conn *c, struct ada_err *err)
-{
-	sqlite3_stmt *s;
-	int ok;
-
-	if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode=WAL", -1, &s, NULL) != SQLITE_OK)
-		return conn_fail(c, "journal_mode", err);
-	ok = sqlite3_step(s) == SQLITE_ROW &&
-	     !strcmp((const char *)sqlite3_column_text(s, 0), "wal");
-	sqlite3_finalize(s);
-	if (!ok)
-		return ada_fail(err, ADA_EIO, "%s: cannot switch the database to WAL mode",
-				c->st->path);
-	return ADA_OK;
-}
-
-static int take_lock(struct store *st, struct ada_err *err)
-{
-	size_t n = strlen(st->path) + 6;
-	char *p = malloc(n);
-
-	if (!p)
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	snprintf(p, n, "%s.lock", st->path);
-	st->lock_fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (st->lock_fd < 0) {
-		ada_fail(err, ADA_EIO, "%s: %s", p, strerror(errno));
-		free(p);
-		return ADA_EIO;
-	}
-	if (flock(st->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		ada_fail(err, ADA_EIO, "%s: %s (is another adalorad using this database?)", p,
-			 errno == EWOULDBLOCK ? "locked" : strerror(errno));
-		free(p);
-		return ADA_EIO;
-	}
-	free(p);
-	return ADA_OK;
+	return !strncmp(s, "postgresql://", 13) || !strncmp(s, "postgres://", 11);
 }
 
 int store_open(const struct store_config *cfg, struct store **out, struct ada_err *err)
 {
-	struct store *st = calloc(1, sizeof(*st));
-	struct conn *c;
-	int rc;
-
 	*out = NULL;
-	if (!st)
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	st->lock_fd = -1;
-	st->path = strdup(cfg->path);
-	st->sync = cfg->sync == STORE_SYNC_NORMAL ? STORE_SYNC_NORMAL : STORE_SYNC_FULL;
-	st->busy_timeout_ms = cfg->busy_timeout_ms > 0 ? cfg->busy_timeout_ms : 5000;
-	pthread_mutex_init(&st->lock, NULL);
-	pthread_mutex_init(&st->gc_lock, NULL);
-	pthread_cond_init(&st->gc_cond, NULL);
-	pthread_cond_init(&st->gc_done, NULL);
-	if (pthread_key_create(&st->key, conn_thread_exit)) {
-		pthread_mutex_destroy(&st->lock);
-		pthread_mutex_destroy(&st->gc_lock);
-		pthread_cond_destroy(&st->gc_cond);
-		pthread_cond_destroy(&st->gc_done);
-		free(st->path);
-		free(st);
-		return ada_fail(err, ADA_ENOMEM, "store: no thread-specific key left");
-	}
-	if (!st->path) {
-		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-		goto out_free;
-	}
-	{
-		const char *fail = getenv("ADALORAD_TEST_FAIL_OUTCOMES");
-		st->test_fail_outcomes = fail ? atoi(fail) : 0;
-	}
-	if ((rc = take_lock(st, err)) || (rc = conn_get(st, &c, err)) ||
-	    (!cfg->skip_integrity_check && (rc = integrity_check(c, err))) ||
-	    (rc = set_wal(c, err)) || (rc = migrate(c, err)) || (rc = writer_start(st, err)))
-		goto out_free;
-	*out = st;
-	return ADA_OK;
-out_free:
-	store_free(st);
-	return rc;
+	if (!cfg->path || !*cfg->path)
+		return ada_fail(err, ADA_EINVAL, "store: no database named");
+	if (is_postgres_uri(cfg->path))
+		return pg_store_open(cfg, out, err);
+	return sqlite_store_open(cfg, out, err);
 }
 
 void store_free(struct store *st)
 {
-	if (!st)
-		return;
-	writer_stop(st);
-	pthread_setspecific(st->key, NULL);
-	conn_close_all(st);
-	pthread_key_delete(st->key);
-	pthread_mutex_destroy(&st->lock);
-	pthread_mutex_destroy(&st->gc_lock);
-	pthread_cond_destroy(&st->gc_cond);
-	pthread_cond_destroy(&st->gc_done);
-	if (st->lock_fd >= 0)
-		close(st->lock_fd);
-	free(st->path);
-	free(st);
+	if (st)
+		st->be->free(st);
+}
+
+void store_thread_done(struct store *st)
+{
+	st->be->thread_done(st);
+}
+
+int store_base_init(struct store *st, const struct store_backend *be,
+		    const struct store_config *cfg, struct ada_err *err)
+{
+	const char *fail = getenv("ADALORAD_TEST_FAIL_OUTCOMES");
+
+	st->be = be;
+	st->test_fail_outcomes = fail ? atoi(fail) : 0;
+	pthread_mutex_init(&st->watch_lock, NULL);
+	if (cfg->daemon_id && *cfg->daemon_id) {
+		if (strlen(cfg->daemon_id) >= sizeof(st->daemon_id))
+			return ada_fail_param(err, ADA_EINVAL, "daemon_id",
+					      "--daemon-id must be shorter than %zu bytes",
+					      sizeof(st->daemon_id));
+		snprintf(st->daemon_id, sizeof(st->daemon_id), "%s", cfg->daemon_id);
+	} else {
+		char host[200] = "", rnd[STORE_ID_MAX];
+		int rc;
+		if (gethostname(host, sizeof(host) - 1) || !host[0])
+			snprintf(host, sizeof(host), "localhost");
+		if ((rc = store_new_id("d", rnd, sizeof(rnd), err)))
+			return rc;
+		/* host-pid-xxxxxx: readable, and unique across restarts */
+		snprintf(st->daemon_id, sizeof(st->daemon_id), "%s-%ld-%.6s", host, (long)getpid(),
+			 rnd + 2);
+	}
+	return ADA_OK;
+}
+
+void store_base_release(struct store *st)
+{
+	pthread_mutex_destroy(&st->watch_lock);
+}
+
+int store_injected_failure(struct store *st, struct ada_err *err)
+{
+	if (st->test_fail_outcomes <= 0)
+		return ADA_OK;
+	st->test_fail_outcomes--;
+	return ada_fail(err, ADA_EIO,
+			"store: outcome write failed on purpose (test hook ADALORAD_TEST_FAIL_OUTCOMES)");
+}
+
+void store_crash_loop_error(const char *msg, char *buf, size_t cap)
+{
+	json_t *e = json_pack("{s:s,s:s,s:n}", "code", "crash_loop", "message", msg, "param");
+	char *t = e ? json_dumps(e, JSON_COMPACT) : NULL;
+
+	snprintf(buf, cap, "%s", t ? t : "null");
+	free(t);
+	json_decref(e);
+}
+
+void store_set_hooks(struct store *st, const struct store_hooks *hooks)
+{
+	pthread_mutex_lock(&st->watch_lock);
+	st->hooks = hooks ? *hooks : (struct store_hooks){ 0 };
+	pthread_mutex_unlock(&st->watch_lock);
+}
+
+/* Hooks run under watch_lock, so once store_set_hooks(st, NULL) returns
+ * none is running or will run (the daemon frees what they reach after).
+ * They take only the daemon's own locks, never the store's. */
+void store_hook_queue(struct store *st)
+{
+	pthread_mutex_lock(&st->watch_lock);
+	if (st->hooks.queue_changed)
+		st->hooks.queue_changed(st->hooks.ctx);
+	pthread_mutex_unlock(&st->watch_lock);
+}
+
+void store_hook_cancel(struct store *st, const char *job_id)
+{
+	pthread_mutex_lock(&st->watch_lock);
+	if (st->hooks.cancel)
+		st->hooks.cancel(st->hooks.ctx, job_id);
+	pthread_mutex_unlock(&st->watch_lock);
+}
+
+void store_hook_lease_lost(struct store *st, const char *job_id, int64_t epoch)
+{
+	pthread_mutex_lock(&st->watch_lock);
+	if (st->hooks.lease_lost)
+		st->hooks.lease_lost(st->hooks.ctx, job_id, epoch);
+	pthread_mutex_unlock(&st->watch_lock);
+}
+
+void store_warn(struct store *st, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	pthread_mutex_lock(&st->watch_lock);
+	if (st->hooks.warn)
+		st->hooks.warn(st->hooks.ctx, line);
+	else
+		fprintf(stderr, "level=warn %s\n", line);
+	pthread_mutex_unlock(&st->watch_lock);
+}
+
+int store_shared(const struct store *st)
+{
+	return st->shared;
+}
+
+const char *store_backend_name(const struct store *st)
+{
+	return st->be->name;
+}
+
+const char *store_daemon_id(const struct store *st)
+{
+	return st->daemon_id;
+}
+
+void store_set_address(struct store *st, const char *address)
+{
+	st->be->set_address(st, address);
+}
+
+int store_schema_version(void)
+{
+	return store_n_migrations;   /* the same for both backends (embed_migrations.py) */
 }
 
 int store_new_id(const char *prefix, char *buf, size_t cap, struct ada_err *err)
@@ -239,20 +222,22 @@ int store_new_id(const char *prefix, char *buf, size_t cap, struct ada_err *err)
 	return ADA_OK;
 }
 
+/* ---- watchers ---------------------------------------------------------- */
+
 void store_watch_add(struct store *st, struct store_watch *w)
 {
-	pthread_mutex_lock(&st->lock);
+	pthread_mutex_lock(&st->watch_lock);
 	w->prev = NULL;
 	w->next = st->watches;
 	if (st->watches)
 		st->watches->prev = w;
 	st->watches = w;
-	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&st->watch_lock);
 }
 
 void store_watch_remove(struct store *st, struct store_watch *w)
 {
-	pthread_mutex_lock(&st->lock);
+	pthread_mutex_lock(&st->watch_lock);
 	if (w->prev)
 		w->prev->next = w->next;
 	else if (st->watches == w)
@@ -260,23 +245,326 @@ void store_watch_remove(struct store *st, struct store_watch *w)
 	if (w->next)
 		w->next->prev = w->prev;
 	w->prev = w->next = NULL;
-	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&st->watch_lock);
 }
 
 void store_notify(struct store *st, const char *job_id)
 {
-	pthread_mutex_lock(&st->lock);
+	pthread_mutex_lock(&st->watch_lock);
 	for (struct store_watch *w = st->watches; w; w = w->next)
 		if (!strcmp(w->job_id, job_id))
 			w->wake(w->ctx);
-	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&st->watch_lock);
 }
 
-const char *store_code_name(int code)
+void store_notify_all(struct store *st)
 {
-	switch (code) {
-	case STORE_ECONFLICT: return "conflict";
-	case STORE_EFULL:     return "limit_reached";
+	pthread_mutex_lock(&st->watch_lock);
+	for (struct store_watch *w = st->watches; w; w = w->next)
+		w->wake(w->ctx);
+	pthread_mutex_unlock(&st->watch_lock);
+}
+
+/* ---- rows -------------------------------------------------------------- */
+
+void store_job_release(struct store_job *j)
+{
+	free(j->method);
+	free(j->hyperparameters);
+	free(j->metrics);
+	free(j->error);
+	free(j->classification);
+	j->method = j->hyperparameters = j->metrics = j->error = j->classification = NULL;
+}
+
+void store_jobs_release(struct store_jobs *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		store_job_release(&l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+void store_files_release(struct store_files *l)
+{
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+void store_events_release(struct store_events *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].message);
+		free(l->v[i].data);
 	}
-	return ada_code_name(code);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+void store_checkpoints_release(struct store_checkpoints *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].metrics);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+void store_daemons_release(struct store_daemons *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i].running);
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+int store_file_add(struct store *st, struct store_file *f, struct ada_err *err)
+{
+	return st->be->file_add(st, f, err);
+}
+
+int store_file_get(struct store *st, const char *id, struct store_file *f, struct ada_err *err)
+{
+	return st->be->file_get(st, id, f, err);
+}
+
+int store_file_list(struct store *st, const char *after, int limit, struct store_files *out,
+		    struct ada_err *err)
+{
+	return st->be->file_list(st, after, limit, out, err);
+}
+
+int store_file_delete(struct store *st, const char *id, struct store_file *deleted,
+		      struct ada_err *err)
+{
+	return st->be->file_delete(st, id, deleted, err);
+}
+
+int store_file_labels(struct store *st, const char *id, char **labels, struct ada_err *err)
+{
+	return st->be->file_labels(st, id, labels, err);
+}
+
+int store_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
+		     struct ada_err *err)
+{
+	int rc;
+
+	if (spec->replayed)
+		*spec->replayed = 0;
+	if (out)
+		memset(out, 0, sizeof(*out));
+	rc = st->be->job_create(st, spec, out, err);
+	if (rc && out)
+		store_job_release(out);
+	return rc;
+}
+
+int store_job_by_idempotency_key(struct store *st, const char *key, const char *request_hash,
+				 int64_t ttl_s, struct store_job *out, struct ada_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return st->be->job_by_key(st, key, request_hash, ttl_s, out, err);
+}
+
+int store_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err)
+{
+	return st->be->job_get(st, id, out, err);
+}
+
+int store_job_version(struct store *st, const char *id, int64_t *version, struct ada_err *err)
+{
+	return st->be->job_version(st, id, version, err);
+}
+
+int store_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
+		   struct ada_err *err)
+{
+	return st->be->job_list(st, q, out, err);
+}
+
+int store_job_next_validating(struct store *st, struct store_job *out, struct ada_err *err)
+{
+	return st->be->job_next_validating(st, out, err);
+}
+
+int store_job_planned(struct store *st, const char *id, const struct store_plan *plan,
+		      const char *hyperparameters, const char *message, struct ada_err *err)
+{
+	return st->be->job_planned(st, id, plan, hyperparameters, message, err);
+}
+
+int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = st->be->job_claim(st, out, err);
+	if (rc)
+		store_job_release(out);
+	return rc;
+}
+
+int store_job_finish(struct store *st, const char *id, enum job_status status,
+		     const char *error, const char *fine_tuned_model, const char *level,
+		     const char *message, struct ada_err *err)
+{
+	struct store_outcome o = { .status = status, .error = error,
+				   .fine_tuned_model = fine_tuned_model, .level = level,
+				   .message = message };
+
+	if (!job_status_final(status))
+		return ada_fail(err, ADA_EINVAL, "%s is not a final status", job_status_name(status));
+	return st->be->job_outcome(st, id, &o, NULL, err);
+}
+
+int store_job_succeeded(struct store *st, const char *id, const char *fine_tuned_model,
+			const char *classification, const char *message, struct ada_err *err)
+{
+	struct store_outcome o = { .status = JOB_SUCCEEDED, .fine_tuned_model = fine_tuned_model,
+				   .classification = classification, .message = message };
+
+	return st->be->job_outcome(st, id, &o, NULL, err);
+}
+
+int store_job_requeue(struct store *st, const char *id, const char *message,
+		      struct ada_err *err)
+{
+	struct store_outcome o = { .status = JOB_QUEUED, .message = message };
+
+	return st->be->job_outcome(st, id, &o, NULL, err);
+}
+
+int store_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
+		      enum job_status *ended, struct ada_err *err)
+{
+	int rc;
+
+	if (o->status != JOB_QUEUED && !job_status_final(o->status))
+		return ada_fail(err, ADA_EINVAL, "%s is not an outcome", job_status_name(o->status));
+	rc = st->be->job_outcome(st, id, o, ended, err);
+	if (rc == STORE_EFENCED)
+		store_hook_lease_lost(st, id, o->epoch);
+	return rc;
+}
+
+int store_job_cancel(struct store *st, const char *id, struct store_job *out,
+		     struct ada_err *err)
+{
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	rc = st->be->job_cancel(st, id, out, err);
+	if (rc)
+		store_job_release(out);
+	return rc;
+}
+
+int store_recover(struct store *st, int max_crashes, struct store_recovery *out,
+		  struct ada_err *err)
+{
+	struct store_recovery rv = { 0 };
+	int rc = st->be->recover(st, max_crashes, &rv, err);
+
+	if (out)
+		*out = rc ? (struct store_recovery){ 0 } : rv;
+	return rc;
+}
+
+int store_job_reconcile(struct store *st, const char *id, struct store_recovery *out,
+			struct ada_err *err)
+{
+	struct store_recovery rv = { 0 };
+	int rc = st->be->job_reconcile(st, id, &rv, err);
+
+	if (out)
+		*out = rc ? (struct store_recovery){ 0 } : rv;
+	return rc;
+}
+
+int store_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *n,
+			  struct ada_err *err)
+{
+	*ids = NULL;
+	*n = 0;
+	return st->be->job_running_ids(st, ids, n, err);
+}
+
+int store_job_progress(struct store *st, const char *id, int64_t epoch,
+		       const struct store_progress *p, const char *type, const char *message,
+		       const char *event_data, struct ada_err *err)
+{
+	int rc = st->be->job_progress(st, id, epoch, p, type, message, event_data, err);
+
+	if (rc == STORE_EFENCED)
+		store_hook_lease_lost(st, id, epoch);
+	return rc;
+}
+
+int store_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err)
+{
+	memset(counts, 0, sizeof(int64_t) * JOB_N_STATUS);
+	return st->be->job_counts(st, counts, err);
+}
+
+int store_job_totals(struct store *st, int64_t *steps, int64_t *tokens, struct ada_err *err)
+{
+	*steps = *tokens = 0;
+	return st->be->job_totals(st, steps, tokens, err);
+}
+
+int store_event_add(struct store *st, const char *job_id, int64_t epoch, const char *level,
+		    const char *type, const char *message, const char *data,
+		    struct ada_err *err)
+{
+	int rc = st->be->event_add(st, job_id, epoch, level, type, message, data, err);
+
+	if (rc == STORE_EFENCED)
+		store_hook_lease_lost(st, job_id, epoch);
+	return rc;
+}
+
+int store_event_list(struct store *st, const char *job_id, int64_t after_seq, int limit,
+		     struct store_events *out, struct ada_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return st->be->event_list(st, job_id, after_seq, limit, out, err);
+}
+
+int store_event_ranks(struct store *st, const char *job_id, int history,
+		      struct store_events *out, struct ada_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return st->be->event_ranks(st, job_id, history, out, err);
+}
+
+int store_event_last(struct store *st, const char *job_id, const char *message,
+		     struct store_events *out, struct ada_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return st->be->event_last(st, job_id, message, out, err);
+}
+
+int store_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
+			 const char *metrics, struct ada_err *err)
+{
+	int rc = st->be->checkpoint_add(st, job_id, epoch, step, metrics, err);
+
+	if (rc == STORE_EFENCED)
+		store_hook_lease_lost(st, job_id, epoch);
+	return rc;
+}
+
+int store_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
+			  struct store_checkpoints *out, struct ada_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return st->be->checkpoint_list(st, job_id, after_step, limit, out, err);
+}
+
+int store_daemon_list(struct store *st, struct store_daemons *out, struct ada_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return st->be->daemon_list(st, out, err);
 }

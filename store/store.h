@@ -1,9 +1,12 @@
 /*
  * store — the daemon's durable state: uploaded files, fine-tuning jobs,
- * their events and checkpoints, in one SQLite database.
+ * their events and checkpoints, in one SQLite database (store/sqlite/, the
+ * default: one daemon) or one PostgreSQL database (store/postgresql/:
+ * several daemons share its queue; see "Many daemons" below).
  *
  * The store owns every line of SQL in the daemon; api/ and daemon/ see rows
- * as C structs. The database runs in WAL mode, so readers never wait for
+ * as C structs, the same whichever backend holds them. With SQLite the
+ * database runs in WAL mode, so readers never wait for
  * the writer; each thread gets its own connection the first time it touches
  * the store (SQLite connections must not be shared between threads), and
  * every write runs on the store's writer thread (store/writer.c): the
@@ -18,7 +21,21 @@
  * event log (late, or after a restart) sees the whole history, and the
  * store wakes the job's watchers (live SSE streams) after each commit.
  *
- * Results are adalora.h's codes plus the two below. Strings handed in are
+ * Many daemons (PostgreSQL): a claimed job holds a lease (this daemon's
+ * id, an expiry) that the store's heartbeat thread renews; a job whose
+ * lease expired (its daemon was killed, hung, or lost the network) is put
+ * back in the queue by any other daemon and resumes from its checkpoint.
+ * Each claim bumps the job's lease epoch, and a run's writes (events,
+ * progress, checkpoints, outcome) name the epoch they were claimed with:
+ * the store refuses them (STORE_EFENCED) once the job moved on, so a run
+ * that lost its lease can no longer change its job, and its daemon is told
+ * (store_hooks.lease_lost) to stop it. A listener thread turns the other
+ * daemons' notifications (LISTEN/NOTIFY) into wake-ups of this daemon's
+ * watchers (live event streams), its workers (a job was queued) and its
+ * cancels. SQLite has one daemon per database: the same epochs fence its
+ * runs, and the threads are not needed.
+ *
+ * Results are adalora.h's codes plus the ones below. Strings handed in are
  * borrowed for the call; strings in returned structs are owned by the
  * struct and freed by its *_release() function.
  */
@@ -33,6 +50,7 @@
 enum store_code {
 	STORE_ECONFLICT = 64,   /* the row's state forbids the change (err->param says which) */
 	STORE_EFULL = 65,       /* a configured limit is reached */
+	STORE_EFENCED = 66,     /* the run's lease is lost: another daemon has the job */
 };
 
 /* Stable snake_case name of a store code ("conflict", "limit_reached") or,
@@ -49,10 +67,34 @@ enum store_sync {
 };
 
 struct store_config {
-	const char *path;       /* the database file; created when absent */
-	enum store_sync sync;
-	int busy_timeout_ms;    /* for locks held by other processes (sqlite3 CLI, backups) */
-	int skip_integrity_check;   /* do not run PRAGMA quick_check at open */
+	/* the SQLite database file (created when absent), or a PostgreSQL
+	 * connection URI ("postgresql://..." or "postgres://...") */
+	const char *path;
+	enum store_sync sync;       /* SQLite */
+	int busy_timeout_ms;    /* SQLite: for locks held by other processes (sqlite3 CLI, backups) */
+	int skip_integrity_check;   /* SQLite: do not run PRAGMA quick_check at open */
+	/* this daemon's name among those sharing a database (leases, GET
+	 * /v1/daemons); NULL or "": host-pid-random */
+	const char *daemon_id;
+	int64_t lease_ms;           /* PostgreSQL: how long a lease lasts unrenewed; 0 = 30 s */
+	int64_t heartbeat_ms;       /* PostgreSQL: between renewals; 0 = lease / 3 */
+	int workers;                /* reported in the daemons list */
+	const char *version;        /* reported in the daemons list; may be NULL */
+};
+
+/* What the store tells the daemon (each may be NULL; called on store
+ * threads, so they must be quick and must not call into the store). */
+struct store_hooks {
+	void *ctx;
+	/* a job was created or queued, maybe by another daemon: look again */
+	void (*queue_changed)(void *ctx);
+	/* a cancel was requested for a running job, maybe on another daemon */
+	void (*cancel)(void *ctx, const char *job_id);
+	/* this daemon's run of the job (claimed with epoch) lost its lease:
+	 * stop it, its writes are refused */
+	void (*lease_lost)(void *ctx, const char *job_id, int64_t epoch);
+	/* a warning for the daemon's log (logfmt pairs, no newline) */
+	void (*warn)(void *ctx, const char *line);
 };
 
 /* Test hook: with ADALORAD_TEST_FAIL_OUTCOMES=N in the environment when the
@@ -70,6 +112,17 @@ struct store;
 int store_open(const struct store_config *cfg, struct store **out, struct ada_err *err);
 /* Close every connection; all threads using the store must have stopped. */
 void store_free(struct store *st);
+/* Set the hooks (copied); until then nothing is called. */
+void store_set_hooks(struct store *st, const struct store_hooks *hooks);
+/* 1 when several daemons may share the database (PostgreSQL): their data
+ * directory is shared too, and each run writes into a directory of its own. */
+int store_shared(const struct store *st);
+/* "sqlite" or "postgresql". */
+const char *store_backend_name(const struct store *st);
+/* This daemon's id (store_config.daemon_id, or the one made up). */
+const char *store_daemon_id(const struct store *st);
+/* The address the API listens on, for the daemons list. */
+void store_set_address(struct store *st, const char *address);
 /* The newest schema version this binary knows. */
 int store_schema_version(void);
 /* Close the calling thread's connection now (threads that exit get theirs
@@ -167,6 +220,14 @@ struct store_job {
 	char *classification;                /* classification jobs: labels and counts */
 	int64_t attempts;                    /* runs started */
 	int64_t crashes;                     /* runs the daemon died during */
+	/* the lease of its latest claim (migration 0005): the epoch the claim
+	 * got (a run names it in its writes), and the daemon holding it while
+	 * running ("" otherwise, and always on SQLite) */
+	int64_t lease_epoch;
+	char lease_owner[STORE_NAME_MAX];
+	/* where its result is, under the job's directory: "" = the directory
+	 * itself; "run-N" for a run of a shared store (its epoch's directory) */
+	char output_dir[32];
 };
 
 void store_job_release(struct store_job *j);
@@ -187,12 +248,26 @@ struct store_job_spec {
 	const char *hyperparameters;         /* JSON text */
 	int64_t max_waiting;                 /* STORE_EFULL when this many jobs already
 					      * wait (validating or queued); 0 = no limit */
+	/* An Idempotency-Key (NULL = none): the job is recorded under it with
+	 * request_hash (the request's fingerprint), and a key already used
+	 * (less than idempotency_ttl_s seconds ago) creates nothing: with the
+	 * same hash the job it created is returned in *out and *replayed set;
+	 * with another hash STORE_ECONFLICT (param "Idempotency-Key"). */
+	const char *idempotency_key;
+	const char *request_hash;
+	int64_t idempotency_ttl_s;
+	int *replayed;                       /* may be NULL */
 };
 
 /* Insert a job in JOB_VALIDATING with its first events. The files must
  * exist (ADA_ENOTFOUND, param "training_file" or "validation_file"). */
 int store_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
 		     struct ada_err *err);
+/* The job created under an Idempotency-Key less than ttl_s seconds ago:
+ * ADA_OK (*out), STORE_ECONFLICT when it was created with another
+ * request_hash, ADA_ENOTFOUND when the key is unknown (or expired). */
+int store_job_by_idempotency_key(struct store *st, const char *key, const char *request_hash,
+				 int64_t ttl_s, struct store_job *out, struct ada_err *err);
 /* ADA_ENOTFOUND when there is no such job. */
 int store_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err);
 
@@ -227,7 +302,10 @@ int store_job_planned(struct store *st, const char *id, const struct store_plan 
 		      const char *hyperparameters, const char *message, struct ada_err *err);
 
 /* Atomically take the oldest queued job, mark it running and count the
- * attempt (ADA_ENOTFOUND when none is queued). */
+ * attempt (ADA_ENOTFOUND when none is queued). The claim bumps the job's
+ * lease epoch (out->lease_epoch), which the run names in its writes; on
+ * PostgreSQL it takes the lease for this daemon (SELECT ... FOR UPDATE
+ * SKIP LOCKED: daemons claiming at once get different jobs). */
 int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err);
 
 /* A validating or running job reaches a final status. error is JSON or
@@ -258,11 +336,14 @@ struct store_outcome {
 	const char *classification;  /* succeeded, JSON or NULL (keep) */
 	const char *level;           /* of the event; NULL = "info" */
 	const char *message;
+	int64_t epoch;               /* the run's lease epoch; 0 = not a run's (no fencing) */
+	const char *output_dir;      /* succeeded: store_job.output_dir; NULL = "" */
 };
 
 /* Record an outcome (store_job_finish, store_job_succeeded or
  * store_job_requeue by o->status); *ended (may be NULL) receives the
- * status the job got (JOB_CANCELLED when a pending cancel won). */
+ * status the job got (JOB_CANCELLED when a pending cancel won).
+ * STORE_EFENCED when o->epoch is not the job's lease any more. */
 int store_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
 		      enum job_status *ended, struct ada_err *err);
 
@@ -280,18 +361,22 @@ struct store_recovery {
 /* At start: jobs left running by a crash (the daemon died during their
  * run, which counts as one of their crashes) go back to the queue; they
  * become cancelled when a cancel was pending, and failed (error code
- * "crash_loop") at their max_crashes-th crash (0: never). out may be NULL. */
+ * "crash_loop") at their max_crashes-th crash (0: never). out may be NULL.
+ * On PostgreSQL only the jobs whose lease expired are crashed ones (other
+ * daemons run the rest), and the heartbeat repeats this sweep while the
+ * daemon runs, with the same max_crashes. */
 int store_recover(struct store *st, int max_crashes, struct store_recovery *out,
 		  struct ada_err *err);
 
 /* While running: a job the store says is running but no worker runs (its
  * outcome was never recorded) goes back to the queue, or becomes
  * cancelled when a cancel is pending. Not a crash. Nothing happens if it
- * is no longer running. */
+ * is no longer running (or, on PostgreSQL, no longer this daemon's). */
 int store_job_reconcile(struct store *st, const char *id, struct store_recovery *out,
 			struct ada_err *err);
 
-/* The ids of the running jobs, oldest first (*ids malloc'ed, the caller's). */
+/* The ids of the running jobs this daemon holds (on SQLite, all of them),
+ * oldest first (*ids malloc'ed, the caller's). */
 int store_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *n,
 			  struct ada_err *err);
 
@@ -304,10 +389,11 @@ struct store_progress {
 };
 
 /* An event (type "metrics", or "message" for an evaluation) and the job's
- * progress columns, in one transaction. */
-int store_job_progress(struct store *st, const char *id, const struct store_progress *p,
-		       const char *type, const char *message, const char *event_data,
-		       struct ada_err *err);
+ * progress columns, in one transaction. epoch: the run's (STORE_EFENCED
+ * when the job is no longer that run's), or 0 for no fencing. */
+int store_job_progress(struct store *st, const char *id, int64_t epoch,
+		       const struct store_progress *p, const char *type, const char *message,
+		       const char *event_data, struct ada_err *err);
 
 /* Counts of jobs by status. */
 int store_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err);
@@ -336,9 +422,12 @@ void store_events_release(struct store_events *l);
  * ("metrics", "validation", "ranks", "checkpoint", "log"; the api documents
  * them), or NULL for a change in the job's life cycle: the store then
  * writes {"kind": "status", "status": the job's status}, as it does for
- * the events it adds itself (creation, start, transitions, cancellation). */
-int store_event_add(struct store *st, const char *job_id, const char *level, const char *type,
-		    const char *message, const char *data, struct ada_err *err);
+ * the events it adds itself (creation, start, transitions, cancellation).
+ * epoch: a run's lease epoch (STORE_EFENCED when the job is not running
+ * under it any more), or 0 for an event that is not a run's. */
+int store_event_add(struct store *st, const char *job_id, int64_t epoch, const char *level,
+		    const char *type, const char *message, const char *data,
+		    struct ada_err *err);
 
 /* Events of a job. after_seq >= 0: those after it, oldest first; after_seq
  * < 0: the newest, newest first. */
@@ -368,17 +457,44 @@ struct store_checkpoints {
 };
 void store_checkpoints_release(struct store_checkpoints *l);
 
-/* Record a checkpoint (a repeated step replaces the row). */
-int store_checkpoint_add(struct store *st, const char *job_id, int64_t step,
+/* Record a checkpoint (a repeated step replaces the row); epoch as for
+ * store_event_add. */
+int store_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
 			 const char *metrics, struct ada_err *err);
 /* Newest first; after_step >= 0 continues below it. */
 int store_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
 			  struct store_checkpoints *out, struct ada_err *err);
 
+/* ---- daemons ------------------------------------------------------------ */
+
+struct store_daemon {
+	char id[STORE_NAME_MAX];
+	char host[256];
+	char address[96];       /* the API's "ADDR:PORT", "" until known */
+	char version[32];
+	int64_t pid, workers;
+	int64_t started_at, heartbeat_at;    /* unix seconds */
+	int64_t lease_expires_at;            /* 0 = no lease (SQLite) */
+	int self;                            /* this daemon */
+	char (*running)[STORE_ID_MAX];       /* owned: the jobs it runs */
+	size_t n_running;
+};
+
+struct store_daemons {
+	struct store_daemon *v;  /* owned */
+	size_t n;
+};
+void store_daemons_release(struct store_daemons *l);
+
+/* The live daemons of the database (those whose heartbeat has not
+ * expired; on SQLite, this one) and the jobs each runs, by id. */
+int store_daemon_list(struct store *st, struct store_daemons *out, struct ada_err *err);
+
 /* ---- watching a job ---------------------------------------------------- */
 
-/* A watcher is told (wake, on the writing thread, after the commit) every
- * time an event of its job is committed. wake must be quick and must not
+/* A watcher is told (wake, on the writing thread, after the commit, or
+ * on the listener thread when another daemon committed it) every time an
+ * event of its job is committed. wake must be quick and must not
  * call into the store. The struct is the caller's and stays linked until
  * store_watch_remove(). */
 struct store_watch {

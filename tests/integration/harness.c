@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <curl/curl.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "adalora.h"
+#include "pg_server.h"
 #include "scratch.h"
 #include "task_data.h"
 #include "util/fileio.h"
@@ -130,11 +132,35 @@ void write_jsonl(const char *path, int shakespeare, size_t max_bytes)
 
 unsigned long daemon_nofile;
 
+int backend_is_postgresql(void)
+{
+	const char *b = getenv("ADALORAD_TEST_BACKEND");
+
+	return b && !strcmp(b, "postgresql");
+}
+
+const char *daemon_db(const char *dir)
+{
+	static char db[2200];
+
+	if (backend_is_postgresql())
+		snprintf(db, sizeof(db), "%s", pg_server_uri_for(dir));
+	else
+		snprintf(db, sizeof(db), "%s/adalorad.db", dir);
+	return db;
+}
+
 void daemon_start(struct daemon *d, const char *dir, const char *const *args)
+{
+	daemon_start_as(d, dir, "daemon", args);
+}
+
+void daemon_start_as(struct daemon *d, const char *dir, const char *name,
+		     const char *const *args)
 {
 	const char *bin = getenv("ADALORAD_BIN");
 	char db[2200], data[2200], models[2200];
-	const char *argv[64];
+	const char *argv[72];
 	int n = 0, fd;
 	double t0;
 
@@ -142,8 +168,9 @@ void daemon_start(struct daemon *d, const char *dir, const char *const *args)
 		FATAL("ADALORAD_BIN is not set (run the tests with meson)");
 	memset(d, 0, sizeof(*d));
 	snprintf(d->dir, sizeof(d->dir), "%s", dir);
-	snprintf(d->log_path, sizeof(d->log_path), "%s/daemon.log", dir);
-	snprintf(db, sizeof(db), "%s/adalorad.db", dir);
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	snprintf(d->log_path, sizeof(d->log_path), "%s/%s.log", dir, name);
+	snprintf(db, sizeof(db), "%s", daemon_db(dir));
 	snprintf(data, sizeof(data), "%s/data", dir);
 	snprintf(models, sizeof(models), "%s/models", dir);
 	argv[n++] = bin;
@@ -155,7 +182,15 @@ void daemon_start(struct daemon *d, const char *dir, const char *const *args)
 	argv[n++] = data;
 	argv[n++] = "--models-dir";
 	argv[n++] = models;
-	for (int i = 0; args && args[i] && n < 62; i++)
+	if (backend_is_postgresql()) {
+		/* A killed daemon's jobs are taken over in seconds (a test
+		 * passing its own lease flags comes later and wins). */
+		argv[n++] = "--lease-duration";
+		argv[n++] = "2";
+		argv[n++] = "--lease-heartbeat";
+		argv[n++] = "0.25";
+	}
+	for (int i = 0; args && args[i] && n < 70; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 
@@ -219,9 +254,12 @@ int daemon_stop(struct daemon *d)
 
 int daemon_restart(struct daemon *d, const char *dir, const char *const *args)
 {
-	int status = daemon_stop(d);
+	char name[64];
+	int status;
 
-	daemon_start(d, dir, args);
+	snprintf(name, sizeof(name), "%s", d->name[0] ? d->name : "daemon");
+	status = daemon_stop(d);
+	daemon_start_as(d, dir, name, args);
 	return status;
 }
 
@@ -561,14 +599,43 @@ long job_create(struct daemon *d, json_t *body, char **id)
 	return status;
 }
 
-int same_adapter_file(const struct daemon *d, const char *job_a, const char *job_b,
+int same_adapter_file(struct daemon *d, const char *job_a, const char *job_b,
 		      const char *name)
 {
-	char a[2600], b[2600];
+	struct http_resp a, b;
+	char path[512];
+	int same;
 
-	snprintf(a, sizeof(a), "%s/data/jobs/%s/adapter/%s", d->dir, job_a, name);
-	snprintf(b, sizeof(b), "%s/data/jobs/%s/adapter/%s", d->dir, job_b, name);
-	return files_same(a, b);
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/adapter/%s", job_a, name);
+	http(d, "GET", path, NULL, NULL, 0, &a);
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/adapter/%s", job_b, name);
+	http(d, "GET", path, NULL, NULL, 0, &b);
+	same = a.status == 200 && b.status == 200 && a.len == b.len && a.len > 0 &&
+	       !memcmp(a.body, b.body, a.len);
+	http_resp_free(&a);
+	http_resp_free(&b);
+	return same;
+}
+
+void job_checkpoint_dir(const struct daemon *d, const char *job, char *buf, size_t cap)
+{
+	char jobdir[2400];
+	struct dirent *de;
+	long best = -1;
+	DIR *dir;
+
+	snprintf(jobdir, sizeof(jobdir), "%s/data/jobs/%s", d->dir, job);
+	snprintf(buf, cap, "%s/checkpoint", jobdir);
+	if (!(dir = opendir(jobdir)))
+		return;
+	while ((de = readdir(dir))) {
+		long n = !strncmp(de->d_name, "run-", 4) ? atol(de->d_name + 4) : -1;
+		if (n > best) {
+			best = n;
+			snprintf(buf, cap, "%s/%s/checkpoint", jobdir, de->d_name);
+		}
+	}
+	closedir(dir);
 }
 
 struct sse_state {
@@ -722,4 +789,42 @@ char *run_capture(const char *const *argv, int *status)
 	waitpid(pid, &st, 0);
 	*status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 	return b.p ? b.p : strdup("");
+}
+
+json_t *job_events(struct daemon *d, const char *job_id)
+{
+	json_t *all = json_array();
+	char path[512];
+
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/events?after=ftevent-%s-0&limit=100",
+		 job_id, job_id + 6);
+	for (;;) {
+		json_t *l = NULL, *data, *e;
+		size_t i;
+		if (http_json(d, "GET", path, NULL, &l) != 200)
+			FATAL("GET %s failed", path);
+		data = json_object_get(l, "data");
+		json_array_foreach(data, i, e)
+			json_array_append(all, e);
+		if (!json_is_true(json_object_get(l, "has_more")) || !json_array_size(data)) {
+			json_decref(l);
+			return all;
+		}
+		snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/events?after=%s&limit=100",
+			 job_id,
+			 json_string_value(json_object_get(json_array_get(data, json_array_size(data) - 1),
+							   "id")));
+		json_decref(l);
+	}
+}
+
+int count_in_file(const char *path, const char *needle)
+{
+	char *text = read_file(path, NULL), *p;
+	int n = 0;
+
+	for (p = text; p && (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	free(text);
+	return n;
 }

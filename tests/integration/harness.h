@@ -21,9 +21,15 @@
 struct daemon {
 	pid_t pid;
 	char dir[2048];         /* scratch: adalorad.db, data/, models/, daemon.log */
+	char name[64];          /* its log is dir/<name>.log ("daemon") */
 	char base[128];         /* "http://127.0.0.1:PORT" */
 	char log_path[2100];
 };
+
+/* The backend the tests run against: 1 for PostgreSQL (the switch above). */
+int backend_is_postgresql(void);
+/* The --db the daemons of dir use (a path, or a postgresql:// URI). */
+const char *daemon_db(const char *dir);
 
 /* A fresh scratch directory with an empty models/ (caller frees). */
 char *scratch_dir(const char *name);
@@ -48,6 +54,10 @@ extern unsigned long daemon_nofile;
 
 /* Start adalorad in dir with extra flags (NULL-terminated, may be NULL). */
 void daemon_start(struct daemon *d, const char *dir, const char *const *args);
+/* The same with its log named dir/<name>.log: several daemons on one
+ * scratch directory (its database, data and models shared). */
+void daemon_start_as(struct daemon *d, const char *dir, const char *name,
+		     const char *const *args);
 /* SIGTERM and wait: the exit status (-1 if it died of a signal). */
 int daemon_stop(struct daemon *d);
 /* daemon_stop, then daemon_start with args: the stop's exit status. */
@@ -102,10 +112,19 @@ json_t *wait_step(struct daemon *d, const char *job_id, long min_step, double ti
 json_t *wait_status(struct daemon *d, const char *job_id, const char *status, double timeout_s);
 /* The job's status in a job object ("" when there is none). */
 const char *job_status(const json_t *job);
-/* A job's result file data/jobs/<id>/adapter/<name> is the same, byte for
- * byte, for two jobs of d's data directory. */
-int same_adapter_file(const struct daemon *d, const char *job_a, const char *job_b,
+/* A job's result file (GET .../adapter/<name>) is the same, byte for
+ * byte, for two succeeded jobs. */
+int same_adapter_file(struct daemon *d, const char *job_a, const char *job_b,
 		      const char *name);
+/* The checkpoint directory of a job's latest run under d's data directory
+ * (data/jobs/<id>/checkpoint, or .../run-<N>/checkpoint on a shared
+ * store) into buf. */
+void job_checkpoint_dir(const struct daemon *d, const char *job, char *buf, size_t cap);
+
+/* Every event of a job, oldest first (GET .../events, paged): a new array. */
+json_t *job_events(struct daemon *d, const char *job_id);
+/* How many times needle occurs in the file at path (0 when unreadable). */
+int count_in_file(const char *path, const char *needle);
 
 struct sse_result {
 	json_t *events;         /* array of event objects, in order */

@@ -70,7 +70,7 @@ static void test_cancel(void)
 	CHECK_STR_EQ(job_status(j), "cancelled");
 	CHECK(json_integer_value(json_object_get(json_object_get(j, "progress"), "step")) >= 5);
 	json_decref(j);
-	snprintf(path, sizeof(path), "%s/data/jobs/%s/checkpoint", dir, running);
+	job_checkpoint_dir(&d, running, path, sizeof(path));
 	CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
 
 	/* Finished: 409, either way it finished. */

@@ -109,7 +109,16 @@ static void test_errors(void)
 	expect_error("unknown flag", 1, "--colour", NULL, "--colour");
 	expect_error("missing value", 1, "--db", NULL, "--db needs a value");
 	expect_error("not an integer", 2, "--workers", "x", "--workers");
-	expect_error("out of range", 2, "--workers", "0", "between 1 and 256");
+	expect_error("out of range", 2, "--workers", "257", "between 0 and 256");
+	{
+		struct ada_err err = { 0 };
+		struct options o;
+		int rc = parse(&o, &err, 4, "--lease-duration", "2", "--lease-heartbeat", "2");
+		CHECK_INT_EQ(rc, ADA_EINVAL);
+		CHECK_STR_EQ(err.param, "lease_heartbeat");
+		options_release(&o);
+	}
+	expect_error("daemon id", 2, "--daemon-id", "a b", "--daemon-id may hold");
 	expect_error("bad size", 2, "--max-body-size", "lots", "not a size");
 	expect_error("negative interval", 2, "--models-rescan-interval", "-1", "not a number of seconds");
 	expect_error("interval too long", 2, "--models-rescan-interval", "3601",

@@ -195,7 +195,7 @@ static void test_job_lifecycle(void)
 	CHECK_STR_EQ(j.hyperparameters, "{\"n_epochs\":10}");
 	store_job_release(&j);
 
-	CHECK_OK(store_job_progress(st, "ftjob-1", &p, "metrics", "Step 10/100", "{\"step\":10}",
+	CHECK_OK(store_job_progress(st, "ftjob-1", 0, &p, "metrics", "Step 10/100", "{\"step\":10}",
 				    &err), &err);
 	CHECK_OK(store_job_get(st, "ftjob-1", &j, &err), &err);
 	CHECK_INT_EQ(j.step, 10);
@@ -227,10 +227,10 @@ static void test_job_lifecycle(void)
 	store_events_release(&ev);
 
 	/* Ranks: the latest, or all in order. */
-	CHECK_OK(store_event_add(st, "ftjob-1", "info", "message", "ranks", "{\"step\":0}", &err),
+	CHECK_OK(store_event_add(st, "ftjob-1", 0, "info", "message", "ranks", "{\"step\":0}", &err),
 		 &err);
-	CHECK_OK(store_event_add(st, "ftjob-1", "info", "message", "other", NULL, &err), &err);
-	CHECK_OK(store_event_add(st, "ftjob-1", "info", "message", "ranks", "{\"step\":10}", &err),
+	CHECK_OK(store_event_add(st, "ftjob-1", 0, "info", "message", "other", NULL, &err), &err);
+	CHECK_OK(store_event_add(st, "ftjob-1", 0, "info", "message", "ranks", "{\"step\":10}", &err),
 		 &err);
 	CHECK_OK(store_event_ranks(st, "ftjob-1", 0, &ev, &err), &err);
 	CHECK_INT_EQ(ev.n, 1);
@@ -247,7 +247,7 @@ static void test_job_lifecycle(void)
 	CHECK_OK(store_event_last(st, "ftjob-1", "none", &ev, &err), &err);
 	CHECK_INT_EQ(ev.n, 0);
 	store_events_release(&ev);
-	CHECK_INT_EQ(store_event_add(st, "ftjob-none", "info", "message", "x", NULL, &err),
+	CHECK_INT_EQ(store_event_add(st, "ftjob-none", 0, "info", "message", "x", NULL, &err),
 		     ADA_ENOTFOUND);
 
 	/* Cancel: running -> requested (twice is fine), queued -> cancelled. */
@@ -320,9 +320,9 @@ static void test_recover_and_checkpoints(void)
 	store_job_release(&j);
 	CHECK_OK(store_job_cancel(st, "ftjob-r2", &j, &err), &err);
 	store_job_release(&j);
-	CHECK_OK(store_checkpoint_add(st, "ftjob-r1", 5, "{\"train_loss\":1}", &err), &err);
-	CHECK_OK(store_checkpoint_add(st, "ftjob-r1", 10, "{\"train_loss\":0.5}", &err), &err);
-	CHECK_OK(store_checkpoint_add(st, "ftjob-r1", 10, "{\"train_loss\":0.4}", &err), &err);
+	CHECK_OK(store_checkpoint_add(st, "ftjob-r1", 0, 5, "{\"train_loss\":1}", &err), &err);
+	CHECK_OK(store_checkpoint_add(st, "ftjob-r1", 0, 10, "{\"train_loss\":0.5}", &err), &err);
+	CHECK_OK(store_checkpoint_add(st, "ftjob-r1", 0, 10, "{\"train_loss\":0.4}", &err), &err);
 	/* The daemon "crashes" with both running. */
 	store_free(st);
 
@@ -635,11 +635,11 @@ static void test_watch(void)
 	snprintf(other.job_id, sizeof(other.job_id), "ftjob-none");
 	store_watch_add(st, &w);
 	store_watch_add(st, &other);
-	CHECK_OK(store_event_add(st, "ftjob-w", "info", "message", "a", NULL, &err), &err);
-	CHECK_OK(store_event_add(st, "ftjob-o", "info", "message", "b", NULL, &err), &err);
+	CHECK_OK(store_event_add(st, "ftjob-w", 0, "info", "message", "a", NULL, &err), &err);
+	CHECK_OK(store_event_add(st, "ftjob-o", 0, "info", "message", "b", NULL, &err), &err);
 	CHECK_INT_EQ(atomic_load(&wakes), 1);
 	store_watch_remove(st, &w);
-	CHECK_OK(store_event_add(st, "ftjob-w", "info", "message", "c", NULL, &err), &err);
+	CHECK_OK(store_event_add(st, "ftjob-w", 0, "info", "message", "c", NULL, &err), &err);
 	CHECK_INT_EQ(atomic_load(&wakes), 1);
 	store_watch_remove(st, &other);
 	store_free(st);
@@ -661,7 +661,7 @@ static void *writer(void *arg)
 	for (int i = 0; i < N_PER_THREAD; i++) {
 		if (store_new_id("ftjob", id, sizeof(id), &err) ||
 		    create_job(shared, id, "file-c", 0, &err) ||
-		    store_event_add(shared, id, "info", "message", "x", NULL, &err)) {
+		    store_event_add(shared, id, 0, "info", "message", "x", NULL, &err)) {
 			fprintf(stderr, "thread %d: %s\n", t, err.msg);
 			atomic_fetch_add(&thread_failures, 1);
 		}

@@ -1,5 +1,6 @@
 /*
- * jobs — fine-tuning job rows and their state machine; see store.h.
+ * jobs — fine-tuning job rows and their state machine, in SQLite; see
+ * store.h. (store/postgresql/jobs.c is the same machine in PostgreSQL.)
  *
  *   validating_files -> queued -> running -> succeeded | failed | cancelled
  *   validating_files | queued -> cancelled      (cancel)
@@ -14,6 +15,9 @@
  * Every transition is one transaction that also appends the job's event,
  * and each UPDATE names the state it leaves in its WHERE clause, so two
  * threads racing (a cancel and a worker finishing) cannot both win.
+ *
+ * Each claim bumps lease_epoch; a run's writes name their epoch and match
+ * only while the job runs under it (fencing, store.h).
  */
 #include "conn.h"
 
@@ -23,7 +27,6 @@
 #include <string.h>
 #include <time.h>
 
-#include <jansson.h>
 
 #include "util/alloc.h"
 #include "util/err.h"
@@ -33,7 +36,7 @@
 		 "fine_tuned_model, cancel_requested, total_steps, steps_per_epoch, n_epochs, " \
 		 "budget_initial, budget_target, step, epoch, tokens_per_second, trained_tokens, " \
 		 "estimated_finish, budget_current, metrics, last_event, task, classification, " \
-		 "attempts, crashes"
+		 "attempts, crashes, lease_epoch, output_dir"
 
 static const char sql_file_exists[] = "SELECT 1 FROM files WHERE id = ?1";
 static const char sql_waiting[] =
@@ -58,7 +61,7 @@ static const char sql_planned[] =
 	"WHERE id = ?1 AND status = 'validating_files' RETURNING seq";
 static const char sql_claim[] =
 	"UPDATE jobs SET status = 'running', started_at = coalesce(started_at, ?1), "
-	"attempts = attempts + 1 "
+	"attempts = attempts + 1, lease_epoch = lease_epoch + 1 "
 	"WHERE seq = (SELECT seq FROM jobs WHERE status = 'queued' ORDER BY seq LIMIT 1) "
 	"RETURNING id, attempts";
 /* SET expressions see the row as it was: a running job with a cancel
@@ -68,13 +71,16 @@ static const char sql_finish[] =
 	"UPDATE jobs SET status = CASE WHEN " CANCEL_WINS " THEN 'cancelled' ELSE ?2 END, "
 	"finished_at = ?3, error = CASE WHEN " CANCEL_WINS " THEN NULL ELSE ?4 END, "
 	"fine_tuned_model = CASE WHEN " CANCEL_WINS " THEN NULL ELSE ?5 END, "
-	"estimated_finish = NULL, classification = coalesce(?6, classification) "
-	"WHERE id = ?1 AND status IN ('validating_files', 'running') RETURNING seq, status";
+	"estimated_finish = NULL, classification = coalesce(?6, classification), "
+	"output_dir = CASE WHEN " CANCEL_WINS " THEN output_dir ELSE ?8 END "
+	"WHERE id = ?1 AND status IN ('validating_files', 'running') "
+	"AND (?7 = 0 OR (status = 'running' AND lease_epoch = ?7)) RETURNING seq, status";
 static const char sql_requeue[] =
 	"UPDATE jobs SET status = CASE WHEN " CANCEL_WINS " THEN 'cancelled' ELSE 'queued' END, "
 	"finished_at = CASE WHEN " CANCEL_WINS " THEN ?2 ELSE finished_at END, "
 	"estimated_finish = NULL "
-	"WHERE id = ?1 AND status = 'running' RETURNING seq, status";
+	"WHERE id = ?1 AND status = 'running' AND (?3 = 0 OR lease_epoch = ?3) "
+	"RETURNING seq, status";
 static const char sql_cancel_now[] =
 	"UPDATE jobs SET status = 'cancelled', finished_at = ?2 "
 	"WHERE id = ?1 AND status IN ('validating_files', 'queued') RETURNING seq";
@@ -97,27 +103,15 @@ static const char sql_progress[] =
 	"UPDATE jobs SET step = ?2, total_steps = ?3, epoch = ?4, tokens_per_second = ?5, "
 	"trained_tokens = ?6, estimated_finish = ?7, budget_current = ?8, metrics = ?9 "
 	"WHERE id = ?1";
+static const char sql_key_get[] =
+	"SELECT request_hash, job_id FROM idempotency_keys WHERE key = ?1 AND created_at >= ?2";
+static const char sql_key_expire[] = "DELETE FROM idempotency_keys WHERE created_at < ?1";
+static const char sql_key_put[] =
+	"INSERT OR REPLACE INTO idempotency_keys (key, request_hash, job_id, created_at) "
+	"VALUES (?1, ?2, ?3, ?4)";
 static const char sql_counts[] = "SELECT status, count(*) FROM jobs GROUP BY status";
 static const char sql_totals[] =
 	"SELECT coalesce(sum(step), 0), coalesce(sum(trained_tokens), 0) FROM jobs";
-
-void store_job_release(struct store_job *j)
-{
-	free(j->method);
-	free(j->hyperparameters);
-	free(j->metrics);
-	free(j->error);
-	free(j->classification);
-	j->method = j->hyperparameters = j->metrics = j->error = j->classification = NULL;
-}
-
-void store_jobs_release(struct store_jobs *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		store_job_release(&l->v[i]);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
-}
 
 static int read_job(sqlite3_stmt *s, struct store_job *j, struct ada_err *err)
 {
@@ -156,6 +150,8 @@ static int read_job(sqlite3_stmt *s, struct store_job *j, struct ada_err *err)
 	col_copy(s, 29, j->task, sizeof(j->task));
 	j->attempts = sqlite3_column_int64(s, 31);
 	j->crashes = sqlite3_column_int64(s, 32);
+	j->lease_epoch = sqlite3_column_int64(s, 33);
+	col_copy(s, 34, j->output_dir, sizeof(j->output_dir));
 	if ((rc = col_dup(s, 7, &j->method, err)) ||
 	    (rc = col_dup(s, 8, &j->hyperparameters, err)) ||
 	    (rc = col_dup(s, 13, &j->error, err)) ||
@@ -217,6 +213,29 @@ static int refused(struct conn *c, const char *id, const char *what, struct ada_
 	return rc;
 }
 
+/* Why an outcome of a run (epoch > 0) matched nothing: STORE_EFENCED
+ * when the job moved on without this run (another epoch, or out of
+ * running but not finished), STORE_ECONFLICT when it already ended under
+ * it. Without an epoch, refused(). */
+static int run_refused(struct conn *c, const char *id, int64_t epoch, const char *what,
+		       struct ada_err *err)
+{
+	struct store_job j;
+	int rc;
+
+	if (epoch <= 0)
+		return refused(c, id, what, err);
+	if ((rc = get_one(c, sql_get, id, &j, err)))
+		return rc;
+	if (j.lease_epoch != epoch || !job_status_final(j.status))
+		rc = fence_refused(c, id, epoch, err);
+	else
+		rc = ada_fail_param(err, STORE_ECONFLICT, "status", "job %s is %s: cannot %s", id,
+				    job_status_name(j.status), what);
+	store_job_release(&j);
+	return rc;
+}
+
 static int file_exists(struct conn *c, const char *id, const char *param, struct ada_err *err)
 {
 	sqlite3_stmt *s;
@@ -252,6 +271,61 @@ struct job_create {
 	struct store_job *out;
 };
 
+/* The job recorded under key less than ttl_s ago: ADA_OK with its id,
+ * STORE_ECONFLICT when it came with another request_hash, ADA_ENOTFOUND. */
+static int key_lookup(struct conn *c, const char *key, const char *hash, int64_t ttl_s,
+		      char job_id[STORE_ID_MAX], struct ada_err *err)
+{
+	char have[80] = "";
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_stmt(c, sql_key_get, &s, err)))
+		return rc;
+	bind_text(s, 1, key);
+	sqlite3_bind_int64(s, 2, (int64_t)time(NULL) - ttl_s);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		col_copy(s, 0, have, sizeof(have));
+		col_copy(s, 1, job_id, STORE_ID_MAX);
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return ADA_ENOTFOUND;
+	if (rc != SQLITE_ROW)
+		return conn_fail(c, "idempotency key", err);
+	if (strcmp(have, hash ? hash : ""))
+		return ada_fail_param(err, STORE_ECONFLICT, "Idempotency-Key",
+				      "Idempotency-Key %s was used for another request (job %s); a key names one request: use a new key for a new request",
+				      key, job_id);
+	return ADA_OK;
+}
+
+static int key_record(struct conn *c, const struct store_job_spec *spec, struct ada_err *err)
+{
+	const int64_t now = (int64_t)time(NULL);
+	sqlite3_stmt *s;
+	int rc;
+
+	/* Expired keys go as new ones come: the index keeps this a range delete. */
+	if ((rc = conn_stmt(c, sql_key_expire, &s, err)))
+		return rc;
+	sqlite3_bind_int64(s, 1, now - spec->idempotency_ttl_s);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE)
+		return conn_fail(c, "expire idempotency keys", err);
+	if ((rc = conn_stmt(c, sql_key_put, &s, err)))
+		return rc;
+	bind_text(s, 1, spec->idempotency_key);
+	bind_text(s, 2, spec->request_hash ? spec->request_hash : "");
+	bind_text(s, 3, spec->id);
+	sqlite3_bind_int64(s, 4, now);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? ADA_OK : conn_fail(c, "record idempotency key", err);
+}
+
 static int op_job_create(struct conn *c, void *ctx, char *notify, struct ada_err *err)
 {
 	struct job_create *jc = ctx;
@@ -261,6 +335,19 @@ static int op_job_create(struct conn *c, void *ctx, char *notify, struct ada_err
 	int64_t waiting;
 	int rc;
 
+	if (spec->idempotency_key) {
+		char prior[STORE_ID_MAX];
+		rc = key_lookup(c, spec->idempotency_key, spec->request_hash,
+				spec->idempotency_ttl_s, prior, err);
+		if (rc == ADA_OK) {
+			/* A retry: the job the key made, and nothing new. */
+			if (spec->replayed)
+				*spec->replayed = 1;
+			return jc->out ? get_one(c, sql_get, prior, jc->out, err) : ADA_OK;
+		}
+		if (rc != ADA_ENOTFOUND)
+			return rc;
+	}
 	if ((rc = file_exists(c, spec->training_file, "training_file", err)) ||
 	    (spec->validation_file &&
 	     (rc = file_exists(c, spec->validation_file, "validation_file", err))))
@@ -289,10 +376,12 @@ static int op_job_create(struct conn *c, void *ctx, char *notify, struct ada_err
 	if (rc != SQLITE_DONE)
 		return conn_fail(c, "insert job", err);
 	snprintf(msg, sizeof(msg), "Created fine-tuning job: %s", spec->id);
-	if ((rc = event_insert(c, spec->id, "info", "message", msg, NULL, err)))
+	if ((rc = event_insert(c, spec->id, 0, "info", "message", msg, NULL, err)))
 		return rc;
 	snprintf(msg, sizeof(msg), "Validating training file: %s", spec->training_file);
-	if ((rc = event_insert(c, spec->id, "info", "message", msg, NULL, err)))
+	if ((rc = event_insert(c, spec->id, 0, "info", "message", msg, NULL, err)))
+		return rc;
+	if (spec->idempotency_key && (rc = key_record(c, spec, err)))
 		return rc;
 	if (jc->out && (rc = get_one(c, sql_get, spec->id, jc->out, err)))
 		return rc;
@@ -300,22 +389,33 @@ static int op_job_create(struct conn *c, void *ctx, char *notify, struct ada_err
 	return ADA_OK;
 }
 
-int store_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
-		     struct ada_err *err)
+/* (The row is read inside the transaction: store.c drops it if the
+ * commit failed.) */
+int sq_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
+		  struct ada_err *err)
 {
 	struct job_create jc = { spec, out };
-	int rc;
 
-	if (out)
-		memset(out, 0, sizeof(*out));
-	rc = store_write(st, op_job_create, &jc, err);
-	/* The row was read inside the transaction: drop it if the commit failed. */
-	if (rc && out)
-		store_job_release(out);
-	return rc;
+	return sq_write(st, op_job_create, &jc, err);
 }
 
-int store_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err)
+int sq_job_by_key(struct store *st, const char *key, const char *request_hash, int64_t ttl_s,
+		  struct store_job *out, struct ada_err *err)
+{
+	char id[STORE_ID_MAX];
+	struct conn *c;
+	int rc;
+
+	if ((rc = conn_get(st, &c, err)))
+		return rc;
+	rc = key_lookup(c, key, request_hash, ttl_s, id, err);
+	if (rc == ADA_ENOTFOUND)
+		return ada_fail_param(err, ADA_ENOTFOUND, "Idempotency-Key", "no job under key %s",
+				      key);
+	return rc ? rc : get_one(c, sql_get, id, out, err);
+}
+
+int sq_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err)
 {
 	struct conn *c;
 	int rc;
@@ -325,7 +425,7 @@ int store_job_get(struct store *st, const char *id, struct store_job *out, struc
 	return get_one(c, sql_get, id, out, err);
 }
 
-int store_job_version(struct store *st, const char *id, int64_t *version, struct ada_err *err)
+int sq_job_version(struct store *st, const char *id, int64_t *version, struct ada_err *err)
 {
 	struct conn *c;
 	sqlite3_stmt *s;
@@ -345,7 +445,7 @@ int store_job_version(struct store *st, const char *id, int64_t *version, struct
 	return conn_fail(c, "read job", err);
 }
 
-int store_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
+int sq_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
 		   struct ada_err *err)
 {
 	int64_t from = INT64_MAX;
@@ -388,7 +488,7 @@ out_fail:
 	return rc;
 }
 
-int store_job_next_validating(struct store *st, struct store_job *out, struct ada_err *err)
+int sq_job_next_validating(struct store *st, struct store_job *out, struct ada_err *err)
 {
 	struct conn *c;
 	int rc;
@@ -410,7 +510,7 @@ static int transition(struct conn *c, sqlite3_stmt *s, const char *id, const cha
 		rc = refused(c, id, what, err);
 	/* Always an event: last_event must move with every change of the row. */
 	if (!rc)
-		rc = event_insert(c, id, level, "message", message ? message : what, NULL, err);
+		rc = event_insert(c, id, 0, level, "message", message ? message : what, NULL, err);
 	if (!rc)
 		snprintf(notify, STORE_ID_MAX, "%s", id);
 	return rc;
@@ -449,12 +549,12 @@ static int op_job_planned(struct conn *c, void *ctx, char *notify, struct ada_er
 	return transition(c, s, p->id, "queue it", "info", p->message, notify, err);
 }
 
-int store_job_planned(struct store *st, const char *id, const struct store_plan *plan,
+int sq_job_planned(struct store *st, const char *id, const struct store_plan *plan,
 		      const char *hyperparameters, const char *message, struct ada_err *err)
 {
 	struct job_planned p = { id, hyperparameters, message, plan };
 
-	return store_write(st, op_job_planned, &p, err);
+	return sq_write(st, op_job_planned, &p, err);
 }
 
 static int op_job_claim(struct conn *c, void *ctx, char *notify, struct ada_err *err)
@@ -488,46 +588,36 @@ static int op_job_claim(struct conn *c, void *ctx, char *notify, struct ada_err 
 		snprintf(msg, sizeof(msg),
 			 "Fine-tuning job resumed from its last checkpoint (attempt %lld)",
 			 (long long)attempt);
-	if ((rc = event_insert(c, id, "info", "message", msg, NULL, err)) ||
+	if ((rc = event_insert(c, id, 0, "info", "message", msg, NULL, err)) ||
 	    (rc = get_one(c, sql_get, id, out, err)))
 		return rc;
 	snprintf(notify, STORE_ID_MAX, "%s", id);
 	return ADA_OK;
 }
 
-int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err)
+int sq_job_claim(struct store *st, struct store_job *out, struct ada_err *err)
 {
-	int rc;
-
-	memset(out, 0, sizeof(*out));
-	rc = store_write(st, op_job_claim, out, err);
-	if (rc)
-		store_job_release(out);
-	return rc;
+	return sq_write(st, op_job_claim, out, err);
 }
 
 struct job_finish {
-	const char *id, *error, *model, *level, *message, *classification;
-	enum job_status status;
+	const char *id;
+	const struct store_outcome *o;
 	enum job_status *ended;
 };
 
-/* The test hook of store.h: fail this outcome write if asked to. */
+/* The test hook of store.h (this runs on the writer thread alone). */
 static int injected_failure(struct conn *c, struct ada_err *err)
 {
-	if (c->st->test_fail_outcomes <= 0)
-		return ADA_OK;
-	c->st->test_fail_outcomes--;
-	return ada_fail(err, ADA_EIO,
-			"store: outcome write failed on purpose (test hook ADALORAD_TEST_FAIL_OUTCOMES)");
+	return store_injected_failure(&c->st->base, err);
 }
 
 /* Step a finish or re-queue UPDATE ... RETURNING seq, status bound by the
  * caller, then append its event. The status the row got may be
  * "cancelled" rather than asked: a pending cancel won, and the event
  * says so. */
-static int end_run(struct conn *c, sqlite3_stmt *s, const char *id, const char *what,
-		   enum job_status asked, const char *level, const char *message,
+static int end_run(struct conn *c, sqlite3_stmt *s, const char *id, int64_t epoch,
+		   const char *what, enum job_status asked, const char *level, const char *message,
 		   enum job_status *ended, char *notify, struct ada_err *err)
 {
 	char status[32] = "", msg[900];
@@ -537,7 +627,7 @@ static int end_run(struct conn *c, sqlite3_stmt *s, const char *id, const char *
 		col_copy(s, 1, status, sizeof(status));
 	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
-		return refused(c, id, what, err);
+		return run_refused(c, id, epoch, what, err);
 	if (rc != SQLITE_ROW)
 		return conn_fail(c, "update job", err);
 	got = job_status_from_name(status);
@@ -550,7 +640,7 @@ static int end_run(struct conn *c, sqlite3_stmt *s, const char *id, const char *
 	}
 	if (ended)
 		*ended = got < 0 ? JOB_FAILED : (enum job_status)got;
-	if ((rc = event_insert(c, id, level, "message", message ? message : what, NULL, err)))
+	if ((rc = event_insert(c, id, 0, level, "message", message ? message : what, NULL, err)))
 		return rc;
 	snprintf(notify, STORE_ID_MAX, "%s", id);
 	return ADA_OK;
@@ -559,19 +649,23 @@ static int end_run(struct conn *c, sqlite3_stmt *s, const char *id, const char *
 static int op_job_finish(struct conn *c, void *ctx, char *notify, struct ada_err *err)
 {
 	struct job_finish *f = ctx;
+	const struct store_outcome *o = f->o;
 	sqlite3_stmt *s;
 	int rc;
 
 	if ((rc = injected_failure(c, err)) || (rc = conn_stmt(c, sql_finish, &s, err)))
 		return rc;
 	bind_text(s, 1, f->id);
-	bind_text(s, 2, job_status_name(f->status));
+	bind_text(s, 2, job_status_name(o->status));
 	sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
-	bind_text(s, 4, f->error);
-	bind_text(s, 5, f->model);
-	bind_text(s, 6, f->classification);
-	return end_run(c, s, f->id, "finish it", f->status, f->level, f->message, f->ended, notify,
-		       err);
+	bind_text(s, 4, o->status == JOB_FAILED ? o->error : NULL);
+	bind_text(s, 5, o->status == JOB_SUCCEEDED ? o->fine_tuned_model : NULL);
+	bind_text(s, 6, o->status == JOB_SUCCEEDED ? o->classification : NULL);
+	sqlite3_bind_int64(s, 7, o->epoch > 0 ? o->epoch : 0);
+	bind_text(s, 8, o->status == JOB_SUCCEEDED && o->output_dir && *o->output_dir
+				? o->output_dir : NULL);
+	return end_run(c, s, f->id, o->epoch, "finish it", o->status,
+		       o->level ? o->level : "info", o->message, f->ended, notify, err);
 }
 
 static int op_job_requeue(struct conn *c, void *ctx, char *notify, struct ada_err *err)
@@ -584,49 +678,17 @@ static int op_job_requeue(struct conn *c, void *ctx, char *notify, struct ada_er
 		return rc;
 	bind_text(s, 1, f->id);
 	sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
-	return end_run(c, s, f->id, "re-queue it", JOB_QUEUED, "info", f->message, f->ended,
-		       notify, err);
+	sqlite3_bind_int64(s, 3, f->o->epoch > 0 ? f->o->epoch : 0);
+	return end_run(c, s, f->id, f->o->epoch, "re-queue it", JOB_QUEUED, "info", f->o->message,
+		       f->ended, notify, err);
 }
 
-int store_job_finish(struct store *st, const char *id, enum job_status status,
-		     const char *error, const char *fine_tuned_model, const char *level,
-		     const char *message, struct ada_err *err)
+int sq_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
+		   enum job_status *ended, struct ada_err *err)
 {
-	struct job_finish f = { id, error, fine_tuned_model, level, message, NULL, status, NULL };
+	struct job_finish f = { id, o, ended };
 
-	if (!job_status_final(status))
-		return ada_fail(err, ADA_EINVAL, "%s is not a final status", job_status_name(status));
-	return store_write(st, op_job_finish, &f, err);
-}
-
-int store_job_succeeded(struct store *st, const char *id, const char *fine_tuned_model,
-			const char *classification, const char *message, struct ada_err *err)
-{
-	struct job_finish f = { id, NULL, fine_tuned_model, "info", message, classification,
-				JOB_SUCCEEDED, NULL };
-
-	return store_write(st, op_job_finish, &f, err);
-}
-
-int store_job_requeue(struct store *st, const char *id, const char *message,
-		      struct ada_err *err)
-{
-	struct job_finish f = { .id = id, .message = message, .status = JOB_QUEUED };
-
-	return store_write(st, op_job_requeue, &f, err);
-}
-
-int store_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
-		      enum job_status *ended, struct ada_err *err)
-{
-	struct job_finish f = { id, o->error, o->fine_tuned_model, o->level ? o->level : "info",
-				o->message, o->classification, o->status, ended };
-
-	if (o->status == JOB_QUEUED)
-		return store_write(st, op_job_requeue, &f, err);
-	if (!job_status_final(o->status))
-		return ada_fail(err, ADA_EINVAL, "%s is not an outcome", job_status_name(o->status));
-	return store_write(st, op_job_finish, &f, err);
+	return sq_write(st, o->status == JOB_QUEUED ? op_job_requeue : op_job_finish, &f, err);
 }
 
 struct job_cancel {
@@ -655,7 +717,7 @@ static int op_job_cancel(struct conn *c, void *ctx, char *notify, struct ada_err
 		bind_text(s, 1, id);
 		rc = update_one(c, s, err);
 		if (rc == ADA_OK)
-			rc = event_insert(c, id, "info", "message",
+			rc = event_insert(c, id, 0, "info", "message",
 					  "Cancellation requested: the job stops at its next step",
 					  NULL, err);
 		else if (rc == ADA_ENOTFOUND)
@@ -667,7 +729,7 @@ static int op_job_cancel(struct conn *c, void *ctx, char *notify, struct ada_err
 		sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
 		rc = update_one(c, s, err);
 		if (rc == ADA_OK)
-			rc = event_insert(c, id, "info", "message", "Fine-tuning job cancelled",
+			rc = event_insert(c, id, 0, "info", "message", "Fine-tuning job cancelled",
 					  NULL, err);
 	}
 	if (rc || (rc = get_one(c, sql_get, id, jc->out, err)))
@@ -676,17 +738,11 @@ static int op_job_cancel(struct conn *c, void *ctx, char *notify, struct ada_err
 	return ADA_OK;
 }
 
-int store_job_cancel(struct store *st, const char *id, struct store_job *out,
-		     struct ada_err *err)
+int sq_job_cancel(struct store *st, const char *id, struct store_job *out, struct ada_err *err)
 {
 	struct job_cancel jc = { id, out };
-	int rc;
 
-	memset(out, 0, sizeof(*out));
-	rc = store_write(st, op_job_cancel, &jc, err);
-	if (rc)
-		store_job_release(out);
-	return rc;
+	return sq_write(st, op_job_cancel, &jc, err);
 }
 
 struct recover {
@@ -760,12 +816,7 @@ static int op_recover(struct conn *c, void *ctx, char *notify, struct ada_err *e
 		if (!fail)
 			sqlite3_bind_int(s, 3, rv->counts);
 		if (fail) {
-			json_t *e = json_pack("{s:s,s:s,s:n}", "code", "crash_loop", "message", msg,
-					      "param");
-			char *t = e ? json_dumps(e, JSON_COMPACT) : NULL;
-			snprintf(error, sizeof(error), "%s", t ? t : "null");
-			free(t);
-			json_decref(e);
+			store_crash_loop_error(msg, error, sizeof(error));
 			bind_text(s, 4, error);
 		}
 		rc = sqlite3_step(s);
@@ -776,7 +827,7 @@ static int op_recover(struct conn *c, void *ctx, char *notify, struct ada_err *e
 		}
 		if (!sqlite3_changes(c->db))
 			continue;   /* no longer running */
-		rc = event_insert(c, v[i].id, fail ? "error" : "info", "message", msg, NULL, err);
+		rc = event_insert(c, v[i].id, 0, fail ? "error" : "info", "message", msg, NULL, err);
 		*(v[i].cancel ? &rv->out.cancelled : fail ? &rv->out.failed : &rv->out.requeued) += 1;
 		if (rv->only)
 			snprintf(notify, STORE_ID_MAX, "%s", v[i].id);
@@ -785,29 +836,27 @@ static int op_recover(struct conn *c, void *ctx, char *notify, struct ada_err *e
 	return rc;
 }
 
-int store_recover(struct store *st, int max_crashes, struct store_recovery *out,
-		  struct ada_err *err)
+int sq_recover(struct store *st, int max_crashes, struct store_recovery *out,
+	       struct ada_err *err)
 {
 	struct recover rv = { .max_crashes = max_crashes, .counts = 1 };
-	int rc = store_write(st, op_recover, &rv, err);
+	int rc = sq_write(st, op_recover, &rv, err);
 
-	if (out)
-		*out = rc ? (struct store_recovery){ 0 } : rv.out;
+	*out = rv.out;
 	return rc;
 }
 
-int store_job_reconcile(struct store *st, const char *id, struct store_recovery *out,
-			struct ada_err *err)
+int sq_job_reconcile(struct store *st, const char *id, struct store_recovery *out,
+		     struct ada_err *err)
 {
 	struct recover rv = { .only = id };
-	int rc = store_write(st, op_recover, &rv, err);
+	int rc = sq_write(st, op_recover, &rv, err);
 
-	if (out)
-		*out = rc ? (struct store_recovery){ 0 } : rv.out;
+	*out = rv.out;
 	return rc;
 }
 
-int store_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *n,
+int sq_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *n,
 			  struct ada_err *err)
 {
 	char (*v)[STORE_ID_MAX] = NULL;
@@ -816,8 +865,6 @@ int store_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *
 	sqlite3_stmt *s;
 	int rc;
 
-	*ids = NULL;
-	*n = 0;
 	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_running_ids, &s, err)))
 		return rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -842,6 +889,7 @@ int store_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *
 struct job_progress {
 	const char *id, *type, *message, *data;
 	const struct store_progress *p;
+	int64_t epoch;
 };
 
 static int op_job_progress(struct conn *c, void *ctx, char *notify, struct ada_err *err)
@@ -851,7 +899,8 @@ static int op_job_progress(struct conn *c, void *ctx, char *notify, struct ada_e
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = event_insert(c, jp->id, "info", jp->type, jp->message, jp->data, err)) ||
+	if ((rc = event_insert(c, jp->id, jp->epoch, "info", jp->type, jp->message, jp->data,
+			       err)) ||
 	    (rc = conn_stmt(c, sql_progress, &s, err)))
 		return rc;
 	bind_text(s, 1, jp->id);
@@ -873,22 +922,21 @@ static int op_job_progress(struct conn *c, void *ctx, char *notify, struct ada_e
 	return ADA_OK;
 }
 
-int store_job_progress(struct store *st, const char *id, const struct store_progress *p,
-		       const char *type, const char *message, const char *event_data,
-		       struct ada_err *err)
+int sq_job_progress(struct store *st, const char *id, int64_t epoch,
+		    const struct store_progress *p, const char *type, const char *message,
+		    const char *event_data, struct ada_err *err)
 {
-	struct job_progress jp = { id, type, message, event_data, p };
+	struct job_progress jp = { id, type, message, event_data, p, epoch };
 
-	return store_write_urgent(st, op_job_progress, &jp, err);
+	return sq_write_urgent(st, op_job_progress, &jp, err);
 }
 
-int store_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err)
+int sq_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err)
 {
 	struct conn *c;
 	sqlite3_stmt *s;
 	int rc;
 
-	memset(counts, 0, sizeof(int64_t) * JOB_N_STATUS);
 	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_counts, &s, err)))
 		return rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -900,13 +948,12 @@ int store_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_
 	return rc == SQLITE_DONE ? ADA_OK : conn_fail(c, "count jobs", err);
 }
 
-int store_job_totals(struct store *st, int64_t *steps, int64_t *tokens, struct ada_err *err)
+int sq_job_totals(struct store *st, int64_t *steps, int64_t *tokens, struct ada_err *err)
 {
 	struct conn *c;
 	sqlite3_stmt *s;
 	int rc;
 
-	*steps = *tokens = 0;
 	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_totals, &s, err)))
 		return rc;
 	rc = sqlite3_step(s);

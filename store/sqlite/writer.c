@@ -56,13 +56,13 @@ static const char sql_release[] = "RELEASE w";
 static const char sql_rollback_to[] = "ROLLBACK TO w";
 
 /* Run a batch in one transaction; every op gets its rc. */
-static void run_batch(struct store *st, struct write_op *batch)
+static void run_batch(struct sq_store *st, struct write_op *batch)
 {
 	struct ada_err cerr = { 0 };
 	struct conn *c;
 	int rc;
 
-	if ((rc = conn_get(st, &c, &cerr)) || (rc = conn_begin(c, &cerr))) {
+	if ((rc = conn_get(&st->base, &c, &cerr)) || (rc = conn_begin(c, &cerr))) {
 		for (struct write_op *op = batch; op; op = op->next) {
 			op->rc = rc;
 			if (op->err)
@@ -100,10 +100,10 @@ static void run_batch(struct store *st, struct write_op *batch)
 	}
 	for (struct write_op *op = batch; op; op = op->next)
 		if (!op->rc && op->notify[0])
-			store_notify(st, op->notify);
+			store_notify(&st->base, op->notify);
 }
 
-static int enqueue_and_wait(struct store *st, write_fn fn, void *ctx, int urgent,
+static int enqueue_and_wait(struct sq_store *st, write_fn fn, void *ctx, int urgent,
 			    struct ada_err *err)
 {
 	struct write_op me = { .fn = fn, .ctx = ctx, .err = err };
@@ -122,18 +122,18 @@ static int enqueue_and_wait(struct store *st, write_fn fn, void *ctx, int urgent
 	return me.rc;
 }
 
-int store_write(struct store *st, write_fn fn, void *ctx, struct ada_err *err)
+int sq_write(struct store *st, write_fn fn, void *ctx, struct ada_err *err)
 {
-	return enqueue_and_wait(st, fn, ctx, 0, err);
+	return enqueue_and_wait(sq_of(st), fn, ctx, 0, err);
 }
 
-int store_write_urgent(struct store *st, write_fn fn, void *ctx, struct ada_err *err)
+int sq_write_urgent(struct store *st, write_fn fn, void *ctx, struct ada_err *err)
 {
-	return enqueue_and_wait(st, fn, ctx, 1, err);
+	return enqueue_and_wait(sq_of(st), fn, ctx, 1, err);
 }
 
 /* Up to MAX_BATCH ops, urgent ones first, as one list. Caller holds gc_lock. */
-static struct write_op *take_batch(struct store *st)
+static struct write_op *take_batch(struct sq_store *st)
 {
 	struct write_op *head = NULL, **link = &head;
 	int n = 0;
@@ -156,7 +156,7 @@ static struct write_op *take_batch(struct store *st)
 
 static void *writer_main(void *arg)
 {
-	struct store *st = arg;
+	struct sq_store *st = arg;
 
 	pthread_mutex_lock(&st->gc_lock);
 	for (;;) {
@@ -179,11 +179,11 @@ static void *writer_main(void *arg)
 		pthread_cond_broadcast(&st->gc_done);
 	}
 	pthread_mutex_unlock(&st->gc_lock);
-	store_thread_done(st);
+	sq_thread_done(&st->base);
 	return NULL;
 }
 
-int writer_start(struct store *st, struct ada_err *err)
+int writer_start(struct sq_store *st, struct ada_err *err)
 {
 	if (pthread_create(&st->writer, NULL, writer_main, st))
 		return ada_fail(err, ADA_ENOMEM, "store: cannot start the writer thread");
@@ -191,7 +191,7 @@ int writer_start(struct store *st, struct ada_err *err)
 	return ADA_OK;
 }
 
-void writer_stop(struct store *st)
+void writer_stop(struct sq_store *st)
 {
 	if (!st->writer_started)
 		return;

@@ -71,13 +71,13 @@ static int op_file_add(struct conn *c, void *ctx, char *notify, struct ada_err *
 	return ADA_OK;
 }
 
-int store_file_add(struct store *st, struct store_file *f, struct ada_err *err)
+int sq_file_add(struct store *st, struct store_file *f, struct ada_err *err)
 {
 	f->created_at = (int64_t)time(NULL);
-	return store_write(st, op_file_add, f, err);
+	return sq_write(st, op_file_add, f, err);
 }
 
-int store_file_get(struct store *st, const char *id, struct store_file *f, struct ada_err *err)
+int sq_file_get(struct store *st, const char *id, struct store_file *f, struct ada_err *err)
 {
 	struct conn *c;
 	sqlite3_stmt *s;
@@ -98,7 +98,7 @@ int store_file_get(struct store *st, const char *id, struct store_file *f, struc
 	return conn_fail(c, "get file", err);
 }
 
-int store_file_labels(struct store *st, const char *id, char **labels, struct ada_err *err)
+int sq_file_labels(struct store *st, const char *id, char **labels, struct ada_err *err)
 {
 	struct conn *c;
 	sqlite3_stmt *s;
@@ -120,7 +120,7 @@ int store_file_labels(struct store *st, const char *id, char **labels, struct ad
 	return conn_fail(c, "get file labels", err);
 }
 
-int store_file_list(struct store *st, const char *after, int limit, struct store_files *out,
+int sq_file_list(struct store *st, const char *after, int limit, struct store_files *out,
 		    struct ada_err *err)
 {
 	int64_t from = INT64_MAX;
@@ -167,7 +167,7 @@ static int op_file_delete(struct conn *c, void *ctx, char *notify, struct ada_er
 	int rc;
 
 	(void)notify;
-	if ((rc = store_file_get(c->st, fd->id, fd->deleted, err)) ||
+	if ((rc = sq_file_get(&c->st->base, fd->id, fd->deleted, err)) ||
 	    (rc = conn_stmt(c, sql_in_use, &s, err)))
 		return rc;
 	bind_text(s, 1, fd->id);
@@ -186,16 +186,10 @@ static int op_file_delete(struct conn *c, void *ctx, char *notify, struct ada_er
 	return rc == SQLITE_DONE ? ADA_OK : conn_fail(c, "delete file", err);
 }
 
-int store_file_delete(struct store *st, const char *id, struct store_file *deleted,
+int sq_file_delete(struct store *st, const char *id, struct store_file *deleted,
 		      struct ada_err *err)
 {
 	struct file_delete fd = { id, deleted };
 
-	return store_write(st, op_file_delete, &fd, err);
-}
-
-void store_files_release(struct store_files *l)
-{
-	free(l->v);
-	memset(l, 0, sizeof(*l));
+	return sq_write(st, op_file_delete, &fd, err);
 }

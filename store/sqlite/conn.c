@@ -1,4 +1,4 @@
-/* conn — per-thread connections, cached statements, transactions; see conn.h. */
+/* conn — per-thread SQLite connections, cached statements, transactions; see conn.h. */
 #include "conn.h"
 
 #include <stdint.h>
@@ -39,7 +39,7 @@ static void conn_close(struct conn *c)
 void conn_thread_exit(void *p)
 {
 	struct conn *c = p;
-	struct store *st = c->st;
+	struct sq_store *st = c->st;
 
 	pthread_mutex_lock(&st->lock);
 	if (c->prev)
@@ -52,7 +52,7 @@ void conn_thread_exit(void *p)
 	conn_close(c);
 }
 
-static int conn_open(struct store *st, struct conn **out, struct ada_err *err)
+static int conn_open(struct sq_store *st, struct conn **out, struct ada_err *err)
 {
 	static const char *const sync_pragma[] = {
 		[STORE_SYNC_NORMAL] = "PRAGMA synchronous=NORMAL",
@@ -85,8 +85,9 @@ static int conn_open(struct store *st, struct conn **out, struct ada_err *err)
 	return ADA_OK;
 }
 
-int conn_get(struct store *st, struct conn **out, struct ada_err *err)
+int conn_get(struct store *base, struct conn **out, struct ada_err *err)
 {
+	struct sq_store *st = sq_of(base);
 	struct conn *c = pthread_getspecific(st->key);
 	int rc;
 
@@ -110,8 +111,9 @@ int conn_get(struct store *st, struct conn **out, struct ada_err *err)
 	return ADA_OK;
 }
 
-void store_thread_done(struct store *st)
+void sq_thread_done(struct store *base)
 {
+	struct sq_store *st = sq_of(base);
 	struct conn *c = pthread_getspecific(st->key);
 
 	if (!c)
@@ -121,7 +123,7 @@ void store_thread_done(struct store *st)
 }
 
 /* Called by store_free() once every other thread is gone. */
-void conn_close_all(struct store *st)
+void conn_close_all(struct sq_store *st)
 {
 	while (st->conns) {
 		struct conn *c = st->conns;

@@ -24,7 +24,12 @@
 #define EVENT_COLS "seq, created_at, level, type, message, data"
 
 static const char sql_bump[] =
-	"UPDATE jobs SET last_event = last_event + 1 WHERE id = ?1 RETURNING last_event, status";
+	"UPDATE jobs SET last_event = last_event + 1 "
+	"WHERE id = ?1 AND (?2 = 0 OR (status = 'running' AND lease_epoch = ?2)) "
+	"RETURNING last_event, status";
+static const char sql_fence_state[] = "SELECT status, lease_epoch FROM jobs WHERE id = ?1";
+static const char sql_fence_ok[] =
+	"SELECT 1 FROM jobs WHERE id = ?1 AND status = 'running' AND lease_epoch = ?2";
 static const char sql_insert[] =
 	"INSERT INTO events (job_id, seq, created_at, level, type, message, data) "
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
@@ -47,8 +52,55 @@ static const char sql_ckpt_list[] =
 	"SELECT step, created_at, metrics FROM checkpoints WHERE job_id = ?1 AND step < ?2 "
 	"ORDER BY step DESC LIMIT ?3";
 
-int event_insert(struct conn *c, const char *job_id, const char *level, const char *type,
-		 const char *message, const char *data, struct ada_err *err)
+/* Why a run's write to job_id under epoch matched nothing: ADA_ENOTFOUND
+ * (no such job) or STORE_EFENCED. */
+int fence_refused(struct conn *c, const char *job_id, int64_t epoch, struct ada_err *err)
+{
+	char status[32] = "";
+	int64_t now = 0;
+	sqlite3_stmt *s;
+	int rc;
+
+	if ((rc = conn_stmt(c, sql_fence_state, &s, err)))
+		return rc;
+	bind_text(s, 1, job_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		col_copy(s, 0, status, sizeof(status));
+		now = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	if (rc == SQLITE_DONE)
+		return ada_fail(err, ADA_ENOTFOUND, "no such job: %s", job_id);
+	if (rc != SQLITE_ROW)
+		return conn_fail(c, "job lease", err);
+	return ada_fail(err, STORE_EFENCED,
+			"job %s is no longer this run's (claimed as lease epoch %lld; the job is %s under epoch %lld): the write is refused",
+			job_id, (long long)epoch, status, (long long)now);
+}
+
+int fence_check(struct conn *c, const char *job_id, int64_t epoch, struct ada_err *err)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (epoch <= 0)
+		return ADA_OK;
+	if ((rc = conn_stmt(c, sql_fence_ok, &s, err)))
+		return rc;
+	bind_text(s, 1, job_id);
+	sqlite3_bind_int64(s, 2, epoch);
+	rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	if (rc == SQLITE_ROW)
+		return ADA_OK;
+	if (rc == SQLITE_DONE)
+		return fence_refused(c, job_id, epoch, err);
+	return conn_fail(c, "job lease", err);
+}
+
+int event_insert(struct conn *c, const char *job_id, int64_t epoch, const char *level,
+		 const char *type, const char *message, const char *data, struct ada_err *err)
 {
 	char status_data[96];
 	sqlite3_stmt *s;
@@ -58,6 +110,7 @@ int event_insert(struct conn *c, const char *job_id, const char *level, const ch
 	if ((rc = conn_stmt(c, sql_bump, &s, err)))
 		return rc;
 	bind_text(s, 1, job_id);
+	sqlite3_bind_int64(s, 2, epoch > 0 ? epoch : 0);
 	rc = sqlite3_step(s);
 	seq = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 	if (rc == SQLITE_ROW && !data) {
@@ -69,7 +122,7 @@ int event_insert(struct conn *c, const char *job_id, const char *level, const ch
 	}
 	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
-		return ada_fail(err, ADA_ENOTFOUND, "no such job: %s", job_id);
+		return fence_refused(c, job_id, epoch, err);
 	if (rc != SQLITE_ROW)
 		return conn_fail(c, "event number", err);
 	if ((rc = conn_stmt(c, sql_insert, &s, err)))
@@ -88,24 +141,25 @@ int event_insert(struct conn *c, const char *job_id, const char *level, const ch
 
 struct event_add {
 	const char *job_id, *level, *type, *message, *data;
+	int64_t epoch;
 };
 
 static int op_event_add(struct conn *c, void *ctx, char *notify, struct ada_err *err)
 {
 	struct event_add *e = ctx;
-	int rc = event_insert(c, e->job_id, e->level, e->type, e->message, e->data, err);
+	int rc = event_insert(c, e->job_id, e->epoch, e->level, e->type, e->message, e->data, err);
 
 	if (!rc)
 		snprintf(notify, STORE_ID_MAX, "%s", e->job_id);
 	return rc;
 }
 
-int store_event_add(struct store *st, const char *job_id, const char *level, const char *type,
-		    const char *message, const char *data, struct ada_err *err)
+int sq_event_add(struct store *st, const char *job_id, int64_t epoch, const char *level,
+		 const char *type, const char *message, const char *data, struct ada_err *err)
 {
-	struct event_add e = { job_id, level, type, message, data };
+	struct event_add e = { job_id, level, type, message, data, epoch };
 
-	return store_write_urgent(st, op_event_add, &e, err);
+	return sq_write_urgent(st, op_event_add, &e, err);
 }
 
 static int read_event(sqlite3_stmt *s, struct store_event *e, struct ada_err *err)
@@ -154,14 +208,13 @@ out_fail:
 	return rc;
 }
 
-int store_event_list(struct store *st, const char *job_id, int64_t after_seq, int limit,
+int sq_event_list(struct store *st, const char *job_id, int64_t after_seq, int limit,
 		     struct store_events *out, struct ada_err *err)
 {
 	struct conn *c;
 	sqlite3_stmt *s;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
 	if ((rc = conn_get(st, &c, err)) ||
 	    (rc = conn_stmt(c, after_seq >= 0 ? sql_after : sql_newest, &s, err)))
 		return rc;
@@ -172,7 +225,7 @@ int store_event_list(struct store *st, const char *job_id, int64_t after_seq, in
 	return collect_events(c, s, (size_t)limit, out, err);
 }
 
-int store_event_ranks(struct store *st, const char *job_id, int history,
+int sq_event_ranks(struct store *st, const char *job_id, int history,
 		      struct store_events *out, struct ada_err *err)
 {
 	struct conn *c;
@@ -187,7 +240,7 @@ int store_event_ranks(struct store *st, const char *job_id, int history,
 	return collect_events(c, s, SIZE_MAX, out, err);
 }
 
-int store_event_last(struct store *st, const char *job_id, const char *message,
+int sq_event_last(struct store *st, const char *job_id, const char *message,
 		     struct store_events *out, struct ada_err *err)
 {
 	struct conn *c;
@@ -202,19 +255,9 @@ int store_event_last(struct store *st, const char *job_id, const char *message,
 	return collect_events(c, s, 1, out, err);
 }
 
-void store_events_release(struct store_events *l)
-{
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].message);
-		free(l->v[i].data);
-	}
-	free(l->v);
-	memset(l, 0, sizeof(*l));
-}
-
 struct checkpoint_add {
 	const char *job_id, *metrics;
-	int64_t step;
+	int64_t step, epoch;
 };
 
 static int op_checkpoint_add(struct conn *c, void *ctx, char *notify, struct ada_err *err)
@@ -224,7 +267,8 @@ static int op_checkpoint_add(struct conn *c, void *ctx, char *notify, struct ada
 	int rc;
 
 	(void)notify;
-	if ((rc = conn_stmt(c, sql_ckpt_add, &s, err)))
+	if ((rc = fence_check(c, k->job_id, k->epoch, err)) ||
+	    (rc = conn_stmt(c, sql_ckpt_add, &s, err)))
 		return rc;
 	bind_text(s, 1, k->job_id);
 	sqlite3_bind_int64(s, 2, k->step);
@@ -235,15 +279,15 @@ static int op_checkpoint_add(struct conn *c, void *ctx, char *notify, struct ada
 	return rc == SQLITE_DONE ? ADA_OK : conn_fail(c, "insert checkpoint", err);
 }
 
-int store_checkpoint_add(struct store *st, const char *job_id, int64_t step,
-			 const char *metrics, struct ada_err *err)
+int sq_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
+		      const char *metrics, struct ada_err *err)
 {
-	struct checkpoint_add k = { job_id, metrics, step };
+	struct checkpoint_add k = { job_id, metrics, step, epoch };
 
-	return store_write(st, op_checkpoint_add, &k, err);
+	return sq_write(st, op_checkpoint_add, &k, err);
 }
 
-int store_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
+int sq_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
 			  struct store_checkpoints *out, struct ada_err *err)
 {
 	struct conn *c;
@@ -281,12 +325,4 @@ out_fail:
 	sqlite3_reset(s);
 	store_checkpoints_release(out);
 	return rc;
-}
-
-void store_checkpoints_release(struct store_checkpoints *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i].metrics);
-	free(l->v);
-	memset(l, 0, sizeof(*l));
 }

@@ -1,0 +1,123 @@
+/*
+ * backend — what a store backend provides (internal to store/).
+ *
+ * store.h is one interface over two engines: SQLite (store/sqlite/, one
+ * daemon per database file) and PostgreSQL (store/postgresql/, several
+ * daemons sharing one database). Each backend keeps its SQL beside it and
+ * fills a table of the functions below; store.c dispatches every public
+ * store_* call through the table and owns what the backends share: the
+ * watchers of a job's events, the hooks into the daemon, status names,
+ * ids and the release functions of returned rows.
+ *
+ * A backend's own state is a struct whose first member is struct store,
+ * so a backend converts the pointer it is handed with a cast.
+ */
+#ifndef ADALORAD_STORE_BACKEND_H
+#define ADALORAD_STORE_BACKEND_H
+
+#include <pthread.h>
+
+#include "store.h"
+
+struct store_backend {
+	const char *name;           /* "sqlite", "postgresql" */
+	void (*free)(struct store *st);
+	void (*thread_done)(struct store *st);
+
+	int (*file_add)(struct store *st, struct store_file *f, struct ada_err *err);
+	int (*file_get)(struct store *st, const char *id, struct store_file *f,
+			struct ada_err *err);
+	int (*file_list)(struct store *st, const char *after, int limit, struct store_files *out,
+			 struct ada_err *err);
+	int (*file_delete)(struct store *st, const char *id, struct store_file *deleted,
+			   struct ada_err *err);
+	int (*file_labels)(struct store *st, const char *id, char **labels, struct ada_err *err);
+
+	int (*job_create)(struct store *st, const struct store_job_spec *spec,
+			  struct store_job *out, struct ada_err *err);
+	int (*job_by_key)(struct store *st, const char *key, const char *request_hash,
+			  int64_t ttl_s, struct store_job *out, struct ada_err *err);
+	int (*job_get)(struct store *st, const char *id, struct store_job *out,
+		       struct ada_err *err);
+	int (*job_version)(struct store *st, const char *id, int64_t *version,
+			   struct ada_err *err);
+	int (*job_list)(struct store *st, const struct store_job_query *q, struct store_jobs *out,
+			struct ada_err *err);
+	int (*job_next_validating)(struct store *st, struct store_job *out, struct ada_err *err);
+	int (*job_planned)(struct store *st, const char *id, const struct store_plan *plan,
+			   const char *hyperparameters, const char *message, struct ada_err *err);
+	int (*job_claim)(struct store *st, struct store_job *out, struct ada_err *err);
+	/* finish, succeeded, requeue and outcome are this one write */
+	int (*job_outcome)(struct store *st, const char *id, const struct store_outcome *o,
+			   enum job_status *ended, struct ada_err *err);
+	int (*job_cancel)(struct store *st, const char *id, struct store_job *out,
+			  struct ada_err *err);
+	int (*recover)(struct store *st, int max_crashes, struct store_recovery *out,
+		       struct ada_err *err);
+	int (*job_reconcile)(struct store *st, const char *id, struct store_recovery *out,
+			     struct ada_err *err);
+	int (*job_running_ids)(struct store *st, char (**ids)[STORE_ID_MAX], size_t *n,
+			       struct ada_err *err);
+	int (*job_progress)(struct store *st, const char *id, int64_t epoch,
+			    const struct store_progress *p, const char *type, const char *message,
+			    const char *event_data, struct ada_err *err);
+	int (*job_counts)(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err);
+	int (*job_totals)(struct store *st, int64_t *steps, int64_t *tokens, struct ada_err *err);
+
+	int (*event_add)(struct store *st, const char *job_id, int64_t epoch, const char *level,
+			 const char *type, const char *message, const char *data,
+			 struct ada_err *err);
+	int (*event_list)(struct store *st, const char *job_id, int64_t after_seq, int limit,
+			  struct store_events *out, struct ada_err *err);
+	int (*event_ranks)(struct store *st, const char *job_id, int history,
+			   struct store_events *out, struct ada_err *err);
+	int (*event_last)(struct store *st, const char *job_id, const char *message,
+			  struct store_events *out, struct ada_err *err);
+	int (*checkpoint_add)(struct store *st, const char *job_id, int64_t epoch, int64_t step,
+			      const char *metrics, struct ada_err *err);
+	int (*checkpoint_list)(struct store *st, const char *job_id, int64_t after_step,
+			       int limit, struct store_checkpoints *out, struct ada_err *err);
+
+	int (*daemon_list)(struct store *st, struct store_daemons *out, struct ada_err *err);
+	void (*set_address)(struct store *st, const char *address);
+};
+
+/* What every backend's state begins with. */
+struct store {
+	const struct store_backend *be;
+	int shared;                     /* several daemons share the database */
+	char daemon_id[STORE_NAME_MAX];
+	pthread_mutex_t watch_lock;     /* guards watches and hooks */
+	struct store_watch *watches;
+	struct store_hooks hooks;
+	int test_fail_outcomes;         /* the test hook of store.h */
+};
+
+/* Fill the common part (be, daemon id, lock, the test hook). */
+int store_base_init(struct store *st, const struct store_backend *be,
+		    const struct store_config *cfg, struct ada_err *err);
+void store_base_release(struct store *st);
+
+/* Wake the watchers of job_id (after a commit, or a notification). */
+void store_notify(struct store *st, const char *job_id);
+/* Wake every watcher (a notification may have been missed). */
+void store_notify_all(struct store *st);
+/* Call the daemon's hooks (no-ops until store_set_hooks). */
+void store_hook_queue(struct store *st);
+void store_hook_cancel(struct store *st, const char *job_id);
+void store_hook_lease_lost(struct store *st, const char *job_id, int64_t epoch);
+/* A warning through the warn hook (stderr until it is set). */
+void store_warn(struct store *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The test hook: ADA_EIO while ADALORAD_TEST_FAIL_OUTCOMES asks for it
+ * (call from outcome writes only; serialised by the caller). */
+int store_injected_failure(struct store *st, struct ada_err *err);
+
+/* The crash_loop error object of a job failed after max_crashes crashes
+ * (JSON text in buf). */
+void store_crash_loop_error(const char *msg, char *buf, size_t cap);
+
+int sqlite_store_open(const struct store_config *cfg, struct store **out, struct ada_err *err);
+int pg_store_open(const struct store_config *cfg, struct store **out, struct ada_err *err);
+
+#endif

@@ -1,0 +1,176 @@
+/*
+ * conn — the SQLite backend's state, per-thread connections, statement
+ * cache and transactions (internal to store/sqlite/).
+ *
+ * A thread's first store call opens its connection; a pthread key closes
+ * it when the thread exits, and store_free() closes what is left. Each
+ * connection caches its prepared statements keyed by the address of the
+ * SQL text (every query is a static string in the file that owns it), so
+ * a hot query is prepared once per thread and then only reset and bound.
+ */
+#ifndef ADALORAD_STORE_CONN_H
+#define ADALORAD_STORE_CONN_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "backend.h"
+
+#define CONN_STMT_SLOTS 64
+
+struct write_op;
+
+struct sq_store;
+
+struct conn {
+	sqlite3 *db;
+	struct sq_store *st;
+	struct {
+		const char *sql;
+		sqlite3_stmt *stmt;
+	} cache[CONN_STMT_SLOTS];
+	int in_tx;
+	struct conn *prev, *next;    /* the store's list of open connections */
+};
+
+struct sq_store {
+	struct store base;           /* first: a struct store * is a struct sq_store * */
+	char *path;
+	enum store_sync sync;
+	int busy_timeout_ms;
+	pthread_key_t key;           /* the calling thread's struct conn */
+	pthread_mutex_t lock;        /* guards conns */
+	struct conn *conns;
+	int lock_fd;                 /* flock'ed "<db>.lock": one daemon per database */
+	char address[96];            /* the API's, for the daemons list (under lock) */
+	char version[32];
+	int64_t started_at;
+	int workers;
+
+	/* group commit (writer.c) */
+	pthread_mutex_t gc_lock;
+	pthread_cond_t gc_cond;      /* work for the writer thread */
+	pthread_cond_t gc_done;      /* a batch committed */
+	struct write_queue {
+		struct write_op *head, *tail;
+	} queues[2];                 /* [0] urgent (live events), [1] the rest */
+	pthread_t writer;
+	int writer_started, writer_stop;
+};
+
+static inline struct sq_store *sq_of(struct store *st)
+{
+	return (struct sq_store *)st;
+}
+
+/* The calling thread's connection (opened on first use). */
+int conn_get(struct store *st, struct conn **out, struct ada_err *err);
+/* Close every connection still open (store_free(), all threads gone). */
+void conn_close_all(struct sq_store *st);
+/* pthread key destructor: unlink and close a connection. */
+void conn_thread_exit(void *conn);
+
+/* A cached statement for sql (a string with static storage), reset and
+ * with its bindings cleared. */
+int conn_stmt(struct conn *c, const char *sql, sqlite3_stmt **out, struct ada_err *err);
+
+/* BEGIN IMMEDIATE; commit or roll back. Only the writer thread (and
+ * migrations, before it starts) open transactions. */
+int conn_begin(struct conn *c, struct ada_err *err);
+int conn_commit(struct conn *c, struct ada_err *err);
+void conn_rollback(struct conn *c);
+
+/* A write for store_write(): runs in a savepoint of a shared transaction,
+ * on the writer thread's connection c (it must use nothing else).
+ * It may name in notify (STORE_ID_MAX bytes) a job whose watchers are
+ * woken after the commit. */
+typedef int (*write_fn)(struct conn *c, void *ctx, char *notify, struct ada_err *err);
+
+/* Run fn as part of the next group commit and wait for that commit:
+ * fn's result, or the commit's failure. */
+int sq_write(struct store *st, write_fn fn, void *ctx, struct ada_err *err);
+/* The same, ahead of the queue: a running job's events. */
+int sq_write_urgent(struct store *st, write_fn fn, void *ctx, struct ada_err *err);
+/* The writer thread (the open starts it once migrated; the free stops it
+ * after the queue drains). */
+int writer_start(struct sq_store *st, struct ada_err *err);
+void writer_stop(struct sq_store *st);
+
+/* Run SQL with no results (pragmas, DDL). */
+int conn_exec(struct conn *c, const char *sql, struct ada_err *err);
+
+/* Fill err from the connection's last error (ADA_EIO, or ADA_ENOMEM). */
+int conn_fail(struct conn *c, const char *what, struct ada_err *err);
+
+/* The seq of the row sql ("SELECT seq ... WHERE id = ?1") finds for id,
+ * for paging with ?after=; ADA_ENOTFOUND (param "after") when absent. */
+int conn_seq_of(struct conn *c, const char *sql, const char *id, int64_t *seq,
+		struct ada_err *err);
+
+/* Append an event inside the caller's transaction (events.c). epoch > 0:
+ * only while the job runs under that lease epoch (STORE_EFENCED else). */
+int event_insert(struct conn *c, const char *job_id, int64_t epoch, const char *level,
+		 const char *type, const char *message, const char *data, struct ada_err *err);
+
+/* A run's write to job_id under epoch (> 0) may go ahead: ADA_OK, or
+ * STORE_EFENCED when the job is not running under that epoch (epoch 0
+ * always may). fence_refused says why a fenced statement matched nothing. */
+int fence_check(struct conn *c, const char *job_id, int64_t epoch, struct ada_err *err);
+int fence_refused(struct conn *c, const char *job_id, int64_t epoch, struct ada_err *err);
+
+/* The backend's functions (backend.h), by file. */
+void sq_thread_done(struct store *st);
+int sq_file_add(struct store *st, struct store_file *f, struct ada_err *err);
+int sq_file_get(struct store *st, const char *id, struct store_file *f, struct ada_err *err);
+int sq_file_list(struct store *st, const char *after, int limit, struct store_files *out,
+		 struct ada_err *err);
+int sq_file_delete(struct store *st, const char *id, struct store_file *deleted,
+		   struct ada_err *err);
+int sq_file_labels(struct store *st, const char *id, char **labels, struct ada_err *err);
+int sq_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
+		  struct ada_err *err);
+int sq_job_by_key(struct store *st, const char *key, const char *request_hash, int64_t ttl_s,
+		  struct store_job *out, struct ada_err *err);
+int sq_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err);
+int sq_job_version(struct store *st, const char *id, int64_t *version, struct ada_err *err);
+int sq_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
+		struct ada_err *err);
+int sq_job_next_validating(struct store *st, struct store_job *out, struct ada_err *err);
+int sq_job_planned(struct store *st, const char *id, const struct store_plan *plan,
+		   const char *hyperparameters, const char *message, struct ada_err *err);
+int sq_job_claim(struct store *st, struct store_job *out, struct ada_err *err);
+int sq_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
+		   enum job_status *ended, struct ada_err *err);
+int sq_job_cancel(struct store *st, const char *id, struct store_job *out, struct ada_err *err);
+int sq_recover(struct store *st, int max_crashes, struct store_recovery *out,
+	       struct ada_err *err);
+int sq_job_reconcile(struct store *st, const char *id, struct store_recovery *out,
+		     struct ada_err *err);
+int sq_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *n,
+		       struct ada_err *err);
+int sq_job_progress(struct store *st, const char *id, int64_t epoch,
+		    const struct store_progress *p, const char *type, const char *message,
+		    const char *event_data, struct ada_err *err);
+int sq_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err);
+int sq_job_totals(struct store *st, int64_t *steps, int64_t *tokens, struct ada_err *err);
+int sq_event_add(struct store *st, const char *job_id, int64_t epoch, const char *level,
+		 const char *type, const char *message, const char *data, struct ada_err *err);
+int sq_event_list(struct store *st, const char *job_id, int64_t after_seq, int limit,
+		  struct store_events *out, struct ada_err *err);
+int sq_event_ranks(struct store *st, const char *job_id, int history,
+		   struct store_events *out, struct ada_err *err);
+int sq_event_last(struct store *st, const char *job_id, const char *message,
+		  struct store_events *out, struct ada_err *err);
+int sq_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
+		      const char *metrics, struct ada_err *err);
+int sq_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
+		       struct store_checkpoints *out, struct ada_err *err);
+
+/* Bind helpers: NULL strings bind SQL NULL. */
+int bind_text(sqlite3_stmt *s, int i, const char *v);
+/* Column helpers: a NULL column gives "" (copy), NULL (dup) or dflt. */
+void col_copy(sqlite3_stmt *s, int i, char *buf, size_t cap);
+int col_dup(sqlite3_stmt *s, int i, char **out, struct ada_err *err);
+int64_t col_int_or(sqlite3_stmt *s, int i, int64_t dflt);
+
+#endif
