@@ -82,6 +82,8 @@ ADA_API int ada_blas_kernel_select(char **argv, char *msg, size_t msg_size);
 enum ada_family {
 	ADA_FAMILY_LLAMA = 1,   /* llama, mistral, qwen2: pre-norm decoder (q k v o gate up down) */
 	ADA_FAMILY_BERT = 2,    /* bert, roberta: post-norm encoder (the paper's six matrices) */
+	ADA_FAMILY_BART = 3,    /* bart: post-norm encoder-decoder (self-attention, cross-
+	                         * attention and FFN matrices of both stacks) */
 };
 
 struct ada_model_info {
@@ -101,6 +103,8 @@ struct ada_model_info {
 	char chat_template[16];
 	int append_eos;         /* its text framing when append_eos is auto: 1 EOS after
 	                         * each text, 0 BOS only (llama2.c's models) */
+	int n_decoder_layers;   /* an encoder-decoder (BART): its decoder layers, which
+	                         * n_layers counts after the encoder's; 0 otherwise */
 };
 
 /* Read a model's header (not its weights) and describe it. path is a GGUF

@@ -205,12 +205,18 @@ static int parse_config(const char *path, json_t *root, struct model_config *cfg
 				      path);
 	if (!strcmp(json_string_value(mt), "bert") || !strcmp(json_string_value(mt), "roberta"))
 		return bert_parse_config(path, root, cfg, err);
+	if (!strcmp(json_string_value(mt), "bart"))
+		return bart_parse_config(path, root, cfg, err);
+	if (!strcmp(json_string_value(mt), "mbart"))
+		return ada_fail_param(err, ADA_EUNSUPPORTED, "model_type",
+				      "%s: model_type 'mbart' is not supported: its pre-LayerNorm layers (normalize_before) are not implemented; bart is",
+				      path);
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		known |= !strcmp(json_string_value(mt), types[i]);
 	if (!known)
 		return ada_fail_param(err, ADA_EUNSUPPORTED, "model_type",
 				      "%s: model_type '%s' is not supported (llama, mistral, qwen2, "
-				      "bert, roberta)", path, json_string_value(mt));
+				      "bert, roberta, bart)", path, json_string_value(mt));
 	cfg->family = ADA_FAMILY_LLAMA;
 	snprintf(cfg->arch, sizeof(cfg->arch), "%s", json_string_value(mt));
 	if ((rc = refuse_unsupported(path, root, err)) ||
@@ -684,6 +690,8 @@ int model_load_hf(struct model *m, struct ada_err *err)
 	m->format_free = hf_shards_free;
 	if (m->cfg.family == ADA_FAMILY_BERT)
 		return bert_load_hf(m, sh, err);
+	if (m->cfg.family == ADA_FAMILY_BART)
+		return bart_load_hf(m, sh, err);
 	rc = resolve_tied(sh, &m->cfg, err);
 	if (!rc)
 		rc = model_alloc_layers(m, err);
@@ -709,7 +717,7 @@ int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
 	     struct weight_summary *ws, struct ada_err *err)
 {
 	struct hf_shards *sh;
-	char *tok, *vocab;
+	char *tok, *vocab, *gpt2_vocab, *gpt2_merges;
 	int rc;
 
 	rc = read_config(dir, cfg, err);
@@ -720,6 +728,8 @@ int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
 		return rc;
 	if (cfg->family == ADA_FAMILY_BERT)
 		rc = bert_resolve_hf(dir, sh, cfg, NULL, 0, err);
+	else if (cfg->family == ADA_FAMILY_BART)
+		rc = bart_resolve_hf(dir, sh, NULL, 0, err);
 	else
 		rc = resolve_tied(sh, cfg, err);
 	memset(ws, 0, sizeof(*ws));
@@ -737,14 +747,21 @@ int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
 		return rc;
 	tok = path_join(dir, "tokenizer.json");
 	vocab = path_join(dir, "vocab.txt");
-	if (!tok || !vocab)
+	gpt2_vocab = path_join(dir, "vocab.json");
+	gpt2_merges = path_join(dir, "merges.txt");
+	if (!tok || !vocab || !gpt2_vocab || !gpt2_merges)
 		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
 	else    /* what model_open_tokenizer() loads: tokenizer.json, or for BERT
-		 * directories (which often carry only WordPiece's) vocab.txt */
+		 * directories (which often carry only WordPiece's) vocab.txt, for
+		 * BART vocab.json with merges.txt */
 		*has_tokenizer = file_exists(tok) ||
-				 (cfg->family == ADA_FAMILY_BERT && file_exists(vocab));
+				 (cfg->family == ADA_FAMILY_BERT && file_exists(vocab)) ||
+				 (cfg->family == ADA_FAMILY_BART && file_exists(gpt2_vocab) &&
+				  file_exists(gpt2_merges));
 	free(tok);
 	free(vocab);
+	free(gpt2_vocab);
+	free(gpt2_merges);
 	return rc;
 }
 

@@ -35,18 +35,25 @@ int model_open_tokenizer(const struct model *m, const char *tokenizer_path,
 	} else if (!strcmp(m->format, "hf")) {
 		char *p = path_join(m->path, "tokenizer.json");
 		char *vocab = path_join(m->path, "vocab.txt");
-		if (!p || !vocab)
+		char *gpt2_vocab = path_join(m->path, "vocab.json");
+		char *gpt2_merges = path_join(m->path, "merges.txt");
+		if (!p || !vocab || !gpt2_vocab || !gpt2_merges)
 			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
 		else if (file_exists(p))
 			rc = tokenizer_load_hf(p, &t, err);
 		else if (m->cfg.family == ADA_FAMILY_BERT && file_exists(vocab))
 			rc = tokenizer_load_wordpiece(vocab, &t, err);
+		else if (m->cfg.family == ADA_FAMILY_BART && file_exists(gpt2_vocab) &&
+			 file_exists(gpt2_merges))
+			rc = tokenizer_load_gpt2_files(gpt2_vocab, gpt2_merges, &t, err);
 		else
 			rc = ada_fail(err, ADA_EINVAL,
 				      "%s has no tokenizer.json: pass a tokenizer (--tokenizer)",
 				      m->path);
 		free(p);
 		free(vocab);
+		free(gpt2_vocab);
+		free(gpt2_merges);
 	} else {
 		rc = ada_fail(err, ADA_EINVAL,
 			      "%s (%s) carries no tokenizer: pass one (--tokenizer)", m->path,

@@ -23,9 +23,10 @@ int ada_method_has_budget(enum ada_method_type t)
 
 int64_t ada_model_matrices(const struct ada_model_info *info, unsigned target_modules)
 {
-	const struct model_config cfg = { .family = info->family };
+	const struct model_config cfg = { .family = info->family, .n_layers = info->n_layers,
+					  .n_dec_layers = info->n_decoder_layers };
 
-	return (int64_t)model_modules_targeted(&cfg, target_modules) * info->n_layers;
+	return model_n_matrices(&cfg, target_modules);
 }
 
 int ada_method_budget(const struct ada_method *m, int64_t total_steps, int64_t n_matrices,

@@ -209,7 +209,7 @@ static int setup_end(struct trainer *tr, struct ada_err *err)
 
 	tr->has_budget = ada_method_has_budget(tr->job->method.type);
 	if (tr->has_budget) {
-		int64_t n = (int64_t)model_modules_targeted(c, tr->hp->target_modules) * c->n_layers;
+		int64_t n = model_n_matrices(c, tr->hp->target_modules);
 		if ((rc = ada_method_budget(&tr->job->method, tr->plan.total_steps, n, &tr->schedule,
 					    err)))
 			return rc;
@@ -278,9 +278,7 @@ void trainer_plan(const struct trainer *tr, struct ada_plan *plan)
 		plan->budget_initial = budget_schedule_initial(&tr->schedule);
 		plan->budget_target = budget_schedule_target(&tr->schedule);
 	} else if (tr->job->method.type == ADA_METHOD_LORA) {
-		plan->n_matrices = (int64_t)model_modules_targeted(&tr->model->cfg,
-								    tr->hp->target_modules) *
-				   tr->model->cfg.n_layers;
+		plan->n_matrices = model_n_matrices(&tr->model->cfg, tr->hp->target_modules);
 	}
 	if (tr->tn.arena.n_tensors)
 		plan->trainable_params = (int64_t)param_arena_count(&tr->tn.arena);
