@@ -25,9 +25,10 @@
 struct data_record {
 	int64_t line;            /* 1-based line where the record starts */
 	int shape;               /* enum ada_data_shape */
-	const char *text;        /* text, prompt or text_a (borrowed, not NUL-terminated) */
+	const char *text;        /* text, prompt, text_a or a seq2seq source (borrowed, not
+	                          * NUL-terminated) */
 	size_t text_len;
-	const char *second;      /* completion or text_b, else NULL (borrowed) */
+	const char *second;      /* completion, text_b or a seq2seq target, else NULL (borrowed) */
 	size_t second_len;
 	const json_t *json;      /* the parsed JSONL line (borrowed), NULL for plain text */
 };

@@ -173,6 +173,13 @@ struct ada_hparams {
 	                            * the model's own chat template */
 	int append_eos;            /* EOS after each text record: 1, 0, or -1 = auto (the
 	                            * model's default: llama2.c's models 0, else 1) */
+	/* sequence to sequence (an encoder-decoder; README "BART") */
+	int max_source_length;     /* tokens of a source, its framing included; 0 = auto:
+	                            * min(1024, the model's context) */
+	int max_target_length;     /* tokens of a target (the labels); 0 = auto: min(128,
+	                            * the model's context) */
+	double label_smoothing;    /* epsilon of the label-smoothed loss (transformers'
+	                            * label_smoothing_factor); 0 = plain cross-entropy */
 };
 
 struct ada_method {
@@ -233,6 +240,8 @@ enum ada_task {
 	ADA_TASK_AUTO = 0,
 	ADA_TASK_CAUSAL_LM,
 	ADA_TASK_CLASSIFICATION,     /* classification, or regression (float labels) */
+	ADA_TASK_SEQ2SEQ,            /* sequence to sequence (an encoder-decoder: BART) on
+	                              * {"source","target"} lines */
 };
 
 /* How the training and validation files are read. */
@@ -242,7 +251,7 @@ enum ada_file_format {
 	ADA_FILE_GLUE_TSV,           /* GLUE TSV with its header row (classification only) */
 };
 
-/* Stable names: "auto", "causal_lm", "classification"; "auto", "jsonl",
+/* Stable names: "auto", "causal_lm", "classification", "seq2seq"; "auto", "jsonl",
  * "glue-tsv". The *_from_name functions return -1 for an unknown name. */
 ADA_API const char *ada_task_name(enum ada_task t);
 ADA_API int ada_task_from_name(const char *name);
@@ -294,10 +303,17 @@ struct ada_ranks {
 	int64_t initial, target;    /* b(0), b(T) */
 	int init_r;
 	int n_layers;
-	int n_modules;              /* columns: the family's modules in order (7 Llama, 6 BERT) */
+	int n_modules;              /* columns: the family's modules in order (7 Llama, 6 BERT,
+	                             * 10 BART) */
 	const char *const *module_names;   /* [n_modules] their API names (borrowed) */
 	const int *ranks;           /* [n_layers][n_modules]; -1 where not adapted */
 	int final;                  /* the frozen allocation */
+	/* an encoder-decoder's (BART) stacks; NULL for other models:
+	 * layer_groups[n_layers]: "encoder" or "decoder" (rows are the encoder's
+	 * layers, then the decoder's), module_groups[n_modules]: "self_attn",
+	 * "encoder_attn" (the decoder's cross-attention) or "ffn" (borrowed) */
+	const char *const *layer_groups;
+	const char *const *module_groups;
 };
 
 /* Callbacks run on the training thread; any may be NULL. */
@@ -615,6 +631,9 @@ enum ada_data_shape {
 	                                  * are checked, and recorded in tool_line */
 	ADA_SHAPE_CLASSIFY = 4,          /* {"text", "label"} */
 	ADA_SHAPE_CLASSIFY_PAIR = 5,     /* {"text_a", "text_b", "label"} */
+	ADA_SHAPE_SEQ2SEQ = 6,           /* {"source", "target"}, or as XSum and CNN/DailyMail
+	                                  * name them {"document", "summary"}, {"article",
+	                                  * "highlights"}; an "id" beside them is ignored */
 };
 
 /* What the labels of a classification file are. One label written as a
@@ -641,7 +660,8 @@ struct ada_data_info {
 };
 
 /* Stable names: "plain_text"/"jsonl"; "text", "prompt_completion", "chat",
- * "classification", "pair_classification"; "none", "int", "string", "float". */
+ * "classification", "pair_classification", "seq2seq"; "none", "int", "string",
+ * "float". */
 ADA_API const char *ada_data_format_name(int format);
 ADA_API const char *ada_data_shape_name(int shape);
 ADA_API const char *ada_label_kind_name(int kind);

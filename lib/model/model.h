@@ -289,6 +289,13 @@ int model_n_modules(const struct model_config *cfg);
 int model_layer_has_module(const struct model_config *cfg, int layer, int m);
 /* Adapted matrices: the (layer, module) pairs target_modules selects. */
 int64_t model_n_matrices(const struct model_config *cfg, unsigned target_modules);
+/* The most modules a layer has in any family (BART's ten). */
+#define MAX_LAYER_MODULES N_BART_MODULES
+/* BART: the stack of a rank-matrix row ("encoder", "decoder") and the
+ * group of a column ("self_attn", "encoder_attn", "ffn"); NULL for other
+ * families. */
+const char *model_layer_group(const struct model_config *cfg, int layer);
+const char *model_module_group(const struct model_config *cfg, int m);
 /* BART: is layer a decoder layer, and its index within its stack. */
 int model_is_decoder_layer(const struct model_config *cfg, int layer);
 int model_stack_layer(const struct model_config *cfg, int layer);

@@ -156,6 +156,20 @@ static int is_cross(int m)
 	return m >= BART_CROSS_Q && m <= BART_CROSS_O;
 }
 
+const char *model_layer_group(const struct model_config *cfg, int layer)
+{
+	if (cfg->family != ADA_FAMILY_BART)
+		return NULL;
+	return model_is_decoder_layer(cfg, layer) ? "decoder" : "encoder";
+}
+
+const char *model_module_group(const struct model_config *cfg, int m)
+{
+	if (cfg->family != ADA_FAMILY_BART || m < 0 || m >= N_BART_MODULES)
+		return NULL;
+	return is_cross(m) ? "encoder_attn" : m >= BART_FC1 ? "ffn" : "self_attn";
+}
+
 /* ---- either family ------------------------------------------------------ */
 
 int model_n_modules(const struct model_config *cfg)

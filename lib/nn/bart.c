@@ -79,10 +79,10 @@ static void layout(struct bart_acts *a, const struct bart_dims *d, struct carver
 	const size_t Le = (size_t)d->n_enc_layers, Ld = (size_t)d->n_dec_layers;
 	const size_t Ns = (size_t)a->Ns, Nt = (size_t)a->Nt, D = (size_t)d->dim;
 	const size_t F = (size_t)d->hidden, BH = (size_t)a->B * (size_t)d->n_heads;
-	const size_t S = (size_t)a->S, T = (size_t)a->T, R = max_sz(Ns, Nt);
-	struct attention_shape se = { a->B, a->S, d->n_heads, d->n_heads, d->head_dim };
-	struct attention_shape sd = { a->B, a->T, d->n_heads, d->n_heads, d->head_dim };
-	struct cross_shape sc = { a->B, a->T, a->S, d->n_heads, d->head_dim };
+	const size_t S = (size_t)a->cap_S, T = (size_t)a->cap_T, R = max_sz(Ns, Nt);
+	struct attention_shape se = { a->B, a->cap_S, d->n_heads, d->n_heads, d->head_dim };
+	struct attention_shape sd = { a->B, a->cap_T, d->n_heads, d->n_heads, d->head_dim };
+	struct cross_shape sc = { a->B, a->cap_T, a->cap_S, d->n_heads, d->head_dim };
 	size_t scratch = max_sz(max_sz(attention_scratch_per_thread(&se),
 				       attention_scratch_per_thread(&sd)),
 				cross_attention_scratch_per_thread(&sc));
@@ -167,8 +167,8 @@ int bart_acts_init(struct bart_acts *a, const struct bart_dims *d, int B, int S,
 	    (long)B * T > 0x7fffffffL)
 		return ADA_EINVAL;
 	a->B = B;
-	a->S = S;
-	a->T = T;
+	a->S = a->cap_S = S;
+	a->T = a->cap_T = T;
 	a->Ns = B * S;
 	a->Nt = B * T;
 	a->n_threads = n_threads;
@@ -182,6 +182,30 @@ int bart_acts_init(struct bart_acts *a, const struct bart_dims *d, int B, int S,
 	c.base = a->mem;
 	c.off = 0;
 	layout(a, d, &c);
+	return ADA_OK;
+}
+
+size_t bart_acts_bytes(const struct bart_dims *d, int B, int S, int T, int n_threads)
+{
+	struct bart_acts a = { .B = B, .S = S, .T = T, .cap_S = S, .cap_T = T,
+			       .n_threads = n_threads };
+	struct carver c = { 0 };
+
+	if (B <= 0 || S <= 0 || T <= 0 || n_threads <= 0 || (long)B * S > 0x7fffffffL ||
+	    (long)B * T > 0x7fffffffL)
+		return 0;
+	a.Ns = B * S;
+	a.Nt = B * T;
+	layout(&a, d, &c);
+	return c.overflow ? 0 : c.off;
+}
+
+int bart_acts_set_shape(struct bart_acts *a, int S, int T)
+{
+	if (S < 1 || S > a->cap_S || T < 1 || T > a->cap_T)
+		return ADA_EINVAL;
+	a->S = S;
+	a->T = T;
 	return ADA_OK;
 }
 
@@ -298,7 +322,7 @@ int bart_encode(const struct bart_net *net, struct bart_acts *a, const int32_t *
 		real *ctx = a->e_ctx + l * NA * D, *s1 = a->e_s1 + l * NA * D;
 		real *mid = a->e_mid + l * NA * D, *s2 = a->e_s2 + l * NA * D;
 		real *u = a->e_u + l * NA * F, *g = a->e_g + l * NA * F;
-		real *att = a->e_att + l * (size_t)a->B * d->n_heads * S * S;
+		real *att = a->e_att + l * (size_t)a->B * d->n_heads * a->cap_S * a->cap_S;
 
 		if ((rc = linear_forward(&blk->lin[BART_SELF_Q], x, N, q, st)) ||
 		    (rc = linear_forward(&blk->lin[BART_SELF_K], x, N, k, st)) ||
@@ -364,8 +388,8 @@ int bart_decode(const struct bart_net *net, struct bart_acts *a, const int32_t *
 		real *cctx = a->c_ctx + l * NA * D, *s2 = a->d_s2 + l * NA * D;
 		real *x2 = a->d_x2 + l * NA * D, *s3 = a->d_s3 + l * NA * D;
 		real *u = a->d_u + l * NA * F, *g = a->d_g + l * NA * F;
-		real *att = a->d_att + l * (size_t)a->B * d->n_heads * T * T;
-		real *catt = a->c_att + l * (size_t)a->B * d->n_heads * T * S;
+		real *att = a->d_att + l * (size_t)a->B * d->n_heads * a->cap_T * a->cap_T;
+		real *catt = a->c_att + l * (size_t)a->B * d->n_heads * a->cap_T * a->cap_S;
 
 		/* causal self-attention */
 		if ((rc = linear_forward(&blk->lin[BART_SELF_Q], x, N, q, st)) ||
@@ -473,8 +497,8 @@ void bart_backward(const struct bart_net *net, struct bart_acts *a, const int32_
 		const real *cctx = a->c_ctx + l * NA * D, *s2 = a->d_s2 + l * NA * D;
 		const real *x2 = a->d_x2 + l * NA * D, *s3 = a->d_s3 + l * NA * D;
 		const real *u = a->d_u + l * NA * F, *g = a->d_g + l * NA * F;
-		const real *att = a->d_att + l * (size_t)a->B * d->n_heads * T * T;
-		const real *catt = a->c_att + l * (size_t)a->B * d->n_heads * T * S;
+		const real *att = a->d_att + l * (size_t)a->B * d->n_heads * a->cap_T * a->cap_T;
+		const real *catt = a->c_att + l * (size_t)a->B * d->n_heads * a->cap_T * a->cap_S;
 		const int need_dx = l > 0 || dec_emb_trains;
 
 		/* LN_ffn, then the residual (gx) and the FFN branch (gs) */
@@ -524,7 +548,7 @@ void bart_backward(const struct bart_net *net, struct bart_acts *a, const int32_
 		const real *s1 = a->e_s1 + l * NSA * D, *mid = a->e_mid + l * NSA * D;
 		const real *s2 = a->e_s2 + l * NSA * D;
 		const real *u = a->e_u + l * NSA * F, *g = a->e_g + l * NSA * F;
-		const real *att = a->e_att + l * (size_t)a->B * d->n_heads * S * S;
+		const real *att = a->e_att + l * (size_t)a->B * d->n_heads * a->cap_S * a->cap_S;
 		const int need_dx = l > 0 || enc_emb_trains;
 
 		layernorm_backward(gs, blk->ln_ffn.dw, blk->ln_ffn.db, gx, s2, blk->ln_ffn.w,

@@ -88,8 +88,10 @@ struct bart_net {
 };
 
 struct bart_acts {
-	int B, S, T;                /* batch rows, source and target lengths */
-	int Ns, Nt;                 /* B*S, B*T */
+	int B;                      /* batch rows */
+	int S, T;                   /* source and target lengths of the next pass (bart_acts_set_shape) */
+	int cap_S, cap_T;           /* the lengths allocated */
+	int Ns, Nt;                 /* B*cap_S, B*cap_T: each layer's row stride */
 	int n_threads;              /* attention scratch slots */
 	void *mem;                  /* the one allocation */
 	size_t bytes;
@@ -126,15 +128,23 @@ struct bart_acts {
 	real *att_scratch;
 };
 
+/* Run the next passes at S <= cap_S source and T <= cap_T target tokens
+ * (a batch padded only to its own longest): ADA_EINVAL otherwise. Rows
+ * are then b * S + s within each layer's buffers. */
+int bart_acts_set_shape(struct bart_acts *a, int S, int T);
+
 /* The dims of a model of cfg (family BART). */
 void bart_dims_of(const struct model_config *cfg, struct bart_dims *d);
 
-/* Allocate activations for B pairs of S source and T target tokens:
- * ADA_EINVAL for a bad shape or a length past the position tables,
- * ADA_ENOMEM. */
+/* Allocate activations for B pairs of up to S source and T target tokens
+ * (the shape of the next pass is S, T): ADA_EINVAL for a bad shape or a
+ * length past the position tables, ADA_ENOMEM. */
 int bart_acts_init(struct bart_acts *a, const struct bart_dims *d, int B, int S, int T,
 		   int n_threads);
 void bart_acts_release(struct bart_acts *a);
+/* The bytes bart_acts_init would allocate for that shape (0: a bad shape);
+ * the memory estimate's. */
+size_t bart_acts_bytes(const struct bart_dims *d, int B, int S, int T, int n_threads);
 
 /* The encoder over src [B][S] with src_len [B] in 1..S (NULL: all S):
  * a->enc_out. B <= a->B. ADA_EINVAL for an id or a length out of range

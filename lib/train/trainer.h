@@ -37,6 +37,7 @@ struct trainer;
 struct step_out;
 struct trainer_lm;      /* trainer_lm.c */
 struct trainer_cls;     /* trainer_cls.c */
+struct trainer_s2s;     /* trainer_s2s.c */
 
 /* The task-specific half of a job. */
 struct trainer_task {
@@ -61,7 +62,7 @@ struct trainer_task {
 	void (*release)(struct trainer *tr);
 };
 
-extern const struct trainer_task trainer_task_lm, trainer_task_cls;
+extern const struct trainer_task trainer_task_lm, trainer_task_cls, trainer_task_s2s;
 
 struct trainer {
 	const struct ada_job *job;      /* borrowed */
@@ -72,6 +73,7 @@ struct trainer {
 	struct net_spec spec;           /* what the network computes (set by task->load) */
 	struct trainer_lm *lm;          /* the causal LM task's data and buffers; owned */
 	struct trainer_cls *cls;        /* the classification task's; owned */
+	struct trainer_s2s *s2s;        /* the seq2seq task's; owned */
 	const struct label_map *labels; /* classification: the label map (in cls) */
 	struct batch_plan plan;
 	struct ada_schedule schedule;   /* adalora / lora_prune */

@@ -25,13 +25,14 @@ const char *ada_task_name(enum ada_task t)
 	case ADA_TASK_AUTO: return "auto";
 	case ADA_TASK_CAUSAL_LM: return "causal_lm";
 	case ADA_TASK_CLASSIFICATION: return "classification";
+	case ADA_TASK_SEQ2SEQ: return "seq2seq";
 	}
 	return "unknown";
 }
 
 int ada_task_from_name(const char *name)
 {
-	for (int t = ADA_TASK_AUTO; t <= ADA_TASK_CLASSIFICATION; t++)
+	for (int t = ADA_TASK_AUTO; t <= ADA_TASK_SEQ2SEQ; t++)
 		if (!strcmp(name, ada_task_name(t)))
 			return t;
 	return -1;
@@ -89,11 +90,20 @@ static int qualify_param(struct ada_err *err, const char *prefix, int rc)
 static char *make_fingerprint(const struct ada_job *job)
 {
 	json_t *j = json_object(), *method = ada_method_to_json(&job->method);
+	json_t *hp = json_object_get(json_object_get(method, ada_method_name(job->method.type)),
+				     "hyperparameters");
+	const struct ada_hparams *h = &job->method.hp;
 	char *s;
 
-	json_object_del(json_object_get(json_object_get(method, ada_method_name(job->method.type)),
-					"hyperparameters"),
-			"gradient_checkpointing");
+	json_object_del(hp, "gradient_checkpointing");
+	/* The seq2seq fields came later: at their defaults they are left out,
+	 * so the checkpoints of earlier versions still resume. */
+	if (!h->max_source_length)
+		json_object_del(hp, "max_source_length");
+	if (!h->max_target_length)
+		json_object_del(hp, "max_target_length");
+	if (h->label_smoothing == 0)
+		json_object_del(hp, "label_smoothing");
 	json_object_set_new(j, "model", job->model ? json_string(job->model) : json_null());
 	json_object_set_new(j, "tokenizer", job->tokenizer ? json_string(job->tokenizer) : json_null());
 	json_object_set_new(j, "train_file",
@@ -150,9 +160,22 @@ static int resolve_task(struct trainer *tr, struct ada_err *err)
 {
 	const struct ada_job *job = tr->job;
 	const int bert = tr->model->cfg.family == ADA_FAMILY_BERT;
+	const int bart = tr->model->cfg.family == ADA_FAMILY_BART;
 	enum ada_task t = job->task;
 	int labelled, rc;
 
+	if (bart && t != ADA_TASK_AUTO && t != ADA_TASK_SEQ2SEQ)
+		return ada_fail_param(err, ADA_EINVAL, "task",
+				      "task: %s is an encoder-decoder (BART); it trains seq2seq, not %s",
+				      job->model, ada_task_name(t));
+	if (!bart && t == ADA_TASK_SEQ2SEQ)
+		return ada_fail_param(err, ADA_EINVAL, "task",
+				      "task: seq2seq needs an encoder-decoder (BART) model; %s is not one",
+				      job->model);
+	if (bart) {
+		tr->task = &trainer_task_s2s;
+		return ADA_OK;
+	}
 	if (t == ADA_TASK_AUTO) {
 		if (bert || job->data_format == ADA_FILE_GLUE_TSV ||
 		    (job->data_format == ADA_FILE_AUTO && ends_with(job->train_file, ".tsv"))) {

@@ -387,3 +387,50 @@ int tiny_write_bart_tokenizer(const char *dir, struct ada_err *err)
 	json_decref(vocab);
 	return rc;
 }
+
+int tiny_make_bart(const char *dir, uint64_t seed, struct ada_err *err)
+{
+	struct model_config cfg;
+	struct model *m = NULL;
+	int rc;
+
+	tiny_bart_config(&cfg);
+	if ((rc = tiny_bart_random(&cfg, seed, &m)))
+		return ada_fail(err, rc, "out of memory");
+	rc = tiny_write_bart_hf(m, dir, NULL, err);
+	model_free(m);
+	return rc;
+}
+
+int tiny_write_reverse(const char *path, int n, int min_len, int max_len, int letters,
+		       uint64_t seed, int doc_names, struct ada_err *err)
+{
+	size_t cap = (size_t)n * (size_t)(4 * max_len + 48) + 1, len = 0;
+	char *buf = malloc(cap), src[128], tgt[128];
+	struct rng r;
+	int rc;
+
+	if (!buf || max_len > 60)
+		return ada_fail(err, buf ? ADA_EINVAL : ADA_ENOMEM, "cannot write %d lines", n);
+	rng_seed(&r, seed);
+	for (int i = 0; i < n; i++) {
+		const int k = min_len + (int)rng_below(&r, (uint64_t)(max_len - min_len + 1));
+		char w[64];
+
+		for (int j = 0; j < k; j++)
+			w[j] = (char)('a' + rng_below(&r, (uint64_t)letters));
+		for (int j = 0; j < k; j++) {
+			src[2 * j] = w[j];
+			src[2 * j + 1] = ' ';
+			tgt[2 * j] = w[k - 1 - j];
+			tgt[2 * j + 1] = ' ';
+		}
+		src[2 * k - 1] = tgt[2 * k - 1] = '\0';
+		len += (size_t)snprintf(buf + len, cap - len, "{\"%s\": \"%s\", \"%s\": \"%s\"}\n",
+					doc_names ? "document" : "source", src,
+					doc_names ? "summary" : "target", tgt);
+	}
+	rc = file_write_atomic(path, buf, len, err);
+	free(buf);
+	return rc;
+}

@@ -61,4 +61,15 @@ int tiny_write_bart_tokenizer(const char *dir, struct ada_err *err);
  * its length. */
 int tiny_gpt2_byte_symbol(unsigned char b, char *buf);
 
+/* dir: a random tiny BART (tiny_bart_config, tiny_bart_random with seed)
+ * as a Hugging Face directory with its tokenizer. */
+int tiny_make_bart(const char *dir, uint64_t seed, struct ada_err *err);
+
+/* The synthetic seq2seq task: n lines {"source": "c a e", "target": "e a c"}
+ * of min_len..max_len letters drawn from the first `letters` of a..z,
+ * separated by spaces (one token each), the target the source reversed.
+ * doc_names: {"document","summary"} instead, as XSum names them. */
+int tiny_write_reverse(const char *path, int n, int min_len, int max_len, int letters,
+		       uint64_t seed, int doc_names, struct ada_err *err);
+
 #endif

@@ -238,6 +238,18 @@ static void check_bart(int n_enc, int n_dec, int scaled, int tied)
 	compare(m, &a, src, src_len, dec, tgt_len, B, label);
 	/* fewer rows than allocated: the layer strides keep the full shape */
 	compare(m, &a, src, src_len, dec, tgt_len, 2, label);
+	/* shorter sequences than allocated (a batch padded to its own longest) */
+	{
+		struct bart_acts big;
+
+		CHECK_OK(bart_acts_init(&big, &m->net.d, B + 1, S + 4, T + 3, 2),
+			 (struct ada_err *)NULL);
+		CHECK_OK(bart_acts_set_shape(&big, S, T), (struct ada_err *)NULL);
+		compare(m, &big, src, src_len, dec, tgt_len, B, label);
+		CHECK_INT_EQ(bart_acts_set_shape(&big, S + 5, T), ADA_EINVAL);
+		CHECK_INT_EQ(bart_acts_set_shape(&big, S, 0), ADA_EINVAL);
+		bart_acts_release(&big);
+	}
 
 	/* Padding is inert: other ids in a padded source or target tail change
 	 * no logit of a real position. */

@@ -1,0 +1,328 @@
+/*
+ * Sequence to sequence end to end, on a tiny random BART the test writes
+ * (tests/support/tiny_bart.h) and a synthetic task (reverse a sequence of
+ * letters):
+ *   - seq2seq data: the shapes ada_data_validate accepts and refuses, the
+ *     dataset's framing, truncation to max_source_length /
+ *     max_target_length, and teacher forcing's batches;
+ *   - AdaLoRA (and LoRA) learn the task from a frozen random base: the
+ *     validation loss falls and the teacher-forced token accuracy climbs;
+ *     the rank matrix spans the encoder's six and the decoder's ten modules;
+ *   - the job's errors: task and model that do not fit, methods BART does
+ *     not take, lengths over the context.
+ */
+#include "check.h"
+
+#include "adalora.h"
+#include "data/s2s_data.h"
+#include "model/model.h"
+#include "scratch.h"
+#include "tiny_bart.h"
+#include "tokenizer/tokenizer.h"
+#include "util/err.h"
+#include "util/fileio.h"
+
+static char *tmp;
+static char bart_dir[4200];
+
+static char *in_tmp(const char *name)
+{
+	return path_join(tmp, name);
+}
+
+static void base_job(struct ada_job *job, enum ada_method_type t, const char *train,
+		     const char *valid, const char *out)
+{
+	memset(job, 0, sizeof(*job));
+	job->model = bart_dir;
+	job->train_file = train;
+	job->valid_file = valid;
+	job->out_dir = out;
+	job->seed = 11;
+	job->threads = 2;
+	ada_method_defaults(t, &job->method);
+	job->method.hp.max_steps = 40;
+	job->method.hp.batch_size = 16;
+	job->method.hp.micro_batch_size = 8;
+	job->method.hp.learning_rate = 1e-2;
+	job->method.hp.log_every = 10;
+	job->method.hp.checkpoint_every = 0;
+	job->method.hp.warmup_steps = 10;
+	job->method.hp.r = 8;
+	job->method.hp.init_r = 8;
+	job->method.hp.target_r = 6;
+	job->method.hp.tinit = 10;
+	job->method.hp.tfinal = 10;
+	job->method.hp.delta_t = 10;
+}
+
+/* ---- data --------------------------------------------------------------- */
+
+static void test_data_shapes(void)
+{
+	static const struct {
+		const char *text;
+		int ok;
+		const char *msg;
+	} cases[] = {
+		{ "{\"source\": \"a b\", \"target\": \"b a\"}\n", 1, NULL },
+		{ "{\"document\": \"a b\", \"summary\": \"b\", \"id\": \"3\"}\n", 1, NULL },
+		{ "{\"article\": \"a b\", \"highlights\": \"b\"}\n", 1, NULL },
+		{ "{\"source\": \"a b\"}\n", 0, "\"target\"" },
+		{ "{\"source\": \"\", \"target\": \"b\"}\n", 0, "empty" },
+		{ "{\"source\": \"a\", \"summary\": \"b\"}\n", 0, "not both" },
+		{ "{\"source\": \"a\", \"target\": \"b\", \"label\": 1}\n", 0, "unknown key" },
+		{ "{\"source\": \"a\", \"target\": 3}\n", 0, "string" },
+		{ "{\"source\": \"a\", \"target\": \"b\"}\n{\"text\": \"c\"}\n", 0, "one shape" },
+	};
+	struct ada_data_info info;
+	struct ada_err err;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int rc = ada_data_validate(cases[i].text, strlen(cases[i].text), ADA_DATA_JSONL_ONLY,
+					   &info, &err);
+		CHECK_MSG((rc == ADA_OK) == cases[i].ok, "case %zu: %s", i, err.msg);
+		if (cases[i].ok)
+			CHECK_INT_EQ(info.shape, ADA_SHAPE_SEQ2SEQ);
+		else
+			CHECK_MSG(strstr(err.msg, cases[i].msg) != NULL, "case %zu: %s", i, err.msg);
+	}
+	CHECK_STR_EQ(ada_data_shape_name(ADA_SHAPE_SEQ2SEQ), "seq2seq");
+}
+
+/* Framing, truncation and teacher forcing's batches, token by token. */
+static void test_dataset(void)
+{
+	char *path = in_tmp("ds.jsonl"), *vocab = path_join(bart_dir, "vocab.json");
+	char *merges = path_join(bart_dir, "merges.txt");
+	const char *text = "{\"source\": \"a b c d e f\", \"target\": \"x y\"}\n"
+			   "{\"document\": \"q\", \"summary\": \"r s t u v\"}\n";
+	struct tokenizer *t = NULL;
+	struct s2s_dataset ds = { 0 }, valid = { 0 };
+	struct ada_err err;
+
+	CHECK_OK(file_write_atomic(path, text, strlen(text), &err), &err);
+	CHECK_OK(tokenizer_load_gpt2_files(vocab, merges, &t, &err), &err);
+	if (!t)
+		goto out;
+	/* sources to 5 tokens (<s> a b c </s>), targets to 4 */
+	CHECK_OK(s2s_data_load(path, t, 5, 4, &ds, &err), &err);
+	CHECK_INT_EQ(ds.n, 2);
+	CHECK_INT_EQ(ds.n_truncated_src, 1);
+	CHECK_INT_EQ(ds.n_truncated_tgt, 1);
+	CHECK_INT_EQ(ds.max_src, 5);
+	CHECK_INT_EQ(ds.max_tgt, 4);
+	CHECK_INT_EQ(ds.target_tokens, 8);
+	if (ds.n == 2) {
+		const int32_t s0[] = { 0, TINY_BART_BYTE('a'), TINY_BART_SPACE_LETTER('b'),
+				       TINY_BART_SPACE_LETTER('c'), 2 };
+		const int32_t t1[] = { 0, TINY_BART_BYTE('r'), TINY_BART_SPACE_LETTER('s'), 2 };
+		int64_t idx[2] = { 1, 0 };
+		int32_t src[10], src_len[2], dec[8], lab[8];
+		int S, T;
+
+		CHECK_INT_EQ(ds.src_len[0], 5);
+		CHECK(!memcmp(s2s_source(&ds, 0), s0, sizeof(s0)));
+		CHECK_INT_EQ(ds.src_len[1], 3);
+		CHECK(!memcmp(s2s_target(&ds, 1), t1, sizeof(t1)));
+		CHECK_STR_EQ(ds.target_text[1], "r s t u v");
+		CHECK_INT_EQ(ds.line[1], 2);
+		/* a batch: example 1 then 0; pad 1, decoder start 2 */
+		CHECK_INT_EQ(s2s_batch(&ds, idx, 2, 1, 2, src, src_len, dec, lab, &S, &T), 8);
+		CHECK_INT_EQ(S, 5);
+		CHECK_INT_EQ(T, 4);
+		CHECK(src_len[0] == 3 && src_len[1] == 5);
+		CHECK(src[3] == 1 && src[4] == 1);          /* the shorter source padded */
+		/* decoder input: the labels shifted right behind the start token */
+		CHECK(dec[0] == 2 && dec[1] == t1[0] && dec[2] == t1[1] && dec[3] == t1[2]);
+		CHECK(!memcmp(lab, t1, sizeof(t1)));
+		CHECK(lab[4] == 0 && lab[7] == 2 && dec[4] == 2 && dec[5] == 0);
+	}
+	CHECK_OK(s2s_data_split_tail(&ds, 0.5, &valid, &err), &err);
+	CHECK(ds.n == 1 && valid.n == 1);
+	CHECK(ds.n_truncated_src == 1 && ds.n_truncated_tgt == 0);
+	CHECK(valid.n_truncated_src == 0 && valid.n_truncated_tgt == 1);
+	CHECK_STR_EQ(valid.target_text[0], "r s t u v");
+	CHECK_INT_EQ(valid.src_len[0], 3);
+	s2s_dataset_release(&ds);
+	s2s_dataset_release(&valid);
+
+	/* lengths that leave no room beside <s> and </s> */
+	CHECK_INT_EQ(s2s_data_load(path, t, 2, 4, &ds, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "max_source_length");
+	CHECK_INT_EQ(s2s_data_load(path, t, 5, 2, &ds, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "max_target_length");
+	/* other shapes are refused, naming the line */
+	CHECK_OK(file_write_atomic(path, "{\"text\": \"a\"}\n", 14, &err), &err);
+	CHECK_INT_EQ(s2s_data_load(path, t, 8, 8, &ds, &err), ADA_EINVAL);
+	CHECK(strstr(err.msg, "line 1") && strstr(err.msg, "seq2seq"));
+out:
+	tokenizer_free(t);
+	free(path);
+	free(vocab);
+	free(merges);
+}
+
+/* ---- training ----------------------------------------------------------- */
+
+struct rank_seen {
+	int calls, n_layers, n_modules, has_groups, cross_in_encoder, cross_in_decoder;
+	char first_module[32];
+};
+
+static void on_ranks(void *ctx, const struct ada_ranks *r)
+{
+	struct rank_seen *s = ctx;
+
+	s->calls++;
+	s->n_layers = r->n_layers;
+	s->n_modules = r->n_modules;
+	snprintf(s->first_module, sizeof(s->first_module), "%s", r->module_names[0]);
+	s->has_groups = r->layer_groups && r->module_groups;
+	s->cross_in_encoder = s->cross_in_decoder = 0;
+	for (int l = 0; s->has_groups && l < r->n_layers; l++)
+		for (int m = 0; m < r->n_modules; m++) {
+			if (strcmp(r->module_groups[m], "encoder_attn"))
+				continue;
+			if (!strcmp(r->layer_groups[l], "encoder"))
+				s->cross_in_encoder += r->ranks[l * r->n_modules + m] >= 0;
+			else
+				s->cross_in_decoder += r->ranks[l * r->n_modules + m] >= 0;
+		}
+}
+
+static void learn(enum ada_method_type t, int steps, double lr, double min_accuracy,
+		  const char *label)
+{
+	char *train = in_tmp("rev_train.jsonl"), *valid = in_tmp("rev_valid.jsonl");
+	char *out = in_tmp("run");
+	struct rank_seen seen = { 0 };
+	struct ada_callbacks cb = { .ctx = &seen, .on_ranks = on_ranks };
+	struct ada_result res;
+	struct ada_job job;
+	struct ada_err err;
+
+	CHECK_OK(tiny_write_reverse(train, 600, 3, 6, 8, 1, 0, &err), &err);
+	CHECK_OK(tiny_write_reverse(valid, 40, 3, 6, 8, 2, 1, &err), &err);
+	base_job(&job, t, train, valid, out);
+	job.method.hp.max_steps = steps;
+	job.method.hp.learning_rate = lr;
+	job.method.hp.tinit = steps / 5;
+	job.method.hp.tfinal = steps / 5;
+	job.cb = &cb;
+	CHECK_OK(ada_train(&job, &res, &err), &err);
+	CHECK_INT_EQ(res.plan.task, ADA_TASK_SEQ2SEQ);
+	CHECK_INT_EQ(res.plan.train_windows, 600);
+	CHECK_INT_EQ(res.plan.valid_windows, 40);
+	CHECK_MSG(res.valid_loss < res.valid_loss_initial * 0.5,
+		  "%s: validation loss %.4f from %.4f", label, res.valid_loss,
+		  res.valid_loss_initial);
+	CHECK_MSG(res.glue.accuracy >= min_accuracy, "%s: token accuracy %.4f", label,
+		  res.glue.accuracy);
+	fprintf(stderr, "%s: %d steps, valid loss %.4f -> %.4f, token accuracy %.4f\n", label, steps,
+		res.valid_loss_initial, res.valid_loss, res.glue.accuracy);
+	if (t != ADA_METHOD_LORA) {
+		/* 2 encoder layers x 6 modules + 2 decoder layers x 10 */
+		CHECK_INT_EQ(res.plan.n_matrices, 32);
+		CHECK(seen.calls > 0);
+		CHECK_INT_EQ(seen.n_layers, 4);
+		CHECK_INT_EQ(seen.n_modules, 10);
+		CHECK_STR_EQ(seen.first_module, "self_attn.q_proj");
+		CHECK(seen.has_groups);
+		CHECK_INT_EQ(seen.cross_in_encoder, 0);
+		CHECK_INT_EQ(seen.cross_in_decoder, 2 * 4);
+	}
+	ada_result_release(&res);
+	remove_tree(out, NULL);
+	free(train);
+	free(valid);
+	free(out);
+}
+
+static void test_adalora_learns(void)
+{
+	learn(ADA_METHOD_ADALORA, 800, 3e-2, 0.97, "adalora");
+}
+
+static void test_lora_learns(void)
+{
+	learn(ADA_METHOD_LORA, 400, 1e-2, 0.6, "lora");
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+static void expect_job_error(struct ada_job *job, int code, const char *param)
+{
+	struct ada_err err;
+	struct ada_plan plan;
+
+	CHECK_INT_EQ(ada_job_plan(job, &plan, &err), code);
+	CHECK_STR_EQ(err.param, param);
+}
+
+static void test_errors(void)
+{
+	char *train = in_tmp("err_train.jsonl"), *out = in_tmp("err_run");
+	char *llama = in_tmp("llama.gguf");
+	struct ada_job job;
+	struct ada_err err;
+
+	CHECK_OK(tiny_write_reverse(train, 30, 2, 4, 5, 3, 0, &err), &err);
+	CHECK_OK(ada_create_model("tiny", 1, llama, &err), &err);
+	base_job(&job, ADA_METHOD_ADALORA, train, NULL, out);
+	job.task = ADA_TASK_CAUSAL_LM;
+	expect_job_error(&job, ADA_EINVAL, "task");
+	job.task = ADA_TASK_CLASSIFICATION;
+	expect_job_error(&job, ADA_EINVAL, "task");
+	job.task = ADA_TASK_SEQ2SEQ;
+	job.model = llama;
+	expect_job_error(&job, ADA_EINVAL, "task");
+	base_job(&job, ADA_METHOD_FULL, train, NULL, out);
+	expect_job_error(&job, ADA_EUNSUPPORTED, "method.type");
+	base_job(&job, ADA_METHOD_BITFIT, train, NULL, out);
+	expect_job_error(&job, ADA_EUNSUPPORTED, "method.type");
+	base_job(&job, ADA_METHOD_LORA, train, NULL, out);
+	job.method.hp.max_source_length = 65;   /* the tiny BART's context is 64 */
+	expect_job_error(&job, ADA_EINVAL, "method.lora.hyperparameters.max_source_length");
+	job.method.hp.max_source_length = 0;
+	job.method.hp.max_target_length = 2;    /* no room beside <s> and </s> */
+	expect_job_error(&job, ADA_EINVAL, "method.lora.hyperparameters.max_target_length");
+	job.method.hp.max_target_length = 0;
+	job.method.hp.gradient_checkpointing = 1;
+	expect_job_error(&job, ADA_EINVAL, "method.lora.hyperparameters.gradient_checkpointing");
+	/* seq_len does not apply to an encoder-decoder: the default 256 is no error */
+	base_job(&job, ADA_METHOD_LORA, train, NULL, out);
+	job.method.hp.seq_len = 256;
+	{
+		struct ada_plan plan;
+		CHECK_OK(ada_job_plan(&job, &plan, &err), &err);
+		CHECK_INT_EQ(plan.task, ADA_TASK_SEQ2SEQ);
+		CHECK_INT_EQ(plan.n_matrices, 32);
+	}
+	free(train);
+	free(out);
+	free(llama);
+}
+
+int main(void)
+{
+	struct ada_err err;
+	char *d;
+
+	tmp = check_tmpdir("seq2seq");
+	d = path_join(tmp, "bart");
+	snprintf(bart_dir, sizeof(bart_dir), "%s", d);
+	free(d);
+	if (tiny_make_bart(bart_dir, 3, &err)) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	RUN(test_data_shapes);
+	RUN(test_dataset);
+	RUN(test_adalora_learns);
+	RUN(test_lora_learns);
+	RUN(test_errors);
+	remove_tree(tmp, NULL);
+	free(tmp);
+	return check_summary();
+}
