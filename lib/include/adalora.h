@@ -559,7 +559,22 @@ struct ada_eval_result {
 	double loss;                /* mean cross-entropy (regression: mean squared error) */
 	struct ada_glue_metrics glue;
 	int num_labels;             /* 1: regression */
-	int64_t truncated;          /* examples cut to seq_len */
+	int64_t truncated;          /* examples cut to seq_len (seq2seq: sources or targets cut) */
+	/* sequence to sequence (an encoder-decoder: BART; examples and loss above) */
+	int seq2seq;
+	int64_t target_tokens;      /* the loss's tokens (the framed targets) */
+	double token_accuracy;      /* teacher-forced: argmax = label, over target tokens */
+	int64_t generated;          /* examples decoded (greedy), 0 without generation */
+	double exact_match;         /* share of those whose decoded text is the target's */
+};
+
+/* How a seq2seq evaluation reads and decodes (ada_eval_seq2seq). */
+struct ada_s2s_eval_opts {
+	int max_source_length, max_target_length;   /* 0: auto, as training (README "BART") */
+	int generate;               /* also decode every source greedily (up to
+	                             * max_target_length tokens) and score the text */
+	const char *predictions;    /* NULL, or a file that gets one JSON line per example:
+	                             * {"line", "prediction", "target"} */
 };
 
 /* Held-out loss of a model (with its adapter) on a data file read as fmt.
@@ -571,6 +586,16 @@ struct ada_eval_result {
 ADA_API int ada_eval(const struct ada_infer_opts *in, const char *data_file, enum ada_file_format fmt,
 	     int seq_len, const struct ada_framing *framing, struct ada_eval_result *res,
 	     struct ada_err *err);
+
+/* A seq2seq model (BART, with a seq2seq job's adapter or none) on a file of
+ * {"source","target"} lines, read and cut as training reads them: the
+ * teacher-forced mean NLL of the targets (loss) and token accuracy, and
+ * with o->generate the greedy decodes scored by exact match (ROUGE:
+ * README "BART"). ada_eval() runs this with the defaults (generation on)
+ * for a BART model, its seq_len standing for max_source_length. */
+ADA_API int ada_eval_seq2seq(const struct ada_infer_opts *in, const char *data_file,
+			     const struct ada_s2s_eval_opts *o, struct ada_eval_result *res,
+			     struct ada_err *err);
 
 /* What training makes of a language model's data file, example by example:
  * for each of the first limit records (0: all), emit(ctx, obj) receives a

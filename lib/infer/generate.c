@@ -12,10 +12,60 @@
 #include <ctype.h>
 #include <string.h>
 
+#include <stdlib.h>
+
 #include "util/err.h"
 #include "infer/decoder.h"
 #include "infer/inference_net.h"
 #include "infer/sample.h"
+#include "net/seq2seq_step.h"
+#include "nn/parallel.h"
+
+/* An encoder-decoder (BART): the prompt is the source, framed (<s> ...
+ * </s>) and cut to the model's context (at most 1024 tokens); the target is
+ * decoded greedily through the KV-cached decoder, from
+ * decoder_start_token_id (the config's forced_bos_token_id forced first),
+ * until EOS or n_tokens new tokens, then written out whole (special tokens
+ * left out). */
+static int generate_s2s(struct inference_net *in, const struct ada_generate_opts *o,
+			void (*emit)(void *ctx, const char *s, size_t n), void *ctx,
+			struct ada_err *err)
+{
+	const struct model_config *c = &in->model->cfg;
+	const int max_src = c->context_length < 1024 ? c->context_length : 1024;
+	const int max_new = o->n_tokens < c->context_length ? o->n_tokens : c->context_length;
+	const struct s2s_gen_opts g = { .start = c->decoder_start_token_id,
+					.eos = c->eos_token_id, .forced_bos = c->forced_bos_token_id,
+					.max_new = max_new, .min_new = 0 };
+	struct bart_stepper st;
+	struct ivec src = { 0 }, out = { 0 };
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (o->temperature != 0)
+		return ada_fail_param(err, ADA_EINVAL, "temperature",
+				      "sampling is not implemented for an encoder-decoder (BART): generation is greedy, temperature 0");
+	rc = tokenizer_encode_pair(in->tok, o->prompt ? o->prompt : "",
+				   o->prompt ? strlen(o->prompt) : 0, NULL, 0, max_src, &src, NULL,
+				   NULL, err);
+	if (rc)
+		return ada_err_prefix(err, rc, "prompt");
+	if ((rc = bart_stepper_init(&st, &in->bart, (int)src.n, 1, max_new, nn_threads(), err)))
+		goto out_free;
+	if (!(rc = bart_stepper_start(&st, src.v, (int)src.n, err)) &&
+	    !(rc = s2s_greedy(&st.ops, &st, &g, &out, err)) &&
+	    !(rc = tokenizer_decode(in->tok, out.v, out.n, &text, &len, err))) {
+		emit(ctx, text, len);
+		emit(ctx, "\n", 1);
+	}
+	bart_stepper_release(&st);
+out_free:
+	free(text);
+	ivec_release(&src);
+	ivec_release(&out);
+	return rc;
+}
 
 int ada_generate(const struct ada_generate_opts *o,
 		 void (*emit)(void *ctx, const char *s, size_t n), void *ctx, struct ada_err *err)
@@ -33,6 +83,10 @@ int ada_generate(const struct ada_generate_opts *o,
 				      "temperature must be >= 0 and top_p in [0, 1]");
 	if ((rc = inference_net_open(&in, &o->in, err)))
 		return rc;
+	if (in.model->cfg.family == ADA_FAMILY_BART) {
+		rc = generate_s2s(&in, o, emit, ctx, err);
+		goto out_close;
+	}
 	if (in.model->cfg.family != ADA_FAMILY_LLAMA || in.is_classifier) {
 		rc = ada_fail(err, ADA_EUNSUPPORTED, "%s: %s generates no text",
 			      in.is_classifier ? o->in.adapter : o->in.model,

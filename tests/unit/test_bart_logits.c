@@ -5,7 +5,10 @@
  * and through tests/unit/bart_ref.c (plain double loops over each unpadded
  * pair, written from Hugging Face's modeling_bart.py). Built twice: against
  * the float nn/ (logits within 1e-5 relative) and the double one (1e-10).
- * Both also check the label-smoothed loss against the reference logits.
+ * Both also check the label-smoothed loss against the reference logits,
+ * and that KV-cached decoding (nn/bart_decode.h: one position at a time,
+ * several hypotheses, reordered as beam search does, adapters attached)
+ * gives the uncached teacher-forced forward's logits at every position.
  *
  * The float build also writes tiny BARTs as Hugging Face directories (F32
  * and BF16, the network under "model." or bare, the shared embedding under
@@ -23,6 +26,8 @@
 
 #include "bart_ref.h"
 #include "nn/bart.h"
+#include "nn/bart_decode.h"
+#include "nn/lowrank.h"
 #include "util/rng.h"
 #ifndef ADA_REAL_DOUBLE
 #include "net/model_bind.h"
@@ -304,6 +309,181 @@ static void test_bart_logits(void)
 	check_bart(1, 1, 0, 1);
 	check_bart(2, 2, 1, 1);
 	check_bart(2, 1, 0, 0);   /* an untied head, more encoder than decoder layers */
+}
+
+/* ---- KV-cached decoding against the uncached forward --------------------- */
+
+#define DEC_TOL (LOGIT_TOL * 10)
+
+/* The uncached logits of B decoder sequences dec[B][T] against one source. */
+static void uncached(const struct model_pair *m, const int32_t *src, int S, const int32_t *dec,
+		     int B, int T, real *out)
+{
+	struct bart_acts a;
+	struct nn_step st = { 0 };
+	int32_t *srcs = calloc((size_t)B * S, sizeof(int32_t));
+
+	if (!srcs)
+		abort();
+	for (int b = 0; b < B; b++)
+		memcpy(srcs + (size_t)b * S, src, sizeof(int32_t) * (size_t)S);
+	CHECK_OK(bart_acts_init(&a, &m->net.d, B, S, T, 2), (struct ada_err *)NULL);
+	CHECK_OK(bart_forward(&m->net, &a, srcs, NULL, dec, NULL, B, 0, 0, NULL, NULL, NULL, &st),
+		 (struct ada_err *)NULL);
+	memcpy(out, a.logits, sizeof(real) * (size_t)B * T * m->ref.vocab);
+	bart_acts_release(&a);
+	free(srcs);
+}
+
+static double rel_diff(const real *a, const real *b, size_t n)
+{
+	double worst = 0, scale = 1;
+
+	for (size_t i = 0; i < n; i++) {
+		worst = fmax(worst, fabs((double)a[i] - (double)b[i]));
+		scale = fmax(scale, fabs((double)b[i]));
+	}
+	return worst / scale;
+}
+
+/* LoRA on every module, nonzero, so the cached path must apply it too. */
+static struct lowrank *adapters[MAX_LAYERS * N_BART_MODULES];
+static int n_adapters;
+
+static void attach_adapters(struct model_pair *m, struct pool *pl)
+{
+	const int L = m->net.d.n_enc_layers + m->net.d.n_dec_layers;
+
+	for (int l = 0; l < L; l++)
+		for (int k = 0; k < N_BART_MODULES; k++) {
+			struct linear *lin = &m->blocks[l].lin[k];
+			struct lowrank *lr;
+
+			if (!lin->w)
+				continue;
+			lr = lowrank_new(lin->in, lin->out, 2, (real)0.7, 0, l * N_BART_MODULES + k);
+			if (!lr)
+				abort();
+			lr->P = weight(pl, (size_t)lin->out * 2, 0, 0.4).r;
+			lr->Q = weight(pl, (size_t)2 * lin->in, 0, 0.4).r;
+			lr->g = weight(pl, 2, 1, 0.2).r;
+			lin->adapter = &lr->base;
+			adapters[n_adapters++] = lr;
+		}
+}
+
+static void free_adapters(void)
+{
+	for (int i = 0; i < n_adapters; i++)
+		adapter_free(&adapters[i]->base);
+	n_adapters = 0;
+}
+
+static void check_decode(int scaled, int tied, int with_adapters)
+{
+	enum { S = 7, T = 6, H = 3 };
+	struct model_pair *m = calloc(1, sizeof(*m));
+	struct pool pl = { 0 };
+	struct bart_decoder dec;
+	int32_t src[S], seqs[H * T];
+	real *ref, *got;
+	int V;
+
+	if (!m)
+		abort();
+	build(m, &pl, 2, 2, scaled, tied);
+	if (with_adapters)
+		attach_adapters(m, &pl);
+	V = m->ref.vocab;
+	ref = calloc((size_t)H * T * V, sizeof(real));
+	got = calloc((size_t)H * V, sizeof(real));
+	if (!ref || !got)
+		abort();
+	for (int i = 0; i < S; i++)
+		src[i] = (int32_t)rng_below(&rng, (uint64_t)V);
+	for (int i = 0; i < H * T; i++)
+		seqs[i] = (int32_t)rng_below(&rng, (uint64_t)V);
+	CHECK_OK(bart_decoder_init(&dec, &m->net, S + 2, H, T + 2, 2), (struct ada_err *)NULL);
+	CHECK_OK(bart_decoder_start(&dec, src, S), (struct ada_err *)NULL);
+
+	/* one hypothesis, position by position */
+	uncached(m, src, S, seqs, 1, T, ref);
+	for (int t = 0; t < T; t++) {
+		double e;
+		CHECK_OK(bart_decoder_step(&dec, 1, &seqs[t], t, got), (struct ada_err *)NULL);
+		e = rel_diff(got, ref + (size_t)t * V, (size_t)V);
+		CHECK_MSG(e <= DEC_TOL, "one hypothesis, position %d: cached logits differ by %.3g", t, e);
+	}
+	/* three at once */
+	CHECK_OK(bart_decoder_start(&dec, src, S), (struct ada_err *)NULL);
+	uncached(m, src, S, seqs, H, T, ref);
+	for (int t = 0; t < T; t++) {
+		int32_t tok[H];
+		for (int h = 0; h < H; h++)
+			tok[h] = seqs[h * T + t];
+		CHECK_OK(bart_decoder_step(&dec, H, tok, t, got), (struct ada_err *)NULL);
+		for (int h = 0; h < H; h++) {
+			double e = rel_diff(got + (size_t)h * V, ref + ((size_t)h * T + t) * V, (size_t)V);
+			CHECK_MSG(e <= DEC_TOL, "hypothesis %d, position %d: differs by %.3g", h, t, e);
+		}
+	}
+
+	/* beam search's reorder: after 3 positions keep hypotheses 2, 0, 0 and
+	 * continue them with new tokens; each must equal its own history */
+	{
+		const int parent[H] = { 2, 0, 0 }, bad[2] = { 0, 3 };
+		int32_t hist[H * T];
+
+		CHECK_OK(bart_decoder_start(&dec, src, S), (struct ada_err *)NULL);
+		for (int t = 0; t < 3; t++) {
+			int32_t tok[H];
+			for (int h = 0; h < H; h++)
+				tok[h] = seqs[h * T + t];
+			CHECK_OK(bart_decoder_step(&dec, H, tok, t, got), (struct ada_err *)NULL);
+		}
+		CHECK_INT_EQ(bart_decoder_reorder(&dec, 2, bad), ADA_EINVAL);
+		CHECK_OK(bart_decoder_reorder(&dec, H, parent), (struct ada_err *)NULL);
+		for (int h = 0; h < H; h++)
+			for (int t = 0; t < T; t++)
+				hist[h * T + t] = t < 3 ? seqs[parent[h] * T + t]
+							: (int32_t)rng_below(&rng, (uint64_t)V);
+		uncached(m, src, S, hist, H, T, ref);
+		for (int t = 3; t < T; t++) {
+			int32_t tok[H];
+			for (int h = 0; h < H; h++)
+				tok[h] = hist[h * T + t];
+			/* fewer live hypotheses than the cache holds, after the first */
+			const int n = t == 3 ? H : 2;
+			CHECK_OK(bart_decoder_step(&dec, n, tok, t, got), (struct ada_err *)NULL);
+			for (int h = 0; h < n; h++) {
+				double e = rel_diff(got + (size_t)h * V, ref + ((size_t)h * T + t) * V,
+						    (size_t)V);
+				CHECK_MSG(e <= DEC_TOL, "reordered hypothesis %d, position %d: differs by %.3g",
+					  h, t, e);
+			}
+		}
+		/* positions out of order, too many hypotheses, a bad token */
+		CHECK_INT_EQ(bart_decoder_step(&dec, 1, seqs, 2, got), ADA_EINVAL);
+		CHECK_INT_EQ(bart_decoder_step(&dec, H + 1, seqs, T, got), ADA_EINVAL);
+		{
+			int32_t badtok = V;
+			CHECK_INT_EQ(bart_decoder_step(&dec, 1, &badtok, T, got), ADA_EINVAL);
+		}
+	}
+	CHECK_INT_EQ(bart_decoder_start(&dec, src, S + 3), ADA_EINVAL);
+	bart_decoder_release(&dec);
+	free_adapters();
+	free(ref);
+	free(got);
+	pool_free(&pl);
+	free(m);
+}
+
+static void test_kv_cache(void)
+{
+	check_decode(0, 1, 0);
+	check_decode(1, 0, 0);
+	check_decode(1, 1, 1);
 }
 
 static void test_acts_shape(void)
@@ -601,6 +781,7 @@ int main(void)
 	rng_seed(&rng, 91);
 	RUN(test_bart_logits);
 	RUN(test_acts_shape);
+	RUN(test_kv_cache);
 #ifndef ADA_REAL_DOUBLE
 	RUN(test_loaded_models);
 	RUN(test_config);
