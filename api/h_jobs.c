@@ -11,7 +11,11 @@
  * labelled data, training and validation files are both labelled or
  * neither, and the validation labels fit the training label map
  * (ada_labels_check) — so a label count that changed is a 400 naming
- * validation_file, not a job that fails later. For chat files: tool
+ * validation_file, not a job that fails later. An encoder-decoder (BART)
+ * trains seq2seq: its files must hold {"source","target"} lines (400
+ * naming the file), and a "task" the body names must be the one the model
+ * and the files make (400 naming "task"; the plan decides it again, from
+ * the same facts, so it is checked, not stored). For chat files: tool
  * calling (recorded at upload) is refused naming the file, and a model
  * with no chat template we render needs chat_template. The job is
  * then stored as validating_files and the validator is woken: the checks
@@ -101,6 +105,16 @@ static int is_encoder(const struct ada_model_info *info)
 	return info->family == ADA_FAMILY_BERT;
 }
 
+static int is_seq2seq_model(const struct ada_model_info *info)
+{
+	return info->family == ADA_FAMILY_BART;
+}
+
+static int is_seq2seq_file(const struct store_file *f)
+{
+	return !strcmp(f->shape, ada_data_shape_name(ADA_SHAPE_SEQ2SEQ));
+}
+
 static int is_labelled(const struct store_file *f)
 {
 	return !strcmp(f->shape, ada_data_shape_name(ADA_SHAPE_CLASSIFY)) ||
@@ -153,6 +167,59 @@ out_free:
 	free(tl);
 	free(vl);
 	return rc;
+}
+
+/* The task the model and the training file make, as the plan will
+ * resolve it (trainer_setup.c), from the files' recorded shapes; a task
+ * the body names must be that one. 0, or -1 after replying. */
+static int check_task(struct request *r, const char *model, const struct ada_model_info *info,
+		      const char *task, const char *training, const char *validation)
+{
+	const char *ids[2] = { training, validation };
+	const char *params[2] = { "training_file", "validation_file" };
+	struct store *st = r->api->cfg.store;
+	struct ada_err err = { 0 };
+	struct store_file f;
+	int want = task ? ada_task_from_name(task) : ADA_TASK_AUTO, got;
+
+	if (want < 0) {
+		reply_error(r, 400, "invalid_value", "task",
+			    "task must be \"auto\", \"causal_lm\", \"classification\" or \"seq2seq\"");
+		return -1;
+	}
+	if (want == ADA_TASK_SEQ2SEQ && !is_seq2seq_model(info)) {
+		reply_error(r, 400, "invalid_value", "task",
+			    "task seq2seq needs an encoder-decoder (BART) model; model '%s' is %s",
+			    model, info->architecture);
+		return -1;
+	}
+	if (is_seq2seq_model(info)) {
+		if (want != ADA_TASK_AUTO && want != ADA_TASK_SEQ2SEQ) {
+			reply_error(r, 400, "invalid_value", "task",
+				    "model '%s' is an encoder-decoder (BART): it trains seq2seq, not %s",
+				    model, task);
+			return -1;
+		}
+		for (int k = 0; k < 2; k++) {
+			if (!ids[k] || store_file_get(st, ids[k], &f, &err) || is_seq2seq_file(&f))
+				continue;
+			reply_error(r, 400, "invalid_value", params[k],
+				    "model '%s' is an encoder-decoder (BART): it trains seq2seq on {\"source\", \"target\"} lines, and the lines of %s are %s",
+				    model, ids[k], f.shape);
+			return -1;
+		}
+		return 0;
+	}
+	if (want == ADA_TASK_AUTO || store_file_get(st, training, &f, &err))
+		return 0;
+	got = is_encoder(info) || is_labelled(&f) ? ADA_TASK_CLASSIFICATION : ADA_TASK_CAUSAL_LM;
+	if (want != got) {
+		reply_error(r, 400, "invalid_value", "task",
+			    "task %s does not fit: model '%s' with the lines of training file %s (%s) trains %s",
+			    task, model, training, f.shape, ada_task_name(got));
+		return -1;
+	}
+	return 0;
 }
 
 /* Chat files (README "Chat data"): what creation can tell from the files'
@@ -219,7 +286,9 @@ static int check_memory(struct request *r, const struct ada_method *m,
 
 	if (lim->job_memory_limit <= 0)
 		return 0;
-	if (!store_file_get(r->api->cfg.store, training, &tf, &err))
+	if (is_seq2seq_model(info))
+		task = ADA_TASK_SEQ2SEQ;
+	else if (!store_file_get(r->api->cfg.store, training, &tf, &err))
 		task = is_encoder(info) || is_labelled(&tf) ? ADA_TASK_CLASSIFICATION
 							    : ADA_TASK_CAUSAL_LM;
 	if (!ada_memory_check(info, m, task, 0, lim->job_threads, 0, lim->job_memory_limit, NULL,
@@ -233,10 +302,10 @@ static int check_memory(struct request *r, const struct ada_method *m,
 void h_jobs_create(struct request *r)
 {
 	static const char *const known[] = {
-		"model", "training_file", "validation_file", "seed", "suffix", "method", NULL,
+		"model", "training_file", "validation_file", "seed", "suffix", "method", "task", NULL,
 	};
 	struct api *a = r->api;
-	const char *model, *training, *validation, *suffix;
+	const char *model, *training, *validation, *suffix, *task;
 	struct ada_model_info info;
 	struct ada_err err = { 0 };
 	struct ada_method method;
@@ -252,7 +321,8 @@ void h_jobs_create(struct request *r)
 	    string_field(r, body, "model", 1, STORE_NAME_MAX - 1, &model) ||
 	    string_field(r, body, "training_file", 1, STORE_ID_MAX - 1, &training) ||
 	    string_field(r, body, "validation_file", 0, STORE_ID_MAX - 1, &validation) ||
-	    string_field(r, body, "suffix", 0, 64, &suffix) || seed_field(r, body, &seed))
+	    string_field(r, body, "suffix", 0, 64, &suffix) ||
+	    string_field(r, body, "task", 0, 32, &task) || seed_field(r, body, &seed))
 		goto out_free;
 	if (suffix && !suffix_ok(suffix)) {
 		reply_error(r, 400, "invalid_value", "suffix",
@@ -276,7 +346,8 @@ void h_jobs_create(struct request *r)
 		reply_ada_err(r, &err, 400);
 		goto out_free;
 	}
-	if (check_labels(r, model, &info, training, validation) ||
+	if (check_task(r, model, &info, task, training, validation) ||
+	    check_labels(r, model, &info, training, validation) ||
 	    check_chat(r, model, &info, &method, training, validation) ||
 	    check_memory(r, &method, &info, training))
 		goto out_free;
