@@ -2,6 +2,12 @@
  * cmd_bench — `adalora bench --model PATH|--shape NAME --method M [--batch B]
  * [--seq S] [--steps K] [--threads N] [--gradient-checkpointing]`: one JSON line with the fields of
  * ../shared/bench/torch_reference.py's, so compare.py can read both.
+ *
+ * An encoder-decoder (--shape bart-base|bart-large, or a BART directory):
+ * --seq is the source length (default 512 there), --target-seq the
+ * target's (64); tokens_per_s counts source and target tokens; the line
+ * adds "target_seq", "gen_tokens" and generation's tokens/s with and
+ * without the KV cache ("gen_tokens_per_s_cached", "…_uncached").
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,11 +22,14 @@ static const char usage[] =
 	"usage: adalora bench --model PATH|--shape NAME --method adalora|lora|full\n"
 	"                     [--batch B] [--seq S] [--steps K] [--warmup W] [--threads N]\n"
 	"                     [--rank R]   (LoRA r / AdaLoRA init_r; default 8 / 12 as the peer)\n"
-	"                     [--gradient-checkpointing]\n";
+	"                     [--gradient-checkpointing]\n"
+	"       (BART)        [--target-seq T] [--gen-tokens G]\n";
 
 int cmd_bench(int argc, char **argv)
 {
-	struct ada_bench_opts o = { .batch = 4, .seq = 256, .steps = 10, .warmup = 2 };
+	struct ada_bench_opts o = { .batch = 4, .seq = 0, .steps = 10, .warmup = 2 };
+	struct ada_model_info info;
+	int bart;
 	const char *method = NULL, *pos[1];
 	int n_pos, rc;
 	struct cli_opt opts[] = {
@@ -34,18 +43,26 @@ int cmd_bench(int argc, char **argv)
 		{ "--threads", NULL, OPT_INT, &o.threads, 0 },
 		{ "--rank", NULL, OPT_INT, &o.rank, 0 },
 		{ "--gradient-checkpointing", NULL, OPT_FLAG, &o.gradient_checkpointing, 0 },
+		{ "--target-seq", NULL, OPT_INT, &o.target_seq, 0 },
+		{ "--gen-tokens", NULL, OPT_INT, &o.gen_tokens, 0 },
 	};
 	struct ada_bench_result res;
 	struct ada_err err = { 0 };
 	json_t *j;
 
-	if ((rc = cli_parse("bench", usage, argc, argv, opts, 10, pos, 0, &n_pos)))
+	if ((rc = cli_parse("bench", usage, argc, argv, opts, 12, pos, 0, &n_pos)))
 		return cli_exit_code(rc);
 	if (!o.model == !o.shape)
 		return cli_fail("bench", EXIT_USAGE, "give exactly one of --model and --shape\n%s",
 				usage);
 	if (!method || (strcmp(method, "adalora") && strcmp(method, "lora") && strcmp(method, "full")))
 		return cli_fail("bench", EXIT_USAGE, "--method must be adalora, lora or full\n%s", usage);
+	bart = o.shape ? !strncmp(o.shape, "bart-", 5)
+		       : !ada_model_probe(o.model, &info, &err) && info.family == ADA_FAMILY_BART;
+	if (!o.seq)
+		o.seq = bart ? 512 : 256;
+	if (o.target_seq < 0 || o.gen_tokens < 0)
+		return cli_fail("bench", EXIT_USAGE, "--target-seq and --gen-tokens must be >= 1");
 	if (o.batch < 1 || o.seq < 2 || o.steps < 1 || o.warmup < 0 || o.threads < 0 || o.rank < 0)
 		return cli_fail("bench", EXIT_USAGE, "--batch, --steps >= 1, --seq >= 2, --warmup >= 0");
 	o.method = !strcmp(method, "adalora") ? ADA_METHOD_ADALORA :
@@ -68,6 +85,16 @@ int cmd_bench(int argc, char **argv)
 		      "activation_bytes", (json_int_t)res.activation_bytes,
 		      "activation_bytes_per_token",
 		      (double)res.activation_bytes / ((double)o.batch * o.seq));
+	if (bart) {
+		json_object_set_new(j, "target_seq", json_integer(o.target_seq ? o.target_seq : 64));
+		json_object_set_new(j, "gen_tokens", json_integer(res.gen_tokens));
+		json_object_set_new(j, "gen_tokens_per_s_cached", json_real(res.gen_tokens_per_s_cached));
+		json_object_set_new(j, "gen_tokens_per_s_uncached",
+				    json_real(res.gen_tokens_per_s_uncached));
+		json_object_set_new(j, "activation_bytes_per_token",
+				    json_real((double)res.activation_bytes /
+					      ((double)o.batch * (o.seq + (o.target_seq ? o.target_seq : 64)))));
+	}
 	json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	fputc('\n', stdout);
 	json_decref(j);

@@ -617,6 +617,11 @@ struct ada_bench_opts {
 	int batch, seq, steps, warmup, threads;
 	int rank;                   /* LoRA r / AdaLoRA init_r; 0: the peer's (8 / 12) */
 	int gradient_checkpointing; /* the hyperparameter of that name */
+	/* an encoder-decoder (shape "bart-base", "bart-large", or a BART
+	 * directory): seq is the source length, target_seq the target's (0: 64);
+	 * gen_tokens greedy tokens decoded per generation run (0: target_seq) */
+	int target_seq;
+	int gen_tokens;
 };
 
 struct ada_bench_result {
@@ -630,6 +635,12 @@ struct ada_bench_result {
 	double final_loss;
 	int threads;
 	int64_t activation_bytes;   /* the activation arena of one micro-batch */
+	/* an encoder-decoder's generation (one source of seq tokens, gen_tokens
+	 * decoded greedily, the median of `steps` runs): tokens/s through the
+	 * KV cache, and without it (every step runs the decoder over the whole
+	 * prefix, as transformers with use_cache=False); 0 for other models */
+	int gen_tokens;
+	double gen_tokens_per_s_cached, gen_tokens_per_s_uncached;
 };
 
 /* Time `steps` training steps after `warmup` untimed ones on random tokens,

@@ -220,6 +220,13 @@ int model_create_file(const struct model_config *cfg, uint64_t seed, uint32_t ty
  * "stories42M", "stories110M"); ADA_EINVAL for an unknown name. */
 int model_shape_config(const char *name, struct model_config *cfg);
 
+/* BART at a published shape by name ("bart-base", "bart-large";
+ * ADA_EINVAL for another), and a BART model of cfg with random weights
+ * N(0, 0.02^2) (LayerNorms 1, biases 0); owned by the caller. */
+int model_bart_shape_config(const char *name, struct model_config *cfg);
+int model_bart_random(const struct model_config *cfg, uint64_t seed, struct model **out,
+		      struct ada_err *err);
+
 /* The open GGUF file behind a GGUF model (borrowed), or NULL for other formats. */
 const struct gguf *model_gguf(const struct model *m);
 

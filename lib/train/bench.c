@@ -115,6 +115,10 @@ static int bench_model(const struct ada_bench_opts *o, struct model **m, char *n
 		snprintf(name, cap, "%s", o->model);
 		return model_load(o->model, NULL, m, err);
 	}
+	if (o->shape && !model_bart_shape_config(o->shape, &cfg)) {
+		snprintf(name, cap, "%s", o->shape);
+		return model_bart_random(&cfg, 0, m, err);
+	}
 	if (!o->shape || model_shape_config(o->shape, &cfg))
 		return ada_fail_param(err, ADA_EINVAL, "shape", "unknown shape '%s'",
 				      o->shape ? o->shape : "(none)");
@@ -137,6 +141,11 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 	if ((rc = bench_method(o, &job.method, err)) ||
 	    (rc = bench_model(o, &model, res->config, sizeof(res->config), err)))
 		goto out_model;
+	if (model->cfg.family == ADA_FAMILY_BART) {
+		rc = bench_s2s(o, &job, model, res, err);   /* takes model */
+		model = NULL;
+		goto out_model;
+	}
 	if (model->cfg.family != ADA_FAMILY_LLAMA) {
 		rc = ada_fail(err, ADA_EUNSUPPORTED, "%s: bench runs Llama-family models", o->model);
 		goto out_model;

@@ -147,6 +147,20 @@ void trainer_say(struct trainer *tr, const char *level, const char *fmt, ...)
 int trainer_lm_adopt(struct trainer *tr, struct dataset *train, struct dataset *valid,
 		     struct ada_err *err);
 
+/* The same for seq2seq over examples in memory (bench): train is moved
+ * into the trainer, model too (both freed by it, also after an error). */
+struct s2s_dataset;
+int trainer_setup_s2s(struct trainer *tr, const struct ada_job *job, struct model *model,
+		      struct s2s_dataset *train, struct ada_err *err);
+/* trainer_s2s.c: take train as the seq2seq task's data (moved) and plan
+ * the batches; the bytes of its activation arena (0 before trainer_build). */
+int trainer_s2s_adopt(struct trainer *tr, struct s2s_dataset *train, struct ada_err *err);
+size_t trainer_s2s_activation_bytes(const struct trainer *tr);
+/* bench_s2s.c: ada_bench for an encoder-decoder, with job's method as
+ * bench.c set it (model taken: freed, also after an error). */
+int bench_s2s(const struct ada_bench_opts *o, struct ada_job *job, struct model *model,
+	      struct ada_bench_result *res, struct ada_err *err);
+
 /* trainer_lm.c: the bytes of the causal LM task's activation arena (0
  * before trainer_build, or for another task). */
 size_t trainer_lm_activation_bytes(const struct trainer *tr);

@@ -40,6 +40,30 @@ struct trainer_s2s {
 	struct s2s_batch_buf buf;       /* one micro-batch */
 };
 
+int trainer_s2s_adopt(struct trainer *tr, struct s2s_dataset *train, struct ada_err *err)
+{
+	struct trainer_s2s *s = tr->s2s ? tr->s2s : xcalloc(1, sizeof(*s));
+
+	if (!s) {
+		s2s_dataset_release(train);
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	}
+	tr->s2s = s;
+	tr->task = &trainer_task_s2s;
+	s->train = *train;
+	memset(train, 0, sizeof(*train));
+	s->max_src = s->train.max_src;
+	s->max_tgt = s->train.max_tgt;
+	tr->spec = (struct net_spec){ .task = ADA_TASK_SEQ2SEQ };
+	return batch_plan_init(&tr->plan, s->train.n, tr->hp->batch_size, tr->hp->n_epochs,
+			       tr->hp->max_steps, err);
+}
+
+size_t trainer_s2s_activation_bytes(const struct trainer *tr)
+{
+	return tr->s2s ? tr->s2s->acts.bytes : 0;
+}
+
 static int s2s_load(struct trainer *tr, struct ada_err *err)
 {
 	const struct ada_job *job = tr->job;

@@ -16,6 +16,7 @@
 #include "util/fileio.h"
 #include "util/fpenv.h"
 #include "nn/parallel.h"
+#include "data/s2s_data.h"
 #include "train/memory_estimate.h"
 #include "train/trainer.h"
 
@@ -283,6 +284,26 @@ int trainer_setup_lm(struct trainer *tr, const struct ada_job *job, struct model
 		return rc;
 	}
 	if ((rc = trainer_lm_adopt(tr, train, valid, err)))
+		return rc;
+	return setup_end(tr, err);
+}
+
+int trainer_setup_s2s(struct trainer *tr, const struct ada_job *job, struct model *model,
+		      struct s2s_dataset *train, struct ada_err *err)
+{
+	int rc;
+
+	setup_begin(tr, job);
+	tr->model = model;
+	if (model->cfg.family != ADA_FAMILY_BART)
+		rc = ada_fail(err, ADA_EUNSUPPORTED, "seq2seq needs an encoder-decoder (BART) model");
+	else
+		rc = check_model(tr, err);
+	if (rc) {
+		s2s_dataset_release(train);
+		return rc;
+	}
+	if ((rc = trainer_s2s_adopt(tr, train, err)))
 		return rc;
 	return setup_end(tr, err);
 }

@@ -443,6 +443,28 @@ static void test_peft_layout(void)
 	free(w_path);
 }
 
+/* ---- bench -------------------------------------------------------------- */
+
+/* `adalora bench` on an encoder-decoder: training steps, and generation
+ * with and without the cache (figures not asserted: only that they are). */
+static void test_bench(void)
+{
+	struct ada_bench_opts o = { .model = bart_dir, .method = ADA_METHOD_ADALORA, .batch = 2,
+				    .seq = 20, .target_seq = 8, .gen_tokens = 12, .steps = 2,
+				    .warmup = 1, .threads = 2 };
+	struct ada_bench_result res;
+	struct ada_err err;
+
+	CHECK_OK(ada_bench(&o, &res, &err), &err);
+	CHECK(res.tokens_per_s > 0 && res.flops_per_step > 0);
+	CHECK_INT_EQ(res.gen_tokens, 12);
+	CHECK(res.gen_tokens_per_s_cached > 0 && res.gen_tokens_per_s_uncached > 0);
+	CHECK(res.trainable_params > 0 && res.activation_bytes > 0);
+	CHECK(isfinite(res.final_loss));
+	o.seq = 70;   /* past the tiny BART's 64 positions */
+	CHECK_INT_EQ(ada_bench(&o, &res, &err), ADA_EINVAL);
+}
+
 /* ---- errors ------------------------------------------------------------- */
 
 static void expect_job_error(struct ada_job *job, int code, const char *param)
@@ -517,6 +539,7 @@ int main(void)
 	RUN(test_lora_learns);
 	RUN(test_peft_round_trip);
 	RUN(test_peft_layout);
+	RUN(test_bench);
 	RUN(test_errors);
 	remove_tree(tmp, NULL);
 	free(tmp);
