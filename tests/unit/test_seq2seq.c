@@ -12,6 +12,9 @@
  *     reverses held-out sources;
  *   - PEFT export (SEQ_2_SEQ_LM, Hugging Face module paths) and import give
  *     the trained network's logits back, for adalora, lora and lora_prune;
+ *   - a job stopped at step k and resumed ends bit for bit where an
+ *     uninterrupted one does (before and after the rank freeze, with label
+ *     smoothing and adapter dropout);
  *   - the job's errors: task and model that do not fit, methods BART does
  *     not take, lengths over the context.
  */
@@ -28,6 +31,7 @@
 #include "nn/bart.h"
 #include "util/rng.h"
 #include "scratch.h"
+#include "stopper.h"
 #include "tiny_bart.h"
 #include "tokenizer/tokenizer.h"
 #include "util/err.h"
@@ -99,6 +103,58 @@ static void test_data_shapes(void)
 			CHECK_MSG(strstr(err.msg, cases[i].msg) != NULL, "case %zu: %s", i, err.msg);
 	}
 	CHECK_STR_EQ(ada_data_shape_name(ADA_SHAPE_SEQ2SEQ), "seq2seq");
+}
+
+/* The seq2seq hyperparameters: "auto" or a count, written back as given. */
+static void test_hparams(void)
+{
+	static const struct {
+		const char *hp;
+		int ok;
+		const char *param;
+	} cases[] = {
+		{ "{\"max_source_length\": \"auto\", \"max_target_length\": 48}", 1, NULL },
+		{ "{\"max_source_length\": 1}", 0, "method.lora.hyperparameters.max_source_length" },
+		{ "{\"max_target_length\": 2.5}", 0, "method.lora.hyperparameters.max_target_length" },
+		{ "{\"label_smoothing\": 0.1}", 1, NULL },
+		{ "{\"label_smoothing\": -0.1}", 0, "method.lora.hyperparameters.label_smoothing" },
+		{ "{\"label_smoothing\": 1}", 0, "method.lora.hyperparameters.label_smoothing" },
+	};
+	struct ada_method m;
+	struct ada_err err;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char text[256];
+		json_t *j;
+		int rc;
+
+		snprintf(text, sizeof(text), "{\"type\":\"lora\",\"lora\":{\"hyperparameters\":%s}}",
+			 cases[i].hp);
+		j = json_loads(text, 0, NULL);
+		rc = ada_method_from_json(j, &m, &err);
+		json_decref(j);
+		CHECK_MSG((rc == ADA_OK) == cases[i].ok, "case %zu: %s", i, err.msg);
+		if (!cases[i].ok)
+			CHECK_STR_EQ(err.param, cases[i].param);
+	}
+	ada_method_defaults(ADA_METHOD_ADALORA, &m);
+	CHECK(m.hp.max_source_length == 0 && m.hp.max_target_length == 0 &&
+	      m.hp.label_smoothing == 0);
+	m.hp.max_target_length = 48;
+	{
+		json_t *j = ada_method_to_json(&m), *hp, *back;
+		struct ada_method m2;
+
+		hp = json_object_get(json_object_get(j, "adalora"), "hyperparameters");
+		CHECK_STR_EQ(json_string_value(json_object_get(hp, "max_source_length")), "auto");
+		CHECK_INT_EQ(json_integer_value(json_object_get(hp, "max_target_length")), 48);
+		/* what the API returns is accepted back as it is */
+		back = json_deep_copy(j);
+		CHECK_OK(ada_method_from_json(back, &m2, &err), &err);
+		CHECK(m2.hp.max_source_length == 0 && m2.hp.max_target_length == 48);
+		json_decref(back);
+		json_decref(j);
+	}
 }
 
 /* Framing, truncation and teacher forcing's batches, token by token. */
@@ -318,6 +374,88 @@ static void test_lora_learns(void)
 	learn(ADA_METHOD_LORA, 400, 1e-2, 0.6, "lora");
 }
 
+/* ---- resume ------------------------------------------------------------- */
+
+static void check_resume(int64_t stop_at)
+{
+	char *train = in_tmp("resume_train.jsonl");
+	char *dir_a = in_tmp("resume-a"), *dir_b = in_tmp("resume-b");
+	char *fa = NULL, *fb = NULL;
+	struct ada_job job;
+	struct ada_result res, res_b;
+	struct ada_err err;
+	struct stopper st;
+
+	CHECK_OK(tiny_write_reverse(train, 200, 3, 6, 8, 5, 0, &err), &err);
+	/* no validation file: the tail of the training file is held out */
+	base_job(&job, ADA_METHOD_ADALORA, train, NULL, dir_a);
+	job.method.hp.label_smoothing = 0.1;
+	job.method.hp.lora_dropout = 0.1;
+	job.method.hp.eval_every = 10;
+	CHECK_OK(ada_train(&job, &res, &err), &err);
+	CHECK_INT_EQ(res.plan.valid_windows, 10);   /* 5% of 200 */
+
+	base_job(&job, ADA_METHOD_ADALORA, train, NULL, dir_b);
+	job.method.hp.label_smoothing = 0.1;
+	job.method.hp.lora_dropout = 0.1;
+	job.method.hp.eval_every = 10;
+	stopper_attach(&st, &job, stop_at);
+	CHECK_INT_EQ(ada_train(&job, NULL, &err), ADA_ESTOPPED);
+	stopper_disarm(&st);
+	job.resume = 1;
+	CHECK_OK(ada_train(&job, &res_b, &err), &err);
+	CHECK_INT_EQ(res_b.steps, 40);
+	CHECK(res_b.glue.accuracy == res.glue.accuracy && res_b.valid_loss == res.valid_loss);
+	CHECK(res_b.train_loss == res.train_loss);
+	fa = path_join(dir_a, "adapter/adapter_model.safetensors");
+	fb = path_join(dir_b, "adapter/adapter_model.safetensors");
+	CHECK_MSG(files_same(fa, fb), "stopped at %lld: the adapter differs after resume",
+		  (long long)stop_at);
+	ada_result_release(&res);
+	ada_result_release(&res_b);
+	remove_tree(dir_a, NULL);
+	remove_tree(dir_b, NULL);
+	free(fa);
+	free(fb);
+	free(train);
+	free(dir_a);
+	free(dir_b);
+}
+
+static void test_resume(void)
+{
+	check_resume(10);   /* before the freeze (step 30) */
+	check_resume(30);   /* after it: compacted */
+}
+
+/* Label smoothing changes the loss trained on, not what validation reports. */
+static void test_label_smoothing(void)
+{
+	char *train = in_tmp("ls_train.jsonl"), *out = in_tmp("ls_run");
+	struct ada_job job;
+	struct ada_result plain, smooth;
+	struct ada_err err;
+
+	CHECK_OK(tiny_write_reverse(train, 100, 3, 6, 8, 6, 0, &err), &err);
+	base_job(&job, ADA_METHOD_LORA, train, NULL, out);
+	job.method.hp.max_steps = 1;
+	job.method.hp.log_every = 1;
+	CHECK_OK(ada_train(&job, &plain, &err), &err);
+	job.method.hp.label_smoothing = 0.3;
+	CHECK_OK(ada_train(&job, &smooth, &err), &err);
+	/* at step 1 the adapters are zero (LoRA's B): the same network, so the
+	 * validation loss is the same plain NLL while the training loss is the
+	 * smoothed one (its value against the reference: test bart_logits) */
+	CHECK(plain.valid_loss_initial == smooth.valid_loss_initial);
+	CHECK_MSG(fabs(smooth.train_loss - plain.train_loss) > 1e-3, "smoothed %.4f, plain %.4f",
+		  smooth.train_loss, plain.train_loss);
+	ada_result_release(&plain);
+	ada_result_release(&smooth);
+	remove_tree(out, NULL);
+	free(train);
+	free(out);
+}
+
 /* ---- PEFT round trip --------------------------------------------------- */
 
 /* Logits of a fixed batch through net. */
@@ -534,9 +672,12 @@ int main(void)
 		return 1;
 	}
 	RUN(test_data_shapes);
+	RUN(test_hparams);
 	RUN(test_dataset);
 	RUN(test_adalora_learns);
 	RUN(test_lora_learns);
+	RUN(test_resume);
+	RUN(test_label_smoothing);
 	RUN(test_peft_round_trip);
 	RUN(test_peft_layout);
 	RUN(test_bench);
