@@ -314,6 +314,8 @@ int main(void)
 	if (tiny_make_bart(bart, 3, &err))
 		FATAL("%s", err.msg);
 	path = malloc(strlen(dir) + 32);
+	if (!path)
+		FATAL("out of memory");
 	sprintf(path, "%s/train.jsonl", dir);
 	if (tiny_write_reverse(path, 300, 3, 6, 8, 1, 0, &err))
 		FATAL("%s", err.msg);
