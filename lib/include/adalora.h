@@ -133,7 +133,9 @@ enum ada_lr_schedule { ADA_LR_LINEAR = 0, ADA_LR_COSINE, ADA_LR_CONSTANT };
 /* Bit i is enum llama_module i: q k v o gate up down. A BERT module takes
  * the bit of the Llama module in its place: query = q, key = k, value = v,
  * attention.output.dense = o, intermediate.dense = up, output.dense = down
- * (gate has no BERT counterpart, so all seven bits mean the paper's six). */
+ * (gate has no BERT counterpart, so all seven bits mean the paper's six).
+ * BART's: self_attn and encoder_attn q/k/v_proj = q/k/v (both at once),
+ * out_proj = o, fc1 = up, fc2 = down. */
 #define ADA_MODULES_ALL 0x7fu
 
 struct ada_hparams {
@@ -220,7 +222,8 @@ ADA_API int ada_modules_from_json(const json_t *v, const char *param, unsigned *
 				  struct ada_err *err);
 
 /* Adapted matrices of a model: its layers times the modules of
- * target_modules its family has (BERT has no gate). */
+ * target_modules its family has (BERT has no gate; a BART encoder layer no
+ * cross-attention). */
 ADA_API int64_t ada_model_matrices(const struct ada_model_info *info, unsigned target_modules);
 
 /* The checks of a method that need a model's header, not its weights or
