@@ -73,6 +73,8 @@ static int generate_all(struct inference_net *in, const struct s2s_dataset *ds, 
 		    (rc = s2s_greedy(&st.ops, &st, &g, &out, err)) ||
 		    (rc = tokenizer_decode(in->tok, out.v, out.n, &text, &len, err)))
 			break;
+		/* Integration point for ROUGE (the rouge-beam branch's lib): score
+		 * text against ds->target_text[i] here, beside the exact match. */
 		right += same_text(text, ds->target_text[i]);
 		if (predictions) {
 			json_t *j = json_pack("{s:I,s:s,s:s}", "line", (json_int_t)ds->line[i],

@@ -53,6 +53,8 @@ static int generate_s2s(struct inference_net *in, const struct ada_generate_opts
 		return ada_err_prefix(err, rc, "prompt");
 	if ((rc = bart_stepper_init(&st, &in->bart, (int)src.n, 1, max_new, nn_threads(), err)))
 		goto out_free;
+	/* Beam search (lib/infer/beam.h, the rouge-beam branch) drives the
+	 * same st.ops with a stepper of num_beams hypotheses. */
 	if (!(rc = bart_stepper_start(&st, src.v, (int)src.n, err)) &&
 	    !(rc = s2s_greedy(&st.ops, &st, &g, &out, err)) &&
 	    !(rc = tokenizer_decode(in->tok, out.v, out.n, &text, &len, err))) {
