@@ -218,7 +218,9 @@ int bart_decoder_step(struct bart_decoder *dec, int n, const int32_t *tokens, in
 		layernorm_forward(dec->x, dec->mean, dec->rstd, dec->s, blk->ln_ffn.w, blk->ln_ffn.b, n,
 				  D, d->norm_eps);
 	}
-	if (net->output)
+	if (net->output && n == 1)   /* one row: no packing of the vocabulary-sized matrix */
+		gemv(V, D, 1, net->output, D, dec->x, 0, logits);
+	else if (net->output)
 		gemm(0, 1, n, V, D, 1, dec->x, D, net->output, D, 0, logits, V);
 	else
 		frozen_forward(net->output_fw, dec->x, n, logits);
