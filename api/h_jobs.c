@@ -11,7 +11,11 @@
  * labelled data, training and validation files are both labelled or
  * neither, and the validation labels fit the training label map
  * (ada_labels_check) — so a label count that changed is a 400 naming
- * validation_file, not a job that fails later. For chat files: tool
+ * validation_file, not a job that fails later. An encoder-decoder (BART)
+ * trains seq2seq: its files must hold {"source","target"} lines (400
+ * naming the file), and a "task" the body names must be the one the model
+ * and the files make (400 naming "task"; the plan decides it again, from
+ * the same facts, so it is checked, not stored). For chat files: tool
  * calling (recorded at upload) is refused naming the file, and a model
  * with no chat template we render needs chat_template. The job is
  * then stored as validating_files and the validator is woken: the checks
@@ -116,6 +120,16 @@ static int is_qa(const struct store_file *f)
 	return !strcmp(f->shape, ada_data_shape_name(ADA_SHAPE_QA));
 }
 
+static int is_seq2seq_model(const struct ada_model_info *info)
+{
+	return info->family == ADA_FAMILY_BART;
+}
+
+static int is_seq2seq_file(const struct store_file *f)
+{
+	return !strcmp(f->shape, ada_data_shape_name(ADA_SHAPE_SEQ2SEQ));
+}
+
 static int is_labelled(const struct store_file *f)
 {
 	return !strcmp(f->shape, ada_data_shape_name(ADA_SHAPE_CLASSIFY)) ||
@@ -178,6 +192,84 @@ out_free:
 	return rc;
 }
 
+/* The optional "task": auto (the default), causal_lm, classification,
+ * question_answering or seq2seq. It must be the task the model and the
+ * files' recorded shapes make, as the plan will resolve it (trainer_setup.c):
+ * an encoder-decoder (BART) trains seq2seq on {"source","target"} lines,
+ * question answering needs an encoder and QA lines (or SQuAD JSON), an
+ * encoder cannot train a causal LM, classification needs labels. Checked,
+ * not stored (the plan decides it again from the same facts). 0, or -1
+ * after replying. */
+static int check_task(struct request *r, const char *model, const struct ada_model_info *info,
+		      const char *task, const char *training, const char *validation)
+{
+	const char *ids[2] = { training, validation };
+	const char *params[2] = { "training_file", "validation_file" };
+	struct store *st = r->api->cfg.store;
+	struct ada_err err = { 0 };
+	struct store_file f;
+	int want = task ? ada_task_from_name(task) : ADA_TASK_AUTO, qa_file;
+
+	if (want < 0) {
+		reply_error(r, 400, "invalid_value", "task",
+			    "task must be \"auto\", \"causal_lm\", \"classification\", \"question_answering\" or \"seq2seq\"");
+		return -1;
+	}
+	if (want == ADA_TASK_SEQ2SEQ && !is_seq2seq_model(info)) {
+		reply_error(r, 400, "invalid_value", "task",
+			    "task seq2seq needs an encoder-decoder (BART) model; model '%s' is %s",
+			    model, info->architecture);
+		return -1;
+	}
+	if (is_seq2seq_model(info)) {
+		if (want != ADA_TASK_AUTO && want != ADA_TASK_SEQ2SEQ) {
+			reply_error(r, 400, "invalid_value", "task",
+				    "model '%s' is an encoder-decoder (BART): it trains seq2seq, not %s",
+				    model, task);
+			return -1;
+		}
+		for (int k = 0; k < 2; k++) {
+			if (!ids[k] || store_file_get(st, ids[k], &f, &err) || is_seq2seq_file(&f))
+				continue;
+			reply_error(r, 400, "invalid_value", params[k],
+				    "model '%s' is an encoder-decoder (BART): it trains seq2seq on {\"source\", \"target\"} lines, and the lines of %s are %s",
+				    model, ids[k], f.shape);
+			return -1;
+		}
+		return 0;
+	}
+	if (want == ADA_TASK_AUTO || store_file_get(st, training, &f, &err))
+		return 0;      /* a missing file is store_job_create's to report */
+	qa_file = is_qa(&f);
+	if (want == ADA_TASK_QUESTION_ANSWERING && !is_encoder(info)) {
+		reply_error(r, 400, "invalid_value", "task",
+			    "task question_answering needs an encoder (BERT, RoBERTa, DeBERTa); model '%s' is a %s decoder",
+			    model, info->architecture);
+		return -1;
+	}
+	if ((want == ADA_TASK_QUESTION_ANSWERING) != qa_file) {
+		reply_error(r, 400, "invalid_value", "training_file",
+			    "task %s, but the lines of training file %s are %s%s", task, training,
+			    f.shape,
+			    qa_file ? " (question answering data)" :
+			    want == ADA_TASK_QUESTION_ANSWERING ? " (question answering needs {\"question\",\"context\",\"answers\"} lines or SQuAD JSON)" : "");
+		return -1;
+	}
+	if (want == ADA_TASK_CAUSAL_LM && is_encoder(info)) {
+		reply_error(r, 400, "invalid_value", "task",
+			    "model '%s' is a %s encoder: it cannot train a causal LM", model,
+			    info->architecture);
+		return -1;
+	}
+	if (want == ADA_TASK_CLASSIFICATION && !is_labelled(&f)) {
+		reply_error(r, 400, "invalid_value", "training_file",
+			    "task classification, but the lines of training file %s have no label (shape %s)",
+			    training, f.shape);
+		return -1;
+	}
+	return 0;
+}
+
 /* Chat files (README "Chat data"): what creation can tell from the files'
  * rows and the model's header. Tool calling is valid in an upload but not
  * trained yet; chat data needs a chat template the model carries (and we
@@ -229,61 +321,6 @@ static int check_chat(struct request *r, const char *model, const struct ada_mod
 	return 0;
 }
 
-/* The optional "task": auto (the default: told by the model and the data),
- * causal_lm, classification or question_answering; it must agree with the
- * training file's shape and the model. 0, or -1 after replying. */
-static int check_task(struct request *r, const json_t *body, const char *model,
-		      const struct ada_model_info *info, const char *training)
-{
-	const json_t *v = json_object_get(body, "task");
-	struct store_file tf;
-	struct ada_err err = { 0 };
-	int t, qa_file;
-
-	if (!v || json_is_null(v))
-		return 0;
-	if (!json_is_string(v)) {
-		reply_error(r, 400, "invalid_type", "task", "task must be a string");
-		return -1;
-	}
-	t = ada_task_from_name(json_string_value(v));
-	if (t < 0) {
-		reply_error(r, 400, "invalid_value", "task",
-			    "task must be \"auto\", \"causal_lm\", \"classification\" or \"question_answering\"");
-		return -1;
-	}
-	if (t == ADA_TASK_AUTO || store_file_get(r->api->cfg.store, training, &tf, &err))
-		return 0;      /* a missing file is store_job_create's to report */
-	qa_file = is_qa(&tf);
-	if (t == ADA_TASK_QUESTION_ANSWERING && !is_encoder(info)) {
-		reply_error(r, 400, "invalid_value", "task",
-			    "task question_answering needs an encoder (BERT, RoBERTa); model '%s' is a %s decoder",
-			    model, info->architecture);
-		return -1;
-	}
-	if ((t == ADA_TASK_QUESTION_ANSWERING) != qa_file) {
-		reply_error(r, 400, "invalid_value", "training_file",
-			    "task %s, but the lines of training file %s are %s%s",
-			    json_string_value(v), training, tf.shape,
-			    qa_file ? " (question answering data)" :
-			    t == ADA_TASK_QUESTION_ANSWERING ? " (question answering needs {\"question\",\"context\",\"answers\"} lines or SQuAD JSON)" : "");
-		return -1;
-	}
-	if (t == ADA_TASK_CAUSAL_LM && is_encoder(info)) {
-		reply_error(r, 400, "invalid_value", "task",
-			    "model '%s' is a %s encoder: it cannot train a causal LM", model,
-			    info->architecture);
-		return -1;
-	}
-	if (t == ADA_TASK_CLASSIFICATION && !is_labelled(&tf)) {
-		reply_error(r, 400, "invalid_value", "training_file",
-			    "task classification, but the lines of training file %s have no label (shape %s)",
-			    training, tf.shape);
-		return -1;
-	}
-	return 0;
-}
-
 /* --job-memory-limit against the estimate of what the job will hold
  * (ada_memory_check: weights, activations, trained state; the data is
  * counted by the plan, which checks again). 0, or -1 after replying. */
@@ -297,7 +334,9 @@ static int check_memory(struct request *r, const struct ada_method *m,
 
 	if (lim->job_memory_limit <= 0)
 		return 0;
-	if (!store_file_get(r->api->cfg.store, training, &tf, &err))
+	if (is_seq2seq_model(info))
+		task = ADA_TASK_SEQ2SEQ;
+	else if (!store_file_get(r->api->cfg.store, training, &tf, &err))
 		task = is_encoder(info) || is_labelled(&tf) ? ADA_TASK_CLASSIFICATION
 							    : ADA_TASK_CAUSAL_LM;
 	if (!ada_memory_check(info, m, task, 0, lim->job_threads, 0, lim->job_memory_limit, NULL,
@@ -407,7 +446,7 @@ void h_jobs_create(struct request *r)
 		"processes", NULL,
 	};
 	struct api *a = r->api;
-	const char *model, *training, *validation, *suffix;
+	const char *model, *training, *validation, *suffix, *task;
 	struct ada_model_info info;
 	struct ada_err err = { 0 };
 	struct ada_method method;
@@ -448,7 +487,8 @@ void h_jobs_create(struct request *r)
 	    string_field(r, body, "model", 1, STORE_NAME_MAX - 1, &model) ||
 	    string_field(r, body, "training_file", 1, STORE_ID_MAX - 1, &training) ||
 	    string_field(r, body, "validation_file", 0, STORE_ID_MAX - 1, &validation) ||
-	    string_field(r, body, "suffix", 0, 64, &suffix) || seed_field(r, body, &seed))
+	    string_field(r, body, "suffix", 0, 64, &suffix) ||
+	    string_field(r, body, "task", 0, 32, &task) || seed_field(r, body, &seed))
 		goto out_free;
 	if (suffix && !suffix_ok(suffix)) {
 		reply_error(r, 400, "invalid_value", "suffix",
@@ -472,7 +512,7 @@ void h_jobs_create(struct request *r)
 		reply_ada_err(r, &err, 400);
 		goto out_free;
 	}
-	if (check_task(r, body, model, &info, training) ||
+	if (check_task(r, model, &info, task, training, validation) ||
 	    processes_field(r, body, &method, &processes) ||
 	    check_labels(r, model, &info, training, validation) ||
 	    check_chat(r, model, &info, &method, training, validation) ||

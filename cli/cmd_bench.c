@@ -4,6 +4,12 @@
  * ../shared/bench/torch_reference.py's, so compare.py can read both. An
  * encoder (bert-base, deberta-v3-base, a BERT-family directory) times a
  * classifier's steps.
+ *
+ * An encoder-decoder (--shape bart-base|bart-large, or a BART directory):
+ * --seq is the source length (default 512 there), --target-seq the
+ * target's (64); tokens_per_s counts source and target tokens; the line
+ * adds "target_seq", "gen_tokens" and generation's tokens/s with and
+ * without the KV cache ("gen_tokens_per_s_cached", "…_uncached").
  */
 #include <stdio.h>
 #include <string.h>
@@ -22,13 +28,15 @@ static const char usage[] =
 	"                     [--gradient-checkpointing]\n"
 	"  encoders (a BERT-family --model, --shape bert-base or deberta-v3-base) time a\n"
 	"  two-class classifier's steps\n"
-
 	"       mpirun -np N adalora bench ...   (data-parallel: the batch split among N processes,\n"
-	"                     with allreduce_ms_per_step and allreduce_bytes_per_step)\n";
+	"                     with allreduce_ms_per_step and allreduce_bytes_per_step)\n"
+	"       (BART)        [--target-seq T] [--gen-tokens G]\n";
 
 int cmd_bench(int argc, char **argv)
 {
-	struct ada_bench_opts o = { .batch = 4, .seq = 256, .steps = 10, .warmup = 2 };
+	struct ada_bench_opts o = { .batch = 4, .seq = 0, .steps = 10, .warmup = 2 };
+	struct ada_model_info info;
+	int bart;
 	const char *method = NULL, *pos[1];
 	int n_pos, rc;
 	struct cli_opt opts[] = {
@@ -42,19 +50,27 @@ int cmd_bench(int argc, char **argv)
 		{ "--threads", NULL, OPT_INT, &o.threads, 0 },
 		{ "--rank", NULL, OPT_INT, &o.rank, 0 },
 		{ "--gradient-checkpointing", NULL, OPT_FLAG, &o.gradient_checkpointing, 0 },
+		{ "--target-seq", NULL, OPT_INT, &o.target_seq, 0 },
+		{ "--gen-tokens", NULL, OPT_INT, &o.gen_tokens, 0 },
 	};
 	struct ada_bench_result res;
 	struct ada_err err = { 0 };
 	struct dist dist;
 	json_t *j;
 
-	if ((rc = cli_parse("bench", usage, argc, argv, opts, 10, pos, 0, &n_pos)))
+	if ((rc = cli_parse("bench", usage, argc, argv, opts, 12, pos, 0, &n_pos)))
 		return cli_exit_code(rc);
 	if (!o.model == !o.shape)
 		return cli_fail("bench", EXIT_USAGE, "give exactly one of --model and --shape\n%s",
 				usage);
 	if (!method || (strcmp(method, "adalora") && strcmp(method, "lora") && strcmp(method, "full")))
 		return cli_fail("bench", EXIT_USAGE, "--method must be adalora, lora or full\n%s", usage);
+	bart = o.shape ? !strncmp(o.shape, "bart-", 5)
+		       : !ada_model_probe(o.model, &info, &err) && info.family == ADA_FAMILY_BART;
+	if (!o.seq)
+		o.seq = bart ? 512 : 256;
+	if (o.target_seq < 0 || o.gen_tokens < 0)
+		return cli_fail("bench", EXIT_USAGE, "--target-seq and --gen-tokens must be >= 1");
 	if (o.batch < 1 || o.seq < 2 || o.steps < 1 || o.warmup < 0 || o.threads < 0 || o.rank < 0)
 		return cli_fail("bench", EXIT_USAGE, "--batch, --steps >= 1, --seq >= 2, --warmup >= 0");
 	o.method = !strcmp(method, "adalora") ? ADA_METHOD_ADALORA :
@@ -93,6 +109,16 @@ int cmd_bench(int argc, char **argv)
 		json_object_set_new(j, "allreduce_ms_per_step",
 				    json_real(1e3 * dist.reduce_seconds / (double)dist.reduces));
 		json_object_set_new(j, "allreduce_bytes_per_step", json_real(dist.reduce_bytes));
+	}
+	if (bart) {
+		json_object_set_new(j, "target_seq", json_integer(o.target_seq ? o.target_seq : 64));
+		json_object_set_new(j, "gen_tokens", json_integer(res.gen_tokens));
+		json_object_set_new(j, "gen_tokens_per_s_cached", json_real(res.gen_tokens_per_s_cached));
+		json_object_set_new(j, "gen_tokens_per_s_uncached",
+				    json_real(res.gen_tokens_per_s_uncached));
+		json_object_set_new(j, "activation_bytes_per_token",
+				    json_real((double)res.activation_bytes /
+					      ((double)o.batch * (o.seq + (o.target_seq ? o.target_seq : 64)))));
 	}
 	json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(6));
 	fputc('\n', stdout);

@@ -15,6 +15,12 @@
  * "accuracy","f1","mcc"} (f1 with two classes only), regressions
  * {"examples","loss","pearson","spearman"}; an undefined metric (e.g. MCC
  * of a constant prediction) is null.
+ * Encoder-decoders (BART; {"source","target"} data): {"examples", "loss"
+ * (teacher-forced mean NLL of the target tokens), "target_tokens",
+ * "token_accuracy", "truncated", "generated", "exact_match"}; sources and
+ * targets cut as training cuts them (--max-source-length,
+ * --max-target-length, 0: auto), every source decoded greedily unless
+ * --no-generate, the decodes written to --predictions FILE as JSON lines.
  */
 #include <math.h>
 #include <stdio.h>
@@ -29,7 +35,9 @@
 static const char usage[] =
 	"usage: adalora eval --model PATH [--tokenizer PATH] [--adapter DIR] --data FILE\n"
 	"                    [--format auto|jsonl|glue-tsv] [--seq-len N] [--threads N]\n"
-	"                    [--chat-template NAME] [--append-eos auto|true|false]\n";
+	"                    [--chat-template NAME] [--append-eos auto|true|false]\n"
+	"       (BART)       [--max-source-length N] [--max-target-length N] [--no-generate]\n"
+	"                    [--predictions FILE]\n";
 
 static json_t *num(double v)
 {
@@ -49,6 +57,17 @@ static json_t *result_json(const struct ada_eval_result *res)
 		json_object_set_new(j, "exact", num(res->qa.exact));
 		json_object_set_new(j, "f1", num(res->qa.f1));
 		ada_qa_metrics_json(j, &res->qa, "");
+		return j;
+	}
+	if (res->seq2seq) {
+		j = json_object();
+		json_object_set_new(j, "examples", json_integer(res->examples));
+		json_object_set_new(j, "loss", num(res->loss));
+		json_object_set_new(j, "target_tokens", json_integer(res->target_tokens));
+		json_object_set_new(j, "token_accuracy", num(res->token_accuracy));
+		json_object_set_new(j, "truncated", json_integer(res->truncated));
+		json_object_set_new(j, "generated", json_integer(res->generated));
+		json_object_set_new(j, "exact_match", num(res->exact_match));
 		return j;
 	}
 	if (!res->classification) {
@@ -74,7 +93,9 @@ int cmd_eval(int argc, char **argv)
 	struct ada_infer_opts in = { 0 };
 	const char *data = NULL, *format = "auto", *pos[1], *chat = NULL, *eos = "auto";
 	struct ada_framing framing = { .append_eos = -1 };
-	int seq_len = 0, threads = 0, n_pos, rc, fmt;
+	struct ada_s2s_eval_opts s2s = { .generate = 1 };
+	struct ada_model_info info;
+	int seq_len = 0, threads = 0, n_pos, rc, fmt, no_generate = 0;
 	struct cli_opt opts[] = {
 		{ "--model", NULL, OPT_STRING, &in.model, 0 },
 		{ "--tokenizer", NULL, OPT_STRING, &in.tokenizer, 0 },
@@ -85,12 +106,16 @@ int cmd_eval(int argc, char **argv)
 		{ "--threads", NULL, OPT_INT, &threads, 0 },
 		{ "--chat-template", NULL, OPT_STRING, &chat, 0 },
 		{ "--append-eos", NULL, OPT_STRING, &eos, 0 },
+		{ "--max-source-length", NULL, OPT_INT, &s2s.max_source_length, 0 },
+		{ "--max-target-length", NULL, OPT_INT, &s2s.max_target_length, 0 },
+		{ "--no-generate", NULL, OPT_FLAG, &no_generate, 0 },
+		{ "--predictions", NULL, OPT_STRING, &s2s.predictions, 0 },
 	};
 	struct ada_eval_result res;
 	struct ada_err err = { 0 };
 	json_t *j;
 
-	if ((rc = cli_parse("eval", usage, argc, argv, opts, 9, pos, 0, &n_pos)))
+	if ((rc = cli_parse("eval", usage, argc, argv, opts, 13, pos, 0, &n_pos)))
 		return cli_exit_code(rc);
 	if (!in.model || !data)
 		return cli_fail("eval", EXIT_USAGE, "--model and --data are required\n%s", usage);
@@ -102,9 +127,17 @@ int cmd_eval(int argc, char **argv)
 		return cli_fail("eval", EXIT_USAGE, "--append-eos must be auto, true or false");
 	framing.append_eos = !strcmp(eos, "auto") ? -1 : !strcmp(eos, "true");
 	framing.chat_template = chat;
+	if (s2s.max_source_length < 0 || s2s.max_source_length == 1 ||
+	    s2s.max_target_length < 0 || s2s.max_target_length == 1)
+		return cli_fail("eval", EXIT_USAGE,
+				"--max-source-length and --max-target-length must be >= 2 (0: auto)");
 	if (threads)
 		ada_set_threads(threads);
-	rc = ada_eval(&in, data, (enum ada_file_format)fmt, seq_len, &framing, &res, &err);
+	s2s.generate = !no_generate;
+	if (!ada_model_probe(in.model, &info, &err) && info.family == ADA_FAMILY_BART)
+		rc = ada_eval_seq2seq(&in, data, &s2s, &res, &err);
+	else
+		rc = ada_eval(&in, data, (enum ada_file_format)fmt, seq_len, &framing, &res, &err);
 	if (rc)
 		return cli_fail("eval", rc == ADA_EINVAL && err.param[0] ? EXIT_USAGE : EXIT_RUNTIME,
 				"%s", err.msg);

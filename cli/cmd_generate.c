@@ -4,6 +4,10 @@
  * [--top-p P] [--seed S]`: text on stdout as it is produced (docs/cli.md).
  * --messages takes a chat ([{"role", "content"}, ...]) rendered with the
  * model's chat template and its generation prompt, and prints the reply.
+ *
+ * An encoder-decoder (BART) takes the prompt as its source and decodes the
+ * target greedily (-n: new tokens at most); its --temperature defaults to
+ * 0, and sampling is refused.
  */
 #include <stdio.h>
 
@@ -25,7 +29,8 @@ static void emit(void *ctx, const char *s, size_t n)
 
 int cmd_generate(int argc, char **argv)
 {
-	struct ada_generate_opts o = { .n_tokens = 256, .temperature = 1.0, .top_p = 0.9 };
+	struct ada_generate_opts o = { .n_tokens = 256, .temperature = -1, .top_p = 0.9 };
+	struct ada_model_info info;
 	const char *pos[1];
 	int64_t seed = 42;
 	int n_pos, rc;
@@ -48,6 +53,9 @@ int cmd_generate(int argc, char **argv)
 		return cli_fail("generate", EXIT_USAGE, "--model is required\n%s", usage);
 	if (o.prompt && o.messages)
 		return cli_fail("generate", EXIT_USAGE, "give --prompt or --messages, not both");
+	if (o.temperature == -1)   /* not given: greedy for an encoder-decoder, else 1 */
+		o.temperature = !ada_model_probe(o.in.model, &info, &err) &&
+				info.family == ADA_FAMILY_BART ? 0 : 1.0;
 	if (o.n_tokens < 1 || o.temperature < 0 || o.top_p < 0 || o.top_p > 1 || seed < 0)
 		return cli_fail("generate", EXIT_USAGE,
 				"-n must be >= 1, --temperature >= 0, --top-p in [0, 1], --seed >= 0");

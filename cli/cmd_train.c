@@ -212,7 +212,9 @@ int cmd_train(int argc, char **argv)
 		if (res.valid_loss == res.valid_loss)
 			fprintf(stderr, "; validation loss %.4f (before: %.4f)", res.valid_loss,
 				res.valid_loss_initial);
-		if (res.glue.accuracy == res.glue.accuracy)
+		if (res.glue.accuracy == res.glue.accuracy && res.plan.task == ADA_TASK_SEQ2SEQ)
+			fprintf(stderr, "; token accuracy %.4f", res.glue.accuracy);
+		else if (res.glue.accuracy == res.glue.accuracy)
 			fprintf(stderr, "; accuracy %.4f, MCC %.4f", res.glue.accuracy, res.glue.mcc);
 		if (res.qa.f1 == res.qa.f1)
 			fprintf(stderr, "; exact %.2f, F1 %.2f", res.qa.exact, res.qa.f1);

@@ -94,7 +94,7 @@ int job_config_load(const char *path, struct job_config *jc, struct ada_err *err
 		int t = json_is_string(val) ? ada_task_from_name(json_string_value(val)) : -1;
 		if (t < 0) {
 			rc = ada_fail_param(err, ADA_EINVAL, "task",
-					    "task must be \"auto\", \"causal_lm\", \"classification\" or \"question_answering\"");
+					    "task must be \"auto\", \"causal_lm\", \"classification\", \"question_answering\" or \"seq2seq\"");
 			goto out_free;
 		}
 		jc->task = (enum ada_task)t;

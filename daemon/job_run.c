@@ -242,6 +242,20 @@ static void on_ranks(void *ctx, const struct ada_ranks *rk)
 			 (json_int_t)rk->initial, "target", (json_int_t)rk->target,
 			 "kept", (json_int_t)rk->kept, "modules", modules, "init_r", rk->init_r,
 			 "layers", layers, "final", rk->final);
+	/* An encoder-decoder's stacks, beside the matrix (the shape above is
+	 * unchanged): "layer_groups" per row ("encoder", "decoder"),
+	 * "module_groups" per listed column ("self_attn", "encoder_attn", "ffn"). */
+	if (data && rk->layer_groups && rk->module_groups) {
+		json_t *lg = json_array(), *mg = json_array();
+
+		for (int l = 0; l < rk->n_layers; l++)
+			json_array_append_new(lg, json_string(rk->layer_groups[l]));
+		for (int c = 0; c < rk->n_modules; c++)
+			if (column_adapted(rk, c))
+				json_array_append_new(mg, json_string(rk->module_groups[c]));
+		json_object_set_new(data, "layer_groups", lg);
+		json_object_set_new(data, "module_groups", mg);
+	}
 	text = json_dumps(data, JSON_COMPACT);
 	json_decref(data);
 	if (!text)

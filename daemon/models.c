@@ -171,7 +171,9 @@ static int probe_entry(struct models *m, const char *name,
 	if (kind == K_HF && !e->info.has_tokenizer) {
 		/* Listed, it would be accepted by job creation and fail its plan. */
 		remember_bad(m, name, e->mtime, e->size,
-			     e->info.family != ADA_FAMILY_BERT
+			     e->info.family == ADA_FAMILY_BART
+				     ? "the directory has no tokenizer.json, nor vocab.json with merges.txt"
+			     : e->info.family != ADA_FAMILY_BERT
 				     ? "the directory has no tokenizer.json"
 				     : "the directory has no tokenizer.json or vocab.txt");
 		return 0;

@@ -6,7 +6,8 @@
  * (windows or examples, steps per epoch, total steps) depend only on the
  * model, the files, and the hyperparameters that shape the data and the
  * step count (seq_len, valid_fraction, batch_size, n_epochs, max_steps,
- * and how records are framed: chat_template, append_eos).
+ * and how records are framed: chat_template, append_eos; a seq2seq job's
+ * max_source_length and max_target_length).
  * The task is told by the model and the training file (the daemon always
  * asks for ADA_TASK_AUTO and reads files as JSONL), and a classifier's
  * label map by the files, so both follow from the key too. The method type
@@ -40,6 +41,7 @@ struct plan_key {
 	int adapter_size;
 	char chat_template[24];
 	int append_eos;
+	int max_source_length, max_target_length;   /* a seq2seq job's data */
 };
 
 struct plan_cache {
@@ -85,6 +87,8 @@ static void make_key(const struct job_inputs *in, struct plan_key *k)
 	k->adapter_size = in->method.type == ADA_METHOD_ADAPTER ? hp->adapter_size : 0;
 	snprintf(k->chat_template, sizeof(k->chat_template), "%s", hp->chat_template);
 	k->append_eos = hp->append_eos;
+	k->max_source_length = hp->max_source_length;
+	k->max_target_length = hp->max_target_length;
 }
 
 static int key_equal(const struct plan_key *a, const struct plan_key *b)
@@ -96,7 +100,9 @@ static int key_equal(const struct plan_key *a, const struct plan_key *b)
 	       a->max_steps == b->max_steps && a->valid_fraction == b->valid_fraction &&
 	       a->target_modules == b->target_modules && a->method_type == b->method_type &&
 	       a->adapter_size == b->adapter_size &&
-	       !strcmp(a->chat_template, b->chat_template) && a->append_eos == b->append_eos;
+	       !strcmp(a->chat_template, b->chat_template) && a->append_eos == b->append_eos &&
+	       a->max_source_length == b->max_source_length &&
+	       a->max_target_length == b->max_target_length;
 }
 
 /* The job's own budget settings against a known plan. */

@@ -179,6 +179,12 @@ static void validate_one(struct workers *ws, const struct store_job *j)
 				 (long long)plan.total_steps, (long long)plan.n_epochs,
 				 (long long)plan.steps_per_epoch, (long long)plan.train_windows,
 				 (long long)(plan.memory_bytes >> 20));
+		else if (plan.task == ADA_TASK_SEQ2SEQ)
+			snprintf(msg, sizeof(msg),
+				 "Files validated: seq2seq, %lld steps (%lld epochs of %lld), %lld training and %lld validation examples, about %lld MiB at the peak; job queued",
+				 (long long)plan.total_steps, (long long)plan.n_epochs,
+				 (long long)plan.steps_per_epoch, (long long)plan.train_windows,
+				 (long long)plan.valid_windows, (long long)(plan.memory_bytes >> 20));
 		else
 			snprintf(msg, sizeof(msg),
 				 "Files validated: %lld steps (%lld epochs of %lld), %lld training windows, about %lld MiB at the peak; job queued",

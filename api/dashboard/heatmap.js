@@ -7,6 +7,12 @@
 // stands (by screen readers and by tests: every cell carries data-rank),
 // and it reflows on a phone. Colours are set through the CSSOM (style
 // properties), which the daemon's Content-Security-Policy allows.
+//
+// An encoder-decoder (BART: the ranks carry layerGroups per row and
+// moduleGroups per column) is drawn as three tables: the encoder's layers
+// with their self-attention and FFN modules, the decoder's with theirs,
+// and the decoder's cross-attention (encoder_attn) modules; each table's
+// rows are numbered within their stack.
 import { h } from './util.js';
 
 // Light to dark blue (the sequential "Blues" ramp, as in the paper's figure).
@@ -42,47 +48,87 @@ export class RankHeatmap {
     this.root = root;
     root.classList.add('heatmap');
     this.table = h('table', { class: 'ranks' });
+    this.tables = h('div', { class: 'heatmap-tables' }, this.table);
     this.legend = h('div', { class: 'heatmap-legend' });
-    this.root.replaceChildren(this.table, this.legend);
+    this.root.replaceChildren(this.tables, this.legend);
   }
 
   clear(message) {
     this.table.replaceChildren(h('caption', {}, message));
+    this.tables.replaceChildren(this.table);
     this.legend.replaceChildren();
     this.root.dataset.step = '';
   }
 
-  // entry: {step, budget, layers: [[rank|null, …], …]}; modules: column names.
-  render(entry, { modules, initR, final, budgetInitial }) {
-    const colSums = modules.map(() => 0);
+  // One table: rows (indices into entry.layers) by columns (indices into
+  // modules); returns its total.
+  table1(table, entry, rows, cols, modules, initR, caption, rowLabel) {
+    const colSums = cols.map(() => 0);
     let total = 0;
-    const body = entry.layers.map((row, layer) => {
+    const body = rows.map((layer, r) => {
+      const row = entry.layers[layer] || [];
       let rowSum = 0;
-      const cells = modules.map((_, c) => {
+      const cells = cols.map((c, k) => {
         const v = row[c];
         if (v === null || v === undefined) return h('td', { class: 'off', 'data-rank': '' }, '–');
         rowSum += v;
-        colSums[c] += v;
+        colSums[k] += v;
         const td = h('td', { 'data-rank': v }, String(v));
         paint(td, v, initR);
         return td;
       });
       total += rowSum;
-      return h('tr', {}, h('th', { scope: 'row' }, String(layer)), cells,
+      return h('tr', {}, h('th', { scope: 'row' }, String(rowLabel(layer, r))), cells,
                h('td', { class: 'sum' }, String(rowSum)));
     });
-    const what = final ? 'Final rank pattern' : 'Kept ranks';
-    const budget = budgetInitial ? `${entry.budget ?? total} of ${budgetInitial}` : `${total}`;
-    this.table.replaceChildren(
-      h('caption', {}, `${what} at step ${entry.step}: budget ${budget} triplets ` +
-                       `(rows: layers, columns: modules, init_r ${initR})`),
+    table.replaceChildren(
+      h('caption', {}, caption),
       h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'layer'),
-                       modules.map((m) => h('th', { scope: 'col' }, m)),
+                       cols.map((c) => h('th', { scope: 'col' }, modules[c])),
                        h('th', { scope: 'col', class: 'sum' }, 'total'))),
       h('tbody', {}, body),
       h('tfoot', {}, h('tr', {}, h('th', { scope: 'row' }, 'total'),
                        colSums.map((v) => h('td', { class: 'sum' }, String(v))),
                        h('td', { class: 'sum' }, String(total)))));
+    return total;
+  }
+
+  // entry: {step, budget, layers: [[rank|null, …], …]}; modules: column
+  // names; layerGroups / moduleGroups (an encoder-decoder's): per row and
+  // per column.
+  render(entry, { modules, initR, final, budgetInitial, layerGroups, moduleGroups }) {
+    const what = final ? 'Final rank pattern' : 'Kept ranks';
+    const all = (n) => Array.from({ length: n }, (_, i) => i);
+    let total = 0;
+    if (layerGroups && moduleGroups && layerGroups.length === entry.layers.length) {
+      const enc = all(entry.layers.length).filter((l) => layerGroups[l] === 'encoder');
+      const dec = all(entry.layers.length).filter((l) => layerGroups[l] === 'decoder');
+      const own = all(modules.length).filter((c) => moduleGroups[c] !== 'encoder_attn');
+      const cross = all(modules.length).filter((c) => moduleGroups[c] === 'encoder_attn');
+      const parts = [
+        ['encoder', enc, own, 'Encoder (self-attention, FFN)'],
+        ['decoder-self', dec, own, 'Decoder (self-attention, FFN)'],
+        ['decoder-cross', dec, cross, 'Decoder cross-attention (encoder_attn)'],
+      ].filter(([, rows, cols]) => rows.length && cols.length);
+      const tables = parts.map(([key, rows, cols, title]) => {
+        const t = h('table', { class: 'ranks', 'data-part': key });
+        total += this.table1(t, entry, rows, cols, modules, initR, title, (_, r) => r);
+        return t;
+      });
+      const budget = budgetInitial ? `${entry.budget ?? total} of ${budgetInitial}` : `${total}`;
+      this.tables.replaceChildren(
+        h('p', { class: 'heatmap-caption' },
+          `${what} at step ${entry.step}: budget ${budget} triplets (init_r ${initR})`),
+        ...tables);
+    } else {
+      const rows = all(entry.layers.length), cols = all(modules.length);
+      total = this.table1(this.table, entry, rows, cols, modules, initR, '', (l) => l);
+      const budget = budgetInitial ? `${entry.budget ?? total} of ${budgetInitial}` : `${total}`;
+      this.table.querySelector('caption').textContent =
+        `${what} at step ${entry.step}: budget ${budget} triplets ` +
+        `(rows: layers, columns: modules, init_r ${initR})`;
+      this.tables.replaceChildren(this.table);
+    }
     this.root.dataset.step = String(entry.step);
     this.root.dataset.kept = String(total);
 

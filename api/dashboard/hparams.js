@@ -71,6 +71,12 @@ export const FIELDS = [
     help: 'bottleneck width of the Houlsby adapters' },
   { name: 'compact_on_freeze', group: 'Rank budget', kind: 'bool', dflt: true, methods: ['adalora'],
     help: 'shrink adapters to their kept rank at the freeze' },
+  { name: 'max_source_length', group: 'Seq2seq (BART)', kind: 'int', dflt: 'auto', methods: ADAPTERS,
+    help: 'tokens of a source, framing included (auto: the context, at most 1024)' },
+  { name: 'max_target_length', group: 'Seq2seq (BART)', kind: 'int', dflt: 'auto', methods: ADAPTERS,
+    help: 'tokens of a target (auto: 128, at most the context)' },
+  { name: 'label_smoothing', group: 'Seq2seq (BART)', kind: 'float', dflt: '0', methods: ADAPTERS,
+    help: 'epsilon spread over the vocabulary (transformers\' label_smoothing_factor)' },
 ];
 // What POST /v1/adalora/schedule takes from the hyperparameters.
 export const SCHEDULE_FIELDS = ['init_r', 'target_r', 'tinit', 'tfinal', 'deltaT'];

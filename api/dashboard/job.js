@@ -60,6 +60,19 @@ function validationSeries(validations, keys) {
   }).filter((sr) => sr.points.length);
 }
 
+// A seq2seq job's valid_accuracy is the teacher-forced token accuracy.
+const metricLabel = (job, key, label) =>
+  (job?.task === 'seq2seq' && key === 'valid_accuracy' ? 'Validation token accuracy' : label);
+
+// The facts of a seq2seq job (an encoder-decoder): how its texts are cut
+// and its loss smoothed.
+function seq2seqFacts(job, hp) {
+  if (job.task !== 'seq2seq') return [];
+  const len = (v) => (v === undefined || v === 'auto' ? 'auto' : String(v));
+  return [['Lengths', `source ${len(hp.max_source_length)}, target ${len(hp.max_target_length)} tokens`],
+          ['Label smoothing', String(hp.label_smoothing ?? 0)]];
+}
+
 // The facts of a classifier (job.classification): its labels, the label
 // map by class id, its examples and how many were truncated.
 function classificationFacts(c) {
@@ -376,6 +389,7 @@ class JobPage {
         : FINAL_STATUSES.has(job.status) ? '–' : 'not planned yet'],
     ];
     facts.push(...classificationFacts(job.classification));
+    facts.push(...seq2seqFacts(job, hp));
     if (BUDGET_METHODS.has(methodOf(job))) {
       facts.push(['Ranks', `init_r ${hp.init_r} → target_r ${hp.target_r}; tinit ${hp.tinit}, ` +
                            `tfinal ${hp.tfinal}, deltaT ${hp.deltaT}`]);
@@ -437,7 +451,8 @@ class JobPage {
     const classSeries = CLASS_METRICS.map(([k, label], i) => {
       const byStep = new Map();
       for (const d of this.validations) if (Number.isFinite(d[k])) byStep.set(d.step, d[k]);
-      return { key: k, label: label.replace('Validation ', ''), kind: 'line', cls: `s-c${i}`,
+      return { key: k, label: metricLabel(this.job, k, label).replace('Validation ', ''),
+               kind: 'line', cls: `s-c${i}`,
                points: [...byStep].sort((a, b) => a[0] - b[0]) };
     }).filter((sr) => sr.points.length);
     this.classFig.hidden = !classSeries.length;
@@ -473,7 +488,9 @@ class JobPage {
     rows.push(['Gradient norm', fmtNum(d.grad_norm)], ['Orthogonality penalty', fmtNum(d.orth_reg)],
               ['Tokens per second', fmtNum(d.tokens_per_second ?? p.tokens_per_second, 3)],
               ['Trained tokens', fmtNum(job.trained_tokens)]);
-    for (const [k, label] of CLASS_METRICS) if (Number.isFinite(d[k])) rows.push([label, fmtNum(d[k])]);
+    for (const [k, label] of CLASS_METRICS) {
+      if (Number.isFinite(d[k])) rows.push([metricLabel(this.job, k, label), fmtNum(d[k])]);
+    }
     for (const [k, label] of ROUGE_METRICS) if (Number.isFinite(d[k])) rows.push([label, fmtNum(d[k])]);
     this.latest.replaceChildren(...rows.flatMap(([k, v]) => [h('dt', {}, k),
                                                              h('dd', { 'data-key': k }, v)]));

@@ -15,7 +15,7 @@ const REPLAY_MS = 350;
 export class RankSection {
   constructor() {
     this.entries = [];     // {step, budget, layers, final}, by increasing step
-    this.info = null;      // {modules, initR, budgetInitial}
+    this.info = null;      // {modules, initR, budgetInitial, layerGroups, moduleGroups}
     this.follow = true;
     this.timer = 0;
     this.slider = h('input', { type: 'range', id: 'rank-step', min: 0, max: 0, value: 0,
@@ -44,7 +44,7 @@ export class RankSection {
   async load(path, signal) {
     try {
       const r = await api.get(`${path}?history=true`, { signal });
-      this.setInfo(r.modules, r.init_r, r.budget?.initial);
+      this.setInfo(r.modules, r.init_r, r.budget?.initial, r.layer_groups, r.module_groups);
       for (const e of r.history || []) {
         this.add({ step: e.step, budget: e.budget, layers: e.layers, final: false });
       }
@@ -62,12 +62,15 @@ export class RankSection {
 
   // The data of a "ranks" event.
   addEvent(d) {
-    this.setInfo(d.modules, d.init_r, d.budget?.initial);
+    this.setInfo(d.modules, d.init_r, d.budget?.initial, d.layer_groups, d.module_groups);
     this.add({ step: d.step, budget: d.budget?.current, layers: d.layers, final: !!d.final });
   }
 
-  setInfo(modules, initR, budgetInitial) {
-    if (!this.info && modules) this.info = { modules, initR, budgetInitial };
+  // layerGroups, moduleGroups: an encoder-decoder's stacks (BART), else undefined.
+  setInfo(modules, initR, budgetInitial, layerGroups, moduleGroups) {
+    if (!this.info && modules) {
+      this.info = { modules, initR, budgetInitial, layerGroups, moduleGroups };
+    }
   }
 
   add(entry) {
@@ -93,7 +96,9 @@ export class RankSection {
     this.out.textContent = `step ${e.step} (${i + 1} of ${last + 1})` +
                            (e.budget !== undefined ? `, budget ${e.budget}` : '');
     this.heatmap.render(e, { modules: this.info.modules, initR: this.info.initR, final: e.final,
-                             budgetInitial: this.info.budgetInitial });
+                             budgetInitial: this.info.budgetInitial,
+                             layerGroups: this.info.layerGroups,
+                             moduleGroups: this.info.moduleGroups });
     this.host.dataset.index = String(i);
     this.host.dataset.entries = String(last + 1);
   }

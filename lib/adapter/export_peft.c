@@ -67,7 +67,9 @@ static json_t *base_config(const struct trained_net *tn, const struct export_inf
 	json_t *c = json_object();
 
 	json_object_set_new(c, "task_type", json_string(is_qa(tn) ? "QUESTION_ANS" :
-							 is_classifier(tn) ? "SEQ_CLS" : "CAUSAL_LM"));
+							 is_classifier(tn) ? "SEQ_CLS" :
+							 tn->spec.task == ADA_TASK_SEQ2SEQ ? "SEQ_2_SEQ_LM" :
+							 "CAUSAL_LM"));
 	json_object_set_new(c, "base_model_name_or_path", json_string(info->base_model));
 	json_object_set_new(c, "inference_mode", json_true());
 	/* DeBERTa's ContextPooler is new too: PEFT saves it when named */
@@ -91,7 +93,19 @@ static json_t *base_config(const struct trained_net *tn, const struct export_inf
 /* PEFT's target_modules: Hugging Face leaf names, matched by PEFT as a
  * suffix of ".<module path>". BERT's "output.dense" is also a suffix of
  * "attention.output.dense", so when only the former is adapted it is named
- * by its full paths instead. */
+ * by its full paths instead. BART's "q_proj" names the self- and the cross-
+ * attention's at once, as both are adapted together. */
+static int listed(const json_t *a, const char *s)
+{
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(a, i, v)
+		if (!strcmp(json_string_value(v), s))
+			return 1;
+	return 0;
+}
+
 static json_t *target_names(const struct trained_net *tn)
 {
 	const struct model_config *c = &tn->model->cfg;
@@ -100,8 +114,8 @@ static json_t *target_names(const struct trained_net *tn)
 	char path[160];
 
 	for (int m = 0; m < model_n_modules(c); m++) {
-		if (!(mask & model_module_bit(c, m)))
-			continue;
+		if (!(mask & model_module_bit(c, m)) || listed(a, model_module_hf_leaf(c, m)))
+			continue;   /* BART's q_proj is both attentions' */
 		if (c->family == ADA_FAMILY_BERT && m == BMOD_OUTPUT &&
 		    !(mask & model_module_bit(c, BMOD_ATTN_OUT))) {
 			for (int l = 0; l < c->n_layers; l++) {

@@ -33,6 +33,12 @@
  *      by class id] (none for regression), "problem_type":
  *      "single_label_classification"|"regression", "seq_len"}
  *
+ * A seq2seq job's adapter (an encoder-decoder: BART) has task_type
+ * "SEQ_2_SEQ_LM" and its factors under BART's module paths
+ * ("base_model.model.model.decoder.layers.0.encoder_attn.k_proj.lora_A"),
+ * target_modules naming the leaves once ("q_proj" stands for the self- and
+ * the cross-attention's), no head and no labels.json.
+ *
  * bitfit, adapter and full fine-tuning of a classifier have no PEFT type:
  * they are written in the same two files with peft_type "BITFIT",
  * "BOTTLENECK" or "FULL" (ours; PEFT cannot load them), every trained

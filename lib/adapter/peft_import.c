@@ -17,6 +17,46 @@
 #define KEY_PREFIX "base_model.model."
 #define MAX_ADAPTER_RANK 4096
 
+/* The part after a module's path: ".lora_A", ".lora_B.weight", ... */
+static int parse_part(const char *p, char *part)
+{
+	if (strncmp(p, "lora_", 5) || !p[5] || !strchr("ABE", p[5]))
+		return -1;
+	if (strcmp(p + 6, "") && strcmp(p + 6, ".weight"))
+		return -1;
+	*part = p[5];
+	return 0;
+}
+
+/* BART: "base_model.model.model.decoder.layers.1.encoder_attn.k_proj.lora_A.weight"
+ * -> the rank-matrix row of decoder layer 1, BART_CROSS_K, 'A'. */
+static int parse_bart_key(const struct model_config *cfg, const char *key, int *layer,
+			  int *module, char *part)
+{
+	char path[160];
+
+	if (strncmp(key, KEY_PREFIX, strlen(KEY_PREFIX)))
+		return -1;
+	key += strlen(KEY_PREFIX);
+	for (int l = 0; l < cfg->n_layers; l++)
+		for (int m = 0; m < N_BART_MODULES; m++) {
+			size_t n;
+
+			if (!model_layer_has_module(cfg, l, m))
+				continue;
+			model_module_hf_path(cfg, l, m, path, sizeof(path));
+			n = strlen(path);
+			if (strncmp(key, path, n) || key[n] != '.')
+				continue;
+			if (parse_part(key + n + 1, part))
+				return -1;
+			*layer = l;
+			*module = m;
+			return 0;
+		}
+	return -1;
+}
+
 /* "base_model.model.model.layers.3.self_attn.q_proj.lora_A.weight" ->
  * layer 3, MOD_Q, part 'A' (BERT: "...bert.encoder.layer.3.attention.self.
  * query.lora_A.weight"). Returns 0 on success. */
@@ -28,6 +68,8 @@ static int parse_key(const struct model_config *cfg, const char *key, int *layer
 	char *end;
 	long l;
 
+	if (cfg->family == ADA_FAMILY_BART)
+		return parse_bart_key(cfg, key, layer, module, part);
 	if (cfg->family == ADA_FAMILY_BERT)
 		snprintf(layers, sizeof(layers), "%s.encoder.layer.", bert_model_prefix(cfg));
 	else
@@ -398,12 +440,14 @@ static int read_config(const char *dir, const char *cpath, json_t *conf, struct 
 				cpath, t ? t : "(missing)");
 	snprintf(pa->peft_type, sizeof(pa->peft_type), "%s", t);
 	*lora = i < 2;
-	if (task && strcmp(task, "SEQ_CLS") && strcmp(task, "CAUSAL_LM") && strcmp(task, "QUESTION_ANS"))
+	if (task && strcmp(task, "SEQ_CLS") && strcmp(task, "CAUSAL_LM") &&
+	    strcmp(task, "QUESTION_ANS") && strcmp(task, "SEQ_2_SEQ_LM"))
 		return ada_fail(err, ADA_EUNSUPPORTED,
-				"%s: task_type %s is not supported (CAUSAL_LM, SEQ_CLS, QUESTION_ANS)",
+				"%s: task_type %s is not supported (CAUSAL_LM, SEQ_CLS, QUESTION_ANS, SEQ_2_SEQ_LM)",
 				cpath, task);
 	pa->classifier = task && !strcmp(task, "SEQ_CLS");
 	pa->question_answering = task && !strcmp(task, "QUESTION_ANS");
+	pa->seq2seq = task && !strcmp(task, "SEQ_2_SEQ_LM");
 	if ((rc = check_modules_to_save(conf, cpath, err)))
 		return rc;
 	if (*lora) {
@@ -724,6 +768,26 @@ int peft_adapter_attach(struct peft_adapter *pa, const struct model_config *cfg,
 	if (pa->adapter_size && (rc = attach_bottlenecks(pa, cfg, llama, bert, err)))
 		return rc;
 	return attach_weights(pa, cfg, llama, bert, head, err);
+}
+
+int peft_adapter_attach_bart(struct peft_adapter *pa, const struct model_config *cfg,
+			     struct bart_net *bart, struct ada_err *err)
+{
+	if (strcmp(pa->peft_type, "LORA") && strcmp(pa->peft_type, "ADALORA"))
+		return ada_fail(err, ADA_EUNSUPPORTED,
+				"a %s adapter on a BART model is not supported (LORA, ADALORA are)",
+				pa->peft_type);
+	if (pa->classifier)
+		return ada_fail(err, ADA_EUNSUPPORTED,
+				"a sequence classification adapter (SEQ_CLS) on a BART model is not supported");
+	for (int i = 0; i < pa->n_tensors; i++)
+		if (!pa->tensors[i].used)
+			return ada_fail(err, ADA_EFORMAT,
+					"%s adapter: tensor '%s%s' is not a weight of this %s model",
+					pa->peft_type, KEY_PREFIX, pa->tensors[i].name, cfg->arch);
+	for (int i = 0; i < pa->n_mods; i++)
+		bart->blocks[pa->mods[i].layer].lin[pa->mods[i].module].adapter = &pa->mods[i].lr->base;
+	return ADA_OK;
 }
 
 void peft_adapter_release(struct peft_adapter *pa)

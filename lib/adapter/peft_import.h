@@ -31,6 +31,7 @@
 
 #include "adalora.h"
 #include "model/model.h"
+#include "nn/bart.h"
 #include "nn/bert.h"
 #include "nn/bottleneck.h"
 #include "nn/heads.h"
@@ -64,6 +65,7 @@ struct peft_adapter {
 	int n_tensors;
 	/* a classifier's */
 	int classifier;         /* task_type SEQ_CLS: the adapter carries a head */
+	int seq2seq;            /* task_type SEQ_2_SEQ_LM (an encoder-decoder's) */
 	int n_labels;           /* head outputs (1: regression) */
 	struct label_map labels;
 	int seq_len;            /* the training job's (labels.json, qa.json), 0 when unknown */
@@ -96,6 +98,13 @@ int peft_adapter_attach(struct peft_adapter *pa, const struct model_config *cfg,
  * from pa); before peft_adapter_attach. */
 int peft_adapter_attach_qa(struct peft_adapter *pa, const struct model_config *cfg,
 			   struct linear *qa, struct ada_err *err);
+/* The same for a BART network (borrowed): LoRA / AdaLoRA factors on the
+ * linear layers of its encoder and decoder ("base_model.model.model.
+ * encoder.layers.N.self_attn.q_proj.lora_A...", "...decoder.layers.N.
+ * encoder_attn.k_proj..."); any other kind of adapter, or a tensor that
+ * is not a factor, is refused. */
+int peft_adapter_attach_bart(struct peft_adapter *pa, const struct model_config *cfg,
+			     struct bart_net *bart, struct ada_err *err);
 void peft_adapter_release(struct peft_adapter *pa);
 
 #endif

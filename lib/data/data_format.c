@@ -33,6 +33,12 @@ static const char *const pair_keys[] = { "text_a", "text_b", "label", NULL };
 static const char *const qa_keys[] = { "id", "title", "question", "context", "answers", NULL };
 static const char *const squad_qa_keys[] = { "id", "question", "answers", "is_impossible",
 					     "plausible_answers", NULL };
+/* the pair of names a seq2seq line uses, and an id datasets carry beside them */
+static const char *const seq2seq_keys[] = { "source", "target", "document", "summary",
+					    "article", "highlights", "id", NULL };
+static const char *const seq2seq_pairs[][2] = {
+	{ "source", "target" }, { "document", "summary" }, { "article", "highlights" },
+};
 static const char *const message_keys[] = { "role", "content", "name", "weight", "tool_calls",
 					    "tool_call_id", "function_call", NULL };
 
@@ -43,6 +49,7 @@ static const struct shape_spec shapes[] = {
 	{ ADA_SHAPE_CLASSIFY, "classification", classify_keys },
 	{ ADA_SHAPE_CLASSIFY_PAIR, "pair_classification", pair_keys },
 	{ ADA_SHAPE_QA, "question_answering", qa_keys },
+	{ ADA_SHAPE_SEQ2SEQ, "seq2seq", seq2seq_keys },
 };
 
 static const struct shape_spec *shape_spec(int shape)
@@ -216,6 +223,10 @@ static int classify(const json_t *obj)
 		return ADA_SHAPE_CLASSIFY_PAIR;
 	if (json_object_get(obj, "label"))
 		return ADA_SHAPE_CLASSIFY;
+	for (size_t i = 0; i < sizeof(seq2seq_pairs) / sizeof(seq2seq_pairs[0]); i++)
+		if (json_object_get(obj, seq2seq_pairs[i][0]) ||
+		    json_object_get(obj, seq2seq_pairs[i][1]))
+			return ADA_SHAPE_SEQ2SEQ;
 	if (json_object_get(obj, "text"))
 		return ADA_SHAPE_TEXT;
 	return 0;
@@ -524,6 +535,33 @@ static int check_qa(const json_t *obj, struct data_record *rec, int squad, struc
 	return ADA_OK;
 }
 
+/* A seq2seq line: one pair of names (source/target, document/summary or
+ * article/highlights), both non-empty strings; an "id" may ride along. */
+static int check_seq2seq(const json_t *obj, struct data_record *rec, struct ada_err *err)
+{
+	const size_t n_pairs = sizeof(seq2seq_pairs) / sizeof(seq2seq_pairs[0]);
+	size_t pair = n_pairs;
+	int rc;
+
+	for (size_t i = 0; i < n_pairs; i++) {
+		if (!json_object_get(obj, seq2seq_pairs[i][0]) &&
+		    !json_object_get(obj, seq2seq_pairs[i][1]))
+			continue;
+		if (pair != n_pairs)
+			return ada_fail(err, ADA_EFORMAT,
+					"a seq2seq line names its texts \"%s\"/\"%s\" or \"%s\"/\"%s\", not both",
+					seq2seq_pairs[pair][0], seq2seq_pairs[pair][1],
+					seq2seq_pairs[i][0], seq2seq_pairs[i][1]);
+		pair = i;
+	}
+	if ((rc = check_string(json_object_get(obj, seq2seq_pairs[pair][0]), seq2seq_pairs[pair][0],
+			       &rec->text, &rec->text_len, err)) ||
+	    (rc = check_string(json_object_get(obj, seq2seq_pairs[pair][1]), seq2seq_pairs[pair][1],
+			       &rec->second, &rec->second_len, err)))
+		return rc;
+	return ADA_OK;
+}
+
 /* Check obj against its shape and describe it in rec (errors without the line). */
 static int check_object(struct scan *sc, const json_t *obj, int64_t line,
 			struct data_record *rec, struct ada_err *err)
@@ -538,8 +576,8 @@ static int check_object(struct scan *sc, const json_t *obj, int64_t line,
 		return ada_fail(err, ADA_EFORMAT,
 				"no known shape: expected {\"text\"}, {\"prompt\", \"completion\"}, "
 				"{\"messages\"}, {\"text\", \"label\"}, "
-				"{\"text_a\", \"text_b\", \"label\"} or "
-				"{\"question\", \"context\", \"answers\"}");
+				"{\"text_a\", \"text_b\", \"label\"}, "
+				"{\"question\", \"context\", \"answers\"} or {\"source\", \"target\"}");
 	spec = shape_spec(shape);
 	if (info->shape && info->shape != shape)
 		return ada_fail(err, ADA_EFORMAT,
@@ -587,6 +625,9 @@ static int check_object(struct scan *sc, const json_t *obj, int64_t line,
 					  &rec->second, &rec->second_len, err);
 		if (!rc)
 			rc = check_label(sc, obj, line, err);
+		break;
+	case ADA_SHAPE_SEQ2SEQ:
+		rc = check_seq2seq(obj, rec, err);
 		break;
 	}
 	if (rc)

@@ -26,10 +26,11 @@ struct data_record {
 	int64_t line;            /* 1-based line where the record starts (SQuAD JSON: the
 	                          * question's 1-based number) */
 	int shape;               /* enum ada_data_shape */
-	const char *text;        /* text, prompt, text_a or question (borrowed, not
-	                          * NUL-terminated) */
+	const char *text;        /* text, prompt, text_a, question or a seq2seq source
+	                          * (borrowed, not NUL-terminated) */
 	size_t text_len;
-	const char *second;      /* completion, text_b or context, else NULL (borrowed) */
+	const char *second;      /* completion, text_b, context or a seq2seq target, else NULL
+	                          * (borrowed) */
 	size_t second_len;
 	const json_t *json;      /* the parsed JSONL line (borrowed; SQuAD JSON: the question's
 	                          * object), NULL for plain text */

@@ -84,6 +84,8 @@ enum ada_family {
 	ADA_FAMILY_LLAMA = 1,   /* llama, mistral, qwen2: pre-norm decoder (q k v o gate up down) */
 	ADA_FAMILY_BERT = 2,    /* bert, roberta, deberta-v2: post-norm encoder (the paper's six
 	                         * matrices) */
+	ADA_FAMILY_BART = 3,    /* bart: post-norm encoder-decoder (self-attention, cross-
+	                         * attention and FFN matrices of both stacks) */
 };
 
 struct ada_model_info {
@@ -103,6 +105,8 @@ struct ada_model_info {
 	char chat_template[16];
 	int append_eos;         /* its text framing when append_eos is auto: 1 EOS after
 	                         * each text, 0 BOS only (llama2.c's models) */
+	int n_decoder_layers;   /* an encoder-decoder (BART): its decoder layers, which
+	                         * n_layers counts after the encoder's; 0 otherwise */
 };
 
 /* Read a model's header (not its weights) and describe it. path is a GGUF
@@ -131,7 +135,9 @@ enum ada_lr_schedule { ADA_LR_LINEAR = 0, ADA_LR_COSINE, ADA_LR_CONSTANT };
 /* Bit i is enum llama_module i: q k v o gate up down. A BERT module takes
  * the bit of the Llama module in its place: query = q, key = k, value = v,
  * attention.output.dense = o, intermediate.dense = up, output.dense = down
- * (gate has no BERT counterpart, so all seven bits mean the paper's six). */
+ * (gate has no BERT counterpart, so all seven bits mean the paper's six).
+ * BART's: self_attn and encoder_attn q/k/v_proj = q/k/v (both at once),
+ * out_proj = o, fc1 = up, fc2 = down. */
 #define ADA_MODULES_ALL 0x7fu
 
 struct ada_hparams {
@@ -178,6 +184,13 @@ struct ada_hparams {
 	int max_answer_length;     /* longest predicted answer, tokens */
 	int n_best_size;           /* start and end candidates per window */
 	double null_score_diff_threshold;   /* SQuAD v2: predict no answer above it */
+	/* sequence to sequence (an encoder-decoder; README "BART") */
+	int max_source_length;     /* tokens of a source, its framing included; 0 = auto:
+	                            * min(1024, the model's context) */
+	int max_target_length;     /* tokens of a target (the labels); 0 = auto: min(128,
+	                            * the model's context) */
+	double label_smoothing;    /* epsilon of the label-smoothed loss (transformers'
+	                            * label_smoothing_factor); 0 = plain cross-entropy */
 };
 
 struct ada_method {
@@ -218,7 +231,8 @@ ADA_API int ada_modules_from_json(const json_t *v, const char *param, unsigned *
 				  struct ada_err *err);
 
 /* Adapted matrices of a model: its layers times the modules of
- * target_modules its family has (BERT has no gate). */
+ * target_modules its family has (BERT has no gate; a BART encoder layer no
+ * cross-attention). */
 ADA_API int64_t ada_model_matrices(const struct ada_model_info *info, unsigned target_modules);
 
 /* The checks of a method that need a model's header, not its weights or
@@ -248,6 +262,8 @@ enum ada_task {
 	ADA_TASK_CLASSIFICATION,     /* classification, or regression (float labels) */
 	ADA_TASK_QUESTION_ANSWERING, /* extractive QA (SQuAD): start/end logits over the
 	                              * context; never chosen by AUTO unless the data is QA */
+	ADA_TASK_SEQ2SEQ,            /* sequence to sequence (an encoder-decoder: BART) on
+	                              * {"source","target"} lines */
 };
 
 /* How the training and validation files are read. */
@@ -257,8 +273,9 @@ enum ada_file_format {
 	ADA_FILE_GLUE_TSV,           /* GLUE TSV with its header row (classification only) */
 };
 
-/* Stable names: "auto", "causal_lm", "classification", "question_answering";
- * "auto", "jsonl", "glue-tsv". The *_from_name functions return -1 for an unknown name. */
+/* Stable names: "auto", "causal_lm", "classification", "question_answering",
+ * "seq2seq"; "auto", "jsonl", "glue-tsv". The *_from_name functions return -1 for an
+ * unknown name. */
 ADA_API const char *ada_task_name(enum ada_task t);
 ADA_API int ada_task_from_name(const char *name);
 ADA_API const char *ada_file_format_name(enum ada_file_format f);
@@ -328,10 +345,17 @@ struct ada_ranks {
 	int64_t initial, target;    /* b(0), b(T) */
 	int init_r;
 	int n_layers;
-	int n_modules;              /* columns: the family's modules in order (7 Llama, 6 BERT) */
+	int n_modules;              /* columns: the family's modules in order (7 Llama, 6 BERT,
+	                             * 10 BART) */
 	const char *const *module_names;   /* [n_modules] their API names (borrowed) */
 	const int *ranks;           /* [n_layers][n_modules]; -1 where not adapted */
 	int final;                  /* the frozen allocation */
+	/* an encoder-decoder's (BART) stacks; NULL for other models:
+	 * layer_groups[n_layers]: "encoder" or "decoder" (rows are the encoder's
+	 * layers, then the decoder's), module_groups[n_modules]: "self_attn",
+	 * "encoder_attn" (the decoder's cross-attention) or "ffn" (borrowed) */
+	const char *const *layer_groups;
+	const char *const *module_groups;
 };
 
 /* Callbacks run on the training thread; any may be NULL. */
@@ -652,7 +676,22 @@ struct ada_eval_result {
 	int question_answering;
 	int64_t features;           /* windows the questions' contexts were cut into */
 	struct ada_qa_metrics qa;
-	int64_t truncated;          /* examples cut to seq_len */
+	int64_t truncated;          /* examples cut to seq_len (seq2seq: sources or targets cut) */
+	/* sequence to sequence (an encoder-decoder: BART; examples and loss above) */
+	int seq2seq;
+	int64_t target_tokens;      /* the loss's tokens (the framed targets) */
+	double token_accuracy;      /* teacher-forced: argmax = label, over target tokens */
+	int64_t generated;          /* examples decoded (greedy), 0 without generation */
+	double exact_match;         /* share of those whose decoded text is the target's */
+};
+
+/* How a seq2seq evaluation reads and decodes (ada_eval_seq2seq). */
+struct ada_s2s_eval_opts {
+	int max_source_length, max_target_length;   /* 0: auto, as training (README "BART") */
+	int generate;               /* also decode every source greedily (up to
+	                             * max_target_length tokens) and score the text */
+	const char *predictions;    /* NULL, or a file that gets one JSON line per example:
+	                             * {"line", "prediction", "target"} */
 };
 
 /* Held-out loss of a model (with its adapter) on a data file read as fmt.
@@ -664,6 +703,16 @@ struct ada_eval_result {
 ADA_API int ada_eval(const struct ada_infer_opts *in, const char *data_file, enum ada_file_format fmt,
 	     int seq_len, const struct ada_framing *framing, struct ada_eval_result *res,
 	     struct ada_err *err);
+
+/* A seq2seq model (BART, with a seq2seq job's adapter or none) on a file of
+ * {"source","target"} lines, read and cut as training reads them: the
+ * teacher-forced mean NLL of the targets (loss) and token accuracy, and
+ * with o->generate the greedy decodes scored by exact match (ROUGE:
+ * README "BART"). ada_eval() runs this with the defaults (generation on)
+ * for a BART model, its seq_len standing for max_source_length. */
+ADA_API int ada_eval_seq2seq(const struct ada_infer_opts *in, const char *data_file,
+			     const struct ada_s2s_eval_opts *o, struct ada_eval_result *res,
+			     struct ada_err *err);
 
 /* What training makes of a language model's data file, example by example:
  * for each of the first limit records (0: all), emit(ctx, obj) receives a
@@ -689,6 +738,11 @@ struct ada_bench_opts {
 	 * the batch is split into one micro-batch per process, and every step sums
 	 * the gradients through its allreduce */
 	const struct ada_parallel *parallel;
+	/* an encoder-decoder (shape "bart-base", "bart-large", or a BART
+	 * directory): seq is the source length, target_seq the target's (0: 64);
+	 * gen_tokens greedy tokens decoded per generation run (0: target_seq) */
+	int target_seq;
+	int gen_tokens;
 };
 
 struct ada_bench_result {
@@ -702,6 +756,12 @@ struct ada_bench_result {
 	double final_loss;
 	int threads;
 	int64_t activation_bytes;   /* the activation arena of one micro-batch */
+	/* an encoder-decoder's generation (one source of seq tokens, gen_tokens
+	 * decoded greedily, the median of `steps` runs): tokens/s through the
+	 * KV cache, and without it (every step runs the decoder over the whole
+	 * prefix, as transformers with use_cache=False); 0 for other models */
+	int gen_tokens;
+	double gen_tokens_per_s_cached, gen_tokens_per_s_uncached;
 };
 
 /* Time `steps` training steps after `warmup` untimed ones on random tokens,
@@ -734,6 +794,9 @@ enum ada_data_shape {
 	                                  * "answer_start": [...]}} (and "id", "title"), or a
 	                                  * SQuAD JSON file's questions; empty answer lists
 	                                  * (SQuAD v2's is_impossible) have no answer */
+	ADA_SHAPE_SEQ2SEQ = 7,           /* {"source", "target"}, or as XSum and CNN/DailyMail
+	                                  * name them {"document", "summary"}, {"article",
+	                                  * "highlights"}; an "id" beside them is ignored */
 };
 
 /* What the labels of a classification file are. One label written as a
@@ -760,8 +823,8 @@ struct ada_data_info {
 };
 
 /* Stable names: "plain_text"/"jsonl"/"squad_json"; "text", "prompt_completion", "chat",
- * "classification", "pair_classification", "question_answering"; "none", "int",
- * "string", "float". */
+ * "classification", "pair_classification", "question_answering", "seq2seq"; "none",
+ * "int", "string", "float". */
 ADA_API const char *ada_data_format_name(int format);
 ADA_API const char *ada_data_shape_name(int shape);
 ADA_API const char *ada_label_kind_name(int kind);

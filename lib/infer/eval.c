@@ -180,6 +180,12 @@ int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_fil
 	qa_metrics_clear(&res->qa);
 	if ((rc = inference_net_open(&in, o, err)))
 		return rc;
+	if (in.model->cfg.family == ADA_FAMILY_BART) {
+		struct ada_s2s_eval_opts so = { .max_source_length = seq_len, .generate = 1 };
+
+		inference_net_close(&in);
+		return ada_eval_seq2seq(o, data_file, &so, res, err);
+	}
 	context = in.model->cfg.context_length;
 	if (seq_len <= 0)
 		seq_len = (in.is_classifier || in.is_qa) && in.adapter.seq_len ? in.adapter.seq_len :

@@ -10,7 +10,9 @@
  * they are produced (tokenizer_decode_token knows the previous token, for
  * SentencePiece's leading space), and single unprintable bytes are dropped
  * as llama2.c's safe_printf does, so greedy output matches its reference
- * text byte for byte.
+ * text byte for byte. An encoder-decoder (BART) is not served: its source is
+ * encoded once and its target decoded greedily through its own KV-cached
+ * decoder (generate_s2s).
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -18,6 +20,9 @@
 
 #include "util/err.h"
 #include "infer/batch_decode.h"
+#include "infer/inference_net.h"
+#include "net/seq2seq_step.h"
+#include "nn/parallel.h"
 #include "util/alloc.h"
 
 /* Prompt rows per step: a long prompt is read in chunks of this many. */
@@ -57,6 +62,72 @@ static void put_piece(const struct ada_served *m, int32_t prev, int32_t id, char
 		emit(ctx, piece, (size_t)n);
 }
 
+/* An encoder-decoder (BART): the prompt is the source, framed (<s> ...
+ * </s>) and cut to the model's context (at most 1024 tokens); the target is
+ * decoded greedily through the KV-cached decoder, from
+ * decoder_start_token_id (the config's forced_bos_token_id forced first),
+ * until EOS or n_tokens new tokens, then written out whole (special tokens
+ * left out). */
+static int generate_s2s(struct inference_net *in, const struct ada_generate_opts *o,
+			void (*emit)(void *ctx, const char *s, size_t n), void *ctx,
+			struct ada_err *err)
+{
+	const struct model_config *c = &in->model->cfg;
+	const int max_src = c->context_length < 1024 ? c->context_length : 1024;
+	const int max_new = o->n_tokens < c->context_length ? o->n_tokens : c->context_length;
+	const struct s2s_gen_opts g = { .start = c->decoder_start_token_id,
+					.eos = c->eos_token_id, .forced_bos = c->forced_bos_token_id,
+					.max_new = max_new, .min_new = 0 };
+	struct bart_stepper st;
+	struct ivec src = { 0 }, out = { 0 };
+	char *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	if (o->temperature != 0)
+		return ada_fail_param(err, ADA_EINVAL, "temperature",
+				      "sampling is not implemented for an encoder-decoder (BART): generation is greedy, temperature 0");
+	rc = tokenizer_encode_pair(in->tok, o->prompt ? o->prompt : "",
+				   o->prompt ? strlen(o->prompt) : 0, NULL, 0, max_src, &src, NULL,
+				   NULL, err);
+	if (rc)
+		return ada_err_prefix(err, rc, "prompt");
+	if ((rc = bart_stepper_init(&st, &in->bart, (int)src.n, 1, max_new, nn_threads(), err)))
+		goto out_free;
+	/* Beam search (lib/infer/beam.h, the rouge-beam branch) drives the
+	 * same st.ops with a stepper of num_beams hypotheses. */
+	if (!(rc = bart_stepper_start(&st, src.v, (int)src.n, err)) &&
+	    !(rc = s2s_greedy(&st.ops, &st, &g, &out, err)) &&
+	    !(rc = tokenizer_decode(in->tok, out.v, out.n, &text, &len, err))) {
+		emit(ctx, text, len);
+		emit(ctx, "\n", 1);
+	}
+	bart_stepper_release(&st);
+out_free:
+	free(text);
+	ivec_release(&src);
+	ivec_release(&out);
+	return rc;
+}
+
+static int generate_bart(const struct ada_generate_opts *o,
+			 void (*emit)(void *ctx, const char *s, size_t n), void *ctx,
+			 struct ada_err *err)
+{
+	struct inference_net in;
+	int rc;
+
+	if ((rc = inference_net_open(&in, &o->in, err)))
+		return rc;
+	if (o->messages)
+		rc = ada_fail_param(err, ADA_EINVAL, "messages",
+				    "an encoder-decoder (BART) has no chat template: give its source as the prompt");
+	else
+		rc = generate_s2s(&in, o, emit, ctx, err);
+	inference_net_close(&in);
+	return rc;
+}
+
 int ada_generate(const struct ada_generate_opts *o,
 		 void (*emit)(void *ctx, const char *s, size_t n), void *ctx, struct ada_err *err)
 {
@@ -76,6 +147,14 @@ int ada_generate(const struct ada_generate_opts *o,
 	if (o->temperature < 0 || o->top_p < 0 || o->top_p > 1)
 		return ada_fail_param(err, ADA_EINVAL, "temperature",
 				      "temperature must be >= 0 and top_p in [0, 1]");
+	{
+		struct ada_model_info mi;
+
+		if ((rc = ada_model_probe(o->in.model, &mi, err)))
+			return rc;
+		if (mi.family == ADA_FAMILY_BART)
+			return generate_bart(o, emit, ctx, err);
+	}
 	if ((rc = ada_served_open(o->in.model, o->in.tokenizer, o->in.adapter, &m, err)))
 		return rc;
 	ada_served_describe(m, &info);

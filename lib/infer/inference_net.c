@@ -9,6 +9,33 @@
 #include "util/fpenv.h"
 #include "net/model_bind.h"
 
+/* BART: the encoder-decoder, with a seq2seq adapter's factors. */
+static int open_bart(struct inference_net *in, const struct ada_infer_opts *o,
+		     struct ada_err *err)
+{
+	const struct model_config *c = &in->model->cfg;
+	int rc;
+
+	in->bart_blocks = xcalloc((size_t)c->n_layers, sizeof(*in->bart_blocks));
+	if (!in->bart_blocks) {
+		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+		goto out_close;
+	}
+	bart_net_from_model(&in->bart, in->bart_blocks, in->model);
+	if (!o->adapter)
+		return ADA_OK;
+	if ((rc = peft_adapter_load(o->adapter, c, &in->adapter, err)))
+		goto out_close;
+	if ((rc = peft_adapter_attach_bart(&in->adapter, c, &in->bart, err))) {
+		ada_err_prefix(err, rc, "%s", o->adapter);
+		goto out_close;
+	}
+	return ADA_OK;
+out_close:
+	inference_net_close(in);
+	return rc;
+}
+
 int inference_net_open(struct inference_net *in, const struct ada_infer_opts *o,
 		       struct ada_err *err)
 {
@@ -23,6 +50,8 @@ int inference_net_open(struct inference_net *in, const struct ada_infer_opts *o,
 	bert = c->family == ADA_FAMILY_BERT;
 	if ((rc = model_open_tokenizer(in->model, o->tokenizer, &in->tok, err)))
 		goto out_close;
+	if (c->family == ADA_FAMILY_BART)
+		return open_bart(in, o, err);
 	if (bert)
 		in->bert_blocks = xcalloc((size_t)c->n_layers, sizeof(*in->bert_blocks));
 	else
@@ -84,6 +113,7 @@ void inference_net_close(struct inference_net *in)
 	peft_adapter_release(&in->adapter);
 	free(in->blocks);
 	free(in->bert_blocks);
+	free(in->bart_blocks);
 	tokenizer_free(in->tok);
 	model_free(in->model);
 	memset(in, 0, sizeof(*in));

@@ -4,7 +4,7 @@
  * `eval` (and any later serving) start from.
  *
  * A Llama-family model is bound to net (a decoder); a BERT-family model to
- * bert. An adapter written by a classification job carries the head: then
+ * bert; a BART model to bart (its adapter, if any, a seq2seq job's). An adapter written by a classification job carries the head: then
  * head is bound and cls describes the classifier (is_classifier). Without
  * one, a BERT model has no task to run and callers refuse it. An adapter
  * written by a question_answering job carries qa_outputs: span describes
@@ -15,6 +15,7 @@
 
 #include "adalora.h"
 #include "model/model.h"
+#include "nn/bart.h"
 #include "nn/bert.h"
 #include "nn/heads.h"
 #include "nn/llama.h"
@@ -30,6 +31,8 @@ struct inference_net {
 	struct llama_block *blocks;   /* owned */
 	struct bert_net bert;         /* the BERT family */
 	struct bert_block *bert_blocks;   /* owned */
+	struct bart_net bart;         /* BART (an encoder-decoder) */
+	struct bart_block *bart_blocks;   /* owned */
 	struct seq_head head;         /* a classifier's head (the adapter's weights) */
 	int is_classifier;
 	struct classifier cls;        /* valid when is_classifier */

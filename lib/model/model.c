@@ -164,6 +164,9 @@ void model_free(struct model *m)
 	if (m->bert)
 		free(m->bert->layers);
 	free(m->bert);
+	if (m->bart)
+		free(m->bart->layers);
+	free(m->bart);
 	free(m->layers);
 	free(m->path);
 	free(m);
@@ -311,6 +314,9 @@ uint64_t model_weight_types(const struct model *m, char *buf, size_t cap)
 	for (int l = 0; m->bert && l < c->n_layers; l++)
 		for (int k = 0; k < N_BERT_MODULES; k++)
 			ADD(m->bert->layers[l].w[k]);
+	for (int l = 0; m->bart && l < c->n_layers; l++)
+		for (int k = 0; k < N_BART_MODULES; k++)
+			ADD(m->bart->layers[l].w[k]);
 #undef ADD
 	if (cap)
 		buf[0] = 0;
@@ -376,6 +382,24 @@ static int64_t bert_param_count(const struct model_config *cfg)
 	return n;
 }
 
+/* BART: the shared embedding, two position tables and embedding
+ * LayerNorms, per encoder layer four dim x dim and two dim x hidden Linears
+ * with biases and two LayerNorms, per decoder layer four more Linears and a
+ * third LayerNorm, final_logits_bias (a buffer, but in the checkpoint), an
+ * untied lm_head. */
+static int64_t bart_param_count(const struct model_config *cfg)
+{
+	int64_t dim = cfg->dim, hidden = cfg->hidden_dim;
+	int64_t attn = 4 * (dim * dim + dim), ffn = 2 * dim * hidden + hidden + dim;
+	int64_t enc = cfg->n_layers - cfg->n_dec_layers, dec = cfg->n_dec_layers;
+	int64_t n = (int64_t)cfg->vocab_size * dim + 2 * ((int64_t)cfg->max_positions * dim + 2 * dim) +
+		    enc * (attn + ffn + 4 * dim) + dec * (2 * attn + ffn + 6 * dim) + cfg->vocab_size;
+
+	if (!cfg->tied_output)
+		n += (int64_t)cfg->vocab_size * dim;
+	return n;
+}
+
 int64_t model_param_count(const struct model_config *cfg)
 {
 	int64_t dim = cfg->dim;
@@ -388,6 +412,8 @@ int64_t model_param_count(const struct model_config *cfg)
 
 	if (cfg->family == ADA_FAMILY_BERT)
 		return bert_param_count(cfg);
+	if (cfg->family == ADA_FAMILY_BART)
+		return bart_param_count(cfg);
 	if (cfg->qkv_bias)
 		layer += q + 2 * kv;
 	n = (int64_t)cfg->vocab_size * dim + cfg->n_layers * layer + dim;
@@ -497,9 +523,51 @@ static int bert_config_check(const struct model_config *cfg, const char *path,
 	return ADA_OK;
 }
 
+/* A token id the config names (-1 allowed when optional). */
+static int check_token(const char *path, const char *field, int id, int optional,
+		       const struct model_config *cfg, struct ada_err *err)
+{
+	return optional && id == -1 ? ADA_OK : check_range(path, field, id, 0, cfg->vocab_size - 1, err);
+}
+
+/* BART: no RoPE; learned positions from 2; encoder and decoder layers. */
+static int bart_config_check(const struct model_config *cfg, const char *path,
+			     struct ada_err *err)
+{
+	int rc;
+
+	if ((rc = check_range(path, "n_kv_heads", cfg->n_kv_heads, cfg->n_heads, cfg->n_heads,
+			      err)) ||
+	    (rc = check_range(path, "decoder_layers", cfg->n_dec_layers, 1, cfg->n_layers - 1,
+			      err)) ||
+	    (rc = check_range(path, "max_positions", cfg->max_positions, 1, MAX_CONTEXT, err)) ||
+	    (rc = check_range(path, "position_offset", cfg->position_offset, 0,
+			      cfg->max_positions - 1, err)) ||
+	    (rc = check_token(path, "pad_token_id", cfg->pad_token_id, 0, cfg, err)) ||
+	    (rc = check_token(path, "bos_token_id", cfg->bos_token_id, 0, cfg, err)) ||
+	    (rc = check_token(path, "eos_token_id", cfg->eos_token_id, 0, cfg, err)) ||
+	    (rc = check_token(path, "decoder_start_token_id", cfg->decoder_start_token_id, 0, cfg,
+			      err)) ||
+	    (rc = check_token(path, "forced_bos_token_id", cfg->forced_bos_token_id, 1, cfg, err)))
+		return rc;
+	if (cfg->context_length != cfg->max_positions - cfg->position_offset)
+		return ada_fail_param(err, ADA_EFORMAT, "context_length",
+				      "%s: context_length (%d) must be max_positions - position_offset (%d)",
+				      path, cfg->context_length,
+				      cfg->max_positions - cfg->position_offset);
+	if ((int64_t)cfg->n_heads * cfg->head_dim != cfg->dim)
+		return ada_fail_param(err, ADA_EFORMAT, "head_dim",
+				      "%s: n_heads * head_dim (%lld) must be dim (%d)", path,
+				      (long long)cfg->n_heads * cfg->head_dim, cfg->dim);
+	if (!(isfinite(cfg->embed_scale) && cfg->embed_scale > 0))
+		return ada_fail_param(err, ADA_EFORMAT, "scale_embedding",
+				      "%s: embed_scale (%g) must be positive", path, cfg->embed_scale);
+	return ADA_OK;
+}
+
 int model_config_check(const struct model_config *cfg, const char *path, struct ada_err *err)
 {
-	int bert = cfg->family == ADA_FAMILY_BERT, rc;
+	int bert = cfg->family == ADA_FAMILY_BERT || cfg->family == ADA_FAMILY_BART, rc;
 
 	if ((rc = check_range(path, "dim", cfg->dim, 1, MAX_DIM, err)) ||
 	    (rc = check_range(path, "hidden_dim", cfg->hidden_dim, 1, MAX_HIDDEN, err)) ||
@@ -514,6 +582,8 @@ int model_config_check(const struct model_config *cfg, const char *path, struct 
 	if (!(isfinite(cfg->norm_eps) && cfg->norm_eps > 0 && cfg->norm_eps < 1))
 		return ada_fail_param(err, ADA_EFORMAT, "norm_eps",
 				      "%s: norm_eps (%g) must be in (0, 1)", path, cfg->norm_eps);
+	if (cfg->family == ADA_FAMILY_BART)
+		return bart_config_check(cfg, path, err);
 	if (bert)
 		return bert_config_check(cfg, path, err);
 	if (cfg->n_heads % cfg->n_kv_heads)

@@ -103,6 +103,16 @@ struct deberta_config {
 	enum head_act pooler_act;   /* pooler_hidden_act */
 };
 
+/* The ten adaptable linear modules of a BART layer, in the order of rank
+ * matrix columns: self-attention, cross-attention (encoder_attn, decoder
+ * layers only), the FFN. An encoder layer has six of them. */
+enum bart_module {
+	BART_SELF_Q, BART_SELF_K, BART_SELF_V, BART_SELF_O,
+	BART_CROSS_Q, BART_CROSS_K, BART_CROSS_V, BART_CROSS_O,
+	BART_FC1, BART_FC2,
+	N_BART_MODULES
+};
+
 struct model_config {
 	enum ada_family family;
 	char arch[32];            /* "llama", "mistral", "qwen2" */
@@ -130,6 +140,17 @@ struct model_config {
 	int has_pooler;           /* pooler.dense present (BERT; RoBERTa checkpoints often not) */
 	/* DeBERTa-v2/v3 only (arch "deberta-v2", family BERT; model_deberta.c) */
 	struct deberta_config deberta;
+	/* BART only (dim = d_model, hidden_dim = the FFN width, n_layers = encoder
+	 * layers + decoder layers: encoder layers are rows 0..n_layers-n_dec_layers-1
+	 * of rank matrices, decoder layers the rest; max_positions = rows of each
+	 * learned position table, position_offset = 2, context_length =
+	 * max_position_embeddings) */
+	int n_dec_layers;         /* decoder layers; 0 for other families */
+	float embed_scale;        /* token embeddings times this: sqrt(d_model) with
+	                           * scale_embedding, else 1 */
+	int decoder_start_token_id;
+	int forced_bos_token_id;  /* generation: the token forced first (-1: none) */
+	int bos_token_id, eos_token_id;
 };
 
 struct model_layer {
@@ -168,6 +189,23 @@ struct bert_weights {
 	const float *rel_ln_w, *rel_ln_b;
 };
 
+/* BART weights, Hugging Face layout (Linear [out][in] with biases). */
+struct bart_layer {
+	struct frozen_mat w[N_BART_MODULES];    /* encoder layers leave BART_CROSS_* empty */
+	const float *b[N_BART_MODULES];
+	const float *ln_self_w, *ln_self_b;     /* self_attn_layer_norm */
+	const float *ln_cross_w, *ln_cross_b;   /* encoder_attn_layer_norm (decoder) */
+	const float *ln_ffn_w, *ln_ffn_b;       /* final_layer_norm */
+};
+
+struct bart_weights {
+	const float *enc_pos, *dec_pos;         /* [max_positions][dim] */
+	const float *enc_ln_emb_w, *enc_ln_emb_b;   /* encoder.layernorm_embedding */
+	const float *dec_ln_emb_w, *dec_ln_emb_b;   /* decoder.layernorm_embedding */
+	struct bart_layer *layers;              /* owned [n_layers]: encoder, then decoder */
+	const float *final_logits_bias;         /* [vocab] (zeros when the file has none) */
+};
+
 struct model {
 	struct model_config cfg;
 	char format[16];          /* "gguf", "llama2c", "hf" */
@@ -175,6 +213,8 @@ struct model {
 	struct frozen_mat tok_emb;   /* [vocab][dim] */
 	struct model_layer *layers;  /* owned array of n_layers (llama family) */
 	struct bert_weights *bert;   /* owned (BERT family); NULL otherwise */
+	struct bart_weights *bart;   /* owned (BART); NULL otherwise; tok_emb is the shared
+	                              * embedding, output the LM head (tok_emb when tied) */
 	const float *final_norm;  /* [dim] */
 	struct frozen_mat output;    /* [vocab][dim]; the same view as tok_emb when tied_output */
 	struct tokenizer *tokenizer;  /* embedded tokenizer (GGUF, HF dir) or NULL; owned */
@@ -226,6 +266,13 @@ int encoder_shape_config(const char *name, struct model_config *cfg);
 /* A BERT-family model with random weights N(0, 0.02^2), LayerNorms 1 and 0,
  * biases 0, for cfg; owned. */
 int model_random_bert(const struct model_config *cfg, uint64_t seed, struct model **out,
+		      struct ada_err *err);
+
+/* BART at a published shape by name ("bart-base", "bart-large";
+ * ADA_EINVAL for another), and a BART model of cfg with random weights
+ * N(0, 0.02^2) (LayerNorms 1, biases 0); owned by the caller. */
+int model_bart_shape_config(const char *name, struct model_config *cfg);
+int model_bart_random(const struct model_config *cfg, uint64_t seed, struct model **out,
 		      struct ada_err *err);
 
 /* The open GGUF file behind a GGUF model (borrowed), or NULL for other formats. */
@@ -281,6 +328,9 @@ int bert_has_pos_emb(const struct model_config *cfg);
 /* "attention.self.query" or "query", ... "output.dense" -> enum
  * bert_module; -1 if unknown. */
 int bert_module_from_name(const char *name);
+/* "out_proj", "fc1", "fc2" (PEFT's BART names beyond q_proj, k_proj,
+ * v_proj) -> the target_modules bit index they stand for; -1 if unknown. */
+int bart_module_bit_from_name(const char *name);
 
 /*
  * The adaptable modules of either family, indexed 0..model_n_modules()-1
@@ -295,6 +345,21 @@ int bert_module_from_name(const char *name);
  *             none on BERT)
  */
 int model_n_modules(const struct model_config *cfg);
+/* Does layer (a rank matrix row) have module m? Always, but in BART's
+ * encoder layers, which have no cross-attention. */
+int model_layer_has_module(const struct model_config *cfg, int layer, int m);
+/* Adapted matrices: the (layer, module) pairs target_modules selects. */
+int64_t model_n_matrices(const struct model_config *cfg, unsigned target_modules);
+/* The most modules a layer has in any family (BART's ten). */
+#define MAX_LAYER_MODULES N_BART_MODULES
+/* BART: the stack of a rank-matrix row ("encoder", "decoder") and the
+ * group of a column ("self_attn", "encoder_attn", "ffn"); NULL for other
+ * families. */
+const char *model_layer_group(const struct model_config *cfg, int layer);
+const char *model_module_group(const struct model_config *cfg, int m);
+/* BART: is layer a decoder layer, and its index within its stack. */
+int model_is_decoder_layer(const struct model_config *cfg, int layer);
+int model_stack_layer(const struct model_config *cfg, int layer);
 const char *model_module_name(const struct model_config *cfg, int m);
 const char *model_module_hf_leaf(const struct model_config *cfg, int m);
 void model_module_hf_path(const struct model_config *cfg, int layer, int m, char *buf,

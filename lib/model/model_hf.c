@@ -207,12 +207,18 @@ static int parse_config(const char *path, json_t *root, struct model_config *cfg
 		return bert_parse_config(path, root, cfg, err);
 	if (!strcmp(json_string_value(mt), "deberta-v2"))
 		return deberta_parse_config(path, root, cfg, err);
+	if (!strcmp(json_string_value(mt), "bart"))
+		return bart_parse_config(path, root, cfg, err);
+	if (!strcmp(json_string_value(mt), "mbart"))
+		return ada_fail_param(err, ADA_EUNSUPPORTED, "model_type",
+				      "%s: model_type 'mbart' is not supported: its pre-LayerNorm layers (normalize_before) are not implemented; bart is",
+				      path);
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		known |= !strcmp(json_string_value(mt), types[i]);
 	if (!known)
 		return ada_fail_param(err, ADA_EUNSUPPORTED, "model_type",
 				      "%s: model_type '%s' is not supported (llama, mistral, qwen2, "
-				      "bert, roberta, deberta-v2)", path, json_string_value(mt));
+				      "bert, roberta, deberta-v2, bart)", path, json_string_value(mt));
 	cfg->family = ADA_FAMILY_LLAMA;
 	snprintf(cfg->arch, sizeof(cfg->arch), "%s", json_string_value(mt));
 	if ((rc = refuse_unsupported(path, root, err)) ||
@@ -686,6 +692,8 @@ int model_load_hf(struct model *m, struct ada_err *err)
 	m->format_free = hf_shards_free;
 	if (m->cfg.family == ADA_FAMILY_BERT)
 		return bert_load_hf(m, sh, err);
+	if (m->cfg.family == ADA_FAMILY_BART)
+		return bart_load_hf(m, sh, err);
 	rc = resolve_tied(sh, &m->cfg, err);
 	if (!rc)
 		rc = model_alloc_layers(m, err);
@@ -711,7 +719,7 @@ int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
 	     struct weight_summary *ws, struct ada_err *err)
 {
 	struct hf_shards *sh;
-	char *tok, *vocab, *spm;
+	char *tok, *vocab, *spm, *gpt2_vocab, *gpt2_merges;
 	int rc;
 
 	rc = read_config(dir, cfg, err);
@@ -722,6 +730,8 @@ int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
 		return rc;
 	if (cfg->family == ADA_FAMILY_BERT)
 		rc = bert_resolve_hf(dir, sh, cfg, NULL, 0, err);
+	else if (cfg->family == ADA_FAMILY_BART)
+		rc = bart_resolve_hf(dir, sh, NULL, 0, err);
 	else
 		rc = resolve_tied(sh, cfg, err);
 	memset(ws, 0, sizeof(*ws));
@@ -740,16 +750,23 @@ int hf_probe(const char *dir, struct model_config *cfg, int *has_tokenizer,
 	tok = path_join(dir, "tokenizer.json");
 	vocab = path_join(dir, "vocab.txt");
 	spm = path_join(dir, "spm.model");
-	if (!tok || !vocab || !spm)
+	gpt2_vocab = path_join(dir, "vocab.json");
+	gpt2_merges = path_join(dir, "merges.txt");
+	if (!tok || !vocab || !spm || !gpt2_vocab || !gpt2_merges)
 		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
 	else    /* what model_open_tokenizer() loads: tokenizer.json, or for BERT
 		 * directories (which often carry only WordPiece's) vocab.txt, or
-		 * SentencePiece's spm.model (DeBERTa-v2/v3) */
+		 * SentencePiece's spm.model (DeBERTa-v2/v3), or for BART vocab.json
+		 * with merges.txt */
 		*has_tokenizer = file_exists(tok) || file_exists(spm) ||
-				 (cfg->family == ADA_FAMILY_BERT && file_exists(vocab));
+				 (cfg->family == ADA_FAMILY_BERT && file_exists(vocab)) ||
+				 (cfg->family == ADA_FAMILY_BART && file_exists(gpt2_vocab) &&
+				  file_exists(gpt2_merges));
 	free(tok);
 	free(vocab);
 	free(spm);
+	free(gpt2_vocab);
+	free(gpt2_merges);
 	return rc;
 }
 

@@ -150,4 +150,17 @@ int deberta_parse_config(const char *path, json_t *root, struct model_config *cf
 /* The weights of m (config already parsed; BERT, RoBERTa or DeBERTa) into m->bert. */
 int bert_load_hf(struct model *m, struct hf_shards *sh, struct ada_err *err);
 
+/* ---- BART (model_bart.c) ------------------------------------------------ */
+
+/* config.json of model_type "bart" -> config (checked). */
+int bart_parse_config(const char *path, json_t *root, struct model_config *cfg,
+		      struct ada_err *err);
+/* The prefix of the network's tensor names ("model." in
+ * BartForConditionalGeneration checkpoints, else "") into prefix (may be
+ * NULL); dir names the model in errors. */
+int bart_resolve_hf(const char *dir, const struct hf_shards *sh, char *prefix, size_t cap,
+		    struct ada_err *err);
+/* The weights of m (config already parsed) into m->bart, m->tok_emb, m->output. */
+int bart_load_hf(struct model *m, struct hf_shards *sh, struct ada_err *err);
+
 #endif

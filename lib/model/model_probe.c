@@ -99,4 +99,5 @@ void model_config_describe(const struct model_config *cfg, struct ada_model_info
 	info->n_heads = cfg->n_heads;
 	info->n_kv_heads = cfg->n_kv_heads;
 	info->vocab_size = cfg->vocab_size;
+	info->n_decoder_layers = cfg->n_dec_layers;
 }

@@ -40,7 +40,9 @@ int model_open_tokenizer(const struct model *m, const char *tokenizer_path,
 		char *p = path_join(m->path, "tokenizer.json");
 		char *vocab = path_join(m->path, "vocab.txt");
 		char *spm = path_join(m->path, "spm.model");
-		if (!p || !vocab || !spm)
+		char *gpt2_vocab = path_join(m->path, "vocab.json");
+		char *gpt2_merges = path_join(m->path, "merges.txt");
+		if (!p || !vocab || !spm || !gpt2_vocab || !gpt2_merges)
 			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
 		else if (file_exists(p))
 			rc = tokenizer_load_hf(p, &t, err);
@@ -48,6 +50,9 @@ int model_open_tokenizer(const struct model *m, const char *tokenizer_path,
 			rc = tokenizer_load_wordpiece(vocab, &t, err);
 		else if (file_exists(spm))   /* DeBERTa-v2/v3 ship SentencePiece's model only */
 			rc = tokenizer_load_spm(spm, &t, err);
+		else if (m->cfg.family == ADA_FAMILY_BART && file_exists(gpt2_vocab) &&
+			 file_exists(gpt2_merges))
+			rc = tokenizer_load_gpt2_files(gpt2_vocab, gpt2_merges, &t, err);
 		else
 			rc = ada_fail(err, ADA_EINVAL,
 				      "%s has no tokenizer.json (nor spm.model): pass a tokenizer (--tokenizer)",
@@ -55,6 +60,8 @@ int model_open_tokenizer(const struct model *m, const char *tokenizer_path,
 		free(p);
 		free(vocab);
 		free(spm);
+		free(gpt2_vocab);
+		free(gpt2_merges);
 	} else {
 		rc = ada_fail(err, ADA_EINVAL,
 			      "%s (%s) carries no tokenizer: pass one (--tokenizer)", m->path,

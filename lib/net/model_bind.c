@@ -104,6 +104,45 @@ void bert_net_from_model(struct bert_net *net, struct bert_block *blocks, const 
 	}
 }
 
+void bart_net_from_model(struct bart_net *net, struct bart_block *blocks, const struct model *m)
+{
+	const struct model_config *c = &m->cfg;
+	const struct bart_weights *w = m->bart;
+
+	memset(net, 0, sizeof(*net));
+	bart_dims_of(c, &net->d);
+	net->blocks = blocks;
+	/* F32 matrices are multiplied in place; others through nn/frozen.h. */
+	net->tok_emb = frozen_mat_f32(&m->tok_emb);
+	net->tok_emb_fw = &m->tok_emb;
+	net->output = frozen_mat_f32(&m->output);
+	net->output_fw = &m->output;
+	net->enc_pos = w->enc_pos;
+	net->dec_pos = w->dec_pos;
+	net->enc_ln_emb = (struct bart_ln){ .w = w->enc_ln_emb_w, .b = w->enc_ln_emb_b };
+	net->dec_ln_emb = (struct bart_ln){ .w = w->dec_ln_emb_w, .b = w->dec_ln_emb_b };
+	net->logits_bias = w->final_logits_bias;
+	for (int l = 0; l < c->n_layers; l++) {
+		const struct bart_layer *ly = &w->layers[l];
+		struct bart_block *b = &blocks[l];
+
+		memset(b, 0, sizeof(*b));
+		for (int mod = 0; mod < N_BART_MODULES; mod++) {
+			struct linear *lin = &b->lin[mod];
+
+			if (!model_layer_has_module(c, l, mod))
+				continue;
+			model_module_shape(c, mod, &lin->out, &lin->in);
+			lin->w = frozen_mat_f32(&ly->w[mod]);
+			lin->fw = &ly->w[mod];
+			lin->b = ly->b[mod];
+		}
+		b->ln_self = (struct bart_ln){ .w = ly->ln_self_w, .b = ly->ln_self_b };
+		b->ln_cross = (struct bart_ln){ .w = ly->ln_cross_w, .b = ly->ln_cross_b };
+		b->ln_ffn = (struct bart_ln){ .w = ly->ln_ffn_w, .b = ly->ln_ffn_b };
+	}
+}
+
 void seq_head_from_model(struct seq_head *head, const struct model *m, int n_labels)
 {
 	const int D = m->cfg.dim;

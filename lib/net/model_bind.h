@@ -12,6 +12,7 @@
 #define ADA_NET_MODEL_BIND_H
 
 #include "model/model.h"
+#include "nn/bart.h"
 #include "nn/bert.h"
 #include "nn/heads.h"
 #include "nn/llama.h"
@@ -28,6 +29,11 @@ void bert_dims_from_config(struct bert_dims *d, const struct model_config *c);
  * gradients, no adapters, no bottlenecks). blocks: caller's array of
  * cfg.n_layers. */
 void bert_net_from_model(struct bert_net *net, struct bert_block *blocks, const struct model *m);
+
+/* Point a bart_net at a loaded BART model's frozen weights (no gradients,
+ * no adapters). blocks: caller's array of cfg.n_layers (encoder, then
+ * decoder layers). */
+void bart_net_from_model(struct bart_net *net, struct bart_block *blocks, const struct model *m);
 
 /* A classifier head for m, frozen and without its new weights (the trainer
  * or an adapter supplies them), as Hugging Face's ...ForSequenceClassification:

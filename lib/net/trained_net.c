@@ -29,6 +29,11 @@ static int is_bert(const struct trained_net *tn)
 	return tn->model->cfg.family == ADA_FAMILY_BERT;
 }
 
+static int is_bart(const struct trained_net *tn)
+{
+	return tn->model->cfg.family == ADA_FAMILY_BART;
+}
+
 static int is_classifier(const struct trained_net *tn)
 {
 	return tn->spec.task == ADA_TASK_CLASSIFICATION;
@@ -55,6 +60,8 @@ static double adapter_scale(const struct ada_method *m)
 
 static struct linear *module_linear(struct trained_net *tn, int layer, int module)
 {
+	if (is_bart(tn))
+		return &tn->bart_blocks[layer].lin[module];
 	return is_bert(tn) ? &tn->bert_blocks[layer].lin[module] : &tn->blocks[layer].lin[module];
 }
 
@@ -62,7 +69,9 @@ static struct linear *module_linear(struct trained_net *tn, int layer, int modul
  * adapters; a classifier's head with its shape (and BERT's pooler). */
 static void bind_frozen(struct trained_net *tn)
 {
-	if (is_bert(tn))
+	if (is_bart(tn))
+		bart_net_from_model(&tn->bart, tn->bart_blocks, tn->model);
+	else if (is_bert(tn))
 		bert_net_from_model(&tn->bert, tn->bert_blocks, tn->model);
 	else
 		llama_net_from_model(&tn->net, tn->blocks, tn->model);
@@ -121,6 +130,8 @@ static int register_slots(struct trained_net *tn, struct ada_err *err)
 	char name[200];
 	int rc;
 
+	if (is_bart(tn))
+		return ADA_OK;   /* adapters only (refuse() saw to the method) */
 	if (is_bert(tn))   /* BERT's pretrained pooler is the model's (DeBERTa's is the head's) */
 		rc = net_slots_bert(&slots, &tn->bert, tn->head.dense.w && !model_is_deberta(c) ?
 						       &tn->head.dense : NULL, c);
@@ -190,7 +201,7 @@ static int register_adapters(struct trained_net *tn, struct ada_err *err)
 	const int per_layer = model_modules_targeted(c, m->hp.target_modules);
 	char name[200], path[160];
 
-	if (!per_layer)
+	if (!per_layer || !model_n_matrices(c, m->hp.target_modules))
 		return ada_fail_param(err, ADA_EINVAL, "target_modules",
 				      "target_modules selects no module of this %s model", c->arch);
 	tn->mods = xcalloc((size_t)per_layer * c->n_layers, sizeof(*tn->mods));
@@ -201,7 +212,8 @@ static int register_adapters(struct trained_net *tn, struct ada_err *err)
 			struct adapted_module *am;
 			int out, in, r = adapter_rank(m);
 
-			if (!(m->hp.target_modules & model_module_bit(c, mod)))
+			if (!(m->hp.target_modules & model_module_bit(c, mod)) ||
+			    !model_layer_has_module(c, l, mod))
 				continue;
 			am = &tn->mods[tn->n_mods++];
 			am->layer = l;
@@ -292,13 +304,22 @@ static int refuse(const struct trained_net *tn, struct ada_err *err)
 	const struct model_config *c = &md->cfg;
 
 	if (tn->spec.task != ADA_TASK_CAUSAL_LM && tn->spec.task != ADA_TASK_CLASSIFICATION &&
-	    tn->spec.task != ADA_TASK_QUESTION_ANSWERING)
+	    tn->spec.task != ADA_TASK_QUESTION_ANSWERING && tn->spec.task != ADA_TASK_SEQ2SEQ)
 		return ada_fail(err, ADA_EINVAL, "a network is built for a resolved task, not %d",
 				(int)tn->spec.task);
 	if (is_qa(tn) && !is_bert(tn))
 		return ada_fail_param(err, ADA_EUNSUPPORTED, "task",
-				      "task: question answering needs an encoder (BERT, RoBERTa); %s is a %s decoder",
-				      md->path, c->arch);
+				      "task: question answering needs an encoder (BERT, RoBERTa, DeBERTa); %s is a %s",
+				      md->path, is_bart(tn) ? "BART encoder-decoder" : c->arch);
+	if (is_bart(tn) != (tn->spec.task == ADA_TASK_SEQ2SEQ))
+		return ada_fail_param(err, ADA_EUNSUPPORTED, "task",
+				      is_bart(tn) ? "task: %s is an encoder-decoder (BART); it trains sequence to sequence (seq2seq), not %s"
+						  : "task: %s is not an encoder-decoder; %s needs a BART model",
+				      md->path, ada_task_name(tn->spec.task));
+	if (is_bart(tn) && !has_adapters(&tn->method))
+		return ada_fail_param(err, ADA_EUNSUPPORTED, "method.type",
+				      "method.type: %s on a BART model is not implemented (lora, adalora, lora_prune are)",
+				      ada_method_name(tn->method.type));
 	if (is_bert(tn) && tn->spec.task == ADA_TASK_CAUSAL_LM)
 		return ada_fail(err, ADA_EUNSUPPORTED,
 				"%s: a BERT-family model is an encoder; it trains classifiers, not a causal LM",
@@ -333,11 +354,13 @@ static int setup(struct trained_net *tn, const struct model *model, const struct
 	param_arena_init(&tn->arena);
 	if ((rc = refuse(tn, err)))
 		return rc;
-	if (is_bert(tn))
+	if (is_bart(tn))
+		tn->bart_blocks = xcalloc((size_t)L, sizeof(*tn->bart_blocks));
+	else if (is_bert(tn))
 		tn->bert_blocks = xcalloc((size_t)L, sizeof(*tn->bert_blocks));
 	else
 		tn->blocks = xcalloc((size_t)L, sizeof(*tn->blocks));
-	if (!tn->bert_blocks && !tn->blocks)
+	if (!tn->bert_blocks && !tn->blocks && !tn->bart_blocks)
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	bind_frozen(tn);
 	if (method->type == ADA_METHOD_ADAPTER && (rc = register_bottlenecks(tn, err)))
@@ -419,7 +442,8 @@ void trained_net_bind(struct trained_net *tn)
 		*b->w = param_w(pa, i);
 		*b->g = param_g(pa, i);
 	}
-	if (!is_bert(tn) && !is_classifier(tn) && c->tied_output && tn->net.d_tok_emb) {
+	if (!is_bert(tn) && !is_bart(tn) && !is_classifier(tn) && c->tied_output &&
+	    tn->net.d_tok_emb) {
 		tn->net.output = tn->net.tok_emb;
 		tn->net.d_output = tn->net.d_tok_emb;
 	}
@@ -441,7 +465,9 @@ void trained_net_bind(struct trained_net *tn)
 		module_linear(tn, am->layer, am->module)->adapter = &lr->base;
 	}
 	for (int l = 0; l < tn->n_bns / 2; l++) {
-		if (is_bert(tn)) {
+		if (is_bart(tn)) {
+			continue;   /* refused: no bottlenecks on BART */
+		} else if (is_bert(tn)) {
 			tn->bert_blocks[l].bn_attn = tn->bns[2 * l];
 			tn->bert_blocks[l].bn_out = tn->bns[2 * l + 1];
 		} else {
@@ -515,6 +541,7 @@ void trained_net_release(struct trained_net *tn)
 	free(tn->mods);
 	free(tn->blocks);
 	free(tn->bert_blocks);
+	free(tn->bart_blocks);
 	free(tn->gates);
 	free(tn->binds);
 	param_arena_release(&tn->arena);

@@ -15,8 +15,9 @@
  *                      after the FFN; down ~ N(0, 0.02^2), up = 0 so each
  *                      starts as the identity) and the layers' norms
  *
- * A network is a Llama decoder (language model or classifier) or a BERT
- * encoder (classifier). A classifier's head (heads.h, Hugging Face's
+ * A network is a Llama decoder (language model or classifier), a BERT
+ * encoder (classifier) or a BART encoder-decoder (sequence to sequence,
+ * with low-rank adapters only: lora, adalora, lora_prune). A classifier's head (heads.h, Hugging Face's
  * ...ForSequenceClassification: BERT's classifier on the frozen pretrained
  * pooler, RoBERTa's classifier.dense + classifier.out_proj, Llama's score)
  * always trains, whatever the method, with weights ~ N(0, 0.02^2) and
@@ -42,6 +43,7 @@
 #include "adalora.h"
 #include "net/classifier.h"
 #include "model/model.h"
+#include "nn/bart.h"
 #include "nn/bert.h"
 #include "nn/bottleneck.h"
 #include "nn/heads.h"
@@ -53,7 +55,8 @@
 /* What the network computes. */
 struct net_spec {
 	enum ada_task task;       /* ADA_TASK_CAUSAL_LM, ADA_TASK_CLASSIFICATION or
-	                           * ADA_TASK_QUESTION_ANSWERING (an encoder) */
+	                           * ADA_TASK_QUESTION_ANSWERING (an encoder) or
+	                           * ADA_TASK_SEQ2SEQ (a BART model) */
 	int n_labels;             /* classification: head outputs (1 = regression) */
 	int regression;
 };
@@ -96,6 +99,8 @@ struct trained_net {
 	struct llama_block *blocks;   /* owned [n_layers] */
 	struct bert_net bert;         /* the BERT family */
 	struct bert_block *bert_blocks;   /* owned [n_layers] */
+	struct bart_net bart;         /* BART */
+	struct bart_block *bart_blocks;   /* owned [n_layers]: encoder, then decoder */
 	struct seq_head head;         /* classification */
 	struct classifier cls;        /* classification: the network as a classifier */
 	struct linear qa;             /* question answering: qa_outputs [2][dim] + bias */
@@ -113,7 +118,9 @@ struct trained_net {
  * init_weights = 0 the arena is left zeroed (a checkpoint will fill it).
  * Refuses what the model cannot do: a BERT language model, a BERT
  * classifier without its pretrained pooler, bitfit where nothing would
- * train (a Llama language model without biases). */
+ * train (a Llama language model without biases), a BART model for any task
+ * but seq2seq or with a method other than lora, adalora, lora_prune
+ * (param "method.type"), seq2seq on a model that is not BART. */
 int trained_net_build(struct trained_net *tn, const struct model *model,
 		      const struct ada_method *method, const struct net_spec *spec, uint64_t seed,
 		      int init_weights, struct ada_err *err);

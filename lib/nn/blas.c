@@ -135,3 +135,15 @@ void gemm(int trans_a, int trans_b, int M, int N, int K, real alpha,
 		pool_run((g.len + g.block - 1) / g.block, 0, gemm_block, &g);
 	}
 }
+
+void gemv(int M, int K, real alpha, const real *A, int lda, const real *x, real beta, real *y)
+{
+	if (M <= 0 || K <= 0)
+		return;
+	pthread_once(&blas_once, blas_single_threaded);
+#ifdef ADA_REAL_DOUBLE
+	cblas_dgemv(CblasRowMajor, CblasNoTrans, M, K, alpha, A, lda, x, 1, beta, y, 1);
+#else
+	cblas_sgemv(CblasRowMajor, CblasNoTrans, M, K, alpha, A, lda, x, 1, beta, y, 1);
+#endif
+}

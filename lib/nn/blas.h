@@ -14,4 +14,10 @@
 void gemm(int trans_a, int trans_b, int M, int N, int K, real alpha,
 	  const real *A, int lda, const real *B, int ldb, real beta, real *C, int ldc);
 
+/* y[M] = alpha * A[M][K] x[K] + beta * y (row-major A, row stride lda):
+ * one row of output at a time without gemm's packing of A, for products
+ * with a single input row (one decoding step's LM head). Single-threaded
+ * BLAS, run whole on the calling thread. */
+void gemv(int M, int K, real alpha, const real *A, int lda, const real *x, real beta, real *y);
+
 #endif

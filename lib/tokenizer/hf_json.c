@@ -1022,11 +1022,38 @@ out_free:
 
 /* ---- the whole file ----------------------------------------------------------- */
 
-int tokenizer_load_hf(const char *path, struct tokenizer **out, struct ada_err *err)
+int tokenizer_load_hf_root(const char *path, json_t *root, struct tokenizer **out,
+			   struct ada_err *err)
 {
 	struct hf h = { .path = path, .err = err };
+	json_t *model;
+	int rc;
+
+	*out = NULL;
+	model = json_object_get(root, "model");
+	if (!json_is_object(model))
+		return ada_fail_param(err, ADA_EFORMAT, "model",
+				      "%s: no 'model' object: not a tokenizer.json", path);
+	h.t = tokenizer_alloc("hf-bpe", path);
+	if (!h.t)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	if ((rc = build_vocab(&h, model, json_object_get(root, "added_tokens"))) ||
+	    (rc = load_model(&h, model)) ||
+	    (rc = load_normalizer(&h, json_object_get(root, "normalizer"))) ||
+	    (rc = load_pretok(&h, json_object_get(root, "pre_tokenizer"))) ||
+	    (rc = load_decoder(&h, json_object_get(root, "decoder"))) ||
+	    (rc = special_ids(&h, root)) ||
+	    (rc = chat_template_read_hf(path, &h.t->chat_template, &h.t->chat_template_len, err))) {
+		tokenizer_free(h.t);
+		return rc;
+	}
+	return tokenizer_finish(h.t, out, err);
+}
+
+int tokenizer_load_hf(const char *path, struct tokenizer **out, struct ada_err *err)
+{
 	json_error_t jerr;
-	json_t *root, *model;
+	json_t *root;
 	char *buf = NULL;
 	size_t len;
 	int rc;
@@ -1039,29 +1066,7 @@ int tokenizer_load_hf(const char *path, struct tokenizer **out, struct ada_err *
 	free(buf);
 	if (!root)
 		return ada_fail(err, ADA_EFORMAT, "%s: line %d: %s", path, jerr.line, jerr.text);
-	model = json_object_get(root, "model");
-	if (!json_is_object(model)) {
-		rc = ada_fail_param(err, ADA_EFORMAT, "model",
-				    "%s: no 'model' object: not a tokenizer.json", path);
-		goto out_free;
-	}
-	h.t = tokenizer_alloc("hf-bpe", path);
-	if (!h.t) {
-		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-		goto out_free;
-	}
-	if ((rc = build_vocab(&h, model, json_object_get(root, "added_tokens"))) ||
-	    (rc = load_model(&h, model)) ||
-	    (rc = load_normalizer(&h, json_object_get(root, "normalizer"))) ||
-	    (rc = load_pretok(&h, json_object_get(root, "pre_tokenizer"))) ||
-	    (rc = load_decoder(&h, json_object_get(root, "decoder"))) ||
-	    (rc = special_ids(&h, root)) ||
-	    (rc = chat_template_read_hf(path, &h.t->chat_template, &h.t->chat_template_len, err)))
-		goto out_free;
-	json_decref(root);
-	return tokenizer_finish(h.t, out, err);
-out_free:
-	tokenizer_free(h.t);
+	rc = tokenizer_load_hf_root(path, root, out, err);
 	json_decref(root);
 	return rc;
 }

@@ -461,6 +461,12 @@ int tokenizer_finish(struct tokenizer *t, struct tokenizer **out, struct ada_err
 
 struct gguf;
 
+/* hf_json.c: a parsed tokenizer.json (root borrowed); path names it in
+ * errors and locates tokenizer_config.json beside it. */
+#include <jansson.h>
+int tokenizer_load_hf_root(const char *path, json_t *root, struct tokenizer **out,
+			   struct ada_err *err);
+
 /* gguf_vocab.c: tokenizer.ggml.{tokens,scores,token_type} into t->vocab and
  * the special ids (bos, eos, unknown, padding, add_bos/eos_token) into t. */
 int gguf_vocab_read(const struct gguf *g, struct tokenizer *t, struct ada_err *err);

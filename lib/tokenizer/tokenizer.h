@@ -70,6 +70,17 @@ int tokenizer_load_gguf(const struct gguf *g, struct tokenizer **out, struct ada
  * in the same directory when there is one, else from the post-processor
  * template and the usual names ("<s>", "</s>", "<|endoftext|>", ...). */
 int tokenizer_load_hf(const char *path, struct tokenizer **out, struct ada_err *err);
+/* A GPT-2 byte-level BPE tokenizer from the slow tokenizer's two files,
+ * vocab.json (token -> id) and merges.txt (one "a b" merge per line, in
+ * rank order, after a "#version" line), as transformers converts
+ * BartTokenizer / RobertaTokenizer into a fast one: ByteLevel pre-tokenizer
+ * and decoder without a prefix space, <s> $A </s> framing
+ * (RobertaProcessing), and <s> <pad> </s> <unk> <mask> (those present) as
+ * special tokens, <mask> taking the space before it. A
+ * tokenizer_config.json beside vocab.json has the last word on BOS, EOS
+ * and PAD, as for tokenizer.json. */
+int tokenizer_load_gpt2_files(const char *vocab_path, const char *merges_path,
+			      struct tokenizer **out, struct ada_err *err);
 /* BERT's vocab.txt: one WordPiece token per line (the line number is the
  * id). The text pipeline is BertTokenizer's: uncased (lowercase, accents
  * stripped), Chinese characters split, [UNK] [CLS] [SEP] [PAD] [MASK] as

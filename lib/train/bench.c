@@ -127,6 +127,10 @@ static int bench_model(const struct ada_bench_opts *o, struct model **m, char *n
 		snprintf(name, cap, "%s", o->model);
 		return model_load(o->model, NULL, m, err);
 	}
+	if (o->shape && !model_bart_shape_config(o->shape, &cfg)) {
+		snprintf(name, cap, "%s", o->shape);
+		return model_bart_random(&cfg, 0, m, err);
+	}
 	if (o->shape && !encoder_shape_config(o->shape, &cfg)) {   /* bench_encoder.c */
 		snprintf(name, cap, "%s", o->shape);
 		return model_random_bert(&cfg, 0, m, err);
@@ -186,6 +190,11 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 	if ((rc = bench_method(o, &job.method, err)) ||
 	    (rc = bench_model(o, &model, res->config, sizeof(res->config), err)))
 		goto out_model;
+	if (model->cfg.family == ADA_FAMILY_BART) {
+		rc = bench_s2s(o, &job, model, res, err);   /* takes model */
+		model = NULL;
+		goto out_model;
+	}
 	if (model->cfg.family != ADA_FAMILY_LLAMA) {   /* an encoder: a classifier's steps */
 		rc = bench_encoder(o, &job, model, res, err);
 		model = NULL;

@@ -6,6 +6,7 @@
 
 #include "nn/attention.h"
 #include "nn/bert.h"
+#include "nn/bart.h"
 #include "nn/parallel.h"
 #include "net/model_bind.h"
 #include "util/err.h"
@@ -173,22 +174,37 @@ int64_t memory_trainable_params(const struct model_config *c, const struct ada_m
 	}
 	if (has_adapters(m)) {
 		const int64_t r = adapter_rank(m);
-		for (int mod = 0; mod < model_n_modules(c); mod++) {
-			int out, in;
-			if (!(m->hp.target_modules & model_module_bit(c, mod)))
-				continue;
-			model_module_shape(c, mod, &out, &in);
-			n += (int64_t)c->n_layers *
-			     (r * (in + out) + (m->type == ADA_METHOD_ADALORA ? r : 0));
-		}
+		for (int l = 0; l < c->n_layers; l++)
+			for (int mod = 0; mod < model_n_modules(c); mod++) {
+				int out, in;
+				if (!(m->hp.target_modules & model_module_bit(c, mod)) ||
+				    !model_layer_has_module(c, l, mod))
+					continue;
+				model_module_shape(c, mod, &out, &in);
+				n += r * (in + out) + (m->type == ADA_METHOD_ADALORA ? r : 0);
+			}
 	}
 	if (classify)
 		n += head_params(c, n_labels > 0 ? n_labels : 2);
 	return n;
 }
 
+/* Rows an adapter of (layer, mod) sees in a step: N, or an encoder-
+ * decoder's source rows Ns (its encoder, the decoder's cross keys and
+ * values) and target rows Nt. */
+static int64_t module_rows(const struct model_config *c, int layer, int mod, int64_t N,
+			   int64_t Ns, int64_t Nt)
+{
+	if (c->family != ADA_FAMILY_BART)
+		return N;
+	if (!model_is_decoder_layer(c, layer) || mod == BART_CROSS_K || mod == BART_CROSS_V)
+		return Ns;
+	return Nt;
+}
+
 /* Beyond the arena: what the method's own objects allocate per step. */
-static int64_t method_bytes(const struct model_config *c, const struct ada_method *m, int64_t N)
+static int64_t method_bytes(const struct model_config *c, const struct ada_method *m, int64_t N,
+			    int64_t Ns, int64_t Nt)
 {
 	const int64_t f = sizeof(float);
 	int64_t b = 0;
@@ -197,15 +213,18 @@ static int64_t method_bytes(const struct model_config *c, const struct ada_metho
 		const int64_t r = adapter_rank(m);
 		int64_t elems = 0;
 		int n_bufs = 0;
-		for (int mod = 0; mod < model_n_modules(c); mod++) {
-			int out, in;
-			if (!(m->hp.target_modules & model_module_bit(c, mod)))
-				continue;
-			model_module_shape(c, mod, &out, &in);
-			/* lowrank.c: xq and t [N][r], drop(x) [N][in] with dropout */
-			b += c->n_layers * (2 * N * r + (m->hp.lora_dropout > 0 ? N * in : 0)) * f;
-			elems += c->n_layers * (r * (out + in) + (m->type == ADA_METHOD_ADALORA ? r : 0));
-		}
+		for (int l = 0; l < c->n_layers; l++)
+			for (int mod = 0; mod < model_n_modules(c); mod++) {
+				int out, in;
+				int64_t rows = module_rows(c, l, mod, N, Ns, Nt);
+				if (!(m->hp.target_modules & model_module_bit(c, mod)) ||
+				    !model_layer_has_module(c, l, mod))
+					continue;
+				model_module_shape(c, mod, &out, &in);
+				/* lowrank.c: xq and t [N][r], drop(x) [N][in] with dropout */
+				b += (2 * rows * r + (m->hp.lora_dropout > 0 ? rows * in : 0)) * f;
+				elems += r * (out + in) + (m->type == ADA_METHOD_ADALORA ? r : 0);
+			}
 		/* rank_allocator.c: Ibar (and Ubar) per adapter element */
 		if (m->type == ADA_METHOD_ADALORA || m->type == ADA_METHOD_LORA_PRUNE)
 			n_bufs = m->hp.importance == ADA_IMPORTANCE_SENSITIVITY_UNCERTAINTY ? 2
@@ -227,12 +246,23 @@ void memory_estimate_config(const struct model_config *c, int64_t params,
 	const int B = hp->micro_batch_size > 0 && hp->micro_batch_size < hp->batch_size
 			      ? hp->micro_batch_size : (hp->batch_size > 0 ? hp->batch_size : 1);
 	const int64_t N = (int64_t)B * T, C = n_labels > 0 ? n_labels : 2;
+	const int ctx = c->context_length > 0 ? c->context_length : 1;
+	/* an encoder-decoder's source and target lengths (net/s2s_eval.c's rule) */
+	const int S2 = hp->max_source_length ? hp->max_source_length : ctx < 1024 ? ctx : 1024;
+	const int T2 = hp->max_target_length ? hp->max_target_length : ctx < 128 ? ctx : 128;
+	const int64_t Ns = (int64_t)B * S2, Nt = (int64_t)B * T2;
 
 	memset(out, 0, sizeof(*out));
 	if (threads <= 0)
 		threads = nn_threads();
 	out->weights = params * (int64_t)sizeof(float);
-	if (!classify) {
+	if (c->family == ADA_FAMILY_BART) {
+		struct bart_dims d;
+		bart_dims_of(c, &d);
+		/* the arena, then the micro-batch's src, src_len, dec_in, labels, idx */
+		out->activations = (int64_t)bart_acts_bytes(&d, B, S2, T2, threads) +
+				   (Ns + 2 * Nt) * 4 + B * 12;
+	} else if (!classify) {
 		out->activations = llama_acts(c, B, T, threads, 1, hp->gradient_checkpointing) +
 				   2 * N * 4;   /* + inputs, targets */
 	} else {
@@ -245,8 +275,12 @@ void memory_estimate_config(const struct model_config *c, int64_t params,
 				    3 * (int64_t)B * 4;
 	}
 	out->trainable = 4 * memory_trainable_params(c, m, task, (int)C) * (int64_t)sizeof(float);
-	out->method = method_bytes(c, m, N);
-	if (windows > 0)   /* data.c: windows of T + 1 ids and T mask bytes; class_data.c */
+	out->method = method_bytes(c, m, N, Ns, Nt);
+	if (c->family == ADA_FAMILY_BART && windows > 0)
+		/* s2s_data.c at its longest: tokens, offsets, lengths, line, the
+		 * target text (about 4 bytes a token) */
+		out->data = windows * (((int64_t)S2 + T2) * 4 + (int64_t)T2 * 4 + 41);
+	else if (windows > 0)   /* data.c: windows of T + 1 ids and T mask bytes; class_data.c */
 		out->data = classify ? windows * ((int64_t)T * 5 + 17)
 				     : windows * (((int64_t)T + 1) * 4 + T);
 	out->runtime = MEMORY_RUNTIME_BASE + MEMORY_RUNTIME_PER_THREAD * threads;
@@ -264,6 +298,8 @@ static void config_from_info(const struct ada_model_info *info, struct model_con
 	snprintf(c->arch, sizeof(c->arch), "%s", info->architecture);
 	c->family = !strcmp(info->architecture, "bert") || !strcmp(info->architecture, "roberta") ||
 		    !strcmp(info->architecture, "deberta-v2") ? ADA_FAMILY_BERT : ADA_FAMILY_LLAMA;
+	if (info->family == ADA_FAMILY_BART || info->n_decoder_layers > 0)
+		c->family = ADA_FAMILY_BART;
 	c->dim = info->dim;
 	c->hidden_dim = info->hidden_dim;
 	c->n_layers = info->n_layers;
@@ -294,6 +330,14 @@ static void config_from_info(const struct ada_model_info *info, struct model_con
 		db->norm_rel_ebd = 1;
 		db->pooler_act = HEAD_ACT_GELU;
 	}
+	if (c->family == ADA_FAMILY_BART) {
+		c->n_dec_layers = info->n_decoder_layers;
+		c->position_offset = 2;
+		c->max_positions = info->context_length + 2;
+		c->embed_scale = 1;
+		c->norm_eps = 1e-5f;
+		c->tied_output = 1;
+	}
 }
 
 int ada_memory_estimate(const struct ada_model_info *info, const struct ada_method *m, int task,
@@ -302,8 +346,9 @@ int ada_memory_estimate(const struct ada_model_info *info, const struct ada_meth
 	struct model_config c;
 
 	config_from_info(info, &c);
-	if (task != ADA_TASK_CAUSAL_LM && task != ADA_TASK_CLASSIFICATION)
-		task = c.family == ADA_FAMILY_BERT ? ADA_TASK_CLASSIFICATION : ADA_TASK_CAUSAL_LM;
+	if (task != ADA_TASK_CAUSAL_LM && task != ADA_TASK_CLASSIFICATION && task != ADA_TASK_SEQ2SEQ)
+		task = c.family == ADA_FAMILY_BERT ? ADA_TASK_CLASSIFICATION :
+		       c.family == ADA_FAMILY_BART ? ADA_TASK_SEQ2SEQ : ADA_TASK_CAUSAL_LM;
 	memory_estimate_config(&c, info->parameters > 0 ? info->parameters : model_param_count(&c),
 			       m, task, num_labels, threads, windows, out);
 	/* Matrices stay in their file's type (mapped): a BF16 model costs its
@@ -364,6 +409,12 @@ int ada_memory_check(const struct ada_model_info *info, const struct ada_method 
 	 * forward pass train the same (the gradient accumulates), so that is
 	 * the field to name; a micro-batch of one leaves seq_len. */
 	what = micro <= 1 ? "seq_len" : micro < hp->batch_size ? "micro_batch_size" : "batch_size";
+	if (info->n_decoder_layers > 0 && micro <= 1) {   /* an encoder-decoder's sequences */
+		snprintf(param, sizeof(param), "method.%s.hyperparameters.max_source_length", type);
+		return ada_fail_param(err, ADA_EINVAL, param,
+				      "%s: the job would need about %s at its peak, %s of it for one source and target; the memory limit is %s: lower max_source_length or max_target_length",
+				      param, need, acts, cap);
+	}
 	snprintf(param, sizeof(param), "method.%s.hyperparameters.%s", type, what);
 	return ada_fail_param(err, ADA_EINVAL, param,
 			      "%s: the job would need about %s at its peak, %s of it for micro-batches of %d x %d tokens; the memory limit is %s: %s",

@@ -21,7 +21,7 @@
 #include "util/utf8.h"
 
 enum field_kind { F_INT, F_INT64, F_DOUBLE, F_BOOL, F_EPOCHS, F_BATCH, F_STEPS,
-		  F_MODULES, F_IMPORTANCE, F_SCHEDULER, F_CHAT_TEMPLATE, F_AUTO_BOOL };
+		  F_MODULES, F_IMPORTANCE, F_SCHEDULER, F_CHAT_TEMPLATE, F_AUTO_BOOL, F_AUTO_INT };
 
 /* Which methods take a field. */
 #define M_LORA (1u << ADA_METHOD_LORA)
@@ -82,6 +82,9 @@ static const struct field fields[] = {
 	{ "max_answer_length", F_INT, OFF(max_answer_length), 1, 65536, M_ALL },
 	{ "n_best_size", F_INT, OFF(n_best_size), 1, 1000, M_ALL },
 	{ "null_score_diff_threshold", F_DOUBLE, OFF(null_score_diff_threshold), -1e6, 1e6, M_ALL },
+	{ "max_source_length", F_AUTO_INT, OFF(max_source_length), 2, 65536, M_ALL },
+	{ "max_target_length", F_AUTO_INT, OFF(max_target_length), 2, 65536, M_ALL },
+	{ "label_smoothing", F_DOUBLE, OFF(label_smoothing), 0, 0.999, M_ALL },
 };
 
 static const char *const importance_names[] = {
@@ -175,6 +178,9 @@ void ada_method_defaults(enum ada_method_type t, struct ada_method *out)
 	hp->max_answer_length = 30;
 	hp->n_best_size = 20;
 	hp->null_score_diff_threshold = 0;
+	hp->max_source_length = 0;        /* auto: min(1024, context) */
+	hp->max_target_length = 0;        /* auto: min(128, context) */
+	hp->label_smoothing = 0;
 }
 
 static int bad(struct ada_err *err, const char *path, const char *fmt, const char *detail)
@@ -344,6 +350,17 @@ static int parse_field(const struct field *f, const json_t *v, struct ada_hparam
 		if (!json_is_boolean(v))
 			return bad(err, path, "%s must be true, false or \"auto\"%s", "");
 		*(int *)base = json_is_true(v);
+		return ADA_OK;
+	case F_AUTO_INT:
+		if (json_is_null(v) || (json_is_string(v) && !strcmp(json_string_value(v), "auto"))) {
+			*(int *)base = 0;
+			return ADA_OK;
+		}
+		if (!json_is_integer(v))
+			return bad(err, path, "%s must be an integer or \"auto\"%s", "");
+		if ((rc = in_range(f, (double)json_integer_value(v), path, err)))
+			return rc;
+		*(int *)base = (int)json_integer_value(v);
 		return ADA_OK;
 	}
 	return ADA_EINVAL;
@@ -515,6 +532,9 @@ json_t *ada_method_to_json(const struct ada_method *m)
 			break;
 		case F_AUTO_BOOL:
 			v = *(const int *)p < 0 ? json_string("auto") : json_boolean(*(const int *)p);
+			break;
+		case F_AUTO_INT:
+			v = *(const int *)p ? json_integer(*(const int *)p) : json_string("auto");
 			break;
 		}
 		json_object_set_new(hp, f->name, v);

@@ -23,9 +23,10 @@ int ada_method_has_budget(enum ada_method_type t)
 
 int64_t ada_model_matrices(const struct ada_model_info *info, unsigned target_modules)
 {
-	const struct model_config cfg = { .family = info->family };
+	const struct model_config cfg = { .family = info->family, .n_layers = info->n_layers,
+					  .n_dec_layers = info->n_decoder_layers };
 
-	return (int64_t)model_modules_targeted(&cfg, target_modules) * info->n_layers;
+	return model_n_matrices(&cfg, target_modules);
 }
 
 int ada_method_budget(const struct ada_method *m, int64_t total_steps, int64_t n_matrices,
@@ -58,6 +59,44 @@ int ada_method_budget(const struct ada_method *m, int64_t total_steps, int64_t n
 	return rc;
 }
 
+/* An encoder-decoder trains seq2seq with low-rank adapters: seq_len does
+ * not apply; the source and target lengths do. */
+static int check_bart(const struct ada_method *m, const struct ada_model_info *info,
+		      struct ada_err *err)
+{
+	const struct ada_hparams *hp = &m->hp;
+	static const char *const lengths[] = { "max_source_length", "max_target_length" };
+	const int given[] = { hp->max_source_length, hp->max_target_length };
+	struct ada_schedule s;
+	char param[160];
+
+	if (m->type != ADA_METHOD_LORA && m->type != ADA_METHOD_ADALORA &&
+	    m->type != ADA_METHOD_LORA_PRUNE)
+		return ada_fail_param(err, ADA_EUNSUPPORTED, "method.type",
+				      "method.type: %s on a BART model is not implemented (lora, adalora, lora_prune are)",
+				      ada_method_name(m->type));
+	for (int i = 0; i < 2; i++) {
+		if (!given[i] || info->context_length <= 0 || given[i] <= info->context_length)
+			continue;
+		snprintf(param, sizeof(param), "method.%s.hyperparameters.%s",
+			 ada_method_name(m->type), lengths[i]);
+		return ada_fail_param(err, ADA_EINVAL, param,
+				      "%s (%d) exceeds the model's context length (%d)", param,
+				      given[i], info->context_length);
+	}
+	if (hp->gradient_checkpointing) {
+		snprintf(param, sizeof(param), "method.%s.hyperparameters.gradient_checkpointing",
+			 ada_method_name(m->type));
+		return ada_fail_param(err, ADA_EINVAL, param,
+				      "%s: gradient checkpointing is implemented for decoder "
+				      "(Llama-family) models, not for %s", param, info->architecture);
+	}
+	if (hp->max_steps <= 0)
+		return ADA_OK;
+	return ada_method_budget(m, hp->max_steps, ada_model_matrices(info, hp->target_modules),
+				 &s, err);
+}
+
 int ada_method_check_model(const struct ada_method *m, const struct ada_model_info *info,
 			   struct ada_err *err)
 {
@@ -65,6 +104,8 @@ int ada_method_check_model(const struct ada_method *m, const struct ada_model_in
 	struct ada_schedule s;
 	char param[160];
 
+	if (info->family == ADA_FAMILY_BART)
+		return check_bart(m, info, err);
 	if (info->context_length > 0 && hp->seq_len > info->context_length) {
 		snprintf(param, sizeof(param), "method.%s.hyperparameters.seq_len",
 			 ada_method_name(m->type));

@@ -69,25 +69,37 @@ static void emit_ranks(struct trainer *tr, int64_t step, int64_t budget, int64_t
 	const struct ada_callbacks *cb = trainer_cb(tr);
 	const struct model_config *c = &tr->model->cfg;
 	const int L = c->n_layers, M = model_n_modules(c);
-	const char *names[N_LLAMA_MODULES];
+	const char *names[MAX_LAYER_MODULES], *mgroups[MAX_LAYER_MODULES];
+	const char **lgroups = NULL;
+	const int stacks = c->family == ADA_FAMILY_BART;
 	int *ranks;
 
 	if (!cb || !cb->on_ranks)
 		return;
 	ranks = calloc((size_t)L * M, sizeof(*ranks));
-	if (!ranks)
+	if (stacks)
+		lgroups = calloc((size_t)L, sizeof(*lgroups));
+	if (!ranks || (stacks && !lgroups)) {
+		free(ranks);
 		return;
+	}
 	trainer_rank_matrix(tr, ranks);
-	for (int m = 0; m < M; m++)
+	for (int m = 0; m < M; m++) {
 		names[m] = model_module_name(c, m);
+		mgroups[m] = model_module_group(c, m);
+	}
+	for (int l = 0; stacks && l < L; l++)
+		lgroups[l] = model_layer_group(c, l);
 	struct ada_ranks r = {
 		.step = step, .budget = budget, .kept = kept,
 		.initial = budget_schedule_initial(&tr->schedule),
 		.target = budget_schedule_target(&tr->schedule),
 		.init_r = tr->hp->init_r, .n_layers = L, .n_modules = M,
 		.module_names = names, .ranks = ranks, .final = final,
+		.layer_groups = stacks ? lgroups : NULL, .module_groups = stacks ? mgroups : NULL,
 	};
 	cb->on_ranks(cb->ctx, &r);
+	free(lgroups);
 	free(ranks);
 }
 

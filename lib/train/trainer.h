@@ -39,6 +39,7 @@ struct step_out;
 struct trainer_lm;      /* trainer_lm.c */
 struct trainer_cls;     /* trainer_cls.c */
 struct trainer_qa;      /* trainer_qa.c */
+struct trainer_s2s;     /* trainer_s2s.c */
 
 /* The task-specific half of a job. */
 struct trainer_task {
@@ -63,7 +64,8 @@ struct trainer_task {
 	void (*release)(struct trainer *tr);
 };
 
-extern const struct trainer_task trainer_task_lm, trainer_task_cls, trainer_task_qa;
+extern const struct trainer_task trainer_task_lm, trainer_task_cls, trainer_task_qa,
+	trainer_task_s2s;
 
 struct trainer {
 	const struct ada_job *job;      /* borrowed */
@@ -75,6 +77,7 @@ struct trainer {
 	struct trainer_lm *lm;          /* the causal LM task's data and buffers; owned */
 	struct trainer_cls *cls;        /* the classification task's; owned */
 	struct trainer_qa *qa;          /* the question answering task's; owned */
+	struct trainer_s2s *s2s;        /* the seq2seq task's; owned */
 	const struct label_map *labels; /* classification: the label map (in cls) */
 	struct batch_plan plan;
 	struct ada_schedule schedule;   /* adalora / lora_prune */
@@ -180,6 +183,20 @@ void trainer_say(struct trainer *tr, const char *level, const char *fmt, ...)
  * data (moved, as in trainer_setup_lm) and plan the batches. */
 int trainer_lm_adopt(struct trainer *tr, struct dataset *train, struct dataset *valid,
 		     struct ada_err *err);
+
+/* The same for seq2seq over examples in memory (bench): train is moved
+ * into the trainer, model too (both freed by it, also after an error). */
+struct s2s_dataset;
+int trainer_setup_s2s(struct trainer *tr, const struct ada_job *job, struct model *model,
+		      struct s2s_dataset *train, struct ada_err *err);
+/* trainer_s2s.c: take train as the seq2seq task's data (moved) and plan
+ * the batches; the bytes of its activation arena (0 before trainer_build). */
+int trainer_s2s_adopt(struct trainer *tr, struct s2s_dataset *train, struct ada_err *err);
+size_t trainer_s2s_activation_bytes(const struct trainer *tr);
+/* bench_s2s.c: ada_bench for an encoder-decoder, with job's method as
+ * bench.c set it (model taken: freed, also after an error). */
+int bench_s2s(const struct ada_bench_opts *o, struct ada_job *job, struct model *model,
+	      struct ada_bench_result *res, struct ada_err *err);
 
 /* trainer_lm.c: the bytes of the causal LM task's activation arena (0
  * before trainer_build, or for another task). */

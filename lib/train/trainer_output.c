@@ -71,6 +71,15 @@ static int write_result(struct trainer *tr, struct ada_result *res, struct ada_e
 		for (int m = 0; m < M; m++)
 			json_array_append_new(names, json_string(model_module_name(c, m)));
 		json_object_set_new(j, "rank_modules", names);
+		if (c->family == ADA_FAMILY_BART) {
+			json_t *lg = json_array(), *mg = json_array();
+			for (int l = 0; l < L; l++)
+				json_array_append_new(lg, json_string(model_layer_group(c, l)));
+			for (int m = 0; m < M; m++)
+				json_array_append_new(mg, json_string(model_module_group(c, m)));
+			json_object_set_new(j, "rank_layer_groups", lg);
+			json_object_set_new(j, "rank_module_groups", mg);
+		}
 		free(ranks);
 		json_object_set_new(b, "initial", json_integer(budget_schedule_initial(&tr->schedule)));
 		json_object_set_new(b, "target", json_integer(budget_schedule_target(&tr->schedule)));

@@ -16,6 +16,7 @@
 #include "util/fileio.h"
 #include "util/fpenv.h"
 #include "nn/parallel.h"
+#include "data/s2s_data.h"
 #include "train/memory_estimate.h"
 #include "data/data_format.h"
 #include "data/qa_metrics.h"
@@ -28,13 +29,14 @@ const char *ada_task_name(enum ada_task t)
 	case ADA_TASK_CAUSAL_LM: return "causal_lm";
 	case ADA_TASK_CLASSIFICATION: return "classification";
 	case ADA_TASK_QUESTION_ANSWERING: return "question_answering";
+	case ADA_TASK_SEQ2SEQ: return "seq2seq";
 	}
 	return "unknown";
 }
 
 int ada_task_from_name(const char *name)
 {
-	for (int t = ADA_TASK_AUTO; t <= ADA_TASK_QUESTION_ANSWERING; t++)
+	for (int t = ADA_TASK_AUTO; t <= ADA_TASK_SEQ2SEQ; t++)
 		if (!strcmp(name, ada_task_name(t)))
 			return t;
 	return -1;
@@ -92,11 +94,20 @@ static int qualify_param(struct ada_err *err, const char *prefix, int rc)
 static char *make_fingerprint(const struct ada_job *job)
 {
 	json_t *j = json_object(), *method = ada_method_to_json(&job->method);
+	json_t *hp = json_object_get(json_object_get(method, ada_method_name(job->method.type)),
+				     "hyperparameters");
+	const struct ada_hparams *h = &job->method.hp;
 	char *s;
 
-	json_object_del(json_object_get(json_object_get(method, ada_method_name(job->method.type)),
-					"hyperparameters"),
-			"gradient_checkpointing");
+	json_object_del(hp, "gradient_checkpointing");
+	/* The seq2seq fields came later: at their defaults they are left out,
+	 * so the checkpoints of earlier versions still resume. */
+	if (!h->max_source_length)
+		json_object_del(hp, "max_source_length");
+	if (!h->max_target_length)
+		json_object_del(hp, "max_target_length");
+	if (h->label_smoothing == 0)
+		json_object_del(hp, "label_smoothing");
 	json_object_set_new(j, "model", job->model ? json_string(job->model) : json_null());
 	json_object_set_new(j, "tokenizer", job->tokenizer ? json_string(job->tokenizer) : json_null());
 	json_object_set_new(j, "train_file",
@@ -172,9 +183,22 @@ static int resolve_task(struct trainer *tr, struct ada_err *err)
 {
 	const struct ada_job *job = tr->job;
 	const int bert = tr->model->cfg.family == ADA_FAMILY_BERT;
+	const int bart = tr->model->cfg.family == ADA_FAMILY_BART;
 	enum ada_task t = job->task;
 	int labelled, qa, rc;
 
+	if (bart && t != ADA_TASK_AUTO && t != ADA_TASK_SEQ2SEQ)
+		return ada_fail_param(err, ADA_EINVAL, "task",
+				      "task: %s is an encoder-decoder (BART); it trains seq2seq, not %s",
+				      job->model, ada_task_name(t));
+	if (!bart && t == ADA_TASK_SEQ2SEQ)
+		return ada_fail_param(err, ADA_EINVAL, "task",
+				      "task: seq2seq needs an encoder-decoder (BART) model; %s is not one",
+				      job->model);
+	if (bart) {
+		tr->task = &trainer_task_s2s;
+		return ADA_OK;
+	}
 	if (t == ADA_TASK_AUTO && job->data_format != ADA_FILE_GLUE_TSV &&
 	    !(job->data_format == ADA_FILE_AUTO && ends_with(job->train_file, ".tsv"))) {
 		if ((rc = file_is_qa(job->train_file, err, &qa)))
@@ -185,7 +209,7 @@ static int resolve_task(struct trainer *tr, struct ada_err *err)
 	if (t == ADA_TASK_QUESTION_ANSWERING) {
 		if (!bert)
 			return ada_fail_param(err, ADA_EINVAL, "task",
-					      "task: question answering needs an encoder (BERT, RoBERTa); %s is a %s decoder",
+					      "task: question answering needs an encoder (BERT, RoBERTa, DeBERTa); %s is a %s decoder",
 					      job->model, tr->model->cfg.arch);
 		if (job->data_format == ADA_FILE_GLUE_TSV)
 			return ada_fail_param(err, ADA_EINVAL, "data_format",
@@ -251,7 +275,7 @@ static int setup_end(struct trainer *tr, struct ada_err *err)
 
 	tr->has_budget = ada_method_has_budget(tr->job->method.type);
 	if (tr->has_budget) {
-		int64_t n = (int64_t)model_modules_targeted(c, tr->hp->target_modules) * c->n_layers;
+		int64_t n = model_n_matrices(c, tr->hp->target_modules);
 		if ((rc = ada_method_budget(&tr->job->method, tr->plan.total_steps, n, &tr->schedule,
 					    err)))
 			return rc;
@@ -328,6 +352,26 @@ int trainer_setup_cls(struct trainer *tr, const struct ada_job *job, struct mode
 	return setup_end(tr, err);
 }
 
+int trainer_setup_s2s(struct trainer *tr, const struct ada_job *job, struct model *model,
+		      struct s2s_dataset *train, struct ada_err *err)
+{
+	int rc;
+
+	setup_begin(tr, job);
+	tr->model = model;
+	if (model->cfg.family != ADA_FAMILY_BART)
+		rc = ada_fail(err, ADA_EUNSUPPORTED, "seq2seq needs an encoder-decoder (BART) model");
+	else
+		rc = check_model(tr, err);
+	if (rc) {
+		s2s_dataset_release(train);
+		return rc;
+	}
+	if ((rc = trainer_s2s_adopt(tr, train, err)))
+		return rc;
+	return setup_end(tr, err);
+}
+
 void trainer_plan(const struct trainer *tr, struct ada_plan *plan)
 {
 	memset(plan, 0, sizeof(*plan));
@@ -342,9 +386,7 @@ void trainer_plan(const struct trainer *tr, struct ada_plan *plan)
 		plan->budget_initial = budget_schedule_initial(&tr->schedule);
 		plan->budget_target = budget_schedule_target(&tr->schedule);
 	} else if (tr->job->method.type == ADA_METHOD_LORA) {
-		plan->n_matrices = (int64_t)model_modules_targeted(&tr->model->cfg,
-								    tr->hp->target_modules) *
-				   tr->model->cfg.n_layers;
+		plan->n_matrices = model_n_matrices(&tr->model->cfg, tr->hp->target_modules);
 	}
 	if (tr->tn.arena.n_tensors)
 		plan->trainable_params = (int64_t)param_arena_count(&tr->tn.arena);

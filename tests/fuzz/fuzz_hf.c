@@ -9,7 +9,7 @@
  *   5 model.safetensors.index.json; with it, part 1 is
  *     model-00001-of-00002.safetensors and part 6 the second shard
  *   6 model-00002-of-00002.safetensors
- * Then: ada_model_probe, model_load (Llama family, BERT, RoBERTa), the
+ * Then: ada_model_probe, model_load (Llama family, BERT, RoBERTa, BART), the
  * directory's tokenizer (encode, decode, pairs), and the extra tensors
  * (a task head) listed and read.
  */

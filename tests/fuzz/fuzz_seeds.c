@@ -23,6 +23,7 @@
 #include "format/safetensors.h"
 #include "model/model.h"
 #include "spm_writer.h"
+#include "tiny_bart.h"
 #include "tiny_model.h"
 #include "util/err.h"
 #include "util/fileio.h"
@@ -344,6 +345,43 @@ static void hf_seeds(void)
 		put(&b, "{\"do_lower_case\": true}", 23);
 		seed("hf", names[r], &b);
 		free(b.p);
+		model_free(m);
+	}
+	{
+		/* a micro BART (encoder-decoder), with the GPT-2 cut as its tokenizer */
+		struct model_config c;
+		struct model *m;
+		struct tiny_bart_opts o = { .no_tokenizer = 1 };
+		struct buf b = { 0 };
+		json_t *bt = gpt2_cut(300);
+
+		tiny_bart_config(&c);
+		c.dim = 8;
+		c.hidden_dim = 12;
+		c.n_heads = c.n_kv_heads = 2;
+		c.head_dim = 4;
+		c.vocab_size = 300;
+		c.context_length = 16;
+		c.max_positions = 18;
+		if (tiny_bart_random(&c, 9, &m))
+			exit(1);
+		snprintf(dir, sizeof(dir), "%s", fuzz_subdir("hfseed"));
+		if (tiny_write_bart_hf(m, dir, &o, &err))
+			die(&err);
+		snprintf(rel, sizeof(rel), "%s/config.json", dir);
+		put_file(&b, rel);
+		sep(&b);
+		snprintf(rel, sizeof(rel), "%s/model.safetensors", dir);
+		put_file(&b, rel);
+		seed_file("safetensors", "bart", rel);
+		sep(&b);
+		put_json(&b, bt);
+		sep(&b);
+		sep(&b);
+		sep(&b);
+		seed("hf", "bart", &b);
+		free(b.p);
+		json_decref(bt);
 		model_free(m);
 	}
 }
