@@ -1,6 +1,7 @@
 /*
  * cmd_bench — `adalora bench --model PATH|--shape NAME --method M [--batch B]
- * [--seq S] [--steps K] [--threads N] [--gradient-checkpointing]`: one JSON line with the fields of
+ * [--seq S] [--steps K] [--threads N] [--gradient-checkpointing] [--dtype T]`: one JSON line
+ * with the fields of
  * ../shared/bench/torch_reference.py's, so compare.py can read both.
  */
 #include <stdio.h>
@@ -16,7 +17,10 @@ static const char usage[] =
 	"usage: adalora bench --model PATH|--shape NAME --method adalora|lora|full\n"
 	"                     [--batch B] [--seq S] [--steps K] [--warmup W] [--threads N]\n"
 	"                     [--rank R]   (LoRA r / AdaLoRA init_r; default 8 / 12 as the peer)\n"
-	"                     [--gradient-checkpointing]\n";
+	"                     [--gradient-checkpointing]\n"
+	"                     [--dtype T]  (with --shape alone: the random base stored as T,\n"
+	"                                   e.g. BF16, Q4_K, Q4_K_M; a file in $TMPDIR)\n"
+	"       --model PATH --shape NAME: the file, checked to have that shape\n";
 
 int cmd_bench(int argc, char **argv)
 {
@@ -34,15 +38,18 @@ int cmd_bench(int argc, char **argv)
 		{ "--threads", NULL, OPT_INT, &o.threads, 0 },
 		{ "--rank", NULL, OPT_INT, &o.rank, 0 },
 		{ "--gradient-checkpointing", NULL, OPT_FLAG, &o.gradient_checkpointing, 0 },
+		{ "--dtype", NULL, OPT_STRING, &o.dtype, 0 },
 	};
 	struct ada_bench_result res;
 	struct ada_err err = { 0 };
 	json_t *j;
 
-	if ((rc = cli_parse("bench", usage, argc, argv, opts, 10, pos, 0, &n_pos)))
+	if ((rc = cli_parse("bench", usage, argc, argv, opts, 11, pos, 0, &n_pos)))
 		return cli_exit_code(rc);
-	if (!o.model == !o.shape)
-		return cli_fail("bench", EXIT_USAGE, "give exactly one of --model and --shape\n%s",
+	if (!o.model && !o.shape)
+		return cli_fail("bench", EXIT_USAGE, "give --model or --shape\n%s", usage);
+	if (o.model && o.dtype)
+		return cli_fail("bench", EXIT_USAGE, "--dtype makes a random base: give --shape without --model\n%s",
 				usage);
 	if (!method || (strcmp(method, "adalora") && strcmp(method, "lora") && strcmp(method, "full")))
 		return cli_fail("bench", EXIT_USAGE, "--method must be adalora, lora or full\n%s", usage);
@@ -55,9 +62,9 @@ int cmd_bench(int argc, char **argv)
 	rc = ada_bench(&o, &res, &err);
 	if (rc)
 		return cli_fail("bench", rc == ADA_EINVAL ? EXIT_USAGE : EXIT_RUNTIME, "%s", err.msg);
-	j = json_pack("{ss ss ss ss si si si sI sf sf sf sf sf sf sb sI sf}",
+	j = json_pack("{ss ss ss ss ss si si si sI sf sf sf sf sf sf sb sI sf}",
 		      "impl", "adalora 0.1.0", "kernel", ada_blas_kernel(), "config", res.config,
-		      "method", method,
+		      "dtype", res.dtype, "method", method,
 		      "batch", o.batch, "seq", o.seq, "threads", res.threads,
 		      "trainable_params", (json_int_t)res.trainable_params,
 		      "ms_per_step_median", res.ms_per_step_median,

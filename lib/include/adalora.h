@@ -472,6 +472,22 @@ ADA_API int ada_create_model(const char *shape, uint64_t seed, const char *path,
 ADA_API int ada_create_model_dtype(const char *shape, uint64_t seed, const char *dtype,
 				   const char *path, struct ada_err *err);
 
+/* ada_create_model with every option. The real shapes ("smollm-135m",
+ * "qwen2.5-0.5b", "tinyllama-1.1b", "llama-2-7b") have their model's
+ * vocabulary size (the byte tokens padded with unused ones), architecture
+ * (qwen2: q/k/v biases) and tied or untied output; the file is generated
+ * while it is written, in a few MiB of memory at any size. */
+struct ada_create_opts {
+	const char *shape;          /* NULL: "tiny" */
+	const char *dtype;          /* NULL: "F32"; a type as above, or llama.cpp's
+	                             * mixtures "Q4_K_M", "Q5_K_M" */
+	uint64_t seed;
+	const char *chat_template;  /* NULL, "none" or "chatml": <|im_start|>, <|im_end|>
+	                             * and Qwen2's ChatML template in the file */
+};
+ADA_API int ada_create_model_opts(const struct ada_create_opts *o, const char *path,
+				  struct ada_err *err);
+
 /* Rewrite the GGUF model in_path as out_path with every matrix (2-D
  * tensor) stored as dtype (names as above; rows that are not whole blocks
  * take the fallback type); vectors and metadata are copied as they are.
@@ -567,11 +583,15 @@ ADA_API int ada_render(const char *model, const char *tokenizer, const char *dat
 
 struct ada_bench_opts {
 	const char *model;          /* a model file, or NULL with shape */
-	const char *shape;          /* "stories260K", "stories15M", ... (random weights) */
+	const char *shape;          /* "stories260K", "stories15M", ... (random weights);
+	                             * with model: the shape the file must have */
 	enum ada_method_type method;
 	int batch, seq, steps, warmup, threads;
 	int rank;                   /* LoRA r / AdaLoRA init_r; 0: the peer's (8 / 12) */
 	int gradient_checkpointing; /* the hyperparameter of that name */
+	const char *dtype;          /* with shape alone: the random base stored as this type
+	                             * (ada_create_model_opts' names; a file generated in
+	                             * $TMPDIR, mapped, removed); NULL or "F32": in memory */
 };
 
 struct ada_bench_result {
@@ -585,6 +605,7 @@ struct ada_bench_result {
 	double final_loss;
 	int threads;
 	int64_t activation_bytes;   /* the activation arena of one micro-batch */
+	char dtype[96];             /* the base's matrix types, as ada_model_info's */
 };
 
 /* Time `steps` training steps after `warmup` untimed ones on random tokens,
