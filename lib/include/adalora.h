@@ -126,6 +126,11 @@ enum ada_importance {
 
 enum ada_lr_schedule { ADA_LR_LINEAR = 0, ADA_LR_COSINE, ADA_LR_CONSTANT };
 
+/* The precision of the products with the frozen base weights (README
+ * "compute_dtype"): f32, or bfloat16 operands with f32 sums (CPUs with
+ * AVX512-BF16; decoders). */
+enum ada_compute_dtype { ADA_COMPUTE_FP32 = 0, ADA_COMPUTE_BF16 };
+
 /* Bit i is enum llama_module i: q k v o gate up down. A BERT module takes
  * the bit of the Llama module in its place: query = q, key = k, value = v,
  * attention.output.dense = o, intermediate.dense = up, output.dense = down
@@ -169,6 +174,8 @@ struct ada_hparams {
 	                            * the model's own chat template */
 	int append_eos;            /* EOS after each text record: 1, 0, or -1 = auto (the
 	                            * model's default: llama2.c's models 0, else 1) */
+	enum ada_compute_dtype compute_dtype;   /* frozen products: "fp32" (default) or
+	                            * "bf16" (refused where the CPU lacks AVX512-BF16) */
 };
 
 struct ada_method {
@@ -182,6 +189,10 @@ struct ada_method {
 ADA_API const char *ada_method_name(enum ada_method_type t);
 ADA_API const char *ada_importance_name(enum ada_importance imp);
 ADA_API const char *ada_lr_schedule_name(enum ada_lr_schedule s);
+/* "fp32", "bf16". */
+ADA_API const char *ada_compute_dtype_name(enum ada_compute_dtype d);
+/* 1 when this machine runs compute_dtype "bf16" (AVX512-BF16, enabled by the OS). */
+ADA_API int ada_bf16_supported(void);
 
 /* Whether a method has a budget schedule (adalora, lora_prune). */
 ADA_API int ada_method_has_budget(enum ada_method_type t);
@@ -592,6 +603,7 @@ struct ada_bench_opts {
 	const char *dtype;          /* with shape alone: the random base stored as this type
 	                             * (ada_create_model_opts' names; a file generated in
 	                             * $TMPDIR, mapped, removed); NULL or "F32": in memory */
+	enum ada_compute_dtype compute_dtype;   /* the hyperparameter of that name */
 };
 
 struct ada_bench_result {

@@ -45,6 +45,9 @@ struct frozen_mat {
 
 /* The matrix as f32 values in place (type F32 with float alignment), or NULL. */
 const float *frozen_mat_f32(const struct frozen_mat *w);
+/* The matrix's bfloat16 values in place (type BF16; row r at
+ * (const char *)data + r * row_bytes), or NULL. */
+const uint16_t *frozen_mat_bf16(const struct frozen_mat *w);
 /* Dequantize the tile rows [r0, r0 + nr) x columns [c0, c0 + nc) into dst
  * (row stride ld floats); c0 and nc are whole blocks of the type (nc may end
  * at cols). */

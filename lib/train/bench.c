@@ -75,6 +75,10 @@ static int bench_method(const struct ada_bench_opts *o, struct ada_method *m, st
 	m->hp.log_every = 1000000;
 	m->hp.checkpoint_every = 0;
 	m->hp.gradient_checkpointing = o->gradient_checkpointing;
+	m->hp.compute_dtype = o->compute_dtype;
+	if (o->compute_dtype == ADA_COMPUTE_BF16 && !ada_bf16_supported())
+		return ada_fail_param(err, ADA_EUNSUPPORTED, "compute_dtype",
+				      "compute_dtype bf16 needs a CPU with AVX512-BF16, which this machine's does not have");
 	m->hp.max_steps = o->warmup + o->steps + 1;   /* the freeze stays beyond the run */
 	if (o->batch < 1 || o->seq < 2 || o->steps < 1 || o->warmup < 0)
 		return ada_fail(err, ADA_EINVAL, "bench needs batch >= 1, seq >= 2, steps >= 1");

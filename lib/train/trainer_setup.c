@@ -85,7 +85,8 @@ static int qualify_param(struct ada_err *err, const char *prefix, int rc)
 /* A string that changes whenever anything that shapes the result does.
  * Gradient checkpointing does not (it recomputes the same activations):
  * it is left out, so a run may resume with it switched on or off, and the
- * checkpoints of versions that did not have it still resume. */
+ * checkpoints of versions that did not have it still resume. compute_dtype
+ * does, but only "bf16" is written, for the same reason. */
 static char *make_fingerprint(const struct ada_job *job)
 {
 	json_t *j = json_object(), *method = ada_method_to_json(&job->method);
@@ -94,6 +95,11 @@ static char *make_fingerprint(const struct ada_job *job)
 	json_object_del(json_object_get(json_object_get(method, ada_method_name(job->method.type)),
 					"hyperparameters"),
 			"gradient_checkpointing");
+	if (job->method.hp.compute_dtype == ADA_COMPUTE_FP32)
+		json_object_del(json_object_get(json_object_get(method,
+								ada_method_name(job->method.type)),
+						"hyperparameters"),
+				"compute_dtype");
 	json_object_set_new(j, "model", job->model ? json_string(job->model) : json_null());
 	json_object_set_new(j, "tokenizer", job->tokenizer ? json_string(job->tokenizer) : json_null());
 	json_object_set_new(j, "train_file",
@@ -353,6 +359,24 @@ static int build_allocator(struct trainer *tr, struct ada_err *err)
 	return rc;
 }
 
+/* compute_dtype bf16: scratch for the widest operand of a block's products
+ * (x of o and down, dy of gate and up) in a micro-batch. */
+static int build_bf16(struct trainer *tr, int micro, struct ada_err *err)
+{
+	const struct model_config *c = &tr->model->cfg;
+	int width = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
+
+	if (c->n_heads * c->head_dim > width)
+		width = c->n_heads * c->head_dim;
+	tr->bf16.cap = frozen_bf16_need(micro * tr->hp->seq_len, width);
+	tr->bf16.buf = xalloc_aligned(tr->bf16.cap, sizeof(*tr->bf16.buf));
+	if (!tr->bf16.buf)
+		return ada_fail(err, ADA_ENOMEM, "out of memory for the bf16 operands (%zu MiB)",
+				tr->bf16.cap * 2 >> 20);
+	trained_net_set_bf16(&tr->tn, &tr->bf16);
+	return ADA_OK;
+}
+
 int trainer_build(struct trainer *tr, struct ada_err *err)
 {
 	const struct ada_job *job = tr->job;
@@ -370,6 +394,8 @@ int trainer_build(struct trainer *tr, struct ada_err *err)
 	if (micro > hp->batch_size)
 		micro = hp->batch_size;
 	if ((rc = tr->task->build(tr, micro, err)))
+		return rc;
+	if (hp->compute_dtype == ADA_COMPUTE_BF16 && (rc = build_bf16(tr, micro, err)))
 		return rc;
 	if ((rc = build_optimizer(tr, err)))
 		return rc;
@@ -393,6 +419,7 @@ void trainer_release(struct trainer *tr)
 	if (tr->task)
 		tr->task->release(tr);
 	free(tr->orth_scratch);
+	free(tr->bf16.buf);
 	free(tr->fingerprint);
 	rank_allocator_free(tr->alloc);
 	param_chunks_release(&tr->chunks);
