@@ -18,7 +18,7 @@ static const char usage[] =
 	"                     [--batch B] [--seq S] [--steps K] [--warmup W] [--threads N]\n"
 	"                     [--rank R]   (LoRA r / AdaLoRA init_r; default 8 / 12 as the peer)\n"
 	"                     [--gradient-checkpointing]\n"
-	"                     [--compute-dtype fp32|bf16]\n"
+	"                     [--compute-dtype auto|fp32|bf16]   (auto: bf16 with AVX512-BF16)\n"
 	"                     [--dtype T]  (with --shape alone: the random base stored as T,\n"
 	"                                   e.g. BF16, Q4_K, Q4_K_M; a file in $TMPDIR)\n"
 	"       --model PATH --shape NAME: the file, checked to have that shape\n";
@@ -26,7 +26,7 @@ static const char usage[] =
 int cmd_bench(int argc, char **argv)
 {
 	struct ada_bench_opts o = { .batch = 4, .seq = 256, .steps = 10, .warmup = 2 };
-	const char *method = NULL, *compute = "fp32", *pos[1];
+	const char *method = NULL, *compute = "auto", *pos[1];
 	int n_pos, rc;
 	struct cli_opt opts[] = {
 		{ "--model", NULL, OPT_STRING, &o.model, 0 },
@@ -57,9 +57,15 @@ int cmd_bench(int argc, char **argv)
 		return cli_fail("bench", EXIT_USAGE, "--method must be adalora, lora or full\n%s", usage);
 	if (o.batch < 1 || o.seq < 2 || o.steps < 1 || o.warmup < 0 || o.threads < 0 || o.rank < 0)
 		return cli_fail("bench", EXIT_USAGE, "--batch, --steps >= 1, --seq >= 2, --warmup >= 0");
-	if (strcmp(compute, "fp32") && strcmp(compute, "bf16"))
-		return cli_fail("bench", EXIT_USAGE, "--compute-dtype must be fp32 or bf16\n%s", usage);
-	o.compute_dtype = strcmp(compute, "bf16") ? ADA_COMPUTE_FP32 : ADA_COMPUTE_BF16;
+	if (!strcmp(compute, "fp32"))
+		o.compute_dtype = ADA_COMPUTE_FP32;
+	else if (!strcmp(compute, "bf16"))
+		o.compute_dtype = ADA_COMPUTE_BF16;
+	else if (!strcmp(compute, "auto"))
+		o.compute_dtype = ADA_COMPUTE_AUTO;
+	else
+		return cli_fail("bench", EXIT_USAGE, "--compute-dtype must be auto, fp32 or bf16\n%s",
+				usage);
 	o.method = !strcmp(method, "adalora") ? ADA_METHOD_ADALORA :
 		   !strcmp(method, "lora") ? ADA_METHOD_LORA : ADA_METHOD_FULL;
 	if (o.threads)
@@ -69,7 +75,7 @@ int cmd_bench(int argc, char **argv)
 		return cli_fail("bench", rc == ADA_EINVAL ? EXIT_USAGE : EXIT_RUNTIME, "%s", err.msg);
 	j = json_pack("{ss ss ss ss ss ss si si si sI sf sf sf sf sf sf sb sI sf}",
 		      "impl", "adalora 0.1.0", "kernel", ada_blas_kernel(), "config", res.config,
-		      "dtype", res.dtype, "compute_dtype", compute, "method", method,
+		      "dtype", res.dtype, "compute_dtype", res.compute_dtype, "method", method,
 		      "batch", o.batch, "seq", o.seq, "threads", res.threads,
 		      "trainable_params", (json_int_t)res.trainable_params,
 		      "ms_per_step_median", res.ms_per_step_median,

@@ -126,10 +126,11 @@ enum ada_importance {
 
 enum ada_lr_schedule { ADA_LR_LINEAR = 0, ADA_LR_COSINE, ADA_LR_CONSTANT };
 
-/* The precision of the products with the frozen base weights (README
- * "compute_dtype"): f32, or bfloat16 operands with f32 sums (CPUs with
- * AVX512-BF16; decoders). */
-enum ada_compute_dtype { ADA_COMPUTE_FP32 = 0, ADA_COMPUTE_BF16 };
+/* The precision of the training steps' products with the frozen base
+ * weights (README "compute_dtype"): f32, or bfloat16 operands with f32 sums
+ * (CPUs with AVX512-BF16; decoders); auto (the default of a method): bf16
+ * where the CPU has AVX512-BF16 and the model is a decoder, else f32. */
+enum ada_compute_dtype { ADA_COMPUTE_FP32 = 0, ADA_COMPUTE_BF16, ADA_COMPUTE_AUTO };
 
 /* Bit i is enum llama_module i: q k v o gate up down. A BERT module takes
  * the bit of the Llama module in its place: query = q, key = k, value = v,
@@ -174,8 +175,8 @@ struct ada_hparams {
 	                            * the model's own chat template */
 	int append_eos;            /* EOS after each text record: 1, 0, or -1 = auto (the
 	                            * model's default: llama2.c's models 0, else 1) */
-	enum ada_compute_dtype compute_dtype;   /* frozen products: "fp32" (default) or
-	                            * "bf16" (refused where the CPU lacks AVX512-BF16) */
+	enum ada_compute_dtype compute_dtype;   /* frozen products: "auto" (default), "fp32"
+	                            * or "bf16" (refused where the CPU lacks AVX512-BF16) */
 };
 
 struct ada_method {
@@ -189,8 +190,13 @@ struct ada_method {
 ADA_API const char *ada_method_name(enum ada_method_type t);
 ADA_API const char *ada_importance_name(enum ada_importance imp);
 ADA_API const char *ada_lr_schedule_name(enum ada_lr_schedule s);
-/* "fp32", "bf16". */
+/* "fp32", "bf16", "auto". */
 ADA_API const char *ada_compute_dtype_name(enum ada_compute_dtype d);
+/* What a job's compute_dtype means on this machine for a model of family:
+ * ADA_COMPUTE_FP32 or ADA_COMPUTE_BF16 (auto: bf16 for a decoder where the
+ * CPU has AVX512-BF16). */
+ADA_API enum ada_compute_dtype ada_compute_dtype_resolve(enum ada_compute_dtype d,
+							 enum ada_family family);
 /* 1 when this machine runs compute_dtype "bf16" (AVX512-BF16, enabled by the OS). */
 ADA_API int ada_bf16_supported(void);
 
@@ -618,6 +624,7 @@ struct ada_bench_result {
 	int threads;
 	int64_t activation_bytes;   /* the activation arena of one micro-batch */
 	char dtype[96];             /* the base's matrix types, as ada_model_info's */
+	char compute_dtype[8];      /* what the steps ran: "fp32" or "bf16" (auto resolved) */
 };
 
 /* Time `steps` training steps after `warmup` untimed ones on random tokens,

@@ -218,6 +218,9 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 		goto out_model;
 	}
 	model_weight_types(model, res->dtype, sizeof(res->dtype));
+	snprintf(res->compute_dtype, sizeof(res->compute_dtype), "%s",
+		 ada_compute_dtype_name(ada_compute_dtype_resolve(o->compute_dtype,
+								  model->cfg.family)));
 	if ((rc = random_windows(model, o->batch, o->seq, &train, err)))
 		goto out_model;
 	rc = trainer_setup_lm(&tr, &job, model, &train, NULL, err);   /* takes model, train */

@@ -222,7 +222,7 @@ void memory_estimate_config(const struct model_config *c, int64_t params,
 		out->activations += (4 * B * (int64_t)c->dim + 2 * B * C) * 4 + N * 4 + N * 4 + N * 4 +
 				    3 * (int64_t)B * 4;
 	}
-	if (hp->compute_dtype == ADA_COMPUTE_BF16 && c->family == ADA_FAMILY_LLAMA) {
+	if (ada_compute_dtype_resolve(hp->compute_dtype, c->family) == ADA_COMPUTE_BF16) {
 		/* trainer_setup.c build_bf16: the widest block operand as bf16 */
 		int width = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
 		if (c->n_heads * c->head_dim > width)

@@ -93,7 +93,7 @@ static const char *const scheduler_names[] = {
 };
 
 static const char *const compute_names[] = {
-	[ADA_COMPUTE_FP32] = "fp32", [ADA_COMPUTE_BF16] = "bf16",
+	[ADA_COMPUTE_FP32] = "fp32", [ADA_COMPUTE_BF16] = "bf16", [ADA_COMPUTE_AUTO] = "auto",
 };
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -116,6 +116,14 @@ const char *ada_compute_dtype_name(enum ada_compute_dtype d)
 int ada_bf16_supported(void)
 {
 	return bf16_supported();
+}
+
+enum ada_compute_dtype ada_compute_dtype_resolve(enum ada_compute_dtype d, enum ada_family family)
+{
+	if (d == ADA_COMPUTE_AUTO)
+		return family == ADA_FAMILY_LLAMA && bf16_supported() ? ADA_COMPUTE_BF16
+								      : ADA_COMPUTE_FP32;
+	return d;
 }
 
 const char *ada_method_name(enum ada_method_type t)
@@ -182,6 +190,7 @@ void ada_method_defaults(enum ada_method_type t, struct ada_method *out)
 	hp->adapter_size = 64;
 	hp->chat_template[0] = '\0';     /* auto: the model's own */
 	hp->append_eos = -1;              /* auto: the model's default */
+	hp->compute_dtype = ADA_COMPUTE_AUTO;   /* bf16 where the CPU has it (decoders) */
 }
 
 static int bad(struct ada_err *err, const char *path, const char *fmt, const char *detail)

@@ -86,7 +86,9 @@ static int qualify_param(struct ada_err *err, const char *prefix, int rc)
  * Gradient checkpointing does not (it recomputes the same activations):
  * it is left out, so a run may resume with it switched on or off, and the
  * checkpoints of versions that did not have it still resume. compute_dtype
- * does, but only "bf16" is written, for the same reason. */
+ * does, but only an explicit "bf16" is written, for the same reason ("auto"
+ * is bf16 on one machine and fp32 on another: a resume elsewhere continues
+ * in that machine's). */
 static char *make_fingerprint(const struct ada_job *job)
 {
 	json_t *j = json_object(), *method = ada_method_to_json(&job->method);
@@ -95,7 +97,7 @@ static char *make_fingerprint(const struct ada_job *job)
 	json_object_del(json_object_get(json_object_get(method, ada_method_name(job->method.type)),
 					"hyperparameters"),
 			"gradient_checkpointing");
-	if (job->method.hp.compute_dtype == ADA_COMPUTE_FP32)
+	if (job->method.hp.compute_dtype != ADA_COMPUTE_BF16)
 		json_object_del(json_object_get(json_object_get(method,
 								ada_method_name(job->method.type)),
 						"hyperparameters"),
@@ -395,7 +397,9 @@ int trainer_build(struct trainer *tr, struct ada_err *err)
 		micro = hp->batch_size;
 	if ((rc = tr->task->build(tr, micro, err)))
 		return rc;
-	if (hp->compute_dtype == ADA_COMPUTE_BF16 && (rc = build_bf16(tr, micro, err)))
+	if (ada_compute_dtype_resolve(hp->compute_dtype, tr->model->cfg.family) ==
+		    ADA_COMPUTE_BF16 &&
+	    (rc = build_bf16(tr, micro, err)))
 		return rc;
 	if ((rc = build_optimizer(tr, err)))
 		return rc;

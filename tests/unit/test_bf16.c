@@ -13,7 +13,8 @@
  *     fp32 run's loss curve (every logged train_loss within 0.02 of it, the
  *     held-out loss within 0.02) and resumes bit-identically;
  *   - the method field: parsed, written back, refused for BERT (naming
- *     the field).
+ *     the field); its default, auto, is bf16 for a decoder on this CPU and
+ *     fp32 for BERT (and, without AVX512-BF16, fp32).
  * With --no-bf16 (run under ADALORA_TEST_NO_BF16=1): the field is refused
  * naming it, bench refuses, and a product given scratch runs in f32.
  * The gradient checks stay in double (nn/'s double build has no bf16 path).
@@ -356,8 +357,14 @@ static void test_field(void)
 	CHECK_INT_EQ(ada_method_from_json(j, &m, &err), ADA_EINVAL);
 	CHECK_STR_EQ(err.param, "method.lora.hyperparameters.compute_dtype");
 	json_decref(j);
+	/* the default: auto, bf16 for a decoder on this CPU, fp32 for BERT */
 	ada_method_defaults(ADA_METHOD_ADALORA, &m);
-	CHECK_INT_EQ(m.hp.compute_dtype, ADA_COMPUTE_FP32);
+	CHECK_INT_EQ(m.hp.compute_dtype, ADA_COMPUTE_AUTO);
+	CHECK_INT_EQ(ada_compute_dtype_resolve(m.hp.compute_dtype, ADA_FAMILY_LLAMA),
+		     ADA_COMPUTE_BF16);
+	CHECK_INT_EQ(ada_compute_dtype_resolve(m.hp.compute_dtype, ADA_FAMILY_BERT),
+		     ADA_COMPUTE_FP32);
+	CHECK_OK(ada_method_check_model(&m, &info, &err), &err);   /* auto on BERT: fine */
 }
 
 /* ---- --no-bf16: a machine without AVX512-BF16 ---------------------------- */
@@ -377,6 +384,9 @@ static void test_refused(void)
 	struct frozen_bf16 scratch = { xcalloc(5 * 64, 2), 5 * 64 };
 
 	CHECK(!bf16_supported() && !ada_bf16_supported());
+	ada_method_defaults(ADA_METHOD_LORA, &m);
+	CHECK_INT_EQ(ada_compute_dtype_resolve(m.hp.compute_dtype, ADA_FAMILY_LLAMA),
+		     ADA_COMPUTE_FP32);
 	CHECK_INT_EQ(ada_method_from_json(j, &m, &err), ADA_EUNSUPPORTED);
 	CHECK_STR_EQ(err.param, "method.adalora.hyperparameters.compute_dtype");
 	CHECK(strstr(err.msg, "AVX512-BF16"));

@@ -29,6 +29,7 @@
 #include "adalora.h"
 #include "format/quant.h"
 #include "nn/bert.h"
+#include "nn/frozen.h"
 #include "nn/llama.h"
 #include "tiny_model.h"
 #include "train/memory_estimate.h"
@@ -78,6 +79,7 @@ static void test_activations(void)
 			const int lm = k & 1, ckpt = k >> 1;
 			method(&m, ADA_METHOD_LORA, 6, 3, 20);
 			m.hp.gradient_checkpointing = ckpt;
+			m.hp.compute_dtype = ADA_COMPUTE_FP32;   /* bf16's scratch: below */
 			CHECK_INT_EQ(llama_acts_init_flags(&a, &d, 3, 20, 5,
 							   (lm ? 0 : LLAMA_ACTS_HIDDEN) |
 							   (ckpt ? LLAMA_ACTS_CHECKPOINT : 0)), 0);
@@ -90,6 +92,20 @@ static void test_activations(void)
 				CHECK_INT_EQ(mem.activations,
 					     (int64_t)a.bytes + (4 * 3 * c.dim + 2 * 3 * 3) * 4 +
 						     3 * 60 * 4 + 3 * 3 * 4);
+			/* compute_dtype bf16: the widest block operand of a micro-batch
+			 * as bf16 (trainer_setup.c build_bf16) */
+			if (ada_bf16_supported()) {
+				struct ada_memory mb;
+				int w = c.dim > c.hidden_dim ? c.dim : c.hidden_dim;
+				if (c.n_heads * c.head_dim > w)
+					w = c.n_heads * c.head_dim;
+				m.hp.compute_dtype = ADA_COMPUTE_AUTO;
+				memory_estimate_config(&c, 1000, &m, lm ? ADA_TASK_CAUSAL_LM
+									 : ADA_TASK_CLASSIFICATION,
+						       3, 5, 0, &mb);
+				CHECK_INT_EQ(mb.activations - mem.activations,
+					     2 * (int64_t)frozen_bf16_need(60, w));
+			}
 			llama_acts_release(&a);
 		}
 	}
