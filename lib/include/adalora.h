@@ -479,7 +479,8 @@ ADA_API int ada_schedule_at_json(const struct ada_schedule *s, const int64_t *st
 /* Create a small Llama model with random weights and a byte-level
  * tokenizer (260 tokens: <unk>, <s>, </s>, <0x00>..<0xFF>, "\u2581") as a GGUF file:
  * a model that needs nothing from outside the project (the demo, tests).
- * shape: "tiny" (dim 64, 2 layers) or a llama2.c family name. */
+ * shape: "tiny" (dim 64, 2 layers) or a llama2.c family name (the real
+ * shapes, with their vocabulary sizes: ada_create_model_opts below). */
 ADA_API int ada_create_model(const char *shape, uint64_t seed, const char *path, struct ada_err *err);
 /* The same with its matrices stored as dtype: "F32", "F16", "BF16", "Q8_0",
  * "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"

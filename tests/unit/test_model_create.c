@@ -11,6 +11,7 @@
  *     fallbacks of rows that are not whole 256-blocks;
  *   - the vocabulary padded with unused tokens: its size, text that never
  *     encodes to them, exact round trips; ChatML's tokens and template;
+ *   - the same seed writes the same bytes at one thread or two;
  *   - refusals naming the field (dtype, shape, chat_template).
  * With --real (suite slow): the real shapes through `adalora create-model`
  * (smollm-135m and qwen2.5-0.5b as Q4_K_M, tinyllama-1.1b's untied output
@@ -328,6 +329,25 @@ static void test_vocabulary(void)
 	model_free(m);
 }
 
+/* The same seed, the same bytes, at one thread or two (rows convert in
+ * parallel); another seed, other bytes. */
+static void test_reproducible(void)
+{
+	struct ada_create_opts o = { .shape = "stories260K", .dtype = "Q4_K_M", .seed = 9 };
+	const char *a = scratch_path(tmp, "repro-a.gguf"), *b = scratch_path(tmp, "repro-b.gguf");
+	const char *c = scratch_path(tmp, "repro-c.gguf");
+	struct ada_err err;
+
+	ada_set_threads(1);
+	CHECK_OK(ada_create_model_opts(&o, a, &err), &err);
+	ada_set_threads(2);
+	CHECK_OK(ada_create_model_opts(&o, b, &err), &err);
+	o.seed = 10;
+	CHECK_OK(ada_create_model_opts(&o, c, &err), &err);
+	CHECK(files_same(a, b));
+	CHECK(!files_same(a, c));
+}
+
 static void test_refusals(void)
 {
 	struct ada_create_opts o = { .shape = "tiny" };
@@ -434,6 +454,7 @@ int main(int argc, char **argv)
 		RUN(test_block_types);
 		RUN(test_mixtures);
 		RUN(test_vocabulary);
+		RUN(test_reproducible);
 		RUN(test_refusals);
 	}
 	remove_tree(tmp, NULL);
