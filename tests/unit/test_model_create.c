@@ -438,7 +438,9 @@ static void test_real_shapes(void)
 		fprintf(stderr, "%-15s %-7s file %.0f MB, f32 %.0f MB, writer peak RSS %.1f MB\n",
 			cases[k].shape, cases[k].dtype, (double)info.weight_bytes / 1e6,
 			(double)f32_bytes / 1e6, (double)rss_kb / 1024.0);
+#if !defined(__SANITIZE_ADDRESS__)   /* ASan's shadow and quarantine are not the writer's */
 		CHECK_MSG(rss_kb < 96 * 1024, "%s: writer peak RSS %ld KiB", cases[k].shape, rss_kb);
+#endif
 		remove(path);
 	}
 }
