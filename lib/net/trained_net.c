@@ -428,6 +428,12 @@ void trained_net_bind(struct trained_net *tn)
 				lin->bf = tn->bf16;
 			}
 		}
+	/* and the LM head, when nothing trains it */
+	if (tn->bf16 && !is_bert(tn) && !is_classifier(tn) && tn->net.output_fw &&
+	    !tn->net.d_output) {
+		tn->net.output = NULL;
+		tn->net.output_bf = tn->bf16;
+	}
 }
 
 void trained_net_set_bf16(struct trained_net *tn, struct frozen_bf16 *bf)

@@ -144,6 +144,24 @@ void bf16_from_f32(uint16_t *dst, const float *src, size_t n)
 		dst[i] = f32_to_bf16(src[i]);
 }
 
+void bf16_from_f32_inplace(float *buf, size_t n)
+{
+	uint16_t *dst = (uint16_t *)buf;
+
+#if defined(__x86_64__)
+	/* each 16 floats are loaded before their 32 bytes of output are stored,
+	 * and output i ends at byte 2i + 32 <= 4i for every later i: safe */
+	if (bf16_supported()) {
+		from_f32_avx512(dst, buf, n);
+		return;
+	}
+#endif
+	for (size_t i = 0; i < n; i++) {
+		const float v = buf[i];   /* read before the write that may reuse its bytes */
+		dst[i] = f32_to_bf16(v);
+	}
+}
+
 void bf16_gemm_packed(int N, int KP, int J, const uint32_t *A, size_t lda, const uint32_t *B,
 		      size_t ldb, float *C, size_t ldc, int accumulate)
 {

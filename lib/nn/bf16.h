@@ -34,6 +34,9 @@ int bf16_supported(void);
 
 /* dst[i] = src[i] rounded to bfloat16 (nearest even; NaN stays NaN). */
 void bf16_from_f32(uint16_t *dst, const float *src, size_t n);
+/* The same in place: buf's n floats become n bf16 values in its first 2n
+ * bytes (front to back, so each is read before its bytes are reused). */
+void bf16_from_f32_inplace(float *buf, size_t n);
 
 /* C[n][j] = (accumulate ? C[n][j] : 0) + sum_{p < KP} A[n][p] . B[p][j] for
  * n < N, j < J (J <= ldb, ldb a multiple of BF16_LANES); C row stride ldc

@@ -328,6 +328,43 @@ void frozen_backward_dx(const struct frozen_mat *w, const real *dy, int N, real 
 	backward_f32(w, dy, N, dx, beta);
 }
 
+#ifndef ADA_REAL_DOUBLE
+struct inplace {
+	real *dy;
+	int width;
+};
+
+static void inplace_rows(void *arg, long lo, long hi, int thread)
+{
+	const struct inplace *a = arg;
+
+	(void)thread;
+	for (long n = lo; n < hi; n++)
+		bf16_from_f32_inplace(a->dy + (size_t)n * a->width, (size_t)a->width);
+}
+#endif
+
+void frozen_backward_dx_consume(const struct frozen_mat *w, real *dy, int N, real *dx,
+				real beta, struct frozen_bf16 *bf)
+{
+#ifndef ADA_REAL_DOUBLE
+	if (bf && bf16_supported() && N > 0 && w->rows > 0 && w->cols > 0 && !(w->rows & 1)) {
+		struct inplace a = { dy, w->rows };
+		struct bf_op o = { .w = w, .A = (const uint32_t *)dy, .lda = (size_t)w->rows,
+				   .C = dx, .N = N, .beta = beta != 0, .tile = bf_bwd_tile(w) };
+
+		/* row n's bf16 pairs sit at the start of its f32 row: lda = the
+		 * f32 row's length in 32-bit slots */
+		o.depth = 2 * (BF_PANEL_PAIRS / o.tile);
+		pool_for(N, nn_row_grain(w->rows), inplace_rows, &a);
+		pool_run((w->cols + o.tile - 1) / o.tile, 0, bf_bwd_cols, &o);
+		return;
+	}
+#endif
+	frozen_backward_dx(w, dy, N, dx, beta, NULL);
+	(void)bf;
+}
+
 struct rows_args {
 	const struct frozen_mat *w;
 	const int32_t *ids;

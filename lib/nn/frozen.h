@@ -54,6 +54,14 @@ void frozen_forward(const struct frozen_mat *w, const real *x, int N, real *y,
 void frozen_backward_dx(const struct frozen_mat *w, const real *dy, int N, real *dx,
 			real beta, struct frozen_bf16 *bf);
 
+/* The same with beta 0... 1 where dy may be destroyed (the LM head's logits'
+ * gradient, vocabulary x tokens: too big for bf's scratch): in bf16 each row
+ * of dy is rounded to bf16 in place and multiplied from there; otherwise (bf
+ * NULL, no AVX512-BF16, an odd number of rows of W, the double build) the
+ * f32 product, dy untouched. */
+void frozen_backward_dx_consume(const struct frozen_mat *w, real *dy, int N, real *dx,
+				real beta, struct frozen_bf16 *bf);
+
 /* out[n] = row ids[n] of W (an embedding lookup), n < N. */
 void frozen_rows(const struct frozen_mat *w, const int32_t *ids, int N, real *out);
 

@@ -8,7 +8,8 @@
  *     sum|terms|), and the exact f32 operands (bf16's own bound: each
  *     operand within 2^-9 relative, so |err| <= 2^-7.5 sum|x||w|);
  *   - bit-identical at one and two threads; a scratch too small, or none,
- *     gives the f32 products exactly;
+ *     gives the f32 products exactly; the LM head's backward, which rounds
+ *     its dy in place, gives the bits of the scratch's;
  *   - training: LoRA on a tiny model with compute_dtype bf16 follows the
  *     fp32 run's loss curve (every logged train_loss within 0.02 of it, the
  *     held-out loss within 0.02) and resumes bit-identically;
@@ -178,6 +179,24 @@ static void check_products(uint32_t type, int M, int K, int N)
 	ada_set_threads(2);
 	frozen_backward_dx(&m.fm, dy, N, dx0, 0, &scratch);
 	CHECK(!memcmp(dx0, dx1, sizeof(float) * (size_t)N * K));
+
+	/* the LM head's way: dy rounded in place, the same bits as through the
+	 * scratch (when W's rows are even; else f32 and dy untouched) */
+	{
+		float *dyc = xcalloc((size_t)N * M, sizeof(*dyc));
+		if (dyc) {
+			memcpy(dyc, dy, sizeof(float) * (size_t)N * M);
+			frozen_backward_dx_consume(&m.fm, dyc, N, dx1, 0, &scratch);
+			if (M % 2 == 0) {
+				CHECK(!memcmp(dx0, dx1, sizeof(float) * (size_t)N * K));
+			} else {
+				frozen_backward_dx(&m.fm, dy, N, dx0, 0, NULL);
+				CHECK(!memcmp(dx0, dx1, sizeof(float) * (size_t)N * K));
+				CHECK(!memcmp(dy, dyc, sizeof(float) * (size_t)N * M));
+			}
+			free(dyc);
+		}
+	}
 
 	/* scratch too small for the operand: the f32 product, bit for bit */
 	scratch.cap = frozen_bf16_need(N, K) - 1;
