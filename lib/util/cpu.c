@@ -60,7 +60,7 @@ void cpu_features_detect(struct cpu_features *f)
 	else if (!memcmp(vend, "HygonGenuine", 12))
 		f->vendor = CPU_VENDOR_HYGON;
 	brand_string(f->brand);
-	if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000001u) {
+	if ((unsigned)__get_cpuid_max(0x80000000u, NULL) >= 0x80000001u) {
 		__cpuid(0x80000001u, a, b, c, d);
 		f->fma4 = (c >> 16) & 1;   /* usable with AVX only: masked below */
 	}
