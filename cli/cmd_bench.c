@@ -1,7 +1,7 @@
 /*
  * cmd_bench — `adalora bench --model PATH|--shape NAME --method M [--batch B]
- * [--seq S] [--steps K] [--threads N] [--gradient-checkpointing]`: one JSON line with the fields of
- * ../shared/bench/torch_reference.py's, so compare.py can read both. An
+ * [--seq S] [--steps K] [--threads N] [--gradient-checkpointing] [--dtype T]`: one
+ * JSON line with the fields of ../shared/bench/torch_reference.py's, so compare.py can read both. An
  * encoder (bert-base, deberta-v3-base, a BERT-family directory) times a
  * classifier's steps.
  *
@@ -26,18 +26,22 @@ static const char usage[] =
 	"                     [--batch B] [--seq S] [--steps K] [--warmup W] [--threads N]\n"
 	"                     [--rank R]   (LoRA r / AdaLoRA init_r; default 8 / 12 as the peer)\n"
 	"                     [--gradient-checkpointing]\n"
+	"                     [--compute-dtype auto|fp32|bf16]   (auto: bf16 with AVX512-BF16)\n"
+	"                     [--dtype T]  (with --shape alone: the random base stored as T,\n"
+	"                                   e.g. BF16, Q4_K, Q4_K_M; a file in $TMPDIR)\n"
+	"       --model PATH --shape NAME: the file, checked to have that shape\n"
+	"       (BART)        [--target-seq T] [--gen-tokens G]\n"
 	"  encoders (a BERT-family --model, --shape bert-base or deberta-v3-base) time a\n"
 	"  two-class classifier's steps\n"
 	"       mpirun -np N adalora bench ...   (data-parallel: the batch split among N processes,\n"
-	"                     with allreduce_ms_per_step and allreduce_bytes_per_step)\n"
-	"       (BART)        [--target-seq T] [--gen-tokens G]\n";
+	"                     with allreduce_ms_per_step and allreduce_bytes_per_step)\n";
 
 int cmd_bench(int argc, char **argv)
 {
 	struct ada_bench_opts o = { .batch = 4, .seq = 0, .steps = 10, .warmup = 2 };
 	struct ada_model_info info;
 	int bart;
-	const char *method = NULL, *pos[1];
+	const char *method = NULL, *compute = "auto", *pos[1];
 	int n_pos, rc;
 	struct cli_opt opts[] = {
 		{ "--model", NULL, OPT_STRING, &o.model, 0 },
@@ -52,16 +56,21 @@ int cmd_bench(int argc, char **argv)
 		{ "--gradient-checkpointing", NULL, OPT_FLAG, &o.gradient_checkpointing, 0 },
 		{ "--target-seq", NULL, OPT_INT, &o.target_seq, 0 },
 		{ "--gen-tokens", NULL, OPT_INT, &o.gen_tokens, 0 },
+		{ "--dtype", NULL, OPT_STRING, &o.dtype, 0 },
+		{ "--compute-dtype", NULL, OPT_STRING, &compute, 0 },
 	};
 	struct ada_bench_result res;
 	struct ada_err err = { 0 };
 	struct dist dist;
 	json_t *j;
 
-	if ((rc = cli_parse("bench", usage, argc, argv, opts, 12, pos, 0, &n_pos)))
+	if ((rc = cli_parse("bench", usage, argc, argv, opts, (int)(sizeof(opts) / sizeof(opts[0])),
+			    pos, 0, &n_pos)))
 		return cli_exit_code(rc);
-	if (!o.model == !o.shape)
-		return cli_fail("bench", EXIT_USAGE, "give exactly one of --model and --shape\n%s",
+	if (!o.model && !o.shape)
+		return cli_fail("bench", EXIT_USAGE, "give --model or --shape\n%s", usage);
+	if (o.model && o.dtype)
+		return cli_fail("bench", EXIT_USAGE, "--dtype makes a random base: give --shape without --model\n%s",
 				usage);
 	if (!method || (strcmp(method, "adalora") && strcmp(method, "lora") && strcmp(method, "full")))
 		return cli_fail("bench", EXIT_USAGE, "--method must be adalora, lora or full\n%s", usage);
@@ -73,6 +82,15 @@ int cmd_bench(int argc, char **argv)
 		return cli_fail("bench", EXIT_USAGE, "--target-seq and --gen-tokens must be >= 1");
 	if (o.batch < 1 || o.seq < 2 || o.steps < 1 || o.warmup < 0 || o.threads < 0 || o.rank < 0)
 		return cli_fail("bench", EXIT_USAGE, "--batch, --steps >= 1, --seq >= 2, --warmup >= 0");
+	if (!strcmp(compute, "fp32"))
+		o.compute_dtype = ADA_COMPUTE_FP32;
+	else if (!strcmp(compute, "bf16"))
+		o.compute_dtype = ADA_COMPUTE_BF16;
+	else if (!strcmp(compute, "auto"))
+		o.compute_dtype = ADA_COMPUTE_AUTO;
+	else
+		return cli_fail("bench", EXIT_USAGE, "--compute-dtype must be auto, fp32 or bf16\n%s",
+				usage);
 	o.method = !strcmp(method, "adalora") ? ADA_METHOD_ADALORA :
 		   !strcmp(method, "lora") ? ADA_METHOD_LORA : ADA_METHOD_FULL;
 	if (dist_start(&dist, &argc, &argv, &err))
@@ -89,9 +107,9 @@ int cmd_bench(int argc, char **argv)
 		dist_finish(&dist);
 		return 0;   /* process 0 reports */
 	}
-	j = json_pack("{ss ss ss ss si si si sI sf sf sf sf sf sf sb sI sf}",
+	j = json_pack("{ss ss ss ss ss ss si si si sI sf sf sf sf sf sf sb sI sf}",
 		      "impl", "adalora 0.1.0", "kernel", ada_blas_kernel(), "config", res.config,
-		      "method", method,
+		      "dtype", res.dtype, "compute_dtype", res.compute_dtype, "method", method,
 		      "batch", o.batch, "seq", o.seq, "threads", res.threads,
 		      "trainable_params", (json_int_t)res.trainable_params,
 		      "ms_per_step_median", res.ms_per_step_median,

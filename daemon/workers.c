@@ -186,11 +186,13 @@ static void validate_one(struct workers *ws, const struct store_job *j)
 				 (long long)plan.steps_per_epoch, (long long)plan.train_windows,
 				 (long long)plan.valid_windows, (long long)(plan.memory_bytes >> 20));
 		else
+			/* the loss targets: what the data's masks leave (chat data: the
+			 * assistant turns a template renders, weight 0 left out) */
 			snprintf(msg, sizeof(msg),
-				 "Files validated: %lld steps (%lld epochs of %lld), %lld training windows, about %lld MiB at the peak; job queued",
+				 "Files validated: %lld steps (%lld epochs of %lld), %lld training windows with %lld loss targets, about %lld MiB at the peak; job queued",
 				 (long long)plan.total_steps, (long long)plan.n_epochs,
 				 (long long)plan.steps_per_epoch, (long long)plan.train_windows,
-				 (long long)(plan.memory_bytes >> 20));
+				 (long long)plan.train_tokens, (long long)(plan.memory_bytes >> 20));
 		rc = store_job_planned(ws->cfg.store, j->id, &sp, hp_text, msg, &err);
 		free(hp_text);
 		free(cls_text);

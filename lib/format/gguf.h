@@ -146,6 +146,21 @@ int gguf_writer_add_tensor_typed(struct gguf_writer *w, const char *name, uint32
 				 const uint64_t *dims, const void *data, uint32_t src_type,
 				 uint32_t type, struct ada_err *err);
 
+/* A tensor made while the file is written (a generated model too large to
+ * hold in memory): fill(ctx, row0, n, dst, err) writes rows [row0, row0 + n)
+ * as f32 into dst (n * dims[0] floats), where a row is dims[0] elements and
+ * the tensor has the product of dims[1..] rows. fill is called once per row,
+ * rows in ascending order and tensors in the order they were added, with n a
+ * multiple of row_align (>= 1) except at the tensor's end; the rows are
+ * then converted to type (chunks of them in parallel on the calling thread's
+ * pool) and written. Memory stays at one chunk (about 4 MiB of f32, or
+ * row_align rows when that is more) and its converted bytes. */
+typedef int gguf_fill_fn(void *ctx, uint64_t row0, uint64_t n_rows, float *dst,
+			 struct ada_err *err);
+int gguf_writer_add_tensor_fill(struct gguf_writer *w, const char *name, uint32_t n_dims,
+				const uint64_t *dims, gguf_fill_fn *fill, void *ctx,
+				uint64_t row_align, uint32_t type, struct ada_err *err);
+
 /* Write everything to path atomically. The writer stays usable (and must
  * still be freed). */
 int gguf_writer_write(struct gguf_writer *w, const char *path, struct ada_err *err);

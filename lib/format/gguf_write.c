@@ -8,7 +8,13 @@
  * a chunk at a time so a multi-gigabyte export never needs a second copy.
  * Limits that a version cannot express (v1's 32-bit counts and dims) are
  * checked when a value is added, so serialisation itself cannot fail except
- * on I/O or memory.
+ * on I/O or memory (or a filled tensor's own failure).
+ *
+ * Filled tensors (gguf_writer_add_tensor_fill) have no data until they are
+ * written: their rows are asked for a chunk at a time, in file order, and
+ * converted on the calling thread's pool (rows are independent, so the bytes
+ * do not depend on the thread count) — a generated 7B model is written with
+ * a few MiB of buffers.
  */
 #include "format/gguf.h"
 
@@ -19,6 +25,7 @@
 #include "util/strbuf.h"
 #include "util/err.h"
 #include "util/half.h"
+#include "util/pool.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "GGUF is little-endian and the writer stores host-order values");
@@ -29,6 +36,8 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 #define GGUF_MAX_NAME 63
 /* Elements converted per write when narrowing. */
 #define GGUF_CHUNK 16384
+/* f32 elements per chunk of a filled tensor (4 MiB). */
+#define GGUF_FILL_CHUNK (1u << 20)
 
 struct gguf_wkv {
 	char *key;            /* owned */
@@ -49,6 +58,9 @@ struct gguf_wtensor {
 	uint32_t src_type;    /* of data */
 	const void *data;     /* borrowed until gguf_writer_write() */
 	uint64_t n_elements;
+	gguf_fill_fn *fill;   /* filled tensors: data is NULL */
+	void *fill_ctx;
+	uint64_t row_align;
 };
 
 struct gguf_writer {
@@ -346,9 +358,9 @@ int gguf_writer_add_tensor(struct gguf_writer *w, const char *name, uint32_t n_d
 	return gguf_writer_add_tensor_typed(w, name, n_dims, dims, data, GGML_TYPE_F32, type, err);
 }
 
-int gguf_writer_add_tensor_typed(struct gguf_writer *w, const char *name, uint32_t n_dims,
-				 const uint64_t *dims, const void *data, uint32_t src_type,
-				 uint32_t type, struct ada_err *err)
+static int add_tensor(struct gguf_writer *w, const char *name, uint32_t n_dims,
+		      const uint64_t *dims, uint32_t src_type, uint32_t type,
+		      struct gguf_wtensor **out, struct ada_err *err)
 {
 	struct gguf_wtensor *t;
 	uint64_t n = 1;
@@ -389,9 +401,39 @@ int gguf_writer_add_tensor_typed(struct gguf_writer *w, const char *name, uint32
 		t->dims[d] = d < n_dims ? dims[d] : 1;
 	t->type = type;
 	t->src_type = src_type;
-	t->data = data;
 	t->n_elements = n;
 	w->n_tensors++;
+	*out = t;
+	return ADA_OK;
+}
+
+int gguf_writer_add_tensor_typed(struct gguf_writer *w, const char *name, uint32_t n_dims,
+				 const uint64_t *dims, const void *data, uint32_t src_type,
+				 uint32_t type, struct ada_err *err)
+{
+	struct gguf_wtensor *t;
+	int rc = add_tensor(w, name, n_dims, dims, src_type, type, &t, err);
+
+	if (!rc)
+		t->data = data;
+	return rc;
+}
+
+int gguf_writer_add_tensor_fill(struct gguf_writer *w, const char *name, uint32_t n_dims,
+				const uint64_t *dims, gguf_fill_fn *fill, void *ctx,
+				uint64_t row_align, uint32_t type, struct ada_err *err)
+{
+	struct gguf_wtensor *t;
+	int rc;
+
+	if (!fill || row_align < 1)
+		return ada_fail(err, ADA_EINVAL, "tensor '%s': no fill function", name);
+	rc = add_tensor(w, name, n_dims, dims, GGML_TYPE_F32, type, &t, err);
+	if (rc)
+		return rc;
+	t->fill = fill;
+	t->fill_ctx = ctx;
+	t->row_align = row_align;
 	return ADA_OK;
 }
 
@@ -472,18 +514,91 @@ static void put_header(const struct gguf_writer *w, struct strbuf *b)
 
 static const uint8_t zeros[GGUF_WRITE_ALIGNMENT];
 
+/* Rows per chunk of a filled tensor: as many as fit GGUF_FILL_CHUNK, a
+ * multiple of row_align (at least row_align). */
+static uint64_t fill_chunk_rows(const struct gguf_wtensor *t)
+{
+	uint64_t rows = GGUF_FILL_CHUNK / t->dims[0];
+
+	rows -= rows % t->row_align;
+	return rows ? rows : t->row_align;
+}
+
+/* The buffers a filled tensor's chunk needs: f32 elements and converted bytes. */
+static void fill_buffers(const struct gguf_wtensor *t, uint64_t *elems, uint64_t *bytes)
+{
+	const uint64_t n_rows = t->n_elements / t->dims[0];
+	uint64_t rows = fill_chunk_rows(t);
+
+	rows = rows < n_rows ? rows : n_rows;
+	*elems = rows * t->dims[0];
+	*bytes = quant_bytes(t->type, *elems);
+}
+
+struct convert_rows {
+	const struct gguf_wtensor *t;
+	const float *src;
+	uint8_t *dst;
+	uint64_t row_bytes;
+	_Atomic int bad;
+};
+
+static void convert_rows(void *ctx, long lo, long hi, int thread)
+{
+	struct convert_rows *c = ctx;
+	const uint64_t ne0 = c->t->dims[0];
+
+	(void)thread;
+	for (long r = lo; r < hi; r++)
+		if (quant_quantize(c->t->type, c->src + (uint64_t)r * ne0,
+				   c->dst + (uint64_t)r * c->row_bytes, (size_t)ne0))
+			c->bad = 1;
+}
+
+/* A filled tensor: chunks of rows from its fill function, converted to its
+ * type a row per task, then written. */
+static int write_filled(struct atomic_file *af, const struct gguf_wtensor *t, float *chunk,
+			uint8_t *out, struct ada_err *err)
+{
+	const uint64_t ne0 = t->dims[0], n_rows = t->n_elements / ne0;
+	const uint64_t step = fill_chunk_rows(t);
+	int rc = ADA_OK;
+
+	for (uint64_t r0 = 0; r0 < n_rows && !rc; r0 += step) {
+		const uint64_t n = n_rows - r0 < step ? n_rows - r0 : step;
+		struct convert_rows c = { .t = t, .src = chunk, .dst = out,
+					  .row_bytes = quant_bytes(t->type, ne0) };
+
+		if ((rc = t->fill(t->fill_ctx, r0, n, chunk, err)))
+			return rc;
+		if (t->type == GGML_TYPE_F32) {
+			rc = atomic_file_write(af, chunk, (size_t)(n * ne0 * sizeof(float)), err);
+			continue;
+		}
+		pool_for((long)n, (long)(GGUF_CHUNK / ne0 ? GGUF_CHUNK / ne0 : 1), convert_rows, &c);
+		if (c.bad)
+			return ada_fail(err, ADA_EINVAL,
+					"tensor '%s': a value is not finite or too large for %s",
+					t->name, ggml_type_name(t->type));
+		rc = atomic_file_write(af, out, (size_t)(n * c.row_bytes), err);
+	}
+	return rc;
+}
+
 /* A tensor in its written type: copied when the data already are, else
  * converted a chunk of whole rows at a time (dequantized to f32, then
  * narrowed or quantized), so no second copy of the tensor is ever made. */
 static int write_tensor(struct atomic_file *af, const struct gguf_wtensor *t, float *chunk,
-			void *out, struct ada_err *err)
+			void *out, float *fill_chunk, uint8_t *fill_out, struct ada_err *err)
 {
 	const uint64_t bytes = quant_bytes(t->type, t->n_elements), ne0 = t->dims[0];
 	const uint64_t rows = ne0 >= GGUF_CHUNK ? 1 : GGUF_CHUNK / ne0;
 	const uint8_t *src = t->data;
 	int rc = ADA_OK;
 
-	if (t->type == t->src_type) {
+	if (t->fill) {
+		rc = write_filled(af, t, fill_chunk, fill_out, err);
+	} else if (t->type == t->src_type) {
 		rc = atomic_file_write(af, t->data, (size_t)bytes, err);
 	} else {
 		for (uint64_t at = 0; at < t->n_elements && !rc; at += rows * ne0) {
@@ -521,15 +636,29 @@ int gguf_writer_write(struct gguf_writer *w, const char *path, struct ada_err *e
 {
 	struct strbuf b = STRBUF_INIT;
 	struct atomic_file af;
-	float *chunk = NULL;
+	float *chunk = NULL, *fill_chunk = NULL;
 	void *out = NULL;
+	uint8_t *fill_out = NULL;
+	uint64_t fill_elems = 0, fill_bytes = 0;
 	int rc;
 
 	put_header(w, &b);
 	strbuf_add(&b, zeros, (size_t)(align_up(b.n) - b.n));
 	chunk = malloc(GGUF_CHUNK * sizeof(*chunk));
 	out = malloc(GGUF_CHUNK * sizeof(float));
-	if (b.failed || !chunk || !out) {
+	for (size_t i = 0; i < w->n_tensors; i++) {
+		uint64_t e, by;
+		if (!w->tensors[i].fill)
+			continue;
+		fill_buffers(&w->tensors[i], &e, &by);
+		fill_elems = e > fill_elems ? e : fill_elems;
+		fill_bytes = by > fill_bytes ? by : fill_bytes;
+	}
+	if (fill_elems) {
+		fill_chunk = xalloc_aligned((size_t)fill_elems, sizeof(*fill_chunk));
+		fill_out = malloc((size_t)fill_bytes);
+	}
+	if (b.failed || !chunk || !out || (fill_elems && (!fill_chunk || !fill_out))) {
 		rc = ada_fail(err, ADA_ENOMEM, "%s: out of memory", path);
 		goto out_free;
 	}
@@ -538,7 +667,7 @@ int gguf_writer_write(struct gguf_writer *w, const char *path, struct ada_err *e
 		goto out_free;
 	rc = atomic_file_write(&af, b.p, b.n, err);
 	for (size_t i = 0; i < w->n_tensors && !rc; i++)
-		rc = write_tensor(&af, &w->tensors[i], chunk, out, err);
+		rc = write_tensor(&af, &w->tensors[i], chunk, out, fill_chunk, fill_out, err);
 	if (rc) {
 		atomic_file_abort(&af);
 		goto out_free;
@@ -546,6 +675,8 @@ int gguf_writer_write(struct gguf_writer *w, const char *path, struct ada_err *e
 	rc = atomic_file_commit(&af, err);
 
 out_free:
+	free(fill_out);
+	free(fill_chunk);
 	free(out);
 	free(chunk);
 	strbuf_release(&b);

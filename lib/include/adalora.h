@@ -132,6 +132,12 @@ enum ada_importance {
 
 enum ada_lr_schedule { ADA_LR_LINEAR = 0, ADA_LR_COSINE, ADA_LR_CONSTANT };
 
+/* The precision of the training steps' products with the frozen base
+ * weights (README "compute_dtype"): f32, or bfloat16 operands with f32 sums
+ * (CPUs with AVX512-BF16; decoders); auto (the default of a method): bf16
+ * where the CPU has AVX512-BF16 and the model is a decoder, else f32. */
+enum ada_compute_dtype { ADA_COMPUTE_FP32 = 0, ADA_COMPUTE_BF16, ADA_COMPUTE_AUTO };
+
 /* Bit i is enum llama_module i: q k v o gate up down. A BERT module takes
  * the bit of the Llama module in its place: query = q, key = k, value = v,
  * attention.output.dense = o, intermediate.dense = up, output.dense = down
@@ -191,6 +197,8 @@ struct ada_hparams {
 	                            * the model's context) */
 	double label_smoothing;    /* epsilon of the label-smoothed loss (transformers'
 	                            * label_smoothing_factor); 0 = plain cross-entropy */
+	enum ada_compute_dtype compute_dtype;   /* frozen products: "auto" (default), "fp32"
+	                            * or "bf16" (refused where the CPU lacks AVX512-BF16) */
 };
 
 struct ada_method {
@@ -204,6 +212,15 @@ struct ada_method {
 ADA_API const char *ada_method_name(enum ada_method_type t);
 ADA_API const char *ada_importance_name(enum ada_importance imp);
 ADA_API const char *ada_lr_schedule_name(enum ada_lr_schedule s);
+/* "fp32", "bf16", "auto". */
+ADA_API const char *ada_compute_dtype_name(enum ada_compute_dtype d);
+/* What a job's compute_dtype means on this machine for a model of family:
+ * ADA_COMPUTE_FP32 or ADA_COMPUTE_BF16 (auto: bf16 for a decoder where the
+ * CPU has AVX512-BF16). */
+ADA_API enum ada_compute_dtype ada_compute_dtype_resolve(enum ada_compute_dtype d,
+							 enum ada_family family);
+/* 1 when this machine runs compute_dtype "bf16" (AVX512-BF16, enabled by the OS). */
+ADA_API int ada_bf16_supported(void);
 
 /* Whether a method has a budget schedule (adalora, lora_prune). */
 ADA_API int ada_method_has_budget(enum ada_method_type t);
@@ -588,7 +605,8 @@ ADA_API int ada_schedule_at_json(const struct ada_schedule *s, const int64_t *st
 /* Create a small Llama model with random weights and a byte-level
  * tokenizer (260 tokens: <unk>, <s>, </s>, <0x00>..<0xFF>, "\u2581") as a GGUF file:
  * a model that needs nothing from outside the project (the demo, tests).
- * shape: "tiny" (dim 64, 2 layers) or a llama2.c family name. */
+ * shape: "tiny" (dim 64, 2 layers) or a llama2.c family name (the real
+ * shapes, with their vocabulary sizes: ada_create_model_opts below). */
 ADA_API int ada_create_model(const char *shape, uint64_t seed, const char *path, struct ada_err *err);
 /* The same with its matrices stored as dtype: "F32", "F16", "BF16", "Q8_0",
  * "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"
@@ -597,6 +615,22 @@ ADA_API int ada_create_model(const char *shape, uint64_t seed, const char *path,
  * unknown name). */
 ADA_API int ada_create_model_dtype(const char *shape, uint64_t seed, const char *dtype,
 				   const char *path, struct ada_err *err);
+
+/* ada_create_model with every option. The real shapes ("smollm-135m",
+ * "qwen2.5-0.5b", "tinyllama-1.1b", "llama-2-7b") have their model's
+ * vocabulary size (the byte tokens padded with unused ones), architecture
+ * (qwen2: q/k/v biases) and tied or untied output; the file is generated
+ * while it is written, in a few MiB of memory at any size. */
+struct ada_create_opts {
+	const char *shape;          /* NULL: "tiny" */
+	const char *dtype;          /* NULL: "F32"; a type as above, or llama.cpp's
+	                             * mixtures "Q4_K_M", "Q5_K_M" */
+	uint64_t seed;
+	const char *chat_template;  /* NULL, "none" or "chatml": <|im_start|>, <|im_end|>
+	                             * and Qwen2's ChatML template in the file */
+};
+ADA_API int ada_create_model_opts(const struct ada_create_opts *o, const char *path,
+				  struct ada_err *err);
 
 /* Rewrite the GGUF model in_path as out_path with every matrix (2-D
  * tensor) stored as dtype (names as above; rows that are not whole blocks
@@ -729,7 +763,8 @@ ADA_API int ada_render(const char *model, const char *tokenizer, const char *dat
 
 struct ada_bench_opts {
 	const char *model;          /* a model file, or NULL with shape */
-	const char *shape;          /* "stories260K", "stories15M", ... (random weights) */
+	const char *shape;          /* "stories260K", "stories15M", ... (random weights);
+	                             * with model: the shape the file must have */
 	enum ada_method_type method;
 	int batch, seq, steps, warmup, threads;
 	int rank;                   /* LoRA r / AdaLoRA init_r; 0: the peer's (8 / 12) */
@@ -743,6 +778,10 @@ struct ada_bench_opts {
 	 * gen_tokens greedy tokens decoded per generation run (0: target_seq) */
 	int target_seq;
 	int gen_tokens;
+	const char *dtype;          /* with shape alone: the random base stored as this type
+	                             * (ada_create_model_opts' names; a file generated in
+	                             * $TMPDIR, mapped, removed); NULL or "F32": in memory */
+	enum ada_compute_dtype compute_dtype;   /* the hyperparameter of that name */
 };
 
 struct ada_bench_result {
@@ -762,6 +801,8 @@ struct ada_bench_result {
 	 * prefix, as transformers with use_cache=False); 0 for other models */
 	int gen_tokens;
 	double gen_tokens_per_s_cached, gen_tokens_per_s_uncached;
+	char dtype[96];             /* the base's matrix types, as ada_model_info's */
+	char compute_dtype[8];      /* what the steps ran: "fp32" or "bf16" (auto resolved) */
 };
 
 /* Time `steps` training steps after `warmup` untimed ones on random tokens,

@@ -117,6 +117,6 @@ const real *decoder_step(struct decoder *dec, int token, int pos)
 	if (net->output)
 		gemm(0, 1, 1, d->vocab, D, 1, dec->xn, D, net->output, D, 0, dec->logits, d->vocab);
 	else
-		frozen_forward(net->output_fw, dec->xn, 1, dec->logits);
+		frozen_forward(net->output_fw, dec->xn, 1, dec->logits, NULL);
 	return dec->logits;
 }

@@ -3,9 +3,10 @@
  * (ada_text_stream_*, adalora.h).
  *
  * Pieces are bytes: a byte-level token may be half a character. The stream
- * keeps such a tail until it completes (or cannot: then each byte that
- * starts nothing valid becomes U+FFFD, as a lenient decoder does), so what
- * it hands out is always valid UTF-8. Stop strings are searched in the
+ * keeps such a tail until it completes (or cannot: then each maximal
+ * subpart of an ill-formed sequence becomes one U+FFFD, as the WHATWG
+ * decoder of browsers and Node does), so what it hands out is always valid
+ * UTF-8. Stop strings are searched in the
  * decoded text, across pieces; text that is a prefix of a stop string is
  * held back until it is known not to be one, so a client never receives
  * part of a stop string (OpenAI's stop semantics: the text ends just
@@ -70,11 +71,13 @@ void ada_text_stream_free(struct ada_text_stream *t)
 	free(t);
 }
 
-/* Could s[0..n) (n >= 1, not a whole character) still become one? */
-static int unfinished(const unsigned char *s, size_t n)
+/* How many bytes of s[0..n) (n >= 1) begin a well-formed character: its
+ * "maximal subpart" (Unicode 15, section 3.9), 0 when s[0] begins none. A
+ * whole character is a subpart of its own length. */
+static size_t subpart(const unsigned char *s, size_t n)
 {
 	const unsigned char c = s[0];
-	int need;
+	size_t need, k;
 	unsigned char lo = 0x80, hi = 0xbf;
 
 	if (c >= 0xc2 && c <= 0xdf)
@@ -85,8 +88,6 @@ static int unfinished(const unsigned char *s, size_t n)
 		need = 4;
 	else
 		return 0;
-	if (n >= (size_t)need)
-		return 0;
 	if (c == 0xe0)
 		lo = 0xa0;
 	else if (c == 0xed)
@@ -95,18 +96,25 @@ static int unfinished(const unsigned char *s, size_t n)
 		lo = 0x90;
 	else if (c == 0xf4)
 		hi = 0x8f;
-	for (size_t i = 1; i < n; i++) {
-		if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xbf))
-			return 0;
-	}
-	return 1;
+	for (k = 1; k < need && k < n; k++)
+		if (s[k] < (k == 1 ? lo : 0x80) || s[k] > (k == 1 ? hi : 0xbf))
+			break;
+	return k;
+}
+
+/* Could s[0..n) (n >= 1, not a whole character) still become one? */
+static int unfinished(const unsigned char *s, size_t n)
+{
+	const size_t k = subpart(s, n);
+
+	return k == n && k > 0 && utf8_decode(s, n, &(uint32_t){ 0 }) == 0;
 }
 
 /* Move what of raw is decided into text; at_end: an unfinished tail too. */
 static int decode(struct ada_text_stream *t, int at_end)
 {
 	const unsigned char *s = (const unsigned char *)t->raw.p;
-	size_t i = 0, n = t->raw.n;
+	size_t i = 0, n = t->raw.n, sub;
 
 	while (i < n) {
 		uint32_t cp;
@@ -120,9 +128,13 @@ static int decode(struct ada_text_stream *t, int at_end)
 		}
 		if (!at_end && unfinished(s + i, n - i))
 			break;
+		/* one U+FFFD per maximal subpart (Unicode's recommended practice,
+		 * and the WHATWG decoder's that browsers and Node use), so a
+		 * client decoding the tokens' bytes itself gets this text */
 		if (strbuf_add(&t->text, "\xef\xbf\xbd", 3))
 			return -1;
-		i++;
+		sub = subpart(s + i, n - i);
+		i += sub ? sub : 1;
 	}
 	if (i && n > i)
 		memmove(t->raw.p, t->raw.p + i, n - i);

@@ -19,6 +19,13 @@ const float *frozen_mat_f32(const struct frozen_mat *w)
 	return w->data;
 }
 
+const uint16_t *frozen_mat_bf16(const struct frozen_mat *w)
+{
+	if (w->type != GGML_TYPE_BF16 || !w->data || (uintptr_t)w->data % 2)
+		return NULL;
+	return w->data;
+}
+
 int frozen_mat_block(const struct frozen_mat *w)
 {
 	return quant_block_elems(w->type);

@@ -45,6 +45,9 @@ struct frozen_mat {
 
 /* The matrix as f32 values in place (type F32 with float alignment), or NULL. */
 const float *frozen_mat_f32(const struct frozen_mat *w);
+/* The matrix's bfloat16 values in place (type BF16; row r at
+ * (const char *)data + r * row_bytes), or NULL. */
+const uint16_t *frozen_mat_bf16(const struct frozen_mat *w);
 /* Dequantize the tile rows [r0, r0 + nr) x columns [c0, c0 + nc) into dst
  * (row stride ld floats); c0 and nc are whole blocks of the type (nc may end
  * at cols). */
@@ -251,13 +254,35 @@ int model_open_tokenizer(const struct model *m, const char *tokenizer_path,
 /* A model with random weights N(0, 0.02^2) (norms 1) for cfg; owned. */
 int model_random(const struct model_config *cfg, uint64_t seed, struct model **out,
 		 struct ada_err *err);
-/* A random model of cfg (a llama of the 260-token byte vocabulary, as
- * ada_create_model makes) as a GGUF file at path, matrices as type
- * (quant_fallback where rows are not whole blocks of it). */
+/* How model_create_file_opts() stores a model: every matrix as type, or a
+ * llama.cpp mixture (model_create.c says which tensor gets what); with
+ * chatml the vocabulary gains <|im_start|> and <|im_end|> (the EOS) after the
+ * byte tokens and the file a ChatML tokenizer.chat_template. */
+enum model_mix { MODEL_MIX_NONE = 0, MODEL_MIX_Q4_K_M, MODEL_MIX_Q5_K_M };
+
+struct model_create_opts {
+	uint32_t type;            /* enum ggml_type, when mix is MODEL_MIX_NONE */
+	enum model_mix mix;
+	int chatml;
+	const char *name;         /* general.name; NULL: "random" */
+};
+
+/* A random model of cfg (a llama, or a qwen2 with q/k/v biases; tied or
+ * untied output) as a GGUF file at path, generated while it is written (a
+ * few MiB of memory at any size): model_random()'s values for the same seed,
+ * and the byte-level tokenizer padded with unused tokens to cfg->vocab_size
+ * (at least 260, 262 with chatml). Matrices as o says (quant_fallback where
+ * rows are not whole blocks of a type). */
+int model_create_file_opts(const struct model_config *cfg, uint64_t seed,
+			   const struct model_create_opts *o, const char *path,
+			   struct ada_err *err);
+/* The same with every matrix as type and name as general.name. */
 int model_create_file(const struct model_config *cfg, uint64_t seed, uint32_t type,
 		      const char *name, const char *path, struct ada_err *err);
-/* Shapes of the llama2.c family by name ("stories260K", "stories15M",
- * "stories42M", "stories110M"); ADA_EINVAL for an unknown name. */
+/* Shapes by name: the llama2.c family ("stories260K", "stories15M",
+ * "stories42M", "stories110M") and real models ("smollm-135m",
+ * "qwen2.5-0.5b", "tinyllama-1.1b", "llama-2-7b"); ADA_EINVAL for an
+ * unknown name. */
 int model_shape_config(const char *name, struct model_config *cfg);
 /* Encoder shapes of real checkpoints by name: "bert-base" (bert-base-uncased)
  * and "deberta-v3-base" (microsoft/deberta-v3-base); ADA_EINVAL otherwise

@@ -489,6 +489,29 @@ void trained_net_bind(struct trained_net *tn)
 			.n_labels = tn->spec.n_labels,
 			.regression = tn->spec.regression,
 		};
+	/* compute_dtype bf16: the blocks' frozen matrices multiply through
+	 * nn/frozen.h in bf16 (F32 ones too, which otherwise multiply in place);
+	 * what trains stays in f32. */
+	for (int l = 0; tn->bf16 && !is_bert(tn) && l < c->n_layers; l++)
+		for (int mod = 0; mod < N_LLAMA_MODULES; mod++) {
+			struct linear *lin = &tn->blocks[l].lin[mod];
+			if (lin->fw && !lin->dw) {
+				lin->w = NULL;
+				lin->bf = tn->bf16;
+			}
+		}
+	/* and the LM head, when nothing trains it */
+	if (tn->bf16 && !is_bert(tn) && !is_classifier(tn) && tn->net.output_fw &&
+	    !tn->net.d_output) {
+		tn->net.output = NULL;
+		tn->net.output_bf = tn->bf16;
+	}
+}
+
+void trained_net_set_bf16(struct trained_net *tn, struct frozen_bf16 *bf)
+{
+	tn->bf16 = bf;
+	trained_net_bind(tn);
 }
 
 int trained_net_build(struct trained_net *tn, const struct model *model,

@@ -112,6 +112,7 @@ struct trained_net {
 	float *gates;                 /* owned: fixed gates of lora / lora_prune */
 	struct bottleneck **bns;      /* owned [n_layers][2] (attention, FFN); adapter only */
 	int n_bns;
+	struct frozen_bf16 *bf16;     /* borrowed: compute_dtype bf16 scratch, or NULL */
 };
 
 /* Build the network for method and spec over model; init from seed. With
@@ -147,5 +148,9 @@ int trained_net_find(const struct trained_net *tn, int layer, int module);
 
 /* Point the network at the arena again (after the arena was replaced). */
 void trained_net_bind(struct trained_net *tn);
+
+/* compute_dtype bf16 (bf: the scratch, borrowed until release; NULL: f32):
+ * the decoder blocks' frozen products run in bf16 through nn/frozen.h. */
+void trained_net_set_bf16(struct trained_net *tn, struct frozen_bf16 *bf);
 
 #endif

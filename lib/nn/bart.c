@@ -354,7 +354,7 @@ static void lm_head(const struct bart_net *net, const real *h, int N, real *logi
 	if (net->output)
 		gemm(0, 1, N, V, D, 1, h, D, net->output, D, 0, logits, V);
 	else
-		frozen_forward(net->output_fw, h, N, logits);
+		frozen_forward(net->output_fw, h, N, logits, NULL);   /* f32: BART has no bf16 path */
 	if (net->logits_bias)
 		bias_forward(logits, net->logits_bias, N, V);
 }
@@ -478,7 +478,7 @@ void bart_backward(const struct bart_net *net, struct bart_acts *a, const int32_
 	if (net->output)
 		gemm(0, 0, N, D, V, 1, a->logits, V, net->output, D, 0, gx, D);
 	else
-		frozen_backward_dx(net->output_fw, a->logits, N, gx, 0);
+		frozen_backward_dx(net->output_fw, a->logits, N, gx, 0, NULL);
 	if (net->d_output)
 		gemm(1, 0, V, D, N, 1, a->logits, V, h, D, 1, net->d_output, D);
 	if (net->d_logits_bias)

@@ -223,7 +223,7 @@ int bart_decoder_step(struct bart_decoder *dec, int n, const int32_t *tokens, in
 	else if (net->output)
 		gemm(0, 1, n, V, D, 1, dec->x, D, net->output, D, 0, logits, V);
 	else
-		frozen_forward(net->output_fw, dec->x, n, logits);
+		frozen_forward(net->output_fw, dec->x, n, logits, NULL);
 	if (net->logits_bias)
 		bias_forward(logits, net->logits_bias, n, V);
 	dec->len = pos + 1;

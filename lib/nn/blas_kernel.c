@@ -65,7 +65,8 @@ static const char *kernel_of_rank(const struct cpu_features *f, int rank)
 	case 7: return "Cooperlake";
 	case 6: return "SkylakeX";
 	case 5: return amd ? "Zen" : "Haswell";
-	case 4: return amd ? (f->fma ? "Piledriver" : "Bulldozer") : "Sandybridge";
+	/* Bulldozer's kernels use FMA4, which Zen dropped: only where it exists */
+	case 4: return amd && f->fma4 ? (f->fma ? "Piledriver" : "Bulldozer") : "Sandybridge";
 	case 3: return "Nehalem";
 	case 2: return amd ? "Barcelona" : "Core2";
 	case 1: return "Prescott";
@@ -94,6 +95,21 @@ static int cpu_rank(const struct cpu_features *f)
 const char *blas_kernel_for_cpu(const struct cpu_features *f)
 {
 	return kernel_of_rank(f, cpu_rank(f));
+}
+
+int blas_kernels_runnable(const struct cpu_features *f, const char **out, int cap)
+{
+	const int top = cpu_rank(f);
+	const int amd = f->vendor == CPU_VENDOR_AMD || f->vendor == CPU_VENDOR_HYGON;
+	int n = 0;
+
+	for (int r = 1; r <= top && n < cap; r++) {
+		out[n++] = kernel_of_rank(f, r);
+		/* rank 5's other kernel: Haswell's and Zen's both need AVX2 + FMA */
+		if (r == 5 && n < cap)
+			out[n++] = amd ? "Haswell" : "Zen";
+	}
+	return n;
 }
 
 const char *blas_kernel_next(const struct cpu_features *f, const char *current,

@@ -26,7 +26,9 @@
  * (0: the 32-bit-only Katmai, Coppermine, Northwood, Banias, Athlon; -1:
  * a name we do not know, which is never replaced.) At rank 5 an AMD or
  * Hygon CPU gets Zen (OpenBLAS's own choice for them), others Haswell; at
- * rank 4 AMD gets Piledriver (FMA3) or Bulldozer.
+ * rank 4 an AMD CPU with FMA4 gets Piledriver (FMA3 too) or Bulldozer, and
+ * any other Sandybridge (Bulldozer's kernels die with SIGILL on a Zen,
+ * which has no FMA4).
  */
 #ifndef ADA_NN_BLAS_KERNEL_H
 #define ADA_NN_BLAS_KERNEL_H
@@ -40,6 +42,11 @@ int blas_kernel_rank(const char *name);
 
 /* The best kernel the features allow ("" when none: not x86, no SSE3). */
 const char *blas_kernel_for_cpu(const struct cpu_features *f);
+
+/* The kernels the features allow, one per rank from Prescott up to the
+ * best (both Haswell and Zen at rank 5), into out (at most cap); their
+ * count. */
+int blas_kernels_runnable(const struct cpu_features *f, const char **out, int cap);
 
 /* The kernel to ask for next, or NULL when there is none: the best one the
  * CPU allows that ranks above `current` (OpenBLAS's kernel now) and, when

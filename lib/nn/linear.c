@@ -12,7 +12,7 @@ int linear_forward(const struct linear *l, const real *x, int N, real *y,
 	if (l->w)
 		gemm(0, 1, N, l->out, l->in, 1, x, l->in, l->w, l->in, 0, y, l->out);
 	else
-		frozen_forward(l->fw, x, N, y);
+		frozen_forward(l->fw, x, N, y, l->bf);
 	if (l->b)
 		bias_forward(y, l->b, N, l->out);
 	if (l->adapter)
@@ -27,7 +27,7 @@ static void backward(const struct linear *l, const real *x, const real *dy, int 
 	if (dx && l->w)
 		gemm(0, 0, n_dx, l->in, l->out, 1, dy, l->out, l->w, l->in, beta, dx, l->in);
 	else if (dx)
-		frozen_backward_dx(l->fw, dy, n_dx, dx, beta);
+		frozen_backward_dx(l->fw, dy, n_dx, dx, beta, l->bf);
 	if (l->dw)
 		gemm(1, 0, l->out, l->in, N, 1, dy, l->out, x, l->in, 1, l->dw, l->in);
 	if (l->db)

@@ -13,6 +13,7 @@
 
 #include "model/model.h"
 #include "nn/adapter.h"
+#include "nn/frozen.h"
 #include "nn/real.h"
 
 struct linear {
@@ -23,6 +24,8 @@ struct linear {
 	real *db;               /* NULL: no bias or frozen bias */
 	int in, out;
 	struct adapter *adapter;  /* borrowed; NULL for none */
+	struct frozen_bf16 *bf;   /* compute_dtype bf16 scratch for fw's products (borrowed;
+	                           * NULL: f32; nn/frozen.h) */
 };
 
 /* y[N][out] = x W^T + b (+ adapter). Returns ADA_OK or ADA_ENOMEM (adapter caches). */

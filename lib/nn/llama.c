@@ -245,7 +245,7 @@ int llama_forward(const struct llama_net *net, struct llama_acts *a, const int32
 	if (net->output)
 		gemm(0, 1, N, d->vocab, D, 1, a->xf, D, net->output, D, 0, a->logits, d->vocab);
 	else
-		frozen_forward(net->output_fw, a->xf, N, a->logits);
+		frozen_forward(net->output_fw, a->xf, N, a->logits, net->output_bf);
 	a->targets = targets;
 	if (targets) {
 		int64_t cnt;
@@ -328,8 +328,10 @@ int llama_backward(const struct llama_net *net, struct llama_acts *a, const int3
 	/* Output layer: a->logits holds dL/dlogits; dL/d(final norm) goes to dxn. */
 	if (net->output)
 		gemm(0, 0, N, D, d->vocab, 1, a->logits, d->vocab, net->output, D, 0, a->dxn, D);
+	else if (net->output_bf && !net->d_output)   /* the gradient is not needed after */
+		frozen_backward_dx_consume(net->output_fw, a->logits, N, a->dxn, 0, net->output_bf);
 	else
-		frozen_backward_dx(net->output_fw, a->logits, N, a->dxn, 0);
+		frozen_backward_dx(net->output_fw, a->logits, N, a->dxn, 0, NULL);
 	if (net->d_output)
 		gemm(1, 0, d->vocab, D, N, 1, a->logits, d->vocab, a->xf, D, 1, net->d_output, D);
 	return llama_backward_hidden(net, a, tokens, B, a->dxn, st);

@@ -70,6 +70,9 @@ struct llama_net {
 	                                       * NULL: output_fw */
 	const struct frozen_mat *output_fw;
 	real *d_output;                       /* may alias d_tok_emb (tied) */
+	struct frozen_bf16 *output_bf;        /* compute_dtype bf16 for output_fw (borrowed;
+	                                       * NULL: f32); backward then consumes the
+	                                       * logits' gradient (nn/frozen.h) */
 };
 
 struct llama_acts {

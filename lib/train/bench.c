@@ -19,10 +19,16 @@
  * Encoders (a BERT-family --model, or the shapes "bert-base" and
  * "deberta-v3-base") run a classifier's steps instead: bench_encoder.c.
  */
+#include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
+#include <unistd.h>
+
+#include "format/quant.h"
 
 #include "util/alloc.h"
 #include "util/err.h"
@@ -73,6 +79,10 @@ static int bench_method(const struct ada_bench_opts *o, struct ada_method *m, st
 	m->hp.log_every = 1000000;
 	m->hp.checkpoint_every = 0;
 	m->hp.gradient_checkpointing = o->gradient_checkpointing;
+	m->hp.compute_dtype = o->compute_dtype;
+	if (o->compute_dtype == ADA_COMPUTE_BF16 && !ada_bf16_supported())
+		return ada_fail_param(err, ADA_EUNSUPPORTED, "compute_dtype",
+				      "compute_dtype bf16 needs a CPU with AVX512-BF16, which this machine's does not have");
 	m->hp.max_steps = o->warmup + o->steps + 1;   /* the freeze stays beyond the run */
 	if (o->batch < 1 || o->seq < 2 || o->steps < 1 || o->warmup < 0)
 		return ada_fail(err, ADA_EINVAL, "bench needs batch >= 1, seq >= 2, steps >= 1");
@@ -118,27 +128,91 @@ static int random_windows(const struct model *m, int batch, int seq, struct data
 	return ADA_OK;
 }
 
+/* A model file of the shape named: its config must be that shape's. */
+static int check_shape(const struct model *m, const char *shape, const struct model_config *c,
+		       struct ada_err *err)
+{
+	const struct model_config *f = &m->cfg;
+
+	if (f->dim == c->dim && f->hidden_dim == c->hidden_dim && f->n_layers == c->n_layers &&
+	    f->n_heads == c->n_heads && f->n_kv_heads == c->n_kv_heads &&
+	    f->head_dim == c->head_dim && f->vocab_size == c->vocab_size &&
+	    f->tied_output == c->tied_output && f->qkv_bias == c->qkv_bias)
+		return ADA_OK;
+	return ada_fail_param(err, ADA_EINVAL, "shape",
+			      "%s is not of shape %s (dim %d, hidden %d, %d layers, %d/%d heads, vocabulary %d, %s output; the file: dim %d, hidden %d, %d layers, %d/%d heads, vocabulary %d, %s output)",
+			      m->path, shape, c->dim, c->hidden_dim, c->n_layers, c->n_heads,
+			      c->n_kv_heads, c->vocab_size, c->tied_output ? "tied" : "untied", f->dim,
+			      f->hidden_dim, f->n_layers, f->n_heads, f->n_kv_heads, f->vocab_size,
+			      f->tied_output ? "tied" : "untied");
+}
+
+/* The random model of cfg stored as dtype: written to a file in $TMPDIR by
+ * the streaming writer (model_random's values), mapped, and removed (the
+ * mapping keeps the pages). */
+static int random_typed(const struct model_config *cfg, const char *shape, const char *dtype,
+			struct model **m, struct ada_err *err)
+{
+	const char *dir = getenv("TMPDIR");
+	struct model_create_opts mo = { .name = shape };
+	char path[4096];
+	int type = ggml_type_from_name(dtype), fd, rc;
+
+	if (!strcasecmp(dtype, "Q4_K_M"))
+		mo.mix = MODEL_MIX_Q4_K_M;
+	else if (!strcasecmp(dtype, "Q5_K_M"))
+		mo.mix = MODEL_MIX_Q5_K_M;
+	else if (type >= 0)
+		mo.type = (uint32_t)type;
+	else
+		return ada_fail_param(err, ADA_EINVAL, "dtype",
+				      "unknown dtype '%s' (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, Q4_K_M, Q5_K_M)",
+				      dtype);
+	snprintf(path, sizeof(path), "%s/adalora-bench-XXXXXX", dir && *dir ? dir : "/tmp");
+	fd = mkstemp(path);
+	if (fd < 0)
+		return ada_fail(err, ADA_EIO, "%s: %s", path, strerror(errno));
+	close(fd);
+	rc = model_create_file_opts(cfg, 0, &mo, path, err);
+	if (!rc)
+		rc = model_load(path, NULL, m, err);
+	unlink(path);
+	return rc;
+}
+
 static int bench_model(const struct ada_bench_opts *o, struct model **m, char *name, size_t cap,
 		       struct ada_err *err)
 {
 	struct model_config cfg;
+	int rc;
 
+	/* an encoder-decoder's or an encoder's shape: random f32 weights */
+	if (o->shape && !o->model &&
+	    (!model_bart_shape_config(o->shape, &cfg) || !encoder_shape_config(o->shape, &cfg))) {
+		if (o->dtype && strcasecmp(o->dtype, "F32"))
+			return ada_fail_param(err, ADA_EINVAL, "dtype",
+					      "--dtype %s: a random base in another type is made for decoder shapes only, not %s",
+					      o->dtype, o->shape);
+		snprintf(name, cap, "%s", o->shape);
+		return cfg.family == ADA_FAMILY_BART ? model_bart_random(&cfg, 0, m, err)
+						     : model_random_bert(&cfg, 0, m, err);   /* bench_encoder.c */
+	}
+	if (o->shape && model_shape_config(o->shape, &cfg))
+		return ada_fail_param(err, ADA_EINVAL, "shape", "unknown shape '%s'", o->shape);
 	if (o->model) {
 		snprintf(name, cap, "%s", o->model);
-		return model_load(o->model, NULL, m, err);
+		rc = model_load(o->model, NULL, m, err);
+		if (!rc && o->shape && (rc = check_shape(*m, o->shape, &cfg, err))) {
+			model_free(*m);
+			*m = NULL;
+		}
+		return rc;
 	}
-	if (o->shape && !model_bart_shape_config(o->shape, &cfg)) {
-		snprintf(name, cap, "%s", o->shape);
-		return model_bart_random(&cfg, 0, m, err);
-	}
-	if (o->shape && !encoder_shape_config(o->shape, &cfg)) {   /* bench_encoder.c */
-		snprintf(name, cap, "%s", o->shape);
-		return model_random_bert(&cfg, 0, m, err);
-	}
-	if (!o->shape || model_shape_config(o->shape, &cfg))
-		return ada_fail_param(err, ADA_EINVAL, "shape", "unknown shape '%s'",
-				      o->shape ? o->shape : "(none)");
+	if (!o->shape)
+		return ada_fail_param(err, ADA_EINVAL, "shape", "bench needs a model or a shape");
 	snprintf(name, cap, "%s", o->shape);
+	if (o->dtype && strcasecmp(o->dtype, "F32"))
+		return random_typed(&cfg, o->shape, o->dtype, m, err);
 	return model_random(&cfg, 0, m, err);
 }
 
@@ -205,6 +279,10 @@ int ada_bench(const struct ada_bench_opts *o, struct ada_bench_result *res, stru
 				    o->seq, model->cfg.context_length);
 		goto out_model;
 	}
+	model_weight_types(model, res->dtype, sizeof(res->dtype));
+	snprintf(res->compute_dtype, sizeof(res->compute_dtype), "%s",
+		 ada_compute_dtype_name(ada_compute_dtype_resolve(o->compute_dtype,
+								  model->cfg.family)));
 	if ((rc = random_windows(model, o->batch, o->seq, &train, err)))
 		goto out_model;
 	rc = trainer_setup_lm(&tr, &job, model, &train, NULL, err);   /* takes model, train */

@@ -7,6 +7,7 @@
 #include "nn/attention.h"
 #include "nn/bert.h"
 #include "nn/bart.h"
+#include "nn/frozen.h"
 #include "nn/parallel.h"
 #include "net/model_bind.h"
 #include "util/err.h"
@@ -273,6 +274,13 @@ void memory_estimate_config(const struct model_config *c, int64_t params,
 		 * lengths, labels, targets (trainer_cls.c) */
 		out->activations += (6 * B * (int64_t)c->dim + 2 * B * C) * 4 + N * 4 + N * 4 + N * 4 +
 				    3 * (int64_t)B * 4;
+	}
+	if (ada_compute_dtype_resolve(hp->compute_dtype, c->family) == ADA_COMPUTE_BF16) {
+		/* trainer_setup.c build_bf16: the widest block operand as bf16 */
+		int width = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
+		if (c->n_heads * c->head_dim > width)
+			width = c->n_heads * c->head_dim;
+		out->activations += 2 * (int64_t)frozen_bf16_need((int)N, width);
 	}
 	out->trainable = 4 * memory_trainable_params(c, m, task, (int)C) * (int64_t)sizeof(float);
 	out->method = method_bytes(c, m, N, Ns, Nt);

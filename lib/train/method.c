@@ -17,11 +17,13 @@
 #include "adalora.h"
 #include "model/model.h"
 #include "tokenizer/chat_template.h"
+#include "nn/bf16.h"
 #include "util/err.h"
 #include "util/utf8.h"
 
 enum field_kind { F_INT, F_INT64, F_DOUBLE, F_BOOL, F_EPOCHS, F_BATCH, F_STEPS,
-		  F_MODULES, F_IMPORTANCE, F_SCHEDULER, F_CHAT_TEMPLATE, F_AUTO_BOOL, F_AUTO_INT };
+		  F_MODULES, F_IMPORTANCE, F_SCHEDULER, F_CHAT_TEMPLATE, F_AUTO_BOOL, F_AUTO_INT,
+		  F_COMPUTE };
 
 /* Which methods take a field. */
 #define M_LORA (1u << ADA_METHOD_LORA)
@@ -85,6 +87,7 @@ static const struct field fields[] = {
 	{ "max_source_length", F_AUTO_INT, OFF(max_source_length), 2, 65536, M_ALL },
 	{ "max_target_length", F_AUTO_INT, OFF(max_target_length), 2, 65536, M_ALL },
 	{ "label_smoothing", F_DOUBLE, OFF(label_smoothing), 0, 0.999, M_ALL },
+	{ "compute_dtype", F_COMPUTE, OFF(compute_dtype), 0, 0, M_ALL },
 };
 
 static const char *const importance_names[] = {
@@ -97,6 +100,10 @@ static const char *const scheduler_names[] = {
 	[ADA_LR_LINEAR] = "linear", [ADA_LR_COSINE] = "cosine", [ADA_LR_CONSTANT] = "constant",
 };
 
+static const char *const compute_names[] = {
+	[ADA_COMPUTE_FP32] = "fp32", [ADA_COMPUTE_BF16] = "bf16", [ADA_COMPUTE_AUTO] = "auto",
+};
+
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 const char *ada_importance_name(enum ada_importance imp)
@@ -107,6 +114,24 @@ const char *ada_importance_name(enum ada_importance imp)
 const char *ada_lr_schedule_name(enum ada_lr_schedule s)
 {
 	return (unsigned)s < N_ELEMS(scheduler_names) ? scheduler_names[s] : "unknown";
+}
+
+const char *ada_compute_dtype_name(enum ada_compute_dtype d)
+{
+	return (unsigned)d < N_ELEMS(compute_names) ? compute_names[d] : "unknown";
+}
+
+int ada_bf16_supported(void)
+{
+	return bf16_supported();
+}
+
+enum ada_compute_dtype ada_compute_dtype_resolve(enum ada_compute_dtype d, enum ada_family family)
+{
+	if (d == ADA_COMPUTE_AUTO)
+		return family == ADA_FAMILY_LLAMA && bf16_supported() ? ADA_COMPUTE_BF16
+								      : ADA_COMPUTE_FP32;
+	return d;
 }
 
 const char *ada_method_name(enum ada_method_type t)
@@ -181,6 +206,7 @@ void ada_method_defaults(enum ada_method_type t, struct ada_method *out)
 	hp->max_source_length = 0;        /* auto: min(1024, context) */
 	hp->max_target_length = 0;        /* auto: min(128, context) */
 	hp->label_smoothing = 0;
+	hp->compute_dtype = ADA_COMPUTE_AUTO;   /* bf16 where the CPU has it (decoders) */
 }
 
 static int bad(struct ada_err *err, const char *path, const char *fmt, const char *detail)
@@ -362,6 +388,16 @@ static int parse_field(const struct field *f, const json_t *v, struct ada_hparam
 			return rc;
 		*(int *)base = (int)json_integer_value(v);
 		return ADA_OK;
+	case F_COMPUTE:
+		if ((rc = parse_enum(v, compute_names, N_ELEMS(compute_names), &e, path, err)))
+			return rc;
+		/* a property of the machine, so refused when the job is created */
+		if (e == ADA_COMPUTE_BF16 && !bf16_supported())
+			return ada_fail_param(err, ADA_EUNSUPPORTED, path,
+					      "%s: \"bf16\" needs a CPU with AVX512-BF16, which this machine's does not have; use \"fp32\"",
+					      path);
+		*(enum ada_compute_dtype *)base = (enum ada_compute_dtype)e;
+		return ADA_OK;
 	}
 	return ADA_EINVAL;
 }
@@ -535,6 +571,9 @@ json_t *ada_method_to_json(const struct ada_method *m)
 			break;
 		case F_AUTO_INT:
 			v = *(const int *)p ? json_integer(*(const int *)p) : json_string("auto");
+			break;
+		case F_COMPUTE:
+			v = json_string(ada_compute_dtype_name(*(const enum ada_compute_dtype *)p));
 			break;
 		}
 		json_object_set_new(hp, f->name, v);

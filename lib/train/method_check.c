@@ -120,6 +120,13 @@ int ada_method_check_model(const struct ada_method *m, const struct ada_model_in
 				      "%s: gradient checkpointing is implemented for decoder "
 				      "(Llama-family) models, not for %s", param, info->architecture);
 	}
+	if (hp->compute_dtype == ADA_COMPUTE_BF16 && info->family == ADA_FAMILY_BERT) {
+		snprintf(param, sizeof(param), "method.%s.hyperparameters.compute_dtype",
+			 ada_method_name(m->type));
+		return ada_fail_param(err, ADA_EINVAL, param,
+				      "%s: \"bf16\" is implemented for decoder (Llama-family) "
+				      "models, not for %s", param, info->architecture);
+	}
 	if (m->type == ADA_METHOD_FULL && info->quantized)
 		return ada_fail_param(err, ADA_EUNSUPPORTED, "method.type",
 				      "method.type: full fine-tuning trains every weight as f32, but the model's matrices are %s (quantized); train an adapter on it (lora, adalora, lora_prune, bitfit, adapter) or start from an F16/BF16/F32 copy",

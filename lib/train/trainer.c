@@ -258,7 +258,14 @@ static int evaluate_valid(struct trainer *tr, struct ada_err *err)
 	/* a data-parallel job validates in its writing process only */
 	if (!tr->task->n_valid(tr) || !trainer_writer(tr))
 		return ADA_OK;
-	if ((rc = tr->task->evaluate(tr, err)))
+	/* Validation in f32 whatever compute_dtype: the figures `adalora eval`
+	 * gives for the same adapter. */
+	if (tr->bf16.buf)
+		trained_net_set_bf16(&tr->tn, NULL);
+	rc = tr->task->evaluate(tr, err);
+	if (tr->bf16.buf)
+		trained_net_set_bf16(&tr->tn, &tr->bf16);
+	if (rc)
 		return rc;
 	show_valid(tr);
 	if (cb && cb->on_eval)

@@ -92,6 +92,7 @@ struct trainer {
 	int compacted;
 	float *orth_scratch;
 	int threads;
+	struct frozen_bf16 bf16;        /* compute_dtype bf16: operand scratch (buf owned) */
 
 	/* progress */
 	int64_t step;                   /* optimizer steps completed */

@@ -90,7 +90,10 @@ static int qualify_param(struct ada_err *err, const char *prefix, int rc)
 /* A string that changes whenever anything that shapes the result does.
  * Gradient checkpointing does not (it recomputes the same activations):
  * it is left out, so a run may resume with it switched on or off, and the
- * checkpoints of versions that did not have it still resume. */
+ * checkpoints of versions that did not have it still resume. compute_dtype
+ * does, but only an explicit "bf16" is written, for the same reason ("auto"
+ * is bf16 on one machine and fp32 on another: a resume elsewhere continues
+ * in that machine's). */
 static char *make_fingerprint(const struct ada_job *job)
 {
 	json_t *j = json_object(), *method = ada_method_to_json(&job->method);
@@ -100,14 +103,25 @@ static char *make_fingerprint(const struct ada_job *job)
 	char *s;
 
 	json_object_del(hp, "gradient_checkpointing");
-	/* The seq2seq fields came later: at their defaults they are left out,
-	 * so the checkpoints of earlier versions still resume. */
+	/* Fields that came later are left out at their defaults, so the
+	 * checkpoints of earlier versions still resume: seq2seq's, extractive
+	 * QA's, and compute_dtype unless it is bf16 (auto resolves per machine). */
 	if (!h->max_source_length)
 		json_object_del(hp, "max_source_length");
 	if (!h->max_target_length)
 		json_object_del(hp, "max_target_length");
 	if (h->label_smoothing == 0)
 		json_object_del(hp, "label_smoothing");
+	if (h->doc_stride == 128 && h->max_query_length == 64 && h->max_answer_length == 30 &&
+	    h->n_best_size == 20 && h->null_score_diff_threshold == 0) {
+		json_object_del(hp, "doc_stride");
+		json_object_del(hp, "max_query_length");
+		json_object_del(hp, "max_answer_length");
+		json_object_del(hp, "n_best_size");
+		json_object_del(hp, "null_score_diff_threshold");
+	}
+	if (h->compute_dtype != ADA_COMPUTE_BF16)
+		json_object_del(hp, "compute_dtype");
 	json_object_set_new(j, "model", job->model ? json_string(job->model) : json_null());
 	json_object_set_new(j, "tokenizer", job->tokenizer ? json_string(job->tokenizer) : json_null());
 	json_object_set_new(j, "train_file",
@@ -463,6 +477,24 @@ static int build_allocator(struct trainer *tr, struct ada_err *err)
 	return rc;
 }
 
+/* compute_dtype bf16: scratch for the widest operand of a block's products
+ * (x of o and down, dy of gate and up) in a micro-batch. */
+static int build_bf16(struct trainer *tr, int micro, struct ada_err *err)
+{
+	const struct model_config *c = &tr->model->cfg;
+	int width = c->dim > c->hidden_dim ? c->dim : c->hidden_dim;
+
+	if (c->n_heads * c->head_dim > width)
+		width = c->n_heads * c->head_dim;
+	tr->bf16.cap = frozen_bf16_need(micro * tr->hp->seq_len, width);
+	tr->bf16.buf = xalloc_aligned(tr->bf16.cap, sizeof(*tr->bf16.buf));
+	if (!tr->bf16.buf)
+		return ada_fail(err, ADA_ENOMEM, "out of memory for the bf16 operands (%zu MiB)",
+				tr->bf16.cap * 2 >> 20);
+	trained_net_set_bf16(&tr->tn, &tr->bf16);
+	return ADA_OK;
+}
+
 int trainer_build(struct trainer *tr, struct ada_err *err)
 {
 	const struct ada_job *job = tr->job;
@@ -490,6 +522,10 @@ int trainer_build(struct trainer *tr, struct ada_err *err)
 		micro = hp->batch_size;
 	if ((rc = tr->task->build(tr, micro, err)))
 		return rc;
+	if (ada_compute_dtype_resolve(hp->compute_dtype, tr->model->cfg.family) ==
+		    ADA_COMPUTE_BF16 &&
+	    (rc = build_bf16(tr, micro, err)))
+		return rc;
 	if ((rc = build_optimizer(tr, err)))
 		return rc;
 	if (tr->has_budget && (rc = build_allocator(tr, err)))
@@ -512,6 +548,7 @@ void trainer_release(struct trainer *tr)
 	if (tr->task)
 		tr->task->release(tr);
 	free(tr->orth_scratch);
+	free(tr->bf16.buf);
 	free(tr->fingerprint);
 	rank_allocator_free(tr->alloc);
 	param_chunks_release(&tr->chunks);

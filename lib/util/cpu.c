@@ -60,6 +60,10 @@ void cpu_features_detect(struct cpu_features *f)
 	else if (!memcmp(vend, "HygonGenuine", 12))
 		f->vendor = CPU_VENDOR_HYGON;
 	brand_string(f->brand);
+	if ((unsigned)__get_cpuid_max(0x80000000u, NULL) >= 0x80000001u) {
+		__cpuid(0x80000001u, a, b, c, d);
+		f->fma4 = (c >> 16) & 1;   /* usable with AVX only: masked below */
+	}
 
 	__cpuid(1, a, b, c, d);
 	f->family = (int)((a >> 8) & 0xf);
@@ -79,6 +83,7 @@ void cpu_features_detect(struct cpu_features *f)
 	os_tile = (xcr0 & 0x60000) == 0x60000;        /* XTILECFG, XTILEDATA */
 	f->avx = os_ymm && ((c >> 28) & 1);
 	f->fma = f->avx && ((c >> 12) & 1);
+	f->fma4 = f->fma4 && f->avx;
 	if (max_leaf >= 7) {
 		unsigned max_sub;
 

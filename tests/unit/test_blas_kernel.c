@@ -58,6 +58,17 @@ static void test_choices(void)
 	CHECK(blas_kernel_next(&xeon, "NoSuchCore", NULL) == NULL);
 	xeon.avx512_bf16 = 1;
 	CHECK_STR_EQ(blas_kernel_for_cpu(&xeon), "Cooperlake");
+	/* AVX without AVX2 on AMD: Bulldozer's FMA4 kernels only where FMA4 is
+	 * (a Zen asked for Piledriver dies with SIGILL) */
+	{
+		struct cpu_features bd = { .vendor = CPU_VENDOR_AMD, .sse3 = 1, .ssse3 = 1,
+					   .sse41 = 1, .sse42 = 1, .avx = 1 };
+		CHECK_STR_EQ(blas_kernel_for_cpu(&bd), "Sandybridge");
+		bd.fma4 = 1;
+		CHECK_STR_EQ(blas_kernel_for_cpu(&bd), "Bulldozer");
+		bd.fma = 1;
+		CHECK_STR_EQ(blas_kernel_for_cpu(&bd), "Piledriver");
+	}
 }
 
 static char **test_argv;

@@ -55,6 +55,9 @@ static const char *write_job(const char *dir, const char *method, double dropout
 			       "target_r", 2, "tinit", 4, "tfinal", 6, "deltaT", 2);
 	json_t *job;
 
+	/* f32 products: the tolerance above (test_parallel.c checks bf16's) */
+	json_object_set_new(hp, "compute_dtype", json_string("fp32"));
+
 	if (!strcmp(method, "lora")) {
 		json_object_del(hp, "init_r");
 		json_object_del(hp, "target_r");

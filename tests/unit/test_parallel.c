@@ -28,9 +28,13 @@
 
 /* README "One job across processes": the tolerance the tests hold
  * data-parallel results to (relative to each tensor's largest value; the
- * loss relative to itself). */
+ * loss relative to itself), with f32 products. With compute_dtype bf16 an
+ * activation rounded to bf16 may land one bf16 step (2^-8) away when the
+ * sum order moved it by an ulp, so those runs agree less closely. */
 #define ADAPTER_REL_TOL 1e-5
 #define LOSS_REL_TOL 1e-6
+#define ADAPTER_REL_TOL_BF16 1e-2
+#define LOSS_REL_TOL_BF16 5e-4
 
 #define MAX_RANKS 4
 #define MAX_STEPS 64
@@ -224,6 +228,7 @@ static void base_job(struct ada_job *job, enum ada_method_type t, const char *ou
 	job->seed = 5;
 	job->threads = 1;
 	ada_method_defaults(t, &job->method);
+	job->method.hp.compute_dtype = ADA_COMPUTE_FP32;   /* the tolerances above */
 	job->method.hp.max_steps = 16;
 	job->method.hp.batch_size = 8;
 	job->method.hp.micro_batch_size = 2;    /* four micro-batches: two for each rank */
@@ -248,6 +253,9 @@ static const char *dir(const char *fmt, const char *name)
 /* One process and two train job within tolerance, masks equal. */
 static void check_two_like_one(struct ada_job *job, const char *name)
 {
+	const int bf16 = job->method.hp.compute_dtype == ADA_COMPUTE_BF16;
+	const double loss_tol = bf16 ? LOSS_REL_TOL_BF16 : LOSS_REL_TOL;
+	const double adapter_tol = bf16 ? ADAPTER_REL_TOL_BF16 : ADAPTER_REL_TOL;
 	char one[4300], two[4300], silent[4300], ad1[4400], ad2[4400], why[512];
 	const char *outs[2];
 	struct member m[2];
@@ -289,7 +297,7 @@ static void check_two_like_one(struct ada_job *job, const char *name)
 		double rel = fabs(m[0].seen.loss[i] - s1.loss[i]) / fabs(s1.loss[i]);
 		loss_rel = rel > loss_rel ? rel : loss_rel;
 		CHECK_INT_EQ(m[0].seen.steps[i], s1.steps[i]);
-		CHECK_MSG(fabs(m[0].seen.loss[i] - s1.loss[i]) <= LOSS_REL_TOL * fabs(s1.loss[i]),
+		CHECK_MSG(fabs(m[0].seen.loss[i] - s1.loss[i]) <= loss_tol * fabs(s1.loss[i]),
 			  "%s step %lld: loss %.9g with two processes, %.9g with one", name,
 			  (long long)s1.steps[i], m[0].seen.loss[i], s1.loss[i]);
 	}
@@ -309,7 +317,7 @@ static void check_two_like_one(struct ada_job *job, const char *name)
 		fprintf(stderr, "%s: loss within %.3g; %zu tensors, max |diff| %.3g, max relative %.3g (%s)\n",
 			name, loss_rel, d.tensors, d.max_abs, d.max_rel, d.worst);
 		CHECK(d.tensors > 0);
-		CHECK_MSG(d.max_rel <= ADAPTER_REL_TOL, "%s: relative difference %.3g in %s", name,
+		CHECK_MSG(d.max_rel <= adapter_tol, "%s: relative difference %.3g in %s", name,
 			  d.max_rel, d.worst);
 	}
 	CHECK_MSG(adapter_same_rank_pattern(ad1, ad2, why, sizeof(why)), "%s: %s", name, why);
@@ -331,6 +339,21 @@ static void test_adalora(void)
 
 	base_job(&job, ADA_METHOD_ADALORA, NULL);
 	check_two_like_one(&job, "adalora");
+}
+
+/* The same with the frozen products in bf16 (where the CPU has them): the
+ * machinery is the same, the agreement looser (above). */
+static void test_adalora_bf16(void)
+{
+	struct ada_job job;
+
+	if (!ada_bf16_supported()) {
+		fprintf(stderr, "skip test_adalora_bf16: this CPU has no AVX512-BF16\n");
+		return;
+	}
+	base_job(&job, ADA_METHOD_ADALORA, NULL);
+	job.method.hp.compute_dtype = ADA_COMPUTE_BF16;
+	check_two_like_one(&job, "adalora-bf16");
 }
 
 /* A classifier (the other task), three micro-batches shared unevenly. */
@@ -446,6 +469,7 @@ int main(void)
 	}
 	RUN(test_lora_with_dropout);
 	RUN(test_adalora);
+	RUN(test_adalora_bf16);
 	RUN(test_classifier);
 	RUN(test_pause_and_resume);
 	RUN(test_errors);

@@ -404,23 +404,23 @@ static void test_frozen_products(void)
 			ada_set_threads(nt);
 			/* y = x W^T */
 			gemm(0, 1, N, R, C, 1, x, C, wd, C, 0, y2, R);
-			frozen_forward(&fm, x, N, y1);
+			frozen_forward(&fm, x, N, y1, NULL);
 			CHECK_MSG(max_diff(y1, y2, (size_t)N * R) <= 1e-5f * max_abs(y2, (size_t)N * R),
 				  "%s forward (%d threads): off by %g", ggml_type_name(t), nt,
 				  max_diff(y1, y2, (size_t)N * R));
 			/* one row, as the decoder runs it */
-			frozen_forward(&fm, x, 1, y1);
+			frozen_forward(&fm, x, 1, y1, NULL);
 			CHECK(max_diff(y1, y2, R) <= 1e-5f * max_abs(y2, R));
 			/* dx = dy W, overwriting, then accumulating */
 			gemm(0, 0, N, C, R, 1, dy, R, wd, C, 0, d2, C);
 			for (int i = 0; i < N * C; i++)
 				d1[i] = 1e9f;            /* beta 0 ignores what was there */
-			frozen_backward_dx(&fm, dy, N, d1, 0);
+			frozen_backward_dx(&fm, dy, N, d1, 0, NULL);
 			CHECK_MSG(max_diff(d1, d2, (size_t)N * C) <= 1e-5f * max_abs(d2, (size_t)N * C),
 				  "%s dx (%d threads): off by %g", ggml_type_name(t), nt,
 				  max_diff(d1, d2, (size_t)N * C));
 			gemm(0, 0, N, C, R, 1, dy, R, wd, C, 1, d2, C);
-			frozen_backward_dx(&fm, dy, N, d1, 1);
+			frozen_backward_dx(&fm, dy, N, d1, 1, NULL);
 			CHECK_MSG(max_diff(d1, d2, (size_t)N * C) <= 2e-5f * max_abs(d2, (size_t)N * C),
 				  "%s dx += (%d threads)", ggml_type_name(t), nt);
 			/* embedding rows */

@@ -666,6 +666,12 @@ static void test_text_stream(void)
 
 	CHECK_OK(ada_text_stream_new(NULL, 0, &t, &err), &err);
 	push(t, "\xed\xa0", "\xef\xbf\xbd\xef\xbf\xbd", 0);   /* a surrogate never completes */
+	/* one U+FFFD per maximal subpart, as WHATWG's decoder (Node's, a
+	 * browser's) reads the same bytes: E2 99 then '3' is one, F0 9F 98
+	 * then 'x' is one; C3 80 is a character and the 80 after it one */
+	push(t, "\xe2\x99" "3", "\xef\xbf\xbd" "3", 0);
+	push(t, "\xf0\x9f\x98" "x", "\xef\xbf\xbd" "x", 0);
+	push(t, "\xc3\x80\x80", "\xc3\x80\xef\xbf\xbd", 0);
 	ada_text_stream_free(t);
 }
 

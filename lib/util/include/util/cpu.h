@@ -24,6 +24,7 @@ struct cpu_features {
 	char brand[49];        /* "AMD EPYC", "Intel(R) Xeon(R) Processor", ... ("" if none) */
 	unsigned sse3 : 1, ssse3 : 1, sse41 : 1, sse42 : 1;
 	unsigned avx : 1, fma : 1, avx2 : 1;          /* usable: the OS saves YMM */
+	unsigned fma4 : 1;                             /* AMD's FMA4 (Bulldozer to Excavator) */
 	unsigned avx512f : 1, avx512bw : 1, avx512vl : 1, avx512dq : 1, avx512cd : 1;
 	unsigned avx512_bf16 : 1;                      /* usable: the OS saves ZMM and k */
 	unsigned amx_tile : 1, amx_bf16 : 1;           /* usable: the OS saves the tiles */
