@@ -191,6 +191,14 @@ struct ada_hparams {
 	                            * the model's context) */
 	double label_smoothing;    /* epsilon of the label-smoothed loss (transformers'
 	                            * label_smoothing_factor); 0 = plain cross-entropy */
+	/* seq2seq validation by generation (README "BART"): the first
+	 * valid_generate_examples validation sources are decoded and scored with
+	 * ROUGE at every validation (-1: all, 0: none); the search is the
+	 * model's generation config with Seq2SeqTrainingArguments' overrides */
+	int64_t valid_generate_examples;
+	int generation_num_beams;  /* 0 = auto: the model's num_beams */
+	int generation_max_length; /* counts the decoder start token, as HF's max_length;
+	                            * 0 = auto: max_target_length (run_summarization's) */
 };
 
 struct ada_method {
@@ -313,6 +321,19 @@ struct ada_qa_metrics {
 ADA_API void ada_qa_metrics_json(json_t *obj, const struct ada_qa_metrics *m,
 				 const char *key_prefix);
 
+/* One ROUGE type's scores, fractions in [0, 1]. */
+struct ada_rouge_score {
+	double precision, recall, fmeasure;
+};
+
+/* ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum as Google's rouge-score package
+ * computes them per pair (README, "ROUGE"), averaged over n pairs. */
+struct ada_rouge {
+	struct ada_rouge_score rouge1, rouge2, rougeL, rougeLsum;
+	int64_t n;                  /* pairs averaged */
+	int use_stemmer;
+};
+
 /* Progress at a log interval (and at evaluations and the end). */
 struct ada_metrics {
 	int64_t step;               /* optimizer steps completed */
@@ -335,6 +356,9 @@ struct ada_metrics {
 	struct ada_glue_metrics glue;
 	/* question answering: the latest evaluation's (NAN before the first) */
 	struct ada_qa_metrics qa;
+	/* sequence to sequence: ROUGE of the latest evaluation's decodes (n 0 and
+	 * NAN before the first, or when validation does not generate) */
+	struct ada_rouge rouge;
 };
 
 /* The rank allocation at a mask (and the frozen one at the end). */
@@ -453,6 +477,9 @@ struct ada_result {
 	struct ada_glue_metrics glue;
 	/* question answering: the final evaluation */
 	struct ada_qa_metrics qa;
+	/* sequence to sequence: ROUGE of the final evaluation's decodes, and of
+	 * the one before training (n 0 and NAN without generation) */
+	struct ada_rouge rouge, rouge_initial;
 	int num_labels;             /* outputs of the head (1: regression); 0 for an LM */
 	int label_kind;             /* enum ada_label_kind */
 	char **label_names;         /* [num_labels] string labels by class id, owned
@@ -618,7 +645,9 @@ struct ada_infer_opts {
 struct ada_generate_opts {
 	struct ada_infer_opts in;
 	const char *prompt;         /* NULL or "": start from BOS alone */
-	int n_tokens;               /* positions to run, prompt included (llama2.c's steps) */
+	int n_tokens;               /* positions to run, prompt included (llama2.c's steps);
+	                             * an encoder-decoder: new tokens at most, 0 = the
+	                             * max_length of its generation settings */
 	double temperature;         /* 0: greedy */
 	double top_p;               /* nucleus; 1 = off */
 	uint64_t seed;
@@ -627,6 +656,12 @@ struct ada_generate_opts {
 	 * prompt (ada_served_chat); generation then also stops at the
 	 * template's end-of-turn token. NULL: prompt. */
 	const char *messages;
+	/* an encoder-decoder (BART): NULL, or a JSON object of Hugging Face
+	 * generation keys (num_beams, max_length, min_length, length_penalty,
+	 * no_repeat_ngram_size, early_stopping, ...) over the model's
+	 * config.json / generation_config.json; n_tokens > 0 is max_new_tokens
+	 * (it wins over max_length), 0 leaves max_length to those. */
+	const char *generation;
 };
 
 /* Generate text; emit(ctx, bytes, n) receives each piece as it is decoded.
@@ -681,17 +716,26 @@ struct ada_eval_result {
 	int seq2seq;
 	int64_t target_tokens;      /* the loss's tokens (the framed targets) */
 	double token_accuracy;      /* teacher-forced: argmax = label, over target tokens */
-	int64_t generated;          /* examples decoded (greedy), 0 without generation */
+	int64_t generated;          /* examples decoded, 0 without generation */
 	double exact_match;         /* share of those whose decoded text is the target's */
+	struct ada_rouge rouge;     /* of those decodes against the targets (NAN without) */
+	int num_beams, max_length;  /* the search that decoded them */
 };
 
 /* How a seq2seq evaluation reads and decodes (ada_eval_seq2seq). */
 struct ada_s2s_eval_opts {
 	int max_source_length, max_target_length;   /* 0: auto, as training (README "BART") */
-	int generate;               /* also decode every source greedily (up to
-	                             * max_target_length tokens) and score the text */
+	int generate;               /* also decode every source and score the text */
 	const char *predictions;    /* NULL, or a file that gets one JSON line per example:
 	                             * {"line", "prediction", "target"} */
+	/* NULL, or a JSON object of Hugging Face generation keys (num_beams,
+	 * max_length, max_new_tokens, min_length, length_penalty,
+	 * no_repeat_ngram_size, early_stopping) over the model's generation
+	 * config; max_length is max_target_length unless given (as
+	 * run_summarization decodes). Errors name the key (param). */
+	const char *generation;
+	int rouge_no_stemmer;       /* ROUGE without the Porter stemmer (default: with it,
+	                             * run_summarization's use_stemmer=True) */
 };
 
 /* Held-out loss of a model (with its adapter) on a data file read as fmt.
@@ -740,9 +784,11 @@ struct ada_bench_opts {
 	const struct ada_parallel *parallel;
 	/* an encoder-decoder (shape "bart-base", "bart-large", or a BART
 	 * directory): seq is the source length, target_seq the target's (0: 64);
-	 * gen_tokens greedy tokens decoded per generation run (0: target_seq) */
+	 * gen_tokens tokens decoded per generation run (0: target_seq), by
+	 * greedy search or beam search of num_beams */
 	int target_seq;
 	int gen_tokens;
+	int num_beams;              /* hypotheses of the generation runs (0: 1, greedy) */
 };
 
 struct ada_bench_result {
@@ -757,11 +803,13 @@ struct ada_bench_result {
 	int threads;
 	int64_t activation_bytes;   /* the activation arena of one micro-batch */
 	/* an encoder-decoder's generation (one source of seq tokens, gen_tokens
-	 * decoded greedily, the median of `steps` runs): tokens/s through the
-	 * KV cache, and without it (every step runs the decoder over the whole
-	 * prefix, as transformers with use_cache=False); 0 for other models */
+	 * decoded by the search of num_beams with EOS ignored, the median of up
+	 * to 3 runs): output tokens/s through the KV cache, and without it
+	 * (every step runs the decoder over each hypothesis's whole prefix, as
+	 * transformers with use_cache=False); 0 for other models */
 	int gen_tokens;
 	double gen_tokens_per_s_cached, gen_tokens_per_s_uncached;
+	int num_beams;
 };
 
 /* Time `steps` training steps after `warmup` untimed ones on random tokens,
@@ -860,18 +908,8 @@ ADA_API int ada_labels_check(const json_t *train, const json_t *valid, struct ad
 
 /* ---- ROUGE ------------------------------------------------------------- */
 
-/* One ROUGE type's scores, fractions in [0, 1]. */
-struct ada_rouge_score {
-	double precision, recall, fmeasure;
-};
-
-/* ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum as Google's rouge-score package
- * computes them per pair (README, "ROUGE"), averaged over n pairs. */
-struct ada_rouge {
-	struct ada_rouge_score rouge1, rouge2, rougeL, rougeLsum;
-	int64_t n;                  /* pairs averaged */
-	int use_stemmer;
-};
+/* struct ada_rouge_score and struct ada_rouge: above, beside the other
+ * metrics (a seq2seq validation reports them). */
 
 /* Score preds[i] against refs[i] (NUL-terminated UTF-8) for i < n, each as
  * rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"],

@@ -22,7 +22,7 @@
 
 #include "adalora.h"
 #include "data/rouge.h"
-#include "infer/seq2seq_eval.h"
+#include "net/seq2seq_eval.h"
 
 static struct rouge_work work;
 

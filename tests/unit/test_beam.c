@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "infer/beam.h"
+#include "net/beam.h"
 #include "util/err.h"
 
 enum { S, E, A, B, C, D, V };

@@ -15,7 +15,7 @@
 
 #include "data/porter.h"
 #include "data/rouge.h"
-#include "infer/seq2seq_eval.h"
+#include "net/seq2seq_eval.h"
 #include "util/err.h"
 #include "util/fileio.h"
 

@@ -42,8 +42,8 @@
  * scores are float sums as HF's float32 tensors; finished-hypothesis scores
  * are double (HF's .item()).
  */
-#ifndef ADA_INFER_BEAM_H
-#define ADA_INFER_BEAM_H
+#ifndef ADA_NET_BEAM_H
+#define ADA_NET_BEAM_H
 
 #include <stddef.h>
 
