@@ -8,8 +8,9 @@
  * An encoder-decoder (--shape bart-base|bart-large, or a BART directory):
  * --seq is the source length (default 512 there), --target-seq the
  * target's (64); tokens_per_s counts source and target tokens; the line
- * adds "target_seq", "gen_tokens" and generation's tokens/s with and
- * without the KV cache ("gen_tokens_per_s_cached", "…_uncached").
+ * adds "target_seq", "gen_tokens", "num_beams" and generation's tokens/s
+ * (greedy, or beam search of --num-beams) with and without the KV cache
+ * ("gen_tokens_per_s_cached", "…_uncached").
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static const char usage[] =
 	"  two-class classifier's steps\n"
 	"       mpirun -np N adalora bench ...   (data-parallel: the batch split among N processes,\n"
 	"                     with allreduce_ms_per_step and allreduce_bytes_per_step)\n"
-	"       (BART)        [--target-seq T] [--gen-tokens G]\n";
+	"       (BART)        [--target-seq T] [--gen-tokens G] [--num-beams N]\n";
 
 int cmd_bench(int argc, char **argv)
 {
@@ -52,13 +53,14 @@ int cmd_bench(int argc, char **argv)
 		{ "--gradient-checkpointing", NULL, OPT_FLAG, &o.gradient_checkpointing, 0 },
 		{ "--target-seq", NULL, OPT_INT, &o.target_seq, 0 },
 		{ "--gen-tokens", NULL, OPT_INT, &o.gen_tokens, 0 },
+		{ "--num-beams", NULL, OPT_INT, &o.num_beams, 0 },
 	};
 	struct ada_bench_result res;
 	struct ada_err err = { 0 };
 	struct dist dist;
 	json_t *j;
 
-	if ((rc = cli_parse("bench", usage, argc, argv, opts, 12, pos, 0, &n_pos)))
+	if ((rc = cli_parse("bench", usage, argc, argv, opts, 13, pos, 0, &n_pos)))
 		return cli_exit_code(rc);
 	if (!o.model == !o.shape)
 		return cli_fail("bench", EXIT_USAGE, "give exactly one of --model and --shape\n%s",
@@ -71,6 +73,9 @@ int cmd_bench(int argc, char **argv)
 		o.seq = bart ? 512 : 256;
 	if (o.target_seq < 0 || o.gen_tokens < 0)
 		return cli_fail("bench", EXIT_USAGE, "--target-seq and --gen-tokens must be >= 1");
+	if (opts[12].seen && (o.num_beams < 1 || o.num_beams > 256 || !bart))
+		return cli_fail("bench", EXIT_USAGE,
+				"--num-beams (1 to 256) times an encoder-decoder's (BART) generation");
 	if (o.batch < 1 || o.seq < 2 || o.steps < 1 || o.warmup < 0 || o.threads < 0 || o.rank < 0)
 		return cli_fail("bench", EXIT_USAGE, "--batch, --steps >= 1, --seq >= 2, --warmup >= 0");
 	o.method = !strcmp(method, "adalora") ? ADA_METHOD_ADALORA :
@@ -113,6 +118,7 @@ int cmd_bench(int argc, char **argv)
 	if (bart) {
 		json_object_set_new(j, "target_seq", json_integer(o.target_seq ? o.target_seq : 64));
 		json_object_set_new(j, "gen_tokens", json_integer(res.gen_tokens));
+		json_object_set_new(j, "num_beams", json_integer(res.num_beams));
 		json_object_set_new(j, "gen_tokens_per_s_cached", json_real(res.gen_tokens_per_s_cached));
 		json_object_set_new(j, "gen_tokens_per_s_uncached",
 				    json_real(res.gen_tokens_per_s_uncached));

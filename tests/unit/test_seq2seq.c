@@ -658,7 +658,8 @@ static void test_peft_layout(void)
 /* ---- bench -------------------------------------------------------------- */
 
 /* `adalora bench` on an encoder-decoder: training steps, and generation
- * with and without the cache (figures not asserted: only that they are). */
+ * (greedy and beam-3) with and without the cache (figures not asserted:
+ * only that they are). */
 static void test_bench(void)
 {
 	struct ada_bench_opts o = { .model = bart_dir, .method = ADA_METHOD_ADALORA, .batch = 2,
@@ -673,6 +674,13 @@ static void test_bench(void)
 	CHECK(res.gen_tokens_per_s_cached > 0 && res.gen_tokens_per_s_uncached > 0);
 	CHECK(res.trainable_params > 0 && res.activation_bytes > 0);
 	CHECK(isfinite(res.final_loss));
+	CHECK_INT_EQ(res.num_beams, 1);
+	/* beam search of 3, with and without the cache */
+	o.num_beams = 3;
+	CHECK_OK(ada_bench(&o, &res, &err), &err);
+	CHECK_INT_EQ(res.num_beams, 3);
+	CHECK(res.gen_tokens_per_s_cached > 0 && res.gen_tokens_per_s_uncached > 0);
+	o.num_beams = 0;
 	o.seq = 70;   /* past the tiny BART's 64 positions */
 	CHECK_INT_EQ(ada_bench(&o, &res, &err), ADA_EINVAL);
 }
