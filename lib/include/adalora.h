@@ -751,9 +751,11 @@ ADA_API int ada_eval(const struct ada_infer_opts *in, const char *data_file, enu
 /* A seq2seq model (BART, with a seq2seq job's adapter or none) on a file of
  * {"source","target"} lines, read and cut as training reads them: the
  * teacher-forced mean NLL of the targets (loss) and token accuracy, and
- * with o->generate the greedy decodes scored by exact match (ROUGE:
- * README "BART"). ada_eval() runs this with the defaults (generation on)
- * for a BART model, its seq_len standing for max_source_length. */
+ * with o->generate every source decoded (greedy or beam search, the
+ * model's generation settings under o->generation) and scored with ROUGE
+ * and exact match, by the code a seq2seq job's validation runs (README
+ * "BART"). ada_eval() runs this with the defaults (generation on) for a
+ * BART model, its seq_len standing for max_source_length. */
 ADA_API int ada_eval_seq2seq(const struct ada_infer_opts *in, const char *data_file,
 			     const struct ada_s2s_eval_opts *o, struct ada_eval_result *res,
 			     struct ada_err *err);
