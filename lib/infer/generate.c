@@ -11,8 +11,8 @@
  * SentencePiece's leading space), and single unprintable bytes are dropped
  * as llama2.c's safe_printf does, so greedy output matches its reference
  * text byte for byte. An encoder-decoder (BART) is not served: its source is
- * encoded once and its target decoded greedily through its own KV-cached
- * decoder (generate_s2s).
+ * encoded once and its target decoded by greedy or beam search through its
+ * own KV-cached decoder (generate_s2s).
  */
 #include <ctype.h>
 #include <stdlib.h>

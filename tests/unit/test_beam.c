@@ -1,5 +1,5 @@
 /*
- * Tests of infer/beam.c: greedy and beam search over struct
+ * Tests of net/beam.c: greedy and beam search over struct
  * seq2seq_step_ops, with a fake decoder.
  *
  * The fake keeps a "cache" row per hypothesis: the tokens that row was fed.
