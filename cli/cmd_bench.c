@@ -8,8 +8,9 @@
  * An encoder-decoder (--shape bart-base|bart-large, or a BART directory):
  * --seq is the source length (default 512 there), --target-seq the
  * target's (64); tokens_per_s counts source and target tokens; the line
- * adds "target_seq", "gen_tokens" and generation's tokens/s with and
- * without the KV cache ("gen_tokens_per_s_cached", "…_uncached").
+ * adds "target_seq", "gen_tokens", "num_beams" and generation's tokens/s
+ * (greedy, or beam search of --num-beams) with and without the KV cache
+ * ("gen_tokens_per_s_cached", "…_uncached").
  */
 #include <stdio.h>
 #include <string.h>
@@ -30,7 +31,7 @@ static const char usage[] =
 	"                     [--dtype T]  (with --shape alone: the random base stored as T,\n"
 	"                                   e.g. BF16, Q4_K, Q4_K_M; a file in $TMPDIR)\n"
 	"       --model PATH --shape NAME: the file, checked to have that shape\n"
-	"       (BART)        [--target-seq T] [--gen-tokens G]\n"
+	"       (BART)        [--target-seq T] [--gen-tokens G] [--num-beams N]\n"
 	"  encoders (a BERT-family --model, --shape bert-base or deberta-v3-base) time a\n"
 	"  two-class classifier's steps\n"
 	"       mpirun -np N adalora bench ...   (data-parallel: the batch split among N processes,\n"
@@ -58,6 +59,7 @@ int cmd_bench(int argc, char **argv)
 		{ "--gen-tokens", NULL, OPT_INT, &o.gen_tokens, 0 },
 		{ "--dtype", NULL, OPT_STRING, &o.dtype, 0 },
 		{ "--compute-dtype", NULL, OPT_STRING, &compute, 0 },
+		{ "--num-beams", NULL, OPT_INT, &o.num_beams, 0 },   /* last: see below */
 	};
 	struct ada_bench_result res;
 	struct ada_err err = { 0 };
@@ -80,6 +82,10 @@ int cmd_bench(int argc, char **argv)
 		o.seq = bart ? 512 : 256;
 	if (o.target_seq < 0 || o.gen_tokens < 0)
 		return cli_fail("bench", EXIT_USAGE, "--target-seq and --gen-tokens must be >= 1");
+	if (opts[sizeof(opts) / sizeof(opts[0]) - 1].seen &&   /* --num-beams */
+	    (o.num_beams < 1 || o.num_beams > 256 || !bart))
+		return cli_fail("bench", EXIT_USAGE,
+				"--num-beams (1 to 256) times an encoder-decoder's (BART) generation");
 	if (o.batch < 1 || o.seq < 2 || o.steps < 1 || o.warmup < 0 || o.threads < 0 || o.rank < 0)
 		return cli_fail("bench", EXIT_USAGE, "--batch, --steps >= 1, --seq >= 2, --warmup >= 0");
 	if (!strcmp(compute, "fp32"))
@@ -131,6 +137,7 @@ int cmd_bench(int argc, char **argv)
 	if (bart) {
 		json_object_set_new(j, "target_seq", json_integer(o.target_seq ? o.target_seq : 64));
 		json_object_set_new(j, "gen_tokens", json_integer(res.gen_tokens));
+		json_object_set_new(j, "num_beams", json_integer(res.num_beams));
 		json_object_set_new(j, "gen_tokens_per_s_cached", json_real(res.gen_tokens_per_s_cached));
 		json_object_set_new(j, "gen_tokens_per_s_uncached",
 				    json_real(res.gen_tokens_per_s_uncached));

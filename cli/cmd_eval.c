@@ -17,19 +17,27 @@
  * of a constant prediction) is null.
  * Encoder-decoders (BART; {"source","target"} data): {"examples", "loss"
  * (teacher-forced mean NLL of the target tokens), "target_tokens",
- * "token_accuracy", "truncated", "generated", "exact_match"}; sources and
+ * "token_accuracy", "truncated", "generated", "exact_match", "rouge1",
+ * "rouge2", "rougeL", "rougeLsum" (each {"precision", "recall",
+ * "fmeasure"}), "rouge_stemmer", "num_beams", "max_length"}; sources and
  * targets cut as training cuts them (--max-source-length,
- * --max-target-length, 0: auto), every source decoded greedily unless
- * --no-generate, the decodes written to --predictions FILE as JSON lines.
+ * --max-target-length, 0: auto), every source decoded unless
+ * --no-generate (greedy, or beam search with gen_flags.h's flags over the
+ * model's generation config; max_length defaults to the target length),
+ * scored with ROUGE (--rouge-stemmer true|false, default true as
+ * run_summarization), the decodes written to --predictions FILE as JSON
+ * lines.
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <jansson.h>
 
 #include "args.h"
 #include "commands.h"
+#include "gen_flags.h"
 #include "adalora.h"
 
 static const char usage[] =
@@ -37,7 +45,8 @@ static const char usage[] =
 	"                    [--format auto|jsonl|glue-tsv] [--seq-len N] [--threads N]\n"
 	"                    [--chat-template NAME] [--append-eos auto|true|false]\n"
 	"       (BART)       [--max-source-length N] [--max-target-length N] [--no-generate]\n"
-	"                    [--predictions FILE]\n";
+	"                    [--predictions FILE] [--rouge-stemmer true|false]\n"
+	GEN_FLAGS_USAGE;
 
 static json_t *num(double v)
 {
@@ -68,6 +77,17 @@ static json_t *result_json(const struct ada_eval_result *res)
 		json_object_set_new(j, "truncated", json_integer(res->truncated));
 		json_object_set_new(j, "generated", json_integer(res->generated));
 		json_object_set_new(j, "exact_match", num(res->exact_match));
+		if (res->generated) {
+			json_t *r = ada_rouge_to_json(&res->rouge);
+			const char *k[] = { "rouge1", "rouge2", "rougeL", "rougeLsum" };
+
+			for (int i = 0; r && i < 4; i++)
+				json_object_set(j, k[i], json_object_get(r, k[i]));
+			json_object_set_new(j, "rouge_stemmer", json_boolean(res->rouge.use_stemmer));
+			json_object_set_new(j, "num_beams", json_integer(res->num_beams));
+			json_object_set_new(j, "max_length", json_integer(res->max_length));
+			json_decref(r);
+		}
 		return j;
 	}
 	if (!res->classification) {
@@ -96,7 +116,10 @@ int cmd_eval(int argc, char **argv)
 	struct ada_s2s_eval_opts s2s = { .generate = 1 };
 	struct ada_model_info info;
 	int seq_len = 0, threads = 0, n_pos, rc, fmt, no_generate = 0;
-	struct cli_opt opts[] = {
+	const char *stemmer = "true";
+	char *generation = NULL;
+	struct gen_flags g;
+	struct cli_opt opts[14 + GEN_FLAGS_N] = {
 		{ "--model", NULL, OPT_STRING, &in.model, 0 },
 		{ "--tokenizer", NULL, OPT_STRING, &in.tokenizer, 0 },
 		{ "--adapter", NULL, OPT_STRING, &in.adapter, 0 },
@@ -110,12 +133,15 @@ int cmd_eval(int argc, char **argv)
 		{ "--max-target-length", NULL, OPT_INT, &s2s.max_target_length, 0 },
 		{ "--no-generate", NULL, OPT_FLAG, &no_generate, 0 },
 		{ "--predictions", NULL, OPT_STRING, &s2s.predictions, 0 },
+		{ "--rouge-stemmer", NULL, OPT_STRING, &stemmer, 0 },
 	};
 	struct ada_eval_result res;
 	struct ada_err err = { 0 };
 	json_t *j;
 
-	if ((rc = cli_parse("eval", usage, argc, argv, opts, 13, pos, 0, &n_pos)))
+	gen_flags_init(&g);
+	memcpy(opts + 14, g.opts, sizeof(g.opts));
+	if ((rc = cli_parse("eval", usage, argc, argv, opts, 14 + GEN_FLAGS_N, pos, 0, &n_pos)))
 		return cli_exit_code(rc);
 	if (!in.model || !data)
 		return cli_fail("eval", EXIT_USAGE, "--model and --data are required\n%s", usage);
@@ -131,13 +157,25 @@ int cmd_eval(int argc, char **argv)
 	    s2s.max_target_length < 0 || s2s.max_target_length == 1)
 		return cli_fail("eval", EXIT_USAGE,
 				"--max-source-length and --max-target-length must be >= 2 (0: auto)");
+	if (strcmp(stemmer, "true") && strcmp(stemmer, "false"))
+		return cli_fail("eval", EXIT_USAGE, "--rouge-stemmer must be true or false");
+	if ((rc = gen_flags_json(&g, opts, 14 + GEN_FLAGS_N, "eval", &generation)))
+		return rc;
 	if (threads)
 		ada_set_threads(threads);
 	s2s.generate = !no_generate;
-	if (!ada_model_probe(in.model, &info, &err) && info.family == ADA_FAMILY_BART)
+	s2s.generation = generation;
+	s2s.rouge_no_stemmer = !strcmp(stemmer, "false");
+	if (!ada_model_probe(in.model, &info, &err) && info.family == ADA_FAMILY_BART) {
 		rc = ada_eval_seq2seq(&in, data, &s2s, &res, &err);
-	else
+	} else if (generation || opts[13].seen) {
+		free(generation);
+		return cli_fail("eval", EXIT_USAGE,
+				"the generation flags and --rouge-stemmer are for an encoder-decoder (BART)");
+	} else {
 		rc = ada_eval(&in, data, (enum ada_file_format)fmt, seq_len, &framing, &res, &err);
+	}
+	free(generation);
 	if (rc)
 		return cli_fail("eval", rc == ADA_EINVAL && err.param[0] ? EXIT_USAGE : EXIT_RUNTIME,
 				"%s", err.msg);

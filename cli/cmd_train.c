@@ -220,6 +220,11 @@ int cmd_train(int argc, char **argv)
 			fprintf(stderr, "; exact %.2f, F1 %.2f", res.qa.exact, res.qa.f1);
 		if (res.glue.pearson == res.glue.pearson)
 			fprintf(stderr, "; Pearson %.4f, Spearman %.4f", res.glue.pearson, res.glue.spearman);
+		if (res.rouge.n)
+			fprintf(stderr, "; ROUGE-1/2/L/Lsum %.4f/%.4f/%.4f/%.4f of %lld decoded",
+				res.rouge.rouge1.fmeasure, res.rouge.rouge2.fmeasure,
+				res.rouge.rougeL.fmeasure, res.rouge.rougeLsum.fmeasure,
+				(long long)res.rouge.n);
 		fprintf(stderr, "\nwrote %s\n", res.adapter_dir);
 	}
 	ada_result_release(&res);

@@ -79,6 +79,8 @@ static json_t *metrics_json(const char *type, const struct ada_metrics *m)
 	/* a classifier's latest evaluation */
 	ada_glue_metrics_json(j, &m->glue, 0, "");
 	ada_qa_metrics_json(j, &m->qa, "valid_");
+	/* a seq2seq validation's decodes: valid_rouge1, ... (F-measures) */
+	ada_rouge_json(j, &m->rouge, "valid_");
 	return j;
 }
 
@@ -115,6 +117,9 @@ static void on_eval(void *ctx, const struct ada_metrics *m)
 		fprintf(stderr, " | exact %.2f F1 %.2f", m->qa.exact, m->qa.f1);
 	if (isfinite(m->glue.pearson))
 		fprintf(stderr, " | Pearson %.4f", m->glue.pearson);
+	if (m->rouge.n)
+		fprintf(stderr, " | ROUGE-1/2/L/Lsum %.4f/%.4f/%.4f/%.4f", m->rouge.rouge1.fmeasure,
+			m->rouge.rouge2.fmeasure, m->rouge.rougeL.fmeasure, m->rouge.rougeLsum.fmeasure);
 	fputc('\n', stderr);
 }
 

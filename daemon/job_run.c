@@ -18,6 +18,8 @@
  * are defined: accuracy, f1, mcc for classes; pearson, spearman for a
  * regression). At success the result's label map and truncation counts
  * become the job's "classification" object, in the same transaction.
+ * Seq2seq jobs' validations decode and add the ROUGE F-measures the same
+ * way: valid_rouge1, valid_rouge2, valid_rougeL, valid_rougeLsum.
  */
 #include <math.h>
 #include <stddef.h>
@@ -46,6 +48,16 @@ static const struct {
 	{ METRIC_PREFIX "mcc", offsetof(struct ada_glue_metrics, mcc) },
 	{ METRIC_PREFIX "pearson", offsetof(struct ada_glue_metrics, pearson) },
 	{ METRIC_PREFIX "spearman", offsetof(struct ada_glue_metrics, spearman) },
+};
+/* A seq2seq job's ROUGE F-measures, as ada_rouge_json() names them. */
+static const struct {
+	const char *name;
+	size_t offset;
+} rouge_names[] = {
+	{ METRIC_PREFIX "rouge1", offsetof(struct ada_rouge, rouge1.fmeasure) },
+	{ METRIC_PREFIX "rouge2", offsetof(struct ada_rouge, rouge2.fmeasure) },
+	{ METRIC_PREFIX "rougeL", offsetof(struct ada_rouge, rougeL.fmeasure) },
+	{ METRIC_PREFIX "rougeLsum", offsetof(struct ada_rouge, rougeLsum.fmeasure) },
 };
 
 struct run {
@@ -101,6 +113,8 @@ static void add_cls_metrics(json_t *o, const struct run *r)
 	ada_glue_metrics_json(o, &r->eval.glue, 0, METRIC_PREFIX);
 	/* extractive QA: valid_exact, valid_f1 (and SQuAD v2's HasAns / NoAns) */
 	ada_qa_metrics_json(o, &r->eval.qa, METRIC_PREFIX);
+	/* seq2seq: the ROUGE F-measures of the validation's decodes */
+	ada_rouge_json(o, &r->eval.rouge, METRIC_PREFIX);
 	if (isfinite(r->eval.valid_loss_no_framing))
 		json_object_set_new(o, "valid_loss_no_framing",
 				    json_real(r->eval.valid_loss_no_framing));
@@ -176,6 +190,9 @@ static void on_metrics(void *ctx, const struct ada_metrics *m)
 	if (isfinite(r->eval.qa.f1))
 		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg),
 			 ", validation exact=%.2f F1=%.2f", r->eval.qa.exact, r->eval.qa.f1);
+	if (isfinite(r->eval.rouge.rougeL.fmeasure))
+		snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), ", validation ROUGE-L=%.4f",
+			 r->eval.rouge.rougeL.fmeasure);
 	record_progress(r, m, "metrics", msg, data);
 }
 
@@ -188,6 +205,7 @@ static void on_eval(void *ctx, const struct ada_metrics *m)
 	r->eval.valid_loss_no_framing = m->valid_loss_no_framing;
 	r->eval.glue = m->glue;
 	r->eval.qa = m->qa;
+	r->eval.rouge = m->rouge;
 	if (m->step <= r->last_eval_step)
 		return;
 	r->last_eval_step = m->step;
@@ -485,6 +503,13 @@ static void load_marks(struct run *r)
 		if (json_is_number(json_object_get(d, METRIC_PREFIX "f1")) &&
 		    isfinite(r->eval.qa.exact))
 			r->eval.qa.f1 = json_number_value(json_object_get(d, METRIC_PREFIX "f1"));
+		/* seq2seq's ROUGE, likewise */
+		for (size_t i = 0; i < sizeof(rouge_names) / sizeof(rouge_names[0]); i++) {
+			const json_t *v = json_object_get(d, rouge_names[i].name);
+			if (json_is_number(v))
+				*(double *)((char *)&r->eval.rouge + rouge_names[i].offset) =
+					json_number_value(v);
+		}
 		json_decref(d);
 	}
 	store_events_release(&ev);
@@ -547,6 +572,8 @@ void job_run(const struct workers_config *cfg, const struct store_job *j,
 	r.eval.valid_loss_no_framing = NAN;
 	r.eval.glue = (struct ada_glue_metrics){ NAN, NAN, NAN, NAN, NAN };
 	r.eval.qa = (struct ada_qa_metrics){ NAN, NAN, NAN, NAN, NAN, NAN, 0, 0, 0 };
+	r.eval.rouge = (struct ada_rouge){ { NAN, NAN, NAN }, { NAN, NAN, NAN }, { NAN, NAN, NAN },
+					   { NAN, NAN, NAN }, 0, 0 };
 	log_transition(j, "running", NULL);
 	if (!in) {
 		ada_fail(&err, ADA_ENOMEM, "out of memory");

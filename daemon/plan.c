@@ -7,7 +7,10 @@
  * model, the files, and the hyperparameters that shape the data and the
  * step count (seq_len, valid_fraction, batch_size, n_epochs, max_steps,
  * and how records are framed: chat_template, append_eos; a seq2seq job's
- * max_source_length and max_target_length).
+ * max_source_length and max_target_length, and how its validation decodes,
+ * which the memory estimate counts and which reads the model's generation
+ * settings: valid_generate_examples, generation_num_beams,
+ * generation_max_length).
  * The task is told by the model and the training file (the daemon always
  * asks for ADA_TASK_AUTO and reads files as JSONL), and a classifier's
  * label map by the files, so both follow from the key too. The method type
@@ -42,6 +45,8 @@ struct plan_key {
 	char chat_template[24];
 	int append_eos;
 	int max_source_length, max_target_length;   /* a seq2seq job's data */
+	int64_t valid_generate_examples;             /* and its validation's decoding */
+	int generation_num_beams, generation_max_length;
 };
 
 struct plan_cache {
@@ -89,6 +94,9 @@ static void make_key(const struct job_inputs *in, struct plan_key *k)
 	k->append_eos = hp->append_eos;
 	k->max_source_length = hp->max_source_length;
 	k->max_target_length = hp->max_target_length;
+	k->valid_generate_examples = hp->valid_generate_examples;
+	k->generation_num_beams = hp->generation_num_beams;
+	k->generation_max_length = hp->generation_max_length;
 }
 
 static int key_equal(const struct plan_key *a, const struct plan_key *b)
@@ -102,7 +110,10 @@ static int key_equal(const struct plan_key *a, const struct plan_key *b)
 	       a->adapter_size == b->adapter_size &&
 	       !strcmp(a->chat_template, b->chat_template) && a->append_eos == b->append_eos &&
 	       a->max_source_length == b->max_source_length &&
-	       a->max_target_length == b->max_target_length;
+	       a->max_target_length == b->max_target_length &&
+	       a->valid_generate_examples == b->valid_generate_examples &&
+	       a->generation_num_beams == b->generation_num_beams &&
+	       a->generation_max_length == b->generation_max_length;
 }
 
 /* The job's own budget settings against a known plan. */

@@ -66,6 +66,10 @@ static int resolve(struct serve *s, struct req *q, struct ada_err *err)
 	int rc, is_cls;
 
 	if (!models_find(s->cfg.models, p->model, &base)) {
+		if (base.info.family == ADA_FAMILY_BART)
+			return ada_fail_param(err, ADA_EINVAL, "model",
+					      "model '%s' is an encoder-decoder (BART): an encoder-decoder is not served yet (adalora generate decodes it)",
+					      p->model);
 		if (classify)
 			return ada_fail_param(err, ADA_EINVAL, "model",
 					      "model '%s' is a base model: classification needs a classification job's fine_tuned_model",
@@ -90,7 +94,11 @@ static int resolve(struct serve *s, struct req *q, struct ada_err *err)
 				      "model '%s' does not exist (GET /v1/models lists the models)",
 				      p->model);
 	is_cls = !strcmp(j.task, "classification");
-	if (models_find(s->cfg.models, j.model, &base)) {
+	if (!strcmp(j.task, "seq2seq")) {
+		rc = ada_fail_param(err, ADA_EINVAL, "model",
+				    "model '%s' is a seq2seq job's adapter on an encoder-decoder (BART): an encoder-decoder is not served yet (adalora generate --adapter decodes it)",
+				    p->model);
+	} else if (models_find(s->cfg.models, j.model, &base)) {
 		rc = ada_fail_param(err, ADA_ENOTFOUND, "model",
 				    "the base model '%s' of %s is no longer in the models directory",
 				    j.model, p->model);

@@ -77,6 +77,12 @@ export const FIELDS = [
     help: 'tokens of a target (auto: 128, at most the context)' },
   { name: 'label_smoothing', group: 'Seq2seq (BART)', kind: 'float', dflt: '0', methods: ADAPTERS,
     help: 'epsilon spread over the vocabulary (transformers\' label_smoothing_factor)' },
+  { name: 'valid_generate_examples', group: 'Seq2seq (BART)', kind: 'int', dflt: '64', methods: ADAPTERS,
+    help: 'validation sources decoded and scored with ROUGE at each validation (0: none; the API takes "all")' },
+  { name: 'generation_num_beams', group: 'Seq2seq (BART)', kind: 'int', dflt: 'auto', methods: ADAPTERS,
+    help: 'beams of validation\'s decoding, 1 to 256 (auto: the model\'s num_beams)' },
+  { name: 'generation_max_length', group: 'Seq2seq (BART)', kind: 'int', dflt: 'auto', methods: ADAPTERS,
+    help: 'validation\'s max_length, the decoder start token included (auto: max_target_length)' },
 ];
 // What POST /v1/adalora/schedule takes from the hyperparameters.
 export const SCHEDULE_FIELDS = ['init_r', 'target_r', 'tinit', 'tfinal', 'deltaT'];

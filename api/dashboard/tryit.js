@@ -78,9 +78,11 @@ export class TryIt {
     this.job = null;
   }
 
-  // Show the panel for a succeeded job (once).
+  // Show the panel for a succeeded job (once). An encoder-decoder (a seq2seq
+  // job's model) is not served (README "Serving"): no panel.
   show(job) {
     if (this.job || job.status !== 'succeeded' || !job.fine_tuned_model) return;
+    if (job.task === 'seq2seq') return;
     this.job = job;
     this.element.hidden = false;
     if (job.task === 'classification') this.buildClassify(job);

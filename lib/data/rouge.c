@@ -362,6 +362,15 @@ static void score_div(struct ada_rouge_score *s, double n)
 	s->fmeasure /= n;
 }
 
+void rouge_clear(struct ada_rouge *r)
+{
+	const struct ada_rouge_score none = { NAN, NAN, NAN };
+
+	r->rouge1 = r->rouge2 = r->rougeL = r->rougeLsum = none;
+	r->n = 0;
+	r->use_stemmer = 0;
+}
+
 int ada_rouge(const char *const *preds, const char *const *refs, size_t n, int use_stemmer,
 	      struct ada_rouge *out, struct ada_err *err)
 {

@@ -54,6 +54,9 @@ struct rouge_work {
 
 void rouge_work_release(struct rouge_work *w);
 
+/* No scores: every number NAN, n 0 (what an evaluation without decodes reports). */
+void rouge_clear(struct ada_rouge *r);
+
 /* The scores of one pair into out (out->n = 1). */
 int rouge_pair(struct rouge_work *w, const char *pred, size_t pred_len, const char *ref, size_t ref_len,
 	       int use_stemmer, struct ada_rouge *out, struct ada_err *err);

@@ -199,6 +199,14 @@ struct ada_hparams {
 	                            * label_smoothing_factor); 0 = plain cross-entropy */
 	enum ada_compute_dtype compute_dtype;   /* frozen products: "auto" (default), "fp32"
 	                            * or "bf16" (refused where the CPU lacks AVX512-BF16) */
+	/* seq2seq validation by generation (README "BART"): the first
+	 * valid_generate_examples validation sources are decoded and scored with
+	 * ROUGE at every validation (-1: all, 0: none); the search is the
+	 * model's generation config with Seq2SeqTrainingArguments' overrides */
+	int64_t valid_generate_examples;
+	int generation_num_beams;  /* 0 = auto: the model's num_beams */
+	int generation_max_length; /* counts the decoder start token, as HF's max_length;
+	                            * 0 = auto: max_target_length (run_summarization's) */
 };
 
 struct ada_method {
@@ -330,6 +338,19 @@ struct ada_qa_metrics {
 ADA_API void ada_qa_metrics_json(json_t *obj, const struct ada_qa_metrics *m,
 				 const char *key_prefix);
 
+/* One ROUGE type's scores, fractions in [0, 1]. */
+struct ada_rouge_score {
+	double precision, recall, fmeasure;
+};
+
+/* ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum as Google's rouge-score package
+ * computes them per pair (README, "ROUGE"), averaged over n pairs. */
+struct ada_rouge {
+	struct ada_rouge_score rouge1, rouge2, rougeL, rougeLsum;
+	int64_t n;                  /* pairs averaged */
+	int use_stemmer;
+};
+
 /* Progress at a log interval (and at evaluations and the end). */
 struct ada_metrics {
 	int64_t step;               /* optimizer steps completed */
@@ -352,6 +373,9 @@ struct ada_metrics {
 	struct ada_glue_metrics glue;
 	/* question answering: the latest evaluation's (NAN before the first) */
 	struct ada_qa_metrics qa;
+	/* sequence to sequence: ROUGE of the latest evaluation's decodes (n 0 and
+	 * NAN before the first, or when validation does not generate) */
+	struct ada_rouge rouge;
 };
 
 /* The rank allocation at a mask (and the frozen one at the end). */
@@ -470,6 +494,9 @@ struct ada_result {
 	struct ada_glue_metrics glue;
 	/* question answering: the final evaluation */
 	struct ada_qa_metrics qa;
+	/* sequence to sequence: ROUGE of the final evaluation's decodes, and of
+	 * the one before training (n 0 and NAN without generation) */
+	struct ada_rouge rouge, rouge_initial;
 	int num_labels;             /* outputs of the head (1: regression); 0 for an LM */
 	int label_kind;             /* enum ada_label_kind */
 	char **label_names;         /* [num_labels] string labels by class id, owned
@@ -652,7 +679,9 @@ struct ada_infer_opts {
 struct ada_generate_opts {
 	struct ada_infer_opts in;
 	const char *prompt;         /* NULL or "": start from BOS alone */
-	int n_tokens;               /* positions to run, prompt included (llama2.c's steps) */
+	int n_tokens;               /* positions to run, prompt included (llama2.c's steps);
+	                             * an encoder-decoder: new tokens at most, 0 = the
+	                             * max_length of its generation settings */
 	double temperature;         /* 0: greedy */
 	double top_p;               /* nucleus; 1 = off */
 	uint64_t seed;
@@ -661,6 +690,12 @@ struct ada_generate_opts {
 	 * prompt (ada_served_chat); generation then also stops at the
 	 * template's end-of-turn token. NULL: prompt. */
 	const char *messages;
+	/* an encoder-decoder (BART): NULL, or a JSON object of Hugging Face
+	 * generation keys (num_beams, max_length, min_length, length_penalty,
+	 * no_repeat_ngram_size, early_stopping, ...) over the model's
+	 * config.json / generation_config.json; n_tokens > 0 is max_new_tokens
+	 * (it wins over max_length), 0 leaves max_length to those. */
+	const char *generation;
 };
 
 /* Generate text; emit(ctx, bytes, n) receives each piece as it is decoded.
@@ -715,17 +750,26 @@ struct ada_eval_result {
 	int seq2seq;
 	int64_t target_tokens;      /* the loss's tokens (the framed targets) */
 	double token_accuracy;      /* teacher-forced: argmax = label, over target tokens */
-	int64_t generated;          /* examples decoded (greedy), 0 without generation */
+	int64_t generated;          /* examples decoded, 0 without generation */
 	double exact_match;         /* share of those whose decoded text is the target's */
+	struct ada_rouge rouge;     /* of those decodes against the targets (NAN without) */
+	int num_beams, max_length;  /* the search that decoded them */
 };
 
 /* How a seq2seq evaluation reads and decodes (ada_eval_seq2seq). */
 struct ada_s2s_eval_opts {
 	int max_source_length, max_target_length;   /* 0: auto, as training (README "BART") */
-	int generate;               /* also decode every source greedily (up to
-	                             * max_target_length tokens) and score the text */
+	int generate;               /* also decode every source and score the text */
 	const char *predictions;    /* NULL, or a file that gets one JSON line per example:
 	                             * {"line", "prediction", "target"} */
+	/* NULL, or a JSON object of Hugging Face generation keys (num_beams,
+	 * max_length, max_new_tokens, min_length, length_penalty,
+	 * no_repeat_ngram_size, early_stopping) over the model's generation
+	 * config; max_length is max_target_length unless given (as
+	 * run_summarization decodes). Errors name the key (param). */
+	const char *generation;
+	int rouge_no_stemmer;       /* ROUGE without the Porter stemmer (default: with it,
+	                             * run_summarization's use_stemmer=True) */
 };
 
 /* Held-out loss of a model (with its adapter) on a data file read as fmt.
@@ -741,9 +785,11 @@ ADA_API int ada_eval(const struct ada_infer_opts *in, const char *data_file, enu
 /* A seq2seq model (BART, with a seq2seq job's adapter or none) on a file of
  * {"source","target"} lines, read and cut as training reads them: the
  * teacher-forced mean NLL of the targets (loss) and token accuracy, and
- * with o->generate the greedy decodes scored by exact match (ROUGE:
- * README "BART"). ada_eval() runs this with the defaults (generation on)
- * for a BART model, its seq_len standing for max_source_length. */
+ * with o->generate every source decoded (greedy or beam search, the
+ * model's generation settings under o->generation) and scored with ROUGE
+ * and exact match, by the code a seq2seq job's validation runs (README
+ * "BART"). ada_eval() runs this with the defaults (generation on) for a
+ * BART model, its seq_len standing for max_source_length. */
 ADA_API int ada_eval_seq2seq(const struct ada_infer_opts *in, const char *data_file,
 			     const struct ada_s2s_eval_opts *o, struct ada_eval_result *res,
 			     struct ada_err *err);
@@ -775,13 +821,15 @@ struct ada_bench_opts {
 	const struct ada_parallel *parallel;
 	/* an encoder-decoder (shape "bart-base", "bart-large", or a BART
 	 * directory): seq is the source length, target_seq the target's (0: 64);
-	 * gen_tokens greedy tokens decoded per generation run (0: target_seq) */
+	 * gen_tokens tokens decoded per generation run (0: target_seq), by
+	 * greedy search or beam search of num_beams */
 	int target_seq;
 	int gen_tokens;
 	const char *dtype;          /* with shape alone: the random base stored as this type
 	                             * (ada_create_model_opts' names; a file generated in
 	                             * $TMPDIR, mapped, removed); NULL or "F32": in memory */
 	enum ada_compute_dtype compute_dtype;   /* the hyperparameter of that name */
+	int num_beams;              /* hypotheses of the generation runs (0: 1, greedy) */
 };
 
 struct ada_bench_result {
@@ -796,13 +844,15 @@ struct ada_bench_result {
 	int threads;
 	int64_t activation_bytes;   /* the activation arena of one micro-batch */
 	/* an encoder-decoder's generation (one source of seq tokens, gen_tokens
-	 * decoded greedily, the median of `steps` runs): tokens/s through the
-	 * KV cache, and without it (every step runs the decoder over the whole
-	 * prefix, as transformers with use_cache=False); 0 for other models */
+	 * decoded by the search of num_beams with EOS ignored, the median of up
+	 * to 3 runs): output tokens/s through the KV cache, and without it
+	 * (every step runs the decoder over each hypothesis's whole prefix, as
+	 * transformers with use_cache=False); 0 for other models */
 	int gen_tokens;
 	double gen_tokens_per_s_cached, gen_tokens_per_s_uncached;
 	char dtype[96];             /* the base's matrix types, as ada_model_info's */
 	char compute_dtype[8];      /* what the steps ran: "fp32" or "bf16" (auto resolved) */
+	int num_beams;
 };
 
 /* Time `steps` training steps after `warmup` untimed ones on random tokens,
@@ -901,18 +951,8 @@ ADA_API int ada_labels_check(const json_t *train, const json_t *valid, struct ad
 
 /* ---- ROUGE ------------------------------------------------------------- */
 
-/* One ROUGE type's scores, fractions in [0, 1]. */
-struct ada_rouge_score {
-	double precision, recall, fmeasure;
-};
-
-/* ROUGE-1, ROUGE-2, ROUGE-L and ROUGE-Lsum as Google's rouge-score package
- * computes them per pair (README, "ROUGE"), averaged over n pairs. */
-struct ada_rouge {
-	struct ada_rouge_score rouge1, rouge2, rougeL, rougeLsum;
-	int64_t n;                  /* pairs averaged */
-	int use_stemmer;
-};
+/* struct ada_rouge_score and struct ada_rouge: above, beside the other
+ * metrics (a seq2seq validation reports them). */
 
 /* Score preds[i] against refs[i] (NUL-terminated UTF-8) for i < n, each as
  * rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"],

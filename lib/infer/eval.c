@@ -21,6 +21,7 @@
 #include "data/data.h"
 #include "data/qa_data.h"
 #include "data/qa_metrics.h"
+#include "data/rouge.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "net/evaluate.h"
@@ -178,6 +179,7 @@ int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_fil
 	res->mean_nll_no_framing = res->perplexity_no_framing = NAN;
 	glue_metrics_clear(&res->glue);
 	qa_metrics_clear(&res->qa);
+	rouge_clear(&res->rouge);
 	if ((rc = inference_net_open(&in, o, err)))
 		return rc;
 	if (in.model->cfg.family == ADA_FAMILY_BART) {

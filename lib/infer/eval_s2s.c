@@ -7,10 +7,11 @@
  * function the trainer's validation runs (mean NLL of the target tokens,
  * token accuracy), so `adalora eval` on an exported adapter gives back the
  * job's last validation figures. With generation, every source is also
- * decoded greedily through the KV-cached decoder (net/seq2seq_step.h) and
- * the decoded text is compared with the target as written (exact match);
- * the predictions can be written out one JSON line per example, which is
- * also what a text metric (ROUGE) scores.
+ * decoded (greedy or beam search, the model's generation config and the
+ * caller's keys) through the KV-cached decoder by the code the job's
+ * validation runs (net/s2s_predict.h), scored with ROUGE and compared with
+ * the target as written (exact match); the predictions can be written out
+ * one JSON line per example.
  */
 #include <math.h>
 #include <stdio.h>
@@ -21,7 +22,9 @@
 
 #include "data/s2s_data.h"
 #include "infer/inference_net.h"
+#include "data/rouge.h"
 #include "net/s2s_eval.h"
+#include "net/s2s_predict.h"
 #include "net/seq2seq_step.h"
 #include "nn/parallel.h"
 #include "util/err.h"
@@ -48,54 +51,84 @@ static int same_text(const char *a, const char *b)
 	return la == lb && !memcmp(a, b, la);
 }
 
-/* Greedy decodes of every source: exact matches, and the predictions file. */
-static int generate_all(struct inference_net *in, const struct s2s_dataset *ds, int max_src,
-			int max_tgt, const char *predictions, struct ada_eval_result *res,
-			struct ada_err *err)
+struct predictions {
+	const struct s2s_dataset *ds;
+	const char *path;           /* NULL: no file */
+	struct strbuf lines;
+	int64_t right;
+};
+
+/* One decode: exact match, and its line of the predictions file. */
+static int on_prediction(void *ctx, int64_t i, const char *text, size_t len, struct ada_err *err)
 {
-	const struct model_config *c = &in->model->cfg;
-	const struct s2s_gen_opts g = { .start = c->decoder_start_token_id, .eos = c->eos_token_id,
-					.forced_bos = c->forced_bos_token_id, .max_new = max_tgt };
-	struct bart_stepper st;
-	struct strbuf lines = { 0 };
-	struct ivec out = { 0 };
-	int64_t right = 0;
+	struct predictions *p = ctx;
+	json_t *j;
+	char *line;
+	int rc = ADA_OK;
+
+	(void)len;
+	p->right += same_text(text, p->ds->target_text[i]);
+	if (!p->path)
+		return ADA_OK;
+	j = json_pack("{s:I,s:s,s:s}", "line", (json_int_t)p->ds->line[i], "prediction", text,
+		      "target", p->ds->target_text[i]);
+	line = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	if (!line || strbuf_add(&p->lines, line, strlen(line)) || strbuf_add(&p->lines, "\n", 1))
+		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+	free(line);
+	json_decref(j);
+	return rc;
+}
+
+/* The search: the model's generation config, max_length from the target
+ * length (run_summarization's val_max_target_length), then the caller's keys. */
+static int search_opts(const struct inference_net *in, const struct ada_s2s_eval_opts *eo,
+		       int max_tgt, struct beam_opts *bo, struct ada_err *err)
+{
+	json_error_t jerr;
+	json_t *j;
 	int rc;
 
-	if ((rc = bart_stepper_init(&st, &in->bart, max_src, 1, max_tgt, nn_threads(), err)))
+	if ((rc = s2s_generation_config(in->model, bo, err)))
 		return rc;
-	for (int64_t i = 0; i < ds->n && !rc; i++) {
-		char *text = NULL;
-		size_t len;
-
-		out.n = 0;
-		if ((rc = bart_stepper_start(&st, s2s_source(ds, i), ds->src_len[i], err)) ||
-		    (rc = s2s_greedy(&st.ops, &st, &g, &out, err)) ||
-		    (rc = tokenizer_decode(in->tok, out.v, out.n, &text, &len, err)))
-			break;
-		/* Integration point for ROUGE (the rouge-beam branch's lib): score
-		 * text against ds->target_text[i] here, beside the exact match. */
-		right += same_text(text, ds->target_text[i]);
-		if (predictions) {
-			json_t *j = json_pack("{s:I,s:s,s:s}", "line", (json_int_t)ds->line[i],
-					      "prediction", text, "target", ds->target_text[i]);
-			char *line = j ? json_dumps(j, JSON_COMPACT) : NULL;
-			if (!line || strbuf_add(&lines, line, strlen(line)) || strbuf_add(&lines, "\n", 1))
-				rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-			free(line);
-			json_decref(j);
-		}
-		free(text);
+	bo->max_length = max_tgt;
+	if (!eo || !eo->generation)
+		return beam_opts_check(bo, in->model->cfg.vocab_size, err);
+	if (!(j = json_loads(eo->generation, 0, &jerr)) || !json_is_object(j)) {
+		json_decref(j);
+		return ada_fail_param(err, ADA_EINVAL, "generation",
+				      "the generation settings must be a JSON object (%s)",
+				      j ? "not an object" : jerr.text);
 	}
-	if (!rc && predictions)
-		rc = file_write_atomic(predictions, lines.p ? lines.p : "", lines.n, err);
+	rc = beam_opts_from_json(j, NULL, bo, err);
+	json_decref(j);
+	return rc ? rc : beam_opts_check(bo, in->model->cfg.vocab_size, err);
+}
+
+/* Every source decoded: exact matches, ROUGE, the predictions file. */
+static int generate_all(struct inference_net *in, const struct s2s_dataset *ds,
+			const struct ada_s2s_eval_opts *eo, const struct beam_opts *bo,
+			struct ada_eval_result *res, struct ada_err *err)
+{
+	struct predictions p = { .ds = ds, .path = eo->predictions };
+	struct seq2seq_eval ev;
+	int rc;
+
+	seq2seq_eval_init(&ev, !eo->rouge_no_stemmer);
+	rc = s2s_predict(&in->bart, in->tok, ds, ds->n, bo, nn_threads(), &ev, on_prediction, &p,
+			 err);
+	if (!rc && p.path)
+		rc = file_write_atomic(p.path, p.lines.p ? p.lines.p : "", p.lines.n, err);
+	if (!rc)
+		rc = seq2seq_eval_rouge(&ev, &res->rouge, err);
 	if (!rc) {
 		res->generated = ds->n;
-		res->exact_match = ds->n ? (double)right / (double)ds->n : NAN;
+		res->exact_match = ds->n ? (double)p.right / (double)ds->n : NAN;
+		res->num_beams = bo->num_beams;
+		res->max_length = bo->max_length;
 	}
-	strbuf_release(&lines);
-	ivec_release(&out);
-	bart_stepper_release(&st);
+	strbuf_release(&p.lines);
+	seq2seq_eval_release(&ev);
 	return rc;
 }
 
@@ -109,6 +142,7 @@ int ada_eval_seq2seq(const struct ada_infer_opts *o, const char *data_file,
 	struct s2s_batch_buf buf = { 0 };
 	struct bart_acts acts = { 0 };
 	struct inference_net in;
+	struct beam_opts bo;
 	int rc, max_src, max_tgt;
 
 	memset(res, 0, sizeof(*res));
@@ -116,6 +150,7 @@ int ada_eval_seq2seq(const struct ada_infer_opts *o, const char *data_file,
 	res->mean_nll_no_framing = res->perplexity_no_framing = NAN;
 	res->token_accuracy = res->exact_match = NAN;
 	glue_metrics_clear(&res->glue);
+	rouge_clear(&res->rouge);
 	if ((rc = inference_net_open(&in, o, err)))
 		return rc;
 	if (in.model->cfg.family != ADA_FAMILY_BART) {
@@ -125,6 +160,7 @@ int ada_eval_seq2seq(const struct ada_infer_opts *o, const char *data_file,
 		goto out_close;
 	}
 	if ((rc = s2s_lengths(&hp, &in.model->cfg, &max_src, &max_tgt, err)) ||
+	    (eo && eo->generate && (rc = search_opts(&in, eo, max_tgt, &bo, err))) ||
 	    (rc = s2s_data_load(data_file, in.tok, max_src, max_tgt, &ds, err)))
 		goto out_close;
 	res->seq2seq = 1;
@@ -153,7 +189,7 @@ int ada_eval_seq2seq(const struct ada_infer_opts *o, const char *data_file,
 	res->tokens = ds.target_tokens;
 	res->perplexity = exp(res->loss);
 	if (eo && eo->generate)
-		rc = generate_all(&in, &ds, ds.max_src, max_tgt, eo->predictions, res, err);
+		rc = generate_all(&in, &ds, eo, &bo, res, err);
 out_free:
 	bart_acts_release(&acts);
 	s2s_batch_buf_release(&buf);

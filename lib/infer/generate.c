@@ -11,8 +11,8 @@
  * SentencePiece's leading space), and single unprintable bytes are dropped
  * as llama2.c's safe_printf does, so greedy output matches its reference
  * text byte for byte. An encoder-decoder (BART) is not served: its source is
- * encoded once and its target decoded greedily through its own KV-cached
- * decoder (generate_s2s).
+ * encoded once and its target decoded by greedy or beam search through its
+ * own KV-cached decoder (generate_s2s).
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -21,6 +21,7 @@
 #include "util/err.h"
 #include "infer/batch_decode.h"
 #include "infer/inference_net.h"
+#include "net/s2s_predict.h"
 #include "net/seq2seq_step.h"
 #include "nn/parallel.h"
 #include "util/alloc.h"
@@ -64,49 +65,72 @@ static void put_piece(const struct ada_served *m, int32_t prev, int32_t id, char
 
 /* An encoder-decoder (BART): the prompt is the source, framed (<s> ...
  * </s>) and cut to the model's context (at most 1024 tokens); the target is
- * decoded greedily through the KV-cached decoder, from
- * decoder_start_token_id (the config's forced_bos_token_id forced first),
- * until EOS or n_tokens new tokens, then written out whole (special tokens
- * left out). */
+ * decoded through the KV-cached decoder by greedy or beam search with the
+ * model's generation config (net/seq2seq_step.h), n_tokens as
+ * max_new_tokens and the caller's keys over it, as transformers' generate()
+ * (the length capped at the model's positions), then written out whole
+ * (special tokens left out). */
 static int generate_s2s(struct inference_net *in, const struct ada_generate_opts *o,
 			void (*emit)(void *ctx, const char *s, size_t n), void *ctx,
 			struct ada_err *err)
 {
 	const struct model_config *c = &in->model->cfg;
 	const int max_src = c->context_length < 1024 ? c->context_length : 1024;
-	const int max_new = o->n_tokens < c->context_length ? o->n_tokens : c->context_length;
-	const struct s2s_gen_opts g = { .start = c->decoder_start_token_id,
-					.eos = c->eos_token_id, .forced_bos = c->forced_bos_token_id,
-					.max_new = max_new, .min_new = 0 };
 	struct bart_stepper st;
-	struct ivec src = { 0 }, out = { 0 };
+	struct beam_opts bo;
+	struct beam_result r = { 0 };
+	struct ivec src = { 0 };
 	char *text = NULL;
 	size_t len = 0;
 	int rc;
 
 	if (o->temperature != 0)
 		return ada_fail_param(err, ADA_EINVAL, "temperature",
-				      "sampling is not implemented for an encoder-decoder (BART): generation is greedy, temperature 0");
+				      "sampling is not implemented for an encoder-decoder (BART): generation is greedy or beam search, temperature 0");
+	if ((rc = s2s_generation_config(in->model, &bo, err)))
+		return rc;
+	if (o->n_tokens > 0)
+		bo.max_length = o->n_tokens + 1;   /* max_new_tokens: the start token and n */
+	if (o->generation) {
+		json_error_t jerr;
+		json_t *j = json_loads(o->generation, 0, &jerr);
+
+		if (!json_is_object(j)) {
+			json_decref(j);
+			return ada_fail_param(err, ADA_EINVAL, "generation",
+					      "the generation settings must be a JSON object (%s)",
+					      j ? "not an object" : jerr.text);
+		}
+		rc = beam_opts_from_json(j, NULL, &bo, err);
+		if (!rc && o->n_tokens > 0)
+			bo.max_length = o->n_tokens + 1;   /* HF: max_new_tokens wins */
+		json_decref(j);
+		if (rc)
+			return rc;
+	}
+	if (bo.max_length > c->context_length + 1)
+		bo.max_length = c->context_length + 1;   /* the decoder's positions */
+	if ((rc = beam_opts_check(&bo, c->vocab_size, err)))
+		return rc;
 	rc = tokenizer_encode_pair(in->tok, o->prompt ? o->prompt : "",
 				   o->prompt ? strlen(o->prompt) : 0, NULL, 0, max_src, &src, NULL,
 				   NULL, err);
 	if (rc)
 		return ada_err_prefix(err, rc, "prompt");
-	if ((rc = bart_stepper_init(&st, &in->bart, (int)src.n, 1, max_new, nn_threads(), err)))
+	if ((rc = bart_stepper_init(&st, &in->bart, (int)src.n, bo.num_beams, bo.max_length - 1,
+				    nn_threads(), err)))
 		goto out_free;
-	/* Beam search (lib/infer/beam.h, the rouge-beam branch) drives the
-	 * same st.ops with a stepper of num_beams hypotheses. */
 	if (!(rc = bart_stepper_start(&st, src.v, (int)src.n, err)) &&
-	    !(rc = s2s_greedy(&st.ops, &st, &g, &out, err)) &&
-	    !(rc = tokenizer_decode(in->tok, out.v, out.n, &text, &len, err))) {
+	    !(rc = seq2seq_generate(&st.ops, &st, &bo, &r, err)) &&
+	    !(rc = s2s_result_text(in->tok, &r, bo.eos_token_id, &text, &len, err))) {
 		emit(ctx, text, len);
 		emit(ctx, "\n", 1);
 	}
 	bart_stepper_release(&st);
 out_free:
 	free(text);
+	beam_result_release(&r);
 	ivec_release(&src);
-	ivec_release(&out);
 	return rc;
 }
 
@@ -142,7 +166,7 @@ int ada_generate(const struct ada_generate_opts *o,
 	int rc, steps;
 	char *piece = NULL;
 
-	if (o->n_tokens < 1)
+	if (o->n_tokens < 0)
 		return ada_fail_param(err, ADA_EINVAL, "n", "-n must be at least 1");
 	if (o->temperature < 0 || o->top_p < 0 || o->top_p > 1)
 		return ada_fail_param(err, ADA_EINVAL, "temperature",
@@ -155,6 +179,11 @@ int ada_generate(const struct ada_generate_opts *o,
 		if (mi.family == ADA_FAMILY_BART)
 			return generate_bart(o, emit, ctx, err);
 	}
+	if (o->n_tokens < 1)
+		return ada_fail_param(err, ADA_EINVAL, "n", "-n must be at least 1");
+	if (o->generation)
+		return ada_fail_param(err, ADA_EINVAL, "generation",
+				      "beam search and its settings are for an encoder-decoder (BART); a decoder samples (temperature, top_p)");
 	if ((rc = ada_served_open(o->in.model, o->in.tokenizer, o->in.adapter, &m, err)))
 		return rc;
 	ada_served_describe(m, &info);

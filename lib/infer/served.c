@@ -98,6 +98,14 @@ int served_base_open(const char *model, const char *tokenizer, struct served_bas
 	    (rc = model_open_tokenizer(b->model, tokenizer, &b->tok, err)))
 		goto out_free;
 	c = &b->model->cfg;
+	if (c->family == ADA_FAMILY_BART) {
+		/* its decoder reads an encoder output the serving decoder does
+		 * not have: BART decodes through ada_generate (net/beam.h) */
+		rc = ada_fail_param(err, ADA_EUNSUPPORTED, "model",
+				    "%s is an encoder-decoder (BART): an encoder-decoder is not served yet (adalora generate decodes it)",
+				    model);
+		goto out_free;
+	}
 	b->bos = tokenizer_bos(b->tok);
 	b->eos = tokenizer_eos(b->tok);
 	b->end_of_turn = -1;

@@ -23,20 +23,18 @@ static size_t chunk(size_t n)
 	return b & ~(size_t)63;
 }
 
-int bart_decoder_init(struct bart_decoder *dec, const struct bart_net *net, int max_src,
-		      int max_hyps, int max_len, int n_threads)
+#define N_DECODER_BUFS 18
+
+/* The reals of each buffer of a decoder (ck, cv, kc, vc, tmp, x .. x2, u,
+ * g, mean, rstd, scores, in that order) and their 64-byte-aligned total:
+ * ADA_EINVAL for a shape past the position tables, ADA_ENOMEM on overflow. */
+static int decoder_layout(const struct bart_dims *d, int max_src, int max_hyps, int max_len,
+			  size_t sizes[N_DECODER_BUFS], size_t *total)
 {
-	const struct bart_dims *d = &net->d;
 	const size_t Ld = (size_t)d->n_dec_layers, D = (size_t)d->dim, F = (size_t)d->hidden;
 	const size_t H = (size_t)max_hyps, P = (size_t)max_len, Sm = (size_t)max_src;
-	size_t cache, sizes[18], total = 0;
-	real **ptrs[] = { &dec->ck, &dec->cv, &dec->kc, &dec->vc, &dec->tmp, &dec->x, &dec->q,
-			  &dec->k, &dec->v, &dec->ctx, &dec->s, &dec->x1, &dec->x2, &dec->u,
-			  &dec->g, &dec->mean, &dec->rstd, &dec->scores };
-	char *p;
-	int rc;
+	size_t cache;
 
-	memset(dec, 0, sizeof(*dec));
 	if (max_src < 1 || max_hyps < 1 || max_len < 1 ||
 	    (long)max_src + d->position_offset > d->max_positions ||
 	    (long)max_len + d->position_offset > d->max_positions || size_mul(H * P, D, &cache) ||
@@ -50,11 +48,41 @@ int bart_decoder_init(struct bart_decoder *dec, const struct bart_net *net, int 
 	sizes[13] = sizes[14] = H * F;
 	sizes[15] = sizes[16] = H;
 	sizes[17] = P > Sm ? P : Sm;
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+	*total = 0;
+	for (size_t i = 0; i < N_DECODER_BUFS; i++) {
 		size_t c = chunk(sizes[i]);
-		if (!c || size_add(total, c, &total))
+		if (!c || size_add(*total, c, total))
 			return ADA_ENOMEM;
 	}
+	return ADA_OK;
+}
+
+size_t bart_decoder_bytes(const struct bart_dims *d, int max_src, int max_hyps, int max_len,
+			  int n_threads)
+{
+	size_t sizes[N_DECODER_BUFS], total, enc = bart_acts_bytes(d, 1, max_src, 1, n_threads);
+
+	if (decoder_layout(d, max_src, max_hyps, max_len, sizes, &total) || !enc ||
+	    size_add(total, enc, &total) || size_add(total, (size_t)max_hyps * 4, &total))
+		return 0;
+	return total;
+}
+
+int bart_decoder_init(struct bart_decoder *dec, const struct bart_net *net, int max_src,
+		      int max_hyps, int max_len, int n_threads)
+{
+	const struct bart_dims *d = &net->d;
+	const size_t H = (size_t)max_hyps;
+	size_t sizes[N_DECODER_BUFS], total;
+	real **ptrs[] = { &dec->ck, &dec->cv, &dec->kc, &dec->vc, &dec->tmp, &dec->x, &dec->q,
+			  &dec->k, &dec->v, &dec->ctx, &dec->s, &dec->x1, &dec->x2, &dec->u,
+			  &dec->g, &dec->mean, &dec->rstd, &dec->scores };
+	char *p;
+	int rc;
+
+	memset(dec, 0, sizeof(*dec));
+	if ((rc = decoder_layout(d, max_src, max_hyps, max_len, sizes, &total)))
+		return rc;
 	if ((rc = bart_acts_init(&dec->enc, d, 1, max_src, 1, n_threads)))
 		return rc;
 	dec->mem = xalloc_aligned(total, 1);

@@ -48,6 +48,10 @@ struct bart_decoder {
 int bart_decoder_init(struct bart_decoder *dec, const struct bart_net *net, int max_src,
 		      int max_hyps, int max_len, int n_threads);
 void bart_decoder_release(struct bart_decoder *dec);
+/* The bytes bart_decoder_init allocates for that shape (0: a bad shape);
+ * the memory estimate's. */
+size_t bart_decoder_bytes(const struct bart_dims *d, int max_src, int max_hyps, int max_len,
+			  int n_threads);
 
 /* A new source src[0..S): encoder, cross keys and values; the cache is
  * emptied. ADA_EINVAL for a length or an id out of range. */

@@ -2,11 +2,13 @@
  * bench_s2s — ada_bench() for an encoder-decoder (BART): training steps on
  * random pairs (seq source tokens, target_seq target tokens) through the
  * trainer's own step (trainer_setup_s2s), timed as bench.c times a
- * decoder's; then generation, one source decoded greedily gen_tokens
- * positions (EOS does not stop it, so every run decodes as many) through
- * the KV-cached decoder and without it (each step runs the decoder over
- * the prefix again from the encoder output, transformers'
- * use_cache=False). Generation runs the trained network, adapters attached.
+ * decoder's; then generation, one source decoded gen_tokens positions by
+ * greedy search or beam search of num_beams (EOS does not stop it, so
+ * every run decodes as many) through the KV-cached decoder and without it
+ * (each step runs the decoder over every hypothesis's prefix again from
+ * the encoder output, transformers' use_cache=False), both behind
+ * net/seq2seq_step.h. Generation runs the trained network, adapters
+ * attached.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -14,8 +16,8 @@
 #include <sys/resource.h>
 
 #include "data/s2s_data.h"
+#include "net/seq2seq_step.h"
 #include "nn/bart.h"
-#include "nn/bart_decode.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "util/rng.h"
@@ -97,72 +99,45 @@ static double median(double *t, int n)
 	return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-static int argmax(const real *z, int V)
-{
-	int best = 0;
-
-	for (int v = 1; v < V; v++)
-		best = z[v] > z[best] ? v : best;
-	return best;
-}
-
-/* Seconds to decode G tokens for src[0..S), with the cache or without. */
-static int time_generation(const struct bart_net *net, const int32_t *src, int S, int G,
+/* Seconds to decode G tokens for src[0..S) by the search of nb beams
+ * (greedy for 1) with EOS ignored, so every run decodes G, with the cache
+ * or without (net/seq2seq_step.h). The encoder's one pass is counted. */
+static int time_generation(const struct bart_net *net, const int32_t *src, int S, int G, int nb,
 			   int cached, int threads, double *seconds, struct ada_err *err)
 {
-	const int V = net->d.vocab;
-	struct nn_step st = { 0 };
-	int32_t *dec = xcalloc((size_t)G, sizeof(*dec));
-	real *logits = xcalloc((size_t)V, sizeof(*logits));
+	struct beam_opts o;
+	struct beam_result r = { 0 };
+	struct bart_stepper st;
+	struct bart_uncached u;
 	double t0;
-	int rc = ADA_OK;
+	int rc;
 
-	if (!dec || !logits) {
-		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-		goto out_free;
-	}
-	dec[0] = 2;   /* decoder_start_token_id */
+	beam_opts_default(&o);
+	o.num_beams = nb;
+	o.max_length = G + 1;
+	o.eos_token_id = -1;
+	o.decoder_start_token_id = 2;
 	if (cached) {
-		struct bart_decoder d;
-
-		if ((rc = bart_decoder_init(&d, net, S, 1, G, threads))) {
-			rc = ada_fail(err, rc, "out of memory for the decoder");
-			goto out_free;
-		}
+		if ((rc = bart_stepper_init(&st, net, S, nb, G, threads, err)))
+			return rc;
 		t0 = trainer_now();
-		rc = bart_decoder_start(&d, src, S);
-		for (int t = 0; t < G && !rc; t++) {
-			rc = bart_decoder_step(&d, 1, &dec[t], t, logits);
-			if (t + 1 < G)
-				dec[t + 1] = argmax(logits, V);
-		}
+		if (!(rc = bart_stepper_start(&st, src, S, err)))
+			rc = seq2seq_generate(&st.ops, &st, &o, &r, err);
 		*seconds = trainer_now() - t0;
-		bart_decoder_release(&d);
+		bart_stepper_release(&st);
 	} else {
-		struct bart_acts a;
-
-		if ((rc = bart_acts_init(&a, &net->d, 1, S, G, threads))) {
-			rc = ada_fail(err, rc, "out of memory for the decoder");
-			goto out_free;
-		}
+		if ((rc = bart_uncached_init(&u, net, S, nb, G, threads, err)))
+			return rc;
 		t0 = trainer_now();
-		rc = bart_encode(net, &a, src, NULL, 1, &st);
-		for (int t = 0; t < G && !rc; t++) {
-			if ((rc = bart_acts_set_shape(&a, S, t + 1)) ||
-			    (rc = bart_decode(net, &a, dec, NULL, NULL, 1, 0, 0, NULL, NULL, NULL, &st)))
-				break;
-			if (t + 1 < G)
-				dec[t + 1] = argmax(a.logits + (size_t)t * V, V);
-		}
+		if (!(rc = bart_uncached_start(&u, src, S, err)))
+			rc = seq2seq_generate(&u.ops, &u, &o, &r, err);
 		*seconds = trainer_now() - t0;
-		bart_acts_release(&a);
+		bart_uncached_release(&u);
 	}
-	if (rc)
-		rc = ada_fail(err, rc, "generation failed");
-out_free:
-	free(dec);
-	free(logits);
-	return rc;
+	if (!rc && r.n_tokens != G)
+		rc = ada_fail(err, ADA_EINVAL, "generation decoded %d tokens, not %d", r.n_tokens, G);
+	beam_result_release(&r);
+	return rc ? ada_err_prefix(err, rc, "generation") : ADA_OK;
 }
 
 int bench_s2s(const struct ada_bench_opts *o, struct ada_job *job, struct model *model,
@@ -170,6 +145,7 @@ int bench_s2s(const struct ada_bench_opts *o, struct ada_job *job, struct model 
 {
 	const int S = o->seq, T = o->target_seq > 0 ? o->target_seq : 64;
 	const int G = o->gen_tokens > 0 ? o->gen_tokens : T;
+	const int nb = o->num_beams > 0 ? o->num_beams : 1;
 	struct trainer tr;
 	struct s2s_dataset train;
 	struct rusage ru;
@@ -222,6 +198,7 @@ int bench_s2s(const struct ada_bench_opts *o, struct ada_job *job, struct model 
 	res->activation_bytes = (int64_t)trainer_s2s_activation_bytes(&tr);
 	/* generation of a random source, with the adapters as trained */
 	res->gen_tokens = G;
+	res->num_beams = nb;
 	if (!(src = xcalloc((size_t)S, sizeof(*src)))) {
 		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
 		goto out_release;
@@ -232,7 +209,7 @@ int bench_s2s(const struct ada_bench_opts *o, struct ada_job *job, struct model 
 	for (int cached = 1; cached >= 0; cached--) {
 		const int runs = o->steps < 3 ? o->steps : 3;
 		for (int i = 0; i < runs; i++)
-			if ((rc = time_generation(&tr.tn.bart, src, S, G, cached, tr.threads,
+			if ((rc = time_generation(&tr.tn.bart, src, S, G, nb, cached, tr.threads,
 						  &times[i], err)))
 				goto out_release;
 		*(cached ? &res->gen_tokens_per_s_cached : &res->gen_tokens_per_s_uncached) =

@@ -66,6 +66,38 @@ static json_t *metrics_to_array(const struct ada_glue_metrics *m)
 	return a;
 }
 
+/* A ROUGE result as [r1 p, r, f, r2 ..., rL ..., rLsum ..., n, use_stemmer]. */
+static json_t *rouge_to_array(const struct ada_rouge *r)
+{
+	const struct ada_rouge_score *s[] = { &r->rouge1, &r->rouge2, &r->rougeL, &r->rougeLsum };
+	json_t *a = json_array();
+
+	for (int i = 0; i < 4; i++) {
+		json_array_append_new(a, number_or_null(s[i]->precision));
+		json_array_append_new(a, number_or_null(s[i]->recall));
+		json_array_append_new(a, number_or_null(s[i]->fmeasure));
+	}
+	json_array_append_new(a, json_integer((json_int_t)r->n));
+	json_array_append_new(a, json_integer(r->use_stemmer));
+	return a;
+}
+
+/* Absent (checkpoints of other tasks, or written before them): no scores. */
+static void rouge_from_array(const json_t *a, struct ada_rouge *r)
+{
+	struct ada_rouge_score *s[] = { &r->rouge1, &r->rouge2, &r->rougeL, &r->rougeLsum };
+
+	for (int i = 0; i < 4; i++) {
+		double *v[] = { &s[i]->precision, &s[i]->recall, &s[i]->fmeasure };
+		for (int k = 0; k < 3; k++) {
+			const json_t *x = json_array_get(a, (size_t)(3 * i + k));
+			*v[k] = json_is_number(x) ? json_number_value(x) : NAN;
+		}
+	}
+	r->n = (int64_t)json_integer_value(json_array_get(a, 12));
+	r->use_stemmer = (int)json_integer_value(json_array_get(a, 13));
+}
+
 /* Absent (NAN) in checkpoints of language models written before them. */
 static void metrics_from_array(const json_t *a, struct ada_glue_metrics *m)
 {
@@ -102,6 +134,8 @@ int checkpoint_save(const char *dir, const struct checkpoint_state *st, struct a
 	json_object_set_new(hdr, "valid_metrics", metrics_to_array(&st->valid_metrics));
 	json_object_set_new(hdr, "valid_metrics_initial",
 			    metrics_to_array(&st->valid_metrics_initial));
+	json_object_set_new(hdr, "valid_rouge", rouge_to_array(&st->valid_rouge));
+	json_object_set_new(hdr, "valid_rouge_initial", rouge_to_array(&st->valid_rouge_initial));
 	json_object_set_new(hdr, "interval_nll", number_or_null(st->interval_nll));
 	json_object_set_new(hdr, "interval_targets", json_integer(st->interval_targets));
 	json_object_set_new(hdr, "nonfinite_in_a_row", json_integer(st->nonfinite_in_a_row));
@@ -218,6 +252,8 @@ int checkpoint_load(const char *dir, struct checkpoint_state *st, float *w, floa
 	metrics_from_array(json_object_get(hdr, "valid_metrics"), &st->valid_metrics);
 	metrics_from_array(json_object_get(hdr, "valid_metrics_initial"),
 			   &st->valid_metrics_initial);
+	rouge_from_array(json_object_get(hdr, "valid_rouge"), &st->valid_rouge);
+	rouge_from_array(json_object_get(hdr, "valid_rouge_initial"), &st->valid_rouge_initial);
 	/* absent before they were recorded: an interval that starts afresh */
 	st->interval_nll = json_object_get(hdr, "interval_nll") ? get_number(hdr, "interval_nll") : 0;
 	st->interval_targets = (int64_t)json_integer_value(json_object_get(hdr, "interval_targets"));

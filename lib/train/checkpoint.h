@@ -40,6 +40,10 @@ struct checkpoint_state {
 	/* a classifier's validation metrics, latest and before training (the
 	 * header keeps them as arrays: accuracy, f1, mcc, pearson, spearman) */
 	struct ada_glue_metrics valid_metrics, valid_metrics_initial;
+	/* a seq2seq validation's ROUGE, latest and before training (arrays of
+	 * rouge1, rouge2, rougeL, rougeLsum as precision, recall, fmeasure, then
+	 * n and use_stemmer; absent: n 0, NAN) */
+	struct ada_rouge valid_rouge, valid_rouge_initial;
 	/* the loss summed since the last metrics event, and its targets; the
 	 * steps in a row with non-finite gradients (0 when absent: older
 	 * checkpoints) */

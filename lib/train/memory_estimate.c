@@ -8,6 +8,7 @@
 #include "nn/bert.h"
 #include "nn/bart.h"
 #include "nn/frozen.h"
+#include "nn/bart_decode.h"
 #include "nn/parallel.h"
 #include "net/model_bind.h"
 #include "util/err.h"
@@ -263,6 +264,17 @@ void memory_estimate_config(const struct model_config *c, int64_t params,
 		/* the arena, then the micro-batch's src, src_len, dec_in, labels, idx */
 		out->activations = (int64_t)bart_acts_bytes(&d, B, S2, T2, threads) +
 				   (Ns + 2 * Nt) * 4 + B * 12;
+		if (hp->valid_generate_examples) {
+			/* validation's decoder beside them (trainer_s2s.c), of
+			 * generation_num_beams (auto: 4, as summarization
+			 * checkpoints say) hypotheses, and beam search's two
+			 * rows of scores per hypothesis */
+			const int nb = hp->generation_num_beams ? hp->generation_num_beams : 4;
+			const int L = hp->generation_max_length ? hp->generation_max_length - 1 : T2;
+			out->activations += (int64_t)bart_decoder_bytes(&d, S2, nb, L < 1 ? 1 : L,
+									threads) +
+					    2 * (int64_t)nb * c->vocab_size * 4;
+		}
 	} else if (!classify) {
 		out->activations = llama_acts(c, B, T, threads, 1, hp->gradient_checkpointing) +
 				   2 * N * 4;   /* + inputs, targets */

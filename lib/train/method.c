@@ -23,7 +23,7 @@
 
 enum field_kind { F_INT, F_INT64, F_DOUBLE, F_BOOL, F_EPOCHS, F_BATCH, F_STEPS,
 		  F_MODULES, F_IMPORTANCE, F_SCHEDULER, F_CHAT_TEMPLATE, F_AUTO_BOOL, F_AUTO_INT,
-		  F_COMPUTE };
+		  F_COMPUTE, F_ALL_INT64 };
 
 /* Which methods take a field. */
 #define M_LORA (1u << ADA_METHOD_LORA)
@@ -88,6 +88,9 @@ static const struct field fields[] = {
 	{ "max_target_length", F_AUTO_INT, OFF(max_target_length), 2, 65536, M_ALL },
 	{ "label_smoothing", F_DOUBLE, OFF(label_smoothing), 0, 0.999, M_ALL },
 	{ "compute_dtype", F_COMPUTE, OFF(compute_dtype), 0, 0, M_ALL },
+	{ "valid_generate_examples", F_ALL_INT64, OFF(valid_generate_examples), 0, 1e9, M_ALL },
+	{ "generation_num_beams", F_AUTO_INT, OFF(generation_num_beams), 1, 256, M_ALL },
+	{ "generation_max_length", F_AUTO_INT, OFF(generation_max_length), 2, 65537, M_ALL },
 };
 
 static const char *const importance_names[] = {
@@ -207,6 +210,9 @@ void ada_method_defaults(enum ada_method_type t, struct ada_method *out)
 	hp->max_target_length = 0;        /* auto: min(128, context) */
 	hp->label_smoothing = 0;
 	hp->compute_dtype = ADA_COMPUTE_AUTO;   /* bf16 where the CPU has it (decoders) */
+	hp->valid_generate_examples = 64;   /* decoded at each validation: README "BART" */
+	hp->generation_num_beams = 0;       /* auto: the model's generation config */
+	hp->generation_max_length = 0;      /* auto: max_target_length */
 }
 
 static int bad(struct ada_err *err, const char *path, const char *fmt, const char *detail)
@@ -398,6 +404,17 @@ static int parse_field(const struct field *f, const json_t *v, struct ada_hparam
 					      path);
 		*(enum ada_compute_dtype *)base = (enum ada_compute_dtype)e;
 		return ADA_OK;
+	case F_ALL_INT64:
+		if (json_is_string(v) && !strcmp(json_string_value(v), "all")) {
+			*(int64_t *)base = -1;
+			return ADA_OK;
+		}
+		if (!json_is_integer(v))
+			return bad(err, path, "%s must be an integer or \"all\"%s", "");
+		if ((rc = in_range(f, (double)json_integer_value(v), path, err)))
+			return rc;
+		*(int64_t *)base = (int64_t)json_integer_value(v);
+		return ADA_OK;
 	}
 	return ADA_EINVAL;
 }
@@ -574,6 +591,10 @@ json_t *ada_method_to_json(const struct ada_method *m)
 			break;
 		case F_COMPUTE:
 			v = json_string(ada_compute_dtype_name(*(const enum ada_compute_dtype *)p));
+			break;
+		case F_ALL_INT64:
+			v = *(const int64_t *)p < 0 ? json_string("all")
+						    : json_integer(*(const int64_t *)p);
 			break;
 		}
 		json_object_set_new(hp, f->name, v);

@@ -84,6 +84,14 @@ static int check_bart(const struct ada_method *m, const struct ada_model_info *i
 				      "%s (%d) exceeds the model's context length (%d)", param,
 				      given[i], info->context_length);
 	}
+	if (hp->generation_max_length && info->context_length > 0 &&
+	    hp->generation_max_length - 1 > info->context_length) {
+		snprintf(param, sizeof(param), "method.%s.hyperparameters.generation_max_length",
+			 ada_method_name(m->type));
+		return ada_fail_param(err, ADA_EINVAL, param,
+				      "%s (%d, the decoder start token included) generates past the model's %d positions",
+				      param, hp->generation_max_length, info->context_length);
+	}
 	if (hp->gradient_checkpointing) {
 		snprintf(param, sizeof(param), "method.%s.hyperparameters.gradient_checkpointing",
 			 ada_method_name(m->type));

@@ -66,6 +66,22 @@ static void glue_read(const json_t *o, struct ada_glue_metrics *g)
 	g->spearman = get_num(o, "spearman");
 }
 
+/* ROUGE as ada_rouge_to_json writes it (nulls for NAN), and back. */
+static void rouge_read(const json_t *o, struct ada_rouge *r)
+{
+	static const char *const names[] = { "rouge1", "rouge2", "rougeL", "rougeLsum" };
+	struct ada_rouge_score *s[] = { &r->rouge1, &r->rouge2, &r->rougeL, &r->rougeLsum };
+
+	for (int i = 0; i < 4; i++) {
+		const json_t *x = json_object_get(o, names[i]);
+		s[i]->precision = get_num(x, "precision");
+		s[i]->recall = get_num(x, "recall");
+		s[i]->fmeasure = get_num(x, "fmeasure");
+	}
+	r->n = get_int(o, "n", 0);
+	r->use_stemmer = json_is_true(json_object_get(o, "use_stemmer"));
+}
+
 static json_t *metrics_json(const struct ada_metrics *m)
 {
 	json_t *o = json_pack("{s:I,s:I,s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:I,s:o,s:o}",
@@ -80,8 +96,10 @@ static json_t *metrics_json(const struct ada_metrics *m)
 			      "eta_seconds", num(m->eta_seconds),
 			      "elapsed_seconds", num(m->elapsed_seconds));
 
-	if (o)
+	if (o) {
 		json_object_set_new(o, "glue", glue_json(&m->glue));
+		json_object_set_new(o, "rouge", ada_rouge_to_json(&m->rouge));
+	}
 	return o;
 }
 
@@ -103,6 +121,7 @@ static void metrics_read(const json_t *o, struct ada_metrics *m)
 	m->eta_seconds = get_num(o, "eta_seconds");
 	m->elapsed_seconds = get_num(o, "elapsed_seconds");
 	glue_read(json_object_get(o, "glue"), &m->glue);
+	rouge_read(json_object_get(o, "rouge"), &m->rouge);
 }
 
 /* ---- the writer --------------------------------------------------------- */
@@ -203,6 +222,10 @@ static json_t *result_json(const struct ada_result *r)
 		      "label_kind", r->label_kind, "label_names", labels, "truncated_train",
 		      (json_int_t)r->truncated_train, "truncated_valid",
 		      (json_int_t)r->truncated_valid);
+	if (o) {
+		json_object_set_new(o, "rouge", ada_rouge_to_json(&r->rouge));
+		json_object_set_new(o, "rouge_initial", ada_rouge_to_json(&r->rouge_initial));
+	}
 	return o;
 }
 
@@ -302,6 +325,8 @@ static int read_end(const json_t *o, struct ada_progress_end *end, struct ada_er
 	if ((s = json_string_value(json_object_get(r, "adapter_dir"))))
 		snprintf(res->adapter_dir, sizeof(res->adapter_dir), "%s", s);
 	glue_read(json_object_get(r, "glue"), &res->glue);
+	rouge_read(json_object_get(r, "rouge"), &res->rouge);
+	rouge_read(json_object_get(r, "rouge_initial"), &res->rouge_initial);
 	res->num_labels = (int)get_int(r, "num_labels", 0);
 	res->label_kind = (int)get_int(r, "label_kind", 0);
 	res->truncated_train = get_int(r, "truncated_train", 0);

@@ -19,6 +19,7 @@
 #include "util/err.h"
 #include "util/fileio.h"
 #include "data/qa_metrics.h"
+#include "data/rouge.h"
 #include "train/trainer.h"
 
 /* Consecutive steps with non-finite gradients before a job is declared diverged. */
@@ -248,6 +249,7 @@ static void show_valid(struct trainer *tr)
 	tr->last.valid_loss_no_framing = tr->valid_loss_no_framing;
 	tr->last.glue = tr->valid_m.glue;
 	tr->last.qa = tr->valid_qa;
+	tr->last.rouge = tr->valid_rouge;
 }
 
 static int evaluate_valid(struct trainer *tr, struct ada_err *err)
@@ -314,7 +316,14 @@ static int train_loop(struct trainer *tr, struct ada_err *err)
 		tr->valid_loss_no_framing_initial = tr->valid_loss_no_framing;
 		tr->valid_m_initial = tr->valid_m;
 		tr->valid_qa_initial = tr->valid_qa;
-		if (isfinite(tr->valid_qa.f1))
+		tr->valid_rouge_initial = tr->valid_rouge;
+		if (tr->valid_rouge.n)
+			trainer_say(tr, "info",
+				    "validation before training: loss %.4f, token accuracy %.4f, ROUGE-1/2/L %.4f/%.4f/%.4f (%lld decoded)",
+				    tr->valid_loss, tr->valid_m.glue.accuracy,
+				    tr->valid_rouge.rouge1.fmeasure, tr->valid_rouge.rouge2.fmeasure,
+				    tr->valid_rouge.rougeL.fmeasure, (long long)tr->valid_rouge.n);
+		else if (isfinite(tr->valid_qa.f1))
 			trainer_say(tr, "info", "validation before training: loss %.4f, exact %.2f, F1 %.2f",
 				    tr->valid_loss, tr->valid_qa.exact, tr->valid_qa.f1);
 		else if (isfinite(tr->valid_m.glue.accuracy))
@@ -405,6 +414,8 @@ int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err 
 	res->valid_loss_no_framing = res->valid_loss_no_framing_initial = NAN;
 	glue_metrics_clear(&res->glue);
 	qa_metrics_clear(&res->qa);
+	rouge_clear(&res->rouge);
+	rouge_clear(&res->rouge_initial);
 	if (!job->out_dir)
 		return ada_fail(err, ADA_EINVAL, "a job needs an output directory");
 	/* In a data-parallel job only the writer writes (the others read
@@ -435,6 +446,8 @@ int ada_train(const struct ada_job *job, struct ada_result *res, struct ada_err 
 	res->valid_loss_no_framing_initial = tr.valid_loss_no_framing_initial;
 	res->glue = tr.valid_m.glue;
 	res->qa = tr.valid_qa;
+	res->rouge = tr.valid_rouge;
+	res->rouge_initial = tr.valid_rouge_initial;
 	if (tr.t_start > 0)
 		res->seconds = trainer_now() - tr.t_start;
 	trainer_release(&tr);

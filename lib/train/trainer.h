@@ -102,6 +102,7 @@ struct trainer {
 	double valid_loss_no_framing, valid_loss_no_framing_initial;
 	struct cls_metrics valid_m, valid_m_initial;   /* classification; NAN otherwise */
 	struct ada_qa_metrics valid_qa, valid_qa_initial;   /* question answering */
+	struct ada_rouge valid_rouge, valid_rouge_initial;  /* seq2seq decodes; NAN otherwise */
 	int64_t nonfinite_in_a_row;     /* checkpointed, like the interval below */
 	/* the loss of the steps since the last metrics event, so that a resumed
 	 * run logs the same train_loss as an uninterrupted one */

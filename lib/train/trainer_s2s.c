@@ -19,15 +19,25 @@
  *
  * Validation is teacher-forced, without smoothing: the mean NLL of the
  * held-out targets (valid_loss) and the token accuracy (argmax = label,
- * reported as the validation's accuracy). Generation-based metrics (ROUGE
- * of greedily or beam-decoded targets) are `adalora eval`'s, not this loop's.
+ * reported as the validation's accuracy). Then the first
+ * valid_generate_examples sources are decoded (greedy or beam search: the
+ * model's generation config, num_beams and max_length replaced by
+ * generation_num_beams and generation_max_length, which default to the
+ * model's num_beams and max_target_length as Seq2SeqTrainer with
+ * run_summarization's arguments) and scored with ROUGE against their
+ * targets, with the Porter stemmer (run_summarization's use_stemmer=True):
+ * valid_rouge1, ... The decoding is net/s2s_predict.h's, the same
+ * `adalora eval` runs on the exported adapter.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "data/s2s_data.h"
+#include "data/rouge.h"
 #include "net/s2s_eval.h"
+#include "net/s2s_predict.h"
+#include "net/seq2seq_step.h"
 #include "nn/bart.h"
 #include "util/alloc.h"
 #include "util/err.h"
@@ -38,6 +48,8 @@ struct trainer_s2s {
 	struct bart_acts acts;          /* micro-batch shape, also for validation */
 	int max_src, max_tgt;           /* the job's lengths, resolved */
 	struct s2s_batch_buf buf;       /* one micro-batch */
+	struct beam_opts gen;           /* how validation decodes */
+	int64_t n_generate;             /* validation examples decoded (0: none) */
 };
 
 int trainer_s2s_adopt(struct trainer *tr, struct s2s_dataset *train, struct ada_err *err)
@@ -62,6 +74,38 @@ int trainer_s2s_adopt(struct trainer *tr, struct s2s_dataset *train, struct ada_
 size_t trainer_s2s_activation_bytes(const struct trainer *tr)
 {
 	return tr->s2s ? tr->s2s->acts.bytes : 0;
+}
+
+/* Validation's search: the model's generation config with the job's
+ * generation_num_beams and generation_max_length (or max_target_length);
+ * errors name the hyperparameter, or the model for its own settings. */
+static int generation_opts(struct trainer *tr, struct trainer_s2s *s, struct ada_err *err)
+{
+	const struct ada_hparams *hp = tr->hp;
+	const int64_t want = hp->valid_generate_examples;
+	int rc;
+
+	s->n_generate = want < 0 || want > s->valid.n ? s->valid.n : want;
+	beam_opts_default(&s->gen);
+	if (!s->n_generate)
+		return ADA_OK;
+	if ((rc = s2s_generation_config(tr->model, &s->gen, err)))
+		return rc;
+	if (hp->generation_num_beams)
+		s->gen.num_beams = hp->generation_num_beams;
+	s->gen.max_length = hp->generation_max_length ? hp->generation_max_length : s->max_tgt;
+	if (s->gen.max_length - 1 > tr->model->cfg.context_length)
+		return ada_fail_param(err, ADA_EINVAL, "generation_max_length",
+				      "generation_max_length (%d, the decoder start token included) generates past the model's %d positions",
+				      s->gen.max_length, tr->model->cfg.context_length);
+	if ((rc = beam_opts_check(&s->gen, tr->model->cfg.vocab_size, err))) {
+		const char *field = !strcmp(err->param, "num_beams") && hp->generation_num_beams
+					    ? "generation_num_beams"
+				    : !strcmp(err->param, "max_length") ? "generation_max_length"
+									: "model";
+		snprintf(err->param, sizeof(err->param), "%s", field);
+	}
+	return rc;
 }
 
 static int s2s_load(struct trainer *tr, struct ada_err *err)
@@ -91,6 +135,8 @@ static int s2s_load(struct trainer *tr, struct ada_err *err)
 			return rc;
 	}
 	tr->spec = (struct net_spec){ .task = ADA_TASK_SEQ2SEQ };
+	if ((rc = generation_opts(tr, s, err)))
+		return rc;
 	if (s->train.n_truncated_src || s->train.n_truncated_tgt || s->valid.n_truncated_src ||
 	    s->valid.n_truncated_tgt)
 		trainer_say(tr, "warning",
@@ -194,6 +240,18 @@ static int s2s_evaluate(struct trainer *tr, struct ada_err *err)
 	tr->valid_loss = nll;
 	tr->valid_m.loss = nll;
 	tr->valid_m.glue.accuracy = acc;
+	if (s->n_generate > 0 && tr->tok) {
+		struct seq2seq_eval ev;
+
+		seq2seq_eval_init(&ev, 1);
+		rc = s2s_predict(&tr->tn.bart, tr->tok, &s->valid, s->n_generate, &s->gen, tr->threads,
+				 &ev, NULL, NULL, err);
+		if (!rc)
+			rc = seq2seq_eval_rouge(&ev, &tr->valid_rouge, err);
+		seq2seq_eval_release(&ev);
+		if (rc)
+			return ada_err_prefix(err, rc, "validation decoding");
+	}
 	return ADA_OK;
 }
 
@@ -226,6 +284,19 @@ static int s2s_result(const struct trainer *tr, json_t *j, struct ada_result *re
 	if (isfinite(tr->valid_m_initial.glue.accuracy))
 		json_object_set_new(m0, "token_accuracy",
 				    json_real(tr->valid_m_initial.glue.accuracy));
+	if (tr->valid_rouge.n)
+		json_object_set_new(m, "rouge", ada_rouge_to_json(&tr->valid_rouge));
+	if (tr->valid_rouge_initial.n)
+		json_object_set_new(m0, "rouge", ada_rouge_to_json(&tr->valid_rouge_initial));
+	{
+		json_t *g = json_pack("{s:I,s:i,s:i,s:f,s:i,s:i}", "valid_generate_examples",
+				      (json_int_t)s->n_generate, "num_beams", s->gen.num_beams,
+				      "max_length", s->gen.max_length, "length_penalty",
+				      s->gen.length_penalty, "no_repeat_ngram_size",
+				      s->gen.no_repeat_ngram_size, "min_length", s->gen.min_length);
+		if (g)
+			json_object_set_new(j, "generation", g);
+	}
 	json_object_set_new(j, "metrics", m);
 	json_object_set_new(j, "metrics_initial", m0);
 	res->truncated_train = s->train.n_truncated_src + s->train.n_truncated_tgt;

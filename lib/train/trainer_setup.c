@@ -20,6 +20,7 @@
 #include "train/memory_estimate.h"
 #include "data/data_format.h"
 #include "data/qa_metrics.h"
+#include "data/rouge.h"
 #include "train/trainer.h"
 
 const char *ada_task_name(enum ada_task t)
@@ -78,10 +79,16 @@ static void hp_prefix(const struct ada_method *m, char *buf, size_t cap)
  * reports the full path. */
 static int qualify_param(struct ada_err *err, const char *prefix, int rc)
 {
+	/* the job's own fields stay as they are (a model's generation config: "model") */
+	static const char *const job_fields[] = { "model", "task", "training_file",
+						  "validation_file" };
 	char bare[sizeof(err->param)];
 
 	if (!err || !rc || !err->param[0] || !strncmp(err->param, "method.", 7))
 		return rc;
+	for (size_t i = 0; i < sizeof(job_fields) / sizeof(job_fields[0]); i++)
+		if (!strcmp(err->param, job_fields[i]))
+			return rc;
 	snprintf(bare, sizeof(bare), "%s", err->param);
 	snprintf(err->param, sizeof(err->param), "%s.%s", prefix, bare);
 	return rc;
@@ -122,6 +129,11 @@ static char *make_fingerprint(const struct ada_job *job)
 	}
 	if (h->compute_dtype != ADA_COMPUTE_BF16)
 		json_object_del(hp, "compute_dtype");
+	/* How validation decodes changes no trained value: a run may resume
+	 * with other generation settings. */
+	json_object_del(hp, "valid_generate_examples");
+	json_object_del(hp, "generation_num_beams");
+	json_object_del(hp, "generation_max_length");
 	json_object_set_new(j, "model", job->model ? json_string(job->model) : json_null());
 	json_object_set_new(j, "tokenizer", job->tokenizer ? json_string(job->tokenizer) : json_null());
 	json_object_set_new(j, "train_file",
@@ -269,6 +281,8 @@ static void setup_begin(struct trainer *tr, const struct ada_job *job)
 	tr->valid_m_initial = tr->valid_m;
 	qa_metrics_clear(&tr->valid_qa);
 	tr->valid_qa_initial = tr->valid_qa;
+	rouge_clear(&tr->valid_rouge);
+	tr->valid_rouge_initial = tr->valid_rouge;
 }
 
 /* The method against the loaded model, before any data is read. */

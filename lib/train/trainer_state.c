@@ -28,6 +28,8 @@ int trainer_save_checkpoint(struct trainer *tr, struct ada_err *err)
 		.valid_loss_no_framing_initial = tr->valid_loss_no_framing_initial,
 		.valid_metrics = tr->valid_m.glue,
 		.valid_metrics_initial = tr->valid_m_initial.glue,
+		.valid_rouge = tr->valid_rouge,
+		.valid_rouge_initial = tr->valid_rouge_initial,
 		.interval_nll = tr->interval_nll,
 		.interval_targets = tr->interval_targets,
 		.nonfinite_in_a_row = tr->nonfinite_in_a_row,
@@ -109,6 +111,8 @@ int trainer_load_checkpoint(struct trainer *tr, struct ada_err *err)
 	tr->valid_m.loss = st.valid_loss;
 	tr->valid_m_initial.glue = st.valid_metrics_initial;
 	tr->valid_m_initial.loss = st.valid_loss_initial;
+	tr->valid_rouge = st.valid_rouge;
+	tr->valid_rouge_initial = st.valid_rouge_initial;
 	tr->interval_nll = st.interval_nll;
 	tr->interval_targets = st.interval_targets;
 	tr->nonfinite_in_a_row = st.nonfinite_in_a_row;

@@ -2,12 +2,14 @@
 // adalorad, a browser, and the reasons to skip.
 //
 // The daemon is started by tests/node_common/spawn_daemon.mjs, with
-// models/stories260K.gguf linked to the shared asset,
+// models/stories260K.gguf linked to the shared asset (and, asked, the
+// tests' tiny BART written by tests/integration/make_tiny_bart.c),
 // and a JSONL file of tinyshakespeare speeches. The browser is Debian's
 // chromium driven by playwright-core (Playwright's own browser download
 // does not work offline), started with the flags that keep it off the
 // network. Exits 77 (meson's "skipped") with the reason when chromium,
 // the npm package or ../shared/assets is missing.
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,15 +61,27 @@ export function writeShakespeare(assets, path, maxBytes) {
   writeFileSync(path, `${lines.join('\n')}\n`);
 }
 
-// options: {key: a bearer key the daemon requires}
-export async function startDaemon(name, assets, { key } = {}) {
-  const d = await spawnDaemon(name, (models) => symlinkSync(
-    join(assets, 'models', 'stories260K', 'stories260K.gguf'), join(models, 'stories260K.gguf')),
-  { args: ['--sse-keepalive', '1'], key });
+// options: {key: a bearer key the daemon requires, bart: also models/bart-tiny, the
+// tests' tiny random BART, with its reversal task's files (bartData.train, .valid)
+// beside the models directory}
+export async function startDaemon(name, assets, { key, bart } = {}) {
+  const bartData = {};
+  const d = await spawnDaemon(name, (models) => {
+    symlinkSync(join(assets, 'models', 'stories260K', 'stories260K.gguf'),
+      join(models, 'stories260K.gguf'));
+    if (bart) {
+      const make = process.env.ADALORA_MAKE_TINY_BART;
+      if (!make) throw new Error('ADALORA_MAKE_TINY_BART must be set (run with meson)');
+      bartData.train = join(models, '..', 'bart-train.jsonl');
+      bartData.valid = join(models, '..', 'bart-valid.jsonl');
+      execFileSync(make, [join(models, 'bart-tiny'), bartData.train, bartData.valid]);
+    }
+  }, { args: ['--sse-keepalive', '1'], key });
   const { base } = d;
   const auth = key ? { Authorization: `Bearer ${key}` } : {};
   return {
     ...d,
+    bartData,
     async api(method, path, body) {
       const res = await fetch(`${base}${path}`, {
         method, headers: { ...auth, ...(body ? { 'Content-Type': 'application/json' } : {}) },

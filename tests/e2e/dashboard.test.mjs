@@ -18,8 +18,9 @@
 // 5. A classification job (stories260K with a head, string labels): its
 //    page shows the task, the label map and the validation metrics chart.
 // 6. A sequence-to-sequence job's validation ROUGE (chart and latest
-//    values), its job and events served by a stand-in through the
-//    browser's request routing until the daemon trains such jobs.
+//    values): exact values from a stand-in served through the browser's
+//    request routing, and a real AdaLoRA job on the tests' tiny BART whose
+//    validations decode with beam search and report valid_rouge*.
 // Screenshots of each go to the artifacts directory (its path is printed).
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -37,7 +38,7 @@ const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
 const TARGET_BUDGET = 35 * 3;   // stories260K: 5 layers x 7 modules, target_r 3
 
-const d = await startDaemon('e2e-dashboard', assets);
+const d = await startDaemon('e2e-dashboard', assets, { bart: true });
 const data = join(d.dir, 'shakespeare.jsonl');
 writeShakespeare(assets, data, 200000);
 const browser = await launchBrowser();
@@ -438,5 +439,48 @@ test('a sequence-to-sequence job shows its validation ROUGE', { timeout: 120000 
   assert.equal(await page.locator('dl.latest dd[data-key="Validation ROUGE-1"]').textContent(), '0.62');
   assert.equal(await page.locator('dl.latest dd[data-key="Validation ROUGE-Lsum"]').textContent(), '0.6');
   await page.screenshot({ path: join(shots, 'job-desktop-seq2seq-rouge.png'), fullPage: true });
+  assert.deepEqual(page.errors, []);
+});
+
+test('a real sequence-to-sequence job draws its validation ROUGE', { timeout: 600000 }, async () => {
+  // The tests' tiny BART learning to reverse letters (tests/support/tiny_bart.h);
+  // every validation (before training, at 20 and 40, at the end) decodes the
+  // first 12 sources with two beams and scores them.
+  const train = await d.upload(d.bartData.train, 'reverse-train.jsonl');
+  const valid = await d.upload(d.bartData.valid, 'reverse-valid.jsonl');
+  const hp = { max_steps: 60, batch_size: 16, learning_rate: 0.03, init_r: 6, target_r: 4,
+               tinit: 10, tfinal: 20, deltaT: 5, eval_every: 20, log_every: 10,
+               valid_generate_examples: 12, generation_num_beams: 2, generation_max_length: 16 };
+  let job = await d.api('POST', '/v1/fine_tuning/jobs', {
+    model: 'bart-tiny', task: 'seq2seq', training_file: train.id, validation_file: valid.id,
+    method: { type: 'adalora', adalora: { hyperparameters: hp } },
+  });
+  for (const t0 = Date.now(); !['succeeded', 'failed', 'cancelled'].includes(job.status);) {
+    assert.ok(Date.now() - t0 < 500000, 'the seq2seq job did not finish');
+    await new Promise((r) => setTimeout(r, 500));
+    job = await d.api('GET', `/v1/fine_tuning/jobs/${job.id}`);
+  }
+  assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+  for (const k of ['valid_rouge1', 'valid_rouge2', 'valid_rougeL', 'valid_rougeLsum']) {
+    assert.ok(Number.isFinite(job.metrics[k]) && job.metrics[k] >= 0 && job.metrics[k] <= 1, `metrics.${k}`);
+  }
+  const page = await newPage(DESKTOP);
+  await page.goto(`${d.base}/#/jobs/${job.id}`);
+  const rl = page.locator('[data-testid="rouge-chart"] [data-series="valid_rougeL"]');
+  await rl.waitFor({ state: 'attached' });
+  assert.ok(await page.locator('[data-testid="rouge-chart"]').isVisible());
+  // a point per validation: before training, at 20, at 40, at the end
+  for (const t0 = Date.now(); Number(await rl.getAttribute('data-count')) < 4;) {
+    assert.ok(Date.now() - t0 < 60000, `ROUGE-L points: ${await rl.getAttribute('data-count')}`);
+    await page.waitForTimeout(100);
+  }
+  const latest = page.locator('dl.latest dd[data-key="Validation ROUGE-L"]');
+  await latest.waitFor();
+  const shown = Number(await latest.textContent());
+  assert.ok(Math.abs(shown - job.metrics.valid_rougeL) < 0.01,
+    `latest ROUGE-L ${shown}, the job's ${job.metrics.valid_rougeL}`);
+  // not served (README "Serving"): no "Try it" panel
+  assert.equal(await page.locator('[data-testid="tryit"]').isVisible(), false);
+  await page.screenshot({ path: join(shots, 'job-desktop-seq2seq-real.png'), fullPage: true });
   assert.deepEqual(page.errors, []);
 });

@@ -2,7 +2,7 @@
  * fuzz_rouge — ROUGE on arbitrary texts (data/rouge.c, data/porter.c): a
  * sequence-to-sequence job scores its validation references, which come
  * from an uploaded file, and `adalora rouge` reads its files with
- * seq2seq_texts_read (infer/seq2seq_eval.c).
+ * seq2seq_texts_read (net/seq2seq_eval.c).
  *
  * Input: byte 0 bit 0 turns the stemmer on; the rest is a prediction and,
  * after FUZZ_SEP, a reference (any bytes: invalid UTF-8 included).
@@ -22,7 +22,7 @@
 
 #include "adalora.h"
 #include "data/rouge.h"
-#include "infer/seq2seq_eval.h"
+#include "net/seq2seq_eval.h"
 
 static struct rouge_work work;
 

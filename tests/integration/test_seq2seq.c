@@ -9,11 +9,20 @@
  *   - hostile creations are 400s naming the field: a task the model does
  *     not train, seq2seq on a decoder, text data for BART, lengths past
  *     the context, a method BART does not take, gradient checkpointing;
+ *   - the generation hyperparameters of validation are checked at
+ *     creation (400s naming generation_num_beams, generation_max_length,
+ *     valid_generate_examples);
  *   - an AdaLoRA job succeeds: task seq2seq, validation events with the
- *     loss and the token accuracy, rank events and GET …/ranks with the
- *     encoder's and decoder's stacks (layer_groups, module_groups), the
- *     adapter downloaded (PEFT SEQ_2_SEQ_LM, decoder cross-attention keys)
- *     and it reads the same after a restart.
+ *     loss, the token accuracy and the ROUGE F-measures of the validation's
+ *     beam-search decodes (valid_rouge1, valid_rouge2, valid_rougeL,
+ *     valid_rougeLsum), metrics events and the job's metrics with them too,
+ *     rank events and GET …/ranks with the encoder's and decoder's stacks
+ *     (layer_groups, module_groups), the adapter downloaded (PEFT
+ *     SEQ_2_SEQ_LM, decoder cross-attention keys) and it reads the same
+ *     after a restart;
+ *   - completions, chat completions and classifications refuse the BART
+ *     base and the seq2seq job's model with a 400 naming "model" (an
+ *     encoder-decoder is not served), and the daemon serves on.
  */
 #include <math.h>
 #include <stdio.h>
@@ -41,10 +50,25 @@ static json_t *job_body(const char *model, const char *train, const char *valid,
 
 static json_t *adalora_hp(void)
 {
-	return json_pack("{s:i,s:i,s:f,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}", "max_steps", 60,
-			 "batch_size", 16, "learning_rate", 0.03, "init_r", 6, "target_r", 4,
-			 "tinit", 10, "tfinal", 20, "deltaT", 5, "log_every", 10, "eval_every", 20,
-			 "checkpoint_every", 30, "warmup_steps", 5);
+	return json_pack("{s:i,s:i,s:f,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i}",
+			 "max_steps", 60, "batch_size", 16, "learning_rate", 0.03, "init_r", 6,
+			 "target_r", 4, "tinit", 10, "tfinal", 20, "deltaT", 5, "log_every", 10,
+			 "eval_every", 20, "checkpoint_every", 30, "warmup_steps", 5,
+			 "valid_generate_examples", 12, "generation_num_beams", 2,
+			 "generation_max_length", 16);
+}
+
+static const char *const rouge_keys[] = { "valid_rouge1", "valid_rouge2", "valid_rougeL",
+					  "valid_rougeLsum" };
+
+/* The four ROUGE F-measures of a validation, fractions. */
+static void check_rouge(const json_t *o, const char *where)
+{
+	for (int k = 0; k < 4; k++) {
+		const json_t *v = json_object_get(o, rouge_keys[k]);
+		CHECK_MSG(json_is_number(v) && json_number_value(v) >= 0 && json_number_value(v) <= 1,
+			  "%s: %s missing or out of [0, 1]", where, rouge_keys[k]);
+	}
 }
 
 static long create(json_t *body, char *param, size_t cap, char **id)
@@ -154,6 +178,19 @@ static void test_hostile(void)
 				     json_pack("{s:b}", "gradient_checkpointing", 1)),
 			    param, sizeof(param), NULL), 400);
 	CHECK_STR_EQ(param, "method.lora.hyperparameters.gradient_checkpointing");
+	/* validation's generation: Seq2SeqTrainingArguments' names, checked */
+	CHECK_INT_EQ(create(job_body("bart", train_file, NULL, "lora",
+				     json_pack("{s:i}", "generation_num_beams", 0)),
+			    param, sizeof(param), NULL), 400);
+	CHECK_STR_EQ(param, "method.lora.hyperparameters.generation_num_beams");
+	CHECK_INT_EQ(create(job_body("bart", train_file, NULL, "lora",
+				     json_pack("{s:i}", "generation_max_length", 66)),
+			    param, sizeof(param), NULL), 400);
+	CHECK_STR_EQ(param, "method.lora.hyperparameters.generation_max_length");
+	CHECK_INT_EQ(create(job_body("bart", train_file, NULL, "lora",
+				     json_pack("{s:s}", "valid_generate_examples", "most")),
+			    param, sizeof(param), NULL), 400);
+	CHECK_STR_EQ(param, "method.lora.hyperparameters.valid_generate_examples");
 }
 
 static const char *trained(void)
@@ -188,6 +225,7 @@ static void check_job_object(void)
 	CHECK(json_is_number(json_object_get(m, "valid_loss")));
 	CHECK(json_is_number(json_object_get(m, "valid_accuracy")));
 	CHECK(json_object_get(m, "valid_f1") == NULL);
+	check_rouge(m, "the job's metrics");
 	json_decref(job);
 }
 
@@ -243,7 +281,7 @@ static void test_job(void)
 	json_t *e, *ranks = NULL, *cfg;
 	char path[256], *st, *text;
 	size_t i, len;
-	int validations = 0, rank_events = 0;
+	int validations = 0, rank_events = 0, metrics_with_rouge = 0;
 
 	if (!trained())
 		return;
@@ -257,7 +295,10 @@ static void test_job(void)
 			validations++;
 			CHECK(json_is_number(json_object_get(data, "valid_loss")));
 			CHECK(json_is_number(json_object_get(data, "valid_accuracy")));
+			check_rouge(data, "a validation event");
 		}
+		if (!strcmp(json_string_value(json_object_get(data, "kind")), "metrics"))
+			metrics_with_rouge += json_is_number(json_object_get(data, "valid_rougeL"));
 		if (!strcmp(msg, "ranks")) {
 			rank_events++;
 			check_groups(data);
@@ -268,6 +309,8 @@ static void test_job(void)
 	}
 	/* before training, at 20 and 40, at the end */
 	CHECK_MSG(validations >= 4, "%d validation events", validations);
+	CHECK_MSG(metrics_with_rouge >= 6, "%d metrics events carry valid_rougeL",
+		  metrics_with_rouge);
 	CHECK(rank_events > 0);
 	sse_result_free(&s);
 
@@ -292,6 +335,48 @@ static void test_job(void)
 	/* no label map for a seq2seq adapter */
 	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s/adapter/labels.json", job_id);
 	CHECK_INT_EQ(http_status(&d, "GET", path, NULL), 404);
+}
+
+/* An encoder-decoder is not served: every inference route refuses it with
+ * a 400 naming model, base or fine-tuned, and serving goes on. */
+static void test_not_served(void)
+{
+	char ft[512];
+	json_t *job = NULL, *out = NULL;
+	char path[256];
+	const char *routes[] = { "/v1/completions", "/v1/chat/completions", "/v1/classifications" };
+
+	if (!trained())
+		return;
+	snprintf(path, sizeof(path), "/v1/fine_tuning/jobs/%s", job_id);
+	CHECK_INT_EQ(http_json(&d, "GET", path, NULL, &job), 200);
+	snprintf(ft, sizeof(ft), "%s", json_string_value(json_object_get(job, "fine_tuned_model")));
+	json_decref(job);
+	for (int m = 0; m < 2; m++)
+		for (int k = 0; k < 3; k++) {
+			const char *model = m ? ft : "bart";
+			json_t *body = k == 1 ? json_pack("{s:s,s:[{s:s,s:s}]}", "model", model, "messages",
+							  "role", "user", "content", "a b c")
+				     : k == 2 ? json_pack("{s:s,s:s}", "model", model, "input", "a b c")
+					      : json_pack("{s:s,s:s,s:i}", "model", model, "prompt", "a b c",
+							  "max_tokens", 4);
+			const json_t *e;
+
+			CHECK_INT_EQ(http_json(&d, "POST", routes[k], body, &out), 400);
+			e = json_object_get(out, "error");
+			CHECK_STR_EQ(json_string_value(json_object_get(e, "param")), "model");
+			CHECK_MSG(strstr(json_string_value(json_object_get(e, "message")) ?: "",
+					 "encoder-decoder") != NULL,
+				  "%s with %s: %s", routes[k], model,
+				  json_string_value(json_object_get(e, "message")));
+			json_decref(out);
+			out = NULL;
+		}
+	/* a decoder is still served */
+	CHECK_INT_EQ(http_json(&d, "POST", "/v1/completions",
+			       json_pack("{s:s,s:s,s:i}", "model", "tiny", "prompt", "a", "max_tokens", 2),
+			       &out), 200);
+	json_decref(out);
 }
 
 static void test_restart(void)
@@ -337,6 +422,7 @@ int main(void)
 	RUN(test_uploads);
 	RUN(test_hostile);
 	RUN(test_job);
+	RUN(test_not_served);
 	RUN(test_restart);
 	CHECK_INT_EQ(daemon_stop(&d), 0);
 	free(train_file);

@@ -1,5 +1,5 @@
 /*
- * Tests of infer/beam.c: greedy and beam search over struct
+ * Tests of net/beam.c: greedy and beam search over struct
  * seq2seq_step_ops, with a fake decoder.
  *
  * The fake keeps a "cache" row per hypothesis: the tokens that row was fed.
@@ -22,7 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "infer/beam.h"
+#include "net/beam.h"
 #include "util/err.h"
 
 enum { S, E, A, B, C, D, V };

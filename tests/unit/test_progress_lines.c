@@ -13,6 +13,7 @@
 
 #include "adalora.h"
 #include "task_data.h"
+#include "tiny_bart.h"
 #include "util/err.h"
 #include "util/fileio.h"
 
@@ -130,17 +131,22 @@ static int same_metrics(const struct ada_metrics *a, const struct ada_metrics *b
 	const double da[] = { a->epoch, a->train_loss, a->valid_loss, a->valid_loss_no_framing,
 			      a->learning_rate, a->grad_norm, a->orth_reg, a->tokens_per_second,
 			      a->eta_seconds, a->elapsed_seconds, a->glue.accuracy, a->glue.f1,
-			      a->glue.mcc, a->glue.pearson, a->glue.spearman };
+			      a->glue.mcc, a->glue.pearson, a->glue.spearman,
+			      a->rouge.rouge1.fmeasure, a->rouge.rouge2.precision,
+			      a->rouge.rougeL.recall, a->rouge.rougeLsum.fmeasure };
 	const double db[] = { b->epoch, b->train_loss, b->valid_loss, b->valid_loss_no_framing,
 			      b->learning_rate, b->grad_norm, b->orth_reg, b->tokens_per_second,
 			      b->eta_seconds, b->elapsed_seconds, b->glue.accuracy, b->glue.f1,
-			      b->glue.mcc, b->glue.pearson, b->glue.spearman };
+			      b->glue.mcc, b->glue.pearson, b->glue.spearman,
+			      b->rouge.rouge1.fmeasure, b->rouge.rouge2.precision,
+			      b->rouge.rougeL.recall, b->rouge.rougeLsum.fmeasure };
 
 	for (size_t i = 0; i < sizeof(da) / sizeof(da[0]); i++)
 		if (!same_double(da[i], db[i]))
 			return 0;
 	return a->step == b->step && a->total_steps == b->total_steps &&
-	       a->budget == b->budget && a->trained_tokens == b->trained_tokens;
+	       a->budget == b->budget && a->trained_tokens == b->trained_tokens &&
+	       a->rouge.n == b->rouge.n && a->rouge.use_stemmer == b->rouge.use_stemmer;
 }
 
 static int same_event(const struct event *a, const struct event *b)
@@ -205,6 +211,9 @@ static void check_round_trip(struct ada_job *job, const char *what, int expect_l
 	CHECK(same_double(end.res.train_loss, res.train_loss));
 	CHECK(same_double(end.res.valid_loss, res.valid_loss));
 	CHECK(same_double(end.res.glue.accuracy, res.glue.accuracy));
+	CHECK(same_double(end.res.rouge.rougeL.fmeasure, res.rouge.rougeL.fmeasure));
+	CHECK(same_double(end.res.rouge_initial.rouge1.recall, res.rouge_initial.rouge1.recall));
+	CHECK_INT_EQ(end.res.rouge.n, res.rouge.n);
 	CHECK_STR_EQ(end.res.adapter_dir, res.adapter_dir);
 	CHECK_INT_EQ(end.res.num_labels, res.num_labels);
 	CHECK_INT_EQ(end.res.label_kind, res.label_kind);
@@ -256,6 +265,25 @@ static void test_classifier_with_label_names(void)
 	snprintf(out, sizeof(out), "%s/cls", tmp);
 	base_job(&job, zebra_path, out);
 	check_round_trip(&job, "classifier", 1);
+}
+
+/* A seq2seq job: its validations' ROUGE travels too. */
+static void test_seq2seq(void)
+{
+	struct ada_job job;
+	struct ada_err err;
+	char out[4300], bart[4300], train[4300];
+
+	snprintf(out, sizeof(out), "%s/s2s", tmp);
+	snprintf(bart, sizeof(bart), "%s/bart", tmp);
+	snprintf(train, sizeof(train), "%s/reverse.jsonl", tmp);
+	CHECK_OK(tiny_make_bart(bart, 3, &err), &err);
+	CHECK_OK(tiny_write_reverse(train, 80, 3, 6, 8, 1, 0, &err), &err);
+	base_job(&job, train, out);
+	job.model = bart;
+	job.method.hp.valid_generate_examples = 3;
+	job.method.hp.generation_max_length = 8;
+	check_round_trip(&job, "seq2seq", 0);
 }
 
 /* A failed run's end line: its code and error, param included. */
@@ -320,6 +348,7 @@ int main(void)
 	}
 	RUN(test_language_model);
 	RUN(test_classifier_with_label_names);
+	RUN(test_seq2seq);
 	RUN(test_end_of_a_failure);
 	RUN(test_not_ours);
 	remove_tree(tmp, NULL);

@@ -1,5 +1,5 @@
 /*
- * Tests of data/porter.c, data/rouge.c and infer/seq2seq_eval.c: the Porter
+ * Tests of data/porter.c, data/rouge.c and net/seq2seq_eval.c: the Porter
  * stemmer in nltk's default mode, and ROUGE-1/2/L/Lsum as rouge-score
  * computes them, on pairs whose scores are worked out by hand in the
  * comments (P = precision, R = recall, F = 2PR / (P + R)).
@@ -15,7 +15,7 @@
 
 #include "data/porter.h"
 #include "data/rouge.h"
-#include "infer/seq2seq_eval.h"
+#include "net/seq2seq_eval.h"
 #include "util/err.h"
 #include "util/fileio.h"
 

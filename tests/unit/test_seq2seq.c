@@ -7,9 +7,12 @@
  *     max_target_length, and teacher forcing's batches;
  *   - AdaLoRA (and LoRA) learn the task from a frozen random base: the
  *     validation loss falls and the teacher-forced token accuracy climbs;
+ *     the final validation decodes the held-out sources to ROUGE-L >= 0.9
+ *     (AdaLoRA), and ada_eval_seq2seq on the exported adapter reports the
+ *     same ROUGE (greedy; and with beam search, which also scores >= 0.9);
  *     the rank matrix spans the encoder's six and the decoder's ten modules;
- *     `adalora generate` (greedy, KV-cached) with the exported adapter
- *     reverses held-out sources;
+ *     `adalora generate` (greedy and beam, KV-cached) with the exported
+ *     adapter reverses held-out sources;
  *   - PEFT export (SEQ_2_SEQ_LM, Hugging Face module paths) and import give
  *     the trained network's logits back, for adalora, lora and lora_prune;
  *   - a job stopped at step k and resumed ends bit for bit where an
@@ -119,6 +122,17 @@ static void test_hparams(void)
 		{ "{\"label_smoothing\": 0.1}", 1, NULL },
 		{ "{\"label_smoothing\": -0.1}", 0, "method.lora.hyperparameters.label_smoothing" },
 		{ "{\"label_smoothing\": 1}", 0, "method.lora.hyperparameters.label_smoothing" },
+		{ "{\"valid_generate_examples\": \"all\", \"generation_num_beams\": 4}", 1, NULL },
+		{ "{\"valid_generate_examples\": -1}", 0,
+		  "method.lora.hyperparameters.valid_generate_examples" },
+		{ "{\"valid_generate_examples\": \"some\"}", 0,
+		  "method.lora.hyperparameters.valid_generate_examples" },
+		{ "{\"generation_num_beams\": 0}", 0, "method.lora.hyperparameters.generation_num_beams" },
+		{ "{\"generation_num_beams\": 257}", 0,
+		  "method.lora.hyperparameters.generation_num_beams" },
+		{ "{\"generation_max_length\": 1}", 0,
+		  "method.lora.hyperparameters.generation_max_length" },
+		{ "{\"generation_max_length\": \"auto\"}", 1, NULL },
 	};
 	struct ada_method m;
 	struct ada_err err;
@@ -140,6 +154,8 @@ static void test_hparams(void)
 	ada_method_defaults(ADA_METHOD_ADALORA, &m);
 	CHECK(m.hp.max_source_length == 0 && m.hp.max_target_length == 0 &&
 	      m.hp.label_smoothing == 0);
+	CHECK(m.hp.valid_generate_examples == 64 && m.hp.generation_num_beams == 0 &&
+	      m.hp.generation_max_length == 0);
 	m.hp.max_target_length = 48;
 	{
 		json_t *j = ada_method_to_json(&m), *hp, *back;
@@ -148,6 +164,9 @@ static void test_hparams(void)
 		hp = json_object_get(json_object_get(j, "adalora"), "hyperparameters");
 		CHECK_STR_EQ(json_string_value(json_object_get(hp, "max_source_length")), "auto");
 		CHECK_INT_EQ(json_integer_value(json_object_get(hp, "max_target_length")), 48);
+		CHECK_INT_EQ(json_integer_value(json_object_get(hp, "valid_generate_examples")), 64);
+		CHECK_STR_EQ(json_string_value(json_object_get(hp, "generation_num_beams")), "auto");
+		CHECK_STR_EQ(json_string_value(json_object_get(hp, "generation_max_length")), "auto");
 		/* what the API returns is accepted back as it is */
 		back = json_deep_copy(j);
 		CHECK_OK(ada_method_from_json(back, &m2, &err), &err);
@@ -276,7 +295,7 @@ static void collect(void *ctx, const char *s, size_t n)
 
 /* Greedy generation with the job's adapter on fresh sources: the share
  * reversed exactly. */
-static double generated_accuracy(const char *adapter, int n)
+static double generated_accuracy(const char *adapter, int n, const char *generation)
 {
 	char *path = in_tmp("rev_gen.jsonl"), *buf = NULL;
 	struct ada_err err;
@@ -289,7 +308,7 @@ static double generated_accuracy(const char *adapter, int n)
 		json_t *j = json_loadb(line, strcspn(line, "\n"), 0, NULL);
 		struct ada_generate_opts o = { .in = { .model = bart_dir, .adapter = adapter },
 					       .prompt = json_string_value(json_object_get(j, "source")),
-					       .n_tokens = 16 };
+					       .n_tokens = 16, .generation = generation };
 		struct text_buf got = { .n = 0 };
 		char want[128];
 
@@ -304,6 +323,52 @@ static double generated_accuracy(const char *adapter, int n)
 	free(buf);
 	free(path);
 	return total ? (double)right / total : 0;
+}
+
+/* The final validation's ROUGE (every one of the 40 held-out examples
+ * decoded) against `adalora eval` on the exported adapter: the same
+ * decodes, so the same numbers; and beam search scores as well. */
+static void check_rouge(const struct ada_result *res, const char *adapter, const char *valid,
+			const char *label)
+{
+	struct ada_infer_opts io = { .model = bart_dir, .adapter = adapter };
+	struct ada_s2s_eval_opts eo = { .generate = 1 };
+	struct ada_eval_result ev;
+	struct ada_err err;
+	const struct ada_rouge_score *a[] = { &res->rouge.rouge1, &res->rouge.rouge2,
+					      &res->rouge.rougeL, &res->rouge.rougeLsum };
+	const struct ada_rouge_score *b[] = { &ev.rouge.rouge1, &ev.rouge.rouge2, &ev.rouge.rougeL,
+					      &ev.rouge.rougeLsum };
+
+	CHECK_INT_EQ(res->rouge.n, 40);
+	CHECK(res->rouge.use_stemmer);
+	CHECK_MSG(res->rouge.rougeL.fmeasure >= 0.9, "%s: validation ROUGE-L %.4f", label,
+		  res->rouge.rougeL.fmeasure);
+	CHECK_INT_EQ(res->rouge_initial.n, 40);
+	CHECK_MSG(res->rouge_initial.rougeL.fmeasure < 0.5, "%s: ROUGE-L %.4f before training",
+		  label, res->rouge_initial.rougeL.fmeasure);
+	CHECK_OK(ada_eval_seq2seq(&io, valid, &eo, &ev, &err), &err);
+	CHECK_INT_EQ(ev.generated, 40);
+	CHECK_INT_EQ(ev.rouge.n, 40);
+	CHECK_INT_EQ(ev.num_beams, 1);
+	for (int i = 0; i < 4; i++)
+		CHECK_MSG(fabs(a[i]->fmeasure - b[i]->fmeasure) < 1e-12 &&
+			  fabs(a[i]->precision - b[i]->precision) < 1e-12 &&
+			  fabs(a[i]->recall - b[i]->recall) < 1e-12,
+			  "%s: ROUGE %d: validation F %.6f, eval F %.6f", label, i, a[i]->fmeasure,
+			  b[i]->fmeasure);
+	fprintf(stderr, "%s: validation ROUGE-1/2/L/Lsum %.4f/%.4f/%.4f/%.4f (before: L %.4f), eval the same\n",
+		label, a[0]->fmeasure, a[1]->fmeasure, a[2]->fmeasure, a[3]->fmeasure,
+		res->rouge_initial.rougeL.fmeasure);
+	/* beam search through eval, and a field it refuses */
+	eo.generation = "{\"num_beams\": 4, \"length_penalty\": 1.5}";
+	CHECK_OK(ada_eval_seq2seq(&io, valid, &eo, &ev, &err), &err);
+	CHECK_INT_EQ(ev.num_beams, 4);
+	CHECK_MSG(ev.rouge.rougeL.fmeasure >= 0.9, "%s: beam-4 ROUGE-L %.4f", label,
+		  ev.rouge.rougeL.fmeasure);
+	eo.generation = "{\"no_repeat_ngram_size\": -2}";
+	CHECK_INT_EQ(ada_eval_seq2seq(&io, valid, &eo, &ev, &err), ADA_EINVAL);
+	CHECK_STR_EQ(err.param, "no_repeat_ngram_size");
 }
 
 static void learn(enum ada_method_type t, int steps, double lr, double min_accuracy,
@@ -338,12 +403,16 @@ static void learn(enum ada_method_type t, int steps, double lr, double min_accur
 		res.valid_loss_initial, res.valid_loss, res.glue.accuracy);
 	if (t == ADA_METHOD_ADALORA) {
 		char *adapter = path_join(out, "adapter");
-		double acc = generated_accuracy(adapter, 30);
+		double acc = generated_accuracy(adapter, 30, NULL);
+		double beam_acc = generated_accuracy(adapter, 30, "{\"num_beams\": 4}");
 
-		fprintf(stderr, "%s: greedy generation reverses %.0f%% of fresh sources\n", label,
-			100 * acc);
+		fprintf(stderr, "%s: greedy generation reverses %.0f%% of fresh sources, beam-4 %.0f%%\n",
+			label, 100 * acc, 100 * beam_acc);
 		CHECK_MSG(acc >= 0.9, "%s: greedy generation reverses %.3f of fresh sources", label,
 			  acc);
+		CHECK_MSG(beam_acc >= 0.9, "%s: beam-4 generation reverses %.3f of fresh sources",
+			  label, beam_acc);
+		check_rouge(&res, adapter, valid, label);
 		free(adapter);
 	}
 	if (t != ADA_METHOD_LORA) {
@@ -406,6 +475,11 @@ static void check_resume(int64_t stop_at)
 	CHECK_OK(ada_train(&job, &res_b, &err), &err);
 	CHECK_INT_EQ(res_b.steps, 40);
 	CHECK(res_b.glue.accuracy == res.glue.accuracy && res_b.valid_loss == res.valid_loss);
+	/* validation's decodes (10 held-out examples), before and after */
+	CHECK(res.rouge.n == 10 && res_b.rouge.n == 10 && res_b.rouge_initial.n == 10);
+	CHECK(res_b.rouge.rougeL.fmeasure == res.rouge.rougeL.fmeasure &&
+	      res_b.rouge.rouge2.precision == res.rouge.rouge2.precision &&
+	      res_b.rouge_initial.rouge1.recall == res.rouge_initial.rouge1.recall);
 	CHECK(res_b.train_loss == res.train_loss);
 	fa = path_join(dir_a, "adapter/adapter_model.safetensors");
 	fb = path_join(dir_b, "adapter/adapter_model.safetensors");
@@ -584,7 +658,8 @@ static void test_peft_layout(void)
 /* ---- bench -------------------------------------------------------------- */
 
 /* `adalora bench` on an encoder-decoder: training steps, and generation
- * with and without the cache (figures not asserted: only that they are). */
+ * (greedy and beam-3) with and without the cache (figures not asserted:
+ * only that they are). */
 static void test_bench(void)
 {
 	struct ada_bench_opts o = { .model = bart_dir, .method = ADA_METHOD_ADALORA, .batch = 2,
@@ -599,6 +674,13 @@ static void test_bench(void)
 	CHECK(res.gen_tokens_per_s_cached > 0 && res.gen_tokens_per_s_uncached > 0);
 	CHECK(res.trainable_params > 0 && res.activation_bytes > 0);
 	CHECK(isfinite(res.final_loss));
+	CHECK_INT_EQ(res.num_beams, 1);
+	/* beam search of 3, with and without the cache */
+	o.num_beams = 3;
+	CHECK_OK(ada_bench(&o, &res, &err), &err);
+	CHECK_INT_EQ(res.num_beams, 3);
+	CHECK(res.gen_tokens_per_s_cached > 0 && res.gen_tokens_per_s_uncached > 0);
+	o.num_beams = 0;
 	o.seq = 70;   /* past the tiny BART's 64 positions */
 	CHECK_INT_EQ(ada_bench(&o, &res, &err), ADA_EINVAL);
 }
@@ -642,8 +724,41 @@ static void test_errors(void)
 	job.method.hp.max_target_length = 2;    /* no room beside <s> and </s> */
 	expect_job_error(&job, ADA_EINVAL, "method.lora.hyperparameters.max_target_length");
 	job.method.hp.max_target_length = 0;
+	job.method.hp.generation_max_length = 66;   /* 65 positions generated */
+	expect_job_error(&job, ADA_EINVAL, "method.lora.hyperparameters.generation_max_length");
+	job.method.hp.generation_max_length = 65;
+	{
+		struct ada_plan plan;
+		CHECK_OK(ada_job_plan(&job, &plan, &err), &err);
+	}
+	job.method.hp.generation_max_length = 0;
 	job.method.hp.gradient_checkpointing = 1;
 	expect_job_error(&job, ADA_EINVAL, "method.lora.hyperparameters.gradient_checkpointing");
+	/* the model's own generation settings, wrong: the job names the model */
+	{
+		char *bad = in_tmp("bart-bad-gen");
+		struct model_config cfg;
+		struct model *m = NULL;
+		json_t *extra = json_pack("{s:s}", "num_beams", "four");
+		struct tiny_bart_opts to = { .config_extra = extra };
+
+		tiny_bart_config(&cfg);
+		CHECK_OK(tiny_bart_random(&cfg, 3, &m) ? ada_fail(&err, ADA_ENOMEM, "oom") : ADA_OK,
+			 &err);
+		CHECK_OK(tiny_write_bart_hf(m, bad, &to, &err), &err);
+		base_job(&job, ADA_METHOD_LORA, train, NULL, out);
+		job.model = bad;
+		expect_job_error(&job, ADA_EINVAL, "model");
+		/* unless validation does not decode */
+		job.method.hp.valid_generate_examples = 0;
+		{
+			struct ada_plan plan;
+			CHECK_OK(ada_job_plan(&job, &plan, &err), &err);
+		}
+		model_free(m);
+		json_decref(extra);
+		free(bad);
+	}
 	/* seq_len does not apply to an encoder-decoder: the default 256 is no error */
 	base_job(&job, ADA_METHOD_LORA, train, NULL, out);
 	job.method.hp.seq_len = 256;

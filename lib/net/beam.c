@@ -7,7 +7,7 @@
  * the kept finished hypotheses. Sequences are whole (start token included)
  * because no_repeat_ngram_size looks at all of it, as HF's input_ids.
  */
-#include "infer/beam.h"
+#include "net/beam.h"
 
 #include <math.h>
 #include <stdlib.h>

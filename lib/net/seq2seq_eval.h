@@ -13,8 +13,8 @@
  * and ada_rouge_json() gives the flat "valid_rouge1", ... F-measures of a
  * validation event.
  */
-#ifndef ADA_INFER_SEQ2SEQ_EVAL_H
-#define ADA_INFER_SEQ2SEQ_EVAL_H
+#ifndef ADA_NET_SEQ2SEQ_EVAL_H
+#define ADA_NET_SEQ2SEQ_EVAL_H
 
 #include <stddef.h>
 

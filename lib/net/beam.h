@@ -2,8 +2,9 @@
  * beam — greedy and beam-search decoding for sequence-to-sequence models,
  * over a model-independent step interface.
  *
- * The search knows nothing of the model: a decoder (BART's, or a test's
- * scoring table) implements struct seq2seq_step_ops, and the search asks it
+ * The search knows nothing of the model: a decoder (BART's, cached or not,
+ * net/seq2seq_step.h; or a test's scoring table) implements struct
+ * seq2seq_step_ops, defined here once, and the search asks it
  * for next-token logits of its live hypotheses and tells it how the
  * hypotheses were reordered, so that a KV cache with one row per hypothesis
  * can follow them. The encoder is the decoder's business (computed once, in
@@ -42,8 +43,8 @@
  * scores are float sums as HF's float32 tensors; finished-hypothesis scores
  * are double (HF's .item()).
  */
-#ifndef ADA_INFER_BEAM_H
-#define ADA_INFER_BEAM_H
+#ifndef ADA_NET_BEAM_H
+#define ADA_NET_BEAM_H
 
 #include <stddef.h>
 

@@ -3,7 +3,7 @@
  * (see beam.h), so a BART checkpoint's config.json decodes as it does in
  * transformers and a request can name the same keys.
  */
-#include "infer/beam.h"
+#include "net/beam.h"
 
 #include <stdio.h>
 #include <string.h>

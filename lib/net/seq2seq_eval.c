@@ -2,7 +2,7 @@
  * seq2seq_eval — ROUGE of generated texts against references; see
  * seq2seq_eval.h. Also ada_rouge_files(), `adalora rouge`'s whole job.
  */
-#include "infer/seq2seq_eval.h"
+#include "net/seq2seq_eval.h"
 
 #include <stdlib.h>
 #include <string.h>
