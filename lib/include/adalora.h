@@ -338,6 +338,38 @@ struct ada_qa_metrics {
 ADA_API void ada_qa_metrics_json(json_t *obj, const struct ada_qa_metrics *m,
 				 const char *key_prefix);
 
+/* An extractive QA model's answer to one question over its context (README
+ * "Serving": POST /v1/question_answering; `adalora eval --predictions`). */
+struct ada_qa_span {
+	char *text;                 /* owned: the context's own characters */
+	int64_t start, end;         /* [start, end) in characters (code points) of the
+	                             * context, as SQuAD's answer_start counts */
+	double score;               /* start logit + end logit (utils_qa's score) */
+	double probability;         /* softmax over the n-best scores (and the null
+	                             * score under SQuAD v2 rules), as utils_qa's */
+};
+
+struct ada_qa_answer {
+	int is_impossible;          /* no answer: the null won (SQuAD v2) or no span fits */
+	int version_2;              /* SQuAD v2 rules: the null answer competes */
+	double null_score;          /* the lowest start[0] + end[0] over the windows */
+	double null_probability;    /* v2: the null's share of the softmax; else NAN */
+	int n_spans;                /* at most the top_k asked */
+	struct ada_qa_span *spans;  /* owned [n_spans], best first; the answer is
+	                             * spans[0] unless is_impossible */
+	int windows;                /* windows the context was cut into */
+	int64_t tokens;             /* tokens the network read (every window) */
+	int truncated;              /* the question was cut to max_query_length */
+};
+
+ADA_API void ada_qa_answer_release(struct ada_qa_answer *a);
+/* {"answer", "start", "end", "score", "probability", "is_impossible",
+ * "null_score" and "null_probability" (v2 only), "answers": [{"answer",
+ * "start", "end", "score", "probability"}, ...], "windows", "truncated"}:
+ * a new object. No answer: "answer" "", start and end 0, the null's score
+ * and probability (null when not v2). */
+ADA_API json_t *ada_qa_answer_to_json(const struct ada_qa_answer *a);
+
 /* One ROUGE type's scores, fractions in [0, 1]. */
 struct ada_rouge_score {
 	double precision, recall, fmeasure;
