@@ -13,12 +13,15 @@
  *     missing, empty or ill-typed question and context, arrays of different
  *     lengths or beyond 64, invalid UTF-8, unknown fields, options out of
  *     range, a context beyond --serve-max-windows;
+ *   - a QA request waits in the engine's queue like any other: with the
+ *     one slot decoding and no room to wait, a 429 with Retry-After;
  *   - /metrics counts the answered requests.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "task_data.h"
@@ -424,6 +427,59 @@ static void test_refusals(void)
 	}
 }
 
+/* The daemon again with one decoding slot and no queue, steps of 20 ms
+ * at least: a long stream takes the slot, and a question finds no room:
+ * 429. */
+static void test_queue_full(void)
+{
+	const char *body = "{\"model\":\"tiny\",\"prompt\":\"the\",\"max_tokens\":200,\"stream\":true}";
+	char req[1024], buf[4096], qa[1200];
+	const char *hdr[] = { "Content-Type: application/json", NULL };
+	struct http_resp r;
+	int fd, n;
+	size_t got = 0;
+
+	setenv("ADALORAD_TEST_SERVE_STEP_MS", "20", 1);
+	CHECK_INT_EQ(daemon_restart(&d, dir, (const char *const[]){ "--serve-max-sequences", "1",
+								     "--serve-max-queue", "0", NULL }), 0);
+	unsetenv("ADALORAD_TEST_SERVE_STEP_MS");
+	fd = tcp_connect(&d);
+	if (fd < 0)
+		FATAL("connect");
+	n = snprintf(req, sizeof(req),
+		     "POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+		     "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+	if (write(fd, req, (size_t)n) != n)
+		FATAL("write");
+	for (double t0 = now_s(); now_s() - t0 < 60;) {
+		ssize_t k = read(fd, buf + got, sizeof(buf) - 1 - got);
+		if (k <= 0)
+			break;
+		got += (size_t)k;
+		buf[got] = '\0';
+		if (strstr(buf, "data: {") || got == sizeof(buf) - 1)
+			break;
+	}
+	CHECK(strstr(buf, "data: {") != NULL);
+	snprintf(qa, sizeof(qa), "{\"model\":\"%s\",\"question\":\"where\",\"context\":\"a zebra\"}",
+		 qa_model);
+	http(&d, "POST", "/v1/question_answering", hdr, qa, strlen(qa), &r);
+	CHECK_INT_EQ(r.status, 429);
+	CHECK(r.headers && strcasestr(r.headers, "\nRetry-After: 1"));
+	http_resp_free(&r);
+	close(fd);
+	/* the hang-up frees the slot within a step */
+	for (double t0 = now_s(); now_s() - t0 < 30; usleep(20000)) {
+		long st = http_json(&d, "POST", "/v1/question_answering",
+				    json_pack("{s:s,s:s,s:s}", "model", qa_model, "question", "where",
+					      "context", "a zebra"), NULL);
+		if (st != 429) {
+			CHECK_INT_EQ(st, 200);
+			break;
+		}
+	}
+}
+
 static void test_metrics(void)
 {
 	struct http_resp r;
@@ -478,6 +534,7 @@ int main(void)
 	RUN(test_version_2);
 	RUN(test_refusals);
 	RUN(test_metrics);
+	RUN(test_queue_full);
 	CHECK_INT_EQ(daemon_stop(&d), 0);
 	free(dir);
 	return check_summary();
