@@ -14,7 +14,7 @@
 // error in its pane. Running again, or leaving the page, aborts what runs.
 import { api } from './api.js';
 import { SseParser } from './sse.js';
-import { h } from './util.js';
+import { h, hyperparametersOf } from './util.js';
 
 // Stream one completion (path, body without stream) into onText; resolves
 // with the finish reason. Throws the API's error.
@@ -180,7 +180,10 @@ export class TryIt {
                                     placeholder: 'The text the answer is to be found in' });
     const question = h('input', { id: 'tryit-question', type: 'text', 'data-testid': 'tryit-question',
                                   placeholder: 'A question about it' });
-    const topK = h('input', { id: 'tryit-topk', type: 'number', min: 1, max: 20, value: 3 });
+    // top_k may ask up to the job's n_best_size (20 unless the job set it)
+    const nBest = Number(hyperparametersOf(job).n_best_size) || 20;
+    const topK = h('input', { id: 'tryit-topk', type: 'number', min: 1, max: nBest,
+                              value: Math.min(3, nBest) });
     const out = h('div', { class: 'tryit-pane', 'data-testid': 'tryit-tuned' });
     const run = h('button', { type: 'submit', class: 'primary', 'data-testid': 'tryit-run' },
       'Answer');
