@@ -828,8 +828,9 @@ ADA_API int ada_eval_seq2seq(const struct ada_infer_opts *in, const char *data_f
 
 /* ada_eval() of an extractive QA model (an adapter a question_answering job
  * wrote) that also writes each question's prediction to predictions (NULL:
- * none) as one JSON line: {"id", and ada_qa_answer_to_json()'s keys with
- * the best span only} — the answer POST /v1/question_answering gives for
+ * none) as one JSON line: {"id", and ada_qa_answer_to_json()'s keys but
+ * "truncated", the best span alone in "answers"} — the answer POST
+ * /v1/question_answering gives for
  * the same question and context. A model without a QA head: ADA_EINVAL,
  * param "predictions". */
 ADA_API int ada_eval_qa(const struct ada_infer_opts *in, const char *data_file, int seq_len,
