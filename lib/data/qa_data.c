@@ -368,7 +368,8 @@ int qa_features_build(const struct qa_set *set, const struct tokenizer *t,
 				trim_span(c, clen, &offs.v[2 * i], &offs.v[2 * i + 1]);
 			if (ALLOC_GROW(f->tok_offs, (size_t)(f->n_tok + (int64_t)ctx.n) * 2, b.cap_tok))
 				goto oom;
-			memcpy(f->tok_offs + 2 * f->n_tok, offs.v, ctx.n * 2 * sizeof(*offs.v));
+			if (ctx.n)   /* a context of only white space has no tokens */
+				memcpy(f->tok_offs + 2 * f->n_tok, offs.v, ctx.n * 2 * sizeof(*offs.v));
 			ctx_base = f->n_tok;
 			f->n_tok += (int64_t)ctx.n;
 			ctx_of = ex->context;
