@@ -100,14 +100,15 @@ struct api;
 /* ---- inference requests (api/infer.c, api/h_infer.c) -------------------- */
 
 /*
- * A completion, chat completion or classification between the api, which
+ * A completion, chat completion, classification or question answering
+ * request between the api, which
  * checks and answers it, and the daemon's engine (daemon/serve.c), which
  * runs it. The job is reference counted: the request holds one until its
  * connection is done, the engine one until it has ended the job. The
  * engine calls the functions below from its thread; they format what the
  * client gets (OpenAI's objects and stream chunks) and wake the connection.
  */
-enum api_infer_kind { API_INFER_COMPLETION = 1, API_INFER_CHAT, API_INFER_CLASSIFY };
+enum api_infer_kind { API_INFER_COMPLETION = 1, API_INFER_CHAT, API_INFER_CLASSIFY, API_INFER_QA };
 
 #define API_INFER_MAX_STOPS 4
 
@@ -128,7 +129,15 @@ struct api_infer_params {
 	const char *stop[API_INFER_MAX_STOPS];
 	int n_stop;
 	int stream, include_usage;
-	const json_t *inputs;          /* classify: [[a, b or null], ...] */
+	const json_t *inputs;          /* classify: [[a, b or null], ...]; QA: [[question,
+	                                * context], ...] */
+	/* question answering: which of question and context were arrays (an
+	 * error names "question[2]" then); the options, 0 (doc_stride -1,
+	 * has_threshold 0) for the model's own */
+	int question_array, context_array;
+	int top_k, max_seq_length, doc_stride, max_answer_length;
+	int has_threshold;
+	double null_score_diff_threshold;
 };
 
 /* A chosen token as the client sees it: its bytes, its log-probability and
@@ -156,7 +165,8 @@ void api_infer_emit(struct api_infer *j, const char *text, size_t n,
 		    const struct api_infer_token *tok);
 /* The end: finish_reason "stop" or "length". */
 void api_infer_end(struct api_infer *j, const char *finish_reason, int completion_tokens);
-/* A classification's result: data (stolen) is the "data" array. */
+/* A classification's or QA request's result: data (stolen) is the "data"
+ * array, prompt_tokens the tokens read. */
 void api_infer_classified(struct api_infer *j, json_t *data, int prompt_tokens);
 /* A failure: before the start, the response's status and error; after, an
  * error event ends the stream. */

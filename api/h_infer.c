@@ -1,6 +1,7 @@
 /*
- * h_infer — POST /v1/completions, /v1/chat/completions and
- * /v1/classifications: OpenAI's request fields checked here, every refusal
+ * h_infer — POST /v1/completions, /v1/chat/completions,
+ * /v1/classifications and /v1/question_answering: OpenAI's request fields
+ * (and our routes' own) checked here, every refusal
  * a 400 naming its field (param) before anything runs; then the job goes
  * to the engine (infer.c) and the connection waits for it.
  *
@@ -27,6 +28,7 @@
 #define MAX_PROMPT_IDS 1000000
 #define MAX_MESSAGES 10000
 #define MAX_CLASSIFY_INPUTS 64
+#define MAX_QA_PAIRS 64
 
 /* ---- where in a JSON text an offset is ----------------------------------- */
 
@@ -675,3 +677,119 @@ void h_classifications(struct request *r)
 	}
 	submit(r, j);
 }
+
+/* ---- question answering ------------------------------------------------------ */
+
+/* question or context: a text or an array of texts (1 to MAX_QA_PAIRS);
+ * each text non-empty, no NUL. *n: 0 for a single text, else the count. */
+static int qa_texts(struct request *r, const json_t *body, const char *key, size_t *n)
+{
+	const json_t *v = json_object_get(body, key), *e;
+	char param[48], msg[160];
+	size_t i;
+
+	*n = 0;
+	if (!v || json_is_null(v)) {
+		snprintf(msg, sizeof(msg), "%s is required", key);
+		return bad(r, "missing_required_parameter", key, msg);
+	}
+	if (json_is_string(v)) {
+		if (!json_string_length(v)) {
+			snprintf(msg, sizeof(msg), "%s must not be empty", key);
+			return bad(r, "invalid_value", key, msg);
+		}
+		if (strlen(json_string_value(v)) != json_string_length(v)) {
+			snprintf(msg, sizeof(msg), "%s must not contain NUL", key);
+			return bad(r, "invalid_value", key, msg);
+		}
+		return 0;
+	}
+	if (!json_is_array(v)) {
+		snprintf(msg, sizeof(msg), "%s must be a text or an array of texts", key);
+		return bad(r, "invalid_type", key, msg);
+	}
+	if (!json_array_size(v) || json_array_size(v) > MAX_QA_PAIRS) {
+		snprintf(msg, sizeof(msg), "%s must hold 1 to %d texts", key, MAX_QA_PAIRS);
+		return bad(r, "invalid_value", key, msg);
+	}
+	json_array_foreach(v, i, e) {
+		snprintf(param, sizeof(param), "%s[%zu]", key, i);
+		if (!json_is_string(e)) {
+			snprintf(msg, sizeof(msg), "%s must be a text or an array of texts", key);
+			return bad(r, "invalid_type", param, msg);
+		}
+		if (!json_string_length(e) || strlen(json_string_value(e)) != json_string_length(e)) {
+			snprintf(msg, sizeof(msg), "each %s must be a non-empty text without NUL", key);
+			return bad(r, "invalid_value", param, msg);
+		}
+	}
+	*n = json_array_size(v);
+	return 0;
+}
+
+/* question and context, paired into j->inputs [[q, c], ...]: two texts,
+ * two arrays of one length, or one text with an array (used with each). */
+static int qa_pairs(struct request *r, struct api_infer *j, const json_t *body)
+{
+	const json_t *q = json_object_get(body, "question"), *c = json_object_get(body, "context");
+	size_t nq, nc, n;
+
+	if (qa_texts(r, body, "question", &nq) || qa_texts(r, body, "context", &nc))
+		return -1;
+	if (nq && nc && nq != nc)
+		return bad(r, "invalid_value", "context",
+			   "question and context are arrays of different lengths: give one context per question, or one context for all");
+	n = nq ? nq : nc ? nc : 1;
+	j->inputs = json_array();
+	if (!j->inputs)
+		return bad(r, "out_of_memory", NULL, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(j->inputs, json_pack("[O,O]", nq ? json_array_get(q, i) : q,
+							   nc ? json_array_get(c, i) : c));
+	j->p.inputs = j->inputs;
+	j->p.question_array = nq > 0;
+	j->p.context_array = nc > 0;
+	return 0;
+}
+
+void h_question_answering(struct request *r)
+{
+	static const char *const known[] = {
+		"model", "question", "context", "top_k", "max_answer_length", "max_seq_length",
+		"doc_stride", "null_score_diff_threshold", "user", NULL,
+	};
+	json_int_t top_k = 0, seq = 0, stride = -1, max_answer = 0;
+	struct api_infer *j;
+	json_t *body;
+
+	if (r->infer) {
+		infer_wait(r);
+		return;
+	}
+	if (!(body = infer_body(r)))
+		return;
+	j = infer_job_new(r, API_INFER_QA);
+	if (!j) {
+		json_decref(body);
+		reply_error(r, 500, "out_of_memory", NULL, "out of memory");
+		return;
+	}
+	j->body = body;
+	if (body_known_fields(r, body, known, "") || model_field(r, body, &j->p) ||
+	    qa_pairs(r, j, body) || int_field(r, body, "top_k", 1, 1000, &top_k, NULL) ||
+	    int_field(r, body, "max_answer_length", 1, 1 << 20, &max_answer, NULL) ||
+	    int_field(r, body, "max_seq_length", 2, 1 << 20, &seq, NULL) ||
+	    int_field(r, body, "doc_stride", 0, 1 << 20, &stride, NULL) ||
+	    number_field(r, body, "null_score_diff_threshold", -1e30, 0, 1e30,
+			 &j->p.null_score_diff_threshold)) {
+		api_infer_unref(j);
+		return;
+	}
+	j->p.has_threshold = json_is_number(json_object_get(body, "null_score_diff_threshold"));
+	j->p.top_k = (int)top_k;
+	j->p.max_seq_length = (int)seq;
+	j->p.doc_stride = (int)stride;
+	j->p.max_answer_length = (int)max_answer;
+	submit(r, j);
+}
+

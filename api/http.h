@@ -366,6 +366,7 @@ void infer_error_param(const char *buf, size_t len, char *param, size_t cap);
 void h_completions(struct request *r);
 void h_chat_completions(struct request *r);
 void h_classifications(struct request *r);
+void h_question_answering(struct request *r);
 
 /* ---- objects (objects.c) ----------------------------------------------- */
 

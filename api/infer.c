@@ -58,7 +58,8 @@ struct api_infer *infer_job_new(struct request *r, enum api_infer_kind kind)
 	unsigned char rnd[12];
 	static const char hex[] = "0123456789abcdef";
 	const char *prefix = kind == API_INFER_CHAT ? "chatcmpl-"
-			     : kind == API_INFER_COMPLETION ? "cmpl-" : "clf-";
+			     : kind == API_INFER_COMPLETION ? "cmpl-"
+			     : kind == API_INFER_QA ? "qa-" : "clf-";
 	size_t n;
 
 	if (!j)
@@ -320,7 +321,7 @@ static char *final_object(struct api_infer *j)
 	json_t *o, *choice;
 	char *text;
 
-	if (j->p.kind == API_INFER_CLASSIFY) {
+	if (j->p.kind == API_INFER_CLASSIFY || j->p.kind == API_INFER_QA) {
 		o = json_pack("{s:s,s:s,s:s,s:I,s:O,s:{s:i,s:i}}", "id", j->id, "object", "list",
 			      "model", j->p.model, "created", (json_int_t)j->created, "data",
 			      j->result, "usage", "prompt_tokens", j->prompt_tokens, "total_tokens",

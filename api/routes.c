@@ -43,6 +43,8 @@ const struct route api_routes[] = {
 	{ "POST", "/v1/completions", "/v1/completions", BODY_JSON, 0, h_completions },
 	{ "POST", "/v1/chat/completions", "/v1/chat/completions", BODY_JSON, 0, h_chat_completions },
 	{ "POST", "/v1/classifications", "/v1/classifications", BODY_JSON, 0, h_classifications },
+	{ "POST", "/v1/question_answering", "/v1/question_answering", BODY_JSON, 0,
+	  h_question_answering },
 	{ "GET", "/v1/daemons", "/v1/daemons", BODY_NONE, 0, h_daemons },
 };
 

@@ -10,7 +10,9 @@
  * Extractive QA (an adapter a question_answering job wrote; --data SQuAD
  * JSON or QA JSONL): {"examples","features","loss","exact","f1","total"}
  * and, with unanswerable questions, HasAns_* / NoAns_* (percent, the
- * official SQuAD script's names).
+ * official SQuAD script's names); --predictions FILE gets each question's
+ * answer as a JSON line ({"id", "answer", "start", "end", "score", ...}:
+ * what POST /v1/question_answering answers).
  * Classifiers (an adapter a classification job wrote): {"examples","loss",
  * "accuracy","f1","mcc"} (f1 with two classes only), regressions
  * {"examples","loss","pearson","spearman"}; an undefined metric (e.g. MCC
@@ -46,6 +48,7 @@ static const char usage[] =
 	"                    [--chat-template NAME] [--append-eos auto|true|false]\n"
 	"       (BART)       [--max-source-length N] [--max-target-length N] [--no-generate]\n"
 	"                    [--predictions FILE] [--rouge-stemmer true|false]\n"
+	"       (QA)         [--predictions FILE]\n"
 	GEN_FLAGS_USAGE;
 
 static json_t *num(double v)
@@ -172,6 +175,9 @@ int cmd_eval(int argc, char **argv)
 		free(generation);
 		return cli_fail("eval", EXIT_USAGE,
 				"the generation flags and --rouge-stemmer are for an encoder-decoder (BART)");
+	} else if (s2s.predictions) {
+		/* only a question answering adapter has predictions to write */
+		rc = ada_eval_qa(&in, data, seq_len, s2s.predictions, &res, &err);
 	} else {
 		rc = ada_eval(&in, data, (enum ada_file_format)fmt, seq_len, &framing, &res, &err);
 	}

@@ -457,6 +457,7 @@ static int run(const struct options *o)
 			.max_rows = (int)o->serve_max_rows,
 			.adapter_cache = o->serve_adapter_cache,
 			.idle_bases = (int)o->serve_idle_bases,
+			.max_windows = (int)o->serve_max_windows,
 		};
 		if (serve_start(&sc, &d.serve, &err))
 			goto out_fail;

@@ -70,6 +70,7 @@ static const struct opt table[] = {
 	{ "--serve-max-rows", OPT_INT, OFF(serve_max_rows), 1, 65536, 1 },
 	{ "--serve-adapter-cache", OPT_SIZE, OFF(serve_adapter_cache), 0, (int64_t)1 << 50, 1 },
 	{ "--serve-idle-bases", OPT_INT, OFF(serve_idle_bases), 0, 1000, 1 },
+	{ "--serve-max-windows", OPT_INT, OFF(serve_max_windows), 1, 1 << 20, 1 },
 	{ "--daemon-id", OPT_STR, OFF(daemon_id), 0, 0, 1 },
 	{ "--lease-duration", OPT_MS, OFF(lease_ms), 200, 3600 * 1000, 1 },
 	{ "--lease-heartbeat", OPT_MS, OFF(lease_heartbeat_ms), 0, 3600 * 1000, 1 },
@@ -95,6 +96,7 @@ const char options_usage[] =
 	"                [--serve-threads N] [--serve-nice N] [--serve-max-sequences N]\n"
 	"                [--serve-max-queue N] [--serve-max-tokens N] [--serve-max-rows N]\n"
 	"                [--serve-adapter-cache BYTES] [--serve-idle-bases N]\n"
+	"                [--serve-max-windows N]\n"
 	"                [--daemon-id NAME] [--lease-duration SECONDS] [--lease-heartbeat SECONDS]\n"
 	"                [--idempotency-ttl SECONDS]\n"
 	"--db takes an SQLite file or a postgresql:// URI (several daemons on one queue).\n"
@@ -140,6 +142,7 @@ static void set_defaults(struct options *o)
 	o->serve_max_rows = 256;
 	o->serve_adapter_cache = (int64_t)1 << 30;
 	o->serve_idle_bases = 2;
+	o->serve_max_windows = 64;
 	o->lease_ms = 30000;
 	o->lease_heartbeat_ms = 0;
 	o->idempotency_ttl_ms = (int64_t)86400 * 1000;

@@ -56,6 +56,7 @@ struct options {
 	int64_t serve_max_rows;
 	int64_t serve_adapter_cache;   /* bytes; 0: no limit */
 	int64_t serve_idle_bases;
+	int64_t serve_max_windows;     /* a question answering request's windows */
 	/* several daemons on one PostgreSQL database (README "Several hosts") */
 	char *daemon_id;            /* NULL: host-pid-random */
 	int64_t lease_ms;           /* a running job's lease, unrenewed */

@@ -51,7 +51,7 @@ struct serve {
 	unsigned step_delay_us;           /* test hook: ADALORAD_TEST_SERVE_STEP_MS */
 	/* counters for /metrics */
 	atomic_uint_fast64_t requests, rejected, cancelled, failed, finished_stop,
-		finished_length, classified, tokens_out, tokens_in, steps;
+		finished_length, classified, answered, tokens_out, tokens_in, steps;
 };
 
 /* ---- resolving a model id (HTTP thread) ------------------------------------ */
@@ -59,11 +59,11 @@ struct serve {
 static int resolve(struct serve *s, struct req *q, struct ada_err *err)
 {
 	const struct api_infer_params *p = q->p;
-	const int classify = p->kind == API_INFER_CLASSIFY;
+	const int classify = p->kind == API_INFER_CLASSIFY, qa = p->kind == API_INFER_QA;
 	struct model_entry base;
 	struct store_job j;
 	const char *colon = strrchr(p->model, ':');
-	int rc, is_cls;
+	int rc, is_cls, is_qa;
 
 	if (!models_find(s->cfg.models, p->model, &base)) {
 		if (base.info.family == ADA_FAMILY_BART)
@@ -73,6 +73,10 @@ static int resolve(struct serve *s, struct req *q, struct ada_err *err)
 		if (classify)
 			return ada_fail_param(err, ADA_EINVAL, "model",
 					      "model '%s' is a base model: classification needs a classification job's fine_tuned_model",
+					      p->model);
+		if (qa)
+			return ada_fail_param(err, ADA_EINVAL, "model",
+					      "model '%s' is a base model: it has no question answering head (a question_answering job's fine_tuned_model has)",
 					      p->model);
 		snprintf(q->model, sizeof(q->model), "%s", base.path);
 		snprintf(q->tokenizer, sizeof(q->tokenizer), "%s", base.tokenizer);
@@ -94,6 +98,7 @@ static int resolve(struct serve *s, struct req *q, struct ada_err *err)
 				      "model '%s' does not exist (GET /v1/models lists the models)",
 				      p->model);
 	is_cls = !strcmp(j.task, "classification");
+	is_qa = !strcmp(j.task, "question_answering");
 	if (!strcmp(j.task, "seq2seq")) {
 		rc = ada_fail_param(err, ADA_EINVAL, "model",
 				    "model '%s' is a seq2seq job's adapter on an encoder-decoder (BART): an encoder-decoder is not served yet (adalora generate --adapter decodes it)",
@@ -102,6 +107,12 @@ static int resolve(struct serve *s, struct req *q, struct ada_err *err)
 		rc = ada_fail_param(err, ADA_ENOTFOUND, "model",
 				    "the base model '%s' of %s is no longer in the models directory",
 				    j.model, p->model);
+	} else if (is_qa != qa) {
+		rc = ada_fail_param(err, ADA_EINVAL, "model",
+				    is_qa ? "model '%s' is a question answering model: use POST /v1/question_answering"
+				    : is_cls ? "model '%s' is a classifier: use POST /v1/classifications"
+					     : "model '%s' is a language model: question answering needs a question_answering job's fine_tuned_model",
+				    p->model);
 	} else if (is_cls != classify) {
 		rc = ada_fail_param(err, ADA_EINVAL, "model",
 				    is_cls ? "model '%s' is a classifier: use POST /v1/classifications"
@@ -116,7 +127,7 @@ static int resolve(struct serve *s, struct req *q, struct ada_err *err)
 		else
 			snprintf(dir, sizeof(dir), "%s/%s", s->jobs_dir, j.id);
 		snprintf(path, sizeof(path), "%s/model.gguf", dir);
-		if (!is_cls && file_exists(path)) {
+		if (!is_cls && !is_qa && file_exists(path)) {
 			/* full fine-tuning of a causal LM: a whole model */
 			snprintf(q->model, sizeof(q->model), "%s", path);
 		} else {
@@ -274,6 +285,83 @@ static int classify(struct serve *s, struct req *q, struct ada_err *err)
 	return ADA_OK;
 }
 
+/* A lib error of pair i: "question" and "context" get the index when the
+ * request gave that field as an array. */
+static void name_pair(const struct api_infer_params *p, size_t i, struct ada_err *err)
+{
+	char param[sizeof(err->param)];
+
+	if ((!strcmp(err->param, "question") && p->question_array) ||
+	    (!strcmp(err->param, "context") && p->context_array)) {
+		snprintf(param, sizeof(param), "%s[%zu]", err->param, i);
+		snprintf(err->param, sizeof(err->param), "%s", param);
+	}
+}
+
+/* Every question over its context (ada_served_answer: the windows and
+ * n-best `adalora eval` uses), at most --serve-max-windows windows in all. */
+static int answer(struct serve *s, struct req *q, struct ada_err *err)
+{
+	const struct api_infer_params *p = q->p;
+	struct ada_qa_opts o;
+	json_t *data = json_array(), *pair;
+	int64_t tokens = 0, windows = 0;
+	int rc = ADA_OK;
+	size_t i;
+
+	if (!data)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	ada_qa_opts_init(&o);
+	o.top_k = p->top_k;
+	o.max_seq_length = p->max_seq_length;
+	o.doc_stride = p->doc_stride;
+	o.max_answer_length = p->max_answer_length;
+	if (p->has_threshold)
+		o.null_score_diff_threshold = p->null_score_diff_threshold;
+	json_array_foreach(p->inputs, i, pair) {
+		struct ada_qa_answer a;
+		json_t *obj;
+
+		if (s->cfg.max_windows > 0 && windows >= s->cfg.max_windows) {
+			rc = ada_fail_param(err, ADA_EINVAL, "context",
+					    "the earlier questions took all %d windows a request may take (--serve-max-windows)",
+					    s->cfg.max_windows);
+			name_pair(p, i, err);
+			break;
+		}
+		o.max_windows = s->cfg.max_windows > 0 ? s->cfg.max_windows - windows : 0;
+		rc = ada_served_answer(q->m, json_string_value(json_array_get(pair, 0)),
+				       json_string_value(json_array_get(pair, 1)), &o, &a, err);
+		if (rc == ADA_EINVAL && !strcmp(err->param, "context") && o.max_windows > 0 &&
+		    strstr(err->msg, " windows of "))
+			ada_err_prefix(err, rc, "--serve-max-windows %d, of which the earlier questions took %lld",
+				       s->cfg.max_windows, (long long)windows);
+		if (rc) {
+			name_pair(p, i, err);
+			break;
+		}
+		tokens += a.tokens;
+		windows += a.windows;
+		obj = ada_qa_answer_to_json(&a);
+		ada_qa_answer_release(&a);
+		if (!obj) {
+			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+			break;
+		}
+		json_object_set_new(obj, "object", json_string("question_answer"));
+		json_object_set_new(obj, "index", json_integer((json_int_t)i));
+		json_array_append_new(data, obj);
+	}
+	if (rc) {
+		json_decref(data);
+		return rc;
+	}
+	atomic_fetch_add(&s->answered, 1);
+	atomic_fetch_add(&s->tokens_in, (uint64_t)tokens);
+	api_infer_classified(q->job, data, tokens > INT32_MAX ? INT32_MAX : (int)tokens);
+	return ADA_OK;
+}
+
 /* The prompt's tokens, the limits, the sequence: ADA_OK and started. */
 static int begin(struct serve *s, struct req *q, struct ada_err *err)
 {
@@ -344,8 +432,8 @@ static int begin(struct serve *s, struct req *q, struct ada_err *err)
 	return ADA_OK;
 }
 
-/* Load, then begin (or classify). 1: the request goes on decoding; 0: it
- * ended here (answered). */
+/* Load, then begin (or classify, or answer questions). 1: the request goes
+ * on decoding; 0: it ended here (answered). */
 static int admit(struct serve *s, struct req *q)
 {
 	struct ada_err err = { 0 };
@@ -360,12 +448,13 @@ static int admit(struct serve *s, struct req *q)
 		fail(s, q, &err);
 		return 0;
 	}
-	rc = q->p->kind == API_INFER_CLASSIFY ? classify(s, q, &err) : begin(s, q, &err);
+	rc = q->p->kind == API_INFER_CLASSIFY ? classify(s, q, &err)
+	     : q->p->kind == API_INFER_QA ? answer(s, q, &err) : begin(s, q, &err);
 	if (rc) {
 		fail(s, q, &err);
 		return 0;
 	}
-	return q->p->kind != API_INFER_CLASSIFY;
+	return q->p->kind != API_INFER_CLASSIFY && q->p->kind != API_INFER_QA;
 }
 
 /* ---- a token --------------------------------------------------------------------- */
@@ -643,6 +732,7 @@ void serve_metrics(struct serve *s, struct strbuf *out)
 		    "adalorad_serve_finished_total{reason=\"stop\"} %llu\n"
 		    "adalorad_serve_finished_total{reason=\"length\"} %llu\n"
 		    "adalorad_serve_finished_total{reason=\"classified\"} %llu\n"
+		    "adalorad_serve_finished_total{reason=\"answered\"} %llu\n"
 		    "adalorad_serve_finished_total{reason=\"failed\"} %llu\n"
 		    "adalorad_serve_finished_total{reason=\"client_gone\"} %llu\n"
 		    "# HELP adalorad_serve_sequences Requests decoding now (or being loaded).\n"
@@ -654,7 +744,7 @@ void serve_metrics(struct serve *s, struct strbuf *out)
 		    "# HELP adalorad_serve_tokens_generated_total Tokens chosen by the decoder.\n"
 		    "# TYPE adalorad_serve_tokens_generated_total counter\n"
 		    "adalorad_serve_tokens_generated_total %llu\n"
-		    "# HELP adalorad_serve_prompt_tokens_total Prompt (and classified) tokens read.\n"
+		    "# HELP adalorad_serve_prompt_tokens_total Prompt (and classified, and QA windows') tokens read.\n"
 		    "# TYPE adalorad_serve_prompt_tokens_total counter\n"
 		    "adalorad_serve_prompt_tokens_total %llu\n"
 		    "# HELP adalorad_serve_steps_total Decoding steps (each over every live sequence).\n"
@@ -685,6 +775,7 @@ void serve_metrics(struct serve *s, struct strbuf *out)
 		    (unsigned long long)atomic_load(&s->finished_stop),
 		    (unsigned long long)atomic_load(&s->finished_length),
 		    (unsigned long long)atomic_load(&s->classified),
+		    (unsigned long long)atomic_load(&s->answered),
 		    (unsigned long long)atomic_load(&s->failed),
 		    (unsigned long long)atomic_load(&s->cancelled), live, queued,
 		    (unsigned long long)atomic_load(&s->tokens_out),

@@ -1,7 +1,7 @@
 /*
- * serve — the daemon's inference engine: completions, chat completions and
- * classifications of the api's requests (api.h, struct api_infer) on base
- * models and fine-tuned ones.
+ * serve — the daemon's inference engine: completions, chat completions,
+ * classifications and extractive question answering of the api's requests
+ * (api.h, struct api_infer) on base models and fine-tuned ones.
  *
  * A request's model id is resolved on the HTTP thread (serve_submit): a
  * base model of the models directory, or a succeeded job's
@@ -17,6 +17,8 @@
  * --serve-adapter-cache bytes), reads their prompts, and then steps every
  * live sequence together (ada_decode_step: one pass over each base's
  * weights per step for all of its sequences, whatever their adapters).
+ * A classification or QA request is answered whole when it is admitted
+ * (its forward passes run between two decoding steps).
  * Each chosen token becomes text (UTF-8 assembled, cut at stop strings)
  * that goes to the api as it comes. A sequence ends at its end-of-text
  * token, a stop string, max_tokens, or when its client is gone (asked
@@ -44,6 +46,7 @@ struct serve_config {
 	int max_rows;               /* tokens per step (a prompt is read in pieces of it) */
 	int64_t adapter_cache;      /* bytes of cached adapters; 0: no limit */
 	int idle_bases;             /* bases kept loaded while unused */
+	int max_windows;            /* a QA request's windows, all its contexts together */
 };
 
 struct serve;

@@ -1,16 +1,20 @@
 // tryit — a succeeded job's "Try it" panel: a prompt (or a chat message)
 // sent to the base model and to the fine-tuned model side by side, each
 // answer streamed as it is generated; for a classification job's model, a
-// text classified with its labels and scores.
+// text classified with its labels and scores; for a question answering
+// job's model, a question asked of a context, the answer marked in the
+// context with its score (the fine-tuned model alone: the base has no QA
+// head).
 //
 // It uses the public API only, as any client would: POST /v1/completions
 // and /v1/chat/completions with stream: true (OpenAI's event stream, read
-// with sse.js's parser), POST /v1/classifications. A model that cannot
+// with sse.js's parser), POST /v1/classifications, POST
+// /v1/question_answering. A model that cannot
 // answer (a base without a chat template, a full queue) shows the API's
 // error in its pane. Running again, or leaving the page, aborts what runs.
 import { api } from './api.js';
 import { SseParser } from './sse.js';
-import { h } from './util.js';
+import { h, hyperparametersOf } from './util.js';
 
 // Stream one completion (path, body without stream) into onText; resolves
 // with the finish reason. Throws the API's error.
@@ -86,6 +90,7 @@ export class TryIt {
     this.job = job;
     this.element.hidden = false;
     if (job.task === 'classification') this.buildClassify(job);
+    else if (job.task === 'question_answering') this.buildAnswer(job);
     else this.buildGenerate(job);
   }
 
@@ -169,4 +174,76 @@ export class TryIt {
     this.element.replaceChildren(h('h2', { id: 'h-tryit' }, 'Try it'),
       h('p', { class: 'help' }, `Classify a text with ${job.fine_tuned_model}.`), form, out);
   }
+
+  buildAnswer(job) {
+    const context = h('textarea', { id: 'tryit-context', rows: 5, 'data-testid': 'tryit-context',
+                                    placeholder: 'The text the answer is to be found in' });
+    const question = h('input', { id: 'tryit-question', type: 'text', 'data-testid': 'tryit-question',
+                                  placeholder: 'A question about it' });
+    // top_k may ask up to the job's n_best_size (20 unless the job set it)
+    const nBest = Number(hyperparametersOf(job).n_best_size) || 20;
+    const topK = h('input', { id: 'tryit-topk', type: 'number', min: 1, max: nBest,
+                              value: Math.min(3, nBest) });
+    const out = h('div', { class: 'tryit-pane', 'data-testid': 'tryit-tuned' });
+    const run = h('button', { type: 'submit', class: 'primary', 'data-testid': 'tryit-run' },
+      'Answer');
+    const form = h('form', { class: 'tryit-form' },
+      h('div', { class: 'field' }, h('label', { for: 'tryit-context' }, 'Context'), context),
+      h('div', { class: 'field-group' },
+        h('div', { class: 'field' }, h('label', { for: 'tryit-question' }, 'Question'), question),
+        h('div', { class: 'field' }, h('label', { for: 'tryit-topk' }, 'Answers listed'), topK)),
+      h('div', { class: 'form-actions' }, run));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const signal = this.newRun();
+      const text = context.value;
+      run.disabled = true;
+      out.dataset.state = 'running';
+      try {
+        const r = await api.post('/v1/question_answering', {
+          model: job.fine_tuned_model, question: question.value, context: text,
+          top_k: Number(topK.value) || 1,
+        }, { signal });
+        out.replaceChildren(...answerView(text, r.data[0]));
+        out.dataset.state = 'done';
+      } catch (e) {
+        if (signal.aborted) return;
+        out.replaceChildren(h('p', { class: 'error', 'data-testid': 'tryit-error' }, `Error: ${e.message}`));
+        out.dataset.state = 'error';
+      } finally {
+        run.disabled = false;
+      }
+    });
+    this.element.replaceChildren(h('h2', { id: 'h-tryit' }, 'Try it'),
+      h('p', { class: 'help', 'data-testid': 'tryit-note' },
+        `Ask ${job.fine_tuned_model} a question about a text. There is no comparison with the ` +
+        `base model ${job.model}: it has no question answering head (the job trained one).`),
+      form, out);
+  }
+}
+
+// What a question's answer shows: the context with the answer marked, its
+// score, and the n-best. start and end count code points (README
+// "Serving"), so the context is cut by code points, not UTF-16 units.
+function answerView(context, a) {
+  const chars = Array.from(context);
+  const fmt = (x) => (typeof x === 'number' ? x.toFixed(3) : '–');
+  const marked = a.is_impossible
+    ? h('p', { class: 'tryit-text', 'data-testid': 'tryit-highlight' }, context)
+    : h('p', { class: 'tryit-text', 'data-testid': 'tryit-highlight' },
+      chars.slice(0, a.start).join(''),
+      h('mark', { 'data-testid': 'tryit-answer' }, chars.slice(a.start, a.end).join('')),
+      chars.slice(a.end).join(''));
+  const summary = a.is_impossible
+    ? `No answer in the context (null score ${fmt(a.score)}, probability ${fmt(a.probability)}).`
+    : `Answer: “${a.answer}” (score ${fmt(a.score)}, probability ${fmt(a.probability)}; ` +
+      `${a.windows} window${a.windows === 1 ? '' : 's'}).`;
+  return [
+    h('p', { 'data-testid': 'tryit-score' }, summary),
+    marked,
+    a.answers.length > 1
+      ? h('ol', { 'data-testid': 'tryit-answers' }, a.answers.map((x) =>
+        h('li', {}, `${x.answer} — score ${fmt(x.score)}, probability ${fmt(x.probability)}`)))
+      : null,
+  ];
 }

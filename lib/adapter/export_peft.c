@@ -235,16 +235,18 @@ static json_t *labels_json(const struct export_info *info, int n_labels)
 }
 
 /* A QA adapter's settings beside it (qa.json): what `adalora eval` needs to
- * cut and score data as the job did. */
+ * cut and score data as the job did, and whether the job knew unanswerable
+ * questions (run_qa's version_2_with_negative: serving then lets the null
+ * answer compete). */
 static json_t *qa_json(const struct trained_net *tn, const struct export_info *info)
 {
 	const struct ada_hparams *hp = &tn->method.hp;
 
-	return json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:f}", "task", "question_answering",
+	return json_pack("{s:s, s:i, s:i, s:i, s:i, s:i, s:f, s:b}", "task", "question_answering",
 			 "seq_len", info->seq_len, "doc_stride", hp->doc_stride, "max_query_length",
 			 hp->max_query_length, "max_answer_length", hp->max_answer_length,
 			 "n_best_size", hp->n_best_size, "null_score_diff_threshold",
-			 hp->null_score_diff_threshold);
+			 hp->null_score_diff_threshold, "version_2_with_negative", info->qa_version_2);
 }
 
 static void remove_stale(const char *dir, const char *name)

@@ -65,6 +65,7 @@ struct export_info {
 	const bool *const *kept;
 	const struct label_map *labels;   /* classification: the label map; else NULL */
 	int seq_len;                  /* the job's, for labels.json */
+	int qa_version_2;             /* QA: trained on SQuAD v2 data (unanswerable questions) */
 };
 
 int export_peft(const struct trained_net *tn, const struct export_info *info, const char *dir,

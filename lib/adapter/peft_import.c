@@ -222,6 +222,7 @@ static int load_qa(const char *dir, struct peft_adapter *pa, struct ada_err *err
 							pa->qa_hp.max_answer_length);
 	pa->qa_hp.n_best_size = (int)number_field(j, "n_best_size", pa->qa_hp.n_best_size);
 	pa->qa_hp.null_score_diff_threshold = number_field(j, "null_score_diff_threshold", 0);
+	pa->qa_version_2 = json_is_true(json_object_get(j, "version_2_with_negative"));
 	if (pa->seq_len < 0 || pa->seq_len > 1 << 20 || pa->qa_hp.doc_stride < 0 ||
 	    pa->qa_hp.max_query_length < 1 || pa->qa_hp.max_answer_length < 1 ||
 	    pa->qa_hp.n_best_size < 1 || pa->qa_hp.n_best_size > 1000 ||

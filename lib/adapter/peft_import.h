@@ -74,6 +74,7 @@ struct peft_adapter {
 	struct ada_hparams qa_hp;   /* doc_stride, max_query_length, max_answer_length,
 	                             * n_best_size, null_score_diff_threshold (defaults when
 	                             * qa.json is absent) */
+	int qa_version_2;           /* qa.json's version_2_with_negative (0 when absent) */
 	/* BOTTLENECK */
 	int adapter_size;
 	enum bottleneck_act act;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "data/data_format.h"
+#include "data/qa_answer.h"
 #include "data/qa_metrics.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
@@ -63,6 +64,15 @@ static size_t cp_count(const char *s)
 	return k;
 }
 
+/* run_qa strips the question's leading white space. */
+static void strip_question(const char **q, size_t *n)
+{
+	while (*n && (**q == ' ' || **q == '\t' || **q == '\n' || **q == '\r')) {
+		(*q)++;
+		(*n)--;
+	}
+}
+
 static int on_record(void *ctx, const struct data_record *rec, struct ada_err *err)
 {
 	struct loader *ld = ctx;
@@ -99,11 +109,7 @@ static int on_record(void *ctx, const struct data_record *rec, struct ada_err *e
 	memset(ex, 0, sizeof(*ex));
 	set->n++;
 	ex->context = set->n_contexts - 1;
-	/* run_qa strips the question's leading white space */
-	while (qn && (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')) {
-		q++;
-		qn--;
-	}
+	strip_question(&q, &qn);
 	ex->question = dup_n(q, qn);
 	if (json_is_string(id))
 		ex->id = xstrdup(json_string_value(id));
@@ -166,6 +172,34 @@ int qa_set_load(const char *path, struct qa_set *set, struct ada_err *err)
 		qa_set_release(set);
 	}
 	return rc;
+}
+
+int qa_set_single(struct qa_set *set, const char *question, const char *context, int v2,
+		  struct ada_err *err)
+{
+	size_t qn = strlen(question);
+
+	memset(set, 0, sizeof(*set));
+	strip_question(&question, &qn);
+	set->ex = xcalloc(1, sizeof(*set->ex));
+	set->contexts = xcalloc(1, sizeof(*set->contexts));
+	if (!set->ex || !set->contexts)
+		goto oom;
+	set->n_contexts = 1;
+	set->n = 1;
+	set->has_no_answer = v2;
+	if (!(set->contexts[0] = xstrdup(context)))
+		goto oom;
+	set->ex->answers = xcalloc(1, sizeof(*set->ex->answers));
+	set->ex->answer_byte = xcalloc(1, sizeof(*set->ex->answer_byte));
+	set->ex->answer_byte_end = xcalloc(1, sizeof(*set->ex->answer_byte_end));
+	if (!(set->ex->question = dup_n(question, qn)) || !(set->ex->id = xstrdup("1")) ||
+	    !set->ex->answers || !set->ex->answer_byte || !set->ex->answer_byte_end)
+		goto oom;
+	return ADA_OK;
+oom:
+	qa_set_release(set);
+	return ada_fail(err, ADA_ENOMEM, "out of memory");
 }
 
 static void example_release(struct qa_example *ex)
@@ -334,7 +368,8 @@ int qa_features_build(const struct qa_set *set, const struct tokenizer *t,
 				trim_span(c, clen, &offs.v[2 * i], &offs.v[2 * i + 1]);
 			if (ALLOC_GROW(f->tok_offs, (size_t)(f->n_tok + (int64_t)ctx.n) * 2, b.cap_tok))
 				goto oom;
-			memcpy(f->tok_offs + 2 * f->n_tok, offs.v, ctx.n * 2 * sizeof(*offs.v));
+			if (ctx.n)   /* a context of only white space has no tokens */
+				memcpy(f->tok_offs + 2 * f->n_tok, offs.v, ctx.n * 2 * sizeof(*offs.v));
 			ctx_base = f->n_tok;
 			f->n_tok += (int64_t)ctx.n;
 			ctx_of = ex->context;
@@ -414,94 +449,31 @@ void qa_features_release(struct qa_features *f)
 
 /* ---- predictions ---------------------------------------------------------- */
 
-struct best {
-	double score;
-	int64_t a, b;             /* byte range in the context */
-	int set;
-};
-
-/* The indices of the k largest of v[0..n) into idx (ties: lower index
- * first, as a stable argsort); returns how many. */
-static int top_k(const float *v, int n, int k, int *idx)
-{
-	int m = 0;
-
-	for (int i = 0; i < n; i++) {
-		int j;
-
-		if (m == k && !(v[i] > v[idx[m - 1]]))
-			continue;
-		j = m < k ? m++ : k - 1;
-		while (j > 0 && v[i] > v[idx[j - 1]]) {
-			idx[j] = idx[j - 1];
-			j--;
-		}
-		idx[j] = i;
-	}
-	return m;
-}
-
 int qa_predict(const struct qa_set *set, const struct qa_features *f, const float *start,
 	       const float *end, const struct qa_predict_opts *o, char **texts,
 	       struct ada_err *err)
 {
-	const int T = f->seq_len, K = o->n_best_size < T ? o->n_best_size : T;
-	struct best *best = xcalloc((size_t)set->n + 1, sizeof(*best));
-	double *null = xcalloc((size_t)set->n + 1, sizeof(*null));
-	int *si = xcalloc((size_t)K + 1, sizeof(*si)), *ei = xcalloc((size_t)K + 1, sizeof(*ei));
-	int rc = ADA_OK;
+	struct qa_nbest *nb = xcalloc((size_t)set->n + 1, sizeof(*nb));
+	int rc;
 
-	if (!best || !null || !si || !ei)
-		goto oom;
-	for (int64_t e = 0; e < set->n; e++)
-		null[e] = INFINITY;
-	for (int64_t w = 0; w < f->n; w++) {
-		const float *s = start + (size_t)w * T, *en = end + (size_t)w * T;
-		const int32_t e = f->example[w], first = f->ctx_first[w], count = f->ctx_count[w];
-		const int32_t *offs = f->tok_offs + 2 * f->ctx_tok[w];
-		const int len = f->lengths[w];
-		int ns = top_k(s, len, K, si), ne = top_k(en, len, K, ei);
-
-		if (s[0] + en[0] < null[e])
-			null[e] = (double)s[0] + en[0];
-		for (int x = 0; x < ns; x++)
-			for (int y = 0; y < ne; y++) {
-				const int a = si[x], b = ei[y];
-				double score;
-
-				if (a < first || b < first || a >= first + count || b >= first + count ||
-				    b < a || b - a + 1 > o->max_answer_length)
-					continue;
-				score = (double)s[a] + en[b];
-				if (best[e].set && !(score > best[e].score))
-					continue;
-				best[e] = (struct best){ score, offs[2 * (a - first)],
-							 offs[2 * (b - first) + 1], 1 };
-			}
-	}
-	for (int64_t e = 0; e < set->n; e++) {
+	if (!nb)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	rc = qa_nbest_build(set, f, start, end, o, nb, err);
+	for (int64_t e = 0; !rc && e < set->n; e++) {
 		const char *c = set->contexts[set->ex[e].context];
-		int none = !best[e].set || best[e].b < best[e].a;
+		const int k = qa_nbest_choice(&nb[e], set->has_no_answer,
+					      o->null_score_diff_threshold);
 
-		if (!none && set->has_no_answer &&
-		    null[e] - best[e].score > o->null_score_diff_threshold)
-			none = 1;
-		texts[e] = none ? xstrdup("")
-				: strndup(c + best[e].a, (size_t)(best[e].b - best[e].a));
+		texts[e] = k < 0 ? xstrdup("")
+			   : strndup(c + nb[e].spans[k].a, (size_t)(nb[e].spans[k].b - nb[e].spans[k].a));
 		if (!texts[e]) {
-			for (int64_t k = 0; k < e; k++)
-				free(texts[k]);
-			goto oom;
+			for (int64_t j = 0; j < e; j++)
+				free(texts[j]);
+			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
 		}
 	}
-	goto out;
-oom:
-	rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-out:
-	free(best);
-	free(null);
-	free(si);
-	free(ei);
+	qa_nbest_release(nb, set->n);
+	free(nb);
 	return rc;
 }
 

@@ -63,6 +63,11 @@ struct qa_set {
  * over the same context share it. */
 int qa_set_load(const char *path, struct qa_set *set, struct ada_err *err);
 void qa_set_release(struct qa_set *set);
+/* A set of one question over one context, without answers (serving): the
+ * question's leading white space stripped as a file's is; v2: SQuAD v2's
+ * null rule applies to its prediction (has_no_answer). */
+int qa_set_single(struct qa_set *set, const char *question, const char *context, int v2,
+		  struct ada_err *err);
 /* Move the last round(fraction * n) questions (at least 1, leaving at least
  * 1) into valid, which gets copies of their contexts; fraction 0: none. */
 int qa_set_split_tail(struct qa_set *train, double fraction, struct qa_set *valid,
@@ -90,8 +95,9 @@ struct qa_features {
 	int64_t n_truncated_q;     /* questions cut to max_query_length */
 };
 
-/* Windows of every question of set, tokenized by t. ADA_EINVAL naming
- * "seq_len" when a window has no room for context. */
+/* Windows of every question of set, tokenized by t, a question's windows
+ * consecutive and in order. ADA_EINVAL naming "seq_len" when a window has
+ * no room for context. */
 int qa_features_build(const struct qa_set *set, const struct tokenizer *t,
 		      const struct qa_window_opts *o, struct qa_features *f, struct ada_err *err);
 void qa_features_release(struct qa_features *f);
@@ -104,7 +110,8 @@ struct qa_predict_opts {
 
 /* The answer text of every question (texts[i] for set->ex[i], malloc'ed,
  * "" for no answer) from the logits of every window: start and end
- * [f->n][f->seq_len]. ADA_ENOMEM. */
+ * [f->n][f->seq_len]; the n-best and choice of qa_answer.h, with SQuAD v2's
+ * null rule when set->has_no_answer. ADA_ENOMEM. */
 int qa_predict(const struct qa_set *set, const struct qa_features *f, const float *start,
 	       const float *end, const struct qa_predict_opts *o, char **texts,
 	       struct ada_err *err);

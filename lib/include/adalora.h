@@ -338,6 +338,38 @@ struct ada_qa_metrics {
 ADA_API void ada_qa_metrics_json(json_t *obj, const struct ada_qa_metrics *m,
 				 const char *key_prefix);
 
+/* An extractive QA model's answer to one question over its context (README
+ * "Serving": POST /v1/question_answering; `adalora eval --predictions`). */
+struct ada_qa_span {
+	char *text;                 /* owned: the context's own characters */
+	int64_t start, end;         /* [start, end) in characters (code points) of the
+	                             * context, as SQuAD's answer_start counts */
+	double score;               /* start logit + end logit (utils_qa's score) */
+	double probability;         /* softmax over the n-best scores (and the null
+	                             * score under SQuAD v2 rules), as utils_qa's */
+};
+
+struct ada_qa_answer {
+	int is_impossible;          /* no answer: the null won (SQuAD v2) or no span fits */
+	int version_2;              /* SQuAD v2 rules: the null answer competes */
+	double null_score;          /* the lowest start[0] + end[0] over the windows */
+	double null_probability;    /* v2: the null's share of the softmax; else NAN */
+	int n_spans;                /* at most the top_k asked */
+	struct ada_qa_span *spans;  /* owned [n_spans], best first; the answer is
+	                             * spans[0] unless is_impossible */
+	int windows;                /* windows the context was cut into */
+	int64_t tokens;             /* tokens the network read (every window) */
+	int truncated;              /* the question was cut to max_query_length */
+};
+
+ADA_API void ada_qa_answer_release(struct ada_qa_answer *a);
+/* {"answer", "start", "end", "score", "probability", "is_impossible",
+ * "null_score" and "null_probability" (v2 only), "answers": [{"answer",
+ * "start", "end", "score", "probability"}, ...], "windows", "truncated"}:
+ * a new object. No answer: "answer" "", start and end 0, the null's score
+ * and probability (null when not v2). */
+ADA_API json_t *ada_qa_answer_to_json(const struct ada_qa_answer *a);
+
 /* One ROUGE type's scores, fractions in [0, 1]. */
 struct ada_rouge_score {
 	double precision, recall, fmeasure;
@@ -794,6 +826,16 @@ ADA_API int ada_eval_seq2seq(const struct ada_infer_opts *in, const char *data_f
 			     const struct ada_s2s_eval_opts *o, struct ada_eval_result *res,
 			     struct ada_err *err);
 
+/* ada_eval() of an extractive QA model (an adapter a question_answering job
+ * wrote) that also writes each question's prediction to predictions (NULL:
+ * none) as one JSON line: {"id", and ada_qa_answer_to_json()'s keys but
+ * "truncated", the best span alone in "answers"} — the answer POST
+ * /v1/question_answering gives for
+ * the same question and context. A model without a QA head: ADA_EINVAL,
+ * param "predictions". */
+ADA_API int ada_eval_qa(const struct ada_infer_opts *in, const char *data_file, int seq_len,
+			const char *predictions, struct ada_eval_result *res, struct ada_err *err);
+
 /* What training makes of a language model's data file, example by example:
  * for each of the first limit records (0: all), emit(ctx, obj) receives a
  * new JSON object (borrowed for the call) {"line", "text" (the rendered
@@ -1010,12 +1052,15 @@ struct ada_served_info {
 	int classifier;             /* the adapter carries a classification head */
 	int num_labels;             /* a classifier's outputs (1: regression) */
 	int label_kind;             /* enum ada_label_kind of a classifier */
-	int seq_len;                /* a classifier's training seq_len (0: unknown) */
+	int seq_len;                /* a classifier's or QA model's training seq_len (0: unknown) */
 	int has_chat;               /* a chat template we render */
 	char chat_template[16];     /* its family ("chatml", ...), "" without */
 	char peft_type[16];         /* the adapter's, "" without */
 	int64_t weight_bytes;       /* the base's matrices as stored (mapped once) */
 	int64_t adapter_bytes;      /* the adapter's own memory (0 without) */
+	int question_answering;     /* the adapter carries an extractive QA head */
+	int qa_version_2;           /* QA: trained with unanswerable questions (SQuAD v2) */
+	int qa_n_best_size;         /* QA: the job's n_best_size (the most top_k may ask) */
 };
 
 ADA_API void ada_served_describe(const struct ada_served *m, struct ada_served_info *info);
@@ -1052,6 +1097,30 @@ ADA_API int ada_served_stop_token(const struct ada_served *m, int32_t id, int ch
 ADA_API int ada_served_classify(struct ada_served *m, const char *a, const char *b,
 				float *logits, int *truncated, int *n_tokens,
 				struct ada_err *err);
+
+/* How a QA model answers (ada_served_answer); ada_qa_opts_init() gives
+ * the job's settings (qa.json) for everything. */
+struct ada_qa_opts {
+	int top_k;                  /* spans to report, 1..n_best_size; 0: 1 */
+	int max_seq_length;         /* tokens per window; 0: the job's seq_len */
+	int doc_stride;             /* overlap of a long context's windows; < 0: the job's */
+	int max_answer_length;      /* tokens; 0: the job's */
+	double null_score_diff_threshold;   /* SQuAD v2 models; NAN: the job's */
+	int64_t max_windows;        /* a context cut into more is refused; 0: no limit */
+};
+
+ADA_API void ada_qa_opts_init(struct ada_qa_opts *o);
+/* An extractive QA model's (a question_answering job's adapter) answer to
+ * question over context (NUL-terminated UTF-8): the context cut into
+ * windows, and the answer chosen, exactly as `adalora eval` does with the
+ * job's settings (README "Extractive question answering"); the null answer
+ * competes when the job trained with unanswerable questions. out is the
+ * caller's (release with ada_qa_answer_release). ADA_EINVAL with param
+ * "model" (not a QA model), "question" or "context" (no tokens; a context
+ * of more than o->max_windows windows), or the option's name. */
+ADA_API int ada_served_answer(struct ada_served *m, const char *question, const char *context,
+			      const struct ada_qa_opts *o, struct ada_qa_answer *out,
+			      struct ada_err *err);
 
 /* Bases and adapters shared between requests. Bases are keyed by their
  * paths (and the file's size and modification time): while any handle or

@@ -10,7 +10,9 @@
  * validation runs — for the mean loss and the GLUE metrics. Extractive QA
  * (an adapter a question_answering job wrote, with qa.json): the questions
  * windowed with the job's settings and span_evaluate(), the trainer's
- * validation, for the official exact match and F1.
+ * validation, for the official exact match and F1; with a predictions file
+ * (ada_eval_qa) the same logits also give each question's answer as
+ * serving reports it (data/qa_answer.h).
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,11 +21,14 @@
 
 #include "data/class_data.h"
 #include "data/data.h"
+#include "data/qa_answer.h"
 #include "data/qa_data.h"
 #include "data/qa_metrics.h"
 #include "data/rouge.h"
 #include "util/alloc.h"
 #include "util/err.h"
+#include "util/fileio.h"
+#include "util/strbuf.h"
 #include "net/evaluate.h"
 #include "nn/parallel.h"
 #include "model/model_framing.h"
@@ -128,10 +133,64 @@ out_ds:
 	return rc;
 }
 
+/* Each question's answer as one JSON line of path: the n-best of the
+ * windows' logits (what serving answers), the best span only. */
+static int write_predictions(const struct qa_set *set, const struct qa_features *f,
+			     const float *start, const float *end, const struct qa_predict_opts *po,
+			     const char *path, struct ada_err *err)
+{
+	struct qa_nbest *nb = xcalloc((size_t)set->n + 1, sizeof(*nb));
+	struct strbuf sb = STRBUF_INIT;
+	int64_t w = 0;
+	int rc;
+
+	if (!nb)
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	rc = qa_nbest_build(set, f, start, end, po, nb, err);
+	for (int64_t e = 0; !rc && e < set->n; e++) {
+		struct ada_qa_answer a;
+		json_t *o, *ans;
+		char *line;
+
+		if ((rc = qa_answer_make(set->contexts[set->ex[e].context], &nb[e], set->has_no_answer,
+					 po->null_score_diff_threshold, po->n_best_size, 1, &a, err)))
+			break;
+		for (; w < f->n && f->example[w] == e; w++) {
+			a.windows++;
+			a.tokens += f->lengths[w];
+		}
+		o = json_pack("{s:s}", "id", set->ex[e].id);
+		ans = ada_qa_answer_to_json(&a);
+		ada_qa_answer_release(&a);
+		if (o && ans)
+			json_object_update(o, ans);
+		json_object_del(o, "truncated");   /* serving's: a request's one question */
+		line = o && ans ? json_dumps(o, JSON_COMPACT) : NULL;
+		json_decref(o);
+		json_decref(ans);
+		if (!line) {
+			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+			break;
+		}
+		strbuf_addstr(&sb, line);
+		strbuf_add(&sb, "\n", 1);
+		free(line);
+	}
+	if (!rc && sb.failed)
+		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+	if (!rc)
+		rc = file_write_atomic(path, sb.p ? sb.p : "", sb.n, err);
+	strbuf_release(&sb);
+	qa_nbest_release(nb, set->n);
+	free(nb);
+	return rc;
+}
+
 /* Extractive QA: the questions windowed as the job did (qa.json), then
- * span_evaluate() — the trainer's validation. */
+ * span_evaluate() — the trainer's validation; with predictions, its steps
+ * one by one so that the logits also give the answers. */
 static int eval_qa(struct inference_net *in, const char *data_file, int seq_len,
-		   struct ada_eval_result *res, struct ada_err *err)
+		   const char *predictions, struct ada_eval_result *res, struct ada_err *err)
 {
 	const struct ada_hparams *hp = &in->adapter.qa_hp;
 	const struct qa_window_opts wo = { .seq_len = seq_len, .doc_stride = hp->doc_stride,
@@ -142,6 +201,8 @@ static int eval_qa(struct inference_net *in, const char *data_file, int seq_len,
 	struct qa_set set;
 	struct qa_features f;
 	struct span_acts acts;
+	float *start = NULL, *end = NULL;
+	char **texts = NULL;
 	int rc, B;
 
 	if ((rc = qa_set_load(data_file, &set, err)))
@@ -153,12 +214,34 @@ static int eval_qa(struct inference_net *in, const char *data_file, int seq_len,
 		rc = ada_fail(err, rc, "out of memory for activations");
 		goto out_f;
 	}
-	rc = span_evaluate(&in->span, &acts, &set, &f, &po, &res->qa, &res->loss, NULL, err);
+	if (!predictions) {
+		rc = span_evaluate(&in->span, &acts, &set, &f, &po, &res->qa, &res->loss, NULL, err);
+		goto out_acts;
+	}
+	start = xcalloc((size_t)f.n * (size_t)seq_len + 1, sizeof(*start));
+	end = xcalloc((size_t)f.n * (size_t)seq_len + 1, sizeof(*end));
+	texts = xcalloc((size_t)set.n + 1, sizeof(*texts));
+	if (!start || !end || !texts) {
+		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+		goto out_acts;
+	}
+	if ((rc = span_logits(&in->span, &acts, &f, start, end, &res->loss, err)) ||
+	    (rc = qa_predict(&set, &f, start, end, &po, texts, err)))
+		goto out_acts;
+	rc = qa_score(&set, texts, &res->qa, err);
+	for (int64_t e = 0; e < set.n; e++)
+		free(texts[e]);
+	if (!rc)
+		rc = write_predictions(&set, &f, start, end, &po, predictions, err);
+out_acts:
 	if (!rc) {
 		res->examples = set.n;
 		res->features = f.n;
 		res->truncated = f.n_truncated_q;
 	}
+	free(start);
+	free(end);
+	free(texts);
 	span_acts_release(&acts);
 out_f:
 	qa_features_release(&f);
@@ -167,9 +250,10 @@ out_set:
 	return rc;
 }
 
-int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_file_format fmt,
-	     int seq_len, const struct ada_framing *framing, struct ada_eval_result *res,
-	     struct ada_err *err)
+/* ada_eval, and with predictions (a QA model only) ada_eval_qa. */
+static int eval_model(const struct ada_infer_opts *o, const char *data_file,
+		      enum ada_file_format fmt, int seq_len, const struct ada_framing *framing,
+		      const char *predictions, struct ada_eval_result *res, struct ada_err *err)
 {
 	struct inference_net in;
 	int rc, context;
@@ -182,6 +266,12 @@ int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_fil
 	rouge_clear(&res->rouge);
 	if ((rc = inference_net_open(&in, o, err)))
 		return rc;
+	if (predictions && !in.is_qa) {
+		rc = ada_fail_param(err, ADA_EINVAL, "predictions",
+				    "%s: predictions are written for a question answering adapter (or, by ada_eval_seq2seq, an encoder-decoder)",
+				    o->adapter ? o->adapter : o->model);
+		goto out_close;
+	}
 	if (in.model->cfg.family == ADA_FAMILY_BART) {
 		struct ada_s2s_eval_opts so = { .max_source_length = seq_len, .generate = 1 };
 
@@ -200,7 +290,7 @@ int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_fil
 	}
 	if (in.is_qa) {
 		res->question_answering = 1;
-		rc = eval_qa(&in, data_file, seq_len, res, err);
+		rc = eval_qa(&in, data_file, seq_len, predictions, res, err);
 	} else if (in.is_classifier) {
 		res->classification = 1;
 		res->num_labels = in.adapter.n_labels;
@@ -218,4 +308,17 @@ int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_fil
 out_close:
 	inference_net_close(&in);
 	return rc;
+}
+
+int ada_eval(const struct ada_infer_opts *o, const char *data_file, enum ada_file_format fmt,
+	     int seq_len, const struct ada_framing *framing, struct ada_eval_result *res,
+	     struct ada_err *err)
+{
+	return eval_model(o, data_file, fmt, seq_len, framing, NULL, res, err);
+}
+
+int ada_eval_qa(const struct ada_infer_opts *o, const char *data_file, int seq_len,
+		const char *predictions, struct ada_eval_result *res, struct ada_err *err)
+{
+	return eval_model(o, data_file, ADA_FILE_AUTO, seq_len, NULL, predictions, res, err);
 }

@@ -239,11 +239,25 @@ int served_adapter_open(struct served_base *b, const char *dir, struct served_ad
 		goto out_free;
 	if (a->pa.classifier)
 		seq_head_from_model(&a->head, b->model, a->pa.n_labels);
+	if (a->pa.question_answering && !bert) {
+		rc = ada_fail(err, ADA_EUNSUPPORTED, "%s: a question answering adapter on a decoder",
+			      dir);
+		goto out_free;
+	}
+	if (a->pa.question_answering && (rc = peft_adapter_attach_qa(&a->pa, c, &a->qa, err))) {
+		ada_err_prefix(err, rc, "%s", dir);
+		goto out_free;
+	}
 	rc = peft_adapter_attach(&a->pa, c, bert ? NULL : &a->net, bert ? &a->bert : NULL,
 				 a->pa.classifier ? &a->head : NULL, err);
 	if (rc) {
 		ada_err_prefix(err, rc, "%s", dir);
 		goto out_free;
+	}
+	if (a->pa.question_answering) {
+		a->is_qa = 1;
+		a->span = (struct span_net){ .enc = { .family = c->family, .bert = &a->bert },
+					     .qa = &a->qa };
 	}
 	if (a->pa.classifier) {
 		if ((rc = label_names(a, err)))
@@ -349,6 +363,12 @@ void ada_served_describe(const struct ada_served *m, struct ada_served_info *inf
 		info->num_labels = m->ad->pa.n_labels;
 		info->label_kind = m->ad->pa.labels.kind;
 		info->seq_len = m->ad->pa.seq_len;
+	}
+	info->question_answering = m->ad && m->ad->is_qa;
+	if (info->question_answering) {
+		info->seq_len = m->ad->pa.seq_len;
+		info->qa_version_2 = m->ad->pa.qa_version_2;
+		info->qa_n_best_size = m->ad->pa.qa_hp.n_best_size;
 	}
 	info->has_chat = info->generates && b->enc.has_chat;
 	if (info->has_chat)

@@ -10,14 +10,15 @@
  * (llama_net + blocks: pointers, no weights) with the adapter attached to
  * the copy: LoRA and AdaLoRA factors on the linear slots, BitFit's and FULL's
  * replaced weights in their slots, Houlsby bottlenecks on the blocks, a
- * classifier's head. The base's own network is never touched, so any
+ * classifier's head, a question answering job's qa_outputs. The base's
+ * own network is never touched, so any
  * number of adapters sit on one base, and the base's pages are mapped once.
  *
  * Both are reference counted and immutable once open: decoding reads them
  * from any thread (batch_decode.c computes adapters with its own scratch,
- * never through the adapters' caches). Classification runs the training
- * forward, which does use an adapter's caches, so it holds the adapter's
- * lock.
+ * never through the adapters' caches). Classification and question
+ * answering run the training forward, which does use an adapter's caches,
+ * so they hold the adapter's lock.
  */
 #ifndef ADA_INFER_SERVED_H
 #define ADA_INFER_SERVED_H
@@ -30,6 +31,7 @@
 #include "model/model.h"
 #include "net/classifier.h"
 #include "net/lm_encoder.h"
+#include "net/span_net.h"
 #include "nn/bert.h"
 #include "nn/heads.h"
 #include "nn/llama.h"
@@ -63,7 +65,10 @@ struct served_adapter {
 	int is_classifier;
 	struct classifier cls;
 	char **label_names;           /* owned [pa.n_labels]: a classifier's labels as text */
-	pthread_mutex_t lock;         /* classification: the adapter's caches */
+	struct linear qa;             /* a QA adapter's qa_outputs (weights in pa) */
+	int is_qa;
+	struct span_net span;         /* valid when is_qa */
+	pthread_mutex_t lock;         /* classification, QA: the adapter's caches */
 	int64_t bytes;                /* what the adapter holds in memory */
 };
 

@@ -59,48 +59,58 @@ int span_backward(const struct span_net *n, struct span_acts *a, const int32_t *
 	return ADA_OK;
 }
 
-int span_evaluate(const struct span_net *n, struct span_acts *a, const struct qa_set *set,
-		  const struct qa_features *f, const struct qa_predict_opts *po,
-		  struct ada_qa_metrics *m, double *loss, char **texts, struct ada_err *err)
+int span_logits(const struct span_net *n, struct span_acts *a, const struct qa_features *f,
+		float *start, float *end, double *loss, struct ada_err *err)
 {
 	const struct nn_step st = { .training = 0 };
 	const int T = a->enc.T;
-	float *start = NULL, *end = NULL;
-	char **own = texts ? texts : xcalloc((size_t)set->n + 1, sizeof(*own));
 	double total = 0;
-	int rc = ADA_OK;
 
-	qa_metrics_clear(m);
-	*loss = NAN;
+	if (loss)
+		*loss = NAN;
 	if (f->seq_len != T)
 		return ada_fail(err, ADA_EINVAL, "windows of %d tokens for a network of %d", f->seq_len, T);
-	start = xcalloc((size_t)f->n * T + 1, sizeof(*start));
-	end = xcalloc((size_t)f->n * T + 1, sizeof(*end));
-	if (!start || !end || !own) {
-		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-		goto out_free;
-	}
 	for (int64_t w0 = 0; w0 < f->n; w0 += a->enc.B) {
 		const int rows = f->n - w0 < a->enc.B ? (int)(f->n - w0) : a->enc.B;
 		const size_t at = (size_t)w0 * T;
-		double l;
+		double l = 0;
+		int rc;
 
 		rc = span_forward(n, a, f->ids + at, f->types + at, f->lengths + w0, rows, &st);
-		if (!rc)
+		if (!rc && loss)
 			rc = span_loss(a, f->lengths + w0, f->start_pos + w0, f->end_pos + w0, rows, 0, &l);
-		if (rc) {
-			rc = ada_fail(err, rc, rc == ADA_ENOMEM ? "out of memory" : "a window the network refuses");
-			goto out_free;
-		}
+		if (rc)
+			return ada_fail(err, rc, rc == ADA_ENOMEM ? "out of memory" : "a window the network refuses");
 		total += l;
 		for (size_t i = 0; i < (size_t)rows * T; i++) {
 			start[at + i] = (float)a->logits[2 * i];
 			end[at + i] = (float)a->logits[2 * i + 1];
 		}
 	}
-	if (f->n)
+	if (loss && f->n)
 		*loss = total / (double)f->n;
-	if ((rc = qa_predict(set, f, start, end, po, own, err)))
+	return ADA_OK;
+}
+
+int span_evaluate(const struct span_net *n, struct span_acts *a, const struct qa_set *set,
+		  const struct qa_features *f, const struct qa_predict_opts *po,
+		  struct ada_qa_metrics *m, double *loss, char **texts, struct ada_err *err)
+{
+	const int T = a->enc.T;
+	float *start = NULL, *end = NULL;
+	char **own = texts ? texts : xcalloc((size_t)set->n + 1, sizeof(*own));
+	int rc;
+
+	qa_metrics_clear(m);
+	*loss = NAN;
+	start = xcalloc((size_t)f->n * T + 1, sizeof(*start));
+	end = xcalloc((size_t)f->n * T + 1, sizeof(*end));
+	if (!start || !end || !own) {
+		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
+		goto out_free;
+	}
+	if ((rc = span_logits(n, a, f, start, end, loss, err)) ||
+	    (rc = qa_predict(set, f, start, end, po, own, err)))
 		goto out_free;
 	rc = qa_score(set, own, m, err);
 	if (!texts)

@@ -42,7 +42,12 @@ int span_loss(struct span_acts *a, const int32_t *lengths, const int32_t *start,
 int span_backward(const struct span_net *n, struct span_acts *a, const int32_t *ids,
 		  const int32_t *lengths, int B, const struct nn_step *st);
 
-/* Every window of f forward (batches of a->B, no dropout): the mean span
+/* Every window of f forward (batches of a->B, no dropout): the start and
+ * end logits of each into start, end [f->n][T] (the caller's), and when
+ * loss is not NULL the mean span loss over the windows (their labels). */
+int span_logits(const struct span_net *n, struct span_acts *a, const struct qa_features *f,
+		float *start, float *end, double *loss, struct ada_err *err);
+/* The same, then each question's prediction (qa_predict): the mean span
  * loss over the windows into *loss, each question's predicted text (texts
  * may be NULL; else set->n malloc'ed strings the caller frees) and the
  * official metrics into m. */

@@ -79,6 +79,7 @@ struct trainer {
 	struct trainer_qa *qa;          /* the question answering task's; owned */
 	struct trainer_s2s *s2s;        /* the seq2seq task's; owned */
 	const struct label_map *labels; /* classification: the label map (in cls) */
+	int qa_version_2;               /* question answering: some question has no answer */
 	struct batch_plan plan;
 	struct ada_schedule schedule;   /* adalora / lora_prune */
 	int has_budget;

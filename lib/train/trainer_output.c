@@ -107,6 +107,7 @@ int trainer_write_outputs(struct trainer *tr, struct ada_result *res, struct ada
 			.total_steps = tr->plan.total_steps,
 			.labels = tr->labels,
 			.seq_len = tr->hp->seq_len,
+			.qa_version_2 = tr->qa_version_2,
 		};
 		const bool **kept = NULL;
 

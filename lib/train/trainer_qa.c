@@ -70,6 +70,7 @@ static int qa_load(struct trainer *tr, struct ada_err *err)
 	    (q->valid_set.n && (rc = load_features(tr, &q->valid_set, &q->valid, err))))
 		return rc;
 	tr->spec = (struct net_spec){ .task = ADA_TASK_QUESTION_ANSWERING };
+	tr->qa_version_2 = q->train_set.has_no_answer || q->valid_set.has_no_answer;
 	if (q->train.n_truncated_q || q->valid.n_truncated_q)
 		trainer_say(tr, "warning",
 			    "%lld training and %lld validation questions are longer than max_query_length %d: truncated",

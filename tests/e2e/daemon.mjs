@@ -3,7 +3,8 @@
 //
 // The daemon is started by tests/node_common/spawn_daemon.mjs, with
 // models/stories260K.gguf linked to the shared asset (and, asked, the
-// tests' tiny BART written by tests/integration/make_tiny_bart.c),
+// tests' tiny BART written by tests/integration/make_tiny_bart.c, and their
+// tiny BERT by tests/integration/make_tiny_encoder.c),
 // and a JSONL file of tinyshakespeare speeches. The browser is Debian's
 // chromium driven by playwright-core (Playwright's own browser download
 // does not work offline), started with the flags that keep it off the
@@ -63,9 +64,11 @@ export function writeShakespeare(assets, path, maxBytes) {
 
 // options: {key: a bearer key the daemon requires, bart: also models/bart-tiny, the
 // tests' tiny random BART, with its reversal task's files (bartData.train, .valid)
-// beside the models directory}
-export async function startDaemon(name, assets, { key, bart } = {}) {
+// beside the models directory, encoder: also models/enc, the tests' tiny random
+// BERT, with the zebra span task's question answering file (qaTrain)}
+export async function startDaemon(name, assets, { key, bart, encoder } = {}) {
   const bartData = {};
+  let qaTrain = null;
   const d = await spawnDaemon(name, (models) => {
     symlinkSync(join(assets, 'models', 'stories260K', 'stories260K.gguf'),
       join(models, 'stories260K.gguf'));
@@ -76,12 +79,19 @@ export async function startDaemon(name, assets, { key, bart } = {}) {
       bartData.valid = join(models, '..', 'bart-valid.jsonl');
       execFileSync(make, [join(models, 'bart-tiny'), bartData.train, bartData.valid]);
     }
+    if (encoder) {
+      const make = process.env.ADALORA_MAKE_TINY_ENCODER;
+      if (!make) throw new Error('ADALORA_MAKE_TINY_ENCODER must be set (run with meson)');
+      qaTrain = join(models, '..', 'qa-train.jsonl');
+      execFileSync(make, [join(models, 'enc'), qaTrain]);
+    }
   }, { args: ['--sse-keepalive', '1'], key });
   const { base } = d;
   const auth = key ? { Authorization: `Bearer ${key}` } : {};
   return {
     ...d,
     bartData,
+    qaTrain,
     async api(method, path, body) {
       const res = await fetch(`${base}${path}`, {
         method, headers: { ...auth, ...(body ? { 'Content-Type': 'application/json' } : {}) },

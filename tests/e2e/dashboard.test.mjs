@@ -21,6 +21,9 @@
 //    values): exact values from a stand-in served through the browser's
 //    request routing, and a real AdaLoRA job on the tests' tiny BART whose
 //    validations decode with beam search and report valid_rouge*.
+// 7. A question answering job on the tests' tiny BERT: its "Try it" panel
+//    asks a question of a context and marks the answer in it, the text and
+//    score the API gives, and says why there is no base-model comparison.
 // Screenshots of each go to the artifacts directory (its path is printed).
 import test from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,7 +41,7 @@ const DESKTOP = { width: 1280, height: 900 };
 const PHONE = { width: 390, height: 844 };
 const TARGET_BUDGET = 35 * 3;   // stories260K: 5 layers x 7 modules, target_r 3
 
-const d = await startDaemon('e2e-dashboard', assets, { bart: true });
+const d = await startDaemon('e2e-dashboard', assets, { bart: true, encoder: true });
 const data = join(d.dir, 'shakespeare.jsonl');
 writeShakespeare(assets, data, 200000);
 const browser = await launchBrowser();
@@ -484,3 +487,50 @@ test('a real sequence-to-sequence job draws its validation ROUGE', { timeout: 60
   await page.screenshot({ path: join(shots, 'job-desktop-seq2seq-real.png'), fullPage: true });
   assert.deepEqual(page.errors, []);
 });
+
+test('a question answering job answers in the Try it panel', { timeout: 600000 }, async () => {
+  const train = await d.upload(d.qaTrain, 'qa-train.jsonl');
+  let job = await d.api('POST', '/v1/fine_tuning/jobs', {
+    model: 'enc', task: 'question_answering', training_file: train.id, seed: 5,
+    method: { type: 'adalora', adalora: { hyperparameters: {
+      max_steps: 160, seq_len: 24, batch_size: 16, learning_rate: 0.02, init_r: 4, target_r: 2,
+      tinit: 20, tfinal: 60, deltaT: 5, warmup_steps: 5, doc_stride: 4, max_answer_length: 4,
+    } } },
+  });
+  for (const t0 = Date.now(); !['succeeded', 'failed', 'cancelled'].includes(job.status);) {
+    assert.ok(Date.now() - t0 < 500000, 'the question answering job did not finish');
+    await new Promise((r) => setTimeout(r, 500));
+    job = await d.api('GET', `/v1/fine_tuning/jobs/${job.id}`);
+  }
+  assert.equal(job.status, 'succeeded', JSON.stringify(job.error));
+  // a context whose characters are not all one UTF-16 unit: the offsets
+  // count code points, and the mark must still land on the answer
+  const context = '🦓 the cat sat on a mat and the dog ran to the park zebra ball in the sun';
+  const question = 'where is the zebra';
+  const want = (await d.api('POST', '/v1/question_answering', {
+    model: job.fine_tuned_model, question, context, top_k: 3,
+  })).data[0];
+  const page = await newPage(DESKTOP);
+  await page.goto(`${d.base}/#/jobs/${job.id}`);
+  await page.locator('[data-testid="tryit"]').waitFor();
+  assert.match(await page.textContent('[data-testid="tryit-note"]'), /no question answering head/);
+  // no base pane: the fine-tuned model alone
+  assert.equal(await page.locator('[data-testid="tryit-base"]').count(), 0);
+  await page.fill('[data-testid="tryit-context"]', context);
+  await page.fill('[data-testid="tryit-question"]', question);
+  await page.click('[data-testid="tryit-run"]');
+  await page.waitForFunction(() => ['done', 'error'].includes(
+    document.querySelector('[data-testid="tryit-tuned"]')?.dataset.state));
+  assert.equal(await page.getAttribute('[data-testid="tryit-tuned"]', 'data-state'), 'done',
+    await page.textContent('[data-testid="tryit-tuned"]'));
+  assert.equal(want.is_impossible, false);
+  assert.equal(await page.textContent('[data-testid="tryit-answer"]'), want.answer);
+  assert.equal(await page.textContent('[data-testid="tryit-highlight"]'), context);
+  assert.equal(Array.from(context).slice(want.start, want.end).join(''), want.answer);
+  const score = await page.textContent('[data-testid="tryit-score"]');
+  assert.ok(score.includes(want.score.toFixed(3)), `${score} vs ${want.score}`);
+  assert.equal(await page.locator('[data-testid="tryit-answers"] li').count(), want.answers.length);
+  await page.screenshot({ path: join(shots, 'job-desktop-qa-tryit.png'), fullPage: true });
+  assert.deepEqual(page.errors, []);
+});
+

@@ -264,3 +264,37 @@ int task_write_qa(const char *path, int n, uint64_t seed, int squad, int impossi
 		fprintf(o.f, "]}]}\n");
 	return rc ? rc : out_close(&o, path, err);
 }
+
+int task_write_qa_long(const char *path, int n, int words, uint64_t seed, struct ada_err *err)
+{
+	struct out o;
+	int rc = out_open(&o, seed, err);
+
+	for (int i = 0; i < n && !rc; i++) {
+		const int at = (int)rng_below(&o.r, (uint64_t)words);
+		char *ctx = NULL, ans[64] = "";
+		size_t len = 0;
+		long start = 0;
+		FILE *c = open_memstream(&ctx, &len);
+
+		if (!c)
+			return ada_fail(err, ADA_ENOMEM, "open_memstream: %s", strerror(errno));
+		for (int w = 0; w < words; w++) {
+			if (w)
+				fputc(' ', c);
+			if (w == at) {
+				snprintf(ans, sizeof(ans), "zebra %s",
+					 task_words[rng_below(&o.r, TASK_N_WORDS)]);
+				start = ftell(c);
+				fputs(ans, c);
+			} else {
+				fputs(task_words[rng_below(&o.r, TASK_N_WORDS)], c);
+			}
+		}
+		fclose(c);
+		fprintf(o.f, "{\"id\": \"long%d\", \"question\": \"where is the zebra\", \"context\": \"%s\", \"answers\": {\"text\": [\"%s\"], \"answer_start\": [%ld]}}\n",
+			i, ctx ? ctx : "", ans, start);
+		free(ctx);
+	}
+	return rc ? rc : out_close(&o, path, err);
+}

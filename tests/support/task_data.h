@@ -55,6 +55,10 @@ int task_write_zebra(const char *path, int n, uint64_t seed, enum zebra_kind kin
  * "answers":{"text","answer_start"}}. */
 int task_write_qa(const char *path, int n, uint64_t seed, int squad, int impossible_every,
 		  struct ada_err *err);
+/* The same task over long contexts (JSONL): n questions, each context
+ * `words` random task words with "zebra <word>" at a random place (so with
+ * short windows the answer falls in any of them). */
+int task_write_qa_long(const char *path, int n, int words, uint64_t seed, struct ada_err *err);
 
 /* dir/vocab.txt of vocab_size WordPiece tokens: [PAD] [UNK] [CLS] [SEP]
  * [MASK], "zebra", task_words, then fillers (w22, w23, ...). */

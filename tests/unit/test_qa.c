@@ -81,6 +81,11 @@ static void learns(const char *arch)
 	json_decref(cfg);
 	CHECK(file_exists(scratch_path(adapter, "qa.json")));
 	{
+		json_t *q = json_load_file(scratch_path(adapter, "qa.json"), 0, NULL);
+		CHECK(json_is_false(json_object_get(q, "version_2_with_negative")));
+		json_decref(q);
+	}
+	{
 		struct ada_infer_opts o = { .model = model, .adapter = adapter };
 		CHECK_OK(ada_eval(&o, valid, ADA_FILE_AUTO, 0, NULL, &ev, &err), &err);
 		CHECK(ev.question_answering);
@@ -132,6 +137,12 @@ static void test_v2(void)
 	CHECK_INT_EQ(res.qa.total, 12);         /* 5% of 240 held out */
 	CHECK(res.qa.has_ans_total + res.qa.no_ans_total == 12 && res.qa.no_ans_total > 0);
 	CHECK(isfinite(res.qa.no_ans_f1) && isfinite(res.qa.has_ans_f1));
+	{
+		/* qa.json says so: serving lets the null answer compete */
+		json_t *q = json_load_file(scratch_path(out, "adapter/qa.json"), 0, NULL);
+		CHECK(json_is_true(json_object_get(q, "version_2_with_negative")));
+		json_decref(q);
+	}
 	ada_result_release(&res);
 }
 

@@ -4,7 +4,10 @@
  * doc_stride (an answer split across two windows, one in the second window
  * only) and their offsets back to the original characters, prediction
  * through those offsets, the SQuAD v2 null-score threshold, and the two
- * file formats (SQuAD JSON and JSONL) read alike, with their errors. */
+ * file formats (SQuAD JSON and JSONL) read alike, with their errors; the
+ * n-best answers of qa_answer.c (order, one entry per span however many
+ * windows hold it, utils_qa's probabilities with and without the null,
+ * character offsets of a context with multi-byte characters, the JSON). */
 #include "check.h"
 #include "scratch.h"
 #include "task_data.h"
@@ -12,6 +15,7 @@
 #include <math.h>
 
 #include "adalora.h"
+#include "data/qa_answer.h"
 #include "data/qa_data.h"
 #include "data/qa_metrics.h"
 #include "tokenizer/tokenizer.h"
@@ -230,6 +234,137 @@ static void test_null_threshold(void)
 	tokenizer_free(t);
 }
 
+
+/* The n-best of one question over CTX's three windows (seq_len 13,
+ * overlap 2: context tokens 0-5, 4-9, 8-13 at window positions 6-11). */
+static void test_nbest(void)
+{
+	struct tokenizer *t = vocab_tokenizer();
+	struct qa_set set;
+	struct qa_features f;
+	struct qa_window_opts wo = { .seq_len = 13, .doc_stride = 2, .max_query_length = 64 };
+	struct qa_predict_opts po = { .n_best_size = 3, .max_answer_length = 30 };
+	struct qa_nbest nb;
+	struct ada_qa_answer a;
+	struct ada_err err;
+	float s[3 * 13], e[3 * 13];
+	char *text = NULL;
+	json_t *j;
+
+	if (!t)
+		return;
+	CHECK_OK(qa_set_single(&set, "  where is the zebra", CTX, 0, &err), &err);
+	CHECK(!strcmp(set.ex[0].question, "where is the zebra"));   /* stripped as run_qa does */
+	CHECK_OK(qa_features_build(&set, t, &wo, &f, &err), &err);
+	CHECK_INT_EQ(f.n, 3);
+	for (int i = 0; i < 3 * 13; i++)
+		s[i] = e[i] = -5;
+	for (int w = 0; w < 3; w++)
+		s[w * 13] = e[w * 13] = 1;           /* null score 2 */
+	s[1 * 13 + 10] = 3, e[1 * 13 + 11] = 3;    /* window 1: "Ran To", 6 */
+	s[2 * 13 + 6] = 4, e[2 * 13 + 8] = 4;      /* window 2: "Ran To Big", 8 */
+	e[2 * 13 + 7] = 1;                          /* window 2: "Ran To" again, 5 */
+	CHECK_OK(qa_nbest_build(&set, &f, s, e, &po, &nb, &err), &err);
+	CHECK_INT_EQ(nb.n, 2);                      /* "Ran To" once, with its best score */
+	CHECK(NEAR(nb.spans[0].score, 8) && NEAR(nb.spans[1].score, 6) && NEAR(nb.null_score, 2));
+	CHECK_INT_EQ(nb.spans[0].a, 29);
+	CHECK_INT_EQ(nb.spans[0].b, 39);
+	CHECK_INT_EQ(qa_nbest_choice(&nb, 0, 0), 0);
+	/* what qa_predict says is the n-best's first */
+	CHECK_OK(qa_predict(&set, &f, s, e, &po, &text, &err), &err);
+	CHECK_MSG(text && !strcmp(text, "Ran To Big"), "'%s'", text);
+	free(text);
+
+	/* v1: a softmax over the two spans */
+	CHECK_OK(qa_answer_make(set.contexts[0], &nb, 0, 0, 3, 5, &a, &err), &err);
+	CHECK_INT_EQ(a.n_spans, 2);
+	CHECK(!a.is_impossible && !strcmp(a.spans[0].text, "Ran To Big") &&
+	      !strcmp(a.spans[1].text, "Ran To"));
+	CHECK_INT_EQ(a.spans[0].start, 29);
+	CHECK_INT_EQ(a.spans[0].end, 39);
+	CHECK(NEAR(a.spans[0].probability, 1 / (1 + exp(-2.0))));
+	CHECK(NEAR(a.spans[0].probability + a.spans[1].probability, 1));
+	CHECK(isnan(a.null_probability));
+	j = ada_qa_answer_to_json(&a);
+	CHECK(!strcmp(json_string_value(json_object_get(j, "answer")), "Ran To Big"));
+	CHECK_INT_EQ(json_integer_value(json_object_get(j, "start")), 29);
+	CHECK_INT_EQ(json_array_size(json_object_get(j, "answers")), 2);
+	CHECK(!json_object_get(j, "null_score") && json_is_false(json_object_get(j, "is_impossible")));
+	json_decref(j);
+	ada_qa_answer_release(&a);
+	/* top_k 1 */
+	CHECK_OK(qa_answer_make(set.contexts[0], &nb, 0, 0, 3, 1, &a, &err), &err);
+	CHECK_INT_EQ(a.n_spans, 1);
+	ada_qa_answer_release(&a);
+
+	/* v2: the null joins the softmax; with n_best_size 1 it is appended
+	 * after the best span (utils_qa), the other span scored alike */
+	CHECK_OK(qa_answer_make(set.contexts[0], &nb, 1, 0, 3, 5, &a, &err), &err);
+	{
+		const double z = 1 + exp(-2.0) + exp(-6.0);
+		CHECK(NEAR(a.spans[0].probability, 1 / z) && NEAR(a.null_probability, exp(-6.0) / z));
+	}
+	ada_qa_answer_release(&a);
+	CHECK_OK(qa_answer_make(set.contexts[0], &nb, 1, 0, 1, 5, &a, &err), &err);
+	{
+		const double z = 1 + exp(-6.0);
+		CHECK(NEAR(a.spans[0].probability, 1 / z) && NEAR(a.spans[1].probability, exp(-2.0) / z));
+	}
+	ada_qa_answer_release(&a);
+	qa_nbest_release(&nb, 1);
+
+	/* a null of 10: no answer under v2 unless the threshold allows 2 */
+	for (int w = 0; w < 3; w++)
+		s[w * 13] = e[w * 13] = 5;
+	CHECK_OK(qa_nbest_build(&set, &f, s, e, &po, &nb, &err), &err);
+	CHECK_INT_EQ(nb.n, 2);
+	CHECK_INT_EQ(qa_nbest_choice(&nb, 1, 0), -1);
+	CHECK_INT_EQ(qa_nbest_choice(&nb, 1, 2.5), 0);
+	CHECK_INT_EQ(qa_nbest_choice(&nb, 0, 0), 0);
+	CHECK_OK(qa_answer_make(set.contexts[0], &nb, 1, 0, 3, 5, &a, &err), &err);
+	CHECK(a.is_impossible && a.n_spans == 2);
+	j = ada_qa_answer_to_json(&a);
+	CHECK(!strcmp(json_string_value(json_object_get(j, "answer")), ""));
+	CHECK(NEAR(json_real_value(json_object_get(j, "score")), 10));
+	CHECK(NEAR(json_real_value(json_object_get(j, "null_score")), 10));
+	CHECK(json_is_true(json_object_get(j, "is_impossible")));
+	json_decref(j);
+	ada_qa_answer_release(&a);
+	qa_nbest_release(&nb, 1);
+	qa_features_release(&f);
+	qa_set_release(&set);
+
+	/* characters, not bytes: "\xc3\xa9t\xc3\xa9 cat sat" has "cat" at bytes 6..9,
+	 * characters 4..7 */
+	CHECK_OK(qa_set_single(&set, "where is the zebra", "\xc3\xa9t\xc3\xa9 cat sat", 0, &err), &err);
+	wo.seq_len = 32;
+	CHECK_OK(qa_features_build(&set, t, &wo, &f, &err), &err);
+	CHECK_INT_EQ(f.n, 1);
+	{
+		float s1[32], e1[32];
+		int cat = -1;
+		for (int i = 0; i < 32; i++)
+			s1[i] = e1[i] = -5;
+		for (int k = 0; k < f.ctx_count[0]; k++)
+			if (f.tok_offs[2 * (f.ctx_tok[0] + k)] == 6)
+				cat = f.ctx_first[0] + k;
+		CHECK(cat > 0);
+		if (cat > 0) {
+			s1[cat] = e1[cat] = 3;
+			CHECK_OK(qa_nbest_build(&set, &f, s1, e1, &po, &nb, &err), &err);
+			CHECK_OK(qa_answer_make(set.contexts[0], &nb, 0, 0, 3, 1, &a, &err), &err);
+			CHECK(a.n_spans == 1 && !strcmp(a.spans[0].text, "cat"));
+			CHECK_INT_EQ(a.spans[0].start, 4);
+			CHECK_INT_EQ(a.spans[0].end, 7);
+			ada_qa_answer_release(&a);
+			qa_nbest_release(&nb, 1);
+		}
+	}
+	qa_features_release(&f);
+	qa_set_release(&set);
+	tokenizer_free(t);
+}
+
 static void test_formats(void)
 {
 	struct qa_set a, b;
@@ -301,6 +436,7 @@ int main(void)
 	RUN(test_metrics_by_hand);
 	RUN(test_windows_and_offsets);
 	RUN(test_null_threshold);
+	RUN(test_nbest);
 	RUN(test_formats);
 	rc = check_summary();
 	remove_tree(tmp, NULL);

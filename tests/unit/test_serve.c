@@ -13,7 +13,12 @@
  *   - the cache loads a base once for all its adapters and evicts adapters
  *     by bytes, least recently used first, without freeing one in use;
  *   - chat prompts end with the template's generation prompt and stop at
- *     its end of turn; the text stream assembles UTF-8 and cuts at stops.
+ *     its end of turn; the text stream assembles UTF-8 and cuts at stops;
+ *   - a question answering job's model (a tiny BERT trained here, SQuAD v1
+ *     and v2 data) answers each question as `adalora eval --predictions`
+ *     predicts it (text, character offsets, score), long contexts in
+ *     several windows included; top_k lists the n-best in order; the null
+ *     answer follows the threshold; bad options are refused by name.
  */
 #include "check.h"
 
@@ -22,6 +27,8 @@
 #include "adalora.h"
 #include "adapter/export_peft.h"
 #include "chat_model.h"
+#include "scratch.h"
+#include "task_data.h"
 #include "infer/batch_decode.h"
 #include "infer/inference_net.h"
 #include "net/trained_net.h"
@@ -729,6 +736,236 @@ out_free:
 	ada_served_free(plain);
 }
 
+
+/* ---- question answering ------------------------------------------------------ */
+
+/* A QA job on a tiny BERT: train (JSONL), n steps; the adapter's dir. */
+static const char *qa_train(const char *name, const char *enc, const char *train, int steps)
+{
+	const char *out = scratch_path(tmp, "%s-out", name);
+	static char adapter[2][4400];
+	static int which;
+	struct ada_job job = { 0 };
+	struct ada_result res;
+	struct ada_err err = { 0 };
+	char *a = adapter[which++ % 2];
+
+	job.model = enc;
+	job.train_file = train;
+	job.out_dir = out;
+	job.seed = 7;
+	job.threads = 2;
+	job.task = ADA_TASK_QUESTION_ANSWERING;
+	ada_method_defaults(ADA_METHOD_ADALORA, &job.method);
+	job.method.hp.max_steps = steps;
+	job.method.hp.batch_size = 16;
+	job.method.hp.seq_len = 24;
+	job.method.hp.learning_rate = 2e-2;
+	job.method.hp.warmup_steps = 5;
+	job.method.hp.checkpoint_every = 0;
+	job.method.hp.init_r = 4;
+	job.method.hp.target_r = 2;
+	job.method.hp.tinit = 20;
+	job.method.hp.tfinal = 40;
+	job.method.hp.delta_t = 5;
+	job.method.hp.doc_stride = 4;
+	job.method.hp.max_answer_length = 4;
+	CHECK_OK(ada_train(&job, &res, &err), &err);
+	ada_result_release(&res);
+	snprintf(a, sizeof(adapter[0]), "%s/adapter", out);
+	return a;
+}
+
+/* Every question of dev served alone equals its line of eval's predictions. */
+static void qa_matches_eval(struct ada_served *m, const char *enc, const char *adapter,
+			    const char *dev, int *multi_window, int *impossible)
+{
+	struct ada_infer_opts io = { .model = enc, .adapter = adapter };
+	const char *pred = scratch_path(tmp, "pred.jsonl");
+	struct ada_eval_result ev;
+	struct ada_err err = { 0 };
+	char *buf = NULL, *pbuf = NULL, *save = NULL, *psave = NULL;
+	size_t len, plen;
+	int n = 0;
+
+	CHECK_OK(ada_eval_qa(&io, dev, 0, pred, &ev, &err), &err);
+	CHECK_OK(file_read_all(dev, &buf, &len, &err), &err);
+	CHECK_OK(file_read_all(pred, &pbuf, &plen, &err), &err);
+	if (!buf || !pbuf)
+		return;
+	for (char *line = strtok_r(buf, "\n", &save), *pl = strtok_r(pbuf, "\n", &psave);
+	     line && pl; line = strtok_r(NULL, "\n", &save), pl = strtok_r(NULL, "\n", &psave)) {
+		json_t *q = json_loads(line, 0, NULL), *p = json_loads(pl, 0, NULL), *got;
+		struct ada_qa_opts o;
+		struct ada_qa_answer a;
+
+		ada_qa_opts_init(&o);
+		CHECK_OK(ada_served_answer(m, json_string_value(json_object_get(q, "question")),
+					   json_string_value(json_object_get(q, "context")), &o, &a, &err),
+			 &err);
+		got = ada_qa_answer_to_json(&a);
+		CHECK_STR_EQ(json_string_value(json_object_get(got, "answer")),
+			     json_string_value(json_object_get(p, "answer")));
+		CHECK_INT_EQ(json_integer_value(json_object_get(got, "start")),
+			     json_integer_value(json_object_get(p, "start")));
+		CHECK_INT_EQ(json_integer_value(json_object_get(got, "end")),
+			     json_integer_value(json_object_get(p, "end")));
+		CHECK_INT_EQ(json_integer_value(json_object_get(got, "windows")),
+			     json_integer_value(json_object_get(p, "windows")));
+		CHECK(json_equal(json_object_get(got, "is_impossible"), json_object_get(p, "is_impossible")));
+		CHECK_MSG(fabs(json_real_value(json_object_get(got, "score")) -
+			       json_real_value(json_object_get(p, "score"))) < 1e-4,
+			  "score %g, eval's %g", json_real_value(json_object_get(got, "score")),
+			  json_real_value(json_object_get(p, "score")));
+		/* offsets are characters of the context: the text is there */
+		if (!a.is_impossible && a.n_spans) {
+			const char *c = json_string_value(json_object_get(q, "context"));
+			CHECK(!strncmp(c + a.spans[0].start, a.spans[0].text, strlen(a.spans[0].text)));
+		}
+		*multi_window += a.windows > 1;
+		*impossible += a.is_impossible;
+		n++;
+		json_decref(got);
+		ada_qa_answer_release(&a);
+		json_decref(q);
+		json_decref(p);
+	}
+	CHECK_INT_EQ(n, ev.examples);
+	free(buf);
+	free(pbuf);
+}
+
+static void test_question_answering(void)
+{
+	const char *enc = scratch_path(tmp, "qa-bert");
+	const char *train = scratch_path(tmp, "qa-train.jsonl");
+	const char *dev = scratch_path(tmp, "qa-dev.jsonl");
+	const char *lng = scratch_path(tmp, "qa-long.jsonl");
+	const char *adapter;
+	struct ada_served *m = NULL, *base = NULL;
+	struct ada_served_info info;
+	struct ada_qa_opts o;
+	struct ada_qa_answer a, one;
+	struct ada_err err = { 0 };
+	int multi = 0, none = 0;
+	float logits[2];
+#define QA_CTX "the cat sat on a mat and the dog ran to the park zebra ball in the sun"
+	const char *ctx = QA_CTX;
+
+	CHECK_OK(task_make_encoder("bert", 3, enc, &err), &err);
+	CHECK_OK(task_write_qa(train, 400, 1, 0, 0, &err), &err);
+	CHECK_OK(task_write_qa(dev, 12, 2, 0, 0, &err), &err);
+	CHECK_OK(task_write_qa_long(lng, 6, 30, 4, &err), &err);
+	adapter = qa_train("qa-v1", enc, train, 160);
+	CHECK_OK(ada_served_open(enc, NULL, adapter, &m, &err), &err);
+	if (!m)
+		return;
+	ada_served_describe(m, &info);
+	CHECK(info.question_answering && !info.classifier && !info.generates);
+	CHECK_INT_EQ(info.seq_len, 24);
+	CHECK(!info.qa_version_2);
+	CHECK_INT_EQ(info.qa_n_best_size, 20);
+
+	/* the same answers as eval's predictions; long contexts in windows */
+	qa_matches_eval(m, enc, adapter, dev, &multi, &none);
+	CHECK_INT_EQ(multi, 0);
+	qa_matches_eval(m, enc, adapter, lng, &multi, &none);
+	CHECK_MSG(multi == 6, "%d of 6 long contexts in several windows", multi);
+	CHECK_INT_EQ(none, 0);   /* v1: always an answer */
+
+	/* top_k: the n-best in order, the first the answer */
+	ada_qa_opts_init(&o);
+	CHECK_OK(ada_served_answer(m, "where is the zebra", ctx, &o, &one, &err), &err);
+	o.top_k = 5;
+	CHECK_OK(ada_served_answer(m, "where is the zebra", ctx, &o, &a, &err), &err);
+	CHECK_INT_EQ(a.n_spans, 5);
+	CHECK_INT_EQ(one.n_spans, 1);
+	if (a.n_spans == 5 && one.n_spans == 1) {
+		double sum = 0;
+		CHECK_STR_EQ(a.spans[0].text, one.spans[0].text);
+		CHECK(a.spans[0].score == one.spans[0].score);
+		for (int i = 0; i < 5; i++) {
+			sum += a.spans[i].probability;
+			if (i)
+				CHECK(a.spans[i].score <= a.spans[i - 1].score &&
+				      a.spans[i].probability <= a.spans[i - 1].probability);
+			for (int j = 0; j < i; j++)   /* each span once */
+				CHECK(a.spans[i].start != a.spans[j].start || a.spans[i].end != a.spans[j].end);
+		}
+		CHECK(sum <= 1 + 1e-9);
+		fprintf(stderr, "  answer '%s' (%.3f, p %.3f)\n", a.spans[0].text, a.spans[0].score,
+			a.spans[0].probability);
+	}
+	ada_qa_answer_release(&a);
+	ada_qa_answer_release(&one);
+
+	/* refusals, by option */
+	{
+		static const struct {
+			int top_k, seq, stride;
+			int64_t windows;
+			const char *q, *c, *param;
+		} bad[] = {
+			{ 21, 0, -1, 0, "where is the zebra", "a zebra", "top_k" },
+			{ 1, 100000, -1, 0, "where is the zebra", "a zebra", "max_seq_length" },
+			{ 1, 24, 24, 0, "where is the zebra", "a zebra", "doc_stride" },
+			{ 1, 10, -1, 0, "where is the zebra on the mat and the dog", "a zebra", "max_seq_length" },
+			{ 1, 0, -1, 1, "where is the zebra", QA_CTX, "context" },
+			{ 1, 0, -1, 0, "  ", "a zebra", "question" },
+			{ 1, 0, -1, 0, "where", " \n ", "context" },
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			int rc;
+			ada_qa_opts_init(&o);
+			o.top_k = bad[i].top_k;
+			o.max_seq_length = bad[i].seq;
+			o.doc_stride = bad[i].stride;
+			o.max_windows = bad[i].windows;
+			memset(&err, 0, sizeof(err));
+			rc = ada_served_answer(m, bad[i].q, bad[i].c, &o, &a, &err);
+			CHECK_MSG(rc == ADA_EINVAL && !strcmp(err.param, bad[i].param),
+				  "case %zu: rc %d param '%s' (%s)", i, rc, err.param, err.msg);
+		}
+	}
+	/* a QA model classifies nothing; a base answers nothing */
+	CHECK(ada_served_classify(m, "a", NULL, logits, NULL, NULL, &err) == ADA_EINVAL &&
+	      !strcmp(err.param, "model"));
+	CHECK_OK(ada_served_open(enc, NULL, NULL, &base, &err), &err);
+	ada_qa_opts_init(&o);
+	CHECK(base && ada_served_answer(base, "where", "a zebra", &o, &a, &err) == ADA_EINVAL &&
+	      !strcmp(err.param, "model"));
+	ada_served_free(base);
+	ada_served_free(m);
+
+	/* SQuAD v2: the null competes; the threshold decides */
+	{
+		const char *train2 = scratch_path(tmp, "qa-train-v2.jsonl");
+		const char *dev2 = scratch_path(tmp, "qa-dev-v2.jsonl");
+
+		CHECK_OK(task_write_qa(train2, 320, 5, 0, 4, &err), &err);
+		CHECK_OK(task_write_qa(dev2, 16, 6, 0, 4, &err), &err);
+		adapter = qa_train("qa-v2", enc, train2, 160);
+		CHECK_OK(ada_served_open(enc, NULL, adapter, &m, &err), &err);
+		if (!m)
+			return;
+		ada_served_describe(m, &info);
+		CHECK(info.qa_version_2);
+		multi = none = 0;
+		qa_matches_eval(m, enc, adapter, dev2, &multi, &none);
+		fprintf(stderr, "  v2: %d of 16 without an answer\n", none);
+		ada_qa_opts_init(&o);
+		o.null_score_diff_threshold = -1e9;
+		CHECK_OK(ada_served_answer(m, "where is the zebra", ctx, &o, &a, &err), &err);
+		CHECK(a.is_impossible && a.version_2 && a.n_spans == 1 && isfinite(a.null_probability));
+		ada_qa_answer_release(&a);
+		o.null_score_diff_threshold = 1e9;
+		CHECK_OK(ada_served_answer(m, "where is the zebra", ctx, &o, &a, &err), &err);
+		CHECK(!a.is_impossible);
+		ada_qa_answer_release(&a);
+		ada_served_free(m);
+	}
+}
+
 int main(void)
 {
 	struct ada_err err = { 0 };
@@ -765,5 +1002,6 @@ int main(void)
 	RUN(test_cache_bases);
 	RUN(test_text_stream);
 	RUN(test_chat_prompt);
+	RUN(test_question_answering);
 	return check_summary();
 }
