@@ -332,6 +332,7 @@ int store_file_get(struct store *st, const char *id, struct store_file *f, struc
 int store_file_list(struct store *st, const char *after, int limit, struct store_files *out,
 		    struct ada_err *err)
 {
+	memset(out, 0, sizeof(*out));
 	return st->be->file_list(st, after, limit, out, err);
 }
 
@@ -343,6 +344,7 @@ int store_file_delete(struct store *st, const char *id, struct store_file *delet
 
 int store_file_labels(struct store *st, const char *id, char **labels, struct ada_err *err)
 {
+	*labels = NULL;
 	return st->be->file_labels(st, id, labels, err);
 }
 
@@ -381,6 +383,7 @@ int store_job_version(struct store *st, const char *id, int64_t *version, struct
 int store_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
 		   struct ada_err *err)
 {
+	memset(out, 0, sizeof(*out));
 	return st->be->job_list(st, q, out, err);
 }
 

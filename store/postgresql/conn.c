@@ -323,9 +323,53 @@ int pg_tx(struct store *st, pg_tx_fn fn, void *ctx, struct ada_err *err)
 	return rc == PG_RETRY ? ADA_EIO : rc;
 }
 
-int pg_isnull(const PGresult *res, int r, int i)
+static int pgrow_next(struct store_row *r, int *got, struct ada_err *err)
 {
-	return PQgetisnull(res, r, i);
+	(void)err;   /* every row came with the result */
+	*got = ++r->i < PQntuples(r->res);
+	return ADA_OK;
+}
+
+static int pgrow_is_null(const struct store_row *r, int col)
+{
+	return PQgetisnull(r->res, r->i, col);
+}
+
+static int64_t pgrow_int64(const struct store_row *r, int col)
+{
+	return strtoll(PQgetvalue(r->res, r->i, col), NULL, 10);
+}
+
+static double pgrow_real(const struct store_row *r, int col)
+{
+	return strtod(PQgetvalue(r->res, r->i, col), NULL);
+}
+
+static const char *pgrow_text(const struct store_row *r, int col, size_t *len)
+{
+	if (PQgetisnull(r->res, r->i, col)) {
+		*len = 0;
+		return NULL;
+	}
+	*len = (size_t)PQgetlength(r->res, r->i, col);
+	return PQgetvalue(r->res, r->i, col);
+}
+
+static const struct store_row_ops pg_row_ops = {
+	.next = pgrow_next, .is_null = pgrow_is_null, .int64 = pgrow_int64, .real = pgrow_real,
+	.text = pgrow_text,
+};
+
+/* The cast: libpq only reads a PGresult, but store_row's slot is not
+ * const (SQLite's statement is stepped through it). */
+struct store_row pg_row(const PGresult *res, int r)
+{
+	return (struct store_row){ .ops = &pg_row_ops, .res = (PGresult *)res, .i = r };
+}
+
+struct store_row pg_rows(const PGresult *res)
+{
+	return pg_row(res, -1);
 }
 
 const char *col_text(const PGresult *res, int r, int i)
@@ -335,37 +379,14 @@ const char *col_text(const PGresult *res, int r, int i)
 
 void col_cpy(const PGresult *res, int r, int i, char *buf, size_t cap)
 {
-	const char *t = col_text(res, r, i);
-	size_t n = t ? (size_t)PQgetlength(res, r, i) : 0;
+	struct store_row row = pg_row(res, r);
 
-	if (n >= cap)
-		n = cap - 1;
-	if (n)
-		memcpy(buf, t, n);
-	buf[n] = '\0';
+	row_copy(&row, i, buf, cap);
 }
 
 int64_t col_int(const PGresult *res, int r, int i, int64_t dflt)
 {
-	const char *t = col_text(res, r, i);
+	struct store_row row = pg_row(res, r);
 
-	return t ? strtoll(t, NULL, 10) : dflt;
-}
-
-double col_real(const PGresult *res, int r, int i, double dflt)
-{
-	const char *t = col_text(res, r, i);
-
-	return t ? strtod(t, NULL) : dflt;
-}
-
-int col_strdup(const PGresult *res, int r, int i, char **out, struct ada_err *err)
-{
-	const char *t = col_text(res, r, i);
-
-	*out = NULL;
-	if (!t)
-		return ADA_OK;
-	*out = strdup(t);
-	return *out ? ADA_OK : ada_fail(err, ADA_ENOMEM, "out of memory");
+	return row_int(&row, i, dflt);
 }

@@ -14,10 +14,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/alloc.h"
 #include "util/err.h"
-
-#define EVENT_COLS "seq, created_at, level, type, message, data"
 
 /* The life-cycle events' data is {"kind":"status","status":...}: the
  * status column is one of the CHECKed names, no escaping needed. */
@@ -34,17 +31,17 @@ static const char sql_fence_state[] = "SELECT status, lease_epoch FROM jobs WHER
 static const char sql_fence_ok[] =
 	"SELECT 1 FROM jobs WHERE id = $1 AND status = 'running' AND lease_epoch = $2::bigint";
 static const char sql_after[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = $1 AND seq > $2::bigint "
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = $1 AND seq > $2::bigint "
 	"ORDER BY seq LIMIT $3::bigint";
 static const char sql_newest[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = $1 ORDER BY seq DESC LIMIT $2::bigint";
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = $1 ORDER BY seq DESC LIMIT $2::bigint";
 static const char sql_ranks_all[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = $1 AND message = 'ranks' ORDER BY seq";
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = $1 AND message = 'ranks' ORDER BY seq";
 static const char sql_ranks_last[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = $1 AND message = 'ranks' "
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = $1 AND message = 'ranks' "
 	"ORDER BY seq DESC LIMIT 1";
 static const char sql_last[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = $1 AND message = $2 "
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = $1 AND message = $2 "
 	"ORDER BY seq DESC LIMIT 1";
 static const char sql_ckpt_add[] =
 	"INSERT INTO checkpoints (job_id, step, created_at, metrics) "
@@ -52,7 +49,7 @@ static const char sql_ckpt_add[] =
 	"ON CONFLICT (job_id, step) DO UPDATE SET created_at = excluded.created_at, "
 	"metrics = excluded.metrics";
 static const char sql_ckpt_list[] =
-	"SELECT step, created_at, metrics FROM checkpoints WHERE job_id = $1 AND step < $2::bigint "
+	"SELECT " ROWS_CHECKPOINT_COLS " FROM checkpoints WHERE job_id = $1 AND step < $2::bigint "
 	"ORDER BY step DESC LIMIT $3::bigint";
 
 int pg_fence_refused(struct pgc *c, const char *job_id, int64_t epoch, struct ada_err *err)
@@ -137,48 +134,19 @@ int pg_event_add(struct store *st, const char *job_id, int64_t epoch, const char
 	return pg_tx(st, op_event_add, &e, err);
 }
 
-/* The rows of r as events (up to limit; one more says has_more). */
-static int collect_events(PGresult *r, size_t limit, struct store_events *out,
-			  struct ada_err *err)
-{
-	size_t n = (size_t)PQntuples(r);
-	int rc;
-
-	if (n > limit) {
-		out->has_more = 1;
-		n = limit;
-	}
-	if (!n)
-		return ADA_OK;
-	out->v = xcalloc(n, sizeof(*out->v));
-	if (!out->v)
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		struct store_event *e = &out->v[i];
-		e->seq = col_int(r, (int)i, 0, 0);
-		e->created_at = col_int(r, (int)i, 1, 0);
-		col_cpy(r, (int)i, 2, e->level, sizeof(e->level));
-		col_cpy(r, (int)i, 3, e->type, sizeof(e->type));
-		out->n++;
-		if ((rc = col_strdup(r, (int)i, 4, &e->message, err)) ||
-		    (rc = col_strdup(r, (int)i, 5, &e->data, err))) {
-			store_events_release(out);
-			return rc;
-		}
-	}
-	return ADA_OK;
-}
-
+/* The rows of an event query into out, up to limit of them. */
 static int read_events(struct store *st, const char *sql, const struct pgargs *a, size_t limit,
 		       struct store_events *out, struct ada_err *err)
 {
+	struct store_row rows;
 	struct pgc *c;
 	PGresult *r;
 	int rc;
 
 	if ((rc = pg_get(st, &c, err)) || (rc = pg_exec(c, sql, a, &r, err)))
 		return rc;
-	rc = collect_events(r, limit, out, err);
+	rows = pg_rows(r);
+	rc = rows_events(&rows, limit, out, err);
 	PQclear(r);
 	return rc;
 }
@@ -248,9 +216,9 @@ int pg_checkpoint_list(struct store *st, const char *job_id, int64_t after_step,
 		       struct store_checkpoints *out, struct ada_err *err)
 {
 	struct pgargs a = { 0 };
+	struct store_row rows;
 	struct pgc *c;
 	PGresult *r;
-	size_t n;
 	int rc;
 
 	arg_str(&a, job_id);
@@ -258,27 +226,8 @@ int pg_checkpoint_list(struct store *st, const char *job_id, int64_t after_step,
 	arg_int(&a, (int64_t)limit + 1);
 	if ((rc = pg_get(st, &c, err)) || (rc = pg_exec(c, sql_ckpt_list, &a, &r, err)))
 		return rc;
-	n = (size_t)PQntuples(r);
-	if (n > (size_t)limit) {
-		out->has_more = 1;
-		n = (size_t)limit;
-	}
-	out->v = xcalloc(n + 1, sizeof(*out->v));
-	if (!out->v) {
-		PQclear(r);
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct store_checkpoint *k = &out->v[i];
-		k->step = col_int(r, (int)i, 0, 0);
-		k->created_at = col_int(r, (int)i, 1, 0);
-		out->n++;
-		if ((rc = col_strdup(r, (int)i, 2, &k->metrics, err))) {
-			PQclear(r);
-			store_checkpoints_release(out);
-			return rc;
-		}
-	}
+	rows = pg_rows(r);
+	rc = rows_checkpoints(&rows, (size_t)limit, out, err);
 	PQclear(r);
-	return ADA_OK;
+	return rc;
 }

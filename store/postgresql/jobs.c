@@ -26,12 +26,7 @@
 #include "util/alloc.h"
 #include "util/err.h"
 
-#define JOB_COLS "seq, id, model, training_file, validation_file, seed, suffix, method, " \
-		 "hyperparameters, status, created_at, started_at, finished_at, error, " \
-		 "fine_tuned_model, cancel_requested, total_steps, steps_per_epoch, n_epochs, " \
-		 "budget_initial, budget_target, step, epoch, tokens_per_second, trained_tokens, " \
-		 "estimated_finish, budget_current, metrics, last_event, task, classification, " \
-		 "attempts, crashes, lease_epoch, lease_owner, output_dir"
+#define JOB_COLS ROWS_JOB_COLS("lease_owner")
 
 /* A namespace for the validator's advisory locks (pg_try_advisory_lock's
  * first key): "ADAL". */
@@ -139,56 +134,6 @@ static const char sql_key_put[] =
 	"INSERT INTO idempotency_keys (key, request_hash, job_id, created_at) "
 	"VALUES ($1, $2, $3, $4::bigint)";
 
-static int read_job(const PGresult *r, int i, struct store_job *j, struct ada_err *err)
-{
-	char status[32];
-	int rc, st;
-
-	memset(j, 0, sizeof(*j));
-	j->seq = col_int(r, i, 0, 0);
-	col_cpy(r, i, 1, j->id, sizeof(j->id));
-	col_cpy(r, i, 2, j->model, sizeof(j->model));
-	col_cpy(r, i, 3, j->training_file, sizeof(j->training_file));
-	col_cpy(r, i, 4, j->validation_file, sizeof(j->validation_file));
-	j->seed = (uint64_t)col_int(r, i, 5, 0);
-	col_cpy(r, i, 6, j->suffix, sizeof(j->suffix));
-	col_cpy(r, i, 9, status, sizeof(status));
-	st = job_status_from_name(status);
-	j->status = st < 0 ? JOB_FAILED : (enum job_status)st;
-	j->created_at = col_int(r, i, 10, 0);
-	j->started_at = col_int(r, i, 11, 0);
-	j->finished_at = col_int(r, i, 12, 0);
-	col_cpy(r, i, 14, j->fine_tuned_model, sizeof(j->fine_tuned_model));
-	j->cancel_requested = (int)col_int(r, i, 15, 0);
-	j->total_steps = col_int(r, i, 16, 0);
-	j->steps_per_epoch = col_int(r, i, 17, 0);
-	j->n_epochs = col_int(r, i, 18, 0);
-	j->budget_initial = col_int(r, i, 19, -1);
-	j->budget_target = col_int(r, i, 20, -1);
-	j->step = col_int(r, i, 21, 0);
-	j->epoch = col_real(r, i, 22, 0);
-	j->tokens_per_second = col_real(r, i, 23, NAN);
-	j->trained_tokens = col_int(r, i, 24, 0);
-	j->estimated_finish = col_int(r, i, 25, 0);
-	j->budget_current = col_int(r, i, 26, -1);
-	j->last_event = col_int(r, i, 28, 0);
-	col_cpy(r, i, 29, j->task, sizeof(j->task));
-	j->attempts = col_int(r, i, 31, 0);
-	j->crashes = col_int(r, i, 32, 0);
-	j->lease_epoch = col_int(r, i, 33, 0);
-	col_cpy(r, i, 34, j->lease_owner, sizeof(j->lease_owner));
-	col_cpy(r, i, 35, j->output_dir, sizeof(j->output_dir));
-	if ((rc = col_strdup(r, i, 7, &j->method, err)) ||
-	    (rc = col_strdup(r, i, 8, &j->hyperparameters, err)) ||
-	    (rc = col_strdup(r, i, 13, &j->error, err)) ||
-	    (rc = col_strdup(r, i, 27, &j->metrics, err)) ||
-	    (rc = col_strdup(r, i, 30, &j->classification, err))) {
-		store_job_release(j);
-		return rc;
-	}
-	return ADA_OK;
-}
-
 /* One row of sql bound to id into out (released first: a retried
  * transaction reads it again); ADA_ENOTFOUND when there is none. */
 static int get_one(struct pgc *c, const char *sql, const char *id, struct store_job *out,
@@ -202,10 +147,12 @@ static int get_one(struct pgc *c, const char *sql, const char *id, struct store_
 	arg_str(&a, id);
 	if ((rc = pg_exec(c, sql, &a, &r, err)))
 		return rc;
-	if (PQntuples(r))
-		rc = read_job(r, 0, out, err);
-	else
+	if (PQntuples(r)) {
+		struct store_row row = pg_row(r, 0);
+		rc = row_job(&row, out, err);
+	} else {
 		rc = ada_fail(err, ADA_ENOTFOUND, "no such job: %s", id);
+	}
 	PQclear(r);
 	return rc;
 }
@@ -501,12 +448,11 @@ int pg_job_list(struct store *st, const struct store_job_query *q, struct store_
 {
 	struct pgargs a = { 0 };
 	int64_t from = INT64_MAX;
+	struct store_row rows;
 	struct pgc *c;
 	PGresult *r;
-	size_t n;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
 	if ((rc = pg_get(st, &c, err)))
 		return rc;
 	if (q->after) {
@@ -528,26 +474,10 @@ int pg_job_list(struct store *st, const struct store_job_query *q, struct store_
 		arg_str(&a, job_status_name((enum job_status)q->status));
 	if ((rc = pg_exec(c, q->status >= 0 ? sql_list_status : sql_list, &a, &r, err)))
 		return rc;
-	n = (size_t)PQntuples(r);
-	if (n > (size_t)q->limit) {
-		out->has_more = 1;
-		n = (size_t)q->limit;
-	}
-	out->v = xcalloc(n + 1, sizeof(*out->v));
-	if (!out->v) {
-		PQclear(r);
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < n; i++) {
-		if ((rc = read_job(r, (int)i, &out->v[i], err))) {
-			PQclear(r);
-			store_jobs_release(out);
-			return rc;
-		}
-		out->n++;
-	}
+	rows = pg_rows(r);
+	rc = rows_jobs(&rows, (size_t)q->limit, out, err);
 	PQclear(r);
-	return ADA_OK;
+	return rc;
 }
 
 /* The oldest validating job no other validator is planning: each daemon's

@@ -28,6 +28,7 @@
 #include <pthread.h>
 
 #include "backend.h"
+#include "rows.h"
 
 #define PGC_STMT_SLOTS 96
 #define PG_MAX_ARGS 16
@@ -144,14 +145,14 @@ int pg_notify(struct pgc *c, const char *channel, const char *payload, struct ad
 #define PG_CHANNEL_QUEUE "adalorad_queue"
 #define PG_CHANNEL_CANCEL "adalorad_cancel"
 
-/* Columns of row r of res: NULL or "" / dflt when NULL. */
-int pg_isnull(const PGresult *res, int r, int i);
+/* Row r of res, for rows.h's readers. */
+struct store_row pg_row(const PGresult *res, int r);
+/* The rows of res, for rows.h's pages. */
+struct store_row pg_rows(const PGresult *res);
+/* Columns of row r of res: NULL, "" (as row_copy) or dflt when NULL. */
 const char *col_text(const PGresult *res, int r, int i);
 void col_cpy(const PGresult *res, int r, int i, char *buf, size_t cap);
 int64_t col_int(const PGresult *res, int r, int i, int64_t dflt);
-double col_real(const PGresult *res, int r, int i, double dflt);
-/* A copy (malloc) of the column, NULL for NULL. */
-int col_strdup(const PGresult *res, int r, int i, char **out, struct ada_err *err);
 
 /* ---- the version cache (jobs.c) ------------------------------------------ */
 

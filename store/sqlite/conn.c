@@ -191,39 +191,60 @@ int bind_text(sqlite3_stmt *s, int i, const char *v)
 	return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
 }
 
+static int sqrow_next(struct store_row *r, int *got, struct ada_err *err)
+{
+	int rc = sqlite3_step(r->res);
+
+	*got = rc == SQLITE_ROW;
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return ADA_OK;
+	return conn_fail(r->conn, r->what, err);
+}
+
+static int sqrow_is_null(const struct store_row *r, int col)
+{
+	return sqlite3_column_type(r->res, col) == SQLITE_NULL;
+}
+
+static int64_t sqrow_int64(const struct store_row *r, int col)
+{
+	return sqlite3_column_int64(r->res, col);
+}
+
+static double sqrow_real(const struct store_row *r, int col)
+{
+	return sqlite3_column_double(r->res, col);
+}
+
+static const char *sqrow_text(const struct store_row *r, int col, size_t *len)
+{
+	/* text first, then its length: the order SQLite documents */
+	const char *t = (const char *)sqlite3_column_text(r->res, col);
+
+	*len = t ? (size_t)sqlite3_column_bytes(r->res, col) : 0;
+	return t;
+}
+
+static const struct store_row_ops sq_row_ops = {
+	.next = sqrow_next, .is_null = sqrow_is_null, .int64 = sqrow_int64, .real = sqrow_real,
+	.text = sqrow_text,
+};
+
+struct store_row sq_row(sqlite3_stmt *s)
+{
+	return (struct store_row){ .ops = &sq_row_ops, .res = s };
+}
+
+struct store_row sq_rows(struct conn *c, sqlite3_stmt *s, const char *what)
+{
+	return (struct store_row){ .ops = &sq_row_ops, .res = s, .conn = c, .what = what };
+}
+
 void col_copy(sqlite3_stmt *s, int i, char *buf, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(s, i);
-	size_t n = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
+	struct store_row r = sq_row(s);
 
-	if (n >= cap)
-		n = cap - 1;
-	if (n)
-		memcpy(buf, t, n);
-	buf[n] = '\0';
-}
-
-int col_dup(sqlite3_stmt *s, int i, char **out, struct ada_err *err)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-	size_t n;
-
-	*out = NULL;
-	if (!t)
-		return sqlite3_column_type(s, i) == SQLITE_NULL
-			       ? ADA_OK
-			       : ada_fail(err, ADA_ENOMEM, "out of memory");
-	n = (size_t)sqlite3_column_bytes(s, i);
-	*out = malloc(n + 1);
-	if (!*out)
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	memcpy(*out, t, n + 1);
-	return ADA_OK;
-}
-
-int64_t col_int_or(sqlite3_stmt *s, int i, int64_t dflt)
-{
-	return sqlite3_column_type(s, i) == SQLITE_NULL ? dflt : sqlite3_column_int64(s, i);
+	row_copy(&r, i, buf, cap);
 }
 
 int conn_seq_of(struct conn *c, const char *sql, const char *id, int64_t *seq,

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "backend.h"
+#include "rows.h"
 
 #define CONN_STMT_SLOTS 64
 
@@ -168,9 +169,12 @@ int sq_checkpoint_list(struct store *st, const char *job_id, int64_t after_step,
 
 /* Bind helpers: NULL strings bind SQL NULL. */
 int bind_text(sqlite3_stmt *s, int i, const char *v);
-/* Column helpers: a NULL column gives "" (copy), NULL (dup) or dflt. */
+/* The row s was stepped to, for rows.h's readers. */
+struct store_row sq_row(sqlite3_stmt *s);
+/* The rows s (bound, not yet stepped) will give, for rows.h's pages; a
+ * failed step is conn_fail(c, what). The caller resets s after. */
+struct store_row sq_rows(struct conn *c, sqlite3_stmt *s, const char *what);
+/* Column i of the current row, as row_copy (a NULL column gives ""). */
 void col_copy(sqlite3_stmt *s, int i, char *buf, size_t cap);
-int col_dup(sqlite3_stmt *s, int i, char **out, struct ada_err *err);
-int64_t col_int_or(sqlite3_stmt *s, int i, int64_t dflt);
 
 #endif

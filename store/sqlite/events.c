@@ -18,10 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/alloc.h"
 #include "util/err.h"
-
-#define EVENT_COLS "seq, created_at, level, type, message, data"
 
 static const char sql_bump[] =
 	"UPDATE jobs SET last_event = last_event + 1 "
@@ -34,22 +31,22 @@ static const char sql_insert[] =
 	"INSERT INTO events (job_id, seq, created_at, level, type, message, data) "
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 static const char sql_after[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
 static const char sql_newest[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 ORDER BY seq DESC LIMIT ?3";
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = ?1 ORDER BY seq DESC LIMIT ?3";
 static const char sql_ranks_all[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 AND message = 'ranks' ORDER BY seq";
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = ?1 AND message = 'ranks' ORDER BY seq";
 static const char sql_ranks_last[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 AND message = 'ranks' "
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = ?1 AND message = 'ranks' "
 	"ORDER BY seq DESC LIMIT 1";
 static const char sql_last[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 AND message = ?2 "
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = ?1 AND message = ?2 "
 	"ORDER BY seq DESC LIMIT 1";
 static const char sql_ckpt_add[] =
 	"INSERT OR REPLACE INTO checkpoints (job_id, step, created_at, metrics) "
 	"VALUES (?1, ?2, ?3, ?4)";
 static const char sql_ckpt_list[] =
-	"SELECT step, created_at, metrics FROM checkpoints WHERE job_id = ?1 AND step < ?2 "
+	"SELECT " ROWS_CHECKPOINT_COLS " FROM checkpoints WHERE job_id = ?1 AND step < ?2 "
 	"ORDER BY step DESC LIMIT ?3";
 
 /* Why a run's write to job_id under epoch matched nothing: ADA_ENOTFOUND
@@ -162,49 +159,14 @@ int sq_event_add(struct store *st, const char *job_id, int64_t epoch, const char
 	return sq_write_urgent(st, op_event_add, &e, err);
 }
 
-static int read_event(sqlite3_stmt *s, struct store_event *e, struct ada_err *err)
-{
-	int rc;
-
-	memset(e, 0, sizeof(*e));
-	e->seq = sqlite3_column_int64(s, 0);
-	e->created_at = sqlite3_column_int64(s, 1);
-	col_copy(s, 2, e->level, sizeof(e->level));
-	col_copy(s, 3, e->type, sizeof(e->type));
-	if ((rc = col_dup(s, 4, &e->message, err)) || (rc = col_dup(s, 5, &e->data, err)))
-		return rc;
-	return ADA_OK;
-}
-
-/* Run a prepared event query (bindings done) into out, up to limit rows. */
+/* The rows of a bound event query into out, up to limit of them. */
 static int collect_events(struct conn *c, sqlite3_stmt *s, size_t limit,
 			  struct store_events *out, struct ada_err *err)
 {
-	size_t cap = 0;
-	int rc;
+	struct store_row r = sq_rows(c, s, "read events");
+	int rc = rows_events(&r, limit, out, err);
 
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (out->n == limit) {
-			out->has_more = 1;
-			break;
-		}
-		if (ALLOC_GROW(out->v, out->n + 1, cap)) {
-			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-			goto out_fail;
-		}
-		out->n++;
-		if ((rc = read_event(s, &out->v[out->n - 1], err)))
-			goto out_fail;
-	}
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		rc = conn_fail(c, "read events", err);
-		goto out_fail;
-	}
 	sqlite3_reset(s);
-	return ADA_OK;
-out_fail:
-	sqlite3_reset(s);
-	store_events_release(out);
 	return rc;
 }
 
@@ -232,7 +194,6 @@ int sq_event_ranks(struct store *st, const char *job_id, int history,
 	sqlite3_stmt *s;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
 	if ((rc = conn_get(st, &c, err)) ||
 	    (rc = conn_stmt(c, history ? sql_ranks_all : sql_ranks_last, &s, err)))
 		return rc;
@@ -247,7 +208,6 @@ int sq_event_last(struct store *st, const char *job_id, const char *message,
 	sqlite3_stmt *s;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
 	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_last, &s, err)))
 		return rc;
 	bind_text(s, 1, job_id);
@@ -288,41 +248,20 @@ int sq_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64
 }
 
 int sq_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
-			  struct store_checkpoints *out, struct ada_err *err)
+		       struct store_checkpoints *out, struct ada_err *err)
 {
+	struct store_row r;
 	struct conn *c;
 	sqlite3_stmt *s;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
 	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_ckpt_list, &s, err)))
 		return rc;
-	out->v = xcalloc((size_t)limit + 1, sizeof(*out->v));
-	if (!out->v)
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	bind_text(s, 1, job_id);
 	sqlite3_bind_int64(s, 2, after_step >= 0 ? after_step : INT64_MAX);
 	sqlite3_bind_int(s, 3, limit + 1);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_checkpoint *k = &out->v[out->n];
-		if (out->n == (size_t)limit) {
-			out->has_more = 1;
-			break;
-		}
-		k->step = sqlite3_column_int64(s, 0);
-		k->created_at = sqlite3_column_int64(s, 1);
-		out->n++;
-		if ((rc = col_dup(s, 2, &k->metrics, err)))
-			goto out_fail;
-	}
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		rc = conn_fail(c, "list checkpoints", err);
-		goto out_fail;
-	}
+	r = sq_rows(c, s, "list checkpoints");
+	rc = rows_checkpoints(&r, (size_t)limit, out, err);
 	sqlite3_reset(s);
-	return ADA_OK;
-out_fail:
-	sqlite3_reset(s);
-	store_checkpoints_release(out);
 	return rc;
 }

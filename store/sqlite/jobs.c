@@ -31,12 +31,8 @@
 #include "util/alloc.h"
 #include "util/err.h"
 
-#define JOB_COLS "seq, id, model, training_file, validation_file, seed, suffix, method, " \
-		 "hyperparameters, status, created_at, started_at, finished_at, error, " \
-		 "fine_tuned_model, cancel_requested, total_steps, steps_per_epoch, n_epochs, " \
-		 "budget_initial, budget_target, step, epoch, tokens_per_second, trained_tokens, " \
-		 "estimated_finish, budget_current, metrics, last_event, task, classification, " \
-		 "attempts, crashes, lease_epoch, output_dir"
+/* No lease owner: one daemon per database (rows.h). */
+#define JOB_COLS ROWS_JOB_COLS("NULL")
 
 static const char sql_file_exists[] = "SELECT 1 FROM files WHERE id = ?1";
 static const char sql_waiting[] =
@@ -113,56 +109,6 @@ static const char sql_counts[] = "SELECT status, count(*) FROM jobs GROUP BY sta
 static const char sql_totals[] =
 	"SELECT coalesce(sum(step), 0), coalesce(sum(trained_tokens), 0) FROM jobs";
 
-static int read_job(sqlite3_stmt *s, struct store_job *j, struct ada_err *err)
-{
-	char status[32];
-	int rc, st;
-
-	memset(j, 0, sizeof(*j));
-	j->seq = sqlite3_column_int64(s, 0);
-	col_copy(s, 1, j->id, sizeof(j->id));
-	col_copy(s, 2, j->model, sizeof(j->model));
-	col_copy(s, 3, j->training_file, sizeof(j->training_file));
-	col_copy(s, 4, j->validation_file, sizeof(j->validation_file));
-	j->seed = (uint64_t)sqlite3_column_int64(s, 5);
-	col_copy(s, 6, j->suffix, sizeof(j->suffix));
-	col_copy(s, 9, status, sizeof(status));
-	st = job_status_from_name(status);
-	j->status = st < 0 ? JOB_FAILED : (enum job_status)st;
-	j->created_at = sqlite3_column_int64(s, 10);
-	j->started_at = col_int_or(s, 11, 0);
-	j->finished_at = col_int_or(s, 12, 0);
-	col_copy(s, 14, j->fine_tuned_model, sizeof(j->fine_tuned_model));
-	j->cancel_requested = sqlite3_column_int(s, 15);
-	j->total_steps = col_int_or(s, 16, 0);
-	j->steps_per_epoch = col_int_or(s, 17, 0);
-	j->n_epochs = col_int_or(s, 18, 0);
-	j->budget_initial = col_int_or(s, 19, -1);
-	j->budget_target = col_int_or(s, 20, -1);
-	j->step = sqlite3_column_int64(s, 21);
-	j->epoch = sqlite3_column_double(s, 22);
-	j->tokens_per_second = sqlite3_column_type(s, 23) == SQLITE_NULL
-				       ? NAN : sqlite3_column_double(s, 23);
-	j->trained_tokens = sqlite3_column_int64(s, 24);
-	j->estimated_finish = col_int_or(s, 25, 0);
-	j->budget_current = col_int_or(s, 26, -1);
-	j->last_event = sqlite3_column_int64(s, 28);
-	col_copy(s, 29, j->task, sizeof(j->task));
-	j->attempts = sqlite3_column_int64(s, 31);
-	j->crashes = sqlite3_column_int64(s, 32);
-	j->lease_epoch = sqlite3_column_int64(s, 33);
-	col_copy(s, 34, j->output_dir, sizeof(j->output_dir));
-	if ((rc = col_dup(s, 7, &j->method, err)) ||
-	    (rc = col_dup(s, 8, &j->hyperparameters, err)) ||
-	    (rc = col_dup(s, 13, &j->error, err)) ||
-	    (rc = col_dup(s, 27, &j->metrics, err)) ||
-	    (rc = col_dup(s, 30, &j->classification, err))) {
-		store_job_release(j);
-		return rc;
-	}
-	return ADA_OK;
-}
-
 /* One row of sql (bound to id, or unbound when id is NULL) into out;
  * ADA_ENOTFOUND when there is none. */
 static int get_one(struct conn *c, const char *sql, const char *id, struct store_job *out,
@@ -176,9 +122,10 @@ static int get_one(struct conn *c, const char *sql, const char *id, struct store
 	if (id)
 		bind_text(s, 1, id);
 	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		rc = read_job(s, out, err);
-	else if (rc == SQLITE_DONE)
+	if (rc == SQLITE_ROW) {
+		struct store_row r = sq_row(s);
+		rc = row_job(&r, out, err);
+	} else if (rc == SQLITE_DONE)
 		rc = ada_fail(err, ADA_ENOTFOUND, "no such job: %s", id ? id : "(none waiting)");
 	else
 		rc = conn_fail(c, "read job", err);
@@ -446,45 +393,27 @@ int sq_job_version(struct store *st, const char *id, int64_t *version, struct ad
 }
 
 int sq_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
-		   struct ada_err *err)
+		struct ada_err *err)
 {
 	int64_t from = INT64_MAX;
+	struct store_row r;
 	struct conn *c;
 	sqlite3_stmt *s;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
 	if ((rc = conn_get(st, &c, err)))
 		return rc;
 	if (q->after && (rc = conn_seq_of(c, sql_seq, q->after, &from, err)))
 		return rc;
 	if ((rc = conn_stmt(c, q->status >= 0 ? sql_list_status : sql_list, &s, err)))
 		return rc;
-	out->v = xcalloc((size_t)q->limit + 1, sizeof(*out->v));
-	if (!out->v)
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	sqlite3_bind_int64(s, 1, from);
 	sqlite3_bind_int(s, 2, q->limit + 1);
 	if (q->status >= 0)
 		bind_text(s, 3, job_status_name((enum job_status)q->status));
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (out->n == (size_t)q->limit) {
-			out->has_more = 1;
-			break;
-		}
-		if ((rc = read_job(s, &out->v[out->n], err)))
-			goto out_fail;
-		out->n++;
-	}
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		rc = conn_fail(c, "list jobs", err);
-		goto out_fail;
-	}
+	r = sq_rows(c, s, "list jobs");
+	rc = rows_jobs(&r, (size_t)q->limit, out, err);
 	sqlite3_reset(s);
-	return ADA_OK;
-out_fail:
-	sqlite3_reset(s);
-	store_jobs_release(out);
 	return rc;
 }
 
