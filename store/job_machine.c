@@ -79,9 +79,10 @@ static int queued(const struct job_machine *m, struct ada_err *err)
 	return m->ops->queued ? m->ops->queued(m->conn, err) : ADA_OK;
 }
 
-int job_machine_create(const struct job_machine *m, const struct job_create_args *a,
-		       char *notify, struct ada_err *err)
+int job_machine_create(const struct job_machine *m, const void *create_args, char *notify,
+		       struct ada_err *err)
 {
+	const struct job_create_args *a = create_args;
 	const struct store_job_spec *spec = a->spec;
 	const int64_t now = (int64_t)time(NULL);
 	char msg[160];
@@ -144,9 +145,10 @@ int job_machine_by_key(const struct job_machine *m, const char *key, const char 
 	return rc ? rc : get(m, id, out, err);
 }
 
-int job_machine_planned(const struct job_machine *m, const struct job_planned_args *a,
-			char *notify, struct ada_err *err)
+int job_machine_planned(const struct job_machine *m, const void *planned_args, char *notify,
+			struct ada_err *err)
 {
+	const struct job_planned_args *a = planned_args;
 	int rc = m->ops->planned(m->conn, a->id, a->plan, a->hyperparameters, err);
 
 	if (rc == ADA_ENOTFOUND)
@@ -161,9 +163,10 @@ int job_machine_planned(const struct job_machine *m, const struct job_planned_ar
 	return rc;
 }
 
-int job_machine_claim(const struct job_machine *m, struct store_job *out, char *notify,
+int job_machine_claim(const struct job_machine *m, const void *claim_args, char *notify,
 		      struct ada_err *err)
 {
+	struct store_job *out = ((const struct job_claim_args *)claim_args)->out;
 	char id[STORE_ID_MAX], msg[128];
 	int64_t attempt = 0;
 	int rc;
@@ -190,9 +193,10 @@ int job_machine_claim(const struct job_machine *m, struct store_job *out, char *
 /* A finish or a re-queue (its UPDATE ... RETURNING the status the row
  * got), then its event. The status got may be "cancelled" rather than
  * asked: a pending cancel won, and the event says so. */
-int job_machine_outcome(const struct job_machine *m, const struct job_outcome_args *a,
-			char *notify, struct ada_err *err)
+int job_machine_outcome(const struct job_machine *m, const void *outcome_args, char *notify,
+			struct ada_err *err)
 {
+	const struct job_outcome_args *a = outcome_args;
 	const char *id = a->id;
 	const struct store_outcome *o = a->o;
 	const int64_t now = (int64_t)time(NULL), epoch = o->epoch > 0 ? o->epoch : 0;
@@ -238,9 +242,10 @@ int job_machine_outcome(const struct job_machine *m, const struct job_outcome_ar
 	return ADA_OK;
 }
 
-int job_machine_cancel(const struct job_machine *m, const struct job_cancel_args *a,
-		       char *notify, struct ada_err *err)
+int job_machine_cancel(const struct job_machine *m, const void *cancel_args, char *notify,
+		       struct ada_err *err)
 {
+	const struct job_cancel_args *a = cancel_args;
 	const char *id = a->id;
 	struct store_job *out = a->out;
 	enum job_status status;
@@ -274,9 +279,10 @@ int job_machine_cancel(const struct job_machine *m, const struct job_cancel_args
 	return ADA_OK;
 }
 
-int job_machine_progress(const struct job_machine *m, const struct job_progress_args *a,
-			 char *notify, struct ada_err *err)
+int job_machine_progress(const struct job_machine *m, const void *progress_args, char *notify,
+			 struct ada_err *err)
 {
+	const struct job_progress_args *a = progress_args;
 	int rc;
 
 	if ((rc = m->ops->event(m->conn, a->id, a->epoch, "info", a->type, a->message, a->data,
@@ -285,6 +291,26 @@ int job_machine_progress(const struct job_machine *m, const struct job_progress_
 		return rc;
 	notify_job(notify, a->id);
 	return ADA_OK;
+}
+
+int job_machine_event(const struct job_machine *m, const void *event_args, char *notify,
+		      struct ada_err *err)
+{
+	const struct job_event_args *a = event_args;
+	int rc = m->ops->event(m->conn, a->id, a->epoch, a->level, a->type, a->message, a->data,
+			       err);
+
+	if (!rc)
+		notify_job(notify, a->id);
+	return rc;
+}
+
+int job_machine_run(const struct job_machine_call *call, const struct job_machine_ops *ops,
+		    void *conn, char *notify, struct ada_err *err)
+{
+	const struct job_machine m = { ops, conn };
+
+	return call->fn(&m, call->args, notify, err);
 }
 
 /* ---- recovery ------------------------------------------------------------ */

@@ -12,12 +12,12 @@
  *   running -> failed                           (a restart, after too many crashes)
  *
  * SQLite and PostgreSQL run the same machine and write the same events,
- * which clients read; only their statements differ. So a backend calls
- * these functions inside its own write (SQLite: a savepoint of the
+ * which clients read; only their statements differ. So store.c runs
+ * these functions in a backend's own write (SQLite: a savepoint of the
  * writer's batch; PostgreSQL: pg_tx, which may run them again: they
- * release what an earlier try left in their outputs) and hands them its
- * statements as struct job_machine_ops, one function per statement that
- * binds, runs and reads it.
+ * release what an earlier try left in their outputs), and the backend
+ * hands them its statements as struct job_machine_ops, one function per
+ * statement that binds, runs and reads it.
  *
  * Every transition is one transaction that also appends the job's event,
  * and each UPDATE names the state it leaves in its WHERE clause, so two
@@ -100,17 +100,31 @@ struct job_machine_ops {
 	int (*cancelling)(void *conn, const char *job_id, struct ada_err *err);
 };
 
+/* A backend's table: its statement functions named prefix<member> (m_get,
+ * m_key_get, ...), then its event and fence_refused (which the rest of
+ * the backend calls too) and, if it has them, queued and cancelling. */
+#define JOB_MACHINE_STATEMENTS(prefix)                                                       \
+	.get = prefix##get, .key_get = prefix##key_get, .key_put = prefix##key_put,           \
+	.file_exists = prefix##file_exists, .count_waiting = prefix##count_waiting,           \
+	.insert = prefix##insert, .planned = prefix##planned, .claim = prefix##claim,         \
+	.finish = prefix##finish, .requeue = prefix##requeue,                                 \
+	.cancel_request = prefix##cancel_request, .cancel_now = prefix##cancel_now,           \
+	.progress = prefix##progress
+
 /* A backend's connection and its statements, for the call. */
 struct job_machine {
 	const struct job_machine_ops *ops;
 	void *conn;
 };
 
-/* The writes, each with its arguments in one struct: what a backend's
- * write function carries to its writer thread or into a retry (its ctx).
- * Each may name in notify (STORE_ID_MAX bytes) the job whose watchers are
- * woken after the commit, as those write functions expect (sq_write,
- * pg_tx). What they do is store.h's store_job_*. */
+/* The writes, each with its arguments in one struct (args). Each runs in
+ * one transaction of the backend's (backend.h's job_write) and may name in
+ * notify (STORE_ID_MAX bytes) the job whose watchers are woken after the
+ * commit. What they do is store.h's store_job_* and store_event_add. */
+typedef int job_machine_write(const struct job_machine *m, const void *args, char *notify,
+			      struct ada_err *err);
+typedef job_machine_write *job_machine_fn;
+
 struct job_create_args {
 	const struct store_job_spec *spec;
 	struct store_job *out;                  /* may be NULL */
@@ -118,6 +132,9 @@ struct job_create_args {
 struct job_planned_args {
 	const char *id, *hyperparameters, *message;
 	const struct store_plan *plan;
+};
+struct job_claim_args {
+	struct store_job *out;                  /* the job claimed */
 };
 struct job_outcome_args {
 	const char *id;
@@ -133,21 +150,25 @@ struct job_progress_args {
 	const struct store_progress *p;
 	int64_t epoch;
 };
+struct job_event_args {
+	const char *id, *level, *type, *message, *data;
+	int64_t epoch;
+};
 
-int job_machine_create(const struct job_machine *m, const struct job_create_args *a,
-		       char *notify, struct ada_err *err);
-int job_machine_planned(const struct job_machine *m, const struct job_planned_args *a,
-			char *notify, struct ada_err *err);
-/* out: the job claimed */
-int job_machine_claim(const struct job_machine *m, struct store_job *out, char *notify,
-		      struct ada_err *err);
-int job_machine_outcome(const struct job_machine *m, const struct job_outcome_args *a,
-			char *notify, struct ada_err *err);
-int job_machine_cancel(const struct job_machine *m, const struct job_cancel_args *a,
-		       char *notify, struct ada_err *err);
-int job_machine_progress(const struct job_machine *m, const struct job_progress_args *a,
-			 char *notify, struct ada_err *err);
-/* A read: store_job_by_idempotency_key. */
+/* args: the struct job_<name>_args of each (job_machine_create's is a
+ * struct job_create_args, ...). */
+job_machine_write job_machine_create, job_machine_planned, job_machine_claim,
+	job_machine_outcome, job_machine_cancel, job_machine_progress, job_machine_event;
+
+/* A backend's write function runs a call with its connection as m. */
+struct job_machine_call {
+	job_machine_fn fn;
+	const void *args;
+};
+int job_machine_run(const struct job_machine_call *call, const struct job_machine_ops *ops,
+		    void *conn, char *notify, struct ada_err *err);
+
+/* A read, on any connection: store_job_by_idempotency_key. */
 int job_machine_by_key(const struct job_machine *m, const char *key, const char *request_hash,
 		       int64_t ttl_s, struct store_job *out, struct ada_err *err);
 

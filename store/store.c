@@ -111,9 +111,14 @@ void store_base_release(struct store *st)
 
 int store_injected_failure(struct store *st, struct ada_err *err)
 {
-	if (st->test_fail_outcomes <= 0)
+	int fail;
+
+	pthread_mutex_lock(&st->watch_lock);   /* outcomes are written from many threads */
+	fail = st->test_fail_outcomes > 0;
+	st->test_fail_outcomes -= fail;
+	pthread_mutex_unlock(&st->watch_lock);
+	if (!fail)
 		return ADA_OK;
-	st->test_fail_outcomes--;
 	return ada_fail(err, ADA_EIO,
 			"store: outcome write failed on purpose (test hook ADALORAD_TEST_FAIL_OUTCOMES)");
 }
@@ -351,13 +356,14 @@ int store_file_labels(struct store *st, const char *id, char **labels, struct ad
 int store_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
 		     struct ada_err *err)
 {
+	const struct job_create_args a = { spec, out };
 	int rc;
 
 	if (spec->replayed)
 		*spec->replayed = 0;
 	if (out)
 		memset(out, 0, sizeof(*out));
-	rc = st->be->job_create(st, spec, out, err);
+	rc = st->be->job_write(st, job_machine_create, &a, 0, err);
 	if (rc && out)
 		store_job_release(out);
 	return rc;
@@ -366,8 +372,13 @@ int store_job_create(struct store *st, const struct store_job_spec *spec, struct
 int store_job_by_idempotency_key(struct store *st, const char *key, const char *request_hash,
 				 int64_t ttl_s, struct store_job *out, struct ada_err *err)
 {
+	struct job_machine m;
+	int rc;
+
 	memset(out, 0, sizeof(*out));
-	return st->be->job_by_key(st, key, request_hash, ttl_s, out, err);
+	if ((rc = st->be->job_machine(st, &m, err)))
+		return rc;
+	return job_machine_by_key(&m, key, request_hash, ttl_s, out, err);
 }
 
 int store_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err)
@@ -395,17 +406,43 @@ int store_job_next_validating(struct store *st, struct store_job *out, struct ad
 int store_job_planned(struct store *st, const char *id, const struct store_plan *plan,
 		      const char *hyperparameters, const char *message, struct ada_err *err)
 {
-	return st->be->job_planned(st, id, plan, hyperparameters, message, err);
+	const struct job_planned_args a = { id, hyperparameters, message, plan };
+
+	return st->be->job_write(st, job_machine_planned, &a, 0, err);
 }
 
 int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err)
 {
+	const struct job_claim_args a = { out };
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = st->be->job_claim(st, out, err);
+	rc = st->be->job_write(st, job_machine_claim, &a, 0, err);
 	if (rc)
 		store_job_release(out);
+	else if (st->be->lease_held)
+		st->be->lease_held(st, out->id, out->lease_epoch);
+	return rc;
+}
+
+/* Every outcome write (finish, succeeded, requeue, outcome). */
+static int outcome(struct store *st, const char *id, const struct store_outcome *o,
+		   enum job_status *ended, struct ada_err *err)
+{
+	const struct job_outcome_args a = { id, o, ended };
+	const int run = o->epoch > 0;
+	int rc;
+
+	if ((rc = store_injected_failure(st, err)))
+		return rc;
+	/* Out of the held leases before the write, so that the heartbeat
+	 * never takes the run's own end for a lease lost; back in if the
+	 * write failed and will be retried. */
+	if (run && st->be->lease_dropped)
+		st->be->lease_dropped(st, id, o->epoch);
+	rc = st->be->job_write(st, job_machine_outcome, &a, 0, err);
+	if (run && (rc == ADA_EIO || rc == ADA_ENOMEM) && st->be->lease_held)
+		st->be->lease_held(st, id, o->epoch);
 	return rc;
 }
 
@@ -419,7 +456,7 @@ int store_job_finish(struct store *st, const char *id, enum job_status status,
 
 	if (!job_status_final(status))
 		return ada_fail(err, ADA_EINVAL, "%s is not a final status", job_status_name(status));
-	return st->be->job_outcome(st, id, &o, NULL, err);
+	return outcome(st, id, &o, NULL, err);
 }
 
 int store_job_succeeded(struct store *st, const char *id, const char *fine_tuned_model,
@@ -428,7 +465,7 @@ int store_job_succeeded(struct store *st, const char *id, const char *fine_tuned
 	struct store_outcome o = { .status = JOB_SUCCEEDED, .fine_tuned_model = fine_tuned_model,
 				   .classification = classification, .message = message };
 
-	return st->be->job_outcome(st, id, &o, NULL, err);
+	return outcome(st, id, &o, NULL, err);
 }
 
 int store_job_requeue(struct store *st, const char *id, const char *message,
@@ -436,7 +473,7 @@ int store_job_requeue(struct store *st, const char *id, const char *message,
 {
 	struct store_outcome o = { .status = JOB_QUEUED, .message = message };
 
-	return st->be->job_outcome(st, id, &o, NULL, err);
+	return outcome(st, id, &o, NULL, err);
 }
 
 int store_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
@@ -446,7 +483,7 @@ int store_job_outcome(struct store *st, const char *id, const struct store_outco
 
 	if (o->status != JOB_QUEUED && !job_status_final(o->status))
 		return ada_fail(err, ADA_EINVAL, "%s is not an outcome", job_status_name(o->status));
-	rc = st->be->job_outcome(st, id, o, ended, err);
+	rc = outcome(st, id, o, ended, err);
 	if (rc == STORE_EFENCED)
 		store_hook_lease_lost(st, id, o->epoch);
 	return rc;
@@ -455,10 +492,11 @@ int store_job_outcome(struct store *st, const char *id, const struct store_outco
 int store_job_cancel(struct store *st, const char *id, struct store_job *out,
 		     struct ada_err *err)
 {
+	const struct job_cancel_args a = { id, out };
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = st->be->job_cancel(st, id, out, err);
+	rc = st->be->job_write(st, job_machine_cancel, &a, 0, err);
 	if (rc)
 		store_job_release(out);
 	return rc;
@@ -498,7 +536,8 @@ int store_job_progress(struct store *st, const char *id, int64_t epoch,
 		       const struct store_progress *p, const char *type, const char *message,
 		       const char *event_data, struct ada_err *err)
 {
-	int rc = st->be->job_progress(st, id, epoch, p, type, message, event_data, err);
+	const struct job_progress_args a = { id, type, message, event_data, p, epoch };
+	int rc = st->be->job_write(st, job_machine_progress, &a, 1, err);
 
 	if (rc == STORE_EFENCED)
 		store_hook_lease_lost(st, id, epoch);
@@ -521,7 +560,8 @@ int store_event_add(struct store *st, const char *job_id, int64_t epoch, const c
 		    const char *type, const char *message, const char *data,
 		    struct ada_err *err)
 {
-	int rc = st->be->event_add(st, job_id, epoch, level, type, message, data, err);
+	const struct job_event_args a = { job_id, level, type, message, data, epoch };
+	int rc = st->be->job_write(st, job_machine_event, &a, 1, err);
 
 	if (rc == STORE_EFENCED)
 		store_hook_lease_lost(st, job_id, epoch);

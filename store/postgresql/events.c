@@ -52,7 +52,7 @@ static const char sql_ckpt_list[] =
 	"SELECT " ROWS_CHECKPOINT_COLS " FROM checkpoints WHERE job_id = $1 AND step < $2::bigint "
 	"ORDER BY step DESC LIMIT $3::bigint";
 
-int pg_fence_refused(struct pgc *c, const char *job_id, int64_t epoch, struct ada_err *err)
+int pg_fence_refused(void *c, const char *job_id, int64_t epoch, struct ada_err *err)
 {
 	struct pgargs a = { 0 };
 	PGresult *r;
@@ -89,7 +89,7 @@ int pg_fence_check(struct pgc *c, const char *job_id, int64_t epoch, struct ada_
 	return n ? ADA_OK : pg_fence_refused(c, job_id, epoch, err);
 }
 
-int pg_event_insert(struct pgc *c, const char *job_id, int64_t epoch, const char *level,
+int pg_event_insert(void *c, const char *job_id, int64_t epoch, const char *level,
 		    const char *type, const char *message, const char *data, struct ada_err *err)
 {
 	struct pgargs a = { 0 };
@@ -108,30 +108,6 @@ int pg_event_insert(struct pgc *c, const char *job_id, int64_t epoch, const char
 	n = PQntuples(r);
 	PQclear(r);
 	return n ? ADA_OK : pg_fence_refused(c, job_id, epoch, err);
-}
-
-struct event_add {
-	const char *job_id, *level, *type, *message, *data;
-	int64_t epoch;
-};
-
-static int op_event_add(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
-{
-	struct event_add *e = ctx;
-	int rc = pg_event_insert(c, e->job_id, e->epoch, e->level, e->type, e->message, e->data,
-				 err);
-
-	if (!rc)
-		snprintf(notify, STORE_ID_MAX, "%s", e->job_id);
-	return rc;
-}
-
-int pg_event_add(struct store *st, const char *job_id, int64_t epoch, const char *level,
-		 const char *type, const char *message, const char *data, struct ada_err *err)
-{
-	struct event_add e = { job_id, level, type, message, data, epoch };
-
-	return pg_tx(st, op_event_add, &e, err);
 }
 
 /* The rows of an event query into out, up to limit of them. */

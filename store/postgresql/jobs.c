@@ -176,22 +176,11 @@ static int update_one(struct pgc *c, const char *sql, const struct pgargs *a, ch
 	return rc;
 }
 
-/* ---- the job machine's statements (job_machine.h) ---------------------- */
+/* ---- the job machine's statements (job_machine.h: m_<member>) -------- */
 
 static int m_get(void *c, const char *id, struct store_job *out, struct ada_err *err)
 {
 	return get_one(c, sql_get, id, out, err);
-}
-
-static int m_event(void *c, const char *job_id, int64_t epoch, const char *level,
-		   const char *type, const char *message, const char *data, struct ada_err *err)
-{
-	return pg_event_insert(c, job_id, epoch, level, type, message, data, err);
-}
-
-static int m_fence_refused(void *c, const char *job_id, int64_t epoch, struct ada_err *err)
-{
-	return pg_fence_refused(c, job_id, epoch, err);
 }
 
 static int m_key_get(void *c, const char *key, int64_t since, const char *hash,
@@ -392,124 +381,39 @@ static int m_cancelling(void *c, const char *job_id, struct ada_err *err)
 }
 
 static const struct job_machine_ops machine_ops = {
-	.get = m_get, .event = m_event, .fence_refused = m_fence_refused,
-	.key_get = m_key_get, .key_put = m_key_put, .file_exists = m_file_exists,
-	.count_waiting = m_count_waiting, .insert = m_insert, .planned = m_planned,
-	.claim = m_claim, .finish = m_finish, .requeue = m_requeue,
-	.cancel_request = m_cancel_request, .cancel_now = m_cancel_now,
-	.progress = m_progress, .queued = m_queued, .cancelling = m_cancelling,
+	JOB_MACHINE_STATEMENTS(m_),
+	.event = pg_event_insert,
+	.fence_refused = pg_fence_refused,
+	.queued = m_queued,
+	.cancelling = m_cancelling,
 };
 
-/* ---- the writes: the job machine in a transaction (pg_tx) -------------- */
+/* ---- the job machine in a transaction (backend.h) --------------------- */
 
-static int op_job_create(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
+static int op_machine(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
 {
-	return job_machine_create(&(struct job_machine){ &machine_ops, c }, ctx, notify, err);
+	return job_machine_run(ctx, &machine_ops, c, notify, err);
 }
 
-int pg_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
-		  struct ada_err *err)
+int pg_job_write(struct store *st, job_machine_fn fn, const void *args, int urgent,
+		 struct ada_err *err)
 {
-	struct job_create_args a = { spec, out };
+	struct job_machine_call call = { fn, args };
 
-	return pg_tx(st, op_job_create, &a, err);
+	(void)urgent;   /* no queue to jump: the server runs writes side by side */
+	return pg_tx(st, op_machine, &call, err);
 }
 
-static int op_job_planned(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
+int pg_job_machine(struct store *st, struct job_machine *m, struct ada_err *err)
 {
-	return job_machine_planned(&(struct job_machine){ &machine_ops, c }, ctx, notify, err);
-}
+	struct pgc *c = NULL;
+	int rc = pg_get(st, &c, err);
 
-int pg_job_planned(struct store *st, const char *id, const struct store_plan *plan,
-		   const char *hyperparameters, const char *message, struct ada_err *err)
-{
-	struct job_planned_args a = { id, hyperparameters, message, plan };
-
-	return pg_tx(st, op_job_planned, &a, err);
-}
-
-static int op_job_claim(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
-{
-	return job_machine_claim(&(struct job_machine){ &machine_ops, c }, ctx, notify, err);
-}
-
-int pg_job_claim(struct store *st, struct store_job *out, struct ada_err *err)
-{
-	int rc = pg_tx(st, op_job_claim, out, err);
-
-	if (!rc)
-		pg_held_add(pg_of(st), out->id, out->lease_epoch);
+	*m = (struct job_machine){ &machine_ops, c };
 	return rc;
-}
-
-static int op_job_outcome(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
-{
-	return job_machine_outcome(&(struct job_machine){ &machine_ops, c }, ctx, notify, err);
-}
-
-int pg_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
-		   enum job_status *ended, struct ada_err *err)
-{
-	struct job_outcome_args a = { id, o, ended };
-	int rc;
-
-	/* The test hook counts writes, which the writer thread serialises on
-	 * SQLite; here the store's lock does. */
-	pthread_mutex_lock(&pg_of(st)->lock);
-	rc = store_injected_failure(st, err);
-	pthread_mutex_unlock(&pg_of(st)->lock);
-	if (rc)
-		return rc;
-	/* Out of the held list before the write, so that the heartbeat never
-	 * takes the run's own end for a lease lost; back in if the write
-	 * failed and will be retried. */
-	if (o->epoch > 0)
-		pg_held_remove(pg_of(st), id, o->epoch);
-	rc = pg_tx(st, op_job_outcome, &a, err);
-	if (o->epoch > 0 && (rc == ADA_EIO || rc == ADA_ENOMEM))
-		pg_held_add(pg_of(st), id, o->epoch);
-	return rc;
-}
-
-static int op_job_cancel(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
-{
-	return job_machine_cancel(&(struct job_machine){ &machine_ops, c }, ctx, notify, err);
-}
-
-int pg_job_cancel(struct store *st, const char *id, struct store_job *out, struct ada_err *err)
-{
-	struct job_cancel_args a = { id, out };
-
-	return pg_tx(st, op_job_cancel, &a, err);
-}
-
-static int op_job_progress(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
-{
-	return job_machine_progress(&(struct job_machine){ &machine_ops, c }, ctx, notify, err);
-}
-
-int pg_job_progress(struct store *st, const char *id, int64_t epoch,
-		    const struct store_progress *p, const char *type, const char *message,
-		    const char *event_data, struct ada_err *err)
-{
-	struct job_progress_args a = { id, type, message, event_data, p, epoch };
-
-	return pg_tx(st, op_job_progress, &a, err);
 }
 
 /* ---- reads ------------------------------------------------------------- */
-
-int pg_job_by_key(struct store *st, const char *key, const char *request_hash, int64_t ttl_s,
-		  struct store_job *out, struct ada_err *err)
-{
-	struct pgc *c;
-	int rc;
-
-	if ((rc = pg_get(st, &c, err)))
-		return rc;
-	return job_machine_by_key(&(struct job_machine){ &machine_ops, c }, key, request_hash,
-				  ttl_s, out, err);
-}
 
 int pg_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err)
 {
@@ -769,7 +673,7 @@ int pg_job_reconcile(struct store *st, const char *id, struct store_recovery *ou
 	int rc = recover_run(st, &rv, out, err);
 
 	if (!rc && (out->requeued || out->cancelled))
-		pg_held_remove(pg_of(st), id, -1);
+		pg_held_remove(st, id, -1);
 	return rc;
 }
 

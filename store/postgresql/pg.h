@@ -166,17 +166,20 @@ void pg_vcache_reset(struct pg_store *st, int live);
 /* ---- shared by the files (events.c, jobs.c) ----------------------------- */
 
 /* Append an event inside the transaction (numbered, NOTIFYed). epoch > 0:
- * only while the job runs under that lease epoch (STORE_EFENCED else). */
-int pg_event_insert(struct pgc *c, const char *job_id, int64_t epoch, const char *level,
+ * only while the job runs under that lease epoch (STORE_EFENCED else).
+ * conn is a struct pgc: these two are the job machine's event and
+ * fence_refused statements too (job_machine.h). */
+int pg_event_insert(void *conn, const char *job_id, int64_t epoch, const char *level,
 		    const char *type, const char *message, const char *data, struct ada_err *err);
 /* STORE_EFENCED (or ADA_ENOTFOUND) for a run's write that matched nothing. */
-int pg_fence_refused(struct pgc *c, const char *job_id, int64_t epoch, struct ada_err *err);
+int pg_fence_refused(void *conn, const char *job_id, int64_t epoch, struct ada_err *err);
 /* ADA_OK when the job runs under epoch (or epoch is 0), else as above. */
 int pg_fence_check(struct pgc *c, const char *job_id, int64_t epoch, struct ada_err *err);
 
-/* The held list (lease.c): a claim adds, an ended run removes. */
-void pg_held_add(struct pg_store *st, const char *id, int64_t epoch);
-void pg_held_remove(struct pg_store *st, const char *id, int64_t epoch);
+/* The held list (lease.c; backend.h's lease_held, lease_dropped): a
+ * claim adds, an ended run removes (epoch < 0: any of the job's). */
+void pg_held_add(struct store *st, const char *id, int64_t epoch);
+void pg_held_remove(struct store *st, const char *id, int64_t epoch);
 /* Requeue (or cancel, or fail at max_crashes) the running jobs whose lease
  * expired; out counts them. */
 int pg_sweep_expired(struct store *st, int max_crashes, struct store_recovery *out,
@@ -197,34 +200,22 @@ int pg_file_list(struct store *st, const char *after, int limit, struct store_fi
 int pg_file_delete(struct store *st, const char *id, struct store_file *deleted,
 		   struct ada_err *err);
 int pg_file_labels(struct store *st, const char *id, char **labels, struct ada_err *err);
-int pg_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
-		  struct ada_err *err);
-int pg_job_by_key(struct store *st, const char *key, const char *request_hash, int64_t ttl_s,
-		  struct store_job *out, struct ada_err *err);
+int pg_job_write(struct store *st, job_machine_fn fn, const void *args, int urgent,
+		 struct ada_err *err);
+int pg_job_machine(struct store *st, struct job_machine *m, struct ada_err *err);
 int pg_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err);
 int pg_job_version(struct store *st, const char *id, int64_t *version, struct ada_err *err);
 int pg_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
 		struct ada_err *err);
 int pg_job_next_validating(struct store *st, struct store_job *out, struct ada_err *err);
-int pg_job_planned(struct store *st, const char *id, const struct store_plan *plan,
-		   const char *hyperparameters, const char *message, struct ada_err *err);
-int pg_job_claim(struct store *st, struct store_job *out, struct ada_err *err);
-int pg_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
-		   enum job_status *ended, struct ada_err *err);
-int pg_job_cancel(struct store *st, const char *id, struct store_job *out, struct ada_err *err);
 int pg_recover(struct store *st, int max_crashes, struct store_recovery *out,
 	       struct ada_err *err);
 int pg_job_reconcile(struct store *st, const char *id, struct store_recovery *out,
 		     struct ada_err *err);
 int pg_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *n,
 		       struct ada_err *err);
-int pg_job_progress(struct store *st, const char *id, int64_t epoch,
-		    const struct store_progress *p, const char *type, const char *message,
-		    const char *event_data, struct ada_err *err);
 int pg_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err);
 int pg_job_totals(struct store *st, int64_t *steps, int64_t *tokens, struct ada_err *err);
-int pg_event_add(struct store *st, const char *job_id, int64_t epoch, const char *level,
-		 const char *type, const char *message, const char *data, struct ada_err *err);
 int pg_event_list(struct store *st, const char *job_id, int64_t after_seq, int limit,
 		  struct store_events *out, struct ada_err *err);
 int pg_event_ranks(struct store *st, const char *job_id, int history,

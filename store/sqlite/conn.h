@@ -109,15 +109,17 @@ int conn_seq_of(struct conn *c, const char *sql, const char *id, int64_t *seq,
 		struct ada_err *err);
 
 /* Append an event inside the caller's transaction (events.c). epoch > 0:
- * only while the job runs under that lease epoch (STORE_EFENCED else). */
-int event_insert(struct conn *c, const char *job_id, int64_t epoch, const char *level,
+ * only while the job runs under that lease epoch (STORE_EFENCED else).
+ * conn is a struct conn: this is the job machine's event statement too
+ * (job_machine.h), as fence_refused is its fence_refused. */
+int event_insert(void *conn, const char *job_id, int64_t epoch, const char *level,
 		 const char *type, const char *message, const char *data, struct ada_err *err);
 
 /* A run's write to job_id under epoch (> 0) may go ahead: ADA_OK, or
  * STORE_EFENCED when the job is not running under that epoch (epoch 0
  * always may). fence_refused says why a fenced statement matched nothing. */
 int fence_check(struct conn *c, const char *job_id, int64_t epoch, struct ada_err *err);
-int fence_refused(struct conn *c, const char *job_id, int64_t epoch, struct ada_err *err);
+int fence_refused(void *conn, const char *job_id, int64_t epoch, struct ada_err *err);
 
 /* The backend's functions (backend.h), by file. */
 void sq_thread_done(struct store *st);
@@ -128,34 +130,22 @@ int sq_file_list(struct store *st, const char *after, int limit, struct store_fi
 int sq_file_delete(struct store *st, const char *id, struct store_file *deleted,
 		   struct ada_err *err);
 int sq_file_labels(struct store *st, const char *id, char **labels, struct ada_err *err);
-int sq_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
-		  struct ada_err *err);
-int sq_job_by_key(struct store *st, const char *key, const char *request_hash, int64_t ttl_s,
-		  struct store_job *out, struct ada_err *err);
+int sq_job_write(struct store *st, job_machine_fn fn, const void *args, int urgent,
+		 struct ada_err *err);
+int sq_job_machine(struct store *st, struct job_machine *m, struct ada_err *err);
 int sq_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err);
 int sq_job_version(struct store *st, const char *id, int64_t *version, struct ada_err *err);
 int sq_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
 		struct ada_err *err);
 int sq_job_next_validating(struct store *st, struct store_job *out, struct ada_err *err);
-int sq_job_planned(struct store *st, const char *id, const struct store_plan *plan,
-		   const char *hyperparameters, const char *message, struct ada_err *err);
-int sq_job_claim(struct store *st, struct store_job *out, struct ada_err *err);
-int sq_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
-		   enum job_status *ended, struct ada_err *err);
-int sq_job_cancel(struct store *st, const char *id, struct store_job *out, struct ada_err *err);
 int sq_recover(struct store *st, int max_crashes, struct store_recovery *out,
 	       struct ada_err *err);
 int sq_job_reconcile(struct store *st, const char *id, struct store_recovery *out,
 		     struct ada_err *err);
 int sq_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *n,
 		       struct ada_err *err);
-int sq_job_progress(struct store *st, const char *id, int64_t epoch,
-		    const struct store_progress *p, const char *type, const char *message,
-		    const char *event_data, struct ada_err *err);
 int sq_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err);
 int sq_job_totals(struct store *st, int64_t *steps, int64_t *tokens, struct ada_err *err);
-int sq_event_add(struct store *st, const char *job_id, int64_t epoch, const char *level,
-		 const char *type, const char *message, const char *data, struct ada_err *err);
 int sq_event_list(struct store *st, const char *job_id, int64_t after_seq, int limit,
 		  struct store_events *out, struct ada_err *err);
 int sq_event_ranks(struct store *st, const char *job_id, int history,

@@ -51,8 +51,9 @@ static const char sql_ckpt_list[] =
 
 /* Why a run's write to job_id under epoch matched nothing: ADA_ENOTFOUND
  * (no such job) or STORE_EFENCED. */
-int fence_refused(struct conn *c, const char *job_id, int64_t epoch, struct ada_err *err)
+int fence_refused(void *conn, const char *job_id, int64_t epoch, struct ada_err *err)
 {
+	struct conn *c = conn;
 	char status[32] = "";
 	int64_t now = 0;
 	sqlite3_stmt *s;
@@ -96,9 +97,10 @@ int fence_check(struct conn *c, const char *job_id, int64_t epoch, struct ada_er
 	return conn_fail(c, "job lease", err);
 }
 
-int event_insert(struct conn *c, const char *job_id, int64_t epoch, const char *level,
+int event_insert(void *conn, const char *job_id, int64_t epoch, const char *level,
 		 const char *type, const char *message, const char *data, struct ada_err *err)
 {
+	struct conn *c = conn;
 	char status_data[96];
 	sqlite3_stmt *s;
 	int64_t seq;
@@ -134,29 +136,6 @@ int event_insert(struct conn *c, const char *job_id, int64_t epoch, const char *
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? ADA_OK : conn_fail(c, "insert event", err);
-}
-
-struct event_add {
-	const char *job_id, *level, *type, *message, *data;
-	int64_t epoch;
-};
-
-static int op_event_add(struct conn *c, void *ctx, char *notify, struct ada_err *err)
-{
-	struct event_add *e = ctx;
-	int rc = event_insert(c, e->job_id, e->epoch, e->level, e->type, e->message, e->data, err);
-
-	if (!rc)
-		snprintf(notify, STORE_ID_MAX, "%s", e->job_id);
-	return rc;
-}
-
-int sq_event_add(struct store *st, const char *job_id, int64_t epoch, const char *level,
-		 const char *type, const char *message, const char *data, struct ada_err *err)
-{
-	struct event_add e = { job_id, level, type, message, data, epoch };
-
-	return sq_write_urgent(st, op_event_add, &e, err);
 }
 
 /* The rows of a bound event query into out, up to limit of them. */

@@ -150,22 +150,11 @@ static void bind_budget(sqlite3_stmt *s, int i, int64_t v)
 		sqlite3_bind_int64(s, i, v);
 }
 
-/* ---- the job machine's statements (job_machine.h) ---------------------- */
+/* ---- the job machine's statements (job_machine.h: m_<member>) -------- */
 
 static int m_get(void *c, const char *id, struct store_job *out, struct ada_err *err)
 {
 	return get_one(c, sql_get, id, out, err);
-}
-
-static int m_event(void *c, const char *job_id, int64_t epoch, const char *level,
-		   const char *type, const char *message, const char *data, struct ada_err *err)
-{
-	return event_insert(c, job_id, epoch, level, type, message, data, err);
-}
-
-static int m_fence_refused(void *c, const char *job_id, int64_t epoch, struct ada_err *err)
-{
-	return fence_refused(c, job_id, epoch, err);
 }
 
 static int m_key_get(void *conn, const char *key, int64_t since, const char *hash,
@@ -391,110 +380,41 @@ static int m_progress(void *conn, const char *id, const struct store_progress *p
 	return step_done(c, s, "job progress", err);
 }
 
-/* One daemon per database: nobody else to tell (queued, cancelling). */
+/* The statements above; one daemon per database: nobody else to tell
+ * (no queued, no cancelling). */
 static const struct job_machine_ops machine_ops = {
-	.get = m_get, .event = m_event, .fence_refused = m_fence_refused,
-	.key_get = m_key_get, .key_put = m_key_put, .file_exists = m_file_exists,
-	.count_waiting = m_count_waiting, .insert = m_insert, .planned = m_planned,
-	.claim = m_claim, .finish = m_finish, .requeue = m_requeue,
-	.cancel_request = m_cancel_request, .cancel_now = m_cancel_now,
-	.progress = m_progress,
+	JOB_MACHINE_STATEMENTS(m_),
+	.event = event_insert,
+	.fence_refused = fence_refused,
 };
 
-/* ---- the writes: the job machine on the writer's connection ------------ */
+/* ---- the job machine in the writer's transaction (backend.h) ---------- */
 
-static int op_job_create(struct conn *c, void *ctx, char *notify, struct ada_err *err)
+static int op_machine(struct conn *c, void *ctx, char *notify, struct ada_err *err)
 {
-	return job_machine_create(&(struct job_machine){ &machine_ops, c }, ctx, notify, err);
+	return job_machine_run(ctx, &machine_ops, c, notify, err);
 }
 
-int sq_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
-		  struct ada_err *err)
+int sq_job_write(struct store *st, job_machine_fn fn, const void *args, int urgent,
+		 struct ada_err *err)
 {
-	struct job_create_args a = { spec, out };
+	struct job_machine_call call = { fn, args };
 
-	return sq_write(st, op_job_create, &a, err);
+	if (urgent)
+		return sq_write_urgent(st, op_machine, &call, err);
+	return sq_write(st, op_machine, &call, err);
 }
 
-static int op_job_planned(struct conn *c, void *ctx, char *notify, struct ada_err *err)
+int sq_job_machine(struct store *st, struct job_machine *m, struct ada_err *err)
 {
-	return job_machine_planned(&(struct job_machine){ &machine_ops, c }, ctx, notify, err);
-}
+	struct conn *c = NULL;
+	int rc = conn_get(st, &c, err);
 
-int sq_job_planned(struct store *st, const char *id, const struct store_plan *plan,
-		   const char *hyperparameters, const char *message, struct ada_err *err)
-{
-	struct job_planned_args a = { id, hyperparameters, message, plan };
-
-	return sq_write(st, op_job_planned, &a, err);
-}
-
-static int op_job_claim(struct conn *c, void *ctx, char *notify, struct ada_err *err)
-{
-	return job_machine_claim(&(struct job_machine){ &machine_ops, c }, ctx, notify, err);
-}
-
-int sq_job_claim(struct store *st, struct store_job *out, struct ada_err *err)
-{
-	return sq_write(st, op_job_claim, out, err);
-}
-
-/* With the test hook of store.h first (this runs on the writer thread alone). */
-static int op_job_outcome(struct conn *c, void *ctx, char *notify, struct ada_err *err)
-{
-	int rc = store_injected_failure(&c->st->base, err);
-
-	return rc ? rc
-		  : job_machine_outcome(&(struct job_machine){ &machine_ops, c }, ctx, notify, err);
-}
-
-int sq_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
-		   enum job_status *ended, struct ada_err *err)
-{
-	struct job_outcome_args a = { id, o, ended };
-
-	return sq_write(st, op_job_outcome, &a, err);
-}
-
-static int op_job_cancel(struct conn *c, void *ctx, char *notify, struct ada_err *err)
-{
-	return job_machine_cancel(&(struct job_machine){ &machine_ops, c }, ctx, notify, err);
-}
-
-int sq_job_cancel(struct store *st, const char *id, struct store_job *out, struct ada_err *err)
-{
-	struct job_cancel_args a = { id, out };
-
-	return sq_write(st, op_job_cancel, &a, err);
-}
-
-static int op_job_progress(struct conn *c, void *ctx, char *notify, struct ada_err *err)
-{
-	return job_machine_progress(&(struct job_machine){ &machine_ops, c }, ctx, notify, err);
-}
-
-int sq_job_progress(struct store *st, const char *id, int64_t epoch,
-		    const struct store_progress *p, const char *type, const char *message,
-		    const char *event_data, struct ada_err *err)
-{
-	struct job_progress_args a = { id, type, message, event_data, p, epoch };
-
-	return sq_write_urgent(st, op_job_progress, &a, err);
+	*m = (struct job_machine){ &machine_ops, c };
+	return rc;
 }
 
 /* ---- reads ------------------------------------------------------------- */
-
-int sq_job_by_key(struct store *st, const char *key, const char *request_hash, int64_t ttl_s,
-		  struct store_job *out, struct ada_err *err)
-{
-	struct conn *c;
-	int rc;
-
-	if ((rc = conn_get(st, &c, err)))
-		return rc;
-	return job_machine_by_key(&(struct job_machine){ &machine_ops, c }, key, request_hash,
-				  ttl_s, out, err);
-}
 
 int sq_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err)
 {
