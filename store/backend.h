@@ -114,6 +114,26 @@ int store_injected_failure(struct store *st, struct ada_err *err);
  * (JSON text in buf). */
 void store_crash_loop_error(const char *msg, char *buf, size_t cap);
 
+/* What both backends answer alike (err filled, its code returned): no
+ * such job, file, or page start (param "after"); a file a job still
+ * uses; a run's write refused (it claimed the job as epoch; the job is
+ * status under lease epoch now); a schema newer than this binary's
+ * (where: the database's name). */
+int store_no_such_job(struct ada_err *err, const char *id);
+int store_no_such_file(struct ada_err *err, const char *id);
+int store_no_such_after(struct ada_err *err, const char *id);
+int store_file_in_use(struct ada_err *err, const char *id);
+int store_fenced(struct ada_err *err, const char *job_id, int64_t epoch, const char *status,
+		 int64_t now);
+int store_schema_newer(struct ada_err *err, const char *where, int have);
+
+/* The data of a life-cycle event (store_event_add): the job's status
+ * between these two (the status column holds one of the CHECKed names:
+ * nothing to escape). SQLite writes it from C, PostgreSQL in the SQL that
+ * reads the status. */
+#define STORE_STATUS_DATA_HEAD "{\"kind\":\"status\",\"status\":\""
+#define STORE_STATUS_DATA_TAIL "\"}"
+
 int sqlite_store_open(const struct store_config *cfg, struct store **out, struct ada_err *err);
 int pg_store_open(const struct store_config *cfg, struct store **out, struct ada_err *err);
 

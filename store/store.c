@@ -133,6 +133,41 @@ void store_crash_loop_error(const char *msg, char *buf, size_t cap)
 	json_decref(e);
 }
 
+int store_no_such_job(struct ada_err *err, const char *id)
+{
+	return ada_fail(err, ADA_ENOTFOUND, "no such job: %s", id);
+}
+
+int store_no_such_file(struct ada_err *err, const char *id)
+{
+	return ada_fail(err, ADA_ENOTFOUND, "no such file: %s", id);
+}
+
+int store_no_such_after(struct ada_err *err, const char *id)
+{
+	return ada_fail_param(err, ADA_ENOTFOUND, "after", "after: no such id: %s", id);
+}
+
+int store_file_in_use(struct ada_err *err, const char *id)
+{
+	return ada_fail(err, STORE_ECONFLICT, "file %s is used by a job that has not finished", id);
+}
+
+int store_fenced(struct ada_err *err, const char *job_id, int64_t epoch, const char *status,
+		 int64_t now)
+{
+	return ada_fail(err, STORE_EFENCED,
+			"job %s is no longer this run's (claimed as lease epoch %lld; the job is %s under epoch %lld): the write is refused",
+			job_id, (long long)epoch, status, (long long)now);
+}
+
+int store_schema_newer(struct ada_err *err, const char *where, int have)
+{
+	return ada_fail(err, ADA_EUNSUPPORTED,
+			"%s: schema version %d is newer than this adalorad knows (%d); upgrade adalorad",
+			where, have, store_n_migrations);
+}
+
 void store_set_hooks(struct store *st, const struct store_hooks *hooks)
 {
 	pthread_mutex_lock(&st->watch_lock);

@@ -16,15 +16,16 @@
 
 #include "util/err.h"
 
-/* The life-cycle events' data is {"kind":"status","status":...}: the
- * status column is one of the CHECKed names, no escaping needed. */
+/* The life-cycle events' data is built here, where the status is read
+ * (backend.h's STORE_STATUS_DATA_*). */
 static const char sql_insert[] =
 	"WITH b AS (UPDATE jobs SET last_event = last_event + 1 "
 	"  WHERE id = $1 AND ($2::bigint = 0 OR (status = 'running' AND lease_epoch = $2::bigint)) "
 	"  RETURNING last_event, status), "
 	"i AS (INSERT INTO events (job_id, seq, created_at, level, type, message, data) "
 	"  SELECT $1, b.last_event, $3::bigint, $4, $5, $6, "
-	"  coalesce($7, '{\"kind\":\"status\",\"status\":\"' || b.status || '\"}') FROM b "
+	"  coalesce($7, '" STORE_STATUS_DATA_HEAD "' || b.status || '" STORE_STATUS_DATA_TAIL "') "
+	"  FROM b "
 	"  RETURNING seq) "
 	"SELECT seq, pg_notify('" PG_CHANNEL_EVENTS "', $1) FROM i";
 static const char sql_fence_state[] = "SELECT status, lease_epoch FROM jobs WHERE id = $1";
@@ -63,11 +64,9 @@ int pg_fence_refused(void *c, const char *job_id, int64_t epoch, struct ada_err 
 		return rc;
 	if (!PQntuples(r)) {
 		PQclear(r);
-		return ada_fail(err, ADA_ENOTFOUND, "no such job: %s", job_id);
+		return store_no_such_job(err, job_id);
 	}
-	rc = ada_fail(err, STORE_EFENCED,
-		      "job %s is no longer this run's (claimed as lease epoch %lld; the job is %s under epoch %lld): the write is refused",
-		      job_id, (long long)epoch, col_text(r, 0, 0), (long long)col_int(r, 0, 1, 0));
+	rc = store_fenced(err, job_id, epoch, col_text(r, 0, 0), col_int(r, 0, 1, 0));
 	PQclear(r);
 	return rc;
 }

@@ -72,7 +72,7 @@ static int get_file(struct pgc *c, const char *id, struct store_file *f, struct 
 		struct store_row row = pg_row(r, 0);
 		row_file(&row, f);
 	} else {
-		rc = ada_fail(err, ADA_ENOTFOUND, "no such file: %s", id);
+		rc = store_no_such_file(err, id);
 	}
 	PQclear(r);
 	return rc;
@@ -102,7 +102,7 @@ int pg_file_labels(struct store *st, const char *id, char **labels, struct ada_e
 		struct store_row row = pg_row(r, 0);
 		rc = row_dup(&row, 0, labels, err);
 	} else {
-		rc = ada_fail(err, ADA_ENOTFOUND, "no such file: %s", id);
+		rc = store_no_such_file(err, id);
 	}
 	PQclear(r);
 	return rc;
@@ -127,8 +127,7 @@ int pg_file_list(struct store *st, const char *after, int limit, struct store_fi
 			return rc;
 		if (!PQntuples(r)) {
 			PQclear(r);
-			return ada_fail_param(err, ADA_ENOTFOUND, "after", "after: no such id: %s",
-					      after);
+			return store_no_such_after(err, after);
 		}
 		from = col_int(r, 0, 0, INT64_MAX);
 		PQclear(r);
@@ -164,8 +163,7 @@ static int op_file_delete(struct pgc *c, void *ctx, char *notify, struct ada_err
 	used = PQntuples(r) > 0;
 	PQclear(r);
 	if (used)
-		return ada_fail(err, STORE_ECONFLICT,
-				"file %s is used by a job that has not finished", fd->id);
+		return store_file_in_use(err, fd->id);
 	return pg_exec(c, sql_delete, &a, NULL, err);
 }
 

@@ -152,7 +152,7 @@ static int get_one(struct pgc *c, const char *sql, const char *id, struct store_
 		struct store_row row = pg_row(r, 0);
 		rc = row_job(&row, out, err);
 	} else {
-		rc = ada_fail(err, ADA_ENOTFOUND, "no such job: %s", id);
+		rc = store_no_such_job(err, id);
 	}
 	PQclear(r);
 	return rc;
@@ -483,7 +483,7 @@ int pg_job_version(struct store *base, const char *id, int64_t *version, struct 
 	if (PQntuples(r))
 		*version = col_int(r, 0, 0, 0);
 	else
-		rc = ada_fail(err, ADA_ENOTFOUND, "no such job: %s", id);
+		rc = store_no_such_job(err, id);
 	PQclear(r);
 	pthread_mutex_lock(&st->vc_lock);
 	if (!rc && st->vc_live && st->vc_seq == seq && strlen(id) < STORE_ID_MAX) {
@@ -513,8 +513,7 @@ int pg_job_list(struct store *st, const struct store_job_query *q, struct store_
 			return rc;
 		if (!PQntuples(r)) {
 			PQclear(r);
-			return ada_fail_param(err, ADA_ENOTFOUND, "after", "after: no such id: %s",
-					      q->after);
+			return store_no_such_after(err, q->after);
 		}
 		from = col_int(r, 0, 0, INT64_MAX);
 		PQclear(r);
@@ -545,7 +544,7 @@ int pg_job_next_validating(struct store *st, struct store_job *out, struct ada_e
 	    (rc = pg_exec(c, sql_validating_ids, NULL, &ids, err)))
 		return rc;
 	n = PQntuples(ids);
-	rc = ada_fail(err, ADA_ENOTFOUND, "no such job: (none waiting)");
+	rc = store_no_such_job(err, "(none waiting)");
 	for (int i = 0; i < n; i++) {
 		struct pgargs a = { 0 };
 		PGresult *r;
@@ -557,7 +556,7 @@ int pg_job_next_validating(struct store *st, struct store_job *out, struct ada_e
 		locked = !strcmp(col_text(r, 0, 0), "t");
 		PQclear(r);
 		if (!locked) {
-			rc = ada_fail(err, ADA_ENOTFOUND, "no such job: (none waiting)");
+			rc = store_no_such_job(err, "(none waiting)");
 			continue;
 		}
 		/* Planned by another while we listed? Then the next one. */

@@ -50,9 +50,7 @@ static int migrate_locked(struct pgc *c, struct ada_err *err)
 	if ((rc = schema_version(c, &have, err)))
 		return rc;
 	if (have > store_n_migrations)
-		return ada_fail(err, ADA_EUNSUPPORTED,
-				"PostgreSQL database: schema version %d is newer than this adalorad knows (%d); upgrade adalorad",
-				have, store_n_migrations);
+		return store_schema_newer(err, "PostgreSQL database", have);
 	for (int v = have + 1; v <= store_n_migrations; v++) {
 		const struct migration *m = &pg_migrations[v - 1];
 		snprintf(record, sizeof(record),

@@ -263,6 +263,6 @@ int conn_seq_of(struct conn *c, const char *sql, const char *id, int64_t *seq,
 	if (rc == SQLITE_ROW)
 		return ADA_OK;
 	if (rc == SQLITE_DONE)
-		return ada_fail_param(err, ADA_ENOTFOUND, "after", "after: no such id: %s", id);
+		return store_no_such_after(err, id);
 	return conn_fail(c, "page", err);
 }

@@ -69,12 +69,10 @@ int fence_refused(void *conn, const char *job_id, int64_t epoch, struct ada_err 
 	}
 	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
-		return ada_fail(err, ADA_ENOTFOUND, "no such job: %s", job_id);
+		return store_no_such_job(err, job_id);
 	if (rc != SQLITE_ROW)
 		return conn_fail(c, "job lease", err);
-	return ada_fail(err, STORE_EFENCED,
-			"job %s is no longer this run's (claimed as lease epoch %lld; the job is %s under epoch %lld): the write is refused",
-			job_id, (long long)epoch, status, (long long)now);
+	return store_fenced(err, job_id, epoch, status, now);
 }
 
 int fence_check(struct conn *c, const char *job_id, int64_t epoch, struct ada_err *err)
@@ -113,9 +111,9 @@ int event_insert(void *conn, const char *job_id, int64_t epoch, const char *leve
 	rc = sqlite3_step(s);
 	seq = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 	if (rc == SQLITE_ROW && !data) {
-		/* the status column is one of the CHECKed names: no escaping needed */
 		const unsigned char *status = sqlite3_column_text(s, 1);
-		snprintf(status_data, sizeof(status_data), "{\"kind\":\"status\",\"status\":\"%s\"}",
+		snprintf(status_data, sizeof(status_data),
+			 STORE_STATUS_DATA_HEAD "%s" STORE_STATUS_DATA_TAIL,
 			 status ? (const char *)status : "");
 		data = status_data;
 	}

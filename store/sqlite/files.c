@@ -74,7 +74,7 @@ int sq_file_get(struct store *st, const char *id, struct store_file *f, struct a
 	}
 	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
-		return ada_fail(err, ADA_ENOTFOUND, "no such file: %s", id);
+		return store_no_such_file(err, id);
 	return conn_fail(c, "get file", err);
 }
 
@@ -96,7 +96,7 @@ int sq_file_labels(struct store *st, const char *id, char **labels, struct ada_e
 	}
 	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
-		return ada_fail(err, ADA_ENOTFOUND, "no such file: %s", id);
+		return store_no_such_file(err, id);
 	return conn_fail(c, "get file labels", err);
 }
 
@@ -142,8 +142,7 @@ static int op_file_delete(struct conn *c, void *ctx, char *notify, struct ada_er
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_ROW)
-		return ada_fail(err, STORE_ECONFLICT,
-				"file %s is used by a job that has not finished", fd->id);
+		return store_file_in_use(err, fd->id);
 	if (rc != SQLITE_DONE)
 		return conn_fail(c, "delete file", err);
 	if ((rc = conn_stmt(c, sql_delete, &s, err)))

@@ -110,7 +110,7 @@ static int get_one(struct conn *c, const char *sql, const char *id, struct store
 		struct store_row r = sq_row(s);
 		rc = row_job(&r, out, err);
 	} else if (rc == SQLITE_DONE)
-		rc = ada_fail(err, ADA_ENOTFOUND, "no such job: %s", id ? id : "(none waiting)");
+		rc = store_no_such_job(err, id ? id : "(none waiting)");
 	else
 		rc = conn_fail(c, "read job", err);
 	sqlite3_reset(s);
@@ -442,7 +442,7 @@ int sq_job_version(struct store *st, const char *id, int64_t *version, struct ad
 	if (rc == SQLITE_ROW)
 		return ADA_OK;
 	if (rc == SQLITE_DONE)
-		return ada_fail(err, ADA_ENOTFOUND, "no such job: %s", id);
+		return store_no_such_job(err, id);
 	return conn_fail(c, "read job", err);
 }
 

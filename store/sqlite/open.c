@@ -42,9 +42,7 @@ static int migrate(struct conn *c, struct ada_err *err)
 	if ((rc = user_version(c, &have, err)))
 		return rc;
 	if (have > store_n_migrations)
-		return ada_fail(err, ADA_EUNSUPPORTED,
-				"%s: schema version %d is newer than this adalorad knows (%d); upgrade adalorad",
-				c->st->path, have, store_n_migrations);
+		return store_schema_newer(err, c->st->path, have);
 	for (int v = have + 1; v <= store_n_migrations; v++) {
 		const struct migration *m = &sqlite_migrations[v - 1];
 		if ((rc = conn_begin(c, err)))
