@@ -372,6 +372,31 @@ struct store_row pg_rows(const PGresult *res)
 	return pg_row(res, -1);
 }
 
+int pg_int_of(struct pgc *c, const char *sql, const char *id, int64_t *v, struct ada_err *err)
+{
+	struct pgargs a = { 0 };
+	PGresult *r;
+	int rc;
+
+	arg_str(&a, id);
+	if ((rc = pg_exec(c, sql, &a, &r, err)))
+		return rc;
+	if (PQntuples(r))
+		*v = col_int(r, 0, 0, 0);
+	else
+		rc = ADA_ENOTFOUND;
+	PQclear(r);
+	return rc;
+}
+
+int pg_seq_of(struct pgc *c, const char *sql, const char *id, int64_t *seq,
+	      struct ada_err *err)
+{
+	int rc = pg_int_of(c, sql, id, seq, err);
+
+	return rc == ADA_ENOTFOUND ? store_no_such_after(err, id) : rc;
+}
+
 const char *col_text(const PGresult *res, int r, int i)
 {
 	return PQgetisnull(res, r, i) ? NULL : PQgetvalue(res, r, i);

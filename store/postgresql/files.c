@@ -120,18 +120,8 @@ int pg_file_list(struct store *st, const char *after, int limit, struct store_fi
 
 	if ((rc = pg_get(st, &c, err)))
 		return rc;
-	if (after) {
-		struct pgargs k = { 0 };
-		arg_str(&k, after);
-		if ((rc = pg_exec(c, sql_seq, &k, &r, err)))
-			return rc;
-		if (!PQntuples(r)) {
-			PQclear(r);
-			return store_no_such_after(err, after);
-		}
-		from = col_int(r, 0, 0, INT64_MAX);
-		PQclear(r);
-	}
+	if (after && (rc = pg_seq_of(c, sql_seq, after, &from, err)))
+		return rc;
 	arg_int(&a, from);
 	arg_int(&a, (int64_t)limit + 1);   /* one more tells has_more */
 	if ((rc = pg_exec(c, sql_list, &a, &r, err)))

@@ -463,10 +463,8 @@ int pg_job_version(struct store *base, const char *id, int64_t *version, struct 
 {
 	struct pg_store *st = pg_of(base);
 	const size_t k = vc_slot(id);
-	struct pgargs a = { 0 };
 	uint64_t seq;
 	struct pgc *c;
-	PGresult *r;
 	int rc;
 
 	pthread_mutex_lock(&st->vc_lock);
@@ -477,14 +475,10 @@ int pg_job_version(struct store *base, const char *id, int64_t *version, struct 
 	}
 	seq = st->vc_seq;
 	pthread_mutex_unlock(&st->vc_lock);
-	arg_str(&a, id);
-	if ((rc = pg_get(base, &c, err)) || (rc = pg_exec(c, sql_version, &a, &r, err)))
+	if ((rc = pg_get(base, &c, err)))
 		return rc;
-	if (PQntuples(r))
-		*version = col_int(r, 0, 0, 0);
-	else
+	if ((rc = pg_int_of(c, sql_version, id, version, err)) == ADA_ENOTFOUND)
 		rc = store_no_such_job(err, id);
-	PQclear(r);
 	pthread_mutex_lock(&st->vc_lock);
 	if (!rc && st->vc_live && st->vc_seq == seq && strlen(id) < STORE_ID_MAX) {
 		snprintf(st->vc[k].id, STORE_ID_MAX, "%s", id);
@@ -506,18 +500,8 @@ int pg_job_list(struct store *st, const struct store_job_query *q, struct store_
 
 	if ((rc = pg_get(st, &c, err)))
 		return rc;
-	if (q->after) {
-		struct pgargs k = { 0 };
-		arg_str(&k, q->after);
-		if ((rc = pg_exec(c, sql_seq, &k, &r, err)))
-			return rc;
-		if (!PQntuples(r)) {
-			PQclear(r);
-			return store_no_such_after(err, q->after);
-		}
-		from = col_int(r, 0, 0, INT64_MAX);
-		PQclear(r);
-	}
+	if (q->after && (rc = pg_seq_of(c, sql_seq, q->after, &from, err)))
+		return rc;
 	arg_int(&a, from);
 	arg_int(&a, (int64_t)q->limit + 1);
 	if (q->status >= 0)

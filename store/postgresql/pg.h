@@ -129,6 +129,13 @@ void arg_real(struct pgargs *a, double v);
 #define PG_RETRY 1000
 int pg_exec(struct pgc *c, const char *sql, const struct pgargs *a, PGresult **res,
 	    struct ada_err *err);
+/* The integer the row sql ("SELECT n ... WHERE id = $1") finds for id has
+ * first: ADA_OK, ADA_ENOTFOUND (err untouched) when there is no such row. */
+int pg_int_of(struct pgc *c, const char *sql, const char *id, int64_t *v, struct ada_err *err);
+/* The seq of the row sql finds for id, for paging with ?after=;
+ * ADA_ENOTFOUND (param "after") when absent. */
+int pg_seq_of(struct pgc *c, const char *sql, const char *id, int64_t *seq,
+	      struct ada_err *err);
 /* Run SQL text with no arguments and no result (BEGIN, DDL). */
 int pg_exec_text(struct pgc *c, const char *sql, struct ada_err *err);
 

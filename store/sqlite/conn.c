@@ -247,7 +247,7 @@ void col_copy(sqlite3_stmt *s, int i, char *buf, size_t cap)
 	row_copy(&r, i, buf, cap);
 }
 
-int conn_seq_of(struct conn *c, const char *sql, const char *id, int64_t *seq,
+int conn_int_of(struct conn *c, const char *sql, const char *id, int64_t *v, const char *what,
 		struct ada_err *err)
 {
 	sqlite3_stmt *s;
@@ -258,11 +258,17 @@ int conn_seq_of(struct conn *c, const char *sql, const char *id, int64_t *seq,
 	bind_text(s, 1, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
-		*seq = sqlite3_column_int64(s, 0);
+		*v = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
 	if (rc == SQLITE_ROW)
 		return ADA_OK;
-	if (rc == SQLITE_DONE)
-		return store_no_such_after(err, id);
-	return conn_fail(c, "page", err);
+	return rc == SQLITE_DONE ? ADA_ENOTFOUND : conn_fail(c, what, err);
+}
+
+int conn_seq_of(struct conn *c, const char *sql, const char *id, int64_t *seq,
+		struct ada_err *err)
+{
+	int rc = conn_int_of(c, sql, id, seq, "page", err);
+
+	return rc == ADA_ENOTFOUND ? store_no_such_after(err, id) : rc;
 }

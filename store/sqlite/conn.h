@@ -103,6 +103,11 @@ int conn_exec(struct conn *c, const char *sql, struct ada_err *err);
 /* Fill err from the connection's last error (ADA_EIO, or ADA_ENOMEM). */
 int conn_fail(struct conn *c, const char *what, struct ada_err *err);
 
+/* The integer the row sql ("SELECT n ... WHERE id = ?1") finds for id
+ * has first: ADA_OK, ADA_ENOTFOUND (err untouched) when there is no such
+ * row, or conn_fail(what). */
+int conn_int_of(struct conn *c, const char *sql, const char *id, int64_t *v, const char *what,
+		struct ada_err *err);
 /* The seq of the row sql ("SELECT seq ... WHERE id = ?1") finds for id,
  * for paging with ?after=; ADA_ENOTFOUND (param "after") when absent. */
 int conn_seq_of(struct conn *c, const char *sql, const char *id, int64_t *seq,

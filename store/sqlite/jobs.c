@@ -429,21 +429,12 @@ int sq_job_get(struct store *st, const char *id, struct store_job *out, struct a
 int sq_job_version(struct store *st, const char *id, int64_t *version, struct ada_err *err)
 {
 	struct conn *c;
-	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_version, &s, err)))
+	if ((rc = conn_get(st, &c, err)))
 		return rc;
-	bind_text(s, 1, id);
-	rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW)
-		*version = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	if (rc == SQLITE_ROW)
-		return ADA_OK;
-	if (rc == SQLITE_DONE)
-		return store_no_such_job(err, id);
-	return conn_fail(c, "read job", err);
+	rc = conn_int_of(c, sql_version, id, version, "read job", err);
+	return rc == ADA_ENOTFOUND ? store_no_such_job(err, id) : rc;
 }
 
 int sq_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
