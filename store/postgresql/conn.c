@@ -53,46 +53,17 @@ int pg_connect(struct pg_store *st, PGconn **out, struct ada_err *err)
 	return ADA_OK;
 }
 
-static void pgc_close(struct pgc *c)
+void pg_close_link(struct conn_link *l)
 {
+	struct pgc *c = (struct pgc *)l;
+
 	PQfinish(c->db);
 	free(c);
 }
 
-void pg_thread_exit(void *p)
-{
-	struct pgc *c = p;
-	struct pg_store *st = c->st;
-
-	pthread_mutex_lock(&st->lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		st->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	pthread_mutex_unlock(&st->lock);
-	pgc_close(c);
-}
-
 void pg_thread_done(struct store *base)
 {
-	struct pg_store *st = pg_of(base);
-	struct pgc *c = pthread_getspecific(st->key);
-
-	if (!c)
-		return;
-	pthread_setspecific(st->key, NULL);
-	pg_thread_exit(c);
-}
-
-void pg_close_all(struct pg_store *st)
-{
-	while (st->conns) {
-		struct pgc *c = st->conns;
-		st->conns = c->next;
-		pgc_close(c);
-	}
+	conns_thread_done(&pg_of(base)->conns);
 }
 
 /* A connection that broke is opened again; its prepared statements are gone. */
@@ -115,7 +86,7 @@ static int revive(struct pgc *c, struct ada_err *err)
 int pg_get(struct store *base, struct pgc **out, struct ada_err *err)
 {
 	struct pg_store *st = pg_of(base);
-	struct pgc *c = pthread_getspecific(st->key);
+	struct pgc *c = (struct pgc *)conns_mine(&st->conns);
 	int rc;
 
 	if (c) {
@@ -130,16 +101,8 @@ int pg_get(struct store *base, struct pgc **out, struct ada_err *err)
 		free(c);
 		return rc;
 	}
-	if (pthread_setspecific(st->key, c)) {
-		pgc_close(c);
-		return ada_fail(err, ADA_ENOMEM, "store: out of thread-specific slots");
-	}
-	pthread_mutex_lock(&st->lock);
-	c->next = st->conns;
-	if (st->conns)
-		st->conns->prev = c;
-	st->conns = c;
-	pthread_mutex_unlock(&st->lock);
+	if ((rc = conns_add(&st->conns, &c->link, err)))
+		return rc;
 	*out = c;
 	return ADA_OK;
 }

@@ -120,9 +120,7 @@ static void pg_free(struct store *base)
 	pg_threads_stop(st);
 	if (st->listen_db)
 		PQfinish(st->listen_db);
-	pthread_setspecific(st->key, NULL);
-	pg_close_all(st);
-	pthread_key_delete(st->key);
+	conns_release(&st->conns);
 	for (int i = 0; i < 2; i++)
 		if (st->wake_fd[i] >= 0)
 			close(st->wake_fd[i]);
@@ -190,6 +188,10 @@ int pg_store_open(const struct store_config *cfg, struct store **out, struct ada
 	*out = NULL;
 	if (!st)
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	if ((rc = conns_init(&st->conns, pg_close_link, err))) {
+		free(st);
+		return rc;
+	}
 	st->wake_fd[0] = st->wake_fd[1] = -1;
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->run_lock, NULL);
@@ -198,14 +200,6 @@ int pg_store_open(const struct store_config *cfg, struct store **out, struct ada
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&st->run_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	if (pthread_key_create(&st->key, pg_thread_exit)) {
-		pthread_mutex_destroy(&st->lock);
-		pthread_mutex_destroy(&st->run_lock);
-		pthread_mutex_destroy(&st->vc_lock);
-		pthread_cond_destroy(&st->run_cond);
-		free(st);
-		return ada_fail(err, ADA_ENOMEM, "store: no thread-specific key left");
-	}
 	if ((rc = store_base_init(&st->base, &pg_backend, cfg, err)))
 		goto out_free;
 	st->base.shared = 1;

@@ -28,6 +28,7 @@
 #include <pthread.h>
 
 #include "backend.h"
+#include "conns.h"
 #include "rows.h"
 
 #define PGC_STMT_SLOTS 96
@@ -35,8 +36,9 @@
 
 struct pg_store;
 
-/* One thread's connection. */
+/* One thread's connection (store/conns.h keeps them). */
 struct pgc {
+	struct conn_link link;          /* first: the store's list of connections */
 	PGconn *db;
 	struct pg_store *st;
 	struct {
@@ -45,7 +47,6 @@ struct pgc {
 	} cache[PGC_STMT_SLOTS];
 	int n_prepared;
 	int in_tx;
-	struct pgc *prev, *next;        /* the store's list */
 };
 
 /* A job this daemon claimed and has not ended: the heartbeat tells its
@@ -74,9 +75,8 @@ struct pg_store {
 	uint64_t vc_seq;
 	int vc_live;                    /* the listener listens: drops are not missed */
 	char *uri;
-	pthread_key_t key;              /* the calling thread's struct pgc */
-	pthread_mutex_t lock;           /* guards conns, held, address, max_crashes */
-	struct pgc *conns;
+	struct conns conns;             /* each thread's struct pgc */
+	pthread_mutex_t lock;           /* guards held, address, max_crashes */
 	int64_t lease_ms, heartbeat_ms;
 	int max_crashes;                /* store_recover's, for the heartbeat's sweeps */
 	char host[256], address[96], version[32];
@@ -105,8 +105,8 @@ static inline struct pg_store *pg_of(struct store *st)
 int pg_get(struct store *st, struct pgc **out, struct ada_err *err);
 /* A fresh connection that is not the thread's (the listener's, open's). */
 int pg_connect(struct pg_store *st, PGconn **out, struct ada_err *err);
-void pg_close_all(struct pg_store *st);
-void pg_thread_exit(void *conn);
+/* Close and free a thread's connection (struct conns' close). */
+void pg_close_link(struct conn_link *l);
 void pg_thread_done(struct store *st);
 
 /* Arguments of a statement, as text (NULL = SQL NULL). */

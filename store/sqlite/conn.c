@@ -35,21 +35,9 @@ static void conn_close(struct conn *c)
 	free(c);
 }
 
-/* The thread is exiting (or done with the store). */
-void conn_thread_exit(void *p)
+void conn_close_link(struct conn_link *l)
 {
-	struct conn *c = p;
-	struct sq_store *st = c->st;
-
-	pthread_mutex_lock(&st->lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		st->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	pthread_mutex_unlock(&st->lock);
-	conn_close(c);
+	conn_close((struct conn *)l);
 }
 
 static int conn_open(struct sq_store *st, struct conn **out, struct ada_err *err)
@@ -88,48 +76,18 @@ static int conn_open(struct sq_store *st, struct conn **out, struct ada_err *err
 int conn_get(struct store *base, struct conn **out, struct ada_err *err)
 {
 	struct sq_store *st = sq_of(base);
-	struct conn *c = pthread_getspecific(st->key);
+	struct conn *c = (struct conn *)conns_mine(&st->conns);
 	int rc;
 
-	if (c) {
-		*out = c;
-		return ADA_OK;
-	}
-	if ((rc = conn_open(st, &c, err)))
+	if (!c && ((rc = conn_open(st, &c, err)) || (rc = conns_add(&st->conns, &c->link, err))))
 		return rc;
-	if (pthread_setspecific(st->key, c)) {
-		conn_close(c);
-		return ada_fail(err, ADA_ENOMEM, "store: out of thread-specific slots");
-	}
-	pthread_mutex_lock(&st->lock);
-	c->next = st->conns;
-	if (st->conns)
-		st->conns->prev = c;
-	st->conns = c;
-	pthread_mutex_unlock(&st->lock);
 	*out = c;
 	return ADA_OK;
 }
 
 void sq_thread_done(struct store *base)
 {
-	struct sq_store *st = sq_of(base);
-	struct conn *c = pthread_getspecific(st->key);
-
-	if (!c)
-		return;
-	pthread_setspecific(st->key, NULL);
-	conn_thread_exit(c);
-}
-
-/* Called by store_free() once every other thread is gone. */
-void conn_close_all(struct sq_store *st)
-{
-	while (st->conns) {
-		struct conn *c = st->conns;
-		st->conns = c->next;
-		conn_close(c);
-	}
+	conns_thread_done(&sq_of(base)->conns);
 }
 
 int conn_stmt(struct conn *c, const char *sql, sqlite3_stmt **out, struct ada_err *err)

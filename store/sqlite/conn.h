@@ -2,11 +2,11 @@
  * conn — the SQLite backend's state, per-thread connections, statement
  * cache and transactions (internal to store/sqlite/).
  *
- * A thread's first store call opens its connection; a pthread key closes
- * it when the thread exits, and store_free() closes what is left. Each
- * connection caches its prepared statements keyed by the address of the
- * SQL text (every query is a static string in the file that owns it), so
- * a hot query is prepared once per thread and then only reset and bound.
+ * A thread's first store call opens its connection (kept per thread by
+ * store/conns.h). Each connection caches its prepared statements keyed
+ * by the address of the SQL text (every query is a static string in the
+ * file that owns it), so a hot query is prepared once per thread and then
+ * only reset and bound.
  */
 #ifndef ADALORAD_STORE_CONN_H
 #define ADALORAD_STORE_CONN_H
@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "backend.h"
+#include "conns.h"
 #include "rows.h"
 
 #define CONN_STMT_SLOTS 64
@@ -24,6 +25,7 @@ struct write_op;
 struct sq_store;
 
 struct conn {
+	struct conn_link link;       /* first: the store's list of connections */
 	sqlite3 *db;
 	struct sq_store *st;
 	struct {
@@ -31,7 +33,6 @@ struct conn {
 		sqlite3_stmt *stmt;
 	} cache[CONN_STMT_SLOTS];
 	int in_tx;
-	struct conn *prev, *next;    /* the store's list of open connections */
 };
 
 struct sq_store {
@@ -39,9 +40,8 @@ struct sq_store {
 	char *path;
 	enum store_sync sync;
 	int busy_timeout_ms;
-	pthread_key_t key;           /* the calling thread's struct conn */
-	pthread_mutex_t lock;        /* guards conns */
-	struct conn *conns;
+	struct conns conns;          /* each thread's struct conn */
+	pthread_mutex_t lock;        /* guards address */
 	int lock_fd;                 /* flock'ed "<db>.lock": one daemon per database */
 	char address[96];            /* the API's, for the daemons list (under lock) */
 	char version[32];
@@ -66,10 +66,8 @@ static inline struct sq_store *sq_of(struct store *st)
 
 /* The calling thread's connection (opened on first use). */
 int conn_get(struct store *st, struct conn **out, struct ada_err *err);
-/* Close every connection still open (store_free(), all threads gone). */
-void conn_close_all(struct sq_store *st);
-/* pthread key destructor: unlink and close a connection. */
-void conn_thread_exit(void *conn);
+/* Close and free the connection (struct conns' close). */
+void conn_close_link(struct conn_link *l);
 
 /* A cached statement for sql (a string with static storage), reset and
  * with its bindings cleared. */

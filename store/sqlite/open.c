@@ -134,9 +134,7 @@ static void sq_free(struct store *base)
 	struct sq_store *st = sq_of(base);
 
 	writer_stop(st);
-	pthread_setspecific(st->key, NULL);
-	conn_close_all(st);
-	pthread_key_delete(st->key);
+	conns_release(&st->conns);
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->gc_lock);
 	pthread_cond_destroy(&st->gc_cond);
@@ -225,6 +223,10 @@ int sqlite_store_open(const struct store_config *cfg, struct store **out, struct
 	*out = NULL;
 	if (!st)
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	if ((rc = conns_init(&st->conns, conn_close_link, err))) {
+		free(st);
+		return rc;
+	}
 	st->lock_fd = -1;
 	st->path = strdup(cfg->path);
 	st->sync = cfg->sync == STORE_SYNC_NORMAL ? STORE_SYNC_NORMAL : STORE_SYNC_FULL;
@@ -236,15 +238,6 @@ int sqlite_store_open(const struct store_config *cfg, struct store **out, struct
 	pthread_mutex_init(&st->gc_lock, NULL);
 	pthread_cond_init(&st->gc_cond, NULL);
 	pthread_cond_init(&st->gc_done, NULL);
-	if (pthread_key_create(&st->key, conn_thread_exit)) {
-		pthread_mutex_destroy(&st->lock);
-		pthread_mutex_destroy(&st->gc_lock);
-		pthread_cond_destroy(&st->gc_cond);
-		pthread_cond_destroy(&st->gc_done);
-		free(st->path);
-		free(st);
-		return ada_fail(err, ADA_ENOMEM, "store: no thread-specific key left");
-	}
 	if ((rc = store_base_init(&st->base, &sqlite_backend, cfg, err)))
 		goto out_free;
 	if (!st->path) {
