@@ -460,6 +460,15 @@ int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err
 	return rc;
 }
 
+/* rc of a run's write under epoch: one refused because the run lost its
+ * lease also tells the daemon, whose hook stops the run. */
+static int fenced(struct store *st, int rc, const char *job_id, int64_t epoch)
+{
+	if (rc == STORE_EFENCED)
+		store_hook_lease_lost(st, job_id, epoch);
+	return rc;
+}
+
 /* Every outcome write (finish, succeeded, requeue, outcome). */
 static int outcome(struct store *st, const char *id, const struct store_outcome *o,
 		   enum job_status *ended, struct ada_err *err)
@@ -514,14 +523,9 @@ int store_job_requeue(struct store *st, const char *id, const char *message,
 int store_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
 		      enum job_status *ended, struct ada_err *err)
 {
-	int rc;
-
 	if (o->status != JOB_QUEUED && !job_status_final(o->status))
 		return ada_fail(err, ADA_EINVAL, "%s is not an outcome", job_status_name(o->status));
-	rc = outcome(st, id, o, ended, err);
-	if (rc == STORE_EFENCED)
-		store_hook_lease_lost(st, id, o->epoch);
-	return rc;
+	return fenced(st, outcome(st, id, o, ended, err), id, o->epoch);
 }
 
 int store_job_cancel(struct store *st, const char *id, struct store_job *out,
@@ -572,11 +576,8 @@ int store_job_progress(struct store *st, const char *id, int64_t epoch,
 		       const char *event_data, struct ada_err *err)
 {
 	const struct job_progress_args a = { id, type, message, event_data, p, epoch };
-	int rc = st->be->job_write(st, job_machine_progress, &a, 1, err);
 
-	if (rc == STORE_EFENCED)
-		store_hook_lease_lost(st, id, epoch);
-	return rc;
+	return fenced(st, st->be->job_write(st, job_machine_progress, &a, 1, err), id, epoch);
 }
 
 int store_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err)
@@ -596,11 +597,8 @@ int store_event_add(struct store *st, const char *job_id, int64_t epoch, const c
 		    struct ada_err *err)
 {
 	const struct job_event_args a = { job_id, level, type, message, data, epoch };
-	int rc = st->be->job_write(st, job_machine_event, &a, 1, err);
 
-	if (rc == STORE_EFENCED)
-		store_hook_lease_lost(st, job_id, epoch);
-	return rc;
+	return fenced(st, st->be->job_write(st, job_machine_event, &a, 1, err), job_id, epoch);
 }
 
 int store_event_list(struct store *st, const char *job_id, int64_t after_seq, int limit,
@@ -627,11 +625,8 @@ int store_event_last(struct store *st, const char *job_id, const char *message,
 int store_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
 			 const char *metrics, struct ada_err *err)
 {
-	int rc = st->be->checkpoint_add(st, job_id, epoch, step, metrics, err);
-
-	if (rc == STORE_EFENCED)
-		store_hook_lease_lost(st, job_id, epoch);
-	return rc;
+	return fenced(st, st->be->checkpoint_add(st, job_id, epoch, step, metrics, err), job_id,
+		      epoch);
 }
 
 int store_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
