@@ -1,7 +1,7 @@
 /* conns — a backend's per-thread connections; see conns.h. */
 #include "conns.h"
 
-#include <stddef.h>
+#include <stdint.h>
 
 #include "util/err.h"
 
@@ -74,4 +74,11 @@ void conns_thread_done(struct conns *cs)
 		return;
 	pthread_setspecific(cs->key, NULL);
 	thread_exit(l);
+}
+
+size_t conns_stmt_slot(const char *sql, size_t n)
+{
+	size_t h = ((uintptr_t)sql >> 4) * 0x9e3779b97f4a7c15ull;
+
+	return (h >> 40) % n;
 }

@@ -12,6 +12,7 @@
 #define ADALORAD_STORE_CONNS_H
 
 #include <pthread.h>
+#include <stddef.h>
 
 #include "adalora.h"
 
@@ -38,5 +39,10 @@ struct conn_link *conns_mine(struct conns *cs);
 int conns_add(struct conns *cs, struct conn_link *l, struct ada_err *err);
 /* Close the calling thread's connection now, if it has one. */
 void conns_thread_done(struct conns *cs);
+
+/* A connection caches its statements by the address of their SQL text
+ * (each a static string in the file that owns it), open addressing over
+ * n slots: the slot where sql's probe starts. */
+size_t conns_stmt_slot(const char *sql, size_t n);
 
 #endif

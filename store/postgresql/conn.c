@@ -160,8 +160,7 @@ static int fail_result(struct pgc *c, PGresult *r, const char *what, struct ada_
 static int prepared_name(struct pgc *c, const char *sql, const char **name,
 			 struct ada_err *err)
 {
-	size_t h = ((uintptr_t)sql >> 4) * 0x9e3779b97f4a7c15ull;
-	size_t i = (h >> 40) % PGC_STMT_SLOTS;
+	size_t i = conns_stmt_slot(sql, PGC_STMT_SLOTS);
 
 	for (int probe = 0; probe < PGC_STMT_SLOTS; probe++, i = (i + 1) % PGC_STMT_SLOTS) {
 		if (c->cache[i].sql == sql) {

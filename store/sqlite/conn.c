@@ -92,9 +92,7 @@ void sq_thread_done(struct store *base)
 
 int conn_stmt(struct conn *c, const char *sql, sqlite3_stmt **out, struct ada_err *err)
 {
-	/* Open addressing on the SQL text's address. */
-	size_t h = ((uintptr_t)sql >> 4) * 0x9e3779b97f4a7c15ull;
-	size_t i = (h >> 40) % CONN_STMT_SLOTS;
+	size_t i = conns_stmt_slot(sql, CONN_STMT_SLOTS);
 
 	for (int probe = 0; probe < CONN_STMT_SLOTS; probe++, i = (i + 1) % CONN_STMT_SLOTS) {
 		if (c->cache[i].sql == sql) {
