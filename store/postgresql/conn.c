@@ -351,12 +351,19 @@ int pg_int_of(struct pgc *c, const char *sql, const char *id, int64_t *v, struct
 	return rc;
 }
 
-int pg_seq_of(struct pgc *c, const char *sql, const char *id, int64_t *seq,
-	      struct ada_err *err)
+int pg_page(struct store *st, const char *sql_seq, const char *after, int limit,
+	    struct pgc **c, struct pgargs *a, struct ada_err *err)
 {
-	int rc = pg_int_of(c, sql, id, seq, err);
+	int64_t from = INT64_MAX;
+	int rc;
 
-	return rc == ADA_ENOTFOUND ? store_no_such_after(err, id) : rc;
+	if ((rc = pg_get(st, c, err)))
+		return rc;
+	if (after && (rc = pg_int_of(*c, sql_seq, after, &from, err)))
+		return rc == ADA_ENOTFOUND ? store_no_such_after(err, after) : rc;
+	arg_int(a, from);
+	arg_int(a, (int64_t)limit + 1);   /* one more tells has_more */
+	return ADA_OK;
 }
 
 const char *col_text(const PGresult *res, int r, int i)

@@ -112,19 +112,13 @@ int pg_file_list(struct store *st, const char *after, int limit, struct store_fi
 		 struct ada_err *err)
 {
 	struct pgargs a = { 0 };
-	int64_t from = INT64_MAX;
 	struct store_row rows;
 	struct pgc *c;
 	PGresult *r;
 	int rc;
 
-	if ((rc = pg_get(st, &c, err)))
-		return rc;
-	if (after && (rc = pg_seq_of(c, sql_seq, after, &from, err)))
-		return rc;
-	arg_int(&a, from);
-	arg_int(&a, (int64_t)limit + 1);   /* one more tells has_more */
-	if ((rc = pg_exec(c, sql_list, &a, &r, err)))
+	if ((rc = pg_page(st, sql_seq, after, limit, &c, &a, err)) ||
+	    (rc = pg_exec(c, sql_list, &a, &r, err)))
 		return rc;
 	rows = pg_rows(r);
 	rc = rows_files(&rows, (size_t)limit, out, err);

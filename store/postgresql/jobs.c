@@ -492,18 +492,13 @@ int pg_job_list(struct store *st, const struct store_job_query *q, struct store_
 		struct ada_err *err)
 {
 	struct pgargs a = { 0 };
-	int64_t from = INT64_MAX;
 	struct store_row rows;
 	struct pgc *c;
 	PGresult *r;
 	int rc;
 
-	if ((rc = pg_get(st, &c, err)))
+	if ((rc = pg_page(st, sql_seq, q->after, q->limit, &c, &a, err)))
 		return rc;
-	if (q->after && (rc = pg_seq_of(c, sql_seq, q->after, &from, err)))
-		return rc;
-	arg_int(&a, from);
-	arg_int(&a, (int64_t)q->limit + 1);
 	if (q->status >= 0)
 		arg_str(&a, job_status_name((enum job_status)q->status));
 	if ((rc = pg_exec(c, q->status >= 0 ? sql_list_status : sql_list, &a, &r, err)))

@@ -132,10 +132,13 @@ int pg_exec(struct pgc *c, const char *sql, const struct pgargs *a, PGresult **r
 /* The integer the row sql ("SELECT n ... WHERE id = $1") finds for id has
  * first: ADA_OK, ADA_ENOTFOUND (err untouched) when there is no such row. */
 int pg_int_of(struct pgc *c, const char *sql, const char *id, int64_t *v, struct ada_err *err);
-/* The seq of the row sql finds for id, for paging with ?after=;
- * ADA_ENOTFOUND (param "after") when absent. */
-int pg_seq_of(struct pgc *c, const char *sql, const char *id, int64_t *seq,
-	      struct ada_err *err);
+/* A page of a list (newest first): the calling thread's connection, and
+ * a's first arguments: $1 the seq to start below (that of the row
+ * sql_seq, "SELECT seq ... WHERE id = $1", finds for after, or the top
+ * when after is NULL; ADA_ENOTFOUND, param "after", when it finds none)
+ * and $2 limit + 1 (one more tells has_more). */
+int pg_page(struct store *st, const char *sql_seq, const char *after, int limit,
+	    struct pgc **c, struct pgargs *a, struct ada_err *err);
 /* Run SQL text with no arguments and no result (BEGIN, DDL). */
 int pg_exec_text(struct pgc *c, const char *sql, struct ada_err *err);
 

@@ -221,10 +221,19 @@ int conn_int_of(struct conn *c, const char *sql, const char *id, int64_t *v, con
 	return rc == SQLITE_DONE ? ADA_ENOTFOUND : conn_fail(c, what, err);
 }
 
-int conn_seq_of(struct conn *c, const char *sql, const char *id, int64_t *seq,
-		struct ada_err *err)
+int conn_page(struct store *st, const char *sql_seq, const char *after, const char *sql,
+	      int limit, struct conn **c, sqlite3_stmt **s, struct ada_err *err)
 {
-	int rc = conn_int_of(c, sql, id, seq, "page", err);
+	int64_t from = INT64_MAX;
+	int rc;
 
-	return rc == ADA_ENOTFOUND ? store_no_such_after(err, id) : rc;
+	if ((rc = conn_get(st, c, err)))
+		return rc;
+	if (after && (rc = conn_int_of(*c, sql_seq, after, &from, "page", err)))
+		return rc == ADA_ENOTFOUND ? store_no_such_after(err, after) : rc;
+	if ((rc = conn_stmt(*c, sql, s, err)))
+		return rc;
+	sqlite3_bind_int64(*s, 1, from);
+	sqlite3_bind_int(*s, 2, limit + 1);   /* one more tells has_more */
+	return ADA_OK;
 }

@@ -106,10 +106,13 @@ int conn_fail(struct conn *c, const char *what, struct ada_err *err);
  * row, or conn_fail(what). */
 int conn_int_of(struct conn *c, const char *sql, const char *id, int64_t *v, const char *what,
 		struct ada_err *err);
-/* The seq of the row sql ("SELECT seq ... WHERE id = ?1") finds for id,
- * for paging with ?after=; ADA_ENOTFOUND (param "after") when absent. */
-int conn_seq_of(struct conn *c, const char *sql, const char *id, int64_t *seq,
-		struct ada_err *err);
+/* A page of a list (newest first): the calling thread's connection and
+ * sql's statement, bound with ?1 the seq to start below (that of the row
+ * sql_seq, "SELECT seq ... WHERE id = ?1", finds for after, or the top
+ * when after is NULL; ADA_ENOTFOUND, param "after", when it finds none)
+ * and ?2 limit + 1 (one more tells has_more). */
+int conn_page(struct store *st, const char *sql_seq, const char *after, const char *sql,
+	      int limit, struct conn **c, sqlite3_stmt **s, struct ada_err *err);
 
 /* Append an event inside the caller's transaction (events.c). epoch > 0:
  * only while the job runs under that lease epoch (STORE_EFENCED else).

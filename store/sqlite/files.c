@@ -103,20 +103,13 @@ int sq_file_labels(struct store *st, const char *id, char **labels, struct ada_e
 int sq_file_list(struct store *st, const char *after, int limit, struct store_files *out,
 		 struct ada_err *err)
 {
-	int64_t from = INT64_MAX;
 	struct store_row r;
 	struct conn *c;
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = conn_get(st, &c, err)))
+	if ((rc = conn_page(st, sql_seq, after, sql_list, limit, &c, &s, err)))
 		return rc;
-	if (after && (rc = conn_seq_of(c, sql_seq, after, &from, err)))
-		return rc;
-	if ((rc = conn_stmt(c, sql_list, &s, err)))
-		return rc;
-	sqlite3_bind_int64(s, 1, from);
-	sqlite3_bind_int(s, 2, limit + 1);   /* one more tells has_more */
 	r = sq_rows(c, s, "list files");
 	rc = rows_files(&r, (size_t)limit, out, err);
 	sqlite3_reset(s);

@@ -440,20 +440,14 @@ int sq_job_version(struct store *st, const char *id, int64_t *version, struct ad
 int sq_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
 		struct ada_err *err)
 {
-	int64_t from = INT64_MAX;
 	struct store_row r;
 	struct conn *c;
 	sqlite3_stmt *s;
 	int rc;
 
-	if ((rc = conn_get(st, &c, err)))
+	if ((rc = conn_page(st, sql_seq, q->after, q->status >= 0 ? sql_list_status : sql_list,
+			    q->limit, &c, &s, err)))
 		return rc;
-	if (q->after && (rc = conn_seq_of(c, sql_seq, q->after, &from, err)))
-		return rc;
-	if ((rc = conn_stmt(c, q->status >= 0 ? sql_list_status : sql_list, &s, err)))
-		return rc;
-	sqlite3_bind_int64(s, 1, from);
-	sqlite3_bind_int(s, 2, q->limit + 1);
 	if (q->status >= 0)
 		bind_text(s, 3, job_status_name((enum job_status)q->status));
 	r = sq_rows(c, s, "list jobs");
