@@ -38,8 +38,10 @@ int row_dup(const struct store_row *r, int col, char **out, struct ada_err *err)
 	const char *t = r->ops->text(r, col, &n);
 
 	*out = NULL;
+	if (!t && r->ops->is_null(r, col))
+		return ADA_OK;
 	if (!t)
-		return r->ops->is_null(r, col) ? ADA_OK : ada_fail(err, ADA_ENOMEM, "out of memory");
+		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	*out = malloc(n + 1);
 	if (!*out)
 		return ada_fail(err, ADA_ENOMEM, "out of memory");

@@ -516,7 +516,8 @@ static int op_recover(struct conn *c, void *ctx, char *notify, struct ada_err *e
 		};
 		struct job_recovery r;
 
-		job_recovery_decide(&r, v[i].cancel, rv->counts, rv->max_crashes, v[i].crashes, NULL);
+		job_recovery_decide(&r, v[i].cancel, rv->counts, rv->max_crashes, v[i].crashes,
+				    NULL);
 		if ((rc = conn_stmt(c, sql[r.action], &s, err)))
 			break;
 		bind_text(s, 1, v[i].id);
