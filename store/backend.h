@@ -70,8 +70,6 @@ struct store_backend {
 			   struct store_events *out, struct ada_err *err);
 	int (*event_last)(struct store *st, const char *job_id, const char *message,
 			  struct store_events *out, struct ada_err *err);
-	int (*checkpoint_add)(struct store *st, const char *job_id, int64_t epoch, int64_t step,
-			      const char *metrics, struct ada_err *err);
 	int (*checkpoint_list)(struct store *st, const char *job_id, int64_t after_step,
 			       int limit, struct store_checkpoints *out, struct ada_err *err);
 

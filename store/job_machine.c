@@ -305,6 +305,18 @@ int job_machine_event(const struct job_machine *m, const void *event_args, char 
 	return rc;
 }
 
+int job_machine_checkpoint(const struct job_machine *m, const void *checkpoint_args,
+			   char *notify, struct ada_err *err)
+{
+	const struct job_checkpoint_args *a = checkpoint_args;
+	int rc;
+
+	(void)notify;   /* a checkpoint is no event: nothing to wake */
+	if ((rc = m->ops->fence_check(m->conn, a->id, a->epoch, err)))
+		return rc;
+	return m->ops->checkpoint(m->conn, a->id, a->step, (int64_t)time(NULL), a->metrics, err);
+}
+
 int job_machine_run(const struct job_machine_call *call, const struct job_machine_ops *ops,
 		    void *conn, char *notify, struct ada_err *err)
 {

@@ -11,6 +11,9 @@
  *   running -> queued                           (shutdown, or a restart)
  *   running -> failed                           (a restart, after too many crashes)
  *
+ * A run's writes (its events, progress, checkpoints and outcome) go
+ * through here too: each is refused once the run lost its lease.
+ *
  * SQLite and PostgreSQL run the same machine and write the same events,
  * which clients read; only their statements differ. So store.c runs
  * these functions in a backend's own write (SQLite: a savepoint of the
@@ -60,6 +63,11 @@ struct job_machine_ops {
 		     const char *type, const char *message, const char *data, struct ada_err *err);
 	/* Why a run's write under epoch matched nothing (STORE_EFENCED). */
 	int (*fence_refused)(void *conn, const char *job_id, int64_t epoch, struct ada_err *err);
+	/* ADA_OK while the job runs under epoch (or epoch is 0), else as above. */
+	int (*fence_check)(void *conn, const char *job_id, int64_t epoch, struct ada_err *err);
+	/* Record a checkpoint (a repeated step replaces the row). */
+	int (*checkpoint)(void *conn, const char *job_id, int64_t step, int64_t now,
+			  const char *metrics, struct ada_err *err);
 	/* (row) The job recorded under key at since or later, and *same: whether
 	 * with request hash hash (NULL = ""). */
 	int (*key_get)(void *conn, const char *key, int64_t since, const char *hash,
@@ -101,8 +109,9 @@ struct job_machine_ops {
 };
 
 /* A backend's table: its statement functions named prefix<member> (m_get,
- * m_key_get, ...), then its event and fence_refused (which the rest of
- * the backend calls too) and, if it has them, queued and cancelling. */
+ * m_key_get, ...), then by name those its events.c has (event,
+ * fence_refused, fence_check, checkpoint) and, if it has them, queued and
+ * cancelling. */
 #define JOB_MACHINE_STATEMENTS(prefix)                                                       \
 	.get = prefix##get, .key_get = prefix##key_get, .key_put = prefix##key_put,           \
 	.file_exists = prefix##file_exists, .count_waiting = prefix##count_waiting,           \
@@ -154,11 +163,16 @@ struct job_event_args {
 	const char *id, *level, *type, *message, *data;
 	int64_t epoch;
 };
+struct job_checkpoint_args {
+	const char *id, *metrics;
+	int64_t epoch, step;
+};
 
 /* args: the struct job_<name>_args of each (job_machine_create's is a
  * struct job_create_args, ...). */
 job_machine_write job_machine_create, job_machine_planned, job_machine_claim,
-	job_machine_outcome, job_machine_cancel, job_machine_progress, job_machine_event;
+	job_machine_outcome, job_machine_cancel, job_machine_progress, job_machine_event,
+	job_machine_checkpoint;
 
 /* A backend's write function runs a call with its connection as m. */
 struct job_machine_call {

@@ -625,8 +625,9 @@ int store_event_last(struct store *st, const char *job_id, const char *message,
 int store_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
 			 const char *metrics, struct ada_err *err)
 {
-	return fenced(st, st->be->checkpoint_add(st, job_id, epoch, step, metrics, err), job_id,
-		      epoch);
+	const struct job_checkpoint_args a = { job_id, metrics, epoch, step };
+
+	return fenced(st, st->be->job_write(st, job_machine_checkpoint, &a, 0, err), job_id, epoch);
 }
 
 int store_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,

@@ -71,7 +71,7 @@ int pg_fence_refused(void *c, const char *job_id, int64_t epoch, struct ada_err 
 	return rc;
 }
 
-int pg_fence_check(struct pgc *c, const char *job_id, int64_t epoch, struct ada_err *err)
+int pg_fence_check(void *c, const char *job_id, int64_t epoch, struct ada_err *err)
 {
 	struct pgargs a = { 0 };
 	PGresult *r;
@@ -158,33 +158,16 @@ int pg_event_last(struct store *st, const char *job_id, const char *message,
 	return read_events(st, sql_last, &a, 1, out, err);
 }
 
-struct checkpoint_add {
-	const char *job_id, *metrics;
-	int64_t step, epoch;
-};
-
-static int op_checkpoint_add(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
-{
-	struct checkpoint_add *k = ctx;
-	struct pgargs a = { 0 };
-	int rc;
-
-	(void)notify;
-	if ((rc = pg_fence_check(c, k->job_id, k->epoch, err)))
-		return rc;
-	arg_str(&a, k->job_id);
-	arg_int(&a, k->step);
-	arg_int(&a, (int64_t)time(NULL));
-	arg_str(&a, k->metrics);
-	return pg_exec(c, sql_ckpt_add, &a, NULL, err);
-}
-
-int pg_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
+int pg_checkpoint_put(void *c, const char *job_id, int64_t step, int64_t now,
 		      const char *metrics, struct ada_err *err)
 {
-	struct checkpoint_add k = { job_id, metrics, step, epoch };
+	struct pgargs a = { 0 };
 
-	return pg_tx(st, op_checkpoint_add, &k, err);
+	arg_str(&a, job_id);
+	arg_int(&a, step);
+	arg_int(&a, now);
+	arg_str(&a, metrics);
+	return pg_exec(c, sql_ckpt_add, &a, NULL, err);
 }
 
 int pg_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,

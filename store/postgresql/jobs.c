@@ -384,6 +384,8 @@ static const struct job_machine_ops machine_ops = {
 	JOB_MACHINE_STATEMENTS(m_),
 	.event = pg_event_insert,
 	.fence_refused = pg_fence_refused,
+	.fence_check = pg_fence_check,
+	.checkpoint = pg_checkpoint_put,
 	.queued = m_queued,
 	.cancelling = m_cancelling,
 };

@@ -172,7 +172,6 @@ static const struct store_backend pg_backend = {
 	.event_list = pg_event_list,
 	.event_ranks = pg_event_ranks,
 	.event_last = pg_event_last,
-	.checkpoint_add = pg_checkpoint_add,
 	.checkpoint_list = pg_checkpoint_list,
 	.daemon_list = pg_daemon_list,
 	.set_address = pg_set_address,

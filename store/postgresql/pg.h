@@ -183,8 +183,12 @@ int pg_event_insert(void *conn, const char *job_id, int64_t epoch, const char *l
 		    const char *type, const char *message, const char *data, struct ada_err *err);
 /* STORE_EFENCED (or ADA_ENOTFOUND) for a run's write that matched nothing. */
 int pg_fence_refused(void *conn, const char *job_id, int64_t epoch, struct ada_err *err);
-/* ADA_OK when the job runs under epoch (or epoch is 0), else as above. */
-int pg_fence_check(struct pgc *c, const char *job_id, int64_t epoch, struct ada_err *err);
+/* ADA_OK when the job runs under epoch (or epoch is 0), else as above.
+ * pg_checkpoint_put records a checkpoint. (The job machine's statements
+ * too.) */
+int pg_fence_check(void *conn, const char *job_id, int64_t epoch, struct ada_err *err);
+int pg_checkpoint_put(void *conn, const char *job_id, int64_t step, int64_t now,
+		      const char *metrics, struct ada_err *err);
 
 /* The held list (lease.c; backend.h's lease_held, lease_dropped): a
  * claim adds, an ended run removes (epoch < 0: any of the job's). */
@@ -232,8 +236,6 @@ int pg_event_ranks(struct store *st, const char *job_id, int history,
 		   struct store_events *out, struct ada_err *err);
 int pg_event_last(struct store *st, const char *job_id, const char *message,
 		  struct store_events *out, struct ada_err *err);
-int pg_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
-		      const char *metrics, struct ada_err *err);
 int pg_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
 		       struct store_checkpoints *out, struct ada_err *err);
 int pg_daemon_list(struct store *st, struct store_daemons *out, struct ada_err *err);

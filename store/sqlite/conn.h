@@ -123,9 +123,13 @@ int event_insert(void *conn, const char *job_id, int64_t epoch, const char *leve
 
 /* A run's write to job_id under epoch (> 0) may go ahead: ADA_OK, or
  * STORE_EFENCED when the job is not running under that epoch (epoch 0
- * always may). fence_refused says why a fenced statement matched nothing. */
-int fence_check(struct conn *c, const char *job_id, int64_t epoch, struct ada_err *err);
+ * always may). fence_refused says why a fenced statement matched nothing.
+ * checkpoint_put records a checkpoint. (The job machine's statements
+ * too, as event_insert.) */
+int fence_check(void *conn, const char *job_id, int64_t epoch, struct ada_err *err);
 int fence_refused(void *conn, const char *job_id, int64_t epoch, struct ada_err *err);
+int checkpoint_put(void *conn, const char *job_id, int64_t step, int64_t now,
+		   const char *metrics, struct ada_err *err);
 
 /* The backend's functions (backend.h), by file. */
 void sq_thread_done(struct store *st);
@@ -158,8 +162,6 @@ int sq_event_ranks(struct store *st, const char *job_id, int history,
 		   struct store_events *out, struct ada_err *err);
 int sq_event_last(struct store *st, const char *job_id, const char *message,
 		  struct store_events *out, struct ada_err *err);
-int sq_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
-		      const char *metrics, struct ada_err *err);
 int sq_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
 		       struct store_checkpoints *out, struct ada_err *err);
 

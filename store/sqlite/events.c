@@ -75,8 +75,9 @@ int fence_refused(void *conn, const char *job_id, int64_t epoch, struct ada_err 
 	return store_fenced(err, job_id, epoch, status, now);
 }
 
-int fence_check(struct conn *c, const char *job_id, int64_t epoch, struct ada_err *err)
+int fence_check(void *conn, const char *job_id, int64_t epoch, struct ada_err *err)
 {
+	struct conn *c = conn;
 	sqlite3_stmt *s;
 	int rc;
 
@@ -192,36 +193,22 @@ int sq_event_last(struct store *st, const char *job_id, const char *message,
 	return collect_events(c, s, 1, out, err);
 }
 
-struct checkpoint_add {
-	const char *job_id, *metrics;
-	int64_t step, epoch;
-};
-
-static int op_checkpoint_add(struct conn *c, void *ctx, char *notify, struct ada_err *err)
+int checkpoint_put(void *conn, const char *job_id, int64_t step, int64_t now,
+		   const char *metrics, struct ada_err *err)
 {
-	struct checkpoint_add *k = ctx;
+	struct conn *c = conn;
 	sqlite3_stmt *s;
 	int rc;
 
-	(void)notify;
-	if ((rc = fence_check(c, k->job_id, k->epoch, err)) ||
-	    (rc = conn_stmt(c, sql_ckpt_add, &s, err)))
+	if ((rc = conn_stmt(c, sql_ckpt_add, &s, err)))
 		return rc;
-	bind_text(s, 1, k->job_id);
-	sqlite3_bind_int64(s, 2, k->step);
-	sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
-	bind_text(s, 4, k->metrics);
+	bind_text(s, 1, job_id);
+	sqlite3_bind_int64(s, 2, step);
+	sqlite3_bind_int64(s, 3, now);
+	bind_text(s, 4, metrics);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? ADA_OK : conn_fail(c, "insert checkpoint", err);
-}
-
-int sq_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
-		      const char *metrics, struct ada_err *err)
-{
-	struct checkpoint_add k = { job_id, metrics, step, epoch };
-
-	return sq_write(st, op_checkpoint_add, &k, err);
 }
 
 int sq_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,

@@ -386,6 +386,8 @@ static const struct job_machine_ops machine_ops = {
 	JOB_MACHINE_STATEMENTS(m_),
 	.event = event_insert,
 	.fence_refused = fence_refused,
+	.fence_check = fence_check,
+	.checkpoint = checkpoint_put,
 };
 
 /* ---- the job machine in the writer's transaction (backend.h) ---------- */

@@ -208,7 +208,6 @@ static const struct store_backend sqlite_backend = {
 	.event_list = sq_event_list,
 	.event_ranks = sq_event_ranks,
 	.event_last = sq_event_last,
-	.checkpoint_add = sq_checkpoint_add,
 	.checkpoint_list = sq_checkpoint_list,
 	.daemon_list = sq_daemon_list,
 	.set_address = sq_set_address,
