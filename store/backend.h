@@ -7,9 +7,11 @@
  * fills a table of the functions below; store.c dispatches every public
  * store_* call through the table and owns what the backends share: the
  * watchers of a job's events, the hooks into the daemon, status names,
- * ids and the release functions of returned rows. A job's changes are
- * one machine (job_machine.h) that store.c runs in a backend's
- * transaction (job_write), and rows become structs in rows.h.
+ * ids, the release functions of returned rows and the answers both give
+ * alike (below). A job's changes and a run's writes are one machine
+ * (job_machine.h) that store.c runs in a backend's transaction
+ * (job_write); rows become structs in rows.h; each backend keeps a
+ * connection per thread with conns.h.
  *
  * A backend's own state is a struct whose first member is struct store,
  * so a backend converts the pointer it is handed with a cast.
