@@ -148,6 +148,30 @@ static json_t *infer_body(struct request *r)
 	return NULL;
 }
 
+/* A handler's first call: the job of the request's body, holding it
+ * (NULL when answered: a request resumed with news, a bad body, no
+ * memory). */
+static struct api_infer *infer_begin(struct request *r, enum api_infer_kind kind)
+{
+	struct api_infer *j;
+	json_t *body;
+
+	if (r->infer) {   /* resumed: the job has news */
+		infer_wait(r);
+		return NULL;
+	}
+	if (!(body = infer_body(r)))
+		return NULL;
+	j = infer_job_new(r, kind);
+	if (!j) {
+		json_decref(body);
+		reply_error(r, 500, "out_of_memory", NULL, "out of memory");
+		return NULL;
+	}
+	j->body = body;
+	return j;
+}
+
 /* ---- fields ----------------------------------------------------------------- */
 
 static int bad(struct request *r, const char *code, const char *param, const char *msg)
@@ -532,19 +556,9 @@ static void completions(struct request *r, enum api_infer_kind kind)
 	struct api_infer *j;
 	json_t *body;
 
-	if (r->infer) {   /* resumed: the job has news */
-		infer_wait(r);
+	if (!(j = infer_begin(r, kind)))
 		return;
-	}
-	if (!(body = infer_body(r)))
-		return;
-	j = infer_job_new(r, kind);
-	if (!j) {
-		json_decref(body);
-		reply_error(r, 500, "out_of_memory", NULL, "out of memory");
-		return;
-	}
-	j->body = body;
+	body = j->body;
 	if (body_known_fields(r, body, kind == API_INFER_CHAT ? known_chat : known_completion, "") ||
 	    model_field(r, body, &j->p) || n_field(r, body) || stream_fields(r, j, body) ||
 	    sampling_fields(r, j, body) || stop_field(r, j, body) ||
@@ -655,23 +669,11 @@ void h_classifications(struct request *r)
 {
 	static const char *const known[] = { "model", "input", "user", NULL };
 	struct api_infer *j;
-	json_t *body;
 
-	if (r->infer) {
-		infer_wait(r);
+	if (!(j = infer_begin(r, API_INFER_CLASSIFY)))
 		return;
-	}
-	if (!(body = infer_body(r)))
-		return;
-	j = infer_job_new(r, API_INFER_CLASSIFY);
-	if (!j) {
-		json_decref(body);
-		reply_error(r, 500, "out_of_memory", NULL, "out of memory");
-		return;
-	}
-	j->body = body;
-	if (body_known_fields(r, body, known, "") || model_field(r, body, &j->p) ||
-	    inputs_field(r, j, body)) {
+	if (body_known_fields(r, j->body, known, "") || model_field(r, j->body, &j->p) ||
+	    inputs_field(r, j, j->body)) {
 		api_infer_unref(j);
 		return;
 	}

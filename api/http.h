@@ -306,6 +306,15 @@ void sse_start(struct request *r, const char *job_id, int64_t after_seq);
 /* End every stream (shutdown); then join the keep-alive thread. */
 void sse_shutdown(struct api *a);
 void sse_free(struct api *a);
+/* Has the peer closed or reset the connection on socket fd (-1: not
+ * known)? A stream's client (events, or an inference's answer, infer.c)
+ * sends nothing after its request: a hang-up is all there is to see. */
+int stream_peer_gone(int fd);
+/* A text/event-stream response (unbuffered by proxies) whose body
+ * read(cls) gives as it comes; NULL when out of memory (release is not
+ * called then). */
+struct MHD_Response *stream_response(MHD_ContentReaderCallback read, void *cls,
+				     MHD_ContentReaderFreeCallback release);
 
 /* ---- rendered jobs (job_cache.c) ------------------------------------ */
 

@@ -21,7 +21,6 @@
  * stops reading is dropped when API_INFER_MAX_PENDING bytes wait unsent.
  */
 #include <math.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,23 +113,12 @@ static void wake_locked(struct api_infer *j)
 	}
 }
 
-/* Has the peer closed or reset the connection? (As sse.c: the client
- * sends nothing while it waits, so a hang-up is all there is to see.) */
-static int peer_gone(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
-
-	if (fd < 0 || poll(&p, 1, 0) <= 0)
-		return 0;
-	return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
-}
-
 int api_infer_gone(struct api_infer *j)
 {
 	int gone;
 
 	pthread_mutex_lock(&j->lock);
-	if (!j->gone && j->conn && j->suspended && peer_gone(j->fd)) {
+	if (!j->gone && j->conn && j->suspended && stream_peer_gone(j->fd)) {
 		j->gone = 1;
 		wake_locked(j);   /* libmicrohttpd then sees the close and ends the request */
 	}
@@ -474,16 +462,11 @@ static void respond(struct request *r)
 	}
 	if (j->p.stream) {
 		pthread_mutex_unlock(&j->lock);
-		resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, stream_read,
-							 api_infer_ref(j), stream_release);
-		if (!resp) {
+		if (!(resp = stream_response(stream_read, api_infer_ref(j), stream_release))) {
 			api_infer_unref(j);
 			reply_error(r, 500, "out_of_memory", NULL, "out of memory");
 			return;
 		}
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-		MHD_add_response_header(resp, "X-Accel-Buffering", "no");
 		reply_response(r, 200, resp);
 		return;
 	}

@@ -175,9 +175,7 @@ static void resume_locked(struct sse_stream *s)
 	MHD_resume_connection(s->conn);
 }
 
-/* Has the peer closed or reset the connection? An event stream's client
- * sends nothing after its request, so anything readable is the end. */
-static int peer_gone(int fd)
+int stream_peer_gone(int fd)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
 
@@ -265,17 +263,26 @@ void sse_start(struct request *r, const char *job_id, int64_t after_seq)
 	pthread_mutex_unlock(&a->sse_lock);
 	store_watch_add(a->cfg.store, &s->watch);
 
-	resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, sse_read, s,
-						 sse_release);
-	if (!resp) {
+	if (!(resp = stream_response(sse_read, s, sse_release))) {
 		sse_release(s);
 		reply_error(r, 500, "out_of_memory", NULL, "out of memory");
 		return;
 	}
+	reply_response(r, 200, resp);
+}
+
+struct MHD_Response *stream_response(MHD_ContentReaderCallback read, void *cls,
+				     MHD_ContentReaderFreeCallback release)
+{
+	struct MHD_Response *resp =
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 16 * 1024, read, cls, release);
+
+	if (!resp)
+		return NULL;
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
 	MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-	reply_response(r, 200, resp);
+	return resp;
 }
 
 static void *keepalive_main(void *arg)
@@ -299,7 +306,7 @@ static void *keepalive_main(void *arg)
 		pthread_cond_timedwait(&a->sse_cond, &a->sse_lock, &ts);
 		now = now_ns();
 		for (struct sse_stream *s = a->streams; s; s = s->next) {
-			if (s->suspended && peer_gone(s->fd)) {
+			if (s->suspended && stream_peer_gone(s->fd)) {
 				s->gone = 1;
 				resume_locked(s);
 			} else if (s->suspended && now >= s->next_keepalive_ns) {

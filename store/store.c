@@ -111,9 +111,14 @@ void store_base_release(struct store *st)
 
 int store_injected_failure(struct store *st, struct ada_err *err)
 {
-	if (st->test_fail_outcomes <= 0)
+	int fail;
+
+	pthread_mutex_lock(&st->watch_lock);   /* outcomes are written from many threads */
+	fail = st->test_fail_outcomes > 0;
+	st->test_fail_outcomes -= fail;
+	pthread_mutex_unlock(&st->watch_lock);
+	if (!fail)
 		return ADA_OK;
-	st->test_fail_outcomes--;
 	return ada_fail(err, ADA_EIO,
 			"store: outcome write failed on purpose (test hook ADALORAD_TEST_FAIL_OUTCOMES)");
 }
@@ -126,6 +131,41 @@ void store_crash_loop_error(const char *msg, char *buf, size_t cap)
 	snprintf(buf, cap, "%s", t ? t : "null");
 	free(t);
 	json_decref(e);
+}
+
+int store_no_such_job(struct ada_err *err, const char *id)
+{
+	return ada_fail(err, ADA_ENOTFOUND, "no such job: %s", id);
+}
+
+int store_no_such_file(struct ada_err *err, const char *id)
+{
+	return ada_fail(err, ADA_ENOTFOUND, "no such file: %s", id);
+}
+
+int store_no_such_after(struct ada_err *err, const char *id)
+{
+	return ada_fail_param(err, ADA_ENOTFOUND, "after", "after: no such id: %s", id);
+}
+
+int store_file_in_use(struct ada_err *err, const char *id)
+{
+	return ada_fail(err, STORE_ECONFLICT, "file %s is used by a job that has not finished", id);
+}
+
+int store_fenced(struct ada_err *err, const char *job_id, int64_t epoch, const char *status,
+		 int64_t now)
+{
+	return ada_fail(err, STORE_EFENCED,
+			"job %s is no longer this run's (claimed as lease epoch %lld; the job is %s under epoch %lld): the write is refused",
+			job_id, (long long)epoch, status, (long long)now);
+}
+
+int store_schema_newer(struct ada_err *err, const char *where, int have)
+{
+	return ada_fail(err, ADA_EUNSUPPORTED,
+			"%s: schema version %d is newer than this adalorad knows (%d); upgrade adalorad",
+			where, have, store_n_migrations);
 }
 
 void store_set_hooks(struct store *st, const struct store_hooks *hooks)
@@ -332,6 +372,7 @@ int store_file_get(struct store *st, const char *id, struct store_file *f, struc
 int store_file_list(struct store *st, const char *after, int limit, struct store_files *out,
 		    struct ada_err *err)
 {
+	memset(out, 0, sizeof(*out));
 	return st->be->file_list(st, after, limit, out, err);
 }
 
@@ -343,19 +384,21 @@ int store_file_delete(struct store *st, const char *id, struct store_file *delet
 
 int store_file_labels(struct store *st, const char *id, char **labels, struct ada_err *err)
 {
+	*labels = NULL;
 	return st->be->file_labels(st, id, labels, err);
 }
 
 int store_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
 		     struct ada_err *err)
 {
+	const struct job_create_args a = { spec, out };
 	int rc;
 
 	if (spec->replayed)
 		*spec->replayed = 0;
 	if (out)
 		memset(out, 0, sizeof(*out));
-	rc = st->be->job_create(st, spec, out, err);
+	rc = st->be->job_write(st, job_machine_create, &a, 0, err);
 	if (rc && out)
 		store_job_release(out);
 	return rc;
@@ -364,8 +407,13 @@ int store_job_create(struct store *st, const struct store_job_spec *spec, struct
 int store_job_by_idempotency_key(struct store *st, const char *key, const char *request_hash,
 				 int64_t ttl_s, struct store_job *out, struct ada_err *err)
 {
+	struct job_machine m;
+	int rc;
+
 	memset(out, 0, sizeof(*out));
-	return st->be->job_by_key(st, key, request_hash, ttl_s, out, err);
+	if ((rc = st->be->job_machine(st, &m, err)))
+		return rc;
+	return job_machine_by_key(&m, key, request_hash, ttl_s, out, err);
 }
 
 int store_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err)
@@ -381,6 +429,7 @@ int store_job_version(struct store *st, const char *id, int64_t *version, struct
 int store_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
 		   struct ada_err *err)
 {
+	memset(out, 0, sizeof(*out));
 	return st->be->job_list(st, q, out, err);
 }
 
@@ -392,17 +441,52 @@ int store_job_next_validating(struct store *st, struct store_job *out, struct ad
 int store_job_planned(struct store *st, const char *id, const struct store_plan *plan,
 		      const char *hyperparameters, const char *message, struct ada_err *err)
 {
-	return st->be->job_planned(st, id, plan, hyperparameters, message, err);
+	const struct job_planned_args a = { id, hyperparameters, message, plan };
+
+	return st->be->job_write(st, job_machine_planned, &a, 0, err);
 }
 
 int store_job_claim(struct store *st, struct store_job *out, struct ada_err *err)
 {
+	const struct job_claim_args a = { out };
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = st->be->job_claim(st, out, err);
+	rc = st->be->job_write(st, job_machine_claim, &a, 0, err);
 	if (rc)
 		store_job_release(out);
+	else if (st->be->lease_held)
+		st->be->lease_held(st, out->id, out->lease_epoch);
+	return rc;
+}
+
+/* rc of a run's write under epoch: one refused because the run lost its
+ * lease also tells the daemon, whose hook stops the run. */
+static int fenced(struct store *st, int rc, const char *job_id, int64_t epoch)
+{
+	if (rc == STORE_EFENCED)
+		store_hook_lease_lost(st, job_id, epoch);
+	return rc;
+}
+
+/* Every outcome write (finish, succeeded, requeue, outcome). */
+static int outcome(struct store *st, const char *id, const struct store_outcome *o,
+		   enum job_status *ended, struct ada_err *err)
+{
+	const struct job_outcome_args a = { id, o, ended };
+	const int run = o->epoch > 0;
+	int rc;
+
+	if ((rc = store_injected_failure(st, err)))
+		return rc;
+	/* Out of the held leases before the write, so that the heartbeat
+	 * never takes the run's own end for a lease lost; back in if the
+	 * write failed and will be retried. */
+	if (run && st->be->lease_dropped)
+		st->be->lease_dropped(st, id, o->epoch);
+	rc = st->be->job_write(st, job_machine_outcome, &a, 0, err);
+	if (run && (rc == ADA_EIO || rc == ADA_ENOMEM) && st->be->lease_held)
+		st->be->lease_held(st, id, o->epoch);
 	return rc;
 }
 
@@ -416,7 +500,7 @@ int store_job_finish(struct store *st, const char *id, enum job_status status,
 
 	if (!job_status_final(status))
 		return ada_fail(err, ADA_EINVAL, "%s is not a final status", job_status_name(status));
-	return st->be->job_outcome(st, id, &o, NULL, err);
+	return outcome(st, id, &o, NULL, err);
 }
 
 int store_job_succeeded(struct store *st, const char *id, const char *fine_tuned_model,
@@ -425,7 +509,7 @@ int store_job_succeeded(struct store *st, const char *id, const char *fine_tuned
 	struct store_outcome o = { .status = JOB_SUCCEEDED, .fine_tuned_model = fine_tuned_model,
 				   .classification = classification, .message = message };
 
-	return st->be->job_outcome(st, id, &o, NULL, err);
+	return outcome(st, id, &o, NULL, err);
 }
 
 int store_job_requeue(struct store *st, const char *id, const char *message,
@@ -433,29 +517,25 @@ int store_job_requeue(struct store *st, const char *id, const char *message,
 {
 	struct store_outcome o = { .status = JOB_QUEUED, .message = message };
 
-	return st->be->job_outcome(st, id, &o, NULL, err);
+	return outcome(st, id, &o, NULL, err);
 }
 
 int store_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
 		      enum job_status *ended, struct ada_err *err)
 {
-	int rc;
-
 	if (o->status != JOB_QUEUED && !job_status_final(o->status))
 		return ada_fail(err, ADA_EINVAL, "%s is not an outcome", job_status_name(o->status));
-	rc = st->be->job_outcome(st, id, o, ended, err);
-	if (rc == STORE_EFENCED)
-		store_hook_lease_lost(st, id, o->epoch);
-	return rc;
+	return fenced(st, outcome(st, id, o, ended, err), id, o->epoch);
 }
 
 int store_job_cancel(struct store *st, const char *id, struct store_job *out,
 		     struct ada_err *err)
 {
+	const struct job_cancel_args a = { id, out };
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	rc = st->be->job_cancel(st, id, out, err);
+	rc = st->be->job_write(st, job_machine_cancel, &a, 0, err);
 	if (rc)
 		store_job_release(out);
 	return rc;
@@ -495,11 +575,9 @@ int store_job_progress(struct store *st, const char *id, int64_t epoch,
 		       const struct store_progress *p, const char *type, const char *message,
 		       const char *event_data, struct ada_err *err)
 {
-	int rc = st->be->job_progress(st, id, epoch, p, type, message, event_data, err);
+	const struct job_progress_args a = { id, type, message, event_data, p, epoch };
 
-	if (rc == STORE_EFENCED)
-		store_hook_lease_lost(st, id, epoch);
-	return rc;
+	return fenced(st, st->be->job_write(st, job_machine_progress, &a, 1, err), id, epoch);
 }
 
 int store_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err)
@@ -518,11 +596,9 @@ int store_event_add(struct store *st, const char *job_id, int64_t epoch, const c
 		    const char *type, const char *message, const char *data,
 		    struct ada_err *err)
 {
-	int rc = st->be->event_add(st, job_id, epoch, level, type, message, data, err);
+	const struct job_event_args a = { job_id, level, type, message, data, epoch };
 
-	if (rc == STORE_EFENCED)
-		store_hook_lease_lost(st, job_id, epoch);
-	return rc;
+	return fenced(st, st->be->job_write(st, job_machine_event, &a, 1, err), job_id, epoch);
 }
 
 int store_event_list(struct store *st, const char *job_id, int64_t after_seq, int limit,
@@ -549,11 +625,9 @@ int store_event_last(struct store *st, const char *job_id, const char *message,
 int store_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
 			 const char *metrics, struct ada_err *err)
 {
-	int rc = st->be->checkpoint_add(st, job_id, epoch, step, metrics, err);
+	const struct job_checkpoint_args a = { job_id, metrics, epoch, step };
 
-	if (rc == STORE_EFENCED)
-		store_hook_lease_lost(st, job_id, epoch);
-	return rc;
+	return fenced(st, st->be->job_write(st, job_machine_checkpoint, &a, 0, err), job_id, epoch);
 }
 
 int store_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,

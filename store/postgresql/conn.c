@@ -53,46 +53,17 @@ int pg_connect(struct pg_store *st, PGconn **out, struct ada_err *err)
 	return ADA_OK;
 }
 
-static void pgc_close(struct pgc *c)
+void pg_close_link(struct conn_link *l)
 {
+	struct pgc *c = (struct pgc *)l;
+
 	PQfinish(c->db);
 	free(c);
 }
 
-void pg_thread_exit(void *p)
-{
-	struct pgc *c = p;
-	struct pg_store *st = c->st;
-
-	pthread_mutex_lock(&st->lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		st->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	pthread_mutex_unlock(&st->lock);
-	pgc_close(c);
-}
-
 void pg_thread_done(struct store *base)
 {
-	struct pg_store *st = pg_of(base);
-	struct pgc *c = pthread_getspecific(st->key);
-
-	if (!c)
-		return;
-	pthread_setspecific(st->key, NULL);
-	pg_thread_exit(c);
-}
-
-void pg_close_all(struct pg_store *st)
-{
-	while (st->conns) {
-		struct pgc *c = st->conns;
-		st->conns = c->next;
-		pgc_close(c);
-	}
+	conns_thread_done(&pg_of(base)->conns);
 }
 
 /* A connection that broke is opened again; its prepared statements are gone. */
@@ -115,7 +86,7 @@ static int revive(struct pgc *c, struct ada_err *err)
 int pg_get(struct store *base, struct pgc **out, struct ada_err *err)
 {
 	struct pg_store *st = pg_of(base);
-	struct pgc *c = pthread_getspecific(st->key);
+	struct pgc *c = (struct pgc *)conns_mine(&st->conns);
 	int rc;
 
 	if (c) {
@@ -130,16 +101,8 @@ int pg_get(struct store *base, struct pgc **out, struct ada_err *err)
 		free(c);
 		return rc;
 	}
-	if (pthread_setspecific(st->key, c)) {
-		pgc_close(c);
-		return ada_fail(err, ADA_ENOMEM, "store: out of thread-specific slots");
-	}
-	pthread_mutex_lock(&st->lock);
-	c->next = st->conns;
-	if (st->conns)
-		st->conns->prev = c;
-	st->conns = c;
-	pthread_mutex_unlock(&st->lock);
+	if ((rc = conns_add(&st->conns, &c->link, err)))
+		return rc;
 	*out = c;
 	return ADA_OK;
 }
@@ -197,8 +160,7 @@ static int fail_result(struct pgc *c, PGresult *r, const char *what, struct ada_
 static int prepared_name(struct pgc *c, const char *sql, const char **name,
 			 struct ada_err *err)
 {
-	size_t h = ((uintptr_t)sql >> 4) * 0x9e3779b97f4a7c15ull;
-	size_t i = (h >> 40) % PGC_STMT_SLOTS;
+	size_t i = conns_stmt_slot(sql, PGC_STMT_SLOTS);
 
 	for (int probe = 0; probe < PGC_STMT_SLOTS; probe++, i = (i + 1) % PGC_STMT_SLOTS) {
 		if (c->cache[i].sql == sql) {
@@ -323,9 +285,85 @@ int pg_tx(struct store *st, pg_tx_fn fn, void *ctx, struct ada_err *err)
 	return rc == PG_RETRY ? ADA_EIO : rc;
 }
 
-int pg_isnull(const PGresult *res, int r, int i)
+static int pgrow_next(struct store_row *r, int *got, struct ada_err *err)
 {
-	return PQgetisnull(res, r, i);
+	(void)err;   /* every row came with the result */
+	*got = ++r->i < PQntuples(r->res);
+	return ADA_OK;
+}
+
+static int pgrow_is_null(const struct store_row *r, int col)
+{
+	return PQgetisnull(r->res, r->i, col);
+}
+
+static int64_t pgrow_int64(const struct store_row *r, int col)
+{
+	return strtoll(PQgetvalue(r->res, r->i, col), NULL, 10);
+}
+
+static double pgrow_real(const struct store_row *r, int col)
+{
+	return strtod(PQgetvalue(r->res, r->i, col), NULL);
+}
+
+static const char *pgrow_text(const struct store_row *r, int col, size_t *len)
+{
+	if (PQgetisnull(r->res, r->i, col)) {
+		*len = 0;
+		return NULL;
+	}
+	*len = (size_t)PQgetlength(r->res, r->i, col);
+	return PQgetvalue(r->res, r->i, col);
+}
+
+static const struct store_row_ops pg_row_ops = {
+	.next = pgrow_next, .is_null = pgrow_is_null, .int64 = pgrow_int64, .real = pgrow_real,
+	.text = pgrow_text,
+};
+
+/* The cast: libpq only reads a PGresult, but store_row's slot is not
+ * const (SQLite's statement is stepped through it). */
+struct store_row pg_row(const PGresult *res, int r)
+{
+	return (struct store_row){ .ops = &pg_row_ops, .res = (PGresult *)res, .i = r };
+}
+
+struct store_row pg_rows(const PGresult *res)
+{
+	return pg_row(res, -1);
+}
+
+int pg_int_of(struct pgc *c, const char *sql, const char *id, int64_t *v, struct ada_err *err)
+{
+	struct pgargs a = { 0 };
+	PGresult *r;
+	int rc;
+
+	arg_str(&a, id);
+	if ((rc = pg_exec(c, sql, &a, &r, err)))
+		return rc;
+	if (PQntuples(r))
+		*v = col_int(r, 0, 0, 0);
+	else
+		rc = ADA_ENOTFOUND;
+	PQclear(r);
+	return rc;
+}
+
+int pg_page(struct store *st, const char *sql_seq, const char *after, int limit,
+	    struct pgc **c, struct pgargs *a, struct ada_err *err)
+{
+	int64_t from = INT64_MAX;
+	int rc;
+
+	if ((rc = pg_get(st, c, err)))
+		return rc;
+	if (after && (rc = pg_int_of(*c, sql_seq, after, &from, err)))
+		return rc == ADA_ENOTFOUND ? store_no_such_after(err, after) : rc;
+	arg_int(a, from);
+	arg_int(a, (int64_t)limit + 1);   /* one more tells has_more */
+	return ADA_OK;
 }
 
 const char *col_text(const PGresult *res, int r, int i)
@@ -335,37 +373,14 @@ const char *col_text(const PGresult *res, int r, int i)
 
 void col_cpy(const PGresult *res, int r, int i, char *buf, size_t cap)
 {
-	const char *t = col_text(res, r, i);
-	size_t n = t ? (size_t)PQgetlength(res, r, i) : 0;
+	struct store_row row = pg_row(res, r);
 
-	if (n >= cap)
-		n = cap - 1;
-	if (n)
-		memcpy(buf, t, n);
-	buf[n] = '\0';
+	row_copy(&row, i, buf, cap);
 }
 
 int64_t col_int(const PGresult *res, int r, int i, int64_t dflt)
 {
-	const char *t = col_text(res, r, i);
+	struct store_row row = pg_row(res, r);
 
-	return t ? strtoll(t, NULL, 10) : dflt;
-}
-
-double col_real(const PGresult *res, int r, int i, double dflt)
-{
-	const char *t = col_text(res, r, i);
-
-	return t ? strtod(t, NULL) : dflt;
-}
-
-int col_strdup(const PGresult *res, int r, int i, char **out, struct ada_err *err)
-{
-	const char *t = col_text(res, r, i);
-
-	*out = NULL;
-	if (!t)
-		return ADA_OK;
-	*out = strdup(t);
-	return *out ? ADA_OK : ada_fail(err, ADA_ENOMEM, "out of memory");
+	return row_int(&row, i, dflt);
 }

@@ -14,37 +14,35 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/alloc.h"
 #include "util/err.h"
 
-#define EVENT_COLS "seq, created_at, level, type, message, data"
-
-/* The life-cycle events' data is {"kind":"status","status":...}: the
- * status column is one of the CHECKed names, no escaping needed. */
+/* The life-cycle events' data is built here, where the status is read
+ * (backend.h's STORE_STATUS_DATA_*). */
 static const char sql_insert[] =
 	"WITH b AS (UPDATE jobs SET last_event = last_event + 1 "
 	"  WHERE id = $1 AND ($2::bigint = 0 OR (status = 'running' AND lease_epoch = $2::bigint)) "
 	"  RETURNING last_event, status), "
 	"i AS (INSERT INTO events (job_id, seq, created_at, level, type, message, data) "
 	"  SELECT $1, b.last_event, $3::bigint, $4, $5, $6, "
-	"  coalesce($7, '{\"kind\":\"status\",\"status\":\"' || b.status || '\"}') FROM b "
+	"  coalesce($7, '" STORE_STATUS_DATA_HEAD "' || b.status || '" STORE_STATUS_DATA_TAIL "') "
+	"  FROM b "
 	"  RETURNING seq) "
 	"SELECT seq, pg_notify('" PG_CHANNEL_EVENTS "', $1) FROM i";
 static const char sql_fence_state[] = "SELECT status, lease_epoch FROM jobs WHERE id = $1";
 static const char sql_fence_ok[] =
 	"SELECT 1 FROM jobs WHERE id = $1 AND status = 'running' AND lease_epoch = $2::bigint";
 static const char sql_after[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = $1 AND seq > $2::bigint "
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = $1 AND seq > $2::bigint "
 	"ORDER BY seq LIMIT $3::bigint";
 static const char sql_newest[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = $1 ORDER BY seq DESC LIMIT $2::bigint";
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = $1 ORDER BY seq DESC LIMIT $2::bigint";
 static const char sql_ranks_all[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = $1 AND message = 'ranks' ORDER BY seq";
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = $1 AND message = 'ranks' ORDER BY seq";
 static const char sql_ranks_last[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = $1 AND message = 'ranks' "
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = $1 AND message = 'ranks' "
 	"ORDER BY seq DESC LIMIT 1";
 static const char sql_last[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = $1 AND message = $2 "
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = $1 AND message = $2 "
 	"ORDER BY seq DESC LIMIT 1";
 static const char sql_ckpt_add[] =
 	"INSERT INTO checkpoints (job_id, step, created_at, metrics) "
@@ -52,10 +50,10 @@ static const char sql_ckpt_add[] =
 	"ON CONFLICT (job_id, step) DO UPDATE SET created_at = excluded.created_at, "
 	"metrics = excluded.metrics";
 static const char sql_ckpt_list[] =
-	"SELECT step, created_at, metrics FROM checkpoints WHERE job_id = $1 AND step < $2::bigint "
+	"SELECT " ROWS_CHECKPOINT_COLS " FROM checkpoints WHERE job_id = $1 AND step < $2::bigint "
 	"ORDER BY step DESC LIMIT $3::bigint";
 
-int pg_fence_refused(struct pgc *c, const char *job_id, int64_t epoch, struct ada_err *err)
+int pg_fence_refused(void *c, const char *job_id, int64_t epoch, struct ada_err *err)
 {
 	struct pgargs a = { 0 };
 	PGresult *r;
@@ -66,16 +64,14 @@ int pg_fence_refused(struct pgc *c, const char *job_id, int64_t epoch, struct ad
 		return rc;
 	if (!PQntuples(r)) {
 		PQclear(r);
-		return ada_fail(err, ADA_ENOTFOUND, "no such job: %s", job_id);
+		return store_no_such_job(err, job_id);
 	}
-	rc = ada_fail(err, STORE_EFENCED,
-		      "job %s is no longer this run's (claimed as lease epoch %lld; the job is %s under epoch %lld): the write is refused",
-		      job_id, (long long)epoch, col_text(r, 0, 0), (long long)col_int(r, 0, 1, 0));
+	rc = store_fenced(err, job_id, epoch, col_text(r, 0, 0), col_int(r, 0, 1, 0));
 	PQclear(r);
 	return rc;
 }
 
-int pg_fence_check(struct pgc *c, const char *job_id, int64_t epoch, struct ada_err *err)
+int pg_fence_check(void *c, const char *job_id, int64_t epoch, struct ada_err *err)
 {
 	struct pgargs a = { 0 };
 	PGresult *r;
@@ -92,7 +88,7 @@ int pg_fence_check(struct pgc *c, const char *job_id, int64_t epoch, struct ada_
 	return n ? ADA_OK : pg_fence_refused(c, job_id, epoch, err);
 }
 
-int pg_event_insert(struct pgc *c, const char *job_id, int64_t epoch, const char *level,
+int pg_event_insert(void *c, const char *job_id, int64_t epoch, const char *level,
 		    const char *type, const char *message, const char *data, struct ada_err *err)
 {
 	struct pgargs a = { 0 };
@@ -113,72 +109,19 @@ int pg_event_insert(struct pgc *c, const char *job_id, int64_t epoch, const char
 	return n ? ADA_OK : pg_fence_refused(c, job_id, epoch, err);
 }
 
-struct event_add {
-	const char *job_id, *level, *type, *message, *data;
-	int64_t epoch;
-};
-
-static int op_event_add(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
-{
-	struct event_add *e = ctx;
-	int rc = pg_event_insert(c, e->job_id, e->epoch, e->level, e->type, e->message, e->data,
-				 err);
-
-	if (!rc)
-		snprintf(notify, STORE_ID_MAX, "%s", e->job_id);
-	return rc;
-}
-
-int pg_event_add(struct store *st, const char *job_id, int64_t epoch, const char *level,
-		 const char *type, const char *message, const char *data, struct ada_err *err)
-{
-	struct event_add e = { job_id, level, type, message, data, epoch };
-
-	return pg_tx(st, op_event_add, &e, err);
-}
-
-/* The rows of r as events (up to limit; one more says has_more). */
-static int collect_events(PGresult *r, size_t limit, struct store_events *out,
-			  struct ada_err *err)
-{
-	size_t n = (size_t)PQntuples(r);
-	int rc;
-
-	if (n > limit) {
-		out->has_more = 1;
-		n = limit;
-	}
-	if (!n)
-		return ADA_OK;
-	out->v = xcalloc(n, sizeof(*out->v));
-	if (!out->v)
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	for (size_t i = 0; i < n; i++) {
-		struct store_event *e = &out->v[i];
-		e->seq = col_int(r, (int)i, 0, 0);
-		e->created_at = col_int(r, (int)i, 1, 0);
-		col_cpy(r, (int)i, 2, e->level, sizeof(e->level));
-		col_cpy(r, (int)i, 3, e->type, sizeof(e->type));
-		out->n++;
-		if ((rc = col_strdup(r, (int)i, 4, &e->message, err)) ||
-		    (rc = col_strdup(r, (int)i, 5, &e->data, err))) {
-			store_events_release(out);
-			return rc;
-		}
-	}
-	return ADA_OK;
-}
-
+/* The rows of an event query into out, up to limit of them. */
 static int read_events(struct store *st, const char *sql, const struct pgargs *a, size_t limit,
 		       struct store_events *out, struct ada_err *err)
 {
+	struct store_row rows;
 	struct pgc *c;
 	PGresult *r;
 	int rc;
 
 	if ((rc = pg_get(st, &c, err)) || (rc = pg_exec(c, sql, a, &r, err)))
 		return rc;
-	rc = collect_events(r, limit, out, err);
+	rows = pg_rows(r);
+	rc = rows_events(&rows, limit, out, err);
 	PQclear(r);
 	return rc;
 }
@@ -215,42 +158,25 @@ int pg_event_last(struct store *st, const char *job_id, const char *message,
 	return read_events(st, sql_last, &a, 1, out, err);
 }
 
-struct checkpoint_add {
-	const char *job_id, *metrics;
-	int64_t step, epoch;
-};
-
-static int op_checkpoint_add(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
-{
-	struct checkpoint_add *k = ctx;
-	struct pgargs a = { 0 };
-	int rc;
-
-	(void)notify;
-	if ((rc = pg_fence_check(c, k->job_id, k->epoch, err)))
-		return rc;
-	arg_str(&a, k->job_id);
-	arg_int(&a, k->step);
-	arg_int(&a, (int64_t)time(NULL));
-	arg_str(&a, k->metrics);
-	return pg_exec(c, sql_ckpt_add, &a, NULL, err);
-}
-
-int pg_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
+int pg_checkpoint_put(void *c, const char *job_id, int64_t step, int64_t now,
 		      const char *metrics, struct ada_err *err)
 {
-	struct checkpoint_add k = { job_id, metrics, step, epoch };
+	struct pgargs a = { 0 };
 
-	return pg_tx(st, op_checkpoint_add, &k, err);
+	arg_str(&a, job_id);
+	arg_int(&a, step);
+	arg_int(&a, now);
+	arg_str(&a, metrics);
+	return pg_exec(c, sql_ckpt_add, &a, NULL, err);
 }
 
 int pg_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
 		       struct store_checkpoints *out, struct ada_err *err)
 {
 	struct pgargs a = { 0 };
+	struct store_row rows;
 	struct pgc *c;
 	PGresult *r;
-	size_t n;
 	int rc;
 
 	arg_str(&a, job_id);
@@ -258,27 +184,8 @@ int pg_checkpoint_list(struct store *st, const char *job_id, int64_t after_step,
 	arg_int(&a, (int64_t)limit + 1);
 	if ((rc = pg_get(st, &c, err)) || (rc = pg_exec(c, sql_ckpt_list, &a, &r, err)))
 		return rc;
-	n = (size_t)PQntuples(r);
-	if (n > (size_t)limit) {
-		out->has_more = 1;
-		n = (size_t)limit;
-	}
-	out->v = xcalloc(n + 1, sizeof(*out->v));
-	if (!out->v) {
-		PQclear(r);
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct store_checkpoint *k = &out->v[i];
-		k->step = col_int(r, (int)i, 0, 0);
-		k->created_at = col_int(r, (int)i, 1, 0);
-		out->n++;
-		if ((rc = col_strdup(r, (int)i, 2, &k->metrics, err))) {
-			PQclear(r);
-			store_checkpoints_release(out);
-			return rc;
-		}
-	}
+	rows = pg_rows(r);
+	rc = rows_checkpoints(&rows, (size_t)limit, out, err);
 	PQclear(r);
-	return ADA_OK;
+	return rc;
 }

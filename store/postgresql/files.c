@@ -5,22 +5,18 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/alloc.h"
 #include "util/err.h"
-
-#define FILE_COLS "seq, id, filename, purpose, bytes, created_at, line_count, record_count, " \
-		  "format, shape, storage, tool_use"
 
 static const char sql_insert[] =
 	"INSERT INTO files (id, filename, purpose, bytes, created_at, line_count, record_count, "
 	"format, shape, storage, labels, tool_use) "
 	"VALUES ($1, $2, $3, $4::bigint, $5::bigint, $6::bigint, $7::bigint, $8, $9, $10, $11, $12) "
 	"RETURNING seq";
-static const char sql_get[] = "SELECT " FILE_COLS " FROM files WHERE id = $1";
+static const char sql_get[] = "SELECT " ROWS_FILE_COLS " FROM files WHERE id = $1";
 static const char sql_labels[] = "SELECT labels FROM files WHERE id = $1";
 static const char sql_seq[] = "SELECT seq FROM files WHERE id = $1";
 static const char sql_list[] =
-	"SELECT " FILE_COLS " FROM files WHERE seq < $1::bigint ORDER BY seq DESC LIMIT $2::bigint";
+	"SELECT " ROWS_FILE_COLS " FROM files WHERE seq < $1::bigint ORDER BY seq DESC LIMIT $2::bigint";
 /* Two deletes of one file on two daemons take turns. (A job created on
  * another daemon at the same moment may still name the file: its
  * validation then fails saying the file is gone; jobs.c.) */
@@ -29,23 +25,6 @@ static const char sql_in_use[] =
 	"SELECT 1 FROM jobs WHERE (training_file = $1 OR validation_file = $1) "
 	"AND status IN ('validating_files', 'queued', 'running') LIMIT 1";
 static const char sql_delete[] = "DELETE FROM files WHERE id = $1";
-
-static void read_row(const PGresult *r, int i, struct store_file *f)
-{
-	memset(f, 0, sizeof(*f));
-	f->seq = col_int(r, i, 0, 0);
-	col_cpy(r, i, 1, f->id, sizeof(f->id));
-	col_cpy(r, i, 2, f->filename, sizeof(f->filename));
-	col_cpy(r, i, 3, f->purpose, sizeof(f->purpose));
-	f->bytes = col_int(r, i, 4, 0);
-	f->created_at = col_int(r, i, 5, 0);
-	f->line_count = col_int(r, i, 6, 0);
-	f->record_count = col_int(r, i, 7, 0);
-	col_cpy(r, i, 8, f->format, sizeof(f->format));
-	col_cpy(r, i, 9, f->shape, sizeof(f->shape));
-	col_cpy(r, i, 10, f->storage, sizeof(f->storage));
-	col_cpy(r, i, 11, f->tool_use, sizeof(f->tool_use));
-}
 
 static int op_file_add(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
 {
@@ -89,10 +68,12 @@ static int get_file(struct pgc *c, const char *id, struct store_file *f, struct 
 	arg_str(&a, id);
 	if ((rc = pg_exec(c, sql_get, &a, &r, err)))
 		return rc;
-	if (PQntuples(r))
-		read_row(r, 0, f);
-	else
-		rc = ada_fail(err, ADA_ENOTFOUND, "no such file: %s", id);
+	if (PQntuples(r)) {
+		struct store_row row = pg_row(r, 0);
+		row_file(&row, f);
+	} else {
+		rc = store_no_such_file(err, id);
+	}
 	PQclear(r);
 	return rc;
 }
@@ -114,14 +95,15 @@ int pg_file_labels(struct store *st, const char *id, char **labels, struct ada_e
 	PGresult *r;
 	int rc;
 
-	*labels = NULL;
 	arg_str(&a, id);
 	if ((rc = pg_get(st, &c, err)) || (rc = pg_exec(c, sql_labels, &a, &r, err)))
 		return rc;
-	if (PQntuples(r))
-		rc = col_strdup(r, 0, 0, labels, err);
-	else
-		rc = ada_fail(err, ADA_ENOTFOUND, "no such file: %s", id);
+	if (PQntuples(r)) {
+		struct store_row row = pg_row(r, 0);
+		rc = row_dup(&row, 0, labels, err);
+	} else {
+		rc = store_no_such_file(err, id);
+	}
 	PQclear(r);
 	return rc;
 }
@@ -130,46 +112,18 @@ int pg_file_list(struct store *st, const char *after, int limit, struct store_fi
 		 struct ada_err *err)
 {
 	struct pgargs a = { 0 };
-	int64_t from = INT64_MAX;
+	struct store_row rows;
 	struct pgc *c;
 	PGresult *r;
-	size_t n;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	if ((rc = pg_get(st, &c, err)))
+	if ((rc = pg_page(st, sql_seq, after, limit, &c, &a, err)) ||
+	    (rc = pg_exec(c, sql_list, &a, &r, err)))
 		return rc;
-	if (after) {
-		struct pgargs k = { 0 };
-		arg_str(&k, after);
-		if ((rc = pg_exec(c, sql_seq, &k, &r, err)))
-			return rc;
-		if (!PQntuples(r)) {
-			PQclear(r);
-			return ada_fail_param(err, ADA_ENOTFOUND, "after", "after: no such id: %s",
-					      after);
-		}
-		from = col_int(r, 0, 0, INT64_MAX);
-		PQclear(r);
-	}
-	arg_int(&a, from);
-	arg_int(&a, (int64_t)limit + 1);   /* one more tells has_more */
-	if ((rc = pg_exec(c, sql_list, &a, &r, err)))
-		return rc;
-	n = (size_t)PQntuples(r);
-	if (n > (size_t)limit) {
-		out->has_more = 1;
-		n = (size_t)limit;
-	}
-	out->v = xcalloc(n + 1, sizeof(*out->v));
-	if (!out->v) {
-		PQclear(r);
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < n; i++)
-		read_row(r, (int)i, &out->v[out->n++]);
+	rows = pg_rows(r);
+	rc = rows_files(&rows, (size_t)limit, out, err);
 	PQclear(r);
-	return ADA_OK;
+	return rc;
 }
 
 struct file_delete {
@@ -193,8 +147,7 @@ static int op_file_delete(struct pgc *c, void *ctx, char *notify, struct ada_err
 	used = PQntuples(r) > 0;
 	PQclear(r);
 	if (used)
-		return ada_fail(err, STORE_ECONFLICT,
-				"file %s is used by a job that has not finished", fd->id);
+		return store_file_in_use(err, fd->id);
 	return pg_exec(c, sql_delete, &a, NULL, err);
 }
 

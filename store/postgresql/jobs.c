@@ -1,6 +1,7 @@
 /*
- * jobs — fine-tuning job rows and their state machine, in PostgreSQL; see
- * store.h and store/sqlite/jobs.c (the same machine, the same messages).
+ * jobs — fine-tuning job rows in PostgreSQL: the statements of the job
+ * machine (store/job_machine.h: the same life cycle and messages as
+ * SQLite's), and the reads, recovery and counts; see store.h.
  *
  * What several daemons add:
  *   - the claim takes the oldest queued job with FOR UPDATE SKIP LOCKED
@@ -17,21 +18,16 @@
  */
 #include "pg.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "job_machine.h"
 #include "util/alloc.h"
 #include "util/err.h"
 
-#define JOB_COLS "seq, id, model, training_file, validation_file, seed, suffix, method, " \
-		 "hyperparameters, status, created_at, started_at, finished_at, error, " \
-		 "fine_tuned_model, cancel_requested, total_steps, steps_per_epoch, n_epochs, " \
-		 "budget_initial, budget_target, step, epoch, tokens_per_second, trained_tokens, " \
-		 "estimated_finish, budget_current, metrics, last_event, task, classification, " \
-		 "attempts, crashes, lease_epoch, lease_owner, output_dir"
+#define JOB_COLS ROWS_JOB_COLS("lease_owner")
 
 /* A namespace for the validator's advisory locks (pg_try_advisory_lock's
  * first key): "ADAL". */
@@ -139,56 +135,6 @@ static const char sql_key_put[] =
 	"INSERT INTO idempotency_keys (key, request_hash, job_id, created_at) "
 	"VALUES ($1, $2, $3, $4::bigint)";
 
-static int read_job(const PGresult *r, int i, struct store_job *j, struct ada_err *err)
-{
-	char status[32];
-	int rc, st;
-
-	memset(j, 0, sizeof(*j));
-	j->seq = col_int(r, i, 0, 0);
-	col_cpy(r, i, 1, j->id, sizeof(j->id));
-	col_cpy(r, i, 2, j->model, sizeof(j->model));
-	col_cpy(r, i, 3, j->training_file, sizeof(j->training_file));
-	col_cpy(r, i, 4, j->validation_file, sizeof(j->validation_file));
-	j->seed = (uint64_t)col_int(r, i, 5, 0);
-	col_cpy(r, i, 6, j->suffix, sizeof(j->suffix));
-	col_cpy(r, i, 9, status, sizeof(status));
-	st = job_status_from_name(status);
-	j->status = st < 0 ? JOB_FAILED : (enum job_status)st;
-	j->created_at = col_int(r, i, 10, 0);
-	j->started_at = col_int(r, i, 11, 0);
-	j->finished_at = col_int(r, i, 12, 0);
-	col_cpy(r, i, 14, j->fine_tuned_model, sizeof(j->fine_tuned_model));
-	j->cancel_requested = (int)col_int(r, i, 15, 0);
-	j->total_steps = col_int(r, i, 16, 0);
-	j->steps_per_epoch = col_int(r, i, 17, 0);
-	j->n_epochs = col_int(r, i, 18, 0);
-	j->budget_initial = col_int(r, i, 19, -1);
-	j->budget_target = col_int(r, i, 20, -1);
-	j->step = col_int(r, i, 21, 0);
-	j->epoch = col_real(r, i, 22, 0);
-	j->tokens_per_second = col_real(r, i, 23, NAN);
-	j->trained_tokens = col_int(r, i, 24, 0);
-	j->estimated_finish = col_int(r, i, 25, 0);
-	j->budget_current = col_int(r, i, 26, -1);
-	j->last_event = col_int(r, i, 28, 0);
-	col_cpy(r, i, 29, j->task, sizeof(j->task));
-	j->attempts = col_int(r, i, 31, 0);
-	j->crashes = col_int(r, i, 32, 0);
-	j->lease_epoch = col_int(r, i, 33, 0);
-	col_cpy(r, i, 34, j->lease_owner, sizeof(j->lease_owner));
-	col_cpy(r, i, 35, j->output_dir, sizeof(j->output_dir));
-	if ((rc = col_strdup(r, i, 7, &j->method, err)) ||
-	    (rc = col_strdup(r, i, 8, &j->hyperparameters, err)) ||
-	    (rc = col_strdup(r, i, 13, &j->error, err)) ||
-	    (rc = col_strdup(r, i, 27, &j->metrics, err)) ||
-	    (rc = col_strdup(r, i, 30, &j->classification, err))) {
-		store_job_release(j);
-		return rc;
-	}
-	return ADA_OK;
-}
-
 /* One row of sql bound to id into out (released first: a retried
  * transaction reads it again); ADA_ENOTFOUND when there is none. */
 static int get_one(struct pgc *c, const char *sql, const char *id, struct store_job *out,
@@ -202,17 +148,19 @@ static int get_one(struct pgc *c, const char *sql, const char *id, struct store_
 	arg_str(&a, id);
 	if ((rc = pg_exec(c, sql, &a, &r, err)))
 		return rc;
-	if (PQntuples(r))
-		rc = read_job(r, 0, out, err);
-	else
-		rc = ada_fail(err, ADA_ENOTFOUND, "no such job: %s", id);
+	if (PQntuples(r)) {
+		struct store_row row = pg_row(r, 0);
+		rc = row_job(&row, out, err);
+	} else {
+		rc = store_no_such_job(err, id);
+	}
 	PQclear(r);
 	return rc;
 }
 
-/* Run an UPDATE ... RETURNING: ADA_OK with *res when it matched a row,
- * ADA_ENOTFOUND when none. */
-static int update_one(struct pgc *c, const char *sql, const struct pgargs *a, PGresult **res,
+/* Run an UPDATE ... RETURNING (bound by a): ADA_ENOTFOUND when it matched
+ * no row. status (32 bytes, may be NULL) receives its column 1. */
+static int update_one(struct pgc *c, const char *sql, const struct pgargs *a, char *status,
 		      struct ada_err *err)
 {
 	PGresult *r;
@@ -220,102 +168,49 @@ static int update_one(struct pgc *c, const char *sql, const struct pgargs *a, PG
 
 	if ((rc = pg_exec(c, sql, a, &r, err)))
 		return rc;
-	if (!PQntuples(r)) {
-		PQclear(r);
-		return ADA_ENOTFOUND;
-	}
-	if (res)
-		*res = r;
-	else
-		PQclear(r);
-	return ADA_OK;
-}
-
-/* STORE_ECONFLICT or ADA_ENOTFOUND for a transition that matched no row. */
-static int refused(struct pgc *c, const char *id, const char *what, struct ada_err *err)
-{
-	struct store_job j = { 0 };
-	int rc = get_one(c, sql_get, id, &j, err);
-
-	if (rc)
-		return rc;
-	rc = ada_fail_param(err, STORE_ECONFLICT, "status", "job %s is %s: cannot %s", id,
-			    job_status_name(j.status), what);
-	store_job_release(&j);
-	return rc;
-}
-
-/* An outcome of a run (epoch > 0) that matched nothing: STORE_EFENCED
- * when the job moved on without the run, STORE_ECONFLICT when it already
- * ended under it (store/sqlite/jobs.c). */
-static int run_refused(struct pgc *c, const char *id, int64_t epoch, const char *what,
-		       struct ada_err *err)
-{
-	struct store_job j = { 0 };
-	int rc;
-
-	if (epoch <= 0)
-		return refused(c, id, what, err);
-	if ((rc = get_one(c, sql_get, id, &j, err)))
-		return rc;
-	if (j.lease_epoch != epoch || !job_status_final(j.status))
-		rc = pg_fence_refused(c, id, epoch, err);
-	else
-		rc = ada_fail_param(err, STORE_ECONFLICT, "status", "job %s is %s: cannot %s", id,
-				    job_status_name(j.status), what);
-	store_job_release(&j);
-	return rc;
-}
-
-static int file_exists(struct pgc *c, const char *id, const char *param, struct ada_err *err)
-{
-	struct pgargs a = { 0 };
-	PGresult *r;
-	int rc, n;
-
-	arg_str(&a, id);
-	if ((rc = pg_exec(c, sql_file_exists, &a, &r, err)))
-		return rc;
-	n = PQntuples(r);
+	if (!PQntuples(r))
+		rc = ADA_ENOTFOUND;
+	else if (status)
+		col_cpy(r, 0, 1, status, 32);
 	PQclear(r);
-	return n ? ADA_OK
-		 : ada_fail_param(err, ADA_ENOTFOUND, param, "%s: no such file: %s", param, id);
+	return rc;
 }
 
-/* The job recorded under key less than ttl_s ago: ADA_OK with its id,
- * STORE_ECONFLICT when it came with another request_hash, ADA_ENOTFOUND. */
-static int key_lookup(struct pgc *c, const char *key, const char *hash, int64_t ttl_s,
-		      char job_id[STORE_ID_MAX], struct ada_err *err)
+/* ---- the job machine's statements (job_machine.h: m_<member>) -------- */
+
+static int m_get(void *c, const char *id, struct store_job *out, struct ada_err *err)
+{
+	return get_one(c, sql_get, id, out, err);
+}
+
+static int m_key_get(void *c, const char *key, int64_t since, const char *hash,
+		     char job_id[STORE_ID_MAX], int *same, struct ada_err *err)
 {
 	struct pgargs a = { 0 };
 	PGresult *r;
 	int rc;
 
 	arg_str(&a, key);
-	arg_int(&a, (int64_t)time(NULL) - ttl_s);
+	arg_int(&a, since);
 	if ((rc = pg_exec(c, sql_key_get, &a, &r, err)))
 		return rc;
-	if (!PQntuples(r)) {
-		PQclear(r);
-		return ADA_ENOTFOUND;
+	if (PQntuples(r)) {
+		col_cpy(r, 0, 1, job_id, STORE_ID_MAX);
+		*same = !strcmp(col_text(r, 0, 0), hash ? hash : "");
+	} else {
+		rc = ADA_ENOTFOUND;
 	}
-	col_cpy(r, 0, 1, job_id, STORE_ID_MAX);
-	rc = strcmp(col_text(r, 0, 0), hash ? hash : "")
-		     ? ada_fail_param(err, STORE_ECONFLICT, "Idempotency-Key",
-				      "Idempotency-Key %s was used for another request (job %s); a key names one request: use a new key for a new request",
-				      key, job_id)
-		     : ADA_OK;
 	PQclear(r);
 	return rc;
 }
 
-static int key_record(struct pgc *c, const struct store_job_spec *spec, struct ada_err *err)
+static int m_key_put(void *c, const struct store_job_spec *spec, int64_t now,
+		     int64_t expire_before, struct ada_err *err)
 {
-	const int64_t now = (int64_t)time(NULL);
 	struct pgargs a = { 0 }, b = { 0 };
 	int rc;
 
-	arg_int(&a, now - spec->idempotency_ttl_s);
+	arg_int(&a, expire_before);
 	if ((rc = pg_exec(c, sql_key_expire, &a, NULL, err)))
 		return rc;
 	/* Two daemons inserting one key at once: the second waits for the
@@ -327,47 +222,37 @@ static int key_record(struct pgc *c, const struct store_job_spec *spec, struct a
 	return pg_exec(c, sql_key_put, &b, NULL, err);
 }
 
-struct job_create {
-	const struct store_job_spec *spec;
-	struct store_job *out;
-};
-
-static int op_job_create(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
+static int m_file_exists(void *c, const char *id, struct ada_err *err)
 {
-	struct job_create *jc = ctx;
-	const struct store_job_spec *spec = jc->spec;
 	struct pgargs a = { 0 };
-	char msg[160];
 	PGresult *r;
-	int64_t waiting;
 	int rc;
 
-	if (spec->idempotency_key) {
-		char prior[STORE_ID_MAX];
-		rc = key_lookup(c, spec->idempotency_key, spec->request_hash,
-				spec->idempotency_ttl_s, prior, err);
-		if (rc == ADA_OK) {
-			if (spec->replayed)
-				*spec->replayed = 1;
-			return jc->out ? get_one(c, sql_get, prior, jc->out, err) : ADA_OK;
-		}
-		if (rc != ADA_ENOTFOUND)
-			return rc;
-	}
-	if ((rc = file_exists(c, spec->training_file, "training_file", err)) ||
-	    (spec->validation_file &&
-	     (rc = file_exists(c, spec->validation_file, "validation_file", err))))
+	arg_str(&a, id);
+	if ((rc = pg_exec(c, sql_file_exists, &a, &r, err)))
 		return rc;
-	if (spec->max_waiting > 0) {
-		if ((rc = pg_exec(c, sql_waiting, NULL, &r, err)))
-			return rc;
-		waiting = col_int(r, 0, 0, 0);
-		PQclear(r);
-		if (waiting >= spec->max_waiting)
-			return ada_fail(err, STORE_EFULL,
-					"%lld jobs are already waiting; try again later",
-					(long long)waiting);
-	}
+	rc = PQntuples(r) ? ADA_OK : ADA_ENOTFOUND;
+	PQclear(r);
+	return rc;
+}
+
+static int m_count_waiting(void *c, int64_t *n, struct ada_err *err)
+{
+	PGresult *r;
+	int rc;
+
+	if ((rc = pg_exec(c, sql_waiting, NULL, &r, err)))
+		return rc;
+	*n = col_int(r, 0, 0, 0);
+	PQclear(r);
+	return ADA_OK;
+}
+
+static int m_insert(void *c, const struct store_job_spec *spec, int64_t now,
+		    struct ada_err *err)
+{
+	struct pgargs a = { 0 };
+
 	arg_str(&a, spec->id);
 	arg_str(&a, spec->model);
 	arg_str(&a, spec->training_file);
@@ -376,46 +261,161 @@ static int op_job_create(struct pgc *c, void *ctx, char *notify, struct ada_err 
 	arg_str(&a, spec->suffix);
 	arg_str(&a, spec->method);
 	arg_str(&a, spec->hyperparameters);
-	arg_int(&a, (int64_t)time(NULL));
-	if ((rc = pg_exec(c, sql_insert, &a, NULL, err)))
-		return rc;
-	snprintf(msg, sizeof(msg), "Created fine-tuning job: %s", spec->id);
-	if ((rc = pg_event_insert(c, spec->id, 0, "info", "message", msg, NULL, err)))
-		return rc;
-	snprintf(msg, sizeof(msg), "Validating training file: %s", spec->training_file);
-	if ((rc = pg_event_insert(c, spec->id, 0, "info", "message", msg, NULL, err)) ||
-	    (spec->idempotency_key && (rc = key_record(c, spec, err))) ||
-	    (rc = pg_notify(c, PG_CHANNEL_QUEUE, "", err)))
-		return rc;
-	if (jc->out && (rc = get_one(c, sql_get, spec->id, jc->out, err)))
-		return rc;
-	snprintf(notify, STORE_ID_MAX, "%s", spec->id);
-	return ADA_OK;
+	arg_int(&a, now);
+	return pg_exec(c, sql_insert, &a, NULL, err);
 }
 
-int pg_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
-		  struct ada_err *err)
+static int m_planned(void *c, const char *id, const struct store_plan *plan,
+		     const char *hyperparameters, struct ada_err *err)
 {
-	struct job_create jc = { spec, out };
+	struct pgargs a = { 0 };
 
-	return pg_tx(st, op_job_create, &jc, err);
+	arg_str(&a, id);
+	arg_int(&a, plan->total_steps);
+	arg_int(&a, plan->steps_per_epoch);
+	arg_int(&a, plan->n_epochs);
+	arg_int_or_null(&a, plan->budget_initial);
+	arg_int_or_null(&a, plan->budget_target);
+	arg_str(&a, hyperparameters);
+	arg_str(&a, plan->task);
+	arg_str(&a, plan->classification);
+	return update_one(c, sql_planned, &a, NULL, err);
 }
 
-int pg_job_by_key(struct store *st, const char *key, const char *request_hash, int64_t ttl_s,
-		  struct store_job *out, struct ada_err *err)
+static int m_claim(void *conn, int64_t now, char id[STORE_ID_MAX], int64_t *attempt,
+		   struct ada_err *err)
 {
-	char id[STORE_ID_MAX];
-	struct pgc *c;
+	struct pgc *c = conn;
+	struct pgargs a = { 0 };
+	PGresult *r;
 	int rc;
 
-	if ((rc = pg_get(st, &c, err)))
+	arg_int(&a, now);
+	arg_str(&a, c->st->base.daemon_id);
+	arg_int(&a, c->st->lease_ms);
+	if ((rc = pg_exec(c, sql_claim, &a, &r, err)))
 		return rc;
-	rc = key_lookup(c, key, request_hash, ttl_s, id, err);
-	if (rc == ADA_ENOTFOUND)
-		return ada_fail_param(err, ADA_ENOTFOUND, "Idempotency-Key", "no job under key %s",
-				      key);
-	return rc ? rc : get_one(c, sql_get, id, out, err);
+	if (PQntuples(r)) {
+		col_cpy(r, 0, 0, id, STORE_ID_MAX);
+		*attempt = col_int(r, 0, 1, 0);
+	} else {
+		rc = ADA_ENOTFOUND;
+	}
+	PQclear(r);
+	return rc;
 }
+
+static int m_finish(void *c, const struct job_finish_row *f, char *status, struct ada_err *err)
+{
+	struct pgargs a = { 0 };
+
+	arg_str(&a, f->id);
+	arg_str(&a, f->status);
+	arg_int(&a, f->finished_at);
+	arg_str(&a, f->error);
+	arg_str(&a, f->fine_tuned_model);
+	arg_str(&a, f->classification);
+	arg_int(&a, f->epoch);
+	arg_str(&a, f->output_dir);
+	return update_one(c, sql_finish, &a, status, err);
+}
+
+static int m_requeue(void *c, const char *id, int64_t now, int64_t epoch, char *status,
+		     struct ada_err *err)
+{
+	struct pgargs a = { 0 };
+
+	arg_str(&a, id);
+	arg_int(&a, now);
+	arg_int(&a, epoch);
+	return update_one(c, sql_requeue, &a, status, err);
+}
+
+static int m_cancel_request(void *c, const char *id, struct ada_err *err)
+{
+	struct pgargs a = { 0 };
+
+	arg_str(&a, id);
+	return update_one(c, sql_cancel_request, &a, NULL, err);
+}
+
+static int m_cancel_now(void *c, const char *id, int64_t now, struct ada_err *err)
+{
+	struct pgargs a = { 0 };
+
+	arg_str(&a, id);
+	arg_int(&a, now);
+	return update_one(c, sql_cancel_now, &a, NULL, err);
+}
+
+static int m_progress(void *c, const char *id, const struct store_progress *p,
+		      struct ada_err *err)
+{
+	struct pgargs a = { 0 };
+
+	arg_str(&a, id);
+	arg_int(&a, p->step);
+	arg_int(&a, p->total_steps);
+	arg_real(&a, p->epoch);
+	arg_real(&a, p->tokens_per_second);
+	arg_int(&a, p->trained_tokens);
+	if (p->estimated_finish > 0)
+		arg_int(&a, p->estimated_finish);
+	else
+		arg_str(&a, NULL);
+	arg_int_or_null(&a, p->budget_current);
+	arg_str(&a, p->metrics);
+	return pg_exec(c, sql_progress, &a, NULL, err);
+}
+
+/* The other daemons' workers look for work, and whichever runs the job
+ * stops it (NOTIFY, delivered at the commit). */
+static int m_queued(void *c, struct ada_err *err)
+{
+	return pg_notify(c, PG_CHANNEL_QUEUE, "", err);
+}
+
+static int m_cancelling(void *c, const char *job_id, struct ada_err *err)
+{
+	return pg_notify(c, PG_CHANNEL_CANCEL, job_id, err);
+}
+
+static const struct job_machine_ops machine_ops = {
+	JOB_MACHINE_STATEMENTS(m_),
+	.event = pg_event_insert,
+	.fence_refused = pg_fence_refused,
+	.fence_check = pg_fence_check,
+	.checkpoint = pg_checkpoint_put,
+	.queued = m_queued,
+	.cancelling = m_cancelling,
+};
+
+/* ---- the job machine in a transaction (backend.h) --------------------- */
+
+static int op_machine(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
+{
+	return job_machine_run(ctx, &machine_ops, c, notify, err);
+}
+
+int pg_job_write(struct store *st, job_machine_fn fn, const void *args, int urgent,
+		 struct ada_err *err)
+{
+	struct job_machine_call call = { fn, args };
+
+	(void)urgent;   /* no queue to jump: the server runs writes side by side */
+	return pg_tx(st, op_machine, &call, err);
+}
+
+int pg_job_machine(struct store *st, struct job_machine *m, struct ada_err *err)
+{
+	struct pgc *c = NULL;
+	int rc = pg_get(st, &c, err);
+
+	*m = (struct job_machine){ &machine_ops, c };
+	return rc;
+}
+
+/* ---- reads ------------------------------------------------------------- */
 
 int pg_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err)
 {
@@ -465,10 +465,8 @@ int pg_job_version(struct store *base, const char *id, int64_t *version, struct 
 {
 	struct pg_store *st = pg_of(base);
 	const size_t k = vc_slot(id);
-	struct pgargs a = { 0 };
 	uint64_t seq;
 	struct pgc *c;
-	PGresult *r;
 	int rc;
 
 	pthread_mutex_lock(&st->vc_lock);
@@ -479,14 +477,10 @@ int pg_job_version(struct store *base, const char *id, int64_t *version, struct 
 	}
 	seq = st->vc_seq;
 	pthread_mutex_unlock(&st->vc_lock);
-	arg_str(&a, id);
-	if ((rc = pg_get(base, &c, err)) || (rc = pg_exec(c, sql_version, &a, &r, err)))
+	if ((rc = pg_get(base, &c, err)))
 		return rc;
-	if (PQntuples(r))
-		*version = col_int(r, 0, 0, 0);
-	else
-		rc = ada_fail(err, ADA_ENOTFOUND, "no such job: %s", id);
-	PQclear(r);
+	if ((rc = pg_int_of(c, sql_version, id, version, err)) == ADA_ENOTFOUND)
+		rc = store_no_such_job(err, id);
 	pthread_mutex_lock(&st->vc_lock);
 	if (!rc && st->vc_live && st->vc_seq == seq && strlen(id) < STORE_ID_MAX) {
 		snprintf(st->vc[k].id, STORE_ID_MAX, "%s", id);
@@ -500,54 +494,21 @@ int pg_job_list(struct store *st, const struct store_job_query *q, struct store_
 		struct ada_err *err)
 {
 	struct pgargs a = { 0 };
-	int64_t from = INT64_MAX;
+	struct store_row rows;
 	struct pgc *c;
 	PGresult *r;
-	size_t n;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	if ((rc = pg_get(st, &c, err)))
+	if ((rc = pg_page(st, sql_seq, q->after, q->limit, &c, &a, err)))
 		return rc;
-	if (q->after) {
-		struct pgargs k = { 0 };
-		arg_str(&k, q->after);
-		if ((rc = pg_exec(c, sql_seq, &k, &r, err)))
-			return rc;
-		if (!PQntuples(r)) {
-			PQclear(r);
-			return ada_fail_param(err, ADA_ENOTFOUND, "after", "after: no such id: %s",
-					      q->after);
-		}
-		from = col_int(r, 0, 0, INT64_MAX);
-		PQclear(r);
-	}
-	arg_int(&a, from);
-	arg_int(&a, (int64_t)q->limit + 1);
 	if (q->status >= 0)
 		arg_str(&a, job_status_name((enum job_status)q->status));
 	if ((rc = pg_exec(c, q->status >= 0 ? sql_list_status : sql_list, &a, &r, err)))
 		return rc;
-	n = (size_t)PQntuples(r);
-	if (n > (size_t)q->limit) {
-		out->has_more = 1;
-		n = (size_t)q->limit;
-	}
-	out->v = xcalloc(n + 1, sizeof(*out->v));
-	if (!out->v) {
-		PQclear(r);
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < n; i++) {
-		if ((rc = read_job(r, (int)i, &out->v[i], err))) {
-			PQclear(r);
-			store_jobs_release(out);
-			return rc;
-		}
-		out->n++;
-	}
+	rows = pg_rows(r);
+	rc = rows_jobs(&rows, (size_t)q->limit, out, err);
 	PQclear(r);
-	return ADA_OK;
+	return rc;
 }
 
 /* The oldest validating job no other validator is planning: each daemon's
@@ -564,7 +525,7 @@ int pg_job_next_validating(struct store *st, struct store_job *out, struct ada_e
 	    (rc = pg_exec(c, sql_validating_ids, NULL, &ids, err)))
 		return rc;
 	n = PQntuples(ids);
-	rc = ada_fail(err, ADA_ENOTFOUND, "no such job: (none waiting)");
+	rc = store_no_such_job(err, "(none waiting)");
 	for (int i = 0; i < n; i++) {
 		struct pgargs a = { 0 };
 		PGresult *r;
@@ -576,7 +537,7 @@ int pg_job_next_validating(struct store *st, struct store_job *out, struct ada_e
 		locked = !strcmp(col_text(r, 0, 0), "t");
 		PQclear(r);
 		if (!locked) {
-			rc = ada_fail(err, ADA_ENOTFOUND, "no such job: (none waiting)");
+			rc = store_no_such_job(err, "(none waiting)");
 			continue;
 		}
 		/* Planned by another while we listed? Then the next one. */
@@ -589,251 +550,6 @@ int pg_job_next_validating(struct store *st, struct store_job *out, struct ada_e
 	return rc;
 }
 
-/* An UPDATE of one job (bound by the caller) and its event: if it matches
- * nothing, the job is refused (STORE_ECONFLICT) or missing. */
-static int transition(struct pgc *c, const char *sql, const struct pgargs *a, const char *id,
-		      const char *what, const char *level, const char *message, char *notify,
-		      struct ada_err *err)
-{
-	int rc = update_one(c, sql, a, NULL, err);
-
-	if (rc == ADA_ENOTFOUND)
-		rc = refused(c, id, what, err);
-	/* Always an event: last_event must move with every change of the row. */
-	if (!rc)
-		rc = pg_event_insert(c, id, 0, level, "message", message ? message : what, NULL,
-				     err);
-	if (!rc)
-		snprintf(notify, STORE_ID_MAX, "%s", id);
-	return rc;
-}
-
-struct job_planned {
-	const char *id, *hyperparameters, *message;
-	const struct store_plan *plan;
-};
-
-static int op_job_planned(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
-{
-	struct job_planned *p = ctx;
-	struct pgargs a = { 0 };
-	int rc;
-
-	arg_str(&a, p->id);
-	arg_int(&a, p->plan->total_steps);
-	arg_int(&a, p->plan->steps_per_epoch);
-	arg_int(&a, p->plan->n_epochs);
-	arg_int_or_null(&a, p->plan->budget_initial);
-	arg_int_or_null(&a, p->plan->budget_target);
-	arg_str(&a, p->hyperparameters);
-	arg_str(&a, p->plan->task);
-	arg_str(&a, p->plan->classification);
-	if ((rc = transition(c, sql_planned, &a, p->id, "queue it", "info", p->message, notify,
-			     err)))
-		return rc;
-	return pg_notify(c, PG_CHANNEL_QUEUE, "", err);
-}
-
-int pg_job_planned(struct store *st, const char *id, const struct store_plan *plan,
-		   const char *hyperparameters, const char *message, struct ada_err *err)
-{
-	struct job_planned p = { id, hyperparameters, message, plan };
-
-	return pg_tx(st, op_job_planned, &p, err);
-}
-
-static int op_job_claim(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
-{
-	struct store_job *out = ctx;
-	struct pg_store *st = c->st;
-	struct pgargs a = { 0 };
-	char id[STORE_ID_MAX], msg[128];
-	int64_t attempt;
-	PGresult *r;
-	int rc;
-
-	arg_int(&a, (int64_t)time(NULL));
-	arg_str(&a, st->base.daemon_id);
-	arg_int(&a, st->lease_ms);
-	rc = update_one(c, sql_claim, &a, &r, err);
-	if (rc == ADA_ENOTFOUND)
-		return ada_fail(err, ADA_ENOTFOUND, "no job is queued");
-	if (rc)
-		return rc;
-	col_cpy(r, 0, 0, id, sizeof(id));
-	attempt = col_int(r, 0, 1, 0);
-	PQclear(r);
-	if (attempt == 1)
-		snprintf(msg, sizeof(msg), "Fine-tuning job started");
-	else
-		snprintf(msg, sizeof(msg),
-			 "Fine-tuning job resumed from its last checkpoint (attempt %lld)",
-			 (long long)attempt);
-	if ((rc = pg_event_insert(c, id, 0, "info", "message", msg, NULL, err)) ||
-	    (rc = get_one(c, sql_get, id, out, err)))
-		return rc;
-	snprintf(notify, STORE_ID_MAX, "%s", id);
-	return ADA_OK;
-}
-
-int pg_job_claim(struct store *st, struct store_job *out, struct ada_err *err)
-{
-	int rc = pg_tx(st, op_job_claim, out, err);
-
-	if (!rc)
-		pg_held_add(pg_of(st), out->id, out->lease_epoch);
-	return rc;
-}
-
-struct job_finish {
-	const char *id;
-	const struct store_outcome *o;
-	enum job_status *ended;
-};
-
-/* Step a finish or re-queue UPDATE ... RETURNING seq, status, then append
- * its event; the status the row got may be "cancelled" (a pending cancel
- * won, and the event says so). */
-static int end_run(struct pgc *c, const char *sql, const struct pgargs *a, const char *id,
-		   int64_t epoch, const char *what, enum job_status asked, const char *level,
-		   const char *message, enum job_status *ended, char *notify, struct ada_err *err)
-{
-	char status[32] = "", msg[900];
-	PGresult *r;
-	int rc = update_one(c, sql, a, &r, err), got;
-
-	if (rc == ADA_ENOTFOUND)
-		return run_refused(c, id, epoch, what, err);
-	if (rc)
-		return rc;
-	col_cpy(r, 0, 1, status, sizeof(status));
-	PQclear(r);
-	got = job_status_from_name(status);
-	if (got != (int)asked) {
-		snprintf(msg, sizeof(msg),
-			 "Fine-tuning job cancelled (the cancel requested before the run ended wins; the run: %s)",
-			 message ? message : what);
-		message = msg;
-		level = "info";
-	}
-	if (ended)
-		*ended = got < 0 ? JOB_FAILED : (enum job_status)got;
-	if ((rc = pg_event_insert(c, id, 0, level, "message", message ? message : what, NULL,
-				  err)))
-		return rc;
-	if (got == JOB_QUEUED && (rc = pg_notify(c, PG_CHANNEL_QUEUE, "", err)))
-		return rc;
-	snprintf(notify, STORE_ID_MAX, "%s", id);
-	return ADA_OK;
-}
-
-static int op_job_finish(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
-{
-	struct job_finish *f = ctx;
-	const struct store_outcome *o = f->o;
-	struct pgargs a = { 0 };
-
-	arg_str(&a, f->id);
-	arg_str(&a, job_status_name(o->status));
-	arg_int(&a, (int64_t)time(NULL));
-	arg_str(&a, o->status == JOB_FAILED ? o->error : NULL);
-	arg_str(&a, o->status == JOB_SUCCEEDED ? o->fine_tuned_model : NULL);
-	arg_str(&a, o->status == JOB_SUCCEEDED ? o->classification : NULL);
-	arg_int(&a, o->epoch > 0 ? o->epoch : 0);
-	arg_str(&a, o->status == JOB_SUCCEEDED && o->output_dir && *o->output_dir ? o->output_dir
-										   : NULL);
-	return end_run(c, sql_finish, &a, f->id, o->epoch, "finish it", o->status,
-		       o->level ? o->level : "info", o->message, f->ended, notify, err);
-}
-
-static int op_job_requeue(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
-{
-	struct job_finish *f = ctx;
-	struct pgargs a = { 0 };
-
-	arg_str(&a, f->id);
-	arg_int(&a, (int64_t)time(NULL));
-	arg_int(&a, f->o->epoch > 0 ? f->o->epoch : 0);
-	return end_run(c, sql_requeue, &a, f->id, f->o->epoch, "re-queue it", JOB_QUEUED, "info",
-		       f->o->message, f->ended, notify, err);
-}
-
-int pg_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
-		   enum job_status *ended, struct ada_err *err)
-{
-	struct job_finish f = { id, o, ended };
-	int rc;
-
-	/* The test hook counts writes, which the writer thread serialises on
-	 * SQLite; here the store's lock does. */
-	pthread_mutex_lock(&pg_of(st)->lock);
-	rc = store_injected_failure(st, err);
-	pthread_mutex_unlock(&pg_of(st)->lock);
-	if (rc)
-		return rc;
-	/* Out of the held list before the write, so that the heartbeat never
-	 * takes the run's own end for a lease lost; back in if the write
-	 * failed and will be retried. */
-	if (o->epoch > 0)
-		pg_held_remove(pg_of(st), id, o->epoch);
-	rc = pg_tx(st, o->status == JOB_QUEUED ? op_job_requeue : op_job_finish, &f, err);
-	if (o->epoch > 0 && (rc == ADA_EIO || rc == ADA_ENOMEM))
-		pg_held_add(pg_of(st), id, o->epoch);
-	return rc;
-}
-
-struct job_cancel {
-	const char *id;
-	struct store_job *out;
-};
-
-static int op_job_cancel(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
-{
-	struct job_cancel *jc = ctx;
-	const char *id = jc->id;
-	struct pgargs a = { 0 };
-	enum job_status status;
-	int rc;
-
-	if ((rc = get_one(c, sql_get, id, jc->out, err)))
-		return rc;
-	status = jc->out->status;
-	store_job_release(jc->out);
-	if (job_status_final(status))
-		return ada_fail_param(err, STORE_ECONFLICT, "status", "job %s has already %s", id,
-				      job_status_name(status));
-	arg_str(&a, id);
-	if (status == JOB_RUNNING) {
-		rc = update_one(c, sql_cancel_request, &a, NULL, err);
-		if (rc == ADA_OK)
-			rc = pg_event_insert(c, id, 0, "info", "message",
-					     "Cancellation requested: the job stops at its next step",
-					     NULL, err);
-		else if (rc == ADA_ENOTFOUND)
-			rc = ADA_OK;   /* already requested */
-		/* Whichever daemon runs it stops it. */
-		if (!rc)
-			rc = pg_notify(c, PG_CHANNEL_CANCEL, id, err);
-	} else {
-		arg_int(&a, (int64_t)time(NULL));
-		rc = update_one(c, sql_cancel_now, &a, NULL, err);
-		if (rc == ADA_OK)
-			rc = pg_event_insert(c, id, 0, "info", "message", "Fine-tuning job cancelled",
-					     NULL, err);
-	}
-	if (rc || (rc = get_one(c, sql_get, id, jc->out, err)))
-		return rc;
-	snprintf(notify, STORE_ID_MAX, "%s", id);
-	return ADA_OK;
-}
-
-int pg_job_cancel(struct store *st, const char *id, struct store_job *out, struct ada_err *err)
-{
-	struct job_cancel jc = { id, out };
-
-	return pg_tx(st, op_job_cancel, &jc, err);
-}
-
 struct recover {
 	int max_crashes;             /* 0: never fail a job for it */
 	const char *only;            /* reconcile: just this job, if this daemon's */
@@ -844,9 +560,8 @@ struct recover {
 
 /* Running jobs whose lease expired (their daemon died, hung, or lost the
  * database: the run died, a crash), or one this daemon holds that no
- * worker runs (reconcile: not a crash). Each is cancelled if a cancel is
- * pending, failed at its max_crashes-th crash, else re-queued to resume
- * from its checkpoint. */
+ * worker runs (reconcile: not a crash); job_recovery_decide says what
+ * becomes of each, naming the daemon whose lease expired. */
 static int op_recover(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
 {
 	struct recover *rv = ctx;
@@ -866,44 +581,27 @@ static int op_recover(struct pgc *c, void *ctx, char *notify, struct ada_err *er
 		return rc;
 	n = PQntuples(r);
 	for (int i = 0; i < n && !rc; i++) {
-		const char *id = col_text(r, i, 0), *owner = col_text(r, i, 3);
-		const int cancel = col_int(r, i, 1, 0) != 0;
-		const int64_t crashes = col_int(r, i, 2, 0);
-		const int fail = !cancel && counts && rv->max_crashes > 0 &&
-				 crashes + 1 >= rv->max_crashes;
-		const char *sql = cancel ? sql_recover_cancel : fail ? sql_recover_fail
-								     : sql_recover_queue;
-		char msg[600], error[900];
+		static const char *const sql[] = {
+			[JOB_RECOVER_QUEUE] = sql_recover_queue,
+			[JOB_RECOVER_CANCEL] = sql_recover_cancel,
+			[JOB_RECOVER_FAIL] = sql_recover_fail,
+		};
+		const char *id = col_text(r, i, 0);
 		struct pgargs a = { 0 };
+		struct job_recovery jr;
 
-		if (cancel)
-			snprintf(msg, sizeof(msg), "%s",
-				 counts ? "Fine-tuning job cancelled (its daemon stopped before the job could)"
-					: "Fine-tuning job cancelled (its run ended without recording it)");
-		else if (fail)
-			snprintf(msg, sizeof(msg),
-				 "The daemon running this job (%s) stopped abnormally, the %lld-th time a daemon died while this job ran (killed for lack of memory? see its log); it is not run again (--max-attempts %d)",
-				 owner[0] ? owner : "unknown", (long long)crashes + 1, rv->max_crashes);
-		else if (counts)
-			snprintf(msg, sizeof(msg),
-				 "The lease of daemon %s expired (it was killed, hung, or lost the database): job re-queued; it resumes from its last checkpoint",
-				 owner[0] ? owner : "unknown");
-		else
-			snprintf(msg, sizeof(msg),
-				 "Job re-queued: it was marked running but no worker ran it (its outcome was never recorded); it resumes from its last checkpoint");
+		job_recovery_decide(&jr, col_int(r, i, 1, 0) != 0, counts, rv->max_crashes,
+				    col_int(r, i, 2, 0), col_text(r, i, 3));
 		arg_str(&a, id);
 		arg_int(&a, (int64_t)time(NULL));
 		arg_int(&a, counts);
-		if (fail) {
-			store_crash_loop_error(msg, error, sizeof(error));
-			arg_str(&a, error);
-		}
-		if ((rc = pg_exec(c, sql, &a, NULL, err)) ||
-		    (rc = pg_event_insert(c, id, 0, fail ? "error" : "info", "message", msg, NULL,
-					  err)))
+		if (jr.action == JOB_RECOVER_FAIL)
+			arg_str(&a, jr.error);
+		if ((rc = pg_exec(c, sql[jr.action], &a, NULL, err)) ||
+		    (rc = pg_event_insert(c, id, 0, jr.level, "message", jr.message, NULL, err)))
 			break;
-		*(cancel ? &rv->out.cancelled : fail ? &rv->out.failed : &rv->out.requeued) += 1;
-		requeued |= !cancel && !fail;
+		job_recovery_count(&jr, &rv->out);
+		requeued |= jr.action == JOB_RECOVER_QUEUE;
 		if (ALLOC_GROW(rv->ids, rv->n_ids + 1, rv->cap_ids)) {
 			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
 			break;
@@ -955,7 +653,7 @@ int pg_job_reconcile(struct store *st, const char *id, struct store_recovery *ou
 	int rc = recover_run(st, &rv, out, err);
 
 	if (!rc && (out->requeued || out->cancelled))
-		pg_held_remove(pg_of(st), id, -1);
+		pg_held_remove(st, id, -1);
 	return rc;
 }
 
@@ -981,49 +679,6 @@ int pg_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *n,
 	*n = (size_t)rows;
 	PQclear(r);
 	return ADA_OK;
-}
-
-struct job_progress {
-	const char *id, *type, *message, *data;
-	const struct store_progress *p;
-	int64_t epoch;
-};
-
-static int op_job_progress(struct pgc *c, void *ctx, char *notify, struct ada_err *err)
-{
-	struct job_progress *jp = ctx;
-	const struct store_progress *p = jp->p;
-	struct pgargs a = { 0 };
-	int rc;
-
-	if ((rc = pg_event_insert(c, jp->id, jp->epoch, "info", jp->type, jp->message, jp->data,
-				  err)))
-		return rc;
-	arg_str(&a, jp->id);
-	arg_int(&a, p->step);
-	arg_int(&a, p->total_steps);
-	arg_real(&a, p->epoch);
-	arg_real(&a, p->tokens_per_second);
-	arg_int(&a, p->trained_tokens);
-	if (p->estimated_finish > 0)
-		arg_int(&a, p->estimated_finish);
-	else
-		arg_str(&a, NULL);
-	arg_int_or_null(&a, p->budget_current);
-	arg_str(&a, p->metrics);
-	if ((rc = pg_exec(c, sql_progress, &a, NULL, err)))
-		return rc;
-	snprintf(notify, STORE_ID_MAX, "%s", jp->id);
-	return ADA_OK;
-}
-
-int pg_job_progress(struct store *st, const char *id, int64_t epoch,
-		    const struct store_progress *p, const char *type, const char *message,
-		    const char *event_data, struct ada_err *err)
-{
-	struct job_progress jp = { id, type, message, event_data, p, epoch };
-
-	return pg_tx(st, op_job_progress, &jp, err);
 }
 
 int pg_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err)

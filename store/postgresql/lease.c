@@ -53,8 +53,10 @@ static const char sql_daemon_jobs[] =
 	"SELECT lease_owner, id FROM jobs WHERE status = 'running' AND lease_owner IS NOT NULL "
 	"ORDER BY seq";
 
-void pg_held_add(struct pg_store *st, const char *id, int64_t epoch)
+void pg_held_add(struct store *base, const char *id, int64_t epoch)
 {
+	struct pg_store *st = pg_of(base);
+
 	pthread_mutex_lock(&st->lock);
 	if (!ALLOC_GROW(st->held, st->n_held + 1, st->cap_held)) {
 		snprintf(st->held[st->n_held].id, STORE_ID_MAX, "%s", id);
@@ -64,8 +66,10 @@ void pg_held_add(struct pg_store *st, const char *id, int64_t epoch)
 }
 
 /* epoch < 0: any epoch of the job. */
-void pg_held_remove(struct pg_store *st, const char *id, int64_t epoch)
+void pg_held_remove(struct store *base, const char *id, int64_t epoch)
 {
+	struct pg_store *st = pg_of(base);
+
 	pthread_mutex_lock(&st->lock);
 	for (size_t i = 0; i < st->n_held;) {
 		if (!strcmp(st->held[i].id, id) && (epoch < 0 || st->held[i].epoch == epoch))
@@ -106,7 +110,7 @@ static int held_still(struct pg_store *st, const struct pg_held *h)
 /* The run of (id, epoch) lost its lease: forget it, tell the daemon. */
 static void lost(struct pg_store *st, const struct pg_held *h)
 {
-	pg_held_remove(st, h->id, h->epoch);
+	pg_held_remove(&st->base, h->id, h->epoch);
 	store_hook_lease_lost(&st->base, h->id, h->epoch);
 }
 

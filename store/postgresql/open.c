@@ -50,9 +50,7 @@ static int migrate_locked(struct pgc *c, struct ada_err *err)
 	if ((rc = schema_version(c, &have, err)))
 		return rc;
 	if (have > store_n_migrations)
-		return ada_fail(err, ADA_EUNSUPPORTED,
-				"PostgreSQL database: schema version %d is newer than this adalorad knows (%d); upgrade adalorad",
-				have, store_n_migrations);
+		return store_schema_newer(err, "PostgreSQL database", have);
 	for (int v = have + 1; v <= store_n_migrations; v++) {
 		const struct migration *m = &pg_migrations[v - 1];
 		snprintf(record, sizeof(record),
@@ -122,9 +120,7 @@ static void pg_free(struct store *base)
 	pg_threads_stop(st);
 	if (st->listen_db)
 		PQfinish(st->listen_db);
-	pthread_setspecific(st->key, NULL);
-	pg_close_all(st);
-	pthread_key_delete(st->key);
+	conns_release(&st->conns);
 	for (int i = 0; i < 2; i++)
 		if (st->wake_fd[i] >= 0)
 			close(st->wake_fd[i]);
@@ -160,27 +156,22 @@ static const struct store_backend pg_backend = {
 	.file_list = pg_file_list,
 	.file_delete = pg_file_delete,
 	.file_labels = pg_file_labels,
-	.job_create = pg_job_create,
-	.job_by_key = pg_job_by_key,
+	.job_write = pg_job_write,
+	.job_machine = pg_job_machine,
+	.lease_held = pg_held_add,
+	.lease_dropped = pg_held_remove,
 	.job_get = pg_job_get,
 	.job_version = pg_job_version,
 	.job_list = pg_job_list,
 	.job_next_validating = pg_job_next_validating,
-	.job_planned = pg_job_planned,
-	.job_claim = pg_job_claim,
-	.job_outcome = pg_job_outcome,
-	.job_cancel = pg_job_cancel,
 	.recover = pg_recover,
 	.job_reconcile = pg_job_reconcile,
 	.job_running_ids = pg_job_running_ids,
-	.job_progress = pg_job_progress,
 	.job_counts = pg_job_counts,
 	.job_totals = pg_job_totals,
-	.event_add = pg_event_add,
 	.event_list = pg_event_list,
 	.event_ranks = pg_event_ranks,
 	.event_last = pg_event_last,
-	.checkpoint_add = pg_checkpoint_add,
 	.checkpoint_list = pg_checkpoint_list,
 	.daemon_list = pg_daemon_list,
 	.set_address = pg_set_address,
@@ -196,6 +187,10 @@ int pg_store_open(const struct store_config *cfg, struct store **out, struct ada
 	*out = NULL;
 	if (!st)
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	if ((rc = conns_init(&st->conns, pg_close_link, err))) {
+		free(st);
+		return rc;
+	}
 	st->wake_fd[0] = st->wake_fd[1] = -1;
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->run_lock, NULL);
@@ -204,14 +199,6 @@ int pg_store_open(const struct store_config *cfg, struct store **out, struct ada
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&st->run_cond, &ca);
 	pthread_condattr_destroy(&ca);
-	if (pthread_key_create(&st->key, pg_thread_exit)) {
-		pthread_mutex_destroy(&st->lock);
-		pthread_mutex_destroy(&st->run_lock);
-		pthread_mutex_destroy(&st->vc_lock);
-		pthread_cond_destroy(&st->run_cond);
-		free(st);
-		return ada_fail(err, ADA_ENOMEM, "store: no thread-specific key left");
-	}
 	if ((rc = store_base_init(&st->base, &pg_backend, cfg, err)))
 		goto out_free;
 	st->base.shared = 1;

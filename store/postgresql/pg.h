@@ -28,14 +28,17 @@
 #include <pthread.h>
 
 #include "backend.h"
+#include "conns.h"
+#include "rows.h"
 
 #define PGC_STMT_SLOTS 96
 #define PG_MAX_ARGS 16
 
 struct pg_store;
 
-/* One thread's connection. */
+/* One thread's connection (store/conns.h keeps them). */
 struct pgc {
+	struct conn_link link;          /* first: the store's list of connections */
 	PGconn *db;
 	struct pg_store *st;
 	struct {
@@ -44,7 +47,6 @@ struct pgc {
 	} cache[PGC_STMT_SLOTS];
 	int n_prepared;
 	int in_tx;
-	struct pgc *prev, *next;        /* the store's list */
 };
 
 /* A job this daemon claimed and has not ended: the heartbeat tells its
@@ -73,9 +75,8 @@ struct pg_store {
 	uint64_t vc_seq;
 	int vc_live;                    /* the listener listens: drops are not missed */
 	char *uri;
-	pthread_key_t key;              /* the calling thread's struct pgc */
-	pthread_mutex_t lock;           /* guards conns, held, address, max_crashes */
-	struct pgc *conns;
+	struct conns conns;             /* each thread's struct pgc */
+	pthread_mutex_t lock;           /* guards held, address, max_crashes */
 	int64_t lease_ms, heartbeat_ms;
 	int max_crashes;                /* store_recover's, for the heartbeat's sweeps */
 	char host[256], address[96], version[32];
@@ -104,8 +105,8 @@ static inline struct pg_store *pg_of(struct store *st)
 int pg_get(struct store *st, struct pgc **out, struct ada_err *err);
 /* A fresh connection that is not the thread's (the listener's, open's). */
 int pg_connect(struct pg_store *st, PGconn **out, struct ada_err *err);
-void pg_close_all(struct pg_store *st);
-void pg_thread_exit(void *conn);
+/* Close and free a thread's connection (struct conns' close). */
+void pg_close_link(struct conn_link *l);
 void pg_thread_done(struct store *st);
 
 /* Arguments of a statement, as text (NULL = SQL NULL). */
@@ -128,6 +129,16 @@ void arg_real(struct pgargs *a, double v);
 #define PG_RETRY 1000
 int pg_exec(struct pgc *c, const char *sql, const struct pgargs *a, PGresult **res,
 	    struct ada_err *err);
+/* The integer the row sql ("SELECT n ... WHERE id = $1") finds for id has
+ * first: ADA_OK, ADA_ENOTFOUND (err untouched) when there is no such row. */
+int pg_int_of(struct pgc *c, const char *sql, const char *id, int64_t *v, struct ada_err *err);
+/* A page of a list (newest first): the calling thread's connection, and
+ * a's first arguments: $1 the seq to start below (that of the row
+ * sql_seq, "SELECT seq ... WHERE id = $1", finds for after, or the top
+ * when after is NULL; ADA_ENOTFOUND, param "after", when it finds none)
+ * and $2 limit + 1 (one more tells has_more). */
+int pg_page(struct store *st, const char *sql_seq, const char *after, int limit,
+	    struct pgc **c, struct pgargs *a, struct ada_err *err);
 /* Run SQL text with no arguments and no result (BEGIN, DDL). */
 int pg_exec_text(struct pgc *c, const char *sql, struct ada_err *err);
 
@@ -144,14 +155,14 @@ int pg_notify(struct pgc *c, const char *channel, const char *payload, struct ad
 #define PG_CHANNEL_QUEUE "adalorad_queue"
 #define PG_CHANNEL_CANCEL "adalorad_cancel"
 
-/* Columns of row r of res: NULL or "" / dflt when NULL. */
-int pg_isnull(const PGresult *res, int r, int i);
+/* Row r of res, for rows.h's readers. */
+struct store_row pg_row(const PGresult *res, int r);
+/* The rows of res, for rows.h's pages. */
+struct store_row pg_rows(const PGresult *res);
+/* Columns of row r of res: NULL, "" (as row_copy) or dflt when NULL. */
 const char *col_text(const PGresult *res, int r, int i);
 void col_cpy(const PGresult *res, int r, int i, char *buf, size_t cap);
 int64_t col_int(const PGresult *res, int r, int i, int64_t dflt);
-double col_real(const PGresult *res, int r, int i, double dflt);
-/* A copy (malloc) of the column, NULL for NULL. */
-int col_strdup(const PGresult *res, int r, int i, char **out, struct ada_err *err);
 
 /* ---- the version cache (jobs.c) ------------------------------------------ */
 
@@ -165,17 +176,24 @@ void pg_vcache_reset(struct pg_store *st, int live);
 /* ---- shared by the files (events.c, jobs.c) ----------------------------- */
 
 /* Append an event inside the transaction (numbered, NOTIFYed). epoch > 0:
- * only while the job runs under that lease epoch (STORE_EFENCED else). */
-int pg_event_insert(struct pgc *c, const char *job_id, int64_t epoch, const char *level,
+ * only while the job runs under that lease epoch (STORE_EFENCED else).
+ * conn is a struct pgc: these two are the job machine's event and
+ * fence_refused statements too (job_machine.h). */
+int pg_event_insert(void *conn, const char *job_id, int64_t epoch, const char *level,
 		    const char *type, const char *message, const char *data, struct ada_err *err);
 /* STORE_EFENCED (or ADA_ENOTFOUND) for a run's write that matched nothing. */
-int pg_fence_refused(struct pgc *c, const char *job_id, int64_t epoch, struct ada_err *err);
-/* ADA_OK when the job runs under epoch (or epoch is 0), else as above. */
-int pg_fence_check(struct pgc *c, const char *job_id, int64_t epoch, struct ada_err *err);
+int pg_fence_refused(void *conn, const char *job_id, int64_t epoch, struct ada_err *err);
+/* ADA_OK when the job runs under epoch (or epoch is 0), else as above.
+ * pg_checkpoint_put records a checkpoint. (The job machine's statements
+ * too.) */
+int pg_fence_check(void *conn, const char *job_id, int64_t epoch, struct ada_err *err);
+int pg_checkpoint_put(void *conn, const char *job_id, int64_t step, int64_t now,
+		      const char *metrics, struct ada_err *err);
 
-/* The held list (lease.c): a claim adds, an ended run removes. */
-void pg_held_add(struct pg_store *st, const char *id, int64_t epoch);
-void pg_held_remove(struct pg_store *st, const char *id, int64_t epoch);
+/* The held list (lease.c; backend.h's lease_held, lease_dropped): a
+ * claim adds, an ended run removes (epoch < 0: any of the job's). */
+void pg_held_add(struct store *st, const char *id, int64_t epoch);
+void pg_held_remove(struct store *st, const char *id, int64_t epoch);
 /* Requeue (or cancel, or fail at max_crashes) the running jobs whose lease
  * expired; out counts them. */
 int pg_sweep_expired(struct store *st, int max_crashes, struct store_recovery *out,
@@ -196,42 +214,28 @@ int pg_file_list(struct store *st, const char *after, int limit, struct store_fi
 int pg_file_delete(struct store *st, const char *id, struct store_file *deleted,
 		   struct ada_err *err);
 int pg_file_labels(struct store *st, const char *id, char **labels, struct ada_err *err);
-int pg_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
-		  struct ada_err *err);
-int pg_job_by_key(struct store *st, const char *key, const char *request_hash, int64_t ttl_s,
-		  struct store_job *out, struct ada_err *err);
+int pg_job_write(struct store *st, job_machine_fn fn, const void *args, int urgent,
+		 struct ada_err *err);
+int pg_job_machine(struct store *st, struct job_machine *m, struct ada_err *err);
 int pg_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err);
 int pg_job_version(struct store *st, const char *id, int64_t *version, struct ada_err *err);
 int pg_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
 		struct ada_err *err);
 int pg_job_next_validating(struct store *st, struct store_job *out, struct ada_err *err);
-int pg_job_planned(struct store *st, const char *id, const struct store_plan *plan,
-		   const char *hyperparameters, const char *message, struct ada_err *err);
-int pg_job_claim(struct store *st, struct store_job *out, struct ada_err *err);
-int pg_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
-		   enum job_status *ended, struct ada_err *err);
-int pg_job_cancel(struct store *st, const char *id, struct store_job *out, struct ada_err *err);
 int pg_recover(struct store *st, int max_crashes, struct store_recovery *out,
 	       struct ada_err *err);
 int pg_job_reconcile(struct store *st, const char *id, struct store_recovery *out,
 		     struct ada_err *err);
 int pg_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *n,
 		       struct ada_err *err);
-int pg_job_progress(struct store *st, const char *id, int64_t epoch,
-		    const struct store_progress *p, const char *type, const char *message,
-		    const char *event_data, struct ada_err *err);
 int pg_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err);
 int pg_job_totals(struct store *st, int64_t *steps, int64_t *tokens, struct ada_err *err);
-int pg_event_add(struct store *st, const char *job_id, int64_t epoch, const char *level,
-		 const char *type, const char *message, const char *data, struct ada_err *err);
 int pg_event_list(struct store *st, const char *job_id, int64_t after_seq, int limit,
 		  struct store_events *out, struct ada_err *err);
 int pg_event_ranks(struct store *st, const char *job_id, int history,
 		   struct store_events *out, struct ada_err *err);
 int pg_event_last(struct store *st, const char *job_id, const char *message,
 		  struct store_events *out, struct ada_err *err);
-int pg_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
-		      const char *metrics, struct ada_err *err);
 int pg_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
 		       struct store_checkpoints *out, struct ada_err *err);
 int pg_daemon_list(struct store *st, struct store_daemons *out, struct ada_err *err);

@@ -35,21 +35,9 @@ static void conn_close(struct conn *c)
 	free(c);
 }
 
-/* The thread is exiting (or done with the store). */
-void conn_thread_exit(void *p)
+void conn_close_link(struct conn_link *l)
 {
-	struct conn *c = p;
-	struct sq_store *st = c->st;
-
-	pthread_mutex_lock(&st->lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		st->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	pthread_mutex_unlock(&st->lock);
-	conn_close(c);
+	conn_close((struct conn *)l);
 }
 
 static int conn_open(struct sq_store *st, struct conn **out, struct ada_err *err)
@@ -88,55 +76,23 @@ static int conn_open(struct sq_store *st, struct conn **out, struct ada_err *err
 int conn_get(struct store *base, struct conn **out, struct ada_err *err)
 {
 	struct sq_store *st = sq_of(base);
-	struct conn *c = pthread_getspecific(st->key);
+	struct conn *c = (struct conn *)conns_mine(&st->conns);
 	int rc;
 
-	if (c) {
-		*out = c;
-		return ADA_OK;
-	}
-	if ((rc = conn_open(st, &c, err)))
+	if (!c && ((rc = conn_open(st, &c, err)) || (rc = conns_add(&st->conns, &c->link, err))))
 		return rc;
-	if (pthread_setspecific(st->key, c)) {
-		conn_close(c);
-		return ada_fail(err, ADA_ENOMEM, "store: out of thread-specific slots");
-	}
-	pthread_mutex_lock(&st->lock);
-	c->next = st->conns;
-	if (st->conns)
-		st->conns->prev = c;
-	st->conns = c;
-	pthread_mutex_unlock(&st->lock);
 	*out = c;
 	return ADA_OK;
 }
 
 void sq_thread_done(struct store *base)
 {
-	struct sq_store *st = sq_of(base);
-	struct conn *c = pthread_getspecific(st->key);
-
-	if (!c)
-		return;
-	pthread_setspecific(st->key, NULL);
-	conn_thread_exit(c);
-}
-
-/* Called by store_free() once every other thread is gone. */
-void conn_close_all(struct sq_store *st)
-{
-	while (st->conns) {
-		struct conn *c = st->conns;
-		st->conns = c->next;
-		conn_close(c);
-	}
+	conns_thread_done(&sq_of(base)->conns);
 }
 
 int conn_stmt(struct conn *c, const char *sql, sqlite3_stmt **out, struct ada_err *err)
 {
-	/* Open addressing on the SQL text's address. */
-	size_t h = ((uintptr_t)sql >> 4) * 0x9e3779b97f4a7c15ull;
-	size_t i = (h >> 40) % CONN_STMT_SLOTS;
+	size_t i = conns_stmt_slot(sql, CONN_STMT_SLOTS);
 
 	for (int probe = 0; probe < CONN_STMT_SLOTS; probe++, i = (i + 1) % CONN_STMT_SLOTS) {
 		if (c->cache[i].sql == sql) {
@@ -191,42 +147,63 @@ int bind_text(sqlite3_stmt *s, int i, const char *v)
 	return v ? sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC) : sqlite3_bind_null(s, i);
 }
 
+static int sqrow_next(struct store_row *r, int *got, struct ada_err *err)
+{
+	int rc = sqlite3_step(r->res);
+
+	*got = rc == SQLITE_ROW;
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return ADA_OK;
+	return conn_fail(r->conn, r->what, err);
+}
+
+static int sqrow_is_null(const struct store_row *r, int col)
+{
+	return sqlite3_column_type(r->res, col) == SQLITE_NULL;
+}
+
+static int64_t sqrow_int64(const struct store_row *r, int col)
+{
+	return sqlite3_column_int64(r->res, col);
+}
+
+static double sqrow_real(const struct store_row *r, int col)
+{
+	return sqlite3_column_double(r->res, col);
+}
+
+static const char *sqrow_text(const struct store_row *r, int col, size_t *len)
+{
+	/* text first, then its length: the order SQLite documents */
+	const char *t = (const char *)sqlite3_column_text(r->res, col);
+
+	*len = t ? (size_t)sqlite3_column_bytes(r->res, col) : 0;
+	return t;
+}
+
+static const struct store_row_ops sq_row_ops = {
+	.next = sqrow_next, .is_null = sqrow_is_null, .int64 = sqrow_int64, .real = sqrow_real,
+	.text = sqrow_text,
+};
+
+struct store_row sq_row(sqlite3_stmt *s)
+{
+	return (struct store_row){ .ops = &sq_row_ops, .res = s };
+}
+
+struct store_row sq_rows(struct conn *c, sqlite3_stmt *s, const char *what)
+{
+	return (struct store_row){ .ops = &sq_row_ops, .res = s, .conn = c, .what = what };
+}
+
 void col_copy(sqlite3_stmt *s, int i, char *buf, size_t cap)
 {
-	const unsigned char *t = sqlite3_column_text(s, i);
-	size_t n = t ? (size_t)sqlite3_column_bytes(s, i) : 0;
+	struct store_row r = sq_row(s);
 
-	if (n >= cap)
-		n = cap - 1;
-	if (n)
-		memcpy(buf, t, n);
-	buf[n] = '\0';
+	row_copy(&r, i, buf, cap);
 }
 
-int col_dup(sqlite3_stmt *s, int i, char **out, struct ada_err *err)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-	size_t n;
-
-	*out = NULL;
-	if (!t)
-		return sqlite3_column_type(s, i) == SQLITE_NULL
-			       ? ADA_OK
-			       : ada_fail(err, ADA_ENOMEM, "out of memory");
-	n = (size_t)sqlite3_column_bytes(s, i);
-	*out = malloc(n + 1);
-	if (!*out)
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	memcpy(*out, t, n + 1);
-	return ADA_OK;
-}
-
-int64_t col_int_or(sqlite3_stmt *s, int i, int64_t dflt)
-{
-	return sqlite3_column_type(s, i) == SQLITE_NULL ? dflt : sqlite3_column_int64(s, i);
-}
-
-int conn_seq_of(struct conn *c, const char *sql, const char *id, int64_t *seq,
+int conn_int_of(struct conn *c, const char *sql, const char *id, int64_t *v, const char *what,
 		struct ada_err *err)
 {
 	sqlite3_stmt *s;
@@ -237,11 +214,26 @@ int conn_seq_of(struct conn *c, const char *sql, const char *id, int64_t *seq,
 	bind_text(s, 1, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
-		*seq = sqlite3_column_int64(s, 0);
+		*v = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
 	if (rc == SQLITE_ROW)
 		return ADA_OK;
-	if (rc == SQLITE_DONE)
-		return ada_fail_param(err, ADA_ENOTFOUND, "after", "after: no such id: %s", id);
-	return conn_fail(c, "page", err);
+	return rc == SQLITE_DONE ? ADA_ENOTFOUND : conn_fail(c, what, err);
+}
+
+int conn_page(struct store *st, const char *sql_seq, const char *after, const char *sql,
+	      int limit, struct conn **c, sqlite3_stmt **s, struct ada_err *err)
+{
+	int64_t from = INT64_MAX;
+	int rc;
+
+	if ((rc = conn_get(st, c, err)))
+		return rc;
+	if (after && (rc = conn_int_of(*c, sql_seq, after, &from, "page", err)))
+		return rc == ADA_ENOTFOUND ? store_no_such_after(err, after) : rc;
+	if ((rc = conn_stmt(*c, sql, s, err)))
+		return rc;
+	sqlite3_bind_int64(*s, 1, from);
+	sqlite3_bind_int(*s, 2, limit + 1);   /* one more tells has_more */
+	return ADA_OK;
 }

@@ -2,11 +2,11 @@
  * conn — the SQLite backend's state, per-thread connections, statement
  * cache and transactions (internal to store/sqlite/).
  *
- * A thread's first store call opens its connection; a pthread key closes
- * it when the thread exits, and store_free() closes what is left. Each
- * connection caches its prepared statements keyed by the address of the
- * SQL text (every query is a static string in the file that owns it), so
- * a hot query is prepared once per thread and then only reset and bound.
+ * A thread's first store call opens its connection (kept per thread by
+ * store/conns.h). Each connection caches its prepared statements keyed
+ * by the address of the SQL text (every query is a static string in the
+ * file that owns it), so a hot query is prepared once per thread and then
+ * only reset and bound.
  */
 #ifndef ADALORAD_STORE_CONN_H
 #define ADALORAD_STORE_CONN_H
@@ -15,6 +15,8 @@
 #include <sqlite3.h>
 
 #include "backend.h"
+#include "conns.h"
+#include "rows.h"
 
 #define CONN_STMT_SLOTS 64
 
@@ -23,6 +25,7 @@ struct write_op;
 struct sq_store;
 
 struct conn {
+	struct conn_link link;       /* first: the store's list of connections */
 	sqlite3 *db;
 	struct sq_store *st;
 	struct {
@@ -30,7 +33,6 @@ struct conn {
 		sqlite3_stmt *stmt;
 	} cache[CONN_STMT_SLOTS];
 	int in_tx;
-	struct conn *prev, *next;    /* the store's list of open connections */
 };
 
 struct sq_store {
@@ -38,9 +40,8 @@ struct sq_store {
 	char *path;
 	enum store_sync sync;
 	int busy_timeout_ms;
-	pthread_key_t key;           /* the calling thread's struct conn */
-	pthread_mutex_t lock;        /* guards conns */
-	struct conn *conns;
+	struct conns conns;          /* each thread's struct conn */
+	pthread_mutex_t lock;        /* guards address */
 	int lock_fd;                 /* flock'ed "<db>.lock": one daemon per database */
 	char address[96];            /* the API's, for the daemons list (under lock) */
 	char version[32];
@@ -65,10 +66,8 @@ static inline struct sq_store *sq_of(struct store *st)
 
 /* The calling thread's connection (opened on first use). */
 int conn_get(struct store *st, struct conn **out, struct ada_err *err);
-/* Close every connection still open (store_free(), all threads gone). */
-void conn_close_all(struct sq_store *st);
-/* pthread key destructor: unlink and close a connection. */
-void conn_thread_exit(void *conn);
+/* Close and free the connection (struct conns' close). */
+void conn_close_link(struct conn_link *l);
 
 /* A cached statement for sql (a string with static storage), reset and
  * with its bindings cleared. */
@@ -102,21 +101,35 @@ int conn_exec(struct conn *c, const char *sql, struct ada_err *err);
 /* Fill err from the connection's last error (ADA_EIO, or ADA_ENOMEM). */
 int conn_fail(struct conn *c, const char *what, struct ada_err *err);
 
-/* The seq of the row sql ("SELECT seq ... WHERE id = ?1") finds for id,
- * for paging with ?after=; ADA_ENOTFOUND (param "after") when absent. */
-int conn_seq_of(struct conn *c, const char *sql, const char *id, int64_t *seq,
+/* The integer the row sql ("SELECT n ... WHERE id = ?1") finds for id
+ * has first: ADA_OK, ADA_ENOTFOUND (err untouched) when there is no such
+ * row, or conn_fail(what). */
+int conn_int_of(struct conn *c, const char *sql, const char *id, int64_t *v, const char *what,
 		struct ada_err *err);
+/* A page of a list (newest first): the calling thread's connection and
+ * sql's statement, bound with ?1 the seq to start below (that of the row
+ * sql_seq, "SELECT seq ... WHERE id = ?1", finds for after, or the top
+ * when after is NULL; ADA_ENOTFOUND, param "after", when it finds none)
+ * and ?2 limit + 1 (one more tells has_more). */
+int conn_page(struct store *st, const char *sql_seq, const char *after, const char *sql,
+	      int limit, struct conn **c, sqlite3_stmt **s, struct ada_err *err);
 
 /* Append an event inside the caller's transaction (events.c). epoch > 0:
- * only while the job runs under that lease epoch (STORE_EFENCED else). */
-int event_insert(struct conn *c, const char *job_id, int64_t epoch, const char *level,
+ * only while the job runs under that lease epoch (STORE_EFENCED else).
+ * conn is a struct conn: this is the job machine's event statement too
+ * (job_machine.h), as fence_refused is its fence_refused. */
+int event_insert(void *conn, const char *job_id, int64_t epoch, const char *level,
 		 const char *type, const char *message, const char *data, struct ada_err *err);
 
 /* A run's write to job_id under epoch (> 0) may go ahead: ADA_OK, or
  * STORE_EFENCED when the job is not running under that epoch (epoch 0
- * always may). fence_refused says why a fenced statement matched nothing. */
-int fence_check(struct conn *c, const char *job_id, int64_t epoch, struct ada_err *err);
-int fence_refused(struct conn *c, const char *job_id, int64_t epoch, struct ada_err *err);
+ * always may). fence_refused says why a fenced statement matched nothing.
+ * checkpoint_put records a checkpoint. (The job machine's statements
+ * too, as event_insert.) */
+int fence_check(void *conn, const char *job_id, int64_t epoch, struct ada_err *err);
+int fence_refused(void *conn, const char *job_id, int64_t epoch, struct ada_err *err);
+int checkpoint_put(void *conn, const char *job_id, int64_t step, int64_t now,
+		   const char *metrics, struct ada_err *err);
 
 /* The backend's functions (backend.h), by file. */
 void sq_thread_done(struct store *st);
@@ -127,50 +140,39 @@ int sq_file_list(struct store *st, const char *after, int limit, struct store_fi
 int sq_file_delete(struct store *st, const char *id, struct store_file *deleted,
 		   struct ada_err *err);
 int sq_file_labels(struct store *st, const char *id, char **labels, struct ada_err *err);
-int sq_job_create(struct store *st, const struct store_job_spec *spec, struct store_job *out,
-		  struct ada_err *err);
-int sq_job_by_key(struct store *st, const char *key, const char *request_hash, int64_t ttl_s,
-		  struct store_job *out, struct ada_err *err);
+int sq_job_write(struct store *st, job_machine_fn fn, const void *args, int urgent,
+		 struct ada_err *err);
+int sq_job_machine(struct store *st, struct job_machine *m, struct ada_err *err);
 int sq_job_get(struct store *st, const char *id, struct store_job *out, struct ada_err *err);
 int sq_job_version(struct store *st, const char *id, int64_t *version, struct ada_err *err);
 int sq_job_list(struct store *st, const struct store_job_query *q, struct store_jobs *out,
 		struct ada_err *err);
 int sq_job_next_validating(struct store *st, struct store_job *out, struct ada_err *err);
-int sq_job_planned(struct store *st, const char *id, const struct store_plan *plan,
-		   const char *hyperparameters, const char *message, struct ada_err *err);
-int sq_job_claim(struct store *st, struct store_job *out, struct ada_err *err);
-int sq_job_outcome(struct store *st, const char *id, const struct store_outcome *o,
-		   enum job_status *ended, struct ada_err *err);
-int sq_job_cancel(struct store *st, const char *id, struct store_job *out, struct ada_err *err);
 int sq_recover(struct store *st, int max_crashes, struct store_recovery *out,
 	       struct ada_err *err);
 int sq_job_reconcile(struct store *st, const char *id, struct store_recovery *out,
 		     struct ada_err *err);
 int sq_job_running_ids(struct store *st, char (**ids)[STORE_ID_MAX], size_t *n,
 		       struct ada_err *err);
-int sq_job_progress(struct store *st, const char *id, int64_t epoch,
-		    const struct store_progress *p, const char *type, const char *message,
-		    const char *event_data, struct ada_err *err);
 int sq_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err *err);
 int sq_job_totals(struct store *st, int64_t *steps, int64_t *tokens, struct ada_err *err);
-int sq_event_add(struct store *st, const char *job_id, int64_t epoch, const char *level,
-		 const char *type, const char *message, const char *data, struct ada_err *err);
 int sq_event_list(struct store *st, const char *job_id, int64_t after_seq, int limit,
 		  struct store_events *out, struct ada_err *err);
 int sq_event_ranks(struct store *st, const char *job_id, int history,
 		   struct store_events *out, struct ada_err *err);
 int sq_event_last(struct store *st, const char *job_id, const char *message,
 		  struct store_events *out, struct ada_err *err);
-int sq_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
-		      const char *metrics, struct ada_err *err);
 int sq_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
 		       struct store_checkpoints *out, struct ada_err *err);
 
 /* Bind helpers: NULL strings bind SQL NULL. */
 int bind_text(sqlite3_stmt *s, int i, const char *v);
-/* Column helpers: a NULL column gives "" (copy), NULL (dup) or dflt. */
+/* The row s was stepped to, for rows.h's readers. */
+struct store_row sq_row(sqlite3_stmt *s);
+/* The rows s (bound, not yet stepped) will give, for rows.h's pages; a
+ * failed step is conn_fail(c, what). The caller resets s after. */
+struct store_row sq_rows(struct conn *c, sqlite3_stmt *s, const char *what);
+/* Column i of the current row, as row_copy (a NULL column gives ""). */
 void col_copy(sqlite3_stmt *s, int i, char *buf, size_t cap);
-int col_dup(sqlite3_stmt *s, int i, char **out, struct ada_err *err);
-int64_t col_int_or(sqlite3_stmt *s, int i, int64_t dflt);
 
 #endif

@@ -18,10 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/alloc.h"
 #include "util/err.h"
-
-#define EVENT_COLS "seq, created_at, level, type, message, data"
 
 static const char sql_bump[] =
 	"UPDATE jobs SET last_event = last_event + 1 "
@@ -34,28 +31,29 @@ static const char sql_insert[] =
 	"INSERT INTO events (job_id, seq, created_at, level, type, message, data) "
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 static const char sql_after[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
 static const char sql_newest[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 ORDER BY seq DESC LIMIT ?3";
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = ?1 ORDER BY seq DESC LIMIT ?3";
 static const char sql_ranks_all[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 AND message = 'ranks' ORDER BY seq";
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = ?1 AND message = 'ranks' ORDER BY seq";
 static const char sql_ranks_last[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 AND message = 'ranks' "
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = ?1 AND message = 'ranks' "
 	"ORDER BY seq DESC LIMIT 1";
 static const char sql_last[] =
-	"SELECT " EVENT_COLS " FROM events WHERE job_id = ?1 AND message = ?2 "
+	"SELECT " ROWS_EVENT_COLS " FROM events WHERE job_id = ?1 AND message = ?2 "
 	"ORDER BY seq DESC LIMIT 1";
 static const char sql_ckpt_add[] =
 	"INSERT OR REPLACE INTO checkpoints (job_id, step, created_at, metrics) "
 	"VALUES (?1, ?2, ?3, ?4)";
 static const char sql_ckpt_list[] =
-	"SELECT step, created_at, metrics FROM checkpoints WHERE job_id = ?1 AND step < ?2 "
+	"SELECT " ROWS_CHECKPOINT_COLS " FROM checkpoints WHERE job_id = ?1 AND step < ?2 "
 	"ORDER BY step DESC LIMIT ?3";
 
 /* Why a run's write to job_id under epoch matched nothing: ADA_ENOTFOUND
  * (no such job) or STORE_EFENCED. */
-int fence_refused(struct conn *c, const char *job_id, int64_t epoch, struct ada_err *err)
+int fence_refused(void *conn, const char *job_id, int64_t epoch, struct ada_err *err)
 {
+	struct conn *c = conn;
 	char status[32] = "";
 	int64_t now = 0;
 	sqlite3_stmt *s;
@@ -71,16 +69,15 @@ int fence_refused(struct conn *c, const char *job_id, int64_t epoch, struct ada_
 	}
 	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
-		return ada_fail(err, ADA_ENOTFOUND, "no such job: %s", job_id);
+		return store_no_such_job(err, job_id);
 	if (rc != SQLITE_ROW)
 		return conn_fail(c, "job lease", err);
-	return ada_fail(err, STORE_EFENCED,
-			"job %s is no longer this run's (claimed as lease epoch %lld; the job is %s under epoch %lld): the write is refused",
-			job_id, (long long)epoch, status, (long long)now);
+	return store_fenced(err, job_id, epoch, status, now);
 }
 
-int fence_check(struct conn *c, const char *job_id, int64_t epoch, struct ada_err *err)
+int fence_check(void *conn, const char *job_id, int64_t epoch, struct ada_err *err)
 {
+	struct conn *c = conn;
 	sqlite3_stmt *s;
 	int rc;
 
@@ -99,9 +96,10 @@ int fence_check(struct conn *c, const char *job_id, int64_t epoch, struct ada_er
 	return conn_fail(c, "job lease", err);
 }
 
-int event_insert(struct conn *c, const char *job_id, int64_t epoch, const char *level,
+int event_insert(void *conn, const char *job_id, int64_t epoch, const char *level,
 		 const char *type, const char *message, const char *data, struct ada_err *err)
 {
+	struct conn *c = conn;
 	char status_data[96];
 	sqlite3_stmt *s;
 	int64_t seq;
@@ -114,9 +112,9 @@ int event_insert(struct conn *c, const char *job_id, int64_t epoch, const char *
 	rc = sqlite3_step(s);
 	seq = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 	if (rc == SQLITE_ROW && !data) {
-		/* the status column is one of the CHECKed names: no escaping needed */
 		const unsigned char *status = sqlite3_column_text(s, 1);
-		snprintf(status_data, sizeof(status_data), "{\"kind\":\"status\",\"status\":\"%s\"}",
+		snprintf(status_data, sizeof(status_data),
+			 STORE_STATUS_DATA_HEAD "%s" STORE_STATUS_DATA_TAIL,
 			 status ? (const char *)status : "");
 		data = status_data;
 	}
@@ -139,72 +137,14 @@ int event_insert(struct conn *c, const char *job_id, int64_t epoch, const char *
 	return rc == SQLITE_DONE ? ADA_OK : conn_fail(c, "insert event", err);
 }
 
-struct event_add {
-	const char *job_id, *level, *type, *message, *data;
-	int64_t epoch;
-};
-
-static int op_event_add(struct conn *c, void *ctx, char *notify, struct ada_err *err)
-{
-	struct event_add *e = ctx;
-	int rc = event_insert(c, e->job_id, e->epoch, e->level, e->type, e->message, e->data, err);
-
-	if (!rc)
-		snprintf(notify, STORE_ID_MAX, "%s", e->job_id);
-	return rc;
-}
-
-int sq_event_add(struct store *st, const char *job_id, int64_t epoch, const char *level,
-		 const char *type, const char *message, const char *data, struct ada_err *err)
-{
-	struct event_add e = { job_id, level, type, message, data, epoch };
-
-	return sq_write_urgent(st, op_event_add, &e, err);
-}
-
-static int read_event(sqlite3_stmt *s, struct store_event *e, struct ada_err *err)
-{
-	int rc;
-
-	memset(e, 0, sizeof(*e));
-	e->seq = sqlite3_column_int64(s, 0);
-	e->created_at = sqlite3_column_int64(s, 1);
-	col_copy(s, 2, e->level, sizeof(e->level));
-	col_copy(s, 3, e->type, sizeof(e->type));
-	if ((rc = col_dup(s, 4, &e->message, err)) || (rc = col_dup(s, 5, &e->data, err)))
-		return rc;
-	return ADA_OK;
-}
-
-/* Run a prepared event query (bindings done) into out, up to limit rows. */
+/* The rows of a bound event query into out, up to limit of them. */
 static int collect_events(struct conn *c, sqlite3_stmt *s, size_t limit,
 			  struct store_events *out, struct ada_err *err)
 {
-	size_t cap = 0;
-	int rc;
+	struct store_row r = sq_rows(c, s, "read events");
+	int rc = rows_events(&r, limit, out, err);
 
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (out->n == limit) {
-			out->has_more = 1;
-			break;
-		}
-		if (ALLOC_GROW(out->v, out->n + 1, cap)) {
-			rc = ada_fail(err, ADA_ENOMEM, "out of memory");
-			goto out_fail;
-		}
-		out->n++;
-		if ((rc = read_event(s, &out->v[out->n - 1], err)))
-			goto out_fail;
-	}
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		rc = conn_fail(c, "read events", err);
-		goto out_fail;
-	}
 	sqlite3_reset(s);
-	return ADA_OK;
-out_fail:
-	sqlite3_reset(s);
-	store_events_release(out);
 	return rc;
 }
 
@@ -232,7 +172,6 @@ int sq_event_ranks(struct store *st, const char *job_id, int history,
 	sqlite3_stmt *s;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
 	if ((rc = conn_get(st, &c, err)) ||
 	    (rc = conn_stmt(c, history ? sql_ranks_all : sql_ranks_last, &s, err)))
 		return rc;
@@ -247,7 +186,6 @@ int sq_event_last(struct store *st, const char *job_id, const char *message,
 	sqlite3_stmt *s;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
 	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_last, &s, err)))
 		return rc;
 	bind_text(s, 1, job_id);
@@ -255,74 +193,39 @@ int sq_event_last(struct store *st, const char *job_id, const char *message,
 	return collect_events(c, s, 1, out, err);
 }
 
-struct checkpoint_add {
-	const char *job_id, *metrics;
-	int64_t step, epoch;
-};
-
-static int op_checkpoint_add(struct conn *c, void *ctx, char *notify, struct ada_err *err)
+int checkpoint_put(void *conn, const char *job_id, int64_t step, int64_t now,
+		   const char *metrics, struct ada_err *err)
 {
-	struct checkpoint_add *k = ctx;
+	struct conn *c = conn;
 	sqlite3_stmt *s;
 	int rc;
 
-	(void)notify;
-	if ((rc = fence_check(c, k->job_id, k->epoch, err)) ||
-	    (rc = conn_stmt(c, sql_ckpt_add, &s, err)))
+	if ((rc = conn_stmt(c, sql_ckpt_add, &s, err)))
 		return rc;
-	bind_text(s, 1, k->job_id);
-	sqlite3_bind_int64(s, 2, k->step);
-	sqlite3_bind_int64(s, 3, (int64_t)time(NULL));
-	bind_text(s, 4, k->metrics);
+	bind_text(s, 1, job_id);
+	sqlite3_bind_int64(s, 2, step);
+	sqlite3_bind_int64(s, 3, now);
+	bind_text(s, 4, metrics);
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	return rc == SQLITE_DONE ? ADA_OK : conn_fail(c, "insert checkpoint", err);
 }
 
-int sq_checkpoint_add(struct store *st, const char *job_id, int64_t epoch, int64_t step,
-		      const char *metrics, struct ada_err *err)
-{
-	struct checkpoint_add k = { job_id, metrics, step, epoch };
-
-	return sq_write(st, op_checkpoint_add, &k, err);
-}
-
 int sq_checkpoint_list(struct store *st, const char *job_id, int64_t after_step, int limit,
-			  struct store_checkpoints *out, struct ada_err *err)
+		       struct store_checkpoints *out, struct ada_err *err)
 {
+	struct store_row r;
 	struct conn *c;
 	sqlite3_stmt *s;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
 	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_ckpt_list, &s, err)))
 		return rc;
-	out->v = xcalloc((size_t)limit + 1, sizeof(*out->v));
-	if (!out->v)
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
 	bind_text(s, 1, job_id);
 	sqlite3_bind_int64(s, 2, after_step >= 0 ? after_step : INT64_MAX);
 	sqlite3_bind_int(s, 3, limit + 1);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_checkpoint *k = &out->v[out->n];
-		if (out->n == (size_t)limit) {
-			out->has_more = 1;
-			break;
-		}
-		k->step = sqlite3_column_int64(s, 0);
-		k->created_at = sqlite3_column_int64(s, 1);
-		out->n++;
-		if ((rc = col_dup(s, 2, &k->metrics, err)))
-			goto out_fail;
-	}
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		rc = conn_fail(c, "list checkpoints", err);
-		goto out_fail;
-	}
+	r = sq_rows(c, s, "list checkpoints");
+	rc = rows_checkpoints(&r, (size_t)limit, out, err);
 	sqlite3_reset(s);
-	return ADA_OK;
-out_fail:
-	sqlite3_reset(s);
-	store_checkpoints_release(out);
 	return rc;
 }

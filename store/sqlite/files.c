@@ -5,42 +5,21 @@
 #include <string.h>
 #include <time.h>
 
-#include "util/alloc.h"
 #include "util/err.h"
-
-#define FILE_COLS "seq, id, filename, purpose, bytes, created_at, line_count, record_count, " \
-		  "format, shape, storage, tool_use"
 
 static const char sql_insert[] =
 	"INSERT INTO files (id, filename, purpose, bytes, created_at, line_count, record_count, "
 	"format, shape, storage, labels, tool_use) "
 	"VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
-static const char sql_get[] = "SELECT " FILE_COLS " FROM files WHERE id = ?1";
+static const char sql_get[] = "SELECT " ROWS_FILE_COLS " FROM files WHERE id = ?1";
 static const char sql_labels[] = "SELECT labels FROM files WHERE id = ?1";
 static const char sql_seq[] = "SELECT seq FROM files WHERE id = ?1";
 static const char sql_list[] =
-	"SELECT " FILE_COLS " FROM files WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2";
+	"SELECT " ROWS_FILE_COLS " FROM files WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2";
 static const char sql_in_use[] =
 	"SELECT 1 FROM jobs WHERE (training_file = ?1 OR validation_file = ?1) "
 	"AND status IN ('validating_files', 'queued', 'running') LIMIT 1";
 static const char sql_delete[] = "DELETE FROM files WHERE id = ?1";
-
-static void read_row(sqlite3_stmt *s, struct store_file *f)
-{
-	memset(f, 0, sizeof(*f));
-	f->seq = sqlite3_column_int64(s, 0);
-	col_copy(s, 1, f->id, sizeof(f->id));
-	col_copy(s, 2, f->filename, sizeof(f->filename));
-	col_copy(s, 3, f->purpose, sizeof(f->purpose));
-	f->bytes = sqlite3_column_int64(s, 4);
-	f->created_at = sqlite3_column_int64(s, 5);
-	f->line_count = sqlite3_column_int64(s, 6);
-	f->record_count = sqlite3_column_int64(s, 7);
-	col_copy(s, 8, f->format, sizeof(f->format));
-	col_copy(s, 9, f->shape, sizeof(f->shape));
-	col_copy(s, 10, f->storage, sizeof(f->storage));
-	col_copy(s, 11, f->tool_use, sizeof(f->tool_use));
-}
 
 static int op_file_add(struct conn *c, void *ctx, char *notify, struct ada_err *err)
 {
@@ -88,13 +67,14 @@ int sq_file_get(struct store *st, const char *id, struct store_file *f, struct a
 	bind_text(s, 1, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		read_row(s, f);
+		struct store_row r = sq_row(s);
+		row_file(&r, f);
 		sqlite3_reset(s);
 		return ADA_OK;
 	}
 	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
-		return ada_fail(err, ADA_ENOTFOUND, "no such file: %s", id);
+		return store_no_such_file(err, id);
 	return conn_fail(c, "get file", err);
 }
 
@@ -104,55 +84,36 @@ int sq_file_labels(struct store *st, const char *id, char **labels, struct ada_e
 	sqlite3_stmt *s;
 	int rc;
 
-	*labels = NULL;
 	if ((rc = conn_get(st, &c, err)) || (rc = conn_stmt(c, sql_labels, &s, err)))
 		return rc;
 	bind_text(s, 1, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
-		rc = col_dup(s, 0, labels, err);
+		struct store_row r = sq_row(s);
+		rc = row_dup(&r, 0, labels, err);
 		sqlite3_reset(s);
 		return rc;
 	}
 	sqlite3_reset(s);
 	if (rc == SQLITE_DONE)
-		return ada_fail(err, ADA_ENOTFOUND, "no such file: %s", id);
+		return store_no_such_file(err, id);
 	return conn_fail(c, "get file labels", err);
 }
 
 int sq_file_list(struct store *st, const char *after, int limit, struct store_files *out,
-		    struct ada_err *err)
+		 struct ada_err *err)
 {
-	int64_t from = INT64_MAX;
+	struct store_row r;
 	struct conn *c;
 	sqlite3_stmt *s;
 	int rc;
 
-	memset(out, 0, sizeof(*out));
-	if ((rc = conn_get(st, &c, err)))
+	if ((rc = conn_page(st, sql_seq, after, sql_list, limit, &c, &s, err)))
 		return rc;
-	if (after && (rc = conn_seq_of(c, sql_seq, after, &from, err)))
-		return rc;
-	if ((rc = conn_stmt(c, sql_list, &s, err)))
-		return rc;
-	out->v = xcalloc((size_t)limit + 1, sizeof(*out->v));
-	if (!out->v)
-		return ada_fail(err, ADA_ENOMEM, "out of memory");
-	sqlite3_bind_int64(s, 1, from);
-	sqlite3_bind_int(s, 2, limit + 1);   /* one more tells has_more */
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if (out->n == (size_t)limit) {
-			out->has_more = 1;
-			continue;
-		}
-		read_row(s, &out->v[out->n++]);
-	}
+	r = sq_rows(c, s, "list files");
+	rc = rows_files(&r, (size_t)limit, out, err);
 	sqlite3_reset(s);
-	if (rc != SQLITE_DONE) {
-		store_files_release(out);
-		return conn_fail(c, "list files", err);
-	}
-	return ADA_OK;
+	return rc;
 }
 
 struct file_delete {
@@ -174,8 +135,7 @@ static int op_file_delete(struct conn *c, void *ctx, char *notify, struct ada_er
 	rc = sqlite3_step(s);
 	sqlite3_reset(s);
 	if (rc == SQLITE_ROW)
-		return ada_fail(err, STORE_ECONFLICT,
-				"file %s is used by a job that has not finished", fd->id);
+		return store_file_in_use(err, fd->id);
 	if (rc != SQLITE_DONE)
 		return conn_fail(c, "delete file", err);
 	if ((rc = conn_stmt(c, sql_delete, &s, err)))

@@ -42,9 +42,7 @@ static int migrate(struct conn *c, struct ada_err *err)
 	if ((rc = user_version(c, &have, err)))
 		return rc;
 	if (have > store_n_migrations)
-		return ada_fail(err, ADA_EUNSUPPORTED,
-				"%s: schema version %d is newer than this adalorad knows (%d); upgrade adalorad",
-				c->st->path, have, store_n_migrations);
+		return store_schema_newer(err, c->st->path, have);
 	for (int v = have + 1; v <= store_n_migrations; v++) {
 		const struct migration *m = &sqlite_migrations[v - 1];
 		if ((rc = conn_begin(c, err)))
@@ -136,9 +134,7 @@ static void sq_free(struct store *base)
 	struct sq_store *st = sq_of(base);
 
 	writer_stop(st);
-	pthread_setspecific(st->key, NULL);
-	conn_close_all(st);
-	pthread_key_delete(st->key);
+	conns_release(&st->conns);
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->gc_lock);
 	pthread_cond_destroy(&st->gc_cond);
@@ -198,27 +194,20 @@ static const struct store_backend sqlite_backend = {
 	.file_list = sq_file_list,
 	.file_delete = sq_file_delete,
 	.file_labels = sq_file_labels,
-	.job_create = sq_job_create,
-	.job_by_key = sq_job_by_key,
+	.job_write = sq_job_write,
+	.job_machine = sq_job_machine,
 	.job_get = sq_job_get,
 	.job_version = sq_job_version,
 	.job_list = sq_job_list,
 	.job_next_validating = sq_job_next_validating,
-	.job_planned = sq_job_planned,
-	.job_claim = sq_job_claim,
-	.job_outcome = sq_job_outcome,
-	.job_cancel = sq_job_cancel,
 	.recover = sq_recover,
 	.job_reconcile = sq_job_reconcile,
 	.job_running_ids = sq_job_running_ids,
-	.job_progress = sq_job_progress,
 	.job_counts = sq_job_counts,
 	.job_totals = sq_job_totals,
-	.event_add = sq_event_add,
 	.event_list = sq_event_list,
 	.event_ranks = sq_event_ranks,
 	.event_last = sq_event_last,
-	.checkpoint_add = sq_checkpoint_add,
 	.checkpoint_list = sq_checkpoint_list,
 	.daemon_list = sq_daemon_list,
 	.set_address = sq_set_address,
@@ -233,6 +222,10 @@ int sqlite_store_open(const struct store_config *cfg, struct store **out, struct
 	*out = NULL;
 	if (!st)
 		return ada_fail(err, ADA_ENOMEM, "out of memory");
+	if ((rc = conns_init(&st->conns, conn_close_link, err))) {
+		free(st);
+		return rc;
+	}
 	st->lock_fd = -1;
 	st->path = strdup(cfg->path);
 	st->sync = cfg->sync == STORE_SYNC_NORMAL ? STORE_SYNC_NORMAL : STORE_SYNC_FULL;
@@ -244,15 +237,6 @@ int sqlite_store_open(const struct store_config *cfg, struct store **out, struct
 	pthread_mutex_init(&st->gc_lock, NULL);
 	pthread_cond_init(&st->gc_cond, NULL);
 	pthread_cond_init(&st->gc_done, NULL);
-	if (pthread_key_create(&st->key, conn_thread_exit)) {
-		pthread_mutex_destroy(&st->lock);
-		pthread_mutex_destroy(&st->gc_lock);
-		pthread_cond_destroy(&st->gc_cond);
-		pthread_cond_destroy(&st->gc_done);
-		free(st->path);
-		free(st);
-		return ada_fail(err, ADA_ENOMEM, "store: no thread-specific key left");
-	}
 	if ((rc = store_base_init(&st->base, &sqlite_backend, cfg, err)))
 		goto out_free;
 	if (!st->path) {
