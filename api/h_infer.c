@@ -764,19 +764,9 @@ void h_question_answering(struct request *r)
 	struct api_infer *j;
 	json_t *body;
 
-	if (r->infer) {
-		infer_wait(r);
+	if (!(j = infer_begin(r, API_INFER_QA)))
 		return;
-	}
-	if (!(body = infer_body(r)))
-		return;
-	j = infer_job_new(r, API_INFER_QA);
-	if (!j) {
-		json_decref(body);
-		reply_error(r, 500, "out_of_memory", NULL, "out of memory");
-		return;
-	}
-	j->body = body;
+	body = j->body;
 	if (body_known_fields(r, body, known, "") || model_field(r, body, &j->p) ||
 	    qa_pairs(r, j, body) || int_field(r, body, "top_k", 1, 1000, &top_k, NULL) ||
 	    int_field(r, body, "max_answer_length", 1, 1 << 20, &max_answer, NULL) ||
