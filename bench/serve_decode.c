@@ -8,9 +8,9 @@
  *
  *   build/bench/serve_decode --shape stories15M --dtype Q4_K --streams 1,8 --rank 8
  *
- * Models are written once into --dir (ada's random Llama of the shape with
- * the 260-token byte vocabulary: a real-vocabulary shape keeps its layers
- * but gets an LM head of 260 rows, which this notes in its output). Each
+ * Models are written once into --dir (ada's random Llama of the shape, with
+ * the shape's vocabulary size: the byte tokens padded with unused ones, so
+ * the LM head is as large as the real model's). Each
  * configuration runs a warm-up, then --repeat timed runs; the median run
  * is printed as one JSON line.
  */
@@ -54,7 +54,7 @@ static void die(const char *what, const struct ada_err *err)
 }
 
 /* The model file of shape at dtype (ada_create_model_dtype: the shape's
- * layers, the byte vocabulary), made when missing. */
+ * layers and vocabulary size), made when missing. */
 static void make_model(const char *shape, const char *dtype, const char *path, int *real_vocab)
 {
 	struct model_config cfg;
