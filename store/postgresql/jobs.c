@@ -402,7 +402,10 @@ int pg_job_write(struct store *st, job_machine_fn fn, const void *args, int urge
 {
 	struct job_machine_call call = { fn, args };
 
-	(void)urgent;   /* no queue to jump: the server runs writes side by side */
+	/* A running job's events and progress: at the daemon's priority, not
+	 * the worker's (urgent.c). */
+	if (urgent)
+		return pg_urgent_tx(pg_of(st), op_machine, &call, err);
 	return pg_tx(st, op_machine, &call, err);
 }
 

@@ -298,6 +298,7 @@ void pg_threads_stop(struct pg_store *st)
 {
 	char byte = 1;
 
+	pg_urgent_stop(st);
 	pthread_mutex_lock(&st->run_lock);
 	st->stopping = 1;
 	pthread_cond_broadcast(&st->run_cond);

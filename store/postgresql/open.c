@@ -1,6 +1,7 @@
 /*
  * open — the PostgreSQL backend: connecting, migrating, the daemon's
- * registration, its threads, and its table of functions.
+ * registration, its threads (heartbeat, listener, urgent writer), and its
+ * table of functions.
  *
  * Several daemons may start at once on one database: migrations run under
  * an advisory lock, each version in its own transaction (PostgreSQL's DDL
@@ -127,7 +128,9 @@ static void pg_free(struct store *base)
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->run_lock);
 	pthread_mutex_destroy(&st->vc_lock);
+	pthread_mutex_destroy(&st->u_lock);
 	pthread_cond_destroy(&st->run_cond);
+	pthread_cond_destroy(&st->u_cond);
 	store_base_release(&st->base);
 	free(st->held);
 	free(st->uri);
@@ -195,6 +198,8 @@ int pg_store_open(const struct store_config *cfg, struct store **out, struct ada
 	pthread_mutex_init(&st->lock, NULL);
 	pthread_mutex_init(&st->run_lock, NULL);
 	pthread_mutex_init(&st->vc_lock, NULL);
+	pthread_mutex_init(&st->u_lock, NULL);
+	pthread_cond_init(&st->u_cond, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&st->run_cond, &ca);
@@ -228,7 +233,7 @@ int pg_store_open(const struct store_config *cfg, struct store **out, struct ada
 	if ((rc = pg_get(&st->base, &c, err)) || (rc = migrate(c, err)) ||
 	    (cfg->daemon_id && *cfg->daemon_id && (rc = check_id_free(c, err))) ||
 	    (rc = pg_heartbeat_once(st, err)) || (rc = pg_listener_start(st, err)) ||
-	    (rc = pg_heartbeat_start(st, err)))
+	    (rc = pg_heartbeat_start(st, err)) || (rc = pg_urgent_start(st, err)))
 		goto out_free;
 	*out = &st->base;
 	return ADA_OK;

@@ -6,10 +6,12 @@
  * connection the first time it touches the store (a connection must not be
  * shared between threads) and prepares a statement once per connection,
  * keyed by the address of its SQL text (every query is a static string in
- * the file that owns it). There is no writer thread: PostgreSQL commits
- * concurrent transactions with shared WAL flushes itself, and row locks
- * order the writers of one job (every transition names the state it
- * leaves, so two writers racing cannot both win). A write is a function
+ * the file that owns it). There is no writer thread for ordering:
+ * PostgreSQL commits concurrent transactions with shared WAL flushes
+ * itself, and row locks order the writers of one job (every transition
+ * names the state it leaves, so two writers racing cannot both win). One
+ * thread (urgent.c) runs a running job's events and progress for the
+ * workers, for their priority, not their order. A write is a function
  * run in one transaction by pg_tx(), retried when the server reports a
  * deadlock or a serialization failure, or when the connection broke
  * before the commit was sent.
@@ -92,6 +94,14 @@ struct pg_store {
 	int heartbeat_started, listener_started;
 	int wake_fd[2];                 /* the listener's poll is cut short by a byte */
 	PGconn *listen_db;              /* handed to the listener thread at its start */
+
+	/* the urgent writer (urgent.c) */
+	pthread_mutex_t u_lock;
+	pthread_cond_t u_cond;
+	struct pg_urgent *u_head, **u_tail;   /* callers' requests, oldest first */
+	int u_stop;
+	pthread_t urgent;
+	int urgent_started;
 };
 
 static inline struct pg_store *pg_of(struct store *st)
@@ -200,8 +210,14 @@ int pg_sweep_expired(struct store *st, int max_crashes, struct store_recovery *o
 		     struct ada_err *err);
 int pg_heartbeat_start(struct pg_store *st, struct ada_err *err);
 int pg_listener_start(struct pg_store *st, struct ada_err *err);
-/* Stop both (the free). */
+/* Stop the three (the free): the urgent writer, the heartbeat, the listener. */
 void pg_threads_stop(struct pg_store *st);
+/* The urgent writer (urgent.c): start it; run fn(ctx) in a transaction on
+ * its thread and wait for the result (on the caller's thread, through
+ * pg_tx, when the writer is not running); stop it once its queue is empty. */
+int pg_urgent_start(struct pg_store *st, struct ada_err *err);
+int pg_urgent_tx(struct pg_store *st, pg_tx_fn fn, void *ctx, struct ada_err *err);
+void pg_urgent_stop(struct pg_store *st);
 /* One renewal now (open: the daemon's row exists before any claim). */
 int pg_heartbeat_once(struct pg_store *st, struct ada_err *err);
 
