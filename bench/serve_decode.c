@@ -8,9 +8,11 @@
  *
  *   build/bench/serve_decode --shape stories15M --dtype Q4_K --streams 1,8 --rank 8
  *
- * Models are written once into --dir (ada's random Llama of the shape, with
- * the shape's vocabulary size: the byte tokens padded with unused ones, so
- * the LM head is as large as the real model's). Each
+ * Models are written once into --dir (ada's random Llama of the shape: a
+ * real shape such as tinyllama-1.1b with its model's vocabulary size, the
+ * byte tokens padded with unused ones; a llama2.c shape such as stories15M
+ * with the 260-token byte vocabulary, which "vocab" and "real_vocab" in
+ * the output show). Each
  * configuration runs a warm-up, then --repeat timed runs; the median run
  * is printed as one JSON line.
  */
@@ -53,8 +55,8 @@ static void die(const char *what, const struct ada_err *err)
 	exit(1);
 }
 
-/* The model file of shape at dtype (ada_create_model_dtype: the shape's
- * layers and vocabulary size), made when missing. */
+/* The model file of shape at dtype (ada_create_model_dtype), made when
+ * missing. */
 static void make_model(const char *shape, const char *dtype, const char *path, int *real_vocab)
 {
 	struct model_config cfg;
@@ -120,13 +122,15 @@ static struct result run(struct ada_served **m, int n_models, int n, int prompt_
 {
 	struct ada_decoder *d;
 	struct ada_seq **seqs = calloc((size_t)n, sizeof(*seqs));
+	struct ada_seq **live = calloc((size_t)n, sizeof(*live));
+	int *live_of = calloc((size_t)n, sizeof(*live_of));
 	int32_t *prompt = calloc((size_t)prompt_len, sizeof(*prompt));
 	struct ada_sampling smp = { .temperature = 0, .top_p = 1 };
 	struct ada_err err = { 0 };
 	struct result res = { 0 };
 	struct rng g;
 	double t0, t_first = 0, t_end, c_first = 0, c_end;
-	int got_first = 0, steps = 0, decoded = 0;
+	int got_first = 0, steps = 0, decoded = 0, decoded_first = 0, steps_first = 0;
 	int *count = calloc((size_t)n, sizeof(*count));
 
 	rng_seed(&g, 5);
@@ -140,31 +144,50 @@ static struct result run(struct ada_served **m, int n_models, int n, int prompt_
 	}
 	t0 = now();
 	while (decoded < n * tokens) {
-		if (ada_decode_step(d, seqs, n, &err))
+		/* Only the sequences with tokens left: when the prompts take more
+		 * than one step's rows, the streams that started first finish
+		 * first (as the daemon's engine steps them). */
+		int k = 0;
+		for (int i = 0; i < n; i++)
+			if (ada_seq_can_step(seqs[i])) {
+				live_of[k] = i;
+				live[k++] = seqs[i];
+			}
+		if (ada_decode_step(d, live, k, &err))
 			die("step", &err);
 		steps++;
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < k; i++) {
 			struct ada_token t;
-			if (!ada_seq_token(seqs[i], &t))
+			if (!ada_seq_token(live[i], &t))
 				continue;
 			decoded++;
-			if (++count[i] == 1 && ++got_first == n) {
+			if (++count[live_of[i]] == 1 && ++got_first == n) {
 				t_first = now();
 				c_first = cpu_now();
+				steps_first = steps;
 			}
 		}
+		if (got_first < n || steps_first == steps)
+			decoded_first = decoded;   /* chosen by the end of the first-tokens step */
 	}
 	t_end = now();
 	c_end = cpu_now();
-	res.cpu_ms_per_token = (c_end - c_first) * 1e3 / ((double)n * (tokens - 1));
+	/* After the step that gave the last stream its first token: the tokens
+	 * and steps that came later (streams whose prompts were read in an
+	 * earlier step had chosen some already). */
+	{
+		const double after = (double)n * tokens - decoded_first;
+		res.cpu_ms_per_token = (c_end - c_first) * 1e3 / after;
+		res.decode_tps = after / (t_end - t_first);
+		res.step_ms = (t_end - t_first) * 1e3 / (steps - steps_first);
+	}
 	res.ttft_ms = (t_first - t0) * 1e3;
-	/* After every stream's first token: (tokens - 1) per stream. */
-	res.decode_tps = (double)n * (tokens - 1) / (t_end - t_first);
-	res.step_ms = (t_end - t_first) * 1e3 / (tokens - 1);
 	for (int i = 0; i < n; i++)
 		ada_seq_free(seqs[i]);
 	ada_decoder_free(d);
 	free(seqs);
+	free(live);
+	free(live_of);
 	free(prompt);
 	free(count);
 	return res;
