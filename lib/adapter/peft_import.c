@@ -357,7 +357,7 @@ static int load_modules(struct peft_adapter *pa, const struct model_config *cfg,
 			return ada_fail(err, ADA_EFORMAT,
 					"%s: layer %d module %s: shapes do not fit the model (%d x %d)",
 					wpath, i / M, model_module_name(cfg, i % M), out, in);
-		total += (size_t)k * (size_t)(in + out + 1) + 16;
+		total += (size_t)k * (size_t)(in + 2 * out + 1) + 16;   /* A, B, B^T, E */
 		n++;
 	}
 	pa->mods = xcalloc((size_t)n + 1, sizeof(*pa->mods));
@@ -418,6 +418,11 @@ static int load_modules(struct peft_adapter *pa, const struct model_config *cfg,
 			memcpy(pm->lr->P, tmp, sizeof(float) * (size_t)out * k);
 			free(tmp);
 		}
+		pm->lr->Pt = cur;
+		cur += (size_t)k * out;
+		for (int o = 0; o < out; o++)
+			for (int j = 0; j < k; j++)
+				pm->lr->Pt[(size_t)j * out + o] = pm->lr->P[(size_t)o * k + j];
 	}
 	return ADA_OK;
 }

@@ -268,23 +268,36 @@ static const struct linear *row_lin(const struct ada_decoder *d, int r, int l, i
 }
 
 /* y rows += scale * ((x Q^T) * g) P^T over rows [r0, r1), as lowrank.c
- * computes it, with the decoder's scratch. */
+ * computes it, with the decoder's scratch. The second product goes through
+ * the narrow rank in axpy form over P transposed (the adapter's Pt, or a
+ * transposed copy made here when it keeps none: the same arithmetic). */
 static int lora_rows(struct ada_decoder *d, const struct lowrank *lr, const float *x, int ldx,
 		     float *y, int ldy, int n)
 {
-	const int r = lr->r;
+	const int r = lr->r, out = lr->base.out;
 	struct rowdot_w q = { .f32 = lr->Q, .rows = r, .cols = lr->base.in };
-	struct rowdot_w p = { .f32 = lr->P, .rows = lr->base.out, .cols = r };
+	const float *Pt = lr->Pt;
+	size_t need = (size_t)n * (size_t)r;
 
 	if (r == 0)
 		return ADA_OK;
-	if (grow(&d->small, &d->small_n, (size_t)n * (size_t)r))
+	if (!Pt)
+		need += (size_t)r * (size_t)out;
+	if (grow(&d->small, &d->small_n, need))
 		return ADA_ENOMEM;
 	rowdot(&q, x, n, ldx, d->small, r, 0, NULL);
 	for (long i = 0; i < n; i++)
 		for (int j = 0; j < r; j++)
 			d->small[i * r + j] = d->small[i * r + j] * lr->g[j] * lr->scale;
-	rowdot(&p, d->small, n, r, y, ldy, 1, NULL);
+	if (!Pt) {
+		float *t = d->small + (size_t)n * (size_t)r;
+
+		for (int o = 0; o < out; o++)
+			for (int j = 0; j < r; j++)
+				t[(size_t)j * out + o] = lr->P[(size_t)o * r + j];
+		Pt = t;
+	}
+	rowaxpy(Pt, r, out, d->small, n, r, y, ldy);
 	return ADA_OK;
 }
 

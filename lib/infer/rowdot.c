@@ -178,3 +178,86 @@ void rowdot(const struct rowdot_w *w, const float *x, int M, int ldx, float *y, 
 	j.rows_per_task = (int)rb;
 	pool_run((w->rows + rb - 1) / rb, 0, rowdot_task, &j);
 }
+
+/* ---- the narrow product: axpy form ------------------------------------------ */
+
+struct rowaxpy_job {
+	const float *Wt, *s;
+	float *y;
+	int k, cols, M, lds, ldy;
+	int cols_per_task;
+};
+
+static inline void st8(float *p, v8 v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+/* Columns [c0, c1) of one row: c0 a multiple of 8; a column is in a
+ * vector iff it is below cols rounded down to 8, so its arithmetic never
+ * depends on the split. */
+static void axpy_row(const float *Wt, int k, int cols, const float *s, float *y, int c0, int c1)
+{
+	const int vec_end = cols / 8 * 8;
+	int o = c0;
+
+	for (; o + 32 <= c1 && o + 32 <= vec_end; o += 32) {
+		v8 a0 = s[0] * ld8(Wt + o), a1 = s[0] * ld8(Wt + o + 8),
+		   a2 = s[0] * ld8(Wt + o + 16), a3 = s[0] * ld8(Wt + o + 24);
+
+		for (int j = 1; j < k; j++) {
+			const float *w = Wt + (size_t)j * cols + o;
+			a0 += s[j] * ld8(w);
+			a1 += s[j] * ld8(w + 8);
+			a2 += s[j] * ld8(w + 16);
+			a3 += s[j] * ld8(w + 24);
+		}
+		st8(y + o, ld8(y + o) + a0);
+		st8(y + o + 8, ld8(y + o + 8) + a1);
+		st8(y + o + 16, ld8(y + o + 16) + a2);
+		st8(y + o + 24, ld8(y + o + 24) + a3);
+	}
+	for (; o + 8 <= c1 && o + 8 <= vec_end; o += 8) {
+		v8 a = s[0] * ld8(Wt + o);
+
+		for (int j = 1; j < k; j++)
+			a += s[j] * ld8(Wt + (size_t)j * cols + o);
+		st8(y + o, ld8(y + o) + a);
+	}
+	for (; o < c1; o++) {
+		float a = s[0] * Wt[o];
+
+		for (int j = 1; j < k; j++)
+			a += s[j] * Wt[(size_t)j * cols + o];
+		y[o] += a;
+	}
+}
+
+static void rowaxpy_task(void *ctx, long task, int thread)
+{
+	const struct rowaxpy_job *j = ctx;
+	const int c0 = (int)task * j->cols_per_task;
+	const int c1 = j->cols - c0 < j->cols_per_task ? j->cols : c0 + j->cols_per_task;
+
+	(void)thread;
+	for (int m = 0; m < j->M; m++)
+		axpy_row(j->Wt, j->k, j->cols, j->s + (size_t)m * j->lds, j->y + (size_t)m * j->ldy,
+			 c0, c1);
+}
+
+void rowaxpy(const float *Wt, int k, int cols, const float *s, int M, int lds, float *y,
+	     int ldy)
+{
+	struct rowaxpy_job j = { .Wt = Wt, .s = s, .y = y, .k = k, .cols = cols, .M = M,
+				 .lds = lds, .ldy = ldy };
+	long per_col = (long)M * k, cb;
+
+	if (M <= 0 || cols <= 0 || k <= 0)
+		return;
+	cb = TASK_WORK / (per_col > 0 ? per_col : 1);
+	cb = cb < 32 ? 32 : (cb + 31) / 32 * 32;
+	if (cb > cols || per_col * cols < PARALLEL_MIN_WORK)
+		cb = cols;
+	j.cols_per_task = (int)cb;
+	pool_run((cols + cb - 1) / cb, 0, rowaxpy_task, &j);
+}

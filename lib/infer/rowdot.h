@@ -48,4 +48,14 @@ static inline size_t rowdot_scratch(int cols)
 void rowdot(const struct rowdot_w *w, const float *x, int M, int ldx, float *y, int ldy,
 	    int accumulate, float *scratch);
 
+/* y[m * ldy + o] += sum_j s[m * lds + j] Wt[j][o] for m < M, o < cols, with
+ * Wt [k][cols] row-major (an adapter's up-projection, transposed): the
+ * product through a narrow middle (k is the rank, 1..64), where a dot
+ * product per output would be mostly its horizontal sum. Each output is
+ * s[m][0] Wt[0][o] + s[m][1] Wt[1][o] + ... in that order, then added to
+ * y; the same arithmetic for any M, thread count or split (the work is
+ * split between the pool by columns, in multiples of 8). */
+void rowaxpy(const float *Wt, int k, int cols, const float *s, int M, int lds, float *y,
+	     int ldy);
+
 #endif

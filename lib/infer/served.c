@@ -164,6 +164,8 @@ static int64_t adapter_bytes(const struct peft_adapter *pa)
 	for (int i = 0; i < pa->n_mods; i++) {
 		const struct lowrank *lr = pa->mods[i].lr;
 		n += ((int64_t)lr->r * (lr->base.in + lr->base.out + 1) + 16) * (int64_t)sizeof(float);
+		if (lr->Pt)
+			n += (int64_t)lr->r * lr->base.out * (int64_t)sizeof(float);
 	}
 	for (int i = 0; i < pa->n_tensors; i++)
 		n += (int64_t)(pa->tensors[i].rows * pa->tensors[i].cols * sizeof(float));

@@ -216,6 +216,7 @@ int lowrank_compact(struct lowrank *lr, const uint8_t *keep)
 	/* Forward order of rows in P matters: compacting in place from the front
 	 * never overwrites an element not yet moved, since k <= r. */
 	compact_cols(lr->P, lr->base.out, r, keep, k);
+	lr->Pt = NULL;   /* a kept transpose is of the old rank */
 	compact_rows(lr->Q, r, lr->base.in, keep);
 	compact_rows(lr->g, r, 1, keep);
 	if (lr->dP)

@@ -26,6 +26,9 @@ struct lowrank {
 	real scale;             /* fixed at creation (adalora.md: never rescaled) */
 	real dropout;           /* probability of zeroing an input element */
 	real *P, *Q, *g;        /* borrowed: [out][r], [r][in], [r] */
+	real *Pt;               /* borrowed, may be NULL: [r][out], P transposed,
+	                         * kept by a frozen adapter for the serving
+	                         * decoder (infer/rowdot.h rowaxpy) */
 	real *dP, *dQ, *dg;     /* borrowed gradients; dg NULL if g is not trained,
 	                         * dP/dQ NULL if P/Q are frozen */
 	/* owned caches */

@@ -8,7 +8,9 @@
  *   - a sequence's tokens and log-probabilities are bit for bit the same
  *     alone and in a step with other sequences (other adapters, other
  *     prompt lengths, prompts read while others generate), on F32, BF16
- *     and Q4_K bases, and at 1 and 2 threads;
+ *     and Q4_K bases, and at 1 and 2 threads; the adapter's narrow product
+ *     (rowaxpy) gives each row the same bits at any row count and thread
+ *     count, within rounding of a double reference;
  *   - sampling with a seed is reproducible; greedy picks the first maximum;
  *   - the cache loads a base once for all its adapters and evicts adapters
  *     by bytes, least recently used first, without freeing one in use;
@@ -31,6 +33,7 @@
 #include "task_data.h"
 #include "infer/batch_decode.h"
 #include "infer/inference_net.h"
+#include "infer/rowdot.h"
 #include "net/trained_net.h"
 #include "tiny_model.h"
 #include "util/err.h"
@@ -375,6 +378,56 @@ out_free:
 	for (int i = 0; i < n; i++)
 		ada_served_free(m[i]);
 	ada_model_cache_free(c);
+}
+
+/* rowaxpy on a width that the pool splits (and a tail of 5 columns): each
+ * row alone = that row among 8, at 1 thread = at 2, each near a double sum. */
+static void test_rowaxpy(void)
+{
+	enum { K = 8, COLS = 5637, M = 8 };
+	float *wt = malloc(sizeof(*wt) * K * COLS), s[M][K];
+	float *all = calloc((size_t)M * COLS, sizeof(*all)), *one = calloc(COLS, sizeof(*one));
+	float *thr1 = calloc((size_t)M * COLS, sizeof(*thr1));
+	struct rng r;
+	double worst = 0;
+
+	if (!wt || !all || !one || !thr1) {
+		CHECK_MSG(0, "out of memory");
+		goto out_free;
+	}
+	rng_seed(&r, 42);
+	for (int i = 0; i < K * COLS; i++)
+		wt[i] = (float)rng_normal(&r);
+	for (int m = 0; m < M; m++)
+		for (int j = 0; j < K; j++)
+			s[m][j] = (float)rng_normal(&r);
+	for (int i = 0; i < M * COLS; i++)
+		all[i] = thr1[i] = (float)(i % 7) - 3;
+	ada_set_threads(2);
+	rowaxpy(wt, K, COLS, &s[0][0], M, K, all, COLS);
+	ada_set_threads(1);
+	rowaxpy(wt, K, COLS, &s[0][0], M, K, thr1, COLS);
+	ada_set_threads(2);
+	CHECK_MSG(!memcmp(all, thr1, sizeof(*all) * M * COLS), "rowaxpy: 1 thread differs from 2");
+	for (int m = 0; m < M; m++) {
+		for (int o = 0; o < COLS; o++)
+			one[o] = (float)((m * COLS + o) % 7) - 3;
+		rowaxpy(wt, K, COLS, s[m], 1, K, one, COLS);
+		CHECK_MSG(!memcmp(one, all + (size_t)m * COLS, sizeof(*one) * COLS),
+			  "rowaxpy: row %d alone differs from it among %d", m, M);
+		for (int o = 0; o < COLS; o++) {
+			double want = (double)((m * COLS + o) % 7) - 3;
+			for (int j = 0; j < K; j++)
+				want += (double)s[m][j] * wt[(size_t)j * COLS + o];
+			worst = fmax(worst, fabs(want - all[(size_t)m * COLS + o]));
+		}
+	}
+	CHECK_MSG(worst < 1e-4, "rowaxpy: %g from the double sum", worst);
+out_free:
+	free(wt);
+	free(all);
+	free(one);
+	free(thr1);
 }
 
 static void test_batch_invariance(void)
@@ -993,6 +1046,7 @@ int main(void)
 	RUN(test_unmerged_equals_forward);
 	RUN(test_bitfit_unmerged);
 	RUN(test_unmerged_equals_merged);
+	RUN(test_rowaxpy);
 	RUN(test_batch_invariance);
 	RUN(test_greedy_and_logprobs);
 	RUN(test_seeded_sampling);
