@@ -13,8 +13,11 @@
  * byte tokens padded with unused ones; a llama2.c shape such as stories15M
  * with the 260-token byte vocabulary, which "vocab" and "real_vocab" in
  * the output show). Each
- * configuration runs a warm-up, then --repeat timed runs; the median run
- * is printed as one JSON line.
+ * configuration runs a warm-up, then --repeat timed runs, the base's and
+ * the adapter's alternating; the median run of each is printed as one JSON
+ * line, then the adapter's cost: the median over the runs of the ratio of
+ * each adapter run to the base run beside it, less one (step time, and
+ * CPU time per token).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -232,58 +235,76 @@ int main(int argc, char **argv)
 	make_model(shape, dtype, model, &real_vocab);
 	if (ada_model_cache_new(0, 1, &cache, &err))
 		die("cache", &err);
-	for (int with = 0; with <= (rank > 0); with++) {
-		struct ada_served *m[64] = { 0 };
-		int n_models = with ? adapters : 1;
+	/* The base alone (with = 0) and with its adapters (with = 1), loaded
+	 * together and timed alternately, run for run, so that the machine's
+	 * drift (another tenant, the clock) falls on both alike. */
+	struct ada_served *m[2][64] = { { 0 } };
+	int n_models[2] = { 1, adapters }, sides = rank > 0 ? 2 : 1;
 
-		for (int a = 0; a < n_models; a++) {
+	for (int with = 0; with < sides; with++)
+		for (int a = 0; a < n_models[with]; a++) {
 			const char *ad = NULL;
 			if (with) {
 				snprintf(adir, sizeof(adir), "%s/%s-%s-lora-r%d-%d", dir, shape, dtype, rank, a);
 				make_adapter(model, rank, adir);
 				ad = adir;
 			}
-			if (ada_model_cache_get(cache, model, NULL, ad, &m[a], &err))
+			if (ada_model_cache_get(cache, model, NULL, ad, &m[with][a], &err))
 				die("load", &err);
 		}
-		for (const char *p = streams; *p;) {
-			int n = atoi(p);
-			struct result r[64];
-			double ttft[64], tps[64], step[64], cpu[64];
+	for (const char *p = streams; *p;) {
+		int n = atoi(p);
+		double ttft[2][64], tps[2][64], step[2][64], cpu[2][64], cost_step[64], cost_cpu[64];
+
+		if (n < 1 || repeat > 64)
+			die("--streams: counts >= 1; --repeat <= 64", NULL);
+		for (int with = 0; with < sides; with++)   /* warm-up */
+			run(m[with], n_models[with], n, prompt_len, tokens < 8 ? tokens : 8, max_rows);
+		for (int k = 0; k < repeat; k++)
+			for (int with = 0; with < sides; with++) {
+				struct result r = run(m[with], n_models[with], n, prompt_len, tokens,
+						      max_rows);
+				ttft[with][k] = r.ttft_ms;
+				tps[with][k] = r.decode_tps;
+				step[with][k] = r.step_ms;
+				cpu[with][k] = r.cpu_ms_per_token;
+			}
+		for (int k = 0; sides == 2 && k < repeat; k++) {   /* run k's pair */
+			cost_step[k] = step[1][k] / step[0][k] - 1;
+			cost_cpu[k] = cpu[1][k] / cpu[0][k] - 1;
+		}
+		for (int with = 0; with < sides; with++) {
 			struct ada_served_info info;
 
-			if (n < 1 || repeat > 64)
-				die("--streams: counts >= 1; --repeat <= 64", NULL);
-			run(m, n_models, n, prompt_len, tokens < 8 ? tokens : 8, max_rows);   /* warm-up */
-			for (int k = 0; k < repeat; k++) {
-				r[k] = run(m, n_models, n, prompt_len, tokens, max_rows);
-				ttft[k] = r[k].ttft_ms;
-				tps[k] = r[k].decode_tps;
-				step[k] = r[k].step_ms;
-				cpu[k] = r[k].cpu_ms_per_token;
-			}
-			qsort(ttft, (size_t)repeat, sizeof(double), cmp_double);
-			qsort(tps, (size_t)repeat, sizeof(double), cmp_double);
-			qsort(step, (size_t)repeat, sizeof(double), cmp_double);
-			qsort(cpu, (size_t)repeat, sizeof(double), cmp_double);
-			ada_served_describe(m[0], &info);
+			qsort(ttft[with], (size_t)repeat, sizeof(double), cmp_double);
+			qsort(tps[with], (size_t)repeat, sizeof(double), cmp_double);
+			qsort(step[with], (size_t)repeat, sizeof(double), cmp_double);
+			qsort(cpu[with], (size_t)repeat, sizeof(double), cmp_double);
+			ada_served_describe(m[with][0], &info);
 			printf("{\"shape\":\"%s\",\"dtype\":\"%s\",\"adapter_rank\":%d,\"adapters\":%d,"
 			       "\"streams\":%d,\"threads\":%d,\"prompt_tokens\":%d,\"tokens\":%d,"
 			       "\"ttft_ms\":%.2f,\"decode_tokens_per_s\":%.2f,"
 			       "\"per_stream_tokens_per_s\":%.2f,\"ms_per_step\":%.3f,"
 			       "\"cpu_ms_per_token\":%.3f,"
 			       "\"weight_bytes\":%lld,\"vocab\":%d,\"real_vocab\":%d}\n",
-			       shape, dtype, with ? rank : 0, n_models, n, threads, prompt_len, tokens,
-			       ttft[repeat / 2], tps[repeat / 2], tps[repeat / 2] / n, step[repeat / 2],
-			       cpu[repeat / 2],
+			       shape, dtype, with ? rank : 0, n_models[with], n, threads, prompt_len,
+			       tokens, ttft[with][repeat / 2], tps[with][repeat / 2],
+			       tps[with][repeat / 2] / n, step[with][repeat / 2], cpu[with][repeat / 2],
 			       (long long)info.weight_bytes, info.vocab_size, real_vocab);
-			fflush(stdout);
-			p = strchr(p, ',');
-			p = p ? p + 1 : "";
 		}
-		for (int a = 0; a < n_models; a++)
-			ada_served_free(m[a]);
+		qsort(cost_step, (size_t)(sides == 2 ? repeat : 0), sizeof(double), cmp_double);
+		qsort(cost_cpu, (size_t)(sides == 2 ? repeat : 0), sizeof(double), cmp_double);
+		if (sides == 2)
+			printf("{\"shape\":\"%s\",\"dtype\":\"%s\",\"streams\":%d,"
+			       "\"adapter_cost_step\":%.3f,\"adapter_cost_cpu\":%.3f}\n",
+			       shape, dtype, n, cost_step[repeat / 2], cost_cpu[repeat / 2]);
+		fflush(stdout);
+		p = strchr(p, ',');
+		p = p ? p + 1 : "";
 	}
+	for (int with = 0; with < sides; with++)
+		for (int a = 0; a < n_models[with]; a++)
+			ada_served_free(m[with][a]);
 	ada_model_cache_free(cache);
 	return 0;
 }
