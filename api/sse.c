@@ -84,24 +84,39 @@ static int format_event(struct sse_stream *s, const struct store_event *e)
 }
 
 /* Read what the store has past the cursor into buf; at the end of a
- * finished job's log, the done block. -1 on failure. */
+ * finished job's log, the done block. -1 on failure.
+ *
+ * The events first: a live job's new event needs no other read (with
+ * PostgreSQL, none at all when the store heard it: store/postgresql/
+ * recent.c). Only when there is none is the job's status read, and then
+ * the events again, so that the done block never comes before an event
+ * written before the job ended. */
 static int fill(struct sse_stream *s)
 {
 	struct api *a = s->api;
 	struct ada_err err = { 0 };
 	struct store_events ev;
 	struct store_job job;
-	enum job_status status;
+	enum job_status status = JOB_RUNNING;
 	int rc;
 
-	rc = store_job_get(a->cfg.store, s->watch.job_id, &job, &err);
+	rc = store_event_follow(a->cfg.store, s->watch.job_id, s->cursor, SSE_BATCH, &ev, &err);
 	if (rc)
 		goto out_fail;
-	status = job.status;
-	store_job_release(&job);
-	rc = store_event_list(a->cfg.store, s->watch.job_id, s->cursor, SSE_BATCH, &ev, &err);
-	if (rc)
-		goto out_fail;
+	if (ev.n == 0) {
+		store_events_release(&ev);
+		rc = store_job_get(a->cfg.store, s->watch.job_id, &job, &err);
+		if (rc)
+			goto out_fail;
+		status = job.status;
+		store_job_release(&job);
+		if (!job_status_final(status))
+			return 0;
+		rc = store_event_follow(a->cfg.store, s->watch.job_id, s->cursor, SSE_BATCH, &ev,
+				      &err);
+		if (rc)
+			goto out_fail;
+	}
 	for (size_t i = 0; i < ev.n && !rc; i++) {
 		rc = format_event(s, &ev.v[i]);
 		s->cursor = ev.v[i].seq;

@@ -68,6 +68,9 @@ struct store_backend {
 
 	int (*event_list)(struct store *st, const char *job_id, int64_t after_seq, int limit,
 			  struct store_events *out, struct ada_err *err);
+	/* store_event_follow's; NULL: event_list serves it. */
+	int (*event_follow)(struct store *st, const char *job_id, int64_t after_seq, int limit,
+			    struct store_events *out, struct ada_err *err);
 	int (*event_ranks)(struct store *st, const char *job_id, int history,
 			   struct store_events *out, struct ada_err *err);
 	int (*event_last)(struct store *st, const char *job_id, const char *message,

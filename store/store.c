@@ -608,6 +608,15 @@ int store_event_list(struct store *st, const char *job_id, int64_t after_seq, in
 	return st->be->event_list(st, job_id, after_seq, limit, out, err);
 }
 
+int store_event_follow(struct store *st, const char *job_id, int64_t after_seq, int limit,
+		       struct store_events *out, struct ada_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (st->be->event_follow)
+		return st->be->event_follow(st, job_id, after_seq, limit, out, err);
+	return st->be->event_list(st, job_id, after_seq < 0 ? 0 : after_seq, limit, out, err);
+}
+
 int store_event_ranks(struct store *st, const char *job_id, int history,
 		      struct store_events *out, struct ada_err *err)
 {

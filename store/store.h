@@ -434,6 +434,14 @@ int store_event_add(struct store *st, const char *job_id, int64_t epoch, const c
 int store_event_list(struct store *st, const char *job_id, int64_t after_seq, int limit,
 		     struct store_events *out, struct ada_err *err);
 
+/* For a live stream: events after after_seq (>= 0), oldest first, as
+ * store_event_list gives them, but possibly from what this daemon heard
+ * of them (store/postgresql/recent.c) without reading the database, and
+ * then has_more says nothing of events it has not heard of yet. An empty
+ * answer always comes from the database. */
+int store_event_follow(struct store *st, const char *job_id, int64_t after_seq, int limit,
+		       struct store_events *out, struct ada_err *err);
+
 /* The job's rank events ("message" == "ranks"): all of them oldest first,
  * or only the latest. */
 int store_event_ranks(struct store *st, const char *job_id, int history,

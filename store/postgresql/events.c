@@ -4,8 +4,11 @@
  *
  * One statement numbers an event (the job's last_event, bumped under the
  * row's lock, so numbers are dense per job), inserts it and NOTIFYs the
- * other daemons' streams; its WHERE clause is the fence: a run's event
- * only goes in while the job runs under the run's lease epoch.
+ * daemons' streams with the row itself (recent.c keeps it, so a stream
+ * needs no query to read it; an event too large for a payload is NOTIFYed
+ * as its job's id and number only); its WHERE clause is the fence: a
+ * run's event only goes in while the job runs under the run's lease
+ * epoch.
  */
 #include "pg.h"
 
@@ -26,8 +29,12 @@ static const char sql_insert[] =
 	"  SELECT $1, b.last_event, $3::bigint, $4, $5, $6, "
 	"  coalesce($7, '" STORE_STATUS_DATA_HEAD "' || b.status || '" STORE_STATUS_DATA_TAIL "') "
 	"  FROM b "
-	"  RETURNING seq) "
-	"SELECT seq, pg_notify('" PG_CHANNEL_EVENTS "', $1) FROM i";
+	"  RETURNING seq, created_at, level, type, message, data), "
+	"n AS (SELECT seq, json_build_array($1::text, seq, created_at, level, type, message, data)::text "
+	"  AS row FROM i) "
+	"SELECT seq, pg_notify('" PG_CHANNEL_EVENTS "', "
+	"  CASE WHEN octet_length(row) <= " PG_NOTIFY_ROW_MAX " THEN row "
+	"  ELSE json_build_array($1::text, seq)::text END) FROM n";
 static const char sql_fence_state[] = "SELECT status, lease_epoch FROM jobs WHERE id = $1";
 static const char sql_fence_ok[] =
 	"SELECT 1 FROM jobs WHERE id = $1 AND status = 'running' AND lease_epoch = $2::bigint";
@@ -137,6 +144,14 @@ int pg_event_list(struct store *st, const char *job_id, int64_t after_seq, int l
 	arg_int(&a, (int64_t)limit + 1);
 	return read_events(st, after_seq >= 0 ? sql_after : sql_newest, &a, (size_t)limit, out,
 			   err);
+}
+
+int pg_event_follow(struct store *st, const char *job_id, int64_t after_seq, int limit,
+		    struct store_events *out, struct ada_err *err)
+{
+	if (pg_recent_get(pg_of(st), job_id, after_seq, limit, out))
+		return ADA_OK;
+	return pg_event_list(st, job_id, after_seq, limit, out, err);
 }
 
 int pg_event_ranks(struct store *st, const char *job_id, int history,

@@ -456,6 +456,7 @@ void pg_changed(struct pg_store *st, const char *job_id)
 
 void pg_vcache_reset(struct pg_store *st, int live)
 {
+	pg_recent_reset(st, live);   /* the same reason: notifications heard or not */
 	pthread_mutex_lock(&st->vc_lock);
 	st->vc_seq++;
 	st->vc_live = live;

@@ -4,8 +4,9 @@
  *
  * One connection of its own LISTENs and waits in poll() on its socket
  * (and on a pipe that cuts the wait short at shutdown): nothing polls a
- * table. "adalorad_events" wakes this daemon's watchers of the job (its
- * live event streams, which then read the new events), "adalorad_queue"
+ * table. An event's notification (PG_CHANNEL_EVENTS, the event's row)
+ * is kept (recent.c) and wakes this daemon's watchers of the job (its
+ * live event streams, which then read it), "adalorad_queue"
  * its validator and workers, "adalorad_cancel" the worker running the
  * job, if any. If the connection breaks, it connects again (with a
  * backoff) and then wakes every watcher and the workers once, since
@@ -38,8 +39,12 @@ static void dispatch(struct pg_store *st, PGconn *db)
 	PGnotify *n;
 
 	while ((n = PQnotifies(db))) {
-		if (!strcmp(n->relname, PG_CHANNEL_EVENTS))
-			pg_changed(st, n->extra);
+		if (!strcmp(n->relname, PG_CHANNEL_EVENTS)) {
+			char id[STORE_ID_MAX];
+
+			/* The row first, then the wake-up: a woken stream finds it. */
+			pg_changed(st, pg_recent_heard(st, n->extra, id, sizeof(id)) ? n->extra : id);
+		}
 		else if (!strcmp(n->relname, PG_CHANNEL_QUEUE))
 			store_hook_queue(&st->base);
 		else if (!strcmp(n->relname, PG_CHANNEL_CANCEL))

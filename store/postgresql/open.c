@@ -127,6 +127,7 @@ static void pg_free(struct store *base)
 			close(st->wake_fd[i]);
 	pthread_mutex_destroy(&st->lock);
 	pthread_mutex_destroy(&st->run_lock);
+	pg_recent_free(st);
 	pthread_mutex_destroy(&st->vc_lock);
 	pthread_mutex_destroy(&st->u_lock);
 	pthread_cond_destroy(&st->run_cond);
@@ -173,6 +174,7 @@ static const struct store_backend pg_backend = {
 	.job_counts = pg_job_counts,
 	.job_totals = pg_job_totals,
 	.event_list = pg_event_list,
+	.event_follow = pg_event_follow,
 	.event_ranks = pg_event_ranks,
 	.event_last = pg_event_last,
 	.checkpoint_list = pg_checkpoint_list,
@@ -216,7 +218,7 @@ int pg_store_open(const struct store_config *cfg, struct store **out, struct ada
 	snprintf(st->version, sizeof(st->version), "%s", cfg->version ? cfg->version : "");
 	if (gethostname(st->host, sizeof(st->host) - 1))
 		snprintf(st->host, sizeof(st->host), "localhost");
-	if (!st->uri) {
+	if (!st->uri || pg_recent_init(st)) {
 		rc = ada_fail(err, ADA_ENOMEM, "out of memory");
 		goto out_free;
 	}

@@ -76,6 +76,9 @@ struct pg_store {
 	} vc[PG_VCACHE_SLOTS];
 	uint64_t vc_seq;
 	int vc_live;                    /* the listener listens: drops are not missed */
+	/* The newest events heard of (recent.c), under vc_lock too. */
+	struct recent_entry *recent;    /* owned: RECENT_SLOTS */
+	int recent_live;
 	char *uri;
 	struct conns conns;             /* each thread's struct pgc */
 	pthread_mutex_t lock;           /* guards held, address, max_crashes */
@@ -161,7 +164,10 @@ int pg_tx(struct store *st, pg_tx_fn fn, void *ctx, struct ada_err *err);
 
 /* NOTIFY channel (payload may be "") when the transaction commits. */
 int pg_notify(struct pgc *c, const char *channel, const char *payload, struct ada_err *err);
-#define PG_CHANNEL_EVENTS "adalorad_events"
+#define PG_CHANNEL_EVENTS "adalorad_event_rows"
+/* The longest event row NOTIFYed whole (PostgreSQL takes payloads shorter
+ * than 8000 bytes). */
+#define PG_NOTIFY_ROW_MAX "7900"
 #define PG_CHANNEL_QUEUE "adalorad_queue"
 #define PG_CHANNEL_CANCEL "adalorad_cancel"
 
@@ -182,6 +188,26 @@ void pg_changed(struct pg_store *st, const char *job_id);
 /* Drop every version, and keep none while live is 0 (the listener lost its
  * connection: notifications may be missed) until called with live 1. */
 void pg_vcache_reset(struct pg_store *st, int live);
+
+/* ---- the newest events heard of (recent.c) --------------------------------- */
+
+#define RECENT_SLOTS 64
+#define RECENT_EVENTS 64
+#define RECENT_BYTES (64 * 1024)
+
+int pg_recent_init(struct pg_store *st);   /* 0, or -1: out of memory */
+void pg_recent_free(struct pg_store *st);
+/* Empty the cache; keep nothing while live is 0 (as pg_vcache_reset). */
+void pg_recent_reset(struct pg_store *st, int live);
+/* A notification of PG_CHANNEL_EVENTS: its row kept (or, when it has
+ * none, its job's entry dropped) and its job's id written to job_id.
+ * -1 when the payload is not one. */
+int pg_recent_heard(struct pg_store *st, const char *payload, char *job_id, size_t cap);
+/* 1 with out (owned by the caller) when the cache holds job_id's events
+ * from after_seq + 1 on: at least one, at most limit; else 0 (ask the
+ * database; out empty). */
+int pg_recent_get(struct pg_store *st, const char *job_id, int64_t after_seq, int limit,
+		  struct store_events *out);
 
 /* ---- shared by the files (events.c, jobs.c) ----------------------------- */
 
@@ -248,6 +274,8 @@ int pg_job_counts(struct store *st, int64_t counts[JOB_N_STATUS], struct ada_err
 int pg_job_totals(struct store *st, int64_t *steps, int64_t *tokens, struct ada_err *err);
 int pg_event_list(struct store *st, const char *job_id, int64_t after_seq, int limit,
 		  struct store_events *out, struct ada_err *err);
+int pg_event_follow(struct store *st, const char *job_id, int64_t after_seq, int limit,
+		    struct store_events *out, struct ada_err *err);
 int pg_event_ranks(struct store *st, const char *job_id, int history,
 		   struct store_events *out, struct ada_err *err);
 int pg_event_last(struct store *st, const char *job_id, const char *message,

@@ -14,7 +14,11 @@
  *   - a lease that expired (its daemon gone) is re-queued by the other,
  *     counted as a crash, and claimed again under the next epoch;
  *   - a daemon restarted under its id after a kill takes its jobs back at
- *     once; the daemons list; a schema newer than the binary's is refused.
+ *     once; the daemons list; a schema newer than the binary's is refused;
+ *   - a live stream's reads on another daemon (store_event_follow) are
+ *     answered from the rows the notifications carried (rows changed in the
+ *     database behind its back read as they were heard), while an empty
+ *     answer and an event too large for a payload come from the database.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -406,6 +410,127 @@ static void test_newer_schema(void)
 	CHECK(strstr(err.msg, "newer") != NULL);
 }
 
+static atomic_int woken;
+
+static void on_wake(void *ctx)
+{
+	(void)ctx;
+	atomic_fetch_add(&woken, 1);
+}
+
+/* Up to 5 s for the watcher to have been woken n times. */
+static int wait_woken(int n)
+{
+	for (int i = 0; i < 500 && atomic_load(&woken) < n; i++)
+		usleep(10000);
+	return atomic_load(&woken) >= n;
+}
+
+/* After event after, job ftjob-w's next event on st through follow: its
+ * message in msg (or "" when there is none). */
+static void next_followed(struct store *st, int64_t after, char *msg, size_t cap,
+			  size_t *data_len)
+{
+	struct store_events ev;
+	struct ada_err err = { 0 };
+
+	msg[0] = '\0';
+	*data_len = 0;
+	CHECK_OK(store_event_follow(st, "ftjob-w", after, 10, &ev, &err), &err);
+	if (ev.n) {
+		CHECK_INT_EQ(ev.v[0].seq, after + 1);
+		snprintf(msg, cap, "%s", ev.v[0].message);
+		*data_len = ev.v[0].data ? strlen(ev.v[0].data) : 0;
+	}
+	store_events_release(&ev);
+}
+
+static void test_follow(void)
+{
+	char where[1024], name[64], msg[64], *big;
+	struct store *a, *b = NULL;
+	struct store_watch w = { .wake = on_wake };
+	struct store_events ev;
+	struct ada_err err = { 0 };
+	size_t len;
+	int64_t last;
+
+	snprintf(name, sizeof(name), "%s", scratch_name(db_counter));
+	new_db(where, sizeof(where));
+	a = open_db(where, "daemon-a", 0);
+	if (a)
+		b = open_db(where, "daemon-b", 0);
+	big = malloc(9001);
+	if (!a || !b || !big)
+		goto out_free;
+	add_file(a, "file-1");
+	queued_job(a, "ftjob-w");
+	snprintf(w.job_id, sizeof(w.job_id), "ftjob-w");
+	store_watch_add(b, &w);
+	usleep(300000);   /* the creation's notifications come and go */
+	CHECK_OK(store_event_list(b, "ftjob-w", 0, 100, &ev, &err), &err);
+	last = ev.n ? ev.v[ev.n - 1].seq : 0;
+	store_events_release(&ev);
+	atomic_store(&woken, 0);
+	CHECK_OK(store_event_add(a, "ftjob-w", 0, "info", "metrics", "first",
+				 "{\"kind\":\"metrics\",\"step\":1}", &err), &err);
+	CHECK_OK(store_event_add(a, "ftjob-w", 0, "warning", "message", "second",
+				 "{\"kind\":\"log\"}", &err), &err);
+	CHECK(wait_woken(2));
+	/* Behind b's back: what b heard stays what it heard. */
+	pg_server_sql(name, "UPDATE events SET message = 'rewritten' WHERE job_id = 'ftjob-w'");
+	CHECK_OK(store_event_follow(b, "ftjob-w", last, 10, &ev, &err), &err);
+	CHECK_INT_EQ(ev.n, 2);
+	if (ev.n == 2) {
+		CHECK_INT_EQ(ev.v[0].seq, last + 1);
+		CHECK_STR_EQ(ev.v[0].message, "first");
+		CHECK_STR_EQ(ev.v[0].level, "info");
+		CHECK_STR_EQ(ev.v[0].type, "metrics");
+		CHECK_STR_EQ(ev.v[0].data, "{\"kind\":\"metrics\",\"step\":1}");
+		CHECK_STR_EQ(ev.v[1].message, "second");
+		CHECK_STR_EQ(ev.v[1].level, "warning");
+	}
+	store_events_release(&ev);
+	next_followed(b, last + 1, msg, sizeof(msg), &len);
+	CHECK_STR_EQ(msg, "second");
+	/* A page of what was not heard: from the database. */
+	CHECK_OK(store_event_list(b, "ftjob-w", last, 10, &ev, &err), &err);
+	CHECK(ev.n == 2 && !strcmp(ev.v[0].message, "rewritten"));
+	store_events_release(&ev);
+	/* Nothing new heard: the database is asked (a row written without a
+	 * notification is found). */
+	pg_server_sql(name,
+		      "UPDATE jobs SET last_event = last_event + 1 WHERE id = 'ftjob-w'; "
+		      "INSERT INTO events (job_id, seq, created_at, level, type, message, data) "
+		      "SELECT id, last_event, 0, 'info', 'message', 'silent', NULL FROM jobs "
+		      "WHERE id = 'ftjob-w'");
+	next_followed(b, last + 2, msg, sizeof(msg), &len);
+	CHECK_STR_EQ(msg, "silent");
+	/* Too large for a payload: read whole from the database. */
+	memset(big, 'x', 9000);
+	big[9000] = '\0';
+	memcpy(big, "{\"kind\":\"log\",\"t\":\"", 19);
+	memcpy(big + 8998, "\"}", 2);
+	CHECK_OK(store_event_add(a, "ftjob-w", 0, "info", "message", "big", big, &err), &err);
+	CHECK_OK(store_event_add(a, "ftjob-w", 0, "info", "message", "after", "{}", &err), &err);
+	CHECK(wait_woken(4));
+	pg_server_sql(name, "UPDATE events SET message = 'rewritten' WHERE job_id = 'ftjob-w' "
+			    "AND message IN ('big', 'after')");
+	next_followed(b, last + 3, msg, sizeof(msg), &len);
+	CHECK_STR_EQ(msg, "rewritten");
+	CHECK_INT_EQ(len, 9000);
+	/* and the next one is kept again. */
+	next_followed(b, last + 4, msg, sizeof(msg), &len);
+	CHECK_STR_EQ(msg, "after");
+	store_watch_remove(b, &w);
+out_free:
+	free(big);
+	if (b)
+		store_free(b);
+	if (a)
+		store_free(a);
+}
+
 int main(void)
 {
 	const char *b = getenv("ADALORAD_TEST_BACKEND");
@@ -419,6 +544,7 @@ int main(void)
 		RUN(test_expired_lease);
 		RUN(test_restart_same_id);
 		RUN(test_newer_schema);
+		RUN(test_follow);
 	}
 	free(tmp);
 	return check_summary();
