@@ -14,6 +14,11 @@
  *
  * Signals are blocked in every thread and taken synchronously by the main
  * thread with sigwait(), so no handler ever runs inside a library call.
+ * One exception: threads a library started before main() (OpenBLAS builds
+ * its pool in a constructor) never saw our mask, and a SIGTERM the kernel
+ * hands to one of them would kill the process with the default action.
+ * A handler that only re-sends the signal to the main thread covers them;
+ * it cannot run in our own threads, which all block the signal.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -561,6 +566,18 @@ out_free:
 	return code;
 }
 
+static pthread_t main_thread;
+
+/* Runs only in a foreign thread (see the top): pass the signal on to the
+ * main thread, where it pends until sigwait() takes it. */
+static void forward_to_main(int sig)
+{
+	int saved = errno;
+
+	pthread_kill(main_thread, sig);
+	errno = saved;
+}
+
 int main(int argc, char **argv)
 {
 	struct ada_err err = { 0 };
@@ -586,11 +603,22 @@ int main(int argc, char **argv)
 		if (kmsg[0])
 			log_msg(krc ? LOG_WARN : LOG_INFO, "msg=\"%s\"", kmsg);
 	}
-	/* Before any thread exists, so every thread inherits the mask. */
+	/* Before any thread of ours exists, so every one inherits the mask. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	main_thread = pthread_self();
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = forward_to_main;
+		sigfillset(&sa.sa_mask);
+		sa.sa_flags = SA_RESTART;
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	code = run(&o);
 	options_release(&o);

@@ -8,14 +8,20 @@
  *     stream with `done`), and one that keeps failing is kept and written
  *     by the reconciler later; meanwhile the job shows running;
  *   - a job the database says is running that no worker runs is
- *     re-queued by the periodic reconciliation.
+ *     re-queued by the periodic reconciliation;
+ *   - a SIGTERM the kernel hands to a thread a library started before
+ *     main() (OpenBLAS's pool) still stops the daemon cleanly.
  * Faults come from the store's test hook ADALORAD_TEST_FAIL_OUTCOMES.
  * Offline (a random tiny model).
  */
+#include <dirent.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,13 +57,20 @@ static json_t *get_job(const char *id)
 	return j;
 }
 
+/* The daemon prints "listening" before the lines it held during start
+ * reach the log, so a test that is already talking to it waits a little. */
 static int log_has(const char *needle)
 {
-	char *log = read_file(d.log_path, NULL);
-	int found = log && strstr(log, needle);
+	for (int tries = 0; tries < 100; tries++) {
+		char *log = read_file(d.log_path, NULL);
+		int found = log && strstr(log, needle);
 
-	free(log);
-	return found;
+		free(log);
+		if (found)
+			return 1;
+		nanosleep(&(struct timespec){ 0, 50000000 }, NULL);
+	}
+	return 0;
 }
 
 static void test_crash_loop(void)
@@ -221,6 +234,66 @@ static void test_sweep(void)
 	CHECK_INT_EQ(daemon_stop(&d), 0);
 }
 
+/* A thread of pid other than the main one that does not block SIGTERM
+ * (its SigBlk mask in /proc), or 0. */
+static pid_t thread_taking_sigterm(pid_t pid)
+{
+	char path[128], line[256];
+	struct dirent *e;
+	pid_t found = 0;
+	DIR *tasks;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	tasks = opendir(path);
+	if (!tasks)
+		return 0;
+	while (!found && (e = readdir(tasks))) {
+		pid_t tid = (pid_t)atoi(e->d_name);
+		FILE *f;
+
+		if (tid <= 0 || tid == pid)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f)) {
+			unsigned long long blocked;
+
+			if (sscanf(line, "SigBlk: %llx", &blocked) == 1) {
+				if (!(blocked & (1ULL << (SIGTERM - 1))))
+					found = tid;
+				break;
+			}
+		}
+		fclose(f);
+	}
+	closedir(tasks);
+	return found;
+}
+
+static void test_signal_to_foreign_thread(void)
+{
+	pid_t tid;
+	int status;
+
+	daemon_start(&d, dir, NULL);
+	tid = thread_taking_sigterm(d.pid);
+	if (!tid) {
+		printf("  (skipped: no thread of the daemon leaves SIGTERM unblocked; "
+		       "this BLAS starts no pool)\n");
+		CHECK_INT_EQ(daemon_stop(&d), 0);
+		return;
+	}
+	/* What the kernel does when it picks that thread for a kill(). */
+	CHECK_INT_EQ(syscall(SYS_tgkill, d.pid, tid, SIGTERM), 0);
+	CHECK_INT_EQ(waitpid(d.pid, &status, 0), d.pid);
+	d.pid = 0;
+	CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "the daemon did not exit 0 (status %#x)", status);
+	CHECK(log_has("msg=\"shutting down\" signal=TERM"));
+}
+
 int main(void)
 {
 	char data[2200];
@@ -236,6 +309,7 @@ int main(void)
 	RUN(test_lost_outcome_writes);
 	RUN(test_orphan);
 	RUN(test_sweep);
+	RUN(test_signal_to_foreign_thread);
 	free(file_id);
 	free(dir);
 	return check_summary();
