@@ -431,20 +431,9 @@ int pg_job_get(struct store *st, const char *id, struct store_job *out, struct a
 	return get_one(c, sql_get, id, out, err);
 }
 
-static size_t vc_slot(const char *id)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *id; id++) {
-		h ^= (unsigned char)*id;
-		h *= 0x100000001b3ull;
-	}
-	return (size_t)(h % PG_VCACHE_SLOTS);
-}
-
 void pg_changed(struct pg_store *st, const char *job_id)
 {
-	size_t k = vc_slot(job_id);
+	size_t k = pg_id_slot(job_id, PG_VCACHE_SLOTS);
 
 	pthread_mutex_lock(&st->vc_lock);
 	st->vc_seq++;
@@ -468,7 +457,7 @@ void pg_vcache_reset(struct pg_store *st, int live)
 int pg_job_version(struct store *base, const char *id, int64_t *version, struct ada_err *err)
 {
 	struct pg_store *st = pg_of(base);
-	const size_t k = vc_slot(id);
+	const size_t k = pg_id_slot(id, PG_VCACHE_SLOTS);
 	uint64_t seq;
 	struct pgc *c;
 	int rc;

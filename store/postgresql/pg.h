@@ -28,6 +28,7 @@
 
 #include <libpq-fe.h>
 #include <pthread.h>
+#include <stdint.h>
 
 #include "backend.h"
 #include "conns.h"
@@ -106,6 +107,19 @@ struct pg_store {
 	pthread_t urgent;
 	int urgent_started;
 };
+
+/* A job id's slot in a table of n (FNV-1a): the version cache and the
+ * recent events both hash ids this way. */
+static inline size_t pg_id_slot(const char *id, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *id; id++) {
+		h ^= (unsigned char)*id;
+		h *= 0x100000001b3ull;
+	}
+	return (size_t)(h % n);
+}
 
 static inline struct pg_store *pg_of(struct store *st)
 {

@@ -44,17 +44,6 @@ struct recent_entry {
 	size_t bytes;
 };
 
-static size_t slot_of(const char *id)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-
-	for (; *id; id++) {
-		h ^= (unsigned char)*id;
-		h *= 0x100000001b3ull;
-	}
-	return (size_t)(h % RECENT_SLOTS);
-}
-
 static size_t event_bytes(const struct store_event *e)
 {
 	return sizeof(*e) + strlen(e->message) + (e->data ? strlen(e->data) : 0);
@@ -113,7 +102,7 @@ void pg_recent_reset(struct pg_store *st, int live)
  * e does not follow its newest event. Caller holds vc_lock. */
 static void put_locked(struct pg_store *st, const char *id, struct store_event *e)
 {
-	struct recent_entry *r = &st->recent[slot_of(id)];
+	struct recent_entry *r = &st->recent[pg_id_slot(id, RECENT_SLOTS)];
 
 	if (strcmp(r->id, id) || (r->n && e->seq != at(r, r->n - 1)->seq + 1)) {
 		if (r->n && !strcmp(r->id, id) && e->seq <= at(r, r->n - 1)->seq) {
@@ -176,7 +165,7 @@ int pg_recent_heard(struct pg_store *st, const char *payload, char *job_id, size
 	have = json_array_size(a) == 7 && !parse_row(a, &e);
 	pthread_mutex_lock(&st->vc_lock);
 	if (st->recent && st->recent_live) {
-		struct recent_entry *r = &st->recent[slot_of(id)];
+		struct recent_entry *r = &st->recent[pg_id_slot(id, RECENT_SLOTS)];
 
 		if (have) {
 			put_locked(st, id, &e);
@@ -205,7 +194,7 @@ int pg_recent_get(struct pg_store *st, const char *job_id, int64_t after_seq, in
 	if (limit <= 0)
 		return 0;
 	pthread_mutex_lock(&st->vc_lock);
-	r = st->recent ? &st->recent[slot_of(job_id)] : NULL;
+	r = st->recent ? &st->recent[pg_id_slot(job_id, RECENT_SLOTS)] : NULL;
 	if (!r || !st->recent_live || !r->n || strcmp(r->id, job_id))
 		goto out_unlock;
 	lo = at(r, 0)->seq;
