@@ -104,10 +104,12 @@ int blas_kernels_runnable(const struct cpu_features *f, const char **out, int ca
 	int n = 0;
 
 	for (int r = 1; r <= top && n < cap; r++) {
-		out[n++] = kernel_of_rank(f, r);
-		/* rank 5's other kernel: Haswell's and Zen's both need AVX2 + FMA */
-		if (r == 5 && n < cap)
+		/* rank 5's other kernel first (Haswell's and Zen's both need
+		 * AVX2 + FMA), so the vendor's own, the one chosen, comes last
+		 * on a CPU whose best is rank 5 */
+		if (r == 5 && n + 1 < cap)
 			out[n++] = amd ? "Haswell" : "Zen";
+		out[n++] = kernel_of_rank(f, r);
 	}
 	return n;
 }

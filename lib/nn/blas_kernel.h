@@ -44,8 +44,8 @@ int blas_kernel_rank(const char *name);
 const char *blas_kernel_for_cpu(const struct cpu_features *f);
 
 /* The kernels the features allow, one per rank from Prescott up to the
- * best (both Haswell and Zen at rank 5), into out (at most cap); their
- * count. */
+ * best (both Haswell and Zen at rank 5, the vendor's second), into out
+ * (at most cap); their count. The last is blas_kernel_for_cpu()'s. */
 int blas_kernels_runnable(const struct cpu_features *f, const char **out, int cap);
 
 /* The kernel to ask for next, or NULL when there is none: the best one the

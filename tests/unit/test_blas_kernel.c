@@ -11,6 +11,7 @@
 
 #define _GNU_SOURCE 1
 #include <dlfcn.h>
+#include <string.h>
 
 #include "adalora.h"
 #include "nn/blas.h"
@@ -68,6 +69,32 @@ static void test_choices(void)
 		CHECK_STR_EQ(blas_kernel_for_cpu(&bd), "Bulldozer");
 		bd.fma = 1;
 		CHECK_STR_EQ(blas_kernel_for_cpu(&bd), "Piledriver");
+	}
+}
+
+/* The kernels to try, Prescott up: both AVX2 kernels, and the chosen one
+ * last, on an AVX2 CPU of either vendor (an AVX2-only AMD VM had Haswell
+ * last while Zen was chosen). */
+static void test_runnable(void)
+{
+	const enum cpu_vendor vendors[] = { CPU_VENDOR_AMD, CPU_VENDOR_INTEL };
+
+	for (size_t v = 0; v < 2; v++) {
+		struct cpu_features f = avx2_cpu(vendors[v]);
+		const char *k[16];
+		int n = blas_kernels_runnable(&f, k, 16), haswell = 0, zen = 0;
+
+		CHECK(n >= 2);
+		if (n < 2)
+			continue;
+		CHECK_STR_EQ(k[0], "Prescott");
+		CHECK_STR_EQ(k[n - 1], blas_kernel_for_cpu(&f));
+		for (int i = 0; i < n; i++) {
+			haswell += !strcmp(k[i], "Haswell");
+			zen += !strcmp(k[i], "Zen");
+		}
+		CHECK_INT_EQ(haswell, 1);
+		CHECK_INT_EQ(zen, 1);
 	}
 }
 
@@ -145,5 +172,6 @@ int main(int argc, char **argv)
 	RUN(test_reexec_once);
 	RUN(test_ranks);
 	RUN(test_choices);
+	RUN(test_runnable);
 	return check_summary();
 }
