@@ -348,7 +348,7 @@ static void test_adalora_bf16(void)
 	struct ada_job job;
 
 	if (!ada_bf16_supported()) {
-		fprintf(stderr, "skip test_adalora_bf16: this CPU has no AVX512-BF16\n");
+		check_skip("this CPU has no AVX512-BF16");
 		return;
 	}
 	base_job(&job, ADA_METHOD_ADALORA, NULL);
